@@ -1,0 +1,3 @@
+from modeldeck.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,428 @@
+"""Domain types: plain, frozen, validated once at the edge (see validation.py).
+
+Field names follow Azure ML v2 (``az ml``) so that ``to_dict()`` output reads
+as ``az ml ... show`` prints it. ``from_dict()`` is the inverse and is what the
+wire protocol (daemon <-> client) uses; it trusts its input (validation is
+separate, in :mod:`modeldeck.services.validation`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class _StrEnum(enum.StrEnum):
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value: Any) -> _StrEnum:
+        """Case-insensitive, as ``az ml`` takes enum values (``auth_mode: Key``)."""
+        if isinstance(value, cls):
+            return value
+        text = str(value).strip().lower().replace("-", "_")
+        for member in cls:
+            if member.value.lower().replace("-", "_") == text:
+                return member
+        raise ValueError(value)
+
+
+class ClusterDriver(_StrEnum):
+    POOL = "pool"
+    KUBERNETES = "kubernetes"
+    AZUREML = "azureml"  # a compute target of an Azure ML workspace
+
+
+class ClusterPurpose(_StrEnum):
+    FAST_PROD = "FastProd"
+    DEV_TEST = "DevTest"
+
+
+class AuthMode(_StrEnum):
+    KEY = "key"
+    AML_TOKEN = "aml_token"
+    NONE = "none"
+
+
+class KeyType(_StrEnum):
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+
+
+class ProvisioningState(_StrEnum):
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    SCALING = "Scaling"
+    DELETING = "Deleting"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+
+
+class DeploymentRole(_StrEnum):
+    CONTROL = "control"
+    TREATMENT = "treatment"
+
+
+class OperationStatus(_StrEnum):
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What ``cluster create`` asks for (a pool) or ``cluster attach`` (Kubernetes)."""
+
+    name: str
+    driver: ClusterDriver = ClusterDriver.POOL
+    purpose: ClusterPurpose = ClusterPurpose.FAST_PROD
+    agent_count: int = 3
+    vm_size: str = "Standard_D3_v2"
+    kube_context: str | None = None
+    namespace: str | None = None
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    driver: ClusterDriver
+    purpose: ClusterPurpose
+    provisioning_state: ProvisioningState
+    agent_count: int  # nodes
+    vm_size: str | None
+    vcpus_total: float
+    memory_gb_total: float
+    vcpus_used: float = 0.0
+    memory_gb_used: float = 0.0
+    version: str | None = None  # Kubernetes version, or the local control plane's
+    kube_context: str | None = None
+    namespace: str | None = None
+    endpoints: int = 0
+    error: str | None = None  # set when the cluster cannot be reached; the row shows it
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    created_at: float | None = None
+
+    @property
+    def vcpus_free(self) -> float:
+        return max(0.0, self.vcpus_total - self.vcpus_used)
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    path: str  # a file or a folder on the caller's machine
+    version: int | None = None  # None: next version
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    version: int
+    path: str  # where the workspace keeps its copy
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    type: str = "custom_model"
+    original_path: str | None = None
+    created_at: float | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"azureml:{self.name}:{self.version}"
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    name: str
+    compute: str  # cluster name
+    auth_mode: AuthMode = AuthMode.KEY
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    traffic: dict[str, int] = field(default_factory=dict)
+    mirror_traffic: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    compute: str
+    auth_mode: AuthMode
+    scoring_uri: str
+    traffic: dict[str, int]
+    mirror_traffic: dict[str, int]
+    provisioning_state: ProvisioningState
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    kind: str = "K8s"
+    control: str | None = None  # the deployment marked as control, if any
+    created_at: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class EndpointKeys:
+    primaryKey: str
+    secondaryKey: str
+
+
+@dataclass(frozen=True)
+class EndpointToken:
+    accessToken: str
+    expiryTimeUtc: float
+    refreshAfterTimeUtc: float
+    tokenType: str = "Bearer"
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+@dataclass(frozen=True)
+class ResourceSet:
+    cpu: float | None = None  # cores
+    memory_gb: float | None = None  # GiB
+    gpu: int = 0
+
+
+@dataclass(frozen=True)
+class Resources:
+    requests: ResourceSet = field(default_factory=lambda: ResourceSet(cpu=0.1, memory_gb=0.5))
+    limits: ResourceSet = field(default_factory=ResourceSet)
+
+
+@dataclass(frozen=True)
+class ScaleSettings:
+    """``type`` is ``default`` (fixed ``instance_count``) or ``target_utilization``."""
+
+    type: str = "default"
+    min_instances: int = 1
+    max_instances: int = 1
+    target_utilization_percentage: int = 70
+    polling_interval: int = 1  # seconds
+
+
+@dataclass(frozen=True)
+class RequestSettings:
+    request_timeout_ms: int = 5000
+    max_concurrent_requests_per_instance: int = 1
+    max_queue_wait_ms: int = 500
+
+
+@dataclass(frozen=True)
+class Probe:
+    initial_delay: int = 0  # seconds
+    period: int = 1
+    timeout: int = 2
+    failure_threshold: int = 30
+    success_threshold: int = 1
+
+
+@dataclass(frozen=True)
+class CodeConfiguration:
+    code: str  # folder
+    scoring_script: str  # file inside the folder
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    name: str
+    endpoint_name: str
+    model: str  # "azureml:NAME:VERSION" or "NAME:VERSION"
+    code_configuration: CodeConfiguration
+    instance_count: int = 1
+    resources: Resources = field(default_factory=Resources)
+    scale_settings: ScaleSettings = field(default_factory=ScaleSettings)
+    request_settings: RequestSettings = field(default_factory=RequestSettings)
+    liveness_probe: Probe = field(default_factory=Probe)
+    readiness_probe: Probe = field(default_factory=Probe)
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    environment: str | None = None  # image; ignored by local pools
+    runtime: str = "default"  # "default" | "azmlinfsrv"
+    role: DeploymentRole = DeploymentRole.TREATMENT
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    storage_uri: str | None = None  # Kubernetes: model/code larger than 1 MiB
+
+
+@dataclass(frozen=True)
+class Deployment:
+    spec: DeploymentSpec
+    provisioning_state: ProvisioningState
+    ready_replicas: int = 0
+    desired_replicas: int = 0
+    traffic: int = 0  # this deployment's share of its endpoint's traffic
+    mirror_traffic: int = 0
+    error: str | None = None  # why it is not ready (init() failed, FailedScheduling, ...)
+    created_at: float | None = None
+    updated_at: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.spec.endpoint_name
+
+
+# --------------------------------------------------------------------------- streams
+
+
+@dataclass(frozen=True)
+class LogLine:
+    ts: float  # epoch seconds
+    endpoint: str
+    deployment: str
+    replica: str  # e.g. "blue-0"
+    stream: str  # "stdout" | "stderr" | "log" | "system"
+    text: str
+
+
+@dataclass(frozen=True)
+class MetricSample:
+    ts: float
+    endpoint: str
+    deployment: str
+    requests_total: int = 0
+    requests_per_second: float = 0.0
+    errors_total: int = 0
+    error_rate: float = 0.0  # errors / requests over the last interval, 0..1
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    status_codes: dict[str, int] = field(default_factory=dict)
+    cpu_percent: float | None = None  # sum over replicas, 100 = one core
+    memory_mb: float | None = None
+    replicas_ready: int = 0
+    replicas_desired: int = 0
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    status: int
+    body: bytes
+    deployment: (
+        str | None
+    )  # who answered (x-ms-azureml-model-deployment / azureml-model-deployment)
+    request_id: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- operations
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A long operation: create cluster, create/update deployment, delete, ..."""
+
+    id: str
+    kind: str  # e.g. "deployment.create"
+    target: str  # e.g. "my-endpoint/blue"
+    status: OperationStatus
+    progress: float = 0.0  # 0..1
+    message: str = ""
+    error: dict[str, Any] | None = None  # ModeldeckError.to_dict() when Failed
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status is not OperationStatus.RUNNING
+
+
+# --------------------------------------------------------------------------- (de)serialisation
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain JSON-able data. A Deployment flattens its spec, as ``az ml`` prints it."""
+    if isinstance(obj, Deployment):
+        out = to_dict(obj.spec)
+        status = {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        del status["spec"]
+        out.update(status)
+        return out
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, dict):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    return obj
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = typing.get_type_hints(cls)
+        _HINTS[cls] = hints
+    return hints
+
+
+def from_dict(cls: type[T], data: Any) -> T:
+    """Inverse of :func:`to_dict` for the domain dataclasses. Unknown keys are ignored."""
+    if cls is Deployment and isinstance(data, dict) and "spec" not in data:
+        spec_names = {f.name for f in dataclasses.fields(DeploymentSpec)}
+        data = {
+            "spec": {k: v for k, v in data.items() if k in spec_names},
+            **{k: v for k, v in data.items() if k not in spec_names},
+        }
+    return _convert(cls, data)
+
+
+def _convert(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(args[0], value) if len(args) == 1 else value
+    if origin is dict:
+        _, vt = typing.get_args(tp)
+        return {str(k): _convert(vt, v) for k, v in value.items()}
+    if origin in (list, tuple):
+        (it, *_) = typing.get_args(tp)
+        return [_convert(it, v) for v in value]
+    if tp is Any:
+        return value
+    if isinstance(tp, type):
+        if dataclasses.is_dataclass(tp):
+            hints = _hints(tp)
+            names = {f.name for f in dataclasses.fields(tp)}
+            kwargs = {k: _convert(hints[k], v) for k, v in value.items() if k in names}
+            return tp(**kwargs)
+        if issubclass(tp, _StrEnum):
+            return tp.parse(value)
+        if tp is float and isinstance(value, int | float):
+            return float(value)
+    return value
+
+
+def replace(obj: T, **changes: Any) -> T:
+    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]

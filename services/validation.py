@@ -1,0 +1,442 @@
+"""The rules of DESIGN.md, checked once at the edge, before anything is sent.
+
+Every check raises :class:`InvalidInput` naming the field, the value, the rule
+and the fix. Both the client side (CLI, TUI) and the local control plane call
+these, so a bad request never reaches a back end and never changes state.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from . import vmsizes
+from .domain import (
+    ClusterDriver,
+    ClusterPurpose,
+    ClusterSpec,
+    DeploymentSpec,
+    EndpointSpec,
+    ModelSpec,
+)
+from .errors import InvalidInput
+
+NAME_RE = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
+NAME_RULE = (
+    "3-32 characters: letters, digits and '-', starting with a letter and "
+    "ending with a letter or digit"
+)
+MAX_DEPLOYMENTS_PER_ENDPOINT = 6
+MAX_MIRROR_PERCENT = 50
+MIN_VCPUS = {ClusterPurpose.FAST_PROD: 12, ClusterPurpose.DEV_TEST: 2}
+RUNTIMES = ("default", "azmlinfsrv")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def name(value: Any, field: str = "name") -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(field, value, f"must be a string of {NAME_RULE}")
+    if not 3 <= len(value) <= 32 or not NAME_RE.match(value):
+        fixed = re.sub(r"[^-a-zA-Z0-9]", "-", value).strip("-")[:32]
+        hint = f"for example '{fixed}'" if len(fixed) >= 3 and NAME_RE.match(fixed) else ""
+        raise InvalidInput(
+            field, value, f"must be {NAME_RULE}", f"choose another name {hint}".strip()
+        )
+    return value
+
+
+def integer(value: Any, field: str, lo: int | None = None, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if (isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip())) or (
+            isinstance(value, float) and value.is_integer()
+        ):
+            value = int(value)
+        else:
+            raise InvalidInput(field, value, "must be a whole number")
+    bounds = (
+        f"from {lo} to {hi}"
+        if lo is not None and hi is not None
+        else f"at least {lo}"
+        if lo is not None
+        else f"at most {hi}"
+    )
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise InvalidInput(field, value, f"must be {bounds}", f"give a number {bounds}")
+    return value
+
+
+def number(value: Any, field: str, lo: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(field, value, "must be a number")
+    if lo is not None and value < lo:
+        raise InvalidInput(field, value, f"must be at least {lo}")
+    return float(value)
+
+
+# --------------------------------------------------------------------------- quantities
+
+_MEM_UNITS = {
+    "": 1 / 2**30,
+    "k": 1e3 / 2**30,
+    "m": 1e6 / 2**30,
+    "g": 1e9 / 2**30,
+    "t": 1e12 / 2**30,
+    "ki": 1 / 2**20,
+    "mi": 1 / 2**10,
+    "gi": 1.0,
+    "ti": 2.0**10,
+}
+
+
+def cpu_quantity(value: Any, field: str) -> float:
+    """Kubernetes CPU quantity ("100m", "0.5", 2) in cores."""
+    if isinstance(value, bool):
+        raise InvalidInput(field, value, "must be a CPU quantity such as 0.5 or 500m")
+    if isinstance(value, int | float):
+        cores = float(value)
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(m?)\s*", str(value))
+        if not m:
+            raise InvalidInput(
+                field,
+                value,
+                "must be a CPU quantity such as 0.5 or 500m",
+                "write cores or millicores",
+            )
+        cores = float(m.group(1)) / (1000 if m.group(2) else 1)
+    if cores < 0:
+        raise InvalidInput(field, value, "must not be negative")
+    return cores
+
+
+def memory_quantity(value: Any, field: str) -> float:
+    """Kubernetes memory quantity ("512Mi", "1.5Gi", "1G") in GiB."""
+    if isinstance(value, bool):
+        raise InvalidInput(field, value, "must be a memory quantity such as 512Mi or 1.5Gi")
+    if isinstance(value, int | float):
+        return float(value) / 2**30
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtKMGT]i?)?\s*", str(value))
+    if not m:
+        raise InvalidInput(
+            field,
+            value,
+            "must be a memory quantity such as 512Mi or 1.5Gi",
+            "write a number with Mi or Gi",
+        )
+    return float(m.group(1)) * _MEM_UNITS[(m.group(2) or "").lower()]
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+def cluster_spec(spec: ClusterSpec) -> ClusterSpec:
+    name(spec.name)
+    if spec.driver is ClusterDriver.POOL:
+        integer(spec.agent_count, "agent_count", 1, 100)
+        size = vmsizes.lookup(spec.vm_size)
+        if size is None:
+            raise InvalidInput(
+                "vm_size",
+                spec.vm_size,
+                "is not a known Azure VM size",
+                "pick one of: " + ", ".join(vmsizes.names()[:12]) + ", ...",
+            )
+        purpose_capacity(
+            spec.purpose, spec.agent_count * size.vcpus, f"{spec.agent_count} x {size.name}"
+        )
+    elif spec.driver is ClusterDriver.KUBERNETES:
+        if not spec.kube_context:
+            raise InvalidInput(
+                "kube_context",
+                spec.kube_context,
+                "is required to attach a Kubernetes cluster",
+                "pass --kube-context NAME (see: kubectl config get-contexts)",
+            )
+        if spec.namespace is not None and not re.fullmatch(
+            r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", spec.namespace
+        ):
+            raise InvalidInput(
+                "namespace",
+                spec.namespace,
+                "must be a DNS-1123 label (lower case letters, digits, '-')",
+            )
+    return spec
+
+
+def purpose_capacity(purpose: ClusterPurpose, vcpus: float, what: str) -> None:
+    """The seed's rule: FastProd needs >= 12 vCPU, DevTest >= 2."""
+    need = MIN_VCPUS[purpose]
+    if vcpus < need:
+        if purpose is ClusterPurpose.FAST_PROD:
+            fix = (
+                "add nodes (e.g. --agent-count 3 with Standard_D3_v2 = 12 vCPU), pick a larger "
+                "--vm-size, or use --purpose DevTest for a cluster not meant for production traffic"
+            )
+        else:
+            fix = "add nodes or pick a larger --vm-size: DevTest needs at least 2 vCPU"
+        raise InvalidInput(
+            "purpose",
+            purpose.value,
+            f"a {purpose.value} cluster needs at least {need} vCPU; {what} has {vcpus:g}",
+            fix,
+        )
+
+
+# --------------------------------------------------------------------------- models
+
+
+def model_spec(spec: ModelSpec) -> ModelSpec:
+    from pathlib import Path
+
+    name(spec.name)
+    if spec.version is not None:
+        integer(spec.version, "version", 1)
+    if not spec.path:
+        raise InvalidInput(
+            "path", spec.path, "is required", "pass --path to a model file or folder"
+        )
+    if not Path(spec.path).exists():
+        raise InvalidInput(
+            "path",
+            spec.path,
+            "does not exist",
+            "give the path of a model file or folder that exists",
+        )
+    tags(spec.tags)
+    return spec
+
+
+def tags(value: Any, field: str = "tags") -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise InvalidInput(field, value, "must be a mapping of strings to strings")
+    for k, v in value.items():
+        if not isinstance(k, str) or not isinstance(v, str | int | float | bool):
+            raise InvalidInput(f"{field}.{k}", v, "tag values must be strings")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+def endpoint_spec(spec: EndpointSpec) -> EndpointSpec:
+    name(spec.name)
+    if not spec.compute:
+        raise InvalidInput(
+            "compute",
+            spec.compute,
+            "is required: the cluster the endpoint runs on",
+            "set compute: azureml:CLUSTER in the YAML, or pass --set compute=CLUSTER",
+        )
+    name(spec.compute, "compute")
+    tags(spec.tags)
+    return spec
+
+
+def traffic(value: Any, deployments: Iterable[str], field: str = "traffic") -> dict[str, int]:
+    """Integers 0..100, total 0 or 100, only existing deployments."""
+    known = set(deployments)
+    if not isinstance(value, Mapping):
+        raise InvalidInput(field, value, "must map deployment names to percentages")
+    out: dict[str, int] = {}
+    for dep, pct in value.items():
+        if dep not in known:
+            raise InvalidInput(
+                f"{field}.{dep}",
+                pct,
+                f"there is no deployment '{dep}' on this endpoint",
+                "existing deployments: " + (", ".join(sorted(known)) or "none yet"),
+            )
+        out[str(dep)] = integer(pct, f"{field}.{dep}", 0, 100)
+    total = sum(out.values())
+    if total not in (0, 100):
+        raise InvalidInput(
+            field,
+            " ".join(f"{k}={v}" for k, v in out.items()),
+            f"percentages must add up to 100 (or all be 0); they add up to {total}",
+            "adjust the numbers, or name a deployment with --rest to take the remainder",
+        )
+    return out
+
+
+def mirror_traffic(
+    value: Any, live: Mapping[str, int], deployments: Iterable[str]
+) -> dict[str, int]:
+    """One deployment at most, 0..50, never one that takes live traffic."""
+    known = set(deployments)
+    if not isinstance(value, Mapping):
+        raise InvalidInput("mirror_traffic", value, "must map one deployment name to a percentage")
+    out = {k: v for k, v in value.items() if v != 0}
+    if len(out) > 1:
+        raise InvalidInput(
+            "mirror_traffic",
+            dict(value),
+            "can copy traffic to one deployment only",
+            "keep one deployment in the mirror map",
+        )
+    for dep, pct in out.items():
+        if dep not in known:
+            raise InvalidInput(
+                f"mirror_traffic.{dep}",
+                pct,
+                f"there is no deployment '{dep}' on this endpoint",
+                "existing deployments: " + (", ".join(sorted(known)) or "none yet"),
+            )
+        integer(pct, f"mirror_traffic.{dep}", 0, MAX_MIRROR_PERCENT)
+        if live.get(dep, 0) > 0:
+            raise InvalidInput(
+                f"mirror_traffic.{dep}",
+                pct,
+                f"'{dep}' takes {live[dep]}% of live traffic; a mirror must go to a deployment with 0% live traffic",
+                "set its live traffic to 0 first, or mirror to another deployment",
+            )
+    return {str(k): int(v) for k, v in out.items()}
+
+
+def parse_traffic(text: str, field: str = "traffic") -> dict[str, int]:
+    """``"blue=90 green=10"`` (also commas) as ``az ml --traffic`` takes it."""
+    out: dict[str, int] = {}
+    for part in re.split(r"[\s,]+", text.strip()):
+        if not part:
+            continue
+        dep, sep, pct = part.partition("=")
+        if not sep or not dep:
+            raise InvalidInput(
+                field,
+                text,
+                "must be NAME=PERCENT pairs separated by spaces",
+                'for example --traffic "blue=90 green=10"',
+            )
+        if dep in out:
+            raise InvalidInput(field, text, f"names '{dep}' twice", "name each deployment once")
+        out[dep] = integer(pct, f"{field}.{dep}", 0, 100)
+    return out
+
+
+def fill_rest(given: Mapping[str, int], rest: str, deployments: Iterable[str]) -> dict[str, int]:
+    """The seed's default version: ``rest`` takes what the others do not; the result is full.
+
+    Deployments neither given nor ``rest`` get 0.
+    """
+    known = list(deployments)
+    if rest not in known:
+        raise InvalidInput(
+            "rest",
+            rest,
+            f"there is no deployment '{rest}' on this endpoint",
+            "existing deployments: " + (", ".join(sorted(known)) or "none yet"),
+        )
+    if rest in given:
+        raise InvalidInput("rest", rest, "is also given a percentage", "leave it out of --traffic")
+    taken = sum(given.values())
+    if taken > 100:
+        raise InvalidInput(
+            "traffic",
+            dict(given),
+            f"leaves nothing for '{rest}': the others take {taken}%",
+            "lower the others' percentages to 100 or less in total",
+        )
+    out = {d: 0 for d in known}
+    out.update(given)
+    out[rest] = 100 - taken
+    return out
+
+
+def deployment_count(existing: Iterable[str], adding: str) -> None:
+    names = set(existing)
+    if adding not in names and len(names) >= MAX_DEPLOYMENTS_PER_ENDPOINT:
+        raise InvalidInput(
+            "deployment",
+            adding,
+            f"an endpoint holds at most {MAX_DEPLOYMENTS_PER_ENDPOINT} deployments; it has {len(names)}",
+            "delete a deployment without traffic first (modeldeck online-deployment delete)",
+        )
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+def deployment_spec(spec: DeploymentSpec) -> DeploymentSpec:
+    name(spec.name)
+    name(spec.endpoint_name, "endpoint_name")
+    if not spec.model:
+        raise InvalidInput("model", spec.model, "is required", "set model: azureml:NAME:VERSION")
+    if not re.fullmatch(r"(azureml:)?[a-zA-Z][-a-zA-Z0-9_.]*(:\d+|@latest)?", spec.model):
+        raise InvalidInput(
+            "model",
+            spec.model,
+            "must be azureml:NAME:VERSION (or NAME:VERSION)",
+            "register the model first (modeldeck model create) and name it with its version",
+        )
+    if not spec.code_configuration.scoring_script:
+        raise InvalidInput(
+            "code_configuration.scoring_script",
+            spec.code_configuration.scoring_script,
+            "is required",
+            "name the scoring script inside code_configuration.code",
+        )
+    integer(spec.instance_count, "instance_count", 0, 100)
+    r = spec.resources
+    for kind, rs in (("requests", r.requests), ("limits", r.limits)):
+        if rs.cpu is not None:
+            number(rs.cpu, f"resources.{kind}.cpu", 0)
+        if rs.memory_gb is not None:
+            number(rs.memory_gb, f"resources.{kind}.memory", 0)
+        integer(rs.gpu, f"resources.{kind}.nvidia.com/gpu", 0, 16)
+    for what in ("cpu", "memory_gb"):
+        req, lim = getattr(r.requests, what), getattr(r.limits, what)
+        if req is not None and lim is not None and lim < req:
+            label = "memory" if what == "memory_gb" else "cpu"
+            raise InvalidInput(
+                f"resources.limits.{label}",
+                lim,
+                f"a limit must be at least its request ({req:g})",
+                f"raise resources.limits.{label} or lower resources.requests.{label}",
+            )
+    s = spec.scale_settings
+    if s.type not in ("default", "target_utilization"):
+        raise InvalidInput(
+            "scale_settings.type",
+            s.type,
+            "must be default or target_utilization",
+        )
+    if s.type == "target_utilization":
+        integer(s.min_instances, "scale_settings.min_instances", 0, 100)
+        integer(s.max_instances, "scale_settings.max_instances", 1, 100)
+        if s.max_instances < s.min_instances:
+            raise InvalidInput(
+                "scale_settings.max_instances",
+                s.max_instances,
+                f"must be at least min_instances ({s.min_instances})",
+            )
+        integer(
+            s.target_utilization_percentage, "scale_settings.target_utilization_percentage", 1, 100
+        )
+        integer(s.polling_interval, "scale_settings.polling_interval", 1, 3600)
+    q = spec.request_settings
+    integer(q.request_timeout_ms, "request_settings.request_timeout_ms", 1, 300_000)
+    integer(
+        q.max_concurrent_requests_per_instance,
+        "request_settings.max_concurrent_requests_per_instance",
+        1,
+        1000,
+    )
+    integer(q.max_queue_wait_ms, "request_settings.max_queue_wait_ms", 0, 300_000)
+    for probe_name in ("liveness_probe", "readiness_probe"):
+        p = getattr(spec, probe_name)
+        integer(p.initial_delay, f"{probe_name}.initial_delay", 0, 3600)
+        integer(p.period, f"{probe_name}.period", 1, 3600)
+        integer(p.timeout, f"{probe_name}.timeout", 1, 3600)
+        integer(p.failure_threshold, f"{probe_name}.failure_threshold", 1, 1000)
+        integer(p.success_threshold, f"{probe_name}.success_threshold", 1, 1000)
+    for key, val in spec.environment_variables.items():
+        if not ENV_NAME_RE.match(str(key)):
+            raise InvalidInput(
+                f"environment_variables.{key}",
+                val,
+                "variable names are letters, digits and '_', not starting with a digit",
+            )
+    if spec.runtime not in RUNTIMES:
+        raise InvalidInput("runtime", spec.runtime, "must be default or azmlinfsrv")
+    tags(spec.tags)
+    return spec

@@ -1,0 +1,274 @@
+"""The one async Workspace API that the CLI and the dashboard both call.
+
+Back ends implement :class:`Workspace`:
+
+* ``local``: :class:`modeldeck.services.local.client.LocalWorkspace`, a client of
+  the local control plane (``modeldeck serve``) over its Unix socket;
+* ``azureml``: :class:`modeldeck.services.azureml.workspace.AzureMLWorkspace`,
+  through the ARM REST API.
+
+Long operations return an :class:`OperationHandle`; the CLI prints a progress
+line from it and the TUI a progress bar, from the same handle.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from .domain import (
+    Cluster,
+    ClusterSpec,
+    Deployment,
+    DeploymentSpec,
+    Endpoint,
+    EndpointKeys,
+    EndpointSpec,
+    EndpointToken,
+    InvokeResult,
+    KeyType,
+    LogLine,
+    MetricSample,
+    Model,
+    ModelSpec,
+    Operation,
+    OperationStatus,
+)
+from .errors import ModeldeckError, error_from_dict
+
+
+class OperationHandle:
+    """A long operation in flight: await it, or watch its progress.
+
+    ``poll`` fetches the operation's current state from the back end.
+    """
+
+    def __init__(
+        self,
+        operation: Operation,
+        poll: Callable[[str], Awaitable[Operation]],
+        *,
+        interval: float = 0.1,
+    ) -> None:
+        self.operation = operation
+        self._poll = poll
+        self._interval = interval
+
+    @property
+    def id(self) -> str:
+        return self.operation.id
+
+    async def refresh(self) -> Operation:
+        if not self.operation.done:
+            self.operation = await self._poll(self.operation.id)
+        return self.operation
+
+    async def watch(self) -> AsyncIterator[Operation]:
+        """Yield each change of state until the operation is done (the last one included)."""
+        last: tuple[object, ...] | None = None
+        while True:
+            op = await self.refresh()
+            key = (op.status, op.progress, op.message)
+            if key != last:
+                last = key
+                yield op
+            if op.done:
+                return
+            await asyncio.sleep(self._interval)
+
+    async def wait(self, on_progress: Callable[[Operation], None] | None = None) -> Operation:
+        """Wait until done; raise the operation's typed error if it failed."""
+        async for op in self.watch():
+            if on_progress is not None:
+                on_progress(op)
+        op = self.operation
+        if op.status is OperationStatus.FAILED:
+            raise error_from_dict(op.error or {"message": op.message or "operation failed"})
+        return op
+
+
+class Workspace(abc.ABC):
+    """Where models, endpoints and deployments are recorded, and their clusters."""
+
+    #: "local" | "azureml"
+    kind: str = "local"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    async def __aenter__(self) -> Workspace:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def capabilities(self) -> frozenset[str]:
+        """What this back end can do, so the UI asks rather than checks the kind.
+
+        Names: "cluster.create", "cluster.attach", "cluster.scale", "cluster.delete",
+        "model.create", "endpoint.invoke", "deployment.logs.follow", "metrics".
+        """
+        return frozenset(
+            {
+                "cluster.create",
+                "cluster.attach",
+                "cluster.scale",
+                "cluster.delete",
+                "model.create",
+                "endpoint.invoke",
+                "deployment.logs.follow",
+                "metrics",
+            }
+        )
+
+    # -- clusters ------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def list_clusters(self) -> list[Cluster]: ...
+
+    @abc.abstractmethod
+    async def get_cluster(self, name: str) -> Cluster: ...
+
+    @abc.abstractmethod
+    async def create_cluster(self, spec: ClusterSpec) -> OperationHandle:
+        """A pool (driver ``pool``), or an AKS compute on Azure ML."""
+
+    @abc.abstractmethod
+    async def attach_cluster(self, spec: ClusterSpec) -> OperationHandle:
+        """Record an existing Kubernetes cluster (driver ``kubernetes``)."""
+
+    @abc.abstractmethod
+    async def detach_cluster(self, name: str, *, delete_resources: bool = False) -> OperationHandle:
+        """Forget a cluster; what runs on it keeps running unless delete_resources."""
+
+    @abc.abstractmethod
+    async def scale_cluster(self, name: str, agent_count: int) -> OperationHandle: ...
+
+    @abc.abstractmethod
+    async def delete_cluster(self, name: str) -> OperationHandle:
+        """Refused (Conflict) while the cluster has endpoints."""
+
+    # -- models --------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def list_models(self, name: str | None = None) -> list[Model]:
+        """Every version of every model, or of one model."""
+
+    @abc.abstractmethod
+    async def get_model(self, name: str, version: int | None = None) -> Model:
+        """One version; the latest when version is None."""
+
+    @abc.abstractmethod
+    async def create_model(self, spec: ModelSpec) -> Model:
+        """Register a file or folder as the next version (its files are copied in)."""
+
+    @abc.abstractmethod
+    async def delete_model(self, name: str, version: int) -> None:
+        """Refused (Conflict) while a deployment uses it."""
+
+    # -- endpoints -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def list_endpoints(self) -> list[Endpoint]: ...
+
+    @abc.abstractmethod
+    async def get_endpoint(self, name: str) -> Endpoint: ...
+
+    @abc.abstractmethod
+    async def create_endpoint(self, spec: EndpointSpec) -> OperationHandle: ...
+
+    @abc.abstractmethod
+    async def update_endpoint(
+        self,
+        name: str,
+        *,
+        traffic: dict[str, int] | None = None,
+        mirror_traffic: dict[str, int] | None = None,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        control: str | None = None,
+    ) -> OperationHandle:
+        """Change what is given, keep the rest. ``traffic`` is always a full map (atomic)."""
+
+    @abc.abstractmethod
+    async def delete_endpoint(self, name: str) -> OperationHandle:
+        """Deletes its deployments too."""
+
+    @abc.abstractmethod
+    async def get_keys(self, name: str) -> EndpointKeys: ...
+
+    @abc.abstractmethod
+    async def regenerate_keys(self, name: str, key_type: KeyType) -> EndpointKeys:
+        """The old key of that type stops working before this returns."""
+
+    @abc.abstractmethod
+    async def get_token(self, name: str) -> EndpointToken:
+        """For auth_mode aml_token."""
+
+    @abc.abstractmethod
+    async def invoke(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        deployment: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> InvokeResult:
+        """Call the scoring URI with the endpoint's key or token."""
+
+    # -- deployments ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def list_deployments(self, endpoint: str | None = None) -> list[Deployment]:
+        """Of one endpoint, or across all endpoints."""
+
+    @abc.abstractmethod
+    async def get_deployment(self, endpoint: str, name: str) -> Deployment: ...
+
+    @abc.abstractmethod
+    async def create_deployment(
+        self, spec: DeploymentSpec, *, all_traffic: bool = False
+    ) -> OperationHandle:
+        """Starts the replicas; with all_traffic the endpoint's map becomes {name: 100}."""
+
+    @abc.abstractmethod
+    async def update_deployment(self, spec: DeploymentSpec) -> OperationHandle:
+        """Replace the deployment's spec (rolling: new replicas ready before old ones stop)."""
+
+    @abc.abstractmethod
+    async def delete_deployment(self, endpoint: str, name: str) -> OperationHandle:
+        """Refused (Conflict) while it has live or mirrored traffic."""
+
+    @abc.abstractmethod
+    async def get_logs(self, endpoint: str, name: str, *, lines: int = 100) -> list[LogLine]:
+        """The last ``lines`` lines across the deployment's replicas, oldest first."""
+
+    @abc.abstractmethod
+    def stream_logs(
+        self, endpoint: str, name: str, *, lines: int = 100, follow: bool = True
+    ) -> AsyncIterator[LogLine]:
+        """The last ``lines`` lines, then new ones as they are written (when follow)."""
+
+    # -- metrics -------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:
+        """One sample per deployment (of one endpoint, or all), as of now."""
+
+    async def stream_metrics(
+        self, endpoint: str | None = None, *, interval: float = 1.0
+    ) -> AsyncIterator[list[MetricSample]]:
+        """A list of samples every ``interval`` seconds."""
+        while True:
+            yield await self.get_metrics(endpoint)
+            await asyncio.sleep(interval)
+
+    # -- operations ----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_operation(self, op_id: str) -> Operation: ...
+
+    async def list_operations(self) -> list[Operation]:
+        return []
+
+
+__all__ = ["ModeldeckError", "OperationHandle", "Workspace"]
