@@ -1,0 +1,99 @@
+"""Workspace profiles: named entries in ``config.toml`` under the config dir.
+
+```toml
+default = "local"
+
+[workspaces.local]
+provider = "local"
+
+[workspaces.prod]
+provider = "azureml"
+subscription_id = "..."
+resource_group = "..."
+workspace_name = "..."
+```
+
+With no config at all, the local workspace is the default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .errors import InvalidInput, NotFound
+from .workspace import Workspace
+
+PROVIDERS = ("local", "azureml")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    provider: str = "local"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def config_file() -> Path:
+    return paths.config_dir() / "config.toml"
+
+
+def load_config() -> dict[str, Any]:
+    path = config_file()
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(
+            "config", str(path), f"is not valid TOML ({exc})", "fix the file or move it away"
+        ) from None
+
+
+def list_profiles() -> list[Profile]:
+    cfg = load_config()
+    entries: dict[str, Any] = dict(cfg.get("workspaces") or {})
+    profiles = [
+        Profile(n, str(v.get("provider", "local")), {k: x for k, x in v.items() if k != "provider"})
+        for n, v in entries.items()
+    ]
+    if not any(p.provider == "local" for p in profiles):
+        profiles.insert(0, Profile("local"))
+    for p in profiles:
+        if p.provider not in PROVIDERS:
+            raise InvalidInput(
+                f"workspaces.{p.name}.provider", p.provider, "must be local or azureml",
+                f"edit {config_file()}",
+            )
+    return profiles
+
+
+def default_profile_name() -> str:
+    return os.environ.get("MODELDECK_WORKSPACE") or str(load_config().get("default", "local"))
+
+
+def get_profile(name: str | None = None) -> Profile:
+    wanted = name or default_profile_name()
+    for p in list_profiles():
+        if p.name == wanted:
+            return p
+    raise NotFound(
+        "workspace", wanted, fix=f"add [workspaces.{wanted}] to {config_file()}, or use --workspace local"
+    )
+
+
+def open_workspace(name: str | None = None, **overrides: Any) -> Workspace:
+    """The Workspace behind a profile. ``overrides`` (e.g. from CLI flags) win over the file."""
+    profile = get_profile(name)
+    settings = {**profile.settings, **{k: v for k, v in overrides.items() if v is not None}}
+    if profile.provider == "azureml":
+        from .azureml.workspace import AzureMLWorkspace
+
+        return AzureMLWorkspace.from_settings(profile.name, settings)
+    from .local.client import LocalWorkspace
+
+    return LocalWorkspace(profile.name, **settings)
