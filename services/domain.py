@@ -91,6 +91,7 @@ class ClusterSpec:
     vm_size: str = "Standard_D3_v2"
     kube_context: str | None = None
     namespace: str | None = None
+    resource_id: str | None = None  # Azure ML attach: the AKS/Arc cluster's ARM resource id
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -110,6 +111,7 @@ class Cluster:
     version: str | None = None  # Kubernetes version, or the local control plane's
     kube_context: str | None = None
     namespace: str | None = None
+    resource_id: str | None = None
     endpoints: int = 0
     error: str | None = None  # set when the cluster cannot be reached; the row shows it
     description: str = ""

@@ -1,0 +1,166 @@
+"""ARM access tokens: ``azure-identity`` credentials, cached and refreshed before expiry.
+
+``DefaultAzureCredential`` is imported only when a token is first needed (the CLI's
+cold start stays small). It tries, in order: environment variables, workload
+identity, managed identity, the shared cache, VS Code, ``az login``, PowerShell and
+``azd``; ``AZURE_TOKEN_CREDENTIALS`` narrows that chain (``dev``, ``prod`` or one
+credential name such as ``AzureCliCredential``): azure-identity reads it itself.
+On a jump box without managed identity, ``AZURE_TOKEN_CREDENTIALS=AzureCliCredential``
+skips the managed-identity probe.
+
+Tests (and embedders) pass any object with ``get_token(*scopes)`` returning an
+``AccessToken``-like ``(token, expires_on)``; it may be sync or async.
+
+Tokens are never logged: ``__repr__`` of :class:`TokenProvider` shows only the expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from typing import Any
+
+from ..errors import Unauthorized
+
+PUBLIC_ARM = "https://management.azure.com"
+LOGIN_FIX = "run: az login   (or az login --tenant TENANT_ID; on a jump box with managed identity, check that it has a role on the workspace)"
+#: refresh this many seconds before the token expires
+REFRESH_MARGIN = 300.0
+
+
+def scope_for(arm_endpoint: str) -> str:
+    """The token audience of an ARM endpoint (sovereign clouds have their own)."""
+    base = arm_endpoint.rstrip("/")
+    if not base.startswith("https://"):
+        # a loopback fake, or a proxy: tokens are for the public cloud's audience
+        return f"{PUBLIC_ARM}/.default"
+    return f"{base}/.default"
+
+
+def default_credential(authority: str | None = None) -> Any:
+    """``DefaultAzureCredential``, imported lazily."""
+    try:
+        from azure.identity import DefaultAzureCredential
+    except ImportError:  # pragma: no cover - depends on the install
+        raise Unauthorized(
+            "azure-identity is not installed, so modeldeck cannot sign in to Azure",
+            fix="pip install 'modeldeck[azureml]'",
+        ) from None
+    kwargs: dict[str, Any] = {}
+    if authority:
+        kwargs["authority"] = authority
+    return DefaultAzureCredential(**kwargs)
+
+
+class TokenProvider:
+    """One cached bearer token for one scope, refreshed ``margin`` seconds before expiry."""
+
+    def __init__(
+        self,
+        credential: Any | None = None,
+        *,
+        scope: str = f"{PUBLIC_ARM}/.default",
+        authority: str | None = None,
+        margin: float = REFRESH_MARGIN,
+        parent: TokenProvider | None = None,
+    ) -> None:
+        self._credential = credential
+        self._parent = parent
+        self._authority = authority
+        self.scope = scope
+        self.margin = margin
+        self._token: str | None = None
+        self._expires_on: float = 0.0
+        self._lock = asyncio.Lock()
+        #: how many tokens were fetched from the credential (tests and the doc use it)
+        self.fetches = 0
+
+    def __repr__(self) -> str:
+        return f"TokenProvider(scope={self.scope!r}, expires_on={self._expires_on:.0f})"
+
+    def for_scope(self, scope: str) -> TokenProvider:
+        """A provider of tokens for another audience, sharing this one's credential."""
+        return TokenProvider(
+            self._credential,
+            scope=scope,
+            authority=self._authority,
+            margin=self.margin,
+            parent=self,
+        )
+
+    def credential(self) -> Any:
+        if self._credential is None:
+            if self._parent is not None:
+                self._credential = self._parent.credential()
+            else:
+                self._credential = default_credential(self._authority)
+        return self._credential
+
+    def _fresh(self) -> bool:
+        return self._token is not None and time.time() < self._expires_on - self.margin
+
+    def invalidate(self) -> None:
+        """Forget the cached token (the server said 401: it may have been revoked)."""
+        self._token = None
+        self._expires_on = 0.0
+
+    async def token(self) -> str:
+        if self._fresh():
+            assert self._token is not None
+            return self._token
+        async with self._lock:
+            if self._fresh():
+                assert self._token is not None
+                return self._token
+            try:
+                get_token = self.credential().get_token
+                if inspect.iscoroutinefunction(get_token):
+                    result = await get_token(self.scope)
+                else:  # azure-identity's sync credentials block (az CLI subprocess): off the loop
+                    result = await asyncio.to_thread(get_token, self.scope)
+                    if inspect.isawaitable(result):
+                        result = await result
+            except Unauthorized:
+                raise
+            except Exception as exc:  # azure-identity raises several types; all mean "sign in"
+                raise Unauthorized(
+                    f"cannot get an Azure access token: {_first_line(exc)}",
+                    fix=LOGIN_FIX,
+                ) from None
+            token = getattr(result, "token", None)
+            expires_on = getattr(result, "expires_on", None)
+            if token is None and isinstance(result, tuple):
+                token, expires_on = result[0], result[1]
+            if not token:
+                raise Unauthorized("the Azure credential returned no token", fix=LOGIN_FIX)
+            self._token = str(token)
+            self._expires_on = float(expires_on or 0)
+            self.fetches += 1
+            if self._expires_on <= time.time():
+                raise Unauthorized(
+                    "the Azure credential returned an expired token (is the az login session expired?)",
+                    fix=LOGIN_FIX,
+                )
+            return self._token
+
+    async def close(self) -> None:
+        if self._parent is not None:  # the credential is the parent's to close
+            return
+        cred = self._credential
+        close = getattr(cred, "close", None)
+        if close is None:
+            return
+        result = close()
+        if inspect.isawaitable(result):
+            await result
+
+
+def _first_line(exc: BaseException) -> str:
+    """The error's first line, and which credentials were tried and why each failed."""
+    lines = [ln.rstrip() for ln in (str(exc).strip() or type(exc).__name__).splitlines()]
+    tried = [ln.strip() for ln in lines if ln.startswith(("\t", "    ")) and ":" in ln]
+    text = lines[0][:300]
+    if tried:
+        text += "\n  " + "\n  ".join(t[:300] for t in tried[:8])
+    return text

@@ -1,0 +1,755 @@
+"""ARM REST bodies <-> modeldeck domain types. Pure functions: no I/O here.
+
+Field names on the ARM side are those of the Microsoft.MachineLearningServices REST
+spec (azure-rest-api-specs, ``stable/2024-10-01/mfe.json`` for online endpoints,
+deployments, models and code; ``machineLearningServices.json`` for computes).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from .. import vmsizes
+from ..domain import (
+    AuthMode,
+    Cluster,
+    ClusterDriver,
+    ClusterPurpose,
+    CodeConfiguration,
+    Deployment,
+    DeploymentRole,
+    DeploymentSpec,
+    Endpoint,
+    EndpointSpec,
+    LogLine,
+    MetricSample,
+    Model,
+    Probe,
+    ProvisioningState,
+    RequestSettings,
+    Resources,
+    ResourceSet,
+    ScaleSettings,
+)
+from ..validation import cpu_quantity, memory_quantity
+
+#: our own tags on ARM resources (kept out of the user's tags when read back)
+TAG_CONTROL = "modeldeck.control"
+TAG_ROLE = "modeldeck.role"
+TAG_SCRIPT_DIR = "modeldeck.code"
+
+CLUSTER_COMPUTE_TYPES = ("AKS", "Kubernetes")
+
+
+# --------------------------------------------------------------------------- ids and paths
+
+
+def workspace_path(subscription: str, resource_group: str, workspace: str) -> str:
+    return (
+        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
+        f"/providers/Microsoft.MachineLearningServices/workspaces/{workspace}"
+    )
+
+
+def last_segment(arm_id: str | None) -> str:
+    return (arm_id or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+_MODEL_ID = re.compile(r"/models/([^/]+)/versions/([^/]+)$", re.IGNORECASE)
+
+
+def model_ref(value: str | None) -> str:
+    """``/subscriptions/.../models/NAME/versions/V`` -> ``azureml:NAME:V`` (others unchanged)."""
+    if not value:
+        return ""
+    m = _MODEL_ID.search(value)
+    if m:
+        return f"azureml:{m.group(1)}:{m.group(2)}"
+    return value
+
+
+def parse_model_ref(ref: str) -> tuple[str, str | None]:
+    """``azureml:NAME:VERSION`` / ``NAME:VERSION`` / ``NAME@latest`` -> (name, version|None)."""
+    text = ref[len("azureml:") :] if ref.startswith("azureml:") else ref
+    if text.endswith("@latest"):
+        return text[: -len("@latest")], None
+    name, _, version = text.partition(":")
+    return name, version or None
+
+
+# --------------------------------------------------------------------------- durations
+
+
+_ISO = re.compile(
+    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def iso_to_seconds(value: str | None, default: float = 0.0) -> float:
+    """ISO 8601 duration (``PT5S``, ``PT0.5S``, ``PT1M30S``, ``P1D``) in seconds."""
+    if not value:
+        return default
+    m = _ISO.match(value.strip().upper())
+    if not m:
+        return default
+    parts = {k: float(v) for k, v in m.groupdict().items() if v}
+    return (
+        parts.get("d", 0) * 86400
+        + parts.get("h", 0) * 3600
+        + parts.get("m", 0) * 60
+        + parts.get("s", 0)
+    )
+
+
+def seconds_to_iso(seconds: float) -> str:
+    """Seconds as the shortest ISO 8601 duration ARM accepts (``PT0.5S``, ``PT5S``, ``PT2M``)."""
+    if seconds <= 0:
+        return "PT0S"
+    whole = int(seconds)
+    if whole == seconds and whole % 60 == 0:
+        return f"PT{whole // 60}M"
+    text = f"{seconds:.3f}".rstrip("0").rstrip(".")
+    return f"PT{text}S"
+
+
+def ms_to_iso(ms: int) -> str:
+    return seconds_to_iso(ms / 1000.0)
+
+
+def iso_to_ms(value: str | None, default: int) -> int:
+    if not value:
+        return default
+    return round(iso_to_seconds(value, default / 1000.0) * 1000)
+
+
+# --------------------------------------------------------------------------- quantities
+
+
+def cpu_text(cores: float) -> str:
+    """0.5 -> "0.5", 2 -> "2", 0.25 -> "250m"."""
+    if cores == int(cores):
+        return str(int(cores))
+    milli = cores * 1000
+    if milli == int(milli) and (cores * 10) != int(cores * 10):
+        return f"{int(milli)}m"
+    return f"{cores:g}"
+
+
+def memory_text(gib: float) -> str:
+    """GiB as a Kubernetes quantity: 1 -> "1Gi", 0.5 -> "512Mi"."""
+    if gib == int(gib):
+        return f"{int(gib)}Gi"
+    return f"{round(gib * 1024)}Mi"
+
+
+def _resource_set(data: dict[str, Any] | None) -> ResourceSet:
+    data = data or {}
+    cpu = data.get("cpu")
+    mem = data.get("memory")
+    gpu = data.get("gpu")
+    return ResourceSet(
+        cpu=cpu_quantity(cpu, "cpu") if cpu not in (None, "") else None,
+        memory_gb=memory_quantity(mem, "memory") if mem not in (None, "") else None,
+        gpu=int(gpu) if gpu not in (None, "") else 0,
+    )
+
+
+def _resource_body(rs: ResourceSet) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if rs.cpu is not None:
+        out["cpu"] = cpu_text(rs.cpu)
+    if rs.memory_gb is not None:
+        out["memory"] = memory_text(rs.memory_gb)
+    if rs.gpu:
+        out["gpu"] = str(rs.gpu)
+    return out
+
+
+# --------------------------------------------------------------------------- states and times
+
+
+_STATES = {s.value.lower(): s for s in ProvisioningState}
+
+
+def provisioning_state(value: Any) -> ProvisioningState:
+    return _STATES.get(str(value or "").lower(), ProvisioningState.UPDATING)
+
+
+def timestamp(value: Any) -> float | None:
+    if not value:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    # ARM writes up to 7 fractional digits; Python takes 6
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def _created(res: dict[str, Any]) -> float | None:
+    sd = res.get("systemData") or {}
+    return timestamp(sd.get("createdAt")) or timestamp(
+        (res.get("properties") or {}).get("createdOn")
+    )
+
+
+def _user_tags(tags: dict[str, Any] | None) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (tags or {}).items() if not str(k).startswith("modeldeck.")}
+
+
+# --------------------------------------------------------------------------- clusters (computes)
+
+
+def is_cluster(res: dict[str, Any]) -> bool:
+    return (res.get("properties") or {}).get("computeType") in CLUSTER_COMPUTE_TYPES
+
+
+def provisioning_errors(props: dict[str, Any]) -> str | None:
+    errs = props.get("provisioningErrors") or []
+    texts = []
+    for e in errs:
+        err = (e or {}).get("error") if isinstance(e, dict) else None
+        if isinstance(err, dict):
+            texts.append(f"{err.get('code', 'Error')}: {err.get('message', '')}")
+    return "; ".join(texts) or None
+
+
+def compute_to_cluster(res: dict[str, Any], endpoints: int = 0) -> Cluster:
+    props = res.get("properties") or {}
+    inner = props.get("properties") or {}
+    ctype = props.get("computeType")
+    if ctype == "AKS":
+        agents = int(inner.get("agentCount") or 0)
+        vm = inner.get("agentVmSize")
+        purpose_text = inner.get("clusterPurpose") or "FastProd"
+        purpose = ClusterPurpose.DEV_TEST if purpose_text == "DevTest" else ClusterPurpose.FAST_PROD
+        namespace = None
+    else:  # Kubernetes (attached AKS or Arc)
+        agents = 0
+        vm = None
+        purpose = ClusterPurpose.FAST_PROD
+        namespace = inner.get("namespace") or "default"
+    size = vmsizes.lookup(vm) if vm else None
+    tags = res.get("tags") or {}
+    return Cluster(
+        name=str(res.get("name") or last_segment(res.get("id"))),
+        driver=ClusterDriver.AZUREML,
+        purpose=purpose,
+        provisioning_state=provisioning_state(props.get("provisioningState")),
+        agent_count=agents,
+        vm_size=vm,
+        vcpus_total=float(size.vcpus * agents) if size else 0.0,
+        memory_gb_total=float(size.memory_gb * agents) if size else 0.0,
+        version=None,
+        resource_id=props.get("resourceId"),
+        namespace=namespace,
+        endpoints=endpoints,
+        error=provisioning_errors(props),
+        description=str(props.get("description") or ""),
+        tags=_user_tags(tags),
+        created_at=_created(res),
+    )
+
+
+def aks_create_body(
+    *,
+    agent_count: int,
+    vm_size: str,
+    purpose: ClusterPurpose,
+    location: str | None,
+    description: str = "",
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "properties": {
+            "computeType": "AKS",
+            "properties": {
+                "agentCount": agent_count,
+                "agentVmSize": vm_size,
+                "clusterPurpose": purpose.value,
+            },
+        }
+    }
+    if description:
+        body["properties"]["description"] = description
+    if location:
+        body["location"] = location
+    if tags:
+        body["tags"] = dict(tags)
+    return body
+
+
+def kubernetes_attach_body(
+    *,
+    resource_id: str,
+    namespace: str | None,
+    location: str | None,
+    description: str = "",
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "properties": {
+            "computeType": "Kubernetes",
+            "resourceId": resource_id,
+            "properties": {"namespace": namespace or "default"},
+        }
+    }
+    if description:
+        body["properties"]["description"] = description
+    if location:
+        body["location"] = location
+    if tags:
+        body["tags"] = dict(tags)
+    return body
+
+
+_COMPUTE_READONLY = (
+    "provisioningState",
+    "provisioningErrors",
+    "isAttachedCompute",
+    "createdOn",
+    "modifiedOn",
+)
+
+
+def aks_scale_body(current: dict[str, Any], agent_count: int) -> dict[str, Any]:
+    """The compute as read, with ``agentCount`` changed and read-only fields left out."""
+    props = {
+        k: v for k, v in (current.get("properties") or {}).items() if k not in _COMPUTE_READONLY
+    }
+    inner = {k: v for k, v in (props.get("properties") or {}).items() if k != "systemServices"}
+    inner["agentCount"] = agent_count
+    props["properties"] = inner
+    body: dict[str, Any] = {"properties": props}
+    for key in ("location", "tags", "identity", "sku"):
+        if current.get(key):
+            body[key] = current[key]
+    return body
+
+
+# --------------------------------------------------------------------------- models
+
+
+def model_version_to_model(name: str, res: dict[str, Any]) -> Model:
+    props = res.get("properties") or {}
+    version = str(res.get("name") or "0")
+    return Model(
+        name=name,
+        version=int(version) if version.isdigit() else 0,
+        path=str(props.get("modelUri") or ""),
+        description=str(props.get("description") or ""),
+        tags={str(k): str(v) for k, v in (props.get("tags") or {}).items()},
+        type=str(props.get("modelType") or "custom_model"),
+        original_path=(props.get("properties") or {}).get("modeldeck.original_path"),
+        created_at=_created(res),
+    )
+
+
+def model_version_body(
+    *,
+    model_uri: str,
+    description: str = "",
+    tags: dict[str, str] | None = None,
+    original_path: str | None = None,
+) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "modelUri": model_uri,
+        "modelType": "custom_model",
+        "description": description,
+        "tags": dict(tags or {}),
+        "isAnonymous": False,
+    }
+    if original_path:
+        props["properties"] = {"modeldeck.original_path": original_path}
+    return {"properties": props}
+
+
+def code_version_body(code_uri: str) -> dict[str, Any]:
+    return {"properties": {"codeUri": code_uri, "isAnonymous": True}}
+
+
+def environment_version_body(image: str) -> dict[str, Any]:
+    return {"properties": {"image": image, "isAnonymous": True, "osType": "Linux"}}
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+_AUTH_TO_ARM = {AuthMode.KEY: "Key", AuthMode.AML_TOKEN: "AMLToken"}
+_AUTH_FROM_ARM = {
+    "key": AuthMode.KEY,
+    "amltoken": AuthMode.AML_TOKEN,
+    "aadtoken": AuthMode.AML_TOKEN,
+}
+
+
+def auth_mode_to_arm(mode: AuthMode) -> str | None:
+    return _AUTH_TO_ARM.get(mode)
+
+
+def endpoint_to_domain(res: dict[str, Any]) -> Endpoint:
+    props = res.get("properties") or {}
+    tags = res.get("tags") or {}
+    return Endpoint(
+        name=str(res.get("name") or ""),
+        compute=last_segment(props.get("compute")),
+        auth_mode=_AUTH_FROM_ARM.get(str(props.get("authMode") or "").lower(), AuthMode.KEY),
+        scoring_uri=str(props.get("scoringUri") or ""),
+        traffic={str(k): int(v) for k, v in (props.get("traffic") or {}).items()},
+        mirror_traffic={str(k): int(v) for k, v in (props.get("mirrorTraffic") or {}).items()},
+        provisioning_state=provisioning_state(props.get("provisioningState")),
+        description=str(props.get("description") or ""),
+        tags=_user_tags(tags),
+        kind=str(res.get("kind") or "K8s"),
+        control=tags.get(TAG_CONTROL) or None,
+        created_at=_created(res),
+    )
+
+
+def endpoint_create_body(
+    spec: EndpointSpec, *, compute_id: str, location: str | None
+) -> dict[str, Any]:
+    auth = auth_mode_to_arm(spec.auth_mode)
+    props: dict[str, Any] = {
+        "authMode": auth,
+        "compute": compute_id,
+        "description": spec.description,
+        "traffic": dict(spec.traffic),
+    }
+    if spec.mirror_traffic:
+        props["mirrorTraffic"] = dict(spec.mirror_traffic)
+    body: dict[str, Any] = {
+        "kind": "K8s",
+        "identity": {"type": "SystemAssigned"},
+        "properties": props,
+        "tags": dict(spec.tags),
+    }
+    if location:
+        body["location"] = location
+    return body
+
+
+_ENDPOINT_READONLY = ("provisioningState", "scoringUri", "swaggerUri")
+
+
+def endpoint_update_body(
+    current: dict[str, Any],
+    *,
+    traffic: dict[str, int],
+    mirror_traffic: dict[str, int],
+    description: str | None,
+    tags: dict[str, str],
+) -> dict[str, Any]:
+    """The endpoint as read, with the FULL traffic and mirror maps (never left out)."""
+    props = {
+        k: v for k, v in (current.get("properties") or {}).items() if k not in _ENDPOINT_READONLY
+    }
+    props.pop("keys", None)
+    props["traffic"] = dict(traffic)
+    props["mirrorTraffic"] = dict(mirror_traffic)
+    if description is not None:
+        props["description"] = description
+    body: dict[str, Any] = {"properties": props, "tags": dict(tags)}
+    for key in ("location", "kind", "sku"):
+        if current.get(key):
+            body[key] = current[key]
+    identity = current.get("identity")
+    if isinstance(identity, dict) and identity.get("type"):
+        ident: dict[str, Any] = {"type": identity["type"]}
+        if identity.get("userAssignedIdentities"):
+            ident["userAssignedIdentities"] = {k: {} for k in identity["userAssignedIdentities"]}
+        body["identity"] = ident
+    return body
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+def _probe_body(p: Probe) -> dict[str, Any]:
+    return {
+        "initialDelay": seconds_to_iso(p.initial_delay),
+        "period": seconds_to_iso(p.period),
+        "timeout": seconds_to_iso(p.timeout),
+        "failureThreshold": p.failure_threshold,
+        "successThreshold": p.success_threshold,
+    }
+
+
+def _probe(data: dict[str, Any] | None) -> Probe:
+    if not data:
+        return Probe()
+    return Probe(
+        initial_delay=int(iso_to_seconds(data.get("initialDelay"), 0)),
+        period=int(iso_to_seconds(data.get("period"), 10)),
+        timeout=int(iso_to_seconds(data.get("timeout"), 2)),
+        failure_threshold=int(data.get("failureThreshold") or 30),
+        success_threshold=int(data.get("successThreshold") or 1),
+    )
+
+
+def deployment_body(
+    spec: DeploymentSpec,
+    *,
+    model_id: str,
+    code_id: str | None,
+    environment_id: str | None,
+    location: str | None,
+) -> dict[str, Any]:
+    """A ``KubernetesOnlineDeployment`` PUT body."""
+    s = spec.scale_settings
+    if s.type == "target_utilization":
+        scale: dict[str, Any] = {
+            "scaleType": "TargetUtilization",
+            "minInstances": s.min_instances,
+            "maxInstances": s.max_instances,
+            "targetUtilizationPercentage": s.target_utilization_percentage,
+            "pollingInterval": seconds_to_iso(s.polling_interval),
+        }
+        capacity = s.min_instances
+    else:
+        scale = {"scaleType": "Default"}
+        capacity = spec.instance_count
+    q = spec.request_settings
+    requirements: dict[str, Any] = {}
+    req = _resource_body(spec.resources.requests)
+    lim = _resource_body(spec.resources.limits)
+    if req:
+        requirements["containerResourceRequests"] = req
+    if lim:
+        requirements["containerResourceLimits"] = lim
+    props: dict[str, Any] = {
+        "endpointComputeType": "Kubernetes",
+        "description": spec.description,
+        "model": model_id,
+        "environmentVariables": dict(spec.environment_variables),
+        "appInsightsEnabled": False,
+        "scaleSettings": scale,
+        "requestSettings": {
+            "requestTimeout": ms_to_iso(q.request_timeout_ms),
+            "maxConcurrentRequestsPerInstance": q.max_concurrent_requests_per_instance,
+            "maxQueueWait": ms_to_iso(q.max_queue_wait_ms),
+        },
+        "livenessProbe": _probe_body(spec.liveness_probe),
+        "readinessProbe": _probe_body(spec.readiness_probe),
+        "containerResourceRequirements": requirements,
+    }
+    if code_id:
+        props["codeConfiguration"] = {
+            "codeId": code_id,
+            "scoringScript": spec.code_configuration.scoring_script,
+        }
+    if environment_id:
+        props["environmentId"] = environment_id
+    tags = dict(spec.tags)
+    tags[TAG_ROLE] = spec.role.value
+    body: dict[str, Any] = {
+        "kind": "Kubernetes",
+        "properties": props,
+        "sku": {"name": "Default", "capacity": capacity},
+        "tags": tags,
+    }
+    if location:
+        body["location"] = location
+    return body
+
+
+def deployment_to_domain(
+    endpoint: str,
+    res: dict[str, Any],
+    *,
+    traffic: dict[str, int] | None = None,
+    mirror_traffic: dict[str, int] | None = None,
+    error: str | None = None,
+) -> Deployment:
+    props = res.get("properties") or {}
+    name = str(res.get("name") or "")
+    sku = res.get("sku") or {}
+    tags = res.get("tags") or {}
+    scale = props.get("scaleSettings") or {}
+    capacity = int(sku.get("capacity") or 1)
+    if str(scale.get("scaleType") or "Default") == "TargetUtilization":
+        settings = ScaleSettings(
+            type="target_utilization",
+            min_instances=int(scale.get("minInstances") or 1),
+            max_instances=int(scale.get("maxInstances") or 1),
+            target_utilization_percentage=int(scale.get("targetUtilizationPercentage") or 70),
+            polling_interval=max(1, int(iso_to_seconds(scale.get("pollingInterval"), 1))),
+        )
+        desired = settings.min_instances
+    else:
+        settings = ScaleSettings(type="default", min_instances=capacity, max_instances=capacity)
+        desired = capacity
+    q = props.get("requestSettings") or {}
+    reqs = props.get("containerResourceRequirements") or {}
+    code = props.get("codeConfiguration") or {}
+    role_text = tags.get(TAG_ROLE) or "treatment"
+    try:
+        role = DeploymentRole.parse(role_text)
+    except ValueError:
+        role = DeploymentRole.TREATMENT
+    spec = DeploymentSpec(
+        name=name,
+        endpoint_name=endpoint,
+        model=model_ref(props.get("model")),
+        code_configuration=CodeConfiguration(
+            code=str(code.get("codeId") or ""), scoring_script=str(code.get("scoringScript") or "")
+        ),
+        instance_count=capacity,
+        resources=Resources(
+            requests=_resource_set(reqs.get("containerResourceRequests")),
+            limits=_resource_set(reqs.get("containerResourceLimits")),
+        ),
+        scale_settings=settings,
+        request_settings=RequestSettings(
+            request_timeout_ms=iso_to_ms(q.get("requestTimeout"), 5000),
+            max_concurrent_requests_per_instance=int(
+                q.get("maxConcurrentRequestsPerInstance") or 1
+            ),
+            max_queue_wait_ms=iso_to_ms(q.get("maxQueueWait"), 500),
+        ),
+        liveness_probe=_probe(props.get("livenessProbe")),
+        readiness_probe=_probe(props.get("readinessProbe")),
+        environment_variables={
+            str(k): str(v) for k, v in (props.get("environmentVariables") or {}).items()
+        },
+        environment=props.get("environmentId"),
+        role=role,
+        description=str(props.get("description") or ""),
+        tags=_user_tags(tags),
+    )
+    state = provisioning_state(props.get("provisioningState"))
+    ready = desired if state is ProvisioningState.SUCCEEDED else 0
+    return Deployment(
+        spec=spec,
+        provisioning_state=state,
+        ready_replicas=ready,
+        desired_replicas=desired,
+        traffic=int((traffic or {}).get(name, 0)),
+        mirror_traffic=int((mirror_traffic or {}).get(name, 0)),
+        error=error,
+        created_at=_created(res),
+        updated_at=timestamp((res.get("systemData") or {}).get("lastModifiedAt")),
+    )
+
+
+# --------------------------------------------------------------------------- logs and metrics
+
+
+_LOG_TS = re.compile(
+    r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)"
+)
+
+
+def log_lines(
+    endpoint: str, deployment: str, content: str, *, container: str = "InferenceServer", now: float
+) -> list[LogLine]:
+    """``getLogs`` content as lines; a leading timestamp is parsed when the line has one."""
+    out: list[LogLine] = []
+    for raw in content.splitlines():
+        if not raw.strip():
+            continue
+        ts = now
+        m = _LOG_TS.match(raw)
+        if m:
+            ts = timestamp(m.group(1).replace(" ", "T").replace(",", ".")) or now
+        out.append(
+            LogLine(
+                ts=ts,
+                endpoint=endpoint,
+                deployment=deployment,
+                replica=deployment,
+                stream="stderr" if container == "StorageInitializer" else "log",
+                text=raw,
+            )
+        )
+    return out
+
+
+def new_tail(previous: list[str], current: list[str]) -> list[str]:
+    """The lines of ``current`` after the longest overlap with the end of ``previous``."""
+    if not previous:
+        return current
+    longest = min(len(previous), len(current))
+    for k in range(longest, 0, -1):
+        if previous[-k:] == current[:k]:
+            return current[k:]
+    return current
+
+
+ENDPOINT_METRICS = (
+    "RequestsPerMinute",
+    "RequestLatency_P50",
+    "RequestLatency_P95",
+    "RequestLatency_P99",
+)
+
+
+def metrics_to_samples(
+    endpoint: str,
+    deployments: list[str],
+    body: dict[str, Any],
+    *,
+    now: float,
+    replicas: dict[str, tuple[int, int]] | None = None,
+) -> list[MetricSample]:
+    """Azure Monitor ``metrics`` (split by the ``deployment`` dimension) as one sample each."""
+    per: dict[str, dict[str, float]] = {d: {} for d in deployments}
+    codes: dict[str, dict[str, int]] = {d: {} for d in deployments}
+    for metric in body.get("value") or []:
+        mname = ((metric.get("name") or {}).get("value")) or ""
+        for series in metric.get("timeseries") or []:
+            dims = {
+                str((m.get("name") or {}).get("value", "")).lower(): str(m.get("value", ""))
+                for m in series.get("metadatavalues") or []
+            }
+            dep = dims.get("deployment")
+            if dep not in per:
+                continue
+            points = [
+                p
+                for p in series.get("data") or []
+                if any(k in p for k in ("average", "total", "maximum"))
+            ]
+            if not points:
+                continue
+            last = points[-1]
+            if mname.startswith("RequestLatency"):
+                value = last.get("average", last.get("maximum"))
+            else:
+                value = last.get("total", last.get("average"))
+            if value is None:
+                continue
+            if mname == "RequestsPerMinute" and "statuscode" in dims:
+                codes[dep][dims["statuscode"]] = codes[dep].get(dims["statuscode"], 0) + int(value)
+            per[dep][mname] = per[dep].get(mname, 0.0) + float(value)
+    out = []
+    for dep in deployments:
+        m = per[dep]
+        rpm = m.get("RequestsPerMinute", 0.0)
+        errors = sum(v for k, v in codes[dep].items() if k[:1] == "5")
+        ready, desired = (replicas or {}).get(dep, (0, 0))
+        out.append(
+            MetricSample(
+                ts=now,
+                endpoint=endpoint,
+                deployment=dep,
+                requests_total=int(rpm),
+                requests_per_second=rpm / 60.0,
+                errors_total=int(errors),
+                error_rate=(errors / rpm) if rpm else 0.0,
+                latency_p50_ms=m.get("RequestLatency_P50"),
+                latency_p95_ms=m.get("RequestLatency_P95"),
+                latency_p99_ms=m.get("RequestLatency_P99"),
+                status_codes=codes[dep],
+                replicas_ready=ready,
+                replicas_desired=desired,
+            )
+        )
+    return out
