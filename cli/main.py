@@ -1,2 +1,37 @@
-def main() -> int:
-    return 0
+"""``modeldeck``: the entry point. Parse, run one command, print, exit with its code.
+
+Only argparse and json are imported on the way to a command; the command's own module
+(``cli/cmd_*.py``) and what it needs are imported when it runs. Typed errors print as
+``ERROR: message`` and ``fix: ...`` on stderr with the error's exit code; anything else
+prints one line too (a traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list:
+        args_list = ["ui"]
+    from .parser import build_parser
+
+    parser = build_parser(args_list, full=args_list[0] in ("-h", "--help"))
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    if getattr(args, "_cmd", None) is None:
+        # a group without a command: its help
+        group_parser = getattr(args, "_group_parser", parser)
+        group_parser.print_help(sys.stderr)
+        return 2
+    from .runner import run
+
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

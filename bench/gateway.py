@@ -1,0 +1,253 @@
+"""Gateway overhead: the same load straight to a replica and through the gateway, same run.
+
+    python bench/gateway.py [--requests 1500] [--concurrency 8] [--quick]
+
+For two scoring scripts (a no-op, and one that burns 2 ms of CPU per request) it
+starts one real replica process (max 8 concurrent requests) and the real gateway
+(key auth on, so the Authorization check is part of the cost), then runs a load
+generator in its own process (aiohttp, N connections, a fixed number of requests)
+against the replica directly and through the gateway, alternately, twice each; the
+better run of each is kept. It prints throughput and p50/p99 latency, the ratios, and
+the p50 added by the gateway at one connection.
+
+Targets (2 ms CPU script): throughput >= 0.8 of direct, p50 overhead <= 1 ms.
+Note: the machine has 2 cores; load generator, gateway and replica compete for them,
+so the gateway run has one more busy process than the direct run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+NOOP = """
+def init():
+    pass
+def run(raw_data):
+    return '{"ok": true}'
+"""
+
+CPU_2MS = """
+import time
+def init():
+    pass
+def run(raw_data):
+    end = time.thread_time() + 0.002
+    x = 0
+    while time.thread_time() < end:
+        x += 1
+    return '{"ok": true}'
+"""
+
+KEY = "bench-key-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+# --------------------------------------------------------------------------- load generator
+
+
+async def _load(
+    url: str, concurrency: int, requests: int, headers: dict[str, str]
+) -> dict[str, float]:
+    import aiohttp
+
+    body = b'{"data": [[1, 2, 3, 4]]}'
+    latencies: list[float] = []
+    errors = 0
+    remaining = requests
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for _ in range(min(50, requests)):  # warm up connections and caches
+            async with session.post(url, data=body, headers=headers) as resp:
+                await resp.read()
+
+        async def worker() -> None:
+            nonlocal remaining, errors
+            while remaining > 0:
+                remaining -= 1
+                t0 = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+                    if resp.status != 200:
+                        errors += 1
+                latencies.append(time.perf_counter() - t0)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "errors": errors,
+    }
+
+
+def _loadgen_main(args: argparse.Namespace) -> None:
+    headers = json.loads(args.headers)
+    result = asyncio.run(_load(args.url, args.concurrency, args.requests, headers))
+    print(json.dumps(result))
+
+
+def run_load(
+    url: str, concurrency: int, requests: int, headers: dict[str, str]
+) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--loadgen",
+            url,
+            "--concurrency",
+            str(concurrency),
+            "--requests",
+            str(requests),
+            "--headers",
+            json.dumps(headers),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return json.loads(out.stdout)
+
+
+# --------------------------------------------------------------------------- the bench
+
+
+async def _bench(requests: int, concurrency: int, rounds: int) -> int:
+    from modeldeck.services.domain import RequestSettings
+    from modeldeck.services.drivers import EndpointAuth, EndpointRoute
+    from modeldeck.services.local.gateway import Gateway
+    from modeldeck.services.local.logstore import LogStore
+    from modeldeck.services.local.supervisor import ReplicaConfig, Supervisor
+
+    root = Path(tempfile.mkdtemp(prefix="md-bench-gw-"))
+    (root / "model").mkdir()
+    sup = Supervisor(LogStore(root / "logs"))
+    gw = Gateway("127.0.0.1", 0)
+    await gw.start()
+    settings = RequestSettings(
+        request_timeout_ms=30000,
+        max_concurrent_requests_per_instance=concurrency,
+        max_queue_wait_ms=30000,
+    )
+    loop = asyncio.get_running_loop()
+    ok = True
+    print(
+        f"gateway bench: {requests} requests x {concurrency} connections; better of {rounds} alternate runs"
+    )
+    print(f"{'script':<8} {'path':<8} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    try:
+        for label, source in (("noop", NOOP), ("cpu2ms", CPU_2MS)):
+            code = root / label
+            code.mkdir()
+            (code / "score.py").write_text(textwrap.dedent(source))
+            replica = sup.create(
+                ReplicaConfig(
+                    endpoint=label,
+                    deployment="d",
+                    name="d-0",
+                    code_dir=str(code),
+                    scoring_script="score.py",
+                    model_dir=str(root / "model"),
+                    max_concurrency=concurrency,
+                )
+            )
+            replica.start()
+            while not replica.ready:
+                if replica.failures:
+                    raise SystemExit(f"replica failed: {replica.error}")
+                await replica.wait_change(1.0)
+            gw.set_backends(label, "d", [replica.url], settings)
+            gw.set_endpoint(
+                EndpointRoute(label, EndpointAuth("key", KEY, KEY + "2", "s"), {"d": 100})
+            )
+            direct_url = f"{replica.url}/score"
+            gw_url = gw.scoring_uri(label)
+            auth = {"Authorization": f"Bearer {KEY}"}
+
+            def best(runs: list[dict[str, float]]) -> dict[str, float]:
+                return max(runs, key=lambda run: run["rps"])
+
+            direct_runs, gw_runs = [], []
+            for _ in range(rounds):
+                direct_runs.append(
+                    await loop.run_in_executor(
+                        None, run_load, direct_url, concurrency, requests, {}
+                    )
+                )
+                gw_runs.append(
+                    await loop.run_in_executor(None, run_load, gw_url, concurrency, requests, auth)
+                )
+            d, g = best(direct_runs), best(gw_runs)
+            for path, r in (("direct", d), ("gateway", g)):
+                print(
+                    f"{label:<8} {path:<8} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
+                )
+            errors = sum(r["errors"] for r in direct_runs + gw_runs)
+            # added latency at one connection (no queueing): median of alternate runs
+            one = max(300, requests // 3)
+            d1, g1 = [], []
+            for _ in range(3):
+                d1.append(await loop.run_in_executor(None, run_load, direct_url, 1, one, {}))
+                g1.append(await loop.run_in_executor(None, run_load, gw_url, 1, one, auth))
+            d1_p50 = statistics.median(r["p50_ms"] for r in d1)
+            g1_p50 = statistics.median(r["p50_ms"] for r in g1)
+            added = g1_p50 - d1_p50
+            print(
+                f"{label:<8} 1 conn   p50 direct {d1_p50:.2f} ms, gateway {g1_p50:.2f} ms (median of 3 runs each)"
+            )
+            ratio = g["rps"] / d["rps"]
+            print(
+                f"{label:<8} ratio    throughput gateway/direct = {ratio:.2f}; "
+                f"p50 x{g['p50_ms'] / d['p50_ms']:.2f}, p99 x{g['p99_ms'] / d['p99_ms']:.2f} "
+                f"at {concurrency} connections; p50 added at 1 connection = {added:.2f} ms; errors = {errors}"
+            )
+            if label == "cpu2ms":
+                met = ratio >= 0.8 and added <= 1.0
+                ok = ok and met
+                print(
+                    f"target (cpu2ms): throughput >= 0.8 and added p50 <= 1 ms: {'met' if met else 'NOT met'}"
+                )
+            await sup.stop(replica, grace=2.0)
+    finally:
+        await gw.close()
+        await sup.close()
+        sup.logstore.close()
+        shutil.rmtree(root, ignore_errors=True)
+    return 0 if ok else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="300 requests, one round")
+    parser.add_argument("--loadgen", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--headers", default="{}", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.loadgen:
+        args.url = args.loadgen
+        _loadgen_main(args)
+        return
+    if args.quick:
+        args.requests, args.rounds = 300, 1
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(asyncio.run(_bench(args.requests, args.concurrency, args.rounds)))
+
+
+if __name__ == "__main__":
+    main()

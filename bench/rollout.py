@@ -1,0 +1,155 @@
+"""Rollout time: a deployment created through the pool driver until Ready, against a bare replica.
+
+    python bench/rollout.py [--runs 5]
+
+Baseline: one replica process (``python -m modeldeck.services.local.replica``) started
+by hand on a free port, timed until ``GET /`` answers ``Healthy`` (polled every 5 ms).
+Measured: ``PoolDriver.apply_deployment`` of a fresh one-replica deployment (model dir,
+supervisor, status pipe, readiness probe, gateway registration) until it returns
+Ready; then the same for an update of that deployment (new replica ready, traffic
+switched, old one drained and stopped). Runs alternate; medians are compared.
+
+Target: create / bare <= 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+SCRIPT = """
+import json, os
+def init():
+    global model
+    with open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "model", "model.json")) as f:
+        model = json.load(f)
+def run(raw_data):
+    return {"ok": True}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bare_replica(code: Path, model_dir: Path) -> float:
+    port = _free_port()
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "modeldeck.services.local.replica",
+            "--code-dir",
+            str(code),
+            "--scoring-script",
+            "score.py",
+            "--model-dir",
+            str(model_dir),
+            "--port",
+            str(port),
+        ]
+    )
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    if resp.status == 200 and resp.read() == b"Healthy":
+                        return time.perf_counter() - start
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if proc.poll() is not None:
+                raise SystemExit(f"bare replica exited with {proc.returncode}")
+            time.sleep(0.005)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def _bench(runs: int) -> int:
+    from modeldeck.services.domain import ClusterSpec, CodeConfiguration, DeploymentSpec, Model
+    from modeldeck.services.drivers import DeploymentRuntime, EndpointAuth, EndpointRoute
+    from modeldeck.services.local.gateway import Gateway
+    from modeldeck.services.local.pool import PoolDriver
+
+    root = Path(tempfile.mkdtemp(prefix="md-bench-rollout-"))
+    model = root / "models" / "model"
+    model.mkdir(parents=True)
+    (model / "model.json").write_text('{"coef": [1, 2], "intercept": 0}')
+    amd = root / "amd"
+    amd.mkdir()
+    (amd / "model").symlink_to(model, target_is_directory=True)
+    codes = []
+    for version in ("v1", "v2"):
+        code = root / version
+        code.mkdir()
+        (code / "score.py").write_text(textwrap.dedent(SCRIPT))
+        codes.append(code)
+
+    gw = Gateway()
+    await gw.start()
+    pool = PoolDriver(ClusterSpec(name="bench"), gateway=gw, data_dir=root / "pool")
+    await pool.apply_endpoint(EndpointRoute("ep", EndpointAuth("none", "a", "b", "c"), {}))
+    loop = asyncio.get_running_loop()
+
+    def runtime(name: str, code: Path) -> DeploymentRuntime:
+        spec = DeploymentSpec(
+            name=name,
+            endpoint_name="ep",
+            model="azureml:m:1",
+            code_configuration=CodeConfiguration(code=str(code), scoring_script="score.py"),
+        )
+        return DeploymentRuntime(
+            spec=spec, model=Model(name="m", version=1, path=str(model)), code_dir=str(code)
+        )
+
+    bare, create, update = [], [], []
+    try:
+        bare_replica(codes[0], amd)  # warm the page cache
+        for i in range(runs):
+            bare.append(await loop.run_in_executor(None, bare_replica, codes[0], amd))
+            name = f"d{i}"
+            t0 = time.perf_counter()
+            await pool.apply_deployment("ep", runtime(name, codes[0]), lambda _f, _m: None)
+            create.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            await pool.apply_deployment("ep", runtime(name, codes[1]), lambda _f, _m: None)
+            update.append(time.perf_counter() - t0)
+            await pool.delete_deployment("ep", name)
+    finally:
+        await pool.close()
+        await gw.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+    b, c, u = (statistics.median(x) * 1000 for x in (bare, create, update))
+    print(f"rollout bench: medians of {runs} alternate runs")
+    print(f"bare replica start -> Healthy       {b:8.1f} ms  (baseline)")
+    print(f"pool create -> Ready (1 replica)    {c:8.1f} ms  ratio {c / b:.2f}")
+    print(f"pool update -> Ready, old stopped   {u:8.1f} ms  ratio {u / b:.2f}")
+    met = c / b <= 2.0
+    print(f"target: create / bare <= 2: {'met' if met else 'NOT met'}")
+    return 0 if met else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    sys.exit(asyncio.run(_bench(args.runs)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""``modeldeck online-deployment`` (alias ``deployment``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from ..services.domain import LogLine, to_dict
+from ..services.errors import InvalidInput
+from ..services.workspace import Workspace
+from .common import confirm, warner
+from .output import Raw
+from .progress import wait
+
+
+async def create(args: argparse.Namespace, ws: Workspace) -> Any:
+    from ..services import specs
+
+    loaded = specs.load_deployment(
+        args.file, args.set, name=args.name, endpoint_name=args.endpoint_name
+    )
+    for w in loaded.warnings:
+        warner(args)(w)
+    spec = loaded.spec
+    handle = await specs.create_deployment(ws, loaded, all_traffic=args.all_traffic)
+    op = await wait(
+        handle, f"Creating deployment {spec.endpoint_name}/{spec.name}", no_wait=args.no_wait
+    )
+    if args.no_wait:
+        return to_dict(op)
+    return to_dict(await ws.get_deployment(spec.endpoint_name, spec.name))
+
+
+async def show(args: argparse.Namespace, ws: Workspace) -> Any:
+    return to_dict(await ws.get_deployment(args.endpoint_name, args.name))
+
+
+async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
+    if args.endpoint_name:
+        await ws.get_endpoint(args.endpoint_name)
+    return to_dict(await ws.list_deployments(args.endpoint_name))
+
+
+async def update(args: argparse.Namespace, ws: Workspace) -> Any:
+    from ..services import specs
+
+    handle = await specs.update_deployment_from(
+        ws, args.endpoint_name, args.name, args.file, args.set, warn=warner(args)
+    )
+    op = await wait(
+        handle, f"Updating deployment {args.endpoint_name}/{args.name}", no_wait=args.no_wait
+    )
+    if args.no_wait:
+        return to_dict(op)
+    return to_dict(await ws.get_deployment(args.endpoint_name, args.name))
+
+
+async def delete(args: argparse.Namespace, ws: Workspace) -> Any:
+    await ws.get_deployment(args.endpoint_name, args.name)
+    confirm(
+        args, f"The deployment '{args.name}' of endpoint '{args.endpoint_name}' will be deleted."
+    )
+    op = await wait(
+        await ws.delete_deployment(args.endpoint_name, args.name),
+        f"Deleting deployment {args.endpoint_name}/{args.name}",
+        no_wait=args.no_wait,
+    )
+    return to_dict(op) if args.no_wait else None
+
+
+def format_log_line(line: LogLine) -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(line.ts))
+    return f"{stamp}Z {line.replica} | {line.text}"
+
+
+async def get_logs(args: argparse.Namespace, ws: Workspace) -> Any:
+    if args.lines < 0:
+        raise InvalidInput("lines", args.lines, "must be 0 or more", "pass --lines 50")
+    await ws.get_deployment(args.endpoint_name, args.name)
+    if not args.follow:
+        lines = await ws.get_logs(args.endpoint_name, args.name, lines=args.lines)
+        return Raw("\n".join(format_log_line(x) for x in lines)) if lines else None
+    async for line in ws.stream_logs(args.endpoint_name, args.name, lines=args.lines, follow=True):
+        sys.stdout.write(format_log_line(line) + "\n")
+        sys.stdout.flush()
+    return None

@@ -1,0 +1,132 @@
+"""``modeldeck online-endpoint`` (alias ``endpoint``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..services.domain import AuthMode, KeyType, to_dict
+from ..services.errors import BackendError, InvalidInput, Unauthorized
+from ..services.workspace import Workspace
+from .common import confirm, warner
+from .output import Raw
+from .progress import wait
+
+
+async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
+    return to_dict(await ws.list_endpoints())
+
+
+async def show(args: argparse.Namespace, ws: Workspace) -> Any:
+    return to_dict(await ws.get_endpoint(args.name))
+
+
+async def create(args: argparse.Namespace, ws: Workspace) -> Any:
+    from ..services import specs
+
+    loaded = specs.load_endpoint(args.file, args.set, name=args.name, auth_mode=args.auth_mode)
+    for w in loaded.warnings:
+        warner(args)(w)
+    name = loaded.spec.name
+    op = await wait(
+        await ws.create_endpoint(loaded.spec), f"Creating endpoint {name}", no_wait=args.no_wait
+    )
+    if args.no_wait:
+        return to_dict(op)
+    return to_dict(await ws.get_endpoint(name))
+
+
+async def update(args: argparse.Namespace, ws: Workspace) -> Any:
+    from ..services import specs
+
+    handle = await specs.update_endpoint_from(
+        ws,
+        args.name,
+        path=args.file,
+        overrides=args.set,
+        traffic=args.traffic,
+        rest=args.rest,
+        mirror_traffic=args.mirror_traffic,
+        warn=warner(args),
+    )
+    op = await wait(handle, f"Updating endpoint {args.name}", no_wait=args.no_wait)
+    if args.no_wait:
+        return to_dict(op)
+    return to_dict(await ws.get_endpoint(args.name))
+
+
+async def delete(args: argparse.Namespace, ws: Workspace) -> Any:
+    await ws.get_endpoint(args.name)  # NotFound before asking
+    deps = [d.name for d in await ws.list_deployments(args.name)]
+    also = f" with its deployments ({', '.join(deps)})" if deps else ""
+    confirm(args, f"The endpoint '{args.name}'{also} will be deleted.")
+    op = await wait(
+        await ws.delete_endpoint(args.name), f"Deleting endpoint {args.name}", no_wait=args.no_wait
+    )
+    return to_dict(op) if args.no_wait else None
+
+
+async def invoke(args: argparse.Namespace, ws: Workspace) -> Any:
+    path = Path(args.request_file).expanduser()
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(
+            "request_file",
+            args.request_file,
+            f"cannot be read ({exc.strerror or exc})",
+            "give the path of a file holding the request body",
+        ) from None
+    result = await ws.invoke(args.name, body, deployment=args.deployment_name)
+    text = result.body.decode("utf-8", "replace")
+    if result.status >= 400:
+        detail = text.strip()[:500]
+        who = f" (deployment {result.deployment})" if result.deployment else ""
+        if result.status == 401:
+            raise Unauthorized(
+                f"the endpoint refused the request: HTTP 401{who}: {detail}",
+                fix=f"check the endpoint's auth mode and key: modeldeck online-endpoint get-credentials -n {args.name}",
+            )
+        raise BackendError(
+            f"the endpoint answered HTTP {result.status}{who}: {detail}",
+            fix=f"see the deployment's log: modeldeck online-deployment get-logs -n {result.deployment or 'NAME'} -e {args.name}",
+        )
+    try:
+        return json.loads(text)
+    except ValueError:
+        return Raw(text.rstrip("\n"))
+
+
+async def get_credentials(args: argparse.Namespace, ws: Workspace) -> Any:
+    endpoint = await ws.get_endpoint(args.name)
+    if endpoint.auth_mode is AuthMode.KEY:
+        return to_dict(await ws.get_keys(args.name))
+    if endpoint.auth_mode is AuthMode.AML_TOKEN:
+        return to_dict(await ws.get_token(args.name))
+    raise InvalidInput(
+        "auth_mode",
+        endpoint.auth_mode.value,
+        f"the endpoint '{args.name}' has no credentials (auth_mode none)",
+        "requests need no Authorization header; create an endpoint with auth_mode key to use keys",
+    )
+
+
+async def regenerate_keys(args: argparse.Namespace, ws: Workspace) -> Any:
+    try:
+        key_type = KeyType.parse(args.key_type)
+    except ValueError:
+        raise InvalidInput(
+            "key_type", args.key_type, "must be primary or secondary", "pass --key-type primary"
+        ) from None
+    endpoint = await ws.get_endpoint(args.name)
+    if endpoint.auth_mode is not AuthMode.KEY:
+        raise InvalidInput(
+            "auth_mode",
+            endpoint.auth_mode.value,
+            f"the endpoint '{args.name}' does not use keys",
+            "keys exist only for auth_mode key; aml_token endpoints use get-credentials for a token",
+        )
+    await ws.regenerate_keys(args.name, key_type)  # type: ignore[arg-type]
+    return None

@@ -1,0 +1,45 @@
+"""``modeldeck model``: register, list, show and delete model versions."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..services import validation
+from ..services.domain import to_dict
+from ..services.workspace import Workspace
+from .common import confirm
+
+
+async def create(args: argparse.Namespace, ws: Workspace) -> Any:
+    from ..services import specs
+
+    spec = specs.load_model(
+        args.file,
+        args.set,
+        name=args.name,
+        model_path=args.path,
+        version=args.version,
+        description=args.description,
+        tags=specs.parse_tags(args.tag),
+    )
+    return to_dict(await ws.create_model(spec))
+
+
+async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
+    return to_dict(await ws.list_models(args.name))
+
+
+async def show(args: argparse.Namespace, ws: Workspace) -> Any:
+    version = None
+    if args.version is not None and args.version != "latest":
+        version = validation.integer(args.version, "version", 1)
+    return to_dict(await ws.get_model(args.name, version))
+
+
+async def delete(args: argparse.Namespace, ws: Workspace) -> Any:
+    version = validation.integer(args.version, "version", 1)
+    await ws.get_model(args.name, version)
+    confirm(args, f"Version {version} of the model '{args.name}' will be deleted.")
+    await ws.delete_model(args.name, version)
+    return None

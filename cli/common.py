@@ -1,0 +1,85 @@
+"""What the commands share: the workspace from the flags, warnings, confirmation."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..services.errors import InvalidInput, NotFound
+from ..services.workspace import Workspace
+
+_AZURE_FLAGS = {
+    "resource_group": "resource_group",
+    "workspace_name": "workspace_name",
+    "subscription": "subscription_id",
+}
+
+
+def resolve_profile(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The profile of ``--workspace`` and the overrides to pass to it.
+
+    az's -g/--workspace-name/--subscription go to an azureml profile (a local profile ignores
+    them). An az script's ``-w WORKSPACE_NAME`` finds the azureml profile of that name when no
+    profile is called so.
+    """
+    from ..services import profiles
+
+    wanted = getattr(args, "workspace", None)
+    try:
+        profile = profiles.get_profile(wanted)
+    except NotFound:
+        match = [p for p in profiles.list_profiles() if p.settings.get("workspace_name") == wanted]
+        if len(match) != 1:
+            raise
+        profile = match[0]
+    overrides: dict[str, Any] = {}
+    if profile.provider != "local":
+        for flag, key in _AZURE_FLAGS.items():
+            value = getattr(args, flag, None)
+            if value is not None:
+                overrides[key] = value
+    return profile, overrides
+
+
+def open_ws(args: argparse.Namespace) -> Workspace:
+    """The workspace the command runs against."""
+    from ..services import profiles
+
+    profile, overrides = resolve_profile(args)
+    return profiles.open_workspace(profile.name, **overrides)
+
+
+def warn(args: argparse.Namespace, message: str) -> None:
+    if not getattr(args, "only_show_errors", False):
+        sys.stderr.write(f"WARNING: {message}\n")
+        sys.stderr.flush()
+
+
+def warner(args: argparse.Namespace) -> Any:
+    return lambda message: warn(args, message)
+
+
+def confirm(args: argparse.Namespace, question: str) -> None:
+    """Ask on a TTY (y/n); refuse on a non-TTY unless --yes. Raises when not confirmed."""
+    if getattr(args, "yes", False):
+        return
+    if not sys.stdin.isatty():
+        raise InvalidInput(
+            "--yes",
+            False,
+            "confirmation is needed and the input is not a terminal",
+            "pass --yes (-y) to confirm in a script",
+            message=f"{question} Not confirmed: the input is not a terminal, so nothing was asked.",
+        )
+    sys.stderr.write(f"{question}\nAre you sure you want to perform this operation? (y/n): ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    if answer not in ("y", "yes"):
+        raise InvalidInput(
+            "confirmation",
+            answer,
+            "the operation was not confirmed",
+            "answer y, or pass --yes",
+            message="Operation cancelled: nothing was changed.",
+        )

@@ -1,0 +1,54 @@
+"""A progress line for long operations, from the same OperationHandle the dashboard uses.
+
+On a terminal (stderr is a TTY) one line is redrawn in place: ``label: message [ 40%]``.
+Otherwise nothing is printed. ``--no-wait`` returns the operation as it is, at once.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from ..services.domain import Operation
+    from ..services.workspace import OperationHandle
+
+
+class ProgressLine:
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.started = time.monotonic()
+        self._drawn = False
+
+    def update(self, op: Operation) -> None:
+        if not self.enabled:
+            return
+        pct = max(0.0, min(1.0, op.progress)) * 100
+        elapsed = time.monotonic() - self.started
+        text = f"{self.label}: {op.message or op.status.value} [{pct:3.0f}%] {elapsed:4.0f}s"
+        self.stream.write("\r\x1b[K" + text)
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self, op: Operation | None = None) -> None:
+        if self.enabled and self._drawn:
+            status = op.status.value if op is not None else "interrupted"
+            elapsed = time.monotonic() - self.started
+            self.stream.write(f"\r\x1b[K{self.label}: {status} ({elapsed:.1f}s)\n")
+            self.stream.flush()
+
+
+async def wait(handle: OperationHandle, label: str, *, no_wait: bool = False) -> Operation:
+    """Wait for the operation (raising its typed error if it failed), drawing progress."""
+    if no_wait:
+        return handle.operation
+    line = ProgressLine(label)
+    op: Operation | None = None
+    try:
+        op = await handle.wait(line.update)
+    finally:
+        line.close(op if op is not None else handle.operation if handle.operation.done else None)
+    return op

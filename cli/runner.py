@@ -1,0 +1,75 @@
+"""Run one parsed command: open the workspace, call the handler, print its result."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..services.errors import ModeldeckError
+
+Handler = Callable[[argparse.Namespace, Any], Awaitable[Any]]
+
+
+def _print_error(exc: ModeldeckError) -> None:
+    sys.stderr.write(f"ERROR: {exc.message}\n")
+    if exc.fix:
+        sys.stderr.write(f"  fix: {exc.fix}\n")
+    sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    module_name, _, func_name = args._cmd.partition(":")
+    debug = bool(getattr(args, "debug", False))
+    try:
+        module = importlib.import_module(f"modeldeck.cli.{module_name}")
+        handler = getattr(module, func_name)
+        if getattr(handler, "standalone", False):
+            result = handler(args)
+        else:
+            result = asyncio.run(_with_workspace(handler, args))
+        if isinstance(result, int) and not isinstance(result, bool):
+            return result
+        if result is not None:
+            from .output import render
+
+            text = render(result, args.output, args.query, args._columns)
+            if text:
+                sys.stdout.write(text + "\n")
+                sys.stdout.flush()
+        return 0
+    except ModeldeckError as exc:
+        if debug:
+            traceback.print_exc()
+        _print_error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if getattr(args, "follow", False):
+            return 0  # Ctrl-C is how a --follow ends
+        sys.stderr.write("interrupted\n")
+        return 130
+    except BrokenPipeError:  # `modeldeck ... | head`: the reader went away, that is fine
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # an unexpected failure: one line, the traceback with --debug
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"ERROR: unexpected {type(exc).__name__}: {exc}\n")
+        sys.stderr.write("  fix: run again with --debug for the traceback, and report it\n")
+        return 1
+
+
+async def _with_workspace(handler: Handler, args: argparse.Namespace) -> Any:
+    from .common import open_ws
+
+    ws = open_ws(args)
+    try:
+        return await handler(args, ws)
+    finally:
+        await ws.close()

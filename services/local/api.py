@@ -1,0 +1,405 @@
+"""The management API of the local control plane: one route per Workspace method.
+
+JSON in and out (``domain.to_dict``/``from_dict``); a typed error answers
+``{"error": err.to_dict()}`` with ``err.http_status``. Served on the daemon's
+Unix socket only (see :mod:`.daemon`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from ..domain import (
+    ClusterSpec,
+    DeploymentSpec,
+    EndpointSpec,
+    KeyType,
+    ModelSpec,
+    from_dict,
+    to_dict,
+)
+from ..errors import BackendError, InvalidInput, ModeldeckError
+from .engine import Engine
+
+log = logging.getLogger("modeldeck.daemon")
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY = 64 * 1024 * 1024
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(to_dict(data)), status=status, content_type="application/json"
+    )
+
+
+def _error(err: ModeldeckError) -> web.Response:
+    return web.Response(
+        text=json.dumps({"error": err.to_dict()}),
+        status=err.http_status,
+        content_type="application/json",
+    )
+
+
+def _guard(handler: Handler) -> Handler:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ModeldeckError as err:
+            return _error(err)
+        except web.HTTPException:
+            raise
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception as exc:
+            log.exception("%s %s failed", request.method, request.path)
+            return _error(BackendError(f"the control plane failed: {type(exc).__name__}: {exc}"))
+
+    return wrapped
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise InvalidInput("body", raw[:60].decode("utf-8", "replace"), "is not JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("body", data, "must be a JSON object")
+    return data
+
+
+_MISSING_RE = re.compile(r"missing \d+ required (?:positional|keyword-only) arguments?: (.*)")
+
+
+def _parse(cls: type[T], data: Any, what: str) -> T:
+    """Build a domain object from JSON, turning shape errors into InvalidInput."""
+    if not isinstance(data, dict):
+        raise InvalidInput(what, data, "must be a JSON object")
+    try:
+        return from_dict(cls, data)
+    except TypeError as exc:
+        m = _MISSING_RE.search(str(exc))
+        if m:
+            fields = m.group(1).replace("'", "")
+            raise InvalidInput(fields, None, "is required", f"give {fields}") from None
+        raise InvalidInput(what, data, f"has a value of the wrong type ({exc})") from None
+    except (ValueError, AttributeError, KeyError) as exc:
+        raise InvalidInput(what, data, f"has an invalid value ({exc})") from None
+
+
+def _check_fields(cls: type, data: dict[str, Any], what: str) -> None:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InvalidInput(
+            f"{what}.{unknown[0]}",
+            data[unknown[0]],
+            f"is not a field of {what}",
+            "known fields: " + ", ".join(sorted(names)),
+        )
+
+
+def _int_query(request: web.Request, key: str, default: int | None) -> int | None:
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(key, raw, "must be a whole number") from None
+
+
+def _bool_query(request: web.Request, key: str) -> bool:
+    return request.query.get(key, "").lower() in ("1", "true", "yes", "on")
+
+
+def build_app(
+    engine: Engine, *, stop: asyncio.Event, status: Callable[[], dict[str, Any]]
+) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+    r = app.router
+
+    def route(method: str, path: str) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            r.add_route(method, path, _guard(fn))
+            return fn
+
+        return deco
+
+    # -- daemon -----------------------------------------------------------------------
+    @route("GET", "/v1/status")
+    async def get_status(request: web.Request) -> web.StreamResponse:
+        return _json(status())
+
+    @route("POST", "/v1/shutdown")
+    async def shutdown(request: web.Request) -> web.StreamResponse:
+        asyncio.get_running_loop().call_later(0.05, stop.set)
+        return _json({"stopping": True})
+
+    # -- operations ---------------------------------------------------------------------
+    @route("GET", "/v1/operations")
+    async def list_operations(request: web.Request) -> web.StreamResponse:
+        return _json(engine.list_operations())
+
+    @route("GET", "/v1/operations/{id}")
+    async def get_operation(request: web.Request) -> web.StreamResponse:
+        """``?after=REV&wait=S``: a long poll that answers once the operation changed."""
+        op_id = request.match_info["id"]
+        after = _int_query(request, "after", None)
+        if after is None:
+            return _json(engine.get_operation(op_id))
+        try:
+            wait = float(request.query.get("wait", "1"))
+        except ValueError:
+            raise InvalidInput("wait", request.query.get("wait"), "must be seconds") from None
+        op, rev = await engine.wait_operation(op_id, after, wait)
+        return web.Response(
+            text=json.dumps({**to_dict(op), "rev": rev}), content_type="application/json"
+        )
+
+    # -- clusters -----------------------------------------------------------------------
+    @route("GET", "/v1/clusters")
+    async def list_clusters(request: web.Request) -> web.StreamResponse:
+        return _json(await engine.list_clusters())
+
+    @route("POST", "/v1/clusters")
+    async def create_cluster(request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        _check_fields(ClusterSpec, data, "cluster")
+        return _json(await engine.create_cluster(_parse(ClusterSpec, data, "cluster")), 202)
+
+    @route("POST", "/v1/clusters/attach")
+    async def attach_cluster(request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        _check_fields(ClusterSpec, data, "cluster")
+        return _json(await engine.attach_cluster(_parse(ClusterSpec, data, "cluster")), 202)
+
+    @route("GET", "/v1/clusters/{name}")
+    async def get_cluster(request: web.Request) -> web.StreamResponse:
+        return _json(await engine.get_cluster(request.match_info["name"]))
+
+    @route("POST", "/v1/clusters/{name}/scale")
+    async def scale_cluster(request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        if "agent_count" not in data:
+            raise InvalidInput("agent_count", None, "is required", "pass --agent-count N")
+        op = await engine.scale_cluster(request.match_info["name"], data["agent_count"])
+        return _json(op, 202)
+
+    @route("POST", "/v1/clusters/{name}/detach")
+    async def detach_cluster(request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        op = await engine.detach_cluster(
+            request.match_info["name"], delete_resources=bool(data.get("delete_resources"))
+        )
+        return _json(op, 202)
+
+    @route("DELETE", "/v1/clusters/{name}")
+    async def delete_cluster(request: web.Request) -> web.StreamResponse:
+        return _json(await engine.delete_cluster(request.match_info["name"]), 202)
+
+    # -- models -------------------------------------------------------------------------
+    @route("GET", "/v1/models")
+    async def list_models(request: web.Request) -> web.StreamResponse:
+        return _json(engine.list_models(request.query.get("name") or None))
+
+    @route("POST", "/v1/models")
+    async def create_model(request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        _check_fields(ModelSpec, data, "model")
+        return _json(await engine.create_model(_parse(ModelSpec, data, "model")), 201)
+
+    @route("GET", "/v1/models/{name}")
+    async def get_model(request: web.Request) -> web.StreamResponse:
+        version = _int_query(request, "version", None)
+        return _json(engine.get_model(request.match_info["name"], version))
+
+    @route("DELETE", "/v1/models/{name}/{version}")
+    async def delete_model(request: web.Request) -> web.StreamResponse:
+        try:
+            version = int(request.match_info["version"])
+        except ValueError:
+            raise InvalidInput(
+                "version", request.match_info["version"], "must be a whole number"
+            ) from None
+        await engine.delete_model(request.match_info["name"], version)
+        return _json({"deleted": True})
+
+    # -- endpoints ----------------------------------------------------------------------
+    @route("GET", "/v1/endpoints")
+    async def list_endpoints(request: web.Request) -> web.StreamResponse:
+        return _json(engine.list_endpoints())
+
+    @route("POST", "/v1/endpoints")
+    async def create_endpoint(request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        _check_fields(EndpointSpec, data, "endpoint")
+        return _json(await engine.create_endpoint(_parse(EndpointSpec, data, "endpoint")), 202)
+
+    @route("GET", "/v1/endpoints/{name}")
+    async def get_endpoint(request: web.Request) -> web.StreamResponse:
+        return _json(engine.get_endpoint(request.match_info["name"]))
+
+    @route("PATCH", "/v1/endpoints/{name}")
+    async def update_endpoint(request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        allowed = {"traffic", "mirror_traffic", "description", "tags", "control"}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise InvalidInput(
+                unknown[0],
+                data[unknown[0]],
+                "cannot be changed on an endpoint",
+                "changeable: " + ", ".join(sorted(allowed)),
+            )
+        op = await engine.update_endpoint(
+            request.match_info["name"],
+            traffic=data.get("traffic"),
+            mirror_traffic=data.get("mirror_traffic"),
+            description=data.get("description"),
+            tags=data.get("tags"),
+            control=data.get("control"),
+        )
+        return _json(op, 200)
+
+    @route("DELETE", "/v1/endpoints/{name}")
+    async def delete_endpoint(request: web.Request) -> web.StreamResponse:
+        return _json(await engine.delete_endpoint(request.match_info["name"]), 202)
+
+    @route("GET", "/v1/endpoints/{name}/keys")
+    async def get_keys(request: web.Request) -> web.StreamResponse:
+        return _json(engine.get_keys(request.match_info["name"]))
+
+    @route("POST", "/v1/endpoints/{name}/keys/regenerate")
+    async def regenerate_keys(request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        raw = data.get("key_type", "primary")
+        try:
+            key_type = KeyType.parse(raw)
+        except ValueError:
+            raise InvalidInput(
+                "key_type", raw, "must be primary or secondary", "--key-type primary"
+            ) from None
+        keys = await engine.regenerate_keys(request.match_info["name"], key_type)  # type: ignore[arg-type]
+        return _json(keys)
+
+    @route("GET", "/v1/endpoints/{name}/token")
+    async def get_token(request: web.Request) -> web.StreamResponse:
+        return _json(engine.get_token(request.match_info["name"]))
+
+    @route("POST", "/v1/endpoints/{name}/invoke")
+    async def invoke(request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        try:
+            body = base64.b64decode(data.get("body_b64") or "", validate=True)
+        except ValueError:
+            raise InvalidInput("body_b64", data.get("body_b64"), "is not base64") from None
+        headers = data.get("headers") or {}
+        if not isinstance(headers, dict):
+            raise InvalidInput("headers", headers, "must map header names to values")
+        result = await engine.invoke(
+            request.match_info["name"],
+            body,
+            deployment=data.get("deployment") or None,
+            headers={str(k): str(v) for k, v in headers.items()},
+        )
+        return _json(
+            {
+                "status": result.status,
+                "body_b64": base64.b64encode(result.body).decode("ascii"),
+                "deployment": result.deployment,
+                "request_id": result.request_id,
+                "headers": result.headers,
+            }
+        )
+
+    # -- deployments --------------------------------------------------------------------
+    @route("GET", "/v1/deployments")
+    async def list_all_deployments(request: web.Request) -> web.StreamResponse:
+        return _json(await engine.list_deployments(request.query.get("endpoint") or None))
+
+    @route("GET", "/v1/endpoints/{e}/deployments")
+    async def list_deployments(request: web.Request) -> web.StreamResponse:
+        return _json(await engine.list_deployments(request.match_info["e"]))
+
+    def _spec(data: dict[str, Any], endpoint: str, name: str | None) -> DeploymentSpec:
+        spec_data = data.get("spec")
+        if not isinstance(spec_data, dict):
+            raise InvalidInput("spec", spec_data, "must be a JSON object (the deployment)")
+        spec_data = {**spec_data, "endpoint_name": spec_data.get("endpoint_name") or endpoint}
+        if name is not None:
+            spec_data.setdefault("name", name)
+        _check_fields(DeploymentSpec, spec_data, "deployment")
+        spec = _parse(DeploymentSpec, spec_data, "deployment")
+        if spec.endpoint_name != endpoint:
+            raise InvalidInput(
+                "endpoint_name",
+                spec.endpoint_name,
+                f"does not match the endpoint in the request ('{endpoint}')",
+            )
+        if name is not None and spec.name != name:
+            raise InvalidInput(
+                "name", spec.name, f"does not match the deployment in the request ('{name}')"
+            )
+        return spec
+
+    @route("POST", "/v1/endpoints/{e}/deployments")
+    async def create_deployment(request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        spec = _spec(data, request.match_info["e"], None)
+        op = await engine.create_deployment(spec, all_traffic=bool(data.get("all_traffic")))
+        return _json(op, 202)
+
+    @route("GET", "/v1/endpoints/{e}/deployments/{d}")
+    async def get_deployment(request: web.Request) -> web.StreamResponse:
+        return _json(await engine.get_deployment(request.match_info["e"], request.match_info["d"]))
+
+    @route("PUT", "/v1/endpoints/{e}/deployments/{d}")
+    async def update_deployment(request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        spec = _spec(data, request.match_info["e"], request.match_info["d"])
+        return _json(await engine.update_deployment(spec), 202)
+
+    @route("DELETE", "/v1/endpoints/{e}/deployments/{d}")
+    async def delete_deployment(request: web.Request) -> web.StreamResponse:
+        op = await engine.delete_deployment(request.match_info["e"], request.match_info["d"])
+        return _json(op, 202)
+
+    @route("GET", "/v1/endpoints/{e}/deployments/{d}/logs")
+    async def logs(request: web.Request) -> web.StreamResponse:
+        e, d = request.match_info["e"], request.match_info["d"]
+        lines = _int_query(request, "lines", 100) or 0
+        if not _bool_query(request, "follow"):
+            return _json(await engine.get_logs(e, d, lines))
+        stream = engine.follow_logs(e, d, lines)  # raises NotFound before we answer 200
+        resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await resp.prepare(request)
+        try:
+            async for line in stream:
+                await resp.write((json.dumps(to_dict(line)) + "\n").encode())
+        except ConnectionResetError:
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+        return resp
+
+    # -- metrics ------------------------------------------------------------------------
+    @route("GET", "/v1/metrics")
+    async def metrics(request: web.Request) -> web.StreamResponse:
+        return _json(await engine.get_metrics(request.query.get("endpoint") or None))
+
+    return app

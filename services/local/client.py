@@ -1,0 +1,519 @@
+"""The local workspace, client side: the Workspace API over the control plane's Unix socket.
+
+Light to import (httpx and the domain types only): the CLI's cold start is measured.
+The daemon is started on the first call when it does not answer (``autostart``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from .. import paths, validation
+from ..domain import (
+    Cluster,
+    ClusterDriver,
+    ClusterSpec,
+    CodeConfiguration,
+    Deployment,
+    DeploymentSpec,
+    Endpoint,
+    EndpointKeys,
+    EndpointSpec,
+    EndpointToken,
+    InvokeResult,
+    KeyType,
+    LogLine,
+    MetricSample,
+    Model,
+    ModelSpec,
+    Operation,
+    from_dict,
+    to_dict,
+)
+from ..errors import BackendError, ModeldeckError, Unreachable, error_from_dict
+from ..workspace import OperationHandle, Workspace
+
+T = TypeVar("T")
+_BASE = "http://modeldeck"
+
+
+class _Body(httpx.AsyncByteStream):
+    """A response body read from the socket as it arrives (log streams never end)."""
+
+    def __init__(
+        self,
+        conn: Any,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        read_timeout: float | None,
+    ) -> None:
+        self._conn = conn
+        self._reader = reader
+        self._writer = writer
+        self._timeout = read_timeout
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        import h11
+
+        while True:
+            event = await _next_event(self._conn, self._reader, self._timeout)
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                return
+
+    async def aclose(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+
+
+async def _next_event(conn: Any, reader: asyncio.StreamReader, timeout: float | None) -> Any:
+    import h11
+
+    while True:
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise httpx.RemoteProtocolError(
+                f"the control plane closed the connection: {exc}"
+            ) from None
+        if event is not h11.NEED_DATA:
+            return event
+        try:
+            chunk = await asyncio.wait_for(reader.read(65536), timeout)
+        except TimeoutError:
+            raise httpx.ReadTimeout("the control plane did not answer in time") from None
+        except OSError as exc:
+            raise httpx.ReadError(str(exc)) from None
+        conn.receive_data(chunk)
+
+
+class UnixTransport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 over the daemon's Unix socket with asyncio streams and h11.
+
+    httpx's own transport would import anyio and build a TLS context on the first
+    request; neither is needed to talk to a local socket, and the CLI's cold start
+    is measured. One connection per request: the socket is local and cheap.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import h11
+
+        timeouts = request.extensions.get("timeout") or {}
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_unix_connection(self.path), timeouts.get("connect", 5.0)
+            )
+        except (OSError, TimeoutError) as exc:
+            raise httpx.ConnectError(f"{self.path}: {exc}", request=request) from None
+        try:
+            conn = h11.Connection(our_role=h11.CLIENT)
+            body = await request.aread()
+            headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"connection"]
+            headers.append((b"Connection", b"close"))
+            data = conn.send(
+                h11.Request(method=request.method, target=request.url.raw_path, headers=headers)
+            )
+            if body:
+                data += conn.send(h11.Data(data=body))
+            data += conn.send(h11.EndOfMessage())
+            writer.write(data)
+            await writer.drain()
+            read_timeout = timeouts.get("read")
+            while True:
+                event = await _next_event(conn, reader, read_timeout)
+                if isinstance(event, h11.Response):
+                    break
+                if isinstance(event, h11.ConnectionClosed):
+                    raise httpx.RemoteProtocolError("the control plane closed the connection")
+        except BaseException:
+            writer.close()
+            raise
+        return httpx.Response(
+            status_code=event.status_code,
+            headers=[(bytes(k), bytes(v)) for k, v in event.headers],
+            stream=_Body(conn, reader, writer, read_timeout),
+            request=request,
+        )
+
+
+def _q(name: str) -> str:
+    return quote(str(name), safe="")
+
+
+class LocalWorkspace(Workspace):
+    """A client of the local control plane (``modeldeck serve``)."""
+
+    kind = "local"
+
+    def __init__(self, name: str = "local", *, autostart: bool = True, **settings: Any) -> None:
+        super().__init__(name)
+        self.autostart = autostart
+        self.settings = settings  # unknown profile settings are kept, not used
+        #: pause between two polls of an operation (each poll waits for a change itself)
+        self.poll_interval = float(settings.get("poll_interval", 0.01))
+        self.long_poll_s = float(settings.get("long_poll", 1.0))
+        self._client: httpx.AsyncClient | None = None
+        self._socket: Path | None = None
+        self._start_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ transport
+    @property
+    def socket_path(self) -> Path:
+        if self._socket is None:
+            self._socket = paths.state_dir() / "modeldeck.sock"
+        return self._socket
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                transport=UnixTransport(str(self.socket_path)),
+                base_url=_BASE,
+                timeout=httpx.Timeout(300.0, connect=5.0),
+                trust_env=False,
+            )
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _start_daemon(self, exc: Exception) -> None:
+        if not self.autostart:
+            raise Unreachable(
+                f"the modeldeck control plane does not answer on {self.socket_path} ({exc})",
+                fix="start it with: modeldeck serve (or modeldeck daemon status to check)",
+            ) from None
+        from .daemon import ensure_daemon
+
+        async with self._start_lock:  # concurrent first calls start one daemon, not several
+            await asyncio.to_thread(ensure_daemon)
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        client = self._http()
+        try:
+            return await client.request(method, path, **kwargs)
+        except httpx.ConnectError as exc:
+            await self._start_daemon(exc)  # nothing was sent: safe to send again
+        except httpx.TimeoutException:
+            raise Unreachable(
+                f"the control plane did not answer {method} {path} in time",
+                fix="check it with: modeldeck daemon status (its log names what it is doing)",
+            ) from None
+        except httpx.TransportError as exc:
+            raise Unreachable(
+                f"the control plane dropped the connection during {method} {path}: {exc}",
+                fix="check it with: modeldeck daemon status; repeat the command if needed",
+            ) from None
+        try:
+            return await client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise Unreachable(
+                f"the control plane does not answer on {self.socket_path}: {exc}",
+                fix="check it with: modeldeck daemon status",
+            ) from None
+
+    @staticmethod
+    def _raise_for(resp: httpx.Response) -> None:
+        if resp.status_code < 400:
+            return
+        try:
+            data = resp.json()
+        except (ValueError, json.JSONDecodeError):
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("error"), dict):
+            raise error_from_dict(data["error"])
+        raise BackendError(
+            f"the control plane answered {resp.status_code}: {resp.text[:200]}",
+        )
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = await self._send(method, path, **kwargs)
+        self._raise_for(resp)
+        return resp.json()
+
+    def _handle(self, data: Any) -> OperationHandle:
+        op = from_dict(Operation, data)
+        rev = 0
+
+        async def poll(op_id: str) -> Operation:
+            # a long poll: the control plane answers as soon as the operation changes
+            nonlocal rev
+            answer = await self._call(
+                "GET",
+                f"/v1/operations/{_q(op_id)}",
+                params={"after": str(rev), "wait": str(self.long_poll_s)},
+            )
+            rev = int(answer.pop("rev", rev))
+            return from_dict(Operation, answer)
+
+        return OperationHandle(op, poll, interval=self.poll_interval)
+
+    def capabilities(self) -> frozenset[str]:
+        caps = super().capabilities()
+        import importlib.util
+
+        if importlib.util.find_spec("kubernetes") is None:  # attach needs the official client
+            caps = caps - {"cluster.attach"}
+        return caps
+
+    # ------------------------------------------------------------------ daemon
+    async def status(self) -> dict[str, Any]:
+        """The control plane's pid, version, gateway URL and uptime."""
+        return dict(await self._call("GET", "/v1/status"))
+
+    # ------------------------------------------------------------------ clusters
+    async def list_clusters(self) -> list[Cluster]:
+        return [from_dict(Cluster, c) for c in await self._call("GET", "/v1/clusters")]
+
+    async def get_cluster(self, name: str) -> Cluster:
+        return from_dict(Cluster, await self._call("GET", f"/v1/clusters/{_q(name)}"))
+
+    async def create_cluster(self, spec: ClusterSpec) -> OperationHandle:
+        validation.cluster_spec(spec)
+        return self._handle(await self._call("POST", "/v1/clusters", json=to_dict(spec)))
+
+    async def attach_cluster(self, spec: ClusterSpec) -> OperationHandle:
+        spec = replace(spec, driver=ClusterDriver.KUBERNETES)
+        validation.cluster_spec(spec)
+        return self._handle(await self._call("POST", "/v1/clusters/attach", json=to_dict(spec)))
+
+    async def detach_cluster(self, name: str, *, delete_resources: bool = False) -> OperationHandle:
+        data = await self._call(
+            "POST",
+            f"/v1/clusters/{_q(name)}/detach",
+            json={"delete_resources": delete_resources},
+        )
+        return self._handle(data)
+
+    async def scale_cluster(self, name: str, agent_count: int) -> OperationHandle:
+        validation.integer(agent_count, "agent_count", 1, 100)
+        data = await self._call(
+            "POST", f"/v1/clusters/{_q(name)}/scale", json={"agent_count": agent_count}
+        )
+        return self._handle(data)
+
+    async def delete_cluster(self, name: str) -> OperationHandle:
+        return self._handle(await self._call("DELETE", f"/v1/clusters/{_q(name)}"))
+
+    # ------------------------------------------------------------------ models
+    async def list_models(self, name: str | None = None) -> list[Model]:
+        params = {"name": name} if name else None
+        return [from_dict(Model, m) for m in await self._call("GET", "/v1/models", params=params)]
+
+    async def get_model(self, name: str, version: int | None = None) -> Model:
+        params = {"version": str(version)} if version is not None else None
+        return from_dict(Model, await self._call("GET", f"/v1/models/{_q(name)}", params=params))
+
+    async def create_model(self, spec: ModelSpec) -> Model:
+        validation.model_spec(spec)
+        spec = replace(spec, path=os.path.abspath(spec.path))
+        return from_dict(Model, await self._call("POST", "/v1/models", json=to_dict(spec)))
+
+    async def delete_model(self, name: str, version: int) -> None:
+        await self._call("DELETE", f"/v1/models/{_q(name)}/{int(version)}")
+
+    # ------------------------------------------------------------------ endpoints
+    async def list_endpoints(self) -> list[Endpoint]:
+        return [from_dict(Endpoint, e) for e in await self._call("GET", "/v1/endpoints")]
+
+    async def get_endpoint(self, name: str) -> Endpoint:
+        return from_dict(Endpoint, await self._call("GET", f"/v1/endpoints/{_q(name)}"))
+
+    async def create_endpoint(self, spec: EndpointSpec) -> OperationHandle:
+        if isinstance(spec.compute, str) and spec.compute.startswith("azureml:"):
+            spec = replace(spec, compute=spec.compute.removeprefix("azureml:"))
+        validation.endpoint_spec(spec)
+        return self._handle(await self._call("POST", "/v1/endpoints", json=to_dict(spec)))
+
+    async def update_endpoint(
+        self,
+        name: str,
+        *,
+        traffic: dict[str, int] | None = None,
+        mirror_traffic: dict[str, int] | None = None,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        control: str | None = None,
+    ) -> OperationHandle:
+        body: dict[str, Any] = {}
+        if traffic is not None:
+            # numbers and total here; which deployments exist, the control plane checks
+            body["traffic"] = validation.traffic(
+                traffic, list(traffic) if hasattr(traffic, "keys") else []
+            )
+        if mirror_traffic is not None:
+            known = list(mirror_traffic) if hasattr(mirror_traffic, "keys") else []
+            body["mirror_traffic"] = validation.mirror_traffic(mirror_traffic, traffic or {}, known)
+        if description is not None:
+            body["description"] = description
+        if tags is not None:
+            body["tags"] = validation.tags(tags)
+        if control is not None:
+            body["control"] = control
+        return self._handle(await self._call("PATCH", f"/v1/endpoints/{_q(name)}", json=body))
+
+    async def delete_endpoint(self, name: str) -> OperationHandle:
+        return self._handle(await self._call("DELETE", f"/v1/endpoints/{_q(name)}"))
+
+    async def get_keys(self, name: str) -> EndpointKeys:
+        return from_dict(EndpointKeys, await self._call("GET", f"/v1/endpoints/{_q(name)}/keys"))
+
+    async def regenerate_keys(self, name: str, key_type: KeyType) -> EndpointKeys:
+        kt = KeyType.parse(key_type).value
+        data = await self._call(
+            "POST", f"/v1/endpoints/{_q(name)}/keys/regenerate", json={"key_type": kt}
+        )
+        return from_dict(EndpointKeys, data)
+
+    async def get_token(self, name: str) -> EndpointToken:
+        return from_dict(EndpointToken, await self._call("GET", f"/v1/endpoints/{_q(name)}/token"))
+
+    async def invoke(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        deployment: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> InvokeResult:
+        if isinstance(body, str):
+            body = body.encode()
+        data = await self._call(
+            "POST",
+            f"/v1/endpoints/{_q(name)}/invoke",
+            json={
+                "body_b64": base64.b64encode(body).decode("ascii"),
+                "deployment": deployment,
+                "headers": headers or {},
+            },
+        )
+        return InvokeResult(
+            status=int(data["status"]),
+            body=base64.b64decode(data.get("body_b64") or ""),
+            deployment=data.get("deployment"),
+            request_id=data.get("request_id"),
+            headers=dict(data.get("headers") or {}),
+        )
+
+    # ------------------------------------------------------------------ deployments
+    async def list_deployments(self, endpoint: str | None = None) -> list[Deployment]:
+        if endpoint is not None:
+            data = await self._call("GET", f"/v1/endpoints/{_q(endpoint)}/deployments")
+        else:
+            data = await self._call("GET", "/v1/deployments")
+        return [from_dict(Deployment, d) for d in data]
+
+    async def get_deployment(self, endpoint: str, name: str) -> Deployment:
+        data = await self._call("GET", f"/v1/endpoints/{_q(endpoint)}/deployments/{_q(name)}")
+        return from_dict(Deployment, data)
+
+    @staticmethod
+    def _prepare(spec: DeploymentSpec) -> DeploymentSpec:
+        validation.deployment_spec(spec)
+        code = spec.code_configuration.code
+        if code:
+            spec = replace(
+                spec,
+                code_configuration=CodeConfiguration(
+                    code=os.path.abspath(code),
+                    scoring_script=spec.code_configuration.scoring_script,
+                ),
+            )
+        return spec
+
+    async def create_deployment(
+        self, spec: DeploymentSpec, *, all_traffic: bool = False
+    ) -> OperationHandle:
+        spec = self._prepare(spec)
+        data = await self._call(
+            "POST",
+            f"/v1/endpoints/{_q(spec.endpoint_name)}/deployments",
+            json={"spec": to_dict(spec), "all_traffic": all_traffic},
+        )
+        return self._handle(data)
+
+    async def update_deployment(self, spec: DeploymentSpec) -> OperationHandle:
+        spec = self._prepare(spec)
+        data = await self._call(
+            "PUT",
+            f"/v1/endpoints/{_q(spec.endpoint_name)}/deployments/{_q(spec.name)}",
+            json={"spec": to_dict(spec)},
+        )
+        return self._handle(data)
+
+    async def delete_deployment(self, endpoint: str, name: str) -> OperationHandle:
+        data = await self._call("DELETE", f"/v1/endpoints/{_q(endpoint)}/deployments/{_q(name)}")
+        return self._handle(data)
+
+    async def get_logs(self, endpoint: str, name: str, *, lines: int = 100) -> list[LogLine]:
+        data = await self._call(
+            "GET",
+            f"/v1/endpoints/{_q(endpoint)}/deployments/{_q(name)}/logs",
+            params={"lines": str(lines)},
+        )
+        return [from_dict(LogLine, x) for x in data]
+
+    async def stream_logs(
+        self, endpoint: str, name: str, *, lines: int = 100, follow: bool = True
+    ) -> AsyncIterator[LogLine]:
+        if not follow:
+            for line in await self.get_logs(endpoint, name, lines=lines):
+                yield line
+            return
+        path = f"/v1/endpoints/{_q(endpoint)}/deployments/{_q(name)}/logs"
+        params = {"lines": str(lines), "follow": "1"}
+        client = self._http()
+        for attempt in (0, 1):
+            try:
+                async with client.stream(
+                    "GET", path, params=params, timeout=httpx.Timeout(None, connect=5.0)
+                ) as resp:
+                    if resp.status_code >= 400:
+                        await resp.aread()
+                        self._raise_for(resp)
+                    async for text in resp.aiter_lines():
+                        if text.strip():
+                            yield from_dict(LogLine, json.loads(text))
+                return
+            except httpx.ConnectError as exc:
+                if attempt:
+                    raise Unreachable(f"the control plane does not answer: {exc}") from None
+                await self._start_daemon(exc)
+            except httpx.TransportError as exc:
+                raise Unreachable(
+                    f"the control plane stopped while following the logs ({exc})",
+                    fix="check it with: modeldeck daemon status",
+                ) from None
+
+    # ------------------------------------------------------------------ metrics
+    async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:
+        params = {"endpoint": endpoint} if endpoint else None
+        data = await self._call("GET", "/v1/metrics", params=params)
+        return [from_dict(MetricSample, m) for m in data]
+
+    # ------------------------------------------------------------------ operations
+    async def get_operation(self, op_id: str) -> Operation:
+        return from_dict(Operation, await self._call("GET", f"/v1/operations/{_q(op_id)}"))
+
+    async def list_operations(self) -> list[Operation]:
+        return [from_dict(Operation, o) for o in await self._call("GET", "/v1/operations")]
+
+
+__all__ = ["LocalWorkspace", "ModeldeckError"]

@@ -1,0 +1,544 @@
+"""The local control plane: ``modeldeck serve``.
+
+One process per state dir (a pid file held with ``fcntl.flock``) that owns the
+records (SQLite), runs the gateway and the replicas, and answers the management
+API: HTTP + JSON on a Unix socket in the state dir (0700; the socket is 0600),
+so only this user can reach it.
+
+This module is imported by the client for :func:`ensure_daemon`,
+:func:`daemon_status` and :func:`stop_daemon`: aiohttp and the engine are only
+imported when the daemon itself runs. ``python -m modeldeck.services.local.daemon``
+runs the daemon in the foreground (that is what auto-start spawns).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import paths
+from ..errors import BackendError, InvalidInput, ModeldeckError, Unreachable
+
+SOCKET_NAME = "modeldeck.sock"
+PID_NAME = "modeldeck.pid"
+LOG_NAME = "daemon.log"
+START_TIMEOUT_S = 15.0
+#: exit status of a daemon that found another one already running on its state dir
+EXIT_ALREADY_RUNNING = 3
+_MAX_SOCKET_PATH = 104
+
+_spawned: list[subprocess.Popen[bytes]] = []  # keep the child object: no ResourceWarning
+
+
+def socket_path() -> Path:
+    return paths.state_dir() / SOCKET_NAME
+
+
+def log_path() -> Path:
+    return paths.state_dir() / LOG_NAME
+
+
+def pid_path() -> Path:
+    return paths.state_dir() / PID_NAME
+
+
+# ============================================================================ client side
+
+
+def _request(method: str, path: str, timeout: float = 2.0) -> tuple[int, Any] | None:
+    """One small HTTP/1.1 exchange on the management socket (standard library only:
+    status checks must be cheap); None when nothing answers there."""
+    import socket
+
+    sock_path = socket_path()
+    if not sock_path.exists():
+        return None
+    raw = b""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(sock_path))
+            sock.sendall(
+                f"{method} {path} HTTP/1.1\r\nHost: modeldeck\r\nContent-Length: 0\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            while chunk := sock.recv(65536):
+                raw += chunk
+    except OSError:
+        return None
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        status = int(lines[0].split()[1])
+    except (IndexError, ValueError):
+        return None
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = _unchunk(body)
+    try:
+        return status, json.loads(body) if body else None
+    except ValueError:
+        return status, None
+
+
+def _unchunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";")[0], 16)
+        except ValueError:
+            break
+        if size == 0:
+            break
+        out += rest[:size]
+        body = rest[size + 2 :]
+    return out
+
+
+def _get(path: str, timeout: float = 2.0) -> dict[str, Any] | None:
+    """GET on the management socket; None when nothing answers there."""
+    answer = _request("GET", path, timeout)
+    if answer is None or answer[0] != 200 or not isinstance(answer[1], dict):
+        return None
+    return answer[1]
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 16 * 1024))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _open_log_for_child() -> int:
+    log = log_path()
+    paths.private_dir(log.parent)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
+def ensure_daemon(timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
+    """Make sure the control plane answers; start it detached if it does not.
+
+    Returns its status. Raises :class:`Unreachable` naming why it could not start
+    (the last lines of its log) and where its log is.
+    """
+    status = _get("/v1/status")
+    if status is not None:
+        return status
+    paths.private_dir(paths.state_dir())
+    log = log_path()
+    offset = log.stat().st_size if log.exists() else 0
+    fd = _open_log_for_child()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "modeldeck.services.local.daemon"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=fd,
+            start_new_session=True,
+            cwd=str(paths.state_dir()),
+            env=dict(os.environ),
+            close_fds=True,
+        )
+    finally:
+        os.close(fd)
+    _spawned.append(proc)
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while time.monotonic() < deadline:
+        status = _get("/v1/status")
+        if status is not None:
+            return status
+        code = proc.poll()
+        if code is not None and code != EXIT_ALREADY_RUNNING:
+            break  # it died; another daemon did not take its place either
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.2)
+    else:
+        code = None
+    status = _get("/v1/status")
+    if status is not None:
+        return status
+    why = _log_since(log, offset) or _tail(log)
+    what = (
+        f"exited with status {code}" if code is not None else f"did not answer within {timeout:g} s"
+    )
+    raise Unreachable(
+        f"the modeldeck control plane could not start: it {what}."
+        + (f"\nlast lines of its log:\n{why}" if why else "")
+        + f"\nits log: {log}",
+        fix=f"read {log}, or run it in the foreground to see why: modeldeck serve",
+        log=str(log),
+    )
+
+
+def _log_since(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            text = f.read(64 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-15:])
+
+
+def daemon_status() -> dict[str, Any]:
+    """What ``modeldeck daemon status`` prints; never starts the daemon."""
+    status = _get("/v1/status")
+    if status is None:
+        return {
+            "running": False,
+            "socket": str(socket_path()),
+            "log": str(log_path()),
+        }
+    return {"running": True, **status}
+
+
+def stop_daemon(timeout: float = 30.0) -> bool:
+    """Stop the daemon gracefully (replicas too). False when it was not running."""
+    status = _get("/v1/status")
+    if status is None:
+        return False
+    pid = int(status.get("pid") or 0)
+    if _request("POST", "/v1/shutdown", timeout=5.0) is None and pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid or not _alive(pid):
+            return True
+        time.sleep(0.05)
+    if pid and _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours counts as gone
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+# ============================================================================ server side
+
+
+def _setup_logging(foreground_tty: bool) -> None:
+    import logging
+    import logging.handlers
+
+    path = log_path()
+    paths.private_dir(path.parent)
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=2 * 1024 * 1024, backupCount=3, encoding="utf-8"
+    )
+    os.chmod(path, 0o600)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(fmt)
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    if foreground_tty:
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(fmt)
+        root.addHandler(console)
+    # never let a library log request headers (keys, tokens)
+    logging.getLogger("aiohttp.access").disabled = True
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # retries are reported by our errors
+
+
+def _config() -> dict[str, Any]:
+    from .. import profiles
+
+    try:
+        cfg = profiles.load_config()
+    except InvalidInput:
+        return {}
+    daemon = cfg.get("daemon")
+    return daemon if isinstance(daemon, dict) else {}
+
+
+def _gateway_address(store: Any) -> tuple[str, int, bool]:
+    """(host, port, remember): env wins, then config.toml [daemon], then the remembered port."""
+    cfg = _config()
+    host = os.environ.get("MODELDECK_GATEWAY_HOST") or str(cfg.get("gateway_host") or "127.0.0.1")
+    raw = os.environ.get("MODELDECK_GATEWAY_PORT") or cfg.get("gateway_port")
+    if raw not in (None, ""):
+        try:
+            port = int(str(raw))
+            if not 0 <= port <= 65535:
+                raise ValueError
+        except ValueError:
+            raise InvalidInput(
+                "MODELDECK_GATEWAY_PORT",
+                raw,
+                "must be a port number 0..65535",
+                "set it to a free port, or unset it to let modeldeck choose one",
+            ) from None
+        return host, port, port == 0
+    remembered = store.get_setting("gateway_port")
+    if remembered:
+        return host, int(remembered), False
+    return host, 0, True
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _PidLock:
+    """``state_dir/modeldeck.pid`` held with flock for the daemon's whole life."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> int | None:
+        """None when acquired; else the pid of the daemon that holds it (0 if unknown)."""
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                os.close(fd)
+                raise
+            try:
+                other = int(os.read(fd, 32).decode().strip() or 0)
+            except ValueError:
+                other = 0
+            os.close(fd)
+            return other
+        os.fchmod(fd, 0o600)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        os.fsync(fd)
+        self.fd = fd
+        return None
+
+    def release(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, 0)
+            os.close(self.fd)
+            self.fd = None
+
+
+def serve(foreground: bool = True) -> int:
+    """Run the control plane until SIGTERM/SIGINT or ``POST /v1/shutdown``; the exit status."""
+    import asyncio
+
+    os.umask(0o077)  # everything the control plane writes is this user's only
+    state = paths.private_dir(paths.state_dir())
+    paths.private_dir(paths.data_dir())
+    lock = _PidLock(state / PID_NAME)
+    other = lock.acquire()
+    if other is not None:
+        print(
+            f"modeldeck: a control plane is already running on {state} (pid {other or '?'})",
+            file=sys.stderr,
+        )
+        return EXIT_ALREADY_RUNNING
+    _setup_logging(foreground and sys.stderr.isatty())
+    import logging
+
+    log = logging.getLogger("modeldeck.daemon")
+    try:
+        return asyncio.run(_serve(lock))
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:
+        text = str(exc) if isinstance(exc, ModeldeckError) else f"{type(exc).__name__}: {exc}"
+        log.error(
+            "the control plane could not start: %s",
+            text,
+            exc_info=not isinstance(exc, ModeldeckError),
+        )
+        print(f"modeldeck: the control plane could not start: {text}", file=sys.stderr)
+        print(f"modeldeck: its log: {log_path()}", file=sys.stderr)
+        return 1
+    finally:
+        lock.release()
+
+
+async def _serve(lock: _PidLock) -> int:
+    import asyncio
+    import logging
+
+    from aiohttp import web
+
+    from .engine import Engine
+    from .gateway import Gateway
+    from .store import Store
+
+    log = logging.getLogger("modeldeck.daemon")
+    started = time.time()
+    version = _version()
+    sock = socket_path()
+    if len(str(sock).encode()) > _MAX_SOCKET_PATH:
+        raise BackendError(
+            f"the socket path {sock} is longer than a Unix socket allows",
+            fix="set MODELDECK_HOME to a shorter path",
+        )
+    data_dir = paths.data_dir()
+    store = Store(data_dir / "workspace.db")
+    host, port, remember = _gateway_address(store)
+    if not _is_loopback(host):
+        log.warning(
+            "the gateway listens on %s, not on loopback: scoring endpoints are reachable "
+            "from other machines (auth still applies)",
+            host,
+        )
+    gateway = Gateway(host, port)
+    try:
+        await gateway.start()
+    except (OSError, ModeldeckError) as exc:
+        store.close()
+        in_use = getattr(exc, "errno", None) == errno.EADDRINUSE or "in use" in str(exc)
+        if in_use:
+            raise Unreachable(
+                f"the gateway cannot listen on {host}:{port}: the port is in use",
+                fix="stop what uses it, or set MODELDECK_GATEWAY_PORT to a free port "
+                "(scoring URIs change with it)",
+                port=port,
+            ) from None
+        raise Unreachable(
+            f"the gateway cannot listen on {host}:{port}: {exc}",
+            fix="check MODELDECK_GATEWAY_HOST / MODELDECK_GATEWAY_PORT",
+        ) from None
+    if remember or store.get_setting("gateway_port") != str(gateway.port):
+        # the next start (an auto-start without MODELDECK_GATEWAY_PORT) keeps the same URIs
+        store.set_setting("gateway_port", str(gateway.port))
+    gateway_url = str(getattr(gateway, "base_url", f"http://{host}:{gateway.port}"))
+    ttl = float(os.environ.get("MODELDECK_TOKEN_TTL_S") or 3600)
+    engine = Engine(
+        store, data_dir, gateway=gateway, token_ttl_s=ttl, version=f"modeldeck {version}"
+    )
+    stop = asyncio.Event()
+    from .api import build_app
+
+    app = build_app(
+        engine,
+        stop=stop,
+        status=lambda: {
+            "pid": os.getpid(),
+            "version": version,
+            "gateway": gateway_url,
+            "gateway_url": gateway_url,
+            "uptime_s": round(time.time() - started, 3),
+            "started_at": started,
+            "socket": str(sock),
+            "log": str(log_path()),
+            "data_dir": str(data_dir),
+        },
+    )
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        await engine.restore()
+        with contextlib.suppress(FileNotFoundError):
+            sock.unlink()  # stale: we hold the lock, so nobody else serves it
+        old_umask = os.umask(0o177)
+        try:
+            site = web.UnixSite(runner, str(sock))
+            await site.start()
+        finally:
+            os.umask(old_umask)
+        os.chmod(sock, 0o600)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info(
+            "control plane %s ready: pid %d, socket %s, gateway %s",
+            version,
+            os.getpid(),
+            sock,
+            gateway_url,
+        )
+        watchdog = asyncio.ensure_future(_watch_socket(sock, stop))
+        await stop.wait()
+        watchdog.cancel()
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
+        with contextlib.suppress(FileNotFoundError):
+            sock.unlink()
+        await engine.close()
+        with contextlib.suppress(Exception):
+            await (getattr(gateway, "stop", None) or gateway.close)()
+        store.close()
+        log.info("stopped")
+    return 0
+
+
+async def _watch_socket(sock: Path, stop: Any, interval: float = 2.0) -> None:
+    """Stop when our socket is gone or is no longer ours (state dir removed, or taken over):
+    nobody can reach this control plane any more, so it must not keep replicas running."""
+    import asyncio
+    import logging
+
+    try:
+        ours = os.stat(sock).st_ino
+    except OSError:
+        return
+    while not stop.is_set():
+        await asyncio.sleep(interval)
+        try:
+            current = os.stat(sock).st_ino
+        except OSError:
+            current = None
+        if current != ours:
+            logging.getLogger("modeldeck.daemon").warning(
+                "the socket %s was removed or replaced: stopping", sock
+            )
+            stop.set()
+            return
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("modeldeck")
+    except Exception:
+        return "0.0.0"
+
+
+if __name__ == "__main__":
+    sys.exit(serve(foreground=True))

@@ -1,0 +1,1591 @@
+"""The local control plane's logic: every Workspace operation, server side.
+
+The engine owns the records (:mod:`.store`) and the rules
+(:mod:`modeldeck.services.validation`); cluster drivers make the clusters match
+the records. Everything is validated before anything changes: a refused request
+leaves the records, the files and the running replicas as they were.
+
+Long operations run as asyncio tasks tracked as :class:`Operation` records.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .. import validation, vmsizes
+from ..domain import (
+    AuthMode,
+    Cluster,
+    ClusterDriver,
+    ClusterSpec,
+    CodeConfiguration,
+    Deployment,
+    DeploymentRole,
+    DeploymentSpec,
+    Endpoint,
+    EndpointKeys,
+    EndpointSpec,
+    EndpointToken,
+    InvokeResult,
+    KeyType,
+    LogLine,
+    MetricSample,
+    Model,
+    ModelSpec,
+    Operation,
+    OperationStatus,
+    ProvisioningState,
+)
+from ..drivers import (
+    ClusterDriver as Driver,
+)
+from ..drivers import (
+    DeploymentRuntime,
+    DeploymentStatus,
+    EndpointAuth,
+    EndpointRoute,
+    Progress,
+)
+from ..errors import (
+    BackendError,
+    CapacityExceeded,
+    Conflict,
+    InvalidInput,
+    ModeldeckError,
+    NotFound,
+    Unreachable,
+)
+from .store import DeploymentRow, EndpointRow, Store
+
+log = logging.getLogger("modeldeck.daemon")
+
+#: How long a list call waits for one cluster before showing it as unreachable.
+DRIVER_TIMEOUT_S = 5.0
+#: How long a route change (traffic, keys) may take on a cluster.
+ROUTE_TIMEOUT_S = 60.0
+MODEL_REF_RE = re.compile(r"^(?:azureml:)?([a-zA-Z][-a-zA-Z0-9_.]*?)(?::(\d+)|@latest)?$")
+_IGNORED_CODE = shutil.ignore_patterns("__pycache__", "*.pyc", ".git")
+
+Work = Callable[[Progress], Awaitable[None]]
+
+
+def _new_key() -> str:
+    """32 random bytes, url-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def _reserved_instances(spec: DeploymentSpec) -> int:
+    """How many replicas a deployment may run at most: what the scheduler reserves."""
+    if spec.scale_settings.type == "target_utilization":
+        return max(spec.scale_settings.max_instances, spec.scale_settings.min_instances)
+    return spec.instance_count
+
+
+def _usage(spec: DeploymentSpec) -> tuple[float, float]:
+    n = _reserved_instances(spec)
+    req = spec.resources.requests
+    return (req.cpu or 0.0) * n, (req.memory_gb or 0.0) * n
+
+
+def _error_dict(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, ModeldeckError):
+        return exc.to_dict()
+    return BackendError(f"{type(exc).__name__}: {exc}").to_dict()
+
+
+def _tree_hash(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part in ("__pycache__", ".git") for part in rel.parts) or path.suffix == ".pyc":
+            continue
+        h.update(str(rel).encode() + b"\0")
+        if path.is_file():
+            h.update(path.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+class Engine:
+    """Server-side implementation of the Workspace operations of the local workspace."""
+
+    def __init__(
+        self,
+        store: Store,
+        data_dir: Path,
+        *,
+        gateway: Any = None,
+        token_ttl_s: float = 3600.0,
+        version: str = "",
+    ) -> None:
+        self.store = store
+        self.data_dir = data_dir
+        self.gateway = gateway
+        self.token_ttl_s = token_ttl_s
+        self.version = version
+        self.drivers: dict[str, Driver] = {}
+        self.driver_errors: dict[str, str] = {}
+        #: clusters whose last call failed (shown on their endpoints until one succeeds)
+        self.cluster_health: dict[str, str] = {}
+        self._deleting: set[str] = set()  # endpoints whose deletion is running
+        self._pending: dict[tuple[str, str], DeploymentSpec] = {}  # updates in flight
+        self._ops: dict[str, Operation] = {}
+        self._revs: dict[str, int] = {}  # operation id -> changes so far
+        self._op_events: dict[str, asyncio.Event] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Admission: validation and the record change it allows happen under this lock,
+        # so two requests never both pass a check that only one of them may pass.
+        self._admit = asyncio.Lock()
+        self._http: Any = None
+
+    # ================================================================== lifecycle
+    async def restore(self) -> None:
+        """Recreate every driver, route and deployment from the records (daemon start)."""
+        interrupted = self.store.fail_interrupted_operations()
+        if interrupted:
+            log.info("marked %d interrupted operation(s) as failed", interrupted)
+        for row in self.store.clusters():
+            if row.state is ProvisioningState.DELETING and not self.store.endpoints(row.spec.name):
+                self.store.delete_cluster(row.spec.name)  # its deletion was interrupted
+                continue
+            try:
+                self.drivers[row.spec.name] = self._make_driver(row.spec)
+                self.driver_errors.pop(row.spec.name, None)
+                if row.state is not ProvisioningState.SUCCEEDED:
+                    self.store.update_cluster(
+                        row.spec.name, state=ProvisioningState.SUCCEEDED, error=None
+                    )
+            except Exception as exc:  # one broken cluster never stops the others
+                log.warning("cluster %s: %s", row.spec.name, exc)
+                self.driver_errors[row.spec.name] = str(exc)
+        # the socket answers at once; routes and replicas come back in the background,
+        # one task per cluster (an unreachable cluster delays only its own endpoints)
+        for d in self.store.deployments():
+            ep_row = self.store.endpoint(d.endpoint)
+            if ep_row is None or ep_row.cluster not in self.drivers:
+                continue
+            if d.state is not ProvisioningState.DELETING:
+                self.store.set_deployment_state(d.endpoint, d.name, ProvisioningState.UPDATING)
+        for name in list(self.drivers):
+            self._start("cluster.restore", name, self._cluster_restorer(name))
+
+    def _cluster_restorer(self, cluster: str) -> Work:
+        async def work(progress: Progress) -> None:
+            driver = self.drivers[cluster]
+            endpoints = self.store.endpoints(cluster)
+            failed: list[str] = []
+            for i, ep in enumerate(endpoints):
+                progress(i / max(1, len(endpoints)), f"restoring endpoint {ep.name}")
+                if ep.state is ProvisioningState.DELETING:
+                    self._start("endpoint.delete", ep.name, self._endpoint_deleter(ep.name))
+                    continue
+                try:
+                    await driver.apply_endpoint(self._route(ep))
+                except Exception as exc:
+                    log.warning("endpoint %s: %s", ep.name, _message(exc))
+                    self.store.update_endpoint(ep.name, error=_message(exc))
+                    for d in self.store.deployments(ep.name):
+                        self.store.set_deployment_state(
+                            ep.name, d.name, ProvisioningState.FAILED, _message(exc)
+                        )
+                    failed.append(ep.name)
+                    continue
+                self.store.update_endpoint(ep.name, state=ProvisioningState.SUCCEEDED, error=None)
+                for d in self.store.deployments(ep.name):
+                    if d.state is ProvisioningState.DELETING:
+                        self._start("deployment.delete", f"{ep.name}/{d.name}", self._deleter(d))
+                    else:
+                        self._start("deployment.restore", f"{ep.name}/{d.name}", self._restorer(d))
+            if failed:
+                raise Unreachable(
+                    f"cluster '{cluster}': could not restore endpoint(s) " + ", ".join(failed),
+                    fix="check the cluster, then update the endpoints again",
+                )
+
+        return work
+
+    def _endpoint_deleter(self, name: str) -> Work:
+        async def work(progress: Progress) -> None:
+            self._deleting.add(name)
+            try:
+                await self._delete_endpoint_now(name, progress)
+            finally:
+                self._deleting.discard(name)
+
+        return work
+
+    def _restorer(self, d: DeploymentRow) -> Work:
+        async def work(progress: Progress) -> None:
+            try:
+                runtime = self._runtime_of(d)
+                await self._driver_for_endpoint(d.endpoint).apply_deployment(
+                    d.endpoint, runtime, progress
+                )
+            except Exception as exc:
+                if self.store.deployment(d.endpoint, d.name) is not None:
+                    self.store.set_deployment_state(
+                        d.endpoint, d.name, ProvisioningState.FAILED, _message(exc)
+                    )
+                raise
+            if self.store.deployment(d.endpoint, d.name) is not None:
+                self.store.set_deployment_state(d.endpoint, d.name, ProvisioningState.SUCCEEDED)
+
+        return work
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        for name, driver in list(self.drivers.items()):
+            try:
+                await driver.close()
+            except Exception as exc:
+                log.warning("closing cluster %s: %s", name, exc)
+        if self._http is not None:
+            await self._http.close()
+
+    def _make_driver(self, spec: ClusterSpec) -> Driver:
+        if spec.driver is ClusterDriver.POOL:
+            from .pool import PoolDriver
+
+            return PoolDriver(spec, gateway=self.gateway, data_dir=self.data_dir)
+        if spec.driver is ClusterDriver.KUBERNETES:
+            try:
+                from ..kubernetes.driver import KubernetesDriver
+            except ImportError as exc:
+                raise BackendError(
+                    f"Kubernetes support not installed ({exc})",
+                    fix="pip install 'modeldeck[kubernetes]'",
+                ) from None
+            try:
+                return KubernetesDriver(spec, data_dir=self.data_dir)
+            except ImportError as exc:  # the official client is imported when first used
+                raise BackendError(
+                    f"Kubernetes support not installed ({exc})",
+                    fix="pip install 'modeldeck[kubernetes]'",
+                ) from None
+        raise InvalidInput(
+            "driver",
+            spec.driver.value,
+            "a local workspace runs pool and kubernetes clusters",
+            "use --driver pool (cluster create) or kubernetes (cluster attach)",
+        )
+
+    # ================================================================== operations
+    def _start(self, kind: str, target: str, work: Work) -> Operation:
+        op = Operation(
+            id=uuid.uuid4().hex,
+            kind=kind,
+            target=target,
+            status=OperationStatus.RUNNING,
+            message="started",
+            started_at=time.time(),
+        )
+        self._ops[op.id] = op
+        self.store.save_operation(op)
+
+        def progress(fraction: float, message: str) -> None:
+            cur = self._ops.get(op.id)
+            if cur is not None and not cur.done:
+                frac = max(cur.progress, min(1.0, max(0.0, float(fraction))))
+                self._ops[op.id] = replace(cur, progress=frac, message=message)
+                self._touch(op.id)
+
+        async def run() -> None:
+            try:
+                await work(progress)
+            except asyncio.CancelledError:
+                self._finish(op.id, BackendError("interrupted: the control plane is stopping"))
+                raise
+            except Exception as exc:
+                if not isinstance(exc, ModeldeckError):
+                    log.exception("%s %s failed", kind, target)
+                else:
+                    log.info("%s %s failed: %s", kind, target, exc.message)
+                self._finish(op.id, exc)
+            else:
+                self._finish(op.id, None)
+
+        task = asyncio.get_running_loop().create_task(run(), name=f"{kind} {target}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return op
+
+    def _finish(self, op_id: str, exc: BaseException | None) -> None:
+        cur = self._ops[op_id]
+        if exc is None:
+            done = replace(
+                cur,
+                status=OperationStatus.SUCCEEDED,
+                progress=1.0,
+                message="done",
+                finished_at=time.time(),
+            )
+        else:
+            done = replace(
+                cur,
+                status=OperationStatus.FAILED,
+                message=_message(exc),
+                error=_error_dict(exc),
+                finished_at=time.time(),
+            )
+        self._ops[op_id] = done
+        self._touch(op_id)
+        with contextlib.suppress(Exception):
+            self.store.save_operation(done)
+        if len(self._ops) > 500:
+            for key in [k for k, v in self._ops.items() if v.done][:250]:
+                del self._ops[key]
+                self._revs.pop(key, None)
+
+    def _touch(self, op_id: str) -> None:
+        """An operation changed: wake whoever waits for it (long polls)."""
+        self._revs[op_id] = self._revs.get(op_id, 0) + 1
+        event = self._op_events.pop(op_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait_operation(self, op_id: str, after: int, timeout: float) -> tuple[Operation, int]:
+        """The operation once it changed past revision ``after`` (or after ``timeout``)."""
+        op = self.get_operation(op_id)
+        rev = self._revs.get(op_id, 0)
+        if op.done or rev > after or timeout <= 0:
+            return op, rev
+        event = self._op_events.setdefault(op_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), min(timeout, 30.0))
+        return self.get_operation(op_id), self._revs.get(op_id, 0)
+
+    def _done(self, kind: str, target: str, message: str = "done") -> Operation:
+        """An operation that finished inside the request (quick changes)."""
+        now = time.time()
+        op = Operation(
+            id=uuid.uuid4().hex,
+            kind=kind,
+            target=target,
+            status=OperationStatus.SUCCEEDED,
+            progress=1.0,
+            message=message,
+            started_at=now,
+            finished_at=now,
+        )
+        self._ops[op.id] = op
+        self.store.save_operation(op)
+        return op
+
+    def get_operation(self, op_id: str) -> Operation:
+        op = self._ops.get(op_id) or self.store.operation(op_id)
+        if op is None:
+            raise NotFound("operation", op_id, fix="operations are kept for a while after they end")
+        return op
+
+    def list_operations(self) -> list[Operation]:
+        stored = {op.id: op for op in self.store.operations()}
+        stored.update(self._ops)
+        return sorted(stored.values(), key=lambda o: o.started_at or 0, reverse=True)
+
+    # ================================================================== clusters
+    def _cluster_row(self, name: str) -> Any:
+        row = self.store.cluster(name)
+        if row is None:
+            raise NotFound("cluster", name)
+        return row
+
+    def _driver(self, cluster: str) -> Driver:
+        driver = self.drivers.get(cluster)
+        if driver is None:
+            why = self.driver_errors.get(cluster, "its driver is not running")
+            raise Unreachable(
+                f"cluster '{cluster}' is not available: {why}",
+                fix="check the cluster (modeldeck cluster show) and the daemon's log",
+            )
+        return driver
+
+    def _driver_for_endpoint(self, endpoint: str) -> Driver:
+        ep = self.store.endpoint(endpoint)
+        if ep is None:
+            raise NotFound("endpoint", endpoint)
+        return self._driver(ep.cluster)
+
+    def _used(self, cluster: str, *, exclude: tuple[str, str] | None = None) -> tuple[float, float]:
+        cpu = mem = 0.0
+        for ep in self.store.endpoints(cluster):
+            for d in self.store.deployments(ep.name):
+                if exclude == (d.endpoint, d.name):
+                    continue
+                c, m = _usage(d.spec)
+                pending = self._pending.get((d.endpoint, d.name))
+                if pending is not None:  # an update in flight holds what it will need
+                    pc, pm = _usage(pending)
+                    c, m = max(c, pc), max(m, pm)
+                cpu += c
+                mem += m
+        return cpu, mem
+
+    async def _capacity(self, cluster: str) -> tuple[int, float, float, str | None]:
+        row = self._cluster_row(cluster)
+        spec: ClusterSpec = row.spec
+        if spec.driver is ClusterDriver.POOL:
+            size = vmsizes.lookup(spec.vm_size)
+            if size is not None:
+                return (
+                    spec.agent_count,
+                    float(spec.agent_count * size.vcpus),
+                    float(spec.agent_count * size.memory_gb),
+                    self.version or None,
+                )
+        cap = await asyncio.wait_for(self._driver(cluster).capacity(), DRIVER_TIMEOUT_S)
+        return cap.nodes, cap.vcpus, cap.memory_gb, cap.version
+
+    async def _cluster(self, row: Any) -> Cluster:
+        spec: ClusterSpec = row.spec
+        error = row.error or self.driver_errors.get(spec.name)
+        nodes, vcpus, mem, version = spec.agent_count, 0.0, 0.0, None
+        if error is None:
+            try:
+                nodes, vcpus, mem, version = await self._capacity(spec.name)
+            except TimeoutError:
+                error = f"cluster did not answer within {DRIVER_TIMEOUT_S:g} s"
+            except Exception as exc:
+                error = _message(exc)
+            if error is None:
+                self.cluster_health.pop(spec.name, None)
+            else:
+                self.cluster_health[spec.name] = error
+        used_cpu, used_mem = self._used(spec.name)
+        return Cluster(
+            name=spec.name,
+            driver=spec.driver,
+            purpose=spec.purpose,
+            provisioning_state=row.state,
+            agent_count=nodes,
+            vm_size=spec.vm_size if spec.driver is ClusterDriver.POOL else None,
+            vcpus_total=vcpus,
+            memory_gb_total=mem,
+            vcpus_used=round(used_cpu, 3),
+            memory_gb_used=round(used_mem, 3),
+            version=version,
+            kube_context=spec.kube_context,
+            namespace=spec.namespace,
+            endpoints=len(self.store.endpoints(spec.name)),
+            error=error,
+            description=spec.description,
+            tags=dict(spec.tags),
+            created_at=row.created_at,
+        )
+
+    async def list_clusters(self) -> list[Cluster]:
+        rows = self.store.clusters()
+        return list(await asyncio.gather(*(self._cluster(r) for r in rows)))
+
+    async def get_cluster(self, name: str) -> Cluster:
+        return await self._cluster(self._cluster_row(name))
+
+    async def create_cluster(self, spec: ClusterSpec) -> Operation:
+        if spec.driver is not ClusterDriver.POOL:
+            raise InvalidInput(
+                "driver",
+                spec.driver.value,
+                "cluster create makes local pools; Kubernetes clusters are attached",
+                "use: modeldeck cluster attach --name NAME --kube-context CONTEXT",
+            )
+        spec = replace(spec, tags=validation.tags(spec.tags))
+        validation.cluster_spec(spec)
+        async with self._admit:
+            if self.store.cluster(spec.name) is not None:
+                raise Conflict(
+                    f"cluster '{spec.name}' already exists",
+                    fix="choose another name, or scale it: modeldeck cluster scale",
+                )
+            self.store.insert_cluster(spec, ProvisioningState.CREATING)
+
+        async def work(progress: Progress) -> None:
+            progress(0.2, f"starting pool {spec.name}")
+            try:
+                driver = self._make_driver(spec)
+                await driver.capacity()
+            except Exception as exc:
+                self.store.update_cluster(
+                    spec.name, state=ProvisioningState.FAILED, error=_message(exc)
+                )
+                raise
+            self.drivers[spec.name] = driver
+            self.driver_errors.pop(spec.name, None)
+            self.store.update_cluster(spec.name, state=ProvisioningState.SUCCEEDED, error=None)
+
+        return self._start("cluster.create", spec.name, work)
+
+    async def attach_cluster(self, spec: ClusterSpec) -> Operation:
+        spec = replace(spec, driver=ClusterDriver.KUBERNETES, tags=validation.tags(spec.tags))
+        validation.cluster_spec(spec)
+        namespace = spec.namespace or "default"
+        async with self._admit:
+            if self.store.cluster(spec.name) is not None:
+                raise Conflict(f"cluster '{spec.name}' already exists", fix="choose another name")
+            for row in self.store.clusters():
+                other: ClusterSpec = row.spec
+                if (
+                    other.driver is ClusterDriver.KUBERNETES
+                    and other.kube_context == spec.kube_context
+                    and (other.namespace or "default") == namespace
+                ):
+                    raise Conflict(
+                        f"context '{spec.kube_context}' namespace '{namespace}' is already "
+                        f"attached as cluster '{other.name}'; attaching it twice would let two "
+                        "records fight over the same objects",
+                        fix=f"use cluster '{other.name}', or attach another namespace",
+                    )
+            driver = self._make_driver(spec)
+            try:
+                cap = await asyncio.wait_for(driver.capacity(), DRIVER_TIMEOUT_S * 2)
+            except TimeoutError:
+                await _close_quietly(driver)
+                raise Unreachable(
+                    f"context '{spec.kube_context}' did not answer within "
+                    f"{DRIVER_TIMEOUT_S * 2:g} s",
+                    fix=f"check the cluster with: kubectl --context {spec.kube_context} get nodes",
+                ) from None
+            except Exception:
+                await _close_quietly(driver)
+                raise
+            identity = getattr(driver, "identity", None)
+            for name, other_driver in self.drivers.items():
+                if identity is not None and getattr(other_driver, "identity", None) == identity:
+                    await _close_quietly(driver)
+                    raise Conflict(
+                        f"{identity[0]} namespace '{identity[1]}' is already attached as "
+                        f"cluster '{name}'; attaching it twice would let two records fight "
+                        "over the same objects",
+                        fix=f"use cluster '{name}', or attach another namespace",
+                    )
+            try:
+                validation.purpose_capacity(
+                    spec.purpose, cap.vcpus, f"context '{spec.kube_context}'"
+                )
+            except InvalidInput:
+                await _close_quietly(driver)
+                raise
+            self.store.insert_cluster(spec, ProvisioningState.SUCCEEDED)
+            self.drivers[spec.name] = driver
+            self.driver_errors.pop(spec.name, None)
+        return self._done("cluster.attach", spec.name, f"attached {spec.kube_context}/{namespace}")
+
+    async def detach_cluster(self, name: str, *, delete_resources: bool = False) -> Operation:
+        row = self._cluster_row(name)
+        if row.spec.driver is not ClusterDriver.KUBERNETES:
+            raise InvalidInput(
+                "name",
+                name,
+                "is a local pool: pools are deleted, not detached",
+                f"modeldeck cluster delete --name {name}",
+            )
+        endpoints = self.store.endpoints(name)
+        if endpoints and not delete_resources:
+            raise Conflict(
+                f"cluster '{name}' still has endpoints: " + ", ".join(e.name for e in endpoints),
+                fix="delete them first, or detach with --delete-resources",
+            )
+        self.store.update_cluster(name, state=ProvisioningState.DELETING)
+
+        async def work(progress: Progress) -> None:
+            for i, ep in enumerate(endpoints):
+                progress(i / max(1, len(endpoints)), f"deleting endpoint {ep.name}")
+                await self._delete_endpoint_now(ep.name)
+            driver = self.drivers.pop(name, None)
+            if driver is not None:
+                await _close_quietly(driver)
+            self.driver_errors.pop(name, None)
+            self.cluster_health.pop(name, None)
+            self.store.delete_cluster(name)
+
+        return self._start("cluster.detach", name, work)
+
+    async def scale_cluster(self, name: str, agent_count: int) -> Operation:
+        row = self._cluster_row(name)
+        spec: ClusterSpec = row.spec
+        if spec.driver is not ClusterDriver.POOL:
+            raise InvalidInput(
+                "name",
+                name,
+                "is an attached Kubernetes cluster: its nodes are scaled where it runs",
+                "scale the node pool with your cloud's tools",
+            )
+        agent_count = validation.integer(agent_count, "agent_count", 1, 100)
+        new = replace(spec, agent_count=agent_count)
+        validation.cluster_spec(new)
+        size = vmsizes.lookup(spec.vm_size)
+        assert size is not None  # validated above
+        async with self._admit:
+            used_cpu, used_mem = self._used(name)
+            total_cpu = agent_count * size.vcpus
+            total_mem = agent_count * size.memory_gb
+            if used_cpu > total_cpu + 1e-9 or used_mem > total_mem + 1e-9:
+                raise CapacityExceeded(
+                    f"cluster '{name}' runs deployments that request {used_cpu:g} vCPU and "
+                    f"{used_mem:g} GiB; {agent_count} x {size.name} has only {total_cpu:g} vCPU "
+                    f"and {total_mem:g} GiB",
+                    fix="scale down or delete deployments first, or keep more nodes",
+                    needed_vcpus=used_cpu,
+                    total_vcpus=total_cpu,
+                )
+            driver = self.drivers.get(name)
+            if driver is not None:
+                driver.spec = new
+            self.store.update_cluster(name, spec=new, state=ProvisioningState.SUCCEEDED)
+        return self._done("cluster.scale", name, f"{agent_count} x {size.name}")
+
+    async def delete_cluster(self, name: str) -> Operation:
+        async with self._admit:
+            row = self._cluster_row(name)
+            endpoints = self.store.endpoints(name)
+            if endpoints:
+                raise Conflict(
+                    f"cluster '{name}' still has endpoints: "
+                    + ", ".join(e.name for e in endpoints),
+                    fix="delete them first: modeldeck online-endpoint delete --name NAME",
+                )
+            if row.spec.driver is ClusterDriver.KUBERNETES:
+                raise InvalidInput(
+                    "name",
+                    name,
+                    "is an attached Kubernetes cluster: it is detached, not deleted",
+                    f"modeldeck cluster detach --name {name}",
+                )
+            self.store.update_cluster(name, state=ProvisioningState.DELETING)
+
+        async def work(progress: Progress) -> None:
+            progress(0.5, f"stopping pool {name}")
+            driver = self.drivers.pop(name, None)
+            if driver is not None:
+                await driver.close()
+            self.driver_errors.pop(name, None)
+            self.cluster_health.pop(name, None)
+            self.store.delete_cluster(name)
+
+        return self._start("cluster.delete", name, work)
+
+    # ================================================================== models
+    def list_models(self, name: str | None = None) -> list[Model]:
+        return self.store.models(name)
+
+    def get_model(self, name: str, version: int | None = None) -> Model:
+        model = self.store.model(name, version)
+        if model is None:
+            raise NotFound("model", name if version is None else f"{name}:{version}")
+        return model
+
+    async def create_model(self, spec: ModelSpec) -> Model:
+        spec = replace(spec, tags=validation.tags(spec.tags))
+        validation.model_spec(spec)
+        src = Path(spec.path)
+        if not src.is_absolute():
+            raise InvalidInput(
+                "path", spec.path, "must be absolute on the control plane", "pass a full path"
+            )
+        # copy first, outside the admission lock (a model can be large), then name it
+        incoming = self.data_dir / "models" / ".incoming" / uuid.uuid4().hex
+        try:
+            await asyncio.to_thread(_copy_into, src, incoming, incoming / src.name)
+        except OSError as exc:
+            shutil.rmtree(incoming, ignore_errors=True)
+            raise InvalidInput(
+                "path", spec.path, f"cannot be copied ({exc.strerror or exc})"
+            ) from None
+        try:
+            async with self._admit:
+                if spec.version is not None:
+                    version = int(spec.version)
+                    if self.store.model(spec.name, version) is not None:
+                        raise Conflict(
+                            f"model '{spec.name}' version {version} already exists",
+                            fix="leave the version out to register the next one",
+                        )
+                else:
+                    version = self.store.next_model_version(spec.name)
+                dest_dir = self.data_dir / "models" / spec.name / str(version)
+                shutil.rmtree(dest_dir, ignore_errors=True)  # a leftover of an interrupted copy
+                dest_dir.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(incoming, dest_dir)
+                model = Model(
+                    name=spec.name,
+                    version=version,
+                    path=str(dest_dir / src.name),
+                    description=spec.description,
+                    tags=dict(spec.tags),
+                    original_path=str(src),
+                    created_at=time.time(),
+                )
+                self.store.insert_model(model)
+        finally:
+            shutil.rmtree(incoming, ignore_errors=True)
+        return model
+
+    async def delete_model(self, name: str, version: int) -> None:
+        async with self._admit:
+            model = self.get_model(name, version)
+            users = self.store.models_in_use(name, model.version)
+            if users:
+                raise Conflict(
+                    f"model {name}:{model.version} is used by deployment(s) " + ", ".join(users),
+                    fix="delete or update those deployments first",
+                )
+            self.store.delete_model(name, model.version)
+        shutil.rmtree(Path(model.path).parent, ignore_errors=True)
+
+    def _resolve_model(self, ref: str) -> Model:
+        m = MODEL_REF_RE.match(ref.strip())
+        if not m:
+            raise InvalidInput(
+                "model", ref, "must be azureml:NAME:VERSION (or NAME:VERSION)", "name a model"
+            )
+        name, version = m.group(1), m.group(2)
+        model = self.store.model(name, int(version) if version else None)
+        if model is None:
+            known = [f"{x.name}:{x.version}" for x in self.store.models(name)]
+            raise InvalidInput(
+                "model",
+                ref,
+                "is not a registered model version",
+                "register it first: modeldeck model create --name NAME --path PATH"
+                + (f" (registered: {', '.join(known)})" if known else ""),
+            )
+        return model
+
+    # ================================================================== endpoints
+    def _endpoint_row(self, name: str) -> EndpointRow:
+        row = self.store.endpoint(name)
+        if row is None:
+            raise NotFound("endpoint", name)
+        return row
+
+    def _route(self, ep: EndpointRow) -> EndpointRoute:
+        return EndpointRoute(
+            name=ep.name,
+            auth=EndpointAuth(
+                mode=ep.auth_mode,
+                primary_key=ep.primary_key,
+                secondary_key=ep.secondary_key,
+                token_secret=ep.token_secret,
+            ),
+            traffic=dict(ep.traffic),
+            mirror_traffic=dict(ep.mirror_traffic),
+        )
+
+    async def _apply_route(self, cluster: str, route: EndpointRoute) -> None:
+        """Hand a route to the cluster's data plane, bounded (callers hold the admission lock)."""
+        try:
+            await asyncio.wait_for(self._driver(cluster).apply_endpoint(route), ROUTE_TIMEOUT_S)
+        except TimeoutError:
+            raise Unreachable(
+                f"cluster '{cluster}' did not take the route of endpoint '{route.name}' within "
+                f"{ROUTE_TIMEOUT_S:g} s; the records were not changed",
+                fix="check the cluster (modeldeck cluster show), then repeat the command",
+            ) from None
+
+    def _scoring_uri(self, ep: EndpointRow) -> str:
+        driver = self.drivers.get(ep.cluster)
+        if driver is None:
+            return ""
+        try:
+            return driver.scoring_uri(ep.name)
+        except Exception:
+            return ""
+
+    def _endpoint(self, ep: EndpointRow) -> Endpoint:
+        error = ep.error
+        why = self.driver_errors.get(ep.cluster) or self.cluster_health.get(ep.cluster)
+        if why:
+            error = f"cluster '{ep.cluster}' is not available: {why}"
+        return Endpoint(
+            name=ep.name,
+            compute=ep.cluster,
+            auth_mode=AuthMode.parse(ep.auth_mode),  # type: ignore[arg-type]
+            scoring_uri=self._scoring_uri(ep),
+            traffic=dict(ep.traffic),
+            mirror_traffic=dict(ep.mirror_traffic),
+            provisioning_state=ep.state,
+            description=ep.description,
+            tags=dict(ep.tags),
+            control=ep.control,
+            created_at=ep.created_at,
+            error=error,
+        )
+
+    def list_endpoints(self) -> list[Endpoint]:
+        return [self._endpoint(ep) for ep in self.store.endpoints()]
+
+    def get_endpoint(self, name: str) -> Endpoint:
+        return self._endpoint(self._endpoint_row(name))
+
+    async def create_endpoint(self, spec: EndpointSpec) -> Operation:
+        compute = spec.compute.removeprefix("azureml:") if spec.compute else spec.compute
+        spec = replace(spec, compute=compute, tags=validation.tags(spec.tags))
+        validation.endpoint_spec(spec)
+        validation.traffic(spec.traffic, [])
+        validation.mirror_traffic(spec.mirror_traffic, {}, [])
+        async with self._admit:
+            if self.store.endpoint(spec.name) is not None:
+                raise Conflict(
+                    f"endpoint '{spec.name}' already exists",
+                    fix="choose another name, or change it: modeldeck online-endpoint update",
+                )
+            cluster = self.store.cluster(spec.compute)
+            if cluster is None:
+                names = [c.spec.name for c in self.store.clusters()]
+                raise InvalidInput(
+                    "compute",
+                    spec.compute,
+                    "is not a cluster of this workspace",
+                    "create one (modeldeck cluster create --name NAME)"
+                    + (f" or use one of: {', '.join(names)}" if names else ""),
+                )
+            if cluster.state is ProvisioningState.DELETING:
+                raise Conflict(f"cluster '{spec.compute}' is being deleted")
+            row = EndpointRow(
+                name=spec.name,
+                cluster=spec.compute,
+                auth_mode=spec.auth_mode.value,
+                description=spec.description,
+                tags=dict(spec.tags),
+                traffic={},
+                mirror_traffic={},
+                control=None,
+                primary_key=_new_key(),
+                secondary_key=_new_key(),
+                token_secret=_new_key(),
+                state=ProvisioningState.CREATING,
+                error=None,
+                created_at=time.time(),
+            )
+            self.store.insert_endpoint(row)
+
+        async def work(progress: Progress) -> None:
+            progress(0.3, "configuring the route")
+            try:
+                await self._driver(row.cluster).apply_endpoint(self._route(row))
+            except Exception as exc:
+                self.store.update_endpoint(
+                    row.name, state=ProvisioningState.FAILED, error=_message(exc)
+                )
+                raise
+            self.store.update_endpoint(row.name, state=ProvisioningState.SUCCEEDED, error=None)
+
+        return self._start("endpoint.create", spec.name, work)
+
+    def _live_deployments(self, endpoint: str) -> list[str]:
+        return [
+            d.name
+            for d in self.store.deployments(endpoint)
+            if d.state is not ProvisioningState.DELETING
+        ]
+
+    async def update_endpoint(
+        self,
+        name: str,
+        *,
+        traffic: dict[str, int] | None = None,
+        mirror_traffic: dict[str, int] | None = None,
+        description: str | None = None,
+        tags: dict[str, str] | None = None,
+        control: str | None = None,
+    ) -> Operation:
+        async with self._admit:
+            ep = self._endpoint_row(name)
+            deps = self._live_deployments(name)
+            new_traffic = dict(ep.traffic)
+            if traffic is not None:
+                new_traffic = validation.traffic(traffic, deps)
+                # a full map: every deployment has a number, 0 when not given
+                new_traffic = {d: new_traffic.get(d, 0) for d in deps}
+            new_mirror = dict(ep.mirror_traffic)
+            if mirror_traffic is not None:
+                new_mirror = validation.mirror_traffic(mirror_traffic, new_traffic, deps)
+            elif traffic is not None and new_mirror:
+                validation.mirror_traffic(new_mirror, new_traffic, deps)
+            if tags is not None:
+                tags = validation.tags(tags)
+            if description is not None and not isinstance(description, str):
+                raise InvalidInput("description", description, "must be a string")
+            new_control: str | bool | None = False
+            if control is not None:
+                if control == "":
+                    new_control = None
+                elif control not in deps:
+                    raise InvalidInput(
+                        "control",
+                        control,
+                        f"there is no deployment '{control}' on this endpoint",
+                        "existing deployments: " + (", ".join(sorted(deps)) or "none yet"),
+                    )
+                else:
+                    new_control = control
+            routing_changed = new_traffic != ep.traffic or new_mirror != ep.mirror_traffic
+            if routing_changed:
+                new_row = replace(ep, traffic=new_traffic, mirror_traffic=new_mirror)
+                # the data plane first: if it refuses, the records stay as they were
+                await self._apply_route(ep.cluster, self._route(new_row))
+            try:
+                self.store.update_endpoint(
+                    name,
+                    traffic=new_traffic if traffic is not None else None,
+                    mirror_traffic=new_mirror if mirror_traffic is not None else None,
+                    description=description,
+                    tags=tags,
+                    control=new_control,
+                )
+            except Exception:
+                if routing_changed:
+                    with contextlib.suppress(Exception):
+                        await self._apply_route(ep.cluster, self._route(ep))
+                raise
+        shown = " ".join(f"{k}={v}" for k, v in new_traffic.items())
+        return self._done("endpoint.update", name, f"traffic {shown}".strip())
+
+    async def delete_endpoint(self, name: str) -> Operation:
+        async with self._admit:
+            ep = self._endpoint_row(name)
+            if name in self._deleting:
+                raise Conflict(
+                    f"endpoint '{name}' is already being deleted",
+                    fix="watch it with: modeldeck online-endpoint show -n " + name,
+                )
+            with self.store.tx():
+                self.store.update_endpoint(name, state=ProvisioningState.DELETING)
+                for d in self.store.deployments(name):
+                    self.store.set_deployment_state(name, d.name, ProvisioningState.DELETING)
+            self._deleting.add(name)
+        return self._start("endpoint.delete", ep.name, self._endpoint_deleter(name))
+
+    async def _delete_endpoint_now(self, name: str, progress: Progress | None = None) -> None:
+        ep = self._endpoint_row(name)
+        driver = self._driver(ep.cluster)
+        deps = self.store.deployments(name)
+        for i, d in enumerate(deps):
+            if progress is not None:
+                progress(0.1 + 0.8 * i / max(1, len(deps)), f"deleting deployment {d.name}")
+            await driver.delete_deployment(name, d.name)
+        await driver.delete_endpoint(name)
+        self.store.delete_endpoint(name)
+        shutil.rmtree(self.data_dir / "code" / name, ignore_errors=True)
+
+    def get_keys(self, name: str) -> EndpointKeys:
+        ep = self._endpoint_row(name)
+        if ep.auth_mode != AuthMode.KEY.value:
+            raise InvalidInput(
+                "auth_mode",
+                ep.auth_mode,
+                "keys are for endpoints with auth_mode key",
+                "get a token instead (auth_mode aml_token)"
+                if ep.auth_mode == AuthMode.AML_TOKEN.value
+                else "this endpoint needs no credentials",
+            )
+        return EndpointKeys(primaryKey=ep.primary_key, secondaryKey=ep.secondary_key)
+
+    async def regenerate_keys(self, name: str, key_type: KeyType) -> EndpointKeys:
+        key_type = KeyType.parse(key_type)  # type: ignore[assignment]
+        async with self._admit:
+            ep = self._endpoint_row(name)
+            if key_type is KeyType.PRIMARY:
+                new = replace(ep, primary_key=_new_key())
+            else:
+                new = replace(ep, secondary_key=_new_key())
+            # the gateway learns the new key (and forgets the old one) before we answer
+            await self._apply_route(ep.cluster, self._route(new))
+            self.store.update_endpoint(
+                name, primary_key=new.primary_key, secondary_key=new.secondary_key
+            )
+        log.info("endpoint %s: %s key regenerated", name, key_type.value)
+        return EndpointKeys(primaryKey=new.primary_key, secondaryKey=new.secondary_key)
+
+    def get_token(self, name: str) -> EndpointToken:
+        ep = self._endpoint_row(name)
+        if ep.auth_mode != AuthMode.AML_TOKEN.value:
+            raise InvalidInput(
+                "auth_mode",
+                ep.auth_mode,
+                "tokens are for endpoints with auth_mode aml_token",
+                "get the keys instead (auth_mode key)"
+                if ep.auth_mode == AuthMode.KEY.value
+                else "this endpoint needs no credentials",
+            )
+        from .tokens import mint_token
+
+        token, expiry, refresh = mint_token(ep.token_secret, ep.name, self.token_ttl_s)
+        return EndpointToken(accessToken=token, expiryTimeUtc=expiry, refreshAfterTimeUtc=refresh)
+
+    async def invoke(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        deployment: str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 60.0,
+    ) -> InvokeResult:
+        ep = self._endpoint_row(name)
+        uri = self._scoring_uri(ep)
+        if not uri:
+            self._driver(ep.cluster)  # raises Unreachable with the reason
+            raise BackendError(f"endpoint '{name}' has no scoring URI")
+        if deployment is not None and deployment not in self._live_deployments(name):
+            raise InvalidInput(
+                "deployment_name",
+                deployment,
+                f"there is no deployment '{deployment}' on this endpoint",
+                "existing deployments: " + (", ".join(self._live_deployments(name)) or "none"),
+            )
+        send = {"Content-Type": "application/json"}
+        send.update(headers or {})
+        if ep.auth_mode == AuthMode.KEY.value:
+            send["Authorization"] = f"Bearer {ep.primary_key}"
+        elif ep.auth_mode == AuthMode.AML_TOKEN.value:
+            from .tokens import mint_token
+
+            send["Authorization"] = f"Bearer {mint_token(ep.token_secret, name, 300.0)[0]}"
+        if deployment:
+            send["azureml-model-deployment"] = deployment
+        import aiohttp
+
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        try:
+            async with self._http.post(
+                uri, data=body, headers=send, timeout=aiohttp.ClientTimeout(total=timeout_s)
+            ) as resp:
+                data = await resp.read()
+                hdrs = {k.lower(): v for k, v in resp.headers.items()}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Unreachable(
+                f"the scoring URI {uri} did not answer: {exc or type(exc).__name__}",
+                fix="check the daemon's log and the deployment's state",
+            ) from None
+        answered = hdrs.get("azureml-model-deployment") or hdrs.get("x-ms-azureml-model-deployment")
+        return InvokeResult(
+            status=resp.status,
+            body=data,
+            deployment=answered,
+            request_id=hdrs.get("x-request-id"),
+            headers=hdrs,
+        )
+
+    # ================================================================== deployments
+    def _runtime_of(self, d: DeploymentRow) -> DeploymentRuntime:
+        model = self.store.model(d.model_name, d.model_version)
+        if model is None:
+            raise NotFound("model", f"{d.model_name}:{d.model_version}")
+        return DeploymentRuntime(spec=d.spec, model=model, code_dir=d.code_dir)
+
+    def _deployment(self, d: DeploymentRow, ep: EndpointRow, status: Any) -> Deployment:
+        role = DeploymentRole.CONTROL if ep.control == d.name else DeploymentRole.TREATMENT
+        ready, desired, error = 0, _reserved_instances(d.spec), d.error
+        if d.spec.scale_settings.type == "target_utilization":
+            desired = d.spec.scale_settings.min_instances
+        if isinstance(status, DeploymentStatus):
+            ready, desired = status.ready_replicas, status.desired_replicas
+            error = error or status.error
+        elif isinstance(status, str):
+            error = error or status
+        state = d.state
+        if (
+            state is ProvisioningState.FAILED
+            and isinstance(status, DeploymentStatus)
+            and 0 < status.desired_replicas <= status.ready_replicas
+            and status.error is None
+        ):
+            # a first version that failed its rollout but came up on a later retry
+            state, error = ProvisioningState.SUCCEEDED, None
+            self.store.set_deployment_state(d.endpoint, d.name, state)
+        return Deployment(
+            spec=replace(d.spec, role=role),
+            provisioning_state=state,
+            ready_replicas=ready,
+            desired_replicas=desired,
+            traffic=int(ep.traffic.get(d.name, 0)),
+            mirror_traffic=int(ep.mirror_traffic.get(d.name, 0)),
+            error=error,
+            created_at=d.created_at,
+            updated_at=d.updated_at,
+        )
+
+    async def _status(self, cluster: str, d: DeploymentRow) -> DeploymentStatus | str:
+        try:
+            driver = self._driver(cluster)
+            status = await asyncio.wait_for(
+                driver.deployment_status(d.endpoint, d.name), DRIVER_TIMEOUT_S
+            )
+        except TimeoutError:
+            why = f"cluster '{cluster}' did not answer within {DRIVER_TIMEOUT_S:g} s"
+            self.cluster_health[cluster] = why
+            return why
+        except Unreachable as exc:
+            self.cluster_health[cluster] = exc.message
+            return exc.message
+        except Exception as exc:
+            return _message(exc)
+        self.cluster_health.pop(cluster, None)
+        return status
+
+    async def list_deployments(self, endpoint: str | None = None) -> list[Deployment]:
+        if endpoint is not None:
+            eps = {endpoint: self._endpoint_row(endpoint)}
+        else:
+            eps = {e.name: e for e in self.store.endpoints()}
+        rows = [d for name in eps for d in self.store.deployments(name)]
+        statuses = await asyncio.gather(*(self._status(eps[d.endpoint].cluster, d) for d in rows))
+        return [
+            self._deployment(d, eps[d.endpoint], s) for d, s in zip(rows, statuses, strict=True)
+        ]
+
+    def _deployment_row(self, endpoint: str, name: str) -> DeploymentRow:
+        self._endpoint_row(endpoint)
+        d = self.store.deployment(endpoint, name)
+        if d is None:
+            raise NotFound(
+                "deployment",
+                name,
+                fix=f"list them with: modeldeck online-deployment list -e {endpoint}",
+                message=f"deployment '{name}' not found on endpoint '{endpoint}'",
+            )
+        return d
+
+    async def get_deployment(self, endpoint: str, name: str) -> Deployment:
+        d = self._deployment_row(endpoint, name)
+        ep = self._endpoint_row(endpoint)
+        return self._deployment(d, ep, await self._status(ep.cluster, d))
+
+    def _check_code(self, spec: DeploymentSpec) -> Path:
+        code = Path(spec.code_configuration.code or "")
+        field = "code_configuration.code"
+        if not spec.code_configuration.code or not code.is_absolute():
+            raise InvalidInput(
+                field,
+                spec.code_configuration.code,
+                "must be the absolute path of a folder",
+                "give the folder that holds the scoring script",
+            )
+        if not code.is_dir():
+            raise InvalidInput(
+                field,
+                str(code),
+                "is not a folder that exists",
+                "give the folder that holds the scoring script",
+            )
+        script = code / spec.code_configuration.scoring_script
+        sfield = "code_configuration.scoring_script"
+        if not script.is_file():
+            raise InvalidInput(
+                sfield,
+                spec.code_configuration.scoring_script,
+                f"is not a file in {code}",
+                "name the scoring script relative to code_configuration.code",
+            )
+        try:
+            tree = ast.parse(script.read_bytes(), filename=str(script))
+        except SyntaxError as exc:
+            raise InvalidInput(
+                sfield,
+                spec.code_configuration.scoring_script,
+                f"is not valid Python (line {exc.lineno}: {exc.msg})",
+                "fix the syntax error",
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(sfield, str(script), f"cannot be read ({exc})") from None
+        defined: set[str] = set()
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                defined.add(node.name)
+            elif isinstance(node, ast.Assign):
+                defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            elif isinstance(node, ast.ImportFrom | ast.Import):
+                defined.update((a.asname or a.name).split(".")[0] for a in node.names)
+        missing = [f for f in ("init", "run") if f not in defined]
+        if missing:
+            raise InvalidInput(
+                sfield,
+                spec.code_configuration.scoring_script,
+                "an entry script defines init() and run(raw_data); this one has no "
+                + " and no ".join(f"{m}()" for m in missing),
+                "add def init(): (runs once) and def run(raw_data): (runs per request)",
+            )
+        return code
+
+    def _check_capacity(
+        self,
+        cluster: str,
+        spec: DeploymentSpec,
+        total: tuple[float, float],
+        *,
+        exclude: tuple[str, str] | None,
+    ) -> None:
+        total_cpu, total_mem = total
+        used_cpu, used_mem = self._used(cluster, exclude=exclude)
+        need_cpu, need_mem = _usage(spec)
+        n = _reserved_instances(spec)
+        req = spec.resources.requests
+        free_cpu = max(0.0, total_cpu - used_cpu)
+        free_mem = max(0.0, total_mem - used_mem)
+        fix = (
+            "lower instance_count or resources.requests, delete a deployment, or add nodes: "
+            f"modeldeck cluster scale --name {cluster} --agent-count N"
+        )
+        if need_cpu > free_cpu + 1e-9:
+            raise CapacityExceeded(
+                f"deployment '{spec.name}' does not fit cluster '{cluster}': it needs "
+                f"{need_cpu:g} vCPU ({n} x {req.cpu or 0:g}); {free_cpu:g} vCPU free of "
+                f"{total_cpu:g} total",
+                fix=fix,
+                needed_vcpus=round(need_cpu, 3),
+                free_vcpus=round(free_cpu, 3),
+                total_vcpus=round(total_cpu, 3),
+            )
+        gpus = n * int(req.gpu or 0)
+        row = self.store.cluster(cluster)
+        size = vmsizes.lookup(row.spec.vm_size) if row is not None else None
+        if gpus and row is not None and row.spec.driver is ClusterDriver.POOL and size:
+            total_gpu = row.spec.agent_count * size.gpus
+            used_gpu = sum(
+                _reserved_instances(d.spec) * int(d.spec.resources.requests.gpu or 0)
+                for e in self.store.endpoints(cluster)
+                for d in self.store.deployments(e.name)
+                if exclude != (d.endpoint, d.name)
+            )
+            free_gpu = max(0, total_gpu - used_gpu)
+            if gpus > free_gpu:
+                raise CapacityExceeded(
+                    f"deployment '{spec.name}' does not fit cluster '{cluster}': it needs "
+                    f"{gpus} GPU ({n} x {req.gpu}); {free_gpu} GPU free of {total_gpu} total "
+                    f"({row.spec.agent_count} x {size.name})",
+                    fix="use a GPU VM size (e.g. Standard_NC6s_v3) for the cluster, or request "
+                    "no GPU",
+                    needed_gpus=gpus,
+                    free_gpus=free_gpu,
+                    total_gpus=total_gpu,
+                )
+        if need_mem > free_mem + 1e-9:
+            raise CapacityExceeded(
+                f"deployment '{spec.name}' does not fit cluster '{cluster}': it needs "
+                f"{need_mem:g} GiB of memory ({n} x {req.memory_gb or 0:g}); {free_mem:g} GiB "
+                f"free of {total_mem:g} total",
+                fix=fix,
+                needed_memory_gb=round(need_mem, 3),
+                free_memory_gb=round(free_mem, 3),
+                total_memory_gb=round(total_mem, 3),
+            )
+
+    async def _copy_code(self, endpoint: str, name: str, src: Path) -> str:
+        base = self.data_dir / "code" / endpoint / name
+
+        def copy() -> str:
+            digest = _tree_hash(src)
+            dest = base / digest
+            if not dest.exists():
+                tmp = base / f".tmp-{uuid.uuid4().hex}"
+                shutil.copytree(src, tmp, ignore=_IGNORED_CODE)
+                try:
+                    os.replace(tmp, dest)
+                except OSError:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    if not dest.exists():
+                        raise
+            return str(dest)
+
+        try:
+            return await asyncio.to_thread(copy)
+        except OSError as exc:
+            raise InvalidInput(
+                "code_configuration.code", str(src), f"cannot be copied ({exc.strerror or exc})"
+            ) from None
+
+    def _prune_code(self, endpoint: str, name: str, keep: str) -> None:
+        base = self.data_dir / "code" / endpoint / name
+        if not base.is_dir():
+            return
+        for child in base.iterdir():
+            if str(child) != keep:
+                shutil.rmtree(child, ignore_errors=True)
+
+    async def _admit_deployment(
+        self, spec: DeploymentSpec, *, update: bool
+    ) -> tuple[DeploymentSpec, Model, Path, EndpointRow, DeploymentRow | None]:
+        """Every check a create or update must pass; nothing changes here."""
+        spec = replace(spec, tags=validation.tags(spec.tags))
+        validation.deployment_spec(spec)
+        ep = self._endpoint_row(spec.endpoint_name)
+        if ep.state is ProvisioningState.DELETING:
+            raise Conflict(f"endpoint '{ep.name}' is being deleted")
+        existing = self.store.deployment(ep.name, spec.name)
+        if update and existing is None:
+            raise NotFound(
+                "deployment",
+                spec.name,
+                message=f"deployment '{spec.name}' not found on endpoint '{ep.name}'",
+                fix="create it first: modeldeck online-deployment create",
+            )
+        if not update and existing is not None:
+            raise Conflict(
+                f"deployment '{spec.name}' already exists on endpoint '{ep.name}'",
+                fix="change it with: modeldeck online-deployment update",
+            )
+        if existing is not None and existing.state in (
+            ProvisioningState.DELETING,
+            ProvisioningState.CREATING,
+            ProvisioningState.UPDATING,
+        ):
+            raise Conflict(
+                f"deployment '{spec.name}' is {existing.state.value.lower()}; wait until that "
+                "operation ends",
+                fix=f"watch it with: modeldeck online-deployment show -e {ep.name} -n {spec.name}",
+            )
+        validation.deployment_count([d.name for d in self.store.deployments(ep.name)], spec.name)
+        if spec.role is DeploymentRole.CONTROL and ep.control not in (None, spec.name):
+            raise InvalidInput(
+                "role",
+                "control",
+                f"'{ep.control}' is already this endpoint's control; one deployment may be "
+                "control, the others are treatments",
+                "leave role out, or change the control: modeldeck online-endpoint update "
+                "--set control=NAME",
+            )
+        model = self._resolve_model(spec.model)
+        code = self._check_code(spec)
+        cluster = self._cluster_row(ep.cluster)
+        if cluster.state is ProvisioningState.DELETING:
+            raise Conflict(f"cluster '{ep.cluster}' is being deleted")
+        _, total_cpu, total_mem, _ = await self._capacity(ep.cluster)
+        self._check_capacity(
+            ep.cluster,
+            spec,
+            (total_cpu, total_mem),
+            exclude=(ep.name, spec.name) if update else None,
+        )
+        return spec, model, code, ep, existing
+
+    async def create_deployment(
+        self, spec: DeploymentSpec, *, all_traffic: bool = False
+    ) -> Operation:
+        async with self._admit:
+            spec, model, code, ep, _ = await self._admit_deployment(spec, update=False)
+            code_dir = await self._copy_code(ep.name, spec.name, code)
+            stored = replace(
+                spec,
+                model=model.ref,
+                code_configuration=CodeConfiguration(
+                    code=code_dir, scoring_script=spec.code_configuration.scoring_script
+                ),
+            )
+            now = time.time()
+            row = DeploymentRow(
+                endpoint=ep.name,
+                name=spec.name,
+                spec=stored,
+                model_name=model.name,
+                model_version=model.version,
+                code_dir=code_dir,
+                state=ProvisioningState.CREATING,
+                error=None,
+                created_at=now,
+                updated_at=now,
+            )
+            with self.store.tx():
+                self.store.upsert_deployment(row)
+                if spec.role is DeploymentRole.CONTROL:
+                    self.store.update_endpoint(ep.name, control=spec.name)
+                if ep.traffic:
+                    # keep the full map: the new deployment takes 0 until it is given some
+                    self.store.update_endpoint(ep.name, traffic={**ep.traffic, spec.name: 0})
+
+        async def work(progress: Progress) -> None:
+            runtime = DeploymentRuntime(spec=stored, model=model, code_dir=code_dir)
+            try:
+                driver = self._driver(ep.cluster)
+                await driver.apply_deployment(ep.name, runtime, progress)
+            except Exception as exc:
+                self.store.set_deployment_state(
+                    ep.name, spec.name, ProvisioningState.FAILED, _message(exc)
+                )
+                raise
+            self.store.set_deployment_state(ep.name, spec.name, ProvisioningState.SUCCEEDED)
+            if all_traffic:
+                progress(0.95, f"sending all traffic to {spec.name}")
+                async with self._admit:
+                    cur = self._endpoint_row(ep.name)
+                    deps = self._live_deployments(ep.name)
+                    traffic = {d: (100 if d == spec.name else 0) for d in deps}
+                    mirror = {k: v for k, v in cur.mirror_traffic.items() if k != spec.name}
+                    new = replace(cur, traffic=traffic, mirror_traffic=mirror)
+                    await self._apply_route(ep.cluster, self._route(new))
+                    self.store.update_endpoint(ep.name, traffic=traffic, mirror_traffic=mirror)
+
+        return self._start("deployment.create", f"{ep.name}/{spec.name}", work)
+
+    async def update_deployment(self, spec: DeploymentSpec) -> Operation:
+        async with self._admit:
+            spec, model, code, ep, old = await self._admit_deployment(spec, update=True)
+            assert old is not None
+            code_dir = await self._copy_code(ep.name, spec.name, code)
+            stored = replace(
+                spec,
+                model=model.ref,
+                code_configuration=CodeConfiguration(
+                    code=code_dir, scoring_script=spec.code_configuration.scoring_script
+                ),
+            )
+            with self.store.tx():
+                self.store.set_deployment_state(ep.name, spec.name, ProvisioningState.UPDATING)
+                if spec.role is DeploymentRole.CONTROL and ep.control != spec.name:
+                    self.store.update_endpoint(ep.name, control=spec.name)
+            self._pending[(ep.name, spec.name)] = stored
+
+        async def work(progress: Progress) -> None:
+            runtime = DeploymentRuntime(spec=stored, model=model, code_dir=code_dir)
+            try:
+                await self._driver(ep.cluster).apply_deployment(ep.name, runtime, progress)
+            except Exception:
+                # the previous spec and its replicas stay as they were
+                if self.store.deployment(ep.name, spec.name) is not None:
+                    self.store.set_deployment_state(ep.name, spec.name, old.state, old.error)
+                if code_dir != old.code_dir:
+                    self._prune_code(ep.name, spec.name, keep=old.code_dir)
+                raise
+            else:
+                self.store.upsert_deployment(
+                    replace(
+                        old,
+                        spec=stored,
+                        model_name=model.name,
+                        model_version=model.version,
+                        code_dir=code_dir,
+                        state=ProvisioningState.SUCCEEDED,
+                        error=None,
+                        updated_at=time.time(),
+                    )
+                )
+                self._prune_code(ep.name, spec.name, keep=code_dir)
+            finally:
+                self._pending.pop((ep.name, spec.name), None)
+
+        return self._start("deployment.update", f"{ep.name}/{spec.name}", work)
+
+    async def delete_deployment(self, endpoint: str, name: str) -> Operation:
+        async with self._admit:
+            d = self._deployment_row(endpoint, name)
+            ep = self._endpoint_row(endpoint)
+            live = int(ep.traffic.get(name, 0))
+            mirror = int(ep.mirror_traffic.get(name, 0))
+            if live or mirror:
+                what = f"{live}% of live traffic" if live else f"{mirror}% mirrored traffic"
+                others = [x for x in ep.traffic if x != name]
+                raise Conflict(
+                    f"deployment '{name}' still takes {what} of endpoint '{endpoint}'",
+                    fix=(
+                        "move its traffic first, e.g. modeldeck online-endpoint update "
+                        f'--name {endpoint} --traffic "{name}=0'
+                        + (f' {others[0]}=100"' if others else '"')
+                        if live
+                        else f"remove the mirror first: modeldeck online-endpoint update "
+                        f'--name {endpoint} --mirror-traffic "{name}=0"'
+                    ),
+                )
+            if d.state is ProvisioningState.DELETING:
+                raise Conflict(f"deployment '{name}' is already being deleted")
+            if d.state in (ProvisioningState.CREATING, ProvisioningState.UPDATING):
+                raise Conflict(
+                    f"deployment '{name}' is {d.state.value.lower()}; wait until that operation "
+                    "ends, then delete it",
+                    fix=f"watch it with: modeldeck online-deployment show -e {endpoint} -n {name}",
+                )
+            self.store.set_deployment_state(endpoint, name, ProvisioningState.DELETING)
+        return self._start("deployment.delete", f"{endpoint}/{name}", self._deleter(d))
+
+    def _deleter(self, d: DeploymentRow) -> Work:
+        async def work(progress: Progress) -> None:
+            progress(0.2, f"stopping {d.name}")
+            await self._driver_for_endpoint(d.endpoint).delete_deployment(d.endpoint, d.name)
+            async with self._admit:
+                ep = self.store.endpoint(d.endpoint)
+                if ep is None:
+                    self.store.delete_deployment(d.endpoint, d.name)
+                else:
+                    new = replace(
+                        ep,
+                        traffic={k: v for k, v in ep.traffic.items() if k != d.name},
+                        mirror_traffic={k: v for k, v in ep.mirror_traffic.items() if k != d.name},
+                        control=None if ep.control == d.name else ep.control,
+                    )
+                    # the record and the endpoint's maps change in one transaction
+                    self.store.remove_deployment(d.endpoint, d.name, new)
+                    with contextlib.suppress(ModeldeckError):
+                        await self._apply_route(ep.cluster, self._route(new))
+            shutil.rmtree(self.data_dir / "code" / d.endpoint / d.name, ignore_errors=True)
+
+        return work
+
+    async def get_logs(self, endpoint: str, name: str, lines: int = 100) -> list[LogLine]:
+        self._deployment_row(endpoint, name)
+        lines = validation.integer(lines, "lines", 0, 100_000)
+        return await self._driver_for_endpoint(endpoint).read_logs(endpoint, name, lines)
+
+    def follow_logs(self, endpoint: str, name: str, lines: int = 100) -> AsyncIterator[LogLine]:
+        self._deployment_row(endpoint, name)
+        lines = validation.integer(lines, "lines", 0, 100_000)
+        return self._driver_for_endpoint(endpoint).follow_logs(endpoint, name, lines)
+
+    # ================================================================== metrics
+    async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:
+        eps = [self._endpoint_row(endpoint)] if endpoint is not None else self.store.endpoints()
+        by_cluster: dict[str, set[str]] = {}
+        for ep in eps:
+            by_cluster.setdefault(ep.cluster, set()).add(ep.name)
+
+        async def one(cluster: str, names: set[str]) -> list[MetricSample]:
+            driver = self.drivers.get(cluster)
+            if driver is None:
+                return []
+            try:
+                samples = await asyncio.wait_for(
+                    driver.metrics(endpoint if endpoint is not None else None), DRIVER_TIMEOUT_S
+                )
+            except Exception as exc:
+                log.info("metrics of cluster %s: %s", cluster, _message(exc))
+                return []
+            return [s for s in samples if s.endpoint in names]
+
+        results = await asyncio.gather(*(one(c, n) for c, n in by_cluster.items()))
+        known = {(d.endpoint, d.name) for ep in eps for d in self.store.deployments(ep.name)}
+        out = [s for group in results for s in group if (s.endpoint, s.deployment) in known]
+        return sorted(out, key=lambda s: (s.endpoint, s.deployment))
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, ModeldeckError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def _close_quietly(driver: Driver) -> None:
+    with contextlib.suppress(Exception):
+        await driver.close()
+
+
+def _copy_into(src: Path, dest_dir: Path, dest: Path) -> None:
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dest, ignore=_IGNORED_CODE)
+    else:
+        shutil.copy2(src, dest)

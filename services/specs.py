@@ -1,0 +1,1256 @@
+"""Azure ML v2 YAML (``kubernetesOnlineEndpoint`` / ``kubernetesOnlineDeployment``, and the
+managed online keys where they make sense) into domain specs, and the "apply" helpers the CLI
+and the TUI share.
+
+* paths (``code_configuration.code``, an inline ``model.path``) are relative to the YAML file;
+* an unknown key is named with its line and the closest known key
+  ("blue.yml: line 7: unknown key 'instance_cont' in deployment; did you mean 'instance_count'?");
+* enum values are case-insensitive (``auth_mode: Key``), as ``az ml`` takes them;
+* ``--set key=value`` overrides (dotted paths) are applied to the document before validation;
+* ``environment`` images are not used by local pools: a one-line warning says so;
+* an inline ``model: {path: ...}`` is a model to register first (see
+  :func:`create_deployment`), as ``az ml`` does.
+
+Every problem is an :class:`InvalidInput` naming where (file and line, or the ``--set``),
+the field, the value, the rule and the fix. ``yaml`` is imported only when a file is read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import validation
+from .domain import (
+    AuthMode,
+    ClusterPurpose,
+    CodeConfiguration,
+    DeploymentRole,
+    DeploymentSpec,
+    EndpointSpec,
+    ModelSpec,
+    Probe,
+    RequestSettings,
+    Resources,
+    ResourceSet,
+    ScaleSettings,
+)
+from .errors import InvalidInput, ModeldeckError
+
+if TYPE_CHECKING:
+    from .workspace import OperationHandle, Workspace
+
+GPU_KEY = "nvidia.com/gpu"
+
+# --------------------------------------------------------------------------- the keys we accept
+
+ENDPOINT_KEYS = (
+    "$schema",
+    "name",
+    "type",
+    "kind",
+    "compute",
+    "auth_mode",
+    "description",
+    "tags",
+    "traffic",
+    "mirror_traffic",
+    "identity",
+    "public_network_access",
+    "properties",
+)
+DEPLOYMENT_KEYS = (
+    "$schema",
+    "name",
+    "type",
+    "endpoint_name",
+    "model",
+    "code_configuration",
+    "environment",
+    "environment_variables",
+    "instance_count",
+    "instance_type",
+    "scale_settings",
+    "request_settings",
+    "liveness_probe",
+    "readiness_probe",
+    "resources",
+    "description",
+    "tags",
+    "properties",
+    "app_insights_enabled",
+    "data_collector",
+    "egress_public_network_access",
+    "model_mount_path",
+    "private_network_connection",
+    "runtime",
+    "role",
+    "storage_uri",
+)
+MODEL_KEYS = ("$schema", "name", "version", "path", "description", "tags", "type", "properties")
+CODE_KEYS = ("code", "scoring_script")
+SCALE_KEYS = (
+    "type",
+    "min_instances",
+    "max_instances",
+    "target_utilization_percentage",
+    "polling_interval",
+)
+REQUEST_KEYS = ("request_timeout_ms", "max_concurrent_requests_per_instance", "max_queue_wait_ms")
+PROBE_KEYS = ("initial_delay", "period", "timeout", "failure_threshold", "success_threshold")
+RESOURCES_KEYS = ("requests", "limits")
+RESOURCE_SET_KEYS = ("cpu", "memory", GPU_KEY)
+ENVIRONMENT_KEYS = (
+    "$schema",
+    "name",
+    "version",
+    "image",
+    "conda_file",
+    "build",
+    "inference_config",
+    "os_type",
+    "description",
+    "tags",
+)
+
+# Accepted for compatibility, not used locally: key -> why (a one-line warning), or "" (silent).
+_IGNORED_DEPLOYMENT = {
+    "instance_type": "instance_type is not used by local pools: resources.requests decide what each replica takes",
+    "app_insights_enabled": "app_insights_enabled is not used: the gateway exposes metrics at /metrics",
+    "data_collector": "data_collector is not used: logs and metrics stream with get-logs and the dashboard",
+    "model_mount_path": "model_mount_path is not used: the model is under $AZUREML_MODEL_DIR",
+    "egress_public_network_access": "",
+    "private_network_connection": "",
+    "properties": "",
+}
+_IGNORED_ENDPOINT = {
+    "identity": "identity is not used by the local workspace",
+    "public_network_access": "public_network_access is not used: the gateway listens on loopback",
+    "properties": "",
+}
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class LoadedEndpoint:
+    spec: EndpointSpec
+    warnings: list[str] = field(default_factory=list)
+    #: the document named these (an update applies only what is named)
+    given: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class LoadedDeployment:
+    spec: DeploymentSpec
+    #: an inline ``model: {path: ...}``: register it, then point ``spec.model`` at it
+    model_to_register: ModelSpec | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- documents
+
+
+@dataclass
+class _Doc:
+    """A YAML document as plain data, and where each key came from."""
+
+    data: dict[str, Any]
+    source: str  # the file name as the user wrote it, or a label
+    base_dir: Path | None  # relative paths in the file are relative to this
+    where: dict[tuple[str, ...], str] = field(default_factory=dict)  # path -> "line 7"
+    from_set: set[tuple[str, ...]] = field(default_factory=set)
+
+    def loc(self, path: Sequence[str]) -> str:
+        path = tuple(path)
+        while path:
+            if path in self.where:
+                at = self.where[path]
+                return at if path in self.from_set else f"{self.source}: {at}"
+            path = path[:-1]
+        return self.source
+
+    def base_for(self, path: Sequence[str]) -> Path | None:
+        """Where a relative path at ``path`` is relative to: the file, or the cwd for --set."""
+        return Path.cwd() if tuple(path) in self.from_set else self.base_dir
+
+
+def read_yaml(path: str | Path, what: str) -> _Doc:
+    """Read one YAML mapping with the line of each key. Errors are InvalidInput."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise InvalidInput(
+            "file",
+            str(path),
+            "does not exist" if not p.exists() else "is not a file",
+            f"give the path of the {what} YAML file (-f FILE)",
+        )
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput("file", str(path), f"cannot be read ({exc})") from None
+    return parse_yaml(text, str(path), p.resolve().parent, what)
+
+
+def parse_yaml(text: str, source: str, base_dir: Path | None, what: str) -> _Doc:
+    import yaml  # deferred: the CLI's cold start stays small
+
+    loader = None
+    try:
+        loader = yaml.SafeLoader(text)
+        node = loader.get_single_node()
+        doc = _Doc({}, source, base_dir)
+        if node is None:
+            raise InvalidInput("file", source, f"is empty; expected a {what} mapping")
+        if not isinstance(node, yaml.MappingNode):
+            raise InvalidInput(
+                "file",
+                source,
+                f"must be a mapping of {what} keys",
+                message=f"{source}: line {node.start_mark.line + 1}: expected a mapping of {what} keys",
+            )
+        doc.data = _node_value(loader, node, (), doc)
+        return doc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InvalidInput(
+            "file",
+            source,
+            f"is not valid YAML ({at}{problem})",
+            "fix the YAML syntax (indentation, ':' after each key)",
+            message=f"{source}: {at}not valid YAML: {problem}",
+        ) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+_MAX_DEPTH = 32
+
+
+def _node_value(loader: Any, node: Any, path: tuple[str, ...], doc: _Doc, depth: int = 0) -> Any:
+    import yaml
+
+    if depth > _MAX_DEPTH:  # also what a recursive alias (&a [*a]) turns into
+        raise InvalidInput(
+            "file",
+            doc.source,
+            f"nests deeper than {_MAX_DEPTH} levels",
+            "remove recursive aliases; no key of a spec nests that deep",
+            message=f"{doc.source}: line {node.start_mark.line + 1}: nested too deeply",
+        )
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # YAML merge keys (<<)
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            key = str(key) if not isinstance(key, str) else key
+            line = f"line {key_node.start_mark.line + 1}"
+            if key in out:
+                raise InvalidInput(
+                    ".".join((*path, key)),
+                    key,
+                    "is given twice",
+                    "keep one of them",
+                    message=f"{doc.source}: {line}: key '{key}' is given twice",
+                )
+            sub = (*path, key)
+            doc.where[sub] = line
+            out[key] = _node_value(loader, value_node, sub, doc, depth + 1)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_node_value(loader, n, path, doc, depth + 1) for n in node.value]
+    return loader.construct_object(node, deep=True)
+
+
+def doc_from_data(data: Mapping[str, Any], source: str) -> _Doc:
+    """A document built from data we already have (the current spec, or flags)."""
+    return _Doc(dict(data), source, None)
+
+
+# --------------------------------------------------------------------------- --set overrides
+
+
+def parse_set_value(text: str) -> Any:
+    """A --set value as YAML reads a scalar: ``2`` is a number, ``true`` a bool, ``Key`` text."""
+    if text.strip() == "":
+        return ""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, str | int | float | bool | list | dict) else text
+
+
+def _split_path(key: str) -> list[str]:
+    parts = [p for p in key.strip().split(".")]
+    # nvidia.com/gpu contains a dot: put it back together
+    out: list[str] = []
+    i = 0
+    while i < len(parts):
+        if parts[i] == "nvidia" and i + 1 < len(parts) and parts[i + 1] == "com/gpu":
+            out.append(GPU_KEY)
+            i += 2
+            continue
+        out.append(parts[i])
+        i += 1
+    # map keys (tags, environment variables, traffic) may hold dots themselves
+    if out and out[0] in ("tags", "environment_variables", "traffic", "mirror_traffic"):
+        out = [out[0], ".".join(out[1:])] if len(out) > 1 else out
+    return out
+
+
+def apply_overrides(doc: _Doc, overrides: Iterable[str]) -> None:
+    """Apply ``--set key=value`` items (dotted paths) to the document, in order."""
+    for raw in overrides:
+        key, sep, text = raw.partition("=")
+        path = _split_path(key)
+        if not sep or not key.strip() or any(not p for p in path):
+            raise InvalidInput(
+                "--set",
+                raw,
+                "must be KEY=VALUE with a dotted key",
+                "for example --set instance_count=2 or --set request_settings.request_timeout_ms=1000",
+            )
+        value = parse_set_value(text)
+        node: dict[str, Any] = doc.data
+        for i, part in enumerate(path[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict):
+                where = ".".join(path[: i + 1])
+                raise InvalidInput(
+                    "--set",
+                    raw,
+                    f"'{where}' is not a mapping, so '{key}' cannot be set",
+                    f"set '{where}' itself, e.g. --set {where}=VALUE",
+                    message=f"--set {raw}: '{where}' is not a mapping",
+                )
+            node = nxt
+        node[path[-1]] = value
+        for i in range(1, len(path) + 1):
+            sub = tuple(path[:i])
+            if sub not in doc.where or i == len(path):
+                doc.where[sub] = f"--set {raw}"
+                doc.from_set.add(sub)
+
+
+# --------------------------------------------------------------------------- checking helpers
+
+
+def _suggest(key: str, allowed: Sequence[str]) -> str | None:
+    match = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if not match:
+        lowered = {a.lower(): a for a in allowed}
+        return lowered.get(key.lower())
+    return match[0]
+
+
+def _check_keys(
+    doc: _Doc, mapping: Mapping[str, Any], path: tuple[str, ...], allowed: Sequence[str], what: str
+) -> None:
+    for key in mapping:
+        if key in allowed:
+            continue
+        hint = _suggest(key, [a for a in allowed if a != "$schema"])
+        full = ".".join((*path, key))
+        message = f"{doc.loc((*path, key))}: unknown key '{key}' in {what}"
+        if hint:
+            message += f"; did you mean '{hint}'?"
+            fix = f"rename it to '{hint}'"
+        else:
+            fix = "remove it; the keys accepted here are: " + ", ".join(
+                a for a in allowed if a != "$schema"
+            )
+        raise InvalidInput(full, key, f"is not a key of {what}", fix, message=message)
+
+
+def _at(doc: _Doc, path: Sequence[str], exc: InvalidInput) -> InvalidInput:
+    """The same error, prefixed with where the value came from."""
+    loc = doc.loc(path)
+    err = InvalidInput(exc.field, exc.value, exc.rule, exc.fix, message=f"{loc}: {exc.message}")
+    return err
+
+
+def _field_path(field_name: str) -> tuple[str, ...]:
+    path = _split_path(field_name.replace(".memory_gb", ".memory"))
+    return tuple(path)
+
+
+def _mapping(doc: _Doc, data: Mapping[str, Any], key: str, path: tuple[str, ...]) -> dict[str, Any]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _at(
+            doc,
+            (*path, key),
+            InvalidInput(
+                ".".join((*path, key)),
+                value,
+                "must be a mapping of keys to values",
+                f"write '{key}:' on its own line with indented keys below it",
+            ),
+        )
+    return value
+
+
+def _text(doc: _Doc, data: Mapping[str, Any], key: str, path: tuple[str, ...]) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _at(
+            doc,
+            (*path, key),
+            InvalidInput(".".join((*path, key)), value, "must be text", f"write {key}: some text"),
+        )
+    return str(value)
+
+
+def _int(
+    doc: _Doc,
+    data: Mapping[str, Any],
+    key: str,
+    path: tuple[str, ...],
+    default: int,
+    lo: int | None = None,
+    hi: int | None = None,
+) -> int:
+    value = data.get(key)
+    if value is None:
+        return default
+    try:
+        return validation.integer(value, ".".join((*path, key)), lo, hi)
+    except InvalidInput as exc:
+        if exc.fix is None:
+            exc = InvalidInput(exc.field, exc.value, exc.rule, f"write {key}: {default}")
+        raise _at(doc, (*path, key), exc) from None
+
+
+def _bool(doc: _Doc, data: Mapping[str, Any], key: str, path: tuple[str, ...]) -> bool | None:
+    value = data.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise _at(
+        doc,
+        (*path, key),
+        InvalidInput(".".join((*path, key)), value, "must be true or false", f"write {key}: true"),
+    )
+
+
+def _str_map(doc: _Doc, data: Mapping[str, Any], key: str, path: tuple[str, ...]) -> dict[str, str]:
+    value = _mapping(doc, data, key, path)
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if v is None:
+            v = ""
+        if isinstance(v, dict | list):
+            raise _at(
+                doc,
+                (*path, key, k),
+                InvalidInput(
+                    f"{'.'.join((*path, key))}.{k}",
+                    v,
+                    "must be text",
+                    "quote the value to make it text",
+                ),
+            )
+        out[str(k)] = str(v).lower() if isinstance(v, bool) else str(v)
+    return out
+
+
+def _percent_map(
+    doc: _Doc, data: Mapping[str, Any], key: str, path: tuple[str, ...]
+) -> dict[str, int]:
+    value = _mapping(doc, data, key, path)
+    out: dict[str, int] = {}
+    for k, v in value.items():
+        try:
+            out[str(k)] = validation.integer(v, f"{key}.{k}", 0, 100)
+        except InvalidInput as exc:
+            raise _at(doc, (*path, key, k), exc) from None
+    return out
+
+
+def _enum(
+    doc: _Doc,
+    data: Mapping[str, Any],
+    key: str,
+    path: tuple[str, ...],
+    choices: Sequence[str],
+    default: str,
+) -> str:
+    """Case-insensitive; '-' and '_' and CamelCase are alike (TargetUtilization)."""
+    value = data.get(key)
+    if value is None:
+        return default
+
+    def norm(s: str) -> str:
+        return re.sub(r"[-_\s]", "", s).lower()
+
+    if isinstance(value, str):
+        for c in choices:
+            if norm(c) == norm(value):
+                return c
+    raise _at(
+        doc,
+        (*path, key),
+        InvalidInput(
+            ".".join((*path, key)),
+            value,
+            "must be one of " + ", ".join(choices),
+            f"write {key}: {choices[0]}",
+        ),
+    )
+
+
+def _resolve_path(doc: _Doc, path: tuple[str, ...], value: str, what: str) -> str:
+    if re.match(r"^(azureml|https?|wasbs?|abfss?)://", value) or value.startswith("azureml:"):
+        raise _at(
+            doc,
+            path,
+            InvalidInput(
+                ".".join(path),
+                value,
+                f"must be a local {what} path; remote assets are not supported here",
+                "give a path relative to the YAML file",
+            ),
+        )
+    p = Path(value).expanduser()
+    base = doc.base_for(path)
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    return str(p.resolve()) if base is not None or p.is_absolute() else value
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+def load_endpoint(
+    path: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    *,
+    name: str | None = None,
+    auth_mode: str | None = None,
+    base: Mapping[str, Any] | None = None,
+) -> LoadedEndpoint:
+    """An endpoint from a YAML file (or from ``base`` data / flags alone), with --set applied."""
+    doc = read_yaml(path, "endpoint") if path else doc_from_data(base or {}, "endpoint")
+    if name:
+        doc.data["name"] = name
+    if auth_mode:
+        doc.data["auth_mode"] = auth_mode
+        doc.where[("auth_mode",)] = f"--auth-mode {auth_mode}"
+        doc.from_set.add(("auth_mode",))
+    apply_overrides(doc, overrides)
+    return endpoint_from_doc(doc)
+
+
+def endpoint_from_doc(doc: _Doc) -> LoadedEndpoint:
+    data = doc.data
+    warnings: list[str] = []
+    _check_keys(doc, data, (), ENDPOINT_KEYS, "endpoint")
+    for key, why in _IGNORED_ENDPOINT.items():
+        if key in data and why:
+            warnings.append(f"{doc.loc((key,))}: {why}")
+    raw_name = data.get("name")
+    if raw_name is None:
+        raise InvalidInput(
+            "name",
+            None,
+            "is required",
+            "set name: in the YAML or pass --name",
+            message=f"{doc.source}: the endpoint needs a name",
+        )
+    try:
+        ep_name = validation.name(raw_name, "name")
+    except InvalidInput as exc:
+        raise _at(doc, ("name",), exc) from None
+    compute = _text(doc, data, "compute", ()) or ""
+    if compute.startswith("azureml:"):
+        compute = compute[len("azureml:") :]
+    if "/" in compute:  # an ARM id: azureml:/subscriptions/.../computes/NAME
+        compute = compute.rstrip("/").rsplit("/", 1)[-1]
+    mode = _enum(doc, data, "auth_mode", (), [m.value for m in AuthMode], AuthMode.KEY.value)
+    if "type" in data:
+        _enum(doc, data, "type", (), ["kubernetes", "managed"], "kubernetes")
+    spec = EndpointSpec(
+        name=ep_name,
+        compute=compute,
+        auth_mode=AuthMode.parse(mode),
+        description=_text(doc, data, "description", ()) or "",
+        tags=_str_map(doc, data, "tags", ()),
+        traffic=_percent_map(doc, data, "traffic", ()),
+        mirror_traffic=_percent_map(doc, data, "mirror_traffic", ()),
+    )
+    try:
+        validation.endpoint_spec(spec)
+    except InvalidInput as exc:
+        raise _at(doc, _field_path(exc.field), exc) from None
+    return LoadedEndpoint(spec, warnings, frozenset(data))
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+def load_deployment(
+    path: str | Path,
+    overrides: Iterable[str] = (),
+    *,
+    name: str | None = None,
+    endpoint_name: str | None = None,
+) -> LoadedDeployment:
+    """A deployment from a YAML file; ``name``/``endpoint_name`` (flags) win over the file."""
+    doc = read_yaml(path, "deployment")
+    if name:
+        doc.data["name"] = name
+    if endpoint_name:
+        doc.data["endpoint_name"] = endpoint_name
+    apply_overrides(doc, overrides)
+    return deployment_from_doc(doc)
+
+
+def deployment_to_doc(spec: DeploymentSpec) -> dict[str, Any]:
+    """The YAML form of a spec (YAML resource keys, memory in bytes), for --set on it."""
+    from .domain import to_dict
+
+    data = to_dict(spec)
+    for kind in ("requests", "limits"):
+        rs = data["resources"][kind]
+        out: dict[str, Any] = {}
+        if rs.get("cpu") is not None:
+            out["cpu"] = rs["cpu"]
+        if rs.get("memory_gb") is not None:
+            out["memory"] = rs["memory_gb"] * 2**30  # bytes: round-trips exactly
+        if rs.get("gpu"):
+            out[GPU_KEY] = rs["gpu"]
+        data["resources"][kind] = out
+    for key in ("environment", "storage_uri"):
+        if data.get(key) is None:
+            data.pop(key, None)
+    return data
+
+
+def updated_deployment(current: DeploymentSpec, overrides: Iterable[str]) -> LoadedDeployment:
+    """The current spec with ``--set`` overrides applied, validated as a whole."""
+    doc = doc_from_data(deployment_to_doc(current), f"deployment {current.name}")
+    doc.data.pop("name", None)
+    doc.data.pop("endpoint_name", None)
+    apply_overrides(doc, overrides)
+    for key in ("name", "endpoint_name"):
+        if key in doc.data:
+            raise InvalidInput(
+                key,
+                doc.data[key],
+                "cannot be changed by update",
+                "create a new deployment with that name instead",
+                message=f"{doc.loc((key,))}: {key} cannot be changed by update",
+            )
+    doc.data["name"] = current.name
+    doc.data["endpoint_name"] = current.endpoint_name
+    return deployment_from_doc(doc, warn_environment=False)
+
+
+def _model(
+    doc: _Doc, data: Mapping[str, Any], ep_name: str, dep_name: str
+) -> tuple[str, ModelSpec | None]:
+    value = data.get("model")
+    if value is None:
+        raise InvalidInput(
+            "model",
+            None,
+            "is required",
+            "set model: azureml:NAME:VERSION (a registered model), or model: {path: ./model}",
+            message=f"{doc.source}: the deployment needs a model",
+        )
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        ref = str(value).strip()
+        return ref, None
+    if not isinstance(value, dict):
+        raise _at(
+            doc,
+            ("model",),
+            InvalidInput(
+                "model",
+                value,
+                "must be a model reference (azureml:NAME:VERSION) or a mapping with path:",
+            ),
+        )
+    _check_keys(doc, value, ("model",), MODEL_KEYS, "model")
+    raw_path = _text(doc, value, "path", ("model",))
+    if not raw_path:
+        raise InvalidInput(
+            "model.path",
+            None,
+            "is required in an inline model",
+            "set model.path to the model file or folder, relative to the YAML file",
+            message=f"{doc.loc(('model',))}: an inline model needs a path",
+        )
+    model_path = _resolve_path(doc, ("model", "path"), raw_path, "model")
+    default_name = f"{ep_name}-{dep_name}"[:32].rstrip("-")
+    mname = _text(doc, value, "name", ("model",)) or default_name
+    version = value.get("version")
+    spec = ModelSpec(
+        name=mname,
+        path=model_path,
+        version=None if version is None else _int(doc, value, "version", ("model",), 1, 1),
+        description=_text(doc, value, "description", ("model",)) or "",
+        tags=_str_map(doc, value, "tags", ("model",)),
+    )
+    try:
+        validation.model_spec(spec)
+    except InvalidInput as exc:
+        sub = "path" if exc.field == "path" else exc.field
+        raise _at(doc, ("model", sub), _renamed(exc, f"model.{exc.field}")) from None
+    # a placeholder that passes the reference rule until the model is registered
+    return f"azureml:{mname}@latest", spec
+
+
+def _renamed(exc: InvalidInput, field_name: str) -> InvalidInput:
+    return InvalidInput(
+        field_name,
+        exc.value,
+        exc.rule,
+        exc.fix,
+        message=exc.message.replace(f"invalid {exc.field} ", f"invalid {field_name} ", 1),
+    )
+
+
+def _resource_set(
+    doc: _Doc, data: Mapping[str, Any], kind: str, default: ResourceSet
+) -> ResourceSet:
+    path = ("resources", kind)
+    rs = _mapping(doc, data, kind, ("resources",))
+    _check_keys(doc, rs, path, RESOURCE_SET_KEYS, f"resources.{kind}")
+    cpu, mem, gpu = default.cpu, default.memory_gb, default.gpu
+    try:
+        if rs.get("cpu") is not None:
+            cpu = validation.cpu_quantity(rs["cpu"], f"resources.{kind}.cpu")
+        if rs.get("memory") is not None:
+            mem = validation.memory_quantity(rs["memory"], f"resources.{kind}.memory")
+    except InvalidInput as exc:
+        raise _at(doc, _field_path(exc.field), exc) from None
+    if rs.get(GPU_KEY) is not None:
+        gpu = _int(doc, rs, GPU_KEY, path, 0, 0, 16)
+    return ResourceSet(cpu=cpu, memory_gb=mem, gpu=gpu)
+
+
+def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDeployment:
+    data = doc.data
+    warnings: list[str] = []
+    _check_keys(doc, data, (), DEPLOYMENT_KEYS, "deployment")
+    for key, why in _IGNORED_DEPLOYMENT.items():
+        if key in data and why:
+            warnings.append(f"{doc.loc((key,))}: {why}")
+    names: dict[str, str] = {}
+    for key, flag in (("name", "--name"), ("endpoint_name", "--endpoint-name")):
+        raw = data.get(key)
+        if raw is None:
+            raise InvalidInput(
+                key,
+                None,
+                "is required",
+                f"set {key}: in the YAML or pass {flag}",
+                message=f"{doc.source}: the deployment needs {'a name' if key == 'name' else 'an endpoint_name'}",
+            )
+        try:
+            names[key] = validation.name(raw, key)
+        except InvalidInput as exc:
+            raise _at(doc, (key,), exc) from None
+    if "type" in data:
+        _enum(doc, data, "type", (), ["kubernetes", "managed"], "kubernetes")
+    model_ref, model_to_register = _model(doc, data, names["endpoint_name"], names["name"])
+
+    # code
+    code_cfg = _mapping(doc, data, "code_configuration", ())
+    _check_keys(doc, code_cfg, ("code_configuration",), CODE_KEYS, "code_configuration")
+    code = _text(doc, code_cfg, "code", ("code_configuration",))
+    script = _text(doc, code_cfg, "scoring_script", ("code_configuration",))
+    if not code_cfg or not code or not script:
+        missing = (
+            "code_configuration" if not code_cfg else ("code" if not code else "scoring_script")
+        )
+        raise InvalidInput(
+            "code_configuration",
+            code_cfg or None,
+            f"needs code (a folder) and scoring_script (a file in it); {missing} is missing",
+            "add code_configuration: {code: ./src, scoring_script: score.py}",
+            message=f"{doc.loc(('code_configuration',))}: the deployment needs "
+            "code_configuration.code and code_configuration.scoring_script",
+        )
+    code_path = ("code_configuration", "code")
+    checked = doc.base_for(code_path) is not None
+    code = _resolve_path(doc, code_path, code, "code")
+    if checked:
+        if not Path(code).is_dir():
+            raise _at(
+                doc,
+                code_path,
+                InvalidInput(
+                    "code_configuration.code",
+                    code,
+                    "is not a folder",
+                    "give the folder that holds the scoring script, relative to the YAML file",
+                ),
+            )
+        if not (Path(code) / script).is_file():
+            raise _at(
+                doc,
+                ("code_configuration", "scoring_script"),
+                InvalidInput(
+                    "code_configuration.scoring_script",
+                    script,
+                    f"is not a file in {code}",
+                    "name the scoring script relative to code_configuration.code",
+                ),
+            )
+
+    # environment (an image or an environment asset): not used by local pools
+    env_value = data.get("environment")
+    environment: str | None = None
+    if isinstance(env_value, dict):
+        _check_keys(doc, env_value, ("environment",), ENVIRONMENT_KEYS, "environment")
+        environment = _text(doc, env_value, "image", ("environment",)) or _text(
+            doc, env_value, "name", ("environment",)
+        )
+    elif env_value is not None:
+        environment = _text(doc, data, "environment", ())
+    if environment and warn_environment:
+        warnings.append(
+            f"{doc.loc(('environment',))}: environment '{environment}' is ignored on local "
+            "pools (replicas run with modeldeck's Python); Kubernetes clusters use it"
+        )
+
+    # resources
+    res = _mapping(doc, data, "resources", ())
+    _check_keys(doc, res, ("resources",), RESOURCES_KEYS, "resources")
+    default = Resources()
+    resources = Resources(
+        requests=_resource_set(doc, res, "requests", default.requests),
+        limits=_resource_set(doc, res, "limits", default.limits),
+    )
+
+    # scale settings
+    ss = _mapping(doc, data, "scale_settings", ())
+    _check_keys(doc, ss, ("scale_settings",), SCALE_KEYS, "scale_settings")
+    sd = ScaleSettings()
+    sp = ("scale_settings",)
+    scale = ScaleSettings(
+        type=_enum(doc, ss, "type", sp, ["default", "target_utilization"], sd.type),
+        min_instances=_int(doc, ss, "min_instances", sp, sd.min_instances),
+        max_instances=_int(doc, ss, "max_instances", sp, sd.max_instances),
+        target_utilization_percentage=_int(
+            doc, ss, "target_utilization_percentage", sp, sd.target_utilization_percentage
+        ),
+        polling_interval=_int(doc, ss, "polling_interval", sp, sd.polling_interval),
+    )
+
+    # request settings
+    rq = _mapping(doc, data, "request_settings", ())
+    _check_keys(doc, rq, ("request_settings",), REQUEST_KEYS, "request_settings")
+    rd = RequestSettings()
+    rp = ("request_settings",)
+    request = RequestSettings(
+        request_timeout_ms=_int(doc, rq, "request_timeout_ms", rp, rd.request_timeout_ms),
+        max_concurrent_requests_per_instance=_int(
+            doc,
+            rq,
+            "max_concurrent_requests_per_instance",
+            rp,
+            rd.max_concurrent_requests_per_instance,
+        ),
+        max_queue_wait_ms=_int(doc, rq, "max_queue_wait_ms", rp, rd.max_queue_wait_ms),
+    )
+
+    probes: dict[str, Probe] = {}
+    for probe_name in ("liveness_probe", "readiness_probe"):
+        pr = _mapping(doc, data, probe_name, ())
+        _check_keys(doc, pr, (probe_name,), PROBE_KEYS, probe_name)
+        pd = Probe()
+        pp = (probe_name,)
+        probes[probe_name] = Probe(**{k: _int(doc, pr, k, pp, getattr(pd, k)) for k in PROBE_KEYS})
+
+    _bool(doc, data, "app_insights_enabled", ())
+    spec = DeploymentSpec(
+        name=names["name"],
+        endpoint_name=names["endpoint_name"],
+        model=model_ref,
+        code_configuration=CodeConfiguration(code=code, scoring_script=script),
+        instance_count=_int(doc, data, "instance_count", (), 1),
+        resources=resources,
+        scale_settings=scale,
+        request_settings=request,
+        liveness_probe=probes["liveness_probe"],
+        readiness_probe=probes["readiness_probe"],
+        environment_variables=_str_map(doc, data, "environment_variables", ()),
+        environment=environment,
+        runtime=_enum(doc, data, "runtime", (), ["default", "azmlinfsrv"], "default"),
+        role=DeploymentRole.parse(
+            _enum(doc, data, "role", (), [r.value for r in DeploymentRole], "treatment")
+        ),
+        description=_text(doc, data, "description", ()) or "",
+        tags=_str_map(doc, data, "tags", ()),
+        storage_uri=_text(doc, data, "storage_uri", ()),
+    )
+    try:
+        validation.deployment_spec(spec)
+    except InvalidInput as exc:
+        raise _at(doc, _field_path(exc.field), exc) from None
+    return LoadedDeployment(spec, model_to_register, warnings)
+
+
+# --------------------------------------------------------------------------- models
+
+
+def load_model(
+    path: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    *,
+    name: str | None = None,
+    model_path: str | None = None,
+    version: int | str | None = None,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> ModelSpec:
+    """A model from a YAML file and/or flags (flags win); ``path`` in the file is relative to it."""
+    doc = read_yaml(path, "model") if path else _Doc({}, "model", None)
+    flags = {
+        "name": name,
+        "path": model_path,
+        "version": version,
+        "description": description,
+    }
+    for key, value in flags.items():
+        if value is not None:
+            doc.data[key] = value
+            doc.where[(key,)] = f"--{key} {value}"
+            doc.from_set.add((key,))
+    if tags:
+        doc.data.setdefault("tags", {}).update(tags)
+    apply_overrides(doc, overrides)
+    data = doc.data
+    _check_keys(doc, data, (), MODEL_KEYS, "model")
+    raw_name = data.get("name")
+    if raw_name is None:
+        raise InvalidInput("name", None, "is required", "pass --name or set name: in the YAML")
+    try:
+        mname = validation.name(raw_name, "name")
+    except InvalidInput as exc:
+        raise _at(doc, ("name",), exc) from None
+    raw_path = _text(doc, data, "path", ())
+    if not raw_path:
+        raise InvalidInput("path", None, "is required", "pass --path to a model file or folder")
+    resolved = _resolve_path(doc, ("path",), raw_path, "model")
+    if doc.base_for(("path",)) is None:
+        resolved = str(Path(raw_path).expanduser().resolve())
+    spec = ModelSpec(
+        name=mname,
+        path=resolved,
+        version=None if data.get("version") is None else _int(doc, data, "version", (), 1, 1),
+        description=_text(doc, data, "description", ()) or "",
+        tags=_str_map(doc, data, "tags", ()),
+    )
+    try:
+        validation.model_spec(spec)
+    except InvalidInput as exc:
+        raise _at(doc, _field_path(exc.field), exc) from None
+    return spec
+
+
+def parse_tags(items: Iterable[str], flag: str = "--tag") -> dict[str, str]:
+    """``--tag k=v`` items (also ``k``, an empty value, as az takes it)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key.strip():
+            raise InvalidInput(flag, item, "must be KEY=VALUE", f"for example {flag} team=demo")
+        out[key.strip()] = value
+    return out
+
+
+def parse_purpose(value: str) -> ClusterPurpose:
+    try:
+        return ClusterPurpose.parse(value.replace("_", ""))  # type: ignore[return-value]
+    except ValueError:
+        raise InvalidInput(
+            "purpose", value, "must be FastProd or DevTest", "pass --purpose FastProd"
+        ) from None
+
+
+# --------------------------------------------------------------------------- traffic flags
+
+
+def traffic_from_flags(
+    traffic: str | None, rest: str | None, deployments: Sequence[str]
+) -> dict[str, int] | None:
+    """``--traffic "blue=90 green=10"`` and ``--rest NAME``: a full, valid map, or None.
+
+    Deployments left out of ``--traffic`` get 0 (the map is what the operator wrote);
+    with ``--rest`` that deployment takes the remainder (the seed's default version).
+    """
+    if traffic is None and rest is None:
+        return None
+    given = _with_fix(
+        lambda: validation.parse_traffic(traffic or ""), 'for example --traffic "blue=90 green=10"'
+    )
+    for dep in given:
+        if dep not in deployments:
+            validation.traffic(given, deployments)  # raises, naming the unknown deployment
+    if rest is not None:
+        return validation.fill_rest(given, rest, deployments)
+    full = {d: 0 for d in deployments}
+    full.update(given)
+    return validation.traffic(full, deployments)
+
+
+def _with_fix(call: Callable[[], dict[str, int]], fix: str) -> dict[str, int]:
+    try:
+        return call()
+    except InvalidInput as exc:
+        if exc.fix:
+            raise
+        raise InvalidInput(exc.field, exc.value, exc.rule, fix, message=exc.message) from None
+
+
+def mirror_from_flag(
+    mirror: str, live: Mapping[str, int], deployments: Sequence[str]
+) -> dict[str, int]:
+    given = _with_fix(
+        lambda: validation.parse_traffic(mirror, "mirror_traffic"),
+        'for example --mirror-traffic "green=10"',
+    )
+    return validation.mirror_traffic(given, live, deployments)
+
+
+# --------------------------------------------------------------------------- apply (CLI + TUI)
+
+Warn = Callable[[str], None]
+
+
+def _emit(warnings: Iterable[str], warn: Warn | None) -> None:
+    if warn is not None:
+        for w in warnings:
+            warn(w)
+
+
+async def create_endpoint_from_file(
+    ws: Workspace,
+    path: str | Path | None,
+    overrides: Iterable[str] = (),
+    *,
+    name: str | None = None,
+    auth_mode: str | None = None,
+    warn: Warn | None = None,
+) -> OperationHandle:
+    loaded = load_endpoint(path, overrides, name=name, auth_mode=auth_mode)
+    _emit(loaded.warnings, warn)
+    return await ws.create_endpoint(loaded.spec)
+
+
+async def _existing_deployments(ws: Workspace, endpoint: str) -> list[str]:
+    await ws.get_endpoint(endpoint)  # NotFound when it does not exist
+    return [d.name for d in await ws.list_deployments(endpoint)]
+
+
+async def _register(ws: Workspace, loaded: LoadedDeployment) -> tuple[DeploymentSpec, Any]:
+    """Register an inline model; return the spec pointing at it and the model (or None)."""
+    if loaded.model_to_register is None:
+        return loaded.spec, None
+    model = await ws.create_model(loaded.model_to_register)
+    return dataclasses.replace(loaded.spec, model=model.ref), model
+
+
+async def create_deployment(
+    ws: Workspace, loaded: LoadedDeployment, *, all_traffic: bool = False
+) -> OperationHandle:
+    """Create a loaded deployment: check what can be checked, register an inline model, create.
+
+    Checks before anything is written: the endpoint exists, the deployment does not, and the
+    endpoint has room for it. If the create call itself is refused, an inline model registered
+    for it is removed again, so nothing changes.
+    """
+    spec = loaded.spec
+    existing = await _existing_deployments(ws, spec.endpoint_name)
+    if spec.name in existing:
+        from .errors import Conflict
+
+        raise Conflict(
+            f"deployment '{spec.name}' already exists on endpoint '{spec.endpoint_name}'",
+            fix=f"update it with: modeldeck online-deployment update -n {spec.name} "
+            f"-e {spec.endpoint_name} -f FILE, or choose another name",
+        )
+    validation.deployment_count(existing, spec.name)
+    spec, model = await _register(ws, loaded)
+    try:
+        return await ws.create_deployment(spec, all_traffic=all_traffic)
+    except ModeldeckError:
+        if model is not None:
+            with contextlib.suppress(ModeldeckError):
+                await ws.delete_model(model.name, model.version)
+        raise
+
+
+async def create_deployment_from_file(
+    ws: Workspace,
+    path: str | Path,
+    overrides: Iterable[str] = (),
+    *,
+    name: str | None = None,
+    endpoint_name: str | None = None,
+    all_traffic: bool = False,
+    warn: Warn | None = None,
+) -> OperationHandle:
+    loaded = load_deployment(path, overrides, name=name, endpoint_name=endpoint_name)
+    _emit(loaded.warnings, warn)
+    return await create_deployment(ws, loaded, all_traffic=all_traffic)
+
+
+async def update_deployment_from(
+    ws: Workspace,
+    endpoint: str,
+    name: str,
+    path: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    *,
+    warn: Warn | None = None,
+) -> OperationHandle:
+    """``update``: from a file (the whole spec), or the current spec with --set applied.
+
+    The full spec is sent either way.
+    """
+    current = await ws.get_deployment(endpoint, name)
+    if path is not None:
+        loaded = load_deployment(path, overrides, name=name, endpoint_name=endpoint)
+    else:
+        if not list(overrides):
+            raise InvalidInput(
+                "update",
+                None,
+                "nothing to change",
+                "pass -f FILE or --set KEY=VALUE (e.g. --set instance_count=2)",
+            )
+        loaded = updated_deployment(current.spec, overrides)
+    _emit(loaded.warnings, warn)
+    spec, model = await _register(ws, loaded)
+    try:
+        return await ws.update_deployment(spec)
+    except ModeldeckError:
+        if model is not None:
+            with contextlib.suppress(ModeldeckError):
+                await ws.delete_model(model.name, model.version)
+        raise
+
+
+async def update_endpoint_from(
+    ws: Workspace,
+    name: str,
+    *,
+    path: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    traffic: str | None = None,
+    rest: str | None = None,
+    mirror_traffic: str | None = None,
+    warn: Warn | None = None,
+) -> OperationHandle:
+    """``online-endpoint update``. Traffic changes only when asked (--traffic/--rest, or a
+    ``traffic:`` in the file): an update never resets it."""
+    current = await ws.get_endpoint(name)
+    deployments = [d.name for d in await ws.list_deployments(name)]
+    changes: dict[str, Any] = {}
+    overrides = list(overrides)
+    if path is not None or overrides:
+        base = {
+            "name": current.name,
+            "compute": current.compute,
+            "auth_mode": current.auth_mode.value,
+            "description": current.description,
+            "tags": dict(current.tags),
+        }
+        loaded = load_endpoint(path, overrides, name=name, base=None if path else base)
+        _emit(loaded.warnings, warn)
+        spec = loaded.spec
+        for key, old, new in (
+            ("auth_mode", current.auth_mode, spec.auth_mode),
+            ("compute", current.compute, spec.compute),
+        ):
+            if key in loaded.given and old != new:
+                raise InvalidInput(
+                    key,
+                    str(new),
+                    f"cannot be changed by update (the endpoint has {old})",
+                    "delete the endpoint and create it again with the new value",
+                )
+        if "description" in loaded.given:
+            changes["description"] = spec.description
+        if "tags" in loaded.given:
+            changes["tags"] = spec.tags
+        if "traffic" in loaded.given and traffic is None and rest is None:
+            changes["traffic"] = validation.traffic(
+                {**{d: 0 for d in deployments}, **spec.traffic}, deployments
+            )
+        if "mirror_traffic" in loaded.given and mirror_traffic is None:
+            changes["mirror_traffic"] = dict(spec.mirror_traffic)
+    full = traffic_from_flags(traffic, rest, deployments)
+    if full is not None:
+        changes["traffic"] = full
+    if mirror_traffic is not None:
+        live = changes.get("traffic", current.traffic)
+        changes["mirror_traffic"] = mirror_from_flag(mirror_traffic, live, deployments)
+    elif "traffic" in changes and current.mirror_traffic:
+        # a mirror may not go to a deployment that now takes live traffic: say so now
+        try:
+            validation.mirror_traffic(current.mirror_traffic, changes["traffic"], deployments)
+        except InvalidInput as exc:
+            target = next(iter(current.mirror_traffic))
+            raise InvalidInput(
+                exc.field,
+                exc.value,
+                exc.rule,
+                f'stop the mirror in the same command: --mirror-traffic "{target}=0"',
+                message=f"{exc.message} (the endpoint mirrors {current.mirror_traffic[target]}% "
+                f"of requests to '{target}')",
+            ) from None
+    if not changes:
+        raise InvalidInput(
+            "update",
+            None,
+            "nothing to change",
+            'pass --traffic "blue=90 green=10", --mirror-traffic, -f FILE or --set KEY=VALUE',
+        )
+    return await ws.update_endpoint(name, **changes)
+
+
+__all__ = [
+    "LoadedDeployment",
+    "LoadedEndpoint",
+    "apply_overrides",
+    "create_deployment",
+    "create_deployment_from_file",
+    "create_endpoint_from_file",
+    "deployment_from_doc",
+    "deployment_to_doc",
+    "endpoint_from_doc",
+    "load_deployment",
+    "load_endpoint",
+    "load_model",
+    "parse_tags",
+    "traffic_from_flags",
+    "update_deployment_from",
+    "update_endpoint_from",
+    "updated_deployment",
+]

@@ -1,0 +1,107 @@
+"""Fixtures of the CLI's tests: a copy of examples/ to edit, and the console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """A copy of examples/ (YAML, model, scoring scripts) in tmp_path."""
+    dest = tmp_path / "work"
+    shutil.copytree(REPO / "examples", dest)
+    return dest
+
+
+def modeldeck_command() -> list[str]:
+    script = Path(sys.executable).parent / "modeldeck"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("modeldeck")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "modeldeck.cli.main"]
+
+
+TIMEOUT_S = 120.0  # only to avoid hangs
+
+
+@dataclass
+class Result:
+    argv: list[str]
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    def __str__(self) -> str:
+        return f"$ modeldeck {' '.join(self.argv)}\nexit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
+
+
+class Cli:
+    """The real ``modeldeck`` console script, run in ``cwd`` with its own MODELDECK_HOME."""
+
+    def __init__(self, home: Path, cwd: Path) -> None:
+        self.home = home
+        self.cwd = cwd
+        self.env = {**os.environ, "MODELDECK_HOME": str(home)}
+        self.env.pop("MODELDECK_WORKSPACE", None)
+
+    def __call__(self, command: str, ok: bool = True, stdin: str | None = None) -> Result:
+        """Run ``modeldeck COMMAND`` (split as a shell would); by default it must succeed."""
+        argv = shlex.split(command)
+        proc = subprocess.run(
+            [*modeldeck_command(), *argv],
+            cwd=self.cwd,
+            env=self.env,
+            input=stdin if stdin is not None else "",
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+        )
+        result = Result(list(argv), proc.returncode, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr, str(result)
+        if ok:
+            assert proc.returncode == 0, str(result)
+        return result
+
+    def popen(self, command: str, stdin: Any = subprocess.DEVNULL) -> subprocess.Popen[str]:
+        """A command left running (``--follow``), or one that talks to a terminal."""
+        return subprocess.Popen(
+            [*modeldeck_command(), *shlex.split(command)],
+            cwd=self.cwd,
+            env=self.env,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
+@pytest.fixture
+def cli(work: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    """A CLI on a fresh MODELDECK_HOME (short path: Unix sockets), in a copy of examples/.
+
+    The daemon the commands start is stopped at the end (``modeldeck daemon stop``).
+    """
+    home = tmp_path_factory.mktemp("mdc")
+    runner = Cli(home, work)
+    try:
+        yield runner
+    finally:
+        runner("daemon stop", ok=False)

@@ -1,0 +1,106 @@
+"""Generated YAML and --set overrides thrown at the spec loader: only typed errors come out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from modeldeck.services import specs
+from modeldeck.services.errors import InvalidInput
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["0.5", "500m", "1Gi", "Key", "azureml:m:1", "./blue", "score.py", "x" * 40]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(
+                [*specs.REQUEST_KEYS, *specs.PROBE_KEYS, "cpu", "memory", "path", "zz"]
+            ),
+            inner,
+            max_size=4,
+        ),
+    ),
+    max_leaves=12,
+)
+deployment_docs = st.dictionaries(
+    st.sampled_from([*specs.DEPLOYMENT_KEYS, "instance_cont", "bogus"]), values, max_size=8
+)
+endpoint_docs = st.dictionaries(st.sampled_from([*specs.ENDPOINT_KEYS, "zz"]), values, max_size=6)
+overrides = st.lists(
+    st.builds(
+        lambda k, v: f"{k}={v}",
+        st.sampled_from(
+            [
+                "instance_count",
+                "resources.requests.cpu",
+                "resources.requests.nvidia.com/gpu",
+                "request_settings",
+                "model.path",
+                "tags.x",
+                "a..b",
+                "",
+            ]
+        ),
+        st.text(max_size=8),
+    ),
+    max_size=3,
+)
+
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@SETTINGS
+@given(doc=deployment_docs, sets=overrides)
+def test_deployment_loader_raises_only_invalid_input(
+    doc: dict, sets: list[str], tmp_path: Path
+) -> None:
+    text = yaml.safe_dump(doc)
+    try:
+        parsed = specs.parse_yaml(text, "gen.yml", tmp_path, "deployment")
+        specs.apply_overrides(parsed, sets)
+        specs.deployment_from_doc(parsed)
+    except InvalidInput as exc:
+        assert exc.message and exc.field is not None
+
+
+@SETTINGS
+@given(doc=endpoint_docs, sets=overrides)
+def test_endpoint_loader_raises_only_invalid_input(
+    doc: dict, sets: list[str], tmp_path: Path
+) -> None:
+    try:
+        parsed = specs.parse_yaml(yaml.safe_dump(doc), "gen.yml", tmp_path, "endpoint")
+        specs.apply_overrides(parsed, sets)
+        specs.endpoint_from_doc(parsed)
+    except InvalidInput as exc:
+        assert exc.message
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(max_size=80))
+def test_any_text_is_valid_yaml_or_invalid_input(text: str) -> None:
+    try:
+        specs.parse_yaml(text, "gen.yml", None, "endpoint")
+    except InvalidInput as exc:
+        assert exc.field == "file"
+
+
+def test_recursive_alias_is_refused() -> None:
+    try:
+        specs.parse_yaml("name: &a [*a]\n", "rec.yml", None, "endpoint")
+    except InvalidInput as exc:
+        assert "rec.yml" in exc.message
+    else:
+        raise AssertionError("a recursive alias was accepted")

@@ -1,0 +1,208 @@
+"""Fixtures of the local control plane's tests: a real daemon in a temporary MODELDECK_HOME.
+
+The daemon is started through the real auto-start path (``ensure_daemon``, which
+spawns ``python -m modeldeck.services.local.daemon`` detached) and stopped after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from modeldeck.services.domain import (
+    ClusterSpec,
+    CodeConfiguration,
+    DeploymentSpec,
+    EndpointSpec,
+    ModelSpec,
+    RequestSettings,
+    Resources,
+    ResourceSet,
+    to_dict,
+)
+from modeldeck.services.local import daemon
+from modeldeck.services.local.client import LocalWorkspace
+from modeldeck.services.workspace import OperationHandle
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+WAIT_S = 90.0  # only to avoid hangs
+
+
+@dataclass
+class Home:
+    path: Path
+
+    @property
+    def state(self) -> Path:
+        return self.path / "state"
+
+    @property
+    def data(self) -> Path:
+        return self.path / "data"
+
+
+def _stop(home: Path) -> None:
+    """Stop the daemon of ``home`` (gracefully; SIGKILL as a last resort)."""
+    with contextlib.suppress(Exception):
+        daemon.stop_daemon(timeout=20.0)
+    pid_file = home / "state" / daemon.PID_NAME
+    with contextlib.suppress(Exception):
+        pid = int(pid_file.read_text().strip() or 0)
+        if pid and _is_our_daemon(pid, home):  # a stale pid may belong to someone else now
+            os.kill(pid, signal.SIGKILL)
+
+
+def _is_our_daemon(pid: int, home: Path) -> bool:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        cmdline = " ".join(proc.cmdline())
+        env = proc.environ()
+    except (psutil.Error, OSError):
+        return False
+    return "modeldeck.services.local.daemon" in cmdline and env.get("MODELDECK_HOME") == str(home)
+
+
+@contextlib.contextmanager
+def running_home(path: Path, **env: str) -> Iterator[Home]:
+    """MODELDECK_HOME=path (plus env) for the duration; the daemon is stopped after."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MODELDECK_HOME", str(path))
+        for key in ("MODELDECK_GATEWAY_PORT", "MODELDECK_GATEWAY_HOST", "MODELDECK_TOKEN_TTL_S"):
+            mp.delenv(key, raising=False)
+        for key, value in env.items():
+            mp.setenv(key, value)
+        try:
+            yield Home(path)
+        finally:
+            _stop(path)
+
+
+@pytest.fixture(scope="module")
+def daemon_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
+    """One real daemon for the tests of a module (each test uses its own names)."""
+    with running_home(tmp_path_factory.mktemp("mdl")) as home:
+        daemon.ensure_daemon()
+        yield home
+
+
+@pytest.fixture
+def fresh_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
+    """A home of its own, no daemon yet (the test starts it)."""
+    with running_home(tmp_path_factory.mktemp("mdf")) as home:
+        yield home
+
+
+@pytest.fixture
+async def workspace(daemon_home: Home) -> AsyncIterator[LocalWorkspace]:
+    ws = LocalWorkspace(autostart=False, poll_interval=0.05)
+    try:
+        yield ws
+    finally:
+        await ws.close()
+
+
+async def wait(handle: OperationHandle, timeout: float = WAIT_S) -> Any:
+    return await asyncio.wait_for(handle.wait(), timeout)
+
+
+def deployment(
+    name: str,
+    endpoint: str,
+    *,
+    code: str = "blue",
+    model: str = "azureml:sklearn-demo:1",
+    instances: int = 1,
+    cpu: float = 0.5,
+    memory_gb: float = 0.5,
+    **kwargs: Any,
+) -> DeploymentSpec:
+    return DeploymentSpec(
+        name=name,
+        endpoint_name=endpoint,
+        model=model,
+        code_configuration=CodeConfiguration(
+            code=str(EXAMPLES / code) if not os.path.isabs(code) else code,
+            scoring_script="score.py",
+        ),
+        instance_count=instances,
+        resources=Resources(requests=ResourceSet(cpu=cpu, memory_gb=memory_gb)),
+        request_settings=RequestSettings(
+            request_timeout_ms=5000, max_concurrent_requests_per_instance=4
+        ),
+        **kwargs,
+    )
+
+
+async def ensure_cluster(ws: LocalWorkspace, name: str = "myaks", **kwargs: Any) -> None:
+    names = {c.name for c in await ws.list_clusters()}
+    if name not in names:
+        await wait(await ws.create_cluster(ClusterSpec(name=name, **kwargs)))
+
+
+async def ensure_model(ws: LocalWorkspace, name: str = "sklearn-demo") -> None:
+    if not await ws.list_models(name):
+        await ws.create_model(ModelSpec(name=name, path=str(EXAMPLES / "model")))
+
+
+async def make_endpoint(ws: LocalWorkspace, name: str, cluster: str = "myaks", **kw: Any) -> None:
+    await ensure_cluster(ws, cluster)
+    await ensure_model(ws)
+    await wait(await ws.create_endpoint(EndpointSpec(name=name, compute=cluster, **kw)))
+
+
+async def snapshot(ws: LocalWorkspace) -> dict[str, Any]:
+    """The records a user can see (to check that a refused request changed nothing)."""
+
+    def strip(items: list[Any], *drop: str) -> list[Any]:
+        out = []
+        for item in items:
+            d = to_dict(item)
+            for key in drop:
+                d.pop(key, None)
+            out.append(d)
+        return out
+
+    return {
+        "clusters": strip(await ws.list_clusters()),
+        "models": strip(await ws.list_models()),
+        "endpoints": strip(await ws.list_endpoints()),
+        "deployments": strip(await ws.list_deployments(), "updated_at"),
+    }
+
+
+def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+class Helpers:
+    """The helpers above, for test modules (conftest is not importable under importlib mode)."""
+
+    EXAMPLES = EXAMPLES
+    wait = staticmethod(wait)
+    deployment = staticmethod(deployment)
+    ensure_cluster = staticmethod(ensure_cluster)
+    ensure_model = staticmethod(ensure_model)
+    make_endpoint = staticmethod(make_endpoint)
+    snapshot = staticmethod(snapshot)
+    wait_until = staticmethod(wait_until)
+    running_home = staticmethod(running_home)
+
+
+@pytest.fixture
+def h() -> type[Helpers]:
+    return Helpers

@@ -1,0 +1,231 @@
+"""Helpers and fixtures for the local data plane tests (replica, supervisor, gateway, pool).
+
+Import explicitly with :func:`load` (tests/local/conftest.py belongs to the control-plane
+tests)::
+
+    dp = load()
+    gateway = dp.gateway  # re-export a fixture
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import shutil
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import aiohttp
+import pytest
+from modeldeck.services.domain import (
+    ClusterSpec,
+    CodeConfiguration,
+    DeploymentSpec,
+    Model,
+    Probe,
+    RequestSettings,
+    ScaleSettings,
+)
+from modeldeck.services.drivers import DeploymentRuntime, EndpointAuth, EndpointRoute
+from modeldeck.services.local.gateway import Gateway
+from modeldeck.services.local.logstore import LogStore
+from modeldeck.services.local.pool import PoolDriver
+from modeldeck.services.local.supervisor import Replica, ReplicaConfig, ReplicaState, Supervisor
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+PRIMARY = "primary-key-0123456789abcdefghijklmnopqrstuv"
+SECONDARY = "secondary-key-0123456789abcdefghijklmnopqrst"
+SECRET = "token-secret-0123456789abcdefghijklmnopqrstuv"
+
+#: a scoring script whose answer names its version; "sleep" in the body sleeps that long
+VERSIONED = """
+import json, logging, os, time
+VERSION = {version!r}
+def init():
+    logging.getLogger("score").info("init of %s, model dir %s", VERSION, os.listdir(os.environ["AZUREML_MODEL_DIR"]))
+def run(raw_data):
+    data = json.loads(raw_data or "{{}}")
+    if data.get("sleep"):
+        time.sleep(float(data["sleep"]))
+    if data.get("fail"):
+        raise ValueError("asked to fail")
+    return {{"version": VERSION, "pid": os.getpid()}}
+"""
+
+
+def load() -> ModuleType:
+    return sys.modules[__name__]
+
+
+def write_code(root: Path, name: str, source: str) -> Path:
+    """A code folder ``root/name`` with ``score.py`` holding ``source``."""
+    code = root / name
+    code.mkdir(parents=True, exist_ok=True)
+    (code / "score.py").write_text(textwrap.dedent(source))
+    return code
+
+
+def versioned(root: Path, name: str, version: str | None = None) -> Path:
+    return write_code(root, name, VERSIONED.format(version=version or name))
+
+
+def model_copy(root: Path) -> Model:
+    """The examples' model folder, copied as the workspace copies it."""
+    dest = root / "models" / "sklearn-demo" / "1" / "model"
+    if not dest.exists():
+        shutil.copytree(EXAMPLES / "model", dest)
+    return Model(name="sklearn-demo", version=1, path=str(dest))
+
+
+def runtime(
+    root: Path,
+    name: str,
+    code: Path,
+    *,
+    endpoint: str = "ep",
+    instance_count: int = 1,
+    request: RequestSettings | None = None,
+    scale: ScaleSettings | None = None,
+    env: dict[str, str] | None = None,
+    probe: Probe | None = None,
+    model: Model | None = None,
+) -> DeploymentRuntime:
+    spec = DeploymentSpec(
+        name=name,
+        endpoint_name=endpoint,
+        model="azureml:sklearn-demo:1",
+        code_configuration=CodeConfiguration(code=str(code), scoring_script="score.py"),
+        instance_count=instance_count,
+        request_settings=request
+        or RequestSettings(request_timeout_ms=10000, max_concurrent_requests_per_instance=4),
+        scale_settings=scale or ScaleSettings(),
+        environment_variables=env or {},
+        readiness_probe=probe or Probe(period=1, failure_threshold=30),
+        liveness_probe=probe or Probe(period=1, failure_threshold=30),
+    )
+    return DeploymentRuntime(spec=spec, model=model or model_copy(root), code_dir=str(code))
+
+
+def route(
+    name: str = "ep",
+    traffic: dict[str, int] | None = None,
+    *,
+    mode: str = "none",
+    mirror: dict[str, int] | None = None,
+    primary: str = PRIMARY,
+) -> EndpointRoute:
+    return EndpointRoute(
+        name=name,
+        auth=EndpointAuth(
+            mode=mode, primary_key=primary, secondary_key=SECONDARY, token_secret=SECRET
+        ),
+        traffic=traffic or {},
+        mirror_traffic=mirror or {},
+    )
+
+
+def model_dir_for(root: Path) -> Path:
+    """An AZUREML_MODEL_DIR holding the examples' model folder under its base name."""
+    model = model_copy(root)
+    d = root / "amd"
+    d.mkdir(exist_ok=True)
+    link = d / "model"
+    if not link.exists():
+        link.symlink_to(model.path, target_is_directory=True)
+    return d
+
+
+async def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll ``predicate`` (sync or async) until true; fail after ``timeout`` (only against hangs)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def start_replica(
+    sup: Supervisor,
+    root: Path,
+    code: Path,
+    *,
+    name: str = "r-0",
+    deployment: str = "dep",
+    max_concurrency: int = 4,
+    env: dict[str, str] | None = None,
+    wait: bool = True,
+) -> Replica:
+    config = ReplicaConfig(
+        endpoint="ep",
+        deployment=deployment,
+        name=name,
+        code_dir=str(code),
+        scoring_script="score.py",
+        model_dir=str(model_dir_for(root)),
+        environment=env or {},
+        max_concurrency=max_concurrency,
+    )
+    replica = sup.create(config)
+    replica.start()
+    if wait:
+        await wait_for(
+            lambda: replica.state is ReplicaState.READY or replica.failures > 0,
+            what=f"{name} ready",
+        )
+        assert replica.ready, replica.error
+    return replica
+
+
+@pytest.fixture
+async def supervisor(tmp_path: Path) -> AsyncIterator[Supervisor]:
+    sup = Supervisor(LogStore(tmp_path / "logs"), backoff_base=0.2, backoff_cap=2.0, stop_grace=3.0)
+    yield sup
+    await sup.close()
+    sup.logstore.close()
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[Gateway]:
+    gw = Gateway("127.0.0.1", 0)
+    await gw.start()
+    yield gw
+    await gw.close()
+
+
+@pytest.fixture
+async def pool(tmp_path: Path, gateway: Gateway) -> AsyncIterator[PoolDriver]:
+    driver = PoolDriver(
+        ClusterSpec(name="pool1"),
+        gateway=gateway,
+        data_dir=tmp_path / "pooldata",
+        backoff_base=0.2,
+        backoff_cap=2.0,
+        stop_grace=3.0,
+    )
+    yield driver
+    await driver.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        yield session
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

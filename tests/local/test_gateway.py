@@ -1,0 +1,430 @@
+"""The gateway: auth, exact traffic split, pinning, mirroring, limits, metrics, real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import socket
+import sys
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from modeldeck.services.domain import RequestSettings
+from modeldeck.services.errors import Conflict
+from modeldeck.services.local.gateway import Gateway, _Endpoint
+from modeldeck.services.local.supervisor import Supervisor
+from modeldeck.services.local.tokens import TokenError, mint_token, verify_token
+from multidict import CIMultiDict
+
+
+def _dataplane():  # tests/local/conftest.py is the control plane's: load ours explicitly
+    name = "modeldeck_tests_dataplane_fixtures"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).with_name("dataplane_fixtures.py")
+        )
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+dp = _dataplane()
+supervisor = dp.supervisor
+gateway = dp.gateway
+http = dp.http
+
+FAST = RequestSettings(
+    request_timeout_ms=10000, max_concurrent_requests_per_instance=8, max_queue_wait_ms=5000
+)
+
+
+async def _backends(
+    tmp_path: Path,
+    sup: Supervisor,
+    gw: Gateway,
+    names: tuple[str, ...] = ("blue", "green"),
+    request: RequestSettings = FAST,
+) -> None:
+    replicas = await asyncio.gather(
+        *(
+            dp.start_replica(
+                sup,
+                tmp_path,
+                dp.versioned(tmp_path, n),
+                name=f"{n}-0",
+                deployment=n,
+                max_concurrency=8,
+            )
+            for n in names
+        )
+    )
+    for n, r in zip(names, replicas, strict=True):
+        gw.set_backends("ep", n, [r.url], request)
+
+
+async def _score(
+    http: aiohttp.ClientSession,
+    gw: Gateway,
+    body: object = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict, CIMultiDict[str]]:
+    data = json.dumps(body if body is not None else {}).encode()
+    async with http.post(gw.scoring_uri("ep"), data=data, headers=headers or {}) as resp:
+        payload = await resp.json(content_type=None)
+        return resp.status, payload, CIMultiDict(resp.headers)
+
+
+# --------------------------------------------------------------------------- split, pin, mirror
+
+
+async def test_exact_90_10_split_over_100_requests(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    await _backends(tmp_path, supervisor, gateway)
+    gateway.set_endpoint(dp.route(traffic={"blue": 90, "green": 10}))
+    answered: Counter[str] = Counter()
+    for _ in range(100):
+        status, body, headers = await _score(http, gateway)
+        assert status == 200
+        assert headers["azureml-model-deployment"] == body["version"]
+        answered[body["version"]] += 1
+    assert answered == {"blue": 90, "green": 10}
+
+    # a traffic update applies at once, and again exactly
+    gateway.set_endpoint(dp.route(traffic={"blue": 50, "green": 50}))
+    answered.clear()
+    for _ in range(10):
+        _, body, _ = await _score(http, gateway)
+        answered[body["version"]] += 1
+    assert answered == {"blue": 5, "green": 5}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=100), min_size=1, max_size=6), st.integers(0, 250)
+)
+def test_swrr_hits_the_ratio_over_any_window(raw: list[int], offset: int) -> None:
+    total = sum(raw)
+    if total == 0:
+        return
+    weights = {f"d{i}": w for i, w in enumerate(raw)}
+    ep = _Endpoint(dp.route(traffic=weights))
+    picks = [ep.pick() for _ in range(offset + total)][offset:]
+    assert Counter(picks) == {k: w for k, w in weights.items() if w > 0}
+
+
+async def test_header_pins_a_deployment(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    await _backends(tmp_path, supervisor, gateway)
+    gateway.set_endpoint(dp.route(traffic={"blue": 100, "green": 0}))
+    for _ in range(5):
+        status, body, headers = await _score(
+            http, gateway, headers={"azureml-model-deployment": "green"}
+        )
+        assert status == 200
+        assert body["version"] == "green"
+        assert headers["azureml-model-deployment"] == "green"
+    status, body, _ = await _score(http, gateway, headers={"azureml-model-deployment": "purple"})
+    assert status == 404
+    assert "purple" in body["error"]["message"]
+
+
+async def test_mirror_copies_its_share_and_drops_the_answers(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    await _backends(tmp_path, supervisor, gateway)
+    gateway.set_endpoint(dp.route(traffic={"blue": 100}, mirror={"green": 10}))
+    for _ in range(100):
+        status, body, headers = await _score(http, gateway)
+        assert status == 200
+        assert body["version"] == "blue"
+        assert headers["azureml-model-deployment"] == "blue"
+    green = gateway.stats("ep", "green")
+    assert green is not None
+    await dp.wait_for(
+        lambda: green.requests_total + green.mirror_dropped >= 10,
+        what=f"mirror copies (answered {green.codes}, dropped {green.mirror_dropped})",
+    )
+    await asyncio.sleep(0.2)
+    assert (green.requests_total, green.mirror_dropped) == (10, 0)
+    assert green.codes == {200: 10}
+    assert gateway.stats("ep", "blue").requests_total == 100
+
+
+# --------------------------------------------------------------------------- auth
+
+
+async def test_key_auth(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    await _backends(tmp_path, supervisor, gateway, ("blue",))
+    gateway.set_endpoint(dp.route(traffic={"blue": 100}, mode="key"))
+    for key in (dp.PRIMARY, dp.SECONDARY):
+        status, body, _ = await _score(http, gateway, headers={"Authorization": f"Bearer {key}"})
+        assert status == 200, body
+    cases = {
+        None: "missing Authorization header",
+        "Bearer wrong-key": "invalid key",
+        f"Basic {dp.PRIMARY}": "malformed Authorization header",
+        "Bearer": "malformed Authorization header",
+        f"Bearer {dp.PRIMARY} extra": "malformed Authorization header",
+        dp.PRIMARY: "malformed Authorization header",
+    }
+    for header, reason in cases.items():
+        status, body, headers = await _score(
+            http, gateway, headers={"Authorization": header} if header else {}
+        )
+        assert status == 401, header
+        assert reason in body["error"]["message"]
+        assert dp.PRIMARY not in json.dumps(body)
+        assert headers["WWW-Authenticate"].startswith("Bearer")
+
+    # after a key is regenerated the old one stops working at once
+    gateway.set_endpoint(dp.route(traffic={"blue": 100}, mode="key", primary="new-primary-key"))
+    status, _, _ = await _score(http, gateway, headers={"Authorization": f"Bearer {dp.PRIMARY}"})
+    assert status == 401
+    status, _, _ = await _score(http, gateway, headers={"Authorization": "Bearer new-primary-key"})
+    assert status == 200
+
+
+async def test_token_auth_and_expiry(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    await _backends(tmp_path, supervisor, gateway, ("blue",))
+    gateway.set_endpoint(dp.route(traffic={"blue": 100}, mode="aml_token"))
+    token, expiry, refresh_after = mint_token(dp.SECRET, "ep", ttl_s=600)
+    assert refresh_after < expiry
+    status, body, _ = await _score(http, gateway, headers={"Authorization": f"Bearer {token}"})
+    assert status == 200, body
+
+    expired, _, _ = mint_token(dp.SECRET, "ep", ttl_s=60, now=1_000_000.0)  # expired long ago
+    other_endpoint, _, _ = mint_token(dp.SECRET, "other", ttl_s=600)
+    other_secret, _, _ = mint_token("another-secret", "ep", ttl_s=600)
+    for credential, reason in (
+        (expired, "token expired"),
+        (other_endpoint, "another endpoint"),
+        (other_secret, "bad signature"),
+        (dp.PRIMARY, "malformed token"),  # keys are not tokens
+    ):
+        status, body, _ = await _score(
+            http, gateway, headers={"Authorization": f"Bearer {credential}"}
+        )
+        assert status == 401
+        assert reason in body["error"]["message"]
+
+
+def test_token_verification() -> None:
+    token, expiry, _ = mint_token("s3cret", "ep", ttl_s=10, now=1000.0)
+    assert verify_token("s3cret", token, "ep", now=1005.0)["aud"] == "ep"
+    with pytest.raises(TokenError, match="expired"):
+        verify_token("s3cret", token, "ep", now=expiry)
+    head, payload, sig = token.split(".")
+    with pytest.raises(TokenError, match="bad signature"):
+        verify_token("s3cret", f"{head}.{payload}x.{sig}", "ep", now=1005.0)
+    with pytest.raises(TokenError, match="malformed"):
+        verify_token("s3cret", "not-a-jwt", "ep")
+
+
+# --------------------------------------------------------------------------- limits
+
+
+async def test_request_timeout_is_504(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    await _backends(
+        tmp_path,
+        supervisor,
+        gateway,
+        ("blue",),
+        RequestSettings(request_timeout_ms=200, max_concurrent_requests_per_instance=4),
+    )
+    gateway.set_endpoint(dp.route(traffic={"blue": 100}))
+    status, body, headers = await _score(http, gateway, {"sleep": 1.5})
+    assert status == 504
+    assert "request_timeout_ms=200" in body["error"]["message"]
+    assert headers["azureml-model-deployment"] == "blue"
+    assert gateway.stats("ep", "blue").codes[504] == 1
+
+
+async def test_queue_full_is_429(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    await _backends(
+        tmp_path,
+        supervisor,
+        gateway,
+        ("blue",),
+        RequestSettings(
+            request_timeout_ms=10000, max_concurrent_requests_per_instance=1, max_queue_wait_ms=100
+        ),
+    )
+    gateway.set_endpoint(dp.route(traffic={"blue": 100}))
+    results = await asyncio.gather(*(_score(http, gateway, {"sleep": 1.5}) for _ in range(3)))
+    statuses = sorted(r[0] for r in results)
+    assert statuses == [200, 429, 429]
+    rejected = next(r[1] for r in results if r[0] == 429)
+    assert "max_queue_wait_ms=100" in rejected["error"]["message"]
+    assert "max_concurrent_requests_per_instance=1" in rejected["error"]["message"]
+
+
+async def test_queued_request_waits_its_turn(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    await _backends(
+        tmp_path,
+        supervisor,
+        gateway,
+        ("blue",),
+        RequestSettings(
+            request_timeout_ms=10000,
+            max_concurrent_requests_per_instance=1,
+            max_queue_wait_ms=20000,
+        ),
+    )
+    gateway.set_endpoint(dp.route(traffic={"blue": 100}))
+    results = await asyncio.gather(*(_score(http, gateway, {"sleep": 0.2}) for _ in range(3)))
+    assert [r[0] for r in results] == [200, 200, 200]
+
+
+async def test_body_over_the_limit_is_413(
+    tmp_path: Path, supervisor: Supervisor, http: aiohttp.ClientSession
+) -> None:
+    gw = Gateway("127.0.0.1", 0, max_body_bytes=1024)
+    await gw.start()
+    try:
+        await _backends(tmp_path, supervisor, gw, ("blue",))
+        gw.set_endpoint(dp.route(traffic={"blue": 100}))
+        status, _, _ = await _score(http, gw, {"pad": "x" * 500})
+        assert status == 200
+        status, body, _ = await _score(http, gw, {"pad": "x" * 5000})
+        assert status == 413
+        assert "1024 bytes" in body["error"]["message"]
+
+        async def chunks():  # no Content-Length: the limit holds while reading
+            for _ in range(10):
+                yield b"x" * 512
+
+        async with http.post(gw.scoring_uri("ep"), data=chunks()) as resp:
+            assert resp.status == 413
+    finally:
+        await gw.close()
+
+
+async def test_port_in_use_is_a_conflict() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        gw = Gateway("127.0.0.1", port)
+        with pytest.raises(Conflict) as info:
+            await gw.start()
+        assert str(port) in info.value.message
+        assert "in use" in info.value.message
+        assert info.value.fix and "another port" in info.value.fix
+
+
+async def test_request_id_and_unavailable_answers(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    await _backends(tmp_path, supervisor, gateway, ("blue",))
+    gateway.set_endpoint(dp.route(traffic={"blue": 100}))
+    _, _, headers = await _score(http, gateway, headers={"x-request-id": "abc-123"})
+    assert headers["x-request-id"] == "abc-123"
+    _, _, headers = await _score(http, gateway)
+    assert len(headers["x-request-id"]) == 36  # a uuid4 was made
+
+    gateway.set_endpoint(dp.route(traffic={}))
+    status, body, _ = await _score(http, gateway)
+    assert status == 503
+    assert "no traffic" in body["error"]["message"]
+
+    gateway.set_backends("ep", "blue", [], FAST)  # no ready replica
+    gateway.set_endpoint(dp.route(traffic={"blue": 100}))
+    status, body, _ = await _score(http, gateway)
+    assert status == 503
+    assert "no ready replica" in body["error"]["message"]
+
+    async with http.post(gateway.scoring_uri("nope"), data=b"{}") as resp:
+        assert resp.status == 404
+
+
+async def test_balances_across_replicas(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    code = dp.versioned(tmp_path, "blue")
+    replicas = await asyncio.gather(
+        *(
+            dp.start_replica(supervisor, tmp_path, code, name=f"blue-{i}", deployment="blue")
+            for i in range(2)
+        )
+    )
+    gateway.set_backends("ep", "blue", [r.url for r in replicas], FAST)
+    gateway.set_endpoint(dp.route(traffic={"blue": 100}))
+    pids = Counter()
+    for _ in range(10):
+        _, body, _ = await _score(http, gateway)
+        pids[body["pid"]] += 1
+    assert sorted(pids.values()) == [5, 5]
+    assert set(pids) == {r.pid for r in replicas}
+
+
+async def test_prometheus_metrics(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    await _backends(tmp_path, supervisor, gateway, ("blue",))
+    gateway.set_endpoint(dp.route(traffic={"blue": 100}))
+    for _ in range(7):
+        await _score(http, gateway)
+    await _score(http, gateway, {"fail": True})
+    async with http.get(f"{gateway.base_url}/metrics") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        text = await resp.text()
+    assert 'modeldeck_requests_total{endpoint="ep",deployment="blue",code="200"} 7' in text
+    assert 'modeldeck_requests_total{endpoint="ep",deployment="blue",code="500"} 1' in text
+    assert 'modeldeck_request_errors_total{endpoint="ep",deployment="blue"} 1' in text
+    assert 'modeldeck_request_duration_seconds_count{endpoint="ep",deployment="blue"} 8' in text
+    assert (
+        'modeldeck_request_duration_seconds_bucket{endpoint="ep",deployment="blue",le="+Inf"} 8'
+        in text
+    )
+    assert "# TYPE modeldeck_request_duration_seconds histogram" in text
+    stats = gateway.stats("ep", "blue")
+    p50, p95, p99 = stats.percentiles()
+    assert p50 is not None and p50 <= p95 <= p99
+    rps, error_rate = stats.rate()
+    assert rps > 0
+    assert error_rate == pytest.approx(1 / 8)
+    async with http.get(f"{gateway.base_url}/") as resp:
+        assert resp.status == 200
+
+
+async def test_a_dead_replica_is_skipped_without_failing_requests(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    """A refused or dropped connection (nothing was answered) is tried on another replica."""
+    code = dp.versioned(tmp_path, "blue")
+    dead, alive = await asyncio.gather(
+        *(
+            dp.start_replica(supervisor, tmp_path, code, name=f"blue-{i}", deployment="blue")
+            for i in range(2)
+        )
+    )
+    gateway.set_backends("ep", "blue", [dead.url, alive.url], FAST)
+    gateway.set_endpoint(dp.route(traffic={"blue": 100}))
+    for _ in range(4):  # keep-alive connections to both
+        assert (await _score(http, gateway))[0] == 200
+    dead_url = dead.url
+    await supervisor.stop(dead, grace=0.1)
+    gateway.set_backends("ep", "blue", [dead_url, alive.url], FAST)  # the gateway has not heard yet
+    answers = [await _score(http, gateway) for _ in range(10)]
+    assert [a[0] for a in answers] == [200] * 10
+    assert {a[1]["pid"] for a in answers} == {alive.pid}
