@@ -24,7 +24,7 @@ def init() -> None:
 def run(raw_data: str) -> dict:
     rows = json.loads(raw_data)["data"]
     preds = [
-        sum(c * x for c, x in zip(model["coef"], row, strict=False)) + model["intercept"]
+        sum(c * x for c, x in zip(model["coef"], row)) + model["intercept"]
         for row in rows
     ]
     return {"predictions": preds, "version": "blue"}

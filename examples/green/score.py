@@ -23,7 +23,7 @@ def run(raw_data: str) -> dict:
     rows = json.loads(raw_data)["data"]
     print(f"green: scoring {len(rows)} row(s)", flush=True)
     preds = [
-        round(sum(c * x for c, x in zip(model["coef"], row, strict=False)) + model["intercept"], 2)
+        round(sum(c * x for c, x in zip(model["coef"], row)) + model["intercept"], 2)
         for row in rows
     ]
     return {"predictions": preds, "version": "green"}

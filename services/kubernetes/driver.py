@@ -1,0 +1,900 @@
+"""The ``kubernetes`` cluster driver: deployments on a cluster reached through the kubeconfig.
+
+The local control plane instantiates it as ``KubernetesDriver(spec, data_dir=...)``
+and calls it through :class:`~modeldeck.services.drivers.ClusterDriver`. What it
+makes (see :mod:`.manifests`) carries modeldeck's labels, so state and status are
+read back from the cluster with label selectors: two operators see the same
+truth, and nothing is lost if the local state is wiped.
+
+Writes are server-side apply under the field manager ``modeldeck`` (with
+``force``: modeldeck owns these objects), except the HTTPRoute, which is read,
+changed and replaced under its resourceVersion so that two operators changing
+traffic at once never overwrite each other silently (a 409 is retried against
+the fresh object).
+
+Beyond the ABC, the engine/CLI can use: :attr:`identity`, :meth:`attach_check`,
+:meth:`render_endpoint` / :meth:`render_deployment` (``--dry-run -o yaml``),
+:meth:`list_managed`, :meth:`delete_resources` (``detach --delete-resources``),
+:meth:`list_state`, :meth:`why_not_ready`, :meth:`events`, :meth:`watch_deployments`
+and :attr:`metrics_note`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..domain import ClusterPurpose, ClusterSpec, LogLine, MetricSample
+from ..drivers import (
+    Capacity,
+    ClusterDriver,
+    DeploymentRuntime,
+    DeploymentStatus,
+    EndpointRoute,
+    Progress,
+)
+from ..errors import BackendError, Conflict, InvalidInput, ModeldeckError, NotFound, Unauthorized
+from . import logs as logs_mod
+from . import manifests as mf
+from . import metrics as metrics_mod
+from .client import APPLY, JSON, KubeApi
+from .errors import (
+    GATEWAY_API_GROUP,
+    METRICS_SERVER_INSTALL,
+    Call,
+    gateway_api_missing,
+)
+from .kubeconfig import load_context
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Kind:
+    prefix: str  # "/api/v1" or "/apis/GROUP/VERSION"
+    plural: str
+    rbac: str  # resource as RBAC names it (plural.group)
+
+
+KINDS: dict[str, Kind] = {
+    "ConfigMap": Kind("/api/v1", "configmaps", "configmaps"),
+    "Secret": Kind("/api/v1", "secrets", "secrets"),
+    "Service": Kind("/api/v1", "services", "services"),
+    "Pod": Kind("/api/v1", "pods", "pods"),
+    "Event": Kind("/api/v1", "events", "events"),
+    "Deployment": Kind("/apis/apps/v1", "deployments", "deployments.apps"),
+    "HorizontalPodAutoscaler": Kind(
+        "/apis/autoscaling/v2", "horizontalpodautoscalers", "horizontalpodautoscalers.autoscaling"
+    ),
+    "HTTPRoute": Kind(
+        f"/apis/{GATEWAY_API_GROUP}/v1", "httproutes", f"httproutes.{GATEWAY_API_GROUP}"
+    ),
+}
+#: What ``delete_resources`` removes, in order (the route first: traffic stops first).
+OWNED_KINDS = (
+    "HTTPRoute",
+    "HorizontalPodAutoscaler",
+    "Deployment",
+    "Service",
+    "ConfigMap",
+    "Secret",
+)
+FAILING_WAIT_REASONS = (
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "ErrImageNeverPull",
+)
+
+
+class RolloutFailed(BackendError):
+    """A rollout that cannot become ready; the previous replicas keep serving."""
+
+
+class KubernetesDriver(ClusterDriver):
+    def __init__(
+        self,
+        spec: ClusterSpec,
+        *,
+        data_dir: Path,
+        rollout_timeout: float = 900.0,
+        poll_interval: float = 1.0,
+        crashloop_restarts: int = 2,
+        schedule_grace: float = 120.0,
+        request_timeout: tuple[float, float] = (5.0, 30.0),
+        concurrency: int = 8,
+        attempts: int = 5,
+        max_backoff: float = 8.0,
+    ) -> None:
+        super().__init__(spec)
+        self.data_dir = data_dir
+        self.ctx = load_context(spec.kube_context)
+        self.namespace = spec.namespace or self.ctx.namespace
+        self.api = KubeApi(
+            self.ctx,
+            spec.name,
+            concurrency=concurrency,
+            timeout=request_timeout,
+            attempts=attempts,
+            max_backoff=max_backoff,
+        )
+        self.gateway = mf.GatewayRef.from_tags(spec.tags)
+        self.rollout_timeout = rollout_timeout
+        self.poll_interval = poll_interval
+        self.crashloop_restarts = crashloop_restarts
+        self.schedule_grace = schedule_grace
+        self._gateway_api: bool = False
+        self._gateway_url: str | None = None
+        self._scrapes: dict[tuple[str, str], tuple[float, metrics_mod.Scrape]] = {}
+        #: Set when the metrics server is missing: CPU/memory are unavailable, and why.
+        self.metrics_note: str | None = None
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """(API server URL, namespace): the engine refuses a second attachment of the same."""
+        return (self.ctx.server, self.namespace)
+
+    # ------------------------------------------------------------------ REST helpers
+
+    def _path(self, kind: str, name: str | None = None, sub: str | None = None) -> str:
+        k = KINDS[kind]
+        path = f"{k.prefix}/namespaces/{self.namespace}/{k.plural}"
+        if name:
+            path += f"/{name}"
+        if sub:
+            path += f"/{sub}"
+        return path
+
+    def _call(self, verb: str, kind: str, name: str | None = None) -> Call:
+        return Call(verb, KINDS[kind].rbac, self.namespace, name)
+
+    async def _get(self, kind: str, name: str) -> dict:
+        return await self.api.request("GET", self._path(kind, name), self._call("get", kind, name))
+
+    async def _get_or_none(self, kind: str, name: str) -> dict | None:
+        try:
+            return await self._get(kind, name)
+        except NotFound:
+            return None
+
+    async def _list(
+        self, kind: str, selector: str | None = None, field_selector: str | None = None
+    ) -> list[dict]:
+        data = await self._list_raw(kind, selector, field_selector)
+        return data.get("items") or []
+
+    async def _list_raw(
+        self, kind: str, selector: str | None = None, field_selector: str | None = None
+    ) -> dict:
+        query = [("labelSelector", selector), ("fieldSelector", field_selector)]
+        return await self.api.request(
+            "GET", self._path(kind), self._call("list", kind), query=query
+        )
+
+    async def _apply(self, obj: dict) -> dict:
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        out = await self.api.request(
+            "PATCH",
+            self._path(kind, name),
+            self._call("patch", kind, name),
+            query=[("fieldManager", mf.MANAGER), ("force", "true")],
+            body=obj,
+            content_type=APPLY,
+        )
+        return out if isinstance(out, dict) else await self._get(kind, name)
+
+    async def _delete(self, kind: str, name: str) -> bool:
+        try:
+            await self.api.request(
+                "DELETE",
+                self._path(kind, name),
+                self._call("delete", kind, name),
+                query=[("propagationPolicy", "Background")],
+            )
+        except NotFound:
+            return False
+        return True
+
+    async def _delete_selected(self, kind: str, selector: str) -> list[str]:
+        names = [o["metadata"]["name"] for o in await self._list(kind, selector)]
+        await asyncio.gather(*(self._delete(kind, n) for n in names))
+        return names
+
+    # ------------------------------------------------------------------ discovery
+
+    async def _require_gateway_api(self) -> None:
+        if self._gateway_api:
+            return
+        try:
+            data = await self.api.request(
+                "GET",
+                f"/apis/{GATEWAY_API_GROUP}/v1",
+                Call("get", f"{GATEWAY_API_GROUP}/v1 (discovery)"),
+            )
+        except NotFound:
+            raise gateway_api_missing(self.spec.name) from None
+        names = {r.get("name") for r in (data or {}).get("resources") or []}
+        if "httproutes" not in names:
+            raise gateway_api_missing(self.spec.name)
+        self._gateway_api = True
+
+    async def gateway_api_installed(self) -> bool:
+        try:
+            await self._require_gateway_api()
+        except BackendError as exc:
+            if exc.details.get("missing"):
+                return False
+            raise
+        return True
+
+    # ------------------------------------------------------------------ capacity and attach
+
+    async def capacity(self) -> Capacity:
+        nodes, version = await asyncio.gather(
+            self.api.request("GET", "/api/v1/nodes", Call("list", "nodes")),
+            self.api.request("GET", "/version", Call("get", "version")),
+        )
+        vcpus = memory = 0.0
+        count = 0
+        for node in nodes.get("items") or []:
+            if (node.get("spec") or {}).get("unschedulable"):
+                continue
+            alloc = (node.get("status") or {}).get("allocatable") or {}
+            count += 1
+            vcpus += metrics_mod.cpu_cores(alloc.get("cpu", "0"))
+            memory += metrics_mod.memory_bytes(alloc.get("memory", "0")) / 2**30
+        return Capacity(
+            nodes=count,
+            vcpus=round(vcpus, 3),
+            memory_gb=round(memory, 3),
+            version=(version or {}).get("gitVersion"),
+        )
+
+    async def attach_check(self) -> tuple[Capacity, list[str]]:
+        """What ``cluster attach`` runs: the cluster answers, the namespace exists, the
+        purpose rule holds on allocatable CPU. Returns the capacity and notes (e.g. the
+        Gateway API is missing: endpoints cannot be created until it is installed).
+        Raises Unreachable/Unauthorized/InvalidInput."""
+        cap = await self.capacity()
+        need = 12 if self.spec.purpose is ClusterPurpose.FAST_PROD else 2
+        if cap.vcpus < need:
+            fix = (
+                "add nodes (or a larger node pool) to the cluster, or attach it with "
+                "--purpose DevTest (not for production traffic)"
+                if self.spec.purpose is ClusterPurpose.FAST_PROD
+                else "add nodes to the cluster: DevTest needs at least 2 allocatable vCPU"
+            )
+            raise InvalidInput(
+                "purpose",
+                self.spec.purpose.value,
+                f"a {self.spec.purpose.value} cluster needs at least {need} allocatable vCPU; "
+                f"context '{self.ctx.name}' has {cap.vcpus:g} on {cap.nodes} node(s)",
+                fix,
+            )
+        notes: list[str] = []
+        try:
+            await self.api.request(
+                "GET",
+                f"/api/v1/namespaces/{self.namespace}",
+                Call("get", "namespaces", None, self.namespace),
+            )
+        except NotFound:
+            raise InvalidInput(
+                "namespace",
+                self.namespace,
+                f"does not exist in context '{self.ctx.name}'",
+                f"create it: kubectl --context {self.ctx.name} create namespace {self.namespace}",
+            ) from None
+        except Unauthorized:
+            notes.append(
+                f"cannot read namespace '{self.namespace}' (no cluster-wide get on namespaces)"
+            )
+        if not await self.gateway_api_installed():
+            err = gateway_api_missing(self.spec.name)
+            notes.append(f"{err.message}; {err.fix}")
+        return cap, notes
+
+    # ------------------------------------------------------------------ endpoints
+
+    def scoring_uri(self, endpoint: str) -> str:
+        base = self.spec.tags.get(mf.GATEWAY_URL_TAG) or self._gateway_url
+        if not base:
+            ns = self.gateway.namespace or self.namespace
+            base = f"http://{self.gateway.name}.{ns}"
+        return f"{base.rstrip('/')}{mf.path_prefix(endpoint)}/score"
+
+    def render_endpoint(
+        self, route: EndpointRoute, deployments: list[str] | None = None
+    ) -> list[dict]:
+        """The endpoint's manifests (Secret with keys redacted, HTTPRoute), for ``--dry-run``."""
+        return [
+            mf.endpoint_secret(
+                self.namespace,
+                route.name,
+                mode=route.auth.mode,
+                primary_key=route.auth.primary_key,
+                secondary_key=route.auth.secondary_key,
+                token_secret=route.auth.token_secret,
+                redact=True,
+            ),
+            mf.http_route(
+                self.namespace,
+                route.name,
+                route.traffic,
+                route.mirror_traffic,
+                deployments or list(route.traffic),
+                self.gateway,
+            ),
+        ]
+
+    async def apply_endpoint(self, route: EndpointRoute) -> None:
+        await self._require_gateway_api()
+        await self._apply(
+            mf.endpoint_secret(
+                self.namespace,
+                route.name,
+                mode=route.auth.mode,
+                primary_key=route.auth.primary_key,
+                secondary_key=route.auth.secondary_key,
+                token_secret=route.auth.token_secret,
+            )
+        )
+        await self._update_route(route.name, dict(route.traffic), dict(route.mirror_traffic))
+        await self._discover_gateway_url()
+
+    async def _deployments_of(self, endpoint: str) -> list[str]:
+        return sorted(
+            {
+                (d["metadata"].get("labels") or {}).get(mf.DEPLOYMENT_LABEL, "")
+                for d in await self._list("Deployment", mf.selector(endpoint))
+            }
+            - {""}
+        )
+
+    async def _update_route(
+        self,
+        endpoint: str,
+        traffic: dict[str, int] | None,
+        mirror: dict[str, int] | None,
+        *,
+        attempts: int = 6,
+        create: bool = True,
+    ) -> None:
+        """Read-modify-replace under the resourceVersion; a 409 is retried on the fresh object.
+
+        ``traffic``/``mirror`` None keep what the route holds (header rules are resynced).
+        """
+        name = mf.route_name(endpoint)
+        for attempt in range(attempts):
+            current = await self._get_or_none("HTTPRoute", name)
+            if current is None and not create:
+                return
+            held_traffic, held_mirror = mf.route_state(current or {})
+            t = held_traffic if traffic is None else traffic
+            m = held_mirror if mirror is None else mirror
+            deps = await self._deployments_of(endpoint)
+            desired = mf.http_route(self.namespace, endpoint, t, m, deps, self.gateway)
+            try:
+                if current is None:
+                    await self.api.request(
+                        "POST",
+                        self._path("HTTPRoute"),
+                        self._call("create", "HTTPRoute", name),
+                        query=[("fieldManager", mf.MANAGER)],
+                        body=desired,
+                        content_type=JSON,
+                    )
+                else:
+                    # keep what others put in the metadata (GitOps tools, the Gateway controller)
+                    meta, held = desired["metadata"], current["metadata"]
+                    meta["labels"] = {**(held.get("labels") or {}), **meta["labels"]}
+                    meta["annotations"] = {**(held.get("annotations") or {}), **meta["annotations"]}
+                    meta["resourceVersion"] = held["resourceVersion"]
+                    if (
+                        current.get("spec") == desired["spec"]
+                        and (current["metadata"].get("annotations") or {})
+                        == desired["metadata"]["annotations"]
+                    ):
+                        return
+                    await self.api.request(
+                        "PUT",
+                        self._path("HTTPRoute", name),
+                        self._call("update", "HTTPRoute", name),
+                        query=[("fieldManager", mf.MANAGER)],
+                        body=desired,
+                        content_type=JSON,
+                    )
+                return
+            except Conflict:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+
+    async def _discover_gateway_url(self) -> None:
+        if self.spec.tags.get(mf.GATEWAY_URL_TAG) or self._gateway_url:
+            return
+        ns = self.gateway.namespace or self.namespace
+        try:
+            gw = await self.api.request(
+                "GET",
+                f"/apis/{GATEWAY_API_GROUP}/v1/namespaces/{ns}/gateways/{self.gateway.name}",
+                Call("get", f"gateways.{GATEWAY_API_GROUP}", ns, self.gateway.name),
+            )
+        except ModeldeckError:
+            return
+        for addr in (gw.get("status") or {}).get("addresses") or []:
+            if addr.get("value"):
+                self._gateway_url = f"http://{addr['value']}"
+                return
+
+    async def delete_endpoint(self, name: str) -> None:
+        """Delete the route first (traffic stops), then everything labelled with the endpoint."""
+        await self._delete("HTTPRoute", mf.route_name(name))
+        for kind in OWNED_KINDS[1:]:
+            await self._delete_selected(kind, mf.selector(name))
+
+    # ------------------------------------------------------------------ deployments
+
+    async def _app_files(self, runtime: DeploymentRuntime) -> mf.AppFiles:
+        return await asyncio.to_thread(
+            mf.collect_files, runtime.spec, runtime.model, runtime.code_dir
+        )
+
+    async def render_deployment(self, endpoint: str, runtime: DeploymentRuntime) -> list[dict]:
+        """The deployment's manifests (ConfigMap, Deployment, Service, HPA), for ``--dry-run``."""
+        app = await self._app_files(runtime)
+        return mf.deployment_objects(self.namespace, endpoint, runtime.spec, app, runtime.model.ref)
+
+    async def apply_deployment(
+        self, endpoint: str, runtime: DeploymentRuntime, progress: Progress
+    ) -> None:
+        spec = runtime.spec
+        progress(0.0, f"preparing the manifests of '{spec.name}'")
+        if await self._get_or_none("Secret", mf.secret_name(endpoint)) is None:
+            raise NotFound(
+                "endpoint",
+                endpoint,
+                message=f"endpoint '{endpoint}' has no keys Secret on cluster '{self.spec.name}'",
+                fix="create (or update) the endpoint first: modeldeck online-endpoint create",
+            )
+        objects = await self.render_deployment(endpoint, runtime)
+        applied: dict[str, dict] = {}
+        for i, obj in enumerate(objects):
+            progress(
+                0.05 + 0.1 * i / len(objects), f"applying {obj['kind']} {obj['metadata']['name']}"
+            )
+            applied[obj["kind"]] = await self._apply(obj)
+        if not mf.autoscaled(spec.scale_settings):
+            await self._delete("HorizontalPodAutoscaler", mf.deployment_name(endpoint, spec.name))
+        progress(0.2, "applied; waiting for the new replicas")
+        generation = int(applied["Deployment"]["metadata"].get("generation") or 1)
+        at_least = spec.scale_settings.min_instances if mf.autoscaled(spec.scale_settings) else 0
+        await self._wait_rollout(endpoint, spec.name, generation, progress, at_least=at_least)
+        keep = applied["ConfigMap"]["metadata"]["name"]
+        for cm in await self._list("ConfigMap", mf.selector(endpoint, spec.name)):
+            if cm["metadata"]["name"] != keep:
+                await self._delete("ConfigMap", cm["metadata"]["name"])
+        await self._update_route(endpoint, None, None, create=False)
+        progress(1.0, f"'{spec.name}' is ready")
+
+    async def _wait_rollout(
+        self, endpoint: str, name: str, generation: int, progress: Progress, *, at_least: int = 0
+    ) -> None:
+        """Until the new ReplicaSet is fully ready (as ``kubectl rollout status``), or a failure.
+
+        ``at_least``: with an HPA, the Deployment starts at 1 replica until the HPA scales it
+        to its minimum; the rollout is done when that many are ready.
+        """
+        obj_name = mf.deployment_name(endpoint, name)
+        started = time.monotonic()
+        scheduling_since: float | None = None
+        while True:
+            dep = await self._get("Deployment", obj_name)
+            st = dep.get("status") or {}
+            gen = int(dep["metadata"].get("generation") or generation)
+            desired = max(int((dep.get("spec") or {}).get("replicas", 1)), at_least)
+            updated = int(st.get("updatedReplicas") or 0)
+            total = int(st.get("replicas") or 0)
+            available = int(st.get("availableReplicas") or 0)
+            ready = int(st.get("readyReplicas") or 0)
+            observed = int(st.get("observedGeneration") or 0) >= max(gen, generation)
+            done = observed and updated >= desired and total <= updated and available >= desired
+            if not observed:
+                updated = ready = 0  # the status still describes the previous generation
+            frac = min(updated, ready) / desired if desired else 1.0
+            progress(
+                0.2 + 0.75 * (1.0 if done else min(frac, 0.99)),
+                f"{ready}/{desired} new replicas ready"
+                if observed
+                else "waiting for the rollout to start",
+            )
+            if done:
+                return
+            for cond in st.get("conditions") or []:
+                if (
+                    cond.get("type") == "Progressing"
+                    and cond.get("reason") == "ProgressDeadlineExceeded"
+                ):
+                    raise RolloutFailed(
+                        f"deployment '{name}' of endpoint '{endpoint}' did not progress: "
+                        f"{cond.get('message', '')}",
+                        fix="see why with: modeldeck online-deployment get-logs; the previous "
+                        "replicas keep serving",
+                    )
+            failure, scheduling = await self._failure(endpoint, name)
+            if failure:
+                raise RolloutFailed(
+                    f"deployment '{name}' of endpoint '{endpoint}' cannot become ready: {failure}",
+                    fix="fix the cause and update the deployment again; the previous replicas "
+                    "keep serving",
+                )
+            if scheduling:
+                scheduling_since = scheduling_since or time.monotonic()
+                if time.monotonic() - scheduling_since > self.schedule_grace:
+                    raise RolloutFailed(
+                        f"deployment '{name}' of endpoint '{endpoint}' cannot be scheduled: "
+                        f"{scheduling}",
+                        fix="lower resources.requests, or add nodes to the cluster",
+                    )
+            else:
+                scheduling_since = None
+            if time.monotonic() - started > self.rollout_timeout:
+                raise RolloutFailed(
+                    f"deployment '{name}' of endpoint '{endpoint}' was not ready after "
+                    f"{self.rollout_timeout:g} s ({ready}/{desired} ready)",
+                    fix="see why with: modeldeck online-deployment get-logs",
+                )
+            await asyncio.sleep(self.poll_interval)
+
+    async def _failure(self, endpoint: str, name: str) -> tuple[str | None, str | None]:
+        """(a failure that will not heal, a scheduling problem) of the deployment's pods."""
+        pods = await self._list("Pod", mf.selector(endpoint, name))
+        scheduling: str | None = None
+        for pod in pods:
+            pname = pod["metadata"]["name"]
+            for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+                waiting = (cs.get("state") or {}).get("waiting") or {}
+                reason = waiting.get("reason") or ""
+                if reason in FAILING_WAIT_REASONS:
+                    return f"pod {pname}: {reason}: {waiting.get('message', '')}".strip(), None
+                if (
+                    reason == "CrashLoopBackOff"
+                    and int(cs.get("restartCount") or 0) >= self.crashloop_restarts
+                ):
+                    previous = await self._previous_log(pname)
+                    return (
+                        f"pod {pname}: CrashLoopBackOff (restarted {cs.get('restartCount')} times)"
+                        + (f"; previous container's log:\n{previous}" if previous else ""),
+                        None,
+                    )
+            if (pod.get("status") or {}).get("phase") == "Pending":
+                for ev in await self.events(pod_name=pname):
+                    if ev["reason"] == "FailedScheduling":
+                        scheduling = f"pod {pname}: FailedScheduling: {ev['message']}"
+        return None, scheduling
+
+    async def _previous_log(self, pod: str, lines: int = 20) -> str:
+        try:
+            got = await logs_mod.pod_log(self.api, self.namespace, pod, tail=lines, previous=True)
+        except ModeldeckError:
+            return ""
+        return "\n".join(text for _, text in got)
+
+    async def delete_deployment(self, endpoint: str, name: str) -> None:
+        obj = mf.deployment_name(endpoint, name)
+        await self._delete("HorizontalPodAutoscaler", obj)
+        await self._delete("Deployment", obj)
+        await self._delete("Service", obj)
+        await self._delete_selected("ConfigMap", mf.selector(endpoint, name))
+        held_traffic, held_mirror = ({}, {})
+        route = await self._get_or_none("HTTPRoute", mf.route_name(endpoint))
+        if route is not None:
+            held_traffic, held_mirror = mf.route_state(route)
+            held_traffic.pop(name, None)
+            held_mirror.pop(name, None)
+            await self._update_route(endpoint, held_traffic, held_mirror, create=False)
+
+    async def deployment_status(self, endpoint: str, name: str) -> DeploymentStatus:
+        dep = await self._get_or_none("Deployment", mf.deployment_name(endpoint, name))
+        if dep is None:
+            raise NotFound("deployment", f"{endpoint}/{name}")
+        st = dep.get("status") or {}
+        desired = int((dep.get("spec") or {}).get("replicas", 1))
+        ready = int(st.get("readyReplicas") or 0)
+        error = None if ready >= desired else await self.why_not_ready(endpoint, name)
+        return DeploymentStatus(ready_replicas=ready, desired_replicas=desired, error=error)
+
+    async def why_not_ready(self, endpoint: str, name: str) -> str | None:
+        """Why the deployment's pods are not ready: waiting reasons (CrashLoopBackOff with
+        the previous container's log, ImagePullBackOff), FailedScheduling events."""
+        failure, scheduling = await self._failure(endpoint, name)
+        if failure or scheduling:
+            return failure or scheduling
+        reasons = []
+        for pod in await self._list("Pod", mf.selector(endpoint, name)):
+            for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+                waiting = (cs.get("state") or {}).get("waiting") or {}
+                if waiting.get("reason"):
+                    reasons.append(f"pod {pod['metadata']['name']}: {waiting['reason']}")
+        return "; ".join(reasons) or None
+
+    async def events(
+        self, *, pod_name: str | None = None, endpoint: str | None = None, name: str | None = None
+    ) -> list[dict]:
+        """Events of one pod, or of a deployment's objects (Deployment and its pods):
+        ``{"ts", "type", "reason", "object", "message", "count"}``, oldest first."""
+        if pod_name:
+            names = {pod_name}
+            field = f"involvedObject.name={pod_name}"
+        else:
+            if not (endpoint and name):
+                raise ValueError("events() needs pod_name, or endpoint and name")
+            obj = mf.deployment_name(endpoint, name)
+            names = {obj} | {
+                p["metadata"]["name"] for p in await self._list("Pod", mf.selector(endpoint, name))
+            }
+            field = None
+        out = []
+        for ev in await self._list("Event", field_selector=field):
+            inv = ev.get("involvedObject") or {}
+            if inv.get("name") not in names and not str(inv.get("name", "")).startswith(
+                tuple(f"{n}-" for n in names)
+            ):
+                continue
+            stamp = ev.get("lastTimestamp") or ev.get("eventTime") or ev.get("firstTimestamp") or ""
+            out.append(
+                {
+                    "ts": logs_mod.parse_time(stamp) if stamp else None,
+                    "type": ev.get("type", ""),
+                    "reason": ev.get("reason", ""),
+                    "object": f"{inv.get('kind', '')}/{inv.get('name', '')}",
+                    "message": ev.get("message", ""),
+                    "count": ev.get("count", 1),
+                }
+            )
+        out.sort(key=lambda e: e["ts"] or 0)
+        return out
+
+    # ------------------------------------------------------------------ state from the cluster
+
+    async def list_managed(self) -> list[dict[str, str]]:
+        """Everything modeldeck made in the namespace: ``{"kind", "name", "endpoint", "deployment"}``."""
+        out: list[dict[str, str]] = []
+
+        async def one(kind: str) -> list[dict[str, str]]:
+            try:
+                items = await self._list(kind, mf.SELECTOR_MANAGED)
+            except (NotFound, BackendError) as exc:
+                if kind == "HTTPRoute" and (
+                    isinstance(exc, NotFound) or exc.details.get("missing")
+                ):
+                    return []
+                raise
+            return [
+                {
+                    "kind": kind,
+                    "name": o["metadata"]["name"],
+                    "endpoint": (o["metadata"].get("labels") or {}).get(mf.ENDPOINT_LABEL, ""),
+                    "deployment": (o["metadata"].get("labels") or {}).get(mf.DEPLOYMENT_LABEL, ""),
+                }
+                for o in items
+            ]
+
+        for group in await asyncio.gather(*(one(k) for k in OWNED_KINDS)):
+            out.extend(group)
+        return out
+
+    async def delete_resources(self) -> list[dict[str, str]]:
+        """``detach --delete-resources``: delete everything modeldeck made in the namespace
+        (routes first). Returns what was deleted. Nothing else is touched."""
+        managed = await self.list_managed()
+        for kind in OWNED_KINDS:
+            names = [m["name"] for m in managed if m["kind"] == kind]
+            await asyncio.gather(*(self._delete(kind, n) for n in names))
+        return managed
+
+    async def list_state(self) -> dict[str, Any]:
+        """Endpoints (traffic from the routes) and deployments as the cluster has them."""
+        deps, routes = await asyncio.gather(
+            self._list("Deployment", mf.SELECTOR_MANAGED),
+            self._list("HTTPRoute", mf.SELECTOR_MANAGED)
+            if await self.gateway_api_installed()
+            else _none(),
+        )
+        endpoints = {}
+        for r in routes:
+            ep = (r["metadata"].get("labels") or {}).get(mf.ENDPOINT_LABEL, "")
+            traffic, mirror = mf.route_state(r)
+            endpoints[ep] = {"traffic": traffic, "mirror_traffic": mirror}
+        deployments = []
+        for d in deps:
+            lab = d["metadata"].get("labels") or {}
+            st = d.get("status") or {}
+            containers = d["spec"]["template"]["spec"].get("containers") or [{}]
+            deployments.append(
+                {
+                    "endpoint": lab.get(mf.ENDPOINT_LABEL, ""),
+                    "name": lab.get(mf.DEPLOYMENT_LABEL, ""),
+                    "model": (d["metadata"].get("annotations") or {}).get("modeldeck.io/model"),
+                    "image": containers[0].get("image"),
+                    "ready_replicas": int(st.get("readyReplicas") or 0),
+                    "desired_replicas": int(d["spec"].get("replicas", 1)),
+                }
+            )
+        return {"endpoints": endpoints, "deployments": deployments}
+
+    async def watch_deployments(self) -> AsyncIterator[tuple[str, dict]]:
+        """(event type, Deployment) for every change of modeldeck's Deployments (``watch=true``),
+        re-listing when the server ends the watch."""
+        while True:
+            listed = await self._list_raw("Deployment", mf.SELECTOR_MANAGED)
+            for item in listed.get("items") or []:
+                yield "ADDED", item
+            rv = (listed.get("metadata") or {}).get("resourceVersion")
+            async for raw in self.api.stream_lines(
+                self._path("Deployment"),
+                self._call("watch", "Deployment"),
+                query=[
+                    ("labelSelector", mf.SELECTOR_MANAGED),
+                    ("watch", "true"),
+                    ("resourceVersion", rv),
+                    ("timeoutSeconds", 300),
+                ],
+            ):
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    continue
+                if event.get("type") == "ERROR":  # e.g. 410 Gone: too old; list again
+                    break
+                if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                    yield event["type"], event.get("object") or {}
+            await asyncio.sleep(self.poll_interval)
+
+    # ------------------------------------------------------------------ logs
+
+    async def pods(self, endpoint: str | None = None, deployment: str | None = None) -> list[dict]:
+        """modeldeck's pods in the namespace (one list call, parsed once), as the API returns them."""
+        return await self._list("Pod", mf.selector(endpoint, deployment))
+
+    async def _pod_names(self, endpoint: str, name: str) -> list[str]:
+        return [p["metadata"]["name"] for p in await self._list("Pod", mf.selector(endpoint, name))]
+
+    async def read_logs(self, endpoint: str, name: str, lines: int) -> list[LogLine]:
+        pods = await self._pod_names(endpoint, name)
+        return await logs_mod.read(self.api, self.namespace, pods, endpoint, name, lines)
+
+    def follow_logs(self, endpoint: str, name: str, lines: int) -> AsyncIterator[LogLine]:
+        return logs_mod.follow(
+            self.api,
+            self.namespace,
+            mf.selector(endpoint, name),
+            endpoint,
+            name,
+            lines,
+            retry_delay=min(0.5, self.poll_interval),
+        )
+
+    # ------------------------------------------------------------------ metrics
+
+    async def _pod_metrics(self, selector: str) -> dict[str, tuple[float, float]] | None:
+        """pod -> (cpu cores, memory bytes) from metrics.k8s.io; None when it is not installed."""
+        try:
+            data = await self.api.request(
+                "GET",
+                f"/apis/metrics.k8s.io/v1beta1/namespaces/{self.namespace}/pods",
+                Call("list", "pods.metrics.k8s.io", self.namespace),
+                query=[("labelSelector", selector)],
+            )
+        except NotFound:
+            self.metrics_note = (
+                f"the metrics server is not installed on cluster '{self.spec.name}': CPU and "
+                f"memory are unavailable (install it: {METRICS_SERVER_INSTALL})"
+            )
+            return None
+        except BackendError as exc:
+            if exc.details.get("status") == 503:
+                self.metrics_note = (
+                    f"the metrics server of cluster '{self.spec.name}' is not available"
+                )
+                return None
+            raise
+        self.metrics_note = None
+        out = {}
+        for item in data.get("items") or []:
+            cores = mem = 0.0
+            for c in item.get("containers") or []:
+                usage = c.get("usage") or {}
+                cores += metrics_mod.cpu_cores(usage.get("cpu", "0"))
+                mem += metrics_mod.memory_bytes(usage.get("memory", "0"))
+            out[item["metadata"]["name"]] = (cores, mem)
+        return out
+
+    async def _scrape(self, pod: str) -> metrics_mod.Scrape | None:
+        try:
+            text = await self.api.request(
+                "GET",
+                f"/api/v1/namespaces/{self.namespace}/pods/{pod}:{mf.POD_PORT}/proxy/metrics",
+                Call("get", "pods/proxy", self.namespace, pod),
+                accept="text/plain",
+                raw=True,
+                timeout=(self.api.timeout[0], min(10.0, self.api.timeout[1])),
+            )
+        except (NotFound, BackendError, Conflict):
+            return None
+        return metrics_mod.parse_prometheus(text.decode("utf-8", "replace"))
+
+    async def metrics(self, endpoint: str | None = None) -> list[MetricSample]:
+        sel = mf.selector(endpoint)
+        deps, pods, usage = await asyncio.gather(
+            self._list("Deployment", sel), self._list("Pod", sel), self._pod_metrics(sel)
+        )
+        by_dep: dict[tuple[str, str], list[dict]] = {}
+        for pod in pods:
+            lab = pod["metadata"].get("labels") or {}
+            by_dep.setdefault(
+                (lab.get(mf.ENDPOINT_LABEL, ""), lab.get(mf.DEPLOYMENT_LABEL, "")), []
+            ).append(pod)
+        running = [
+            p["metadata"]["name"] for p in pods if (p.get("status") or {}).get("phase") == "Running"
+        ]
+        scrapes = dict(
+            zip(running, await asyncio.gather(*(self._scrape(p) for p in running)), strict=True)
+        )
+        now = time.time()
+        out = []
+        for d in deps:
+            lab = d["metadata"].get("labels") or {}
+            key = (lab.get(mf.ENDPOINT_LABEL, ""), lab.get(mf.DEPLOYMENT_LABEL, ""))
+            st = d.get("status") or {}
+            total = metrics_mod.Scrape()
+            cpu = mem = 0.0
+            for pod in by_dep.get(key, []):
+                pname = pod["metadata"]["name"]
+                scraped = scrapes.get(pname)
+                if scraped is not None:
+                    total.add(scraped)
+                if usage and pname in usage:
+                    cpu += usage[pname][0]
+                    mem += usage[pname][1]
+            prev = self._scrapes.get(key)
+            self._scrapes[key] = (now, total)
+            window = metrics_mod.delta(total, prev[1] if prev else None)
+            elapsed = now - prev[0] if prev else 0.0
+            requests = window.requests
+            errors = sum(n for c, n in window.codes.items() if c.startswith("5"))
+            out.append(
+                MetricSample(
+                    ts=now,
+                    endpoint=key[0],
+                    deployment=key[1],
+                    requests_total=total.requests,
+                    requests_per_second=requests / elapsed if elapsed > 0 else 0.0,
+                    errors_total=total.errors,
+                    error_rate=errors / requests if requests else 0.0,
+                    latency_p50_ms=metrics_mod.quantile(window.buckets, 0.5),
+                    latency_p95_ms=metrics_mod.quantile(window.buckets, 0.95),
+                    latency_p99_ms=metrics_mod.quantile(window.buckets, 0.99),
+                    status_codes=dict(total.codes),
+                    cpu_percent=cpu * 100.0 if usage is not None else None,
+                    memory_mb=mem / 2**20 if usage is not None else None,
+                    replicas_ready=int(st.get("readyReplicas") or 0),
+                    replicas_desired=int((d.get("spec") or {}).get("replicas", 1)),
+                )
+            )
+        return out
+
+    async def close(self) -> None:
+        await self.api.close()
+
+
+async def _none() -> list[dict]:
+    return []

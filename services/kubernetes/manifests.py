@@ -1,0 +1,624 @@
+"""The Kubernetes objects modeldeck makes for an endpoint and its deployments.
+
+Pure functions from domain types to manifest dicts (what ``--dry-run -o yaml``
+prints and what the driver applies). Nothing here talks to a cluster or imports
+the ``kubernetes`` package, so the CLI can render manifests cheaply.
+
+Per endpoint: a Secret with its keys (mounted into every scoring pod, which
+checks ``Authorization`` itself) and a Gateway API ``HTTPRoute`` with weighted
+``backendRefs`` (the traffic map), one header-match rule per deployment
+(``azureml-model-deployment: NAME``) and a ``RequestMirror`` filter.
+
+Per deployment: an immutable ConfigMap with the pod server, the code and (up to
+1 MiB in all) the model; a Deployment running the pod server; a Service; and a
+HorizontalPodAutoscaler (autoscaling/v2) when the scale type is
+``target_utilization``. Models too large for the ConfigMap come from the
+deployment's ``storage_uri`` through an init container (KServe's storage
+initializer), as KServe does it.
+
+Everything carries ``app.kubernetes.io/managed-by: modeldeck`` and
+``modeldeck.io/endpoint`` (and ``modeldeck.io/deployment``), so the driver lists
+exactly what it owns with a label selector.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..domain import DeploymentSpec, Model, Probe, ResourceSet, ScaleSettings
+from ..errors import InvalidInput
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+ENDPOINT_LABEL = "modeldeck.io/endpoint"
+DEPLOYMENT_LABEL = "modeldeck.io/deployment"
+MANAGER = "modeldeck"
+SELECTOR_MANAGED = f"{MANAGED_BY}={MANAGER}"
+
+#: The image used when a deployment names no ``environment``: Azure ML's minimal
+#: CPU inference image (Ubuntu 22.04, Python 3.9), which the Azure ML entry-script
+#: contract is written for. The pod server needs only its ``python``.
+DEFAULT_IMAGE = "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest"
+#: Fetches ``storage_uri`` (s3://, gs://, https://, Azure blob) into the model volume.
+STORAGE_INITIALIZER_IMAGE = "kserve/storage-initializer:v0.14.1"
+#: The Gateway the HTTPRoutes attach to unless the cluster's tags name another.
+DEFAULT_GATEWAY = "modeldeck-gateway"
+GATEWAY_TAG = "modeldeck.io/gateway"  # cluster tag: "NAME" or "NAMESPACE/NAME"
+GATEWAY_URL_TAG = "modeldeck.io/gateway-url"  # cluster tag: the Gateway's external URL
+DEPLOYMENT_HEADER = "azureml-model-deployment"
+
+CONFIGMAP_LIMIT = 1024 * 1024  # bytes of file content a ConfigMap may hold
+POD_PORT = 5001
+SERVICE_PORT = 80
+APP_DIR = "/var/modeldeck/app"
+KEYS_DIR = "/var/modeldeck/keys"
+MODEL_VOLUME_DIR = "/var/modeldeck/model"
+PODSERVER = Path(__file__).with_name("podserver.py")
+STARTUP_SECONDS = 600  # how long init() may take before the kubelet restarts the container
+#: No privilege escalation, no capabilities: what the "restricted" Pod Security Standard
+#: asks that any image can live with (runAsNonRoot is left to the image: Azure ML's
+#: inference images already run as a non-root user).
+CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+_DNS = re.compile(r"[^a-z0-9-]+")
+
+
+# --------------------------------------------------------------------------- names and labels
+
+
+def object_name(*parts: str, limit: int = 63) -> str:
+    """A DNS-1035 label from endpoint/deployment names (lower case, <= ``limit`` chars).
+
+    Names that would be too long, or that lower-casing changed, get a short hash of
+    the original, so ``Blue`` and ``blue`` never share an object.
+    """
+    raw = "-".join(parts)
+    base = _DNS.sub("-", raw.lower()).strip("-") or "x"
+    if base == raw and len(base) <= limit:
+        return base
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
+    return f"{base[: limit - 9].rstrip('-')}-{digest}"
+
+
+def secret_name(endpoint: str) -> str:
+    return object_name(endpoint, "keys")
+
+
+def route_name(endpoint: str) -> str:
+    return object_name(endpoint)
+
+
+def deployment_name(endpoint: str, deployment: str) -> str:
+    # 47 leaves room for the ReplicaSet and pod suffixes in pod names.
+    return object_name(endpoint, deployment, limit=47)
+
+
+def labels(endpoint: str, deployment: str | None = None) -> dict[str, str]:
+    out = {MANAGED_BY: MANAGER, ENDPOINT_LABEL: endpoint}
+    if deployment is not None:
+        out[DEPLOYMENT_LABEL] = deployment
+    return out
+
+
+def selector(endpoint: str | None = None, deployment: str | None = None) -> str:
+    """A label selector string: everything modeldeck made, narrowed by endpoint/deployment."""
+    parts = [SELECTOR_MANAGED]
+    if endpoint is not None:
+        parts.append(f"{ENDPOINT_LABEL}={endpoint}")
+    if deployment is not None:
+        parts.append(f"{DEPLOYMENT_LABEL}={deployment}")
+    return ",".join(parts)
+
+
+def _meta(
+    name: str, namespace: str, lab: Mapping[str, str], annotations: Mapping[str, str] | None = None
+) -> dict:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(lab)}
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+# --------------------------------------------------------------------------- quantities
+
+
+def cpu(cores: float) -> str:
+    return f"{max(1, round(cores * 1000))}m"
+
+
+def memory(gib: float) -> str:
+    return f"{max(1, round(gib * 1024))}Mi"
+
+
+def _resource_set(rs: ResourceSet) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if rs.cpu is not None:
+        out["cpu"] = cpu(rs.cpu)
+    if rs.memory_gb is not None:
+        out["memory"] = memory(rs.memory_gb)
+    if rs.gpu:
+        out["nvidia.com/gpu"] = str(rs.gpu)
+    return out
+
+
+def resources(spec: DeploymentSpec) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    requests = _resource_set(spec.resources.requests)
+    limits = _resource_set(spec.resources.limits)
+    if limits.get("nvidia.com/gpu") or requests.get("nvidia.com/gpu"):
+        gpus = limits.get("nvidia.com/gpu") or requests["nvidia.com/gpu"]
+        limits["nvidia.com/gpu"] = requests["nvidia.com/gpu"] = gpus
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+# --------------------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class AppFiles:
+    """What a deployment ships to its pods: paths relative to the app dir -> bytes."""
+
+    files: dict[str, bytes]
+    model_dir: str  # AZUREML_MODEL_DIR inside the pod
+    entry_script: str  # absolute path inside the pod
+    storage_uri: str | None = None  # model fetched by the init container
+    model_base: str = ""  # the model's base name under AZUREML_MODEL_DIR
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for path in sorted(self.files):
+            h.update(path.encode() + b"\0" + self.files[path] + b"\0")
+        h.update((self.storage_uri or "").encode())
+        return h.hexdigest()[:10]
+
+
+def _read_tree(root: Path, prefix: str) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    if root.is_file():
+        out[f"{prefix}/{root.name}"] = root.read_bytes()
+        return out
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", ".git"))
+        for fname in sorted(filenames):
+            if fname.endswith((".pyc", ".pyo")):
+                continue
+            full = Path(dirpath, fname)
+            rel = full.relative_to(root).as_posix()
+            out[f"{prefix}/{rel}"] = full.read_bytes()
+    return out
+
+
+def collect_files(spec: DeploymentSpec, model: Model, code_dir: str) -> AppFiles:
+    """Read the pod server, the code and the model; decide what goes in the ConfigMap.
+
+    Model and code up to 1 MiB in all ride in the ConfigMap; a larger model comes
+    from ``storage_uri`` (the code must still fit). Raises :class:`InvalidInput`
+    naming what is too large and how to fix it.
+    """
+    files = {"podserver.py": PODSERVER.read_bytes()}
+    files.update(_read_tree(Path(code_dir), "code"))
+    model_path = Path(model.path)
+    base = model_path.name
+    model_files = _read_tree(model_path, f"model/{base}" if model_path.is_dir() else "model")
+    code_size = sum(len(v) for v in files.values())
+    model_size = sum(len(v) for v in model_files.values())
+    script = f"{APP_DIR}/code/{spec.code_configuration.scoring_script}"
+    sizes = {"code": code_size, "model": model_size}
+    if code_size > CONFIGMAP_LIMIT:
+        raise InvalidInput(
+            "code_configuration.code",
+            code_dir,
+            f"the code is {code_size:,} bytes; a Kubernetes deployment ships code in a "
+            f"ConfigMap of at most {CONFIGMAP_LIMIT:,} bytes",
+            "remove large files from the code folder (data belongs with the model)",
+        )
+    if code_size + model_size <= CONFIGMAP_LIMIT:
+        files.update(model_files)
+        return AppFiles(files, f"{APP_DIR}/model", script, None, base, sizes)
+    if not spec.storage_uri:
+        raise InvalidInput(
+            "storage_uri",
+            spec.storage_uri,
+            f"model and code are {code_size + model_size:,} bytes, more than a ConfigMap "
+            f"holds ({CONFIGMAP_LIMIT:,}); a larger model must come from storage",
+            "upload the model folder (s3://, gs://, https:// or Azure blob) and set "
+            "storage_uri in the deployment YAML",
+        )
+    return AppFiles(files, MODEL_VOLUME_DIR, script, spec.storage_uri, base, sizes)
+
+
+def _configmap_key(index: int, path: str) -> str:
+    return f"f{index:03d}-{re.sub(r'[^-._a-zA-Z0-9]', '_', path)}"[:253]
+
+
+# --------------------------------------------------------------------------- endpoint objects
+
+
+@dataclass(frozen=True)
+class GatewayRef:
+    name: str = DEFAULT_GATEWAY
+    namespace: str | None = None
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str]) -> GatewayRef:
+        value = tags.get(GATEWAY_TAG) or tags.get("gateway") or ""
+        if not value:
+            return cls()
+        ns, _, name = value.rpartition("/")
+        return cls(name=name, namespace=ns or None)
+
+
+def endpoint_secret(
+    namespace: str,
+    endpoint: str,
+    *,
+    mode: str,
+    primary_key: str,
+    secondary_key: str,
+    token_secret: str,
+    redact: bool = False,
+) -> dict:
+    """The endpoint's keys. ``redact`` replaces the values (for printed manifests)."""
+
+    def enc(value: str) -> str:
+        text = "REDACTED-set-with-modeldeck" if redact and value and value != mode else value
+        return base64.b64encode(text.encode()).decode()
+
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(secret_name(endpoint), namespace, labels(endpoint)),
+        "type": "Opaque",
+        "data": {
+            "auth-mode": enc(mode),
+            "primary-key": enc(primary_key),
+            "secondary-key": enc(secondary_key),
+            "token-secret": enc(token_secret),
+        },
+    }
+
+
+def path_prefix(endpoint: str) -> str:
+    return f"/api/v1/endpoint/{endpoint}"
+
+
+def http_route(
+    namespace: str,
+    endpoint: str,
+    traffic: Mapping[str, int],
+    mirror: Mapping[str, int],
+    deployments: Iterable[str],
+    gateway: GatewayRef | None = None,
+) -> dict:
+    """The endpoint's HTTPRoute (gateway.networking.k8s.io/v1).
+
+    One rule per deployment matching ``azureml-model-deployment: NAME`` (more
+    specific, so it wins over the split, whatever the weights); then the split:
+    weighted ``backendRefs``, with a ``RequestMirror`` filter copying ``percent``
+    of the requests to the mirror deployment.
+    """
+    gateway = gateway or GatewayRef()
+    prefix = path_prefix(endpoint)
+    names = sorted(set(deployments) | set(traffic) | {d for d, p in mirror.items() if p})
+    rules: list[dict] = []
+    for dep in names:
+        rules.append(
+            {
+                "matches": [
+                    {
+                        "path": {"type": "PathPrefix", "value": prefix},
+                        "headers": [{"type": "Exact", "name": DEPLOYMENT_HEADER, "value": dep}],
+                    }
+                ],
+                "backendRefs": [
+                    {"name": deployment_name(endpoint, dep), "port": SERVICE_PORT, "weight": 1}
+                ],
+            }
+        )
+    split: dict[str, Any] = {
+        "matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
+        "backendRefs": [
+            {"name": deployment_name(endpoint, dep), "port": SERVICE_PORT, "weight": int(pct)}
+            for dep, pct in sorted(traffic.items())
+        ],
+    }
+    filters = [
+        {
+            "type": "RequestMirror",
+            "requestMirror": {
+                "backendRef": {"name": deployment_name(endpoint, dep), "port": SERVICE_PORT},
+                "percent": int(pct),
+            },
+        }
+        for dep, pct in sorted(mirror.items())
+        if pct
+    ]
+    if filters:
+        split["filters"] = filters
+    rules.append(split)
+    parent: dict[str, Any] = {"name": gateway.name}
+    if gateway.namespace:
+        parent["namespace"] = gateway.namespace
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": _meta(
+            route_name(endpoint),
+            namespace,
+            labels(endpoint),
+            {
+                "modeldeck.io/traffic": json.dumps(dict(sorted(traffic.items()))),
+                "modeldeck.io/mirror-traffic": json.dumps(dict(sorted(mirror.items()))),
+            },
+        ),
+        "spec": {"parentRefs": [parent], "rules": rules},
+    }
+
+
+def route_state(route: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
+    """The traffic and mirror maps recorded on an HTTPRoute by :func:`http_route`."""
+    ann = (route.get("metadata") or {}).get("annotations") or {}
+    try:
+        traffic = {
+            str(k): int(v) for k, v in json.loads(ann.get("modeldeck.io/traffic", "{}")).items()
+        }
+        mirror = {
+            str(k): int(v)
+            for k, v in json.loads(ann.get("modeldeck.io/mirror-traffic", "{}")).items()
+        }
+    except (ValueError, AttributeError, TypeError):
+        return {}, {}
+    return traffic, mirror
+
+
+# --------------------------------------------------------------------------- deployment objects
+
+
+def app_configmap(namespace: str, endpoint: str, deployment: str, app: AppFiles) -> dict:
+    """Immutable ConfigMap named after its content: a rollout never changes old pods' files."""
+    data: dict[str, str] = {}
+    binary: dict[str, str] = {}
+    for i, path in enumerate(sorted(app.files)):
+        key = _configmap_key(i, path)
+        content = app.files[path]
+        try:
+            data[key] = content.decode("utf-8")
+        except UnicodeDecodeError:
+            binary[key] = base64.b64encode(content).decode()
+    out: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(
+            configmap_name(endpoint, deployment, app), namespace, labels(endpoint, deployment)
+        ),
+        "immutable": True,
+        "data": data,
+    }
+    if binary:
+        out["binaryData"] = binary
+    return out
+
+
+def configmap_name(endpoint: str, deployment: str, app: AppFiles) -> str:
+    return f"{deployment_name(endpoint, deployment)}-{app.digest}"
+
+
+def _probe(p: Probe, *, liveness: bool) -> dict:
+    return {
+        "httpGet": {"path": "/", "port": "http"},
+        "initialDelaySeconds": p.initial_delay,
+        "periodSeconds": max(1, p.period),
+        "timeoutSeconds": max(1, p.timeout),
+        "failureThreshold": max(1, p.failure_threshold),
+        "successThreshold": 1 if liveness else max(1, p.success_threshold),
+    }
+
+
+def autoscaled(scale: ScaleSettings) -> bool:
+    return scale.type == "target_utilization"
+
+
+def deployment(
+    namespace: str, endpoint: str, spec: DeploymentSpec, app: AppFiles, model_ref: str
+) -> dict:
+    name = deployment_name(endpoint, spec.name)
+    lab = labels(endpoint, spec.name)
+    env = [{"name": k, "value": str(v)} for k, v in sorted(spec.environment_variables.items())]
+    env += [
+        {"name": "AZUREML_MODEL_DIR", "value": app.model_dir},
+        {"name": "AZUREML_ENTRY_SCRIPT", "value": spec.code_configuration.scoring_script},
+        {"name": "MODELDECK_ENTRY_SCRIPT", "value": app.entry_script},
+        {"name": "MODELDECK_ENDPOINT", "value": endpoint},
+        {"name": "MODELDECK_DEPLOYMENT", "value": spec.name},
+        {"name": "MODELDECK_KEYS_DIR", "value": KEYS_DIR},
+        {"name": "MODELDECK_RUNTIME", "value": spec.runtime},
+        {
+            "name": "MODELDECK_MAX_CONCURRENCY",
+            "value": str(spec.request_settings.max_concurrent_requests_per_instance),
+        },
+        {
+            "name": "MODELDECK_MAX_QUEUE_WAIT_MS",
+            "value": str(spec.request_settings.max_queue_wait_ms),
+        },
+        {"name": "PORT", "value": str(POD_PORT)},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+    ]
+    items = [
+        {"key": _configmap_key(i, path), "path": path} for i, path in enumerate(sorted(app.files))
+    ]
+    mounts = [
+        {"name": "app", "mountPath": APP_DIR, "readOnly": True},
+        {"name": "keys", "mountPath": KEYS_DIR, "readOnly": True},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": "app",
+            "configMap": {
+                "name": configmap_name(endpoint, spec.name, app),
+                "items": items,
+                "defaultMode": 0o444,
+            },
+        },
+        {"name": "keys", "secret": {"secretName": secret_name(endpoint), "defaultMode": 0o440}},
+    ]
+    pod: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 30,
+        "containers": [
+            {
+                "name": "scoring",
+                "image": spec.environment or DEFAULT_IMAGE,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["python", f"{APP_DIR}/podserver.py"],
+                "ports": [{"name": "http", "containerPort": POD_PORT, "protocol": "TCP"}],
+                "env": env,
+                "resources": resources(spec),
+                # init() may take minutes (a large model): liveness and readiness start once
+                # the server listens, which it does only after init() (10 min at most).
+                "startupProbe": {
+                    "httpGet": {"path": "/", "port": "http"},
+                    "periodSeconds": 2,
+                    "timeoutSeconds": 2,
+                    "failureThreshold": STARTUP_SECONDS // 2,
+                },
+                "livenessProbe": _probe(spec.liveness_probe, liveness=True),
+                "readinessProbe": _probe(spec.readiness_probe, liveness=False),
+                "volumeMounts": mounts,
+                "securityContext": CONTAINER_SECURITY,
+            }
+        ],
+        "volumes": volumes,
+    }
+    if app.storage_uri:
+        volumes.append({"name": "model", "emptyDir": {}})
+        mounts.append({"name": "model", "mountPath": MODEL_VOLUME_DIR, "readOnly": True})
+        pod["initContainers"] = [
+            {
+                "name": "storage-initializer",
+                "image": STORAGE_INITIALIZER_IMAGE,
+                "args": [app.storage_uri, f"{MODEL_VOLUME_DIR}/{app.model_base}"],
+                "volumeMounts": [{"name": "model", "mountPath": MODEL_VOLUME_DIR}],
+                "securityContext": CONTAINER_SECURITY,
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "100Mi"},
+                    "limits": {"cpu": "1", "memory": "1Gi"},
+                },
+            }
+        ]
+    body: dict[str, Any] = {
+        "revisionHistoryLimit": 3,
+        "progressDeadlineSeconds": 600,
+        "selector": {"matchLabels": dict(lab)},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        },
+        "template": {
+            "metadata": {
+                "labels": dict(lab),
+                "annotations": {
+                    "kubectl.kubernetes.io/default-container": "scoring",
+                    "modeldeck.io/app-digest": app.digest,
+                },
+            },
+            "spec": pod,
+        },
+    }
+    if not autoscaled(spec.scale_settings):
+        body["replicas"] = spec.instance_count
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(name, namespace, lab, {"modeldeck.io/model": model_ref}),
+        "spec": body,
+    }
+
+
+def service(namespace: str, endpoint: str, dep: str) -> dict:
+    lab = labels(endpoint, dep)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(deployment_name(endpoint, dep), namespace, lab),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": dict(lab),
+            "ports": [
+                {
+                    "name": "http",
+                    "port": SERVICE_PORT,
+                    "targetPort": "http",
+                    "protocol": "TCP",
+                    "appProtocol": "http",
+                }
+            ],
+        },
+    }
+
+
+def hpa(namespace: str, endpoint: str, spec: DeploymentSpec) -> dict:
+    s = spec.scale_settings
+    name = deployment_name(endpoint, spec.name)
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _meta(name, namespace, labels(endpoint, spec.name)),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": max(1, s.min_instances),
+            "maxReplicas": max(1, s.max_instances, s.min_instances),
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": s.target_utilization_percentage,
+                        },
+                    },
+                }
+            ],
+        },
+    }
+
+
+def deployment_objects(
+    namespace: str, endpoint: str, spec: DeploymentSpec, app: AppFiles, model_ref: str
+) -> list[dict]:
+    """ConfigMap, Deployment, Service and (autoscale) HPA, in the order they are applied."""
+    out = [
+        app_configmap(namespace, endpoint, spec.name, app),
+        deployment(namespace, endpoint, spec, app, model_ref),
+        service(namespace, endpoint, spec.name),
+    ]
+    if autoscaled(spec.scale_settings):
+        out.append(hpa(namespace, endpoint, spec))
+    return out
+
+
+def to_yaml(objects: Iterable[Mapping[str, Any]]) -> str:
+    """Multi-document YAML, as ``kubectl apply -f`` reads it (for GitOps)."""
+    import yaml  # deferred: the CLI's cold start stays small
+
+    return "---\n".join(
+        yaml.safe_dump(dict(obj), sort_keys=False, default_flow_style=False) for obj in objects
+    )

@@ -1,0 +1,138 @@
+"""Parsing for the metrics a deployment's pods expose.
+
+* ``metrics.k8s.io`` PodMetrics quantities (``"12345678n"`` CPU, ``"51200Ki"`` memory);
+* the pod server's Prometheus text (``modeldeck_requests_total{code=...}``,
+  ``modeldeck_request_errors_total``, the ``modeldeck_request_duration_seconds``
+  histogram), read through the API server's ``pods/proxy`` subresource;
+* rates and latency quantiles between two scrapes (as ``histogram_quantile``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+_CPU = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0}
+_MEM = {
+    "": 1,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
+_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def cpu_cores(quantity: str | float | int) -> float:
+    """A Kubernetes CPU quantity in cores."""
+    if isinstance(quantity, int | float):
+        return float(quantity)
+    m = re.fullmatch(r"([0-9.]+)([num]?)", quantity.strip())
+    if not m:
+        raise ValueError(f"not a CPU quantity: {quantity!r}")
+    return float(m.group(1)) * _CPU[m.group(2)]
+
+
+def memory_bytes(quantity: str | float | int) -> float:
+    """A Kubernetes memory quantity in bytes."""
+    if isinstance(quantity, int | float):
+        return float(quantity)
+    m = re.fullmatch(r"([0-9.]+(?:e[0-9]+)?)([kMGT]i?|Ki)?", quantity.strip())
+    if not m:
+        raise ValueError(f"not a memory quantity: {quantity!r}")
+    return float(m.group(1)) * _MEM[m.group(2) or ""]
+
+
+@dataclass
+class Scrape:
+    """One pod's (or the sum of several pods') scoring counters."""
+
+    codes: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    buckets: dict[float, float] = field(default_factory=dict)  # le -> cumulative count
+    count: float = 0.0
+    total_seconds: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return sum(self.codes.values())
+
+    def add(self, other: Scrape) -> None:
+        for k, v in other.codes.items():
+            self.codes[k] = self.codes.get(k, 0) + v
+        self.errors += other.errors
+        for le, v in other.buckets.items():
+            self.buckets[le] = self.buckets.get(le, 0.0) + v
+        self.count += other.count
+        self.total_seconds += other.total_seconds
+
+
+def parse_prometheus(text: str) -> Scrape:
+    out = Scrape()
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _LINE.match(line)
+        if not m:
+            continue
+        name, labels_text, value = m.group(1), m.group(3) or "", m.group(4)
+        labels = dict(_LABEL.findall(labels_text))
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if name == "modeldeck_requests_total":
+            code = labels.get("code", "")
+            out.codes[code] = out.codes.get(code, 0) + int(number)
+        elif name == "modeldeck_request_errors_total":
+            out.errors += int(number)
+        elif name == "modeldeck_request_duration_seconds_bucket":
+            le = labels.get("le", "+Inf")
+            key = math.inf if le in ("+Inf", "Inf") else float(le)
+            out.buckets[key] = out.buckets.get(key, 0.0) + number
+        elif name == "modeldeck_request_duration_seconds_count":
+            out.count += number
+        elif name == "modeldeck_request_duration_seconds_sum":
+            out.total_seconds += number
+    return out
+
+
+def quantile(buckets: dict[float, float], q: float) -> float | None:
+    """``histogram_quantile`` over cumulative buckets, in milliseconds (None when empty)."""
+    items = sorted(buckets.items())
+    if not items:
+        return None
+    total = items[-1][1]
+    if total <= 0:
+        return None
+    rank = q * total
+    prev_le, prev_count = 0.0, 0.0
+    for le, count in items:
+        if count >= rank:
+            if math.isinf(le):
+                return prev_le * 1000.0
+            span = count - prev_count
+            frac = (rank - prev_count) / span if span > 0 else 1.0
+            return (prev_le + (le - prev_le) * frac) * 1000.0
+        prev_le, prev_count = le, count
+    return prev_le * 1000.0
+
+
+def delta(now: Scrape, before: Scrape | None) -> Scrape:
+    """Counters between two scrapes (counter resets, e.g. a restarted pod, count from 0)."""
+    if before is None or now.count < before.count:
+        return now
+    out = Scrape(
+        codes={k: max(0, v - before.codes.get(k, 0)) for k, v in now.codes.items()},
+        errors=max(0, now.errors - before.errors),
+        buckets={le: max(0.0, v - before.buckets.get(le, 0.0)) for le, v in now.buckets.items()},
+        count=now.count - before.count,
+        total_seconds=max(0.0, now.total_seconds - before.total_seconds),
+    )
+    return out

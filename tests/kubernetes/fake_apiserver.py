@@ -1,0 +1,1379 @@
+"""A Kubernetes API server on loopback that behaves like the real one on the subset modeldeck uses.
+
+A real HTTP server (aiohttp.web in its own thread and event loop) that the real
+``kubernetes`` client talks to through a generated kubeconfig:
+
+* discovery (``/api``, ``/apis``, ``/apis/GROUP/VERSION``, ``/version``); the Gateway
+  API group and ``metrics.k8s.io`` can be switched off (plain ``404 page not found``,
+  as an API server without the CRD / aggregated API answers);
+* nodes with allocatable cpu/memory; namespaces;
+* namespaced CRUD for deployments, services, secrets, configmaps, HPAs (autoscaling/v2),
+  httproutes, gateways, events and pods: 201 on create, 409 AlreadyExists, 409 Conflict
+  on a stale resourceVersion, 404 Status, 422 Invalid (every object written is validated:
+  built-in kinds with ``kubernetes-validate`` strict schemas plus name/label rules;
+  HTTPRoute with the Gateway API CRD schema in ``schemas/``), uid, resourceVersion,
+  generation, label and field selectors, ``watch=true`` streams, deletecollection;
+* server-side apply (``application/apply-patch+yaml`` with ``fieldManager``/``force``;
+  409 when another manager owns the object and ``force`` is not set), merge patch, and
+  415 for strategic merge patch on custom resources;
+* pod logs (``tailLines``, ``sinceTime``, ``timestamps``, ``previous``, ``follow=true``
+  streaming), ``metrics.k8s.io`` pod metrics, the ``pods/proxy`` subresource serving the
+  pod server's Prometheus text;
+* a bearer token check (401), RBAC denials by (verb, resource) with the API server's
+  message (403), and per-path fault injection (status, count, ``Retry-After``) and delays;
+* a controller that rolls Deployments out (new pods with the template's labels, old ones
+  removed once the new are ready, ``status`` as the deployment controller sets it) and
+  can simulate CrashLoopBackOff (image with ``crash`` in it), ImagePullBackOff (image
+  with ``does-not-exist``) and FailedScheduling (cpu request larger than any node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import hashlib
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+from aiohttp import web
+from modeldeck.services.kubernetes import metrics as metrics_mod
+from modeldeck.services.kubernetes.podserver import Stats
+
+SCHEMAS = Path(__file__).with_name("schemas")
+K8S_VERSION = "1.33"
+TOKEN = "fake-token-0123456789"
+GATEWAY = "gateway.networking.k8s.io"
+
+
+@dataclass(frozen=True)
+class Res:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+    custom: bool = False
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+RESOURCES = [
+    Res("", "v1", "pods", "Pod"),
+    Res("", "v1", "services", "Service"),
+    Res("", "v1", "secrets", "Secret"),
+    Res("", "v1", "configmaps", "ConfigMap"),
+    Res("", "v1", "events", "Event"),
+    Res("", "v1", "namespaces", "Namespace", namespaced=False),
+    Res("", "v1", "nodes", "Node", namespaced=False),
+    Res("apps", "v1", "deployments", "Deployment"),
+    Res("apps", "v1", "replicasets", "ReplicaSet"),
+    Res("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
+    Res(GATEWAY, "v1", "httproutes", "HTTPRoute", custom=True),
+    Res(GATEWAY, "v1", "gateways", "Gateway", custom=True),
+]
+BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
+_DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+
+
+def now_rfc3339(ts: float | None = None) -> str:
+    return datetime.fromtimestamp(time.time() if ts is None else ts, UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+
+def nano_stamp(ts: float) -> str:
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}000Z"
+
+
+def status(code: int, reason: str, message: str, **details: Any) -> web.Response:
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    if details:
+        body["details"] = details
+    return web.json_response(body, status=code)
+
+
+def page_not_found() -> web.Response:
+    return web.Response(status=404, text="404 page not found\n", content_type="text/plain")
+
+
+def match_labels(labels: dict[str, str], selector: str | None) -> bool:
+    if not selector:
+        return True
+    for term in selector.split(","):
+        term = term.strip()
+        if not term:
+            continue
+        if "!=" in term:
+            k, v = term.split("!=", 1)
+            if labels.get(k.strip()) == v.strip():
+                return False
+        elif "==" in term or "=" in term:
+            k, v = re.split(r"==?", term, maxsplit=1)
+            if labels.get(k.strip()) != v.strip():
+                return False
+        elif term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def _get_path(obj: dict, dotted: str) -> Any:
+    cur: Any = obj
+    for part in dotted.split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+def match_fields(obj: dict, selector: str | None) -> bool:
+    if not selector:
+        return True
+    for term in selector.split(","):
+        if "!=" in term:
+            k, v = term.split("!=", 1)
+            if str(_get_path(obj, k) or "") == v:
+                return False
+        else:
+            k, v = re.split(r"==?", term, maxsplit=1)
+            if str(_get_path(obj, k) or "") != v:
+                return False
+    return True
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+@dataclass
+class Fault:
+    method: str | None
+    path: re.Pattern[str]
+    status: int
+    times: int
+    retry_after: float | None = None
+    message: str = "injected failure"
+    hits: int = 0
+
+
+@dataclass
+class PodLog:
+    lines: list[tuple[float, str]] = field(default_factory=list)
+    previous: list[tuple[float, str]] | None = None
+    followers: list[asyncio.Queue] = field(default_factory=list)
+
+
+class FakeKube:
+    """Start with :meth:`start`; every helper is safe to call from any thread."""
+
+    def __init__(
+        self,
+        *,
+        nodes: list[tuple[str, str, str]] | None = None,
+        ready_delay: float = 0.05,
+        gateway_api: bool = True,
+        metrics_server: bool = True,
+        namespaces: tuple[str, ...] = ("default", "ml"),
+        token: str = TOKEN,
+        anonymous: bool = False,
+    ) -> None:
+        self.nodes = nodes or [
+            ("node-1", "3860m", "16Gi"),
+            ("node-2", "4", "16Gi"),
+            ("node-3", "4", "16Gi"),
+            ("node-4", "4", "16Gi"),
+        ]
+        self.ready_delay = ready_delay
+        self.gateway_api = gateway_api
+        self.metrics_server = metrics_server
+        self.token = token
+        self.anonymous = anonymous  # requests without credentials are let in (bench: kubectl)
+        self.store: dict[tuple[str, str, str], dict] = {}  # (plural, ns, name) -> object
+        self.owner: dict[tuple[str, str, str], str] = {}  # field manager owning the object
+        self.rv = 100
+        self.history: list[tuple[int, str, str, str, dict]] = []  # rv, plural, ns, type, obj
+        self.watchers: list[tuple[str, str | None, str | None, asyncio.Queue]] = []
+        self.faults: list[Fault] = []
+        self.delays: list[tuple[re.Pattern[str], float]] = []
+        self.denied: set[tuple[str, str]] = set()  # (verb, resource) -> 403
+        self.conflict_next_put: set[str] = set()  # object names whose next PUT meets a newer rv
+        self.requests: list[tuple[str, str, str]] = []  # method, path, content type
+        self.written: list[dict] = []  # every object body written (create/replace/apply/patch)
+        self.invalid: list[str] = []  # what the validation refused
+        self.logs: dict[tuple[str, str], PodLog] = {}
+        self.stats: dict[tuple[str, str], Stats] = {}
+        self.usage: dict[tuple[str, str], tuple[str, str]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.port = 0
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._started = threading.Event()
+        self._tasks: set[asyncio.Task] = set()
+        with open(SCHEMAS / "httproute-v1.json") as f:
+            self._route_schema = json.load(f)
+        for ns in namespaces:
+            self._put_raw(
+                "namespaces",
+                "",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": ns},
+                    "status": {"phase": "Active"},
+                },
+            )
+        for name, cpu, mem in self.nodes:
+            self._put_raw(
+                "nodes",
+                "",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+                    "status": {
+                        "allocatable": {"cpu": cpu, "memory": mem, "pods": "110"},
+                        "capacity": {"cpu": cpu, "memory": mem, "pods": "110"},
+                        "conditions": [{"type": "Ready", "status": "True"}],
+                    },
+                },
+            )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeKube:
+        self._thread = threading.Thread(target=self._run, name="fake-apiserver", daemon=True)
+        self._thread.start()
+        if not self._started.wait(10):
+            raise RuntimeError("fake API server did not start")
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self.loop = loop
+        asyncio.set_event_loop(loop)
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._started.set()
+        loop.run_forever()
+        loop.run_until_complete(self._runner.cleanup())
+        loop.close()
+
+    def stop(self) -> None:
+        if self.loop is None:
+            return
+
+        async def shutdown() -> None:
+            for _, _, _, q in list(self.watchers):
+                q.put_nowait(None)
+            for log in self.logs.values():
+                for q in log.followers:
+                    q.put_nowait(None)
+            for t in list(self._tasks):
+                t.cancel()
+            assert self._runner is not None
+            await self._runner.shutdown()
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        if self._thread:
+            self._thread.join(5)
+
+    def _sync(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` on the server's loop and return its result (from any thread)."""
+        assert self.loop is not None
+
+        async def run() -> Any:
+            out = fn(*args)
+            if asyncio.iscoroutine(out):
+                out = await out
+            return out
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+
+    # ------------------------------------------------------------------ test helpers
+
+    def fail(
+        self,
+        path: str,
+        status_code: int,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        retry_after: float | None = None,
+        message: str = "injected failure",
+    ) -> Fault:
+        fault = Fault(method, re.compile(path), status_code, times, retry_after, message)
+        self.faults.append(fault)
+        return fault
+
+    def delay(self, path: str, seconds: float) -> None:
+        self.delays.append((re.compile(path), seconds))
+
+    def deny(self, verb: str, resource: str) -> None:
+        """RBAC: 403 for ``verb`` on ``resource`` (plural, e.g. "deployments")."""
+        self.denied.add((verb, resource))
+
+    def _on_loop(self, fn: Any, *args: Any) -> Any:
+        """Read the store on the server's loop (tests call from their own thread)."""
+        if threading.current_thread() is self._thread:
+            return fn(*args)
+        return self._sync(fn, *args)
+
+    def get(self, plural: str, ns: str, name: str) -> dict | None:
+        return self._on_loop(lambda: copy.deepcopy(self.store.get((plural, ns, name))))
+
+    def list(self, plural: str, ns: str | None = None, selector: str | None = None) -> list[dict]:
+        return self._on_loop(self._list_objects, plural, ns, selector)
+
+    def _list_objects(self, plural: str, ns: str | None, selector: str | None) -> list[dict]:
+        return [
+            copy.deepcopy(o)
+            for (p, n, _), o in sorted(self.store.items())
+            if p == plural
+            and (ns is None or n == ns)
+            and match_labels(o["metadata"].get("labels") or {}, selector)
+        ]
+
+    def pods_of(self, ns: str, deployment: str) -> list[dict]:
+        def run() -> list[dict]:
+            dep = self.store.get(("deployments", ns, deployment))
+            if dep is None:
+                return []
+            sel = ",".join(f"{k}={v}" for k, v in dep["spec"]["selector"]["matchLabels"].items())
+            return self._list_objects("pods", ns, sel)
+
+        return self._on_loop(run)
+
+    def add_log(self, ns: str, pod: str, text: str) -> None:
+        self._sync(self._add_log, ns, pod, text)
+
+    def restart_pod(
+        self, ns: str, pod: str, *, first_line: str = "modeldeck podserver: loading"
+    ) -> None:
+        """The container exits and is restarted: follow streams end, the old log becomes
+        ``previous``, restartCount grows, the new container logs ``first_line``."""
+        self._sync(self._restart_pod, ns, pod, first_line)
+
+    def drop_log_streams(self, ns: str, pod: str) -> None:
+        """End the pod's follow streams without a restart (an API server restart, a proxy
+        time-out): a client that re-opens must not show lines twice."""
+
+        def run() -> None:
+            log = self.logs.setdefault((ns, pod), PodLog())
+            for q in log.followers:
+                q.put_nowait(None)
+            log.followers.clear()
+
+        self._sync(run)
+
+    def record_requests(self, ns: str, pod: str, code: int, count: int, seconds: float) -> None:
+        def run() -> None:
+            stats = self.stats.setdefault((ns, pod), Stats())
+            for _ in range(count):
+                stats.record(code, seconds)
+
+        self._sync(run)
+
+    def set_usage(self, ns: str, pod: str, cpu: str, memory: str) -> None:
+        self.usage[(ns, pod)] = (cpu, memory)
+
+    def bulk_pods(self, ns: str, deployments: int, pods_each: int = 1) -> None:
+        """Insert ``deployments`` x ``pods_each`` running pods with modeldeck's labels (bench)."""
+
+        def run() -> None:
+            for i in range(deployments):
+                for j in range(pods_each):
+                    labels = {
+                        "app.kubernetes.io/managed-by": "modeldeck",
+                        "modeldeck.io/endpoint": f"ep{i // 6}",
+                        "modeldeck.io/deployment": f"d{i}",
+                    }
+                    self._put_raw(
+                        "pods",
+                        ns,
+                        self._pod_object(
+                            ns, f"ep{i // 6}-d{i}-abc-{j:05d}", labels, "h", "ok", f"img:{i}"
+                        ),
+                    )
+
+        self._sync(run)
+
+    # ------------------------------------------------------------------ storage
+
+    def _next_rv(self) -> int:
+        self.rv += 1
+        return self.rv
+
+    def _put_raw(self, plural: str, ns: str, obj: dict, event: str = "ADDED") -> dict:
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", now_rfc3339())
+        if ns:
+            meta["namespace"] = ns
+        meta["resourceVersion"] = str(self._next_rv())
+        self.store[(plural, ns, meta["name"])] = obj
+        self._notify(plural, ns, event, obj)
+        return obj
+
+    def _delete_raw(self, plural: str, ns: str, name: str) -> dict | None:
+        obj = self.store.pop((plural, ns, name), None)
+        self.owner.pop((plural, ns, name), None)
+        if obj is not None:
+            obj["metadata"]["resourceVersion"] = str(self._next_rv())
+            self._notify(plural, ns, "DELETED", obj)
+            if plural == "deployments":
+                sel = obj["spec"]["selector"]["matchLabels"]
+                for pod in self.list("pods", ns):
+                    if all(
+                        (pod["metadata"].get("labels") or {}).get(k) == v for k, v in sel.items()
+                    ):
+                        self._delete_pod(ns, pod["metadata"]["name"])
+        return obj
+
+    def _notify(self, plural: str, ns: str, kind: str, obj: dict) -> None:
+        rv = int(obj["metadata"]["resourceVersion"])
+        snapshot = copy.deepcopy(obj)
+        self.history.append((rv, plural, ns, kind, snapshot))
+        if len(self.history) > 20000:
+            del self.history[:5000]
+        for w_plural, w_ns, w_sel, q in list(self.watchers):
+            if (
+                w_plural == plural
+                and (w_ns is None or w_ns == ns)
+                and match_labels(snapshot["metadata"].get("labels") or {}, w_sel)
+            ):
+                q.put_nowait({"type": kind, "object": snapshot})
+
+    def _emit_event(
+        self, ns: str, kind: str, name: str, reason: str, message: str, etype: str = "Warning"
+    ) -> None:
+        ev_name = f"{name}.{uuid.uuid4().hex[:12]}"
+        self._put_raw(
+            "events",
+            ns,
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": ev_name},
+                "involvedObject": {"kind": kind, "name": name, "namespace": ns},
+                "reason": reason,
+                "message": message,
+                "type": etype,
+                "count": 1,
+                "firstTimestamp": now_rfc3339(),
+                "lastTimestamp": now_rfc3339(),
+                "source": {"component": "fake-controller"},
+            },
+        )
+
+    # ------------------------------------------------------------------ validation
+
+    def _validate(self, res: Res, obj: dict) -> str | None:
+        """Why the object is invalid (as the API server says it), or None."""
+        if not isinstance(obj, dict):
+            return "body is not an object"
+        if obj.get("kind") != res.kind or obj.get("apiVersion") != res.api_version:
+            return f"kind/apiVersion {obj.get('kind')}/{obj.get('apiVersion')} does not match the path ({res.kind} {res.api_version})"
+        meta = obj.get("metadata") or {}
+        name = meta.get("name") or ""
+        rule = _DNS1035 if res.plural == "services" else _DNS1123_SUB
+        if not rule.match(name) or len(name) > (63 if res.plural == "services" else 253):
+            return f"metadata.name: Invalid value: {name!r}: a lowercase RFC 1123 name must consist of lower case alphanumeric characters or '-'"
+        for k, v in (meta.get("labels") or {}).items():
+            key_name = k.rsplit("/", 1)[-1]
+            if not _LABEL_NAME.match(key_name) or len(key_name) > 63:
+                return f"metadata.labels: Invalid value: {k!r}: name part must be a valid label key"
+            if not isinstance(v, str) or len(v) > 63 or not _LABEL_VALUE.match(v):
+                return f"metadata.labels: Invalid value: {v!r}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and be at most 63 characters"
+        try:
+            if res.kind == "HTTPRoute":
+                jsonschema.validate(obj, self._route_schema)
+                for rule_ in obj["spec"].get("rules") or []:
+                    types = [f["type"] for f in rule_.get("filters") or []]
+                    for f in rule_.get("filters") or []:
+                        cfg = {
+                            "RequestMirror": "requestMirror",
+                            "URLRewrite": "urlRewrite",
+                            "RequestHeaderModifier": "requestHeaderModifier",
+                        }.get(f["type"])
+                        if cfg and cfg not in f:
+                            return f"spec.rules.filters: filter.{cfg} must be specified for {f['type']} filter.type"
+                    if len([t for t in types if t == "URLRewrite"]) > 1:
+                        return "spec.rules.filters: URLRewrite filter cannot be repeated"
+            elif not res.custom:
+                kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        except (jsonschema.ValidationError, kubernetes_validate.ValidationError) as exc:
+            err = getattr(exc, "caused_by", exc)
+            where = ".".join(str(p) for p in getattr(err, "absolute_path", []) or [])
+            return f"{where or '<root>'}: {getattr(err, 'message', str(err))}"
+        if res.kind == "Deployment":
+            sel = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            tmpl = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
+                "labels"
+            ) or {}
+            if not sel or any(tmpl.get(k) != v for k, v in sel.items()):
+                return "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
+        return None
+
+    def _refuse(self, res: Res, name: str, why: str) -> web.Response:
+        self.invalid.append(f"{res.kind}/{name}: {why}")
+        field_ = why.split(":", 1)[0]
+        return status(
+            422,
+            "Invalid",
+            f'{res.kind} "{name}" is invalid: {why}',
+            name=name,
+            kind=res.kind,
+            causes=[{"reason": "FieldValueInvalid", "message": why, "field": field_}],
+        )
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        method = request.method
+        self.requests.append((method, path, request.headers.get("Content-Type", "")))
+        for pattern, seconds in self.delays:
+            if pattern.search(path):
+                await asyncio.sleep(seconds)
+        auth = request.headers.get("Authorization", "")
+        if auth != f"Bearer {self.token}" and not (self.anonymous and not auth):
+            return status(401, "Unauthorized", "Unauthorized")
+        for fault in self.faults:
+            if (
+                fault.hits < fault.times
+                and fault.path.search(path)
+                and fault.method in (None, method)
+            ):
+                fault.hits += 1
+                resp = status(
+                    fault.status,
+                    {429: "TooManyRequests", 503: "ServiceUnavailable"}.get(
+                        fault.status, "InternalError"
+                    ),
+                    fault.message,
+                )
+                if fault.retry_after is not None:
+                    resp.headers["Retry-After"] = f"{fault.retry_after:g}"
+                return resp
+        try:
+            return await self._route(request, method, path)
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # a bug in the fake: show it as the API server would
+            import traceback
+
+            traceback.print_exc()
+            return status(500, "InternalError", f"fake apiserver error: {exc}")
+
+    async def _route(self, request: web.Request, method: str, path: str) -> web.StreamResponse:
+        path = path.rstrip("/") or "/"
+        if path == "/version":
+            return web.json_response(
+                {"major": "1", "minor": "33", "gitVersion": "v1.33.1", "platform": "linux/amd64"}
+            )
+        if path == "/api":
+            return web.json_response({"kind": "APIVersions", "versions": ["v1"]})
+        if path == "/apis":
+            return web.json_response(self._group_list())
+        parts = [p for p in path.split("/") if p]
+        if parts[:2] == ["api", "v1"]:
+            group, version, rest = "", "v1", parts[2:]
+        elif parts[:1] == ["apis"] and len(parts) >= 3:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            return page_not_found()
+        if (group == GATEWAY and not self.gateway_api) or (
+            group == "metrics.k8s.io" and not self.metrics_server
+        ):
+            return page_not_found()
+        if not rest:
+            return self._resource_list(group, version)
+        if group == "metrics.k8s.io":
+            return self._pod_metrics(rest, request)
+        ns = ""
+        if rest[0] == "namespaces" and len(rest) >= 3:
+            ns, rest = rest[1], rest[2:]
+        plural, name, sub = rest[0], (rest[1] if len(rest) > 1 else None), rest[2:]
+        res = BY_PATH.get((group, version, plural))
+        if res is None:
+            return page_not_found()
+        verb = self._verb(method, name, request)
+        rbac_name = f"{plural}/{sub[0]}" if sub else plural
+        if (verb, rbac_name) in self.denied or (verb, plural) in self.denied:
+            what = f"{plural}.{group}" if group else plural
+            subject = f' "{name}"' if name else ""
+            return status(
+                403,
+                "Forbidden",
+                f'{what}{subject} is forbidden: User "alice@example.com" cannot {verb} resource '
+                f'"{rbac_name}" in API group "{group}"'
+                + (f' in the namespace "{ns}"' if ns else " at the cluster scope"),
+                name=name or "",
+                group=group,
+                kind=plural,
+            )
+        if plural == "pods" and name and sub:
+            pod_name = name.split(":", 1)[0]
+            if sub[0] == "log":
+                return await self._pod_log(request, ns, pod_name)
+            if sub[0] == "proxy":
+                return self._pod_proxy(ns, pod_name, "/".join(sub[1:]))
+        if name is None:
+            if method == "GET":
+                if request.query.get("watch") in ("true", "1"):
+                    return await self._watch(request, res, ns)
+                return self._list(request, res, ns)
+            if method == "POST":
+                return await self._create(request, res, ns)
+            if method == "DELETE":
+                return self._delete_collection(request, res, ns)
+            return status(405, "MethodNotAllowed", "method not allowed")
+        if method == "GET":
+            obj = self.store.get((plural, ns, name))
+            if obj is None:
+                return self._not_found(res, name)
+            return web.json_response(obj)
+        if method == "PUT":
+            return await self._replace(request, res, ns, name)
+        if method == "PATCH":
+            return await self._patch(request, res, ns, name)
+        if method == "DELETE":
+            obj = self._delete_raw(plural, ns, name)
+            if obj is None:
+                return self._not_found(res, name)
+            return web.json_response(obj)
+        return status(405, "MethodNotAllowed", "method not allowed")
+
+    @staticmethod
+    def _verb(method: str, name: str | None, request: web.Request) -> str:
+        if method == "GET":
+            if name is None:
+                return "watch" if request.query.get("watch") in ("true", "1") else "list"
+            return "get"
+        return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(
+            method, "delete" if name else "deletecollection"
+        )
+
+    def _not_found(self, res: Res, name: str) -> web.Response:
+        what = f"{res.plural}.{res.group}" if res.group else res.plural
+        return status(
+            404,
+            "NotFound",
+            f'{what} "{name}" not found',
+            name=name,
+            group=res.group,
+            kind=res.plural,
+        )
+
+    def _group_list(self) -> dict:
+        groups = [("apps", "v1"), ("autoscaling", "v2")]
+        if self.gateway_api:
+            groups.append((GATEWAY, "v1"))
+        if self.metrics_server:
+            groups.append(("metrics.k8s.io", "v1beta1"))
+        return {
+            "kind": "APIGroupList",
+            "apiVersion": "v1",
+            "groups": [
+                {
+                    "name": g,
+                    "versions": [{"groupVersion": f"{g}/{v}", "version": v}],
+                    "preferredVersion": {"groupVersion": f"{g}/{v}", "version": v},
+                }
+                for g, v in groups
+            ],
+        }
+
+    def _resource_list(self, group: str, version: str) -> web.Response:
+        resources = [
+            {
+                "name": r.plural,
+                "singularName": r.kind.lower(),
+                "namespaced": r.namespaced,
+                "kind": r.kind,
+                "verbs": [
+                    "create",
+                    "delete",
+                    "deletecollection",
+                    "get",
+                    "list",
+                    "patch",
+                    "update",
+                    "watch",
+                ],
+            }
+            for r in RESOURCES
+            if r.group == group and r.version == version
+        ]
+        if group == "metrics.k8s.io":
+            resources = [
+                {"name": "pods", "namespaced": True, "kind": "PodMetrics", "verbs": ["get", "list"]}
+            ]
+        if not resources:
+            return page_not_found()
+        gv = f"{group}/{version}" if group else version
+        return web.json_response(
+            {
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": gv,
+                "resources": resources,
+            }
+        )
+
+    # ------------------------------------------------------------------ verbs
+
+    def _list(self, request: web.Request, res: Res, ns: str) -> web.Response:
+        sel = request.query.get("labelSelector")
+        fsel = request.query.get("fieldSelector")
+        items = [
+            o
+            for (p, n, _), o in self.store.items()
+            if p == res.plural
+            and (not res.namespaced or not ns or n == ns)
+            and match_labels(o["metadata"].get("labels") or {}, sel)
+            and match_fields(o, fsel)
+        ]
+        body = {
+            "kind": f"{res.kind}List",
+            "apiVersion": res.api_version,
+            "metadata": {"resourceVersion": str(self.rv)},
+            "items": items,
+        }
+        return web.Response(body=json.dumps(body).encode(), content_type="application/json")
+
+    async def _watch(self, request: web.Request, res: Res, ns: str) -> web.StreamResponse:
+        sel = request.query.get("labelSelector")
+        since = int(request.query.get("resourceVersion") or 0)
+        timeout = float(request.query.get("timeoutSeconds") or 1800)
+        q: asyncio.Queue = asyncio.Queue()
+        for rv, plural, n, kind, obj in self.history:
+            if (
+                rv > since
+                and plural == res.plural
+                and (not ns or n == ns)
+                and match_labels(obj["metadata"].get("labels") or {}, sel)
+            ):
+                q.put_nowait({"type": kind, "object": obj})
+        watcher = (res.plural, ns or None, sel, q)
+        self.watchers.append(watcher)
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    event = await asyncio.wait_for(q.get(), left)
+                except TimeoutError:
+                    break
+                if event is None:
+                    break
+                await resp.write(json.dumps(event).encode() + b"\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            with contextlib.suppress(ValueError):
+                self.watchers.remove(watcher)
+        with contextlib.suppress(Exception):
+            await resp.write_eof()
+        return resp
+
+    async def _body(self, request: web.Request) -> Any:
+        raw = await request.read()
+        ctype = request.headers.get("Content-Type", "")
+        if "yaml" in ctype:
+            return yaml.safe_load(raw)
+        return json.loads(raw)
+
+    async def _create(self, request: web.Request, res: Res, ns: str) -> web.Response:
+        try:
+            obj = await self._body(request)
+        except ValueError:
+            return status(400, "BadRequest", "the body is not valid JSON")
+        self.written.append(copy.deepcopy(obj))
+        name = (obj.get("metadata") or {}).get("name", "")
+        why = self._validate(res, obj)
+        if why:
+            return self._refuse(res, name, why)
+        if (res.plural, ns, name) in self.store:
+            what = f"{res.plural}.{res.group}" if res.group else res.plural
+            return status(
+                409, "AlreadyExists", f'{what} "{name}" already exists', name=name, kind=res.plural
+            )
+        obj["metadata"].pop("resourceVersion", None)
+        obj["metadata"]["generation"] = 1
+        self.owner[(res.plural, ns, name)] = request.query.get("fieldManager") or "unknown"
+        self._put_raw(res.plural, ns, obj)
+        self._after_write(res, ns, name)
+        return web.json_response(obj, status=201)
+
+    async def _replace(self, request: web.Request, res: Res, ns: str, name: str) -> web.Response:
+        obj = await self._body(request)
+        self.written.append(copy.deepcopy(obj))
+        current = self.store.get((res.plural, ns, name))
+        if current is None:
+            return self._not_found(res, name)
+        if name in self.conflict_next_put:  # someone else wrote it meanwhile
+            self.conflict_next_put.discard(name)
+            current["metadata"]["resourceVersion"] = str(self._next_rv())
+        why = self._validate(res, obj)
+        if why:
+            return self._refuse(res, name, why)
+        sent_rv = (obj.get("metadata") or {}).get("resourceVersion")
+        if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
+            what = f"{res.plural}.{res.group}" if res.group else res.plural
+            return status(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {what} "{name}": the object has been modified; '
+                "please apply your changes to the latest version and try again",
+                name=name,
+                kind=res.plural,
+            )
+        return self._store_update(res, ns, name, current, obj)
+
+    def _store_update(self, res: Res, ns: str, name: str, current: dict, new: dict) -> web.Response:
+        if current.get("immutable") and (
+            current.get("data") != new.get("data")
+            or current.get("binaryData") != new.get("binaryData")
+        ):
+            return self._refuse(
+                res, name, "data: Forbidden: field is immutable when `immutable` is set"
+            )
+        meta = new.setdefault("metadata", {})
+        for key in ("uid", "creationTimestamp"):
+            meta[key] = current["metadata"][key]
+        gen = int(current["metadata"].get("generation") or 1)
+        meta["generation"] = gen + 1 if current.get("spec") != new.get("spec") else gen
+        if "status" in current and "status" not in new:
+            new["status"] = current["status"]
+        self._put_raw(res.plural, ns, new, "MODIFIED")
+        self._after_write(res, ns, name)
+        return web.json_response(new)
+
+    async def _patch(self, request: web.Request, res: Res, ns: str, name: str) -> web.Response:
+        ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
+        if ctype == "application/strategic-merge-patch+json" and res.custom:
+            return status(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: "
+                "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+            )
+        try:
+            patch = await self._body(request)
+        except ValueError:
+            return status(400, "BadRequest", "the body is not valid")
+        self.written.append(copy.deepcopy(patch))
+        current = self.store.get((res.plural, ns, name))
+        key = (res.plural, ns, name)
+        if ctype == "application/apply-patch+yaml":
+            manager = request.query.get("fieldManager")
+            if not manager:
+                return status(
+                    422,
+                    "Invalid",
+                    "PATCH, fieldManager: Required value: is required for apply patch",
+                )
+            why = self._validate(res, patch)
+            if why:
+                return self._refuse(res, name, why)
+            if current is None:
+                obj = copy.deepcopy(patch)
+                obj["metadata"].pop("resourceVersion", None)
+                obj["metadata"]["generation"] = 1
+                self.owner[key] = manager
+                self._put_raw(res.plural, ns, obj)
+                self._after_write(res, ns, name)
+                return web.json_response(obj, status=201)
+            if self.owner.get(key) != manager and request.query.get("force") not in ("true", "1"):
+                return status(
+                    409,
+                    "Conflict",
+                    f'Apply failed with 1 conflict: conflict with "{self.owner.get(key)}": .spec',
+                    name=name,
+                    kind=res.plural,
+                    causes=[
+                        {
+                            "reason": "FieldManagerConflict",
+                            "message": f'conflict with "{self.owner.get(key)}"',
+                            "field": ".spec",
+                        }
+                    ],
+                )
+            self.owner[key] = manager
+            new = copy.deepcopy(patch)
+            if (
+                res.kind == "Deployment"
+                and "replicas" not in new.get("spec", {})
+                and "replicas" in current.get("spec", {})
+            ):
+                new["spec"]["replicas"] = current["spec"]["replicas"]
+            return self._store_update(res, ns, name, current, new)
+        if current is None:
+            return self._not_found(res, name)
+        if ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            new = merge_patch(current, patch)
+            why = self._validate(res, {k: v for k, v in new.items() if k != "status"})
+            if why:
+                return self._refuse(res, name, why)
+            return self._store_update(res, ns, name, current, new)
+        return status(415, "UnsupportedMediaType", f"unsupported patch type {ctype}")
+
+    def _delete_collection(self, request: web.Request, res: Res, ns: str) -> web.Response:
+        sel = request.query.get("labelSelector")
+        gone = [
+            name
+            for (p, n, name), o in list(self.store.items())
+            if p == res.plural and n == ns and match_labels(o["metadata"].get("labels") or {}, sel)
+        ]
+        items = [self._delete_raw(res.plural, ns, name) for name in gone]
+        return web.json_response(
+            {
+                "kind": f"{res.kind}List",
+                "apiVersion": res.api_version,
+                "metadata": {},
+                "items": items,
+            }
+        )
+
+    # ------------------------------------------------------------------ controller
+
+    def _after_write(self, res: Res, ns: str, name: str) -> None:
+        if res.kind == "Deployment":
+            self._schedule(self._reconcile(ns, name))
+        elif res.kind == "HorizontalPodAutoscaler":
+            hpa = self.store[(res.plural, ns, name)]
+            target = hpa["spec"]["scaleTargetRef"]["name"]
+            if ("deployments", ns, target) in self.store:
+                self._schedule(self._reconcile(ns, target))
+
+    def _schedule(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _desired(self, ns: str, dep: dict) -> int:
+        replicas = int(dep["spec"].get("replicas", 1))
+        for hpa in self.list("horizontalpodautoscalers", ns):
+            if hpa["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]:
+                replicas = min(
+                    max(replicas, hpa["spec"].get("minReplicas", 1)), hpa["spec"]["maxReplicas"]
+                )
+                if dep["spec"].get("replicas") != replicas:  # the HPA scales: a spec change
+                    dep["spec"]["replicas"] = replicas
+                    dep["metadata"]["generation"] = int(dep["metadata"].get("generation", 1)) + 1
+        return replicas
+
+    def _pod_object(
+        self, ns: str, name: str, labels: dict, template_hash: str, mode: str, image: str
+    ) -> dict:
+        running = mode == "ok"
+        cs: dict[str, Any] = {
+            "name": "scoring",
+            "image": image,
+            "imageID": f"docker.io/{image}@sha256:{'0' * 64}" if running else "",
+            "ready": running,
+            "started": running,
+            "restartCount": 0,
+        }
+        phase = "Running"
+        conditions = [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": "True" if running else "False"},
+        ]
+        if running:
+            cs["state"] = {"running": {"startedAt": now_rfc3339()}}
+        elif mode == "crash":
+            cs["state"] = {
+                "waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": "back-off 40s restarting failed container=scoring",
+                }
+            }
+            cs["lastState"] = {"terminated": {"exitCode": 3, "reason": "Error"}}
+            cs["restartCount"] = 3
+        elif mode == "imagepull":
+            phase = "Pending"
+            cs["state"] = {
+                "waiting": {
+                    "reason": "ImagePullBackOff",
+                    "message": f'Back-off pulling image "{image}"',
+                }
+            }
+        elif mode == "unschedulable":
+            phase = "Pending"
+            conditions = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]
+            cs = {}
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": ns,
+                "labels": dict(labels, **{"pod-template-hash": template_hash}),
+            },
+            "spec": {
+                "containers": [{"name": "scoring", "image": image}],
+                "nodeName": "node-1" if phase == "Running" else None,
+            },
+            "status": {
+                "phase": phase,
+                "conditions": conditions,
+                "containerStatuses": [cs] if cs else [],
+                "podIP": "10.0.0.1" if running else None,
+            },
+        }
+
+    def _mode(self, dep: dict) -> str:
+        container = dep["spec"]["template"]["spec"]["containers"][0]
+        image = container.get("image", "")
+        if "crash" in image:
+            return "crash"
+        if "does-not-exist" in image:
+            return "imagepull"
+        want = ((container.get("resources") or {}).get("requests") or {}).get("cpu")
+        if want:
+            biggest = max(metrics_mod.cpu_cores(c) for _, c, _ in self.nodes)
+            if metrics_mod.cpu_cores(want) > biggest:
+                return "unschedulable"
+        return "ok"
+
+    async def _reconcile(self, ns: str, name: str) -> None:
+        await asyncio.sleep(self.ready_delay)
+        dep = self.store.get(("deployments", ns, name))
+        if dep is None:
+            return
+        template = dep["spec"]["template"]
+        thash = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+        desired = self._desired(ns, dep)
+        mode = self._mode(dep)
+        image = template["spec"]["containers"][0].get("image", "")
+        sel = dep["spec"]["selector"]["matchLabels"]
+        pods = [
+            p
+            for p in self.list("pods", ns)
+            if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in sel.items())
+        ]
+        new = [p for p in pods if p["metadata"]["labels"].get("pod-template-hash") == thash]
+        old = [p for p in pods if p["metadata"]["labels"].get("pod-template-hash") != thash]
+        for _ in range(len(new), desired):
+            pname = f"{name}-{thash[:8]}-{uuid.uuid4().hex[:5]}"
+            pod = self._pod_object(
+                ns, pname, template["metadata"].get("labels") or {}, thash, mode, image
+            )
+            self._put_raw("pods", ns, pod)
+            log = self.logs.setdefault((ns, pname), PodLog())
+            t = time.time()
+            if mode == "ok":
+                log.lines += [
+                    (t, "modeldeck podserver: loading /var/modeldeck/app/code/score.py"),
+                    (t + 0.000001, "modeldeck podserver: listening on port 5001"),
+                ]
+            elif mode == "crash":
+                log.previous = [
+                    (t, "modeldeck podserver: loading /var/modeldeck/app/code/score.py"),
+                    (t + 0.000001, "init() failed:"),
+                    (
+                        t + 0.000002,
+                        "FileNotFoundError: [Errno 2] No such file or directory: 'model.pkl'",
+                    ),
+                ]
+                self._emit_event(
+                    ns, "Pod", pname, "BackOff", "Back-off restarting failed container scoring"
+                )
+            elif mode == "imagepull":
+                self._emit_event(
+                    ns, "Pod", pname, "Failed", f'Failed to pull image "{image}": not found'
+                )
+            elif mode == "unschedulable":
+                n = len(self.nodes)
+                self._emit_event(
+                    ns,
+                    "Pod",
+                    pname,
+                    "FailedScheduling",
+                    f"0/{n} nodes are available: {n} Insufficient cpu. preemption: 0/{n} nodes are available: {n} No preemption victims found for incoming pod.",
+                )
+        new = [
+            p
+            for p in self.list("pods", ns)
+            if p["metadata"]["labels"].get("pod-template-hash") == thash
+            and all(p["metadata"]["labels"].get(k) == v for k, v in sel.items())
+        ]
+        for extra in new[desired:]:
+            self._delete_pod(ns, extra["metadata"]["name"])
+        new = new[:desired]
+        ready_new = [
+            p
+            for p in new
+            if p["status"]["containerStatuses"] and p["status"]["containerStatuses"][0].get("ready")
+        ]
+        if len(ready_new) >= desired:
+            for p in old:
+                self._delete_pod(ns, p["metadata"]["name"])
+            old = []
+        ready_old = [
+            p
+            for p in old
+            if p["status"]["containerStatuses"] and p["status"]["containerStatuses"][0].get("ready")
+        ]
+        dep = self.store.get(("deployments", ns, name))
+        if dep is None:
+            return
+        progressing = {
+            "type": "Progressing",
+            "status": "True",
+            "reason": "NewReplicaSetAvailable"
+            if len(ready_new) >= desired
+            else "ReplicaSetUpdated",
+        }
+        dep["status"] = {
+            "observedGeneration": dep["metadata"].get("generation", 1),
+            "replicas": len(new) + len(old),
+            "updatedReplicas": len(new),
+            "readyReplicas": len(ready_new) + len(ready_old),
+            "availableReplicas": len(ready_new) + len(ready_old),
+            "unavailableReplicas": max(0, desired - len(ready_new)),
+            "conditions": [
+                {"type": "Available", "status": "True" if ready_new or ready_old else "False"},
+                progressing,
+            ],
+        }
+        self._put_raw("deployments", ns, dep, "MODIFIED")
+
+    def _delete_pod(self, ns: str, pod: str) -> None:
+        self._delete_raw("pods", ns, pod)
+        log = self.logs.get((ns, pod))
+        if log is not None:
+            for q in log.followers:
+                q.put_nowait(None)
+            log.followers.clear()
+
+    def _add_log(self, ns: str, pod: str, text: str) -> None:
+        log = self.logs.setdefault((ns, pod), PodLog())
+        t = max(time.time(), (log.lines[-1][0] + 0.000001) if log.lines else 0.0)
+        log.lines.append((t, text))
+        for q in log.followers:
+            q.put_nowait((t, text))
+
+    def _restart_pod(self, ns: str, pod: str, first_line: str) -> None:
+        log = self.logs.setdefault((ns, pod), PodLog())
+        for q in log.followers:
+            q.put_nowait(None)
+        log.followers.clear()
+        log.previous = log.lines
+        t = time.time()
+        if log.previous:
+            t = max(t, log.previous[-1][0] + 0.000001)
+        log.lines = [(t, first_line)]
+        obj = self.store.get(("pods", ns, pod))
+        if obj is not None:
+            for cs in obj["status"].get("containerStatuses") or []:
+                cs["restartCount"] = int(cs.get("restartCount") or 0) + 1
+                cs["lastState"] = {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}
+            self._put_raw("pods", ns, obj, "MODIFIED")
+
+    # ------------------------------------------------------------------ subresources
+
+    async def _pod_log(self, request: web.Request, ns: str, pod: str) -> web.StreamResponse:
+        obj = self.store.get(("pods", ns, pod))
+        if obj is None:
+            return status(404, "NotFound", f'pods "{pod}" not found', name=pod, kind="pods")
+        log = self.logs.setdefault((ns, pod), PodLog())
+        q = request.query
+        if q.get("previous") == "true":
+            if log.previous is None:
+                return status(
+                    400,
+                    "BadRequest",
+                    f'previous terminated container "scoring" in pod "{pod}" not found',
+                )
+            lines = list(log.previous)
+        else:
+            cs = (obj["status"].get("containerStatuses") or [{}])[0]
+            if not (cs.get("state") or {}).get("running"):
+                reason = ((cs.get("state") or {}).get("waiting") or {}).get(
+                    "reason", "ContainerCreating"
+                )
+                return status(
+                    400,
+                    "BadRequest",
+                    f'container "scoring" in pod "{pod}" is waiting to start: {reason}',
+                )
+            lines = list(log.lines)
+        if q.get("sinceTime"):
+            since = (
+                datetime.strptime(q["sinceTime"], "%Y-%m-%dT%H:%M:%SZ")
+                .replace(tzinfo=UTC)
+                .timestamp()
+            )
+            lines = [ln for ln in lines if ln[0] >= since]
+        if q.get("tailLines") is not None:
+            n = int(q["tailLines"])
+            lines = lines[-n:] if n > 0 else []
+        stamps = q.get("timestamps") == "true"
+
+        def fmt(item: tuple[float, str]) -> bytes:
+            return ((nano_stamp(item[0]) + " " if stamps else "") + item[1] + "\n").encode()
+
+        if q.get("follow") != "true" or q.get("previous") == "true":
+            return web.Response(body=b"".join(fmt(x) for x in lines), content_type="text/plain")
+        queue: asyncio.Queue = asyncio.Queue()
+        log.followers.append(queue)
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        try:
+            for item in lines:
+                await resp.write(fmt(item))
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                await resp.write(fmt(item))
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            with contextlib.suppress(ValueError):
+                log.followers.remove(queue)
+        with contextlib.suppress(Exception):
+            await resp.write_eof()
+        return resp
+
+    def _pod_proxy(self, ns: str, pod: str, rest: str) -> web.Response:
+        obj = self.store.get(("pods", ns, pod))
+        if obj is None:
+            return status(404, "NotFound", f'pods "{pod}" not found', name=pod, kind="pods")
+        if obj["status"].get("phase") != "Running" or not obj["status"].get("podIP"):
+            return status(
+                503,
+                "ServiceUnavailable",
+                f'error trying to reach service: pod "{pod}" is not running',
+            )
+        if rest == "metrics":
+            dep = (obj["metadata"].get("labels") or {}).get("modeldeck.io/deployment", "")
+            stats = self.stats.get((ns, pod)) or Stats()
+            return web.Response(text=stats.text(dep), content_type="text/plain")
+        if rest == "":
+            return web.Response(text="Healthy", content_type="text/plain")
+        return web.Response(status=404, text="not found")
+
+    def _pod_metrics(self, rest: list[str], request: web.Request) -> web.Response:
+        if len(rest) < 3 or rest[0] != "namespaces" or rest[2] != "pods":
+            return page_not_found()
+        ns = rest[1]
+        sel = request.query.get("labelSelector")
+        items = []
+        for pod in self.list("pods", ns, sel):
+            if pod["status"].get("phase") != "Running":
+                continue
+            cpu, mem = self.usage.get((ns, pod["metadata"]["name"]), ("1000000n", "10240Ki"))
+            items.append(
+                {
+                    "metadata": {
+                        "name": pod["metadata"]["name"],
+                        "namespace": ns,
+                        "labels": pod["metadata"].get("labels"),
+                    },
+                    "timestamp": now_rfc3339(),
+                    "window": "15s",
+                    "containers": [{"name": "scoring", "usage": {"cpu": cpu, "memory": mem}}],
+                }
+            )
+        return web.json_response(
+            {
+                "kind": "PodMetricsList",
+                "apiVersion": "metrics.k8s.io/v1beta1",
+                "metadata": {},
+                "items": items,
+            }
+        )
+
+
+def write_kubeconfig(
+    path: Path,
+    contexts: dict[str, tuple[str, str]],
+    current: str | None = None,
+    *,
+    token: str = TOKEN,
+    namespace: str | None = None,
+) -> Path:
+    """A kubeconfig with ``contexts``: name -> (server URL, token or "")."""
+    data = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": f"c-{n}", "cluster": {"server": url}} for n, (url, _) in contexts.items()
+        ],
+        "users": [
+            {"name": f"u-{n}", "user": {"token": tok or token}} for n, (_, tok) in contexts.items()
+        ],
+        "contexts": [
+            {
+                "name": n,
+                "context": {
+                    "cluster": f"c-{n}",
+                    "user": f"u-{n}",
+                    **({"namespace": namespace} if namespace else {}),
+                },
+            }
+            for n in contexts
+        ],
+    }
+    if current:
+        data["current-context"] = current
+    path.write_text(yaml.safe_dump(data))
+    path.chmod(0o600)
+    return path

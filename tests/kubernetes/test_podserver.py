@@ -1,0 +1,243 @@
+"""The scoring server of the pods, run as a real process laid out as the manifests mount it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from modeldeck.services.kubernetes import manifests as mf
+from modeldeck.services.kubernetes.metrics import parse_prometheus
+from modeldeck.services.local.tokens import mint_token
+
+KEY1 = "primary-" + "x" * 30
+KEY2 = "secondary-" + "y" * 30
+
+
+def start(tmp_path: Path, k: Any, mode: str = "key") -> tuple[subprocess.Popen, str, Path]:
+    rt = k.runtime()
+    app_files = mf.collect_files(rt.spec, rt.model, rt.code_dir)
+    app = tmp_path / "app"
+    for rel, content in app_files.files.items():  # as the ConfigMap volume's items lay them out
+        target = app / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name, value in (
+        ("auth-mode", mode),
+        ("primary-key", KEY1),
+        ("secondary-key", KEY2),
+        ("token-secret", "t" * 32),
+    ):
+        (keys / name).write_text(value)
+    env = dict(
+        os.environ,
+        PORT="0",
+        MODELDECK_ENTRY_SCRIPT=str(app / "code" / "score.py"),
+        AZUREML_MODEL_DIR=str(app / "model"),
+        MODELDECK_KEYS_DIR=str(keys),
+        MODELDECK_ENDPOINT="ep",
+        MODELDECK_DEPLOYMENT="blue",
+        MODELDECK_MAX_CONCURRENCY="2",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(app / "podserver.py")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if "listening on port" in line:
+            return proc, f"http://127.0.0.1:{int(line.rsplit(' ', 1)[1])}", keys
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError("pod server did not start")
+
+
+@pytest.fixture
+def pod(tmp_path: Path, k: Any) -> Iterator[tuple[str, Path]]:
+    proc, url, keys = start(tmp_path, k)
+    yield url, keys
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_scoring_needs_a_key_and_takes_either(pod: tuple[str, Path], examples: Path) -> None:
+    url, _ = pod
+    body = (examples / "sample-request.json").read_bytes()
+    assert httpx.get(url + "/").text == "Healthy"
+    assert httpx.post(url + "/score", content=body).status_code == 401
+    assert (
+        httpx.post(
+            url + "/score", content=body, headers={"Authorization": "Bearer wrong"}
+        ).status_code
+        == 401
+    )
+    for key in (KEY1, KEY2):
+        r = httpx.post(
+            url + "/api/v1/endpoint/ep/score",
+            content=body,
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert r.status_code == 200
+        assert r.json()["version"] == "blue"
+        assert r.headers["azureml-model-deployment"] == "blue"
+
+
+def test_rotated_key_reaches_the_running_pod(pod: tuple[str, Path], examples: Path) -> None:
+    url, keys = pod
+    body = (examples / "sample-request.json").read_bytes()
+    new = "rotated-" + "z" * 30
+    tmp = keys / ".primary-key.tmp"
+    tmp.write_text(new)
+    os.replace(tmp, keys / "primary-key")  # the kubelet swaps Secret volume files atomically
+    assert (
+        httpx.post(
+            url + "/score", content=body, headers={"Authorization": f"Bearer {KEY1}"}
+        ).status_code
+        == 401
+    )
+    assert (
+        httpx.post(
+            url + "/score", content=body, headers={"Authorization": f"Bearer {new}"}
+        ).status_code
+        == 200
+    )
+
+
+def test_metrics_count_requests_by_code(pod: tuple[str, Path], examples: Path) -> None:
+    url, _ = pod
+    body = (examples / "sample-request.json").read_bytes()
+    for _ in range(3):
+        httpx.post(url + "/score", content=body, headers={"Authorization": f"Bearer {KEY1}"})
+    httpx.post(url + "/score", content=b"not json", headers={"Authorization": f"Bearer {KEY1}"})
+    httpx.post(url + "/score", content=body)
+    scrape = parse_prometheus(httpx.get(url + "/metrics").text)
+    assert scrape.codes == {"200": 3, "500": 1, "401": 1}
+    assert scrape.errors == 1
+    assert scrape.count == 5
+
+
+def test_aml_token_endpoint_takes_tokens_minted_by_the_control_plane(
+    tmp_path: Path, k: Any, examples: Path
+) -> None:
+    proc, url, _ = start(tmp_path, k, mode="aml_token")
+    try:
+        body = (examples / "sample-request.json").read_bytes()
+        token, _, _ = mint_token("t" * 32, "ep", 60)
+        other, _, _ = mint_token("t" * 32, "another-endpoint", 60)
+        expired, _, _ = mint_token("t" * 32, "ep", 60, now=time.time() - 120)
+        ok = httpx.post(url + "/score", content=body, headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200, ok.text
+        for bad in (other, expired, KEY1):
+            r = httpx.post(url + "/score", content=body, headers={"Authorization": f"Bearer {bad}"})
+            assert r.status_code == 401
+            assert "t" * 32 not in r.text
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_init_failure_exits_before_listening(tmp_path: Path, k: Any) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "score.py").write_text(
+        "def init():\n    raise RuntimeError('model.pkl missing')\n\ndef run(x):\n    return x\n"
+    )
+    env = dict(
+        os.environ,
+        PORT="0",
+        MODELDECK_ENTRY_SCRIPT=str(code / "score.py"),
+        MODELDECK_KEYS_DIR=str(tmp_path),
+    )
+    shutil.copy(mf.PODSERVER, tmp_path / "podserver.py")
+    proc = subprocess.run(
+        [sys.executable, str(tmp_path / "podserver.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 3
+    assert "model.pkl missing" in proc.stderr
+    assert "listening" not in proc.stdout
+
+
+FAKE_AZMLINFSRV = '''#!{python}
+"""Stands in for Azure ML's inference server CLI: same flags, same routes."""
+import argparse, importlib.util, json, os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+p = argparse.ArgumentParser()
+p.add_argument("--entry_script")
+p.add_argument("--port", type=int)
+a = p.parse_args()
+spec = importlib.util.spec_from_file_location("score", a.entry_script)
+m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); m.init()
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *x): pass
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"Healthy")
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        try:
+            out, code = json.dumps(m.run(body)).encode(), 200
+        except Exception as e:
+            out, code = json.dumps({{"error": str(e)}}).encode(), 502
+        self.send_response(code); self.send_header("Content-Type", "application/json")
+        self.send_header("x-served-by", "azmlinfsrv"); self.end_headers(); self.wfile.write(out)
+HTTPServer(("127.0.0.1", a.port), H).serve_forever()
+'''
+
+
+def test_azmlinfsrv_runtime_is_fronted_for_auth_and_metrics(
+    tmp_path: Path, k: Any, examples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    tool = bindir / "azmlinfsrv"
+    tool.write_text(FAKE_AZMLINFSRV.format(python=sys.executable))
+    tool.chmod(0o755)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        upstream = s.getsockname()[1]
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("MODELDECK_RUNTIME", "azmlinfsrv")
+    monkeypatch.setenv("MODELDECK_UPSTREAM_PORT", str(upstream))
+    monkeypatch.setenv("MODELDECK_UPSTREAM_WAIT_S", "20")
+    proc, url, _ = start(tmp_path, k)
+    try:
+        body = (examples / "sample-request.json").read_bytes()
+        assert httpx.post(url + "/score", content=body).status_code == 401
+        r = httpx.post(url + "/score", content=body, headers={"Authorization": f"Bearer {KEY1}"})
+        assert r.status_code == 200 and r.json()["version"] == "blue"
+        bad = httpx.post(url + "/score", content=b"{}", headers={"Authorization": f"Bearer {KEY1}"})
+        assert bad.status_code == 502  # the upstream's status is passed through
+        assert parse_prometheus(httpx.get(url + "/metrics").text).codes == {
+            "401": 1,
+            "200": 1,
+            "502": 1,
+        }
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_pod_server_parses_as_python_3_8() -> None:
+    import ast
+
+    ast.parse(mf.PODSERVER.read_text(), feature_version=(3, 8))  # the default image has 3.9
