@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
 
 from ..services.domain import ClusterDriver, ClusterSpec, to_dict
 from ..services.workspace import Workspace
-from .common import confirm
+from .common import confirm, warn
 from .progress import wait
 
 
 async def create(args: argparse.Namespace, ws: Workspace) -> Any:
     from ..services import specs
 
+    _the_name(args)
     spec = ClusterSpec(
         name=args.name,
         driver=ClusterDriver.POOL,
@@ -39,12 +41,14 @@ async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
 
 
 async def show(args: argparse.Namespace, ws: Workspace) -> Any:
+    _the_name(args)
     return to_dict(await ws.get_cluster(args.name))
 
 
 async def scale(args: argparse.Namespace, ws: Workspace) -> Any:
     from ..services import validation
 
+    _the_name(args)
     validation.integer(args.agent_count, "agent_count", 1, 100)
     op = await wait(
         await ws.scale_cluster(args.name, args.agent_count),
@@ -57,6 +61,7 @@ async def scale(args: argparse.Namespace, ws: Workspace) -> Any:
 
 
 async def delete(args: argparse.Namespace, ws: Workspace) -> Any:
+    _the_name(args)
     await ws.get_cluster(args.name)  # NotFound before asking
     confirm(args, f"The cluster '{args.name}' will be deleted.")
     op = await wait(
@@ -65,35 +70,97 @@ async def delete(args: argparse.Namespace, ws: Workspace) -> Any:
     return to_dict(op) if args.no_wait else None
 
 
-async def attach(args: argparse.Namespace, ws: Workspace) -> Any:
-    from ..services import specs
+def _the_name(args: argparse.Namespace) -> str:
+    """``--name NAME`` or the first argument (``cluster attach prod``), stored in args.name."""
+    from ..services.errors import InvalidInput
 
+    first = getattr(args, "name_arg", None)
+    if args.name and first and args.name != first:
+        raise InvalidInput(
+            "--name", args.name, f"differs from the name given first ('{first}')", "give one name"
+        )
+    args.name = args.name or first
+    if not args.name:
+        raise InvalidInput("--name", None, "is required", "give the cluster's name: --name NAME")
+    return str(args.name)
+
+
+async def attach(args: argparse.Namespace, ws: Workspace) -> Any:
+    from ..services import specs, validation
+    from .common import resolve_profile
+
+    _the_name(args)
+    resource_id = getattr(args, "resource_id", None)
     spec = ClusterSpec(
         name=args.name,
         driver=ClusterDriver.KUBERNETES,
         purpose=specs.parse_purpose(args.purpose),
         kube_context=args.kube_context,
         namespace=args.namespace,
+        resource_id=resource_id,
     )
-    from ..services import validation
+    if resolve_profile(args)[0].provider == "local":
+        if resource_id and not args.kube_context:
+            from ..services.errors import InvalidInput
 
-    validation.cluster_spec(spec)
+            raise InvalidInput(
+                "--resource-id",
+                resource_id,
+                "attaches a cluster to an azureml workspace; this is a local workspace, which "
+                "reaches a cluster through a kubeconfig context",
+                "pass --kube-context NAME (see: kubectl config get-contexts), or -w PROFILE for "
+                "an azureml workspace",
+            )
+        if resource_id:
+            warn(args, "--resource-id is used by azureml workspaces; ignored locally")
+            spec = replace(spec, resource_id=None)
+        validation.cluster_spec(spec)
+    else:
+        validation.name(spec.name)  # the workspace checks the resource id (its own rules)
     op = await wait(
         await ws.attach_cluster(spec), f"Attaching cluster {spec.name}", no_wait=args.no_wait
     )
+    for line in (op.message or "").splitlines()[1:]:  # the attach check's notes
+        if line.startswith("note: "):
+            warn(args, line.removeprefix("note: "))
     if args.no_wait:
         return to_dict(op)
     return to_dict(await ws.get_cluster(spec.name))
 
 
 async def detach(args: argparse.Namespace, ws: Workspace) -> Any:
-    await ws.get_cluster(args.name)
-    what = (
-        " and what modeldeck created on it"
-        if args.delete_resources
-        else " (what runs on it keeps running)"
+    from ..services.errors import InvalidInput
+
+    cluster = await ws.get_cluster(_the_name(args))
+    if cluster.driver is ClusterDriver.POOL:
+        raise InvalidInput(
+            "name",
+            args.name,
+            "is a local pool: pools are deleted, not detached",
+            f"modeldeck cluster delete --name {args.name}",
+        )
+    endpoints = [e.name for e in await ws.list_endpoints() if e.compute == args.name]
+    deployments = [
+        f"{d.endpoint_name}/{d.name}" for e in endpoints for d in await ws.list_deployments(e)
+    ]
+    where = f"namespace '{cluster.namespace}' of context '{cluster.kube_context}'"
+    held = ", ".join(
+        [f"endpoint(s) {', '.join(endpoints)}"] * bool(endpoints)
+        + [f"deployment(s) {', '.join(deployments)}"] * bool(deployments)
     )
-    confirm(args, f"The cluster '{args.name}' will be detached{what}.")
+    if args.delete_resources:
+        what = (
+            f" Everything modeldeck created in {where} will be DELETED"
+            + (f" ({held}), and their records forgotten." if held else ".")
+            + " Nothing else on the cluster is touched."
+        )
+    else:
+        what = (
+            " modeldeck forgets it"
+            + (f" and the records of {held}" if held else "")
+            + f"; everything in {where} keeps running (use --delete-resources to remove it)."
+        )
+    confirm(args, f"The cluster '{args.name}' will be detached.{what}")
     op = await wait(
         await ws.detach_cluster(args.name, delete_resources=args.delete_resources),
         f"Detaching cluster {args.name}",

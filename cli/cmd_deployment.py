@@ -24,6 +24,11 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
     for w in loaded.warnings:
         warner(args)(w)
     spec = loaded.spec
+    if getattr(args, "dry_run", False):
+        objects = await ws.render_manifests(
+            spec, all_traffic=args.all_traffic, model=loaded.model_to_register
+        )
+        return dry_run_output(args, objects)
     handle = await specs.create_deployment(ws, loaded, all_traffic=args.all_traffic)
     op = await wait(
         handle, f"Creating deployment {spec.endpoint_name}/{spec.name}", no_wait=args.no_wait
@@ -43,9 +48,44 @@ async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
     return to_dict(await ws.list_deployments(args.endpoint_name))
 
 
+def dry_run_output(args: argparse.Namespace, objects: list[dict]) -> Any:
+    """``--dry-run``: the manifests, as ``kubectl apply -f`` reads them (multi-document YAML
+    with -o yaml; a v1 List otherwise)."""
+    if args.output in ("yaml", "yamlc") and not args.query:
+        from ..services.kubernetes.manifests import to_yaml
+
+        return Raw(to_yaml(objects).rstrip("\n"))
+    return {"apiVersion": "v1", "kind": "List", "items": objects}
+
+
+async def _dry_run_update(args: argparse.Namespace, ws: Workspace) -> Any:
+    from ..services import specs
+
+    current = await ws.get_deployment(args.endpoint_name, args.name)
+    if args.file is not None:
+        loaded = specs.load_deployment(
+            args.file, args.set, name=args.name, endpoint_name=args.endpoint_name
+        )
+    else:
+        if not list(args.set or ()):
+            raise InvalidInput(
+                "update",
+                None,
+                "nothing to change",
+                "pass -f FILE or --set KEY=VALUE (e.g. --set instance_count=2)",
+            )
+        loaded = specs.updated_deployment(current.spec, args.set)
+    for w in loaded.warnings:
+        warner(args)(w)
+    objects = await ws.render_manifests(loaded.spec, update=True, model=loaded.model_to_register)
+    return dry_run_output(args, objects)
+
+
 async def update(args: argparse.Namespace, ws: Workspace) -> Any:
     from ..services import specs
 
+    if getattr(args, "dry_run", False):
+        return await _dry_run_update(args, ws)
     handle = await specs.update_deployment_from(
         ws, args.endpoint_name, args.name, args.file, args.set, warn=warner(args)
     )

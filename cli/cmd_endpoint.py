@@ -30,6 +30,10 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
     for w in loaded.warnings:
         warner(args)(w)
     name = loaded.spec.name
+    if getattr(args, "dry_run", False):
+        from .cmd_deployment import dry_run_output
+
+        return dry_run_output(args, await ws.render_manifests(loaded.spec))
     op = await wait(
         await ws.create_endpoint(loaded.spec), f"Creating endpoint {name}", no_wait=args.no_wait
     )
@@ -68,6 +72,19 @@ async def delete(args: argparse.Namespace, ws: Workspace) -> Any:
     return to_dict(op) if args.no_wait else None
 
 
+def _error_detail(text: str) -> tuple[str, str | None]:
+    """The message (and fix) of an error answer: the gateway's ``{"error": {...}}`` read
+    out, anything else (a scoring script's own answer) as it is, cut to 500 characters."""
+    try:
+        err = json.loads(text).get("error")
+    except (ValueError, AttributeError):
+        err = None
+    if isinstance(err, dict) and isinstance(err.get("message"), str):
+        fix = err.get("fix")
+        return err["message"], fix if isinstance(fix, str) and fix else None
+    return text.strip()[:500], None
+
+
 async def invoke(args: argparse.Namespace, ws: Workspace) -> Any:
     path = Path(args.request_file).expanduser()
     try:
@@ -82,16 +99,19 @@ async def invoke(args: argparse.Namespace, ws: Workspace) -> Any:
     result = await ws.invoke(args.name, body, deployment=args.deployment_name)
     text = result.body.decode("utf-8", "replace")
     if result.status >= 400:
-        detail = text.strip()[:500]
+        detail, gateway_fix = _error_detail(text)
         who = f" (deployment {result.deployment})" if result.deployment else ""
         if result.status == 401:
             raise Unauthorized(
                 f"the endpoint refused the request: HTTP 401{who}: {detail}",
-                fix=f"check the endpoint's auth mode and key: modeldeck online-endpoint get-credentials -n {args.name}",
+                fix=gateway_fix
+                or f"check the endpoint's auth mode and key: modeldeck online-endpoint get-credentials -n {args.name}",
             )
         raise BackendError(
             f"the endpoint answered HTTP {result.status}{who}: {detail}",
-            fix=f"see the deployment's log: modeldeck online-deployment get-logs -n {result.deployment or 'NAME'} -e {args.name}",
+            # the gateway's own fix when it refused the request itself (no traffic, 413, 429)
+            fix=gateway_fix
+            or f"see the deployment's log: modeldeck online-deployment get-logs -n {result.deployment or 'NAME'} -e {args.name}",
         )
     try:
         return json.loads(text)

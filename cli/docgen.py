@@ -17,7 +17,7 @@ GLOBAL = "global arguments"
 
 def _flags(action: argparse.Action) -> str:
     names = ", ".join(action.option_strings) or (action.metavar or action.dest)
-    if action.nargs == 0:
+    if action.nargs == 0 or not action.option_strings:  # a flag, or a positional argument
         return f"`{names}`"
     metavar = action.metavar or action.dest.upper()
     return f"`{names} {metavar}`"

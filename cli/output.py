@@ -60,7 +60,7 @@ def render(
     if fmt == "tsv":
         return tsv(queried)
     if fmt == "table":
-        return table(queried, None if query else columns)
+        return table(queried, None if query else columns, own=not query)
     raise InvalidInput("--output", fmt, "must be json, yaml, table, tsv or none")
 
 
@@ -104,6 +104,84 @@ def _header(key: str) -> str:
     return key[:1].upper() + key[1:]
 
 
+#: short headers for our own columns, so a list reads at 100 columns (a --query result keeps
+#: az's capitalised keys)
+HEADERS = {
+    "provisioning_state": "State",
+    "endpoint_name": "Endpoint",
+    "ready_replicas": "Ready",
+    "desired_replicas": "Desired",
+    "instance_count": "Instances",
+    "agent_count": "Nodes",
+    "vm_size": "VM size",
+    "vcpus_total": "vCPU",
+    "vcpus_used": "vCPU used",
+    "memory_gb_total": "Memory GiB",
+    "memory_gb_used": "GiB used",
+    "auth_mode": "Auth",
+    "scoring_uri": "Scoring URI",
+    "mirror_traffic": "Mirror",
+    "kube_context": "Context",
+    "primaryKey": "Primary key",
+    "secondaryKey": "Secondary key",
+}
+#: columns that only a single object's table shows (too wide for a list)
+SINGLE_ONLY = ("scoring_uri", "control", "error", "kube_context", "namespace")
+#: the default columns of each kind, for results whose command names none (create, update)
+KIND_COLUMNS: dict[str, tuple[str, ...]] = {
+    "cluster": (
+        "name",
+        "driver",
+        "purpose",
+        "provisioning_state",
+        "agent_count",
+        "vm_size",
+        "vcpus_total",
+        "vcpus_used",
+        "endpoints",
+        "kube_context",
+        "namespace",
+        "error",
+    ),
+    "endpoint": (
+        "name",
+        "compute",
+        "auth_mode",
+        "provisioning_state",
+        "traffic",
+        "mirror_traffic",
+        "control",
+        "scoring_uri",
+        "error",
+    ),
+    "deployment": (
+        "name",
+        "endpoint_name",
+        "model",
+        "provisioning_state",
+        "ready_replicas",
+        "desired_replicas",
+        "traffic",
+        "mirror_traffic",
+        "error",
+    ),
+    "model": ("name", "version", "description", "path"),
+}
+WIDTH = 100
+
+
+def kind_of(row: dict[str, Any]) -> str | None:
+    if "vm_size" in row and "driver" in row:
+        return "cluster"
+    if "scoring_uri" in row and "auth_mode" in row:
+        return "endpoint"
+    if "endpoint_name" in row and "ready_replicas" in row:
+        return "deployment"
+    if "version" in row and "path" in row and "name" in row:
+        return "model"
+    return None
+
+
 def _table_cell(value: Any) -> str:
     if value is None:
         return ""
@@ -115,20 +193,59 @@ def _table_cell(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_table_cell(v) for v in value)
     if isinstance(value, float):
-        return f"{value:g}"
+        return f"{value:.15g}"  # 0.5, 12, and a timestamp in full (not 1.79571e+09)
     return str(value)
 
 
-def table(data: Any, columns: Sequence[str] | None = None) -> str:
+def _own_columns(
+    rows: list[dict[str, Any]], columns: Sequence[str] | None, single: bool
+) -> list[str] | None:
+    """The columns to show of our own results: the command's, else the kind's; a list leaves
+    out the wide ones, and a column empty in every row (mirror, error) is left out."""
+    kind = kind_of(rows[0])
+    wanted = list(columns) if columns else list(KIND_COLUMNS.get(kind or "", ()))
+    if not wanted:
+        return None
+    if single and kind in KIND_COLUMNS:  # the kind's detail columns, if anything is in them
+        wanted += [c for c in KIND_COLUMNS[kind] if c in SINGLE_ONLY and c not in wanted]
+    if not single:
+        wanted = [c for c in wanted if c not in SINGLE_ONLY]
+        if any(r.get("error") for r in rows):  # a cluster that cannot be reached: say so
+            wanted.append("error")
+    return [
+        c
+        for c in wanted
+        if any(c in r for r in rows)
+        and (c == "traffic" or any(r.get(c) not in (None, {}, [], "") for r in rows))
+    ]
+
+
+def _vertical(keys: list[str], headers: list[str], row: list[str]) -> str:
+    width = max(len(h) for h in headers)
+    pad = "\n" + " " * (width + 2)  # a multi-line value (an error's log lines) stays in its column
+    return "\n".join(
+        f"{h.ljust(width)}  {pad.join(c.splitlines())}".rstrip()
+        for h, c in zip(headers, row, strict=True)
+    )
+
+
+def table(data: Any, columns: Sequence[str] | None = None, own: bool = True) -> str:
+    """az's table: one row per item. Our own results (``own``: no --query) show the useful
+    columns under short headers; a single object too wide for 100 columns prints one field
+    per line instead."""
     if data is None:
         return ""
-    rows = data if isinstance(data, list) else [data]
+    single = not isinstance(data, list)
+    rows = [data] if single else data
     if not rows:
         return ""
     if not all(isinstance(r, dict) for r in rows):
         # a list of scalars: one column named Result, as az does
         rows = [{"Result": r} for r in rows]
-    if columns:
+    picked = _own_columns(rows, columns, single) if own else None
+    if picked:
+        keys = picked
+    elif columns:
         keys = [c for c in columns if any(c in r for r in rows)]
     else:
         keys = []
@@ -141,8 +258,15 @@ def table(data: Any, columns: Sequence[str] | None = None) -> str:
                 ):
                     keys.append(k)
     cells = [[_table_cell(r.get(k)) for k in keys] for r in rows]
-    headers = [_header(k) for k in keys]
+    if not single and "error" in keys:  # one line each in a list; show NAME has it all
+        i = keys.index("error")
+        for row in cells:
+            first = (row[i].splitlines() or [""])[0]
+            row[i] = first if len(first) <= 60 else first[:59] + "…"
+    headers = [HEADERS.get(k, _header(k).replace("_", " ")) if own else _header(k) for k in keys]
     widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    if own and single and sum(widths) + 2 * (len(widths) - 1) > WIDTH:
+        return _vertical(keys, headers, cells[0])
     lines = [
         "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
         "  ".join("-" * w for w in widths),

@@ -72,6 +72,12 @@ def _name(p: argparse.ArgumentParser, what: str, required: bool = True) -> None:
     p.add_argument("-n", "--name", required=required, help=f"name of the {what}")
 
 
+def _name_or_first(p: argparse.ArgumentParser, what: str) -> None:
+    """``--name NAME``, or ``NAME`` as the first argument (``cluster attach prod ...``)."""
+    p.add_argument("name_arg", nargs="?", metavar="NAME", help=f"the {what}'s name (or --name)")
+    p.add_argument("-n", "--name", help=f"name of the {what}")
+
+
 def _endpoint(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument(
         "-e",
@@ -112,6 +118,15 @@ def _no_wait(p: argparse.ArgumentParser) -> None:
 
 def _yes(p: argparse.ArgumentParser) -> None:
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+
+
+def _dry_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the Kubernetes manifests that would be applied (-o yaml for kubectl/GitOps; "
+        "keys redacted) and change nothing; Kubernetes clusters only",
+    )
 
 
 # --------------------------------------------------------------------------- building
@@ -200,7 +215,7 @@ def _compute(subs: Any) -> None:
             "a DevTest cluster needs at least 2 and is not meant for production traffic."
         ),
     )
-    _name(p, "cluster")
+    _name_or_first(p, "cluster")
     p.add_argument("--agent-count", type=int, default=3, help="number of nodes (default: 3)")
     p.add_argument(
         "--vm-size",
@@ -238,7 +253,7 @@ def _compute(subs: Any) -> None:
         [f"{PROG} compute show --name myaks", f"{PROG} compute show -n myaks --query vcpus_total"],
         columns=cols,
     )
-    _name(p, "cluster")
+    _name_or_first(p, "cluster")
     _finish(p)
 
     p = leaf(
@@ -247,7 +262,7 @@ def _compute(subs: Any) -> None:
         "Change the number of nodes of a pool",
         [f"{PROG} compute scale --name myaks --agent-count 4"],
     )
-    _name(p, "cluster")
+    _name_or_first(p, "cluster")
     p.add_argument("--agent-count", type=int, required=True, help="new number of nodes")
     _no_wait(p)
     _finish(p)
@@ -258,7 +273,7 @@ def _compute(subs: Any) -> None:
         "Delete a pool (refused while it has endpoints)",
         [f"{PROG} compute delete --name devpool --yes"],
     )
-    _name(p, "cluster")
+    _name_or_first(p, "cluster")
     _yes(p)
     _no_wait(p)
     _finish(p)
@@ -270,14 +285,27 @@ def _compute(subs: Any) -> None:
         [
             f"{PROG} compute attach --name prod-aks --kube-context prod --namespace models",
             f"{PROG} compute attach --name dev-k8s --kube-context kind-dev --purpose DevTest",
+            f"{PROG} compute attach -w my-azureml --type Kubernetes --name prod-aks --resource-id "
+            "/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.ContainerService/"
+            "managedClusters/prod-aks --namespace models",
         ],
         description=(
             "Record an existing Kubernetes cluster and check its capacity against its purpose.\n"
-            "Attaching one cluster twice under two names is refused."
+            "Attaching one cluster twice under two names is refused. A local workspace reaches\n"
+            "the cluster through a kubeconfig context (--kube-context); an azureml workspace\n"
+            "attaches it by its ARM resource id (--resource-id), as az ml does."
         ),
     )
-    _name(p, "cluster")
-    p.add_argument("--kube-context", required=True, help="kubeconfig context of the cluster")
+    _name_or_first(p, "cluster")
+    p.add_argument(
+        "--kube-context",
+        help="kubeconfig context of the cluster (local workspaces; required there)",
+    )
+    p.add_argument(
+        "--resource-id",
+        help="ARM resource id of the AKS or Arc-enabled cluster (azureml workspaces; required "
+        "there; see: az aks show --query id)",
+    )
     p.add_argument("--namespace", help="namespace for the deployments (default: the context's)")
     p.add_argument("--purpose", default="FastProd", help="FastProd (default) or DevTest")
     p.add_argument("--type", help="accepted for az compatibility (kubernetes); ignored")
@@ -289,11 +317,18 @@ def _compute(subs: Any) -> None:
         "cmd_compute:detach",
         "Detach a Kubernetes cluster (what runs on it keeps running)",
         [
+            f"{PROG} compute detach prod-aks",
             f"{PROG} compute detach --name prod-aks --yes",
             f"{PROG} compute detach --name dev-k8s --delete-resources --yes",
         ],
+        description=(
+            "Forget an attached Kubernetes cluster and the records of its endpoints and\n"
+            "deployments; everything on the cluster keeps running. With --delete-resources,\n"
+            "what modeldeck created there (labelled app.kubernetes.io/managed-by=modeldeck) is\n"
+            "deleted first. Asks for confirmation (--yes in scripts). Pools: cluster delete."
+        ),
     )
-    _name(p, "cluster")
+    _name_or_first(p, "cluster")
     p.add_argument(
         "--delete-resources",
         action="store_true",
@@ -398,6 +433,7 @@ def _endpoint_group(subs: Any) -> None:
     _name(p, "endpoint", required=False)
     p.add_argument("--auth-mode", help="key (default), aml_token or none")
     _set(p)
+    _dry_run(p)
     _no_wait(p)
     _finish(p)
 
@@ -436,12 +472,15 @@ def _endpoint_group(subs: Any) -> None:
             f'{PROG} online-endpoint update --name my-endpoint --traffic "green=20" --rest blue',
             f'{PROG} online-endpoint update --name my-endpoint --mirror-traffic "green=10"',
             f"{PROG} online-endpoint update --name my-endpoint --set description='rolled out'",
+            f"{PROG} online-endpoint update --name my-endpoint --set control=blue",
         ],
         description=(
             "Update an endpoint. The traffic map is changed only when --traffic/--rest (or a\n"
             "traffic: in the file) is given: an update without it keeps the current split.\n"
             "Percentages add up to 100 (or all 0); deployments left out get 0. With --rest NAME,\n"
-            "NAME takes whatever the others do not (the seed's default version)."
+            "NAME takes whatever the others do not (the seed's default version).\n"
+            "--set control=NAME marks one deployment as the control (the others are\n"
+            "treatments); --set control=none clears it."
         ),
         columns=cols,
     )
@@ -542,6 +581,7 @@ def _deployment_group(subs: Any) -> None:
             f"{PROG} online-deployment create --name blue --endpoint my-endpoint -f blue.yml --all-traffic",
             f"{PROG} online-deployment create --name green --endpoint my-endpoint -f green.yml",
             f"{PROG} online-deployment create -f green.yml --set instance_count=2 --no-wait",
+            f"{PROG} online-deployment create -f blue.yml --dry-run -o yaml > blue-manifests.yaml",
         ],
         description=(
             "Create a deployment (kubernetesOnlineDeployment YAML). An inline model: {path: ...}\n"
@@ -559,6 +599,7 @@ def _deployment_group(subs: Any) -> None:
     )
     p.add_argument("--skip-script-validation", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--local", action="store_true", help=argparse.SUPPRESS)
+    _dry_run(p)
     _no_wait(p)
     _finish(p)
 
@@ -602,6 +643,7 @@ def _deployment_group(subs: Any) -> None:
     _endpoint(p)
     _file(p, "deployment")
     _set(p)
+    _dry_run(p)
     _no_wait(p)
     _finish(p)
 

@@ -79,7 +79,11 @@ class InvalidInput(ModeldeckError):
     ) -> None:
         shown = _short(value)
         super().__init__(
-            message or f"invalid {field} {shown}: {rule}",
+            # no value ("is required", "nothing to change"): no "None" in the sentence
+            message
+            or (
+                f"invalid {field}: {rule}" if value is None else f"invalid {field} {shown}: {rule}"
+            ),
             fix=fix,
             field=field,
             value=shown,

@@ -195,7 +195,9 @@ def read_yaml(path: str | Path, what: str) -> _Doc:
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput("file", str(path), f"cannot be read ({exc})") from None
+        raise InvalidInput(
+            "file", str(path), f"cannot be read ({exc})", "give a readable UTF-8 YAML file"
+        ) from None
     return parse_yaml(text, str(path), p.resolve().parent, what)
 
 
@@ -208,12 +210,18 @@ def parse_yaml(text: str, source: str, base_dir: Path | None, what: str) -> _Doc
         node = loader.get_single_node()
         doc = _Doc({}, source, base_dir)
         if node is None:
-            raise InvalidInput("file", source, f"is empty; expected a {what} mapping")
+            raise InvalidInput(
+                "file",
+                source,
+                f"is empty; expected a {what} mapping",
+                "see examples/endpoint.yml and examples/blue.yml",
+            )
         if not isinstance(node, yaml.MappingNode):
             raise InvalidInput(
                 "file",
                 source,
                 f"must be a mapping of {what} keys",
+                "write key: value lines at the top level (see examples/blue.yml)",
                 message=f"{source}: line {node.start_mark.line + 1}: expected a mapping of {what} keys",
             )
         doc.data = _node_value(loader, node, (), doc)
@@ -552,7 +560,7 @@ def load_endpoint(
     """An endpoint from a YAML file (or from ``base`` data / flags alone), with --set applied."""
     doc = read_yaml(path, "endpoint") if path else doc_from_data(base or {}, "endpoint")
     if name:
-        doc.data["name"] = name
+        _from_flag(doc, "name", "--name", name)
     if auth_mode:
         doc.data["auth_mode"] = auth_mode
         doc.where[("auth_mode",)] = f"--auth-mode {auth_mode}"
@@ -617,12 +625,21 @@ def load_deployment(
 ) -> LoadedDeployment:
     """A deployment from a YAML file; ``name``/``endpoint_name`` (flags) win over the file."""
     doc = read_yaml(path, "deployment")
-    if name:
-        doc.data["name"] = name
-    if endpoint_name:
-        doc.data["endpoint_name"] = endpoint_name
+    for key, flag, value in (
+        ("name", "--name", name),
+        ("endpoint_name", "--endpoint", endpoint_name),
+    ):
+        if value:
+            _from_flag(doc, key, flag, value)
     apply_overrides(doc, overrides)
     return deployment_from_doc(doc)
+
+
+def _from_flag(doc: _Doc, key: str, flag: str, value: str) -> None:
+    """A flag's value for a top-level key: an error about it names the flag, not the file."""
+    doc.data[key] = value
+    doc.where[(key,)] = f"{flag} {value}"
+    doc.from_set.add((key,))
 
 
 def deployment_to_doc(spec: DeploymentSpec) -> dict[str, Any]:
@@ -689,6 +706,7 @@ def _model(
                 "model",
                 value,
                 "must be a model reference (azureml:NAME:VERSION) or a mapping with path:",
+                "write model: azureml:sklearn-demo:1, or model: {path: ./model}",
             ),
         )
     _check_keys(doc, value, ("model",), MODEL_KEYS, "model")
@@ -1005,6 +1023,15 @@ def traffic_from_flags(
     """
     if traffic is None and rest is None:
         return None
+    if traffic is not None and not traffic.strip() and rest is None:
+        # an unset shell variable (--traffic "$SPLIT") must not silently stop all traffic
+        raise InvalidInput(
+            "--traffic",
+            traffic,
+            "is empty",
+            'give the split, e.g. --traffic "blue=90 green=10"; to stop all traffic, set each '
+            'deployment to 0, e.g. --traffic "blue=0 green=0"',
+        )
     given = _with_fix(
         lambda: validation.parse_traffic(traffic or ""), 'for example --traffic "blue=90 green=10"'
     )
@@ -1173,6 +1200,22 @@ async def update_endpoint_from(
     deployments = [d.name for d in await ws.list_deployments(name)]
     changes: dict[str, Any] = {}
     overrides = list(overrides)
+    control = [o for o in overrides if o.partition("=")[0].strip() == "control"]
+    if control:  # the control deployment (the others are treatments): --set control=NAME
+        overrides = [o for o in overrides if o not in control]
+        value = control[-1].partition("=")[2].strip()
+        if value.lower() in ("", "none", "null"):
+            changes["control"] = ""  # no control any more
+        elif value not in deployments:
+            raise InvalidInput(
+                "control",
+                value,
+                f"there is no deployment '{value}' on this endpoint",
+                "existing deployments: " + (", ".join(deployments) or "none yet"),
+                message=f"--set {control[-1]}: there is no deployment '{value}' on this endpoint",
+            )
+        else:
+            changes["control"] = value
     if path is not None or overrides:
         base = {
             "name": current.name,
@@ -1230,7 +1273,8 @@ async def update_endpoint_from(
             "update",
             None,
             "nothing to change",
-            'pass --traffic "blue=90 green=10", --mirror-traffic, -f FILE or --set KEY=VALUE',
+            'pass --traffic "blue=90 green=10", --mirror-traffic, -f FILE, --set control=NAME '
+            "or --set KEY=VALUE",
         )
     return await ws.update_endpoint(name, **changes)
 

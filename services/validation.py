@@ -36,13 +36,13 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def name(value: Any, field: str = "name") -> str:
     if not isinstance(value, str):
-        raise InvalidInput(field, value, f"must be a string of {NAME_RULE}")
+        raise InvalidInput(
+            field, value, f"must be a string of {NAME_RULE}", "write the name as text, e.g. blue"
+        )
     if not 3 <= len(value) <= 32 or not NAME_RE.match(value):
         fixed = re.sub(r"[^-a-zA-Z0-9]", "-", value).strip("-")[:32]
-        hint = f"for example '{fixed}'" if len(fixed) >= 3 and NAME_RE.match(fixed) else ""
-        raise InvalidInput(
-            field, value, f"must be {NAME_RULE}", f"choose another name {hint}".strip()
-        )
+        hint = f", for example '{fixed}'" if len(fixed) >= 3 and NAME_RE.match(fixed) else ""
+        raise InvalidInput(field, value, f"must be {NAME_RULE}", f"choose another name{hint}")
     return value
 
 
@@ -53,7 +53,12 @@ def integer(value: Any, field: str, lo: int | None = None, hi: int | None = None
         ):
             value = int(value)
         else:
-            raise InvalidInput(field, value, "must be a whole number")
+            raise InvalidInput(
+                field,
+                value,
+                "must be a whole number",
+                "write a number without quotes or decimals, e.g. 1",
+            )
     bounds = (
         f"from {lo} to {hi}"
         if lo is not None and hi is not None
@@ -66,11 +71,23 @@ def integer(value: Any, field: str, lo: int | None = None, hi: int | None = None
     return value
 
 
+def spec_integer(value: Any, field: str, lo: int | None = None, hi: int | None = None) -> int:
+    """A whole number in a spec (a dataclass the rest of the code computes with): "2" or 2.0
+    are refused here, where :func:`integer` (for text: YAML, flags) would read them."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(
+            field, value, "must be a whole number", "write a number without quotes or decimals"
+        )
+    return integer(value, field, lo, hi)
+
+
 def number(value: Any, field: str, lo: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput(field, value, "must be a number")
+        raise InvalidInput(field, value, "must be a number", "write a number, e.g. 1")
     if lo is not None and value < lo:
-        raise InvalidInput(field, value, f"must be at least {lo}")
+        raise InvalidInput(
+            field, value, f"must be at least {lo}", f"give a number of at least {lo}"
+        )
     return float(value)
 
 
@@ -92,7 +109,9 @@ _MEM_UNITS = {
 def cpu_quantity(value: Any, field: str) -> float:
     """Kubernetes CPU quantity ("100m", "0.5", 2) in cores."""
     if isinstance(value, bool):
-        raise InvalidInput(field, value, "must be a CPU quantity such as 0.5 or 500m")
+        raise InvalidInput(
+            field, value, "must be a CPU quantity such as 0.5 or 500m", "write cores or millicores"
+        )
     if isinstance(value, int | float):
         cores = float(value)
     else:
@@ -106,14 +125,19 @@ def cpu_quantity(value: Any, field: str) -> float:
             )
         cores = float(m.group(1)) / (1000 if m.group(2) else 1)
     if cores < 0:
-        raise InvalidInput(field, value, "must not be negative")
+        raise InvalidInput(field, value, "must not be negative", "write e.g. 0.5 (cores) or 500m")
     return cores
 
 
 def memory_quantity(value: Any, field: str) -> float:
     """Kubernetes memory quantity ("512Mi", "1.5Gi", "1G") in GiB."""
     if isinstance(value, bool):
-        raise InvalidInput(field, value, "must be a memory quantity such as 512Mi or 1.5Gi")
+        raise InvalidInput(
+            field,
+            value,
+            "must be a memory quantity such as 512Mi or 1.5Gi",
+            "write a number with Mi or Gi",
+        )
     if isinstance(value, int | float):
         return float(value) / 2**30
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtKMGT]i?)?\s*", str(value))
@@ -133,7 +157,7 @@ def memory_quantity(value: Any, field: str) -> float:
 def cluster_spec(spec: ClusterSpec) -> ClusterSpec:
     name(spec.name)
     if spec.driver is ClusterDriver.POOL:
-        integer(spec.agent_count, "agent_count", 1, 100)
+        spec_integer(spec.agent_count, "agent_count", 1, 100)
         size = vmsizes.lookup(spec.vm_size)
         if size is None:
             raise InvalidInput(
@@ -160,6 +184,7 @@ def cluster_spec(spec: ClusterSpec) -> ClusterSpec:
                 "namespace",
                 spec.namespace,
                 "must be a DNS-1123 label (lower case letters, digits, '-')",
+                "pass --namespace with lower case letters, digits and '-', e.g. models",
             )
     return spec
 
@@ -191,7 +216,7 @@ def model_spec(spec: ModelSpec) -> ModelSpec:
 
     name(spec.name)
     if spec.version is not None:
-        integer(spec.version, "version", 1)
+        spec_integer(spec.version, "version", 1)
     if not spec.path:
         raise InvalidInput(
             "path", spec.path, "is required", "pass --path to a model file or folder"
@@ -209,10 +234,14 @@ def model_spec(spec: ModelSpec) -> ModelSpec:
 
 def tags(value: Any, field: str = "tags") -> dict[str, str]:
     if not isinstance(value, Mapping):
-        raise InvalidInput(field, value, "must be a mapping of strings to strings")
+        raise InvalidInput(
+            field, value, "must be a mapping of strings to strings", "write it as key: value lines"
+        )
     for k, v in value.items():
         if not isinstance(k, str) or not isinstance(v, str | int | float | bool):
-            raise InvalidInput(f"{field}.{k}", v, "tag values must be strings")
+            raise InvalidInput(
+                f"{field}.{k}", v, "tag values must be strings", f"write it as {k}: some-text"
+            )
     return {str(k): str(v) for k, v in value.items()}
 
 
@@ -237,7 +266,12 @@ def traffic(value: Any, deployments: Iterable[str], field: str = "traffic") -> d
     """Integers 0..100, total 0 or 100, only existing deployments."""
     known = set(deployments)
     if not isinstance(value, Mapping):
-        raise InvalidInput(field, value, "must map deployment names to percentages")
+        raise InvalidInput(
+            field,
+            value,
+            "must map deployment names to percentages",
+            'write e.g. {"blue": 90, "green": 10}',
+        )
     out: dict[str, int] = {}
     for dep, pct in value.items():
         if dep not in known:
@@ -265,7 +299,12 @@ def mirror_traffic(
     """One deployment at most, 0..50, never one that takes live traffic."""
     known = set(deployments)
     if not isinstance(value, Mapping):
-        raise InvalidInput("mirror_traffic", value, "must map one deployment name to a percentage")
+        raise InvalidInput(
+            "mirror_traffic",
+            value,
+            "must map one deployment name to a percentage",
+            'write e.g. {"green": 10}, or --mirror-traffic "green=10"',
+        )
     out = {k: v for k, v in value.items() if v != 0}
     if len(out) > 1:
         raise InvalidInput(
@@ -309,7 +348,12 @@ def parse_traffic(text: str, field: str = "traffic") -> dict[str, int]:
             )
         if dep in out:
             raise InvalidInput(field, text, f"names '{dep}' twice", "name each deployment once")
-        out[dep] = integer(pct, f"{field}.{dep}", 0, 100)
+        try:
+            out[dep] = integer(pct, f"{field}.{dep}", 0, 100)
+        except InvalidInput as exc:
+            raise InvalidInput(
+                exc.field, exc.value, exc.rule, 'write whole percentages, e.g. "blue=90 green=10"'
+            ) from None
     return out
 
 
@@ -375,14 +419,14 @@ def deployment_spec(spec: DeploymentSpec) -> DeploymentSpec:
             "is required",
             "name the scoring script inside code_configuration.code",
         )
-    integer(spec.instance_count, "instance_count", 0, 100)
+    spec_integer(spec.instance_count, "instance_count", 0, 100)
     r = spec.resources
     for kind, rs in (("requests", r.requests), ("limits", r.limits)):
         if rs.cpu is not None:
             number(rs.cpu, f"resources.{kind}.cpu", 0)
         if rs.memory_gb is not None:
             number(rs.memory_gb, f"resources.{kind}.memory", 0)
-        integer(rs.gpu, f"resources.{kind}.nvidia.com/gpu", 0, 16)
+        spec_integer(rs.gpu, f"resources.{kind}.nvidia.com/gpu", 0, 16)
     for what in ("cpu", "memory_gb"):
         req, lim = getattr(r.requests, what), getattr(r.limits, what)
         if req is not None and lim is not None and lim < req:
@@ -399,44 +443,49 @@ def deployment_spec(spec: DeploymentSpec) -> DeploymentSpec:
             "scale_settings.type",
             s.type,
             "must be default or target_utilization",
+            "write scale_settings: {type: target_utilization, min_instances: 1, max_instances: 3}",
         )
     if s.type == "target_utilization":
-        integer(s.min_instances, "scale_settings.min_instances", 0, 100)
-        integer(s.max_instances, "scale_settings.max_instances", 1, 100)
+        spec_integer(s.min_instances, "scale_settings.min_instances", 0, 100)
+        spec_integer(s.max_instances, "scale_settings.max_instances", 1, 100)
         if s.max_instances < s.min_instances:
             raise InvalidInput(
                 "scale_settings.max_instances",
                 s.max_instances,
                 f"must be at least min_instances ({s.min_instances})",
+                f"raise max_instances to {s.min_instances} or more, or lower min_instances",
             )
-        integer(
+        spec_integer(
             s.target_utilization_percentage, "scale_settings.target_utilization_percentage", 1, 100
         )
-        integer(s.polling_interval, "scale_settings.polling_interval", 1, 3600)
+        spec_integer(s.polling_interval, "scale_settings.polling_interval", 1, 3600)
     q = spec.request_settings
-    integer(q.request_timeout_ms, "request_settings.request_timeout_ms", 1, 300_000)
-    integer(
+    spec_integer(q.request_timeout_ms, "request_settings.request_timeout_ms", 1, 300_000)
+    spec_integer(
         q.max_concurrent_requests_per_instance,
         "request_settings.max_concurrent_requests_per_instance",
         1,
         1000,
     )
-    integer(q.max_queue_wait_ms, "request_settings.max_queue_wait_ms", 0, 300_000)
+    spec_integer(q.max_queue_wait_ms, "request_settings.max_queue_wait_ms", 0, 300_000)
     for probe_name in ("liveness_probe", "readiness_probe"):
         p = getattr(spec, probe_name)
-        integer(p.initial_delay, f"{probe_name}.initial_delay", 0, 3600)
-        integer(p.period, f"{probe_name}.period", 1, 3600)
-        integer(p.timeout, f"{probe_name}.timeout", 1, 3600)
-        integer(p.failure_threshold, f"{probe_name}.failure_threshold", 1, 1000)
-        integer(p.success_threshold, f"{probe_name}.success_threshold", 1, 1000)
+        spec_integer(p.initial_delay, f"{probe_name}.initial_delay", 0, 3600)
+        spec_integer(p.period, f"{probe_name}.period", 1, 3600)
+        spec_integer(p.timeout, f"{probe_name}.timeout", 1, 3600)
+        spec_integer(p.failure_threshold, f"{probe_name}.failure_threshold", 1, 1000)
+        spec_integer(p.success_threshold, f"{probe_name}.success_threshold", 1, 1000)
     for key, val in spec.environment_variables.items():
         if not ENV_NAME_RE.match(str(key)):
             raise InvalidInput(
                 f"environment_variables.{key}",
                 val,
                 "variable names are letters, digits and '_', not starting with a digit",
+                "rename it, e.g. MY_SETTING",
             )
     if spec.runtime not in RUNTIMES:
-        raise InvalidInput("runtime", spec.runtime, "must be default or azmlinfsrv")
+        raise InvalidInput(
+            "runtime", spec.runtime, "must be default or azmlinfsrv", "write runtime: default"
+        )
     tags(spec.tags)
     return spec

@@ -250,6 +250,24 @@ class Workspace(abc.ABC):
     ) -> AsyncIterator[LogLine]:
         """The last ``lines`` lines, then new ones as they are written (when follow)."""
 
+    async def render_manifests(
+        self,
+        spec: EndpointSpec | DeploymentSpec,
+        *,
+        update: bool = False,
+        all_traffic: bool = False,
+        model: ModelSpec | None = None,
+    ) -> list[dict]:
+        """``--dry-run``: the Kubernetes objects that creating (or, for a deployment with
+        ``update``, updating) ``spec`` would apply, Secret values redacted; nothing is applied.
+        ``model``: an inline model the real command would register first. Optional."""
+        from .errors import BackendError
+
+        raise BackendError(
+            f"--dry-run is not supported by this back end ({self.kind})",
+            fix="run the command without --dry-run",
+        )
+
     # -- metrics -------------------------------------------------------------------------
     @abc.abstractmethod
     async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:

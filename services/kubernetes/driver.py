@@ -22,6 +22,7 @@ and :attr:`metrics_note`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import time
@@ -701,35 +702,130 @@ class KubernetesDriver(ClusterDriver):
             await asyncio.gather(*(self._delete(kind, n) for n in names))
         return managed
 
-    async def list_state(self) -> dict[str, Any]:
-        """Endpoints (traffic from the routes) and deployments as the cluster has them."""
-        deps, routes = await asyncio.gather(
-            self._list("Deployment", mf.SELECTOR_MANAGED),
-            self._list("HTTPRoute", mf.SELECTOR_MANAGED)
-            if await self.gateway_api_installed()
-            else _none(),
+    async def list_state(self, *, secrets: bool = False) -> dict[str, Any]:
+        """Endpoints (traffic from the routes) and deployments as the cluster has them.
+
+        ``{"endpoints": {name: {"traffic", "mirror_traffic"[, "auth_mode", "primary_key",
+        "secondary_key", "token_secret"]}}, "deployments": [{"endpoint", "name", "model",
+        "spec", "image", "ready_replicas", "desired_replicas"}], "resource_versions":
+        {kind: rv}}``. With ``secrets`` the endpoints' keys Secrets are read too (an
+        endpoint whose route is missing is listed from its Secret): what adoption needs.
+        ``spec`` is the DeploymentSpec as applied (a dict, az ml field names), or None
+        when the Deployment carries no ``modeldeck.io/spec`` annotation.
+        """
+        gateway = await self.gateway_api_installed()
+        deps_raw, routes_raw, secrets_raw = await asyncio.gather(
+            self._list_raw("Deployment", mf.SELECTOR_MANAGED),
+            self._list_raw("HTTPRoute", mf.SELECTOR_MANAGED) if gateway else _empty(),
+            self._list_raw("Secret", mf.SELECTOR_MANAGED) if secrets else _empty(),
         )
-        endpoints = {}
-        for r in routes:
+        rvs = {
+            kind: (raw.get("metadata") or {}).get("resourceVersion")
+            for kind, raw in (
+                ("Deployment", deps_raw),
+                ("HTTPRoute", routes_raw),
+                ("Secret", secrets_raw),
+            )
+            if (raw.get("metadata") or {}).get("resourceVersion")
+        }
+        endpoints: dict[str, dict[str, Any]] = {}
+        for r in routes_raw.get("items") or []:
             ep = (r["metadata"].get("labels") or {}).get(mf.ENDPOINT_LABEL, "")
             traffic, mirror = mf.route_state(r)
             endpoints[ep] = {"traffic": traffic, "mirror_traffic": mirror}
+        for sec in secrets_raw.get("items") or []:
+            lab = sec["metadata"].get("labels") or {}
+            ep = lab.get(mf.ENDPOINT_LABEL, "")
+            if not ep or lab.get(mf.DEPLOYMENT_LABEL) or sec["metadata"]["name"] != mf.secret_name(
+                ep
+            ):
+                continue
+            data = sec.get("data") or {}
+
+            def dec(key: str, data: dict = data) -> str:
+                try:
+                    return base64.b64decode(data.get(key) or "").decode()
+                except (ValueError, UnicodeDecodeError):
+                    return ""
+
+            entry = endpoints.setdefault(ep, {"traffic": {}, "mirror_traffic": {}})
+            entry.update(
+                auth_mode=dec("auth-mode") or "key",
+                primary_key=dec("primary-key"),
+                secondary_key=dec("secondary-key"),
+                token_secret=dec("token-secret"),
+            )
         deployments = []
-        for d in deps:
+        for d in deps_raw.get("items") or []:
             lab = d["metadata"].get("labels") or {}
+            ann = d["metadata"].get("annotations") or {}
             st = d.get("status") or {}
             containers = d["spec"]["template"]["spec"].get("containers") or [{}]
+            try:
+                spec = json.loads(ann[mf.SPEC_ANNOTATION]) if mf.SPEC_ANNOTATION in ann else None
+            except ValueError:
+                spec = None
             deployments.append(
                 {
                     "endpoint": lab.get(mf.ENDPOINT_LABEL, ""),
                     "name": lab.get(mf.DEPLOYMENT_LABEL, ""),
-                    "model": (d["metadata"].get("annotations") or {}).get("modeldeck.io/model"),
+                    "model": ann.get(mf.MODEL_ANNOTATION),
+                    "spec": spec if isinstance(spec, dict) else None,
                     "image": containers[0].get("image"),
+                    "container": containers[0],
                     "ready_replicas": int(st.get("readyReplicas") or 0),
                     "desired_replicas": int(d["spec"].get("replicas", 1)),
                 }
             )
-        return {"endpoints": endpoints, "deployments": deployments}
+        return {"endpoints": endpoints, "deployments": deployments, "resource_versions": rvs}
+
+    async def wait_for_change(
+        self, resource_versions: dict[str, str], timeout_s: float = 60.0
+    ) -> bool:
+        """Watch (``watch=true``) modeldeck's Deployments, HTTPRoutes and Secrets from the
+        resourceVersions :meth:`list_state` returned; True at the first change, False when
+        ``timeout_s`` passed without one (or the server ended the watches)."""
+
+        async def one(kind: str, rv: str) -> bool:
+            async for raw in self.api.stream_lines(
+                self._path(kind),
+                self._call("watch", kind),
+                query=[
+                    ("labelSelector", mf.SELECTOR_MANAGED),
+                    ("watch", "true"),
+                    ("resourceVersion", rv),
+                    ("timeoutSeconds", max(1, int(timeout_s))),
+                ],
+                read_timeout=timeout_s + 10.0,
+            ):
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    continue
+                if event.get("type") in ("ADDED", "MODIFIED", "DELETED", "ERROR"):
+                    return True  # ERROR (410 Gone): too old, the caller lists again
+            return False
+
+        tasks = [asyncio.ensure_future(one(k, rv)) for k, rv in resource_versions.items()]
+        if not tasks:
+            await asyncio.sleep(timeout_s)
+            return False
+        try:
+            pending = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(
+                    pending, timeout=timeout_s + 15.0, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    return False
+                for t in done:
+                    if t.result():
+                        return True
+            return False
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def watch_deployments(self) -> AsyncIterator[tuple[str, dict]]:
         """(event type, Deployment) for every change of modeldeck's Deployments (``watch=true``),
@@ -896,5 +992,5 @@ class KubernetesDriver(ClusterDriver):
         await self.api.close()
 
 
-async def _none() -> list[dict]:
-    return []
+async def _empty() -> dict:
+    return {}

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..domain import DeploymentSpec, Model, Probe, ResourceSet, ScaleSettings
+from ..domain import DeploymentSpec, Model, Probe, ResourceSet, ScaleSettings, to_dict
 from ..errors import InvalidInput
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -41,6 +41,10 @@ ENDPOINT_LABEL = "modeldeck.io/endpoint"
 DEPLOYMENT_LABEL = "modeldeck.io/deployment"
 MANAGER = "modeldeck"
 SELECTOR_MANAGED = f"{MANAGED_BY}={MANAGER}"
+#: Annotations on the Deployment: the model reference and the full DeploymentSpec (JSON),
+#: so that another operator (or a wiped workspace) adopts the deployment as it was made.
+MODEL_ANNOTATION = "modeldeck.io/model"
+SPEC_ANNOTATION = "modeldeck.io/spec"
 
 #: The image used when a deployment names no ``environment``: Azure ML's minimal
 #: CPU inference image (Ubuntu 22.04, Python 3.9), which the Azure ML entry-script
@@ -547,9 +551,19 @@ def deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(name, namespace, lab, {"modeldeck.io/model": model_ref}),
+        "metadata": _meta(
+            name,
+            namespace,
+            lab,
+            {MODEL_ANNOTATION: model_ref, SPEC_ANNOTATION: spec_annotation(spec)},
+        ),
         "spec": body,
     }
+
+
+def spec_annotation(spec: DeploymentSpec) -> str:
+    """The DeploymentSpec as compact JSON (az ml field names), for :data:`SPEC_ANNOTATION`."""
+    return json.dumps(to_dict(spec), sort_keys=True, separators=(",", ":"))
 
 
 def service(namespace: str, endpoint: str, dep: str) -> dict:

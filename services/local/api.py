@@ -241,7 +241,7 @@ def build_app(
     # -- endpoints ----------------------------------------------------------------------
     @route("GET", "/v1/endpoints")
     async def list_endpoints(request: web.Request) -> web.StreamResponse:
-        return _json(engine.list_endpoints())
+        return _json(await engine.list_endpoints())
 
     @route("POST", "/v1/endpoints")
     async def create_endpoint(request: web.Request) -> web.StreamResponse:
@@ -251,7 +251,7 @@ def build_app(
 
     @route("GET", "/v1/endpoints/{name}")
     async def get_endpoint(request: web.Request) -> web.StreamResponse:
-        return _json(engine.get_endpoint(request.match_info["name"]))
+        return _json(await engine.get_endpoint(request.match_info["name"]))
 
     @route("PATCH", "/v1/endpoints/{name}")
     async def update_endpoint(request: web.Request) -> web.StreamResponse:
@@ -400,6 +400,40 @@ def build_app(
     # -- metrics ------------------------------------------------------------------------
     @route("GET", "/v1/metrics")
     async def metrics(request: web.Request) -> web.StreamResponse:
-        return _json(await engine.get_metrics(request.query.get("endpoint") or None))
+        """The samples; with ``?notes=1``, ``{"samples": [...], "missing": {endpoint: why}}``
+        (why some metrics are missing, e.g. a cluster without the metrics server)."""
+        samples, notes = await engine.get_metrics_and_notes(request.query.get("endpoint") or None)
+        if _bool_query(request, "notes"):
+            return _json({"samples": samples, "missing": notes})
+        return _json(samples)
+
+    # -- dry run ------------------------------------------------------------------------
+    @route("POST", "/v1/render")
+    async def render(request: web.Request) -> web.StreamResponse:
+        """The manifests a create/update would apply, without applying them (--dry-run).
+
+        ``{"endpoint": EndpointSpec}`` or ``{"deployment": DeploymentSpec, "update": bool,
+        "all_traffic": bool, "model": ModelSpec | null}``."""
+        data = await _body(request)
+        if isinstance(data.get("endpoint"), dict):
+            _check_fields(EndpointSpec, data["endpoint"], "endpoint")
+            spec = _parse(EndpointSpec, data["endpoint"], "endpoint")
+            return _json(await engine.render_endpoint(spec))
+        dep = data.get("deployment")
+        if not isinstance(dep, dict):
+            raise InvalidInput(
+                "body", data, "must hold an endpoint or a deployment", '{"deployment": {...}}'
+            )
+        _check_fields(DeploymentSpec, dep, "deployment")
+        model = data.get("model")
+        if isinstance(model, dict):
+            _check_fields(ModelSpec, model, "model")
+        objects = await engine.render_deployment(
+            _parse(DeploymentSpec, dep, "deployment"),
+            update=bool(data.get("update")),
+            all_traffic=bool(data.get("all_traffic")),
+            model=None if model is None else _parse(ModelSpec, model, "model"),
+        )
+        return _json(objects)
 
     return app

@@ -171,6 +171,8 @@ class LocalWorkspace(Workspace):
         self._client: httpx.AsyncClient | None = None
         self._socket: Path | None = None
         self._start_lock = asyncio.Lock()
+        #: endpoint -> why some of its metrics are missing (set by get_metrics)
+        self.metrics_missing: dict[str, str] = {}
 
     # ------------------------------------------------------------------ transport
     @property
@@ -504,9 +506,35 @@ class LocalWorkspace(Workspace):
 
     # ------------------------------------------------------------------ metrics
     async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:
-        params = {"endpoint": endpoint} if endpoint else None
+        params = {"notes": "1", **({"endpoint": endpoint} if endpoint else {})}
         data = await self._call("GET", "/v1/metrics", params=params)
-        return [from_dict(MetricSample, m) for m in data]
+        if isinstance(data, list):  # a control plane from before ?notes=1
+            data = {"samples": data}
+        # endpoint -> why some of its metrics are missing (as AzureMLWorkspace has it)
+        self.metrics_missing = {str(k): str(v) for k, v in (data.get("missing") or {}).items()}
+        return [from_dict(MetricSample, m) for m in data.get("samples") or []]
+
+    # ------------------------------------------------------------------ dry run
+    async def render_manifests(
+        self,
+        spec: EndpointSpec | DeploymentSpec,
+        *,
+        update: bool = False,
+        all_traffic: bool = False,
+        model: ModelSpec | None = None,
+    ) -> list[dict]:
+        if isinstance(spec, EndpointSpec):
+            body: dict[str, Any] = {"endpoint": to_dict(spec)}
+        else:
+            if model is not None:
+                model = replace(model, path=os.path.abspath(model.path))
+            body = {
+                "deployment": to_dict(self._prepare(spec)),
+                "update": update,
+                "all_traffic": all_traffic,
+                "model": None if model is None else to_dict(model),
+            }
+        return list(await self._call("POST", "/v1/render", json=body))
 
     # ------------------------------------------------------------------ operations
     async def get_operation(self, op_id: str) -> Operation:

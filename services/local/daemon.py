@@ -141,13 +141,22 @@ def ensure_daemon(timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
     status = _get("/v1/status")
     if status is not None:
         return status
-    paths.private_dir(paths.state_dir())
-    log = log_path()
-    offset = log.stat().st_size if log.exists() else 0
-    fd = _open_log_for_child()
+    try:
+        paths.private_dir(paths.state_dir())
+        log = log_path()
+        offset = log.stat().st_size if log.exists() else 0
+        fd = _open_log_for_child()
+    except OSError as exc:
+        where = exc.filename or paths.state_dir()
+        raise Unreachable(
+            f"the modeldeck control plane cannot start: its state directory {where} cannot "
+            f"be used ({exc.strerror or exc})",
+            fix="make it a directory this user can write, or set MODELDECK_HOME to one"
+            + (f" (MODELDECK_HOME is {paths.home()})" if paths.home() else ""),
+        ) from None
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "modeldeck.services.local.daemon"],
+            [sys.executable, "-m", "modeldeck.services.local.daemon", "--detached"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=fd,
@@ -310,6 +319,25 @@ def _gateway_address(store: Any) -> tuple[str, int, bool]:
     return host, 0, True
 
 
+def _max_body_bytes() -> int:
+    """The gateway's request body limit: env wins, then config.toml [daemon]; 5 MiB."""
+    raw = os.environ.get("MODELDECK_GATEWAY_MAX_BODY_MB") or _config().get("gateway_max_body_mb")
+    if raw in (None, ""):
+        return 5 * 1024 * 1024
+    try:
+        mb = float(str(raw))
+        if not 0 < mb <= 4096:
+            raise ValueError
+    except ValueError:
+        raise InvalidInput(
+            "MODELDECK_GATEWAY_MAX_BODY_MB",
+            raw,
+            "must be a number of MiB above 0 and at most 4096",
+            "set it to e.g. 20, or unset it for the default of 5",
+        ) from None
+    return int(mb * 1024 * 1024)
+
+
 def _is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -390,8 +418,9 @@ def serve(foreground: bool = True) -> int:
             text,
             exc_info=not isinstance(exc, ModeldeckError),
         )
-        print(f"modeldeck: the control plane could not start: {text}", file=sys.stderr)
-        print(f"modeldeck: its log: {log_path()}", file=sys.stderr)
+        if foreground:  # detached, stderr is the log itself: say it once
+            print(f"modeldeck: the control plane could not start: {text}", file=sys.stderr)
+            print(f"modeldeck: its log: {log_path()}", file=sys.stderr)
         return 1
     finally:
         lock.release()
@@ -425,7 +454,7 @@ async def _serve(lock: _PidLock) -> int:
             "from other machines (auth still applies)",
             host,
         )
-    gateway = Gateway(host, port)
+    gateway = Gateway(host, port, max_body_bytes=_max_body_bytes())
     try:
         await gateway.start()
     except (OSError, ModeldeckError) as exc:
@@ -541,4 +570,4 @@ def _version() -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(serve(foreground=True))
+    sys.exit(serve(foreground="--detached" not in sys.argv[1:]))

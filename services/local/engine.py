@@ -186,12 +186,17 @@ class Engine:
     def _cluster_restorer(self, cluster: str) -> Work:
         async def work(progress: Progress) -> None:
             driver = self.drivers[cluster]
+            from . import adopt  # Kubernetes: what changed there meanwhile comes in first
+
+            await adopt.on_restore(self, cluster)
             endpoints = self.store.endpoints(cluster)
             failed: list[str] = []
             for i, ep in enumerate(endpoints):
                 progress(i / max(1, len(endpoints)), f"restoring endpoint {ep.name}")
                 if ep.state is ProvisioningState.DELETING:
                     self._start("endpoint.delete", ep.name, self._endpoint_deleter(ep.name))
+                    continue
+                if adopt.gone(self, ep):  # deleted on the cluster by someone else: not revived
                     continue
                 try:
                     await driver.apply_endpoint(self._route(ep))
@@ -230,6 +235,11 @@ class Engine:
 
     def _restorer(self, d: DeploymentRow) -> Work:
         async def work(progress: Progress) -> None:
+            if not d.code_dir:  # adopted from a Kubernetes cluster: it runs there, as it is
+                from . import adopt
+
+                await adopt.restore_adopted(self, d)
+                return
             try:
                 runtime = self._runtime_of(d)
                 await self._driver_for_endpoint(d.endpoint).apply_deployment(
@@ -347,6 +357,8 @@ class Engine:
             )
         self._ops[op_id] = done
         self._touch(op_id)
+        if exc is None:  # the daemon's log is the record of what changed, and when
+            log.info("%s %s: succeeded", cur.kind, cur.target)
         with contextlib.suppress(Exception):
             self.store.save_operation(done)
         if len(self._ops) > 500:
@@ -387,6 +399,7 @@ class Engine:
         )
         self._ops[op.id] = op
         self.store.save_operation(op)
+        log.info("%s %s: %s", kind, target, message)
         return op
 
     def get_operation(self, op_id: str) -> Operation:
@@ -534,57 +547,76 @@ class Engine:
     async def attach_cluster(self, spec: ClusterSpec) -> Operation:
         spec = replace(spec, driver=ClusterDriver.KUBERNETES, tags=validation.tags(spec.tags))
         validation.cluster_spec(spec)
-        namespace = spec.namespace or "default"
-        async with self._admit:
-            if self.store.cluster(spec.name) is not None:
-                raise Conflict(f"cluster '{spec.name}' already exists", fix="choose another name")
-            for row in self.store.clusters():
-                other: ClusterSpec = row.spec
-                if (
-                    other.driver is ClusterDriver.KUBERNETES
-                    and other.kube_context == spec.kube_context
-                    and (other.namespace or "default") == namespace
-                ):
-                    raise Conflict(
-                        f"context '{spec.kube_context}' namespace '{namespace}' is already "
-                        f"attached as cluster '{other.name}'; attaching it twice would let two "
-                        "records fight over the same objects",
-                        fix=f"use cluster '{other.name}', or attach another namespace",
-                    )
-            driver = self._make_driver(spec)
+        if self.store.cluster(spec.name) is not None:
+            raise Conflict(f"cluster '{spec.name}' already exists", fix="choose another name")
+        driver = self._make_driver(spec)  # reads the kubeconfig: InvalidInput for a bad context
+        try:
+            # the driver resolves the namespace (the context's when none is given) and the
+            # API server: the same (server, namespace) under two names is refused
+            spec = replace(spec, namespace=getattr(driver, "namespace", None) or spec.namespace)
+            self._check_attached_once(spec, driver)
+            check = getattr(driver, "attach_check", None)
+            notes: list[str] = []
             try:
-                cap = await asyncio.wait_for(driver.capacity(), DRIVER_TIMEOUT_S * 2)
+                if check is not None:
+                    _, notes = await asyncio.wait_for(check(), DRIVER_TIMEOUT_S * 2)
+                else:
+                    cap = await asyncio.wait_for(driver.capacity(), DRIVER_TIMEOUT_S * 2)
+                    validation.purpose_capacity(
+                        spec.purpose, cap.vcpus, f"context '{spec.kube_context}'"
+                    )
             except TimeoutError:
-                await _close_quietly(driver)
                 raise Unreachable(
                     f"context '{spec.kube_context}' did not answer within "
                     f"{DRIVER_TIMEOUT_S * 2:g} s",
                     fix=f"check the cluster with: kubectl --context {spec.kube_context} get nodes",
                 ) from None
-            except Exception:
-                await _close_quietly(driver)
-                raise
-            identity = getattr(driver, "identity", None)
-            for name, other_driver in self.drivers.items():
-                if identity is not None and getattr(other_driver, "identity", None) == identity:
-                    await _close_quietly(driver)
+            async with self._admit:  # the checks again: another attach may have run meanwhile
+                if self.store.cluster(spec.name) is not None:
                     raise Conflict(
-                        f"{identity[0]} namespace '{identity[1]}' is already attached as "
-                        f"cluster '{name}'; attaching it twice would let two records fight "
-                        "over the same objects",
-                        fix=f"use cluster '{name}', or attach another namespace",
+                        f"cluster '{spec.name}' already exists", fix="choose another name"
                     )
-            try:
-                validation.purpose_capacity(
-                    spec.purpose, cap.vcpus, f"context '{spec.kube_context}'"
-                )
-            except InvalidInput:
+                self._check_attached_once(spec, driver)
+                self.store.insert_cluster(spec, ProvisioningState.SUCCEEDED)
+                self.drivers[spec.name] = driver
+                self.driver_errors.pop(spec.name, None)
+        except BaseException:
+            if self.drivers.get(spec.name) is not driver:
                 await _close_quietly(driver)
-                raise
-            self.store.insert_cluster(spec, ProvisioningState.SUCCEEDED)
-            self.drivers[spec.name] = driver
-            self.driver_errors.pop(spec.name, None)
-        return self._done("cluster.attach", spec.name, f"attached {spec.kube_context}/{namespace}")
+            raise
+        from . import adopt  # what modeldeck already runs there becomes ours (and is followed)
+
+        notes += await adopt.on_attach(self, spec.name)
+        message = f"attached {spec.kube_context}/{spec.namespace}"
+        # one line per note after the first: the CLI prints them as warnings
+        message += "".join(f"\nnote: {n}" for n in notes)
+        return self._done("cluster.attach", spec.name, message)
+
+    def _check_attached_once(self, spec: ClusterSpec, driver: Driver) -> None:
+        """Conflict when the API server and namespace of ``driver`` are attached already."""
+        identity = getattr(driver, "identity", None)
+        for row in self.store.clusters():
+            other: ClusterSpec = row.spec
+            if other.driver is not ClusterDriver.KUBERNETES or other.name == spec.name:
+                continue
+            other_driver = self.drivers.get(other.name)
+            same = (
+                identity is not None and getattr(other_driver, "identity", None) == identity
+                if other_driver is not None
+                else other.kube_context == spec.kube_context and other.namespace == spec.namespace
+            )
+            if same:
+                where = (
+                    f"API server {identity[0]} namespace '{identity[1]}'"
+                    if identity is not None
+                    else f"context '{spec.kube_context}' namespace '{spec.namespace}'"
+                )
+                raise Conflict(
+                    f"{where} is already attached as cluster '{other.name}'; attaching it twice "
+                    "would let two records fight over the same objects (Azure ML silently "
+                    "breaks the first attachment)",
+                    fix=f"use cluster '{other.name}', or attach another namespace",
+                )
 
     async def detach_cluster(self, name: str, *, delete_resources: bool = False) -> Operation:
         row = self._cluster_row(name)
@@ -595,24 +627,58 @@ class Engine:
                 "is a local pool: pools are deleted, not detached",
                 f"modeldeck cluster delete --name {name}",
             )
-        endpoints = self.store.endpoints(name)
-        if endpoints and not delete_resources:
-            raise Conflict(
-                f"cluster '{name}' still has endpoints: " + ", ".join(e.name for e in endpoints),
-                fix="delete them first, or detach with --delete-resources",
-            )
-        self.store.update_cluster(name, state=ProvisioningState.DELETING)
+        async with self._admit:
+            row = self._cluster_row(name)
+            if row.state is ProvisioningState.DELETING:
+                raise Conflict(f"cluster '{name}' is already being detached")
+            endpoints = self.store.endpoints(name)
+            busy = [
+                f"{d.endpoint}/{d.name} ({d.state.value.lower()})"
+                for ep in endpoints
+                for d in self.store.deployments(ep.name)
+                if d.state
+                in (
+                    ProvisioningState.CREATING,
+                    ProvisioningState.UPDATING,
+                    ProvisioningState.DELETING,
+                )
+            ] + [f"{ep.name} (deleting)" for ep in endpoints if ep.name in self._deleting]
+            if busy:
+                raise Conflict(
+                    f"cluster '{name}' has operations in flight: " + ", ".join(busy),
+                    fix="wait until they end (modeldeck online-deployment list), then detach",
+                )
+            if delete_resources:
+                self._driver(name)  # Unreachable now, before anything changes
+            previous = row.state
+            self.store.update_cluster(name, state=ProvisioningState.DELETING)
 
         async def work(progress: Progress) -> None:
-            for i, ep in enumerate(endpoints):
-                progress(i / max(1, len(endpoints)), f"deleting endpoint {ep.name}")
-                await self._delete_endpoint_now(ep.name)
+            if delete_resources:
+                progress(0.1, f"deleting what modeldeck made on cluster {name}")
+                try:
+                    deleted = await self._driver(name).delete_resources()  # type: ignore[attr-defined]
+                except BaseException:
+                    self.store.update_cluster(name, state=previous)
+                    raise
+                progress(0.8, f"deleted {len(deleted)} object(s)")
+            # forget: the records of the cluster's endpoints and deployments go; what runs on
+            # the cluster is left alone (unless delete_resources removed it above)
+            async with self._admit:
+                with self.store.tx():
+                    for ep in self.store.endpoints(name):
+                        self.store.delete_endpoint(ep.name)
+                    self.store.delete_cluster(name)
+            for ep in endpoints:
+                shutil.rmtree(self.data_dir / "code" / ep.name, ignore_errors=True)
+            from . import adopt
+
+            adopt.stop_following(self, name)
             driver = self.drivers.pop(name, None)
             if driver is not None:
                 await _close_quietly(driver)
             self.driver_errors.pop(name, None)
             self.cluster_health.pop(name, None)
-            self.store.delete_cluster(name)
 
         return self._start("cluster.detach", name, work)
 
@@ -827,10 +893,16 @@ class Engine:
             error=error,
         )
 
-    def list_endpoints(self) -> list[Endpoint]:
+    async def list_endpoints(self) -> list[Endpoint]:
+        from . import adopt  # Kubernetes: traffic and keys as the cluster has them
+
+        await adopt.refresh(self, set(self.drivers))
         return [self._endpoint(ep) for ep in self.store.endpoints()]
 
-    def get_endpoint(self, name: str) -> Endpoint:
+    async def get_endpoint(self, name: str) -> Endpoint:
+        from . import adopt
+
+        await adopt.refresh(self, {self._endpoint_row(name).cluster})
         return self._endpoint(self._endpoint_row(name))
 
     async def create_endpoint(self, spec: EndpointSpec) -> Operation:
@@ -1123,7 +1195,7 @@ class Engine:
             updated_at=d.updated_at,
         )
 
-    async def _status(self, cluster: str, d: DeploymentRow) -> DeploymentStatus | str:
+    async def _status(self, cluster: str, d: DeploymentRow) -> DeploymentStatus | str | None:
         try:
             driver = self._driver(cluster)
             status = await asyncio.wait_for(
@@ -1136,12 +1208,21 @@ class Engine:
         except Unreachable as exc:
             self.cluster_health[cluster] = exc.message
             return exc.message
+        except NotFound as exc:
+            self.cluster_health.pop(cluster, None)
+            if d.state is ProvisioningState.CREATING:
+                return None  # not applied yet: nothing to say
+            return _message(exc)
         except Exception as exc:
             return _message(exc)
         self.cluster_health.pop(cluster, None)
         return status
 
     async def list_deployments(self, endpoint: str | None = None) -> list[Deployment]:
+        from . import adopt  # Kubernetes: traffic, keys, new deployments from the cluster
+
+        clusters = {self._endpoint_row(endpoint).cluster} if endpoint else set(self.drivers)
+        await adopt.refresh(self, clusters)
         if endpoint is not None:
             eps = {endpoint: self._endpoint_row(endpoint)}
         else:
@@ -1165,9 +1246,119 @@ class Engine:
         return d
 
     async def get_deployment(self, endpoint: str, name: str) -> Deployment:
+        from . import adopt
+
+        await adopt.refresh(self, {self._endpoint_row(endpoint).cluster})
         d = self._deployment_row(endpoint, name)
         ep = self._endpoint_row(endpoint)
         return self._deployment(d, ep, await self._status(ep.cluster, d))
+
+    # ================================================================== dry run
+    def _render_driver(self, cluster: str) -> Any:
+        """The driver of a cluster whose manifests ``--dry-run`` prints (Kubernetes only)."""
+        row = self._cluster_row(cluster)
+        if row.spec.driver is not ClusterDriver.KUBERNETES:
+            raise InvalidInput(
+                "--dry-run",
+                True,
+                f"prints the Kubernetes manifests that would be applied; cluster '{cluster}' "
+                "is a local pool (its replicas are processes on this host, with no manifests)",
+                "run without --dry-run, or use an endpoint on an attached Kubernetes cluster",
+            )
+        driver = self._driver(cluster)
+        if not hasattr(driver, "render_deployment"):
+            raise BackendError(f"cluster '{cluster}': its driver cannot render manifests")
+        return driver
+
+    async def render_endpoint(self, spec: EndpointSpec) -> list[dict[str, Any]]:
+        """``online-endpoint create --dry-run``: the endpoint's manifests (keys redacted)."""
+        compute = spec.compute.removeprefix("azureml:") if spec.compute else spec.compute
+        spec = replace(spec, compute=compute, tags=validation.tags(spec.tags))
+        validation.endpoint_spec(spec)
+        validation.traffic(spec.traffic, [])
+        validation.mirror_traffic(spec.mirror_traffic, {}, [])
+        if self.store.endpoint(spec.name) is not None:
+            raise Conflict(
+                f"endpoint '{spec.name}' already exists",
+                fix="choose another name, or change it: modeldeck online-endpoint update",
+            )
+        if self.store.cluster(spec.compute) is None:
+            raise InvalidInput("compute", spec.compute, "is not a cluster of this workspace")
+        driver = self._render_driver(spec.compute)
+        placeholder = "redacted"  # the printed Secret never holds a key
+        route = EndpointRoute(
+            name=spec.name,
+            auth=EndpointAuth(spec.auth_mode.value, placeholder, placeholder, placeholder),
+            traffic={},
+        )
+        return list(driver.render_endpoint(route, []))
+
+    async def render_deployment(
+        self,
+        spec: DeploymentSpec,
+        *,
+        update: bool = False,
+        all_traffic: bool = False,
+        model: ModelSpec | None = None,
+    ) -> list[dict[str, Any]]:
+        """``online-deployment create|update --dry-run``: the manifests the deployment would
+        apply (ConfigMap, Deployment, Service, HPA, and the endpoint's HTTPRoute as it would
+        be), after the same checks as the real command; nothing is applied or recorded.
+        ``model``: an inline model that the real command would register first."""
+        spec = replace(spec, tags=validation.tags(spec.tags))
+        validation.deployment_spec(spec)
+        ep = self._endpoint_row(spec.endpoint_name)
+        driver = self._render_driver(ep.cluster)
+        existing = self.store.deployment(ep.name, spec.name)
+        if update and existing is None:
+            raise NotFound(
+                "deployment",
+                spec.name,
+                message=f"deployment '{spec.name}' not found on endpoint '{ep.name}'",
+                fix="create it first: modeldeck online-deployment create",
+            )
+        if not update:
+            if existing is not None:
+                raise Conflict(
+                    f"deployment '{spec.name}' already exists on endpoint '{ep.name}'",
+                    fix="change it with: modeldeck online-deployment update",
+                )
+            validation.deployment_count(
+                [d.name for d in self.store.deployments(ep.name)], spec.name
+            )
+        if model is not None:
+            validation.model_spec(model)
+            if not Path(model.path).exists():
+                raise InvalidInput("model.path", model.path, "does not exist")
+            versions = [m.version for m in self.store.models(model.name)]
+            resolved = Model(
+                name=model.name,
+                version=model.version or (max(versions) + 1 if versions else 1),
+                path=model.path,
+            )
+        else:
+            resolved = self._resolve_model(spec.model)
+        code = self._check_code(spec)
+        stored = replace(
+            spec,
+            model=resolved.ref,
+            code_configuration=CodeConfiguration(
+                code=str(code), scoring_script=spec.code_configuration.scoring_script
+            ),
+        )
+        runtime = DeploymentRuntime(spec=stored, model=resolved, code_dir=str(code))
+        objects = list(await driver.render_deployment(ep.name, runtime))
+        deps = sorted(set(self._live_deployments(ep.name)) | {spec.name})
+        traffic = dict(ep.traffic)
+        mirror = dict(ep.mirror_traffic)
+        if all_traffic:
+            traffic = {d: (100 if d == spec.name else 0) for d in deps}
+            mirror.pop(spec.name, None)
+        elif traffic:
+            traffic.setdefault(spec.name, 0)
+        route = replace(self._route(ep), traffic=traffic, mirror_traffic=mirror)
+        objects += [o for o in driver.render_endpoint(route, deps) if o["kind"] == "HTTPRoute"]
+        return objects
 
     def _check_code(self, spec: DeploymentSpec) -> Path:
         code = Path(spec.code_configuration.code or "")
@@ -1548,10 +1739,18 @@ class Engine:
 
     # ================================================================== metrics
     async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:
+        return (await self.get_metrics_and_notes(endpoint))[0]
+
+    async def get_metrics_and_notes(
+        self, endpoint: str | None = None
+    ) -> tuple[list[MetricSample], dict[str, str]]:
+        """The samples, and endpoint -> why some of its metrics are missing (e.g. a cluster
+        without the metrics server: CPU and memory are unavailable; said, not hidden)."""
         eps = [self._endpoint_row(endpoint)] if endpoint is not None else self.store.endpoints()
         by_cluster: dict[str, set[str]] = {}
         for ep in eps:
             by_cluster.setdefault(ep.cluster, set()).add(ep.name)
+        notes: dict[str, str] = {}
 
         async def one(cluster: str, names: set[str]) -> list[MetricSample]:
             driver = self.drivers.get(cluster)
@@ -1563,13 +1762,22 @@ class Engine:
                 )
             except Exception as exc:
                 log.info("metrics of cluster %s: %s", cluster, _message(exc))
+                why = (
+                    f"cluster '{cluster}' did not answer within {DRIVER_TIMEOUT_S:g} s"
+                    if isinstance(exc, TimeoutError)
+                    else _message(exc)
+                )
+                notes.update(dict.fromkeys(names, f"no metrics from cluster '{cluster}': {why}"))
                 return []
+            note = getattr(driver, "metrics_note", None)
+            if note:
+                notes.update(dict.fromkeys(names, note))
             return [s for s in samples if s.endpoint in names]
 
         results = await asyncio.gather(*(one(c, n) for c, n in by_cluster.items()))
         known = {(d.endpoint, d.name) for ep in eps for d in self.store.deployments(ep.name)}
         out = [s for group in results for s in group if (s.endpoint, s.deployment) in known]
-        return sorted(out, key=lambda s: (s.endpoint, s.deployment))
+        return sorted(out, key=lambda s: (s.endpoint, s.deployment)), dict(sorted(notes.items()))
 
 
 def _message(exc: BaseException) -> str:

@@ -320,7 +320,12 @@ class _Endpoint:
             return f"missing Authorization header; send 'Authorization: Bearer <{what}>'"
         scheme, _, credential = header.strip().partition(" ")
         credential = credential.strip()
-        if scheme.lower() != "bearer" or not credential or " " in credential:
+        if (
+            scheme.lower() != "bearer"
+            or not credential
+            or " " in credential
+            or not credential.isascii()  # keys and tokens are ASCII; bad bytes arrive escaped
+        ):
             return f"malformed Authorization header: expected 'Bearer <{what}>'"
         if self.mode == "key":
             given = credential.encode()
@@ -628,7 +633,9 @@ class Gateway:
             "RequestEntityTooLarge",
             f"request body over the gateway's limit of {self.max_body_bytes} bytes",
             rid,
-            fix="send a smaller body (split the batch), or raise the gateway's body limit",
+            fix="send a smaller body (split the batch), or raise the limit: "
+            "MODELDECK_GATEWAY_MAX_BODY_MB (or gateway_max_body_mb under [daemon] in config.toml)"
+            ", then modeldeck daemon stop",
         )
 
     async def _forward(
@@ -840,12 +847,42 @@ class Gateway:
         out.append("# TYPE modeldeck_rejected_total counter")
         for (ep, code), count in sorted(self._rejected.items()):
             out.append(f'modeldeck_rejected_total{{endpoint="{_esc(ep)}",code="{code}"}} {count}')
+        provided: list[str] = []
         for provider in list(self._metric_providers):
             try:
-                out.extend(provider())
+                provided.extend(provider())
             except Exception:  # a provider must not break the scrape
                 continue
+        out.extend(_merge_families(provided))
         return "\n".join(out) + "\n"
+
+
+def _merge_families(lines: Iterable[str]) -> list[str]:
+    """One group per metric family: several pools provide the same families, and the text
+    format allows one HELP and one TYPE per name, with all its samples together."""
+    order: list[str] = []
+    meta: dict[str, dict[str, str]] = {}
+    samples: dict[str, list[str]] = {}
+    for line in lines:
+        if line.startswith(("# HELP ", "# TYPE ")):
+            parts = line.split(" ", 3)
+            if len(parts) < 3:
+                continue
+            name = parts[2]
+            meta.setdefault(name, {}).setdefault(parts[1], line)
+        elif line and not line.startswith("#"):
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            samples.setdefault(name, []).append(line)
+        else:
+            continue
+        if name not in order:
+            order.append(name)
+    out: list[str] = []
+    for name in order:
+        kinds = meta.get(name, {})
+        out += [kinds[k] for k in ("HELP", "TYPE") if k in kinds]
+        out += samples.get(name, [])
+    return out
 
 
 def _esc(value: str) -> str:

@@ -3,8 +3,10 @@ against a real local control plane (started on demand, stopped at the end)."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
+import shlex
 import signal
 import subprocess
 import threading
@@ -14,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import Cli
+from .conftest import Cli, modeldeck_command
 
 pytestmark = pytest.mark.e2e
 
@@ -247,6 +249,20 @@ def test_bad_inputs_change_nothing(cli: Cli, work: Path) -> None:
 
     assert state() == before
 
+    # one deployment is the control, the others treatments (what the service's own fix says)
+    r = cli("online-endpoint update -n my-endpoint --set control=purple", ok=False)
+    assert (
+        r.code == 2 and "no deployment 'purple'" in r.err and "existing deployments: blue" in r.err
+    )
+    assert cli("online-endpoint show -n my-endpoint --query control").json() is None
+    assert (
+        cli("online-endpoint update -n my-endpoint --set control=blue").json()["control"] == "blue"
+    )
+    assert cli("online-deployment show -n blue -e my-endpoint --query role").json() == "control"
+    assert "Control      blue" in cli("online-endpoint show -n my-endpoint -o table").out
+    assert cli("online-endpoint update -n my-endpoint --set control=none").json()["control"] is None
+    assert state() == before
+
     # a 7th deployment is refused before its inline model is registered
     for i in range(2, 7):
         cli(f"online-deployment create -n dep{i} -e my-endpoint -f blue.yml --set instance_count=0")
@@ -274,6 +290,54 @@ def test_no_wait_clusters_and_tokens(cli: Cli) -> None:
     assert token["expiryTimeUtc"] > token["refreshAfterTimeUtc"]
     r = cli("online-endpoint regenerate-keys -n tok-ep", ok=False)
     assert r.code == 2 and "does not use keys" in r.err
+    # invoking an endpoint that sends no traffic: the gateway's reason and fix, not raw JSON
+    (cli.cwd / "req.json").write_text('{"data": [[1, 2, 3, 4]]}')
+    r = cli("online-endpoint invoke -n tok-ep --request-file req.json", ok=False)
+    assert r.code == 1, str(r)
+    assert "HTTP 503: endpoint 'tok-ep' sends no traffic to any deployment" in r.err
+    assert "fix: set traffic" in r.err and '{"error"' not in r.err
 
     assert cli("daemon status").json()["running"] is True
     assert cli("cluster list --query 'length(@)'").out.strip() == "1"
+
+
+def test_progress_is_drawn_on_a_terminal_and_quiet_in_a_pipe(cli: Cli) -> None:
+    cli("cluster create --name myaks -o none")
+    cli("model create --name sklearn-demo --path ./model -o none")
+    cli("online-endpoint create -f endpoint.yml -o none")
+    # stderr on a terminal: one line redrawn in place, ending with the outcome
+    primary, replica = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [*modeldeck_command(), *shlex.split("online-deployment create -n blue -f blue.yml")],
+            cwd=cli.cwd,
+            env=cli.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=replica,
+            text=True,
+        )
+        out, _ = proc.communicate(timeout=120)
+        os.close(replica)
+        replica = -1
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the terminal's other side is closed and drained
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(primary)
+        if replica >= 0:
+            os.close(replica)
+    assert proc.returncode == 0
+    assert json.loads(out)["ready_replicas"] == 1  # stdout keeps the result, clean
+    text = drawn.decode()
+    assert "\r\x1b[KCreating deployment my-endpoint/blue: " in text
+    assert "Creating deployment my-endpoint/blue: Succeeded (" in text
+    # in a pipe (a script): only the one-line environment warning, no progress
+    r = cli("online-deployment create -n green -f blue.yml -o none")
+    assert "Creating deployment" not in r.err and "\r" not in r.err

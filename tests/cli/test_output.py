@@ -81,3 +81,54 @@ def test_bad_query_is_invalid_input() -> None:
     with pytest.raises(InvalidInput) as exc:
         render(ENDPOINT, "json", "traffic[")
     assert exc.value.field == "--query"
+
+
+def _cluster(name: str) -> dict:
+    from modeldeck.services.domain import Cluster, ClusterDriver, ClusterPurpose
+
+    return to_dict(
+        Cluster(
+            name=name,
+            driver=ClusterDriver.POOL,
+            purpose=ClusterPurpose.FAST_PROD,
+            provisioning_state=ProvisioningState.SUCCEEDED,
+            agent_count=3,
+            vm_size="Standard_D3_v2",
+            vcpus_total=12.0,
+            memory_gb_total=42.0,
+            vcpus_used=0.5,
+            created_at=1795711669.6512177,
+        )
+    )
+
+
+def test_tables_read_at_100_columns() -> None:
+    # a list: the useful columns under short headers, the scoring URI left out
+    listed = render([ENDPOINT, {**ENDPOINT, "name": "e" * 32}], "table")
+    assert listed.splitlines()[0].split() == ["Name", "Compute", "Auth", "State", "Traffic"]
+    assert max(len(line) for line in listed.splitlines()) <= 100
+    # one endpoint (show, create, update): too wide for a row, so one field per line,
+    # with its scoring URI; an empty mirror is not shown
+    shown = render(ENDPOINT, "table").splitlines()
+    assert shown[0].split() == ["Name", "my-endpoint"]
+    assert "Scoring URI  http://127.0.0.1:8080/api/v1/endpoint/my-endpoint/score" in shown
+    assert not any(line.startswith("Mirror") for line in shown)
+    # a create names no columns: the kind's own, not every field (no timestamps, no tags)
+    created = render(_cluster("myaks"), "table").splitlines()
+    assert created[0].split() == [
+        *("Name", "Driver", "Purpose", "State", "Nodes", "VM", "size", "vCPU", "vCPU", "used"),
+        "Endpoints",
+    ]
+    assert created[2].split()[-3:] == ["12", "0.5", "0"]
+    assert all(len(line) <= 100 for line in created)
+    # a --query result keeps az's capitalised keys
+    assert render(ENDPOINT, "table", "{uri: scoring_uri}").splitlines()[0] == "Uri"
+
+
+def test_a_list_shows_a_row_error_on_one_line() -> None:
+    broken = {**_cluster("aks-prod"), "error": "cannot reach https://10.0.0.1:443: timed out\nmore"}
+    text = render([_cluster("myaks"), broken], "table")
+    header, _, ok, bad = text.splitlines()
+    assert header.split()[-1] == "Error" and ok.split()[-1] == "0"
+    assert bad.endswith("cannot reach https://10.0.0.1:443: timed out")
+    assert "more" not in text

@@ -115,6 +115,9 @@ def test_rest_takes_the_remainder() -> None:
         ("green=20", "red", "rest", "no deployment 'red'"),
         ("green=20 blue=10", "blue", "rest", "also given"),
         ("green=120", "blue", "traffic.green", "from 0 to 100"),
+        # an unset variable in --traffic "$SPLIT" must not zero every deployment
+        ("", None, "--traffic", "is empty"),
+        ("  ", None, "--traffic", "is empty"),
     ],
 )
 def test_bad_traffic_flags(traffic: str, rest: str | None, field: str, words: str) -> None:
@@ -123,6 +126,8 @@ def test_bad_traffic_flags(traffic: str, rest: str | None, field: str, words: st
     assert exc.value.field == field
     assert words in exc.value.message
     assert exc.value.fix
+    if words in ("whole number", "from 0 to 100"):  # the fix shows the form, not a number hint
+        assert "blue=90 green=10" in exc.value.fix
 
 
 def test_mirror_flag() -> None:
@@ -188,3 +193,21 @@ def test_no_arguments_without_a_terminal_says_so(
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal, even under pytest -s
     assert main([]) == 2
     assert "needs a terminal" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "cluster create myaks --agent-count 3 --vm-size Standard_D3_v2 --purpose FastProd",
+        "compute show myaks",
+        "cluster scale myaks --agent-count 4",
+        "cluster delete myaks --yes",
+    ],
+)
+def test_cluster_commands_take_the_name_first(line: str) -> None:
+    from modeldeck.cli.cmd_compute import _the_name
+
+    argv = line.split()
+    assert _the_name(build_parser(argv).parse_args(argv)) == "myaks"
+    argv = [*line.replace("myaks", "--name myaks", 1).split()]
+    assert _the_name(build_parser(argv).parse_args(argv)) == "myaks"

@@ -207,6 +207,14 @@ def test_bad_name_is_refused_with_the_rule(work: Path) -> None:
         specs.load_deployment(work / "blue.yml", name="b_1")
     assert exc.value.field == "name"
     assert "3-32 characters" in exc.value.message
+    # the bad name came from the flag: the error says so, not the file's own line
+    assert exc.value.message.startswith("--name b_1: ")
+    with pytest.raises(InvalidInput) as exc:
+        specs.load_deployment(work / "blue.yml", endpoint_name="my_ep")
+    assert exc.value.message.startswith("--endpoint my_ep: ")
+    with pytest.raises(InvalidInput) as exc:
+        specs.load_endpoint(work / "endpoint.yml", name="e_1")
+    assert exc.value.message.startswith("--name e_1: ")
 
 
 def test_missing_model_path_and_scoring_script(work: Path) -> None:

@@ -73,6 +73,7 @@ def test_deployment_loader_raises_only_invalid_input(
         specs.deployment_from_doc(parsed)
     except InvalidInput as exc:
         assert exc.message and exc.field is not None
+        assert exc.fix, exc  # every refusal says what to do
 
 
 @SETTINGS
@@ -86,6 +87,7 @@ def test_endpoint_loader_raises_only_invalid_input(
         specs.endpoint_from_doc(parsed)
     except InvalidInput as exc:
         assert exc.message
+        assert exc.fix, exc
 
 
 @settings(max_examples=150, deadline=None)
@@ -94,7 +96,7 @@ def test_any_text_is_valid_yaml_or_invalid_input(text: str) -> None:
     try:
         specs.parse_yaml(text, "gen.yml", None, "endpoint")
     except InvalidInput as exc:
-        assert exc.field == "file"
+        assert exc.field == "file" and exc.fix, exc
 
 
 def test_recursive_alias_is_refused() -> None:

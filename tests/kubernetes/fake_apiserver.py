@@ -304,7 +304,7 @@ class FakeKube:
         loop.close()
 
     def stop(self) -> None:
-        if self.loop is None:
+        if self.loop is None or self.loop.is_closed():  # not started, or stopped already
             return
 
         async def shutdown() -> None:

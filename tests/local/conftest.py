@@ -77,7 +77,12 @@ def running_home(path: Path, **env: str) -> Iterator[Home]:
     """MODELDECK_HOME=path (plus env) for the duration; the daemon is stopped after."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MODELDECK_HOME", str(path))
-        for key in ("MODELDECK_GATEWAY_PORT", "MODELDECK_GATEWAY_HOST", "MODELDECK_TOKEN_TTL_S"):
+        for key in (
+            "MODELDECK_GATEWAY_PORT",
+            "MODELDECK_GATEWAY_HOST",
+            "MODELDECK_GATEWAY_MAX_BODY_MB",
+            "MODELDECK_TOKEN_TTL_S",
+        ):
             mp.delenv(key, raising=False)
         for key, value in env.items():
             mp.setenv(key, value)

@@ -86,6 +86,7 @@ async def test_a_daemon_that_cannot_start_says_why_and_where_its_log_is(
             assert str(log) in message
             assert err.value.details["log"] == str(log)
             assert "in use" in log.read_text()
+            assert message.count("the port is in use") == 1  # said once, not echoed twice
             assert daemon.daemon_status()["running"] is False
 
 
@@ -215,3 +216,59 @@ async def test_a_daemon_whose_state_dir_is_removed_stops(fresh_home, h) -> None:
     pid = daemon.ensure_daemon()["pid"]
     shutil.rmtree(fresh_home.state)  # nobody can reach it any more: it must not linger
     assert h.wait_until(lambda: _gone(pid), timeout=30)
+
+
+async def test_the_body_limit_is_configurable_and_named(h, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    with h.running_home(tmp_path_factory.mktemp("mdl"), MODELDECK_GATEWAY_MAX_BODY_MB="0.01"):
+        daemon.ensure_daemon()
+        async with LocalWorkspace(autostart=False, poll_interval=0.05) as ws:
+            await h.make_endpoint(ws, "limit-ep")
+            keys = await ws.get_keys("limit-ep")
+            uri = (await ws.get_endpoint("limit-ep")).scoring_uri
+        auth = {"Authorization": f"Bearer {keys.primaryKey}"}
+        async with httpx.AsyncClient(timeout=30) as client:
+            big = await client.post(uri, content=b"x" * 11_000, headers=auth)
+            assert big.status_code == 413
+            error = big.json()["error"]
+            assert "limit of 10485 bytes" in error["message"]
+            assert "MODELDECK_GATEWAY_MAX_BODY_MB" in error["fix"]
+            small = await client.post(uri, content=b"x" * 9_000, headers=auth)
+            assert small.status_code != 413  # under the limit: on to the (absent) deployments
+    with h.running_home(tmp_path_factory.mktemp("mdl"), MODELDECK_GATEWAY_MAX_BODY_MB="lots"):
+        with pytest.raises(Unreachable) as err:
+            daemon.ensure_daemon()
+        assert "MODELDECK_GATEWAY_MAX_BODY_MB" in str(err.value)
+
+
+async def test_an_auto_started_daemon_outlives_its_terminal(fresh_home, h) -> None:  # type: ignore[no-untyped-def]
+    # a shell in a session of its own runs a command (which starts the daemon), then hangs
+    # up its whole process group, as an SSH drop does to a terminal's session
+    shell = subprocess.run(
+        [
+            "sh",
+            "-c",
+            f"{sys.executable} -m modeldeck.cli.main cluster list -o none && echo $$ && kill -HUP 0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        start_new_session=True,
+    )
+    assert shell.returncode == -signal.SIGHUP, shell.stderr
+    session = int(shell.stdout.split()[0])
+    status = daemon.daemon_status()
+    assert status["running"] is True, status
+    assert os.getsid(status["pid"]) not in (session, os.getsid(0))  # a session of its own
+    async with LocalWorkspace(autostart=False) as ws:
+        assert await ws.list_clusters() == []
+
+
+async def test_a_home_that_is_not_a_directory_is_explained(h, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    not_a_dir = tmp_path_factory.mktemp("mdn") / "file"
+    not_a_dir.write_text("")
+    with h.running_home(not_a_dir):
+        async with LocalWorkspace() as ws:
+            with pytest.raises(Unreachable) as err:
+                await ws.list_clusters()
+        assert f"state directory {not_a_dir}/state cannot be used" in err.value.message
+        assert "MODELDECK_HOME" in (err.value.fix or "")

@@ -41,9 +41,16 @@ async def apiserver() -> AsyncIterator[web.AppRunner]:
     async def version(request: web.Request) -> web.Response:
         return web.json_response({"major": "1", "minor": "30", "gitVersion": "v1.30.4"})
 
+    async def namespace(request: web.Request) -> web.Response:  # attach checks it exists
+        name = request.match_info["name"]
+        return web.json_response(
+            {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name}}
+        )
+
     app = web.Application()
     app.router.add_get("/api/v1/nodes", nodes)
     app.router.add_get("/version", version)
+    app.router.add_get("/api/v1/namespaces/{name}", namespace)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -91,7 +98,8 @@ async def test_attach_refuse_twice_and_an_unreachable_cluster_stays_contained(  
             aks = await ws.get_cluster("aks-prod")
             assert aks.driver is ClusterDriver.KUBERNETES and aks.error is None
             assert (aks.agent_count, aks.vcpus_total) == (4, pytest.approx(15.44))
-            assert aks.namespace is None and aks.kube_context == "prod"
+            # no --namespace: the context's, recorded at attach
+            assert aks.namespace == "ml" and aks.kube_context == "prod"
             before = await h.snapshot(ws)
             # the same context and namespace under a second name: refused
             with pytest.raises(Conflict) as err:

@@ -117,3 +117,196 @@ async def test_kubernetes_endpoint_through_the_daemon(fake, h, tmp_path_factory)
             assert _objects(fake, "deployments") == {}
             await h.wait(await ws.detach_cluster("aks"))
             assert await ws.list_clusters() == []
+
+
+def _managed(fake: Any) -> list[tuple[str, str]]:
+    """(plural, name) of everything modeldeck made in namespace ml."""
+    return sorted(
+        (p, name)
+        for (p, ns, name), obj in list(fake.store.items())
+        if ns == "ml"
+        and (obj.get("metadata", {}).get("labels") or {}).get("app.kubernetes.io/managed-by")
+        == "modeldeck"
+    )
+
+
+async def test_attach_rules_identity_and_isolated_failures(h, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    from modeldeck.services.domain import ClusterPurpose
+    from modeldeck.services.errors import Conflict, InvalidInput
+
+    fk = _fake_module()
+    main = fk.FakeKube().start()
+    small = fk.FakeKube(nodes=[("n1", "1500m", "4Gi")]).start()
+    flaky = fk.FakeKube().start()
+    home = tmp_path_factory.mktemp("mda")
+    # "fake" and "alias" are two contexts for one API server; every context's namespace is ml
+    config = fk.write_kubeconfig(
+        home / "kubeconfig",
+        {
+            "fake": (main.url, ""),
+            "alias": (main.url, ""),
+            "small": (small.url, ""),
+            "flaky": (flaky.url, ""),
+        },
+        current="fake",
+        namespace="ml",
+    )
+
+    def spec(name: str, ctx: str, ns: str | None = None, **kw: Any) -> ClusterSpec:
+        return ClusterSpec(
+            name=name, driver=ClusterDriver.KUBERNETES, kube_context=ctx, namespace=ns, **kw
+        )
+
+    try:
+        with h.running_home(home, KUBECONFIG=str(config)):
+            daemon.ensure_daemon()
+            async with LocalWorkspace(autostart=False, poll_interval=0.05) as ws:
+                await h.wait(await ws.attach_cluster(spec("aks", "fake")))
+                # no --namespace: the context's namespace, not "default"
+                assert (await ws.get_cluster("aks")).namespace == "ml"
+                with pytest.raises(Conflict) as dup:
+                    await ws.attach_cluster(spec("aks2", "alias", "ml"))
+                assert "'aks'" in dup.value.message and main.url in dup.value.message
+                with pytest.raises(InvalidInput) as missing:
+                    await ws.attach_cluster(spec("aks3", "fake", "nope"))
+                assert missing.value.field == "namespace"
+                assert "kubectl --context fake create namespace nope" in (missing.value.fix or "")
+                for purpose, need in ((ClusterPurpose.FAST_PROD, 12), (ClusterPurpose.DEV_TEST, 2)):
+                    with pytest.raises(InvalidInput) as weak:
+                        await ws.attach_cluster(spec("tiny", "small", purpose=purpose))
+                    assert weak.value.field == "purpose"
+                    assert f"at least {need} allocatable vCPU" in weak.value.message
+                    assert "1.5" in weak.value.message
+                # another namespace of the same server is another cluster
+                await h.wait(await ws.attach_cluster(spec("aks-default", "fake", "default")))
+                await h.wait(await ws.attach_cluster(spec("flaky", "flaky")))
+                await h.ensure_cluster(ws, "pool1")
+                assert {c.name for c in await ws.list_clusters()} == {
+                    "aks",
+                    "aks-default",
+                    "flaky",
+                    "pool1",
+                }
+
+                # one cluster answers slowly, then not at all: the others are listed, with it
+                flaky.delay(r"^/api/v1/nodes", 30.0)
+                for _ in range(2):
+                    clusters = {c.name: c for c in await asyncio.wait_for(ws.list_clusters(), 25.0)}
+                    assert set(clusters) == {"aks", "aks-default", "flaky", "pool1"}
+                    assert clusters["flaky"].error, clusters["flaky"]
+                    for ok in ("aks", "aks-default", "pool1"):
+                        assert clusters[ok].error is None and clusters[ok].vcpus_total > 0
+                    flaky.stop()  # the second round: a closed port
+
+                # a deployment waiting for a node says why, while it waits
+                await h.ensure_model(ws)
+                await h.make_endpoint(ws, "sched-ep", cluster="aks")
+                await ws.create_deployment(h.deployment("big", "sched-ep", cpu=5.0))
+                for _ in range(400):
+                    big = await ws.get_deployment("sched-ep", "big")
+                    if big.error:
+                        break
+                    await asyncio.sleep(0.05)
+                assert big.provisioning_state is ProvisioningState.CREATING
+                assert "FailedScheduling" in (big.error or "")
+                assert "Insufficient cpu" in (big.error or "")
+    finally:
+        for server in (main, small, flaky):
+            server.stop()
+
+
+async def test_dry_run_not_ready_metrics_note_and_detach(h, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    from modeldeck.services.domain import EndpointSpec
+    from modeldeck.services.errors import BackendError, InvalidInput
+
+    fk = _fake_module()
+    fake = fk.FakeKube(metrics_server=False).start()
+    home = tmp_path_factory.mktemp("mdd")
+    config = fk.write_kubeconfig(home / "kubeconfig", {"fake": (fake.url, "")}, current="fake")
+    aks = ClusterSpec(
+        name="aks", driver=ClusterDriver.KUBERNETES, kube_context="fake", namespace="ml"
+    )
+    try:
+        with h.running_home(home, KUBECONFIG=str(config)):
+            daemon.ensure_daemon()
+            async with LocalWorkspace(autostart=False, poll_interval=0.05) as ws:
+                await h.wait(await ws.attach_cluster(aks))
+                await h.ensure_model(ws)
+                await h.make_endpoint(ws, "kube-ep", cluster="aks")
+                await h.make_endpoint(ws, "pool-ep", cluster="pool1")
+                keys = await ws.get_keys("kube-ep")
+
+                # --dry-run: the manifests, nothing applied, no key in them
+                before = _managed(fake)
+                objs = await ws.render_manifests(EndpointSpec(name="ep2", compute="azureml:aks"))
+                assert [o["kind"] for o in objs] == ["Secret", "HTTPRoute"]
+                shown = {base64.b64decode(v).decode() for v in objs[0]["data"].values()}
+                assert keys.primaryKey not in shown and "key" in shown
+                objs = await ws.render_manifests(h.deployment("blue", "kube-ep"), all_traffic=True)
+                kinds = [o["kind"] for o in objs]
+                assert kinds == ["ConfigMap", "Deployment", "Service", "HTTPRoute"]
+                refs = objs[-1]["spec"]["rules"][-1]["backendRefs"]  # the split comes last
+                assert [(r["name"], r["weight"]) for r in refs] == [("kube-ep-blue", 100)]
+                assert _managed(fake) == before
+                assert await ws.list_deployments("kube-ep") == []
+                with pytest.raises(InvalidInput) as pool:
+                    await ws.render_manifests(h.deployment("blue", "pool-ep"))
+                assert pool.value.field == "--dry-run" and "pool" in pool.value.message
+
+                await h.wait(
+                    await ws.create_deployment(h.deployment("blue", "kube-ep"), all_traffic=True)
+                )
+                objs = await ws.render_manifests(
+                    h.deployment("blue", "kube-ep", instances=3), update=True
+                )
+                assert objs[1]["spec"]["replicas"] == 3
+                assert fake.get("deployments", "ml", "kube-ep-blue")["spec"]["replicas"] == 1
+
+                # the metrics server is missing: said, not hidden
+                samples = await ws.get_metrics("kube-ep")
+                assert [s.deployment for s in samples] == ["blue"]
+                assert samples[0].cpu_percent is None
+                assert "metrics server is not installed" in ws.metrics_missing["kube-ep"]
+
+                # why a deployment is not ready reaches `show`
+                crash = h.deployment("crashy", "kube-ep", environment="example.org/crash:1")
+                with pytest.raises(BackendError):
+                    await h.wait(await ws.create_deployment(crash))
+                shown_dep = await ws.get_deployment("kube-ep", "crashy")
+                assert shown_dep.provisioning_state is ProvisioningState.FAILED
+                assert "CrashLoopBackOff" in (shown_dep.error or "")
+                assert "model.pkl" in (shown_dep.error or "")  # the previous container's log
+                pull = h.deployment("pull", "kube-ep", environment="example.org/does-not-exist:1")
+                with pytest.raises(BackendError):
+                    await h.wait(await ws.create_deployment(pull))
+                assert "ImagePullBackOff" in (
+                    (await ws.get_deployment("kube-ep", "pull")).error or ""
+                )
+
+                # pools are not detached
+                with pytest.raises(InvalidInput) as pooled:
+                    await ws.detach_cluster("pool1")
+                assert "cluster delete" in (pooled.value.fix or "")
+
+                # detach forgets; everything keeps running on the cluster
+                running = _managed(fake)
+                assert ("deployments", "kube-ep-blue") in running
+                assert ("httproutes", "kube-ep") in running
+                await h.wait(await ws.detach_cluster("aks"))
+                assert "aks" not in {c.name for c in await ws.list_clusters()}
+                assert [e.name for e in await ws.list_endpoints()] == ["pool-ep"]
+                assert _managed(fake) == running
+
+                # attached again and detached with --delete-resources: what modeldeck made goes
+                fake._sync(
+                    fake._put_raw,
+                    "configmaps",
+                    "ml",
+                    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "not-ours"}},
+                )
+                await h.wait(await ws.attach_cluster(aks))
+                await h.wait(await ws.detach_cluster("aks", delete_resources=True))
+                assert _managed(fake) == []
+                assert ("configmaps", "ml", "not-ours") in fake.store
+    finally:
+        fake.stop()

@@ -158,6 +158,11 @@ async def test_a_deployment_that_does_not_fit_says_the_numbers(workspace, h, raw
         "/v1/clusters", json={"name": "tiny", "agent_count": 2, "vm_size": "Standard_D3_v2"}
     )
     refused(resp, "InvalidInput", 400)
+    # a node count sent as text is refused (it once reached the capacity math and failed)
+    resp = await raw.post(
+        "/v1/clusters", json={"name": "tiny", "agent_count": "3", "vm_size": "Standard_D3_v2"}
+    )
+    assert refused(resp, "InvalidInput", 400)["details"]["field"] == "agent_count"
     assert "tiny" not in {c.name for c in await ws.list_clusters()}
 
 
@@ -272,6 +277,13 @@ async def test_malformed_requests_get_typed_errors(workspace, h, raw) -> None:  
     spec = {"name": "typed", "model": "sklearn-demo:1", "resources": "lots"}
     spec["code_configuration"] = {"code": str(h.EXAMPLES / "blue"), "scoring_script": "score.py"}
     refused(await raw.post(path, json={"spec": spec}), "InvalidInput", 400)
+    # numbers sent as text are refused, not computed with (they once failed in the engine)
+    spec = {**spec, "resources": {}, "instance_count": "2"}
+    err = refused(await raw.post(path, json={"spec": spec}), "InvalidInput", 400)
+    assert err["details"]["field"] == "instance_count"
+    spec = {**spec, "instance_count": 1, "request_settings": {"request_timeout_ms": "100"}}
+    err = refused(await raw.post(path, json={"spec": spec}), "InvalidInput", 400)
+    assert err["details"]["field"] == "request_settings.request_timeout_ms"
     refused(await raw.post(path, content=b"{not json"), "InvalidInput", 400)
     refused(await raw.post(path, json=["a", "list"]), "InvalidInput", 400)
     resp = await raw.post("/v1/endpoints/raw-ep/keys/regenerate", json={"key_type": "tertiary"})

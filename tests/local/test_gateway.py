@@ -428,3 +428,58 @@ async def test_a_dead_replica_is_skipped_without_failing_requests(
     answers = [await _score(http, gateway) for _ in range(10)]
     assert [a[0] for a in answers] == [200] * 10
     assert {a[1]["pid"] for a in answers} == {alive.pid}
+
+
+def test_metrics_of_several_pools_are_one_family_each() -> None:
+    # each pool (cluster) provides its replicas' gauges; a scrape must still be valid text
+    # format: one HELP and one TYPE per metric, and all of its samples together
+    gateway = Gateway()
+    for pool in ("one", "two"):
+        gateway.add_metrics_provider(
+            lambda pool=pool: [
+                "# HELP modeldeck_replica_cpu_percent CPU of a replica process.",
+                "# TYPE modeldeck_replica_cpu_percent gauge",
+                f'modeldeck_replica_cpu_percent{{endpoint="{pool}",deployment="d",replica="d-0"}} 1',
+                "# HELP modeldeck_replicas_desired Replicas the deployment should have.",
+                "# TYPE modeldeck_replicas_desired gauge",
+                f'modeldeck_replicas_desired{{endpoint="{pool}",deployment="d"}} 1',
+            ]
+        )
+    lines = gateway.prometheus().splitlines()
+    meta = [tuple(line.split()[1:3]) for line in lines if line.startswith("#")]
+    assert len(meta) == len(set(meta))  # no HELP or TYPE twice
+    families = [line.split("{")[0].split()[0] for line in lines if not line.startswith("#")]
+    runs = [name for i, name in enumerate(families) if i == 0 or families[i - 1] != name]
+    assert len(runs) == len(set(runs))  # each family's samples in one group
+    assert families.count("modeldeck_replica_cpu_percent") == 2
+    cpu = lines.index("# TYPE modeldeck_replica_cpu_percent gauge")
+    assert lines[cpu + 1].startswith('modeldeck_replica_cpu_percent{endpoint="one"')
+    assert lines[cpu + 2].startswith('modeldeck_replica_cpu_percent{endpoint="two"')
+
+
+async def _raw_status(gw: Gateway, authorization: bytes) -> tuple[bytes, bytes]:
+    """POST with an Authorization header of arbitrary bytes (no HTTP client sends those)."""
+    path = gw.scoring_uri("ep").split(str(gw.port), 1)[1].encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    body = b'{"data": [[1, 2, 3, 4]]}'
+    writer.write(
+        b"POST " + path + b" HTTP/1.1\r\nHost: gw\r\nAuthorization: " + authorization
+        + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n"
+        + body
+    )  # fmt: skip
+    answer = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0], rest
+
+
+@pytest.mark.parametrize("mode", ["key", "aml_token"])
+async def test_undecodable_authorization_is_malformed_not_a_crash(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, mode: str
+) -> None:
+    await _backends(tmp_path, supervisor, gateway, ("blue",))
+    gateway.set_endpoint(dp.route(traffic={"blue": 100}, mode=mode))
+    for credential in (b"\xff\xfeabc", "ключ".encode()):
+        status, body = await _raw_status(gateway, b"Bearer " + credential)
+        assert status.endswith(b"401 Unauthorized"), (status, body)
+        assert b"malformed Authorization header" in body

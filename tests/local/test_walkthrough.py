@@ -149,6 +149,10 @@ async def test_secrets_stay_private(workspace, h, daemon_home) -> None:  # type:
     secrets = [keys.primaryKey, keys.secondaryKey, rotated.secondaryKey]
     logs = list(daemon_home.state.glob("daemon.log*")) + list(daemon_home.data.rglob("*.log*"))
     assert any(p.name.startswith("daemon.log") for p in logs)
+    # the daemon's log records what changed (without any secret, checked below)
+    daemon_log = (daemon_home.state / "daemon.log").read_text()
+    assert "deployment.create secret-ep/blue: succeeded" in daemon_log
+    assert "endpoint secret-ep: secondary key regenerated" in daemon_log
     assert any("deployment" in p.name for p in logs)
     for path in logs:
         text = path.read_text(errors="replace")

@@ -69,3 +69,14 @@ def test_typed_errors_survive_the_wire() -> None:
         assert type(back) is type(err)
         assert str(back) == str(err)
         assert back.exit_code == err.exit_code
+
+
+def test_an_error_without_a_value_reads_without_none() -> None:
+    from modeldeck.services.errors import InvalidInput
+
+    assert InvalidInput("update", None, "nothing to change").message == (
+        "invalid update: nothing to change"
+    )
+    assert InvalidInput("name", "b_x", "breaks the rule").message == (
+        "invalid name 'b_x': breaks the rule"
+    )

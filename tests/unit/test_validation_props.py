@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from modeldeck.services import validation
 from modeldeck.services.domain import (
@@ -62,6 +62,7 @@ def test_traffic_is_a_valid_map_or_invalid_input(value: dict[str, Any], deps: li
         out = validation.traffic(value, deps)
     except InvalidInput as err:
         assert err.field.startswith("traffic")
+        assert err.fix, err
         return
     assert set(out) <= set(deps)
     assert all(isinstance(v, int) and 0 <= v <= 100 for v in out.values())
@@ -78,6 +79,7 @@ def test_mirror_is_valid_or_invalid_input(
         out = validation.mirror_traffic(mirror, live_ints, deps)
     except InvalidInput as err:
         assert err.field.startswith("mirror_traffic")
+        assert err.fix, err
         return
     assert len(out) <= 1
     for dep, pct in out.items():
@@ -91,7 +93,8 @@ def test_mirror_is_valid_or_invalid_input(
 def test_parse_traffic_text(text: str) -> None:
     try:
         out = validation.parse_traffic(text)
-    except InvalidInput:
+    except InvalidInput as err:
+        assert err.fix, err  # every refusal says what to do
         return
     assert all(0 <= v <= 100 for v in out.values())
 
@@ -105,7 +108,8 @@ def test_parse_traffic_text(text: str) -> None:
 def test_fill_rest_gives_a_full_map(given_map: dict[str, int], rest: str, deps: list[str]) -> None:
     try:
         out = validation.fill_rest(given_map, rest, deps)
-    except InvalidInput:
+    except InvalidInput as err:
+        assert err.fix, err  # every refusal says what to do
         return
     assert sum(out.values()) == 100
     assert out[rest] == 100 - sum(given_map.values())
@@ -118,6 +122,7 @@ def test_name_rule(value: Any) -> None:
         out = validation.name(value)
     except InvalidInput as err:
         assert err.field == "name"
+        assert err.fix, err
         return
     assert 3 <= len(out) <= 32
 
@@ -127,7 +132,8 @@ def test_name_rule(value: Any) -> None:
 def test_deployment_count(existing: list[str], adding: str) -> None:
     try:
         validation.deployment_count(existing, adding)
-    except InvalidInput:
+    except InvalidInput as err:
+        assert err.fix, err
         assert adding not in existing and len(existing) >= validation.MAX_DEPLOYMENTS_PER_ENDPOINT
         return
     assert adding in existing or len(existing) < validation.MAX_DEPLOYMENTS_PER_ENDPOINT
@@ -142,13 +148,15 @@ def test_deployment_count(existing: list[str], adding: str) -> None:
         st.sampled_from(["Standard_D3_v2", "standard_d2_v2", "Standard_B2s"]), st.text(max_size=8)
     ),
 )
+@example("blue", ClusterPurpose.FAST_PROD, "1", "Standard_D3_v2")  # once a TypeError
 def test_cluster_spec(name: str, purpose: ClusterPurpose, agents: Any, size: str) -> None:
     spec = ClusterSpec(
         name=name, driver=ClusterDriver.POOL, purpose=purpose, agent_count=agents, vm_size=size
     )
     try:
         validation.cluster_spec(spec)
-    except InvalidInput:
+    except InvalidInput as err:
+        assert err.fix, err  # every refusal says what to do
         return
 
 
@@ -161,7 +169,8 @@ def test_cluster_spec(name: str, purpose: ClusterPurpose, agents: Any, size: str
 def test_endpoint_spec(name: str, compute: str, tags: dict[str, Any]) -> None:
     try:
         validation.endpoint_spec(EndpointSpec(name=name, compute=compute, tags=tags))
-    except InvalidInput:
+    except InvalidInput as err:
+        assert err.fix, err  # every refusal says what to do
         return
 
 
@@ -221,5 +230,6 @@ def test_deployment_spec_only_raises_invalid_input(spec: DeploymentSpec) -> None
         validation.deployment_spec(spec)
     except InvalidInput as err:
         assert err.field and err.rule
+        assert err.fix, err
         return
     assert validation.NAME_RE.match(spec.name)
