@@ -1,0 +1,153 @@
+"""README tour screenshots, taken by the app itself (``App.save_screenshot``) as SVG.
+
+Starts a real local workspace in a temporary MODELDECK_HOME (its control plane, real
+scoring processes behind the real gateway), builds the walkthrough's state (a pool, the
+example model, an endpoint with blue and green deployments at 90/10, some requests),
+then drives the dashboard through each screen and saves ``docs/img/*.svg``.
+Usage: ``python docs/screenshots.py [--out docs/img] [--size 120x40]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+async def build_state() -> None:
+    from modeldeck.services.domain import (
+        ClusterSpec,
+        CodeConfiguration,
+        DeploymentSpec,
+        EndpointSpec,
+        ModelSpec,
+        Resources,
+        ResourceSet,
+    )
+    from modeldeck.services.local.client import LocalWorkspace
+
+    ws = LocalWorkspace()
+    try:
+        await (await ws.create_cluster(ClusterSpec(name="myaks"))).wait()
+        await (
+            await ws.create_cluster(
+                ClusterSpec(
+                    name="devbox", purpose="DevTest", agent_count=1, vm_size="Standard_D2_v2"
+                )
+            )
+        ).wait()  # type: ignore[arg-type]
+        await ws.create_model(
+            ModelSpec(
+                name="sklearn-demo",
+                path=str(EXAMPLES / "model"),
+                description="the walkthrough's model",
+            )
+        )
+        await (
+            await ws.create_endpoint(
+                EndpointSpec(
+                    name="my-endpoint", compute="myaks", description="the walkthrough's endpoint"
+                )
+            )
+        ).wait()
+        for name in ("blue", "green"):
+            spec = DeploymentSpec(
+                name,
+                "my-endpoint",
+                "azureml:sklearn-demo:1",
+                CodeConfiguration(str(EXAMPLES / name), "score.py"),
+                resources=Resources(requests=ResourceSet(cpu=0.5, memory_gb=0.5)),
+            )
+            await (await ws.create_deployment(spec)).wait()
+        await (
+            await ws.update_endpoint(
+                "my-endpoint", traffic={"blue": 90, "green": 10}, control="blue"
+            )
+        ).wait()
+    finally:
+        await ws.close()
+
+
+async def tour(out: Path, size: tuple[int, int]) -> list[Path]:
+    from modeldeck.services.local.client import LocalWorkspace
+    from modeldeck.tui.app import ModeldeckApp
+
+    saved: list[Path] = []
+    app = ModeldeckApp(LocalWorkspace(autostart=False), poll_scale=0.5)
+    traffic = asyncio.ensure_future(requests())
+
+    async def shot(pilot: object, name: str, wait: float = 1.5) -> None:
+        await pilot.pause(wait)  # type: ignore[attr-defined]
+        path = app.save_screenshot(f"{name}.svg", path=str(out))
+        saved.append(Path(path))
+
+    async with app.run_test(size=size) as pilot:
+        await shot(pilot, "endpoints")
+        await pilot.press("enter")
+        await shot(pilot, "endpoint-detail")
+        await pilot.press("t")
+        await pilot.pause(1.0)
+        await pilot.press("r", "down", "shift+right")  # stage green +10, blue takes the rest
+        await shot(pilot, "traffic", 0.5)
+        await pilot.press("escape")
+        await pilot.press("k")
+        await shot(pilot, "keys")
+        await pilot.press("escape")
+        await pilot.press("l")
+        await shot(pilot, "logs", 2.0)
+        await pilot.press("escape")
+        await pilot.press("m")
+        for _ in range(6):  # a few samples for the plots
+            await pilot.pause(1.0)
+        await shot(pilot, "metrics", 0.5)
+        await pilot.press("escape")
+        for view, key in (("deployments", "2"), ("clusters", "3"), ("models", "4")):
+            await pilot.press(key)
+            await shot(pilot, view)
+        await pilot.press("question_mark")
+        await shot(pilot, "help", 0.5)
+    traffic.cancel()
+    return saved
+
+
+async def requests() -> None:
+    """Steady traffic while the tour runs, so the metrics have something to show."""
+    from modeldeck.services.local.client import LocalWorkspace
+
+    body = (EXAMPLES / "sample-request.json").read_bytes()
+    ws = LocalWorkspace(autostart=False)
+    try:
+        while True:
+            await ws.invoke("my-endpoint", body)
+            await asyncio.sleep(0.05)
+    finally:
+        await ws.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default=str(ROOT / "docs" / "img"))
+    parser.add_argument("--size", default="120x40")
+    args = parser.parse_args()
+    cols, rows = (int(x) for x in args.size.split("x"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ["MODELDECK_HOME"] = tempfile.mkdtemp(prefix="mds")
+    from modeldeck.services.local import daemon
+
+    daemon.ensure_daemon()
+    try:
+        asyncio.run(build_state())
+        for path in asyncio.run(tour(out, (cols, rows))):
+            print(path)
+    finally:
+        daemon.stop_daemon()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Fixtures of the dashboard's tests.
+
+Flow tests drive the real app (``run_test``) against a real local workspace: the
+control plane daemon is started through its real auto-start path in a temporary
+MODELDECK_HOME and stopped after the module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from modeldeck.services.domain import (
+    ClusterSpec,
+    CodeConfiguration,
+    DeploymentSpec,
+    EndpointSpec,
+    ModelSpec,
+    RequestSettings,
+    Resources,
+    ResourceSet,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+WAIT_S = 60.0  # only to avoid hangs, never asserted on
+
+
+def _stop_daemon(home: Path) -> None:
+    from modeldeck.services.local import daemon
+
+    with contextlib.suppress(Exception):
+        daemon.stop_daemon(timeout=20.0)
+    pid_file = home / "state" / getattr(daemon, "PID_NAME", "modeldeck.pid")
+    with contextlib.suppress(Exception):
+        pid = int(pid_file.read_text().strip() or 0)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def tui_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A MODELDECK_HOME with a running control plane for one test module."""
+    home = tmp_path_factory.mktemp("mdt")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MODELDECK_HOME", str(home))
+        for key in (
+            "MODELDECK_GATEWAY_PORT",
+            "MODELDECK_GATEWAY_HOST",
+            "MODELDECK_WORKSPACE",
+            "NO_COLOR",
+        ):
+            mp.delenv(key, raising=False)
+        from modeldeck.services.local import daemon
+
+        daemon.ensure_daemon()
+        try:
+            yield home
+        finally:
+            _stop_daemon(home)
+
+
+@pytest.fixture
+async def workspace(tui_home: Path) -> AsyncIterator[Any]:
+    from modeldeck.services.local.client import LocalWorkspace
+
+    ws = LocalWorkspace(autostart=False, poll_interval=0.05)
+    try:
+        yield ws
+    finally:
+        await ws.close()
+
+
+def deployment_spec(name: str, endpoint: str, code: str = "blue", **kwargs: Any) -> DeploymentSpec:
+    return DeploymentSpec(
+        name=name,
+        endpoint_name=endpoint,
+        model="azureml:sklearn-demo:1",
+        code_configuration=CodeConfiguration(code=str(EXAMPLES / code), scoring_script="score.py"),
+        resources=Resources(requests=ResourceSet(cpu=0.25, memory_gb=0.25)),
+        request_settings=RequestSettings(
+            request_timeout_ms=5000, max_concurrent_requests_per_instance=4
+        ),
+        **kwargs,
+    )
+
+
+async def ensure_cluster(ws: Any, name: str = "pool-a") -> None:
+    if name not in {c.name for c in await ws.list_clusters()}:
+        await asyncio.wait_for((await ws.create_cluster(ClusterSpec(name=name))).wait(), WAIT_S)
+
+
+async def ensure_model(ws: Any) -> None:
+    if not await ws.list_models("sklearn-demo"):
+        await ws.create_model(ModelSpec(name="sklearn-demo", path=str(EXAMPLES / "model")))
+
+
+async def make_endpoint(ws: Any, name: str, deployments: dict[str, int], **kwargs: Any) -> None:
+    """An endpoint with deployments (name -> traffic %), ready to serve."""
+    await ensure_cluster(ws)
+    await ensure_model(ws)
+    await asyncio.wait_for(
+        (await ws.create_endpoint(EndpointSpec(name=name, compute="pool-a", **kwargs))).wait(),
+        WAIT_S,
+    )
+    for dep in deployments:
+        code = "green" if dep.startswith("green") else "blue"
+        await asyncio.wait_for(
+            (await ws.create_deployment(deployment_spec(dep, name, code))).wait(), WAIT_S
+        )
+    if any(deployments.values()):
+        await asyncio.wait_for((await ws.update_endpoint(name, traffic=deployments)).wait(), WAIT_S)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool], pilot: Any = None, timeout: float = WAIT_S
+) -> None:
+    """Wait (bounded) until ``check`` holds, letting the app run meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
+            result = await result  # type: ignore[misc]
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"condition not met within {timeout:g} s: {getattr(check, '__name__', check)}"
+            )
+        if pilot is not None:
+            await pilot.pause(0.05)
+        else:
+            await asyncio.sleep(0.05)
+
+
+class Helpers:
+    """Helpers for test modules (conftest is not importable under importlib mode)."""
+
+    EXAMPLES = EXAMPLES
+    deployment_spec = staticmethod(deployment_spec)
+    ensure_cluster = staticmethod(ensure_cluster)
+    ensure_model = staticmethod(ensure_model)
+    make_endpoint = staticmethod(make_endpoint)
+    eventually = staticmethod(eventually)
+
+
+@pytest.fixture
+def h() -> type[Helpers]:
+    return Helpers

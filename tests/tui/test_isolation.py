@@ -1,0 +1,120 @@
+"""A cluster that cannot be reached shows its error in its row; the rest keep updating.
+
+A Kubernetes cluster is attached through the dashboard against the faithful fake API
+server of tests/kubernetes (real HTTP on loopback, through a real kubeconfig); the
+server is then stopped, as a cluster that goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from modeldeck.services.domain import ClusterSpec
+from modeldeck.tui.app import ModeldeckApp
+from modeldeck.tui.screens.forms import FormScreen
+from modeldeck.tui.widgets.resource_table import ResourceTable
+from textual.widgets import Input
+
+pytestmark = pytest.mark.e2e
+
+_FAKE = Path(__file__).resolve().parents[1] / "kubernetes" / "fake_apiserver.py"
+
+
+def _fake_module() -> Any:
+    name = "modeldeck_tests_fake_apiserver"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, _FAKE)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _stop_daemon(home: Path) -> None:
+    from modeldeck.services.local import daemon
+
+    with contextlib.suppress(Exception):
+        daemon.stop_daemon(timeout=20.0)
+    with contextlib.suppress(Exception):
+        pid = int((home / "state" / daemon.PID_NAME).read_text().strip() or 0)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def kube_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
+    fake_mod = _fake_module()
+    fake = fake_mod.FakeKube().start()
+    home = tmp_path_factory.mktemp("mdk")
+    kubeconfig = fake_mod.write_kubeconfig(
+        home / "kubeconfig", {"fake": (fake.url, "")}, current="fake"
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MODELDECK_HOME", str(home))
+        mp.setenv("KUBECONFIG", str(kubeconfig))
+        from modeldeck.services.local import daemon
+
+        daemon.ensure_daemon()
+        try:
+            yield home, fake
+        finally:
+            if fake.loop is not None and not fake.loop.is_closed():
+                fake.stop()
+            _stop_daemon(home)
+
+
+@pytest.fixture
+async def kube_workspace(kube_home: tuple[Path, Any]) -> AsyncIterator[Any]:
+    from modeldeck.services.local.client import LocalWorkspace
+
+    ws = LocalWorkspace(autostart=False, poll_interval=0.05)
+    try:
+        yield ws
+    finally:
+        await ws.close()
+
+
+def _row(app: ModeldeckApp, key: str) -> str:
+    cells = app.screen.query_one("#table", ResourceTable).cells(key) or ()
+    return " ".join(getattr(c, "plain", str(c)) for c in cells)
+
+
+async def test_unreachable_cluster_is_isolated(
+    kube_workspace: Any, kube_home: tuple[Path, Any], h: Any
+) -> None:
+    _, fake = kube_home
+    ws = kube_workspace
+    await asyncio.wait_for((await ws.create_cluster(ClusterSpec(name="pool-b"))).wait(), 60)
+    app = ModeldeckApp(ws, poll_scale=0.25, initial_view="clusters")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("a")
+        assert isinstance(app.screen, FormScreen)
+        await pilot.press(*"kube-a")
+        app.screen.query_one("#f-kube_context", Input).value = "fake"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await h.eventually(
+            lambda: "Ready" in _row(app, "kube-a") and "kubernetes" in _row(app, "kube-a"), pilot
+        )
+        assert "0/15.9" in _row(app, "kube-a")  # its vCPU total, read from the fake nodes
+
+        fake.stop()  # the cluster goes away
+        await h.eventually(lambda: "⚠" in _row(app, "kube-a"), pilot)
+        assert (
+            app.screen.query_one("#error-banner").has_class("-shown") is False
+        )  # the view is fine
+
+        # the rest keep updating
+        await asyncio.wait_for((await ws.scale_cluster("pool-b", 4)).wait(), 60)
+        await h.eventually(lambda: _row(app, "pool-b").split()[4] == "4", pilot)
+        assert "⚠" not in _row(app, "pool-b")

@@ -1,0 +1,303 @@
+"""Widget-level tests: the widgets need no workspace."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from modeldeck.services.domain import LogLine
+from modeldeck.services.errors import Conflict, InvalidInput
+from modeldeck.tui.format import RowFilter, capacity_bar, colour_for, describe_error, traffic_bar
+from modeldeck.tui.widgets.log_view import LogView
+from modeldeck.tui.widgets.resource_table import ResourceTable
+from modeldeck.tui.widgets.secret import MASK, SecretField
+from modeldeck.tui.widgets.traffic_slider import TrafficSlider
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.widgets import Input
+
+
+class Host(App[None]):
+    def __init__(self, *widgets: object) -> None:
+        super().__init__()
+        self.widgets = widgets
+
+    def compose(self) -> ComposeResult:
+        yield from self.widgets  # type: ignore[misc]
+
+
+def line(text: str, replica: str = "blue-0", stream: str = "stdout", ts: float = 0.0) -> LogLine:
+    return LogLine(
+        ts=ts, endpoint="ep", deployment="blue", replica=replica, stream=stream, text=text
+    )
+
+
+# --------------------------------------------------------------------------- slider
+
+
+async def test_slider_keys_move_1_and_10_percent_and_stay_in_bounds() -> None:
+    slider = TrafficSlider("blue", 50, live=50)
+    changes: list[int] = []
+
+    class A(Host):
+        def on_traffic_slider_changed(self, event: TrafficSlider.Changed) -> None:
+            changes.append(event.value)
+
+    async with A(slider).run_test(size=(80, 5)) as pilot:
+        slider.focus()
+        await pilot.press("right", "right", "shift+right")
+        assert slider.value == 62
+        await pilot.press("shift+left", "left")
+        assert slider.value == 51
+        await pilot.press("end", "right")
+        assert slider.value == 100
+        await pilot.press("home", "left")
+        assert slider.value == 0
+        assert changes == [51, 52, 62, 52, 51, 100, 0]
+        assert "-50" in slider.render().plain  # the diff against the live value
+
+
+async def test_mirror_slider_is_capped_at_50() -> None:
+    slider = TrafficSlider("green", 0, maximum=50)
+    async with Host(slider).run_test(size=(80, 5)) as pilot:
+        slider.focus()
+        for _ in range(8):
+            await pilot.press("shift+right")
+        assert slider.value == 50
+
+
+async def test_slider_follows_the_mouse() -> None:
+    slider = TrafficSlider("blue", 0)
+    async with Host(slider).run_test(size=(80, 5)) as pilot:
+        start, width = slider._bar_span()
+        await pilot.click(TrafficSlider, offset=(start + width // 2, 0))
+        assert 45 <= slider.value <= 55
+        await pilot.click(TrafficSlider, offset=(start + width, 0))
+        assert slider.value == 100
+        await pilot.click(TrafficSlider, offset=(start, 0))
+        assert slider.value == 0
+
+
+async def test_locked_slider_does_not_move() -> None:
+    slider = TrafficSlider("blue", 40)
+    slider.locked = True
+    async with Host(slider).run_test(size=(80, 5)) as pilot:
+        slider.focus()
+        await pilot.press("right", "shift+right")
+        assert slider.value == 40
+
+
+# --------------------------------------------------------------------------- log view
+
+
+async def test_log_view_keeps_a_bounded_number_of_lines() -> None:
+    view = LogView(max_lines=1000)
+    async with Host(view).run_test(size=(80, 20)) as pilot:
+        for start in range(0, 10_000, 500):
+            view.append_lines(line(f"line {i}") for i in range(start, start + 500))
+        await pilot.pause()
+        assert view.line_count == 1000
+        assert view.row_count == 1000
+        assert view.lines()[0].text == "line 9000"
+        assert view.lines()[-1].text == "line 9999"
+        assert view.scroll_offset.y == view.max_scroll_y  # following: at the end
+
+
+async def test_log_filter_is_a_case_insensitive_regex_and_bang_inverts() -> None:
+    view = LogView()
+    async with Host(view).run_test(size=(80, 20)) as pilot:
+        view.append_lines([line("GET /score 200"), line("POST /score 500"), line("init done")])
+        view.set_filter("score \\d00")
+        assert [ln.text for ln in view.lines()] == ["GET /score 200", "POST /score 500"]
+        view.set_filter("!SCORE")
+        assert [ln.text for ln in view.lines()] == ["init done"]
+        view.set_filter("[unclosed")  # not a regex: matched literally, no error
+        assert view.filter.valid is False and view.lines() == []
+        view.set_filter("")
+        assert view.row_count == 3
+        view.set_filter("post")
+        await pilot.pause()
+        strip = view.render_line(0)
+        styles = [seg.style for seg in strip if seg.text == "POST"]
+        assert styles and styles[0] is not None and styles[0].reverse  # the match is highlighted
+        # new lines that match the filter are added as they arrive; others are kept but hidden
+        view.append_lines([line("POST again"), line("GET again")])
+        assert view.row_count == 2 and view.line_count == 5
+
+
+async def test_log_wrap_timestamps_and_json_pretty_print() -> None:
+    view = LogView()
+    async with Host(view).run_test(size=(40, 20)) as pilot:
+        view.append_lines([line("x" * 100), line(json.dumps({"a": 1, "b": [1, 2]}))])
+        await pilot.pause()
+        assert view.row_count == 2
+        view.set_option("wrap", True)
+        assert view.row_count > 3  # the long line takes several rows
+        view.set_option("wrap", False)
+        view.set_option("pretty_json", True)
+        assert view.row_count == 1 + len(json.dumps({"a": 1, "b": [1, 2]}, indent=2).splitlines())
+        view.set_option("timestamps", True)
+        assert view.plain_text().splitlines()[0].count(":") >= 2  # HH:MM:SS.mmm prefix
+
+
+async def test_jump_to_the_last_init_traceback() -> None:
+    view = LogView()
+    tb = [
+        "Traceback (most recent call last):",
+        '  File "score.py", line 12, in init',
+        "FileNotFoundError: model.json",
+    ]
+    other = [
+        "Traceback (most recent call last):",
+        '  File "score.py", line 30, in run',
+        "KeyError: data",
+    ]
+    async with Host(view).run_test(size=(80, 10)) as pilot:
+        view.append_lines([line(f"noise {i}") for i in range(50)])
+        view.append_lines([line(t, stream="stderr") for t in tb])
+        view.append_lines([line(f"more {i}") for i in range(50)])
+        view.append_lines([line(t, stream="stderr") for t in other])
+        view.append_lines([line(f"tail {i}") for i in range(50)])
+        await pilot.pause()
+        assert view.jump_to_init_traceback()
+        assert view.follow is False
+        top = int(view.scroll_offset.y)
+        shown = [view._rows[i][0].line.text for i in range(top, top + 4)]
+        assert "Traceback (most recent call last):" in shown
+        assert any("in init" in t for t in shown)
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+async def test_secret_is_masked_revealed_for_a_while_and_copied() -> None:
+    field = SecretField("primary", "s3cr3t-key-value", reveal_seconds=0.2)
+    host = Host(field)
+    async with host.run_test(size=(80, 5)) as pilot:
+        assert "s3cr3t" not in field.render().plain and MASK in field.render().plain
+        field.reveal()
+        assert "s3cr3t-key-value" in field.render().plain
+        await pilot.pause(0.6)
+        assert "s3cr3t" not in field.render().plain  # hidden again by itself
+        assert field.copy()  # OSC 52 to the terminal; the app keeps what it copied
+        assert host.clipboard == "s3cr3t-key-value"
+
+
+# --------------------------------------------------------------------------- table
+
+
+async def test_table_updates_rows_in_place_by_key() -> None:
+    table = ResourceTable([("name", "NAME"), ("state", "STATE")])
+    async with Host(table).run_test(size=(80, 20)) as pilot:
+        table.sync({"b": ("b", "Creating"), "a": ("a", "Ready"), "c": ("c", "Ready")})
+        await pilot.pause()
+        assert table.shown_keys == ["a", "b", "c"]
+        table.move_cursor(row=1)
+        assert table.selected_key() == "b"
+        row_ids = {k: id(v) for k, v in table.rows.items()}
+        table.sync({"b": ("b", "Ready"), "a": ("a", "Ready"), "c": ("c", "Ready")})
+        assert table.get_cell("b", "state") == "Ready"
+        assert {
+            k: id(v) for k, v in table.rows.items()
+        } == row_ids  # updated in place, not re-added
+        assert table.selected_key() == "b"  # the cursor stays on its row
+        table.sync({"a": ("a", "Ready"), "c": ("c", "Ready"), "d": ("d", "New")})
+        assert table.shown_keys == ["a", "c", "d"]
+        table.set_filter("!^a")
+        assert table.shown_keys == ["c", "d"]
+        table.set_filter("")
+        assert table.shown_keys == ["a", "c", "d"]
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def test_errors_show_message_and_fix_never_a_traceback() -> None:
+    err = Conflict("deployment 'blue' still takes 100% of traffic", fix="move its traffic first")
+    assert (
+        describe_error(err)
+        == "deployment 'blue' still takes 100% of traffic\nfix: move its traffic first"
+    )
+    bad = InvalidInput("traffic", "blue=90", "must add up to 100", "adjust the numbers")
+    assert "fix: adjust the numbers" in describe_error(bad)
+    assert "Traceback" not in describe_error(RuntimeError("boom"))
+
+
+def test_bars_and_filters() -> None:
+    bar = traffic_bar({"blue": 90, "green": 10}, width=20)
+    assert bar.plain.startswith("█" * 20) and "blue=90 green=10" in bar.plain
+    assert "no traffic" in traffic_bar({"blue": 0}).plain
+    assert capacity_bar(6, 12, 8).plain == "████░░░░ 6/12"
+    assert colour_for("blue") == colour_for("blue")
+    assert RowFilter("!x").matches("abc") and not RowFilter("!a").matches("ABC")
+    assert isinstance(bar, Text)
+
+
+async def test_logs_screen_filters_and_saves_what_it_shows(tmp_path: Path) -> None:
+    from modeldeck.services.local.client import LocalWorkspace
+    from modeldeck.tui.app import ModeldeckApp
+    from modeldeck.tui.screens.dialogs import PromptScreen
+    from modeldeck.tui.screens.logs import LogsScreen
+
+    app = ModeldeckApp(LocalWorkspace("local", autostart=False), autoload=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = LogsScreen("ep", "blue")
+        await app.push_screen(screen)
+        screen.feed_many(
+            [line("GET /score 200"), line("POST /score 500", stream="stderr"), line("init done")]
+        )
+        await pilot.pause(0.3)
+        await pilot.press("slash", *"500", "enter")
+        assert [ln.text for ln in screen.view.lines()] == ["POST /score 500"]
+        await pilot.press("s")
+        assert isinstance(app.screen, PromptScreen)
+        target = tmp_path / "saved.log"
+        app.screen.query_one(Input).value = str(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert target.read_text() == "blue-0 POST /score 500\n"
+        await pilot.press("escape")  # clears the filter first
+        assert len(screen.view.lines()) == 3 and isinstance(app.screen, LogsScreen)
+
+
+async def test_command_palette_runs_the_screen_actions() -> None:
+    from modeldeck.services.local.client import LocalWorkspace
+    from modeldeck.tui.app import ModeldeckApp
+    from modeldeck.tui.screens.forms import FormScreen
+
+    app = ModeldeckApp(
+        LocalWorkspace("local", autostart=False), autoload=False, initial_view="clusters"
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"create pool")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, FormScreen)
+
+    ro = ModeldeckApp(
+        LocalWorkspace("local", autostart=False),
+        readonly=True,
+        autoload=False,
+        initial_view="clusters",
+    )
+    async with ro.run_test(size=(100, 30)) as pilot:
+        titles = [t for t, _, _ in ro.screen.actions_for_palette()]
+        assert "Clusters: Create pool" not in titles and titles  # read-only: not offered
+
+
+async def test_colon_command_jumps_and_unknown_commands_say_so() -> None:
+    from modeldeck.services.local.client import LocalWorkspace
+    from modeldeck.tui.app import ModeldeckApp
+
+    app = ModeldeckApp(LocalWorkspace("local", autostart=False), autoload=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("colon", *"models", "enter")
+        await pilot.pause()
+        assert app.screen.VIEW_NAME == "Models"  # type: ignore[attr-defined]
+        await pilot.press("colon", *"bogus", "enter")
+        await pilot.pause()
+        assert any("unknown command ':bogus'" in str(n.message) for n in app._notifications)

@@ -1,0 +1,468 @@
+"""The modeldeck dashboard: a Textual app over the async Workspace API.
+
+``run_app()`` is what ``modeldeck`` (no arguments) and ``modeldeck ui`` call.
+Screens are imported lazily (the first frame comes fast); every Workspace call
+runs in a worker; long operations show a progress bar and end in a notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from .css import css_path
+from .format import describe_error
+from .widgets.operations import OperationBar, OperationState
+
+if TYPE_CHECKING:
+    from ..services.workspace import OperationHandle, Workspace
+
+
+GC_GEN0 = 20_000  # allocations between young collections (Python's default: 700)
+
+#: top-level views: mode name -> (module, class), imported on first use
+VIEWS: dict[str, tuple[str, str]] = {
+    "endpoints": ("endpoints", "EndpointsScreen"),
+    "deployments": ("deployments", "DeploymentsScreen"),
+    "clusters": ("clusters", "ClustersScreen"),
+    "models": ("models", "ModelsScreen"),
+    "metrics": ("metrics", "MetricsScreen"),
+}
+ALIASES = {
+    "ep": "endpoints",
+    "endpoint": "endpoints",
+    "online-endpoint": "endpoints",
+    "dp": "deployments",
+    "deploy": "deployments",
+    "deployment": "deployments",
+    "online-deployment": "deployments",
+    "cl": "clusters",
+    "cluster": "clusters",
+    "compute": "clusters",
+    "mo": "models",
+    "model": "models",
+    "mx": "metrics",
+}
+
+
+def _view_factory(module: str, cls: str) -> Callable[[], Screen[Any]]:
+    def make() -> Screen[Any]:
+        import importlib
+
+        mod = importlib.import_module(f"modeldeck.tui.screens.{module}")
+        return getattr(mod, cls)()
+
+    return make
+
+
+def _commands_provider() -> type[Any]:
+    from .commands import ModeldeckCommands
+
+    return ModeldeckCommands
+
+
+class ModeldeckApp(App[None]):
+    """The dashboard. ``workspace`` is any :class:`Workspace`; ``readonly`` hides every mutation."""
+
+    TITLE = "modeldeck"
+    CSS_PATH = [css_path("app.tcss")]
+    ENABLE_COMMAND_PALETTE = True
+    COMMANDS = App.COMMANDS | {_commands_provider}
+    MODES = {name: _view_factory(*where) for name, where in VIEWS.items()}
+    DEFAULT_VIEW = "endpoints"
+
+    BINDINGS = [
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("q", "quit", "Quit", show=False),
+        Binding("escape", "back", "Back", show=False),
+        Binding("ctrl+t", "toggle_theme", "Theme", show=False),
+        Binding("1", "view('endpoints')", "Endpoints", show=False),
+        Binding("2", "view('deployments')", "Deployments", show=False),
+        Binding("3", "view('clusters')", "Clusters", show=False),
+        Binding("4", "view('models')", "Models", show=False),
+        Binding("5", "view('metrics')", "Metrics", show=False),
+    ]
+
+    def __init__(
+        self,
+        workspace: Workspace | Callable[[], Workspace],
+        readonly: bool = False,
+        *,
+        poll_scale: float = 1.0,
+        initial_view: str | None = None,
+        theme: str | None = None,
+        autoload: bool = True,
+        workspace_label: tuple[str, str] | None = None,
+    ) -> None:
+        self.initial_view = initial_view or self.DEFAULT_VIEW
+        # the first screen is the initial view itself (no blank default screen to draw first)
+        self.DEFAULT_MODE = self.initial_view  # type: ignore[misc]
+        super().__init__()
+        self._workspace: Workspace | None = None
+        self._workspace_factory: Callable[[], Workspace] | None = None
+        if callable(workspace) and not hasattr(workspace, "list_endpoints"):
+            self._workspace_factory = workspace  # opened on first use, after the first frame
+        else:
+            self._workspace = workspace  # type: ignore[assignment]
+        self.workspace_label = workspace_label or (
+            (self._workspace.name, self._workspace.kind)
+            if self._workspace is not None
+            else ("", "")
+        )
+        self.readonly = readonly
+        self.poll_scale = poll_scale
+        #: False: screens do not call the workspace on their own; data is fed to ``show()``
+        #: (snapshot tests and widget-level benchmarks)
+        self.autoload = autoload
+        self.operations: dict[str, OperationState] = {}
+        chosen = theme or os.environ.get("MODELDECK_THEME", "dark")
+        if chosen == "light":  # textual-dark is the default: setting it again re-parses the CSS
+            self.theme = "textual-light"
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            assert self._workspace_factory is not None
+            self._workspace = self._workspace_factory()
+            self.workspace_label = (self._workspace.name, self._workspace.kind)
+            for topbar in self.screen.query("#topbar"):
+                topbar.update(self.screen.top_line())  # type: ignore[attr-defined]
+        return self._workspace
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    #: set by run_app (the program): tune the process's garbage collector (not in tests)
+    tune_gc = False
+
+    def on_ready(self) -> None:
+        # The objects made at start-up (Textual, the screens) live as long as the app: keep
+        # them out of the garbage collector's full passes, which otherwise stall the event
+        # loop for 100+ ms while logs stream (measured in bench/tui_keypress.py).
+        if self.tune_gc:
+            gc.freeze()
+            gc.set_threshold(GC_GEN0, 20, 100)
+
+    def on_mount(self) -> None:
+        self._signals: list[int] = []
+        self._install_signal_handlers()
+        self.set_interval(5.0, self._check_terminal)
+
+    def _install_signal_handlers(self) -> None:
+        """SIGHUP (SSH drop) and SIGTERM exit cleanly; deployments live in the daemon."""
+        try:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGHUP, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._terminal_gone)
+                self._signals.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
+            pass
+
+    def _terminal_gone(self) -> None:
+        self.exit(return_code=0)
+
+    def _check_terminal(self) -> None:
+        if self.is_headless:
+            return
+        try:
+            alive = os.isatty(sys.__stdin__.fileno()) if sys.__stdin__ else False
+        except (OSError, ValueError):
+            alive = False
+        if not alive:
+            self._terminal_gone()
+
+    async def on_unmount(self) -> None:
+        with contextlib.suppress(Exception):
+            loop = asyncio.get_running_loop()
+            for sig in getattr(self, "_signals", []):
+                loop.remove_signal_handler(sig)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.workspace.close(), timeout=2.0)
+
+    def poll_interval(self, base: float) -> float:
+        return base * self.poll_scale if self.poll_scale > 0 else 0.0
+
+    # -- navigation ----------------------------------------------------------------------------
+    def action_view(self, name: str) -> None:
+        self.switch_mode(name)
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def open_endpoint(self, name: str) -> None:
+        from .screens.endpoint_detail import EndpointDetailScreen
+
+        self.push_screen(EndpointDetailScreen(name))
+
+    def open_traffic(self, endpoint: str) -> None:
+        from .screens.traffic import TrafficScreen
+
+        self.push_screen(TrafficScreen(endpoint))
+
+    def open_keys(self, endpoint: str) -> None:
+        from .screens.keys import KeysScreen
+
+        self.push_screen(KeysScreen(endpoint))
+
+    def open_logs(self, endpoint: str, deployment: str) -> None:
+        from .screens.logs import LogsScreen
+
+        self.push_screen(LogsScreen(endpoint, deployment))
+
+    def open_metrics(self, endpoint: str | None = None) -> None:
+        if endpoint is None:
+            self.switch_mode("metrics")
+            return
+        from .screens.metrics import MetricsScreen
+
+        self.push_screen(MetricsScreen(endpoint))
+
+    def run_command(self, text: str) -> None:
+        """``:`` commands, k9s style: ``:endpoints``, ``:logs NAME``, ``:metrics [ENDPOINT]``."""
+        words = text.split()
+        if not words:
+            return
+        verb, args = words[0].lower().lstrip(":"), words[1:]
+        verb = ALIASES.get(verb, verb)
+        if verb in VIEWS and not (verb == "metrics" and args):
+            if verb == "endpoints" and args:
+                self.open_endpoint(args[0])
+            else:
+                self.switch_mode(verb)
+        elif verb in ("q", "quit", "exit"):
+            self.exit()
+        elif verb in ("help", "?"):
+            self.screen.run_action("help")
+        elif verb == "theme":
+            self.theme = "textual-light" if args[:1] == ["light"] else "textual-dark"
+        elif verb == "metrics":
+            self.open_metrics(args[0])
+        elif verb in ("workspace", "ws") and args:
+            self.switch_workspace(args[0])
+        elif verb in ("logs", "log", "traffic", "keys", "ep") and args:
+            self._resolve_and_open(verb, args[0])
+        else:
+            self.notify(
+                f"unknown command ':{text}'\nfix: try :endpoints :deployments :clusters :models :metrics :logs NAME",
+                severity="warning",
+            )
+
+    @work(group="resolve", exclusive=True, exit_on_error=False)
+    async def _resolve_and_open(self, verb: str, name: str) -> None:
+        """``NAME`` may be ``endpoint/deployment``, a deployment name or an endpoint name."""
+        try:
+            if verb in ("traffic", "keys"):
+                endpoint = (await self.workspace.get_endpoint(name.split("/")[0])).name
+                (self.open_traffic if verb == "traffic" else self.open_keys)(endpoint)
+                return
+            if "/" in name:
+                ep, dep = name.split("/", 1)
+                await self.workspace.get_deployment(ep, dep)
+                self.open_logs(ep, dep)
+                return
+            matches = [d for d in await self.workspace.list_deployments() if d.name == name]
+            if len(matches) == 1:
+                self.open_logs(matches[0].endpoint_name, name)
+            elif not matches:
+                self.notify(
+                    f"no deployment named '{name}'\nfix: see :deployments, or write ENDPOINT/DEPLOYMENT",
+                    severity="error",
+                )
+            else:
+                eps = ", ".join(sorted(d.endpoint_name for d in matches))
+                self.notify(
+                    f"'{name}' exists on several endpoints ({eps})\nfix: write ENDPOINT/{name}",
+                    severity="warning",
+                )
+        except Exception as exc:
+            self.show_error(exc)
+
+    # -- workspaces --------------------------------------------------------------------------
+    #: bumped on every switch; screens drop what they show from the previous workspace
+    workspace_generation = 0
+
+    def profile_names(self) -> list[str]:
+        """The configured workspaces (the switcher shows when there is more than one)."""
+        try:
+            from ..services.profiles import list_profiles
+
+            return [p.name for p in list_profiles()]
+        except Exception:
+            return []
+
+    @work(group="workspace", exclusive=True, exit_on_error=False)
+    async def switch_workspace(self, name: str) -> None:
+        """Open another configured workspace and show it in every view."""
+        try:
+            from ..services.profiles import get_profile, open_workspace
+
+            profile = get_profile(name)
+            new = open_workspace(profile.name)
+        except Exception as exc:
+            self.show_error(exc, title=f"workspace {name}")
+            return
+        old, self._workspace = self._workspace, new
+        self.workspace_label = (new.name, new.kind)
+        self.workspace_generation += 1
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        reset = getattr(self.screen, "reset_workspace", None)
+        if callable(reset):
+            reset()
+        self.notify(f"workspace {new.name} ({new.kind})")
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(old.close(), timeout=2.0)
+
+    # -- read-only, errors ---------------------------------------------------------------
+    def allow_mutation(self, what: str) -> bool:
+        if self.readonly:
+            self.notify(f"read-only mode: {what} is disabled", severity="warning")
+            return False
+        return True
+
+    def show_error(self, exc: BaseException, title: str | None = None) -> None:
+        self.notify(
+            describe_error(exc),
+            title=title or getattr(exc, "code", "Error"),
+            severity="error",
+            timeout=12,
+        )
+
+    # -- operations --------------------------------------------------------------------------
+    def run_operation(
+        self,
+        title: str,
+        start: Callable[[], Awaitable[OperationHandle]],
+        on_done: Callable[[bool], None] | None = None,
+    ) -> None:
+        """Start a long operation: progress bar while it runs, a notification with its outcome."""
+        if not self.allow_mutation(title):
+            return
+        self._operation_worker(title, start, on_done)
+
+    @work(group="operations", exit_on_error=False)
+    async def _operation_worker(
+        self,
+        title: str,
+        start: Callable[[], Awaitable[OperationHandle]],
+        on_done: Callable[[bool], None] | None,
+    ) -> None:
+        key = uuid.uuid4().hex
+        self.operations[key] = OperationState(title, 0.0, "starting")
+        self.refresh_operations()
+        ok = False
+        try:
+            handle = await start()
+            async for op in handle.watch():
+                self.operations[key] = OperationState(title, op.progress, op.message)
+                self.refresh_operations()
+            op = handle.operation
+            from ..services.domain import OperationStatus
+            from ..services.errors import error_from_dict
+
+            if op.status is OperationStatus.FAILED:
+                raise error_from_dict(op.error or {"message": op.message or "operation failed"})
+            ok = True
+            self.notify(op.message or "done", title=f"{title}: succeeded")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.show_error(exc, title=f"{title}: failed")
+        finally:
+            self.operations.pop(key, None)
+            self.refresh_operations()
+            if on_done is not None:
+                on_done(ok)
+            self._repoll()
+
+    def run_call(
+        self,
+        title: str,
+        call: Callable[[], Awaitable[Any]],
+        on_result: Callable[[Any], None] | None = None,
+        *,
+        mutating: bool = True,
+    ) -> None:
+        """A short call (register a model, regenerate a key): notification with its outcome."""
+        if mutating and not self.allow_mutation(title):
+            return
+        self._call_worker(title, call, on_result)
+
+    @work(group="calls", exit_on_error=False)
+    async def _call_worker(
+        self,
+        title: str,
+        call: Callable[[], Awaitable[Any]],
+        on_result: Callable[[Any], None] | None,
+    ) -> None:
+        self.operations[title] = OperationState(title, 0.0, "working")
+        self.refresh_operations()
+        try:
+            result = await call()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.show_error(exc, title=f"{title}: failed")
+        else:
+            if on_result is not None:
+                on_result(result)
+            self.notify("done", title=f"{title}: succeeded")
+        finally:
+            self.operations.pop(title, None)
+            self.refresh_operations()
+            self._repoll()
+
+    def refresh_operations(self) -> None:
+        states = list(self.operations.values())
+        for bar in self.screen.query(OperationBar):
+            bar.show_states(states)
+
+    def _repoll(self) -> None:
+        poll = getattr(self.screen, "poll_now", None)
+        if callable(poll):
+            poll()
+
+    # -- command palette -------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for name in VIEWS:
+            yield SystemCommand(f"Go to {name}", f":{name}", lambda n=name: self.switch_mode(n))
+        yield SystemCommand("Toggle light/dark theme", "ctrl+t", self.action_toggle_theme)
+        names = self.profile_names()
+        if len(names) > 1:
+            for name in names:
+                yield SystemCommand(
+                    f"Switch workspace: {name}",
+                    f":workspace {name}",
+                    lambda n=name: self.switch_workspace(n),
+                )
+
+
+def run_app(workspace_name: str | None = None, readonly: bool = False) -> None:
+    """Open the workspace (starting the local control plane on first call) and run the app."""
+
+    def open_it() -> Workspace:
+        # after the first frame, on the first fetch: a bad name shows as that view's error
+        from ..services.profiles import open_workspace
+
+        return open_workspace(workspace_name)
+
+    label = (workspace_name or "default", "opening")
+    app = ModeldeckApp(open_it, readonly=readonly, workspace_label=label)
+    app.tune_gc = True
+    app.run()

@@ -1,0 +1,237 @@
+"""What every dashboard screen shares: top bar, error banner, prompt, footer, polling.
+
+Polling follows dolphie: fetch in a worker, draw, then schedule the next fetch
+with a one-shot timer, so two polls of one screen never overlap. A screen that
+is not on top does not poll; it fetches at once when it comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Static
+
+from ..format import describe_error
+from ..widgets.command_line import CommandLine
+from ..widgets.operations import OperationBar
+
+if TYPE_CHECKING:
+    from ...services.workspace import Workspace
+    from ..app import ModeldeckApp
+
+
+class ModeldeckScreen(Screen[None]):
+    """A view of the workspace. Subclasses give ``compose_body``, ``fetch`` and ``show``."""
+
+    VIEW_NAME: ClassVar[str] = ""
+    #: actions that change something: hidden and refused in read-only mode
+    MUTATING: ClassVar[frozenset[str]] = frozenset()
+    POLL_INTERVAL: ClassVar[float] = 2.0
+
+    BINDINGS = [
+        Binding("colon", "command_mode", "Cmd", key_display=":"),
+        Binding("slash", "filter_mode", "Filter", key_display="/"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._poll_timer: Timer | None = None
+        self._poll_generation = 0
+        self.last_error: BaseException | None = None
+        self.loaded = False
+        self._generation = 0  # the app's workspace_generation this screen shows
+
+    @property
+    def mdapp(self) -> ModeldeckApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.mdapp.workspace
+
+    # -- layout --------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static(self.top_line(), id="topbar")
+        yield Static("", id="error-banner")
+        yield from self.compose_body()
+        with Vertical(id="bottom"):
+            yield OperationBar()  # the prompt (CommandLine) is mounted here on first use
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def top_line(self) -> str:
+        app = self.mdapp
+        ro = "  [b reverse] READ-ONLY [/]" if app.readonly else ""
+        name, kind = app.workspace_label
+        return f"[b]modeldeck[/]  workspace [b]{name}[/] ({kind})  ▸ [b]{self.title_text()}[/]{ro}"
+
+    def title_text(self) -> str:
+        return self.VIEW_NAME
+
+    def default_focus(self) -> None:
+        """Give focus back to the main widget after the prompt closes."""
+
+    # -- read-only -------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in self.MUTATING and self.mdapp.readonly)
+
+    # -- polling ---------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self._generation = self.mdapp.workspace_generation
+        self.mdapp.refresh_operations()
+        self.call_after_refresh(self._prepare_prompt)
+        if self.mdapp.autoload:
+            self.call_after_refresh(self.poll_now)  # the first frame first
+
+    async def _prepare_prompt(self) -> None:
+        """Mount the prompt right after the first frame: ``:`` then typing loses no key."""
+        await self.command_line()
+
+    def on_screen_resume(self) -> None:
+        self.mdapp.refresh_operations()
+        if self._generation != self.mdapp.workspace_generation:
+            self.reset_workspace()
+        elif self.loaded and self.mdapp.autoload:
+            self.poll_now()
+
+    def reset_workspace(self) -> None:
+        """Another workspace was opened: drop what is shown, say which, fetch again."""
+        self._generation = self.mdapp.workspace_generation
+        self.loaded = False
+        self.query_one("#topbar", Static).update(self.top_line())
+        self.clear_data()
+        if self.mdapp.autoload:
+            self.poll_now()
+
+    def clear_data(self) -> None:
+        """Forget the data of the previous workspace (lists: an empty table)."""
+
+    def on_unmount(self) -> None:
+        self._stop_timer()
+
+    def _stop_timer(self) -> None:
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+            self._poll_timer = None
+
+    def poll_now(self) -> None:
+        """Fetch now (a stale fetch in flight is cancelled) and reschedule."""
+        self._stop_timer()
+        self._poll_generation += 1
+        self._poll(self._poll_generation)
+
+    @work(exclusive=True, group="poll", exit_on_error=False)
+    async def _poll(self, generation: int) -> None:
+        cancelled = False
+        try:
+            if self.is_current or not self.loaded:
+                try:
+                    data = await self.fetch()
+                except asyncio.CancelledError:
+                    cancelled = True
+                    raise
+                except Exception as exc:  # shown with message and fix, never a traceback
+                    self.set_error(exc)
+                else:
+                    self.set_error(None)
+                    self.loaded = True
+                    self.show(data)
+        finally:
+            if not cancelled and generation == self._poll_generation and self.is_attached:
+                interval = self.mdapp.poll_interval(self.POLL_INTERVAL)
+                if interval > 0:
+                    self._poll_timer = self.set_timer(interval, self._next_poll)
+
+    def _next_poll(self) -> None:
+        self._poll_timer = None
+        self._poll_generation += 1
+        self._poll(self._poll_generation)
+
+    async def fetch(self) -> Any:
+        return None
+
+    def show(self, data: Any) -> None:
+        """Draw fetched data (called on the UI thread after each successful fetch)."""
+
+    def show_data(self, data: Any) -> None:
+        """Draw data given directly (``autoload=False``): what a successful fetch does."""
+        self.set_error(None)
+        self.loaded = True
+        self.show(data)
+
+    def set_error(self, exc: BaseException | None) -> None:
+        self.last_error = exc
+        banner = self.query_one("#error-banner", Static)
+        if exc is None:
+            if banner.has_class("-shown"):
+                banner.remove_class("-shown")
+                banner.update("")
+            return
+        banner.update(f"[b]{getattr(exc, 'code', type(exc).__name__)}[/]: {describe_error(exc)}")
+        banner.add_class("-shown")
+
+    # -- prompt, filter, help ------------------------------------------------------------
+    async def command_line(self) -> CommandLine:
+        line = getattr(self, "_prompt", None)
+        if line is None:
+            line = self._prompt = CommandLine()
+            await self.query_one("#bottom", Vertical).mount(line)
+        return line
+
+    async def action_command_mode(self) -> None:
+        (await self.command_line()).open(":")
+
+    async def action_filter_mode(self) -> None:
+        (await self.command_line()).open("/", self.current_filter())
+
+    def current_filter(self) -> str:
+        return ""
+
+    def apply_filter(self, pattern: str) -> None:
+        """Filter the main view (case-insensitive regex, ``!`` inverts)."""
+
+    def on_command_line_filter_changed(self, message: CommandLine.FilterChanged) -> None:
+        self.apply_filter(message.text)
+
+    def on_command_line_command(self, message: CommandLine.Command) -> None:
+        if message.mode == "/":
+            self.apply_filter(message.text)
+        else:
+            self.mdapp.run_command(message.text)
+
+    def action_back(self) -> None:
+        """Escape: clear the filter first (k9s), then go back to the previous screen."""
+        if self.current_filter():
+            self.apply_filter("")
+        else:
+            self.mdapp.action_back()
+
+    def action_help(self) -> None:
+        from .help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self))
+
+    # -- helpers ---------------------------------------------------------------------------
+    def actions_for_palette(self) -> list[tuple[str, str, str]]:
+        """(title, help, action) for the command palette: the screen's own bindings."""
+        out = []
+        for binding in self.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.description:
+                continue
+            action = binding.action
+            name = action.split("(")[0]
+            if name in self.MUTATING and self.mdapp.readonly:
+                continue
+            out.append((f"{self.VIEW_NAME}: {binding.description}", binding.tooltip or "", action))
+        return out

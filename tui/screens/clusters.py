@@ -1,0 +1,171 @@
+"""Clusters: pools and attached Kubernetes clusters, with capacity bars.
+
+A cluster that cannot be reached shows its error in its own row; the rest keep
+updating.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+
+from ...services.domain import Cluster, ClusterDriver, ClusterSpec
+from ..format import capacity_bar, clip, error_detail
+from .dialogs import ConfirmScreen, PromptScreen
+from .resource_list import ResourceListScreen
+
+
+def cluster_cells(c: Cluster) -> tuple[Any, ...]:
+    if c.error:
+        state = Text(f"⚠ {clip(c.error)}", style="bold red")
+    elif str(c.provisioning_state) == "Succeeded":
+        state = Text("Ready", style="green")
+    else:
+        state = Text(str(c.provisioning_state), style="yellow")
+    return (
+        c.name,
+        str(c.driver),
+        str(c.purpose),
+        state,
+        str(c.agent_count),
+        capacity_bar(c.vcpus_used, c.vcpus_total, 6),
+        capacity_bar(round(c.memory_gb_used, 1), round(c.memory_gb_total, 1), 6, "G"),
+        str(c.endpoints),
+    )
+
+
+class ClustersScreen(ResourceListScreen):
+    VIEW_NAME = "Clusters"
+    EMPTY_TEXT = "no clusters: press c to create a pool, a to attach a Kubernetes cluster"
+    COLUMNS = [
+        ("name", "NAME"),
+        ("driver", "DRIVER"),
+        ("purpose", "PURPOSE"),
+        ("state", "STATE"),
+        ("nodes", "NODES"),
+        ("vcpu", "vCPU"),
+        ("memory", "MEMORY"),
+        ("endpoints", "EPS"),
+    ]
+    MUTATING = frozenset({"create", "attach", "detach", "scale", "delete"})
+    BINDINGS = [
+        Binding("c", "create", "Create pool"),
+        Binding("a", "attach", "Attach"),
+        Binding("s", "scale", "Scale"),
+        Binding("x", "detach", "Detach"),
+        Binding("ctrl+d", "delete", "Delete", show=False),
+        Binding("enter", "open", "Endpoints"),
+    ]
+
+    async def fetch(self) -> list[Cluster]:
+        return await self.workspace.list_clusters()
+
+    def show(self, clusters: list[Cluster]) -> None:
+        self.clusters = {c.name: c for c in clusters}
+        self.sync_rows({c.name: cluster_cells(c) for c in clusters})
+
+    def row_detail(self, key: str | None) -> str | None:
+        cluster = getattr(self, "clusters", {}).get(key)
+        return error_detail(cluster.name, cluster.error) if cluster else None
+
+    def action_create(self) -> None:
+        if not self.mdapp.allow_mutation("create cluster"):
+            return
+        from .forms import cluster_form
+
+        def done(spec: ClusterSpec | None) -> None:
+            if spec is not None:
+                self.mdapp.run_operation(
+                    f"create cluster {spec.name}", lambda: self.workspace.create_cluster(spec)
+                )
+
+        self.app.push_screen(cluster_form(), done)
+
+    def action_attach(self) -> None:
+        if not self.mdapp.allow_mutation("attach cluster"):
+            return
+        from .forms import attach_form
+
+        def done(spec: ClusterSpec | None) -> None:
+            if spec is not None:
+                self.mdapp.run_operation(
+                    f"attach cluster {spec.name}", lambda: self.workspace.attach_cluster(spec)
+                )
+
+        self.app.push_screen(attach_form(), done)
+
+    def action_detach(self) -> None:
+        name = self.need_selection()
+        if name is None or not self.mdapp.allow_mutation("detach"):
+            return
+        cluster = getattr(self, "clusters", {}).get(name)
+        if cluster is not None and cluster.driver is ClusterDriver.POOL:
+            message = (
+                f"'{name}' is a local pool: detaching does not apply.\n"
+                "Delete it instead (ctrl+d), once its endpoints are deleted."
+            )
+            self.notify(message, severity="warning")
+            return
+        msg = (
+            f"Forget cluster '{name}' in this workspace.\n\n"
+            "What keeps running: the cluster itself and everything deployed on it "
+            "(Deployments, Services, routes) keep running and serving; modeldeck stops "
+            "managing them. Attach it again to manage them."
+        )
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.mdapp.run_operation(
+                    f"detach cluster {name}", lambda: self.workspace.detach_cluster(name)
+                )
+
+        self.app.push_screen(ConfirmScreen(f"Detach {name}?", msg, "Detach"), done)
+
+    def action_delete(self) -> None:
+        name = self.need_selection()
+        if name is None or not self.mdapp.allow_mutation("delete cluster"):
+            return
+        msg = f"Delete cluster '{name}'. Refused while it has endpoints."
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.mdapp.run_operation(
+                    f"delete cluster {name}", lambda: self.workspace.delete_cluster(name)
+                )
+
+        self.app.push_screen(ConfirmScreen(f"Delete {name}?", msg, "Delete"), done)
+
+    def action_scale(self) -> None:
+        name = self.need_selection()
+        if name is None or not self.mdapp.allow_mutation("scale"):
+            return
+        cluster = getattr(self, "clusters", {}).get(name)
+        current = str(cluster.agent_count) if cluster else ""
+
+        def done(value: str | None) -> None:
+            if not value:
+                return
+            try:
+                from ...services.validation import integer
+
+                count = integer(value, "agent_count", 1, 100)
+            except Exception as exc:
+                self.mdapp.show_error(exc)
+                return
+            self.mdapp.run_operation(
+                f"scale cluster {name} to {count}",
+                lambda: self.workspace.scale_cluster(name, count),
+            )
+
+        self.app.push_screen(PromptScreen(f"Scale {name}", "Agent count (nodes):", current), done)
+
+    def action_open(self) -> None:
+        name = self.need_selection()
+        if name:
+            self.app.switch_mode("endpoints")
+            screen = self.app.screen
+            apply = getattr(screen, "apply_filter", None)
+            if callable(apply):
+                apply(name)

@@ -1,0 +1,256 @@
+"""Deployments across endpoints, and the actions on one deployment.
+
+The actions (new from YAML or a form, scale, change model, delete, logs) are a
+mixin shared with the endpoint detail screen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+
+from ...services.domain import Deployment, DeploymentRole
+from ..format import clip, error_detail, short_model
+from .dialogs import ConfirmScreen, PromptScreen
+from .resource_list import ResourceListScreen
+
+
+def deployment_state(d: Deployment) -> Text:
+    if d.error:
+        return Text(f"⚠ {clip(d.error)}", style="bold red")
+    state = str(d.provisioning_state)
+    if state == "Succeeded":
+        return (
+            Text("Ready", style="green")
+            if d.ready_replicas >= d.desired_replicas
+            else Text("Degraded", style="yellow")
+        )
+    return Text(state, style="bold red" if state == "Failed" else "yellow")
+
+
+def deployment_traffic(d: Deployment) -> str:
+    text = f"{d.traffic}%"
+    if d.mirror_traffic:
+        text += f" (mirror {d.mirror_traffic}%)"
+    return text
+
+
+def resources_text(d: Deployment) -> str:
+    req = d.spec.resources.requests
+    cpu = "–" if req.cpu is None else f"{req.cpu:g}"
+    mem = "–" if req.memory_gb is None else f"{req.memory_gb:g}G"
+    return f"{cpu}/{mem}"
+
+
+def deployment_cells(d: Deployment, *, with_endpoint: bool = True) -> tuple[Any, ...]:
+    role = "control" if d.spec.role is DeploymentRole.CONTROL else ""
+    cells: tuple[Any, ...] = (
+        d.name,
+        deployment_state(d),
+        f"{d.ready_replicas}/{d.desired_replicas}",
+        short_model(d.spec.model),
+        resources_text(d),
+        deployment_traffic(d),
+        role,
+    )
+    return (d.endpoint_name, *cells) if with_endpoint else cells
+
+
+class DeploymentActions:
+    """Mixin for screens whose table rows are deployments (keys ``endpoint/name``)."""
+
+    MUTATING_DEPLOYMENT = frozenset({"new_yaml", "new_form", "scale", "set_model", "delete"})
+
+    def selected_deployment(self) -> tuple[str, str] | None:
+        key = self.need_selection()  # type: ignore[attr-defined]
+        if key is None:
+            return None
+        endpoint, _, name = key.partition("/")
+        return endpoint, name
+
+    def target_endpoint(self) -> str | None:
+        sel = self.selected()  # type: ignore[attr-defined]
+        return sel.partition("/")[0] if sel else None
+
+    def row_detail(self, key: str | None) -> str | None:
+        dep = getattr(self, "deployments", {}).get(key)
+        return error_detail(f"{dep.endpoint_name}/{dep.name}", dep.error) if dep else None
+
+    def action_logs(self) -> None:
+        sel = self.selected_deployment()
+        if sel:
+            self.mdapp.open_logs(*sel)  # type: ignore[attr-defined]
+
+    def action_new_yaml(self) -> None:
+        app = self.mdapp  # type: ignore[attr-defined]
+        if not app.allow_mutation("create deployment"):
+            return
+        from ...services import specs
+        from .forms import yaml_form
+
+        ws = app.workspace
+
+        def done(loaded: specs.LoadedDeployment | None) -> None:
+            if loaded is not None:
+                s = loaded.spec
+                app.run_operation(
+                    f"create deployment {s.endpoint_name}/{s.name}",
+                    lambda: specs.create_deployment(ws, loaded),
+                )
+
+        app.push_screen(yaml_form(self.target_endpoint()), done)
+
+    def action_new_form(self) -> None:
+        app = self.mdapp  # type: ignore[attr-defined]
+        if not app.allow_mutation("create deployment"):
+            return
+        endpoint = self.target_endpoint()
+        if endpoint is None:
+            self.notify("select an endpoint's row first (or use :endpoints)", severity="warning")  # type: ignore[attr-defined]
+            return
+        self._load_deployment_form(endpoint)
+
+    @work(group="form", exclusive=True, exit_on_error=False)
+    async def _load_deployment_form(self, endpoint: str) -> None:
+        app = self.mdapp  # type: ignore[attr-defined]
+        ws = app.workspace
+        try:
+            models = [
+                m.ref for m in sorted(await ws.list_models(), key=lambda m: (m.name, -m.version))
+            ]
+            existing = [d.name for d in await ws.list_deployments(endpoint)]
+        except Exception as exc:
+            app.show_error(exc)
+            return
+        from ...services import specs
+        from .forms import deployment_form
+
+        def done(spec: Any) -> None:
+            if spec is not None:
+                loaded = specs.LoadedDeployment(spec)
+                app.run_operation(
+                    f"create deployment {endpoint}/{spec.name}",
+                    lambda: specs.create_deployment(ws, loaded),
+                )
+
+        app.push_screen(deployment_form(endpoint, models, existing), done)
+
+    def _update(self, endpoint: str, name: str, override: str, title: str) -> None:
+        from ...services import specs
+
+        app = self.mdapp  # type: ignore[attr-defined]
+        ws = app.workspace
+        app.run_operation(
+            title, lambda: specs.update_deployment_from(ws, endpoint, name, overrides=[override])
+        )
+
+    def action_scale(self) -> None:
+        sel = self.selected_deployment()
+        app = self.mdapp  # type: ignore[attr-defined]
+        if sel is None or not app.allow_mutation("scale deployment"):
+            return
+        endpoint, name = sel
+        current = self.deployments.get(f"{endpoint}/{name}")  # type: ignore[attr-defined]
+        value = str(current.spec.instance_count) if current else "1"
+
+        def done(text: str | None) -> None:
+            if text:
+                self._update(
+                    endpoint, name, f"instance_count={text}", f"scale {endpoint}/{name} to {text}"
+                )
+
+        app.push_screen(PromptScreen(f"Scale {endpoint}/{name}", "Instance count:", value), done)
+
+    def action_set_model(self) -> None:
+        sel = self.selected_deployment()
+        app = self.mdapp  # type: ignore[attr-defined]
+        if sel is None or not app.allow_mutation("update deployment"):
+            return
+        endpoint, name = sel
+        current = self.deployments.get(f"{endpoint}/{name}")  # type: ignore[attr-defined]
+        value = current.spec.model if current else ""
+
+        def done(text: str | None) -> None:
+            if text:
+                self._update(
+                    endpoint,
+                    name,
+                    f"model={text}",
+                    f"update {endpoint}/{name} to {short_model(text)}",
+                )
+
+        app.push_screen(
+            PromptScreen(
+                f"Change the model of {endpoint}/{name}",
+                "Model (azureml:NAME:VERSION), rolled out replica by replica:",
+                value,
+            ),
+            done,
+        )
+
+    def action_delete(self) -> None:
+        sel = self.selected_deployment()
+        app = self.mdapp  # type: ignore[attr-defined]
+        if sel is None or not app.allow_mutation("delete deployment"):
+            return
+        endpoint, name = sel
+        current = self.deployments.get(f"{endpoint}/{name}")  # type: ignore[attr-defined]
+        extra = ""
+        if current is not None and (current.traffic or current.mirror_traffic):
+            extra = (
+                f"\n\n[b yellow]It still takes {deployment_traffic(current)} of traffic:[/] the service "
+                "refuses to delete it. Move its traffic first (t)."
+            )
+        msg = f"Delete deployment '{name}' of endpoint '{endpoint}': its replicas stop.{extra}"
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                app.run_operation(
+                    f"delete deployment {endpoint}/{name}",
+                    lambda: app.workspace.delete_deployment(endpoint, name),
+                )
+
+        app.push_screen(ConfirmScreen(f"Delete {name}?", msg, "Delete"), done)
+
+
+DEPLOYMENT_BINDINGS = [
+    Binding("l", "logs", "Logs"),
+    Binding("n", "new_yaml", "New (YAML)"),
+    Binding("N", "new_form", "New (form)", key_display="N"),
+    Binding("s", "scale", "Scale"),
+    Binding("u", "set_model", "Model"),
+    Binding("ctrl+d", "delete", "Delete"),
+]
+
+
+class DeploymentsScreen(DeploymentActions, ResourceListScreen):
+    VIEW_NAME = "Deployments"
+    NOUN = "deployments"
+    EMPTY_TEXT = "no deployments: press n to create one from a YAML file"
+    COLUMNS = [
+        ("endpoint", "ENDPOINT"),
+        ("name", "NAME"),
+        ("state", "STATE"),
+        ("ready", "READY"),
+        ("model", "MODEL"),
+        ("res", "CPU/MEM"),
+        ("traffic", "TRAFFIC"),
+        ("role", "ROLE"),
+    ]
+    MUTATING = DeploymentActions.MUTATING_DEPLOYMENT
+    BINDINGS = [Binding("enter", "open", "Endpoint"), *DEPLOYMENT_BINDINGS]
+
+    async def fetch(self) -> list[Deployment]:
+        return await self.workspace.list_deployments()
+
+    def show(self, deployments: list[Deployment]) -> None:
+        self.deployments = {f"{d.endpoint_name}/{d.name}": d for d in deployments}
+        self.sync_rows({k: deployment_cells(d) for k, d in self.deployments.items()})
+
+    def action_open(self) -> None:
+        endpoint = self.target_endpoint()
+        if endpoint:
+            self.mdapp.open_endpoint(endpoint)

@@ -1,0 +1,146 @@
+"""Endpoints: name, cluster, auth, state, traffic as a stacked bar, requests/s."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+
+from ..format import clip, error_detail, traffic_bar
+from .dialogs import ConfirmScreen
+from .resource_list import ResourceListScreen
+
+if TYPE_CHECKING:  # the first screen: domain types load with the workspace, after the first frame
+    from ...services.domain import Endpoint, EndpointSpec
+
+
+def state_text(state: object, error: str | None) -> Text:
+    if error:
+        return Text(f"⚠ {clip(error)}", style="bold red")
+    value = str(state)
+    if value == "Succeeded":
+        return Text("Ready", style="green")
+    if value == "Failed":
+        return Text("Failed", style="bold red")
+    return Text(value, style="yellow")
+
+
+def endpoint_cells(e: Endpoint, rps: float | None) -> tuple[Any, ...]:
+    return (
+        e.name,
+        e.compute,
+        str(e.auth_mode),
+        state_text(e.provisioning_state, e.error),
+        traffic_bar(e.traffic, 8),
+        "–" if rps is None else f"{rps:.1f}",
+    )
+
+
+class EndpointsScreen(ResourceListScreen):
+    VIEW_NAME = "Endpoints"
+    EMPTY_TEXT = "no endpoints: press c to create one (a cluster is needed first: :clusters)"
+    COLUMNS = [
+        ("name", "NAME"),
+        ("cluster", "CLUSTER"),
+        ("auth", "AUTH"),
+        ("state", "STATE"),
+        ("traffic", "TRAFFIC"),
+        ("rps", "REQ/S"),
+    ]
+    MUTATING = frozenset({"create", "delete"})
+    BINDINGS = [
+        Binding("enter", "open", "Detail"),
+        Binding("c", "create", "Create"),
+        Binding("t", "traffic", "Traffic"),
+        Binding("k", "keys", "Keys"),
+        Binding("m", "metrics", "Metrics"),
+        Binding("ctrl+d", "delete", "Delete", show=False),
+    ]
+
+    async def fetch(self) -> tuple[list[Endpoint], dict[str, float] | None]:
+        endpoints, metrics = await asyncio.gather(
+            self.workspace.list_endpoints(), self.workspace.get_metrics(), return_exceptions=True
+        )
+        if isinstance(endpoints, BaseException):
+            raise endpoints
+        rps: dict[str, float] | None = None
+        if isinstance(metrics, list):
+            rps = {}
+            for s in metrics:
+                if hasattr(s, "requests_per_second"):
+                    rps[s.endpoint] = rps.get(s.endpoint, 0.0) + s.requests_per_second
+        return endpoints, rps
+
+    def show(self, data: tuple[list[Endpoint], dict[str, float] | None]) -> None:
+        endpoints, rps = data
+        self.endpoints = {e.name: e for e in endpoints}
+        self.sync_rows(
+            {
+                e.name: endpoint_cells(e, None if rps is None else rps.get(e.name, 0.0))
+                for e in endpoints
+            }
+        )
+
+    def row_detail(self, key: str | None) -> str | None:
+        endpoint = getattr(self, "endpoints", {}).get(key)
+        return error_detail(endpoint.name, endpoint.error) if endpoint else None
+
+    def action_open(self) -> None:
+        name = self.need_selection()
+        if name:
+            self.mdapp.open_endpoint(name)
+
+    def action_traffic(self) -> None:
+        name = self.need_selection()
+        if name:
+            self.mdapp.open_traffic(name)
+
+    def action_keys(self) -> None:
+        name = self.need_selection()
+        if name:
+            self.mdapp.open_keys(name)
+
+    def action_metrics(self) -> None:
+        self.mdapp.open_metrics(self.selected())
+
+    def action_create(self) -> None:
+        if not self.mdapp.allow_mutation("create endpoint"):
+            return
+        self._open_create_form()
+
+    @work(group="form", exclusive=True, exit_on_error=False)
+    async def _open_create_form(self) -> None:
+        try:
+            clusters = sorted(c.name for c in await self.workspace.list_clusters())
+        except Exception as exc:
+            self.mdapp.show_error(exc)
+            return
+        from .forms import endpoint_form
+
+        def done(spec: EndpointSpec | None) -> None:
+            if spec is not None:
+                self.mdapp.run_operation(
+                    f"create endpoint {spec.name}", lambda: self.workspace.create_endpoint(spec)
+                )
+
+        self.app.push_screen(endpoint_form(clusters), done)
+
+    def action_delete(self) -> None:
+        name = self.need_selection()
+        if name is None or not self.mdapp.allow_mutation("delete endpoint"):
+            return
+        msg = (
+            f"Delete endpoint '{name}' and all its deployments.\n"
+            "Its scoring URI stops answering; its keys stop working."
+        )
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.mdapp.run_operation(
+                    f"delete endpoint {name}", lambda: self.workspace.delete_endpoint(name)
+                )
+
+        self.app.push_screen(ConfirmScreen(f"Delete {name}?", msg, "Delete"), done)

@@ -1,0 +1,330 @@
+"""Create forms: validated as you type with the service layer's own rules.
+
+A form builds a domain spec from its fields; the spec's validator (the same one
+the CLI and the control plane use) raises InvalidInput naming the field, value,
+rule and fix, which is shown under the form; Create stays disabled until valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, DirectoryTree, Input, Label, Select, Static
+
+from ...services import validation, vmsizes
+from ...services.domain import (
+    AuthMode,
+    ClusterDriver,
+    ClusterPurpose,
+    ClusterSpec,
+    CodeConfiguration,
+    DeploymentSpec,
+    EndpointSpec,
+    ModelSpec,
+    Resources,
+    ResourceSet,
+)
+from ...services.errors import InvalidInput
+from ..css import css_path
+from ..format import describe_error
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    default: str = ""
+    choices: tuple[str, ...] = ()
+    placeholder: str = ""
+    picker: bool = False  # a file/folder picker fills this field
+
+
+class FormScreen(ModalScreen[Any]):
+    CSS_PATH = css_path("dialogs.tcss")
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "submit", "Create"),
+    ]
+
+    def __init__(
+        self,
+        title: str,
+        fields: list[Field],
+        build: Callable[[dict[str, str]], Any],
+        submit: str = "Create",
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.fields = fields
+        self.build = build
+        self.submit_label = submit
+        self.result: Any = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog form"):
+            yield Static(f"[b]{self.title_text}[/]", classes="dialog-title")
+            with VerticalScroll(classes="form-fields"):
+                for f in self.fields:
+                    with Horizontal(classes="form-row"):
+                        yield Label(f.label, classes="form-label")
+                        if f.choices:
+                            yield Select(
+                                [(c, c) for c in f.choices],
+                                value=f.default or f.choices[0],
+                                allow_blank=False,
+                                compact=True,
+                                id=f"f-{f.name}",
+                            )
+                        else:
+                            yield Input(
+                                f.default, placeholder=f.placeholder, compact=True, id=f"f-{f.name}"
+                            )
+                    if f.picker:
+                        yield DirectoryTree(str(Path.cwd()), id=f"pick-{f.name}", classes="picker")
+            yield Static("", id="form-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(
+                    f"{self.submit_label} (ctrl+s)", variant="primary", compact=True, id="submit"
+                )
+                yield Button("Cancel (esc)", compact=True, id="cancel")
+
+    def on_mount(self) -> None:
+        self.validate_form()
+        first = self.query(Input)
+        if first:
+            first.first().focus()
+
+    def values(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for f in self.fields:
+            widget = self.query_one(f"#f-{f.name}")
+            value = widget.value if isinstance(widget, Input | Select) else ""
+            out[f.name] = "" if value is Select.BLANK else str(value).strip()
+        return out
+
+    def validate_form(self) -> bool:
+        error = self.query_one("#form-error", Static)
+        try:
+            self.result = self.build(self.values())
+        except Exception as exc:
+            self.result = None
+            error.update(f"[b]{describe_error(exc)}[/]")
+            error.add_class("-invalid")
+            self.query_one("#submit", Button).disabled = True
+            return False
+        error.update("[green]ready[/]")
+        error.remove_class("-invalid")
+        self.query_one("#submit", Button).disabled = False
+        return True
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.validate_form()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self.validate_form()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
+
+    def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        self._picked(event.control, event.path)
+
+    def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
+        self._picked(event.control, event.path)
+
+    def _picked(self, tree: DirectoryTree, path: Path) -> None:
+        name = (tree.id or "").removeprefix("pick-")
+        self.query_one(f"#f-{name}", Input).value = str(path)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "submit":
+            self.action_submit()
+        else:
+            self.action_cancel()
+
+    def action_submit(self) -> None:
+        if self.validate_form():
+            self.dismiss(self.result)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def _int(value: str, field: str) -> int:
+    return validation.integer(value, field)
+
+
+def cluster_form() -> FormScreen:
+    def build(v: dict[str, str]) -> ClusterSpec:
+        spec = ClusterSpec(
+            name=v["name"],
+            driver=ClusterDriver.POOL,
+            purpose=ClusterPurpose.parse(v["purpose"]),  # type: ignore[arg-type]
+            agent_count=_int(v["agent_count"], "agent_count"),
+            vm_size=v["vm_size"],
+        )
+        return validation.cluster_spec(spec)
+
+    return FormScreen(
+        "Create a pool cluster",
+        [
+            Field("name", "Name", placeholder="e.g. pool-1"),
+            Field("agent_count", "Agent count", "3"),
+            Field("vm_size", "VM size", "Standard_D3_v2", choices=tuple(vmsizes.names())),
+            Field("purpose", "Purpose", "FastProd", choices=("FastProd", "DevTest")),
+        ],
+        build,
+    )
+
+
+def attach_form() -> FormScreen:
+    def build(v: dict[str, str]) -> ClusterSpec:
+        spec = ClusterSpec(
+            name=v["name"],
+            driver=ClusterDriver.KUBERNETES,
+            purpose=ClusterPurpose.parse(v["purpose"]),  # type: ignore[arg-type]
+            kube_context=v["kube_context"] or None,
+            namespace=v["namespace"] or None,
+        )
+        return validation.cluster_spec(spec)
+
+    return FormScreen(
+        "Attach a Kubernetes cluster",
+        [
+            Field("name", "Name", placeholder="e.g. aks-prod"),
+            Field("kube_context", "Kube context", placeholder="kubectl config get-contexts"),
+            Field("namespace", "Namespace", "default"),
+            Field("purpose", "Purpose", "FastProd", choices=("FastProd", "DevTest")),
+        ],
+        build,
+        submit="Attach",
+    )
+
+
+def model_form() -> FormScreen:
+    def build(v: dict[str, str]) -> ModelSpec:
+        return validation.model_spec(
+            ModelSpec(name=v["name"], path=v["path"], description=v["description"])
+        )
+
+    return FormScreen(
+        "Register a model",
+        [
+            Field("name", "Name", placeholder="e.g. sklearn-demo"),
+            Field("path", "Path", placeholder="a file or folder (pick below)", picker=True),
+            Field("description", "Description"),
+        ],
+        build,
+        submit="Register",
+    )
+
+
+def endpoint_form(clusters: list[str]) -> FormScreen:
+    def build(v: dict[str, str]) -> EndpointSpec:
+        return validation.endpoint_spec(
+            EndpointSpec(
+                name=v["name"],
+                compute=v["compute"],
+                auth_mode=AuthMode.parse(v["auth_mode"]),  # type: ignore[arg-type]
+                description=v["description"],
+            )
+        )
+
+    return FormScreen(
+        "Create an endpoint",
+        [
+            Field("name", "Name", placeholder="e.g. my-endpoint"),
+            Field("compute", "Cluster", clusters[0] if clusters else "", choices=tuple(clusters))
+            if clusters
+            else Field("compute", "Cluster", placeholder="create a cluster first"),
+            Field("auth_mode", "Auth mode", "key", choices=("key", "aml_token", "none")),
+            Field("description", "Description"),
+        ],
+        build,
+    )
+
+
+def deployment_form(endpoint: str, models: list[str], existing: list[str]) -> FormScreen:
+    def build(v: dict[str, str]) -> DeploymentSpec:
+        if not v["model"]:
+            raise InvalidInput(
+                "model", "", "is required", "register a model first (:models, then c)"
+            )
+        cpu = validation.cpu_quantity(v["cpu"] or "0.1", "resources.requests.cpu")
+        mem = validation.memory_quantity(v["memory"] or "512Mi", "resources.requests.memory")
+        code = v["code"]
+        if code and not Path(code).is_dir():
+            raise InvalidInput(
+                "code", code, "is not a folder", "give the folder that holds the scoring script"
+            )
+        if code and not (Path(code) / v["scoring_script"]).is_file():
+            raise InvalidInput(
+                "scoring_script",
+                v["scoring_script"],
+                f"is not a file in {code}",
+                "name the scoring script inside the code folder",
+            )
+        validation.deployment_count(existing, v["name"])
+        spec = DeploymentSpec(
+            name=v["name"],
+            endpoint_name=endpoint,
+            model=v["model"],
+            code_configuration=CodeConfiguration(
+                code=str(Path(code).resolve()) if code else "", scoring_script=v["scoring_script"]
+            ),
+            instance_count=_int(v["instance_count"], "instance_count"),
+            resources=Resources(requests=ResourceSet(cpu=cpu, memory_gb=mem)),
+        )
+        return validation.deployment_spec(spec)
+
+    return FormScreen(
+        f"New deployment on {endpoint}",
+        [
+            Field("name", "Name", placeholder="e.g. blue"),
+            Field("model", "Model", models[0] if models else "", choices=tuple(models))
+            if models
+            else Field("model", "Model", placeholder="azureml:NAME:VERSION"),
+            Field(
+                "code",
+                "Code folder",
+                placeholder="folder with the scoring script (pick below)",
+                picker=True,
+            ),
+            Field("scoring_script", "Scoring script", "score.py"),
+            Field("instance_count", "Instances", "1"),
+            Field("cpu", "CPU request", "0.1"),
+            Field("memory", "Memory request", "512Mi"),
+        ],
+        build,
+    )
+
+
+def yaml_form(endpoint: str | None) -> FormScreen:
+    """Create a deployment from an Azure ML v2 YAML file (read by services/specs)."""
+    from ...services import specs
+
+    def build(v: dict[str, str]) -> specs.LoadedDeployment:
+        if not v["path"]:
+            raise InvalidInput("file", "", "is required", "pick a deployment YAML file")
+        return specs.load_deployment(v["path"], endpoint_name=endpoint or None)
+
+    return FormScreen(
+        "New deployment from a YAML file" + (f" on {endpoint}" if endpoint else ""),
+        [
+            Field(
+                "path", "YAML file", placeholder="e.g. examples/blue.yml (pick below)", picker=True
+            )
+        ],
+        build,
+    )

@@ -1,0 +1,348 @@
+"""Traffic sliders: stage a new split, see it as a diff against the live map, apply it at once.
+
+* one slider per deployment (at most 6); left/right 1%, shift+left/right 10%, mouse drag;
+* "default takes the rest" (the seed's default version): the chosen default moves so
+  the total stays 100 (``validation.fill_rest``);
+* Apply sends the full map in one ``update_endpoint(traffic=...)`` call; Escape discards;
+* mark one deployment as control; a mirror slider capped at 50%.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from ...services import validation
+from ...services.domain import Deployment, Endpoint
+from ...services.errors import InvalidInput
+from ..css import css_path
+from ..format import describe_error
+from ..widgets.bars import TrafficBar
+from ..widgets.traffic_slider import TrafficSlider
+from .base import ModeldeckScreen
+
+
+class TrafficScreen(ModeldeckScreen):
+    CSS_PATH = css_path("views.tcss")
+    VIEW_NAME = "Traffic"
+    MUTATING = frozenset({"apply", "toggle_rest", "set_default", "set_control", "mirror_target"})
+    BINDINGS = [
+        Binding("enter", "apply", "Apply"),
+        Binding("escape", "discard", "Discard"),
+        Binding("r", "toggle_rest", "Default takes rest"),
+        Binding("d", "set_default", "Set default"),
+        Binding("c", "set_control", "Control"),
+        Binding("o", "mirror_target", "Mirror to"),
+        Binding("up", "app.focus_previous", "Prev", show=False),
+        Binding("down", "app.focus_next", "Next", show=False),
+    ]
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__()
+        self.endpoint_name = endpoint
+        self.endpoint: Endpoint | None = None
+        self.deployment_names: list[str] = []
+        self.live: dict[str, int] = {}
+        self.staged: dict[str, int] = {}
+        self.live_mirror: tuple[str | None, int] = (None, 0)
+        self.mirror_target: str | None = None
+        self.live_control: str | None = None
+        self.control: str | None = None
+        self.rest_mode = False
+        self.default: str | None = None
+        self.applying = False
+
+    def title_text(self) -> str:
+        return f"Traffic {self.endpoint_name}"
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="traffic-live")
+        yield TrafficBar(id="traffic-live-bar")
+        yield Vertical(id="sliders")
+        yield Static("", id="traffic-summary")
+        yield Static(
+            "[dim]←/→ 1%  shift+←/→ 10%  ↑/↓ next  d default  r default takes rest  c control  o mirror target  Enter apply  Esc discard[/]",
+            id="traffic-hint",
+        )
+
+    # -- data ------------------------------------------------------------------------------
+    async def fetch(self) -> tuple[Endpoint, list[Deployment]]:
+        endpoint, deployments = await asyncio.gather(
+            self.workspace.get_endpoint(self.endpoint_name),
+            self.workspace.list_deployments(self.endpoint_name),
+        )
+        return endpoint, deployments
+
+    @property
+    def dirty(self) -> bool:
+        return (
+            self.staged != self.live
+            or (self.mirror_target, self._mirror_value()) != self.live_mirror
+            or self.control != self.live_control
+        )
+
+    def show(self, data: tuple[Endpoint, list[Deployment]]) -> None:
+        endpoint, deployments = data
+        was_dirty = self.loaded and self.dirty
+        self.endpoint = endpoint
+        names = sorted(d.name for d in deployments)
+        self.live = {n: int(endpoint.traffic.get(n, 0)) for n in names}
+        mirror = [(k, v) for k, v in endpoint.mirror_traffic.items() if v]
+        self.live_mirror = (mirror[0][0], int(mirror[0][1])) if mirror else (None, 0)
+        self.live_control = endpoint.control
+        rebuild = names != self.deployment_names
+        self.deployment_names = names
+        if not was_dirty or rebuild:
+            self.staged = dict(self.live)
+            self.mirror_target = self.live_mirror[0]
+            self.control = self.live_control
+            if self.default not in names:
+                self.default = max(self.live, key=lambda n: self.live[n]) if self.live else None
+        self.query_one("#traffic-live", Static).update(f"[b]live[/] on [b]{endpoint.name}[/]:")
+        self.query_one("#traffic-live-bar", TrafficBar).set_traffic(endpoint.traffic)
+        if rebuild:
+            self._build_sliders()
+        self._sync_sliders()
+
+    def _mirror_value(self) -> int:
+        if not self.is_mounted:
+            return 0
+        sliders = self.query("#mirror-slider")
+        return sliders.first(TrafficSlider).value if sliders else self.live_mirror[1]
+
+    def _build_sliders(self) -> None:
+        box = self.query_one("#sliders", Vertical)
+        box.remove_children()
+        if not self.deployment_names:
+            box.mount(Static("[dim]no deployments on this endpoint yet: create one first[/]"))
+            return
+        sliders: list[TrafficSlider] = [
+            TrafficSlider(n, self.staged.get(n, 0), live=self.live.get(n, 0), id=f"slider-{n}")
+            for n in self.deployment_names
+        ]
+        mirror = TrafficSlider(
+            self.mirror_target or "",
+            self.live_mirror[1],
+            live=self.live_mirror[1],
+            maximum=validation.MAX_MIRROR_PERCENT,
+            label=self._mirror_label(),
+            id="mirror-slider",
+        )
+        box.mount_all(
+            [
+                *sliders,
+                Static("[b]mirror[/] (a copy of live requests, answers ignored; max 50%)"),
+                mirror,
+            ]
+        )
+        sliders[0].focus()
+
+    def _mirror_label(self) -> str:
+        return f"→{self.mirror_target}" if self.mirror_target else "→(none: o)"
+
+    def _sync_sliders(self) -> None:
+        for name in self.deployment_names:
+            found = self.query(f"#slider-{name}")
+            if not found:
+                continue
+            slider = found.first(TrafficSlider)
+            slider.live = self.live.get(name, 0)
+            slider.value = self.staged.get(name, 0)
+            slider.is_default = self.rest_mode and name == self.default
+            slider.locked = self.readonly_view or (self.rest_mode and name == self.default)
+            slider.is_control = name == self.control
+            slider.refresh()
+        mirrors = self.query("#mirror-slider")
+        if mirrors:
+            m = mirrors.first(TrafficSlider)
+            m.deployment = self.mirror_target or ""
+            m.label = self._mirror_label()
+            m.live = self.live_mirror[1] if self.mirror_target == self.live_mirror[0] else 0
+            m.locked = self.readonly_view or self.mirror_target is None
+            if self.mirror_target is None:
+                m.value = 0
+            m.refresh()
+        self._update_summary()
+
+    @property
+    def readonly_view(self) -> bool:
+        return self.mdapp.readonly
+
+    def _update_summary(self) -> None:
+        total = sum(self.staged.values())
+        ok = total in (0, 100)
+        text = Text()
+        text.append("staged total ", style="bold")
+        text.append(f"{total}%", style="bold green" if ok else "bold red")
+        text.append("  ✓" if ok else "  ✗ must be 100 (or all 0)", style="green" if ok else "red")
+        if self.rest_mode and self.default:
+            text.append(f"   default takes the rest: {self.default}", style="yellow")
+        changes = [
+            f"{n} {self.live.get(n, 0)}→{v}"
+            for n, v in self.staged.items()
+            if v != self.live.get(n, 0)
+        ]
+        mirror_now = (self.mirror_target, self._mirror_value() if self.mirror_target else 0)
+        if mirror_now != self.live_mirror and (mirror_now[1] or self.live_mirror[1]):
+            changes.append(
+                f"mirror {self.live_mirror[0] or '–'} {self.live_mirror[1]}→{mirror_now[0] or '–'} {mirror_now[1]}"
+            )
+        if self.control != self.live_control:
+            changes.append(f"control {self.live_control or '–'}→{self.control or '–'}")
+        text.append("\n")
+        if changes:
+            text.append("changes: ", style="bold")
+            text.append(", ".join(changes), style="yellow")
+            text.append("   Enter: apply  Esc: discard", style="dim")
+        else:
+            text.append("no changes", style="dim")
+        self.query_one("#traffic-summary", Static).update(text)
+
+    # -- staging ---------------------------------------------------------------------------
+    def on_traffic_slider_changed(self, event: TrafficSlider.Changed) -> None:
+        event.stop()
+        slider = event.slider
+        if slider.id == "mirror-slider":
+            self._update_summary()
+            return
+        name = slider.deployment
+        value = event.value
+        if self.rest_mode and self.default and name != self.default:
+            others = sum(v for n, v in self.staged.items() if n not in (name, self.default))
+            value = min(value, 100 - others)
+            given = {n: v for n, v in self.staged.items() if n != self.default}
+            given[name] = value
+            self.staged = validation.fill_rest(given, self.default, self.deployment_names)
+        else:
+            self.staged[name] = value
+        self._sync_sliders()
+
+    def action_toggle_rest(self) -> None:
+        if not self.mdapp.allow_mutation("changing traffic"):
+            return
+        self.rest_mode = not self.rest_mode
+        if self.rest_mode:
+            if self.default is None and self.deployment_names:
+                self.default = self.deployment_names[0]
+            self._rebalance()
+        self._sync_sliders()
+
+    def _rebalance(self) -> None:
+        if not self.default:
+            return
+        given = {n: v for n, v in self.staged.items() if n != self.default}
+        while sum(given.values()) > 100:  # shrink the largest others until the default fits
+            top = max(given, key=lambda n: given[n])
+            given[top] -= sum(given.values()) - 100
+            given[top] = max(0, given[top])
+        self.staged = validation.fill_rest(given, self.default, self.deployment_names)
+
+    def _focused_deployment(self) -> str | None:
+        focused = self.focused
+        if isinstance(focused, TrafficSlider) and focused.id != "mirror-slider":
+            return focused.deployment
+        return None
+
+    def action_set_default(self) -> None:
+        if not self.mdapp.allow_mutation("changing traffic"):
+            return
+        name = self._focused_deployment()
+        if name is None:
+            self.notify("focus a deployment's slider first", severity="warning")
+            return
+        self.default = name
+        if self.rest_mode:
+            self._rebalance()
+        self._sync_sliders()
+
+    def action_set_control(self) -> None:
+        if not self.mdapp.allow_mutation("changing traffic"):
+            return
+        name = self._focused_deployment()
+        if name is None:
+            self.notify("focus a deployment's slider first", severity="warning")
+            return
+        self.control = None if self.control == name else name
+        self._sync_sliders()
+
+    def action_mirror_target(self) -> None:
+        if not self.mdapp.allow_mutation("changing traffic"):
+            return
+        candidates = [n for n in self.deployment_names if self.staged.get(n, 0) == 0]
+        if not candidates:
+            self.notify(
+                "a mirror goes to a deployment with 0% live traffic: set one to 0 first",
+                severity="warning",
+            )
+            return
+        order = [None, *candidates]
+        index = order.index(self.mirror_target) if self.mirror_target in order else 0
+        self.mirror_target = order[(index + 1) % len(order)]
+        self._sync_sliders()
+
+    # -- apply / discard -----------------------------------------------------------------
+    def action_apply(self) -> None:
+        if not self.mdapp.allow_mutation("apply traffic"):
+            return
+        if not self.dirty:
+            self.notify("no staged changes to apply")
+            return
+        changes: dict[str, object] = {}
+        try:
+            if self.staged != self.live:
+                changes["traffic"] = validation.traffic(self.staged, self.deployment_names)
+            mirror = (
+                {self.mirror_target: self._mirror_value()}
+                if self.mirror_target and self._mirror_value()
+                else {}
+            )
+            live_mirror = {self.live_mirror[0]: self.live_mirror[1]} if self.live_mirror[0] else {}
+            if mirror != live_mirror:
+                target = next(iter(mirror), None)
+                if target is not None and self.staged.get(target, 0) > 0:
+                    raise InvalidInput(
+                        f"mirror_traffic.{target}",
+                        mirror[target],
+                        f"'{target}' takes live traffic; a mirror must go to a deployment with 0% live traffic",
+                        "set its live traffic to 0 first, or mirror to another deployment",
+                    )
+                changes["mirror_traffic"] = (
+                    validation.mirror_traffic(mirror, self.staged, self.deployment_names)
+                    if mirror
+                    else {}
+                )
+            if self.control != self.live_control and self.control is not None:
+                changes["control"] = self.control
+        except InvalidInput as exc:
+            self.notify(describe_error(exc), title="not applied", severity="error", timeout=10)
+            return
+        if not changes:
+            self.notify(
+                "nothing to apply (clearing the control mark is not supported)", severity="warning"
+            )
+            return
+        name = self.endpoint_name
+        summary = " ".join(f"{k}={v}" for k, v in sorted(self.staged.items()))
+
+        def done(ok: bool) -> None:
+            self.applying = False
+            if ok:
+                self.loaded = False  # take the new live map as the staged one
+                self.poll_now()
+
+        self.applying = True
+        self.mdapp.run_operation(
+            f"traffic {name}: {summary}",
+            lambda: self.workspace.update_endpoint(name, **changes),
+            done,
+        )  # type: ignore[arg-type]
+
+    def action_discard(self) -> None:
+        if self.dirty:
+            self.notify("staged traffic changes discarded")
+        self.app.pop_screen()

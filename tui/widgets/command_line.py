@@ -1,0 +1,98 @@
+"""The k9s prompt: ``:`` jumps to a view, ``/`` filters the current one."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.binding import Binding
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widgets import Input
+
+COMMANDS = [
+    "clusters",
+    "models",
+    "endpoints",
+    "deployments",
+    "metrics",
+    "logs ",
+    "endpoint ",
+    "traffic ",
+    "keys ",
+    "help",
+    "theme dark",
+    "theme light",
+    "quit",
+]
+
+
+class CommandLine(Input):
+    """Hidden until ``:`` or ``/``; Enter submits, Escape cancels."""
+
+    DEFAULT_CSS = """
+    CommandLine { dock: bottom; display: none; height: 1; padding: 0 1; margin-bottom: 1; }
+    CommandLine.-active { display: block; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
+
+    class Command(Message):
+        """Enter in the prompt: ``mode`` is ``:`` or ``/``."""
+
+        def __init__(self, mode: str, text: str) -> None:
+            super().__init__()
+            self.mode = mode
+            self.text = text
+
+    class FilterChanged(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(self) -> None:
+        super().__init__(
+            id="command-line",
+            suggester=SuggestFromList(COMMANDS, case_sensitive=False),
+            compact=True,
+        )
+        self.mode = ":"
+        self.can_focus = False  # only while open: never takes focus from the view
+
+    def open(self, mode: str, value: str = "") -> None:
+        self.mode = mode
+        self.placeholder = (
+            "command: clusters endpoints deployments models metrics logs NAME  (Esc: cancel)"
+            if mode == ":"
+            else "filter: regex, !regex inverts (Enter: keep, Esc: clear)"
+        )
+        self.value = value
+        self.add_class("-active")
+        self.can_focus = True
+        self.focus()
+
+    def close(self) -> None:
+        self.remove_class("-active")
+        self.can_focus = False
+        self.screen.set_focus(None)
+        focus = getattr(self.screen, "default_focus", None)
+        if callable(focus):
+            focus()
+
+    def action_cancel(self) -> None:
+        if self.mode == "/":
+            self.post_message(self.FilterChanged(""))
+        self.close()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self.mode == "/" and self.has_class("-active"):
+            self.post_message(self.FilterChanged(event.value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Command(self.mode, event.value.strip()))
+        self.close()
+
+    def on_blur(self, event: events.Blur) -> None:
+        if self.has_class("-active") and self.mode == ":":
+            self.remove_class("-active")
+            self.can_focus = False
