@@ -63,5 +63,5 @@ def ui(args: argparse.Namespace) -> int:
             "dependencies (pip install modeldeck)\n"
         )
         return 1
-    run_app(args.workspace)
+    run_app(args.workspace, readonly=args.readonly)
     return 0

@@ -11,11 +11,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+#: flags that open the dashboard without naming the ``ui`` command (``modeldeck --readonly``)
+UI_FLAGS = ("--readonly", "--workspace", "-w")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list:
-        args_list = ["ui"]
+    if not args_list or args_list[0] in UI_FLAGS:
+        args_list = ["ui", *args_list]  # no command: the dashboard
     from .parser import build_parser
 
     parser = build_parser(args_list, full=args_list[0] in ("-h", "--help"))

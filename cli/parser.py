@@ -799,8 +799,13 @@ def build_parser(argv: Sequence[str] = (), *, full: bool = False) -> Parser:
         "ui",
         help="Open the dashboard (also: no arguments)",
         description="Open the terminal dashboard on a workspace.",
-        epilog=f"examples:\n  {PROG}\n  {PROG} ui --workspace prod",
+        epilog=f"examples:\n  {PROG}\n  {PROG} --readonly\n  {PROG} ui --workspace prod --readonly",
         formatter_class=_Formatter,
+    )
+    p.add_argument(
+        "--readonly",
+        action="store_true",
+        help="hide and refuse every action that changes something (safe with production)",
     )
     p.set_defaults(_cmd="cmd_daemon:ui", _columns=None, _group="ui")
     _add_common(p)

@@ -211,3 +211,13 @@ def test_cluster_commands_take_the_name_first(line: str) -> None:
     assert _the_name(build_parser(argv).parse_args(argv)) == "myaks"
     argv = [*line.replace("myaks", "--name myaks", 1).split()]
     assert _the_name(build_parser(argv).parse_args(argv)) == "myaks"
+
+
+def test_no_command_with_readonly_opens_the_dashboard_read_only() -> None:
+    from modeldeck.cli.main import UI_FLAGS
+    from modeldeck.cli.parser import build_parser
+
+    assert "--readonly" in UI_FLAGS
+    args = build_parser(["ui"]).parse_args(["ui", "--readonly", "--workspace", "prod"])
+    assert args._cmd == "cmd_daemon:ui" and args.readonly is True and args.workspace == "prod"
+    assert build_parser(["ui"]).parse_args(["ui"]).readonly is False
