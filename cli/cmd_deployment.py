@@ -29,6 +29,12 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
             spec, all_traffic=args.all_traffic, model=loaded.model_to_register
         )
         return dry_run_output(args, objects)
+    if args.no_wait and args.all_traffic and "operations.detached" not in ws.capabilities():
+        warner(args)(
+            "--all-traffic moves traffic once the deployment has succeeded, and --no-wait "
+            "returns before that on this workspace: run `modeldeck online-endpoint update "
+            f'-n {spec.endpoint_name} --traffic "{spec.name}=100"` when it is ready'
+        )
     handle = await specs.create_deployment(ws, loaded, all_traffic=args.all_traffic)
     op = await wait(
         handle, f"Creating deployment {spec.endpoint_name}/{spec.name}", no_wait=args.no_wait

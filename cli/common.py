@@ -33,13 +33,15 @@ def resolve_profile(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         if len(match) != 1:
             raise
         profile = match[0]
-    overrides: dict[str, Any] = {}
-    if profile.provider != "local":
-        for flag, key in _AZURE_FLAGS.items():
-            value = getattr(args, flag, None)
-            if value is not None:
-                overrides[key] = value
-    return profile, overrides
+    given = {
+        key: getattr(args, flag)
+        for flag, key in _AZURE_FLAGS.items()
+        if getattr(args, flag, None) is not None
+    }
+    if profile.provider == "local" and given and wanted is None:
+        # az ml's way: the flags alone name an Azure ML workspace, no profile needed
+        profile = profiles.adhoc_profile("azureml")
+    return profile, (given if profile.provider != "local" else {})
 
 
 def open_ws(args: argparse.Namespace) -> Workspace:
@@ -47,6 +49,8 @@ def open_ws(args: argparse.Namespace) -> Workspace:
     from ..services import profiles
 
     profile, overrides = resolve_profile(args)
+    if profile == profiles.adhoc_profile(profile.provider):  # named by flags alone
+        return profiles.open_workspace(provider=profile.provider, **overrides)
     return profiles.open_workspace(profile.name, **overrides)
 
 

@@ -86,9 +86,22 @@ def get_profile(name: str | None = None) -> Profile:
     )
 
 
-def open_workspace(name: str | None = None, **overrides: Any) -> Workspace:
-    """The Workspace behind a profile. ``overrides`` (e.g. from CLI flags) win over the file."""
-    profile = get_profile(name)
+def adhoc_profile(provider: str) -> Profile:
+    """A workspace named by flags alone, as ``az ml -g RG --workspace-name W`` names one."""
+    if provider not in PROVIDERS:
+        raise InvalidInput("provider", provider, "must be local or azureml")
+    return Profile(provider, provider)
+
+
+def open_workspace(
+    name: str | None = None, *, provider: str | None = None, **overrides: Any
+) -> Workspace:
+    """The Workspace behind a profile. ``overrides`` (e.g. from CLI flags) win over the file.
+
+    With ``provider`` and no ``name``: an ad-hoc workspace of that provider, configured by
+    ``overrides`` alone (what they leave out an azureml workspace reads from config.json).
+    """
+    profile = adhoc_profile(provider) if provider and name is None else get_profile(name)
     settings = {**profile.settings, **{k: v for k, v in overrides.items() if v is not None}}
     if profile.provider == "azureml":
         from .azureml.workspace import AzureMLWorkspace

@@ -111,7 +111,9 @@ class Workspace(abc.ABC):
         """What this back end can do, so the UI asks rather than checks the kind.
 
         Names: "cluster.create", "cluster.attach", "cluster.scale", "cluster.delete",
-        "model.create", "endpoint.invoke", "deployment.logs.follow", "metrics".
+        "model.create", "endpoint.invoke", "deployment.logs.follow", "metrics",
+        "operations.detached" (every step of a long operation goes on after the caller
+        exits, as the local control plane's do).
         """
         return frozenset(
             {
@@ -123,6 +125,7 @@ class Workspace(abc.ABC):
                 "endpoint.invoke",
                 "deployment.logs.follow",
                 "metrics",
+                "operations.detached",
             }
         )
 

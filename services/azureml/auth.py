@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from typing import Any
 
@@ -29,13 +30,36 @@ LOGIN_FIX = "run: az login   (or az login --tenant TENANT_ID; on a jump box with
 REFRESH_MARGIN = 300.0
 
 
-def scope_for(arm_endpoint: str) -> str:
-    """The token audience of an ARM endpoint (sovereign clouds have their own)."""
+#: ARM host -> the Azure ML data-plane audience of that cloud (``aml_resource_endpoint``
+#: in azure-ai-ml's cloud table): Microsoft Entra tokens of ``aad_token`` endpoints
+ML_AUDIENCES = {
+    "management.azure.com": "https://ml.azure.com",
+    "management.usgovcloudapi.net": "https://ml.azure.us",
+    "management.chinacloudapi.cn": "https://ml.azure.cn",
+}
+
+
+def scope_for(arm_endpoint: str, audience: str | None = None) -> str:
+    """The token scope of an ARM endpoint (sovereign clouds have their own).
+
+    ``audience`` (the profile's ``arm_audience``) wins: Azure Stack Hub and proxies in
+    front of ARM have an audience that is not their URL.
+    """
+    if audience:
+        return audience.rstrip("/") + "/.default"
     base = arm_endpoint.rstrip("/")
     if not base.startswith("https://"):
         # a loopback fake, or a proxy: tokens are for the public cloud's audience
         return f"{PUBLIC_ARM}/.default"
     return f"{base}/.default"
+
+
+def ml_scope_for(arm_scope: str, ml_audience: str | None = None) -> str:
+    """The Azure ML data-plane scope of the cloud whose ARM scope is ``arm_scope``."""
+    if ml_audience:
+        return ml_audience.rstrip("/") + "/.default"
+    host = arm_scope.split("://", 1)[-1].split("/", 1)[0]
+    return ML_AUDIENCES.get(host, ML_AUDIENCES["management.azure.com"]) + "/.default"
 
 
 def default_credential(authority: str | None = None) -> Any:
@@ -47,6 +71,12 @@ def default_credential(authority: str | None = None) -> Any:
             "azure-identity is not installed, so modeldeck cannot sign in to Azure",
             fix="pip install 'modeldeck[azureml]'",
         ) from None
+    # azure-identity logs each failed sign-in at WARNING; with no handler configured (the
+    # CLI), Python's last-resort handler would print it to stderr before our own error,
+    # which already carries its words. A NullHandler keeps it for apps that log.
+    azure_log = logging.getLogger("azure.identity")
+    if not azure_log.handlers:
+        azure_log.addHandler(logging.NullHandler())
     kwargs: dict[str, Any] = {}
     if authority:
         kwargs["authority"] = authority
@@ -72,6 +102,8 @@ class TokenProvider:
         self.margin = margin
         self._token: str | None = None
         self._expires_on: float = 0.0
+        #: when the credential said to refresh (azure-identity's ``refresh_on``), if it did
+        self._refresh_on: float | None = None
         self._lock = asyncio.Lock()
         #: how many tokens were fetched from the credential (tests and the doc use it)
         self.fetches = 0
@@ -98,12 +130,18 @@ class TokenProvider:
         return self._credential
 
     def _fresh(self) -> bool:
-        return self._token is not None and time.time() < self._expires_on - self.margin
+        if self._token is None:
+            return False
+        now = time.time()
+        if self._refresh_on is not None and now >= self._refresh_on:
+            return False  # the credential's own refresh-by (managed identity: half-life)
+        return now < self._expires_on - self.margin
 
     def invalidate(self) -> None:
         """Forget the cached token (the server said 401: it may have been revoked)."""
         self._token = None
         self._expires_on = 0.0
+        self._refresh_on = None
 
     async def token(self) -> str:
         if self._fresh():
@@ -114,7 +152,9 @@ class TokenProvider:
                 assert self._token is not None
                 return self._token
             try:
-                get_token = self.credential().get_token
+                cred = self.credential()
+                # azure-identity >= 1.18: get_token_info also says when to refresh
+                get_token = getattr(cred, "get_token_info", None) or cred.get_token
                 if inspect.iscoroutinefunction(get_token):
                     result = await get_token(self.scope)
                 else:  # azure-identity's sync credentials block (az CLI subprocess): off the loop
@@ -136,6 +176,8 @@ class TokenProvider:
                 raise Unauthorized("the Azure credential returned no token", fix=LOGIN_FIX)
             self._token = str(token)
             self._expires_on = float(expires_on or 0)
+            refresh_on = getattr(result, "refresh_on", None)
+            self._refresh_on = float(refresh_on) if refresh_on else None
             self.fetches += 1
             if self._expires_on <= time.time():
                 raise Unauthorized(

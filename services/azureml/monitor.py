@@ -27,7 +27,11 @@ BATCH_API_VERSION = "2024-02-01"
 BATCH_LIMIT = 50
 ENDPOINT_NS = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 DEPLOYMENT_NS = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
-DEPLOYMENT_METRICS = ("CpuUtilizationPercentage", "DeploymentCapacity")
+DEPLOYMENT_METRICS = (
+    "CpuUtilizationPercentage",
+    "CpuMemoryUtilizationPercentage",
+    "DeploymentCapacity",
+)
 
 
 def monitor_scope(metrics_endpoint: str) -> str:
@@ -63,10 +67,19 @@ def _last_values(body: dict[str, Any]) -> dict[str, float]:
 
 
 class Metrics:
-    def __init__(self, arm: ArmClient, batch: ArmClient | None, subscription: str) -> None:
+    def __init__(
+        self,
+        arm: ArmClient,
+        batch: ArmClient | None,
+        subscription: str,
+        memory_gib: dict[tuple[str, str], float] | None = None,
+    ) -> None:
         self.arm = arm
         self.batch = batch
         self.subscription = subscription
+        #: (endpoint, deployment) -> GiB one instance may use (limit, else request), from
+        #: the last deployments listing: turns Azure's memory percentage into MB
+        self.memory_gib = memory_gib or {}
 
     def _window(self, now: float) -> tuple[str, str]:
         fmt = "%Y-%m-%dT%H:%M:%SZ"
@@ -141,12 +154,19 @@ class Metrics:
                 )
                 capacity = values.get("DeploymentCapacity")
                 cpu = values.get("CpuUtilizationPercentage")
+                mem_pct = values.get("CpuMemoryUtilizationPercentage")
+                mem_gib = self.memory_gib.get((name, s.deployment))
                 instances = round(capacity) if capacity is not None else 0
+                memory_mb = None
+                if mem_pct is not None and mem_gib:
+                    # Azure reports the average % of one instance's memory: x instances
+                    memory_mb = mem_pct / 100.0 * mem_gib * 1024.0 * max(instances, 1)
                 out.append(
                     dataclasses.replace(
                         s,
                         # Azure reports the average % of one instance's CPU: x instances
                         cpu_percent=(cpu * max(instances, 1)) if cpu is not None else None,
+                        memory_mb=memory_mb,
                         replicas_ready=instances,
                         replicas_desired=instances,
                     )

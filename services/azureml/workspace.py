@@ -6,7 +6,8 @@ Profile settings (``[workspaces.NAME]`` with ``provider = "azureml"``, or CLI fl
   (or ``workspace``) — when missing, read from an Azure ML ``config.json`` in the
   current folder (or a parent), or its ``.azureml/`` folder, or ``config_file``;
 * ``arm_endpoint`` (default ``https://management.azure.com``; a sovereign cloud's own),
-  ``authority`` (e.g. ``login.microsoftonline.us``);
+  ``authority`` (e.g. ``login.microsoftonline.us``); ``arm_audience`` / ``ml_audience``
+  when the token audiences are not derived from the endpoint (Azure Stack Hub, a proxy);
 * optional: ``location``, ``timeout`` (s, default 30), ``poll_interval`` (s, default 5,
   used when ARM gives no Retry-After), ``max_retries`` (default 4),
   ``log_poll_interval`` (s, default 2), ``metrics_ttl`` (s, default 30),
@@ -22,6 +23,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -62,16 +64,15 @@ from ..errors import (
     error_from_dict,
 )
 from ..workspace import OperationHandle, Workspace
-from . import mapping
+from . import failures, mapping
 from .arm import ArmClient, Lro, RetryPolicy
-from .auth import PUBLIC_ARM, TokenProvider, scope_for
+from .auth import PUBLIC_ARM, TokenProvider, ml_scope_for, scope_for
 from .monitor import BATCH_API_VERSION, Metrics, monitor_scope
 
 DEFAULT_ENVIRONMENT = (
     "azureml://registries/azureml/environments/minimal-ubuntu22.04-py39-cpu-inference/labels/latest"
 )
 BLOB_API_VERSION = "2023-11-03"
-ML_SCOPE = "https://ml.azure.com/.default"
 _ARM_ID_PREFIX = "/subscriptions/"
 
 
@@ -186,6 +187,8 @@ class AzureMLWorkspace(Workspace):
         default_environment: str = DEFAULT_ENVIRONMENT,
         metrics_ttl: float = 30.0,
         metrics_endpoint: str | None = None,
+        arm_audience: str | None = None,
+        ml_audience: str | None = None,
     ) -> None:
         super().__init__(name)
         self.subscription_id = subscription_id
@@ -194,8 +197,10 @@ class AzureMLWorkspace(Workspace):
         self.arm_endpoint = arm_endpoint.rstrip("/")
         self._credential = credential
         self.tokens = TokenProvider(
-            credential, scope=scope_for(self.arm_endpoint), authority=authority
+            credential, scope=scope_for(self.arm_endpoint, arm_audience), authority=authority
         )
+        #: the Azure ML data-plane scope (aad_token endpoints) of the same cloud
+        self.ml_scope = ml_scope_for(self.tokens.scope, ml_audience)
         self.arm = ArmClient(
             self.arm_endpoint,
             self.tokens,
@@ -210,6 +215,10 @@ class AzureMLWorkspace(Workspace):
         self._ws = mapping.workspace_path(subscription_id, resource_group, workspace_name)
         self._ops: dict[str, Lro] = {}
         self._last_errors: dict[tuple[str, str], str] = {}
+        #: (endpoint, deployment) -> GiB per instance (limit, else request), for metrics
+        self._memory_gib: dict[tuple[str, str], float] = {}
+        #: failures recorded by other processes (failures.py), read once per listing
+        self._failures: dict[str, str] | None = None
         self._token_cache: dict[str, EndpointToken] = {}
         self._invoke_cache: dict[str, tuple[str, str, float]] = {}
         self._http: httpx.AsyncClient | None = None  # scoring and blob uploads (no ARM token)
@@ -225,6 +234,9 @@ class AzureMLWorkspace(Workspace):
     @classmethod
     def from_settings(cls, name: str, settings: dict[str, Any]) -> AzureMLWorkspace:
         s = resolve_settings(settings)
+        if s.get("arm_endpoint") is None and os.environ.get("MODELDECK_ARM_ENDPOINT"):
+            # a sovereign cloud for every workspace of this user, profile or not
+            s = {**s, "arm_endpoint": os.environ["MODELDECK_ARM_ENDPOINT"]}
         kwargs: dict[str, Any] = {}
         for key, conv in (
             ("arm_endpoint", str),
@@ -237,6 +249,8 @@ class AzureMLWorkspace(Workspace):
             ("default_environment", str),
             ("metrics_ttl", float),
             ("metrics_endpoint", str),
+            ("arm_audience", str),
+            ("ml_audience", str),
         ):
             if s.get(key) is not None:
                 try:
@@ -980,7 +994,7 @@ class AzureMLWorkspace(Workspace):
             secret, until = tok.accessToken, min(until, tok.refreshAfterTimeUtc)
         else:  # AADToken: a Microsoft Entra token for Azure ML
             if self._ml_tokens is None:
-                self._ml_tokens = self.tokens.for_scope(ML_SCOPE)
+                self._ml_tokens = self.tokens.for_scope(self.ml_scope)
             secret = await self._ml_tokens.token()
         self._invoke_cache[name] = (uri, secret, until)
         return uri, secret
@@ -1036,16 +1050,24 @@ class AzureMLWorkspace(Workspace):
         props = (ep or {}).get("properties") or {}
         name = str(res.get("name") or "")
         state = mapping.provisioning_state((res.get("properties") or {}).get("provisioningState"))
-        error = self._last_errors.get((endpoint, name)) if state.value == "Failed" else None
-        return mapping.deployment_to_domain(
+        error = None
+        if state.value == "Failed":
+            error = self._last_errors.get((endpoint, name)) or self._failure_of(endpoint, name)
+        dep = mapping.deployment_to_domain(
             endpoint,
             res,
             traffic=props.get("traffic"),
             mirror_traffic=props.get("mirrorTraffic"),
             error=error,
         )
+        res_set = dep.spec.resources
+        mem = res_set.limits.memory_gb or res_set.requests.memory_gb
+        if mem:
+            self._memory_gib[(endpoint, name)] = float(mem)
+        return dep
 
     async def list_deployments(self, endpoint: str | None = None) -> list[Deployment]:
+        self._failures = None  # read again: another process may have recorded one
         if endpoint is not None:
             ep, items = await asyncio.gather(
                 self._raw_endpoint(endpoint),
@@ -1083,6 +1105,7 @@ class AzureMLWorkspace(Workspace):
         return out
 
     async def get_deployment(self, endpoint: str, name: str) -> Deployment:
+        self._failures = None
         ep, res = await asyncio.gather(
             self._raw_endpoint(endpoint),
             self.arm.get(self._dep(endpoint, name), kind="deployment", name=f"{endpoint}/{name}"),
@@ -1100,12 +1123,30 @@ class AzureMLWorkspace(Workspace):
             spec, model_id=model_id, code_id=code_id, environment_id=env_id, location=location
         )
 
+    def _failure_of(self, endpoint: str, name: str) -> str:
+        """Why it failed, as another process recorded it; else where to look."""
+        if self._failures is None:
+            self._failures = failures.load()
+        known = failures.lookup(self._failures, self._dep(endpoint, name))
+        if known:
+            return known
+        return (
+            "provisioning Failed (ARM keeps the reason in the operation that failed, which "
+            "this machine did not follow); see why the container did not start: "
+            f"modeldeck online-deployment get-logs -e {endpoint} -n {name}"
+        )
+
     def _remember_failure(self, endpoint: str, name: str) -> Callable[[Lro], None]:
+        dep_id = self._dep(endpoint, name)
+
         def done(lro: Lro) -> None:
             if lro.status is OperationStatus.FAILED:
                 self._last_errors[(endpoint, name)] = lro.message
+                failures.record(dep_id, lro.message)
             else:
                 self._last_errors.pop((endpoint, name), None)
+                failures.record(dep_id, None)
+            self._failures = None
 
         return done
 
@@ -1187,6 +1228,18 @@ class AzureMLWorkspace(Workspace):
             err_kind="deployment",
             err_name=target,
         )
+        dep_id = self._dep(endpoint, name)
+
+        def gone(done: Lro) -> None:
+            if done.status is OperationStatus.SUCCEEDED:
+                self._last_errors.pop((endpoint, name), None)
+                failures.record(dep_id, None)
+                self._failures = None
+
+        if lro.done:
+            gone(lro)
+        else:
+            lro.on_done = gone
         return self._track(lro)
 
     async def _log_text(self, endpoint: str, name: str, tail: int, container: str) -> str:
@@ -1267,7 +1320,9 @@ class AzureMLWorkspace(Workspace):
     async def _fetch_metrics(self, endpoint: str | None) -> list[MetricSample]:
         eps = [await self._raw_endpoint(endpoint)] if endpoint else await self._raw_endpoints()
         self.metrics_missing = {}
-        metrics = Metrics(self.arm, await self._batch_client(), self.subscription_id)
+        metrics = Metrics(
+            self.arm, await self._batch_client(), self.subscription_id, self._memory_gib
+        )
         return await metrics.samples(eps, self.metrics_missing)
 
     # -- operations ---------------------------------------------------------------------------

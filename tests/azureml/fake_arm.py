@@ -103,6 +103,11 @@ class FakeArm:
     deployments: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     keys: dict[str, dict[str, str]] = field(default_factory=dict)
     aml_tokens: dict[str, str] = field(default_factory=dict)
+    #: Microsoft Entra tokens the scoring URIs of ``AADToken`` endpoints accept (Azure ML
+    #: checks their audience; a test hands out one token per scope and lists the right one)
+    aad_tokens: set[str] = field(default_factory=set)
+    #: seconds from issue to an AML token's refreshAfterTimeUtc (Azure: half its life)
+    aml_token_refresh_in: int = 1800
     logs: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
     metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
@@ -825,7 +830,7 @@ class FakeArm:
             {
                 "accessToken": tok,
                 "expiryTimeUtc": now + 3600,
-                "refreshAfterTimeUtc": now + 1800,
+                "refreshAfterTimeUtc": now + self.aml_token_refresh_in,
                 "tokenType": "Bearer",
             }
         )
@@ -1061,11 +1066,12 @@ class FakeArm:
         auth = request.headers.get("Authorization", "")
         given = auth[7:] if auth.startswith("Bearer ") else ""
         mode = ep["properties"]["authMode"]
-        allowed = (
-            set(self.keys.get(name, {}).values())
-            if mode == "Key"
-            else {self.aml_tokens.get(name, "")}
-        )
+        if mode == "Key":
+            allowed = set(self.keys.get(name, {}).values())
+        elif mode == "AADToken":
+            allowed = set(self.aad_tokens)
+        else:
+            allowed = {self.aml_tokens.get(name, "")}
         if not given or given not in allowed - {""}:
             return web.Response(status=401, text="Unauthorized")
         wanted = request.headers.get("azureml-model-deployment")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.core.credentials import AccessToken
 from modeldeck.services.azureml.workspace import AzureMLWorkspace
 from modeldeck.services.errors import InvalidInput, ModeldeckError, Unauthorized, Unreachable
 
@@ -264,3 +266,153 @@ async def test_default_credential_narrowed_by_azure_token_credentials(
     assert "AzureCliCredential" in str(info.value)
     assert "az login" in (info.value.fix or "")
     assert fake.requests == []
+
+
+class ScopedCredential:
+    """One token per scope (``tok:<scope>``), as Microsoft Entra issues one per audience."""
+
+    def __init__(self) -> None:
+        self.scopes: list[str] = []
+
+    def get_token(self, *scopes: str, **kw: Any) -> AccessToken:
+        self.scopes.append(scopes[0])
+        return AccessToken(f"tok:{scopes[0]}", int(time.time() + 3600))
+
+
+async def test_sovereign_cloud_audiences_for_arm_and_scoring(fake: Any, arm_settings: Any) -> None:
+    # a US Government workspace behind the fake: ARM tokens for the cloud's ARM audience,
+    # aad_token scoring with a token for that cloud's Azure ML audience (ml.azure.us)
+    cred = ScopedCredential()
+    gov_arm = "tok:https://management.usgovcloudapi.net/.default"
+    fake.valid_tokens = {gov_arm}
+    fake.aad_tokens = {"tok:https://ml.azure.us/.default"}
+    fake.add_compute("gov-aks")
+    fake.add_endpoint("gov-ep", "gov-aks", auth="AADToken", traffic={"blue": 100})
+    fake.add_deployment("gov-ep", "blue")
+    settings = arm_settings(fake, cred, arm_audience="https://management.usgovcloudapi.net")
+    ws = AzureMLWorkspace.from_settings("gov", settings)
+    try:
+        assert [e.name for e in await ws.list_endpoints()] == ["gov-ep"]
+        res = await ws.invoke("gov-ep", b"{}")
+    finally:
+        await ws.close()
+    assert res.status == 200 and res.deployment == "blue"
+    assert cred.scopes == [
+        "https://management.usgovcloudapi.net/.default",
+        "https://ml.azure.us/.default",
+    ]
+    assert all(r.token == gov_arm for r in fake.requests if not r.path.startswith("/score/"))
+
+
+@pytest.mark.parametrize(
+    ("arm", "arm_scope", "ml_scope"),
+    [
+        (
+            "https://management.azure.com",
+            "https://management.azure.com/.default",
+            "https://ml.azure.com/.default",
+        ),
+        (
+            "https://management.usgovcloudapi.net/",
+            "https://management.usgovcloudapi.net/.default",
+            "https://ml.azure.us/.default",
+        ),
+        (
+            "https://management.chinacloudapi.cn",
+            "https://management.chinacloudapi.cn/.default",
+            "https://ml.azure.cn/.default",
+        ),
+    ],
+)
+def test_scopes_follow_the_cloud_of_the_arm_endpoint(
+    arm: str, arm_scope: str, ml_scope: str
+) -> None:
+    ws = AzureMLWorkspace.from_settings(
+        "x",
+        {"subscription_id": "s", "resource_group": "r", "workspace_name": "w", "arm_endpoint": arm},
+    )
+    assert ws.tokens.scope == arm_scope
+    assert ws.ml_scope == ml_scope
+
+
+def test_authority_reaches_the_default_credential(monkeypatch: Any) -> None:
+    # the real DefaultAzureCredential, narrowed to the environment's service principal:
+    # the sovereign cloud's authority is the one it will sign in at
+    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "11111111-0000-0000-0000-000000000000")
+    monkeypatch.setenv("AZURE_TENANT_ID", "22222222-0000-0000-0000-000000000000")
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "not-a-real-secret")
+    ws = AzureMLWorkspace.from_settings(
+        "x",
+        {
+            "subscription_id": "s",
+            "resource_group": "r",
+            "workspace_name": "w",
+            "arm_endpoint": "https://management.usgovcloudapi.net",
+            "authority": "login.microsoftonline.us",
+        },
+    )
+    cred = ws.tokens.credential()
+    inner = cred.credentials[0]._credential  # EnvironmentCredential -> ClientSecretCredential
+    assert inner._authority == "https://login.microsoftonline.us"
+
+
+async def test_429_without_retry_after_backs_off_with_jitter(ws: Any, seeded: Any) -> None:
+    # no Retry-After: exponential backoff with full jitter, each wait within its cap
+    seeded.throttle(2, retry_after=None)
+    assert [e.name for e in await ws.list_endpoints()] == ["my-endpoint"]
+    waits = list(ws.arm.retry_log)
+    assert [s for s, _ in waits] == [429, 429]
+    policy = ws.arm.retry
+    for attempt, (_, delay) in enumerate(waits):
+        assert 0.0 <= delay <= policy.backoff_base * 2**attempt
+
+
+def test_retry_after_as_an_http_date_is_honoured() -> None:
+    from email.utils import formatdate
+
+    from modeldeck.services.azureml.arm import parse_retry_after
+
+    assert parse_retry_after("7") == 7.0
+    in_a_minute = parse_retry_after(formatdate(time.time() + 60, usegmt=True))
+    assert in_a_minute is not None and 50 < in_a_minute <= 60
+    assert parse_retry_after("soon") is None
+
+
+class RefreshOnCredential:
+    """azure-identity's newer protocol: ``get_token_info`` with a ``refresh_on`` time."""
+
+    def __init__(self, refresh_in: float) -> None:
+        self.refresh_in = refresh_in
+        self.issued: list[str] = []
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        from azure.core.credentials import AccessTokenInfo
+
+        token = f"ri-{len(self.issued) + 1}"
+        self.issued.append(token)
+        now = int(time.time())
+        return AccessTokenInfo(token, now + 3600, refresh_on=now + int(self.refresh_in))
+
+    def get_token(self, *scopes: str, **kw: Any) -> Any:
+        raise AssertionError("get_token_info is preferred when the credential has it")
+
+
+@pytest.mark.parametrize(
+    ("refresh_in", "expected"), [(-1, ["ri-1", "ri-2"]), (1800, ["ri-1", "ri-1"])]
+)
+async def test_the_credentials_refresh_on_is_honoured(
+    fake: Any, arm_settings: Any, refresh_in: float, expected: list[str]
+) -> None:
+    # a managed identity token says "refresh me at half-life": a new one is asked for then,
+    # though it is far from expiry
+    cred = RefreshOnCredential(refresh_in)
+    fake.valid_tokens |= {"ri-1", "ri-2"}
+    fake.add_endpoint("e1", "c")
+    ws = AzureMLWorkspace.from_settings("x", arm_settings(fake, cred))
+    try:
+        for _ in range(2):
+            await ws.get_endpoint("e1")
+    finally:
+        await ws.close()
+    assert [r.token for r in fake.calls("GET", suffix="/onlineEndpoints/e1")] == expected

@@ -297,3 +297,34 @@ async def test_metrics_are_reused_within_their_ttl(ws: Any, seeded: Any) -> None
     second = await ws.get_metrics()
     assert first == second and first[0].requests_total == 60
     assert len(seeded.calls("POST", "/metrics:getBatch")) == 2  # endpoints + deployments, once
+
+
+async def test_a_deployment_that_failed_elsewhere_says_where_to_look(ws: Any, seeded: Any) -> None:
+    # failed in the portal, or on another machine: ARM keeps no reason on the resource
+    seeded.add_deployment("my-endpoint", "broken", state="Failed")
+    dep = await ws.get_deployment("my-endpoint", "broken")
+    assert dep.provisioning_state is ProvisioningState.FAILED
+    assert dep.error and "get-logs -e my-endpoint -n broken" in dep.error
+    healthy = await ws.get_deployment("my-endpoint", "blue")
+    assert healthy.error is None
+
+
+async def test_memory_from_azures_percentage_and_the_listed_limits(ws: Any, seeded: Any) -> None:
+    seeded.deployment_metrics[("my-endpoint", "blue")] = {
+        "CpuMemoryUtilizationPercentage": 50.0,
+        "DeploymentCapacity": 2,
+    }
+    # before any listing the instance size is unknown: no figure is made up
+    before = {s.deployment: s for s in await ws.get_metrics()}
+    assert before["blue"].memory_mb is None
+    await ws.list_deployments()  # what the dashboard does on each refresh: no extra call
+    after = {s.deployment: s for s in await ws.get_metrics("my-endpoint")}
+    # 50% of 512Mi (the request; no limit set), on each of 2 instances
+    assert after["blue"].memory_mb == 512.0
+    assert after["green"].memory_mb is None  # no memory figure from Azure
+    asked = [
+        r.query["metricnames"].split(",")
+        for r in seeded.calls("POST", "/metrics:getBatch")
+        if r.query["metricnamespace"].endswith("/deployments")
+    ]
+    assert asked and all("CpuMemoryUtilizationPercentage" in a for a in asked)

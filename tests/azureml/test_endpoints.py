@@ -246,3 +246,18 @@ async def test_all_traffic_keeps_a_mirror_on_another_deployment(ws: Any, seeded:
     ep = await ws.get_endpoint("my-endpoint")
     assert ep.traffic == {"blue": 0, "green": 0, "purple": 100}
     assert ep.mirror_traffic == {"green": 10}
+
+
+async def test_aml_tokens_are_fetched_again_once_refresh_by_has_passed(
+    ws: Any, seeded: Any
+) -> None:
+    seeded.add_endpoint("tok-ep", "myaks", auth="AMLToken", traffic={"blue": 100})
+    seeded.add_deployment("tok-ep", "blue")
+    seeded.aml_token_refresh_in = -1  # refresh-by already behind us when it arrives
+    first = await ws.get_token("tok-ep")
+    second = await ws.get_token("tok-ep")
+    assert first.accessToken != second.accessToken
+    assert len(seeded.calls("POST", "/token")) == 2
+    # invoke uses the token issued last (the scoring URI accepts only that one)
+    assert (await ws.invoke("tok-ep", b"{}")).status == 200
+    assert seeded.calls("POST", "/score/tok-ep")[-1].token == seeded.aml_tokens["tok-ep"]
