@@ -10,7 +10,7 @@ import pytest
 from modeldeck.cli import common, docgen
 from modeldeck.cli.main import main
 from modeldeck.cli.parser import build_parser, iter_commands
-from modeldeck.services import specs
+from modeldeck.services import profiles, specs
 from modeldeck.services.errors import InvalidInput
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,8 +171,10 @@ def test_profile_flags(md_home: Path) -> None:
         'resource_group = "rg"\nworkspace_name = "ml-prod"\n'
     )
     ns = argparse.Namespace
+    assert common.resolve_profile(ns(workspace=None)) == (profiles.Profile("local"), {})
+    # az ml's way: the flags alone name an Azure ML workspace, with no profile
     profile, overrides = common.resolve_profile(ns(workspace=None, resource_group="x"))
-    assert profile.name == "local" and overrides == {}  # az flags are ignored locally
+    assert profile.provider == "azureml" and overrides == {"resource_group": "x"}
     profile, overrides = common.resolve_profile(
         ns(workspace="prod", resource_group="rg2", workspace_name=None, subscription=None)
     )
