@@ -231,6 +231,8 @@ class KubeApi:
                     m, url, headers, None, None, _request_timeout=(self.timeout[0], read_timeout)
                 )
                 holder["resp"] = resp
+                if stop.is_set():  # the reader went away while the request was sent
+                    return
                 if not 200 <= resp.status < 300:
                     put(("status", (resp.status, resp.read(), resp.headers)))
                     return
@@ -248,6 +250,17 @@ class KubeApi:
                 if not stop.is_set():
                     put(("error", exc))
             finally:
+                # Only this thread touches the response: an unfinished stream's connection
+                # is closed here, then its (closed) slot goes back to the pool. Released from
+                # the event loop instead, a live connection could be handed to another
+                # request while this thread still reads it or closes it ("Connection
+                # aborted", ResponseNotReady: the request fails as if the cluster were down).
+                resp = holder.get("resp")
+                if resp is not None:
+                    with contextlib.suppress(Exception):
+                        resp.response.close()
+                    with contextlib.suppress(Exception):
+                        resp.response.release_conn()
                 put(("end", None))
 
         thread = threading.Thread(target=run, name=f"k8s-stream-{self.cluster}", daemon=True)
@@ -271,11 +284,9 @@ class KubeApi:
         finally:
             stop.set()
             resp = holder.get("resp")
-            if resp is not None:
+            if resp is not None:  # wake the reader thread; it closes and releases the connection
                 with contextlib.suppress(Exception):
-                    resp.response.shutdown() if hasattr(resp.response, "shutdown") else None
-                with contextlib.suppress(Exception):
-                    resp.response.release_conn()
+                    resp.response.shutdown()
             while not queue.empty():
                 queue.get_nowait()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -301,7 +302,31 @@ class KubernetesDriver(ClusterDriver):
         if not await self.gateway_api_installed():
             err = gateway_api_missing(self.spec.name)
             notes.append(f"{err.message}; {err.fix}")
+        note = await self._metrics_server_missing()
+        if note:
+            notes.append(note)
         return cap, notes
+
+    async def _metrics_server_missing(self) -> str | None:
+        """Why CPU and memory will be unavailable (no ``metrics.k8s.io``), or None."""
+        try:
+            await self.api.request(
+                "GET",
+                "/apis/metrics.k8s.io/v1beta1",
+                Call("get", "metrics.k8s.io/v1beta1 (discovery)"),
+            )
+        except NotFound:
+            self.metrics_note = (
+                f"the metrics server is not installed on cluster '{self.spec.name}': CPU and "
+                f"memory will be unavailable (install it: {METRICS_SERVER_INSTALL})"
+            )
+        except (BackendError, Unauthorized) as exc:
+            if exc.details.get("status") not in (503, 403):
+                raise
+            return None  # not answering now, or not ours to read: the metrics will say
+        else:
+            return None
+        return self.metrics_note
 
     # ------------------------------------------------------------------ endpoints
 
@@ -467,6 +492,11 @@ class KubernetesDriver(ClusterDriver):
                 fix="create (or update) the endpoint first: modeldeck online-endpoint create",
             )
         objects = await self.render_deployment(endpoint, runtime)
+        obj_name = mf.deployment_name(endpoint, spec.name)
+        previous, previous_hpa = await asyncio.gather(
+            self._get_or_none("Deployment", obj_name),
+            self._get_or_none("HorizontalPodAutoscaler", obj_name),
+        )
         applied: dict[str, dict] = {}
         for i, obj in enumerate(objects):
             progress(
@@ -478,13 +508,62 @@ class KubernetesDriver(ClusterDriver):
         progress(0.2, "applied; waiting for the new replicas")
         generation = int(applied["Deployment"]["metadata"].get("generation") or 1)
         at_least = spec.scale_settings.min_instances if mf.autoscaled(spec.scale_settings) else 0
-        await self._wait_rollout(endpoint, spec.name, generation, progress, at_least=at_least)
+        try:
+            await self._wait_rollout(endpoint, spec.name, generation, progress, at_least=at_least)
+        except RolloutFailed as exc:
+            if previous is None:
+                raise  # a first version: nothing to go back to; its pods show why
+            progress(0.97, f"rolling '{spec.name}' back to the previous version")
+            raise await self._roll_back(endpoint, spec.name, previous, previous_hpa, exc) from exc
         keep = applied["ConfigMap"]["metadata"]["name"]
         for cm in await self._list("ConfigMap", mf.selector(endpoint, spec.name)):
             if cm["metadata"]["name"] != keep:
                 await self._delete("ConfigMap", cm["metadata"]["name"])
         await self._update_route(endpoint, None, None, create=False)
         progress(1.0, f"'{spec.name}' is ready")
+
+    async def _roll_back(
+        self,
+        endpoint: str,
+        name: str,
+        previous: dict,
+        previous_hpa: dict | None,
+        failure: RolloutFailed,
+    ) -> RolloutFailed:
+        """Put the Deployment (and HPA) back as they were before a failed update, as
+        ``kubectl rollout undo`` does: the previous ReplicaSet's template is applied again, so
+        the controller scales the failing new ReplicaSet down while the previous replicas
+        (never taken down: ``maxUnavailable: 0``) keep serving. Returns the error to raise."""
+        obj_name = mf.deployment_name(endpoint, name)
+        body = _reapplicable(previous)
+        if previous_hpa is not None:
+            body["spec"].pop("replicas", None)  # the HPA owns the replica count
+        try:
+            await self._apply(body)
+            if previous_hpa is not None:
+                await self._apply(_reapplicable(previous_hpa))
+            else:
+                await self._delete("HorizontalPodAutoscaler", obj_name)
+            volumes = previous["spec"]["template"]["spec"].get("volumes") or []
+            keep = {(v.get("configMap") or {}).get("name") for v in volumes}
+            for cm in await self._list("ConfigMap", mf.selector(endpoint, name)):
+                if cm["metadata"]["name"] not in keep:
+                    await self._delete("ConfigMap", cm["metadata"]["name"])
+        except ModeldeckError as exc:
+            return RolloutFailed(
+                f"update of deployment '{name}' of endpoint '{endpoint}' failed and could not "
+                f"be rolled back ({exc.message}): {failure.message}",
+                fix="roll it back by hand: kubectl -n "
+                f"{self.namespace} rollout undo deployment/{obj_name}; the previous replicas "
+                "keep serving until then",
+            )
+        ready = int((previous.get("status") or {}).get("readyReplicas") or 0)
+        return RolloutFailed(
+            f"update of deployment '{name}' of endpoint '{endpoint}' was rolled back to the "
+            f"previous version ({ready} replica(s) of it kept serving): {failure.message}",
+            fix="fix the cause and update the deployment again",
+            rolled_back=True,
+        )
 
     async def _wait_rollout(
         self, endpoint: str, name: str, generation: int, progress: Progress, *, at_least: int = 0
@@ -494,11 +573,48 @@ class KubernetesDriver(ClusterDriver):
         ``at_least``: with an HPA, the Deployment starts at 1 replica until the HPA scales it
         to its minimum; the rollout is done when that many are ready.
         """
+        feed = _ChangeFeed(self, mf.selector(endpoint, name))
+        try:
+            await self._follow_rollout(endpoint, name, generation, progress, at_least, feed)
+        finally:
+            await feed.close()
+
+    async def _follow_rollout(
+        self,
+        endpoint: str,
+        name: str,
+        generation: int,
+        progress: Progress,
+        at_least: int,
+        feed: _ChangeFeed,
+    ) -> None:
         obj_name = mf.deployment_name(endpoint, name)
+        sel = feed.selector
         started = time.monotonic()
         scheduling_since: float | None = None
         while True:
-            dep = await self._get("Deployment", obj_name)
+            feed.clear()  # what changes from here on wakes the wait at the end
+            # lists (not a GET): their resourceVersions are where the watches start
+            deps_raw, pods_raw = await asyncio.gather(
+                self._list_raw("Deployment", sel), self._list_raw("Pod", sel)
+            )
+            feed.start(
+                {
+                    "Deployment": (deps_raw.get("metadata") or {}).get("resourceVersion"),
+                    "Pod": (pods_raw.get("metadata") or {}).get("resourceVersion"),
+                }
+            )
+            dep = next(
+                (d for d in deps_raw.get("items") or [] if d["metadata"]["name"] == obj_name),
+                None,
+            )
+            if dep is None:
+                raise NotFound(
+                    "deployment",
+                    f"{endpoint}/{name}",
+                    message=f"deployment '{name}' of endpoint '{endpoint}' was deleted from "
+                    f"cluster '{self.spec.name}' during its rollout",
+                )
             st = dep.get("status") or {}
             gen = int(dep["metadata"].get("generation") or generation)
             desired = max(int((dep.get("spec") or {}).get("replicas", 1)), at_least)
@@ -527,15 +643,14 @@ class KubernetesDriver(ClusterDriver):
                     raise RolloutFailed(
                         f"deployment '{name}' of endpoint '{endpoint}' did not progress: "
                         f"{cond.get('message', '')}",
-                        fix="see why with: modeldeck online-deployment get-logs; the previous "
-                        "replicas keep serving",
+                        fix="see why with: modeldeck online-deployment get-logs",
                     )
-            failure, scheduling = await self._failure(endpoint, name)
+            failure, scheduling = await self._failure(endpoint, name, pods_raw.get("items") or [])
             if failure:
                 raise RolloutFailed(
                     f"deployment '{name}' of endpoint '{endpoint}' cannot become ready: {failure}",
-                    fix="fix the cause and update the deployment again; the previous replicas "
-                    "keep serving",
+                    fix="fix the cause (see: modeldeck online-deployment get-logs), then update "
+                    "the deployment again",
                 )
             if scheduling:
                 scheduling_since = scheduling_since or time.monotonic()
@@ -553,11 +668,15 @@ class KubernetesDriver(ClusterDriver):
                     f"{self.rollout_timeout:g} s ({ready}/{desired} ready)",
                     fix="see why with: modeldeck online-deployment get-logs",
                 )
-            await asyncio.sleep(self.poll_interval)
+            # FailedScheduling comes as Events, not as a change of the pod: look again in time
+            await feed.wait(min(5.0, max(self.poll_interval * 5, self.schedule_grace / 2)))
 
-    async def _failure(self, endpoint: str, name: str) -> tuple[str | None, str | None]:
+    async def _failure(
+        self, endpoint: str, name: str, pods: list[dict] | None = None
+    ) -> tuple[str | None, str | None]:
         """(a failure that will not heal, a scheduling problem) of the deployment's pods."""
-        pods = await self._list("Pod", mf.selector(endpoint, name))
+        if pods is None:
+            pods = await self._list("Pod", mf.selector(endpoint, name))
         scheduling: str | None = None
         for pod in pods:
             pname = pod["metadata"]["name"]
@@ -736,8 +855,10 @@ class KubernetesDriver(ClusterDriver):
         for sec in secrets_raw.get("items") or []:
             lab = sec["metadata"].get("labels") or {}
             ep = lab.get(mf.ENDPOINT_LABEL, "")
-            if not ep or lab.get(mf.DEPLOYMENT_LABEL) or sec["metadata"]["name"] != mf.secret_name(
-                ep
+            if (
+                not ep
+                or lab.get(mf.DEPLOYMENT_LABEL)
+                or sec["metadata"]["name"] != mf.secret_name(ep)
             ):
                 continue
             data = sec.get("data") or {}
@@ -864,11 +985,19 @@ class KubernetesDriver(ClusterDriver):
     async def _pod_names(self, endpoint: str, name: str) -> list[str]:
         return [p["metadata"]["name"] for p in await self._list("Pod", mf.selector(endpoint, name))]
 
-    async def read_logs(self, endpoint: str, name: str, lines: int) -> list[LogLine]:
+    async def read_logs(
+        self, endpoint: str, name: str, lines: int, *, since: float | None = None
+    ) -> list[LogLine]:
+        """The last ``lines`` lines over the deployment's pods; ``since`` (epoch seconds):
+        only lines written at or after it (``kubectl logs --since-time``)."""
         pods = await self._pod_names(endpoint, name)
-        return await logs_mod.read(self.api, self.namespace, pods, endpoint, name, lines)
+        return await logs_mod.read(
+            self.api, self.namespace, pods, endpoint, name, lines, since=since
+        )
 
-    def follow_logs(self, endpoint: str, name: str, lines: int) -> AsyncIterator[LogLine]:
+    def follow_logs(
+        self, endpoint: str, name: str, lines: int, *, since: float | None = None
+    ) -> AsyncIterator[LogLine]:
         return logs_mod.follow(
             self.api,
             self.namespace,
@@ -877,6 +1006,7 @@ class KubernetesDriver(ClusterDriver):
             name,
             lines,
             retry_delay=min(0.5, self.poll_interval),
+            since=since,
         )
 
     # ------------------------------------------------------------------ metrics
@@ -990,6 +1120,93 @@ class KubernetesDriver(ClusterDriver):
 
     async def close(self) -> None:
         await self.api.close()
+
+
+class _ChangeFeed:
+    """Wakes a rollout on every change of its Deployment and pods: one ``watch=true`` per
+    kind for the whole rollout (re-opened from the last resourceVersion when the server
+    ends it). When the cluster does not let us watch (RBAC, 410 Gone), waits become a
+    pause of ``poll_interval``."""
+
+    def __init__(self, driver: KubernetesDriver, selector: str) -> None:
+        self.driver = driver
+        self.selector = selector
+        self._changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def clear(self) -> None:
+        self._changed.clear()
+
+    def start(self, resource_versions: dict[str, str | None]) -> None:
+        if self._tasks or not all(resource_versions.values()):
+            return
+        self._tasks = [
+            asyncio.ensure_future(self._follow(kind, str(rv)))
+            for kind, rv in resource_versions.items()
+        ]
+
+    async def _follow(self, kind: str, rv: str) -> None:
+        d = self.driver
+        with contextlib.suppress(ModeldeckError):
+            while True:
+                async for raw in d.api.stream_lines(
+                    d._path(kind),
+                    d._call("watch", kind),
+                    query=[
+                        ("labelSelector", self.selector),
+                        ("watch", "true"),
+                        ("resourceVersion", rv),
+                        ("allowWatchBookmarks", "true"),
+                        ("timeoutSeconds", 60),
+                    ],
+                    read_timeout=75.0,
+                ):
+                    try:
+                        event = json.loads(raw)
+                    except ValueError:
+                        continue
+                    kind_of = event.get("type")
+                    if kind_of == "ERROR":  # 410 Gone: the polls take over
+                        return
+                    meta = (event.get("object") or {}).get("metadata") or {}
+                    rv = str(meta.get("resourceVersion") or rv)
+                    if kind_of in ("ADDED", "MODIFIED", "DELETED"):
+                        self._changed.set()
+                await asyncio.sleep(d.poll_interval)  # the server ended it: open it again
+
+    async def wait(self, cap: float) -> None:
+        """Until the next change, at most ``cap`` seconds (``poll_interval`` without watches)."""
+        watching = any(not t.done() for t in self._tasks)
+        timeout = cap if watching else self.driver.poll_interval
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _reapplicable(obj: dict) -> dict:
+    """An object read from the API server as a body to apply again: no status, no server-set
+    metadata (uid, resourceVersion, managedFields, the controller's revision annotation)."""
+    meta = obj.get("metadata") or {}
+    annotations = {
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if not k.startswith(("deployment.kubernetes.io/", "kubectl.kubernetes.io/last-applied"))
+    }
+    out_meta: dict[str, Any] = {"name": meta["name"], "namespace": meta.get("namespace")}
+    if meta.get("labels"):
+        out_meta["labels"] = dict(meta["labels"])
+    if annotations:
+        out_meta["annotations"] = annotations
+    return {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": out_meta,
+        "spec": json.loads(json.dumps(obj.get("spec") or {})),
+    }
 
 
 async def _empty() -> dict:

@@ -178,6 +178,11 @@ def gateway_api_missing(cluster: str) -> BackendError:
 
 def from_transport(exc: BaseException, call: Call, *, cluster: str, server: str) -> Unreachable:
     """The typed error for a request that got no HTTP answer."""
+    # urllib3's MaxRetryError repeats the pool and the URL (the call says what was tried);
+    # what the user needs is its cause: refused, reset, closed without an answer...
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, BaseException):
+        exc = reason
     text = str(exc)
     if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
         why = "did not answer in time"

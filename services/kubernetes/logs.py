@@ -65,8 +65,13 @@ async def pod_log(
     tail: int | None = None,
     previous: bool = False,
     container: str = CONTAINER,
+    since: float | None = None,
 ) -> list[tuple[float, str]]:
+    """Lines of one pod's container: ``(time, text)``; ``since`` (epoch seconds) keeps the
+    lines written at or after it (``sinceTime`` has whole seconds: the rest is cut here)."""
     query: list[tuple[str, Any]] = [("container", container), ("timestamps", "true")]
+    if since is not None:
+        query.append(("sinceTime", rfc3339(since)))
     if tail is not None:
         query.append(("tailLines", tail))
     if previous:
@@ -79,11 +84,19 @@ async def pod_log(
         accept="*/*",
         raw=True,
     )
-    return [parse_line(line) for line in (data or b"").splitlines() if line.strip()]
+    got = [parse_line(line) for line in (data or b"").splitlines() if line.strip()]
+    return got if since is None else [(ts, text) for ts, text in got if ts >= since]
 
 
 async def read(
-    api: KubeApi, namespace: str, pods: list[str], endpoint: str, deployment: str, lines: int
+    api: KubeApi,
+    namespace: str,
+    pods: list[str],
+    endpoint: str,
+    deployment: str,
+    lines: int,
+    *,
+    since: float | None = None,
 ) -> list[LogLine]:
     """The last ``lines`` lines over all the deployment's pods, in time order.
 
@@ -93,7 +106,7 @@ async def read(
     async def one(pod: str) -> list[LogLine]:
         stream = "stdout"
         try:
-            got = await pod_log(api, namespace, pod, tail=lines)
+            got = await pod_log(api, namespace, pod, tail=lines, since=since)
         except NotFound:
             return []
         except ModeldeckError as exc:
@@ -101,7 +114,7 @@ async def read(
                 raise
             # Not running (CrashLoopBackOff, ...): the previous container's log says why.
             try:
-                got = await pod_log(api, namespace, pod, tail=lines, previous=True)
+                got = await pod_log(api, namespace, pod, tail=lines, previous=True, since=since)
             except ModeldeckError:
                 return []
             stream = "previous"
@@ -121,8 +134,12 @@ async def follow(
     lines: int,
     *,
     retry_delay: float = 0.5,
+    since: float | None = None,
 ) -> AsyncIterator[LogLine]:
-    """Follow every pod of the deployment; pods that appear later join, restarts are followed."""
+    """Follow every pod of the deployment; pods that appear later join, restarts are followed.
+
+    ``lines``: how many earlier lines of each pod there at the start to show first;
+    ``since`` (epoch seconds): none written before it."""
     out: asyncio.Queue[LogLine | BaseException] = asyncio.Queue(maxsize=10_000)
     followers: dict[str, asyncio.Task[None]] = {}
 
@@ -152,6 +169,8 @@ async def follow(
                 query.append(("tailLines", tail))
             elif last_ts:
                 query.append(("sinceTime", rfc3339(last_ts)))
+            if since is not None and not last_ts:
+                query.append(("sinceTime", rfc3339(since)))
             try:
                 async for raw in api.stream_lines(
                     _log_path(namespace, pod), Call("get", "pods/log", namespace, pod), query=query
@@ -159,7 +178,7 @@ async def follow(
                     if not raw.strip():
                         continue
                     ts, text = parse_line(raw)
-                    if ts <= last_ts:
+                    if ts <= last_ts or (since is not None and ts < since):
                         continue
                     last_ts = ts
                     tail = None

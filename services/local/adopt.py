@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from ..domain import (
     ClusterDriver,
     CodeConfiguration,
+    DeploymentRole,
     DeploymentSpec,
     ProvisioningState,
     Resources,
@@ -232,6 +233,17 @@ def _reconcile(
             store.upsert_deployment(
                 _deployment_row(engine, cluster, ep, name, spec, ref, existing.created_at)
             )
+    for ep_name in adopted_eps:
+        # the control deployment: the one whose applied spec says so (none if ambiguous)
+        controls = [
+            d["name"]
+            for d in state["deployments"]
+            if d["endpoint"] == ep_name
+            and d["name"]
+            and (d.get("spec") or {}).get("role") == DeploymentRole.CONTROL.value
+        ]
+        if len(controls) == 1 and store.deployment(ep_name, controls[0]) is not None:
+            store.update_endpoint(ep_name, control=controls[0])
     if adopted_eps:
         notes.append(f"adopted endpoint(s) from cluster '{cluster}': " + ", ".join(adopted_eps))
     if adopted_deps:

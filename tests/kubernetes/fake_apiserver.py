@@ -38,6 +38,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -229,8 +230,11 @@ class FakeKube:
         self.rv = 100
         self.history: list[tuple[int, str, str, str, dict]] = []  # rv, plural, ns, type, obj
         self.watchers: list[tuple[str, str | None, str | None, asyncio.Queue]] = []
+        #: (plural, label selector) of every watch opened, in order
+        self.watch_requests: list[tuple[str, str | None]] = []
         self.faults: list[Fault] = []
         self.delays: list[tuple[re.Pattern[str], float]] = []
+        self.holds: list[tuple[re.Pattern[str], asyncio.Event]] = []  # wait until released
         self.denied: set[tuple[str, str]] = set()  # (verb, resource) -> 403
         self.conflict_next_put: set[str] = set()  # object names whose next PUT meets a newer rv
         self.requests: list[tuple[str, str, str]] = []  # method, path, content type
@@ -354,6 +358,18 @@ class FakeKube:
 
     def delay(self, path: str, seconds: float) -> None:
         self.delays.append((re.compile(path), seconds))
+
+    def hold(self, path: str) -> Callable[[], None]:
+        """Requests to ``path`` get no answer until the returned ``release()`` is called
+        (a slow cluster, without betting on how long the rest of the test takes)."""
+        gate = asyncio.Event()
+        self.holds.append((re.compile(path), gate))
+
+        def release() -> None:
+            assert self.loop is not None
+            self.loop.call_soon_threadsafe(gate.set)
+
+        return release
 
     def deny(self, verb: str, resource: str) -> None:
         """RBAC: 403 for ``verb`` on ``resource`` (plural, e.g. "deployments")."""
@@ -582,6 +598,9 @@ class FakeKube:
         for pattern, seconds in self.delays:
             if pattern.search(path):
                 await asyncio.sleep(seconds)
+        for pattern, gate in self.holds:
+            if pattern.search(path):
+                await gate.wait()
         auth = request.headers.get("Authorization", "")
         if auth != f"Bearer {self.token}" and not (self.anonymous and not auth):
             return status(401, "Unauthorized", "Unauthorized")
@@ -791,6 +810,7 @@ class FakeKube:
 
     async def _watch(self, request: web.Request, res: Res, ns: str) -> web.StreamResponse:
         sel = request.query.get("labelSelector")
+        self.watch_requests.append((res.plural, sel))
         since = int(request.query.get("resourceVersion") or 0)
         timeout = float(request.query.get("timeoutSeconds") or 1800)
         q: asyncio.Queue = asyncio.Queue()

@@ -21,6 +21,7 @@ from modeldeck.services.domain import (
     ClusterDriver,
     ClusterSpec,
     CodeConfiguration,
+    DeploymentRole,
     DeploymentSpec,
     EndpointSpec,
     KeyType,
@@ -123,7 +124,8 @@ async def test_two_operators_see_the_same_cluster_and_a_wiped_home_gets_it_back(
         await wait(await a.attach_cluster(attach("aks")))
         await a.create_model(ModelSpec(name="demo", path=str(EXAMPLES / "model")))
         await wait(await a.create_endpoint(EndpointSpec(name="shared", compute="aks")))
-        await wait(await a.create_deployment(deployment("blue", "shared"), all_traffic=True))
+        blue = replace(deployment("blue", "shared"), role=DeploymentRole.CONTROL)
+        await wait(await a.create_deployment(blue, all_traffic=True))
         await wait(await a.create_deployment(deployment("green", "shared", code="green")))
         await wait(await a.update_endpoint("shared", traffic={"blue": 90, "green": 10}))
         await wait(await a.create_endpoint(EndpointSpec(name="taken", compute="aks")))
@@ -147,6 +149,8 @@ async def test_two_operators_see_the_same_cluster_and_a_wiped_home_gets_it_back(
             "key",
         )
         assert await shown(b, "shared") == {"blue": (90, *ok), "green": (10, *ok)}
+        roles = {d.name: d.spec.role for d in await b.list_deployments("shared")}
+        assert roles == {"blue": DeploymentRole.CONTROL, "green": DeploymentRole.TREATMENT}
         assert await b.get_keys("shared") == keys  # the same keys: the endpoint's Secret
         green = await b.get_deployment("shared", "green")
         # the spec as A applied it, from the Deployment's modeldeck.io/spec annotation

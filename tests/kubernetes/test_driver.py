@@ -149,6 +149,31 @@ async def test_objects_are_written_by_server_side_apply_never_strategic_merge(
             assert (method, ctype) == ("PATCH", "application/apply-patch+yaml")
 
 
+async def test_rollout_is_watched_and_polled_without_the_right_to_watch(
+    driver: KubernetesDriver, fake: Any, k: Any
+) -> None:
+    await driver.apply_endpoint(k.route())
+    fake.ready_delay = 0.5  # the rollout is surely still going when it is first looked at
+    await driver.apply_deployment("ep", k.runtime("blue"), k.ProgressLog())
+    sel = f"{MANAGED},modeldeck.io/endpoint=ep,modeldeck.io/deployment=blue"
+    # woken by the changes, not a timer: one watch each on the Deployment and on its pods
+    # (a crashing pod wakes it too), held for the whole rollout
+    assert sorted(w for w in fake.watch_requests if w[1] == sel) == [
+        ("deployments", sel),
+        ("pods", sel),
+    ]
+    # RBAC without 'watch': the rollout is still followed to the end, by polling
+    fake.deny("watch", "deployments")
+    fake.deny("watch", "pods")
+    watches = len(fake.watch_requests)
+    progress = k.ProgressLog()
+    await driver.apply_deployment("ep", k.runtime("blue", instance_count=2), progress)
+    assert len(fake.watch_requests) == watches
+    assert progress.events[-1] == (1.0, "'blue' is ready")
+    status = await driver.deployment_status("ep", "blue")
+    assert (status.ready_replicas, status.desired_replicas) == (2, 2)
+
+
 async def test_traffic_change_sets_route_weights(
     driver: KubernetesDriver, fake: Any, k: Any
 ) -> None:
@@ -200,22 +225,78 @@ async def test_update_rolls_out_new_pods_and_drops_the_old_configmap(
     assert weights(route_of(fake)) == {"ep-blue": 100}  # traffic untouched by the update
 
 
-async def test_failed_update_keeps_the_previous_replicas_serving(
-    driver: KubernetesDriver, fake: Any, k: Any
+async def test_failed_update_is_rolled_back_and_the_previous_replicas_keep_serving(
+    driver: KubernetesDriver, fake: Any, k: Any, examples: Path
 ) -> None:
     await deploy(driver, k, "blue", traffic={"blue": 100})
+    before = fake.get("deployments", NS, "ep-blue")
+    old_pods = {p["metadata"]["name"] for p in fake.pods_of(NS, "ep-blue")}
+    old_cm = {c["metadata"]["name"] for c in fake.list("configmaps", NS, MANAGED)}
+    rt = k.runtime("blue", environment="example.com/crash:2")
+    rt = type(rt)(spec=rt.spec, model=rt.model, code_dir=str(examples / "green"))  # new code
+    progress = k.ProgressLog()
+    with pytest.raises(RolloutFailed) as err:
+        await driver.apply_deployment("ep", rt, progress)
+    text = str(err.value)
+    assert "rolled back to the previous version" in text
+    assert "CrashLoopBackOff" in text
+    assert "FileNotFoundError" in text  # the previous container's log
+    assert err.value.details.get("rolled_back") is True
+    assert any("rolling 'blue' back" in msg for _, msg in progress.events)
+    # the cluster holds the previous version again: template, spec annotation, ConfigMap
+    after = fake.get("deployments", NS, "ep-blue")
+    assert after["spec"]["template"] == before["spec"]["template"]
+    ann = "modeldeck.io/spec"
+    assert after["metadata"]["annotations"][ann] == before["metadata"]["annotations"][ann]
+    assert {c["metadata"]["name"] for c in fake.list("configmaps", NS, MANAGED)} == old_cm
+    # the failing ReplicaSet's pods go; the old ones were never taken down
+    for _ in range(200):
+        pods = {p["metadata"]["name"] for p in fake.pods_of(NS, "ep-blue")}
+        if pods == old_pods:
+            break
+        await asyncio.sleep(0.05)
+    assert pods == old_pods
+    status = await driver.deployment_status("ep", "blue")
+    assert (status.ready_replicas, status.desired_replicas, status.error) == (1, 1, None)
+    lines = await driver.read_logs("ep", "blue", 50)
+    assert any(ln.stream == "stdout" and "listening" in ln.text for ln in lines)  # old pod
+
+
+async def test_rollback_restores_the_autoscaler_too(
+    driver: KubernetesDriver, fake: Any, k: Any
+) -> None:
+    await driver.apply_endpoint(k.route())
+    scale = ScaleSettings(type="target_utilization", min_instances=2, max_instances=4)
+    await driver.apply_deployment("ep", k.runtime("blue", scale_settings=scale), k.ProgressLog())
+    hpa = fake.get("horizontalpodautoscalers", NS, "ep-blue")
+    # the update drops autoscaling and breaks: the HPA is deleted, then put back
+    broken = k.runtime("blue", instance_count=1, environment="example.com/crash:2")
+    with pytest.raises(RolloutFailed) as err:
+        await driver.apply_deployment("ep", broken, k.ProgressLog())
+    assert err.value.details.get("rolled_back") is True
+    again = fake.get("horizontalpodautoscalers", NS, "ep-blue")
+    assert again is not None and again["spec"] == hpa["spec"]
+    dep = fake.get("deployments", NS, "ep-blue")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] != "example.com/crash:2"
+    status = await driver.deployment_status("ep", "blue")
+    assert status.ready_replicas == 2
+
+
+async def test_failed_first_version_stays_to_show_why(
+    driver: KubernetesDriver, fake: Any, k: Any
+) -> None:
+    await driver.apply_endpoint(k.route())
     with pytest.raises(RolloutFailed) as err:
         await driver.apply_deployment(
             "ep", k.runtime("blue", environment="example.com/crash:2"), k.ProgressLog()
         )
-    text = str(err.value)
-    assert "CrashLoopBackOff" in text
-    assert "FileNotFoundError" in text  # the previous container's log
+    assert "rolled back" not in str(err.value)  # nothing to go back to
     status = await driver.deployment_status("ep", "blue")
-    assert status.ready_replicas == 1  # the old ReplicaSet still serves
+    assert status.ready_replicas == 0
+    assert status.error and "CrashLoopBackOff" in status.error
+    assert "FileNotFoundError" in status.error  # the previous container's log, for `show`
     lines = await driver.read_logs("ep", "blue", 50)  # the crashed init() is in the logs
     assert any(ln.stream == "previous" and "FileNotFoundError" in ln.text for ln in lines)
-    assert any(ln.stream == "stdout" and "listening" in ln.text for ln in lines)  # old pod
 
 
 @pytest.mark.parametrize(

@@ -180,11 +180,11 @@ async def test_a_slow_or_failing_cluster_blocks_no_other(
     k: Any,
 ) -> None:
     slow, fast = fake_factory(), fake_factory()
-    slow.delay(r"/api/v1/nodes", 3.0)
+    release = slow.hold(r"/api/v1/nodes")  # until the fast cluster is done, however long
     contexts(
         slow=(slow.url, ""), fast=(fast.url, ""), gone=(f"http://127.0.0.1:{closed_port()}", "")
     )
-    a = make_driver(name="slow", context="slow", concurrency=2)
+    a = make_driver(name="slow", context="slow", concurrency=2, request_timeout=(5.0, 120.0))
     b = make_driver(name="fast", context="fast", concurrency=2)
     c = make_driver(name="gone", context="gone")
     slow_task = asyncio.create_task(a.capacity())
@@ -197,4 +197,5 @@ async def test_a_slow_or_failing_cluster_blocks_no_other(
     assert not slow_task.done()
     with pytest.raises(Unreachable):
         await gone_task
+    release()
     assert (await slow_task).nodes == 4

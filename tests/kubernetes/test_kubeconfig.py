@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +115,52 @@ def test_kubeconfig_env_var_is_honoured(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("KUBECONFIG", os.pathsep.join([str(a), str(b)]))
     assert load_context("b").server == "https://b:6443"
     assert load_context("a").namespace == "ml"
+
+
+@pytest.mark.skipif(
+    shutil.which("kubectl") is None,
+    reason="kubectl is not installed: the cross-check against it cannot run "
+    "(test_several_files_merge_first_definition_wins covers the rules)",
+)
+def test_merge_agrees_with_kubectl_itself(tmp_path: Path) -> None:
+    """The same KUBECONFIG list read by kubectl (``config view --minify``): every context
+    resolves to the same server, namespace and credentials, and the same current context."""
+    a = write(
+        tmp_path / "a",
+        config(
+            {"shared": "https://first:6443"},
+            {"dev": ("shared", "u", "team-a")},
+            users={"u": "t1"},
+        ),
+    )
+    b = write(
+        tmp_path / "b",
+        config(
+            {"shared": "https://second:6443", "prod": "https://prod:6443"},
+            {"dev": ("prod", "u", None), "prod": ("prod", "u2", None), "x": ("shared", "u2", "x")},
+            current="prod",
+            users={"u": "t2", "u2": "t3"},
+        ),
+    )
+    c = write(tmp_path / "c", config({}, {}, current="x"))
+    env_value = os.pathsep.join([str(tmp_path / "missing"), str(a), str(b), str(c)])
+    env = dict(os.environ, KUBECONFIG=env_value)
+
+    def kubectl(*args: str) -> str:
+        out = subprocess.run(
+            ["kubectl", *args], env=env, capture_output=True, text=True, timeout=60, check=True
+        )
+        return out.stdout.strip()
+
+    assert load_context(None, env=env_value).name == kubectl("config", "current-context")
+    for name in ("dev", "prod", "x"):
+        view = json.loads(
+            kubectl("config", "view", "--minify", "--raw", "-o", "json", "--context", name)
+        )
+        ours = load_context(name, env=env_value)
+        ctx = view["contexts"][0]["context"]
+        assert ours.server == view["clusters"][0]["cluster"]["server"], name
+        assert ours.namespace == ctx.get("namespace", "default"), name
+        assert ours.user == ctx["user"], name
+        token = client_configuration(ours).auth_settings()["BearerToken"]["value"]
+        assert token == "Bearer " + view["users"][0]["user"]["token"], name

@@ -50,6 +50,31 @@ async def test_read_logs_merges_pods_in_time_order(
     assert all(line.endpoint == "ep" and line.deployment == "blue" for line in lines)
 
 
+async def test_since_keeps_only_later_lines_when_reading_and_following(
+    driver: KubernetesDriver, fake: Any, k: Any
+) -> None:
+    import time
+
+    await deployed(driver, k, instances=2)
+    a, b = (p["metadata"]["name"] for p in fake.pods_of(NS, "ep-blue"))
+    fake.add_log(NS, a, "before on a")
+    await asyncio.sleep(0.01)
+    cut = time.time()  # as `kubectl logs --since-time`: whole seconds go to the server
+    await asyncio.sleep(0.01)
+    fake.add_log(NS, b, "after on b")
+    lines = await driver.read_logs("ep", "blue", 50, since=cut)
+    assert [(ln.replica, ln.text) for ln in lines] == [(b, "after on b")]
+    assert "before on a" in {ln.text for ln in await driver.read_logs("ep", "blue", 50)}
+    stream = driver.follow_logs("ep", "blue", 50, since=cut)
+    try:
+        first = await next_matching(stream, lambda ln: True)
+        assert (first.replica, first.text) == (b, "after on b")
+        fake.add_log(NS, a, "new on a")
+        await next_matching(stream, lambda ln: ln.text == "new on a")
+    finally:
+        await stream.aclose()
+
+
 async def test_follow_survives_a_restart_and_joins_new_pods(
     driver: KubernetesDriver, fake: Any, k: Any
 ) -> None:
@@ -142,6 +167,8 @@ async def test_metrics_without_metrics_server_say_so(
     cfg = k.write_kubeconfig(tmp_path / "kc", {"bare": (bare.url, "")})
     monkeypatch.setenv("KUBECONFIG", str(cfg))
     driver = make_driver(context="bare")
+    _, notes = await driver.attach_check()  # `cluster attach` says so already
+    assert any("metrics server is not installed" in n and "components.yaml" in n for n in notes)
     await deployed(driver, k)
     (pod,) = (p["metadata"]["name"] for p in bare.pods_of(NS, "ep-blue"))
     bare.record_requests(NS, pod, 200, 3, 0.01)

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,16 @@ from modeldeck.services.local.tokens import mint_token
 
 KEY1 = "primary-" + "x" * 30
 KEY2 = "secondary-" + "y" * 30
+HTTP_TIMEOUT_S = 60.0  # only to avoid hangs
+START_TIMEOUT_S = 90.0  # only to avoid hangs: a loaded CI machine starts Python slowly
+
+
+def _get(url: str, **kw: Any) -> httpx.Response:
+    return httpx.get(url, timeout=HTTP_TIMEOUT_S, **kw)
+
+
+def _post(url: str, **kw: Any) -> httpx.Response:
+    return httpx.post(url, timeout=HTTP_TIMEOUT_S, **kw)
 
 
 def start(tmp_path: Path, k: Any, mode: str = "key") -> tuple[subprocess.Popen, str, Path]:
@@ -55,39 +66,68 @@ def start(tmp_path: Path, k: Any, mode: str = "key") -> tuple[subprocess.Popen, 
         stderr=subprocess.STDOUT,
         text=True,
     )
+    port = wait_for_port(proc, START_TIMEOUT_S)
+    return proc, f"http://127.0.0.1:{port}", keys
+
+
+def wait_for_port(proc: subprocess.Popen, timeout: float) -> int:
+    """The port the pod server says it listens on; its output is read by a thread (a
+    blocking readline cannot hang the test), and shown if it never says so in time."""
     assert proc.stdout is not None
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if "listening on port" in line:
-            return proc, f"http://127.0.0.1:{int(line.rsplit(' ', 1)[1])}", keys
-        if not line and proc.poll() is not None:
-            break
+    out: list[str] = []
+    found = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # until EOF (the process ended or was killed)
+            out.append(line)
+            if "listening on port" in line:
+                found.set()
+        found.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    found.wait(timeout)
+    listening = [line for line in out if "listening on port" in line]
+    if listening:
+        return int(listening[0].rsplit(" ", 1)[1])
     proc.kill()
-    raise AssertionError("pod server did not start")
+    proc.wait(10)
+    raise AssertionError(
+        f"pod server did not say 'listening on port' within {timeout:g} s "
+        f"(exit code {proc.returncode}); its output:\n{''.join(out)}"
+    )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM (as the kubelet does), then SIGKILL if it lingers: no server outlives a test."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 @pytest.fixture
 def pod(tmp_path: Path, k: Any) -> Iterator[tuple[str, Path]]:
     proc, url, keys = start(tmp_path, k)
-    yield url, keys
-    proc.terminate()
-    proc.wait(10)
+    try:
+        yield url, keys
+    finally:
+        stop(proc)
 
 
 def test_scoring_needs_a_key_and_takes_either(pod: tuple[str, Path], examples: Path) -> None:
     url, _ = pod
     body = (examples / "sample-request.json").read_bytes()
-    assert httpx.get(url + "/").text == "Healthy"
-    assert httpx.post(url + "/score", content=body).status_code == 401
+    assert _get(url + "/").text == "Healthy"
+    assert _post(url + "/score", content=body).status_code == 401
     assert (
-        httpx.post(
-            url + "/score", content=body, headers={"Authorization": "Bearer wrong"}
-        ).status_code
+        _post(url + "/score", content=body, headers={"Authorization": "Bearer wrong"}).status_code
         == 401
     )
     for key in (KEY1, KEY2):
-        r = httpx.post(
+        r = _post(
             url + "/api/v1/endpoint/ep/score",
             content=body,
             headers={"Authorization": f"Bearer {key}"},
@@ -105,15 +145,11 @@ def test_rotated_key_reaches_the_running_pod(pod: tuple[str, Path], examples: Pa
     tmp.write_text(new)
     os.replace(tmp, keys / "primary-key")  # the kubelet swaps Secret volume files atomically
     assert (
-        httpx.post(
-            url + "/score", content=body, headers={"Authorization": f"Bearer {KEY1}"}
-        ).status_code
+        _post(url + "/score", content=body, headers={"Authorization": f"Bearer {KEY1}"}).status_code
         == 401
     )
     assert (
-        httpx.post(
-            url + "/score", content=body, headers={"Authorization": f"Bearer {new}"}
-        ).status_code
+        _post(url + "/score", content=body, headers={"Authorization": f"Bearer {new}"}).status_code
         == 200
     )
 
@@ -122,10 +158,10 @@ def test_metrics_count_requests_by_code(pod: tuple[str, Path], examples: Path) -
     url, _ = pod
     body = (examples / "sample-request.json").read_bytes()
     for _ in range(3):
-        httpx.post(url + "/score", content=body, headers={"Authorization": f"Bearer {KEY1}"})
-    httpx.post(url + "/score", content=b"not json", headers={"Authorization": f"Bearer {KEY1}"})
-    httpx.post(url + "/score", content=body)
-    scrape = parse_prometheus(httpx.get(url + "/metrics").text)
+        _post(url + "/score", content=body, headers={"Authorization": f"Bearer {KEY1}"})
+    _post(url + "/score", content=b"not json", headers={"Authorization": f"Bearer {KEY1}"})
+    _post(url + "/score", content=body)
+    scrape = parse_prometheus(_get(url + "/metrics").text)
     assert scrape.codes == {"200": 3, "500": 1, "401": 1}
     assert scrape.errors == 1
     assert scrape.count == 5
@@ -140,15 +176,14 @@ def test_aml_token_endpoint_takes_tokens_minted_by_the_control_plane(
         token, _, _ = mint_token("t" * 32, "ep", 60)
         other, _, _ = mint_token("t" * 32, "another-endpoint", 60)
         expired, _, _ = mint_token("t" * 32, "ep", 60, now=time.time() - 120)
-        ok = httpx.post(url + "/score", content=body, headers={"Authorization": f"Bearer {token}"})
+        ok = _post(url + "/score", content=body, headers={"Authorization": f"Bearer {token}"})
         assert ok.status_code == 200, ok.text
         for bad in (other, expired, KEY1):
-            r = httpx.post(url + "/score", content=body, headers={"Authorization": f"Bearer {bad}"})
+            r = _post(url + "/score", content=body, headers={"Authorization": f"Bearer {bad}"})
             assert r.status_code == 401
             assert "t" * 32 not in r.text
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc)
 
 
 def test_init_failure_exits_before_listening(tmp_path: Path, k: Any) -> None:
@@ -218,23 +253,22 @@ def test_azmlinfsrv_runtime_is_fronted_for_auth_and_metrics(
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("MODELDECK_RUNTIME", "azmlinfsrv")
     monkeypatch.setenv("MODELDECK_UPSTREAM_PORT", str(upstream))
-    monkeypatch.setenv("MODELDECK_UPSTREAM_WAIT_S", "20")
+    monkeypatch.setenv("MODELDECK_UPSTREAM_WAIT_S", "60")
     proc, url, _ = start(tmp_path, k)
     try:
         body = (examples / "sample-request.json").read_bytes()
-        assert httpx.post(url + "/score", content=body).status_code == 401
-        r = httpx.post(url + "/score", content=body, headers={"Authorization": f"Bearer {KEY1}"})
+        assert _post(url + "/score", content=body).status_code == 401
+        r = _post(url + "/score", content=body, headers={"Authorization": f"Bearer {KEY1}"})
         assert r.status_code == 200 and r.json()["version"] == "blue"
-        bad = httpx.post(url + "/score", content=b"{}", headers={"Authorization": f"Bearer {KEY1}"})
+        bad = _post(url + "/score", content=b"{}", headers={"Authorization": f"Bearer {KEY1}"})
         assert bad.status_code == 502  # the upstream's status is passed through
-        assert parse_prometheus(httpx.get(url + "/metrics").text).codes == {
+        assert parse_prometheus(_get(url + "/metrics").text).codes == {
             "401": 1,
             "200": 1,
             "502": 1,
         }
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc)
 
 
 def test_pod_server_parses_as_python_3_8() -> None:

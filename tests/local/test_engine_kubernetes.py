@@ -98,6 +98,26 @@ async def test_kubernetes_endpoint_through_the_daemon(fake, h, tmp_path_factory)
             assert new.primaryKey in values and keys.primaryKey not in values
             assert any(line.deployment == "blue" for line in await ws.get_logs("kube-ep", "blue"))
 
+            # get-logs --follow through the daemon: a pod that appears (scale-out) joins
+            stream = ws.stream_logs("kube-ep", "blue", lines=5, follow=True)
+            try:
+                first = await asyncio.wait_for(anext(stream), 30)
+                await h.wait(
+                    await ws.update_deployment(h.deployment("blue", "kube-ep", instances=2))
+                )
+
+                async def joined() -> Any:
+                    async for line in stream:
+                        if line.replica != first.replica:
+                            return line
+                    raise AssertionError("the log stream ended")
+
+                new_pod = await asyncio.wait_for(joined(), 30)
+                assert new_pod.deployment == "blue"
+                assert new_pod.text.startswith("modeldeck podserver")
+            finally:
+                await stream.aclose()
+
         # a restart re-applies what the records hold; nothing is lost
         assert daemon.stop_daemon() is True
         daemon.ensure_daemon()
@@ -230,7 +250,9 @@ async def test_dry_run_not_ready_metrics_note_and_detach(h, tmp_path_factory) ->
         with h.running_home(home, KUBECONFIG=str(config)):
             daemon.ensure_daemon()
             async with LocalWorkspace(autostart=False, poll_interval=0.05) as ws:
-                await h.wait(await ws.attach_cluster(aks))
+                attached = await h.wait(await ws.attach_cluster(aks))
+                # `cluster attach` prints its notes as warnings: no metrics server here
+                assert "note: the metrics server is not installed" in attached.message
                 await h.ensure_model(ws)
                 await h.make_endpoint(ws, "kube-ep", cluster="aks")
                 await h.make_endpoint(ws, "pool-ep", cluster="pool1")
@@ -267,6 +289,19 @@ async def test_dry_run_not_ready_metrics_note_and_detach(h, tmp_path_factory) ->
                 assert [s.deployment for s in samples] == ["blue"]
                 assert samples[0].cpu_percent is None
                 assert "metrics server is not installed" in ws.metrics_missing["kube-ep"]
+
+                # a failed update is rolled back on the cluster; the previous version serves
+                before = fake.get("deployments", "ml", "kube-ep-blue")["spec"]["template"]
+                broken = h.deployment("blue", "kube-ep", environment="example.org/crash:2")
+                with pytest.raises(BackendError) as rolled:
+                    await h.wait(await ws.update_deployment(broken))
+                assert "rolled back to the previous version" in rolled.value.message
+                assert "CrashLoopBackOff" in rolled.value.message
+                blue = await ws.get_deployment("kube-ep", "blue")
+                assert blue.provisioning_state is ProvisioningState.SUCCEEDED
+                assert blue.spec.environment != "example.org/crash:2"
+                assert (blue.ready_replicas, blue.traffic, blue.error) == (1, 100, None)
+                assert fake.get("deployments", "ml", "kube-ep-blue")["spec"]["template"] == before
 
                 # why a deployment is not ready reaches `show`
                 crash = h.deployment("crashy", "kube-ep", environment="example.org/crash:1")

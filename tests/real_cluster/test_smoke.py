@@ -1,19 +1,20 @@
-"""The walkthrough against a real cluster: attach, deploy blue and green, split, logs, metrics, clean up.
+r"""The walkthrough against a real cluster: attach, deploy blue and green, split, logs, metrics, clean up.
 
-Opt-in, because it creates objects in a real cluster: set ``MODELDECK_REAL_KUBECONFIG``
-to the kubeconfig file(s) to use (``:``-separated, merged as kubectl does). A plain
-``KUBECONFIG`` is deliberately not enough: it often points at a production cluster.
+Runs when ``KUBECONFIG`` is set (or ``MODELDECK_REAL_KUBECONFIG``, which wins: a way to point
+the test elsewhere than your everyday kubeconfig), ``:``-separated files merged as kubectl
+does. It only ever works in its own namespace, which must already exist: a kubeconfig that
+reaches a cluster without it (a production cluster, say) skips the test and says so.
 
-    MODELDECK_REAL_KUBECONFIG=~/.kube/config \\
-    MODELDECK_REAL_CONTEXT=kind-kind \\          # default: the current context
-    MODELDECK_REAL_NAMESPACE=modeldeck-smoke \\  # must exist; default modeldeck-smoke
-    MODELDECK_REAL_GATEWAY=infra/public \\       # optional: the Gateway the routes attach to
-    MODELDECK_REAL_GATEWAY_URL=http://1.2.3.4 \\ # optional: score through the Gateway too
+    KUBECONFIG=~/.kube/config \
+    MODELDECK_REAL_CONTEXT=kind-kind \          # default: the current context
+    MODELDECK_REAL_NAMESPACE=modeldeck-smoke \  # must exist; default modeldeck-smoke
+    MODELDECK_REAL_GATEWAY=infra/public \       # optional: the Gateway the routes attach to
+    MODELDECK_REAL_GATEWAY_URL=http://1.2.3.4 \ # optional: score through the Gateway too
     python -m pytest tests/real_cluster -q -rs
 
 The cluster needs the Gateway API CRDs (docs/kubernetes.md) and pull access to the
 default image. Everything the test made is deleted at the end (``delete_resources``).
-Without ``MODELDECK_REAL_KUBECONFIG`` the test is skipped and says why (``-rs``).
+Without a kubeconfig the test is skipped and says why (``-ra`` is in the pytest options).
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ from modeldeck.services.domain import (
     Model,
 )
 from modeldeck.services.drivers import DeploymentRuntime, EndpointAuth, EndpointRoute
+from modeldeck.services.errors import InvalidInput
 
-REAL = os.environ.get("MODELDECK_REAL_KUBECONFIG")
+REAL = os.environ.get("MODELDECK_REAL_KUBECONFIG") or os.environ.get("KUBECONFIG")
 REASON = (
-    "no real cluster: set MODELDECK_REAL_KUBECONFIG (and optionally MODELDECK_REAL_CONTEXT, "
-    "MODELDECK_REAL_NAMESPACE) to run the walkthrough against one"
+    "no real cluster: KUBECONFIG is not set (set it, or MODELDECK_REAL_KUBECONFIG, and "
+    "optionally MODELDECK_REAL_CONTEXT and MODELDECK_REAL_NAMESPACE, to run the walkthrough "
+    "against a cluster)"
 )
 
 
@@ -69,6 +72,12 @@ async def test_walkthrough_on_a_real_cluster(
     steps: list[str] = []
     try:
         cap, notes = await driver.attach_check()
+    except InvalidInput as exc:
+        await driver.close()
+        if exc.field != "namespace":
+            raise
+        pytest.skip(f"the smoke test's namespace is not there: {exc.message} ({exc.fix})")
+    try:
         print(f"attached: {cap} {notes}")
         await driver.apply_endpoint(EndpointRoute("smoke-ep", auth, {}))
         for name in ("blue", "green"):
