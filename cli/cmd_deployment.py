@@ -21,7 +21,7 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
     loaded = specs.load_deployment(
         args.file, args.set, name=args.name, endpoint_name=args.endpoint_name
     )
-    for w in loaded.warnings:
+    for w in await specs.deployment_warnings(ws, loaded):
         warner(args)(w)
     spec = loaded.spec
     if getattr(args, "dry_run", False):
@@ -81,7 +81,7 @@ async def _dry_run_update(args: argparse.Namespace, ws: Workspace) -> Any:
                 "pass -f FILE or --set KEY=VALUE (e.g. --set instance_count=2)",
             )
         loaded = specs.updated_deployment(current.spec, args.set)
-    for w in loaded.warnings:
+    for w in await specs.deployment_warnings(ws, loaded):
         warner(args)(w)
     objects = await ws.render_manifests(loaded.spec, update=True, model=loaded.model_to_register)
     return dry_run_output(args, objects)
@@ -124,11 +124,19 @@ def format_log_line(line: LogLine) -> str:
 async def get_logs(args: argparse.Namespace, ws: Workspace) -> Any:
     if args.lines < 0:
         raise InvalidInput("lines", args.lines, "must be 0 or more", "pass --lines 50")
+    since = None
+    if getattr(args, "since", None) is not None:
+        from .since import parse_since
+
+        since = parse_since(args.since, time.time())
     await ws.get_deployment(args.endpoint_name, args.name)
     if not args.follow:
-        lines = await ws.get_logs(args.endpoint_name, args.name, lines=args.lines)
+        lines = await ws.get_logs(args.endpoint_name, args.name, lines=args.lines, since=since)
         return Raw("\n".join(format_log_line(x) for x in lines)) if lines else None
-    async for line in ws.stream_logs(args.endpoint_name, args.name, lines=args.lines, follow=True):
+    stream = ws.stream_logs(
+        args.endpoint_name, args.name, lines=args.lines, follow=True, since=since
+    )
+    async for line in stream:
         sys.stdout.write(format_log_line(line) + "\n")
         sys.stdout.flush()
     return None

@@ -669,17 +669,25 @@ def _deployment_group(subs: Any) -> None:
         [
             f"{PROG} online-deployment get-logs --name green --endpoint my-endpoint --lines 50",
             f"{PROG} online-deployment get-logs -n green -e my-endpoint --follow",
+            f"{PROG} online-deployment get-logs -n green -e my-endpoint --since 10m",
         ],
         description=(
             "Print the last lines of the deployment's log, each prefixed with its replica.\n"
             "An init() that failed shows its traceback here. --follow keeps printing new lines\n"
-            "until Ctrl-C."
+            "until Ctrl-C. --since keeps only the lines written since then (like kubectl logs\n"
+            "--since / --since-time); --lines still bounds how many are shown."
         ),
     )
     _name(p, "deployment")
     _endpoint(p)
     p.add_argument("-l", "--lines", type=int, default=100, help="number of lines (default: 100)")
     p.add_argument("--follow", action="store_true", help="keep printing new lines")
+    p.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only lines written since: a duration (30s, 10m, 2h, 1d) or an ISO 8601 time "
+        "(2026-01-02T03:04:05Z; without a zone: UTC)",
+    )
     p.add_argument("--container", help=argparse.SUPPRESS)
     _finish(p)
 

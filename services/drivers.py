@@ -103,10 +103,17 @@ class ClusterDriver(abc.ABC):
     async def deployment_status(self, endpoint: str, name: str) -> DeploymentStatus: ...
 
     @abc.abstractmethod
-    async def read_logs(self, endpoint: str, name: str, lines: int) -> list[LogLine]: ...
+    async def read_logs(
+        self, endpoint: str, name: str, lines: int, *, since: float | None = None
+    ) -> list[LogLine]:
+        """The last ``lines`` lines, oldest first; ``since`` (epoch seconds): only lines
+        written at or after it."""
 
     @abc.abstractmethod
-    def follow_logs(self, endpoint: str, name: str, lines: int) -> AsyncIterator[LogLine]: ...
+    def follow_logs(
+        self, endpoint: str, name: str, lines: int, *, since: float | None = None
+    ) -> AsyncIterator[LogLine]:
+        """``read_logs``, then new lines as they are written (none before ``since``)."""
 
     @abc.abstractmethod
     async def metrics(self, endpoint: str | None = None) -> list[MetricSample]: ...

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from . import validation
 from .domain import (
     AuthMode,
+    ClusterDriver,
     ClusterPurpose,
     CodeConfiguration,
     DeploymentRole,
@@ -153,6 +154,9 @@ class LoadedDeployment:
     #: an inline ``model: {path: ...}``: register it, then point ``spec.model`` at it
     model_to_register: ModelSpec | None = None
     warnings: list[str] = field(default_factory=list)
+    #: warnings that hold only on a local pool (the environment image it does not use):
+    #: :func:`deployment_warnings` adds them when the endpoint's cluster is one
+    pool_warnings: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- documents
@@ -771,6 +775,7 @@ def _resource_set(
 def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDeployment:
     data = doc.data
     warnings: list[str] = []
+    pool_warnings: list[str] = []
     _check_keys(doc, data, (), DEPLOYMENT_KEYS, "deployment")
     for key, why in _IGNORED_DEPLOYMENT.items():
         if key in data and why:
@@ -849,7 +854,7 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
     elif env_value is not None:
         environment = _text(doc, data, "environment", ())
     if environment and warn_environment:
-        warnings.append(
+        pool_warnings.append(
             f"{doc.loc(('environment',))}: environment '{environment}' is ignored on local "
             "pools (replicas run with modeldeck's Python); Kubernetes clusters use it"
         )
@@ -929,7 +934,7 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
         validation.deployment_spec(spec)
     except InvalidInput as exc:
         raise _at(doc, _field_path(exc.field), exc) from None
-    return LoadedDeployment(spec, model_to_register, warnings)
+    return LoadedDeployment(spec, model_to_register, warnings, pool_warnings)
 
 
 # --------------------------------------------------------------------------- models
@@ -1075,6 +1080,22 @@ def _emit(warnings: Iterable[str], warn: Warn | None) -> None:
             warn(w)
 
 
+async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[str]:
+    """The load warnings that hold where the deployment goes: ``pool_warnings`` only when
+    the endpoint's cluster is known to be a local pool (a Kubernetes cluster or Azure ML
+    uses the environment; an endpoint or cluster that cannot be looked up gets no guess)."""
+    if not loaded.pool_warnings:
+        return list(loaded.warnings)
+    try:
+        endpoint = await ws.get_endpoint(loaded.spec.endpoint_name)
+        cluster = await ws.get_cluster(endpoint.compute)
+    except ModeldeckError:
+        return list(loaded.warnings)
+    if cluster.driver is ClusterDriver.POOL:
+        return [*loaded.warnings, *loaded.pool_warnings]
+    return list(loaded.warnings)
+
+
 async def create_endpoint_from_file(
     ws: Workspace,
     path: str | Path | None,
@@ -1143,7 +1164,8 @@ async def create_deployment_from_file(
     warn: Warn | None = None,
 ) -> OperationHandle:
     loaded = load_deployment(path, overrides, name=name, endpoint_name=endpoint_name)
-    _emit(loaded.warnings, warn)
+    if warn is not None:
+        _emit(await deployment_warnings(ws, loaded), warn)
     return await create_deployment(ws, loaded, all_traffic=all_traffic)
 
 
@@ -1172,7 +1194,8 @@ async def update_deployment_from(
                 "pass -f FILE or --set KEY=VALUE (e.g. --set instance_count=2)",
             )
         loaded = updated_deployment(current.spec, overrides)
-    _emit(loaded.warnings, warn)
+    if warn is not None:
+        _emit(await deployment_warnings(ws, loaded), warn)
     spec, model = await _register(ws, loaded)
     try:
         return await ws.update_deployment(spec)

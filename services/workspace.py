@@ -244,14 +244,24 @@ class Workspace(abc.ABC):
         """Refused (Conflict) while it has live or mirrored traffic."""
 
     @abc.abstractmethod
-    async def get_logs(self, endpoint: str, name: str, *, lines: int = 100) -> list[LogLine]:
-        """The last ``lines`` lines across the deployment's replicas, oldest first."""
+    async def get_logs(
+        self, endpoint: str, name: str, *, lines: int = 100, since: float | None = None
+    ) -> list[LogLine]:
+        """The last ``lines`` lines across the deployment's replicas, oldest first;
+        ``since`` (epoch seconds): only lines written at or after it."""
 
     @abc.abstractmethod
     def stream_logs(
-        self, endpoint: str, name: str, *, lines: int = 100, follow: bool = True
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        lines: int = 100,
+        follow: bool = True,
+        since: float | None = None,
     ) -> AsyncIterator[LogLine]:
-        """The last ``lines`` lines, then new ones as they are written (when follow)."""
+        """The last ``lines`` lines, then new ones as they are written (when follow);
+        ``since`` (epoch seconds): none written before it."""
 
     async def render_manifests(
         self,

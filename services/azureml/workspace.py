@@ -1253,7 +1253,11 @@ class AzureMLWorkspace(Workspace):
         )
         return str((resp.json() or {}).get("content") or "")
 
-    async def get_logs(self, endpoint: str, name: str, *, lines: int = 100) -> list[LogLine]:
+    async def get_logs(
+        self, endpoint: str, name: str, *, lines: int = 100, since: float | None = None
+    ) -> list[LogLine]:
+        """``getLogs`` has only ``tail``: ``since`` filters the last ``lines`` lines here by
+        the timestamp a line starts with; a line without one is kept (its time is unknown)."""
         validation.integer(lines, "lines", 1, 10000)
         text = await self._log_text(endpoint, name, lines, "InferenceServer")
         container = "InferenceServer"
@@ -1261,15 +1265,23 @@ class AzureMLWorkspace(Workspace):
             text = await self._log_text(endpoint, name, lines, "StorageInitializer")
             container = "StorageInitializer"
         out = mapping.log_lines(endpoint, name, text, container=container, now=time.time())
-        return out[-lines:]
+        return [ln for ln in out if since is None or ln.ts >= since][-lines:]
 
     async def stream_logs(
-        self, endpoint: str, name: str, *, lines: int = 100, follow: bool = True
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        lines: int = 100,
+        follow: bool = True,
+        since: float | None = None,
     ) -> AsyncIterator[LogLine]:
+        """``since``: as in ``get_logs`` (filtered here by the lines' own timestamps)."""
         text = await self._log_text(endpoint, name, lines, "InferenceServer")
         seen = [ln for ln in text.splitlines() if ln.strip()]
         for line in mapping.log_lines(endpoint, name, text, now=time.time())[-lines:]:
-            yield line
+            if since is None or line.ts >= since:
+                yield line
         window = max(lines, 200)
         while follow:
             await asyncio.sleep(self._log_poll)
@@ -1279,7 +1291,8 @@ class AzureMLWorkspace(Workspace):
             seen = current
             if fresh:
                 for line in mapping.log_lines(endpoint, name, "\n".join(fresh), now=time.time()):
-                    yield line
+                    if since is None or line.ts >= since:
+                        yield line
 
     # -- metrics ------------------------------------------------------------------------------
     async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:

@@ -122,6 +122,19 @@ def _int_query(request: web.Request, key: str, default: int | None) -> int | Non
         raise InvalidInput(key, raw, "must be a whole number") from None
 
 
+def _float_query(request: web.Request, key: str) -> float | None:
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise InvalidInput(key, raw, "must be a number (epoch seconds)")
+    return value
+
+
 def _bool_query(request: web.Request, key: str) -> bool:
     return request.query.get(key, "").lower() in ("1", "true", "yes", "on")
 
@@ -382,9 +395,10 @@ def build_app(
     async def logs(request: web.Request) -> web.StreamResponse:
         e, d = request.match_info["e"], request.match_info["d"]
         lines = _int_query(request, "lines", 100) or 0
+        since = _float_query(request, "since")  # epoch seconds: only lines at or after it
         if not _bool_query(request, "follow"):
-            return _json(await engine.get_logs(e, d, lines))
-        stream = engine.follow_logs(e, d, lines)  # raises NotFound before we answer 200
+            return _json(await engine.get_logs(e, d, lines, since))
+        stream = engine.follow_logs(e, d, lines, since)  # raises NotFound before we answer 200
         resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await resp.prepare(request)
         try:

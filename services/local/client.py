@@ -464,23 +464,34 @@ class LocalWorkspace(Workspace):
         data = await self._call("DELETE", f"/v1/endpoints/{_q(endpoint)}/deployments/{_q(name)}")
         return self._handle(data)
 
-    async def get_logs(self, endpoint: str, name: str, *, lines: int = 100) -> list[LogLine]:
+    async def get_logs(
+        self, endpoint: str, name: str, *, lines: int = 100, since: float | None = None
+    ) -> list[LogLine]:
+        params = {"lines": str(lines)}
+        if since is not None:
+            params["since"] = repr(float(since))
         data = await self._call(
-            "GET",
-            f"/v1/endpoints/{_q(endpoint)}/deployments/{_q(name)}/logs",
-            params={"lines": str(lines)},
+            "GET", f"/v1/endpoints/{_q(endpoint)}/deployments/{_q(name)}/logs", params=params
         )
         return [from_dict(LogLine, x) for x in data]
 
     async def stream_logs(
-        self, endpoint: str, name: str, *, lines: int = 100, follow: bool = True
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        lines: int = 100,
+        follow: bool = True,
+        since: float | None = None,
     ) -> AsyncIterator[LogLine]:
         if not follow:
-            for line in await self.get_logs(endpoint, name, lines=lines):
+            for line in await self.get_logs(endpoint, name, lines=lines, since=since):
                 yield line
             return
         path = f"/v1/endpoints/{_q(endpoint)}/deployments/{_q(name)}/logs"
         params = {"lines": str(lines), "follow": "1"}
+        if since is not None:
+            params["since"] = repr(float(since))
         client = self._http()
         for attempt in (0, 1):
             try:

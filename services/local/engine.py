@@ -1727,15 +1727,23 @@ class Engine:
 
         return work
 
-    async def get_logs(self, endpoint: str, name: str, lines: int = 100) -> list[LogLine]:
+    async def get_logs(
+        self, endpoint: str, name: str, lines: int = 100, since: float | None = None
+    ) -> list[LogLine]:
+        """``since`` (epoch seconds): only lines written at or after it."""
         self._deployment_row(endpoint, name)
         lines = validation.integer(lines, "lines", 0, 100_000)
-        return await self._driver_for_endpoint(endpoint).read_logs(endpoint, name, lines)
+        since = None if since is None else validation.number(since, "since", 0)
+        driver = self._driver_for_endpoint(endpoint)
+        return await driver.read_logs(endpoint, name, lines, since=since)
 
-    def follow_logs(self, endpoint: str, name: str, lines: int = 100) -> AsyncIterator[LogLine]:
+    def follow_logs(
+        self, endpoint: str, name: str, lines: int = 100, since: float | None = None
+    ) -> AsyncIterator[LogLine]:
         self._deployment_row(endpoint, name)
         lines = validation.integer(lines, "lines", 0, 100_000)
-        return self._driver_for_endpoint(endpoint).follow_logs(endpoint, name, lines)
+        since = None if since is None else validation.number(since, "since", 0)
+        return self._driver_for_endpoint(endpoint).follow_logs(endpoint, name, lines, since=since)
 
     # ================================================================== metrics
     async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:

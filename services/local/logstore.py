@@ -122,8 +122,10 @@ class DeploymentLog:
         out.append(self.path)
         return [p for p in out if p.exists()]
 
-    def read(self, lines: int) -> list[LogLine]:
-        """The last ``lines`` lines across all replicas, oldest first."""
+    def read(self, lines: int, since: float | None = None) -> list[LogLine]:
+        """The last ``lines`` lines across all replicas, oldest first; ``since`` (epoch
+        seconds): only lines written at or after it (the file is in time order, so the
+        lines since a moment are a suffix of it: filtering the tail keeps the last ones)."""
         if lines <= 0:
             return []
         if self._file is not None:
@@ -140,22 +142,24 @@ class DeploymentLog:
         out = []
         for raw_line in collected:
             parsed = _parse(self.endpoint, self.deployment, raw_line)
-            if parsed is not None:
+            if parsed is not None and (since is None or parsed.ts >= since):
                 out.append(parsed)
         return out[-lines:]
 
-    async def follow(self, lines: int = 0) -> AsyncIterator[LogLine]:
-        """The last ``lines`` lines, then every new line as it is written (until cancelled)."""
+    async def follow(self, lines: int = 0, since: float | None = None) -> AsyncIterator[LogLine]:
+        """The last ``lines`` lines, then every new line as it is written (until cancelled);
+        ``since`` (epoch seconds): none written before it."""
         q: asyncio.Queue[LogLine | None] = asyncio.Queue(_FOLLOW_QUEUE)
         self._followers.add(q)  # subscribe and read with no await between: nothing is lost
         try:
-            for line in self.read(lines):
+            for line in self.read(lines, since):
                 yield line
             while True:
                 item = await q.get()
                 if item is None:
                     return
-                yield item
+                if since is None or item.ts >= since:
+                    yield item
         finally:
             self._followers.discard(q)
 
@@ -191,11 +195,15 @@ class LogStore:
             self._logs[key] = log
         return log
 
-    def read(self, endpoint: str, deployment: str, lines: int) -> list[LogLine]:
-        return self.log(endpoint, deployment).read(lines)
+    def read(
+        self, endpoint: str, deployment: str, lines: int, since: float | None = None
+    ) -> list[LogLine]:
+        return self.log(endpoint, deployment).read(lines, since)
 
-    def follow(self, endpoint: str, deployment: str, lines: int = 0) -> AsyncIterator[LogLine]:
-        return self.log(endpoint, deployment).follow(lines)
+    def follow(
+        self, endpoint: str, deployment: str, lines: int = 0, since: float | None = None
+    ) -> AsyncIterator[LogLine]:
+        return self.log(endpoint, deployment).follow(lines, since)
 
     def remove(self, endpoint: str, deployment: str) -> None:
         """Forget a deleted deployment's log (files included)."""

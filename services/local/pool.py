@@ -229,11 +229,15 @@ class PoolDriver(ClusterDriver):
         """The active replicas of a deployment (for status views and tests)."""
         return list(self._get(endpoint, name).replicas)
 
-    async def read_logs(self, endpoint: str, name: str, lines: int) -> list[LogLine]:
-        return self.logstore.read(endpoint, name, lines)
+    async def read_logs(
+        self, endpoint: str, name: str, lines: int, *, since: float | None = None
+    ) -> list[LogLine]:
+        return self.logstore.read(endpoint, name, lines, since)
 
-    def follow_logs(self, endpoint: str, name: str, lines: int) -> AsyncIterator[LogLine]:
-        return self.logstore.follow(endpoint, name, lines)
+    def follow_logs(
+        self, endpoint: str, name: str, lines: int, *, since: float | None = None
+    ) -> AsyncIterator[LogLine]:
+        return self.logstore.follow(endpoint, name, lines, since)
 
     async def metrics(self, endpoint: str | None = None) -> list[MetricSample]:
         now = time.time()

@@ -109,8 +109,10 @@ def kube_cli(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     try:
         yield cli, fake
     finally:
-        cli("daemon stop", ok=None)
-        fake.stop()
+        try:
+            cli("daemon stop", ok=None)
+        finally:
+            fake.stop()
     assert fake.invalid == []  # every manifest the daemon sent passed schema validation
 
 
@@ -231,7 +233,9 @@ def test_kubernetes_walkthrough(kube_cli: Any) -> None:
     assert [m["name"] for m in cli("model list").json()] == ["sklearn-demo"]
     assert fake.get("deployments", NS, "my-endpoint-blue") is None
 
-    blue = cli("online-deployment create -f blue.yml --all-traffic").json()
+    r = cli("online-deployment create -f blue.yml --all-traffic")
+    assert "environment" not in r.err, r  # a Kubernetes cluster uses the image: no warning
+    blue = r.json()
     assert (blue["provisioning_state"], blue["traffic"], blue["ready_replicas"]) == (
         "Succeeded",
         100,
@@ -251,6 +255,11 @@ def test_kubernetes_walkthrough(kube_cli: Any) -> None:
 
     logs = cli("online-deployment get-logs --endpoint-name my-endpoint --name blue").out
     assert "modeldeck podserver: listening" in logs
+    get_logs = "online-deployment get-logs -e my-endpoint -n blue --since"
+    assert "modeldeck podserver: listening" in cli(f"{get_logs} 1h").out
+    assert cli(f"{get_logs} 2999-01-01T00:00:00Z").out.strip() == ""  # none written since
+    r = cli(f"{get_logs} 10minutes", ok=False)
+    assert "since" in r.err and "10m" in r.err
     line = follow_first_line(
         cli,
         "deployment get-logs --endpoint-name my-endpoint --name blue --follow",
