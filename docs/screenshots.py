@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -129,6 +130,20 @@ async def requests() -> None:
         await ws.close()
 
 
+GATEWAY_PORT = 8080  # the port Azure ML's local endpoints use, as in the docs' examples
+
+
+def _free_or_any(port: int) -> int:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return 0  # taken: any free port (the pictures then differ in the URI only)
+    return port
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=str(ROOT / "docs" / "img"))
@@ -137,7 +152,13 @@ def main() -> None:
     cols, rows = (int(x) for x in args.size.split("x"))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    os.environ["MODELDECK_HOME"] = tempfile.mkdtemp(prefix="mds")
+    # a fresh home at a fixed path: the paths the logs print are the same from run to run
+    home = Path(tempfile.gettempdir()) / "modeldeck-tour"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(mode=0o700)
+    os.environ["MODELDECK_HOME"] = str(home)
+    # the scoring URI in the pictures stays the same from run to run (when the port is free)
+    os.environ.setdefault("MODELDECK_GATEWAY_PORT", str(_free_or_any(GATEWAY_PORT)))
     from modeldeck.services.local import daemon
 
     daemon.ensure_daemon()

@@ -127,6 +127,7 @@ class ModeldeckApp(App[None]):
         #: (snapshot tests and widget-level benchmarks)
         self.autoload = autoload
         self.operations: dict[str, OperationState] = {}
+        self._after_first_frame: list[Callable[[], Any]] = []
         chosen = theme or os.environ.get("MODELDECK_THEME", "dark")
         if chosen == "light":  # textual-dark is the default: setting it again re-parses the CSS
             self.theme = "textual-light"
@@ -145,7 +146,22 @@ class ModeldeckApp(App[None]):
     #: set by run_app (the program): tune the process's garbage collector (not in tests)
     tune_gc = False
 
+    _first_frame_drawn = False
+
+    def after_first_frame(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback`` once the first frame is on the terminal (Textual's Ready): the
+        first fetch opens the workspace (imports the HTTP client, connects), which must not
+        delay the first frame. ``call_after_refresh`` alone can run before it."""
+        if self._first_frame_drawn:
+            self.call_after_refresh(callback)
+        else:
+            self._after_first_frame.append(callback)
+
     def on_ready(self) -> None:
+        self._first_frame_drawn = True
+        pending, self._after_first_frame = self._after_first_frame, []
+        for callback in pending:
+            self.call_later(callback)
         # The objects made at start-up (Textual, the screens) live as long as the app: keep
         # them out of the garbage collector's full passes, which otherwise stall the event
         # loop for 100+ ms while logs stream (measured in bench/tui_keypress.py).

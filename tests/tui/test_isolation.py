@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from modeldeck.services.domain import ClusterSpec
 from modeldeck.tui.app import ModeldeckApp
+from modeldeck.tui.screens.dialogs import ConfirmScreen
 from modeldeck.tui.screens.forms import FormScreen
 from modeldeck.tui.widgets.resource_table import ResourceTable
 from textual.widgets import Input
@@ -118,3 +119,14 @@ async def test_unreachable_cluster_is_isolated(
         await asyncio.wait_for((await ws.scale_cluster("pool-b", 4)).wait(), 60)
         await h.eventually(lambda: _row(app, "pool-b").split()[4] == "4", pilot)
         assert "⚠" not in _row(app, "pool-b")
+
+        # detach asks first and says what keeps running; then the row goes
+        grid = app.screen.query_one("#table", ResourceTable)
+        grid.move_cursor(row=grid.get_row_index("kube-a"))
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "What keeps running" in app.screen.message
+        assert "keep running and serving" in app.screen.message
+        await pilot.press("y")
+        await h.eventually(lambda: "kube-a" not in grid.all_keys, pilot)
+    assert "kube-a" not in {c.name for c in await ws.list_clusters()}

@@ -186,27 +186,100 @@ async def test_secret_is_masked_revealed_for_a_while_and_copied() -> None:
 # --------------------------------------------------------------------------- table
 
 
-async def test_table_updates_rows_in_place_by_key() -> None:
+def _table_lines(table: ResourceTable) -> list[str]:
+    return [table.render_line(y).text.rstrip() for y in range(table.size.height)]
+
+
+async def test_table_updates_rows_by_key_and_keeps_the_cursor() -> None:
     table = ResourceTable([("name", "NAME"), ("state", "STATE")])
     async with Host(table).run_test(size=(80, 20)) as pilot:
         table.sync({"b": ("b", "Creating"), "a": ("a", "Ready"), "c": ("c", "Ready")})
         await pilot.pause()
         assert table.shown_keys == ["a", "b", "c"]
+        assert _table_lines(table)[:4] == [
+            " NAME  STATE",
+            " a     Ready",
+            " b     Creating",
+            " c     Ready",
+        ]
         table.move_cursor(row=1)
         assert table.selected_key() == "b"
-        row_ids = {k: id(v) for k, v in table.rows.items()}
         table.sync({"b": ("b", "Ready"), "a": ("a", "Ready"), "c": ("c", "Ready")})
+        await pilot.pause()
         assert table.get_cell("b", "state") == "Ready"
-        assert {
-            k: id(v) for k, v in table.rows.items()
-        } == row_ids  # updated in place, not re-added
+        assert _table_lines(table)[2] == " b     Ready"
         assert table.selected_key() == "b"  # the cursor stays on its row
         table.sync({"a": ("a", "Ready"), "c": ("c", "Ready"), "d": ("d", "New")})
         assert table.shown_keys == ["a", "c", "d"]
         table.set_filter("!^a")
         assert table.shown_keys == ["c", "d"]
+        await pilot.pause()
+        assert _table_lines(table)[1:4] == [" c     Ready", " d     New", ""]
         table.set_filter("")
         assert table.shown_keys == ["a", "c", "d"]
+
+
+async def test_table_of_thousands_filters_scrolls_and_selects() -> None:
+    table = ResourceTable([("name", "NAME"), ("endpoint", "ENDPOINT")])
+    selected: list[str | None] = []
+
+    class Catch(Host):
+        def on_resource_table_row_selected(self, event: ResourceTable.RowSelected) -> None:
+            selected.append(event.key)
+
+    rows = {
+        f"{c}-{i}": (f"{c}-{i}", f"ep-{i // 6}") for i in range(1000) for c in ("blue", "green")
+    }
+    async with Catch(table).run_test(size=(80, 12)) as pilot:
+        table.sync(rows)
+        table.focus()
+        await pilot.pause()
+        assert table.row_count == 2000
+        table.set_filter("green-99")
+        await pilot.pause()
+        assert table.shown_keys == [
+            "green-99",
+            "green-990",
+            "green-991",
+            "green-992",
+            "green-993",
+            "green-994",
+            "green-995",
+            "green-996",
+            "green-997",
+            "green-998",
+            "green-999",
+        ]
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.selected_key() == "green-999"
+        assert any(line.startswith(" green-999 ") for line in _table_lines(table))  # scrolled to it
+        await pilot.press("enter")
+        await pilot.pause()
+        assert selected == ["green-999"]
+        table.set_filter("")  # the cursor stays on its row when the others come back
+        await pilot.pause()
+        assert table.selected_key() == "green-999" and table.row_count == 2000
+        assert any(line.startswith(" green-999 ") for line in _table_lines(table))
+
+
+async def test_table_click_moves_the_cursor_and_a_second_click_opens_the_row() -> None:
+    table = ResourceTable([("name", "NAME"), ("state", "STATE")])
+    selected: list[str | None] = []
+
+    class Catch(Host):
+        def on_resource_table_row_selected(self, event: ResourceTable.RowSelected) -> None:
+            selected.append(event.key)
+
+    async with Catch(table).run_test(size=(80, 12)) as pilot:
+        table.sync({k: (k, "Ready") for k in ("a", "b", "c")})
+        await pilot.pause()
+        await pilot.click(ResourceTable, offset=(2, 3))  # the header, then a, b, c
+        assert table.selected_key() == "c" and selected == []
+        await pilot.click(ResourceTable, offset=(2, 3))
+        assert selected == ["c"]
+        await pilot.click(ResourceTable, offset=(2, 0))  # the header selects nothing
+        assert table.selected_key() == "c" and selected == ["c"]
 
 
 # --------------------------------------------------------------------------- formatting

@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 
 from ..format import describe_error
 from ..widgets.command_line import CommandLine
@@ -36,8 +36,10 @@ class ModeldeckScreen(Screen[None]):
     POLL_INTERVAL: ClassVar[float] = 2.0
 
     BINDINGS = [
-        Binding("colon", "command_mode", "Cmd", key_display=":"),
-        Binding("slash", "filter_mode", "Filter", key_display="/"),
+        # priority: the prompt opens while the key is read, so what is typed right after
+        # it (``/blu`` in one burst over SSH) goes to the prompt, not to the table
+        Binding("colon", "command_mode", "Cmd", key_display=":", priority=True),
+        Binding("slash", "filter_mode", "Filter", key_display="/", priority=True),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("escape", "back", "Back", show=False),
     ]
@@ -84,15 +86,21 @@ class ModeldeckScreen(Screen[None]):
 
     # -- read-only -------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("command_mode", "filter_mode") and isinstance(self.focused, Input):
+            return False  # typed into the prompt (``:logs ep/blue``) or a field
         return not (action in self.MUTATING and self.mdapp.readonly)
 
     # -- polling ---------------------------------------------------------------------------
     def on_mount(self) -> None:
         self._generation = self.mdapp.workspace_generation
         self.mdapp.refresh_operations()
-        self.call_after_refresh(self._prepare_prompt)
+        self.mdapp.after_first_frame(self._prepare_prompt)
         if self.mdapp.autoload:
-            self.call_after_refresh(self.poll_now)  # the first frame first
+            self.mdapp.after_first_frame(self._first_poll)  # the first frame first
+
+    def _first_poll(self) -> None:
+        if self.is_attached and not self.loaded:
+            self.poll_now()
 
     async def _prepare_prompt(self) -> None:
         """Mount the prompt right after the first frame: ``:`` then typing loses no key."""

@@ -76,8 +76,9 @@ class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
         mirror = " ".join(f"{k}={v}%" for k, v in endpoint.mirror_traffic.items() if v) or "none"
         info = (
             f"[b]{endpoint.name}[/]  cluster [b]{endpoint.compute}[/]  auth [b]{endpoint.auth_mode}[/]  "
-            f"state [b]{endpoint.provisioning_state}[/]  control [b]{endpoint.control or '–'}[/]  mirror [b]{mirror}[/]\n"
-            f"scoring URI [u]{endpoint.scoring_uri}[/]  [dim](y: copy)[/]"
+            f"state [b]{endpoint.provisioning_state}[/]\n"
+            f"control [b]{endpoint.control or '–'}[/]  mirror [b]{mirror}[/]\n"
+            f"scoring URI [u]{endpoint.scoring_uri}[/]"  # y copies it (the footer says so)
         )
         self.query_one("#endpoint-info", Static).update(info)
         self.query_one("#endpoint-traffic", TrafficBar).set_traffic(endpoint.traffic)

@@ -11,10 +11,9 @@ from textual.widgets import Static
 from ..css import css_path
 
 GLOBAL_KEYS = [
-    (
-        ":",
-        "command mode: :endpoints :deployments :clusters :models :metrics :logs NAME :traffic EP :keys EP",
-    ),
+    (":", "jump: :endpoints :deployments :clusters :models"),
+    ("", r":metrics \[EP]  :logs NAME  :traffic EP  :keys EP"),  # \[: not markup
+    ("", ":workspace NAME  :theme light|dark  :quit"),
     ("/", "filter: case-insensitive regex, !regex inverts; Esc clears"),
     ("?", "this help"),
     ("ctrl+p", "command palette: every action"),

@@ -85,6 +85,7 @@ class KeysScreen(ModeldeckScreen):
         self.query_one("#key-primary").display = is_key
         self.query_one("#key-secondary").display = is_key
         self.query_one("#key-token").display = token is not None
+        self.query_one("#keys-hint").display = is_key  # rotation is about keys
         info = f"endpoint [b]{endpoint.name}[/]  auth mode [b]{endpoint.auth_mode}[/]"
         if endpoint.auth_mode is AuthMode.NONE:
             info += "\n[yellow]auth mode none: the scoring URI answers without a key[/]"

@@ -77,7 +77,7 @@ class ResourceListScreen(ModeldeckScreen):
         """A line about the highlighted row for the status line (its full error, say)."""
         return None
 
-    def on_data_table_row_highlighted(self, event: ResourceTable.RowHighlighted) -> None:
+    def on_resource_table_row_highlighted(self, event: ResourceTable.RowHighlighted) -> None:
         self.update_status()
 
     def current_filter(self) -> str:
@@ -92,7 +92,7 @@ class ResourceListScreen(ModeldeckScreen):
         if self.is_mounted:
             self.update_status()
 
-    def on_data_table_row_selected(self, event: ResourceTable.RowSelected) -> None:
+    def on_resource_table_row_selected(self, event: ResourceTable.RowSelected) -> None:
         event.stop()
         opener = getattr(self, "action_open", None)
         if callable(opener):

@@ -66,7 +66,8 @@ class TrafficScreen(ModeldeckScreen):
         yield Vertical(id="sliders")
         yield Static("", id="traffic-summary")
         yield Static(
-            "[dim]←/→ 1%  shift+←/→ 10%  ↑/↓ next  d default  r default takes rest  c control  o mirror target  Enter apply  Esc discard[/]",
+            "[dim]←/→ 1%  shift+←/→ 10%  ↑/↓ next  Enter apply  Esc discard\n"
+            "d default [b]*[/b]  r default takes rest  c control [b]C[/b]  o mirror target[/]",
             id="traffic-hint",
         )
 
@@ -316,15 +317,14 @@ class TrafficScreen(ModeldeckScreen):
                     if mirror
                     else {}
                 )
-            if self.control != self.live_control and self.control is not None:
-                changes["control"] = self.control
+            if self.control != self.live_control:
+                # "" clears the mark (None would mean "leave it"), as --set control=none does
+                changes["control"] = self.control or ""
         except InvalidInput as exc:
             self.notify(describe_error(exc), title="not applied", severity="error", timeout=10)
             return
         if not changes:
-            self.notify(
-                "nothing to apply (clearing the control mark is not supported)", severity="warning"
-            )
+            self.notify("nothing to apply", severity="warning")
             return
         name = self.endpoint_name
         summary = " ".join(f"{k}={v}" for k, v in sorted(self.staged.items()))

@@ -67,7 +67,9 @@ class CommandLine(Input):
         self.value = value
         self.add_class("-active")
         self.can_focus = True
-        self.focus()
+        # focused now, not after the queue (focus() defers): ``/blu`` typed in one burst
+        # (a paste, a fast typist over SSH) lands in the prompt, not in the table
+        self.screen.set_focus(self)
 
     def close(self) -> None:
         self.remove_class("-active")
