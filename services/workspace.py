@@ -96,6 +96,9 @@ class Workspace(abc.ABC):
 
     def __init__(self, name: str) -> None:
         self.name = name
+        #: endpoint -> why some of its metrics are missing (e.g. a Kubernetes cluster without
+        #: the metrics server), as of the last ``get_metrics``
+        self.metrics_missing: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
     async def close(self) -> None:  # noqa: B027 - optional hook

@@ -130,3 +130,43 @@ async def test_unreachable_cluster_is_isolated(
         await pilot.press("y")
         await h.eventually(lambda: "kube-a" not in grid.all_keys, pilot)
     assert "kube-a" not in {c.name for c in await ws.list_clusters()}
+
+
+async def test_metrics_say_why_cpu_and_memory_are_missing(
+    kube_workspace: Any, kube_home: tuple[Path, Any], h: Any, examples: Path
+) -> None:
+    """A cluster without the metrics server: the metrics view says so, not a blank."""
+    from modeldeck.services.domain import (
+        ClusterDriver,
+        CodeConfiguration,
+        DeploymentSpec,
+        EndpointSpec,
+        ModelSpec,
+    )
+    from textual.widgets import Static
+
+    _, fake = kube_home
+    ws = kube_workspace
+    spec = ClusterSpec(name="kube-m", driver=ClusterDriver.KUBERNETES, kube_context="fake")
+    await asyncio.wait_for((await ws.attach_cluster(spec)).wait(), 60)
+    await ws.create_model(ModelSpec(name="sklearn-demo", path=str(examples / "model")))
+    await asyncio.wait_for(
+        (await ws.create_endpoint(EndpointSpec(name="kube-ep", compute="kube-m"))).wait(), 60
+    )
+    dep = DeploymentSpec(
+        name="blue",
+        endpoint_name="kube-ep",
+        model="azureml:sklearn-demo:1",
+        code_configuration=CodeConfiguration(str(examples / "blue"), "score.py"),
+    )
+    await asyncio.wait_for((await ws.create_deployment(dep, all_traffic=True)).wait(), 60)
+    fake.metrics_server = False  # metrics.k8s.io is no longer served
+
+    app = ModeldeckApp(ws, poll_scale=0.25, initial_view="metrics")
+    async with app.run_test(size=(120, 40)) as pilot:
+
+        def title() -> str:
+            return str(app.screen.query_one("#metric-title", Static).render())
+
+        await h.eventually(lambda: "⚠" in title(), pilot)
+        assert "kube-ep" in title() and "metrics server" in title()

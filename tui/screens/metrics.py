@@ -10,6 +10,7 @@ import asyncio
 import time
 from typing import Any
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -92,6 +93,7 @@ class MetricsScreen(ModeldeckScreen):
             eps = eps_or_exc if isinstance(eps_or_exc, list) else None
         if isinstance(samples, BaseException):
             raise samples
+        self.missing = dict(self.workspace.metrics_missing)  # filled by that get_metrics
         return samples, eps  # type: ignore[return-value]
 
     def show(self, data: tuple[list[MetricSample], list[Endpoint] | None]) -> None:
@@ -122,6 +124,17 @@ class MetricsScreen(ModeldeckScreen):
             f"[b]{metric.title}[/] ({metric.unit}) over the last {_window_label(window)}   "
             f"[dim]m: next metric  w: window[/]"
         )
+        missing = {
+            e: why
+            for e, why in getattr(self, "missing", {}).items()
+            if self.endpoint_name in (None, e)
+        }
+        if missing:  # say why CPU/memory (or more) are blank, rather than show nothing
+            self.query_one("#metric-title", Static).update(
+                f"[b]{metric.title}[/] ({metric.unit})   [yellow]⚠ "
+                + escape("; ".join(f"{e}: {why}" for e, why in sorted(missing.items())))
+                + "[/]"
+            )
         if not keys:
             self.query_one("#metric-title", Static).update(
                 f"[b]{metric.title}[/]: no metrics yet (no deployments, or no samples yet)   [dim]m: next metric  w: window[/]"
