@@ -50,6 +50,9 @@ class EndpointRoute:
     auth: EndpointAuth
     traffic: dict[str, int]
     mirror_traffic: dict[str, int] = field(default_factory=dict)
+    # kept with the endpoint on the cluster, so another operator's workspace adopts them
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -350,6 +350,8 @@ class KubernetesDriver(ClusterDriver):
                 secondary_key=route.auth.secondary_key,
                 token_secret=route.auth.token_secret,
                 redact=True,
+                description=route.description,
+                tags=route.tags,
             ),
             mf.http_route(
                 self.namespace,
@@ -371,6 +373,8 @@ class KubernetesDriver(ClusterDriver):
                 primary_key=route.auth.primary_key,
                 secondary_key=route.auth.secondary_key,
                 token_secret=route.auth.token_secret,
+                description=route.description,
+                tags=route.tags,
             )
         )
         await self._update_route(route.name, dict(route.traffic), dict(route.mirror_traffic))
@@ -870,7 +874,14 @@ class KubernetesDriver(ClusterDriver):
                     return ""
 
             entry = endpoints.setdefault(ep, {"traffic": {}, "mirror_traffic": {}})
+            ann = sec["metadata"].get("annotations") or {}
+            try:
+                tags = json.loads(ann.get(mf.TAGS_ANNOTATION) or "{}")
+            except ValueError:
+                tags = {}
             entry.update(
+                description=str(ann.get(mf.DESCRIPTION_ANNOTATION) or ""),
+                tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
                 auth_mode=dec("auth-mode") or "key",
                 primary_key=dec("primary-key"),
                 secondary_key=dec("secondary-key"),

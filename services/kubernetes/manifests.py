@@ -45,6 +45,8 @@ SELECTOR_MANAGED = f"{MANAGED_BY}={MANAGER}"
 #: so that another operator (or a wiped workspace) adopts the deployment as it was made.
 MODEL_ANNOTATION = "modeldeck.io/model"
 SPEC_ANNOTATION = "modeldeck.io/spec"
+DESCRIPTION_ANNOTATION = "modeldeck.io/description"
+TAGS_ANNOTATION = "modeldeck.io/tags"
 
 #: The image used when a deployment names no ``environment``: Azure ML's minimal
 #: CPU inference image (Ubuntu 22.04, Python 3.9), which the Azure ML entry-script
@@ -277,8 +279,14 @@ def endpoint_secret(
     secondary_key: str,
     token_secret: str,
     redact: bool = False,
+    description: str = "",
+    tags: Mapping[str, str] | None = None,
 ) -> dict:
-    """The endpoint's keys. ``redact`` replaces the values (for printed manifests)."""
+    """The endpoint's keys. ``redact`` replaces the values (for printed manifests).
+
+    The endpoint's description and tags ride along as annotations, so that a workspace
+    that adopts the endpoint (another operator's, or a wiped one) gets them back.
+    """
 
     def enc(value: str) -> str:
         text = "REDACTED-set-with-modeldeck" if redact and value and value != mode else value
@@ -287,7 +295,15 @@ def endpoint_secret(
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _meta(secret_name(endpoint), namespace, labels(endpoint)),
+        "metadata": _meta(
+            secret_name(endpoint),
+            namespace,
+            labels(endpoint),
+            {
+                DESCRIPTION_ANNOTATION: description,
+                TAGS_ANNOTATION: json.dumps(dict(tags or {}), sort_keys=True),
+            },
+        ),
         "type": "Opaque",
         "data": {
             "auth-mode": enc(mode),

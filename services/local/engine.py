@@ -851,6 +851,8 @@ class Engine:
             ),
             traffic=dict(ep.traffic),
             mirror_traffic=dict(ep.mirror_traffic),
+            description=ep.description,
+            tags=dict(ep.tags),
         )
 
     async def _apply_route(self, cluster: str, route: EndpointRoute) -> None:

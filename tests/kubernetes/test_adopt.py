@@ -123,7 +123,13 @@ async def test_two_operators_see_the_same_cluster_and_a_wiped_home_gets_it_back(
         a = start_operator(home_a, config)
         await wait(await a.attach_cluster(attach("aks")))
         await a.create_model(ModelSpec(name="demo", path=str(EXAMPLES / "model")))
-        await wait(await a.create_endpoint(EndpointSpec(name="shared", compute="aks")))
+        await wait(
+            await a.create_endpoint(
+                EndpointSpec(
+                    name="shared", compute="aks", description="fraud model", tags={"team": "risk"}
+                )
+            )
+        )
         blue = replace(deployment("blue", "shared"), role=DeploymentRole.CONTROL)
         await wait(await a.create_deployment(blue, all_traffic=True))
         await wait(await a.create_deployment(deployment("green", "shared", code="green")))
@@ -148,6 +154,8 @@ async def test_two_operators_see_the_same_cluster_and_a_wiped_home_gets_it_back(
             {"blue": 90, "green": 10},
             "key",
         )
+        # description and tags come with it (annotations on the endpoint's Secret)
+        assert ep.description == "fraud model" and ep.tags.get("team") == "risk"
         assert await shown(b, "shared") == {"blue": (90, *ok), "green": (10, *ok)}
         roles = {d.name: d.spec.role for d in await b.list_deployments("shared")}
         assert roles == {"blue": DeploymentRole.CONTROL, "green": DeploymentRole.TREATMENT}
