@@ -221,6 +221,7 @@ class FakeKube:
             ("node-4", "4", "16Gi"),
         ]
         self.ready_delay = ready_delay
+        self.rollout_gate: asyncio.Event | None = None  # see hold_rollouts()
         self.gateway_api = gateway_api
         self.metrics_server = metrics_server
         self.token = token
@@ -364,6 +365,18 @@ class FakeKube:
         (a slow cluster, without betting on how long the rest of the test takes)."""
         gate = asyncio.Event()
         self.holds.append((re.compile(path), gate))
+
+        def release() -> None:
+            assert self.loop is not None
+            self.loop.call_soon_threadsafe(gate.set)
+
+        return release
+
+    def hold_rollouts(self) -> Callable[[], None]:
+        """The controller acts on Deployments only after the returned ``release()``: a
+        test sees a rollout in progress however slowly the machine runs."""
+        gate = asyncio.Event()
+        self.rollout_gate = gate
 
         def release() -> None:
             assert self.loop is not None
@@ -1112,6 +1125,8 @@ class FakeKube:
 
     async def _reconcile(self, ns: str, name: str) -> None:
         await asyncio.sleep(self.ready_delay)
+        if self.rollout_gate is not None:
+            await self.rollout_gate.wait()
         dep = self.store.get(("deployments", ns, name))
         if dep is None:
             return

@@ -108,10 +108,17 @@ async def test_attach_refuses_a_missing_namespace(
 async def test_deploy_creates_labelled_valid_objects_and_waits_until_ready(
     driver: KubernetesDriver, fake: Any, k: Any
 ) -> None:
-    fake.ready_delay = 0.3  # the rollout takes a moment: progress is reported meanwhile
     await driver.apply_endpoint(k.route())
+    # the rollout goes on only once the driver has reported it under way
+    release = fake.hold_rollouts()
     progress = k.ProgressLog()
-    await driver.apply_deployment("ep", k.runtime("blue", instance_count=2), progress)
+
+    def report(fraction: float, message: str) -> None:
+        progress(fraction, message)
+        if message in ("waiting for the rollout to start", "0/2 new replicas ready"):
+            release()
+
+    await driver.apply_deployment("ep", k.runtime("blue", instance_count=2), report)
     fractions = [f for f, _ in progress.events]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     messages = [m for _, m in progress.events]
@@ -153,9 +160,20 @@ async def test_rollout_is_watched_and_polled_without_the_right_to_watch(
     driver: KubernetesDriver, fake: Any, k: Any
 ) -> None:
     await driver.apply_endpoint(k.route())
-    fake.ready_delay = 0.5  # the rollout is surely still going when it is first looked at
-    await driver.apply_deployment("ep", k.runtime("blue"), k.ProgressLog())
     sel = f"{MANAGED},modeldeck.io/endpoint=ep,modeldeck.io/deployment=blue"
+    # the rollout goes on once the driver watches it (bounded: released anyway after 60 s)
+    release = fake.hold_rollouts()
+
+    async def release_when_watched() -> None:
+        for _ in range(1200):
+            if len([w for w in fake.watch_requests if w[1] == sel]) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        release()
+
+    releaser = asyncio.create_task(release_when_watched())
+    await driver.apply_deployment("ep", k.runtime("blue"), k.ProgressLog())
+    await releaser
     # woken by the changes, not a timer: one watch each on the Deployment and on its pods
     # (a crashing pod wakes it too), held for the whole rollout
     assert sorted(w for w in fake.watch_requests if w[1] == sel) == [
