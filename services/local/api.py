@@ -85,9 +85,11 @@ _MISSING_RE = re.compile(r"missing \d+ required (?:positional|keyword-only) argu
 
 
 def _parse(cls: type[T], data: Any, what: str) -> T:
-    """Build a domain object from JSON, turning shape errors into InvalidInput."""
+    """Build a domain object from JSON, turning unknown fields and shape errors into
+    InvalidInput."""
     if not isinstance(data, dict):
         raise InvalidInput(what, data, "must be a JSON object")
+    _check_fields(cls, data, what)
     try:
         return from_dict(cls, data)
     except TypeError as exc:
@@ -191,13 +193,11 @@ def build_app(
     @route("POST", "/v1/clusters")
     async def create_cluster(request: web.Request) -> web.StreamResponse:
         data = await _body(request)
-        _check_fields(ClusterSpec, data, "cluster")
         return _json(await engine.create_cluster(_parse(ClusterSpec, data, "cluster")), 202)
 
     @route("POST", "/v1/clusters/attach")
     async def attach_cluster(request: web.Request) -> web.StreamResponse:
         data = await _body(request)
-        _check_fields(ClusterSpec, data, "cluster")
         return _json(await engine.attach_cluster(_parse(ClusterSpec, data, "cluster")), 202)
 
     @route("GET", "/v1/clusters/{name}")
@@ -232,7 +232,6 @@ def build_app(
     @route("POST", "/v1/models")
     async def create_model(request: web.Request) -> web.StreamResponse:
         data = await _body(request)
-        _check_fields(ModelSpec, data, "model")
         return _json(await engine.create_model(_parse(ModelSpec, data, "model")), 201)
 
     @route("GET", "/v1/models/{name}")
@@ -259,7 +258,6 @@ def build_app(
     @route("POST", "/v1/endpoints")
     async def create_endpoint(request: web.Request) -> web.StreamResponse:
         data = await _body(request)
-        _check_fields(EndpointSpec, data, "endpoint")
         return _json(await engine.create_endpoint(_parse(EndpointSpec, data, "endpoint")), 202)
 
     @route("GET", "/v1/endpoints/{name}")
@@ -355,7 +353,6 @@ def build_app(
         spec_data = {**spec_data, "endpoint_name": spec_data.get("endpoint_name") or endpoint}
         if name is not None:
             spec_data.setdefault("name", name)
-        _check_fields(DeploymentSpec, spec_data, "deployment")
         spec = _parse(DeploymentSpec, spec_data, "deployment")
         if spec.endpoint_name != endpoint:
             raise InvalidInput(
@@ -430,7 +427,6 @@ def build_app(
         "all_traffic": bool, "model": ModelSpec | null}``."""
         data = await _body(request)
         if isinstance(data.get("endpoint"), dict):
-            _check_fields(EndpointSpec, data["endpoint"], "endpoint")
             spec = _parse(EndpointSpec, data["endpoint"], "endpoint")
             return _json(await engine.render_endpoint(spec))
         dep = data.get("deployment")
@@ -438,10 +434,7 @@ def build_app(
             raise InvalidInput(
                 "body", data, "must hold an endpoint or a deployment", '{"deployment": {...}}'
             )
-        _check_fields(DeploymentSpec, dep, "deployment")
         model = data.get("model")
-        if isinstance(model, dict):
-            _check_fields(ModelSpec, model, "model")
         objects = await engine.render_deployment(
             _parse(DeploymentSpec, dep, "deployment"),
             update=bool(data.get("update")),
