@@ -139,6 +139,16 @@ async def eventually(
             await asyncio.sleep(0.05)
 
 
+async def select_row(app: Any, pilot: Any, key: str) -> Any:
+    """Wait until the current view's table shows ``key``, then put the cursor on it."""
+    from modeldeck.tui.widgets.resource_table import ResourceTable
+
+    grid = app.screen.query_one("#table", ResourceTable)
+    await eventually(lambda: key in grid.shown_keys, pilot)
+    grid.move_cursor(row=grid.get_row_index(key))
+    return grid
+
+
 class Helpers:
     """Helpers for test modules (conftest is not importable under importlib mode)."""
 
@@ -148,6 +158,7 @@ class Helpers:
     ensure_model = staticmethod(ensure_model)
     make_endpoint = staticmethod(make_endpoint)
     eventually = staticmethod(eventually)
+    select_row = staticmethod(select_row)
 
 
 @pytest.fixture

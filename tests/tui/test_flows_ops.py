@@ -13,7 +13,6 @@ from modeldeck.services.domain import AuthMode
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.screens.dialogs import PromptScreen
 from modeldeck.tui.widgets.operations import OperationBar
-from modeldeck.tui.widgets.resource_table import ResourceTable
 from modeldeck.tui.widgets.traffic_slider import TrafficSlider
 from textual.widgets import Input, ProgressBar, Static
 
@@ -74,9 +73,7 @@ async def test_long_operation_shows_a_progress_bar_then_a_notification(
     app = ModeldeckApp(workspace, poll_scale=0.25, initial_view="deployments")
     seen: list[tuple[str, float]] = []
     async with app.run_test(size=SIZE) as pilot:
-        grid = app.screen.query_one("#table", ResourceTable)
-        await h.eventually(lambda: "ep-scale/blue" in grid.shown_keys, pilot)
-        grid.move_cursor(row=grid.get_row_index("ep-scale/blue"))
+        await h.select_row(app, pilot, "ep-scale/blue")
         await pilot.press("s")
         assert isinstance(app.screen, PromptScreen)
         app.screen.query_one(Input).value = "2"
@@ -132,9 +129,7 @@ async def test_scale_a_pool_from_the_clusters_screen_and_bad_input_changes_nothi
     before = next(c for c in await workspace.list_clusters() if c.name == "pool-scale")
     app = ModeldeckApp(workspace, poll_scale=0.25, initial_view="clusters")
     async with app.run_test(size=SIZE) as pilot:
-        grid = app.screen.query_one("#table", ResourceTable)
-        await h.eventually(lambda: "pool-scale" in grid.shown_keys, pilot)
-        grid.move_cursor(row=grid.get_row_index("pool-scale"))
+        await h.select_row(app, pilot, "pool-scale")
         await pilot.press("s")
         assert isinstance(app.screen, PromptScreen)
         app.screen.query_one(Input).value = "0"
@@ -166,9 +161,7 @@ async def test_create_a_deployment_with_the_form_and_its_model_picker(
     await h.make_endpoint(workspace, "ep-form", {"blue": 100})
     app = ModeldeckApp(workspace, poll_scale=0.25, initial_view="deployments")
     async with app.run_test(size=SIZE) as pilot:
-        grid = app.screen.query_one("#table", ResourceTable)
-        await h.eventually(lambda: "ep-form/blue" in grid.shown_keys, pilot)
-        grid.move_cursor(row=grid.get_row_index("ep-form/blue"))
+        grid = await h.select_row(app, pilot, "ep-form/blue")
         await pilot.press("N")
         await h.eventually(lambda: isinstance(app.screen, FormScreen), pilot)
         form = app.screen
@@ -199,9 +192,7 @@ async def test_change_the_model_of_a_deployment_and_an_unknown_model_is_refused(
         await workspace.create_model(ModelSpec(name="other-model", path=str(h.EXAMPLES / "model")))
     app = ModeldeckApp(workspace, poll_scale=0.25, initial_view="deployments")
     async with app.run_test(size=SIZE) as pilot:
-        grid = app.screen.query_one("#table", ResourceTable)
-        await h.eventually(lambda: "ep-model/blue" in grid.shown_keys, pilot)
-        grid.move_cursor(row=grid.get_row_index("ep-model/blue"))
+        await h.select_row(app, pilot, "ep-model/blue")
         await pilot.press("u")
         assert isinstance(app.screen, PromptScreen)
         app.screen.query_one(Input).value = "azureml:no-such-model:7"
