@@ -180,6 +180,9 @@ class Endpoint:
     control: str | None = None  # the deployment marked as control, if any
     created_at: float | None = None
     error: str | None = None
+    # Opaque: the local store's counter, ARM's etag, Kubernetes' resourceVersion. An update
+    # that carries it (``if_revision``) is refused with Conflict when it no longer matches.
+    revision: str = ""
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,7 @@ class Deployment:
     error: str | None = None  # why it is not ready (init() failed, FailedScheduling, ...)
     created_at: float | None = None
     updated_at: float | None = None
+    revision: str = ""  # as Endpoint.revision
 
     @property
     def name(self) -> str:

@@ -195,8 +195,13 @@ class Workspace(abc.ABC):
         description: str | None = None,
         tags: dict[str, str] | None = None,
         control: str | None = None,
+        if_revision: str | None = None,
     ) -> OperationHandle:
-        """Change what is given, keep the rest. ``traffic`` is always a full map (atomic)."""
+        """Change what is given, keep the rest. ``traffic`` is always a full map (atomic).
+
+        With ``if_revision`` (the ``revision`` of the endpoint as read), the change is refused
+        with :class:`Conflict` if the endpoint changed since: no lost writes.
+        """
 
     @abc.abstractmethod
     async def delete_endpoint(self, name: str) -> OperationHandle:
@@ -239,8 +244,13 @@ class Workspace(abc.ABC):
         """Starts the replicas; with all_traffic the endpoint's map becomes {name: 100}."""
 
     @abc.abstractmethod
-    async def update_deployment(self, spec: DeploymentSpec) -> OperationHandle:
-        """Replace the deployment's spec (rolling: new replicas ready before old ones stop)."""
+    async def update_deployment(
+        self, spec: DeploymentSpec, *, if_revision: str | None = None
+    ) -> OperationHandle:
+        """Replace the deployment's spec (rolling: new replicas ready before old ones stop).
+
+        With ``if_revision``, refused with :class:`Conflict` if the deployment changed since.
+        """
 
     @abc.abstractmethod
     async def delete_deployment(self, endpoint: str, name: str) -> OperationHandle:

@@ -900,6 +900,7 @@ class AzureMLWorkspace(Workspace):
         description: str | None = None,
         tags: dict[str, str] | None = None,
         control: str | None = None,
+        if_revision: str | None = None,
     ) -> OperationHandle:
         lro = await self._put_endpoint(
             name,
@@ -1188,7 +1189,9 @@ class AzureMLWorkspace(Workspace):
             lro.then = send_all
         return self._track(lro)
 
-    async def update_deployment(self, spec: DeploymentSpec) -> OperationHandle:
+    async def update_deployment(
+        self, spec: DeploymentSpec, *, if_revision: str | None = None
+    ) -> OperationHandle:
         validation.deployment_spec(spec)
         target = f"{spec.endpoint_name}/{spec.name}"
         await self.arm.get(self._dep(spec.endpoint_name, spec.name), kind="deployment", name=target)

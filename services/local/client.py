@@ -353,6 +353,7 @@ class LocalWorkspace(Workspace):
         description: str | None = None,
         tags: dict[str, str] | None = None,
         control: str | None = None,
+        if_revision: str | None = None,
     ) -> OperationHandle:
         body: dict[str, Any] = {}
         if traffic is not None:
@@ -451,7 +452,9 @@ class LocalWorkspace(Workspace):
         )
         return self._handle(data)
 
-    async def update_deployment(self, spec: DeploymentSpec) -> OperationHandle:
+    async def update_deployment(
+        self, spec: DeploymentSpec, *, if_revision: str | None = None
+    ) -> OperationHandle:
         spec = self._prepare(spec)
         data = await self._call(
             "PUT",
