@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import validation
+from . import inputs, validation
 from .domain import (
     AuthMode,
     ClusterDriver,
@@ -819,6 +819,10 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
     code_path = ("code_configuration", "code")
     checked = doc.base_for(code_path) is not None
     code = _resolve_path(doc, code_path, code, "code")
+    try:
+        inputs.scoring_script_rule(script)  # relative, no '..': whatever the base
+    except InvalidInput as exc:
+        raise _at(doc, ("code_configuration", "scoring_script"), exc) from None
     if checked:
         if not Path(code).is_dir():
             raise _at(
@@ -831,17 +835,10 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
                     "give the folder that holds the scoring script, relative to the YAML file",
                 ),
             )
-        if not (Path(code) / script).is_file():
-            raise _at(
-                doc,
-                ("code_configuration", "scoring_script"),
-                InvalidInput(
-                    "code_configuration.scoring_script",
-                    script,
-                    f"is not a file in {code}",
-                    "name the scoring script relative to code_configuration.code",
-                ),
-            )
+        try:
+            inputs.check_code(code, script)  # a regular file inside the folder
+        except InvalidInput as exc:
+            raise _at(doc, _field_path(exc.field), exc) from None
 
     # environment (an image or an environment asset): not used by local pools
     env_value = data.get("environment")

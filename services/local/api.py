@@ -28,7 +28,7 @@ from ..domain import (
     from_dict,
     to_dict,
 )
-from ..errors import BackendError, InvalidInput, ModeldeckError
+from ..errors import BackendError, InvalidInput, ModeldeckError, Unreachable
 from .engine import Engine
 
 log = logging.getLogger("modeldeck.daemon")
@@ -79,6 +79,34 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput("body", data, "must be a JSON object")
     return data
+
+
+async def _while_connected(request: web.Request, work: Awaitable[T], poll_s: float = 0.2) -> T:
+    """Run ``work`` while the client is still connected; cancel it when the client goes
+    away (an interrupted or timed-out CLI), so a long copy does not go on for nobody.
+
+    The daemon runs without aiohttp's ``handler_cancellation`` (most handlers change
+    records and must finish what they started); the few long ones opt in here.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=poll_s)
+            if done:
+                return task.result()
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                log.info("%s %s: the client went away; cancelling", request.method, request.path)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                # answered to nobody: aiohttp drops a response it cannot write, quietly
+                raise Unreachable(f"the client went away; {request.method} {request.path} stopped")
+    finally:
+        if not task.done():  # the handler itself was cancelled (daemon stop)
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 _MISSING_RE = re.compile(r"missing \d+ required (?:positional|keyword-only) arguments?: (.*)")
@@ -232,7 +260,8 @@ def build_app(
     @route("POST", "/v1/models")
     async def create_model(request: web.Request) -> web.StreamResponse:
         data = await _body(request)
-        return _json(await engine.create_model(_parse(ModelSpec, data, "model")), 201)
+        spec = _parse(ModelSpec, data, "model")
+        return _json(await _while_connected(request, engine.create_model(spec)), 201)
 
     @route("GET", "/v1/models/{name}")
     async def get_model(request: web.Request) -> web.StreamResponse:

@@ -525,6 +525,7 @@ async def _serve(lock: _PidLock) -> int:
         watchdog.cancel()
         log.info("stopping")
     finally:
+        engine.cancel_copies()  # a model copy in progress must not hold the stop up
         await runner.cleanup()
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()

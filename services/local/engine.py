@@ -13,12 +13,12 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import re
 import secrets
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .. import validation, vmsizes
+from .. import inputs, validation, vmsizes
 from ..domain import (
     AuthMode,
     Cluster,
@@ -78,7 +78,6 @@ DRIVER_TIMEOUT_S = 5.0
 #: How long a route change (traffic, keys) may take on a cluster.
 ROUTE_TIMEOUT_S = 60.0
 MODEL_REF_RE = re.compile(r"^(?:azureml:)?([a-zA-Z][-a-zA-Z0-9_.]*?)(?::(\d+)|@latest)?$")
-_IGNORED_CODE = shutil.ignore_patterns("__pycache__", "*.pyc", ".git")
 
 Work = Callable[[Progress], Awaitable[None]]
 
@@ -105,19 +104,6 @@ def _error_dict(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, ModeldeckError):
         return exc.to_dict()
     return BackendError(f"{type(exc).__name__}: {exc}").to_dict()
-
-
-def _tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part in ("__pycache__", ".git") for part in rel.parts) or path.suffix == ".pyc":
-            continue
-        h.update(str(rel).encode() + b"\0")
-        if path.is_file():
-            h.update(path.read_bytes())
-        h.update(b"\0")
-    return h.hexdigest()[:16]
 
 
 class Engine:
@@ -151,6 +137,8 @@ class Engine:
         # so two requests never both pass a check that only one of them may pass.
         self._admit = asyncio.Lock()
         self._http: Any = None
+        #: model and code copies in progress: set one to stop that copy (daemon stop)
+        self._copies: set[threading.Event] = set()
 
     # ================================================================== lifecycle
     async def restore(self) -> None:
@@ -256,7 +244,13 @@ class Engine:
 
         return work
 
+    def cancel_copies(self) -> None:
+        """Stop every model or code copy in progress (each removes its partial copy)."""
+        for cancel in list(self._copies):
+            cancel.set()
+
     async def close(self) -> None:
+        self.cancel_copies()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -764,15 +758,22 @@ class Engine:
             raise InvalidInput(
                 "path", spec.path, "must be absolute on the control plane", "pass a full path"
             )
-        # copy first, outside the admission lock (a model can be large), then name it
+        # copy first, outside the admission lock (a model can be large), then name it;
+        # the walk refuses devices, /proc, links that leave the folder and sizes over the cap
+        # before a byte is copied, and a cancelled request stops the copy (inputs.copy_async)
+        checked = await asyncio.to_thread(inputs.scan, spec.path, "path", "model")
         incoming = self.data_dir / "models" / ".incoming" / uuid.uuid4().hex
         try:
-            await asyncio.to_thread(_copy_into, src, incoming, incoming / src.name)
+            incoming.mkdir(parents=True)
+            await inputs.copy_async(checked, incoming / src.name, running=self._copies)
         except OSError as exc:
             shutil.rmtree(incoming, ignore_errors=True)
             raise InvalidInput(
                 "path", spec.path, f"cannot be copied ({exc.strerror or exc})"
             ) from None
+        except BaseException:
+            shutil.rmtree(incoming, ignore_errors=True)
+            raise
         try:
             async with self._admit:
                 if spec.version is not None:
@@ -1379,15 +1380,9 @@ class Engine:
                 "is not a folder that exists",
                 "give the folder that holds the scoring script",
             )
-        script = code / spec.code_configuration.scoring_script
         sfield = "code_configuration.scoring_script"
-        if not script.is_file():
-            raise InvalidInput(
-                sfield,
-                spec.code_configuration.scoring_script,
-                f"is not a file in {code}",
-                "name the scoring script relative to code_configuration.code",
-            )
+        # relative, no '..', a regular file inside the folder (links resolved)
+        script = inputs.check_code(str(code), spec.code_configuration.scoring_script)
         try:
             tree = ast.parse(script.read_bytes(), filename=str(script))
         except SyntaxError as exc:
@@ -1484,12 +1479,17 @@ class Engine:
     async def _copy_code(self, endpoint: str, name: str, src: Path) -> str:
         base = self.data_dir / "code" / endpoint / name
 
-        def copy() -> str:
-            digest = _tree_hash(src)
-            dest = base / digest
-            if not dest.exists():
-                tmp = base / f".tmp-{uuid.uuid4().hex}"
-                shutil.copytree(src, tmp, ignore=_IGNORED_CODE)
+        field = "code_configuration.code"
+        tmp = base / f".tmp-{uuid.uuid4().hex}"
+        try:
+            # the same rules as a model's (inputs.scan), with the code's own size cap
+            checked = await asyncio.to_thread(inputs.scan, str(src), field, "code")
+            base.mkdir(parents=True, exist_ok=True)
+            digest = await inputs.copy_async(checked, tmp, digest=True, running=self._copies)
+            dest = base / digest[:16]
+            if dest.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
                 try:
                     os.replace(tmp, dest)
                 except OSError:
@@ -1497,10 +1497,8 @@ class Engine:
                     if not dest.exists():
                         raise
             return str(dest)
-
-        try:
-            return await asyncio.to_thread(copy)
         except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
             raise InvalidInput(
                 "code_configuration.code", str(src), f"cannot be copied ({exc.strerror or exc})"
             ) from None
@@ -1799,11 +1797,3 @@ def _message(exc: BaseException) -> str:
 async def _close_quietly(driver: Driver) -> None:
     with contextlib.suppress(Exception):
         await driver.close()
-
-
-def _copy_into(src: Path, dest_dir: Path, dest: Path) -> None:
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, dest, ignore=_IGNORED_CODE)
-    else:
-        shutil.copy2(src, dest)
