@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import vmsizes
+from . import inputs, vmsizes
 from .domain import (
     ClusterDriver,
     ClusterPurpose,
@@ -228,6 +228,7 @@ def model_spec(spec: ModelSpec) -> ModelSpec:
             "does not exist",
             "give the path of a model file or folder that exists",
         )
+    inputs.check_top(spec.path, "path", "model")  # a regular file or folder, not /dev or /proc
     tags(spec.tags)
     return spec
 
@@ -419,6 +420,7 @@ def deployment_spec(spec: DeploymentSpec) -> DeploymentSpec:
             "is required",
             "name the scoring script inside code_configuration.code",
         )
+    inputs.scoring_script_rule(spec.code_configuration.scoring_script)
     spec_integer(spec.instance_count, "instance_count", 0, 100)
     r = spec.resources
     for kind, rs in (("requests", r.requests), ("limits", r.limits)):

@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .. import validation, vmsizes
+from .. import inputs, validation, vmsizes
 from ..domain import (
     Cluster,
     ClusterDriver,
@@ -605,8 +605,10 @@ class AzureMLWorkspace(Workspace):
             uri, original = spec.path, spec.path
         else:
             local = Path(spec.path).resolve()
+            # the same input rules as the local store's (regular files, no link out, capped)
+            checked = await asyncio.to_thread(inputs.scan, spec.path, "path", "model")
             upload = await self._start_upload(f"{self._ws}/models/{spec.name}/versions/{version}")
-            uri = await self._upload_path(upload, local, under=local.name)
+            uri = await self._upload_path(upload, checked, under=local.name)
             original = str(local)
         body = mapping.model_version_body(
             model_uri=uri, description=spec.description, tags=spec.tags, original_path=original
@@ -660,21 +662,24 @@ class AzureMLWorkspace(Workspace):
             )
         return {"blobUri": ref["blobUri"], "sasUri": sas}
 
-    async def _upload_path(self, upload: dict[str, Any], local: Path, *, under: str) -> str:
-        """Upload a file or folder; return the blob URI of ``under`` (SAS never returned)."""
+    async def _upload_path(
+        self, upload: dict[str, Any], checked: inputs.Input, *, under: str
+    ) -> str:
+        """Upload a checked file or folder (:func:`inputs.scan`); return the blob URI of
+        ``under`` (SAS never returned)."""
         base, _, sas_query = str(upload["sasUri"]).partition("?")
-        files = [local] if local.is_file() else sorted(p for p in local.rglob("*") if p.is_file())
+        files = list(checked.files())
         sem = asyncio.Semaphore(4)
 
-        async def put(path: Path) -> None:
-            if local.is_file():  # a file: the blob is the file itself
-                blob = under or path.name
+        async def put(entry: inputs.Entry) -> None:
+            if not checked.is_dir:  # a file: the blob is the file itself
+                blob = under or checked.name
             else:
-                rel = path.relative_to(local).as_posix()
-                blob = f"{under}/{rel}" if under else rel
+                blob = f"{under}/{entry.rel}" if under else entry.rel
+            name = blob.rsplit("/", 1)[-1]
             url = f"{base.rstrip('/')}/{quote(blob)}" + (f"?{sas_query}" if sas_query else "")
-            data = path.read_bytes()
             async with sem:
+                data = await asyncio.to_thread(inputs.read_entry, checked, entry)
                 for attempt in range(4):
                     try:
                         r = await self._client().put(
@@ -689,7 +694,7 @@ class AzureMLWorkspace(Workspace):
                     except httpx.TransportError:
                         if attempt == 3:
                             raise BackendError(
-                                f"uploading {path.name} to the workspace's storage failed (network)",
+                                f"uploading {name} to the workspace's storage failed (network)",
                                 fix="check the network to the storage account and try again",
                             ) from None
                         await asyncio.sleep(0.5 * 2**attempt)
@@ -699,7 +704,7 @@ class AzureMLWorkspace(Workspace):
                         continue
                     if r.status_code >= 400:
                         raise BackendError(
-                            f"uploading {path.name} to the workspace's storage failed: HTTP {r.status_code} {r.text[:200]}",
+                            f"uploading {name} to the workspace's storage failed: HTTP {r.status_code} {r.text[:200]}",
                             fix="check that your identity may write to the workspace's default datastore",
                         )
                     return
@@ -725,23 +730,20 @@ class AzureMLWorkspace(Workspace):
                 "is not a folder",
                 "point code_configuration.code at the folder that holds the scoring script",
             )
-        script = folder / spec.code_configuration.scoring_script
-        if not script.is_file():
-            raise InvalidInput(
-                "code_configuration.scoring_script",
-                spec.code_configuration.scoring_script,
-                f"is not a file in {folder}",
-                "name the scoring script relative to the code folder",
-            )
+        # the script inside the folder, the folder's files regular and inside it, capped
+        inputs.check_code(str(folder), spec.code_configuration.scoring_script)
+        checked = await asyncio.to_thread(
+            inputs.scan, str(folder), "code_configuration.code", "code"
+        )
+        contents = await asyncio.to_thread(inputs.read_files, checked)
         digest = hashlib.sha256()
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-        for p in files:
-            digest.update(p.relative_to(folder).as_posix().encode() + b"\0" + p.read_bytes())
+        for rel, data in sorted(contents.items()):
+            digest.update(rel.encode() + b"\0" + data)
         name = f"modeldeck-{digest.hexdigest()[:24]}"
         path = f"{self._ws}/codes/{name}/versions/1"
         if await self._get_or_none(path, "code", name) is None:
             upload = await self._start_upload(path)
-            uri = await self._upload_path(upload, folder, under="")
+            uri = await self._upload_path(upload, checked, under="")
             await self.arm.request(
                 "PUT", path, json=mapping.code_version_body(uri), kind="code", name=name
             )

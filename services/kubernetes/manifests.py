@@ -26,13 +26,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import inputs
 from ..domain import DeploymentSpec, Model, Probe, ResourceSet, ScaleSettings, to_dict
 from ..errors import InvalidInput
 
@@ -194,20 +194,13 @@ class AppFiles:
         return h.hexdigest()[:10]
 
 
-def _read_tree(root: Path, prefix: str) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
-    if root.is_file():
-        out[f"{prefix}/{root.name}"] = root.read_bytes()
-        return out
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", ".git"))
-        for fname in sorted(filenames):
-            if fname.endswith((".pyc", ".pyo")):
-                continue
-            full = Path(dirpath, fname)
-            rel = full.relative_to(root).as_posix()
-            out[f"{prefix}/{rel}"] = full.read_bytes()
-    return out
+def _read_tree(checked: inputs.Input, prefix: str) -> dict[str, bytes]:
+    """The files of a checked input (:func:`inputs.scan`: regular files inside the folder,
+    size-capped) under ``prefix``; a single file keeps its name."""
+    files = inputs.read_files(checked)
+    if not checked.is_dir:
+        return {f"{prefix}/{checked.name}": files[""]}
+    return {f"{prefix}/{rel}": data for rel, data in sorted(files.items())}
 
 
 def collect_files(spec: DeploymentSpec, model: Model, code_dir: str) -> AppFiles:
@@ -218,12 +211,13 @@ def collect_files(spec: DeploymentSpec, model: Model, code_dir: str) -> AppFiles
     naming what is too large and how to fix it.
     """
     files = {"podserver.py": PODSERVER.read_bytes()}
-    files.update(_read_tree(Path(code_dir), "code"))
-    model_path = Path(model.path)
-    base = model_path.name
-    model_files = _read_tree(model_path, f"model/{base}" if model_path.is_dir() else "model")
+    # the same input rules as the local store's copies, sizes known before anything is read
+    code_in = inputs.scan(code_dir, "code_configuration.code", "code")
+    model_in = inputs.scan(model.path, "model.path", "model")
+    files.update(_read_tree(code_in, "code"))
+    base = Path(model.path).name
     code_size = sum(len(v) for v in files.values())
-    model_size = sum(len(v) for v in model_files.values())
+    model_size = model_in.total_bytes
     script = f"{APP_DIR}/code/{spec.code_configuration.scoring_script}"
     sizes = {"code": code_size, "model": model_size}
     if code_size > CONFIGMAP_LIMIT:
@@ -235,7 +229,7 @@ def collect_files(spec: DeploymentSpec, model: Model, code_dir: str) -> AppFiles
             "remove large files from the code folder (data belongs with the model)",
         )
     if code_size + model_size <= CONFIGMAP_LIMIT:
-        files.update(model_files)
+        files.update(_read_tree(model_in, f"model/{base}" if model_in.is_dir else "model"))
         return AppFiles(files, f"{APP_DIR}/model", script, None, base, sizes)
     if not spec.storage_uri:
         raise InvalidInput(
