@@ -53,6 +53,10 @@ class EndpointRoute:
     # kept with the endpoint on the cluster, so another operator's workspace adopts them
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    #: The endpoint as the caller's records had it before this change (None: a new one, or
+    #: unknown). A driver whose data plane two control planes write (kubernetes) keeps what
+    #: someone else changed since and refuses with Conflict a change to the same field.
+    base: EndpointRoute | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class DeploymentRuntime:
     spec: DeploymentSpec
     model: Model  # model.path: the workspace's copy (file or folder)
     code_dir: str  # the workspace's copy of code_configuration.code
+    #: The spec as the caller's records had it before this change (as EndpointRoute.base).
+    base: DeploymentSpec | None = None
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,12 @@ truth, and nothing is lost if the local state is wiped.
 
 Writes are server-side apply under the field manager ``modeldeck`` (with
 ``force``: modeldeck owns these objects), except the HTTPRoute, which is read,
-changed and replaced under its resourceVersion so that two operators changing
-traffic at once never overwrite each other silently (a 409 is retried against
-the fresh object).
+changed and replaced. What two operators' control planes can both write (the
+HTTPRoute, the keys Secret, the Deployment) is written under the resourceVersion
+just read, after a field-by-field check against what this control plane last knew
+(:mod:`.concurrency`): someone else's change is kept (merged) or, when this write
+changes the same field, refused with ``Conflict`` naming the field and who changed
+it; never overwritten silently. A 409 is retried against the fresh object.
 
 Beyond the ABC, the engine/CLI can use: :attr:`identity`, :meth:`attach_check`,
 :meth:`render_endpoint` / :meth:`render_deployment` (``--dry-run -o yaml``),
@@ -24,15 +27,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..domain import ClusterPurpose, ClusterSpec, LogLine, MetricSample
+from ..domain import (
+    ClusterPurpose,
+    ClusterSpec,
+    DeploymentSpec,
+    LogLine,
+    MetricSample,
+    from_dict,
+    to_dict,
+)
 from ..drivers import (
     Capacity,
     ClusterDriver,
@@ -42,6 +54,7 @@ from ..drivers import (
     Progress,
 )
 from ..errors import BackendError, Conflict, InvalidInput, ModeldeckError, NotFound, Unauthorized
+from . import concurrency as cc
 from . import logs as logs_mod
 from . import manifests as mf
 from . import metrics as metrics_mod
@@ -136,6 +149,9 @@ class KubernetesDriver(ClusterDriver):
         self._scrapes: dict[tuple[str, str], tuple[float, metrics_mod.Scrape]] = {}
         #: Set when the metrics server is missing: CPU/memory are unavailable, and why.
         self.metrics_note: str | None = None
+        #: (kind, name) -> the fields of the object as this control plane knows them (its
+        #: own last write, or what it first listed): the base of the next write's check.
+        self._seen: dict[tuple[str, str], dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ identity
 
@@ -192,6 +208,78 @@ class KubernetesDriver(ClusterDriver):
             content_type=APPLY,
         )
         return out if isinstance(out, dict) else await self._get(kind, name)
+
+    async def _apply_guarded(
+        self,
+        obj: dict,
+        fields_of: Callable[[dict], dict[str, Any]],
+        build: Callable[[dict[str, Any]], dict],
+        what: str,
+        fix: str,
+        *,
+        view: dict[str, Any] | None = None,
+        base: dict[str, Any] | None = None,
+        unmergeable: tuple[str, ...] = (),
+        attempts: int = 6,
+    ) -> dict:
+        """Apply ``obj`` without losing anyone's write (see :mod:`.concurrency`).
+
+        ``view``: the fields as this control plane's records have them (default: those of
+        ``obj``); ``base``: as they were before this change (default: as this control
+        plane last knew the object); ``build`` makes the object to write from merged
+        fields. Raises Conflict when someone else changed a field this write changes too.
+        """
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        key = (kind, name)
+        mine = fields_of(obj) if view is None else view
+        for attempt in range(attempts):
+            current = await self._get_or_none(kind, name)
+            if current is None:
+                body = copy.deepcopy(obj)
+            else:
+                now = fields_of(current)
+                merged, clash = cc.merge(
+                    self._seen.get(key) if base is None else base,
+                    now,
+                    mine,
+                    unmergeable=unmergeable,
+                )
+                if clash:
+                    raise cc.conflict(
+                        cluster=self.spec.name,
+                        what=what,
+                        obj=current,
+                        fields=clash,
+                        now=now,
+                        fix=fix,
+                    )
+                if kind == "Secret" and merged == now:  # nothing to change: no write
+                    self._seen[key] = dict(mine)
+                    return current
+                body = copy.deepcopy(obj if merged == fields_of(obj) else build(merged))
+                body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            try:
+                out = await self._apply(cc.stamp(body))
+            except Conflict:  # 409: written meanwhile (or created meanwhile): check again
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+                continue
+            self._seen[key] = dict(mine)
+            return out
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _secret_from(self, endpoint: str, f: dict[str, Any]) -> dict:
+        return mf.endpoint_secret(
+            self.namespace,
+            endpoint,
+            mode=f["auth_mode"],
+            primary_key=f["primary_key"],
+            secondary_key=f["secondary_key"],
+            token_secret=f["token_secret"],
+            description=f["description"],
+            tags=f["tags"],
+        )
 
     async def _delete(self, kind: str, name: str) -> bool:
         try:
@@ -363,21 +451,44 @@ class KubernetesDriver(ClusterDriver):
             ),
         ]
 
+    def _endpoint_fix(self, endpoint: str) -> str:
+        return (
+            f"read the endpoint again (modeldeck online-endpoint show -n {endpoint} shows the "
+            "other change) and make your change on top of it"
+        )
+
     async def apply_endpoint(self, route: EndpointRoute) -> None:
         await self._require_gateway_api()
-        await self._apply(
-            mf.endpoint_secret(
-                self.namespace,
-                route.name,
-                mode=route.auth.mode,
-                primary_key=route.auth.primary_key,
-                secondary_key=route.auth.secondary_key,
-                token_secret=route.auth.token_secret,
-                description=route.description,
-                tags=route.tags,
-            )
+        what = f"endpoint '{route.name}'"
+        fix = self._endpoint_fix(route.name)
+        b = route.base
+        route_base = (
+            {"traffic": dict(b.traffic), "mirror_traffic": dict(b.mirror_traffic)} if b else None
         )
-        await self._update_route(route.name, dict(route.traffic), dict(route.mirror_traffic))
+        # the route is checked before the Secret is written: a refused traffic change
+        # leaves nothing half-applied
+        rname = mf.route_name(route.name)
+        current = await self._get_or_none("HTTPRoute", rname)
+        if current is not None:
+            now = cc.route_fields(current)
+            mine = {"traffic": dict(route.traffic), "mirror_traffic": dict(route.mirror_traffic)}
+            _, clash = cc.merge(route_base or self._seen.get(("HTTPRoute", rname)), now, mine)
+            if clash:
+                raise cc.conflict(
+                    cluster=self.spec.name, what=what, obj=current, fields=clash, now=now, fix=fix
+                )
+        secret = self._secret_from(route.name, _route_secret(route))
+        await self._apply_guarded(
+            secret,
+            cc.secret_fields,
+            lambda f: self._secret_from(route.name, f),
+            what,
+            fix,
+            base=cc.secret_fields(self._secret_from(b.name, _route_secret(b))) if b else None,
+        )
+        await self._update_route(
+            route.name, dict(route.traffic), dict(route.mirror_traffic), base=route_base
+        )
         await self._discover_gateway_url()
 
     async def _deployments_of(self, endpoint: str) -> list[str]:
@@ -397,19 +508,47 @@ class KubernetesDriver(ClusterDriver):
         *,
         attempts: int = 6,
         create: bool = True,
+        drop: str | None = None,
+        base: dict[str, Any] | None = None,
     ) -> None:
         """Read-modify-replace under the resourceVersion; a 409 is retried on the fresh object.
 
-        ``traffic``/``mirror`` None keep what the route holds (header rules are resynced).
+        ``traffic``/``mirror`` None keep what the route holds (header rules are resynced);
+        ``drop`` takes a deployment out of both maps as they are now. A map someone else
+        changed since ``base`` (default: since this control plane last knew the route) is
+        kept, or, when this call changes it too, refused with Conflict (:mod:`.concurrency`).
         """
         name = mf.route_name(endpoint)
+        key = ("HTTPRoute", name)
+        mine: dict[str, Any] = {}
+        if traffic is not None:
+            mine["traffic"] = dict(traffic)
+        if mirror is not None:
+            mine["mirror_traffic"] = dict(mirror)
         for attempt in range(attempts):
             current = await self._get_or_none("HTTPRoute", name)
             if current is None and not create:
                 return
-            held_traffic, held_mirror = mf.route_state(current or {})
-            t = held_traffic if traffic is None else traffic
-            m = held_mirror if mirror is None else mirror
+            now = cc.route_fields(current or {})
+            known = self._seen.get(key) if base is None else base
+            merged, clash = cc.merge(known if current else None, now, mine)
+            if clash:
+                raise cc.conflict(
+                    cluster=self.spec.name,
+                    what=f"endpoint '{endpoint}'",
+                    obj=current or {},
+                    fields=clash,
+                    now=now,
+                    fix=self._endpoint_fix(endpoint),
+                )
+            view = {**(self._seen.get(key) or now), **mine}
+            if drop:
+                for held in (merged, view):
+                    held["traffic"] = {k: v for k, v in held["traffic"].items() if k != drop}
+                    held["mirror_traffic"] = {
+                        k: v for k, v in held["mirror_traffic"].items() if k != drop
+                    }
+            t, m = merged["traffic"], merged["mirror_traffic"]
             deps = await self._deployments_of(endpoint)
             desired = mf.http_route(self.namespace, endpoint, t, m, deps, self.gateway)
             try:
@@ -419,7 +558,7 @@ class KubernetesDriver(ClusterDriver):
                         self._path("HTTPRoute"),
                         self._call("create", "HTTPRoute", name),
                         query=[("fieldManager", mf.MANAGER)],
-                        body=desired,
+                        body=cc.stamp(desired),
                         content_type=JSON,
                     )
                 else:
@@ -433,15 +572,17 @@ class KubernetesDriver(ClusterDriver):
                         and (current["metadata"].get("annotations") or {})
                         == desired["metadata"]["annotations"]
                     ):
+                        self._seen[key] = view
                         return
                     await self.api.request(
                         "PUT",
                         self._path("HTTPRoute", name),
                         self._call("update", "HTTPRoute", name),
                         query=[("fieldManager", mf.MANAGER)],
-                        body=desired,
+                        body=cc.stamp(desired),
                         content_type=JSON,
                     )
+                self._seen[key] = view
                 return
             except Conflict:
                 if attempt == attempts - 1:
@@ -469,7 +610,10 @@ class KubernetesDriver(ClusterDriver):
         """Delete the route first (traffic stops), then everything labelled with the endpoint."""
         await self._delete("HTTPRoute", mf.route_name(name))
         for kind in OWNED_KINDS[1:]:
-            await self._delete_selected(kind, mf.selector(name))
+            gone = await self._delete_selected(kind, mf.selector(name))
+            for obj_name in gone:
+                self._seen.pop((kind, obj_name), None)
+        self._seen.pop(("HTTPRoute", mf.route_name(name)), None)
 
     # ------------------------------------------------------------------ deployments
 
@@ -495,18 +639,67 @@ class KubernetesDriver(ClusterDriver):
                 message=f"endpoint '{endpoint}' has no keys Secret on cluster '{self.spec.name}'",
                 fix="create (or update) the endpoint first: modeldeck online-endpoint create",
             )
-        objects = await self.render_deployment(endpoint, runtime)
+        app = await self._app_files(runtime)
+        model_ref = runtime.model.ref
+
+        def render(fields: dict[str, Any] | None = None) -> list[dict]:
+            """The objects of the spec, with ``fields`` (merged with someone else's) over it."""
+            s = spec
+            if fields is not None:
+                d = to_dict(spec)
+                d.update({k: v for k, v in fields.items() if k in d and k != "code_configuration"})
+                s = from_dict(DeploymentSpec, d)
+            return mf.deployment_objects(self.namespace, endpoint, s, app, model_ref)
+
+        objects = render()
         obj_name = mf.deployment_name(endpoint, spec.name)
         previous, previous_hpa = await asyncio.gather(
             self._get_or_none("Deployment", obj_name),
             self._get_or_none("HorizontalPodAutoscaler", obj_name),
         )
+        what = f"deployment '{spec.name}' of endpoint '{endpoint}'"
+        fix = (
+            f"read it again (modeldeck online-deployment show -e {endpoint} -n {spec.name} shows "
+            "the other change) and make your change on top of it"
+        )
+        mine = cc.deployment_fields(next(o for o in objects if o["kind"] == "Deployment"))
+        seen = self._seen.get(("Deployment", obj_name))
+        base = None
+        if runtime.base is not None:  # the spec before this change, as the caller had it
+            base = cc.spec_fields(to_dict(runtime.base))
+            base["app"] = (seen or mine)["app"]  # its files are not here: only ours are
+        if previous is not None:  # checked before anything is written (ConfigMap included)
+            now = cc.deployment_fields(previous)
+            merged, clash = cc.merge(
+                seen if base is None else base,
+                now,
+                mine,
+                unmergeable=cc.DEPLOYMENT_UNMERGEABLE,
+            )
+            if clash:
+                raise cc.conflict(
+                    cluster=self.spec.name, what=what, obj=previous, fields=clash, now=now, fix=fix
+                )
+            if merged != mine:  # someone else changed other fields: keep them
+                objects = render(merged)
         applied: dict[str, dict] = {}
         for i, obj in enumerate(objects):
             progress(
                 0.05 + 0.1 * i / len(objects), f"applying {obj['kind']} {obj['metadata']['name']}"
             )
-            applied[obj["kind"]] = await self._apply(obj)
+            if obj["kind"] == "Deployment":
+                applied[obj["kind"]] = await self._apply_guarded(
+                    obj,
+                    cc.deployment_fields,
+                    lambda f: next(o for o in render(f) if o["kind"] == "Deployment"),
+                    what,
+                    fix,
+                    view=mine,
+                    base=base,
+                    unmergeable=cc.DEPLOYMENT_UNMERGEABLE,
+                )
+            else:
+                applied[obj["kind"]] = await self._apply(obj)
         if not mf.autoscaled(spec.scale_settings):
             await self._delete("HorizontalPodAutoscaler", mf.deployment_name(endpoint, spec.name))
         progress(0.2, "applied; waiting for the new replicas")
@@ -539,6 +732,7 @@ class KubernetesDriver(ClusterDriver):
         the controller scales the failing new ReplicaSet down while the previous replicas
         (never taken down: ``maxUnavailable: 0``) keep serving. Returns the error to raise."""
         obj_name = mf.deployment_name(endpoint, name)
+        self._seen[("Deployment", obj_name)] = cc.deployment_fields(previous)
         body = _reapplicable(previous)
         if previous_hpa is not None:
             body["spec"].pop("replicas", None)  # the HPA owns the replica count
@@ -718,13 +912,8 @@ class KubernetesDriver(ClusterDriver):
         await self._delete("Deployment", obj)
         await self._delete("Service", obj)
         await self._delete_selected("ConfigMap", mf.selector(endpoint, name))
-        held_traffic, held_mirror = ({}, {})
-        route = await self._get_or_none("HTTPRoute", mf.route_name(endpoint))
-        if route is not None:
-            held_traffic, held_mirror = mf.route_state(route)
-            held_traffic.pop(name, None)
-            held_mirror.pop(name, None)
-            await self._update_route(endpoint, held_traffic, held_mirror, create=False)
+        self._seen.pop(("Deployment", obj), None)
+        await self._update_route(endpoint, None, None, create=False, drop=name)
 
     async def deployment_status(self, endpoint: str, name: str) -> DeploymentStatus:
         dep = await self._get_or_none("Deployment", mf.deployment_name(endpoint, name))
@@ -851,6 +1040,15 @@ class KubernetesDriver(ClusterDriver):
             )
             if (raw.get("metadata") or {}).get("resourceVersion")
         }
+        # what this control plane now knows: the base of its next writes' checks (objects it
+        # wrote itself keep what it wrote: its records may not have taken the cluster's yet)
+        for kind, raw, fields_of in (
+            ("Deployment", deps_raw, cc.deployment_fields),
+            ("HTTPRoute", routes_raw, cc.route_fields),
+            ("Secret", secrets_raw, cc.secret_fields),
+        ):
+            for item in raw.get("items") or []:
+                self._seen.setdefault((kind, item["metadata"]["name"]), fields_of(item))
         endpoints: dict[str, dict[str, Any]] = {}
         for r in routes_raw.get("items") or []:
             ep = (r["metadata"].get("labels") or {}).get(mf.ENDPOINT_LABEL, "")
@@ -1196,6 +1394,18 @@ class _ChangeFeed:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _route_secret(route: EndpointRoute) -> dict[str, Any]:
+    """The fields of the endpoint's keys Secret (see :func:`.concurrency.secret_fields`)."""
+    return {
+        "auth_mode": route.auth.mode,
+        "primary_key": route.auth.primary_key,
+        "secondary_key": route.auth.secondary_key,
+        "token_secret": route.auth.token_secret,
+        "description": route.description,
+        "tags": dict(route.tags),
+    }
 
 
 def _reapplicable(obj: dict) -> dict:

@@ -9,8 +9,9 @@ A real HTTP server (aiohttp.web in its own thread and event loop) that the real
 * nodes with allocatable cpu/memory; namespaces;
 * namespaced CRUD for deployments, services, secrets, configmaps, HPAs (autoscaling/v2),
   httproutes, gateways, events and pods: 201 on create, 409 AlreadyExists, 409 Conflict
-  on a stale resourceVersion, 404 Status, 422 Invalid (every object written is validated:
-  built-in kinds with ``kubernetes-validate`` strict schemas plus name/label rules;
+  on a stale resourceVersion (replace, merge patch and server-side apply alike), 404
+  Status, 422 Invalid (every object written is validated: built-in kinds with
+  ``kubernetes-validate`` strict schemas plus name/label rules;
   HTTPRoute with the Gateway API CRD schema in ``schemas/``), uid, resourceVersion,
   generation, label and field selectors, ``watch=true`` streams, deletecollection;
 * server-side apply (``application/apply-patch+yaml`` with ``fieldManager``/``force``;
@@ -903,18 +904,26 @@ class FakeKube:
         why = self._validate(res, obj)
         if why:
             return self._refuse(res, name, why)
-        sent_rv = (obj.get("metadata") or {}).get("resourceVersion")
-        if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
-            what = f"{res.plural}.{res.group}" if res.group else res.plural
-            return status(
-                409,
-                "Conflict",
-                f'Operation cannot be fulfilled on {what} "{name}": the object has been modified; '
-                "please apply your changes to the latest version and try again",
-                name=name,
-                kind=res.plural,
-            )
+        stale = self._stale(res, name, current, obj)
+        if stale is not None:
+            return stale
         return self._store_update(res, ns, name, current, obj)
+
+    def _stale(self, res: Res, name: str, current: dict, body: dict) -> web.Response | None:
+        """409 when the body carries a resourceVersion that is no longer the object's: as the
+        API server does for a replace, a merge patch and a server-side apply alike."""
+        sent_rv = (body.get("metadata") or {}).get("resourceVersion")
+        if not sent_rv or sent_rv == current["metadata"]["resourceVersion"]:
+            return None
+        what = f"{res.plural}.{res.group}" if res.group else res.plural
+        return status(
+            409,
+            "Conflict",
+            f'Operation cannot be fulfilled on {what} "{name}": the object has been modified; '
+            "please apply your changes to the latest version and try again",
+            name=name,
+            kind=res.plural,
+        )
 
     def _store_update(self, res: Res, ns: str, name: str, current: dict, new: dict) -> web.Response:
         if current.get("immutable") and (
@@ -985,6 +994,9 @@ class FakeKube:
                         }
                     ],
                 )
+            stale = self._stale(res, name, current, patch)
+            if stale is not None:
+                return stale
             self.owner[key] = manager
             new = copy.deepcopy(patch)
             if (
@@ -997,6 +1009,9 @@ class FakeKube:
         if current is None:
             return self._not_found(res, name)
         if ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            stale = self._stale(res, name, current, patch)
+            if stale is not None:
+                return stale
             new = merge_patch(current, patch)
             why = self._validate(res, {k: v for k, v in new.items() if k != "status"})
             if why:
