@@ -32,21 +32,23 @@ file inside the folder).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import hashlib
 import os
 import posixpath
 import re
-import shutil
 import stat
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .errors import InvalidInput, Unreachable
+
+if TYPE_CHECKING:
+    import threading
+
+# asyncio, hashlib, shutil and threading are imported where they are used: the CLI's checks
+# (validation, specs) import this module, and its cold start is measured.
 
 Kind = Literal["model", "code"]
 
@@ -424,6 +426,8 @@ def copy(
     the tree (relative paths and contents) when ``digest``, else "". On any failure or
     a cancel, ``dest`` is removed before the exception leaves.
     """
+    import hashlib
+
     h = hashlib.sha256() if digest else None
     out: int | None = None
     try:
@@ -471,6 +475,9 @@ async def copy_async(
 ) -> str:
     """:func:`copy` in a thread that stops when the awaiting task is cancelled (or when
     its event in ``running`` is set): the partial copy is removed before this returns."""
+    import asyncio
+    import threading
+
     cancel = threading.Event()
     if running is not None:
         running.add(cancel)
@@ -529,6 +536,8 @@ def read_files(inp: Input) -> dict[str, bytes]:
 
 def remove(path: Path) -> None:
     """Remove a file or a folder (a partial copy); never follows a link."""
+    import shutil
+
     with contextlib.suppress(FileNotFoundError):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
