@@ -3,10 +3,18 @@
 ``workspace.db`` lives in the data dir (0700) with mode 0600: the endpoints table
 holds keys and token secrets. Every logical change is one transaction, so a
 traffic update or a key rotation is all-or-nothing.
+
+Revisions: every change of an endpoint or a deployment takes the next number of one
+workspace-wide counter (so a name deleted and created again never reuses a revision) and
+records who made it (:data:`ACTOR`) and which fields changed in ``changes`` (bounded per
+object; secrets never). A write given ``if_revision`` is a compare-and-set inside its
+transaction: :class:`StaleRevision` when the record moved on.
 """
 
 from __future__ import annotations
 
+import contextvars
+import hashlib
 import json
 import os
 import sqlite3
@@ -17,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import revisions
 from ..domain import (
     ClusterSpec,
     DeploymentSpec,
@@ -28,7 +37,15 @@ from ..domain import (
     to_dict,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Who the change being made is for: set per request by the API (the client's user@host),
+#: inherited by the operations the request starts; the control plane's own changes otherwise.
+ACTOR: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "modeldeck_actor", default="the control plane"
+)
+#: How many changes are kept per endpoint or deployment (the oldest go first).
+CHANGES_KEPT = 100
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clusters (
@@ -62,7 +79,8 @@ CREATE TABLE IF NOT EXISTS endpoints (
     token_secret TEXT NOT NULL,
     state TEXT NOT NULL,
     error TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS deployments (
     endpoint TEXT NOT NULL REFERENCES endpoints(name) ON DELETE CASCADE,
@@ -75,7 +93,17 @@ CREATE TABLE IF NOT EXISTS deployments (
     error TEXT,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (endpoint, name)
+);
+CREATE TABLE IF NOT EXISTS changes (
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    at REAL NOT NULL,
+    changed TEXT NOT NULL,
+    PRIMARY KEY (kind, target, revision)
 );
 CREATE TABLE IF NOT EXISTS operations (
     id TEXT PRIMARY KEY,
@@ -93,6 +121,31 @@ CREATE TABLE IF NOT EXISTS settings (
     value TEXT NOT NULL
 );
 """
+
+#: schema 1 -> 2: revisions on endpoints and deployments (the changes table is in _SCHEMA)
+_TO_2 = (
+    "ALTER TABLE endpoints ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE deployments ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
+)
+
+
+class StaleRevision(Exception):
+    """A compare-and-set found another revision than the one it was given."""
+
+    def __init__(self, kind: str, target: str, sent: int, now: int) -> None:
+        super().__init__(f"{kind} {target}: revision {sent} expected, {now} found")
+        self.kind = kind
+        self.target = target
+        self.sent = sent
+        self.now = now
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    revision: int
+    actor: str
+    at: float
+    changed: dict[str, list[Any]]
 
 
 @dataclass(frozen=True)
@@ -119,6 +172,7 @@ class EndpointRow:
     state: ProvisioningState
     error: str | None
     created_at: float
+    revision: int = 0
 
 
 @dataclass(frozen=True)
@@ -133,6 +187,7 @@ class DeploymentRow:
     error: str | None
     created_at: float
     updated_at: float
+    revision: int = 0
 
 
 class Store:
@@ -177,9 +232,20 @@ class Store:
             )
         if version < SCHEMA_VERSION:
             with self.tx() as db:
+                if 0 < version < 2:
+                    for stmt in _TO_2:
+                        db.execute(stmt)
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         db.execute(stmt)
+                if 0 < version < 2:  # every record a revision of its own
+                    for table, key in (("endpoints", "name"), ("deployments", "endpoint, name")):
+                        for row in db.execute(f"SELECT {key} FROM {table}").fetchall():
+                            where = " AND ".join(f"{k.strip()}=?" for k in key.split(","))
+                            db.execute(
+                                f"UPDATE {table} SET revision=? WHERE {where}",
+                                (self._next_revision(db), *tuple(row)),
+                            )
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -210,6 +276,99 @@ class Store:
             self._db.execute("COMMIT")
         finally:
             self._depth = 0
+
+    # -- revisions -------------------------------------------------------------------------
+    @staticmethod
+    def _next_revision(db: sqlite3.Connection) -> int:
+        """The next number of the workspace-wide counter (inside the caller's transaction)."""
+        row = db.execute("SELECT value FROM settings WHERE key='revision'").fetchone()
+        value = int(row["value"]) + 1 if row is not None else 1
+        db.execute(
+            "INSERT INTO settings(key, value) VALUES('revision', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (str(value),),
+        )
+        return value
+
+    def _record(
+        self,
+        db: sqlite3.Connection,
+        kind: str,
+        target: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> int | None:
+        """Record a change (nothing when nothing a user can see changed): its revision."""
+        changed = revisions.diff(before, after)
+        if not changed:
+            return None
+        rev = self._next_revision(db)
+        db.execute(
+            "INSERT INTO changes(kind, target, revision, actor, at, changed) "
+            "VALUES(?, ?, ?, ?, ?, ?)",
+            (kind, target, rev, ACTOR.get(), time.time(), json.dumps(changed, default=str)),
+        )
+        db.execute(
+            "DELETE FROM changes WHERE kind=? AND target=? AND revision NOT IN "
+            "(SELECT revision FROM changes WHERE kind=? AND target=? "
+            "ORDER BY revision DESC LIMIT ?)",
+            (kind, target, kind, target, CHANGES_KEPT),
+        )
+        return rev
+
+    def changes(self, kind: str, target: str, after: int = 0) -> list[ChangeRow]:
+        """The recorded changes of ``kind`` (endpoint | deployment) ``target`` (``ep`` or
+        ``ep/dep``) with a revision above ``after``, oldest first."""
+        rows = self._all(
+            "SELECT * FROM changes WHERE kind=? AND target=? AND revision>? ORDER BY revision",
+            kind,
+            target,
+            after,
+        )
+        return [
+            ChangeRow(
+                revision=int(r["revision"]),
+                actor=r["actor"],
+                at=r["at"],
+                changed=json.loads(r["changed"]),
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    def _secret_mark(value: str) -> str:
+        # a change of a key shows as a change, never with the key in it
+        return "set " + hashlib.sha256(value.encode()).hexdigest()[:6] if value else ""
+
+    @classmethod
+    def endpoint_view(cls, ep: EndpointRow | None) -> dict[str, Any] | None:
+        """What a user sees of an endpoint, as a change is recorded against it."""
+        if ep is None:
+            return None
+        return {
+            "description": ep.description,
+            "tags": dict(ep.tags),
+            "traffic": dict(ep.traffic),
+            "mirror_traffic": dict(ep.mirror_traffic),
+            "control": ep.control,
+            "primary_key": cls._secret_mark(ep.primary_key),
+            "secondary_key": cls._secret_mark(ep.secondary_key),
+            "provisioning_state": ep.state.value,
+            "error": ep.error,
+        }
+
+    @staticmethod
+    def deployment_view(
+        d: DeploymentRow | None, spec: DeploymentSpec | None = None
+    ) -> dict[str, Any] | None:
+        if d is None:
+            return None
+        out = to_dict(spec or d.spec)
+        for key in ("name", "endpoint_name"):
+            out.pop(key, None)
+        out["provisioning_state"] = d.state.value
+        out["error"] = d.error
+        return out
 
     def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
         return self._db.execute(sql, args).fetchone()
@@ -356,6 +515,7 @@ class Store:
             state=ProvisioningState.parse(row["state"]),  # type: ignore[arg-type]
             error=row["error"],
             created_at=row["created_at"],
+            revision=int(row["revision"]),
         )
 
     def endpoints(self, cluster: str | None = None) -> list[EndpointRow]:
@@ -392,6 +552,22 @@ class Store:
                     ep.created_at,
                 ),
             )
+            rev = self._record(db, "endpoint", ep.name, None, {"created": ep.name})
+            self._set_revision(db, "endpoint", ep.name, rev or self._next_revision(db))
+
+    def _set_revision(self, db: sqlite3.Connection, kind: str, target: str, rev: int) -> None:
+        if kind == "endpoint":
+            db.execute("UPDATE endpoints SET revision=? WHERE name=?", (rev, target))
+        else:
+            endpoint, _, name = target.partition("/")
+            db.execute(
+                "UPDATE deployments SET revision=? WHERE endpoint=? AND name=?",
+                (rev, endpoint, name),
+            )
+
+    def _check(self, kind: str, target: str, current: int, if_revision: int | None) -> None:
+        if if_revision is not None and current != if_revision:
+            raise StaleRevision(kind, target, if_revision, current)
 
     def update_endpoint(
         self,
@@ -406,8 +582,13 @@ class Store:
         secondary_key: str | None = None,
         state: ProvisioningState | None = None,
         error: str | bool | None = False,
-    ) -> None:
-        """Change what is given, in one transaction."""
+        if_revision: int | None = None,
+    ) -> int | None:
+        """Change what is given, in one transaction; the new revision (None: no change).
+
+        With ``if_revision``: only if the endpoint is still at that revision, else
+        :class:`StaleRevision` and nothing changes.
+        """
         sets, args = self._sets(
             traffic=None if traffic is None else json.dumps(traffic),
             mirror_traffic=None if mirror_traffic is None else json.dumps(mirror_traffic),
@@ -423,14 +604,34 @@ class Store:
         if error is not False:
             sets.append("error=?")
             args.append(error)
-        if sets:
-            with self.tx() as db:
-                db.execute(f"UPDATE endpoints SET {', '.join(sets)} WHERE name=?", (*args, name))
+        with self.tx() as db:
+            before = self.endpoint(name)
+            if before is None:
+                return None
+            self._check("endpoint", name, before.revision, if_revision)
+            if not sets:
+                return None
+            db.execute(f"UPDATE endpoints SET {', '.join(sets)} WHERE name=?", (*args, name))
+            return self._endpoint_changed(db, before)
+
+    def _endpoint_changed(self, db: sqlite3.Connection, before: EndpointRow) -> int | None:
+        after = self.endpoint(before.name)
+        rev = self._record(
+            db, "endpoint", before.name, self.endpoint_view(before), self.endpoint_view(after)
+        )
+        if rev is not None:
+            self._set_revision(db, "endpoint", before.name, rev)
+        return rev
 
     def delete_endpoint(self, name: str) -> None:
         with self.tx() as db:
             db.execute("DELETE FROM deployments WHERE endpoint=?", (name,))
             db.execute("DELETE FROM endpoints WHERE name=?", (name,))
+            db.execute(
+                "DELETE FROM changes WHERE (kind='endpoint' AND target=?) OR "
+                "(kind='deployment' AND substr(target, 1, ?)=?)",
+                (name, len(name) + 1, name + "/"),
+            )
 
     # -- deployments -----------------------------------------------------------------------
     @staticmethod
@@ -446,6 +647,7 @@ class Store:
             error=row["error"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            revision=int(row["revision"]),
         )
 
     def deployments(self, endpoint: str | None = None) -> list[DeploymentRow]:
@@ -469,8 +671,10 @@ class Store:
         )
         return [f"{r['endpoint']}/{r['name']}" for r in rows]
 
-    def upsert_deployment(self, d: DeploymentRow) -> None:
+    def upsert_deployment(self, d: DeploymentRow) -> int | None:
+        """Insert or replace a deployment's record; its new revision (None: no change)."""
         with self.tx() as db:
+            before = self.deployment(d.endpoint, d.name)
             db.execute(
                 "INSERT INTO deployments(endpoint, name, spec, model_name, model_version, "
                 "code_dir, state, error, created_at, updated_at) "
@@ -492,6 +696,18 @@ class Store:
                     d.updated_at,
                 ),
             )
+            target = f"{d.endpoint}/{d.name}"
+            after = self.deployment(d.endpoint, d.name)
+            if before is None:
+                rev = self._record(db, "deployment", target, None, {"created": target})
+            else:
+                rev = self._record(
+                    db, "deployment", target, self.deployment_view(before),
+                    self.deployment_view(after),
+                )  # fmt: skip
+            if rev is not None:
+                self._set_revision(db, "deployment", target, rev)
+            return rev
 
     def set_deployment_state(
         self,
@@ -499,25 +715,61 @@ class Store:
         name: str,
         state: ProvisioningState,
         error: str | None = None,
-    ) -> None:
+        *,
+        if_revision: int | None = None,
+        spec_before: DeploymentSpec | None = None,
+        spec_after: DeploymentSpec | None = None,
+    ) -> int | None:
+        """A deployment's state; its new revision (None: no change).
+
+        ``spec_before``/``spec_after``: the spec change this state change stands for (an
+        update being rolled out, or rolled back), recorded in the history; the record's
+        spec changes only with :meth:`upsert_deployment`. ``if_revision`` as in
+        :meth:`update_endpoint`.
+        """
         with self.tx() as db:
+            before = self.deployment(endpoint, name)
+            if before is None:
+                return None
+            target = f"{endpoint}/{name}"
+            self._check("deployment", target, before.revision, if_revision)
             db.execute(
                 "UPDATE deployments SET state=?, error=?, updated_at=? WHERE endpoint=? AND name=?",
                 (state.value, error, time.time(), endpoint, name),
             )
+            after = self.deployment(endpoint, name)
+            rev = self._record(
+                db,
+                "deployment",
+                target,
+                self.deployment_view(before, spec_before),
+                self.deployment_view(after, spec_after),
+            )
+            if rev is not None:
+                self._set_revision(db, "deployment", target, rev)
+            return rev
 
     def remove_deployment(self, endpoint: str, name: str, ep: EndpointRow) -> None:
         """Delete a deployment and store its endpoint's new maps, in one transaction."""
         with self.tx() as db:
+            before = self.endpoint(endpoint)
             db.execute("DELETE FROM deployments WHERE endpoint=? AND name=?", (endpoint, name))
+            db.execute(
+                "DELETE FROM changes WHERE kind='deployment' AND target=?", (f"{endpoint}/{name}",)
+            )
             db.execute(
                 "UPDATE endpoints SET traffic=?, mirror_traffic=?, control=? WHERE name=?",
                 (json.dumps(ep.traffic), json.dumps(ep.mirror_traffic), ep.control, endpoint),
             )
+            if before is not None:
+                self._endpoint_changed(db, before)
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
         with self.tx() as db:
             db.execute("DELETE FROM deployments WHERE endpoint=? AND name=?", (endpoint, name))
+            db.execute(
+                "DELETE FROM changes WHERE kind='deployment' AND target=?", (f"{endpoint}/{name}",)
+            )
 
     # -- operations ------------------------------------------------------------------------
     def save_operation(self, op: Operation) -> None:

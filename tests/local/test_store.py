@@ -7,9 +7,21 @@ import stat
 import time
 
 import pytest
-from modeldeck.services.domain import ClusterSpec, ProvisioningState
+from modeldeck.services.domain import (
+    ClusterSpec,
+    CodeConfiguration,
+    DeploymentSpec,
+    ProvisioningState,
+)
 from modeldeck.services.errors import BackendError
-from modeldeck.services.local.store import SCHEMA_VERSION, EndpointRow, Store
+from modeldeck.services.local.store import (
+    ACTOR,
+    SCHEMA_VERSION,
+    DeploymentRow,
+    EndpointRow,
+    StaleRevision,
+    Store,
+)
 
 
 def _endpoint(name: str) -> EndpointRow:
@@ -93,4 +105,93 @@ def test_store_calls_inside_one_transaction_commit_together(tmp_path) -> None:  
         store.update_endpoint("ep-two", control="blue")
     row = store.endpoint("ep-two")
     assert row is not None and (row.traffic, row.control) == ({"blue": 100}, "blue")
+    store.close()
+
+
+def _deployment_row(endpoint: str, name: str) -> DeploymentRow:
+    spec = DeploymentSpec(
+        name=name,
+        endpoint_name=endpoint,
+        model="azureml:m:1",
+        code_configuration=CodeConfiguration(code="/c", scoring_script="score.py"),
+    )
+    now = time.time()
+    return DeploymentRow(
+        endpoint=endpoint,
+        name=name,
+        spec=spec,
+        model_name="m",
+        model_version=1,
+        code_dir="/c",
+        state=ProvisioningState.SUCCEEDED,
+        error=None,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def test_every_change_takes_a_new_revision_with_who_and_what(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = Store(tmp_path / "workspace.db")
+    store.insert_cluster(ClusterSpec(name="myaks"), ProvisioningState.SUCCEEDED)
+    store.insert_endpoint(_endpoint("ep"))
+    store.upsert_deployment(_deployment_row("ep", "blue"))
+    first = store.endpoint("ep")
+    dep = store.deployment("ep", "blue")
+    assert first is not None and dep is not None
+    assert first.revision > 0 and dep.revision > 0 and first.revision != dep.revision
+    token = ACTOR.set("alice@jump1 (ssh from 10.0.0.5)")
+    try:
+        rev = store.update_endpoint("ep", traffic={"blue": 100}, primary_key="n" * 43)
+    finally:
+        ACTOR.reset(token)
+    assert rev is not None and rev > max(first.revision, dep.revision)
+    assert store.update_endpoint("ep", traffic={"blue": 100}) is None  # the same: no change
+    assert store.endpoint("ep").revision == rev  # type: ignore[union-attr]
+    (change,) = store.changes("endpoint", "ep", after=first.revision)
+    assert change.revision == rev and change.actor == "alice@jump1 (ssh from 10.0.0.5)"
+    assert change.changed["traffic.blue"] == [None, 100]
+    assert set(change.changed) == {"traffic.blue", "primary_key"}
+    raw = sqlite3.connect(tmp_path / "workspace.db").execute("SELECT changed FROM changes")
+    assert not any("n" * 43 in r[0] or "p" * 43 in r[0] for r in raw)  # never a key
+
+    # compare-and-set: a stale revision changes nothing
+    with pytest.raises(StaleRevision) as err:
+        store.update_endpoint("ep", description="late", if_revision=first.revision)
+    assert (err.value.sent, err.value.now) == (first.revision, rev)
+    assert store.endpoint("ep").description == ""  # type: ignore[union-attr]
+    with pytest.raises(StaleRevision):
+        store.set_deployment_state(
+            "ep", "blue", ProvisioningState.UPDATING, if_revision=dep.revision - 1
+        )
+    assert store.deployment("ep", "blue").state is ProvisioningState.SUCCEEDED  # type: ignore[union-attr]
+    # a deleted name created again never reuses a revision
+    store.delete_deployment("ep", "blue")
+    store.upsert_deployment(_deployment_row("ep", "blue"))
+    assert store.deployment("ep", "blue").revision > rev  # type: ignore[union-attr]
+    assert [c.changed for c in store.changes("deployment", "ep/blue")] == [
+        {"created": [None, "ep/blue"]}
+    ]
+    store.close()
+
+
+def test_a_schema_1_database_is_migrated_with_a_revision_per_record(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "workspace.db"
+    store = Store(path)
+    store.insert_cluster(ClusterSpec(name="myaks"), ProvisioningState.SUCCEEDED)
+    for name in ("a", "b"):
+        store.insert_endpoint(_endpoint(name))
+        store.upsert_deployment(_deployment_row(name, "blue"))
+    store.close()
+    db = sqlite3.connect(path)  # back to what modeldeck 1 wrote
+    db.executescript(
+        "ALTER TABLE endpoints DROP COLUMN revision; ALTER TABLE deployments DROP COLUMN revision;"
+        "DROP TABLE changes; DELETE FROM settings WHERE key='revision'; PRAGMA user_version=1;"
+    )
+    db.close()
+
+    store = Store(path)
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    revs = [e.revision for e in store.endpoints()] + [d.revision for d in store.deployments()]
+    assert len(set(revs)) == 4 and min(revs) > 0
+    assert store.update_endpoint("a", description="after", if_revision=revs[0]) == max(revs) + 1
     store.close()
