@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import inputs, validation
+from . import inputs, validation, yamlload
 from .domain import (
     AuthMode,
     ClusterDriver,
@@ -196,12 +196,7 @@ def read_yaml(path: str | Path, what: str) -> _Doc:
             "does not exist" if not p.exists() else "is not a file",
             f"give the path of the {what} YAML file (-f FILE)",
         )
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(
-            "file", str(path), f"cannot be read ({exc})", "give a readable UTF-8 YAML file"
-        ) from None
+    text = yamlload.read_text(p, field="file")  # at most yamlload.MAX_BYTES are read
     return parse_yaml(text, str(path), p.resolve().parent, what)
 
 
@@ -210,7 +205,8 @@ def parse_yaml(text: str, source: str, base_dir: Path | None, what: str) -> _Doc
 
     loader = None
     try:
-        loader = yaml.SafeLoader(text)
+        # aliases, expansion and nesting are bounded while composing (yamlload)
+        loader = yamlload.loader_class()(text)
         node = loader.get_single_node()
         doc = _Doc({}, source, base_dir)
         if node is None:
@@ -230,17 +226,9 @@ def parse_yaml(text: str, source: str, base_dir: Path | None, what: str) -> _Doc
             )
         doc.data = _node_value(loader, node, (), doc)
         return doc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidInput(
-            "file",
-            source,
-            f"is not valid YAML ({at}{problem})",
-            "fix the YAML syntax (indentation, ':' after each key)",
-            message=f"{source}: {at}not valid YAML: {problem}",
-        ) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        mark = loader.get_mark() if loader is not None else None
+        raise yamlload.as_invalid(exc, source, mark=mark) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -296,11 +284,9 @@ def parse_set_value(text: str) -> Any:
     """A --set value as YAML reads a scalar: ``2`` is a number, ``true`` a bool, ``Key`` text."""
     if text.strip() == "":
         return ""
-    import yaml
-
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = yamlload.safe_load(text, "--set")
+    except InvalidInput:
         return text
     return value if isinstance(value, str | int | float | bool | list | dict) else text
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import yamlload
 from ..errors import InvalidInput
 
 _PATH_KEYS = {
@@ -64,8 +65,6 @@ def _absolutize(entry: dict[str, Any], keys: tuple[str, ...], base: Path) -> Non
 
 def merge(files: list[Path]) -> tuple[dict[str, Any], list[str]]:
     """The merged kubeconfig and the files it was read from."""
-    import yaml  # deferred: the CLI's cold start stays small
-
     merged: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -77,20 +76,11 @@ def merge(files: list[Path]) -> tuple[dict[str, Any], list[str]]:
     seen: dict[str, set[str]] = {"clusters": set(), "users": set(), "contexts": set()}
     read: list[str] = []
     for path in files:
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
+        if not path.exists():
             continue
-        except OSError as exc:
-            raise InvalidInput(
-                "KUBECONFIG", str(path), f"cannot be read: {exc.strerror}", "fix its permissions"
-            ) from exc
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise InvalidInput(
-                "KUBECONFIG", str(path), f"is not valid YAML ({exc})", "fix or remove the file"
-            ) from exc
+        # bounded like every YAML modeldeck reads (kubeconfigs embed certificates: 16 MiB)
+        text = yamlload.read_text(path, field="KUBECONFIG", max_bytes=16 * 1024 * 1024)
+        data = yamlload.safe_load(text, str(path), field="KUBECONFIG") or {}
         if not isinstance(data, dict):
             raise InvalidInput("KUBECONFIG", str(path), "is not a kubeconfig (not a mapping)")
         read.append(str(path))
