@@ -3,6 +3,10 @@
 JSON in and out (``domain.to_dict``/``from_dict``); a typed error answers
 ``{"error": err.to_dict()}`` with ``err.http_status``. Served on the daemon's
 Unix socket only (see :mod:`.daemon`).
+
+Every request runs as its client (:data:`.store.ACTOR`): the ``X-Modeldeck-Actor`` header
+the client sends (``alice@jump1 (ssh from 10.0.0.5)``), checked against the socket peer's
+uid (``SO_PEERCRED``). A write may carry ``If-Match: REVISION`` (the record as read).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import dataclasses
 import json
 import logging
 import re
+import socket
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -29,7 +35,9 @@ from ..domain import (
     to_dict,
 )
 from ..errors import BackendError, InvalidInput, ModeldeckError, Unreachable
+from ..revisions import ACTOR_HEADER
 from .engine import Engine
+from .store import ACTOR
 
 log = logging.getLogger("modeldeck.daemon")
 T = TypeVar("T")
@@ -169,10 +177,59 @@ def _bool_query(request: web.Request, key: str) -> bool:
     return request.query.get(key, "").lower() in ("1", "true", "yes", "on")
 
 
+def _peer_user(request: web.Request) -> str | None:
+    """The user name of the process at the other end of the Unix socket (Linux)."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    option = getattr(socket, "SO_PEERCRED", None)
+    if sock is None or option is None:
+        return None
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+        _, uid, _ = struct.unpack("3i", raw)
+    except (OSError, struct.error):
+        return None
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def actor_of(request: web.Request) -> str:
+    """Who a request is for: the client's own words, checked against the peer's uid."""
+    claimed = "".join(c for c in request.headers.get(ACTOR_HEADER, "") if c.isprintable())
+    claimed = claimed.strip()[:120]
+    peer = _peer_user(request)
+    if not claimed:
+        return f"{peer or 'unknown'}@{socket.gethostname()}"
+    if peer is not None and claimed.partition("@")[0] != peer:
+        return f"{claimed} [uid {peer}]"  # a name the socket's owner did not vouch for
+    return claimed
+
+
+@web.middleware
+async def _as_actor(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = ACTOR.set(actor_of(request))  # operations started here inherit it
+    try:
+        return await handler(request)
+    finally:
+        ACTOR.reset(token)
+
+
+def _if_match(request: web.Request) -> str | None:
+    """``If-Match: 7`` (or ``"7"``, as an ETag): the revision the client read."""
+    raw = request.headers.get("If-Match")
+    if raw is None or not raw.strip():
+        return None
+    return raw.strip().removeprefix("W/").strip('"')
+
+
 def build_app(
     engine: Engine, *, stop: asyncio.Event, status: Callable[[], dict[str, Any]]
 ) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_as_actor])
     r = app.router
 
     def route(method: str, path: str) -> Callable[[Handler], Handler]:
@@ -312,6 +369,7 @@ def build_app(
             description=data.get("description"),
             tags=data.get("tags"),
             control=data.get("control"),
+            if_revision=_if_match(request),
         )
         return _json(op, 200)
 
@@ -410,7 +468,8 @@ def build_app(
     async def update_deployment(request: web.Request) -> web.StreamResponse:
         data = await _body(request)
         spec = _spec(data, request.match_info["e"], request.match_info["d"])
-        return _json(await engine.update_deployment(spec), 202)
+        op = await engine.update_deployment(spec, if_revision=_if_match(request))
+        return _json(op, 202)
 
     @route("DELETE", "/v1/endpoints/{e}/deployments/{d}")
     async def delete_deployment(request: web.Request) -> web.StreamResponse:

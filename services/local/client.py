@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .. import paths, validation
+from .. import paths, revisions, validation
 from ..domain import (
     Cluster,
     ClusterDriver,
@@ -156,6 +156,11 @@ def _q(name: str) -> str:
     return quote(str(name), safe="")
 
 
+def _if_match(revision: str | None) -> dict[str, str] | None:
+    """The revision a change was computed from: refused with Conflict if it is stale."""
+    return {"If-Match": str(revision)} if revision else None
+
+
 class LocalWorkspace(Workspace):
     """A client of the local control plane (``modeldeck serve``)."""
 
@@ -188,6 +193,8 @@ class LocalWorkspace(Workspace):
                 base_url=_BASE,
                 timeout=httpx.Timeout(300.0, connect=5.0),
                 trust_env=False,
+                # who makes the changes this client sends (recorded with each revision)
+                headers={revisions.ACTOR_HEADER: revisions.client_actor()},
             )
         return self._client
 
@@ -365,12 +372,15 @@ class LocalWorkspace(Workspace):
             known = list(mirror_traffic) if hasattr(mirror_traffic, "keys") else []
             body["mirror_traffic"] = validation.mirror_traffic(mirror_traffic, traffic or {}, known)
         if description is not None:
-            body["description"] = description
+            body["description"] = validation.description(description)
         if tags is not None:
             body["tags"] = validation.tags(tags)
         if control is not None:
             body["control"] = control
-        return self._handle(await self._call("PATCH", f"/v1/endpoints/{_q(name)}", json=body))
+        data = await self._call(
+            "PATCH", f"/v1/endpoints/{_q(name)}", json=body, headers=_if_match(if_revision)
+        )
+        return self._handle(data)
 
     async def delete_endpoint(self, name: str) -> OperationHandle:
         return self._handle(await self._call("DELETE", f"/v1/endpoints/{_q(name)}"))
@@ -460,6 +470,7 @@ class LocalWorkspace(Workspace):
             "PUT",
             f"/v1/endpoints/{_q(spec.endpoint_name)}/deployments/{_q(spec.name)}",
             json={"spec": to_dict(spec)},
+            headers=_if_match(if_revision),
         )
         return self._handle(data)
 

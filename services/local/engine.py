@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .. import inputs, validation, vmsizes
+from .. import inputs, revisions, validation, vmsizes
 from ..domain import (
     AuthMode,
     Cluster,
@@ -69,7 +69,7 @@ from ..errors import (
     NotFound,
     Unreachable,
 )
-from .store import DeploymentRow, EndpointRow, Store
+from .store import DeploymentRow, EndpointRow, StaleRevision, Store
 
 log = logging.getLogger("modeldeck.daemon")
 
@@ -834,6 +834,42 @@ class Engine:
             )
         return model
 
+    # ================================================================== revisions
+    @staticmethod
+    def _revision_sent(if_revision: str | None) -> int | None:
+        if if_revision is None:
+            return None
+        try:
+            return int(str(if_revision))
+        except ValueError:
+            raise InvalidInput(
+                "if_revision",
+                if_revision,
+                "is not a revision of this workspace (a whole number)",
+                "send the revision of the record as you read it (its 'revision' field)",
+            ) from None
+
+    def _stale(self, kind: str, target: str, sent: int, now: int) -> Conflict:
+        """A Conflict naming what changed since revision ``sent``, and who changed it."""
+        history = self.store.changes(kind, target, after=sent)
+        by = list(dict.fromkeys(c.actor for c in history))
+        change = revisions.merge(c.changed for c in history)
+        endpoint, _, name = target.partition("/")
+        if kind == "endpoint":
+            fix = (
+                f"see it now (modeldeck online-endpoint show -n {target}) and repeat your "
+                "change on it; the CLI does that by itself when your change touches other fields"
+            )
+        else:
+            fix = (
+                f"see it now (modeldeck online-deployment show -e {endpoint} -n {name}) and "
+                "repeat your change on it; the CLI does that by itself when your change touches "
+                "other fields"
+            )
+        return revisions.stale(
+            kind, name or target, sent=str(sent), now=str(now), change=change, by=by, fix=fix
+        )
+
     # ================================================================== endpoints
     def _endpoint_row(self, name: str) -> EndpointRow:
         row = self.store.endpoint(name)
@@ -894,6 +930,7 @@ class Engine:
             control=ep.control,
             created_at=ep.created_at,
             error=error,
+            revision=str(ep.revision),
         )
 
     async def list_endpoints(self) -> list[Endpoint]:
@@ -979,9 +1016,13 @@ class Engine:
         description: str | None = None,
         tags: dict[str, str] | None = None,
         control: str | None = None,
+        if_revision: str | None = None,
     ) -> Operation:
+        sent = self._revision_sent(if_revision)
         async with self._admit:
             ep = self._endpoint_row(name)
+            if sent is not None and sent != ep.revision:
+                raise self._stale("endpoint", name, sent, ep.revision)
             deps = self._live_deployments(name)
             new_traffic = dict(ep.traffic)
             if traffic is not None:
@@ -995,8 +1036,8 @@ class Engine:
                 validation.mirror_traffic(new_mirror, new_traffic, deps)
             if tags is not None:
                 tags = validation.tags(tags)
-            if description is not None and not isinstance(description, str):
-                raise InvalidInput("description", description, "must be a string")
+            if description is not None:
+                validation.description(description)
             new_control: str | bool | None = False
             if control is not None:
                 if control == "":
@@ -1016,6 +1057,8 @@ class Engine:
                 # the data plane first: if it refuses, the records stay as they were
                 await self._apply_route(ep.cluster, self._route(new_row))
             try:
+                # compare-and-set against the record all the checks above were made on: a
+                # change that landed meanwhile (outside admission) refuses this one
                 self.store.update_endpoint(
                     name,
                     traffic=new_traffic if traffic is not None else None,
@@ -1023,11 +1066,17 @@ class Engine:
                     description=description,
                     tags=tags,
                     control=new_control,
+                    if_revision=ep.revision,
                 )
-            except Exception:
+            except Exception as exc:
                 if routing_changed:
                     with contextlib.suppress(Exception):
-                        await self._apply_route(ep.cluster, self._route(ep))
+                        # the route of the record as it is now, not as this request read it
+                        await self._apply_route(ep.cluster, self._route(self._endpoint_row(name)))
+                if isinstance(exc, StaleRevision):
+                    raise self._stale(
+                        "endpoint", name, exc.sent if sent is None else sent, exc.now
+                    ) from None
                 raise
         shown = " ".join(f"{k}={v}" for k, v in new_traffic.items())
         return self._done("endpoint.update", name, f"traffic {shown}".strip())
@@ -1196,6 +1245,7 @@ class Engine:
             error=error,
             created_at=d.created_at,
             updated_at=d.updated_at,
+            revision=str(d.revision),
         )
 
     async def _status(self, cluster: str, d: DeploymentRow) -> DeploymentStatus | str | None:
@@ -1538,10 +1588,16 @@ class Engine:
             ProvisioningState.CREATING,
             ProvisioningState.UPDATING,
         ):
+            last = self.store.changes("deployment", f"{ep.name}/{spec.name}", existing.revision - 1)
             raise Conflict(
                 f"deployment '{spec.name}' is {existing.state.value.lower()}; wait until that "
                 "operation ends",
                 fix=f"watch it with: modeldeck online-deployment show -e {ep.name} -n {spec.name}",
+                # what is being rolled out, by whom: a client may wait and retry on top of it
+                busy=existing.state.value,
+                revision_now=str(existing.revision),
+                changed=last[-1].changed if last else None,
+                by=last[-1].actor if last else None,
             )
         validation.deployment_count([d.name for d in self.store.deployments(ep.name)], spec.name)
         if spec.role is DeploymentRole.CONTROL and ep.control not in (None, spec.name):
@@ -1625,8 +1681,17 @@ class Engine:
 
         return self._start("deployment.create", f"{ep.name}/{spec.name}", work)
 
-    async def update_deployment(self, spec: DeploymentSpec) -> Operation:
+    async def update_deployment(
+        self, spec: DeploymentSpec, *, if_revision: str | None = None
+    ) -> Operation:
+        sent = self._revision_sent(if_revision)
         async with self._admit:
+            if sent is not None:
+                row = self._deployment_row(spec.endpoint_name, spec.name)
+                if sent != row.revision:
+                    raise self._stale(
+                        "deployment", f"{row.endpoint}/{row.name}", sent, row.revision
+                    )
             spec, model, code, ep, old = await self._admit_deployment(spec, update=True)
             assert old is not None
             code_dir = await self._copy_code(ep.name, spec.name, code)
@@ -1637,10 +1702,24 @@ class Engine:
                     code=code_dir, scoring_script=spec.code_configuration.scoring_script
                 ),
             )
-            with self.store.tx():
-                self.store.set_deployment_state(ep.name, spec.name, ProvisioningState.UPDATING)
-                if spec.role is DeploymentRole.CONTROL and ep.control != spec.name:
-                    self.store.update_endpoint(ep.name, control=spec.name)
+            try:
+                with self.store.tx():
+                    # compare-and-set: the record the checks were made on (or the one the
+                    # client read), in the transaction that marks it Updating
+                    self.store.set_deployment_state(
+                        ep.name,
+                        spec.name,
+                        ProvisioningState.UPDATING,
+                        if_revision=old.revision if sent is None else sent,
+                        spec_before=old.spec,
+                        spec_after=stored,
+                    )
+                    if spec.role is DeploymentRole.CONTROL and ep.control != spec.name:
+                        self.store.update_endpoint(ep.name, control=spec.name)
+            except StaleRevision as exc:
+                if code_dir != old.code_dir:
+                    self._prune_code(ep.name, spec.name, keep=old.code_dir)
+                raise self._stale("deployment", exc.target, exc.sent, exc.now) from None
             self._pending[(ep.name, spec.name)] = stored
 
         async def work(progress: Progress) -> None:
@@ -1650,7 +1729,14 @@ class Engine:
             except Exception:
                 # the previous spec and its replicas stay as they were
                 if self.store.deployment(ep.name, spec.name) is not None:
-                    self.store.set_deployment_state(ep.name, spec.name, old.state, old.error)
+                    self.store.set_deployment_state(
+                        ep.name,
+                        spec.name,
+                        old.state,
+                        old.error,
+                        spec_before=stored,  # recorded as rolled back
+                        spec_after=old.spec,
+                    )
                 if code_dir != old.code_dir:
                     self._prune_code(ep.name, spec.name, keep=old.code_dir)
                 raise
