@@ -33,6 +33,20 @@ MIN_VCPUS = {ClusterPurpose.FAST_PROD: 12, ClusterPurpose.DEV_TEST: 2}
 RUNTIMES = ("default", "azmlinfsrv")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+# Sizes of free-text fields. Tags: Azure Resource Manager's limits (50 name/value pairs per
+# resource, names up to 512 characters, values up to 256). Azure documents no limit for the
+# rest: these are modeldeck's choices, far above real use and small enough that a spec stays
+# a few hundred KiB (Kubernetes objects are limited to about 1 MiB).
+MAX_TAGS = 50
+MAX_TAG_KEY_CHARS = 512
+MAX_TAG_VALUE_CHARS = 256
+MAX_DESCRIPTION_CHARS = 4000
+MAX_ENV_VARS = 100
+MAX_ENV_NAME_CHARS = 256
+MAX_ENV_VALUE_CHARS = 32 * 1024
+MAX_ENV_TOTAL_CHARS = 256 * 1024
+MAX_REFERENCE_CHARS = 2048  # model, environment (image), storage_uri, kube_context, resource_id
+
 
 def name(value: Any, field: str = "name") -> str:
     if not isinstance(value, str):
@@ -156,6 +170,11 @@ def memory_quantity(value: Any, field: str) -> float:
 
 def cluster_spec(spec: ClusterSpec) -> ClusterSpec:
     name(spec.name)
+    description(spec.description)
+    tags(spec.tags)
+    for ref in ("kube_context", "resource_id"):
+        if getattr(spec, ref) is not None:
+            text(getattr(spec, ref), ref, MAX_REFERENCE_CHARS)
     if spec.driver is ClusterDriver.POOL:
         spec_integer(spec.agent_count, "agent_count", 1, 100)
         size = vmsizes.lookup(spec.vm_size)
@@ -229,21 +248,125 @@ def model_spec(spec: ModelSpec) -> ModelSpec:
             "give the path of a model file or folder that exists",
         )
     inputs.check_top(spec.path, "path", "model")  # a regular file or folder, not /dev or /proc
+    description(spec.description)
     tags(spec.tags)
     return spec
 
 
+def _clip(value: str, n: int = 60) -> str:
+    """The start of a long value, for an error message (never the whole 40 MiB)."""
+    return value if len(value) <= n else value[:n] + "..."
+
+
+def text(value: Any, field: str, max_chars: int, fix: str | None = None) -> str:
+    """A free-text field: a string of at most ``max_chars`` characters."""
+    if not isinstance(value, str):
+        raise InvalidInput(field, value, "must be text", f"write {field} as a quoted string")
+    if len(value) > max_chars:
+        raise InvalidInput(
+            field,
+            _clip(value),
+            f"is {len(value):,} characters long; at most {max_chars:,} are allowed",
+            fix or f"shorten {field} to {max_chars:,} characters or fewer",
+        )
+    return value
+
+
+def description(value: Any, field: str = "description") -> str:
+    return text(
+        value,
+        field,
+        MAX_DESCRIPTION_CHARS,
+        f"shorten {field} to {MAX_DESCRIPTION_CHARS:,} characters; link to longer notes",
+    )
+
+
 def tags(value: Any, field: str = "tags") -> dict[str, str]:
+    """Tags within Azure Resource Manager's limits: 50 pairs, names 512 and values 256 chars."""
     if not isinstance(value, Mapping):
         raise InvalidInput(
             field, value, "must be a mapping of strings to strings", "write it as key: value lines"
         )
+    if len(value) > MAX_TAGS:
+        raise InvalidInput(
+            field,
+            f"{len(value):,} tags",
+            f"at most {MAX_TAGS} tags are allowed (Azure Resource Manager's limit)",
+            f"keep {MAX_TAGS} tags or fewer; put many values in one tag as JSON text",
+        )
     for k, v in value.items():
         if not isinstance(k, str) or not isinstance(v, str | int | float | bool):
             raise InvalidInput(
-                f"{field}.{k}", v, "tag values must be strings", f"write it as {k}: some-text"
+                f"{field}.{_clip(str(k))}",
+                v,
+                "tag values must be strings",
+                f"write it as {_clip(str(k))}: some-text",
+            )
+        if len(k) > MAX_TAG_KEY_CHARS:
+            raise InvalidInput(
+                field,
+                _clip(k),
+                f"a tag name is {len(k):,} characters long; at most {MAX_TAG_KEY_CHARS} are allowed",
+                f"shorten the tag name to {MAX_TAG_KEY_CHARS} characters (Azure's limit)",
+            )
+        if len(str(v)) > MAX_TAG_VALUE_CHARS:
+            raise InvalidInput(
+                f"{field}.{_clip(k)}",
+                _clip(str(v)),
+                f"is {len(str(v)):,} characters long; a tag value has at most "
+                f"{MAX_TAG_VALUE_CHARS}",
+                f"shorten the value to {MAX_TAG_VALUE_CHARS} characters (Azure's limit)",
             )
     return {str(k): str(v) for k, v in value.items()}
+
+
+def environment_variables(
+    value: Mapping[str, Any], field: str = "environment_variables"
+) -> Mapping[str, Any]:
+    """Names a process accepts, values within bounds, and a bounded number of them."""
+    if len(value) > MAX_ENV_VARS:
+        raise InvalidInput(
+            field,
+            f"{len(value):,} variables",
+            f"at most {MAX_ENV_VARS} environment variables are allowed",
+            "keep settings in a file in the code folder and read it in init()",
+        )
+    total = 0
+    for key, val in value.items():
+        key_text = str(key)
+        if len(key_text) > MAX_ENV_NAME_CHARS:
+            raise InvalidInput(
+                field,
+                _clip(key_text),
+                f"a variable name is {len(key_text):,} characters long; at most "
+                f"{MAX_ENV_NAME_CHARS} are allowed",
+                "use a shorter variable name",
+            )
+        if not ENV_NAME_RE.match(key_text):
+            raise InvalidInput(
+                f"{field}.{key_text}",
+                val,
+                "variable names are letters, digits and '_', not starting with a digit",
+                "rename it, e.g. MY_SETTING",
+            )
+        val_text = str(val)
+        if len(val_text) > MAX_ENV_VALUE_CHARS:
+            raise InvalidInput(
+                f"{field}.{key_text}",
+                _clip(val_text),
+                f"is {len(val_text):,} characters long; a value has at most "
+                f"{MAX_ENV_VALUE_CHARS:,}",
+                "put large settings in a file in the code folder and read it in init()",
+            )
+        total += len(key_text) + len(val_text)
+    if total > MAX_ENV_TOTAL_CHARS:
+        raise InvalidInput(
+            field,
+            f"{total:,} characters in all",
+            f"names and values together have at most {MAX_ENV_TOTAL_CHARS:,} characters",
+            "put large settings in a file in the code folder and read it in init()",
+        )
+    return value
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -259,6 +382,7 @@ def endpoint_spec(spec: EndpointSpec) -> EndpointSpec:
             "set compute: azureml:CLUSTER in the YAML, or pass --set compute=CLUSTER",
         )
     name(spec.compute, "compute")
+    description(spec.description)
     tags(spec.tags)
     return spec
 
@@ -406,6 +530,7 @@ def deployment_spec(spec: DeploymentSpec) -> DeploymentSpec:
     name(spec.endpoint_name, "endpoint_name")
     if not spec.model:
         raise InvalidInput("model", spec.model, "is required", "set model: azureml:NAME:VERSION")
+    text(spec.model, "model", MAX_REFERENCE_CHARS)
     if not re.fullmatch(r"(azureml:)?[a-zA-Z][-a-zA-Z0-9_.]*(:\d+|@latest)?", spec.model):
         raise InvalidInput(
             "model",
@@ -477,17 +602,14 @@ def deployment_spec(spec: DeploymentSpec) -> DeploymentSpec:
         spec_integer(p.timeout, f"{probe_name}.timeout", 1, 3600)
         spec_integer(p.failure_threshold, f"{probe_name}.failure_threshold", 1, 1000)
         spec_integer(p.success_threshold, f"{probe_name}.success_threshold", 1, 1000)
-    for key, val in spec.environment_variables.items():
-        if not ENV_NAME_RE.match(str(key)):
-            raise InvalidInput(
-                f"environment_variables.{key}",
-                val,
-                "variable names are letters, digits and '_', not starting with a digit",
-                "rename it, e.g. MY_SETTING",
-            )
+    environment_variables(spec.environment_variables)
     if spec.runtime not in RUNTIMES:
         raise InvalidInput(
             "runtime", spec.runtime, "must be default or azmlinfsrv", "write runtime: default"
         )
+    for ref in ("environment", "storage_uri"):
+        if getattr(spec, ref) is not None:
+            text(getattr(spec, ref), ref, MAX_REFERENCE_CHARS)
+    description(spec.description)
     tags(spec.tags)
     return spec

@@ -859,6 +859,8 @@ class AzureMLWorkspace(Workspace):
         else:
             new_mirror = {d: p for d, p in mirror_now.items() if d in deps}
             validation.mirror_traffic(new_mirror, new_traffic, deps)
+        if description is not None:
+            validation.description(description)
         all_tags = {str(k): str(v) for k, v in (current.get("tags") or {}).items()}
         if tags is not None:
             user = validation.tags(tags)
