@@ -7,6 +7,8 @@ deployments, models and code; ``machineLearningServices.json`` for computes).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import datetime
 from typing import Any
@@ -394,6 +396,52 @@ def auth_mode_to_arm(mode: AuthMode) -> str | None:
     return _AUTH_TO_ARM.get(mode)
 
 
+# --------------------------------------------------------------------------- revisions
+
+#: What ARM changes by itself on an online endpoint or deployment (not a write of ours).
+_VOLATILE = frozenset({"provisioningState", "scoringUri", "swaggerUri"})
+_FIELD_NAMES = {"sku": "instance_count", "environmentId": "environment", "model": "model"}
+
+
+def revision(res: dict[str, Any]) -> str:
+    """An online endpoint's or deployment's revision, derived from what ARM returns.
+
+    ARM has no ``etag`` on these resources and takes no ``If-Match`` for them (REST spec
+    2024-10-01: ``OnlineEndpointTrackedResource`` and ``OnlineDeploymentTrackedResource``
+    are a TrackedResource without etag, their PUT/PATCH take no If-Match header). So the
+    revision is a hash of ``systemData.lastModifiedAt`` and of what a write can change
+    (properties but the provisioning state and URIs, tags, sku): it changes with every
+    write, and not while ARM only provisions.
+    """
+    props = {k: v for k, v in (res.get("properties") or {}).items() if k not in _VOLATILE}
+    payload = {
+        "at": (res.get("systemData") or {}).get("lastModifiedAt"),
+        "properties": props,
+        "tags": res.get("tags") or {},
+        "sku": res.get("sku") or {},
+    }
+    raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What differs between two reads of one resource, in modeldeck's field names
+    (``mirrorTraffic`` -> ``mirror_traffic``, ``sku`` -> ``instance_count``)."""
+    out: set[str] = set()
+    a, b = old.get("properties") or {}, new.get("properties") or {}
+    for key in (set(a) | set(b)) - _VOLATILE:
+        if a.get(key) != b.get(key):
+            out.add(_FIELD_NAMES.get(key) or re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower())
+    if (old.get("sku") or {}) != (new.get("sku") or {}):
+        out.add("instance_count")
+    tags_a, tags_b = old.get("tags") or {}, new.get("tags") or {}
+    if tags_a.get(TAG_CONTROL) != tags_b.get(TAG_CONTROL):
+        out.add("control")
+    if _user_tags(tags_a) != _user_tags(tags_b):
+        out.add("tags")
+    return sorted(out)
+
+
 def endpoint_to_domain(res: dict[str, Any]) -> Endpoint:
     props = res.get("properties") or {}
     tags = res.get("tags") or {}
@@ -410,6 +458,7 @@ def endpoint_to_domain(res: dict[str, Any]) -> Endpoint:
         kind=str(res.get("kind") or "K8s"),
         control=tags.get(TAG_CONTROL) or None,
         created_at=_created(res),
+        revision=revision(res),
     )
 
 
@@ -636,6 +685,7 @@ def deployment_to_domain(
         error=error,
         created_at=_created(res),
         updated_at=timestamp((res.get("systemData") or {}).get("lastModifiedAt")),
+        revision=revision(res),
     )
 
 

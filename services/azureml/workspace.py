@@ -27,6 +27,7 @@ import os
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,9 @@ class AzureMLWorkspace(Workspace):
         self._monitor: ArmClient | None = None
         self._retry = RetryPolicy(max_retries=max_retries)
         self._metrics_cache: dict[str | None, tuple[float, list[MetricSample]]] = {}
+        #: (kind, name, revision) -> the resource as read: what a refused update's
+        #: Conflict compares with to name the fields someone else changed (bounded)
+        self._reads: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
 
     @classmethod
     def from_settings(cls, name: str, settings: dict[str, Any]) -> AzureMLWorkspace:
@@ -785,10 +789,74 @@ class AzureMLWorkspace(Workspace):
         return await self.arm.get(self._ep(name), kind="endpoint", name=name)
 
     async def list_endpoints(self) -> list[Endpoint]:
-        return [mapping.endpoint_to_domain(e) for e in await self._raw_endpoints()]
+        return [self._read("endpoint", e) for e in await self._raw_endpoints()]
 
     async def get_endpoint(self, name: str) -> Endpoint:
-        return mapping.endpoint_to_domain(await self._raw_endpoint(name))
+        return self._read("endpoint", await self._raw_endpoint(name))
+
+    def _read(self, kind: str, res: dict[str, Any]) -> Endpoint:
+        self._remember(kind, str(res.get("name") or ""), res)
+        return mapping.endpoint_to_domain(res)
+
+    def _remember(self, kind: str, name: str, res: dict[str, Any]) -> None:
+        key = (kind, name, mapping.revision(res))
+        self._reads[key] = res
+        self._reads.move_to_end(key)
+        while len(self._reads) > 512:
+            self._reads.popitem(last=False)
+
+    def _check_revision(
+        self, kind: str, name: str, current: dict[str, Any], if_revision: str | None
+    ) -> None:
+        """Refuse (Conflict) a write based on ``if_revision`` when the resource as read just
+        now has another revision.
+
+        ARM gives online endpoints and deployments no etag and honours no If-Match for them
+        (see :func:`mapping.revision`), so this check runs on a GET made just before the
+        PUT: it narrows the race to that one round trip but cannot close it on ARM's side.
+        (Azure ML does refuse a second write while the first one's operation is running:
+        that 409 comes back as Conflict too.)
+        """
+        if not if_revision:
+            return
+        now = mapping.revision(current)
+        if now == if_revision:
+            return
+        before = self._reads.get((kind, name, if_revision))
+        fields = mapping.changed_fields(before, current) if before is not None else []
+        sd = current.get("systemData") or {}
+        by, at = sd.get("lastModifiedBy"), sd.get("lastModifiedAt")
+        props = current.get("properties") or {}
+        shown: dict[str, Any] = {}
+        if kind == "endpoint":  # the live maps, for a dashboard that shows what won
+            shown = {
+                "traffic": {str(k): int(v) for k, v in (props.get("traffic") or {}).items()},
+                "mirror_traffic": {
+                    str(k): int(v) for k, v in (props.get("mirrorTraffic") or {}).items() if v
+                },
+            }
+        what = f"{kind} '{name}'"
+        if kind == "endpoint":
+            show = f"modeldeck online-endpoint show -n {name}"
+        else:
+            e, d = name.split("/", 1)
+            what = f"deployment '{d}' of endpoint '{e}'"
+            show = f"modeldeck online-deployment show -e {e} -n {d}"
+        raise Conflict(
+            f"{what} was changed"
+            + (f" by {by}" if by else "")
+            + (f" at {at}" if at else "")
+            + " since it was read"
+            + (f" ({', '.join(fields)} changed)" if fields else "")
+            + (f"; traffic is now {json.dumps(shown['traffic'], sort_keys=True)}" if shown else "")
+            + "; this change was not applied",
+            fix=f"read it again ({show} shows the other change) and make your change on top of it",
+            fields=fields or None,
+            changed_by=by,
+            changed_at=at,
+            current=shown or None,
+            revision=now,
+        )
 
     async def create_endpoint(self, spec: EndpointSpec) -> OperationHandle:
         validation.endpoint_spec(spec)
@@ -842,9 +910,15 @@ class AzureMLWorkspace(Workspace):
         tags: dict[str, str] | None = None,
         control: str | None = None,
         kind: str = "endpoint.update",
+        if_revision: str | None = None,
     ) -> Lro:
-        """Read the endpoint and its deployments, validate, PUT with the FULL maps."""
+        """Read the endpoint and its deployments, validate, PUT with the FULL maps.
+
+        With ``if_revision``, refused with Conflict when the endpoint read just now has
+        another revision (see :meth:`_check_revision`).
+        """
         current, deps = await asyncio.gather(self._raw_endpoint(name), self._deployment_names(name))
+        self._check_revision("endpoint", name, current, if_revision)
         props = current.get("properties") or {}
         live_now = {str(k): int(v) for k, v in (props.get("traffic") or {}).items()}
         mirror_now = {str(k): int(v) for k, v in (props.get("mirrorTraffic") or {}).items() if v}
@@ -913,6 +987,7 @@ class AzureMLWorkspace(Workspace):
             description=description,
             tags=tags,
             control=control,
+            if_revision=if_revision,
         )
         return self._track(lro)
 
@@ -1058,6 +1133,7 @@ class AzureMLWorkspace(Workspace):
         error = None
         if state.value == "Failed":
             error = self._last_errors.get((endpoint, name)) or self._failure_of(endpoint, name)
+        self._remember("deployment", f"{endpoint}/{name}", res)
         dep = mapping.deployment_to_domain(
             endpoint,
             res,
@@ -1198,8 +1274,13 @@ class AzureMLWorkspace(Workspace):
     ) -> OperationHandle:
         validation.deployment_spec(spec)
         target = f"{spec.endpoint_name}/{spec.name}"
-        await self.arm.get(self._dep(spec.endpoint_name, spec.name), kind="deployment", name=target)
+        path = self._dep(spec.endpoint_name, spec.name)
+        current = await self.arm.get(path, kind="deployment", name=target)
+        self._check_revision("deployment", target, current, if_revision)  # before any upload
         body = await self._deployment_body(spec)
+        if if_revision:  # and again just before the PUT: the upload may have taken a while
+            current = await self.arm.get(path, kind="deployment", name=target)
+            self._check_revision("deployment", target, current, if_revision)
         lro = await self.arm.begin(
             "PUT",
             self._dep(spec.endpoint_name, spec.name),

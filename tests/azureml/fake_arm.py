@@ -12,6 +12,11 @@ What it does as ARM does (REST spec ``2024-10-01``):
   ``Retry-After``; operations go InProgress -> Succeeded (or Failed with an ARM error);
 * 404 ``ResourceNotFound``, 409 for conflicting operations, 429 / 503 on demand;
 * an endpoint PUT without ``traffic`` resets it to 0 for every deployment, as Azure does;
+* ``systemData`` on endpoints and deployments (created/lastModified By/ByType/At, the
+  caller's principal from ``users``), set on every PUT; no ``etag`` and no ``If-Match``:
+  the spec gives online endpoints and deployments neither (an If-Match header is
+  ignored, as by the service); a second PUT while an endpoint or a deployment is still
+  provisioning is 409 ``Conflict`` ("another operation is in progress");
 * serves a blob-like PUT for uploads (SAS checked) and each endpoint's scoring URI.
 """
 
@@ -93,6 +98,8 @@ class FakeArm:
     #: tokens that sign in but have no role on the workspace (writes get 403)
     readonly_tokens: set[str] = field(default_factory=set)
     valid_tokens: set[str] = field(default_factory=set)
+    #: token -> the principal ARM records in systemData (default: tester@contoso.com)
+    users: dict[str, str] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     schema_errors: list[str] = field(default_factory=list)
     computes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -224,6 +231,7 @@ class FakeArm:
                 "tenantId": str(uuid.uuid4()),
             },
             "tags": {},
+            "systemData": self._system_data(None, None),
             "properties": {
                 "authMode": auth,
                 "compute": f"{self.ws_path}/computes/{compute}",
@@ -259,6 +267,7 @@ class FakeArm:
             "kind": "Kubernetes",
             "sku": {"name": "Default", "capacity": capacity},
             "tags": {},
+            "systemData": self._system_data(None, None),
             "properties": {
                 "endpointComputeType": "Kubernetes",
                 "model": f"{self.ws_path}/models/{model}/versions/{version}",
@@ -292,6 +301,27 @@ class FakeArm:
                 },
                 "provisioningState": state,
             },
+        }
+
+    def _system_data(
+        self, request: web.Request | None, previous: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """systemData as ARM sets it on a write: created* kept, lastModified* now."""
+        token = ""
+        if request is not None:
+            auth = request.headers.get("Authorization", "")
+            token = auth[7:] if auth.startswith("Bearer ") else ""
+        who = self.users.get(token, "tester@contoso.com")
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e7):07d}Z"
+        before = (previous or {}).get("systemData") or {}
+        return {
+            "createdBy": before.get("createdBy", who),
+            "createdByType": before.get("createdByType", "User"),
+            "createdAt": before.get("createdAt", stamp),
+            "lastModifiedBy": who,
+            "lastModifiedByType": "User",
+            "lastModifiedAt": stamp,
         }
 
     # ------------------------------------------------------------------ server
@@ -759,6 +789,7 @@ class FakeArm:
                 "tenantId": str(uuid.uuid4()),
             },
             "tags": body.get("tags") or {},
+            "systemData": self._system_data(request, res),
             "properties": {
                 **{k: v for k, v in props.items() if k not in ("traffic", "mirrorTraffic")},
                 "traffic": traffic,
@@ -1003,6 +1034,16 @@ class FakeArm:
         bad = self._check("mfe", "OnlineDeploymentTrackedResource", body, "PUT deployment")
         if bad:
             return bad
+        if res is not None and res["properties"]["provisioningState"] not in (
+            "Succeeded",
+            "Failed",
+        ):
+            return _error(
+                409,
+                "Conflict",
+                f"Deployment {d} is in {res['properties']['provisioningState']} state; another "
+                "operation is in progress.",
+            )
         props = body["properties"]
         if props.get("endpointComputeType") != "Kubernetes":
             return _error(
@@ -1024,6 +1065,7 @@ class FakeArm:
             "kind": body.get("kind", "Kubernetes"),
             "sku": body.get("sku") or {"name": "Default", "capacity": 1},
             "tags": body.get("tags") or {},
+            "systemData": self._system_data(request, res),
             "properties": {**props, "provisioningState": "Creating" if res is None else "Updating"},
         }
         deps[d] = new
