@@ -207,6 +207,7 @@ async def test_a_client_that_goes_away_stops_the_copy_and_the_partial_is_removed
         assert await asyncio.to_thread(_wait, lambda: incoming(hm.data) == [])
         log = (hm.state / "daemon.log").read_text()
         assert "the client went away; cancelling" in log
+        assert "Traceback" not in log and "Error handling request" not in log
         async with LocalWorkspace(autostart=False) as again:  # the daemon is still fine
             assert await again.list_models("huge") == []
 
@@ -231,6 +232,7 @@ async def test_daemon_stop_does_not_wait_for_a_copy_in_progress(  # type: ignore
             await ws.close()
         log = (hm.state / "daemon.log").read_text()
         assert log.rstrip().endswith("stopped"), log[-2000:]
+        assert "Traceback" not in log
         assert incoming(hm.data) == []
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
