@@ -42,7 +42,7 @@ from .domain import (
     ResourceSet,
     ScaleSettings,
 )
-from .errors import InvalidInput, ModeldeckError
+from .errors import Conflict, InvalidInput, ModeldeckError
 
 if TYPE_CHECKING:
     from .workspace import OperationHandle, Workspace
@@ -1152,6 +1152,56 @@ async def create_deployment_from_file(
     return await create_deployment(ws, loaded, all_traffic=all_traffic)
 
 
+#: how many times a read-modify-write is tried again on fresh state after a Conflict that
+#: does not touch the user's own change
+CONFLICT_RETRIES = 5
+#: how long a retry waits for someone else's rollout of the same deployment to end (s)
+BUSY_WAIT_S = 300.0
+
+
+def _set_paths(overrides: Iterable[str]) -> list[str]:
+    """The dotted paths ``--set`` items change (what a retry must not have seen changed)."""
+    return [".".join(_split_path(o.partition("=")[0])) for o in overrides]
+
+
+def _retryable(exc: Conflict, touched: Iterable[str] | None) -> bool:
+    """A Conflict over a change that leaves the user's own fields alone."""
+    from . import revisions
+
+    if exc.details.get("busy") not in (None, "Updating", "Creating"):
+        return False  # being deleted
+    changed = revisions.conflict_paths(exc)
+    return changed is not None and not revisions.overlapping(touched, changed)
+
+
+def _overlap_error(exc: Conflict, touched: Iterable[str] | None, show: str) -> Conflict:
+    """The Conflict as the user sees it when someone else changed what they change too."""
+    from . import revisions
+
+    both = revisions.overlapping(touched, revisions.conflict_paths(exc) or [])
+    if not both:
+        return exc
+    return Conflict(
+        f"{exc.message}; your change touches {', '.join(both)} too, so it was not applied",
+        fix=f"see the new value ({show}) and repeat your command if it still applies",
+        **exc.details,
+    )
+
+
+async def _settled(read: Callable[[], Any], deadline: float) -> None:
+    """Wait until someone else's operation on the record has ended (bounded)."""
+    import asyncio
+    import time
+
+    from .domain import ProvisioningState
+
+    delay = 0.05
+    busy = (ProvisioningState.CREATING, ProvisioningState.UPDATING)
+    while (await read()).provisioning_state in busy and time.monotonic() < deadline:
+        await asyncio.sleep(delay)
+        delay = min(1.0, delay * 2)
+
+
 async def update_deployment_from(
     ws: Workspace,
     endpoint: str,
@@ -1163,30 +1213,52 @@ async def update_deployment_from(
 ) -> OperationHandle:
     """``update``: from a file (the whole spec), or the current spec with --set applied.
 
-    The full spec is sent either way.
+    The full spec is sent either way, with the revision it was computed from. When someone
+    else changed the deployment meanwhile (Conflict), it is read again and the ``--set``
+    applied on the fresh state, as long as the other change left the fields it sets alone
+    (a file sets them all); otherwise the Conflict, naming both, is raised.
     """
-    current = await ws.get_deployment(endpoint, name)
-    if path is not None:
-        loaded = load_deployment(path, overrides, name=name, endpoint_name=endpoint)
-    else:
-        if not list(overrides):
-            raise InvalidInput(
-                "update",
-                None,
-                "nothing to change",
-                "pass -f FILE or --set KEY=VALUE (e.g. --set instance_count=2)",
-            )
-        loaded = updated_deployment(current.spec, overrides)
-    if warn is not None:
-        _emit(await deployment_warnings(ws, loaded), warn)
-    spec, model = await _register(ws, loaded)
-    try:
-        return await ws.update_deployment(spec)
-    except ModeldeckError:
-        if model is not None:
-            with contextlib.suppress(ModeldeckError):
-                await ws.delete_model(model.name, model.version)
-        raise
+    import time
+
+    overrides = list(overrides)
+    if path is None and not overrides:
+        raise InvalidInput(
+            "update",
+            None,
+            "nothing to change",
+            "pass -f FILE or --set KEY=VALUE (e.g. --set instance_count=2)",
+        )
+    touched = None if path is not None else _set_paths(overrides)
+    show = f"modeldeck online-deployment show -e {endpoint} -n {name}"
+    deadline = time.monotonic() + BUSY_WAIT_S
+    for attempt in range(CONFLICT_RETRIES + 1):
+        current = await ws.get_deployment(endpoint, name)
+        if path is not None:
+            loaded = load_deployment(path, overrides, name=name, endpoint_name=endpoint)
+        else:
+            loaded = updated_deployment(current.spec, overrides)
+        if warn is not None and attempt == 0:
+            _emit(await deployment_warnings(ws, loaded), warn)
+        spec, model = await _register(ws, loaded)
+        try:
+            return await ws.update_deployment(spec, if_revision=current.revision or None)
+        except ModeldeckError as exc:
+            if model is not None:
+                with contextlib.suppress(ModeldeckError):
+                    await ws.delete_model(model.name, model.version)
+            if not isinstance(exc, Conflict):
+                raise
+            if not _retryable(exc, touched):
+                raise _overlap_error(exc, touched, show) from None
+            if attempt == CONFLICT_RETRIES or time.monotonic() > deadline:
+                raise Conflict(
+                    f"{exc.message} (tried {attempt + 1} times; it keeps changing)",
+                    fix=f"see it ({show}), then repeat the command",
+                    **exc.details,
+                ) from None
+            if exc.details.get("busy"):
+                await _settled(lambda: ws.get_deployment(endpoint, name), deadline)
+    raise AssertionError("unreachable")
 
 
 async def update_endpoint_from(
@@ -1201,9 +1273,70 @@ async def update_endpoint_from(
     warn: Warn | None = None,
 ) -> OperationHandle:
     """``online-endpoint update``. Traffic changes only when asked (--traffic/--rest, or a
-    ``traffic:`` in the file): an update never resets it."""
-    current = await ws.get_endpoint(name)
-    deployments = [d.name for d in await ws.list_deployments(name)]
+    ``traffic:`` in the file): an update never resets it.
+
+    Sent with the revision the change was computed from; on a Conflict over other fields
+    (someone else's tags while this sets traffic) the change is computed again on the fresh
+    state, as :func:`update_deployment_from` does.
+    """
+    overrides = list(overrides)
+    show = f"modeldeck online-endpoint show -n {name}"
+    for attempt in range(CONFLICT_RETRIES + 1):
+        current = await ws.get_endpoint(name)
+        deployments = [d.name for d in await ws.list_deployments(name)]
+        changes = _endpoint_changes(
+            current,
+            deployments,
+            path=path,
+            overrides=overrides,
+            traffic=traffic,
+            rest=rest,
+            mirror_traffic=mirror_traffic,
+            warn=warn if attempt == 0 else None,
+        )
+        touched = _endpoint_touched(current, changes, whole_tags=path is not None)
+        try:
+            return await ws.update_endpoint(name, **changes, if_revision=current.revision or None)
+        except Conflict as exc:
+            if not _retryable(exc, touched):
+                raise _overlap_error(exc, touched, show) from None
+            if attempt == CONFLICT_RETRIES:
+                raise Conflict(
+                    f"{exc.message} (tried {attempt + 1} times; it keeps changing)",
+                    fix=f"see it ({show}), then repeat the command",
+                    **exc.details,
+                ) from None
+    raise AssertionError("unreachable")
+
+
+def _endpoint_touched(current: Any, changes: Mapping[str, Any], *, whole_tags: bool) -> list[str]:
+    """The paths an endpoint change touches: a traffic map as a whole (its numbers add up
+    together), tags one by one when --set changes some of them."""
+    out = []
+    for key, value in changes.items():
+        if key == "tags" and not whole_tags:
+            old = dict(current.tags)
+            out += [
+                f"tags.{k}" for k in sorted(set(old) | set(value)) if old.get(k) != value.get(k)
+            ]
+        else:
+            out.append(key)
+    return out
+
+
+def _endpoint_changes(
+    current: Any,
+    deployments: list[str],
+    *,
+    path: str | Path | None,
+    overrides: list[str],
+    traffic: str | None,
+    rest: str | None,
+    mirror_traffic: str | None,
+    warn: Warn | None,
+) -> dict[str, Any]:
+    """What ``online-endpoint update`` changes, computed on the endpoint as read."""
+    name = current.name
     changes: dict[str, Any] = {}
     overrides = list(overrides)
     control = [o for o in overrides if o.partition("=")[0].strip() == "control"]
@@ -1282,7 +1415,7 @@ async def update_endpoint_from(
             'pass --traffic "blue=90 green=10", --mirror-traffic, -f FILE, --set control=NAME '
             "or --set KEY=VALUE",
         )
-    return await ws.update_endpoint(name, **changes)
+    return changes
 
 
 __all__ = [
