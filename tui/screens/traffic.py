@@ -3,13 +3,18 @@
 * one slider per deployment (at most 6); left/right 1%, shift+left/right 10%, mouse drag;
 * "default takes the rest" (the seed's default version): the chosen default moves so
   the total stays 100 (``validation.fill_rest``);
-* Apply sends the full map in one ``update_endpoint(traffic=...)`` call; Escape discards;
-* mark one deployment as control; a mirror slider capped at 50%.
+* Apply sends the full map in one ``update_endpoint(traffic=...)`` call, with the revision
+  of the endpoint the map was staged from; Escape discards;
+* mark one deployment as control; a mirror slider capped at 50%;
+* when someone else changed the endpoint since (Conflict), a notice says who and what, with
+  the new live map: ``b`` re-stages the operator's own edits on it (rebase), ``x`` drops them.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,9 +22,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from ...services import validation
+from ...services import revisions, validation
 from ...services.domain import Deployment, Endpoint
-from ...services.errors import InvalidInput
+from ...services.errors import Conflict, InvalidInput
 from ..css import css_path
 from ..format import describe_error
 from ..widgets.bars import TrafficBar
@@ -27,13 +32,28 @@ from ..widgets.traffic_slider import TrafficSlider
 from .base import ModeldeckScreen
 
 
+@dataclass(frozen=True)
+class StagedEdits:
+    """The operator's own edits: what differs from the live state they were staged on."""
+
+    traffic: dict[str, int]
+    mirror: tuple[str | None, int] | None = None  # None: the mirror was not edited
+    control_edited: bool = False
+    control: str | None = None
+
+
 class TrafficScreen(ModeldeckScreen):
     CSS_PATH = css_path("views.tcss")
     VIEW_NAME = "Traffic"
-    MUTATING = frozenset({"apply", "toggle_rest", "set_default", "set_control", "mirror_target"})
+    MUTATING = frozenset(
+        {"apply", "toggle_rest", "set_default", "set_control", "mirror_target", "rebase"}
+    )
     BINDINGS = [
         Binding("enter", "apply", "Apply"),
         Binding("escape", "discard", "Discard"),
+        # shown once an apply was refused because someone else changed the endpoint
+        Binding("b", "rebase", "Rebase my edits on live"),
+        Binding("x", "drop_edits", "Drop my edits"),
         Binding("r", "toggle_rest", "Default takes rest"),
         Binding("d", "set_default", "Set default"),
         Binding("c", "set_control", "Control"),
@@ -56,6 +76,14 @@ class TrafficScreen(ModeldeckScreen):
         self.rest_mode = False
         self.default: str | None = None
         self.applying = False
+        # what the staged map was staged from: the live state then, and its revision
+        self.base_revision = ""
+        self.base_live: dict[str, int] = {}
+        self.base_mirror: tuple[str | None, int] = (None, 0)
+        self.base_control: str | None = None
+        #: the refusal of the last apply (someone else changed the endpoint), until resolved
+        self.conflict: Conflict | None = None
+        self._conflict_edits = StagedEdits({})
 
     def title_text(self) -> str:
         return f"Traffic {self.endpoint_name}"
@@ -64,6 +92,7 @@ class TrafficScreen(ModeldeckScreen):
         yield Static("", id="traffic-live")
         yield TrafficBar(id="traffic-live-bar")
         yield Vertical(id="sliders")
+        yield Static("", id="traffic-conflict")
         yield Static("", id="traffic-summary")
         yield Static(
             "[dim]←/→ 1%  shift+←/→ 10%  ↑/↓ next  Enter apply  Esc discard\n"
@@ -102,6 +131,7 @@ class TrafficScreen(ModeldeckScreen):
             self.staged = dict(self.live)
             self.mirror_target = self.live_mirror[0]
             self.control = self.live_control
+            self._rebase_on(endpoint)
             if self.default not in names:
                 self.default = max(self.live, key=lambda n: self.live[n]) if self.live else None
         self.query_one("#traffic-live", Static).update(f"[b]live[/] on [b]{endpoint.name}[/]:")
@@ -109,6 +139,14 @@ class TrafficScreen(ModeldeckScreen):
         if rebuild:
             self._build_sliders()
         self._sync_sliders()
+        self._show_conflict()
+
+    def _rebase_on(self, endpoint: Endpoint) -> None:
+        """What is staged from now on is staged from this state of the endpoint."""
+        self.base_revision = endpoint.revision
+        self.base_live = dict(self.live)
+        self.base_mirror = self.live_mirror
+        self.base_control = self.live_control
 
     def _mirror_value(self) -> int:
         if not self.is_mounted:
@@ -195,6 +233,11 @@ class TrafficScreen(ModeldeckScreen):
             )
         if self.control != self.live_control:
             changes.append(f"control {self.live_control or '–'}→{self.control or '–'}")
+        moved = self.endpoint is not None and self.endpoint.revision != self.base_revision
+        if moved and self.dirty and self.conflict is None:
+            text.append("\n")
+            text.append("the live map changed since you staged: ", style="bold yellow")
+            text.append("Enter will show what changed and let you rebase", style="yellow")
         text.append("\n")
         if changes:
             text.append("changes: ", style="bold")
@@ -328,19 +371,135 @@ class TrafficScreen(ModeldeckScreen):
             return
         name = self.endpoint_name
         summary = " ".join(f"{k}={v}" for k, v in sorted(self.staged.items()))
+        revision = self.base_revision or None
+        edits = self._edits()
+
+        async def start() -> Any:
+            try:
+                return await self.workspace.update_endpoint(
+                    name,
+                    **changes,  # type: ignore[arg-type]
+                    if_revision=revision,
+                )
+            except Conflict as exc:
+                self.conflict = exc
+                self._conflict_edits = edits
+                raise
 
         def done(ok: bool) -> None:
             self.applying = False
             if ok:
                 self.loaded = False  # take the new live map as the staged one
+                self.conflict = None
+                self._show_conflict()
                 self.poll_now()
+            elif self.conflict is not None:
+                self.poll_now()  # the new live map, beside what is staged
+                self._show_conflict()
 
+        self.conflict = None
         self.applying = True
-        self.mdapp.run_operation(
-            f"traffic {name}: {summary}",
-            lambda: self.workspace.update_endpoint(name, **changes),
-            done,
-        )  # type: ignore[arg-type]
+        self.mdapp.run_operation(f"traffic {name}: {summary}", start, done)
+
+    # -- someone else changed the endpoint -------------------------------------------------
+    def _edits(self) -> StagedEdits:
+        mirror = (self.mirror_target, self._mirror_value() if self.mirror_target else 0)
+        # with "default takes the rest", the default's number follows the others: not an edit
+        rest = self.default if self.rest_mode else None
+        return StagedEdits(
+            traffic={
+                n: v for n, v in self.staged.items() if v != self.base_live.get(n, 0) and n != rest
+            },
+            mirror=mirror if mirror != self.base_mirror else None,
+            control_edited=self.control != self.base_control,
+            control=self.control,
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("rebase", "drop_edits") and self.conflict is None:
+            return False  # only while a refused apply waits for a decision
+        return super().check_action(action, parameters)
+
+    def _show_conflict(self) -> None:
+        box = self.query_one("#traffic-conflict", Static)
+        self.refresh_bindings()
+        exc = self.conflict
+        box.display = exc is not None
+        if exc is None:
+            box.update("")
+            return
+        details = exc.details
+        changed = details.get("changed")
+        what = revisions.describe(changed) if isinstance(changed, dict) else ""
+        live = "  ".join(f"{n} {v}%" for n, v in sorted(self.live.items())) or "(none)"
+        text = Text()
+        text.append("changed by someone else", style="bold red")
+        text.append(f": {details.get('by') or 'another operator'}")
+        sent, now = details.get("revision_sent"), details.get("revision_now")
+        if sent and now:
+            text.append(f" (revision {sent} → {now})", style="dim")
+        if what:
+            text.append(f"\n  {what}")
+        text.append("\nlive now: ", style="bold")
+        text.append(live)
+        if self.live_mirror[0]:
+            text.append(f"  mirror →{self.live_mirror[0]} {self.live_mirror[1]}%")
+        text.append("\nb", style="bold")
+        text.append(" rebase: your edits again, on this live map (then Enter)   ")
+        text.append("x", style="bold")
+        text.append(" drop your edits")
+        box.update(text)
+
+    def action_rebase(self) -> None:
+        """Stage the operator's own edits again, on the live map as it is now."""
+        if self.conflict is None or not self.mdapp.allow_mutation("changing traffic"):
+            return
+        if self.endpoint is None:
+            return
+        edits = self._conflict_edits
+        staged = dict(self.live)
+        staged.update({n: v for n, v in edits.traffic.items() if n in staged})
+        if self.rest_mode and self.default in staged and self.default not in edits.traffic:
+            given = {n: v for n, v in staged.items() if n != self.default}
+            if sum(given.values()) <= 100:
+                staged = validation.fill_rest(given, self.default, self.deployment_names)
+        self.staged = staged
+        self.mirror_target = edits.mirror[0] if edits.mirror else self.live_mirror[0]
+        self.control = edits.control if edits.control_edited else self.live_control
+        self._rebase_on(self.endpoint)
+        self.conflict = None
+        self._sync_sliders()
+        if edits.mirror:
+            self._set_mirror_value(edits.mirror[1])
+        self._show_conflict()
+        total = sum(self.staged.values())
+        self.notify(
+            f"your edits, staged on the live map (total {total}%): review them, Enter applies",
+            title="rebased",
+            severity="information" if total in (0, 100) else "warning",
+        )
+
+    def action_drop_edits(self) -> None:
+        """Forget the operator's edits: the live map is what is staged."""
+        if self.conflict is None or self.endpoint is None:
+            return
+        self.staged = dict(self.live)
+        self.mirror_target = self.live_mirror[0]
+        self.control = self.live_control
+        self._rebase_on(self.endpoint)
+        self.conflict = None
+        self._sync_sliders()
+        self._set_mirror_value(self.live_mirror[1])
+        self._show_conflict()
+        self.notify("your edits were dropped: the live map is staged", title="discarded")
+
+    def _set_mirror_value(self, value: int) -> None:
+        sliders = self.query("#mirror-slider")
+        if sliders:
+            slider = sliders.first(TrafficSlider)
+            slider.value = value
+            slider.refresh()
+        self._update_summary()
 
     def action_discard(self) -> None:
         if self.dirty:
