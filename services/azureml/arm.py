@@ -9,7 +9,9 @@
 * long-running operations (201/202 with ``Azure-AsyncOperation`` and/or ``Location``)
   are followed by :class:`Lro`, one poll at a time, as ``Retry-After`` says.
 
-Tokens never reach a log line or an error message.
+Tokens never reach a log line or an error message, and never travel over plain http
+to anything but loopback (:mod:`modeldeck.services.transport`): such a request is
+refused before any connection is made.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ..errors import (
     Unauthorized,
     Unreachable,
 )
+from ..transport import refuse_cleartext_credentials
 from .auth import LOGIN_FIX, TokenProvider
 
 #: the stable Microsoft.MachineLearningServices REST API version every call uses
@@ -327,6 +330,15 @@ class ArmClient:
         safe = method in SAFE_METHODS or retry_unsafe
         refreshed = False
         attempt = 0
+        # before the token is even fetched; also for URLs ARM hands back (operation polls)
+        refuse_cleartext_credentials(
+            url,
+            what="the ARM bearer token",
+            field="arm_endpoint",
+            fix="use an https:// arm_endpoint (the profile's arm_endpoint, or "
+            "MODELDECK_ARM_ENDPOINT); plain http is only for a server on this machine "
+            "(http://127.0.0.1:PORT)",
+        )
         while True:
             token = await self.tokens.token()
             headers = {

@@ -64,6 +64,7 @@ from ..errors import (
     Unauthorized,
     error_from_dict,
 )
+from ..transport import refuse_cleartext_credentials
 from ..workspace import OperationHandle, Workspace
 from . import failures, mapping
 from .arm import ArmClient, Lro, RetryPolicy
@@ -1089,6 +1090,13 @@ class AzureMLWorkspace(Workspace):
     ) -> InvokeResult:
         for attempt in range(2):
             uri, secret = await self._scoring_auth(name, fresh=attempt > 0)
+            refuse_cleartext_credentials(
+                uri,
+                what=f"the key or token of endpoint '{name}'",
+                field="scoring_uri",
+                fix="give the endpoint's compute TLS (for a Kubernetes compute: the inference "
+                "router's sslConfiguration): Azure ML then gives it an https scoring URI",
+            )
             h = {"Content-Type": "application/json", **(headers or {})}
             h["Authorization"] = f"Bearer {secret}"
             if deployment:

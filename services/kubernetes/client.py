@@ -10,6 +10,9 @@ service layer async and each cluster isolated:
   ``Retry-After`` (all our writes are idempotent: server-side apply, or updates
   guarded by resourceVersion);
 * failures become typed errors (:mod:`.errors`);
+* credentials never go over plain http to anything but loopback: a kubeconfig whose
+  server is ``http://`` elsewhere and whose user has a token, an exec plugin, an auth
+  provider or a password is refused before any connection (:mod:`..transport`);
 * streams (``watch=true``, pod log ``follow=true``) run in their own threads and
   are read as async iterators of lines.
 
@@ -29,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ModeldeckError
+from ..transport import cleartext_to_remote, refuse_cleartext_credentials
 from .errors import RETRYABLE, Call, from_status, from_transport, retry_after
 from .kubeconfig import KubeContext, client_configuration
 
@@ -87,6 +91,7 @@ class KubeApi:
                     from kubernetes import client
                     from urllib3.util.retry import Retry
 
+                    self._refuse_cleartext()
                     cfg = client_configuration(self.ctx)
                     # One quick connect retry; status retries are ours (with Retry-After).
                     cfg.retries = Retry(
@@ -101,6 +106,25 @@ class KubeApi:
                     cfg.connection_pool_maxsize = self._concurrency + 16
                     self._api_client = client.ApiClient(cfg)
         return self._api_client
+
+    def _refuse_cleartext(self) -> None:
+        """Before the client is built (an exec plugin would already hand out a token)."""
+        if not cleartext_to_remote(self.ctx.server):
+            return
+        users = {u.get("name"): u.get("user") or {} for u in self.ctx.config.get("users") or []}
+        user = users.get(self.ctx.user) or {}
+        secret = [
+            k for k in ("token", "tokenFile", "exec", "auth-provider", "password") if user.get(k)
+        ]
+        if secret:
+            refuse_cleartext_credentials(
+                self.ctx.server,
+                what=f"the credentials of kubeconfig user '{self.ctx.user}' ({', '.join(secret)})",
+                field="kube_context",
+                fix=f"set the server of context '{self.ctx.name}' to its https:// URL "
+                "(kubectl config set-cluster); plain http is only for a server on this "
+                "machine (kubectl proxy on http://127.0.0.1:8001)",
+            )
 
     def _serialize(
         self,
@@ -309,6 +333,8 @@ def _is_read_timeout(exc: BaseException) -> bool:
 def _transport_error(exc: BaseException, call: Call, api: KubeApi) -> ModeldeckError:
     from kubernetes.client.exceptions import ApiException
 
+    if isinstance(exc, ModeldeckError):  # refused before sending (e.g. credentials in clear)
+        return exc
     if isinstance(exc, ApiException) and exc.status:
         return from_status(exc.status, exc.body, call, cluster=api.cluster, context=api.ctx.name)
     return from_transport(exc, call, cluster=api.cluster, server=api.server)
