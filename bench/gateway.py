@@ -6,7 +6,8 @@ For two scoring scripts (a no-op, and one that burns 2 ms of CPU per request) it
 starts one real replica process (max 8 concurrent requests) and the real gateway
 (key auth on, so the Authorization check is part of the cost), then runs a load
 generator in its own process (aiohttp, N connections, a fixed number of requests)
-against the replica directly and through the gateway, alternately, twice each; the
+against the replica directly (its Unix socket, the way the gateway reaches it) and
+through the gateway (TCP on loopback), alternately, twice each; the
 better run of each is kept. It prints throughput and p50/p99 latency, the ratios, and
 the p50 added by the gateway at one connection.
 
@@ -64,7 +65,12 @@ async def _load(
     latencies: list[float] = []
     errors = 0
     remaining = requests
-    connector = aiohttp.TCPConnector(limit=0)
+    connector: aiohttp.BaseConnector
+    if url.startswith("unix:"):  # a replica's socket: unix:PATH
+        connector = aiohttp.UnixConnector(path=url[len("unix:") :], limit=0)
+        url = "http://replica/score"
+    else:
+        connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         for _ in range(min(50, requests)):  # warm up connections and caches
             async with session.post(url, data=body, headers=headers) as resp:
@@ -135,7 +141,7 @@ async def _bench(requests: int, concurrency: int, rounds: int) -> int:
 
     root = Path(tempfile.mkdtemp(prefix="md-bench-gw-"))
     (root / "model").mkdir()
-    sup = Supervisor(LogStore(root / "logs"))
+    sup = Supervisor(LogStore(root / "logs"), socket_dir=root / "sock")
     gw = Gateway("127.0.0.1", 0)
     await gw.start()
     settings = RequestSettings(
@@ -170,11 +176,12 @@ async def _bench(requests: int, concurrency: int, rounds: int) -> int:
                 if replica.failures:
                     raise SystemExit(f"replica failed: {replica.error}")
                 await replica.wait_change(1.0)
-            gw.set_backends(label, "d", [replica.url], settings)
+            assert replica.address is not None
+            gw.set_backends(label, "d", [replica.address], settings)
             gw.set_endpoint(
                 EndpointRoute(label, EndpointAuth("key", KEY, KEY + "2", "s"), {"d": 100})
             )
-            direct_url = f"{replica.url}/score"
+            direct_url = replica.address  # unix:PATH: the load generator posts to /score
             gw_url = gw.scoring_uri(label)
             auth = {"Authorization": f"Bearer {KEY}"}
 

@@ -34,6 +34,10 @@ Environment: ``PORT`` (default 5001, as azmlinfsrv), ``MODELDECK_MAX_CONCURRENCY
 script runs in Azure ML's own inference server (``azmlinfsrv``, which the image must
 have) on ``127.0.0.1:PORT+1``; this server stays in front of it for auth and metrics
 and forwards ``/score`` to it. It listens only once ``azmlinfsrv`` answers ``GET /``.
+Left alone, ``azmlinfsrv`` binds ``0.0.0.0``, where any pod of the cluster could score
+without a key; so this server binds ``127.0.0.1:PORT+1`` itself and hands the socket
+over as systemd socket activation (fd 3, ``LISTEN_FDS=1``, ``LISTEN_PID``), which
+gunicorn, azmlinfsrv's server, serves instead of binding its own addresses.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -186,6 +191,20 @@ class Stats:
             return "\n".join(out) + "\n"
 
 
+#: the socket at fd argv[1] becomes fd 3 of the program argv[2:], as systemd passes it
+_SOCKET_ACTIVATION = (
+    "import os, sys\n"
+    "fd = int(sys.argv[1])\n"
+    "if fd != 3:\n"
+    "    os.dup2(fd, 3)\n"
+    "    os.close(fd)\n"
+    "os.set_inheritable(3, True)\n"
+    "os.environ['LISTEN_FDS'] = '1'\n"
+    "os.environ['LISTEN_PID'] = str(os.getpid())\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
 class App:
     def __init__(self) -> None:
         self.endpoint = os.environ.get("MODELDECK_ENDPOINT", "")
@@ -201,10 +220,18 @@ class App:
         self.child: subprocess.Popen | None = None
 
     def start_upstream(self, script: str, port: int, wait_s: float) -> None:
-        """Run ``azmlinfsrv`` on 127.0.0.1:``port`` and wait until it answers ``GET /``."""
+        """Run ``azmlinfsrv`` on 127.0.0.1:``port`` only and wait until it answers ``GET /``."""
         folder = os.path.dirname(os.path.abspath(script))
-        cmd = ["azmlinfsrv", "--entry_script", script, "--port", str(port)]
-        self.child = subprocess.Popen(cmd, cwd=folder)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        fd = listener.fileno()
+        cmd = [sys.executable, "-c", _SOCKET_ACTIVATION, str(fd), "azmlinfsrv"]
+        cmd += ["--entry_script", script, "--port", str(port)]
+        try:
+            self.child = subprocess.Popen(cmd, cwd=folder, pass_fds=(fd,))
+        finally:
+            listener.close()  # the child holds it
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:

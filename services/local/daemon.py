@@ -18,6 +18,7 @@ import errno
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ from ..errors import BackendError, InvalidInput, ModeldeckError, Unreachable
 SOCKET_NAME = "modeldeck.sock"
 PID_NAME = "modeldeck.pid"
 LOG_NAME = "daemon.log"
+METRICS_TOKEN_NAME = "metrics.token"
 START_TIMEOUT_S = 15.0
 #: exit status of a daemon that found another one already running on its state dir
 EXIT_ALREADY_RUNNING = 3
@@ -338,6 +340,28 @@ def _max_body_bytes() -> int:
     return int(mb * 1024 * 1024)
 
 
+def metrics_token_path() -> Path:
+    return paths.state_dir() / METRICS_TOKEN_NAME
+
+
+def _metrics_token() -> str:
+    """The token GET /metrics on the gateway needs: made once, kept 0600 in the state dir."""
+    import secrets
+
+    path = metrics_token_path()
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        st = path.lstat()
+        if stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077:
+            token = path.read_text().strip()
+            if len(token) >= 32 and token.isascii():
+                return token
+    token = secrets.token_urlsafe(32)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a file another user could read or swap is not reused
+    paths.write_private(path, (token + "\n").encode())
+    return token
+
+
 def _is_loopback(host: str) -> bool:
     import ipaddress
 
@@ -454,7 +478,7 @@ async def _serve(lock: _PidLock) -> int:
             "from other machines (auth still applies)",
             host,
         )
-    gateway = Gateway(host, port, max_body_bytes=_max_body_bytes())
+    gateway = Gateway(host, port, max_body_bytes=_max_body_bytes(), metrics_token=_metrics_token())
     try:
         await gateway.start()
     except (OSError, ModeldeckError) as exc:
@@ -495,6 +519,7 @@ async def _serve(lock: _PidLock) -> int:
             "socket": str(sock),
             "log": str(log_path()),
             "data_dir": str(data_dir),
+            "metrics_token_file": str(metrics_token_path()),
         },
     )
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)

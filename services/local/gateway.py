@@ -4,7 +4,23 @@ Routes::
 
     POST /api/v1/endpoint/{name}/score   auth, split, pin, mirror, balance, forward
     GET  /metrics                        Prometheus text of per-deployment counters
+                                         (Authorization: Bearer METRICS_TOKEN; see below)
     GET  /                               health of the gateway itself
+
+``/metrics`` is off (404) unless the gateway is given a ``metrics_token``, and then it
+takes only ``Authorization: Bearer METRICS_TOKEN`` (constant-time compare; 401 without
+it): request counts per endpoint and deployment are not for every user of a shared
+host. The local daemon makes the token once and keeps it in
+``STATE_DIR/metrics.token`` (0600; ``modeldeck daemon status`` names the file), so
+the workspace's owner can scrape, e.g. Prometheus with ``authorization:
+{credentials_file: ...}``. The dashboard and ``modeldeck online-deployment``
+metrics do not use this route: they read the counters in-process, through the
+control socket.
+
+Replicas are reached by their address as the pool driver gives it: ``unix:PATH`` (a
+replica's Unix socket, in a 0700 directory: the only way in, so keys cannot be
+bypassed), each replica with its own connection pool; ``http://HOST:PORT`` is taken too
+(one shared pool), for a scoring server run by hand.
 
 The control plane tells it what exists: :meth:`Gateway.set_endpoint` (auth and traffic
 of an endpoint, from :class:`EndpointRoute`) and :meth:`Gateway.set_backends` (the base
@@ -166,14 +182,40 @@ class DeploymentStats:
 # --------------------------------------------------------------------------- backends
 
 
-class _Instance:
-    __slots__ = ("inflight", "limit", "score_url", "url")
+def _client_session(connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
+    """A session as the hot path wants it: no cookies, no decompression, no extra headers."""
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept-Encoding"),
+    )
 
-    def __init__(self, url: str, limit: int) -> None:
-        self.url = url
-        self.score_url = url.rstrip("/") + "/score"
+
+class _Instance:
+    """One replica: its address and, for ``unix:PATH``, a session (connection pool) of its own."""
+
+    __slots__ = ("address", "inflight", "limit", "score_url", "session")
+
+    def __init__(self, address: str, limit: int) -> None:
+        self.address = address
         self.limit = limit
         self.inflight = 0
+        self.session: aiohttp.ClientSession | None = None  # None: the gateway's shared one
+        if address.startswith("unix:"):
+            # a replica's Unix socket (0700 directory): the connections are kept per replica
+            connector = aiohttp.UnixConnector(
+                path=address[len("unix:") :], limit=0, keepalive_timeout=30.0
+            )
+            self.session = _client_session(connector)
+            self.score_url = "http://replica/score"
+        else:  # http://host:port, e.g. a scoring server run by hand
+            self.score_url = address.rstrip("/") + "/score"
+
+    def close(self) -> Any:
+        """Close its own connections (the coroutine to await, or None)."""
+        session, self.session = self.session, None
+        return session.close() if session is not None and not session.closed else None
 
 
 class _Backend:
@@ -191,21 +233,28 @@ class _Backend:
         self.stats = DeploymentStats()
         self.stale: list[_Instance] = []  # removed but with requests still in flight
 
-    def configure(self, urls: Sequence[str], settings: RequestSettings) -> None:
+    def configure(self, addresses: Sequence[str], settings: RequestSettings) -> list[_Instance]:
+        """Swap in the ready replicas; returns the instances dropped with nothing in flight
+        (their connections are to be closed)."""
         limit = max(1, settings.max_concurrent_requests_per_instance)
-        known = {i.url: i for i in self.instances}
+        known = {i.address: i for i in self.instances}
         fresh: list[_Instance] = []
-        for url in urls:
-            inst = known.pop(url, None) or _Instance(url, limit)
+        for address in addresses:
+            inst = known.pop(address, None) or _Instance(address, limit)
             inst.limit = limit
             fresh.append(inst)
-        self.stale = [i for i in (*self.stale, *known.values()) if i.inflight > 0]
+        gone = [*self.stale, *known.values()]
+        self.stale = [i for i in gone if i.inflight > 0]
         if settings != self.settings:
             self.settings = settings
             self.timeout = aiohttp.ClientTimeout(total=settings.request_timeout_ms / 1000)
         self.max_waiters = max(100, 10 * limit * max(1, len(fresh)))
         self.instances = fresh  # one assignment: requests see the old set or the new one
         self._dispatch()
+        return [i for i in gone if i.inflight <= 0]
+
+    def all_instances(self) -> list[_Instance]:
+        return [*self.instances, *self.stale]
 
     @property
     def inflight(self) -> int:
@@ -364,6 +413,7 @@ class Gateway:
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY,
         mirror_limit: int = 64,
+        metrics_token: str | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -375,8 +425,11 @@ class Gateway:
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._mirror_tasks: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Future[Any]] = set()
         self._rejected: dict[tuple[str, int], int] = {}
         self._metric_providers: list[Callable[[], Iterable[str]]] = []
+        #: GET /metrics needs ``Bearer <this>``; None: the route answers 404 (off)
+        self.metrics_token = metrics_token
 
     # ----------------------------------------------------------------- lifecycle
     @property
@@ -441,6 +494,11 @@ class Gateway:
             self._runner = None
         for task in list(self._mirror_tasks):
             task.cancel()
+        for deps in self._backends.values():
+            for backend in deps.values():
+                self._close_instances(backend.all_instances())
+        if self._closing:
+            await asyncio.gather(*list(self._closing), return_exceptions=True)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -475,7 +533,15 @@ class Gateway:
         backend = deps.get(deployment)
         if backend is None:
             backend = deps[deployment] = _Backend(endpoint, deployment)
-        backend.configure(urls, settings)
+        self._close_instances(backend.configure(urls, settings))
+
+    def _close_instances(self, instances: Iterable[_Instance]) -> None:
+        for inst in instances:
+            closing = inst.close()
+            if closing is not None:
+                task = asyncio.ensure_future(closing)
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
 
     def remove_backends(self, endpoint: str, deployment: str) -> None:
         deps = self._backends.get(endpoint)
@@ -484,12 +550,14 @@ class Gateway:
             if backend is not None:
                 for fut in backend.waiters:
                     _expire(fut)
+                self._close_instances(backend.all_instances())
             if not deps:
                 del self._backends[endpoint]
 
     def backend_urls(self, endpoint: str, deployment: str) -> list[str]:
+        """The addresses of a deployment's replicas in the gateway (internal: never shown)."""
         backend = self._backends.get(endpoint, {}).get(deployment)
-        return [i.url for i in backend.instances] if backend else []
+        return [i.address for i in backend.instances] if backend else []
 
     async def drain(
         self, endpoint: str, deployment: str, urls: Iterable[str], timeout: float
@@ -504,7 +572,7 @@ class Gateway:
             busy = [
                 i
                 for i in (*backend.instances, *backend.stale)
-                if i.url in wanted and i.inflight > 0
+                if i.address in wanted and i.inflight > 0
             ]
             if not busy:
                 return True
@@ -672,12 +740,13 @@ class Gateway:
         fwd_headers = {"x-request-id": rid}
         if ctype:
             fwd_headers["Content-Type"] = ctype
-        session = self._session
-        assert session is not None
+        shared = self._session
+        assert shared is not None
         tries = 2
         while True:
             retry = False
             failure: Exception | None = None
+            session = inst.session or shared
             try:
                 async with session.post(
                     inst.score_url, data=body, headers=fwd_headers, timeout=backend.timeout
@@ -748,7 +817,7 @@ class Gateway:
         if ctype:
             headers["Content-Type"] = ctype
         status = 502
-        session = self._session
+        session = inst.session or self._session
         assert session is not None
         try:
             for attempt in (1, 2):
@@ -772,7 +841,33 @@ class Gateway:
             backend.stats.record(status, loop.time() - t0, time.monotonic())
 
     # ----------------------------------------------------------------- metrics
-    async def _metrics(self, _request: web.Request) -> web.Response:
+    async def _metrics(self, request: web.Request) -> web.Response:
+        rid = request.headers.get("x-request-id") or str(uuid.uuid4())
+        token = self.metrics_token
+        if not token:
+            return self._error(
+                404,
+                "MetricsOff",
+                "GET /metrics is off on this gateway",
+                rid,
+                fix="the local daemon serves it with a token: see metrics_token_file in "
+                "modeldeck daemon status",
+            )
+        scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+        given = given.strip()
+        if (
+            scheme.lower() != "bearer"
+            or not given.isascii()  # bad bytes arrive escaped: they cannot be encoded
+            or not hmac.compare_digest(given.encode(), token.encode())
+        ):
+            return self._error(
+                401,
+                "Unauthorized",
+                "GET /metrics needs 'Authorization: Bearer <metrics token>'",
+                rid,
+                fix="the token is in the file named by metrics_token_file in "
+                "modeldeck daemon status",
+            )
         return web.Response(
             body=self.prometheus().encode(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},

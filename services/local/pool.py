@@ -24,9 +24,11 @@ sets the replica count as the Kubernetes HPA does:
 ignoring a deviation of up to 10 % from the target. It scales up at once, and down
 only after three intervals in a row asked for fewer replicas.
 
-Files: ``DATA_DIR/logs/ENDPOINT/DEPLOYMENT/deployment.log*`` (see ``logstore.py``) and
+Files: ``DATA_DIR/logs/ENDPOINT/DEPLOYMENT/deployment.log*`` (see ``logstore.py``),
 ``DATA_DIR/run/ENDPOINT/DEPLOYMENT/gN/model/`` (each generation's
-``AZUREML_MODEL_DIR``: a symlink to the registered model under its own base name).
+``AZUREML_MODEL_DIR``: a symlink to the registered model under its own base name) and
+``DATA_DIR/sock/XXXXXXXX/N`` (the replicas' Unix sockets, in 0700 directories: only the
+gateway reaches a replica, see ``supervisor.py``).
 """
 
 from __future__ import annotations
@@ -121,7 +123,11 @@ class PoolDriver(ClusterDriver):
         self.data_dir = Path(data_dir)
         self.logstore = LogStore(self.data_dir / "logs")
         self.supervisor = Supervisor(
-            self.logstore, backoff_base=backoff_base, backoff_cap=backoff_cap, stop_grace=stop_grace
+            self.logstore,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            stop_grace=stop_grace,
+            socket_dir=self.data_dir / "sock",
         )
         self.start_attempts = max(1, start_attempts)
         self._deps: dict[tuple[str, str], _Deployment] = {}
@@ -201,9 +207,9 @@ class PoolDriver(ClusterDriver):
             if dep.autoscaler is not None:
                 dep.autoscaler.cancel()
                 dep.autoscaler = None
-            urls = [r.url for r in dep.replicas if r.url]
+            addresses = [r.address for r in dep.replicas if r.address]
             self.gateway.set_backends(endpoint, name, [], dep.runtime.spec.request_settings)
-            await self.gateway.drain(endpoint, name, urls, timeout=2.0)
+            await self.gateway.drain(endpoint, name, addresses, timeout=2.0)
             self.gateway.remove_backends(endpoint, name)
             await asyncio.gather(*(self.supervisor.stop(r, grace=2.0) for r in dep.replicas))
             dep.replicas = []
@@ -314,8 +320,10 @@ class PoolDriver(ClusterDriver):
         return dep
 
     def _publish(self, dep: _Deployment) -> None:
-        urls = [r.url for r in dep.replicas if r.ready and r.url]
-        self.gateway.set_backends(dep.endpoint, dep.name, urls, dep.runtime.spec.request_settings)
+        addresses = [r.address for r in dep.replicas if r.ready and r.address]
+        self.gateway.set_backends(
+            dep.endpoint, dep.name, addresses, dep.runtime.spec.request_settings
+        )
 
     def _prepare_model_dir(
         self, dep: _Deployment, runtime: DeploymentRuntime, generation: int
@@ -457,9 +465,9 @@ class PoolDriver(ClusterDriver):
             shutil.rmtree(old_model_dir.parent, ignore_errors=True)
 
     async def _retire(self, dep: _Deployment, old: list[Replica]) -> None:
-        urls = [r.url for r in old if r.url]
+        addresses = [r.address for r in old if r.address]
         timeout = dep.runtime.spec.request_settings.request_timeout_ms / 1000 + 1.0
-        await self.gateway.drain(dep.endpoint, dep.name, urls, timeout=timeout)
+        await self.gateway.drain(dep.endpoint, dep.name, addresses, timeout=timeout)
         await asyncio.gather(*(self.supervisor.stop(r) for r in old))
 
     async def _scale_to(self, dep: _Deployment, target: int, progress: Progress) -> None:

@@ -3,8 +3,14 @@
 Run as its own process by the supervisor::
 
     python -m modeldeck.services.local.replica --code-dir D --scoring-script score.py \\
-        --model-dir M [--port 0] [--host 127.0.0.1] [--max-concurrency 1] \\
+        --model-dir M --socket PATH [--max-concurrency 1] \\
         [--runtime default|azmlinfsrv] [--status-fd N] [--parent-pid PID]
+
+* ``--socket PATH``: the replica listens on a Unix socket at ``PATH`` (mode 0600, and
+  the supervisor puts it in a 0700 directory), so only the workspace's owner (that is,
+  the gateway) can reach it: a replica has no auth of its own, the gateway checks the
+  keys. This is how the supervisor always starts it. ``--host``/``--port`` (TCP) are
+  only for running one by hand: anyone on the host can reach a TCP port;
 
 * ``AZUREML_MODEL_DIR`` is set to ``--model-dir`` (prepared by the pool: it holds the
   registered model under its own base name);
@@ -12,10 +18,14 @@ Run as its own process by the supervisor::
   ``init()`` runs once, then ``GET /`` answers ``Healthy`` and ``POST /score`` calls
   ``run(raw_data)`` with the body as a string (at most ``--max-concurrency`` calls at
   once, each in a worker thread so that liveness probes are answered meanwhile);
-* the port is bound before ``init()`` but only listened on after it, so a probe gets
+* the socket is bound before ``init()`` but only listened on after it, so a probe gets
   "connection refused" until the replica is ready;
+* ``--runtime azmlinfsrv`` execs Azure's inference server (gunicorn) on the same socket,
+  handed over as systemd socket activation (fd 3, ``LISTEN_FDS=1``,
+  ``LISTEN_PID``=this pid): gunicorn then serves that socket and binds nothing else
+  (left alone, ``azmlinfsrv`` binds ``0.0.0.0:PORT``, reachable from other machines);
 * ``--status-fd``: a pipe to the supervisor, one JSON object per line:
-  ``{"t": "listening", "port": N}``, ``{"t": "ready"}``, ``{"t": "failed", "error": ...}``
+  ``{"t": "listening"}``, ``{"t": "ready"}``, ``{"t": "failed", "error": ...}``
   and ``{"t": "log", "text": ...}`` (the script's ``logging`` records, INFO and above).
   Without it, logging goes to stderr;
 * the replica exits when its parent dies (``PR_SET_PDEATHSIG``, and polling ``getppid``).
@@ -27,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -206,6 +217,32 @@ async def _serve(
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _bind(args: argparse.Namespace, status: _Status) -> socket.socket:
+    """The listening socket, bound but not listened on: ``--socket`` (Unix) or TCP."""
+    if args.socket:
+        path = args.socket
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # left by a previous run of this replica
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)  # 0600 from the moment it exists
+        try:
+            sock.bind(path)
+        except OSError as exc:
+            _fail(status, f"cannot bind the replica socket: {exc.strerror}", EXIT_BIND_FAILED)
+        finally:
+            os.umask(old_umask)
+        return sock
+    sock = socket.socket(
+        socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM
+    )
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        _fail(status, f"cannot bind {args.host}:{args.port}: {exc.strerror}", EXIT_BIND_FAILED)
+    return sock
+
+
 def _run_azmlinfsrv(args: argparse.Namespace, status: _Status) -> None:
     exe = shutil.which("azmlinfsrv")
     if exe is None:
@@ -216,11 +253,29 @@ def _run_azmlinfsrv(args: argparse.Namespace, status: _Status) -> None:
             "or use runtime: default",
             EXIT_RUNTIME_MISSING,
         )
-    if not args.port:
-        _fail(status, "runtime azmlinfsrv needs a fixed --port", EXIT_BIND_FAILED)
+    if not args.socket:
+        # azmlinfsrv binds 0.0.0.0:PORT by itself: any user (and any machine) could score
+        _fail(
+            status,
+            "runtime azmlinfsrv needs --socket: left alone, azmlinfsrv listens on 0.0.0.0",
+            EXIT_BIND_FAILED,
+        )
+    sock = _bind(args, status)
+    # systemd socket activation, which gunicorn (azmlinfsrv's server) honours: it serves
+    # fd 3 and binds none of its own addresses. exec keeps the pid, so LISTEN_PID holds.
+    if status.fd == 3:
+        status.fd = os.dup(3)
+    if sock.fileno() != 3:
+        os.dup2(sock.fileno(), 3)
+        sock.close()
+    os.set_inheritable(3, True)
+    os.environ["LISTEN_FDS"] = "1"
+    os.environ["LISTEN_PID"] = str(os.getpid())
+    os.environ.pop("LISTEN_FDNAMES", None)
     entry = os.path.join(os.path.abspath(args.code_dir), args.scoring_script)
     os.chdir(args.code_dir)
-    os.execv(exe, [exe, "--entry_script", entry, "--port", str(args.port)])
+    status.send("listening")
+    os.execv(exe, [exe, "--entry_script", entry])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -228,6 +283,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--code-dir", required=True)
     parser.add_argument("--scoring-script", required=True)
     parser.add_argument("--model-dir", required=True)
+    parser.add_argument(
+        "--socket", default=None, help="Unix socket path (what the supervisor uses)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--max-concurrency", type=int, default=1)
@@ -244,16 +302,9 @@ def main(argv: list[str] | None = None) -> None:
         _run_azmlinfsrv(args, status)
         return
 
-    # Bind now (the supervisor learns the port), listen only once init() succeeded.
-    sock = socket.socket(
-        socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM
-    )
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((args.host, args.port))
-    except OSError as exc:
-        _fail(status, f"cannot bind {args.host}:{args.port}: {exc.strerror}", EXIT_BIND_FAILED)
-    status.send("listening", port=sock.getsockname()[1])
+    # Bind now, listen only once init() succeeded.
+    sock = _bind(args, status)
+    status.send("listening")
 
     root = logging.getLogger()
     root.setLevel(logging.INFO)

@@ -12,6 +12,16 @@ its lifecycle::
 Every line the process writes (stdout, stderr, its Python logging) goes to the
 deployment's log with a timestamp, the replica's name and the stream; the
 supervisor adds ``system`` lines for what it does (started, ready, exited, restart).
+
+Reachable only through the gateway: a replica has no auth of its own, so it listens on
+a Unix socket, never on a TCP port. The sockets live in a directory of the supervisor's
+own, mode 0700, made with ``mkdtemp`` inside ``socket_dir`` (also 0700; the pool driver
+puts it in the workspace's data dir): another local user can neither connect nor list
+them. Names are short (``<socket_dir>/<8 random>/<n in hex>``) because a Unix socket
+path has at most :data:`MAX_SOCKET_PATH` bytes; when ``socket_dir`` is too deep for
+that, the directory goes to ``$XDG_RUNTIME_DIR`` (else the temp dir), still 0700, and
+when even that is too long the replica fails with an error naming the fix. Replica
+addresses (``unix:PATH``) are for the gateway only: logs and status never show them.
 """
 
 from __future__ import annotations
@@ -23,17 +33,22 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..domain import Probe
+from ..errors import BackendError
 from .logstore import DeploymentLog, LogStore
 
 _READ_CHUNK = 64 * 1024
 _MAX_LINE = 16 * 1024
 _STABLE_S = 10.0  # a replica ready this long has its backoff reset
+#: bytes a Unix socket path may have (sun_path is 108 on Linux, 104 on macOS, with its NUL)
+MAX_SOCKET_PATH = 103
 
 
 class ReplicaState(enum.StrEnum):
@@ -56,7 +71,6 @@ class ReplicaConfig:
     max_concurrency: int = 1
     readiness: Probe = field(default_factory=Probe)
     liveness: Probe = field(default_factory=Probe)
-    host: str = "127.0.0.1"
 
 
 def _signal_name(code: int) -> str:
@@ -72,14 +86,6 @@ def describe_exit(code: int | None) -> str:
     if code < 0:
         return f"killed by signal {-code} ({_signal_name(-code)})"
     return f"exited with code {code}"
-
-
-def _free_port(host: str) -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 class Replica:
@@ -100,7 +106,7 @@ class Replica:
         self.error: str | None = None
         self.last_error: str | None = None  # why the last attempt failed, kept while retrying
         self._reason: str | None = None
-        self.port: int | None = None
+        self.socket_path: str | None = None  # set by the supervisor before the first start
         self.pid: int | None = None
         self.failures = 0  # consecutive failed starts/runs (drives the backoff)
         self.restarts = 0
@@ -113,14 +119,13 @@ class Replica:
         self._status_error: str | None = None
         self._ps: Any = None  # psutil.Process of the current pid
         self._status_transport: asyncio.BaseTransport | None = None
+        self._listening = False
 
     # ----------------------------------------------------------------- public
     @property
-    def url(self) -> str | None:
-        if self.port is None:
-            return None
-        host = self.config.host
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+    def address(self) -> str | None:
+        """``unix:PATH`` for the gateway (never shown to users); None before the first start."""
+        return f"unix:{self.socket_path}" if self.socket_path else None
 
     @property
     def ready(self) -> bool:
@@ -217,8 +222,8 @@ class Replica:
             cfg.scoring_script,
             "--model-dir",
             cfg.model_dir,
-            "--host",
-            cfg.host,
+            "--socket",
+            self.socket_path or "",
             "--max-concurrency",
             str(cfg.max_concurrency),
             "--runtime",
@@ -226,10 +231,7 @@ class Replica:
             "--parent-pid",
             str(os.getpid()),
         ]
-        self.port = None
-        if cfg.runtime == "azmlinfsrv":
-            self.port = _free_port(cfg.host)
-            argv += ["--port", str(self.port)]
+        self._listening = False
         read_fd, write_fd = os.pipe()
         argv += ["--status-fd", str(write_fd)]
         try:
@@ -262,7 +264,12 @@ class Replica:
         self._reason = None
         self._set(ReplicaState.STARTING, None)
         try:
+            self.socket_path = self.sup.socket_path(self)
             proc, status = await self._spawn()
+        except BackendError as exc:
+            self.error = self.last_error = exc.message
+            self._system(f"{exc.message}; fix: {exc.fix}")
+            return None
         except OSError as exc:
             self.error = self.last_error = f"cannot start the replica process: {exc}"
             self._system(self.error)
@@ -332,7 +339,7 @@ class Replica:
                 )
                 self._system(self._reason)
                 return False
-            if self.port is not None and (
+            if self._listening and (
                 self._ready_signal.is_set() or self.config.runtime != "default"
             ):
                 ok, last = await self._probe(probe)
@@ -341,7 +348,7 @@ class Replica:
                     if successes >= max(1, probe.success_threshold):
                         self.last_error = None
                         self._set(ReplicaState.READY, None)
-                        self._system(f"ready on {self.url}")
+                        self._system("ready")
                         return True
                     continue
                 successes = 0
@@ -381,15 +388,25 @@ class Replica:
     async def _probe(self, probe: Probe) -> tuple[bool, str]:
         import aiohttp
 
-        session = await self.sup.session()
+        if self.socket_path is None:
+            return False, "no socket yet"
+        connector = aiohttp.UnixConnector(path=self.socket_path, force_close=True)
         try:
-            async with session.get(
-                f"{self.url}/", timeout=aiohttp.ClientTimeout(total=max(0.1, probe.timeout))
-            ) as resp:
+            async with (
+                aiohttp.ClientSession(
+                    connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+                ) as session,
+                session.get(
+                    "http://replica/", timeout=aiohttp.ClientTimeout(total=max(0.1, probe.timeout))
+                ) as resp,
+            ):
                 await resp.read()
                 return resp.status == 200, f"HTTP {resp.status}"
         except TimeoutError:
             return False, f"no answer within {probe.timeout} s"
+        except aiohttp.ClientConnectorError as exc:  # its text names the socket path
+            why = exc.os_error.strerror if exc.os_error is not None else None
+            return False, f"cannot connect ({why or type(exc.os_error).__name__})"
         except aiohttp.ClientError as exc:
             return False, f"{type(exc).__name__}: {exc}"
 
@@ -426,7 +443,7 @@ class Replica:
                 for text in str(msg.get("text", "")).splitlines() or [""]:
                     self.log.write(self.name, "log", text)
             elif kind == "listening":
-                self.port = int(msg["port"])
+                self._listening = True
             elif kind == "ready":
                 self._ready_signal.set()
             elif kind == "failed":
@@ -453,7 +470,7 @@ class Replica:
 
 
 class Supervisor:
-    """Creates replicas; holds what they share (the log store, an HTTP session for probes)."""
+    """Creates replicas; holds what they share (the log store, their socket directory)."""
 
     def __init__(
         self,
@@ -463,24 +480,58 @@ class Supervisor:
         backoff_cap: float = 30.0,
         stop_grace: float = 10.0,
         python: str = sys.executable,
+        socket_dir: Path | None = None,
     ) -> None:
         self.logstore = logstore
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.stop_grace = stop_grace
         self.python = python
-        self._session: Any = None
+        #: where this supervisor makes its private socket directory (None: the temp dir)
+        self.socket_dir = socket_dir
+        self._sockets: Path | None = None
+        self._socket_names: dict[Replica, str] = {}
+        self._next_socket = 0
         self.replicas: set[Replica] = set()
 
-    async def session(self) -> Any:
-        if self._session is None or self._session.closed:
-            import aiohttp
+    def _socket_root(self) -> Path:
+        """This supervisor's own 0700 directory of replica sockets (made once)."""
+        if self._sockets is not None and self._sockets.is_dir():
+            return self._sockets
+        room = MAX_SOCKET_PATH - len("/12345678/ffff")
+        base = self.socket_dir
+        if base is not None:
+            base = Path(base)
+            base.mkdir(parents=True, exist_ok=True)
+            os.chmod(base, 0o700)
+        if base is None or len(os.fsencode(base)) > room:
+            runtime = os.environ.get("XDG_RUNTIME_DIR")
+            base = Path(runtime if runtime and os.path.isdir(runtime) else tempfile.gettempdir())
+            if len(os.fsencode(base)) > room:
+                raise BackendError(
+                    "no directory short enough for the replicas' Unix sockets: "
+                    f"{self.socket_dir} and {base} are both over {room} bytes",
+                    fix="set MODELDECK_HOME (or TMPDIR) to a shorter path, then "
+                    "modeldeck daemon stop",
+                )
+        # mkdtemp: a fresh name, mode 0700, owned by us, whatever the umask
+        self._sockets = Path(tempfile.mkdtemp(prefix="", dir=base))
+        return self._sockets
 
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, force_close=True),
-                cookie_jar=aiohttp.DummyCookieJar(),
+    def socket_path(self, replica: Replica) -> str:
+        """The replica's socket path (the same for all its restarts)."""
+        name = self._socket_names.get(replica)
+        if name is None:
+            name = self._socket_names[replica] = f"{self._next_socket:x}"
+            self._next_socket += 1
+        path = str(self._socket_root() / name)
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+            raise BackendError(
+                f"the replica socket path is {len(os.fsencode(path))} bytes, over the "
+                f"{MAX_SOCKET_PATH} a Unix socket allows",
+                fix="set MODELDECK_HOME to a shorter path, then modeldeck daemon stop",
             )
-        return self._session
+        return path
 
     def create(
         self, config: ReplicaConfig, on_change: Callable[[Replica], None] | None = None
@@ -492,12 +543,19 @@ class Supervisor:
     async def stop(self, replica: Replica, grace: float | None = None) -> None:
         await replica.stop(grace)
         self.replicas.discard(replica)
+        name = self._socket_names.pop(replica, None)
+        if name is not None and self._sockets is not None:
+            with contextlib.suppress(OSError):
+                (self._sockets / name).unlink()
 
     async def close(self) -> None:
         await asyncio.gather(
             *(r.stop(grace=5.0) for r in list(self.replicas)), return_exceptions=True
         )
         self.replicas.clear()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._socket_names.clear()
+        if self._sockets is not None:
+            import shutil
+
+            shutil.rmtree(self._sockets, ignore_errors=True)
+            self._sockets = None

@@ -212,8 +212,10 @@ def test_init_failure_exits_before_listening(tmp_path: Path, k: Any) -> None:
 
 
 FAKE_AZMLINFSRV = '''#!{python}
-"""Stands in for Azure ML's inference server CLI: same flags, same routes."""
-import argparse, importlib.util, json, os, sys
+"""Stands in for Azure ML's inference server CLI: same flags, same routes; like its
+gunicorn, it serves a socket passed by systemd socket activation (fd 3) if there is one,
+else binds its own (the real one 0.0.0.0:PORT; loopback here)."""
+import argparse, importlib.util, json, os, socket, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 p = argparse.ArgumentParser()
 p.add_argument("--entry_script")
@@ -233,7 +235,18 @@ class H(BaseHTTPRequestHandler):
             out, code = json.dumps({{"error": str(e)}}).encode(), 502
         self.send_response(code); self.send_header("Content-Type", "application/json")
         self.send_header("x-served-by", "azmlinfsrv"); self.end_headers(); self.wfile.write(out)
-HTTPServer(("127.0.0.1", a.port), H).serve_forever()
+if os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS") == "1":
+    LISTENER = "inherited"
+    server = HTTPServer(("127.0.0.1", a.port), H, bind_and_activate=False)
+    server.socket.close()
+    server.socket = socket.socket(fileno=3)
+    server.socket.listen(16)
+else:
+    LISTENER = "own"
+    server = HTTPServer(("127.0.0.1", a.port), H)
+with open(os.environ["FAKE_AZMLINFSRV_REPORT"], "w") as f:
+    f.write(LISTENER)
+server.serve_forever()
 '''
 
 
@@ -254,12 +267,16 @@ def test_azmlinfsrv_runtime_is_fronted_for_auth_and_metrics(
     monkeypatch.setenv("MODELDECK_RUNTIME", "azmlinfsrv")
     monkeypatch.setenv("MODELDECK_UPSTREAM_PORT", str(upstream))
     monkeypatch.setenv("MODELDECK_UPSTREAM_WAIT_S", "60")
+    report = tmp_path / "listener"
+    monkeypatch.setenv("FAKE_AZMLINFSRV_REPORT", str(report))
     proc, url, _ = start(tmp_path, k)
     try:
         body = (examples / "sample-request.json").read_bytes()
         assert _post(url + "/score", content=body).status_code == 401
         r = _post(url + "/score", content=body, headers={"Authorization": f"Bearer {KEY1}"})
         assert r.status_code == 200 and r.json()["version"] == "blue"
+        # the pod server bound 127.0.0.1 itself: azmlinfsrv did not bind (0.0.0.0 if left alone)
+        assert report.read_text() == "inherited"
         bad = _post(url + "/score", content=b"{}", headers={"Authorization": f"Bearer {KEY1}"})
         assert bad.status_code == 502  # the upstream's status is passed through
         assert parse_prometheus(_get(url + "/metrics").text).codes == {
@@ -275,3 +292,46 @@ def test_pod_server_parses_as_python_3_8() -> None:
     import ast
 
     ast.parse(mf.PODSERVER.read_text(), feature_version=(3, 8))  # the default image has 3.9
+
+
+def test_key_and_token_checks_are_constant_time_comparisons(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every key check compares with hmac.compare_digest, against both keys whatever the
+    first gave (no early exit that times which key matched); a token's signature too."""
+    import hmac as real_hmac
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("podserver_ct", mf.PODSERVER)
+    assert spec and spec.loader
+    ps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ps)
+    calls: list[tuple[bytes, bytes]] = []
+    compare = real_hmac.compare_digest
+
+    def recording(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return compare(a, b)
+
+    monkeypatch.setattr(ps.hmac, "compare_digest", recording)
+    keys_dir = tmp_path / "keys"
+    keys_dir.mkdir()
+    for name, value in (("auth-mode", "key"), ("primary-key", KEY1), ("secondary-key", KEY2)):
+        (keys_dir / name).write_text(value)
+    keys = ps.Keys(str(keys_dir))
+    for given, verdict in (("wrong", "invalid key"), (KEY1, None), (KEY2, None)):
+        calls.clear()
+        assert keys.check(f"Bearer {given}", "ep") == verdict
+        assert calls == [(given.encode(), KEY1.encode()), (given.encode(), KEY2.encode())]
+    calls.clear()
+    assert keys.check("", "ep") == "missing Authorization: Bearer header"
+    (keys_dir / "auth-mode").write_text("aml_token")
+    (keys_dir / "token-secret").write_text("t" * 32)
+    os.utime(keys_dir / "auth-mode", ns=(1, 1))  # a new stamp: the Secret changed
+    token, _, _ = mint_token("t" * 32, "ep", 60)
+    calls.clear()
+    assert keys.check(f"Bearer {token}", "ep") is None
+    assert len(calls) == 1  # the signature, compared in constant time
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert keys.check(f"Bearer {forged}", "ep") is not None
+    assert len(calls) == 2

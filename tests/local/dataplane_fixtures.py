@@ -42,6 +42,8 @@ EXAMPLES = REPO / "examples"
 PRIMARY = "primary-key-0123456789abcdefghijklmnopqrstuv"
 SECONDARY = "secondary-key-0123456789abcdefghijklmnopqrst"
 SECRET = "token-secret-0123456789abcdefghijklmnopqrstuv"
+METRICS_TOKEN = "metrics-token-0123456789abcdefghijklmnopqrs"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 #: a scoring script whose answer names its version; "sleep" in the body sleeps that long
 VERSIONED = """
@@ -189,7 +191,13 @@ async def start_replica(
 
 @pytest.fixture
 async def supervisor(tmp_path: Path) -> AsyncIterator[Supervisor]:
-    sup = Supervisor(LogStore(tmp_path / "logs"), backoff_base=0.2, backoff_cap=2.0, stop_grace=3.0)
+    sup = Supervisor(
+        LogStore(tmp_path / "logs"),
+        backoff_base=0.2,
+        backoff_cap=2.0,
+        stop_grace=3.0,
+        socket_dir=tmp_path / "sock",
+    )
     yield sup
     await sup.close()
     sup.logstore.close()
@@ -197,7 +205,7 @@ async def supervisor(tmp_path: Path) -> AsyncIterator[Supervisor]:
 
 @pytest.fixture
 async def gateway() -> AsyncIterator[Gateway]:
-    gw = Gateway("127.0.0.1", 0)
+    gw = Gateway("127.0.0.1", 0, metrics_token=METRICS_TOKEN)
     await gw.start()
     yield gw
     await gw.close()
@@ -221,6 +229,16 @@ async def pool(tmp_path: Path, gateway: Gateway) -> AsyncIterator[PoolDriver]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         yield session
+
+
+def direct(replica: Replica) -> aiohttp.ClientSession:
+    """A session straight to a replica's Unix socket (the gateway's way in); URLs
+    ``http://replica/...``. Use as ``async with dp.direct(r) as s``."""
+    assert replica.socket_path is not None
+    return aiohttp.ClientSession(
+        connector=aiohttp.UnixConnector(path=replica.socket_path),
+        timeout=aiohttp.ClientTimeout(total=30),
+    )
 
 
 def load_module(path: Path, name: str) -> ModuleType:

@@ -66,7 +66,7 @@ async def _backends(
         )
     )
     for n, r in zip(names, replicas, strict=True):
-        gw.set_backends("ep", n, [r.url], request)
+        gw.set_backends("ep", n, [r.address], request)
 
 
 async def _score(
@@ -366,7 +366,7 @@ async def test_balances_across_replicas(
             for i in range(2)
         )
     )
-    gateway.set_backends("ep", "blue", [r.url for r in replicas], FAST)
+    gateway.set_backends("ep", "blue", [r.address for r in replicas], FAST)
     gateway.set_endpoint(dp.route(traffic={"blue": 100}))
     pids = Counter()
     for _ in range(10):
@@ -384,7 +384,7 @@ async def test_prometheus_metrics(
     for _ in range(7):
         await _score(http, gateway)
     await _score(http, gateway, {"fail": True})
-    async with http.get(f"{gateway.base_url}/metrics") as resp:
+    async with http.get(f"{gateway.base_url}/metrics", headers=dp.METRICS_AUTH) as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/plain")
         text = await resp.text()
@@ -418,13 +418,14 @@ async def test_a_dead_replica_is_skipped_without_failing_requests(
             for i in range(2)
         )
     )
-    gateway.set_backends("ep", "blue", [dead.url, alive.url], FAST)
+    gateway.set_backends("ep", "blue", [dead.address, alive.address], FAST)
     gateway.set_endpoint(dp.route(traffic={"blue": 100}))
     for _ in range(4):  # keep-alive connections to both
         assert (await _score(http, gateway))[0] == 200
-    dead_url = dead.url
+    dead_address = dead.address
     await supervisor.stop(dead, grace=0.1)
-    gateway.set_backends("ep", "blue", [dead_url, alive.url], FAST)  # the gateway has not heard yet
+    # the gateway has not heard yet
+    gateway.set_backends("ep", "blue", [dead_address, alive.address], FAST)
     answers = [await _score(http, gateway) for _ in range(10)]
     assert [a[0] for a in answers] == [200] * 10
     assert {a[1]["pid"] for a in answers} == {alive.pid}
@@ -483,3 +484,27 @@ async def test_undecodable_authorization_is_malformed_not_a_crash(
         status, body = await _raw_status(gateway, b"Bearer " + credential)
         assert status.endswith(b"401 Unauthorized"), (status, body)
         assert b"malformed Authorization header" in body
+
+
+async def test_metrics_need_the_token_and_are_off_without_one(
+    gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    url = f"{gateway.base_url}/metrics"
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}):
+        async with http.get(url, headers=headers) as resp:
+            assert resp.status == 401
+            body = await resp.json()
+            assert "metrics token" in body["error"]["message"]
+            assert "metrics_token_file" in body["error"]["fix"]
+            assert "modeldeck_" not in json.dumps(body)
+    async with http.get(url, headers=dp.METRICS_AUTH) as resp:
+        assert resp.status == 200
+        assert "# TYPE modeldeck_requests_total counter" in await resp.text()
+    off = Gateway("127.0.0.1", 0)  # no token: the route is off
+    await off.start()
+    try:
+        async with http.get(f"{off.base_url}/metrics", headers=dp.METRICS_AUTH) as resp:
+            assert resp.status == 404
+            assert (await resp.json())["error"]["code"] == "MetricsOff"
+    finally:
+        await off.close()

@@ -121,7 +121,7 @@ async def test_examples_deploy_and_serve(
     assert sample_metrics.cpu_percent is not None
     assert (sample_metrics.replicas_ready, sample_metrics.replicas_desired) == (1, 1)
 
-    async with http.get(f"{pool.gateway.base_url}/metrics") as resp:
+    async with http.get(f"{pool.gateway.base_url}/metrics", headers=dp.METRICS_AUTH) as resp:
         text = await resp.text()
     labels = 'endpoint="my-endpoint",deployment="blue"'
     assert f'modeldeck_requests_total{{{labels},code="200"}} 1' in text
@@ -256,7 +256,7 @@ async def test_replica_count_change_keeps_running_replicas(
         "ep", dp.runtime(tmp_path, "blue", code, instance_count=1, request=live), Progress()
     )
     assert [r.pid for r in pool.replicas("ep", "blue")] == [first_pid]
-    assert pool.gateway.backend_urls("ep", "blue") == [first.url]
+    assert pool.gateway.backend_urls("ep", "blue") == [first.address]
     status = await pool.deployment_status("ep", "blue")
     assert (status.ready_replicas, status.desired_replicas) == (1, 1)
 
@@ -274,7 +274,7 @@ async def test_crashed_replica_leaves_and_rejoins_the_gateway(
     old_pid = victim.pid
     os.kill(old_pid, signal.SIGKILL)
     await dp.wait_for(
-        lambda: pool.gateway.backend_urls("ep", "blue") == [survivor.url],
+        lambda: pool.gateway.backend_urls("ep", "blue") == [survivor.address],
         what="crashed replica out",
     )
     code, body, _ = await _post(http, pool.scoring_uri("ep"))
