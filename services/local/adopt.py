@@ -46,7 +46,7 @@ from ..domain import (
     to_dict,
 )
 from ..errors import ModeldeckError, NotFound
-from .store import DeploymentRow, EndpointRow
+from .store import ACTOR, DeploymentRow, EndpointRow
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -111,7 +111,12 @@ async def sync(
             or row.state is ProvisioningState.DELETING
         ):  # detached (or being detached) meanwhile: adopt nothing
             return []
-        notes = _reconcile(engine, cluster, state, before_eps, before_deps, restoring)
+        # what changed on the cluster was changed there, not by whoever asked to read it
+        token = ACTOR.set(f"someone on cluster '{cluster}'")
+        try:
+            notes = _reconcile(engine, cluster, state, before_eps, before_deps, restoring)
+        finally:
+            ACTOR.reset(token)
     driver._adopt_rvs = state.get("resource_versions") or {}
     return notes
 
