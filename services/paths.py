@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
 
@@ -36,10 +38,103 @@ def state_dir() -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) and make it 0700: only this user gets in."""
-    path.mkdir(parents=True, exist_ok=True)
+    """Create ``path`` and any missing parents as 0700, whatever the umask: only this user
+    gets in. An existing directory another user can write is refused
+    (:func:`check_private`); one of this user's that others can only read is made 0700."""
+    missing: list[Path] = []
+    p = path
+    while not os.path.lexists(p) and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)  # the umask can only take bits away...
+        except FileExistsError:
+            continue  # made meanwhile by someone else: checked below, never chmod-ed
+        os.chmod(d, 0o700)  # ...and 0700 exactly is what we want
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(path))
+    check_tree(path)
     os.chmod(path, 0o700)
     return path
+
+
+def check_tree(path: Path) -> None:
+    """:func:`check_private` on ``path`` and the directories above it up to MODELDECK_HOME
+    (the client calls it before it talks to the socket in the state directory)."""
+    for d in _guarded(path):
+        check_private(d)
+
+
+def _guarded(path: Path) -> list[Path]:
+    """``path`` and, below MODELDECK_HOME, every directory from it up to MODELDECK_HOME:
+    whoever can write one of them can swap what is below it."""
+    out = [path]
+    h = home()
+    if h is not None and path.is_relative_to(h):
+        p = path
+        while p != h:
+            p = p.parent
+            out.append(p)
+    return out
+
+
+def check_private(path: Path, what: str | None = None) -> None:
+    """Refuse a directory that another user can write: owned by another uid, or with the
+    group or other write bit. Does nothing when it does not exist (yet)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return  # nothing there yet (creating it says what is wrong, if anything)
+    uid = os.getuid()
+    writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if st.st_uid == uid and not writable:
+        return
+    from .errors import InvalidInput
+
+    mode = stat.S_IMODE(st.st_mode)
+    what = what or _what(path)
+    if st.st_uid != uid:
+        rule = (
+            f"belongs to {_user(st.st_uid)}, not to you ({_user(uid)}), mode {mode:04o}: "
+            "its owner can replace what modeldeck keeps there"
+        )
+        fix = (
+            f"use a directory of your own: set MODELDECK_HOME to one, or have it given to you "
+            f"(as root: chown -R {_user(uid)} {path} && chmod 700 {path})"
+        )
+    else:
+        rule = (
+            f"can be written by other users (mode {mode:04o}): they could replace the "
+            "control plane's socket or records"
+        )
+        fix = f"chmod 700 {path} (modeldeck creates its directories 0700)"
+    raise InvalidInput(
+        what,
+        str(path),
+        rule,
+        fix,
+        message=f"modeldeck refuses to use its {what} {path}: {rule}",
+    )
+
+
+def _what(path: Path) -> str:
+    h = home()
+    if h is not None and path == h:
+        return "MODELDECK_HOME"
+    for name, fn in (("state", state_dir), ("data", data_dir), ("config", config_dir)):
+        if path == fn():
+            return f"{name} directory"
+    return "directory"
+
+
+def _user(uid: int) -> str:
+    try:
+        import pwd
+
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except (KeyError, ImportError):
+        return f"uid {uid}"
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -85,9 +85,10 @@ async def _next_event(conn: Any, reader: asyncio.StreamReader, timeout: float | 
     while True:
         try:
             event = conn.next_event()
-        except h11.RemoteProtocolError as exc:
+        except h11.RemoteProtocolError:
+            # h11's own words ("peer unexpectedly closed ...") say nothing to a user
             raise httpx.RemoteProtocolError(
-                f"the control plane closed the connection: {exc}"
+                "the connection closed before the answer was complete"
             ) from None
         if event is not h11.NEED_DATA:
             return event
@@ -95,8 +96,8 @@ async def _next_event(conn: Any, reader: asyncio.StreamReader, timeout: float | 
             chunk = await asyncio.wait_for(reader.read(65536), timeout)
         except TimeoutError:
             raise httpx.ReadTimeout("the control plane did not answer in time") from None
-        except OSError as exc:
-            raise httpx.ReadError(str(exc)) from None
+        except OSError as exc:  # ConnectionResetError: the control plane died
+            raise httpx.ReadError(exc.strerror or type(exc).__name__) from None
         conn.receive_data(chunk)
 
 
@@ -132,8 +133,11 @@ class UnixTransport(httpx.AsyncBaseTransport):
             if body:
                 data += conn.send(h11.Data(data=body))
             data += conn.send(h11.EndOfMessage())
-            writer.write(data)
-            await writer.drain()
+            try:
+                writer.write(data)
+                await writer.drain()
+            except OSError as exc:  # BrokenPipeError, ConnectionResetError: it died
+                raise httpx.WriteError(exc.strerror or type(exc).__name__) from None
             read_timeout = timeouts.get("read")
             while True:
                 event = await _next_event(conn, reader, read_timeout)
@@ -150,6 +154,27 @@ class UnixTransport(httpx.AsyncBaseTransport):
             stream=_Body(conn, reader, writer, read_timeout),
             request=request,
         )
+
+
+def _dropped(method: str, path: str, *, following: bool = False) -> Unreachable:
+    """The control plane closed the connection in the middle of a command: it died (a crash,
+    kill -9, the OOM killer) or was stopped. Said once, with where to look; never the socket
+    library's words."""
+    from .daemon import log_path
+
+    log = log_path()
+    what = "while following the logs" if following else f"mid-command ({method} {path})"
+    return Unreachable(
+        f"the local control plane closed the connection {what}; it may have crashed: "
+        f"see its log, {log}",
+        fix="check it with: modeldeck daemon status (the next command starts it again); "
+        + (
+            "repeat the command"
+            if method == "GET"
+            else "check whether the change was made (show / list) before you repeat it"
+        ),
+        log=str(log),
+    )
 
 
 def _q(name: str) -> str:
@@ -183,7 +208,9 @@ class LocalWorkspace(Workspace):
     @property
     def socket_path(self) -> Path:
         if self._socket is None:
-            self._socket = paths.state_dir() / "modeldeck.sock"
+            state = paths.state_dir()
+            paths.check_tree(state)  # a socket others could have replaced is never used
+            self._socket = state / "modeldeck.sock"
         return self._socket
 
     def _http(self) -> httpx.AsyncClient:
@@ -225,18 +252,17 @@ class LocalWorkspace(Workspace):
                 f"the control plane did not answer {method} {path} in time",
                 fix="check it with: modeldeck daemon status (its log names what it is doing)",
             ) from None
-        except httpx.TransportError as exc:
-            raise Unreachable(
-                f"the control plane dropped the connection during {method} {path}: {exc}",
-                fix="check it with: modeldeck daemon status; repeat the command if needed",
-            ) from None
+        except (httpx.TransportError, OSError):
+            raise _dropped(method, path) from None
         try:
             return await client.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
+        except httpx.ConnectError as exc:
             raise Unreachable(
                 f"the control plane does not answer on {self.socket_path}: {exc}",
                 fix="check it with: modeldeck daemon status",
             ) from None
+        except (httpx.TransportError, OSError):
+            raise _dropped(method, path) from None
 
     @staticmethod
     def _raise_for(resp: httpx.Response) -> None:
@@ -523,11 +549,8 @@ class LocalWorkspace(Workspace):
                 if attempt:
                     raise Unreachable(f"the control plane does not answer: {exc}") from None
                 await self._start_daemon(exc)
-            except httpx.TransportError as exc:
-                raise Unreachable(
-                    f"the control plane stopped while following the logs ({exc})",
-                    fix="check it with: modeldeck daemon status",
-                ) from None
+            except (httpx.TransportError, OSError):
+                raise _dropped("GET", path, following=True) from None
 
     # ------------------------------------------------------------------ metrics
     async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:

@@ -61,6 +61,7 @@ def _request(method: str, path: str, timeout: float = 2.0) -> tuple[int, Any] | 
     import socket
 
     sock_path = socket_path()
+    paths.check_tree(sock_path.parent)  # never talk to a socket others could have replaced
     if not sock_path.exists():
         return None
     raw = b""
@@ -417,8 +418,12 @@ def serve(foreground: bool = True) -> int:
     import asyncio
 
     os.umask(0o077)  # everything the control plane writes is this user's only
-    state = paths.private_dir(paths.state_dir())
-    paths.private_dir(paths.data_dir())
+    try:  # 0700 whatever the umask it was started with; refused if others can write them
+        state = paths.private_dir(paths.state_dir())
+        paths.private_dir(paths.data_dir())
+    except (ModeldeckError, OSError) as exc:
+        print(f"modeldeck: the control plane will not start: {exc}", file=sys.stderr)
+        return 1
     lock = _PidLock(state / PID_NAME)
     other = lock.acquire()
     if other is not None:

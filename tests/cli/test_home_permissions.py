@@ -1,0 +1,90 @@
+"""MODELDECK_HOME on a shared host: 0700 whatever the umask; refused when others can write it."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import TIMEOUT_S, Cli, modeldeck_command
+
+pytestmark = pytest.mark.e2e
+
+
+def run_umask_000(cli: Cli, command: str) -> subprocess.CompletedProcess[str]:
+    """``modeldeck COMMAND`` started from a shell whose umask is 000."""
+    argv = [*modeldeck_command(), *shlex.split(command)]
+    proc = subprocess.run(
+        ["sh", "-c", 'umask 000 && exec "$@"', "sh", *argv],
+        cwd=cli.cwd,
+        env=cli.env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert proc.returncode == 0, (command, proc.stdout, proc.stderr)
+    return proc
+
+
+def test_everything_modeldeck_creates_is_private_under_umask_000(cli: Cli) -> None:
+    home = cli.home / "fresh"  # modeldeck creates MODELDECK_HOME itself
+    cli.env["MODELDECK_HOME"] = str(home)
+    for command in (
+        "cluster create --name myaks -o none",
+        "model create --name sklearn-demo --path ./model -o none",
+        "online-endpoint create -f endpoint.yml -o none",
+        "online-deployment create -n blue -e my-endpoint -f blue.yml --all-traffic -o none",
+        "online-deployment get-logs -n blue -e my-endpoint --lines 5",
+    ):
+        run_umask_000(cli, command)
+    probe = cli.cwd / "probe"
+    subprocess.run(["sh", "-c", f"umask 000 && mkdir {probe}"], check=True)
+    assert stat.S_IMODE(probe.stat().st_mode) == 0o777  # the umask really was 000
+
+    dirs, files, loose = 0, 0, []
+    for root, dirnames, filenames in os.walk(home):
+        for name in [".", *dirnames]:
+            p = Path(root, name)
+            if p.is_symlink():  # a link's own mode means nothing; its target is walked
+                continue
+            dirs += 1
+            if stat.S_IMODE(p.lstat().st_mode) != 0o700:
+                loose.append(f"{p} {stat.S_IMODE(p.lstat().st_mode):04o}")
+        for name in filenames:
+            p = Path(root, name)
+            files += 1
+            if p.lstat().st_mode & 0o077 and not stat.S_ISLNK(p.lstat().st_mode):
+                loose.append(f"{p} {stat.S_IMODE(p.lstat().st_mode):04o}")
+    assert dirs >= 6 and files >= 5, (dirs, files)  # state, data, models, logs, ...
+    assert loose == [], "readable or writable by others:\n" + "\n".join(loose)
+    cli("daemon stop", ok=False)
+
+
+def test_a_group_writable_state_dir_is_refused_by_client_and_daemon(cli: Cli) -> None:
+    state = cli.home / "state"
+    state.mkdir(mode=0o700)
+    os.chmod(state, 0o770)
+    r = cli("online-endpoint list", ok=False)
+    assert r.code == 2, r
+    assert f"modeldeck refuses to use its state directory {state}" in r.err, r
+    assert "mode 0770" in r.err and f"chmod 700 {state}" in r.err, r
+    assert "unexpected" not in r.err
+    r = cli("serve", ok=False)  # the control plane itself, in the foreground
+    assert r.code == 1, r
+    assert "the control plane will not start" in r.err and "mode 0770" in r.err, r
+    assert sorted(p.name for p in state.iterdir()) == []  # no socket, no pid, no log
+    assert stat.S_IMODE(state.stat().st_mode) == 0o770  # left as found, for its owner to fix
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a directory to another uid needs root")
+def test_a_state_dir_owned_by_another_user_is_refused(cli: Cli) -> None:
+    state = cli.home / "state"
+    state.mkdir(mode=0o700)
+    os.chown(state, 65534, 65534)
+    r = cli("daemon status", ok=False)
+    assert r.code == 2, r
+    assert "uid 65534" in r.err and "chown" in r.err, r
