@@ -34,6 +34,7 @@ from ..domain import (
     Resources,
     ResourceSet,
     ScaleSettings,
+    to_dict,
 )
 from ..validation import cpu_quantity, memory_quantity
 
@@ -424,22 +425,21 @@ def revision(res: dict[str, Any]) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """What differs between two reads of one resource, in modeldeck's field names
-    (``mirrorTraffic`` -> ``mirror_traffic``, ``sku`` -> ``instance_count``)."""
-    out: set[str] = set()
-    a, b = old.get("properties") or {}, new.get("properties") or {}
-    for key in (set(a) | set(b)) - _VOLATILE:
-        if a.get(key) != b.get(key):
-            out.add(_FIELD_NAMES.get(key) or re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower())
-    if (old.get("sku") or {}) != (new.get("sku") or {}):
-        out.add("instance_count")
-    tags_a, tags_b = old.get("tags") or {}, new.get("tags") or {}
-    if tags_a.get(TAG_CONTROL) != tags_b.get(TAG_CONTROL):
-        out.add("control")
-    if _user_tags(tags_a) != _user_tags(tags_b):
-        out.add("tags")
-    return sorted(out)
+def visible(kind: str, res: dict[str, Any]) -> dict[str, Any]:
+    """What a user sees of an endpoint or a deployment, in modeldeck's field names (the
+    paths a Conflict's ``changed`` uses: ``traffic.blue``, ``instance_count``...)."""
+    if kind == "endpoint":
+        ep = endpoint_to_domain(res)
+        return {
+            "traffic": dict(ep.traffic),
+            "mirror_traffic": {k: v for k, v in ep.mirror_traffic.items() if v},
+            "description": ep.description,
+            "tags": dict(ep.tags),
+            "control": ep.control,
+            "auth_mode": ep.auth_mode.value,
+        }
+    spec = to_dict(deployment_to_domain("", res).spec)
+    return {k: v for k, v in spec.items() if k not in ("name", "endpoint_name")}
 
 
 def endpoint_to_domain(res: dict[str, Any]) -> Endpoint:

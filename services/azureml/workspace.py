@@ -35,7 +35,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .. import inputs, validation, vmsizes
+from .. import inputs, revisions, validation, vmsizes
 from ..domain import (
     Cluster,
     ClusterDriver,
@@ -824,39 +824,44 @@ class AzureMLWorkspace(Workspace):
         if now == if_revision:
             return
         before = self._reads.get((kind, name, if_revision))
-        fields = mapping.changed_fields(before, current) if before is not None else []
+        # what changed, as {path: [before, after]} (services/revisions.py): the CLI retries
+        # on the fresh state when its own change touches none of it; unknown (this process
+        # did not read that revision): no "changed", so nothing is retried blindly
+        changed = (
+            revisions.diff(mapping.visible(kind, before), mapping.visible(kind, current))
+            if before is not None
+            else None
+        )
+        fields = sorted({p.split(".")[0] for p in changed or {}})
         sd = current.get("systemData") or {}
         by, at = sd.get("lastModifiedBy"), sd.get("lastModifiedAt")
-        props = current.get("properties") or {}
         shown: dict[str, Any] = {}
         if kind == "endpoint":  # the live maps, for a dashboard that shows what won
-            shown = {
-                "traffic": {str(k): int(v) for k, v in (props.get("traffic") or {}).items()},
-                "mirror_traffic": {
-                    str(k): int(v) for k, v in (props.get("mirrorTraffic") or {}).items() if v
-                },
-            }
-        what = f"{kind} '{name}'"
-        if kind == "endpoint":
-            show = f"modeldeck online-endpoint show -n {name}"
+            live = mapping.visible(kind, current)
+            shown = {"traffic": live["traffic"], "mirror_traffic": live["mirror_traffic"]}
+            what, show = f"endpoint '{name}'", f"modeldeck online-endpoint show -n {name}"
         else:
             e, d = name.split("/", 1)
             what = f"deployment '{d}' of endpoint '{e}'"
             show = f"modeldeck online-deployment show -e {e} -n {d}"
+        described = revisions.describe(changed) if changed else ""
         raise Conflict(
-            f"{what} was changed"
+            f"{what} changed since you read it (revision {if_revision} -> {now}"
             + (f" by {by}" if by else "")
             + (f" at {at}" if at else "")
-            + " since it was read"
-            + (f" ({', '.join(fields)} changed)" if fields else "")
+            + (f": {described}" if described else "")
+            + ")"
             + (f"; traffic is now {json.dumps(shown['traffic'], sort_keys=True)}" if shown else "")
             + "; this change was not applied",
             fix=f"read it again ({show} shows the other change) and make your change on top of it",
+            revision_sent=if_revision,
+            revision_now=now,
+            changed=changed,
+            by=by or "someone",
             fields=fields or None,
             changed_by=by,
             changed_at=at,
             current=shown or None,
-            revision=now,
         )
 
     async def create_endpoint(self, spec: EndpointSpec) -> OperationHandle:

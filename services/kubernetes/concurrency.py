@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import revisions
 from ..errors import Conflict
 from . import manifests as mf
 
@@ -145,10 +146,20 @@ def conflict(
     what: str,
     obj: Mapping[str, Any],
     fields: list[str],
+    base: Mapping[str, Any] | None,
     now: Mapping[str, Any],
     fix: str,
 ) -> Conflict:
-    """The Conflict for fields someone else changed: names them, the object and who."""
+    """The Conflict for fields someone else changed: names them, the object and who.
+
+    Its details carry what :mod:`modeldeck.services.revisions` reads (``changed`` as
+    ``{path: [before, after]}``, ``by``), key values hidden, and the live traffic maps.
+    """
+    base = now if base is None else base
+    changed = revisions.diff(
+        {f: "(hidden)" if f in SECRET_VALUES else base.get(f) for f in fields},
+        {f: "(hidden, changed)" if f in SECRET_VALUES else now.get(f) for f in fields},
+    )
     meta = obj.get("metadata") or {}
     ann = meta.get("annotations") or {}
     by = ann.get(CHANGED_BY_ANNOTATION)
@@ -163,6 +174,8 @@ def conflict(
         + (f": {values}" if values else "")
         + "; this change was not applied",
         fix=fix,
+        changed=changed,
+        by=by or "someone",
         fields=fields,
         changed_by=by,
         changed_at=at,

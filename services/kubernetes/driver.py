@@ -238,18 +238,15 @@ class KubernetesDriver(ClusterDriver):
                 body = copy.deepcopy(obj)
             else:
                 now = fields_of(current)
-                merged, clash = cc.merge(
-                    self._seen.get(key) if base is None else base,
-                    now,
-                    mine,
-                    unmergeable=unmergeable,
-                )
+                known = self._seen.get(key) if base is None else base
+                merged, clash = cc.merge(known, now, mine, unmergeable=unmergeable)
                 if clash:
                     raise cc.conflict(
                         cluster=self.spec.name,
                         what=what,
                         obj=current,
                         fields=clash,
+                        base=known,
                         now=now,
                         fix=fix,
                     )
@@ -472,10 +469,17 @@ class KubernetesDriver(ClusterDriver):
         if current is not None:
             now = cc.route_fields(current)
             mine = {"traffic": dict(route.traffic), "mirror_traffic": dict(route.mirror_traffic)}
-            _, clash = cc.merge(route_base or self._seen.get(("HTTPRoute", rname)), now, mine)
+            known = route_base or self._seen.get(("HTTPRoute", rname))
+            _, clash = cc.merge(known, now, mine)
             if clash:
                 raise cc.conflict(
-                    cluster=self.spec.name, what=what, obj=current, fields=clash, now=now, fix=fix
+                    cluster=self.spec.name,
+                    what=what,
+                    obj=current,
+                    fields=clash,
+                    base=known,
+                    now=now,
+                    fix=fix,
                 )
         secret = self._secret_from(route.name, _route_secret(route))
         await self._apply_guarded(
@@ -538,6 +542,7 @@ class KubernetesDriver(ClusterDriver):
                     what=f"endpoint '{endpoint}'",
                     obj=current or {},
                     fields=clash,
+                    base=known,
                     now=now,
                     fix=self._endpoint_fix(endpoint),
                 )
@@ -670,15 +675,17 @@ class KubernetesDriver(ClusterDriver):
             base["app"] = (seen or mine)["app"]  # its files are not here: only ours are
         if previous is not None:  # checked before anything is written (ConfigMap included)
             now = cc.deployment_fields(previous)
-            merged, clash = cc.merge(
-                seen if base is None else base,
-                now,
-                mine,
-                unmergeable=cc.DEPLOYMENT_UNMERGEABLE,
-            )
+            known = seen if base is None else base
+            merged, clash = cc.merge(known, now, mine, unmergeable=cc.DEPLOYMENT_UNMERGEABLE)
             if clash:
                 raise cc.conflict(
-                    cluster=self.spec.name, what=what, obj=previous, fields=clash, now=now, fix=fix
+                    cluster=self.spec.name,
+                    what=what,
+                    obj=previous,
+                    fields=clash,
+                    base=known,
+                    now=now,
+                    fix=fix,
                 )
             if merged != mine:  # someone else changed other fields: keep them
                 objects = render(merged)

@@ -64,7 +64,8 @@ async def test_a_stale_traffic_update_is_refused_and_names_who_and_what(
         )
     err = info.value
     assert err.details["fields"] == ["traffic"]
-    assert err.details["changed_by"] == "bo@contoso.com"
+    assert err.details["changed"] == {"traffic.blue": [100, 50], "traffic.green": [0, 50]}
+    assert err.details["changed_by"] == err.details["by"] == "bo@contoso.com"
     assert err.details["current"]["traffic"] == {"blue": 50, "green": 50}
     assert "bo@contoso.com" in err.message and "traffic" in err.message
     assert f"online-endpoint show -n {EP}" in (err.fix or "")
@@ -97,7 +98,8 @@ async def test_a_stale_deployment_update_is_refused_before_anything_is_uploaded(
             replace(seen_by_a.spec, environment_variables={"MODE": "a"}),
             if_revision=seen_by_a.revision,
         )
-    assert info.value.details["fields"] == ["instance_count"]
+    changed = info.value.details["changed"]  # {path: [before, after]}, as the CLI reads it
+    assert changed["instance_count"] == [1, 2] and "environment_variables" not in changed
     assert info.value.details["changed_by"] == "bo@contoso.com"
     assert "deployment 'blue' of endpoint 'my-endpoint'" in info.value.message
     assert [r.method for r in fake.requests[before:]] == ["GET"]  # no upload, no PUT

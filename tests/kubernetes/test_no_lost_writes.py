@@ -88,7 +88,8 @@ async def test_concurrent_traffic_updates_one_wins_the_other_is_refused(
     err = refused[0]
     # names what changed, who changed it, and the new live map (for the dashboard)
     assert err.details["fields"] == ["traffic"]
-    assert err.details["changed_by"] == cc.who()
+    assert err.details["changed"]["traffic.blue"] == [100, wanted[winner]["blue"]]
+    assert err.details["changed_by"] == err.details["by"] == cc.who()
     assert err.details["current"] == {"traffic": wanted[winner]}
     assert err.details["object"] == "HTTPRoute/ep"
     assert "traffic" in err.message and cc.who() in err.message
@@ -107,6 +108,7 @@ async def test_a_stale_key_regeneration_is_refused_and_keys_never_shown(
         )
     except Conflict as exc:
         assert exc.details["fields"] == ["primary_key"]
+        assert exc.details["changed"] == {"primary_key": ["(hidden)", "(hidden, changed)"]}
         assert "c" * 40 not in str(exc.to_dict()) and "d" * 40 not in str(exc.to_dict())
     else:
         raise AssertionError("the stale key regeneration was applied")
