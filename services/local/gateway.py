@@ -52,6 +52,12 @@ Behaviour, per request:
 
 Per deployment it records the request count, status codes, a latency histogram and a
 bounded reservoir of recent latencies (p50/p95/p99), and requests per second.
+
+Per connection (:mod:`.connguard`, ``limits=``): complete headers within
+``header_timeout`` of connecting (or of the next request's first byte), kept-alive
+connections closed after ``keepalive_timeout`` idle, request bodies cut off when they
+trickle (``body_timeout``), at most ``max_connections_per_client`` per peer address and
+``max_connections`` in all (the oldest idle connection makes room; else 503 and close).
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import hmac
+import logging
 import math
 import socket
 import time
@@ -76,6 +83,7 @@ from aiohttp import web
 from ..domain import RequestSettings
 from ..drivers import EndpointRoute
 from ..errors import BackendError, Conflict
+from .connguard import ConnectionGuard, ConnectionLimits
 from .tokens import TokenError, verify_token
 
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
@@ -414,6 +422,7 @@ class Gateway:
         max_body_bytes: int = DEFAULT_MAX_BODY,
         mirror_limit: int = 64,
         metrics_token: str | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -430,6 +439,15 @@ class Gateway:
         self._metric_providers: list[Callable[[], Iterable[str]]] = []
         #: GET /metrics needs ``Bearer <this>``; None: the route answers 404 (off)
         self.metrics_token = metrics_token
+        #: header/idle/body timeouts and connection bounds of the listener (connguard.py)
+        self.connections = ConnectionGuard(
+            limits or ConnectionLimits(),
+            "gateway",
+            logging.getLogger("modeldeck.gateway"),
+            fix="retry later; close idle connections; the operator can raise "
+            "MODELDECK_GATEWAY_MAX_CONNECTIONS(_PER_CLIENT)",
+        )
+        self.add_metrics_provider(self.connections.prometheus)
 
     # ----------------------------------------------------------------- lifecycle
     @property
@@ -485,10 +503,10 @@ class Gateway:
             app, access_log=None, handle_signals=False, shutdown_timeout=5.0
         )
         await self._runner.setup()
-        site = web.SockSite(self._runner, sock)
-        await site.start()
+        await self.connections.serve_sock(self._runner, sock, backlog=1024)
 
     async def close(self) -> None:
+        await self.connections.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

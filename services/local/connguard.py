@@ -1,0 +1,539 @@
+"""Connection limits for the daemon's HTTP listeners: the gateway and the control socket.
+
+aiohttp bounds what one request may be (request line, header sizes, header count) but not
+how long a client may hold a connection nor how many it may hold: a client that connects
+and sends nothing, or one header byte now and then, kept a connection (and a descriptor)
+for an hour. :class:`ConnectionGuard` serves an aiohttp ``AppRunner`` through a request
+handler of its own and enforces, per listener (:class:`ConnectionLimits`, defaults in
+brackets):
+
+* ``header_timeout`` [10 s]: a new connection must deliver complete request headers
+  within it of connecting; a kept-alive connection within it of the next request's first
+  byte. A client that sends nothing, or trickles header bytes, is closed;
+* ``keepalive_timeout`` [30 s]: a kept-alive connection on which no next request starts
+  within it of the previous response is closed;
+* ``body_timeout`` [30 s]: a request body still arriving is given this much, plus one
+  second per KiB received (:data:`BODY_MIN_RATE`, as Apache's ``RequestReadTimeout``
+  ``MinRate``), so a body trickled a byte at a time is cut off; a handler waiting for
+  its own work (a slow replica, a long operation) is not limited here;
+* ``max_connections_per_client`` [512 on the gateway, 64 on the control socket]: connections from one peer address
+  (TCP) or one process (Unix socket: the peer's pid, from ``SO_PEERCRED``);
+* ``max_connections`` [4096 on the gateway, 256 on the control socket]: all connections of the listener; the
+  daemon also keeps it under half of what its descriptor limit leaves free
+  (:func:`fd_budget`), so a flood never reaches ``EMFILE``.
+
+Beyond a bound the oldest connection of that client (or of all) that has no request in
+progress is closed to make room (on a shared host every local user is ``127.0.0.1``:
+idle connections must not lock out the next real request); when every one has a request
+in progress, the new connection is answered ``503`` with a short JSON body and
+``Connection: close``, and closed. Events are counted, not logged one by one: the first
+of an interval is logged at once, the rest in one summary line per ``log_interval``
+[60 s]. Malformed requests (aiohttp answers 400) and clients that vanish mid-request are
+counted there too instead of a traceback each; ``EMFILE`` on accept likewise.
+
+The checks run in a sweep every ``min(timeouts) / 4`` (at most every second) over the
+open connections; the request path only counts the bytes it reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import resource
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
+
+#: bytes per second a request body must average to earn more time than ``body_timeout``
+BODY_MIN_RATE = 1024
+#: request parsing limits (aiohttp's own defaults, stated here on purpose)
+MAX_LINE_SIZE = 8190
+MAX_FIELD_SIZE = 8190
+MAX_HEADERS = 100
+_SCAN = 512  # connections examined at most when looking for an idle one to close
+_LINGER_S = 1.0  # a refused connection is read and dropped this long before it closes
+_MAX_LINGERING = 64  # beyond this many, refused connections close at once
+_ACCEPT_EXHAUSTED = "socket.accept() out of system resource"
+_now = time.monotonic
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How long and how many connections one listener allows (see the module docstring)."""
+
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 30.0
+    body_timeout: float = 30.0
+    max_connections: int = 4096
+    max_connections_per_client: int = 512
+    log_interval: float = 60.0
+
+    @property
+    def sweep_interval(self) -> float:
+        shortest = min(self.header_timeout, self.keepalive_timeout, self.body_timeout)
+        return min(1.0, max(0.02, shortest / 4))
+
+
+def fd_budget(reserve_share: int = 4, ceiling: int = 512) -> int:
+    """Descriptors a listener may use: half of the soft limit left after a reserve (a
+    quarter of the limit, at most ``ceiling``) for replicas' pipes, logs and the store;
+    each gateway connection may need a second one towards a replica."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 20
+    return max(32, (soft - min(ceiling, soft // reserve_share)) // 2)
+
+
+def raise_fd_limit() -> tuple[int, int, int]:
+    """Raise this process's soft ``RLIMIT_NOFILE`` to its hard limit: (before, after, hard)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft, soft, hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):  # e.g. macOS caps it at OPEN_MAX: keep what we have
+        return soft, soft, hard
+    return soft, target, hard
+
+
+class _Handler(RequestHandler):
+    """aiohttp's request handler, with what the guard needs to know about its connection."""
+
+    __slots__ = (
+        "_g",
+        "_g_anchor",
+        "_g_anchor_in",
+        "_g_body_at",
+        "_g_body_in",
+        "_g_first",
+        "_g_fresh",
+        "_g_in",
+        "_g_key",
+        "_g_refused",
+    )
+
+    def __init__(self, guard: ConnectionGuard, manager: web.Server, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._g = guard
+        self._g_key = ""
+        self._g_refused = False
+        self._g_in = 0  # bytes read on this connection
+        self._g_anchor = 0.0  # when it connected, or when the previous response ended
+        self._g_anchor_in = 0  # bytes read by then
+        self._g_fresh = True  # no response yet
+        self._g_first = 0.0  # when the sweep saw the next request's first byte
+        self._g_body_at = 0.0  # when the sweep saw a body still arriving
+        self._g_body_in = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        refusal = self._g.admit(self, transport)
+        if refusal is not None:
+            self._g_refused = True
+            self._g.refuse(transport, refusal)
+            return
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._g_refused:
+            return  # read and dropped until it closes
+        self._g_in += len(data)
+        super().data_received(data)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._g_refused:
+            self._g.lingering -= 1
+            return
+        self._g.forget(self)
+        super().connection_lost(exc)
+
+    def log_access(self, request: Any, response: Any, start: float | None) -> None:
+        # called after every response: the keep-alive wait starts now
+        self._g_anchor = _now()
+        self._g_anchor_in = self._g_in
+        self._g_fresh = False
+        self._g_first = 0.0
+        super().log_access(request, response, start)
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        exc = kw.get("exc_info")
+        if isinstance(exc, HttpProcessingError):
+            self._g.count("malformed")  # answered 400 by aiohttp; the client's mistake
+            return
+        if isinstance(exc, ConnectionError):
+            self._g.count("vanished")  # the client (or the guard) closed mid-request
+            return
+        super().log_exception(*args, **kw)
+
+    @property
+    def _g_idle(self) -> bool:
+        """Waiting for a request (none in progress): aiohttp's own keep-alive test."""
+        waiter = getattr(self, "_waiter", None)
+        return waiter is not None and not waiter.done()
+
+
+_EVENTS = {
+    "header": "closed {n} that sent no complete headers within header_timeout={header}s",
+    "idle": "closed {n} idle past keepalive_timeout={keepalive}s",
+    "body": "closed {n} whose body stalled (body_timeout={body}s)",
+    "evicted": "closed {n} idle to make room",
+    "refused_client": "refused {n} with 503 over max_connections_per_client={per_client}",
+    "refused_total": "refused {n} with 503 over max_connections={total}",
+    "accept_exhausted": "{n} accept() failures for lack of descriptors",
+    "malformed": "answered {n} malformed requests 400",
+    "vanished": "{n} clients went away mid-request",
+}
+_NOTEWORTHY = ("body", "evicted", "refused_client", "refused_total", "accept_exhausted")
+
+
+class ConnectionGuard:
+    """Serve an aiohttp runner with :class:`ConnectionLimits`. ``await serve_sock(...)`` or
+    ``serve_unix(...)``, then ``await close()`` before ``runner.cleanup()``."""
+
+    def __init__(
+        self,
+        limits: ConnectionLimits,
+        name: str,
+        logger: logging.Logger | None = None,
+        *,
+        fix: str = "",
+    ) -> None:
+        self.limits = limits
+        self.name = name
+        self.log = logger or logging.getLogger("modeldeck.daemon")
+        self.max_total = max(1, limits.max_connections)
+        self.max_client = max(1, min(limits.max_connections_per_client, self.max_total))
+        self._all: dict[_Handler, None] = {}  # insertion order: oldest first
+        self._clients: dict[str, dict[_Handler, None]] = {}
+        self.lingering = 0
+        self._refused: set[asyncio.BaseTransport] = set()
+        self._servers: list[asyncio.AbstractServer] = []
+        self._accept_fds: set[int] = set()  # listening sockets, for the EMFILE filter
+        self._sweeper: asyncio.Task[None] | None = None
+        self._counts: dict[str, int] = dict.fromkeys(_EVENTS, 0)
+        self.totals: dict[str, int] = dict.fromkeys(_EVENTS, 0)
+        self.peak = 0
+        self._last_log = _now()
+        self._quiet_until = 0.0
+        self._fix = fix
+        self._answers = {
+            "refused_client": _refusal(
+                f"too many connections from this client to the {name} "
+                f"(max_connections_per_client={self.max_client}, each with a request in "
+                "progress)",
+                fix,
+            ),
+            "refused_total": _refusal(
+                f"the {name} has too many connections open (max_connections="
+                f"{self.max_total}, each with a request in progress)",
+                fix,
+            ),
+        }
+
+    # ----------------------------------------------------------------- serving
+    def _factory(self, runner: web.BaseRunner) -> Callable[[], _Handler]:
+        server = runner.server
+        if server is None:
+            raise RuntimeError("call runner.setup() before serving it")
+        loop = asyncio.get_running_loop()
+        kwargs = {
+            "loop": loop,
+            "access_log": None,
+            # a backstop only: the sweep closes idle connections first
+            "keepalive_timeout": 2 * max(self.limits.keepalive_timeout, self.limits.header_timeout)
+            + 1,
+            "max_line_size": MAX_LINE_SIZE,
+            "max_field_size": MAX_FIELD_SIZE,
+            "max_headers": MAX_HEADERS,
+        }
+        return lambda: _Handler(self, server, **kwargs)
+
+    async def serve_sock(self, runner: web.BaseRunner, sock: socket.socket, backlog: int) -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(self._factory(runner), sock=sock, backlog=backlog)
+        self._started(loop, server)
+
+    async def serve_unix(self, runner: web.BaseRunner, path: str, backlog: int = 128) -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_unix_server(self._factory(runner), path, backlog=backlog)
+        self._started(loop, server)
+
+    def _started(self, loop: asyncio.AbstractEventLoop, server: asyncio.AbstractServer) -> None:
+        self._servers.append(server)
+        if not self._accept_fds:
+            _filter_accept_errors(loop, self, self._accept_fds)
+        self._accept_fds.update(s.fileno() for s in server.sockets)
+        if self._sweeper is None:
+            self._sweeper = asyncio.ensure_future(self._sweep_forever())
+
+    async def close(self) -> None:
+        """Stop accepting and sweeping (the runner's cleanup closes the live connections)."""
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+        self._accept_fds.clear()  # the filter passes everything on from now
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        for transport in list(self._refused):
+            transport.close()
+        self._refused.clear()
+        self._flush_log(force=True)
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._all)
+
+    def prometheus(self, prefix: str = "modeldeck_gateway") -> list[str]:
+        """Open connections and what the limits closed or refused, as Prometheus text."""
+        out = [
+            f"# HELP {prefix}_connections Connections open now.",
+            f"# TYPE {prefix}_connections gauge",
+            f"{prefix}_connections {len(self._all)}",
+            f"# HELP {prefix}_connections_limited_total Connections closed or refused by the "
+            "connection limits, by reason.",
+            f"# TYPE {prefix}_connections_limited_total counter",
+        ]
+        for reason in ("header", "idle", "body", "evicted", "refused_client", "refused_total"):
+            out.append(
+                f'{prefix}_connections_limited_total{{reason="{reason}"}} {self.totals[reason]}'
+            )
+        return out
+
+    # ----------------------------------------------------------------- admission
+    def admit(self, handler: _Handler, transport: asyncio.BaseTransport) -> bytes | None:
+        """None when ``handler`` may serve; else the 503 to answer."""
+        key = _client_key(transport)
+        handler._g_key = key
+        handler._g_anchor = _now()
+        mine = self._clients.get(key)
+        if mine is None:
+            mine = self._clients[key] = {}
+        if len(mine) >= self.max_client and not self._evict(mine):
+            return self._refuse_event("refused_client", key, len(mine))
+        if len(self._all) >= self.max_total and not self._evict(self._all):
+            return self._refuse_event("refused_total", key, len(self._all))
+        mine[handler] = None
+        self._all[handler] = None
+        if len(self._all) > self.peak:
+            self.peak = len(self._all)
+        return None
+
+    def _refuse_event(self, kind: str, key: str, held: int) -> bytes:
+        if not self._clients.get(key):
+            self._clients.pop(key, None)
+        self.count(kind, detail=f"{held} open from {key}")
+        return self._answers[kind]
+
+    def refuse(self, transport: asyncio.BaseTransport, answer: bytes) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(answer)
+        self.lingering += 1
+        if self.lingering > _MAX_LINGERING or not transport.can_write_eof():
+            transport.close()
+            return
+        # FIN after the answer, then read what the client still sends so that closing
+        # does not reset the connection before it has read the 503
+        transport.write_eof()
+        self._refused.add(transport)
+        asyncio.get_running_loop().call_later(_LINGER_S, self._end_linger, transport)
+
+    def _end_linger(self, transport: asyncio.BaseTransport) -> None:
+        self._refused.discard(transport)
+        transport.close()
+
+    def _evict(self, pool: dict[_Handler, None]) -> bool:
+        """Close the oldest connection of ``pool`` that has no request in progress
+        (preferring one that never sent a request); False when there is none."""
+        fallback: _Handler | None = None
+        for n, handler in enumerate(pool):
+            if n >= _SCAN:
+                break
+            if handler._g_idle:
+                if handler._g_fresh:
+                    fallback = handler
+                    break
+                if fallback is None:
+                    fallback = handler
+        if fallback is None:
+            return False
+        self._drop(fallback)
+        fallback.force_close()
+        self.count("evicted")
+        return True
+
+    def _drop(self, handler: _Handler) -> None:
+        self._all.pop(handler, None)
+        mine = self._clients.get(handler._g_key)
+        if mine is not None:
+            mine.pop(handler, None)
+            if not mine:
+                del self._clients[handler._g_key]
+
+    def forget(self, handler: _Handler) -> None:
+        self._drop(handler)
+
+    # ----------------------------------------------------------------- timeouts
+    async def _sweep_forever(self) -> None:
+        interval = self.limits.sweep_interval
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.sweep()
+            except Exception:  # never let the guard die: it is what keeps the daemon up
+                self.log.exception("%s: connection sweep failed", self.name)
+
+    def sweep(self, now: float | None = None) -> None:
+        now = _now() if now is None else now
+        limits = self.limits
+        header, keepalive, body = (
+            limits.header_timeout,
+            limits.keepalive_timeout,
+            limits.body_timeout,
+        )
+        expired: list[tuple[_Handler, str]] = []
+        for handler in self._all:
+            if handler._g_idle:
+                handler._g_body_at = 0.0
+                if handler._g_fresh:
+                    if now >= handler._g_anchor + header:
+                        expired.append((handler, "header"))
+                elif handler._g_in == handler._g_anchor_in:
+                    if now >= handler._g_anchor + keepalive:
+                        expired.append((handler, "idle"))
+                elif not handler._g_first:
+                    handler._g_first = now
+                elif now >= handler._g_first + header:
+                    expired.append((handler, "header"))
+                continue
+            request = getattr(handler, "_current_request", None)
+            if request is None or request.content.is_eof():
+                handler._g_body_at = 0.0  # working on it, or answering: not ours to time
+            elif not handler._g_body_at:
+                handler._g_body_at = now
+                handler._g_body_in = handler._g_in
+            elif (
+                now
+                >= handler._g_body_at + body + (handler._g_in - handler._g_body_in) / BODY_MIN_RATE
+            ):
+                expired.append((handler, "body"))
+        for handler, kind in expired:
+            self._drop(handler)
+            handler.force_close()
+            self.count(kind)
+        self._flush_log(now=now)
+
+    # ----------------------------------------------------------------- rate-limited log
+    def count(self, kind: str, detail: str = "") -> None:
+        self._counts[kind] += 1
+        self.totals[kind] += 1
+        if kind in _NOTEWORTHY and _now() >= self._quiet_until:
+            # the first of an interval at once; the rest in the summary
+            self._quiet_until = _now() + self.limits.log_interval
+            self.log.warning(
+                "%s: %s%s; further connection events are summarized every %gs",
+                self.name,
+                self._describe({kind: 1}),
+                f" ({detail})" if detail else "",
+                self.limits.log_interval,
+            )
+            self._counts[kind] -= 1
+
+    def _describe(self, counts: dict[str, int]) -> str:
+        limits = self.limits
+        values = {
+            "header": f"{limits.header_timeout:g}",
+            "keepalive": f"{limits.keepalive_timeout:g}",
+            "body": f"{limits.body_timeout:g}",
+            "per_client": self.max_client,
+            "total": self.max_total,
+        }
+        parts = [_EVENTS[k].format(n=n, **values) for k, n in counts.items() if n]
+        return "; ".join(parts)
+
+    def _flush_log(self, now: float | None = None, force: bool = False) -> None:
+        now = _now() if now is None else now
+        if not force and now - self._last_log < self.limits.log_interval:
+            return
+        self._last_log = now
+        counts = {k: n for k, n in self._counts.items() if n}
+        if not counts:
+            return
+        self._counts = dict.fromkeys(_EVENTS, 0)
+        level = logging.WARNING if any(k in _NOTEWORTHY for k in counts) else logging.INFO
+        self.log.log(
+            level,
+            "%s connections in the last %gs: %s; open now %d (peak %d)",
+            self.name,
+            self.limits.log_interval,
+            self._describe(counts),
+            len(self._all),
+            self.peak,
+        )
+
+
+def _refusal(message: str, fix: str) -> bytes:
+    error: dict[str, str] = {"code": "TooManyConnections", "message": message}
+    if fix:
+        error["fix"] = fix
+    body = json.dumps({"error": error}).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Content-Type: application/json\r\n"
+        "Retry-After: 1\r\n"
+        "Connection: close\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+_PEERCRED = struct.Struct("3i")
+
+
+def _client_key(transport: asyncio.BaseTransport) -> str:
+    """The peer's address (TCP), or its process (Unix socket)."""
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    sock = transport.get_extra_info("socket")
+    opt = getattr(socket, "SO_PEERCRED", None)
+    if sock is not None and opt is not None:
+        with contextlib.suppress(OSError):
+            pid, _uid, _gid = _PEERCRED.unpack(
+                sock.getsockopt(socket.SOL_SOCKET, opt, _PEERCRED.size)
+            )
+            return f"pid {pid}"
+    return "local"
+
+
+def _filter_accept_errors(
+    loop: asyncio.AbstractEventLoop, guard: ConnectionGuard, fds: set[int]
+) -> None:
+    """Count ``EMFILE`` on accept for the summary instead of a traceback each time
+    (asyncio retries the accept a second later by itself)."""
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        sock = context.get("socket")
+        if context.get("message") == _ACCEPT_EXHAUSTED and sock is not None:
+            with contextlib.suppress(OSError, ValueError):
+                if sock.fileno() in fds:
+                    guard.count("accept_exhausted")
+                    return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
