@@ -69,7 +69,7 @@ from ..errors import (
     NotFound,
     Unreachable,
 )
-from .store import DeploymentRow, EndpointRow, StaleRevision, Store
+from .store import ACTOR, DeploymentRow, EndpointRow, StaleRevision, Store
 
 log = logging.getLogger("modeldeck.daemon")
 
@@ -1225,16 +1225,21 @@ class Engine:
             error = error or status.error
         elif isinstance(status, str):
             error = error or status
-        state = d.state
+        state, revision = d.state, d.revision
         if (
             state is ProvisioningState.FAILED
             and isinstance(status, DeploymentStatus)
             and 0 < status.desired_replicas <= status.ready_replicas
             and status.error is None
         ):
-            # a first version that failed its rollout but came up on a later retry
+            # a first version that failed its rollout but came up on a later retry: the
+            # control plane's own change, not the reader's
             state, error = ProvisioningState.SUCCEEDED, None
-            self.store.set_deployment_state(d.endpoint, d.name, state)
+            token = ACTOR.set("the control plane (a retried rollout)")
+            try:
+                revision = self.store.set_deployment_state(d.endpoint, d.name, state) or revision
+            finally:
+                ACTOR.reset(token)
         return Deployment(
             spec=replace(d.spec, role=role),
             provisioning_state=state,
@@ -1245,7 +1250,7 @@ class Engine:
             error=error,
             created_at=d.created_at,
             updated_at=d.updated_at,
-            revision=str(d.revision),
+            revision=str(revision),
         )
 
     async def _status(self, cluster: str, d: DeploymentRow) -> DeploymentStatus | str | None:
