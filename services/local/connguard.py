@@ -324,7 +324,8 @@ class ConnectionGuard:
             return self._refuse_event("refused_client", key, len(mine))
         if len(self._all) >= self.max_total and not self._evict(self._all):
             return self._refuse_event("refused_total", key, len(self._all))
-        mine[handler] = None
+        # (an eviction may have emptied and dropped this client's entry: fetch it again)
+        self._clients.setdefault(key, {})[handler] = None
         self._all[handler] = None
         if len(self._all) > self.peak:
             self.peak = len(self._all)

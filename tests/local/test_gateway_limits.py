@@ -302,3 +302,20 @@ async def test_beyond_the_bounds_with_every_connection_busy_the_answer_is_503(
             metrics = await m.text()
         assert 'modeldeck_gateway_connections_limited_total{reason="refused_client"} 1' in metrics
         assert 'modeldeck_gateway_connections_limited_total{reason="refused_total"} 1' in metrics
+
+
+async def test_a_client_at_a_bound_of_one_keeps_exactly_one_connection(
+    tmp_path: Path, supervisor: Supervisor
+) -> None:
+    async with _gateway(header_timeout=30, max_connections=10, max_connections_per_client=1) as gw:
+        await _serve_blue(gw, tmp_path, supervisor)
+        opened = []
+        for _ in range(3):  # each new one makes the previous (idle) one go
+            opened.append(await _open(gw, "127.0.0.2"))
+            await asyncio.sleep(0.1)
+        assert await _closed_by_server(opened[0][0]) == b""
+        assert await _closed_by_server(opened[1][0]) == b""
+        assert gw.connections.open_connections == 1
+        assert await _score_raw(*opened[2]) == 200  # the last one serves
+        for _, writer in opened:
+            writer.close()
