@@ -22,6 +22,7 @@ Every failure is an :class:`InvalidInput` naming the file and, where known,
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ MAX_NODES = 100_000
 
 
 def _mib(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MiB" if n >= 1024 * 1024 else f"{n} bytes"
+    return f"{n / (1024 * 1024):.3g} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
 
 
 def read_text(path: Path, *, field: str = "file", max_bytes: int = MAX_BYTES) -> str:
@@ -46,6 +47,7 @@ def read_text(path: Path, *, field: str = "file", max_bytes: int = MAX_BYTES) ->
     try:
         with open(path, "rb") as f:
             data = f.read(max_bytes + 1)
+            size = os.fstat(f.fileno()).st_size
     except OSError as exc:
         raise InvalidInput(
             field,
@@ -57,7 +59,8 @@ def read_text(path: Path, *, field: str = "file", max_bytes: int = MAX_BYTES) ->
         raise InvalidInput(
             field,
             str(path),
-            f"is larger than {_mib(max_bytes)}, the most a YAML file may be",
+            f"is larger than {_mib(max_bytes)}, the most a YAML file may be"
+            + (f" ({_mib(size)})" if size > max_bytes else ""),
             "give the spec file itself: a spec is a few KiB "
             "(put large content in files the spec names)",
         )
@@ -129,12 +132,18 @@ def _loader_class() -> type:
                 size += sum(self._sizes[id(n)] for n in node.value)
             elif isinstance(node, yaml.MappingNode):
                 size += sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
-            if size > self.max_nodes:
+            if size > self.max_nodes and self._aliases:
                 raise Limit(
                     f"expands to more than {self.max_nodes:,} values once its aliases are followed",
                     node.start_mark,
                     "write the values out instead of aliasing lists of aliases "
                     "(a 'billion laughs' document is refused)",
+                )
+            if size > self.max_nodes:
+                raise Limit(
+                    f"holds more than {self.max_nodes:,} values",
+                    node.start_mark,
+                    "a spec holds a few hundred values: check what was pasted into it",
                 )
             self._sizes[id(node)] = size
             return node

@@ -143,6 +143,7 @@ def test_a_file_over_the_size_cap_is_refused_after_reading_only_the_cap(tmp_path
     err, peak = _peak_while(lambda: specs.read_yaml(path, "endpoint"))
     assert isinstance(err, InvalidInput)
     assert err.field == "file" and "is larger than 1 MiB" in err.message
+    assert "(40 MiB)" in err.message  # its size, from the file system
     assert peak < 3 * 1024 * 1024  # the cap (+1 byte) was read, not 40 MiB
 
 
@@ -160,3 +161,17 @@ def test_a_file_that_is_not_utf8_names_the_byte(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as exc:
         specs.read_yaml(path, "endpoint")
     assert "not UTF-8 text (byte 9)" in exc.value.message
+
+
+def test_a_document_of_too_many_plain_values_is_not_called_an_alias_bomb(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(yamlload.loader_class(), "max_nodes", 1000)  # parsing 100,000 is slow
+    text = "tags:\n" + "".join(f"  t{i}: v\n" for i in range(600))
+    with pytest.raises(InvalidInput) as exc:
+        yamlload.safe_load(text, "tags.yml")
+    assert exc.value.message.startswith(
+        "tags.yml: line 2, column 3: YAML refused: holds more than 1,000 values"
+    )
+    assert "alias" not in str(exc.value)
+    assert yamlload.safe_load("tags:\n" + "".join(f"  t{i}: v\n" for i in range(400)), "ok")
