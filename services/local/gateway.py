@@ -23,8 +23,8 @@ bypassed), each replica with its own connection pool; ``http://HOST:PORT`` is ta
 (one shared pool), for a scoring server run by hand.
 
 The control plane tells it what exists: :meth:`Gateway.set_endpoint` (auth and traffic
-of an endpoint, from :class:`EndpointRoute`) and :meth:`Gateway.set_backends` (the base
-URLs of a deployment's ready replicas and its request settings, set by the pool driver).
+of an endpoint, from :class:`EndpointRoute`) and :meth:`Gateway.set_backends` (the
+addresses of a deployment's ready replicas and its request settings, set by the pool driver).
 Both swap a whole object in one assignment, so a traffic or replica change is atomic
 for requests.
 
