@@ -3,7 +3,11 @@
 One process per state dir (a pid file held with ``fcntl.flock``) that owns the
 records (SQLite), runs the gateway and the replicas, and answers the management
 API: HTTP + JSON on a Unix socket in the state dir (0700; the socket is 0600),
-so only this user can reach it.
+so only this user can reach it. Both listeners (the gateway and that socket) close idle
+and slow clients and bound connections (:mod:`.connguard`; the settings are
+:data:`_CONNECTION_SETTINGS`: env ``MODELDECK_HEADER_TIMEOUT_S`` etc., or the same names
+in lower case without ``MODELDECK_`` under ``[daemon]`` in config.toml); at start the
+daemon raises its soft open files limit to the hard limit (replicas inherit it).
 
 This module is imported by the client for :func:`ensure_daemon`,
 :func:`daemon_status` and :func:`stop_daemon`: aiohttp and the engine are only
@@ -341,6 +345,92 @@ def _max_body_bytes() -> int:
     return int(mb * 1024 * 1024)
 
 
+#: connection settings: (env name, default, (min, max), example); the config.toml [daemon]
+#: key is the env name without MODELDECK_, in lower case
+_CONNECTION_SETTINGS: dict[str, tuple[str, float, tuple[float, float], str]] = {
+    "header_timeout": ("MODELDECK_HEADER_TIMEOUT_S", 10.0, (0.05, 3600.0), "10"),
+    "keepalive_timeout": ("MODELDECK_KEEPALIVE_TIMEOUT_S", 30.0, (0.05, 3600.0), "30"),
+    "body_timeout": ("MODELDECK_BODY_TIMEOUT_S", 30.0, (0.05, 3600.0), "30"),
+    "gateway_max_connections": ("MODELDECK_GATEWAY_MAX_CONNECTIONS", 4096, (1, 1 << 20), "4096"),
+    "gateway_max_connections_per_client": (
+        "MODELDECK_GATEWAY_MAX_CONNECTIONS_PER_CLIENT",
+        512,
+        (1, 1 << 20),
+        "512",
+    ),
+    "control_max_connections": ("MODELDECK_CONTROL_MAX_CONNECTIONS", 256, (1, 1 << 16), "256"),
+    "control_max_connections_per_client": (
+        "MODELDECK_CONTROL_MAX_CONNECTIONS_PER_CLIENT",
+        64,
+        (1, 1 << 16),
+        "64",
+    ),
+}
+
+
+def _connection_setting(name: str, cfg: dict[str, Any]) -> float:
+    """One of :data:`_CONNECTION_SETTINGS`: env wins, then config.toml [daemon]
+    (the env name without ``MODELDECK_``, lower case), then the default."""
+    env, default, (low, high), example = _CONNECTION_SETTINGS[name]
+    key = env.removeprefix("MODELDECK_").lower()
+    raw = os.environ.get(env) or cfg.get(key)
+    if raw in (None, ""):
+        return default
+    integral = isinstance(default, int)
+    try:
+        value = int(str(raw)) if integral else float(str(raw))
+        if not low <= value <= high:
+            raise ValueError
+    except ValueError:
+        what = "a whole number" if integral else "a number of seconds"
+        raise InvalidInput(
+            env,
+            raw,
+            f"must be {what} from {low:g} to {high:g}",
+            f"set it (or {key} under [daemon] in config.toml) to e.g. {example}, "
+            f"or unset it for the default of {default:g}",
+        ) from None
+    return value
+
+
+def _connection_limits() -> tuple[Any, Any]:
+    """(gateway, control socket) :class:`ConnectionLimits`; the gateway's bound is kept
+    within what the descriptor limit allows (a warning says when it is lowered)."""
+    import logging
+
+    from .connguard import ConnectionLimits, fd_budget
+
+    cfg = _config()
+    values = {name: _connection_setting(name, cfg) for name in _CONNECTION_SETTINGS}
+    timeouts = {
+        "header_timeout": values["header_timeout"],
+        "keepalive_timeout": values["keepalive_timeout"],
+        "body_timeout": values["body_timeout"],
+    }
+    control_total = int(values["control_max_connections"])
+    budget = fd_budget() - control_total
+    total = int(values["gateway_max_connections"])
+    if total > budget:
+        logging.getLogger("modeldeck.daemon").warning(
+            "gateway max_connections lowered from %d to %d to stay within the descriptor "
+            "limit (raise the hard limit, ulimit -Hn, to allow more)",
+            total,
+            max(1, budget),
+        )
+        total = max(1, budget)
+    gateway = ConnectionLimits(
+        **timeouts,
+        max_connections=total,
+        max_connections_per_client=int(values["gateway_max_connections_per_client"]),
+    )
+    control = ConnectionLimits(
+        **timeouts,
+        max_connections=control_total,
+        max_connections_per_client=int(values["control_max_connections_per_client"]),
+    )
+    return gateway, control
+
+
 def metrics_token_path() -> Path:
     return paths.state_dir() / METRICS_TOKEN_NAME
 
@@ -436,6 +526,10 @@ def serve(foreground: bool = True) -> int:
     import logging
 
     log = logging.getLogger("modeldeck.daemon")
+    from .connguard import raise_fd_limit
+
+    before, after, hard = raise_fd_limit()  # replicas inherit it too
+    log.info("open files limit (RLIMIT_NOFILE): soft %d (was %d; hard %d)", after, before, hard)
     try:
         return asyncio.run(_serve(lock))
     except KeyboardInterrupt:
@@ -461,6 +555,7 @@ async def _serve(lock: _PidLock) -> int:
 
     from aiohttp import web
 
+    from .connguard import ConnectionGuard
     from .engine import Engine
     from .gateway import Gateway
     from .store import Store
@@ -483,7 +578,14 @@ async def _serve(lock: _PidLock) -> int:
             "from other machines (auth still applies)",
             host,
         )
-    gateway = Gateway(host, port, max_body_bytes=_max_body_bytes(), metrics_token=_metrics_token())
+    gateway_limits, control_limits = _connection_limits()
+    gateway = Gateway(
+        host,
+        port,
+        max_body_bytes=_max_body_bytes(),
+        metrics_token=_metrics_token(),
+        limits=gateway_limits,
+    )
     try:
         await gateway.start()
     except (OSError, ModeldeckError) as exc:
@@ -529,14 +631,20 @@ async def _serve(lock: _PidLock) -> int:
     )
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
+    control = ConnectionGuard(
+        control_limits,
+        "control socket",
+        log,
+        fix="close idle connections to the control socket; the operator can raise "
+        "MODELDECK_CONTROL_MAX_CONNECTIONS(_PER_CLIENT)",
+    )
     try:
         await engine.restore()
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()  # stale: we hold the lock, so nobody else serves it
         old_umask = os.umask(0o177)
         try:
-            site = web.UnixSite(runner, str(sock))
-            await site.start()
+            await control.serve_unix(runner, str(sock))
         finally:
             os.umask(old_umask)
         os.chmod(sock, 0o600)
@@ -556,6 +664,7 @@ async def _serve(lock: _PidLock) -> int:
         log.info("stopping")
     finally:
         engine.cancel_copies()  # a model copy in progress must not hold the stop up
+        await control.close()
         await runner.cleanup()
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()
