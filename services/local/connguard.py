@@ -27,9 +27,11 @@ progress is closed to make room (on a shared host every local user is ``127.0.0.
 idle connections must not lock out the next real request); when every one has a request
 in progress, the new connection is answered ``503`` with a short JSON body and
 ``Connection: close``, and closed. Events are counted, not logged one by one: the first
-of an interval is logged at once, the rest in one summary line per ``log_interval``
-[60 s]. Malformed requests (aiohttp answers 400) and clients that vanish mid-request are
-counted there too instead of a traceback each; ``EMFILE`` on accept likewise.
+refusal, eviction or stalled body of an interval is logged at once, and one summary line
+per ``log_interval`` [60 s] counts the rest (header timeouts included; keep-alive closes
+and clients that hung up, the normal course, alone make no line). Malformed requests
+(aiohttp answers 400) and clients that vanish mid-request are counted there instead of a
+traceback each; ``EMFILE`` on accept likewise (:data:`ConnectionGuard.totals` has all).
 
 The checks run in a sweep every ``min(timeouts) / 4`` (at most every second) over the
 open connections; the request path only counts the bytes it reads.
@@ -192,6 +194,7 @@ _EVENTS = {
     "malformed": "answered {n} malformed requests 400",
     "vanished": "{n} clients went away mid-request",
 }
+_ROUTINE = frozenset({"idle", "vanished"})
 _NOTEWORTHY = ("body", "evicted", "refused_client", "refused_total", "accept_exhausted")
 
 
@@ -469,9 +472,9 @@ class ConnectionGuard:
             return
         self._last_log = now
         counts = {k: n for k, n in self._counts.items() if n}
-        if not counts:
-            return
         self._counts = dict.fromkeys(_EVENTS, 0)
+        if not set(counts) - _ROUTINE:
+            return  # keep-alive closes and clients that hung up: the normal course
         level = logging.WARNING if any(k in _NOTEWORTHY for k in counts) else logging.INFO
         self.log.log(
             level,
