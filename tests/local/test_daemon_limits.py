@@ -3,6 +3,7 @@ and bounds connections per process; it raises its own open files limit at start.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import resource
 import socket
@@ -10,10 +11,12 @@ import subprocess
 import sys
 import time
 
+import httpx
 import psutil
 import pytest
 from modeldeck.services.errors import Unreachable
 from modeldeck.services.local import daemon
+from modeldeck.services.local.client import LocalWorkspace
 
 pytestmark = pytest.mark.e2e
 
@@ -128,3 +131,64 @@ async def test_the_daemon_raises_its_open_files_limit_to_the_hard_limit(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+async def test_2000_idle_connections_leave_the_daemons_endpoints_answering(fresh_home, h) -> None:  # type: ignore[no-untyped-def]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip(f"needs a hard open files limit of 4096 (ulimit -Hn is {hard})")
+    # started from a shell with `ulimit -Sn 1024`, as the daemon of the report was
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        daemon.ensure_daemon()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4096), hard))
+    flood: list[asyncio.StreamWriter] = []
+    try:
+        async with LocalWorkspace(poll_interval=0.05) as ws:
+            await h.make_endpoint(ws, "flood-ep")
+            await h.wait(
+                await ws.create_deployment(h.deployment("blue", "flood-ep"), all_traffic=True)
+            )
+            keys = await ws.get_keys("flood-ep")
+            uri = (await ws.get_endpoint("flood-ep")).scoring_uri
+            pid = (await ws.status())["pid"]
+        port = int(uri.split(":")[2].split("/")[0])
+        auth = {"Authorization": f"Bearer {keys.primaryKey}"}
+        sample = b'{"data": [[1, 2, 3, 4]]}'
+        # 2,000 idle connections from four other clients (500 each, under the default bound)
+        for start in range(0, 2000, 250):
+            opened = await asyncio.gather(
+                *(
+                    asyncio.open_connection(
+                        "127.0.0.1", port, local_addr=(f"127.0.0.{2 + i % 4}", 0)
+                    )
+                    for i in range(start, start + 250)
+                )
+            )
+            flood += [writer for _, writer in opened]
+
+        def held() -> int:
+            conns = psutil.Process(pid).net_connections(kind="tcp")
+            return sum(1 for c in conns if c.laddr.port == port and c.status == "ESTABLISHED")
+
+        assert held() >= 2000  # the daemon holds them all (its limit was raised)
+        async with httpx.AsyncClient(timeout=30) as client:
+            during = [
+                (await client.post(uri, content=sample, headers=auth)).status_code
+                for _ in range(20)
+            ]
+            assert during == [200] * 20
+            for writer in flood:
+                writer.close()
+            flood.clear()
+            after = [
+                (await client.post(uri, content=sample, headers=auth)).status_code
+                for _ in range(20)
+            ]
+            assert after == [200] * 20  # at once: no spell of 503 after the flood
+        assert "Traceback" not in (fresh_home.state / "daemon.log").read_text()
+    finally:
+        for writer in flood:
+            writer.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
