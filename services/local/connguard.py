@@ -57,7 +57,8 @@ from aiohttp.web_protocol import RequestHandler
 
 #: bytes per second a request body must average to earn more time than ``body_timeout``
 BODY_MIN_RATE = 1024
-#: request parsing limits (aiohttp's own defaults, stated here on purpose)
+#: request parsing limits, stated here so that they do not move with aiohttp's version
+#: (before 3.14 it allowed 32768 header fields)
 MAX_LINE_SIZE = 8190
 MAX_FIELD_SIZE = 8190
 MAX_HEADERS = 100
@@ -171,7 +172,8 @@ class _Handler(RequestHandler):
         if isinstance(exc, HttpProcessingError):
             self._g.count("malformed")  # answered 400 by aiohttp; the client's mistake
             return
-        if isinstance(exc, ConnectionError):
+        gone = self.transport is None or self.transport.is_closing()
+        if isinstance(exc, ConnectionError) and gone:
             self._g.count("vanished")  # the client (or the guard) closed mid-request
             return
         super().log_exception(*args, **kw)
