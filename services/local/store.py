@@ -298,9 +298,15 @@ class Store:
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
     ) -> int | None:
-        """Record a change (nothing when nothing a user can see changed): its revision."""
+        """Record a change (nothing when nothing a user can write changed): its revision.
+
+        Status alone (:data:`~..revisions.STATUS_FIELDS`: an operation running, a replica
+        failing, a restart restoring) takes no revision, as a Kubernetes object's
+        ``generation`` ignores its status: a read-modify-write is stale only when what the
+        user could have written changed under it.
+        """
         changed = revisions.diff(before, after)
-        if not changed:
+        if not changed or all(p.split(".")[0] in revisions.STATUS_FIELDS for p in changed):
             return None
         rev = self._next_revision(db)
         db.execute(
