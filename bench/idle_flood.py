@@ -10,9 +10,9 @@ connects again whenever the gateway closes one (as an attacker would), from 127.
 (under the per-client bound, so all N are held) or, with --same-address, from
 127.0.0.1 like every other local user of a shared host. A load generator (a process of
 its own, bench/gateway.py's) sends N requests with the key over C connections, before
-the flood, while it is held ("held"), again from 2 s before the header timeout closes
-it ("churn": the gateway's closing and the flooder's reconnecting fall in it) and after
-it; it prints p50/p99 of each and the ratios to "before".
+the flood, while it is held ("held"), again from 0.5 s before the header timeout closes
+it, with 3 x N requests ("churn": the gateway's closing and the flooder's reconnecting
+fall in it) and after it; it prints p50/p99 of each and the ratios to "before".
 Bounded: the flooder stops after --max-seconds (120) or when told, and opens at most
 20 x N connections in all.
 """
@@ -166,8 +166,8 @@ async def _bench(args: argparse.Namespace) -> int:
         gw.set_endpoint(EndpointRoute("ep", EndpointAuth("key", KEY, KEY + "2", "s"), {"d": 100}))
         url, auth = gw.scoring_uri("ep"), {"Authorization": f"Bearer {KEY}"}
 
-        def load() -> dict[str, float]:
-            return gwbench.run_load(url, args.concurrency, args.requests, auth)
+        def load(requests: int = args.requests) -> dict[str, float]:
+            return gwbench.run_load(url, args.concurrency, requests, auth)
 
         before = await loop.run_in_executor(None, load)
         flooder = subprocess.Popen(
@@ -194,11 +194,13 @@ async def _bench(args: argparse.Namespace) -> int:
         held = gw.connections.open_connections
         during = await loop.run_in_executor(None, load)  # the flood held open
         held_after_load = gw.connections.open_connections
-        # again from shortly before the header timeout closes the flood: the gateway's
-        # closing and the flooder's reconnecting fall in this one
+        # again from shortly before the header timeout closes the flood, three times as
+        # long: the gateway's closing and the flooder's reconnecting fall in this one
         timeout = gw.connections.limits.header_timeout
-        await asyncio.sleep(max(0.0, ready_at + timeout - 2.0 - loop.time()))
-        churn = await loop.run_in_executor(None, load)
+        await asyncio.sleep(max(0.0, ready_at + timeout - 0.5 - loop.time()))
+        closed_before = gw.connections.totals["header"]
+        churn = await loop.run_in_executor(None, load, 3 * args.requests)
+        closed_in_churn = gw.connections.totals["header"] - closed_before
         flooder.stdin.write("stop\n")
         flooder.stdin.flush()
         summary = json.loads(await loop.run_in_executor(None, flooder.stdout.readline) or "{}")
@@ -234,7 +236,8 @@ async def _bench(args: argparse.Namespace) -> int:
         f"(the flooder saw {held_by_flooder} connected), {held_after_load} after the load; "
         f"flooder: {summary.get('opened', '?')} opened, {summary.get('closed_by_gateway', '?')} "
         f"closed by the gateway, {summary.get('failed', '?')} failed to connect; "
-        f"gateway counts: {', '.join(f'{k}={v}' for k, v in totals.items() if v)}"
+        f"gateway counts: {', '.join(f'{k}={v}' for k, v in totals.items() if v)}; "
+        f"{closed_in_churn} closed by the header timeout during the churn phase"
     )
     errors = sum(r["errors"] for _, r in phases)
     return 0 if errors == 0 else 1

@@ -360,22 +360,28 @@ class ConnectionGuard:
         transport.close()
 
     def _evict(self, pool: dict[_Handler, None]) -> bool:
-        """Close the oldest connection of ``pool`` that has no request in progress
-        (preferring one that never sent a request); False when there is none."""
-        fallback: _Handler | None = None
+        """Close the oldest connection of ``pool`` that has no request in progress,
+        preferring one that has sent nothing at all, then one that never completed a
+        request, then a kept-alive one between requests; False when there is none."""
+        victim: _Handler | None = None
+        best = 3
         for n, handler in enumerate(pool):
             if n >= _SCAN:
                 break
-            if handler._g_idle:
-                if handler._g_fresh:
-                    fallback = handler
+            if handler._g_fresh and handler._g_in == 0:
+                rank = 0  # (it may not even have been read from yet)
+            elif handler._g_idle:
+                rank = 1 if handler._g_fresh else 2
+            else:
+                continue
+            if rank < best:
+                victim, best = handler, rank
+                if rank == 0:
                     break
-                if fallback is None:
-                    fallback = handler
-        if fallback is None:
+        if victim is None:
             return False
-        self._drop(fallback)
-        fallback.force_close()
+        self._drop(victim)
+        victim.force_close()
         self.count("evicted")
         return True
 
