@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import getpass
 import json
+import operator
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .. import revisions
@@ -116,25 +117,36 @@ def spec_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def same_weights(a: Any, b: Any) -> bool:
+    """Two traffic (or mirror) maps send the same traffic: a deployment at 0 is one that is
+    not in the map (a workspace lists a new deployment at 0 before the cluster's route has
+    it), so that difference is nobody's change."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return {k: v for k, v in a.items() if v} == {k: v for k, v in b.items() if v}
+    return bool(a == b)
+
+
 def merge(
     base: Mapping[str, Any] | None,
     now: Mapping[str, Any],
     mine: Mapping[str, Any],
     *,
     unmergeable: Iterable[str] = (),
+    same: Callable[[Any, Any], bool] = operator.eq,
 ) -> tuple[dict[str, Any], list[str]]:
     """(fields to write, fields in conflict) of a three-way merge.
 
     ``base``: what this control plane last knew (None: nothing, so ``now`` is taken as
     it); ``now``: the object as read; ``mine``: what this write wants. A conflict is a
     field someone else changed that this write changes to another value, or an
-    ``unmergeable`` field someone else changed that this write does not carry.
+    ``unmergeable`` field someone else changed that this write does not carry. ``same``:
+    whether two values of a field are the same (default ``==``; :func:`same_weights`).
     """
     base = now if base is None else base
-    theirs = {f for f in set(now) | set(base) if now.get(f) != base.get(f)}
-    ours = {f for f in mine if mine[f] != base.get(f)}
-    clash = {f for f in theirs & ours if mine[f] != now.get(f)}
-    clash |= {f for f in theirs & set(unmergeable) if mine.get(f) != now.get(f)}
+    theirs = {f for f in set(now) | set(base) if not same(now.get(f), base.get(f))}
+    ours = {f for f in mine if not same(mine[f], base.get(f))}
+    clash = {f for f in theirs & ours if not same(mine[f], now.get(f))}
+    clash |= {f for f in theirs & set(unmergeable) if not same(mine.get(f), now.get(f))}
     merged = dict(now)
     merged.update({f: mine[f] for f in ours})
     return merged, sorted(clash)

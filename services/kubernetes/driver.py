@@ -470,7 +470,7 @@ class KubernetesDriver(ClusterDriver):
             now = cc.route_fields(current)
             mine = {"traffic": dict(route.traffic), "mirror_traffic": dict(route.mirror_traffic)}
             known = route_base or self._seen.get(("HTTPRoute", rname))
-            _, clash = cc.merge(known, now, mine)
+            _, clash = cc.merge(known, now, mine, same=cc.same_weights)
             if clash:
                 raise cc.conflict(
                     cluster=self.spec.name,
@@ -535,7 +535,7 @@ class KubernetesDriver(ClusterDriver):
                 return
             now = cc.route_fields(current or {})
             known = self._seen.get(key) if base is None else base
-            merged, clash = cc.merge(known if current else None, now, mine)
+            merged, clash = cc.merge(known if current else None, now, mine, same=cc.same_weights)
             if clash:
                 raise cc.conflict(
                     cluster=self.spec.name,

@@ -878,6 +878,8 @@ class Engine:
         return row
 
     def _route(self, ep: EndpointRow) -> EndpointRoute:
+        from .adopt import ADOPTED_TAG  # this workspace's own mark: not for the data plane
+
         return EndpointRoute(
             name=ep.name,
             auth=EndpointAuth(
@@ -889,7 +891,7 @@ class Engine:
             traffic=dict(ep.traffic),
             mirror_traffic=dict(ep.mirror_traffic),
             description=ep.description,
-            tags=dict(ep.tags),
+            tags={k: v for k, v in ep.tags.items() if k != ADOPTED_TAG},
         )
 
     async def _apply_route(self, cluster: str, route: EndpointRoute) -> None:
@@ -1051,11 +1053,22 @@ class Engine:
                     )
                 else:
                     new_control = control
-            routing_changed = new_traffic != ep.traffic or new_mirror != ep.mirror_traffic
+            new_row = replace(
+                ep,
+                traffic=new_traffic,
+                mirror_traffic=new_mirror,
+                description=ep.description if description is None else description,
+                tags=dict(ep.tags) if tags is None else dict(tags),
+            )
+            # what the data plane keeps: traffic and mirror maps, and (Kubernetes: with the
+            # endpoint on the cluster, for the other operators) its description and tags
+            routing_changed = self._route(new_row) != self._route(ep)
             if routing_changed:
-                new_row = replace(ep, traffic=new_traffic, mirror_traffic=new_mirror)
-                # the data plane first: if it refuses, the records stay as they were
-                await self._apply_route(ep.cluster, self._route(new_row))
+                # the data plane first: if it refuses, the records stay as they were; the
+                # record as read is the base (a cluster keeps someone else's change since)
+                await self._apply_route(
+                    ep.cluster, replace(self._route(new_row), base=self._route(ep))
+                )
             try:
                 # compare-and-set against the record all the checks above were made on: a
                 # change that landed meanwhile (outside admission) refuses this one
@@ -1072,7 +1085,12 @@ class Engine:
                 if routing_changed:
                     with contextlib.suppress(Exception):
                         # the route of the record as it is now, not as this request read it
-                        await self._apply_route(ep.cluster, self._route(self._endpoint_row(name)))
+                        await self._apply_route(
+                            ep.cluster,
+                            replace(
+                                self._route(self._endpoint_row(name)), base=self._route(new_row)
+                            ),
+                        )
                 if isinstance(exc, StaleRevision):
                     raise self._stale(
                         "endpoint", name, exc.sent if sent is None else sent, exc.now
@@ -1130,7 +1148,7 @@ class Engine:
             else:
                 new = replace(ep, secondary_key=_new_key())
             # the gateway learns the new key (and forgets the old one) before we answer
-            await self._apply_route(ep.cluster, self._route(new))
+            await self._apply_route(ep.cluster, replace(self._route(new), base=self._route(ep)))
             self.store.update_endpoint(
                 name, primary_key=new.primary_key, secondary_key=new.secondary_key
             )
@@ -1681,7 +1699,9 @@ class Engine:
                     traffic = {d: (100 if d == spec.name else 0) for d in deps}
                     mirror = {k: v for k, v in cur.mirror_traffic.items() if k != spec.name}
                     new = replace(cur, traffic=traffic, mirror_traffic=mirror)
-                    await self._apply_route(ep.cluster, self._route(new))
+                    await self._apply_route(
+                        ep.cluster, replace(self._route(new), base=self._route(cur))
+                    )
                     self.store.update_endpoint(ep.name, traffic=traffic, mirror_traffic=mirror)
 
         return self._start("deployment.create", f"{ep.name}/{spec.name}", work)
@@ -1728,7 +1748,9 @@ class Engine:
             self._pending[(ep.name, spec.name)] = stored
 
         async def work(progress: Progress) -> None:
-            runtime = DeploymentRuntime(spec=stored, model=model, code_dir=code_dir)
+            # the spec as the records had it is the base: a cluster keeps what someone else
+            # changed since in other fields, and refuses a change to the same one (Conflict)
+            runtime = DeploymentRuntime(spec=stored, model=model, code_dir=code_dir, base=old.spec)
             try:
                 await self._driver(ep.cluster).apply_deployment(ep.name, runtime, progress)
             except Exception:
@@ -1813,7 +1835,9 @@ class Engine:
                     # the record and the endpoint's maps change in one transaction
                     self.store.remove_deployment(d.endpoint, d.name, new)
                     with contextlib.suppress(ModeldeckError):
-                        await self._apply_route(ep.cluster, self._route(new))
+                        await self._apply_route(
+                            ep.cluster, replace(self._route(new), base=self._route(ep))
+                        )
             shutil.rmtree(self.data_dir / "code" / d.endpoint / d.name, ignore_errors=True)
 
         return work

@@ -12,6 +12,7 @@ import base64
 import importlib.util
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -345,3 +346,166 @@ async def test_dry_run_not_ready_metrics_note_and_detach(h, tmp_path_factory) ->
                 assert ("configmaps", "ml", "not-ours") in fake.store
     finally:
         fake.stop()
+
+
+# ---------------------------------------------------------------- two control planes, one cluster
+
+
+class Operator:
+    """One operator's control plane (its own records and data), in this process.
+
+    Its follower is stopped after attaching, so its records are what it last read: the
+    window in which another operator's change has reached the cluster but not these records
+    (in a daemon, the follower or the next show closes it; the change must not be lost in it).
+    Each write is made as the operator's user: ``changed-by`` on the cluster names them.
+    """
+
+    def __init__(self, root: Path, user: str, mp: pytest.MonkeyPatch) -> None:
+        from modeldeck.services.local.engine import Engine
+        from modeldeck.services.local.store import Store
+
+        self.user = user
+        self._mp = mp
+        self.engine = Engine(Store(root / "workspace.db"), root / "data")
+
+    def acting(self) -> Any:
+        from modeldeck.services.kubernetes import concurrency
+
+        self._mp.setattr(concurrency, "who", lambda: self.user)
+        return self.engine
+
+    async def done(self, op: Any) -> Any:
+        """The operation once it ended; its typed error (as a client gets it) if it failed."""
+        from modeldeck.services.errors import error_from_dict
+
+        after = 0
+        for _ in range(2000):  # bounded: only to avoid a hang
+            op, after = await self.engine.wait_operation(op.id, after, 30.0)
+            if op.done:
+                break
+        assert op.done, op
+        if op.error:
+            raise error_from_dict(op.error)
+        return op
+
+    async def join(self, h: Any) -> None:
+        from modeldeck.services.domain import ModelSpec
+        from modeldeck.services.local import adopt
+
+        await self.engine.create_model(
+            ModelSpec(name="sklearn-demo", path=str(h.EXAMPLES / "model"))
+        )
+        await self.engine.attach_cluster(
+            ClusterSpec(
+                name="aks", driver=ClusterDriver.KUBERNETES, kube_context="fake", namespace="ml"
+            )
+        )
+        adopt.stop_following(self.engine, "aks")
+
+
+def _live_endpoint(fake: Any) -> dict[str, Any]:
+    from modeldeck.services.kubernetes import concurrency as cc
+
+    return {
+        **cc.route_fields(fake.get("httproutes", "ml", "pay-ep")),
+        **cc.secret_fields(fake.get("secrets", "ml", "pay-ep-keys")),
+    }
+
+
+async def test_two_control_planes_on_one_cluster_lose_no_write(  # type: ignore[no-untyped-def]
+    fake, h, tmp_path, monkeypatch
+) -> None:
+    from modeldeck.services.domain import EndpointSpec, RequestSettings
+    from modeldeck.services.errors import Conflict
+    from modeldeck.services.kubernetes import concurrency as cc
+
+    config = _fake_module().write_kubeconfig(
+        tmp_path / "kubeconfig", {"fake": (fake.url, "")}, current="fake"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    alice = Operator(tmp_path / "alice", "alice@jump1", monkeypatch)
+    bob = Operator(tmp_path / "bob", "bob@jump2", monkeypatch)
+    try:
+        await alice.join(h)
+        a = alice.acting()
+        await alice.done(await a.create_endpoint(EndpointSpec(name="pay-ep", compute="aks")))
+        await alice.done(
+            await a.create_deployment(h.deployment("blue", "pay-ep", instances=1), all_traffic=True)
+        )
+        await alice.done(await a.create_deployment(h.deployment("green", "pay-ep", code="green")))
+        await bob.join(h)  # adopts the endpoint and both deployments
+        # alice's records list green at 0; the cluster's route does not name it
+        assert alice.engine.store.endpoint("pay-ep").traffic == {"blue": 100, "green": 0}
+        assert bob.engine.store.endpoint("pay-ep").traffic == {"blue": 100}
+
+        # traffic: bob read before alice's change; his own change is refused, naming hers
+        bob_read = await bob.engine.get_endpoint("pay-ep")
+        await alice.acting().update_endpoint("pay-ep", traffic={"blue": 90, "green": 10})
+        before = bob.engine.store.endpoint("pay-ep")
+        with pytest.raises(Conflict) as refused:
+            await bob.acting().update_endpoint(
+                "pay-ep", traffic={"blue": 50, "green": 50}, if_revision=bob_read.revision
+            )
+        err = refused.value
+        assert "alice@jump1" in err.message and "traffic" in err.message, err.message
+        assert err.details["by"] == "alice@jump1"
+        assert err.details["changed"]["traffic.blue"] == [100, 90]
+        assert err.details["changed"]["traffic.green"][1] == 10
+        assert err.exit_code == 4 and err.http_status == 409
+        assert bob.engine.store.endpoint("pay-ep") == before  # bob's records: as they were
+        assert _live_endpoint(fake)["traffic"] == {"blue": 90, "green": 10}  # alice's change
+
+        # description and tags live with the endpoint on the cluster: bob's description and
+        # alice's tags, each made on what its author read, both land
+        await bob.engine.get_endpoint("pay-ep")  # bob reads (and adopts alice's traffic)
+        await alice.acting().update_endpoint("pay-ep", tags={"team": "fraud"})
+        await bob.acting().update_endpoint("pay-ep", description="scores card payments")
+        live = _live_endpoint(fake)
+        assert (live["description"], live["tags"]) == ("scores card payments", {"team": "fraud"})
+        assert live["traffic"] == {"blue": 90, "green": 10}
+        assert bob.engine.store.endpoint("pay-ep").description == "scores card payments"
+
+        # a deployment: alice scales it while bob (who read before) changes its timeout
+        bob_dep = await bob.engine.get_deployment("pay-ep", "blue")
+        await alice.done(
+            await alice.acting().update_deployment(h.deployment("blue", "pay-ep", instances=2))
+        )
+        bob_spec = replace(
+            h.deployment("blue", "pay-ep", instances=bob_dep.spec.instance_count),
+            request_settings=RequestSettings(
+                request_timeout_ms=7000, max_concurrent_requests_per_instance=4
+            ),
+        )
+        await bob.done(await bob.acting().update_deployment(bob_spec))
+        live_dep = cc.deployment_fields(fake.get("deployments", "ml", "pay-ep-blue"))
+        assert live_dep["instance_count"] == 2  # alice's
+        assert live_dep["request_settings"]["request_timeout_ms"] == 7000  # bob's
+        assert fake.get("deployments", "ml", "pay-ep-blue")["spec"]["replicas"] == 2
+        for op in (alice, bob):  # each sees both changes when it reads again
+            seen = (await op.engine.get_deployment("pay-ep", "blue")).spec
+            assert (seen.instance_count, seen.request_settings.request_timeout_ms) == (2, 7000)
+
+        # the same field of a deployment: bob's operation fails with the Conflict; his
+        # records keep the spec they had, the cluster alice's
+        bob_dep = await bob.engine.get_deployment("pay-ep", "blue")
+        await alice.done(
+            await alice.acting().update_deployment(replace(bob_spec, instance_count=3))
+        )
+        with pytest.raises(Conflict) as refused:
+            await bob.done(
+                await bob.acting().update_deployment(replace(bob_spec, instance_count=1))
+            )
+        err = refused.value
+        assert "alice@jump1" in err.message and "instance_count" in err.message, err.message
+        assert err.details["changed"]["instance_count"] == [2, 3]
+        kept = bob.engine.store.deployment("pay-ep", "blue")
+        assert kept.spec.instance_count == bob_dep.spec.instance_count == 2
+        assert kept.state is ProvisioningState.SUCCEEDED
+        assert (
+            cc.deployment_fields(fake.get("deployments", "ml", "pay-ep-blue"))["instance_count"]
+            == 3
+        )
+    finally:
+        for op in (alice, bob):
+            await op.engine.close()
+            op.engine.store.close()
