@@ -189,7 +189,8 @@ async def _bench(args: argparse.Namespace) -> int:
         )
         assert flooder.stdout is not None and flooder.stdin is not None
         line = await loop.run_in_executor(None, flooder.stdout.readline)
-        held_by_flooder = json.loads(line)["ready"] if line else 0
+        first = json.loads(line or "{}")  # {"ready": N}, or its summary if it gave up
+        held_by_flooder = first.get("ready", 0)
         ready_at = loop.time()
         held = gw.connections.open_connections
         during = await loop.run_in_executor(None, load)  # the flood held open
@@ -203,7 +204,10 @@ async def _bench(args: argparse.Namespace) -> int:
         closed_in_churn = gw.connections.totals["header"] - closed_before
         flooder.stdin.write("stop\n")
         flooder.stdin.flush()
-        summary = json.loads(await loop.run_in_executor(None, flooder.stdout.readline) or "{}")
+        summary = first if "opened" in first else {}
+        summary = summary or json.loads(
+            await loop.run_in_executor(None, flooder.stdout.readline) or "{}"
+        )
         flooder.wait(timeout=60)
         after = await loop.run_in_executor(None, load)
     finally:
