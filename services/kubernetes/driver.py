@@ -1085,6 +1085,8 @@ class KubernetesDriver(ClusterDriver):
             except ValueError:
                 tags = {}
             entry.update(
+                # False: written by a modeldeck that kept no description/tags on the cluster
+                described=mf.DESCRIPTION_ANNOTATION in ann,
                 description=str(ann.get(mf.DESCRIPTION_ANNOTATION) or ""),
                 tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
                 auth_mode=dec("auth-mode") or "key",

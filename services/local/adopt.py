@@ -6,8 +6,8 @@ its traffic and mirror maps (HTTPRoute annotations) and each deployment's full s
 MODELDECK_HOME attaching the same cluster), or a workspace whose state was wiped,
 adopts everything on ``cluster attach``, and afterwards a follower per cluster
 (``watch=true`` on modeldeck's Deployments, HTTPRoutes and Secrets) keeps the
-records in line with the cluster: traffic, keys and new endpoints/deployments made by
-someone else show up here too.
+records in line with the cluster: traffic, keys, description, tags and new
+endpoints/deployments made by someone else show up here too.
 
 Rules:
 
@@ -193,6 +193,14 @@ def _reconcile(
             changes["primary_key"] = info["primary_key"]
         if info.get("secondary_key") and info["secondary_key"] != row.secondary_key:
             changes["secondary_key"] = info["secondary_key"]
+        if info.get("described"):  # description and tags live with the endpoint there
+            if info["description"] != row.description:
+                changes["description"] = info["description"]
+            tags = dict(info["tags"])
+            if ADOPTED_TAG in row.tags:  # this workspace's own mark stays
+                tags[ADOPTED_TAG] = row.tags[ADOPTED_TAG]
+            if tags != row.tags:
+                changes["tags"] = tags
         if row.error and row.error.startswith(GONE):
             changes["error"] = None
         if changes:

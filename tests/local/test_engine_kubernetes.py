@@ -463,7 +463,10 @@ async def test_two_control_planes_on_one_cluster_lose_no_write(  # type: ignore[
         live = _live_endpoint(fake)
         assert (live["description"], live["tags"]) == ("scores card payments", {"team": "fraud"})
         assert live["traffic"] == {"blue": 90, "green": 10}
-        assert bob.engine.store.endpoint("pay-ep").description == "scores card payments"
+        for op in (alice, bob):  # each sees both when it reads again
+            shown = await op.engine.get_endpoint("pay-ep")
+            tags = {k: v for k, v in shown.tags.items() if k != "modeldeck.io/adopted"}
+            assert (shown.description, tags) == ("scores card payments", {"team": "fraud"})
 
         # a deployment: alice scales it while bob (who read before) changes its timeout
         bob_dep = await bob.engine.get_deployment("pay-ep", "blue")
