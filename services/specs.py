@@ -1181,8 +1181,9 @@ def _overlap_error(exc: Conflict, touched: Iterable[str] | None, show: str) -> C
     both = revisions.overlapping(touched, revisions.conflict_paths(exc) or [])
     if not both:
         return exc
+    said = exc.message.removesuffix("; this change was not applied")  # said once, below
     return Conflict(
-        f"{exc.message}; your change touches {', '.join(both)} too, so it was not applied",
+        f"{said}; your change touches {', '.join(both)} too, so it was not applied",
         fix=f"see the new value ({show}) and repeat your command if it still applies",
         **exc.details,
     )

@@ -388,6 +388,10 @@ class Operator:
             raise error_from_dict(op.error)
         return op
 
+    async def close(self) -> None:
+        await self.engine.close()
+        self.engine.store.close()
+
     async def join(self, h: Any) -> None:
         from modeldeck.services.domain import ModelSpec
         from modeldeck.services.local import adopt
@@ -412,12 +416,11 @@ def _live_endpoint(fake: Any) -> dict[str, Any]:
     }
 
 
-async def test_two_control_planes_on_one_cluster_lose_no_write(  # type: ignore[no-untyped-def]
-    fake, h, tmp_path, monkeypatch
-) -> None:
-    from modeldeck.services.domain import EndpointSpec, RequestSettings
-    from modeldeck.services.errors import Conflict
-    from modeldeck.services.kubernetes import concurrency as cc
+async def _alice_and_bob(
+    fake: Any, h: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Operator, Operator]:
+    """Alice makes endpoint pay-ep (blue 100%, green) on the cluster; Bob attaches it too."""
+    from modeldeck.services.domain import EndpointSpec
 
     config = _fake_module().write_kubeconfig(
         tmp_path / "kubeconfig", {"fake": (fake.url, "")}, current="fake"
@@ -429,11 +432,26 @@ async def test_two_control_planes_on_one_cluster_lose_no_write(  # type: ignore[
         await alice.join(h)
         a = alice.acting()
         await alice.done(await a.create_endpoint(EndpointSpec(name="pay-ep", compute="aks")))
-        await alice.done(
-            await a.create_deployment(h.deployment("blue", "pay-ep", instances=1), all_traffic=True)
-        )
+        blue = h.deployment("blue", "pay-ep", instances=1)
+        await alice.done(await a.create_deployment(blue, all_traffic=True))
         await alice.done(await a.create_deployment(h.deployment("green", "pay-ep", code="green")))
         await bob.join(h)  # adopts the endpoint and both deployments
+    except BaseException:
+        for op in (alice, bob):
+            await op.close()
+        raise
+    return alice, bob
+
+
+async def test_two_control_planes_on_one_cluster_lose_no_write(  # type: ignore[no-untyped-def]
+    fake, h, tmp_path, monkeypatch
+) -> None:
+    from modeldeck.services.domain import RequestSettings
+    from modeldeck.services.errors import Conflict
+    from modeldeck.services.kubernetes import concurrency as cc
+
+    alice, bob = await _alice_and_bob(fake, h, tmp_path, monkeypatch)
+    try:
         # alice's records list green at 0; the cluster's route does not name it
         assert alice.engine.store.endpoint("pay-ep").traffic == {"blue": 100, "green": 0}
         assert bob.engine.store.endpoint("pay-ep").traffic == {"blue": 100}
@@ -510,5 +528,126 @@ async def test_two_control_planes_on_one_cluster_lose_no_write(  # type: ignore[
         )
     finally:
         for op in (alice, bob):
-            await op.engine.close()
-            op.engine.store.close()
+            await op.close()
+
+
+async def test_the_cli_of_a_workspace_that_read_before_another_operator_changed(  # type: ignore[no-untyped-def]
+    fake, h, tmp_path, monkeypatch, capsys
+) -> None:
+    """Bob's CLI against his control plane's real API (served here, on his socket): each
+    command is held after its reads, just before its write, while Alice changes the cluster
+    (a read refreshes Bob's records from the cluster: this is the window that is left)."""
+    import threading
+
+    from aiohttp import web
+    from modeldeck.cli.main import main
+    from modeldeck.services import paths
+    from modeldeck.services.kubernetes import concurrency as cc
+    from modeldeck.services.local.api import build_app
+
+    alice, bob = await _alice_and_bob(fake, h, tmp_path, monkeypatch)
+    monkeypatch.setenv("MODELDECK_HOME", str(tmp_path / "bob-home"))
+    for key in ("MODELDECK_WORKSPACE", "SSH_CONNECTION"):
+        monkeypatch.delenv(key, raising=False)
+    sock = paths.private_dir(paths.state_dir()) / "modeldeck.sock"
+    runner = web.AppRunner(build_app(bob.engine, stop=asyncio.Event(), status=dict))
+    await runner.setup()
+    await web.UnixSite(runner, str(sock)).start()
+    read, go = threading.Event(), threading.Event()
+
+    def hold(method: str) -> None:
+        real = getattr(LocalWorkspace, method)
+
+        async def held(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if not read.is_set():
+                read.set()
+                await asyncio.to_thread(go.wait, 60)
+            return await real(self, *args, **kwargs)
+
+        monkeypatch.setattr(LocalWorkspace, method, held)
+
+    async def bob_runs(command: list[str], meanwhile: Any) -> tuple[int, str]:
+        """Bob's command, with Alice's change made between its read and its write."""
+        read.clear()
+        go.clear()
+        bob.acting()
+        cli = asyncio.create_task(asyncio.to_thread(main, [*command, "-o", "none"]))
+        assert await asyncio.to_thread(read.wait, 60), "the command did not get to its write"
+        alice.acting()
+        await meanwhile()
+        bob.acting()
+        go.set()
+        code = await asyncio.wait_for(cli, 120)
+        return code, capsys.readouterr().err
+
+    try:
+        # traffic: refused with exit 4, naming the field and Alice; Bob's records unchanged
+        hold("update_endpoint")
+        before: list[Any] = []
+
+        async def alice_moves_traffic() -> None:
+            before.append(bob.engine.store.endpoint("pay-ep"))
+            await alice.engine.update_endpoint("pay-ep", traffic={"blue": 90, "green": 10})
+
+        code, err = await bob_runs(
+            ["online-endpoint", "update", "-n", "pay-ep", "--traffic", "blue=50 green=50"],
+            alice_moves_traffic,
+        )
+        assert code == 4, err
+        assert "was changed on cluster 'aks' by alice@jump1" in err, err
+        assert "your change touches traffic.blue, traffic.green too, so it was not applied" in err
+        assert err.count("not applied") == 1, err
+        assert bob.engine.store.endpoint("pay-ep") == before[0]
+        assert cc.route_fields(fake.get("httproutes", "ml", "pay-ep"))["traffic"] == {
+            "blue": 90,
+            "green": 10,
+        }
+
+        # a deployment, the same field: the operation fails with the Conflict, exit 4
+        hold("update_deployment")
+
+        async def alice_scales(to: int) -> None:
+            spec = (await alice.engine.get_deployment("pay-ep", "blue")).spec
+            await alice.done(await alice.engine.update_deployment(replace(spec, instance_count=to)))
+
+        code, err = await bob_runs(
+            [
+                "online-deployment",
+                "update",
+                "-n",
+                "blue",
+                "-e",
+                "pay-ep",
+                "--set",
+                "instance_count=3",
+            ],
+            lambda: alice_scales(2),
+        )
+        assert code == 4, err
+        assert "by alice@jump1" in err and "instance_count" in err, err
+        assert bob.engine.store.deployment("pay-ep", "blue").spec.instance_count == 1
+        live = cc.deployment_fields(fake.get("deployments", "ml", "pay-ep-blue"))
+        assert live["instance_count"] == 2
+
+        # other fields: both land (exit 0)
+        code, err = await bob_runs(
+            [
+                "online-deployment",
+                "update",
+                "-n",
+                "blue",
+                "-e",
+                "pay-ep",
+                "--set",
+                "request_settings.request_timeout_ms=7000",
+            ],
+            lambda: alice_scales(4),
+        )
+        assert code == 0, err
+        live = cc.deployment_fields(fake.get("deployments", "ml", "pay-ep-blue"))
+        assert (live["instance_count"], live["request_settings"]["request_timeout_ms"]) == (4, 7000)
+    finally:
+        go.set()
+        await runner.cleanup()
+        for op in (alice, bob):
+            await op.close()
