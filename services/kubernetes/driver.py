@@ -1060,7 +1060,11 @@ class KubernetesDriver(ClusterDriver):
         for r in routes_raw.get("items") or []:
             ep = (r["metadata"].get("labels") or {}).get(mf.ENDPOINT_LABEL, "")
             traffic, mirror = mf.route_state(r)
-            endpoints[ep] = {"traffic": traffic, "mirror_traffic": mirror}
+            endpoints[ep] = {
+                "traffic": traffic,
+                "mirror_traffic": mirror,
+                "route_changed_by": _changed_by(r),
+            }
         for sec in secrets_raw.get("items") or []:
             lab = sec["metadata"].get("labels") or {}
             ep = lab.get(mf.ENDPOINT_LABEL, "")
@@ -1087,6 +1091,7 @@ class KubernetesDriver(ClusterDriver):
             entry.update(
                 # False: written by a modeldeck that kept no description/tags on the cluster
                 described=mf.DESCRIPTION_ANNOTATION in ann,
+                secret_changed_by=_changed_by(sec),
                 description=str(ann.get(mf.DESCRIPTION_ANNOTATION) or ""),
                 tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
                 auth_mode=dec("auth-mode") or "key",
@@ -1110,6 +1115,7 @@ class KubernetesDriver(ClusterDriver):
                     "name": lab.get(mf.DEPLOYMENT_LABEL, ""),
                     "model": ann.get(mf.MODEL_ANNOTATION),
                     "spec": spec if isinstance(spec, dict) else None,
+                    "changed_by": _changed_by(d),
                     "image": containers[0].get("image"),
                     "container": containers[0],
                     "ready_replicas": int(st.get("readyReplicas") or 0),
@@ -1403,6 +1409,12 @@ class _ChangeFeed:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _changed_by(obj: dict) -> str | None:
+    """Who last changed ``obj`` through modeldeck (``user@host``), when it says."""
+    who = ((obj.get("metadata") or {}).get("annotations") or {}).get(cc.CHANGED_BY_ANNOTATION)
+    return str(who) if who else None
 
 
 def _route_secret(route: EndpointRoute) -> dict[str, Any]:

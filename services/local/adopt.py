@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,25 @@ GONE = "the endpoint is no longer on"
 
 def _message(exc: BaseException) -> str:
     return exc.message if isinstance(exc, ModeldeckError) else f"{type(exc).__name__}: {exc}"
+
+
+def _weights(traffic: dict[str, int]) -> dict[str, int]:
+    """A traffic map without its 0 entries: a deployment at 0 and one a map does not name
+    take the same traffic (the records list a new deployment at 0, the route may not)."""
+    return {k: v for k, v in traffic.items() if v}
+
+
+@contextlib.contextmanager
+def _made_there(cluster: str, who: str | None) -> Iterator[None]:
+    """Changes recorded meanwhile are by ``who`` on the cluster (when the object says)."""
+    if not who:
+        yield
+        return
+    token = ACTOR.set(f"{who} on cluster '{cluster}'")
+    try:
+        yield
+    finally:
+        ACTOR.reset(token)
 
 
 def _is_kubernetes(engine: Engine, cluster: str) -> bool:
@@ -185,9 +205,9 @@ def _reconcile(
         ):
             continue
         changes: dict[str, Any] = {}
-        if info["traffic"] != row.traffic:
+        if _weights(info["traffic"]) != _weights(row.traffic):
             changes["traffic"] = dict(info["traffic"])
-        if info["mirror_traffic"] != row.mirror_traffic:
+        if _weights(info["mirror_traffic"]) != _weights(row.mirror_traffic):
             changes["mirror_traffic"] = dict(info["mirror_traffic"])
         if info.get("primary_key") and info["primary_key"] != row.primary_key:
             changes["primary_key"] = info["primary_key"]
@@ -203,8 +223,12 @@ def _reconcile(
                 changes["tags"] = tags
         if row.error and row.error.startswith(GONE):
             changes["error"] = None
-        if changes:
-            store.update_endpoint(name, **changes)
+        # recorded as made by whoever changed the object there (its changed-by annotation)
+        route = {k: changes.pop(k) for k in ("traffic", "mirror_traffic") if k in changes}
+        for part, who in ((route, "route_changed_by"), (changes, "secret_changed_by")):
+            if part:
+                with _made_there(cluster, info.get(who)):
+                    store.update_endpoint(name, **part)
     for row in store.endpoints(cluster):
         if (
             row.name not in state["endpoints"]
@@ -243,9 +267,10 @@ def _reconcile(
             continue
         if to_dict(replace(existing.spec, role=spec.role)) != to_dict(spec):
             # updated by another operator: the cluster's spec wins (its code is there)
-            store.upsert_deployment(
-                _deployment_row(engine, cluster, ep, name, spec, ref, existing.created_at)
-            )
+            with _made_there(cluster, d.get("changed_by")):
+                store.upsert_deployment(
+                    _deployment_row(engine, cluster, ep, name, spec, ref, existing.created_at)
+                )
     for ep_name in adopted_eps:
         # the control deployment: the one whose applied spec says so (none if ambiguous)
         controls = [

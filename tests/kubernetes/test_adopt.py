@@ -31,6 +31,7 @@ from modeldeck.services.domain import (
     ResourceSet,
 )
 from modeldeck.services.errors import Conflict
+from modeldeck.services.kubernetes.concurrency import who
 from modeldeck.services.local import daemon
 from modeldeck.services.local.client import LocalWorkspace
 
@@ -182,12 +183,13 @@ async def test_two_operators_see_the_same_cluster_and_a_wiped_home_gets_it_back(
             "red": (0, *ok),  # adopted by A's show
         }
         assert (await a.get_endpoint("shared")).traffic == {"blue": 50, "green": 50, "red": 0}
-        # a change A computed before it saw B's is refused, and says it came from the cluster
+        # a change A computed before it saw B's is refused, and says it came from the cluster,
+        # by whom (the route's changed-by annotation: here both operators are this user)
         with pytest.raises(Conflict) as err:
             await a.update_endpoint(
                 "shared", traffic={"blue": 100, "green": 0}, if_revision=read_by_a.revision
             )
-        assert "by someone on cluster 'aks'" in err.value.message
+        assert f"by {who()} on cluster 'aks'" in err.value.message
         assert "traffic.blue 90 -> 50" in err.value.message
 
         # ---- and without any list: A's daemon follows the cluster (watch) by itself

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from modeldeck.services.domain import ClusterPurpose, ScaleSettings
 from modeldeck.services.errors import InvalidInput, NotFound
+from modeldeck.services.kubernetes import concurrency as cc
 from modeldeck.services.kubernetes.driver import KubernetesDriver, RolloutFailed
 
 NS = "ml"
@@ -398,7 +399,11 @@ async def test_state_comes_from_the_cluster(
     fresh = make_driver(name="prod-second-operator")  # nothing local: the cluster is the truth
     state = await fresh.list_state()
     assert state["endpoints"] == {
-        "ep": {"traffic": {"blue": 70, "green": 30}, "mirror_traffic": {}}
+        "ep": {
+            "traffic": {"blue": 70, "green": 30},
+            "mirror_traffic": {},
+            "route_changed_by": cc.who(),  # who wrote the route (its changed-by annotation)
+        }
     }
     assert sorted((d["name"], d["ready_replicas"], d["model"]) for d in state["deployments"]) == [
         ("blue", 1, "azureml:demo:1"),

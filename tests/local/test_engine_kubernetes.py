@@ -455,6 +455,9 @@ async def test_two_control_planes_on_one_cluster_lose_no_write(  # type: ignore[
         # alice's records list green at 0; the cluster's route does not name it
         assert alice.engine.store.endpoint("pay-ep").traffic == {"blue": 100, "green": 0}
         assert bob.engine.store.endpoint("pay-ep").traffic == {"blue": 100}
+        # ... and that is no change: reading the cluster leaves alice's revision as it is
+        revision = alice.engine.store.endpoint("pay-ep").revision
+        assert (await alice.engine.get_endpoint("pay-ep")).revision == str(revision)
 
         # traffic: bob read before alice's change; his own change is refused, naming hers
         bob_read = await bob.engine.get_endpoint("pay-ep")
@@ -473,9 +476,17 @@ async def test_two_control_planes_on_one_cluster_lose_no_write(  # type: ignore[
         assert bob.engine.store.endpoint("pay-ep") == before  # bob's records: as they were
         assert _live_endpoint(fake)["traffic"] == {"blue": 90, "green": 10}  # alice's change
 
+        # once bob's workspace has read the cluster (and taken alice's traffic), his stale
+        # revision is refused by his own records: they name alice too
+        await bob.engine.get_endpoint("pay-ep")
+        with pytest.raises(Conflict) as refused:
+            await bob.acting().update_endpoint(
+                "pay-ep", traffic={"blue": 50, "green": 50}, if_revision=bob_read.revision
+            )
+        assert "by alice@jump1 on cluster 'aks': traffic.blue 100 -> 90" in refused.value.message
+
         # description and tags live with the endpoint on the cluster: bob's description and
         # alice's tags, each made on what its author read, both land
-        await bob.engine.get_endpoint("pay-ep")  # bob reads (and adopts alice's traffic)
         await alice.acting().update_endpoint("pay-ep", tags={"team": "fraud"})
         await bob.acting().update_endpoint("pay-ep", description="scores card payments")
         live = _live_endpoint(fake)
