@@ -263,7 +263,9 @@ async def _build_into(
     deadline = time.monotonic() + timeout
     log(
         f"environment {resolved.key}: Python {resolved.interpreter.version} "
-        f"({resolved.python}), {len(resolved.requirements)} requirement(s) from {resolved.source}"
+        f"({resolved.python}), {len(resolved.requirements)} requirement(s)"
+        + (f" and {len(resolved.options)} pip option line(s)" if resolved.options else "")
+        + f" from {resolved.source}"
     )
     for warning in (*resolved.warnings, *cfg.warnings):
         log(f"warning: {warning}")
