@@ -154,3 +154,21 @@ async def test_prune_removes_only_unused(tmp_path: Path) -> None:
     # a pruned environment builds again on demand
     again = await build(_resolve("six==1.15.0"), root=tmp_path, log=lambda _: None)
     assert again.reused is False and again.key == unused.key
+
+
+async def test_a_cancelled_build_leaves_nothing_and_the_next_one_builds(tmp_path: Path) -> None:
+    resolved = _resolve("six==1.16.0")
+    task: asyncio.Task[BuiltEnvironment] | None = None
+
+    def log(line: str) -> None:
+        # cancel as soon as uv's own output starts: uv is running, the build half-done
+        if line.startswith("Using Python") and task is not None:
+            task.cancel()
+
+    task = asyncio.create_task(build(resolved, root=tmp_path, log=log))
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _entries(tmp_path) == []
+    built = await build(resolved, root=tmp_path, log=lambda _: None)
+    assert built.reused is False
+    assert _run(built, "import six; print(six.__version__)").stdout.strip() == "1.16.0"
