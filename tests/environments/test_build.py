@@ -6,7 +6,10 @@ build is a handful of files; every test builds at most two environments."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -172,3 +175,33 @@ async def test_a_cancelled_build_leaves_nothing_and_the_next_one_builds(tmp_path
     built = await build(resolved, root=tmp_path, log=lambda _: None)
     assert built.reused is False
     assert _run(built, "import six; print(six.__version__)").stdout.strip() == "1.16.0"
+
+
+async def test_two_processes_building_one_key_build_once(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import asyncio, json
+        from pathlib import Path
+        from modeldeck.services.environments import build, environment_from_dict, resolve
+        spec = environment_from_dict(
+            {{"name": "t", "conda_file": {{"dependencies": ["python=3.11", "pip",
+                {{"pip": ["six==1.15.0"]}}]}}}},
+            base_dir=Path("."), source="test.yml")
+        lines = []
+        built = asyncio.run(build(resolve(spec), root=Path({str(tmp_path)!r}), log=lines.append))
+        print(json.dumps({{"reused": built.reused, "key": built.key,
+                          "installed": sum("Installed 1 package" in l for l in lines)}}))
+        """
+    )
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    outs = [await asyncio.wait_for(p.communicate(), 180) for p in procs]
+    results = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sorted(r["reused"] for r in results) == [False, True]
+    assert sum(r["installed"] for r in results) == 1
+    assert _entries(tmp_path) == [results[0]["key"]]
