@@ -12,6 +12,9 @@ better run of each is kept. It prints throughput and p50/p99 latency, the ratios
 the p50 added by the gateway at one connection.
 
 Targets (2 ms CPU script): throughput >= 0.8 of direct, p50 overhead <= 1 ms.
+Then the no-op script straight to a replica, the old aiohttp replica (``--old-replica
+REV``, read with ``git show``) against the scoring host, alternately: the host's
+throughput must be >= 0.9 of the old one's.
 Note: the machine has 2 cores; load generator, gateway and replica compete for them,
 so the gateway run has one more busy process than the direct run.
 """
@@ -237,8 +240,100 @@ async def _bench(requests: int, concurrency: int, rounds: int) -> int:
     return 0 if ok else 1
 
 
+# --------------------------------------------------------------------------- old vs new replica
+
+#: the last commit whose services/local/replica.py was the aiohttp replica (issue 10
+#: replaced it by services/scoring/host.py)
+OLD_REPLICA_REV = "7cc2b93"
+
+
+def _start_direct(argv: list[str], sock: str) -> subprocess.Popen:
+    """A replica process on ``sock``, started by hand (no supervisor), once GET / answers."""
+    import http.client
+    import socket as socket_mod
+
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"replica exited with code {proc.returncode}: {argv}")
+        try:
+            conn = http.client.HTTPConnection("replica", timeout=5)
+            conn.sock = socket_mod.socket(socket_mod.AF_UNIX, socket_mod.SOCK_STREAM)
+            conn.sock.connect(sock)
+            conn.request("GET", "/")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return proc
+            conn.close()
+        except OSError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"replica did not answer within 60 s: {argv}")
+
+
+def compare_replicas(requests: int, concurrency: int, rounds: int, rev: str) -> bool:
+    """The no-op script's throughput straight to a replica: the old aiohttp replica (``git
+    show REV:services/local/replica.py``) and the scoring host, alternately, same load."""
+    repo = Path(__file__).resolve().parent.parent
+    from modeldeck.services.scoring import HOST
+
+    old_source = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{rev}:services/local/replica.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    root = Path(tempfile.mkdtemp(prefix="md-bench-rep-"))
+    try:
+        (root / "model").mkdir()
+        (root / "code").mkdir()
+        (root / "code" / "score.py").write_text(textwrap.dedent(NOOP))
+        (root / "old_replica.py").write_text(old_source)
+        common = ["--code-dir", str(root / "code"), "--scoring-script", "score.py"]
+        common += ["--model-dir", str(root / "model"), "--max-concurrency", str(concurrency)]
+        kinds = {
+            "old": [sys.executable, str(root / "old_replica.py")],
+            "host": [sys.executable, str(HOST)],
+        }
+        runs: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+        for _ in range(rounds):
+            for kind, argv in kinds.items():
+                sock = str(root / f"{kind}.sock")
+                proc = _start_direct([*argv, *common, "--socket", sock], sock)
+                try:
+                    runs[kind].append(run_load(f"unix:{sock}", concurrency, requests, {}))
+                finally:
+                    proc.terminate()
+                    proc.wait(10)
+        best = {k: max(v, key=lambda run: run["rps"]) for k, v in runs.items()}
+        for kind, r in best.items():
+            label = f"old aiohttp replica ({rev})" if kind == "old" else "scoring host"
+            print(
+                f"noop direct {label:<34} {r['rps']:>7.0f} rps  p50 {r['p50_ms']:.2f} ms  "
+                f"p99 {r['p99_ms']:.2f} ms  errors {r['errors']:.0f}"
+            )
+        ratio = best["host"]["rps"] / best["old"]["rps"]
+        met = ratio >= 0.9
+        print(
+            f"target: scoring host no-op throughput >= 0.9 of the old replica's: {ratio:.2f}, "
+            f"{'met' if met else 'NOT met'}"
+        )
+        return met
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--old-replica",
+        default=OLD_REPLICA_REV,
+        metavar="REV",
+        help="also compare the no-op replica's own throughput with the aiohttp replica of REV",
+    )
+    parser.add_argument("--no-old-replica", action="store_true", help="skip that comparison")
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
@@ -253,7 +348,13 @@ def main() -> None:
     if args.quick:
         args.requests, args.rounds = 300, 1
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(asyncio.run(_bench(args.requests, args.concurrency, args.rounds)))
+    code = asyncio.run(_bench(args.requests, args.concurrency, args.rounds))
+    if not args.no_old_replica:
+        met = compare_replicas(
+            args.requests, args.concurrency, max(2, args.rounds), args.old_replica
+        )
+        code = code or (0 if met else 1)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

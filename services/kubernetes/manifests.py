@@ -66,7 +66,9 @@ SERVICE_PORT = 80
 APP_DIR = "/var/modeldeck/app"
 KEYS_DIR = "/var/modeldeck/keys"
 MODEL_VOLUME_DIR = "/var/modeldeck/model"
-PODSERVER = Path(__file__).with_name("podserver.py")
+#: the scoring host, the same file local replicas run (services/scoring/host.py)
+PODSERVER = Path(__file__).parent.parent / "scoring" / "host.py"
+PODSERVER_NAME = "host.py"
 STARTUP_SECONDS = 600  # how long init() may take before the kubelet restarts the container
 #: No privilege escalation, no capabilities: what the "restricted" Pod Security Standard
 #: asks that any image can live with (runAsNonRoot is left to the image: Azure ML's
@@ -204,13 +206,13 @@ def _read_tree(checked: inputs.Input, prefix: str) -> dict[str, bytes]:
 
 
 def collect_files(spec: DeploymentSpec, model: Model, code_dir: str) -> AppFiles:
-    """Read the pod server, the code and the model; decide what goes in the ConfigMap.
+    """Read the scoring host, the code and the model; decide what goes in the ConfigMap.
 
     Model and code up to 1 MiB in all ride in the ConfigMap; a larger model comes
     from ``storage_uri`` (the code must still fit). Raises :class:`InvalidInput`
     naming what is too large and how to fix it.
     """
-    files = {"podserver.py": PODSERVER.read_bytes()}
+    files = {PODSERVER_NAME: PODSERVER.read_bytes()}
     # the same input rules as the local store's copies, sizes known before anything is read
     code_in = inputs.scan(code_dir, "code_configuration.code", "code")
     model_in = inputs.scan(model.path, "model.path", "model")
@@ -501,7 +503,7 @@ def deployment(
                 "name": "scoring",
                 "image": spec.environment or DEFAULT_IMAGE,
                 "imagePullPolicy": "IfNotPresent",
-                "command": ["python", f"{APP_DIR}/podserver.py"],
+                "command": ["python", f"{APP_DIR}/{PODSERVER_NAME}"],
                 "ports": [{"name": "http", "containerPort": POD_PORT, "protocol": "TCP"}],
                 "env": env,
                 "resources": resources(spec),

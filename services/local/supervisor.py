@@ -1,6 +1,7 @@
 """Runs replica processes: start, probe, capture their output, restart with backoff, stop.
 
-A :class:`Replica` owns one scoring-server process at a time (see ``replica.py``) and
+A :class:`Replica` owns one scoring-host process at a time (``services/scoring/host.py``,
+run by the deployment's Python) and
 its lifecycle::
 
     starting --(status "ready" + GET / answers 200)--> ready
@@ -42,6 +43,7 @@ from typing import Any
 
 from ..domain import Probe
 from ..errors import BackendError
+from ..scoring import HOST as SCORING_HOST
 from .logstore import DeploymentLog, LogStore
 
 _READ_CHUNK = 64 * 1024
@@ -214,8 +216,7 @@ class Replica:
         env["PYTHONUNBUFFERED"] = "1"
         argv = [
             self.sup.python,
-            "-m",
-            "modeldeck.services.local.replica",
+            str(SCORING_HOST),
             "--code-dir",
             cfg.code_dir,
             "--scoring-script",

@@ -80,7 +80,7 @@ def test_configmap_restores_the_code_and_model_tree(k: Any, examples: Path) -> N
     paths = {i["path"]: cm["data"][i["key"]] for i in items}
     assert paths["code/score.py"] == (examples / "blue" / "score.py").read_text()
     assert paths["model/model/model.json"] == (examples / "model" / "model.json").read_text()
-    assert "podserver.py" in paths
+    assert "host.py" in paths  # the scoring host (services/scoring/host.py)
     env = {e["name"]: e["value"] for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["AZUREML_MODEL_DIR"] == "/var/modeldeck/app/model"  # holds model/ by its base name
     assert env["MODELDECK_ENTRY_SCRIPT"] == "/var/modeldeck/app/code/score.py"

@@ -60,7 +60,7 @@ def start(tmp_path: Path, k: Any, mode: str = "key") -> tuple[subprocess.Popen, 
         MODELDECK_MAX_CONCURRENCY="2",
     )
     proc = subprocess.Popen(
-        [sys.executable, str(app / "podserver.py")],
+        [sys.executable, str(app / mf.PODSERVER_NAME)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -112,14 +112,20 @@ async def _check_contract(http: aiohttp.ClientSession, code: Path) -> None:
     assert answer["env"] == "hi"
     assert answer["inits"] == 1
 
+    # as azmlinfsrv answers: a str result is sent JSON-encoded
     async with http.post("http://replica/score", data=b"text") as resp:
         assert resp.status == 200
-        assert await resp.text() == "plain answer"
+        assert resp.headers["Content-Type"] == "application/json"
+        assert await resp.read() == b'"plain answer"'
 
+    # azmlinfsrv's 500: the message points at the log (where the traceback is)
     async with http.post("http://replica/score", data=b"boom") as resp:
         assert resp.status == 500
+        assert resp.headers["x-ms-run-function-failed"] == "True"
         body = await resp.json()
-    assert "scoring exploded" in body["error"]["message"]
+    assert body == {
+        "message": "An unexpected error occurred in scoring script. Check the logs for more info."
+    }
 
 
 async def test_init_failure_is_failed_with_traceback_and_retried(

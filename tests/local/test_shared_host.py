@@ -118,7 +118,7 @@ def _replica_processes(daemon_pid: int) -> list[psutil.Process]:
     out = []
     for child in psutil.Process(daemon_pid).children(recursive=True):
         try:
-            if "modeldeck.services.local.replica" in " ".join(child.cmdline()):
+            if "scoring/host.py" in " ".join(child.cmdline()):
                 out.append(child)
         except psutil.Error:
             continue
