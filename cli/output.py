@@ -120,13 +120,14 @@ HEADERS = {
     "memory_gb_used": "GiB used",
     "auth_mode": "Auth",
     "scoring_uri": "Scoring URI",
+    "openapi_uri": "OpenAPI URI",
     "mirror_traffic": "Mirror",
     "kube_context": "Context",
     "primaryKey": "Primary key",
     "secondaryKey": "Secondary key",
 }
 #: columns that only a single object's table shows (too wide for a list)
-SINGLE_ONLY = ("scoring_uri", "control", "error", "kube_context", "namespace")
+SINGLE_ONLY = ("scoring_uri", "openapi_uri", "control", "error", "kube_context", "namespace")
 #: the default columns of each kind, for results whose command names none (create, update)
 KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "cluster": (

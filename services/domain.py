@@ -183,6 +183,16 @@ class Endpoint:
     # Opaque: the local store's counter, ARM's etag, Kubernetes' resourceVersion. An update
     # that carries it (``if_revision``) is refused with Conflict when it no longer matches.
     revision: str = ""
+    # The deployment's OpenAPI spec behind the endpoint's auth (az ml's ``openapi_uri``,
+    # ARM's ``swaggerUri``): GET it with the key, ``?version=3`` for OpenAPI 3.
+    openapi_uri: str = ""
+
+
+def openapi_uri_for(scoring_uri: str) -> str:
+    """``.../score`` -> ``.../swagger.json``, as Azure ML lays out an endpoint's URIs."""
+    if scoring_uri.endswith("/score"):
+        return scoring_uri[: -len("/score")] + "/swagger.json"
+    return ""
 
 
 @dataclass(frozen=True)

@@ -450,6 +450,7 @@ def endpoint_to_domain(res: dict[str, Any]) -> Endpoint:
         compute=last_segment(props.get("compute")),
         auth_mode=_AUTH_FROM_ARM.get(str(props.get("authMode") or "").lower(), AuthMode.KEY),
         scoring_uri=str(props.get("scoringUri") or ""),
+        openapi_uri=str(props.get("swaggerUri") or ""),
         traffic={str(k): int(v) for k, v in (props.get("traffic") or {}).items()},
         mirror_traffic={str(k): int(v) for k, v in (props.get("mirrorTraffic") or {}).items()},
         provisioning_state=provisioning_state(props.get("provisioningState")),

@@ -49,6 +49,7 @@ from ..domain import (
     Operation,
     OperationStatus,
     ProvisioningState,
+    openapi_uri_for,
 )
 from ..drivers import (
     ClusterDriver as Driver,
@@ -919,11 +920,13 @@ class Engine:
         why = self.driver_errors.get(ep.cluster) or self.cluster_health.get(ep.cluster)
         if why:
             error = f"cluster '{ep.cluster}' is not available: {why}"
+        scoring_uri = self._scoring_uri(ep)
         return Endpoint(
             name=ep.name,
             compute=ep.cluster,
             auth_mode=AuthMode.parse(ep.auth_mode),  # type: ignore[arg-type]
-            scoring_uri=self._scoring_uri(ep),
+            scoring_uri=scoring_uri,
+            openapi_uri=openapi_uri_for(scoring_uri),
             traffic=dict(ep.traffic),
             mirror_traffic=dict(ep.mirror_traffic),
             provisioning_state=ep.state,

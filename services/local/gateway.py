@@ -3,6 +3,9 @@
 Routes::
 
     POST /api/v1/endpoint/{name}/score   auth, split, pin, mirror, balance, forward
+    GET  /api/v1/endpoint/{name}/swagger.json
+                                         auth, then a deployment's /swagger.json (the
+                                         endpoint's ``openapi_uri``, as on Azure ML)
     GET  /metrics                        Prometheus text of per-deployment counters
                                          (Authorization: Bearer METRICS_TOKEN; see below)
     GET  /                               health of the gateway itself
@@ -48,7 +51,13 @@ Behaviour, per request:
   a replica that refuses or drops the connection before answering -> the request is
   tried once more on another replica, then 502;
 * ``x-request-id`` is passed through (or made, uuid4) and returned, with
-  ``azureml-model-deployment`` naming the deployment that answered.
+  ``azureml-model-deployment`` naming the deployment that answered;
+  ``x-ms-client-request-id``/``x-ms-request-id`` go to the replica, and its ``x-ms-*``
+  answer headers (the scoring host's, as azmlinfsrv's: request ids,
+  ``x-ms-run-function-failed``, ``x-ms-run-fn-exec-ms``) come back;
+* ``swagger.json``: the same auth; the pinned deployment, else the one with the most
+  traffic (not the round robin: reading the spec does not shift the split); the query
+  (``?version=3``) goes along.
 
 Per deployment it records the request count, status codes, a latency histogram and a
 bounded reservoir of recent latencies (p50/p95/p99), and requests per second.
@@ -87,6 +96,8 @@ from .connguard import ConnectionGuard, ConnectionLimits
 from .tokens import TokenError, verify_token
 
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
+#: the client's request ids that go on to the replica (azmlinfsrv echoes them)
+_CLIENT_IDS = ("x-ms-client-request-id", "x-ms-request-id")
 _RESERVOIR = 2048
 _RATE_SLOTS = 64
 #: histogram bucket upper bounds, seconds
@@ -203,7 +214,7 @@ def _client_session(connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
 class _Instance:
     """One replica: its address and, for ``unix:PATH``, a session (connection pool) of its own."""
 
-    __slots__ = ("address", "inflight", "limit", "score_url", "session")
+    __slots__ = ("address", "base_url", "inflight", "limit", "score_url", "session")
 
     def __init__(self, address: str, limit: int) -> None:
         self.address = address
@@ -216,9 +227,10 @@ class _Instance:
                 path=address[len("unix:") :], limit=0, keepalive_timeout=30.0
             )
             self.session = _client_session(connector)
-            self.score_url = "http://replica/score"
+            self.base_url = "http://replica"
         else:  # http://host:port, e.g. a scoring server run by hand
-            self.score_url = address.rstrip("/") + "/score"
+            self.base_url = address.rstrip("/")
+        self.score_url = self.base_url + "/score"
 
     def close(self) -> Any:
         """Close its own connections (the coroutine to await, or None)."""
@@ -360,6 +372,12 @@ class _Endpoint:
         current[best] -= self.total
         return self.names[best]
 
+    def busiest(self) -> str | None:
+        """The deployment with the most traffic (ties: by name), without moving the split."""
+        if not self.weights:
+            return None
+        return min(zip(self.weights, self.names, strict=True), key=lambda wn: (-wn[0], wn[1]))[1]
+
     def mirror_tick(self) -> str | None:
         """Exactly ``mirror_pct`` of every 100 requests, spread out (Bresenham)."""
         c = self.mirror_count
@@ -491,6 +509,7 @@ class Gateway:
         self.port = int(sock.getsockname()[1])
         app = web.Application(client_max_size=self.max_body_bytes)
         app.router.add_post("/api/v1/endpoint/{name}/score", self._score)
+        app.router.add_get("/api/v1/endpoint/{name}/swagger.json", self._swagger)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/", self._health)
         self._session = aiohttp.ClientSession(
@@ -531,6 +550,9 @@ class Gateway:
     # ----------------------------------------------------------------- configuration
     def scoring_uri(self, endpoint: str) -> str:
         return f"{self.base_url}/api/v1/endpoint/{endpoint}/score"
+
+    def openapi_uri(self, endpoint: str) -> str:
+        return f"{self.base_url}/api/v1/endpoint/{endpoint}/swagger.json"
 
     def set_endpoint(self, route: EndpointRoute) -> None:
         """Create or replace an endpoint's auth, traffic and mirror (atomic)."""
@@ -710,7 +732,80 @@ class Gateway:
                 target = ep.mirror_tick()
                 if target is not None:
                     self._mirror(deps.get(target), body, headers.get("Content-Type"), rid)
-        return await self._forward(backend, body, headers.get("Content-Type"), rid)
+        ids = {h: headers[h] for h in _CLIENT_IDS if h in headers}
+        return await self._forward(backend, body, headers.get("Content-Type"), rid, ids)
+
+    async def _swagger(self, request: web.Request) -> web.Response:
+        """The endpoint's OpenAPI spec: a deployment's ``/swagger.json``, behind the same auth."""
+        name = request.match_info["name"]
+        headers = request.headers
+        rid = headers.get("x-request-id") or str(uuid.uuid4())
+        ep = self._endpoints.get(name)
+        if ep is None:
+            return self._error(
+                404,
+                "EndpointNotFound",
+                f"endpoint '{name}' not found",
+                rid,
+                fix="list endpoints with: modeldeck online-endpoint list",
+            )
+        if ep.mode != "none":
+            reason = ep.authenticate(headers.get("Authorization"))
+            if reason is not None:
+                return self._error(401, "Unauthorized", reason, rid)
+        deps = self._backends.get(name) or {}
+        pinned = headers.get("azureml-model-deployment")
+        chosen = pinned or ep.busiest()
+        if chosen is None:
+            return self._error(
+                503, "NoTraffic", f"endpoint '{name}' sends no traffic to any deployment", rid
+            )
+        backend = deps.get(chosen)
+        if backend is None and pinned:
+            return self._error(
+                404,
+                "DeploymentNotFound",
+                f"endpoint '{name}' has no deployment '{pinned}' (header azureml-model-deployment)",
+                rid,
+            )
+        if backend is None or not backend.instances:
+            return self._error(
+                503, "NoReadyReplica", f"deployment '{chosen}' has no ready replica", rid, chosen
+            )
+        inst = backend.try_acquire()
+        if inst is None:
+            try:
+                inst = await backend.acquire(backend.settings.max_queue_wait_ms / 1000)
+            except _QueueTimeout:
+                return self._error(
+                    429, "TooManyRequests", f"deployment '{chosen}' is busy", rid, chosen
+                )
+        assert self._session is not None
+        session = inst.session or self._session
+        url = (
+            inst.base_url
+            + "/swagger.json"
+            + (f"?{request.query_string}" if request.query_string else "")
+        )
+        fwd = {"x-request-id": rid, **{h: headers[h] for h in _CLIENT_IDS if h in headers}}
+        try:
+            async with session.get(url, headers=fwd, timeout=backend.timeout) as resp:
+                payload = await resp.read()
+                out = {"x-request-id": rid, "azureml-model-deployment": backend.name}
+                out.update({k: v for k, v in resp.headers.items() if k.lower().startswith("x-ms-")})
+                if "Content-Type" in resp.headers:
+                    out["Content-Type"] = resp.headers["Content-Type"]
+                return web.Response(body=payload, status=resp.status, headers=out)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return self._error(
+                502,
+                "BadGateway",
+                f"deployment '{backend.name}' replica failed to answer: {type(exc).__name__}",
+                rid,
+                backend.name,
+            )
+        finally:
+            backend.release(inst)
 
     def _too_large(self, name: str, rid: str) -> web.Response:
         self._reject(name, 413)
@@ -725,7 +820,12 @@ class Gateway:
         )
 
     async def _forward(
-        self, backend: _Backend, body: bytes, ctype: str | None, rid: str
+        self,
+        backend: _Backend,
+        body: bytes,
+        ctype: str | None,
+        rid: str,
+        ids: dict[str, str] | None = None,
     ) -> web.Response:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
@@ -756,6 +856,8 @@ class Gateway:
                     fix="retry later, add replicas (instance_count / autoscale) or raise max_queue_wait_ms",
                 )
         fwd_headers = {"x-request-id": rid}
+        if ids:
+            fwd_headers.update(ids)
         if ctype:
             fwd_headers["Content-Type"] = ctype
         shared = self._session
@@ -772,6 +874,9 @@ class Gateway:
                     payload = await resp.read()
                     status = resp.status
                     rtype = resp.headers.get("Content-Type")
+                    ms_headers = [
+                        (k, v) for k, v in resp.headers.items() if k[:5].lower() == "x-ms-"
+                    ]
             except TimeoutError:
                 ms = backend.settings.request_timeout_ms
                 stats.record(504, loop.time() - t0, time.monotonic())
@@ -808,6 +913,7 @@ class Gateway:
             )
         stats.record(status, loop.time() - t0, time.monotonic())
         out_headers = {"x-request-id": rid, "azureml-model-deployment": name}
+        out_headers.update(ms_headers)
         if rtype:
             out_headers["Content-Type"] = rtype
         return web.Response(body=payload, status=status, headers=out_headers)

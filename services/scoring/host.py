@@ -1223,6 +1223,8 @@ class App:
             )
         if self.pod and path != "/score" and path.endswith("/score"):
             path = "/score"  # a gateway need not rewrite /api/v1/endpoint/NAME/score
+        elif self.pod and path != "/swagger.json" and path.endswith("/swagger.json"):
+            path = "/swagger.json"  # nor .../swagger.json (the endpoint's openapi_uri)
         if path == "/score":
             started = time.monotonic()
             reply = await self._score(req)

@@ -26,6 +26,7 @@ async def test_create_endpoint_runs_the_long_operation_to_succeeded(ws: Any, fak
     ep = await ws.get_endpoint("new-ep")
     assert ep.compute == "myaks" and ep.auth_mode is AuthMode.KEY
     assert ep.tags == {"team": "demo"} and ep.scoring_uri.endswith("/score/new-ep")
+    assert ep.openapi_uri == ep.scoring_uri + "/swagger.json"  # ARM's swaggerUri
 
 
 async def test_create_endpoint_twice_is_a_conflict_and_sends_no_put(ws: Any, seeded: Any) -> None:

@@ -134,6 +134,17 @@ def test_walkthrough(cli: Cli, work: Path) -> None:
     resp = http_score(uri, key, body)
     assert resp.status_code == 200 and resp.json()["version"] == "blue"
 
+    # the OpenAPI spec, as Azure ML serves it: openapi_uri, behind the endpoint's key
+    spec_uri = cli("online-endpoint show -n my-endpoint -o tsv --query openapi_uri").out.strip()
+    assert spec_uri == uri[: -len("/score")] + "/swagger.json"
+    assert httpx.get(spec_uri, timeout=30.0).status_code == 401
+    auth = {"Authorization": f"Bearer {key}"}
+    spec = httpx.get(spec_uri, headers=auth, timeout=30.0)
+    assert spec.status_code == 200 and spec.json()["swagger"] == "2.0"
+    assert spec.headers["azureml-model-deployment"] == "blue"
+    spec3 = httpx.get(spec_uri, params={"version": "3"}, headers=auth, timeout=30.0)
+    assert spec3.json()["openapi"] == "3.0.3"
+
     # mirror a share of the requests to green while it takes no live traffic, then stop it
     r = cli("online-endpoint update --name my-endpoint --mirror-traffic green=10")
     assert r.json()["mirror_traffic"] == {"green": 10}

@@ -136,6 +136,13 @@ def test_scoring_needs_a_key_and_takes_either(pod: tuple[str, Path], examples: P
         assert r.json()["version"] == "blue"
         assert r.headers["azureml-model-deployment"] == "blue"
 
+    # the endpoint's openapi_uri (.../swagger.json under the route's prefix): the same keys
+    spec_url = url + "/api/v1/endpoint/ep/swagger.json"
+    assert _get(spec_url).status_code == 401
+    spec = _get(spec_url + "?version=3", headers={"Authorization": f"Bearer {KEY2}"})
+    assert spec.status_code == 200
+    assert spec.json()["openapi"] == "3.0.3"
+
 
 def test_rotated_key_reaches_the_running_pod(pod: tuple[str, Path], examples: Path) -> None:
     url, keys = pod

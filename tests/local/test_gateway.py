@@ -356,6 +356,77 @@ async def test_request_id_and_unavailable_answers(
         assert resp.status == 404
 
 
+async def test_openapi_spec_behind_the_key_without_moving_the_split(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    """GET .../swagger.json (the endpoint's openapi_uri): the endpoint's auth, then the
+    spec of the pinned deployment or of the one with the most traffic; the query goes
+    along; reading it leaves the exact traffic split as it was."""
+    codes = {}
+    for name in ("blue", "green"):
+        codes[name] = dp.versioned(tmp_path, name)
+        spec = {"swagger": "2.0", "info": {"title": f"{name} service", "version": "1.0"}}
+        (codes[name] / "swagger2.json").write_text(json.dumps(spec))
+    replicas = await asyncio.gather(
+        *(
+            dp.start_replica(supervisor, tmp_path, codes[n], name=f"{n}-0", deployment=n)
+            for n in codes
+        )
+    )
+    for n, r in zip(codes, replicas, strict=True):
+        gateway.set_backends("ep", n, [r.address], FAST)
+    gateway.set_endpoint(dp.route(traffic={"blue": 30, "green": 70}, mode="key"))
+    uri = gateway.openapi_uri("ep")
+    assert uri == gateway.scoring_uri("ep")[: -len("/score")] + "/swagger.json"
+    auth = {"Authorization": f"Bearer {dp.PRIMARY}"}
+    async with http.get(uri) as resp:
+        assert resp.status == 401
+    async with http.get(uri, headers={"Authorization": "Bearer wrong"}) as resp:
+        assert resp.status == 401
+    for _ in range(3):
+        async with http.get(uri, headers=auth) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["info"]["title"] == "green service"
+            assert resp.headers["azureml-model-deployment"] == "green"
+    async with http.get(uri, headers={**auth, "azureml-model-deployment": "blue"}) as resp:
+        assert (await resp.json())["info"]["title"] == "blue service"
+    async with http.get(uri, params={"version": "3"}, headers=auth) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["openapi"] == "3.0.3"  # generated: no swagger3.json
+    async with http.get(uri, params={"version": "9"}, headers=auth) as resp:
+        assert resp.status == 404
+        assert "Swagger version [9] is not valid" in (await resp.json())["message"]
+
+    answered: Counter[str] = Counter()
+    for _ in range(10):
+        _, body, _ = await _score(http, gateway, headers=auth)
+        answered[body["version"]] += 1
+    assert answered == {"blue": 3, "green": 7}
+
+
+async def test_client_request_ids_reach_the_replica_and_come_back(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    """As on Azure ML: x-ms-client-request-id is echoed, x-ms-request-id too (or made from
+    it), and the scoring host's x-ms-run-function-failed says whose error a 500 is."""
+    await _backends(tmp_path, supervisor, gateway, ("blue",))
+    gateway.set_endpoint(dp.route(traffic={"blue": 100}))
+    status, _, headers = await _score(
+        http, gateway, headers={"x-ms-client-request-id": "client-7", "x-request-id": "r-7"}
+    )
+    assert status == 200
+    assert headers["x-request-id"] == "r-7"
+    assert headers["x-ms-client-request-id"] == "client-7"
+    assert headers["x-ms-request-id"] == "client-7"
+    assert headers["x-ms-run-function-failed"] == "False"
+    status, body, headers = await _score(http, gateway, {"fail": True})
+    assert status == 500
+    assert headers["x-ms-run-function-failed"] == "True"
+    assert body == {
+        "message": "An unexpected error occurred in scoring script. Check the logs for more info."
+    }
+
+
 async def test_balances_across_replicas(
     tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
 ) -> None:
