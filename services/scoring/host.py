@@ -793,7 +793,13 @@ class Script:
             try:
                 reply = json_reply(200, {} if result is None else result)  # AMLResponse(None)
             except (TypeError, ValueError):
-                _log.error("Encountered Exception: %s", traceback.format_exc())
+                _log.error(
+                    "Encountered Exception: %s(run() returned %s, which azmlinfsrv too answers "
+                    "with a 500: return what json.dumps takes, or from a @rawhttp run() an "
+                    "AMLResponse)",
+                    traceback.format_exc(),
+                    type(result).__name__,
+                )
                 return error_reply(500, INTERNAL_TEXT)
         reply.headers.append(("x-ms-run-fn-exec-ms", f"{elapsed_ms:.3f}"))
         return reply
@@ -1453,6 +1459,8 @@ class _Connection(asyncio.Protocol):
         self.buf += data
         if not self.busy:
             self._next()
+        elif len(self.buf) > MAX_HEAD and self.transport is not None:
+            self.transport.pause_reading()  # pipelined ahead of a request in flight: wait
 
     def _fail(self, status: int, message: str) -> None:
         self._write(
@@ -1530,6 +1538,8 @@ class _Connection(asyncio.Protocol):
         self._write(req, reply, close or self.server.stopping)
         self.busy = False
         if not self.closing:
+            if self.transport is not None and not self.transport.is_reading():
+                self.transport.resume_reading()
             self._next()
 
     def _write(self, req: Request, reply: Reply, close: bool) -> None:
