@@ -157,5 +157,19 @@ def kind_to_group(kind: str) -> str:
 
 
 def _short(value: Any, limit: int = 80) -> str:
+    """The value as an error shows it: cut past ``limit``, except a path, shown whole (up to
+    PATH_MAX) because the operator has to find the file it names."""
     text = repr(value) if not isinstance(value, str) else f"'{value}'"
+    if _looks_like_path(value):
+        limit = 4096
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _looks_like_path(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and "/" in value
+        and "\n" not in value
+        and len(value) <= 4096
+        and not value.startswith(("http://", "https://"))
+    )
