@@ -151,6 +151,34 @@ class Model:
         return f"azureml:{self.name}:{self.version}"
 
 
+@dataclass(frozen=True)
+class Environment:
+    """A registered environment (``az ml environment``): an image, a conda file, or both.
+
+    ``key`` names the isolated Python environment the content resolves to (local pools
+    build it under ``DATA_DIR/envs/<key>``); ``size_bytes`` is its size once built and
+    ``users`` the deployments (``endpoint/deployment``) that run in it."""
+
+    name: str
+    version: str = ""  # "": the next version
+    image: str | None = None
+    conda_file: dict[str, Any] | None = None
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    os_type: str = "linux"
+    #: where relative paths in the conda file (``-r reqs.txt``) are taken from
+    base_dir: str | None = None
+    stage: str = "Development"  # "Archived" once archived
+    created_at: float | None = None
+    key: str | None = None
+    size_bytes: int | None = None
+    users: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return f"azureml:{self.name}:{self.version}"
+
+
 # --------------------------------------------------------------------------- endpoints
 
 
@@ -271,7 +299,12 @@ class DeploymentSpec:
     liveness_probe: Probe = field(default_factory=Probe)
     readiness_probe: Probe = field(default_factory=Probe)
     environment_variables: dict[str, str] = field(default_factory=dict)
-    environment: str | None = None  # image; ignored by local pools
+    #: an image (Kubernetes), a registered environment (``azureml:NAME:VERSION``,
+    #: ``azureml:NAME@latest``) or a curated one (``azureml://registries/azureml/...``)
+    environment: str | None = None
+    #: an inline environment's content (local pools build it): ``conda_file`` (the parsed
+    #: conda document), ``base_dir`` (where its relative paths are), ``name``, ``image``
+    environment_inline: dict[str, Any] | None = None
     runtime: str = "default"  # "default" | "azmlinfsrv"
     role: DeploymentRole = DeploymentRole.TREATMENT
     description: str = ""

@@ -68,6 +68,8 @@ class DeploymentRuntime:
     code_dir: str  # the workspace's copy of code_configuration.code
     #: The spec as the caller's records had it before this change (as EndpointRoute.base).
     base: DeploymentSpec | None = None
+    #: the deployment's built environment's interpreter (local pools); None = modeldeck's own
+    python: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ and the TUI share.
   ("blue.yml: line 7: unknown key 'instance_cont' in deployment; did you mean 'instance_count'?");
 * enum values are case-insensitive (``auth_mode: Key``), as ``az ml`` takes them;
 * ``--set key=value`` overrides (dotted paths) are applied to the document before validation;
-* ``environment`` images are not used by local pools: a one-line warning says so;
+* ``environment``: an image (Kubernetes uses it; local pools warn that they do not), a
+  registered ``azureml:NAME:VERSION``, a curated name, or an inline mapping whose
+  ``conda_file`` is read and resolved here (``spec.environment_inline``; local pools build
+  it, see :mod:`services.environments`);
 * an inline ``model: {path: ...}`` is a model to register first (see
   :func:`create_deployment`), as ``az ml`` does.
 
@@ -157,6 +160,8 @@ class LoadedDeployment:
     #: warnings that hold only on a local pool (the environment image it does not use):
     #: :func:`deployment_warnings` adds them when the endpoint's cluster is one
     pool_warnings: list[str] = field(default_factory=list)
+    #: warnings that hold only on a Kubernetes cluster (a conda file it does not build yet)
+    kubernetes_warnings: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- documents
@@ -647,6 +652,8 @@ def deployment_to_doc(spec: DeploymentSpec) -> dict[str, Any]:
         if rs.get("gpu"):
             out[GPU_KEY] = rs["gpu"]
         data["resources"][kind] = out
+    if data.pop("environment_inline", None) is not None:
+        data.pop("environment", None)  # kept as it is by updated_deployment
     for key in ("environment", "storage_uri"):
         if data.get(key) is None:
             data.pop(key, None)
@@ -670,7 +677,16 @@ def updated_deployment(current: DeploymentSpec, overrides: Iterable[str]) -> Loa
             )
     doc.data["name"] = current.name
     doc.data["endpoint_name"] = current.endpoint_name
-    return deployment_from_doc(doc, warn_environment=False)
+    loaded = deployment_from_doc(doc, warn_environment=False)
+    if current.environment_inline is not None and "environment" not in doc.data:
+        # an inline environment not named by --set stays as it was (its conda file was read)
+        spec = dataclasses.replace(
+            loaded.spec,
+            environment=current.environment,
+            environment_inline=current.environment_inline,
+        )
+        loaded = dataclasses.replace(loaded, spec=spec)
+    return loaded
 
 
 def _model(
@@ -826,21 +842,24 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
         except InvalidInput as exc:
             raise _at(doc, _field_path(exc.field), exc) from None
 
-    # environment (an image or an environment asset): not used by local pools
+    # environment: an image, a registered or curated one, or inline (local pools build it)
     env_value = data.get("environment")
     environment: str | None = None
+    environment_inline: dict[str, Any] | None = None
+    kube_warnings: list[str] = []
     if isinstance(env_value, dict):
         _check_keys(doc, env_value, ("environment",), ENVIRONMENT_KEYS, "environment")
-        environment = _text(doc, env_value, "image", ("environment",)) or _text(
-            doc, env_value, "name", ("environment",)
+        environment, environment_inline, env_warnings, kube_warnings = _inline_environment(
+            doc, env_value, f"{names['endpoint_name']}-{names['name']}"[:64]
         )
+        if warn_environment:
+            pool_warnings += env_warnings
     elif env_value is not None:
         environment = _text(doc, data, "environment", ())
-    if environment and warn_environment:
-        pool_warnings.append(
-            f"{doc.loc(('environment',))}: environment '{environment}' is ignored on local "
-            "pools (replicas run with modeldeck's Python); Kubernetes clusters use it"
-        )
+        if environment:
+            env_warnings = _referenced_environment(doc, environment)
+            if warn_environment:
+                pool_warnings += env_warnings
 
     # resources
     res = _mapping(doc, data, "resources", ())
@@ -905,6 +924,7 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
         readiness_probe=probes["readiness_probe"],
         environment_variables=_str_map(doc, data, "environment_variables", ()),
         environment=environment,
+        environment_inline=environment_inline,
         runtime=_enum(doc, data, "runtime", (), ["default", "azmlinfsrv"], "default"),
         role=DeploymentRole.parse(
             _enum(doc, data, "role", (), [r.value for r in DeploymentRole], "treatment")
@@ -917,7 +937,85 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
         validation.deployment_spec(spec)
     except InvalidInput as exc:
         raise _at(doc, _field_path(exc.field), exc) from None
-    return LoadedDeployment(spec, model_to_register, warnings, pool_warnings)
+    return LoadedDeployment(spec, model_to_register, warnings, pool_warnings, kube_warnings)
+
+
+def _environment_error(doc: _Doc, exc: InvalidInput) -> InvalidInput:
+    """An environment library error, its field under ``environment.``, with where it was."""
+    name = exc.field if exc.field.startswith("environment") else f"environment.{exc.field}"
+    sub = name.split(".")[1] if "." in name else None
+    return _at(doc, ("environment", sub) if sub else ("environment",), _renamed(exc, name))
+
+
+def _inline_environment(
+    doc: _Doc, value: dict[str, Any], default_name: str
+) -> tuple[str | None, dict[str, Any] | None, list[str], list[str]]:
+    """An inline ``environment:`` mapping: (image, inline content, local warnings,
+    Kubernetes warnings). A conda file is read and resolved here, so every problem with it
+    (unreadable, a package no Python environment can hold) is refused before anything is
+    sent."""
+    from . import environments
+
+    base = doc.base_for(("environment", "conda_file")) or Path.cwd()
+    try:
+        env = environments.environment_from_dict(
+            value, base_dir=base, source=doc.loc(("environment",)), default_name=default_name
+        )
+    except InvalidInput as exc:
+        raise _environment_error(doc, exc) from None
+    where = doc.loc(("environment",))
+    if env.conda_file is None:
+        if not env.image:
+            return None, None, [], []
+        return (
+            env.image,
+            None,
+            [
+                f"{where}: environment image '{env.image}' is ignored on local pools (replicas "
+                "run with modeldeck's Python; Kubernetes clusters use it): add "
+                "environment.conda_file (the packages the scoring script imports) to have them "
+                "built into an environment of their own"
+            ],
+            [],
+        )
+    try:
+        resolved = environments.resolve(env)
+    except InvalidInput as exc:
+        raise _environment_error(doc, exc) from None
+    inline = {
+        "name": env.name,
+        "image": env.image,
+        "conda_file": env.conda_file,
+        "base_dir": str(env.base_dir) if env.base_dir else None,
+    }
+    kube = [
+        f"{where}: environment.conda_file is not built on Kubernetes clusters yet: the pods run "
+        f"the image {env.image or '(the default one)'} as it is; give an image that has the "
+        "packages"
+    ]
+    return env.image, inline, [f"{where}: {w}" for w in resolved.warnings], kube
+
+
+def _referenced_environment(doc: _Doc, ref: str) -> list[str]:
+    """Checks on ``environment: <text>``: a curated name must be known (its warnings are
+    returned); a registered ``azureml:NAME:VERSION`` is looked up by the workspace; any other
+    text is an image, which local pools do not use."""
+    from . import environments
+
+    where = doc.loc(("environment",))
+    if environments.is_curated_reference(ref):
+        try:
+            resolved = environments.resolve(environments.spec_from_reference(ref))
+        except InvalidInput as exc:
+            raise _environment_error(doc, exc) from None
+        return [f"{where}: {w}" for w in resolved.warnings]
+    if ref.startswith("azureml:"):
+        return []
+    return [
+        f"{where}: environment '{ref}' is ignored on local pools (replicas run with "
+        "modeldeck's Python; Kubernetes clusters use it as the image): give an environment "
+        "with a conda_file to have the packages built"
+    ]
 
 
 # --------------------------------------------------------------------------- models
@@ -1067,7 +1165,7 @@ async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[s
     """The load warnings that hold where the deployment goes: ``pool_warnings`` only when
     the endpoint's cluster is known to be a local pool (a Kubernetes cluster or Azure ML
     uses the environment; an endpoint or cluster that cannot be looked up gets no guess)."""
-    if not loaded.pool_warnings:
+    if not loaded.pool_warnings and not loaded.kubernetes_warnings:
         return list(loaded.warnings)
     try:
         endpoint = await ws.get_endpoint(loaded.spec.endpoint_name)
@@ -1076,6 +1174,8 @@ async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[s
         return list(loaded.warnings)
     if cluster.driver is ClusterDriver.POOL:
         return [*loaded.warnings, *loaded.pool_warnings]
+    if cluster.driver is ClusterDriver.KUBERNETES:
+        return [*loaded.warnings, *loaded.kubernetes_warnings]
     return list(loaded.warnings)
 
 

@@ -26,6 +26,7 @@ from .domain import (
     EndpointKeys,
     EndpointSpec,
     EndpointToken,
+    Environment,
     InvokeResult,
     KeyType,
     LogLine,
@@ -174,6 +175,39 @@ class Workspace(abc.ABC):
     @abc.abstractmethod
     async def delete_model(self, name: str, version: int) -> None:
         """Refused (Conflict) while a deployment uses it."""
+
+    # -- environments ----------------------------------------------------------------------
+    # Not abstract: a back end without them (Azure ML, for now) says so in one clear error.
+    async def list_environments(self, name: str | None = None) -> list[Environment]:
+        """Registered environments (every version, or one name's), with the size of their
+        built Python environment and the deployments using it."""
+        raise self._no_environments()
+
+    async def get_environment(self, name: str, version: str | None = None) -> Environment:
+        """One version; the latest not archived when version is None."""
+        raise self._no_environments()
+
+    async def create_environment(self, env: Environment) -> Environment:
+        """Register ``env`` (the next version when ``env.version`` is empty); its conda file
+        is resolved first (InvalidInput if it cannot be built)."""
+        raise self._no_environments()
+
+    async def archive_environment(self, name: str, version: str) -> Environment:
+        """Hide a version from ``@latest``; deployments naming it keep working."""
+        raise self._no_environments()
+
+    async def prune_environments(self) -> list[Environment]:
+        """Remove the built environments no deployment uses; what was removed."""
+        raise self._no_environments()
+
+    def _no_environments(self) -> ModeldeckError:
+        from .errors import BackendError
+
+        return BackendError(
+            f"environments are not available on this workspace yet ({type(self).__name__})",
+            fix="use the local workspace (modeldeck environment ... with no --workspace), or "
+            "az ml environment for an Azure ML workspace",
+        )
 
     # -- endpoints -----------------------------------------------------------------------
     @abc.abstractmethod

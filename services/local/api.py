@@ -29,6 +29,7 @@ from ..domain import (
     ClusterSpec,
     DeploymentSpec,
     EndpointSpec,
+    Environment,
     KeyType,
     ModelSpec,
     from_dict,
@@ -335,6 +336,30 @@ def build_app(
             ) from None
         await engine.delete_model(request.match_info["name"], version)
         return _json({"deleted": True})
+
+    # -- environments -------------------------------------------------------------------
+    @route("GET", "/v1/environments")
+    async def list_environments(request: web.Request) -> web.StreamResponse:
+        return _json(await engine.list_environments(request.query.get("name") or None))
+
+    @route("POST", "/v1/environments")
+    async def create_environment(request: web.Request) -> web.StreamResponse:
+        env = _parse(Environment, await _body(request), "environment")
+        return _json(await engine.create_environment(env), 201)
+
+    @route("POST", "/v1/environments/prune")
+    async def prune_environments(request: web.Request) -> web.StreamResponse:
+        return _json(await engine.prune_environments(0.0))
+
+    @route("GET", "/v1/environments/{name}")
+    async def get_environment(request: web.Request) -> web.StreamResponse:
+        version = request.query.get("version") or None
+        return _json(await engine.get_environment(request.match_info["name"], version))
+
+    @route("POST", "/v1/environments/{name}/{version}/archive")
+    async def archive_environment(request: web.Request) -> web.StreamResponse:
+        info = request.match_info
+        return _json(await engine.archive_environment(info["name"], info["version"]))
 
     # -- endpoints ----------------------------------------------------------------------
     @route("GET", "/v1/endpoints")

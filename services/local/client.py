@@ -31,6 +31,7 @@ from ..domain import (
     EndpointKeys,
     EndpointSpec,
     EndpointToken,
+    Environment,
     InvokeResult,
     KeyType,
     LogLine,
@@ -363,6 +364,29 @@ class LocalWorkspace(Workspace):
 
     async def delete_model(self, name: str, version: int) -> None:
         await self._call("DELETE", f"/v1/models/{_q(name)}/{int(version)}")
+
+    # ------------------------------------------------------------------ environments
+    async def list_environments(self, name: str | None = None) -> list[Environment]:
+        params = {"name": name} if name else None
+        data = await self._call("GET", "/v1/environments", params=params)
+        return [from_dict(Environment, e) for e in data]
+
+    async def get_environment(self, name: str, version: str | None = None) -> Environment:
+        params = {"version": str(version)} if version is not None else None
+        data = await self._call("GET", f"/v1/environments/{_q(name)}", params=params)
+        return from_dict(Environment, data)
+
+    async def create_environment(self, env: Environment) -> Environment:
+        data = await self._call("POST", "/v1/environments", json=to_dict(env))
+        return from_dict(Environment, data)
+
+    async def archive_environment(self, name: str, version: str) -> Environment:
+        path = f"/v1/environments/{_q(name)}/{_q(str(version))}/archive"
+        return from_dict(Environment, await self._call("POST", path))
+
+    async def prune_environments(self) -> list[Environment]:
+        data = await self._call("POST", "/v1/environments/prune")
+        return [from_dict(Environment, e) for e in data]
 
     # ------------------------------------------------------------------ endpoints
     async def list_endpoints(self) -> list[Endpoint]:

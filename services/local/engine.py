@@ -40,6 +40,7 @@ from ..domain import (
     EndpointKeys,
     EndpointSpec,
     EndpointToken,
+    Environment,
     InvokeResult,
     KeyType,
     LogLine,
@@ -78,6 +79,14 @@ log = logging.getLogger("modeldeck.daemon")
 DRIVER_TIMEOUT_S = 5.0
 #: How long a route change (traffic, keys) may take on a cluster.
 ROUTE_TIMEOUT_S = 60.0
+#: registered environments: azureml:NAME:VERSION, azureml:NAME@latest (NAME alone: latest)
+ENV_REF_RE = re.compile(
+    r"^(?:azureml:)?([a-zA-Z0-9][-a-zA-Z0-9_.]*?)(?::([-a-zA-Z0-9_.]+)|@latest)?$"
+)
+#: how long an environment no deployment uses is kept (``MODELDECK_ENV_GRACE_S``)
+ENV_GRACE_S = 24 * 3600.0
+#: Azure's name for the environment of an inline definition (its version is the content hash)
+ANONYMOUS_ENV = "CliV2AnonymousEnvironment"
 MODEL_REF_RE = re.compile(r"^(?:azureml:)?([a-zA-Z][-a-zA-Z0-9_.]*?)(?::(\d+)|@latest)?$")
 
 Work = Callable[[Progress], Awaitable[None]]
@@ -140,6 +149,10 @@ class Engine:
         self._http: Any = None
         #: model and code copies in progress: set one to stop that copy (daemon stop)
         self._copies: set[threading.Event] = set()
+        #: built environments an operation is about to hand to replicas: never pruned
+        self._env_busy: dict[str, int] = {}
+        grace = os.environ.get("MODELDECK_ENV_GRACE_S", "")
+        self.env_grace_s = float(grace) if grace.replace(".", "", 1).isdigit() else ENV_GRACE_S
 
     # ================================================================== lifecycle
     async def restore(self) -> None:
@@ -171,6 +184,9 @@ class Engine:
                 self.store.set_deployment_state(d.endpoint, d.name, ProvisioningState.UPDATING)
         for name in list(self.drivers):
             self._start("cluster.restore", name, self._cluster_restorer(name))
+        pruner = asyncio.get_running_loop().create_task(self._prune_loop(), name="env prune")
+        self._tasks.add(pruner)  # type: ignore[arg-type]
+        pruner.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
 
     def _cluster_restorer(self, cluster: str) -> Work:
         async def work(progress: Progress) -> None:
@@ -229,17 +245,25 @@ class Engine:
 
                 await adopt.restore_adopted(self, d)
                 return
+            key: str | None = None
             try:
-                runtime = self._runtime_of(d)
+                ep = self._endpoint_row(d.endpoint)
+                resolved = await self._resolve_environment(d.spec, ep.cluster)
+                key, python = await self._build_environment(d.endpoint, d.name, resolved, progress)
+                runtime = replace(self._runtime_of(d), python=python)
                 await self._driver_for_endpoint(d.endpoint).apply_deployment(
                     d.endpoint, runtime, progress
                 )
+                if python is not None and key is not None:
+                    self.store.set_deployment_env(d.endpoint, d.name, key, python)
             except Exception as exc:
                 if self.store.deployment(d.endpoint, d.name) is not None:
                     self.store.set_deployment_state(
                         d.endpoint, d.name, ProvisioningState.FAILED, _message(exc)
                     )
                 raise
+            finally:
+                self._env_release(key)
             if self.store.deployment(d.endpoint, d.name) is not None:
                 self.store.set_deployment_state(d.endpoint, d.name, ProvisioningState.SUCCEEDED)
 
@@ -1229,6 +1253,278 @@ class Engine:
             headers=hdrs,
         )
 
+    # ================================================================== environments
+    def _envs_root(self) -> Path:
+        root = self.data_dir / "envs"
+        root.mkdir(parents=True, exist_ok=True)
+        os.chmod(root, 0o700)
+        return root
+
+    def _registered_environment(self, ref: str, field: str = "environment") -> Environment:
+        m = ENV_REF_RE.match(ref)
+        if m is None:
+            raise InvalidInput(
+                field,
+                ref,
+                "is not an environment reference",
+                "write azureml:NAME:VERSION or azureml:NAME@latest",
+            )
+        name, version = m.group(1), m.group(2)
+        env = self.store.environment(name, version)
+        if env is None:
+            known = sorted({e.ref for e in self.store.environments(name)})
+            raise InvalidInput(
+                field,
+                ref,
+                "names no registered environment"
+                + (f" (registered: {', '.join(known)})" if known else ""),
+                "register it first: modeldeck environment create -f env.yml "
+                "(see modeldeck environment list)",
+            )
+        return env
+
+    def _environment_spec(self, spec: DeploymentSpec) -> Any:
+        """The environment a local pool builds for ``spec`` (None: modeldeck's own Python,
+        as for a deployment with no environment or with an image only)."""
+        from .. import environments as envs
+        from ..environments.spec import check_conda_document
+
+        inline = spec.environment_inline
+        if inline is not None:
+            conda = check_conda_document(
+                inline.get("conda_file"), "environment (inline)", field="environment.conda_file"
+            )
+            base = inline.get("base_dir")
+            return envs.EnvironmentSpec(
+                name=str(inline.get("name") or f"{spec.endpoint_name}-{spec.name}"),
+                image=inline.get("image"),
+                conda_file=conda,
+                base_dir=Path(base) if base else None,
+            )
+        ref = spec.environment
+        if not ref:
+            return None
+        if envs.is_curated_reference(ref):
+            return envs.spec_from_reference(ref)
+        if ref.startswith("azureml:"):
+            asset = self._registered_environment(ref)
+            if asset.conda_file is None:
+                return None
+            return self._asset_spec(asset)
+        return None  # an image: Kubernetes uses it; a local pool runs modeldeck's Python
+
+    @staticmethod
+    def _asset_spec(asset: Environment) -> Any:
+        from .. import environments as envs
+
+        return envs.EnvironmentSpec(
+            name=asset.name,
+            version=asset.version,
+            image=asset.image,
+            conda_file=asset.conda_file,
+            base_dir=Path(asset.base_dir) if asset.base_dir else None,
+        )
+
+    async def _resolve_environment(self, spec: DeploymentSpec, cluster: str) -> Any:
+        """What to build before ``spec``'s replicas start on a local pool (None: nothing).
+        Every problem is refused here, before anything changes."""
+        if self._cluster_row(cluster).spec.driver is not ClusterDriver.POOL:
+            return None  # Kubernetes: the image as it is (the manifests are another part)
+        env = self._environment_spec(spec)
+        if env is None:
+            return None
+        from .. import environments as envs
+
+        return await asyncio.to_thread(envs.resolve, env)
+
+    def _env_release(self, key: str | None) -> None:
+        if key is not None:
+            left = self._env_busy.get(key, 0) - 1
+            if left > 0:
+                self._env_busy[key] = left
+            else:
+                self._env_busy.pop(key, None)
+
+    async def _build_environment(
+        self, endpoint: str, name: str, resolved: Any, progress: Progress
+    ) -> tuple[str | None, str | None]:
+        """Build (or reuse) ``resolved`` into DATA_DIR/envs: (its key, its python). uv's
+        lines go to the deployment's log and the operation's progress message. The caller
+        releases the key (:meth:`_env_release`) once the deployment's record names it."""
+        if resolved is None:
+            return None, None
+        from .. import environments as envs
+
+        key = resolved.key
+        self._env_busy[key] = self._env_busy.get(key, 0) + 1
+        logstore = getattr(self._driver_for_endpoint(endpoint), "logstore", None)
+        writer = logstore.log(endpoint, name) if logstore is not None else None
+        short = key[:12]
+
+        def emit(line: str) -> None:
+            if writer is not None:
+                writer.write("environment", "log", line)
+            progress(0.05, f"environment {short}: {line[:200]}")
+
+        try:
+            progress(
+                0.02,
+                f"environment {short}: {len(resolved.requirements)} package(s) on Python "
+                f"{resolved.interpreter.version}",
+            )
+            for warning in resolved.warnings:
+                emit(f"warning: {warning}")
+            built = await envs.build(resolved, root=self._envs_root(), log=emit)
+        except BaseException as exc:
+            self._env_release(key)
+            if writer is not None:
+                writer.write("environment", "system", f"environment {key}: {_message(exc)}")
+            raise
+        what = "reused" if built.reused else "built"
+        if writer is not None:
+            writer.write(
+                "environment",
+                "system",
+                f"environment {key} {what} ({built.size_bytes} bytes, {built.python})",
+            )
+        progress(0.1, f"environment {short} {what}; starting replicas")
+        return key, str(built.python)
+
+    def _environment_users(self) -> dict[str, list[str]]:
+        users: dict[str, list[str]] = {}
+        for (ep, dep), key in sorted(self.store.deployment_envs().items()):
+            users.setdefault(key, []).append(f"{ep}/{dep}")
+        return users
+
+    async def list_environments(self, name: str | None = None) -> list[Environment]:
+        """Registered environments, then (no ``name``) the built environments of inline
+        definitions as ``CliV2AnonymousEnvironment`` (version: the content key), each with
+        its built size and the deployments that run in it."""
+        from .. import environments as envs
+
+        built = {b.key: b for b in await asyncio.to_thread(envs.list_built, self._envs_root())}
+        users = self._environment_users()
+        out: list[Environment] = []
+        registered = [] if name == ANONYMOUS_ENV else self.store.environments(name)
+        for env in registered:
+            b = built.get(env.key or "")
+            out.append(
+                replace(
+                    env,
+                    size_bytes=b.size_bytes if b else None,
+                    users=users.get(env.key or "", []),
+                )
+            )
+        if name in (None, ANONYMOUS_ENV):
+            keys = {e.key for e in self.store.environments()}
+            for key, b in sorted(built.items(), key=lambda kv: kv[1].last_used):
+                if key in keys:
+                    continue
+                out.append(
+                    Environment(
+                        name=ANONYMOUS_ENV,
+                        version=key,
+                        description=f"Python {b.python}: " + " ".join(b.requirements),
+                        created_at=b.last_used,
+                        key=key,
+                        size_bytes=b.size_bytes,
+                        users=users.get(key, []),
+                    )
+                )
+        return out
+
+    async def get_environment(self, name: str, version: str | None = None) -> Environment:
+        if name == ANONYMOUS_ENV:
+            for env in await self.list_environments(ANONYMOUS_ENV):
+                if env.version == version or version is None:
+                    return env
+            raise NotFound("environment", f"{name}:{version}")
+        env = self.store.environment(name, version)
+        if env is None:
+            raise NotFound(
+                "environment",
+                name if version is None else f"{name}:{version}",
+                fix="see the registered ones: modeldeck environment list",
+            )
+        for listed in await self.list_environments(name):
+            if listed.version == env.version:
+                return listed
+        return env
+
+    async def create_environment(self, env: Environment) -> Environment:
+        """Register ``env`` (the next version when it has none); its content is resolved
+        first, so a conda file modeldeck cannot build is refused before it is recorded."""
+        from .. import environments as envs
+        from ..environments.spec import check_conda_document
+
+        validation.name(env.name, "name")
+        if env.name == ANONYMOUS_ENV:
+            raise InvalidInput(
+                "name", env.name, "is the name of inline environments", "choose another name"
+            )
+        if env.version and not re.fullmatch(r"[a-zA-Z0-9][-a-zA-Z0-9_.]{0,63}", env.version):
+            raise InvalidInput(
+                "version",
+                env.version,
+                "must be letters, digits, '-', '_' or '.' (at most 64)",
+                "write --version 1",
+            )
+        if env.conda_file is None and not env.image:
+            raise InvalidInput(
+                "environment", env.name, "has none of image or conda_file", "give one or both"
+            )
+        env = replace(env, tags=validation.tags(env.tags), description=env.description or "")
+        key: str | None = None
+        if env.conda_file is not None:
+            check_conda_document(env.conda_file, env.name)
+            resolved = await asyncio.to_thread(envs.resolve, self._asset_spec(env))
+            key = resolved.key
+        async with self._admit:
+            version = env.version or self.store.next_environment_version(env.name)
+            if self.store.environment(env.name, version) is not None:
+                raise Conflict(
+                    f"environment {env.name}:{version} already exists",
+                    fix="give another --version, or leave it out for the next one",
+                )
+            env = replace(env, version=version, key=key, created_at=time.time())
+            self.store.insert_environment(env)
+        return await self.get_environment(env.name, version)
+
+    async def archive_environment(self, name: str, version: str) -> Environment:
+        if self.store.environment(name, version) is None:
+            raise NotFound("environment", f"{name}:{version}")
+        self.store.archive_environment(name, version)
+        return await self.get_environment(name, version)
+
+    async def prune_environments(self, older_than_s: float = 0.0) -> list[Environment]:
+        """Remove the built environments no deployment runs in (and none is about to),
+        unused for ``older_than_s``; what was removed."""
+        from .. import environments as envs
+
+        keep = set(self.store.deployment_envs().values()) | set(self._env_busy)
+        removed = await asyncio.to_thread(
+            envs.prune, self._envs_root(), keep, max(0.0, older_than_s)
+        )
+        if removed:
+            log.info("pruned %d unused environment(s)", len(removed))
+        return [
+            Environment(
+                name=ANONYMOUS_ENV,
+                version=b.key,
+                key=b.key,
+                size_bytes=b.size_bytes,
+                created_at=b.last_used,
+            )
+            for b in removed
+        ]
+
+    async def _prune_loop(self) -> None:
+        """Unused environments go once they have been unused for the grace time."""
+        while True:
+            with contextlib.suppress(Exception):
+                await self.prune_environments(self.env_grace_s)
+            await asyncio.sleep(max(1.0, min(3600.0, self.env_grace_s / 4)))
+
     # ================================================================== deployments
     def _runtime_of(self, d: DeploymentRow) -> DeploymentRuntime:
         model = self.store.model(d.model_name, d.model_version)
@@ -1654,6 +1950,7 @@ class Engine:
     ) -> Operation:
         async with self._admit:
             spec, model, code, ep, _ = await self._admit_deployment(spec, update=False)
+            resolved = await self._resolve_environment(spec, ep.cluster)
             code_dir = await self._copy_code(ep.name, spec.name, code)
             stored = replace(
                 spec,
@@ -1684,15 +1981,23 @@ class Engine:
                     self.store.update_endpoint(ep.name, traffic={**ep.traffic, spec.name: 0})
 
         async def work(progress: Progress) -> None:
-            runtime = DeploymentRuntime(spec=stored, model=model, code_dir=code_dir)
+            key: str | None = None
             try:
+                key, python = await self._build_environment(ep.name, spec.name, resolved, progress)
+                runtime = DeploymentRuntime(
+                    spec=stored, model=model, code_dir=code_dir, python=python
+                )
                 driver = self._driver(ep.cluster)
                 await driver.apply_deployment(ep.name, runtime, progress)
+                if key is not None and python is not None:
+                    self.store.set_deployment_env(ep.name, spec.name, key, python)
             except Exception as exc:
                 self.store.set_deployment_state(
                     ep.name, spec.name, ProvisioningState.FAILED, _message(exc)
                 )
                 raise
+            finally:
+                self._env_release(key)
             self.store.set_deployment_state(ep.name, spec.name, ProvisioningState.SUCCEEDED)
             if all_traffic:
                 progress(0.95, f"sending all traffic to {spec.name}")
@@ -1722,6 +2027,7 @@ class Engine:
                     )
             spec, model, code, ep, old = await self._admit_deployment(spec, update=True)
             assert old is not None
+            resolved = await self._resolve_environment(spec, ep.cluster)
             code_dir = await self._copy_code(ep.name, spec.name, code)
             stored = replace(
                 spec,
@@ -1753,8 +2059,13 @@ class Engine:
         async def work(progress: Progress) -> None:
             # the spec as the records had it is the base: a cluster keeps what someone else
             # changed since in other fields, and refuses a change to the same one (Conflict)
-            runtime = DeploymentRuntime(spec=stored, model=model, code_dir=code_dir, base=old.spec)
+            key: str | None = None
             try:
+                # a failed build fails the operation here: the previous version keeps serving
+                key, python = await self._build_environment(ep.name, spec.name, resolved, progress)
+                runtime = DeploymentRuntime(
+                    spec=stored, model=model, code_dir=code_dir, base=old.spec, python=python
+                )
                 await self._driver(ep.cluster).apply_deployment(ep.name, runtime, progress)
             except Exception:
                 # the previous spec and its replicas stay as they were
@@ -1784,7 +2095,12 @@ class Engine:
                     )
                 )
                 self._prune_code(ep.name, spec.name, keep=code_dir)
+                if python is None or key is None:
+                    self.store.set_deployment_env(ep.name, spec.name, None, "")
+                else:
+                    self.store.set_deployment_env(ep.name, spec.name, key, python)
             finally:
+                self._env_release(key)
                 self._pending.pop((ep.name, spec.name), None)
 
         return self._start("deployment.update", f"{ep.name}/{spec.name}", work)

@@ -78,6 +78,7 @@ def _restart_key(runtime: DeploymentRuntime) -> tuple[object, ...]:
         s.resources,
         s.runtime,
         s.environment,
+        runtime.python,
         s.request_settings.max_concurrent_requests_per_instance,
     )
 
@@ -351,6 +352,7 @@ class PoolDriver(ClusterDriver):
             max_concurrency=spec.request_settings.max_concurrent_requests_per_instance,
             readiness=spec.readiness_probe,
             liveness=spec.liveness_probe,
+            python=runtime.python,
         )
         dep.next_index += 1
 

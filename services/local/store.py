@@ -29,6 +29,7 @@ from .. import revisions
 from ..domain import (
     ClusterSpec,
     DeploymentSpec,
+    Environment,
     Model,
     Operation,
     OperationStatus,
@@ -37,7 +38,7 @@ from ..domain import (
     to_dict,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Who the change being made is for: set per request by the API (the client's user@host),
 #: inherited by the operations the request starts; the control plane's own changes otherwise.
@@ -120,7 +121,25 @@ CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS environments (
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    key TEXT,
+    archived INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS deployment_envs (
+    endpoint TEXT NOT NULL,
+    name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    python TEXT NOT NULL,
+    PRIMARY KEY (endpoint, name)
+);
 """
+#: schema 2 -> 3: environments (registered ones, and the built one each deployment runs in);
+#: both tables are in _SCHEMA, created by the migration as they are on a new store
 
 #: schema 1 -> 2: revisions on endpoints and deployments (the changes table is in _SCHEMA)
 _TO_2 = (
@@ -503,6 +522,92 @@ class Store:
         with self.tx() as db:
             db.execute("DELETE FROM models WHERE name=? AND version=?", (name, version))
 
+    # -- environments ----------------------------------------------------------------------
+    @staticmethod
+    def _environment(row: sqlite3.Row) -> Environment:
+        data = json.loads(row["spec"])
+        return from_dict(
+            Environment,
+            {
+                **data,
+                "name": row["name"],
+                "version": row["version"],
+                "key": row["key"],
+                "stage": "Archived" if row["archived"] else "Development",
+                "created_at": row["created_at"],
+            },
+        )
+
+    def environments(self, name: str | None = None) -> list[Environment]:
+        order = "ORDER BY name, CAST(version AS INTEGER), version"
+        if name is None:
+            rows = self._all(f"SELECT * FROM environments {order}")
+        else:
+            rows = self._all(f"SELECT * FROM environments WHERE name=? {order}", name)
+        return [self._environment(r) for r in rows]
+
+    def environment(self, name: str, version: str | None = None) -> Environment | None:
+        """One version; ``None``: the latest that is not archived (as ``@latest``)."""
+        if version is None:
+            row = self._one(
+                "SELECT * FROM environments WHERE name=? AND archived=0 "
+                "ORDER BY created_at DESC LIMIT 1",
+                name,
+            )
+        else:
+            row = self._one(
+                "SELECT * FROM environments WHERE name=? AND version=?", name, str(version)
+            )
+        return None if row is None else self._environment(row)
+
+    def next_environment_version(self, name: str) -> str:
+        rows = self._all("SELECT version FROM environments WHERE name=?", name)
+        numbers = [int(r["version"]) for r in rows if str(r["version"]).isdigit()]
+        return str(max(numbers, default=0) + 1)
+
+    def insert_environment(self, env: Environment) -> None:
+        spec = {
+            k: v
+            for k, v in to_dict(env).items()
+            if k not in ("name", "version", "key", "stage", "created_at", "size_bytes", "users")
+        }
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO environments(name, version, spec, key, archived, created_at) "
+                "VALUES(?, ?, ?, ?, 0, ?)",
+                (env.name, env.version, json.dumps(spec), env.key, env.created_at or time.time()),
+            )
+
+    def archive_environment(self, name: str, version: str, archived: bool = True) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE environments SET archived=? WHERE name=? AND version=?",
+                (1 if archived else 0, name, str(version)),
+            )
+
+    def set_deployment_env(self, endpoint: str, name: str, key: str | None, python: str) -> None:
+        """The built environment a deployment runs in (None: modeldeck's own Python)."""
+        with self.tx() as db:
+            if key is None:
+                db.execute(
+                    "DELETE FROM deployment_envs WHERE endpoint=? AND name=?", (endpoint, name)
+                )
+            else:
+                db.execute(
+                    "INSERT INTO deployment_envs(endpoint, name, key, python) VALUES(?, ?, ?, ?) "
+                    "ON CONFLICT(endpoint, name) DO UPDATE SET key=excluded.key, "
+                    "python=excluded.python",
+                    (endpoint, name, key, python),
+                )
+
+    def deployment_envs(self) -> dict[tuple[str, str], str]:
+        """(endpoint, deployment) -> the key of the built environment it runs in."""
+        rows = self._all(  # a deleted deployment (or endpoint) uses none
+            "SELECT e.endpoint, e.name, e.key FROM deployment_envs e JOIN deployments d "
+            "ON d.endpoint=e.endpoint AND d.name=e.name"
+        )
+        return {(r["endpoint"], r["name"]): r["key"] for r in rows}
+
     # -- endpoints -------------------------------------------------------------------------
     @staticmethod
     def _endpoint(row: sqlite3.Row) -> EndpointRow:
@@ -760,6 +865,7 @@ class Store:
         with self.tx() as db:
             before = self.endpoint(endpoint)
             db.execute("DELETE FROM deployments WHERE endpoint=? AND name=?", (endpoint, name))
+            db.execute("DELETE FROM deployment_envs WHERE endpoint=? AND name=?", (endpoint, name))
             db.execute(
                 "DELETE FROM changes WHERE kind='deployment' AND target=?", (f"{endpoint}/{name}",)
             )
@@ -773,6 +879,7 @@ class Store:
     def delete_deployment(self, endpoint: str, name: str) -> None:
         with self.tx() as db:
             db.execute("DELETE FROM deployments WHERE endpoint=? AND name=?", (endpoint, name))
+            db.execute("DELETE FROM deployment_envs WHERE endpoint=? AND name=?", (endpoint, name))
             db.execute(
                 "DELETE FROM changes WHERE kind='deployment' AND target=?", (f"{endpoint}/{name}",)
             )

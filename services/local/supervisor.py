@@ -73,6 +73,9 @@ class ReplicaConfig:
     max_concurrency: int = 1
     readiness: Probe = field(default_factory=Probe)
     liveness: Probe = field(default_factory=Probe)
+    #: the interpreter that runs the scoring host: the deployment's built environment
+    #: (``services.environments``); None = modeldeck's own
+    python: str | None = None
 
 
 def _signal_name(code: int) -> str:
@@ -215,7 +218,7 @@ class Replica:
         env["AZUREML_MODEL_DIR"] = cfg.model_dir
         env["PYTHONUNBUFFERED"] = "1"
         argv = [
-            self.sup.python,
+            cfg.python or self.sup.python,
             str(SCORING_HOST),
             "--code-dir",
             cfg.code_dir,

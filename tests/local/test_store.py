@@ -11,6 +11,7 @@ from modeldeck.services.domain import (
     ClusterSpec,
     CodeConfiguration,
     DeploymentSpec,
+    Environment,
     ProvisioningState,
 )
 from modeldeck.services.errors import BackendError
@@ -190,8 +191,36 @@ def test_a_schema_1_database_is_migrated_with_a_revision_per_record(tmp_path) ->
     db.close()
 
     store = Store(path)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     revs = [e.revision for e in store.endpoints()] + [d.revision for d in store.deployments()]
     assert len(set(revs)) == 4 and min(revs) > 0
     assert store.update_endpoint("a", description="after", if_revision=revs[0]) == max(revs) + 1
+    store.close()
+
+
+def test_a_schema_2_database_gains_the_environment_tables(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "workspace.db"
+    store = Store(path)
+    store.insert_cluster(ClusterSpec(name="myaks"), ProvisioningState.SUCCEEDED)
+    store.insert_endpoint(_endpoint("a"))
+    store.upsert_deployment(_deployment_row("a", "blue"))
+    before = store.deployment("a", "blue")
+    store.close()
+    db = sqlite3.connect(path)  # back to what modeldeck wrote before environments
+    db.executescript("DROP TABLE environments; DROP TABLE deployment_envs; PRAGMA user_version=2;")
+    db.close()
+
+    store = Store(path)
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert store.deployment("a", "blue") == before
+    assert store.environments() == [] and store.deployment_envs() == {}
+    store.insert_environment(
+        Environment(name="env", version="1", conda_file={"dependencies": ["six=1.16.0"]})
+    )
+    store.set_deployment_env("a", "blue", "k" * 24, "/envs/k/bin/python")
+    assert store.environment("env").conda_file == {"dependencies": ["six=1.16.0"]}  # type: ignore[union-attr]
+    assert store.deployment_envs() == {("a", "blue"): "k" * 24}
+    store.archive_environment("env", "1")
+    assert store.environment("env") is None  # @latest skips an archived version
+    assert store.environment("env", "1").stage == "Archived"  # type: ignore[union-attr]
     store.close()

@@ -1,0 +1,81 @@
+"""``modeldeck environment``: register, list, show, archive and prune environments (az ml's
+``environment`` group). A deployment names one as ``environment: azureml:NAME:VERSION``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..services.domain import Environment, to_dict
+from ..services.errors import InvalidInput
+from ..services.workspace import Workspace
+from .common import confirm, warner
+
+
+def _load(args: argparse.Namespace) -> tuple[Environment, list[str]]:
+    """The environment the flags and the YAML describe, and the warnings resolving it gave
+    (a conda file modeldeck cannot build is refused here, before anything is sent)."""
+    from ..services import environments as envs
+
+    if args.file:
+        spec = envs.load_environment_yaml(args.file)
+    else:
+        data: dict[str, Any] = {"name": args.name or ""}
+        if args.image:
+            data["image"] = args.image
+        if args.conda_file:
+            data["conda_file"] = args.conda_file
+        if not args.name:
+            raise InvalidInput(
+                "name", None, "is required", "pass --name, or -f env.yml with name: in it"
+            )
+        spec = envs.environment_from_dict(data, base_dir=Path.cwd(), source="the flags")
+    warnings: list[str] = []
+    if spec.conda_file is not None:
+        warnings = list(envs.resolve(spec).warnings)
+    env = Environment(
+        name=args.name or spec.name,
+        version=str(args.version) if args.version is not None else (spec.version or ""),
+        image=spec.image,
+        conda_file=spec.conda_file,
+        description=args.description if args.description is not None else spec.description or "",
+        tags=spec.tags,
+        os_type=spec.os_type,
+        base_dir=str(spec.base_dir) if spec.base_dir else None,
+    )
+    return env, warnings
+
+
+async def create(args: argparse.Namespace, ws: Workspace) -> Any:
+    env, warnings = _load(args)
+    for w in warnings:
+        warner(args)(w)
+    return to_dict(await ws.create_environment(env))
+
+
+async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
+    return to_dict(await ws.list_environments(args.name))
+
+
+async def show(args: argparse.Namespace, ws: Workspace) -> Any:
+    if args.version is not None and args.label is not None:
+        raise InvalidInput(
+            "--label", args.label, "cannot be given with --version", "give one of them"
+        )
+    if args.label is not None and args.label != "latest":
+        raise InvalidInput("--label", args.label, "must be latest", "write --label latest")
+    return to_dict(await ws.get_environment(args.name, args.version))
+
+
+async def archive(args: argparse.Namespace, ws: Workspace) -> Any:
+    return to_dict(await ws.archive_environment(args.name, str(args.version)))
+
+
+async def prune(args: argparse.Namespace, ws: Workspace) -> Any:
+    confirm(
+        args,
+        "The built Python environments that no deployment uses will be deleted (they are "
+        "built again when a deployment needs them).",
+    )
+    return to_dict(await ws.prune_environments())
