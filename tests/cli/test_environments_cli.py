@@ -120,3 +120,123 @@ def test_two_deployments_pin_different_versions(cli: Cli, work: Path) -> None:
     assert len(pruned) == 1
     assert len(_built(cli)) == 1  # the one "new" runs in stays
     assert _answer(cli, "new") == {"six": "1.16.0"}
+
+
+def test_a_build_that_fails_leaves_the_previous_version_serving(cli: Cli, work: Path) -> None:
+    _setup(cli)
+    _conda(work / "conda.yml", "six==1.16.0")
+    path = _deployment_yaml(work, "blue", "environment:\n  conda_file: conda.yml\n")
+    cli(f"online-deployment create -f {path.name}")
+    assert _answer(cli, "blue") == {"six": "1.16.0"}
+    before = _built(cli)
+    shown = cli("online-deployment show -e env-ep -n blue").json()
+
+    missing = "modeldeck-no-such-package-4f1c2"
+    _conda(work / "conda.yml", "six==1.16.0", f"{missing}==1.0")
+    r = cli(f"online-deployment update -e env-ep -n blue -f {path.name}", ok=False)
+    assert r.code != 0
+    # uv's own message names the package
+    assert missing in r.err and "not found" in r.err, str(r)
+    assert _answer(cli, "blue") == {"six": "1.16.0"}
+    after = cli("online-deployment show -e env-ep -n blue").json()
+    assert after["provisioning_state"] == "Succeeded"
+    assert after["environment_inline"] == shown["environment_inline"]
+    assert _built(cli) == before  # nothing half-built beside the one that serves
+    logs = cli("online-deployment get-logs -e env-ep -n blue --lines 300").out
+    assert missing in logs
+
+
+def test_registered_environments_through_the_cli(cli: Cli, work: Path) -> None:
+    _conda(work / "conda.yml", "six==1.15.0")
+    (work / "env.yml").write_text("name: six-env\nconda_file: conda.yml\ndescription: old six\n")
+    created = cli("environment create -f env.yml").json()
+    assert (created["name"], created["version"], created["stage"]) == (
+        "six-env",
+        "1",
+        "Development",
+    )
+    assert created["conda_file"]["dependencies"][-1] == {"pip": ["six==1.15.0"]}
+    assert created["users"] == [] and created["size_bytes"] is None  # not built yet
+
+    _conda(work / "conda2.yml", "six==1.16.0")
+    second = cli("environment create -n six-env --conda-file conda2.yml").json()
+    assert second["version"] == "2"
+    assert cli("environment show -n six-env --label latest").json()["version"] == "2"
+    assert [e["version"] for e in cli("environment list -n six-env").json()] == ["1", "2"]
+    r = cli("environment create -f env.yml --version 2", ok=False)
+    assert r.code != 0 and "already exists" in r.err
+
+    _setup(cli)
+    path = _deployment_yaml(work, "reg", "environment: azureml:six-env:1\n")
+    cli(f"online-deployment create -f {path.name}")
+    assert _answer(cli, "reg") == {"six": "1.15.0"}
+    shown = cli("environment show -n six-env -v 1").json()
+    assert shown["users"] == ["env-ep/reg"] and shown["size_bytes"] > 0
+    table = cli("environment list -o table").out
+    assert "six-env" in table and "env-ep/reg" in table
+
+    archived = cli("environment archive -n six-env -v 2").json()
+    assert archived["stage"] == "Archived"
+    assert cli("environment show -n six-env").json()["version"] == "1"  # latest not archived
+    # an archived version named explicitly keeps working; @latest skips it
+    cli("online-deployment update -e env-ep -n reg --set environment=azureml:six-env@latest")
+    assert _answer(cli, "reg") == {"six": "1.15.0"}
+
+    # prune leaves the environment a deployment runs in
+    cli("environment prune --yes")
+    assert cli("environment show -n six-env -v 1").json()["size_bytes"] > 0
+    r = cli("environment prune", ok=False)  # not a terminal: nothing without --yes
+    assert r.code == 2
+
+
+@pytest.mark.parametrize(
+    ("environment", "files", "field", "words"),
+    [
+        (
+            "environment:\n  conda_file: nowhere.yml\n",
+            {},
+            "environment.conda_file",
+            ["nowhere.yml"],
+        ),
+        (
+            "environment:\n  conda_file: conda.yml\n",
+            {"conda.yml": "dependencies:\n  - python=3.11\n  - r-base=4.2\n"},
+            "environment.conda_file",
+            ["r-base"],
+        ),
+        (
+            "environment: azureml://registries/azureml/environments/no-such-curated/labels/latest\n",
+            {},
+            "environment",
+            ["no-such-curated", "sklearn-1.5"],
+        ),
+        (
+            "environment: azureml:never-registered:1\n",
+            {},
+            "environment",
+            ["never-registered", "environment create"],
+        ),
+    ],
+    ids=["unreadable-conda-file", "conda-only-package", "unknown-curated", "unregistered"],
+)
+def test_bad_environments_are_refused_and_nothing_is_created(
+    cli: Cli, work: Path, environment: str, files: dict[str, str], field: str, words: list[str]
+) -> None:
+    _setup(cli)
+    for name, text in files.items():
+        (work / name).write_text(text)
+    path = _deployment_yaml(work, "bad", environment)
+    r = cli(f"online-deployment create -f {path.name}", ok=False)
+    assert r.code == 2, str(r)
+    assert field in r.err, str(r)
+    for word in words:
+        assert word in r.err, str(r)
+    assert cli("online-deployment list -e env-ep").json() == []
+    assert _built(cli) == []
+
+
+def test_a_missing_python_version_is_a_warning_naming_the_one_used(cli: Cli, work: Path) -> None:
+    (work / "conda.yml").write_text("dependencies:\n  - python=3.4\n  - pip:\n    - six==1.16.0\n")
+    (work / "env.yml").write_text("name: old-python\nconda_file: conda.yml\n")
+    r = cli("environment create -f env.yml")
+    assert "python=3.4" in r.err and "warning" in r.err.lower(), str(r)
