@@ -214,6 +214,9 @@ class Replica:
     async def _spawn(self) -> tuple[asyncio.subprocess.Process, asyncio.StreamReader | None]:
         cfg = self.config
         env = dict(os.environ)
+        if cfg.python:  # the deployment's own environment: none of modeldeck's paths leak in
+            for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
+                env.pop(name, None)
         env.update(cfg.environment)
         env["AZUREML_MODEL_DIR"] = cfg.model_dir
         env["PYTHONUNBUFFERED"] = "1"
