@@ -72,6 +72,7 @@ import traceback
 import types
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from random import Random
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 AZMLINFSRV_PACKAGE = "azureml-inference-server-http"
@@ -94,6 +95,7 @@ NOT_ALLOWED_TEXT = "The method is not allowed for the requested URL."
 ALL_SCHEMA_VERSIONS = ["2.0", "3.0", "3.1"]  # inference_schema's, for undecorated run()
 
 _log = logging.getLogger("azmlinfsrv")
+_random = Random()  # request ids need to be unique, not secret: no syscall per request
 
 Headers = List[Tuple[str, str]]
 
@@ -1219,6 +1221,51 @@ class App:
         self.upstream: Optional[Tuple[str, int]] = None
         self.server_version = os.environ.get("HTTP_X_MS_SERVER_VERSION", "")
 
+    @property
+    def direct(self) -> bool:
+        """Scoring requests go straight to the workers (:meth:`submit`): a local replica,
+        where the gateway does auth, queueing and metrics. A pod takes :meth:`handle`."""
+        return not self.pod and self.upstream is None and self.script is not None
+
+    def submit(self, req: Request, done: Callable[[Reply], None]) -> None:
+        """``GET``/``POST /score`` without a task per request: run() in a worker (the pool
+        has ``max_concurrency`` threads, so that is the bound, the rest wait in its queue),
+        ``done(reply)`` called in the event loop; past ``SCORING_TIMEOUT_MS`` azmlinfsrv's
+        500 (the run() goes on in its thread, holding the worker)."""
+        early, ids = self._ids(req)
+        if early is not None:
+            done(self._with_ids(req, early, ids))
+            return
+        loop = asyncio.get_running_loop()
+        finished = False
+
+        def finish(reply: Reply) -> None:
+            nonlocal finished
+            if finished:
+                return
+            finished = True
+            timer.cancel()
+            done(self._with_ids(req, reply, ids))
+
+        def work() -> None:
+            try:
+                reply = self._invoke(req)
+            except BaseException:
+                _log.error("Encountered Exception: %s", traceback.format_exc())
+                reply = error_reply(500, INTERNAL_TEXT)
+            loop.call_soon_threadsafe(finish, reply)
+
+        def expire() -> None:
+            timeout_ms = int(self.timeout_s * 1000)
+            _log.error("Encountered Exception: scoring timeout after %d ms", timeout_ms)
+            finish(error_reply(500, f"Scoring timeout after {timeout_ms} ms", run_failed=True))
+
+        timer = loop.call_later(self.timeout_s, expire)
+        try:
+            self.pool.submit(work)
+        except RuntimeError:  # shutting down
+            finish(error_reply(503, "Service Unavailable"))
+
     async def handle(self, req: Request) -> Reply:
         path = req.path
         if self.pod and path == "/metrics" and req.method in ("GET", "HEAD"):
@@ -1262,7 +1309,7 @@ class App:
         """azmlinfsrv's request-id headers, or a 431 when one is too long."""
         request_id = _header(req.headers, "x-request-id")
         if request_id is None:
-            request_id = str(uuid.uuid4())
+            request_id = str(uuid.UUID(int=_random.getrandbits(128), version=4))
         if len(request_id) > HEADER_LIMIT:
             return error_reply(431, f"x-request-id must not exceed {HEADER_LIMIT} characters"), []
         legacy = _header(req.headers, "x-ms-request-id") or ""
@@ -1518,8 +1565,12 @@ class _Connection(asyncio.Protocol):
             req = Request(method, path, query, version, headers, body)
             req.peer = self.peer
             self.busy = True
-            task = asyncio.ensure_future(self.server.app.handle(req))
-            task.add_done_callback(lambda t, r=req: self._done(r, t))
+            app = self.server.app
+            if app.direct and (path == "/score" and method in ("GET", "POST")):
+                app.submit(req, lambda reply, r=req: self._answer(r, reply))
+            else:
+                task = asyncio.ensure_future(app.handle(req))
+                task.add_done_callback(lambda t, r=req: self._done(r, t))
 
     def _maybe_continue(self, headers: Headers) -> None:
         if not self.continued and (_header(headers, "expect") or "").lower() == "100-continue":
@@ -1533,6 +1584,9 @@ class _Connection(asyncio.Protocol):
         except Exception:
             _log.error("Encountered Exception: %s", traceback.format_exc())
             reply = error_reply(500, INTERNAL_TEXT)
+        self._answer(req, reply)
+
+    def _answer(self, req: Request, reply: Reply) -> None:
         conn = (_header(req.headers, "connection") or "").lower()
         close = conn == "close" or (req.version == "HTTP/1.0" and conn != "keep-alive")
         self._write(req, reply, close or self.server.stopping)
