@@ -1372,8 +1372,6 @@ class Engine:
                 f"environment {short}: {len(resolved.requirements)} package(s) on Python "
                 f"{resolved.interpreter.version}",
             )
-            for warning in resolved.warnings:
-                emit(f"warning: {warning}")
             built = await envs.build(resolved, root=self._envs_root(), log=emit)
         except BaseException as exc:
             self._env_release(key)
@@ -1381,11 +1379,11 @@ class Engine:
                 writer.write("environment", "system", f"environment {key}: {_message(exc)}")
             raise
         what = "reused" if built.reused else "built"
-        if writer is not None:
+        if writer is not None and built.reused:  # a build says so itself
             writer.write(
                 "environment",
                 "system",
-                f"environment {key} {what} ({built.size_bytes} bytes, {built.python})",
+                f"environment {key}: already built ({built.size_bytes} bytes); reusing it",
             )
         progress(0.1, f"environment {short} {what}; starting replicas")
         return key, str(built.python)

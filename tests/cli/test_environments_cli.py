@@ -240,3 +240,36 @@ def test_a_missing_python_version_is_a_warning_naming_the_one_used(cli: Cli, wor
     (work / "env.yml").write_text("name: old-python\nconda_file: conda.yml\n")
     r = cli("environment create -f env.yml")
     assert "python=3.4" in r.err and "warning" in r.err.lower(), str(r)
+
+
+def test_restart_set_and_automatic_prune(cli: Cli, work: Path) -> None:
+    import time
+
+    cli.env["MODELDECK_ENV_GRACE_S"] = "1"  # unused environments go after a second
+    _setup(cli)
+    _conda(work / "conda.yml", "six==1.15.0")
+    path = _deployment_yaml(work, "blue", "environment:\n  conda_file: conda.yml\n")
+    cli(f"online-deployment create -f {path.name}")
+    cli("daemon stop")
+    # the control plane comes back with the deployment in its environment
+    deadline = time.monotonic() + 60
+    while cli("online-deployment show -e env-ep -n blue").json()["provisioning_state"] != (
+        "Succeeded"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert _answer(cli, "blue") == {"six": "1.15.0"}
+    # --set on a deployment with an inline environment keeps it
+    cli("online-deployment update -e env-ep -n blue --set instance_count=1")
+    assert _answer(cli, "blue") == {"six": "1.15.0"}
+    # a new conda file: a new environment; the old one is pruned by the control plane itself
+    first = _built(cli)
+    _conda(work / "conda.yml", "six==1.16.0")
+    cli(f"online-deployment update -e env-ep -n blue -f {path.name}")
+    assert _answer(cli, "blue") == {"six": "1.16.0"}
+    deadline = time.monotonic() + 60
+    while first[0] in _built(cli):
+        assert time.monotonic() < deadline, _built(cli)
+        time.sleep(0.2)
+    assert len(_built(cli)) == 1  # the one in use stays
+    assert _answer(cli, "blue") == {"six": "1.16.0"}
