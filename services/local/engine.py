@@ -110,6 +110,25 @@ def _usage(spec: DeploymentSpec) -> tuple[float, float]:
     return (req.cpu or 0.0) * n, (req.memory_gb or 0.0) * n
 
 
+def _env_grace_s() -> float:
+    """``MODELDECK_ENV_GRACE_S``: how long an unused built environment is kept."""
+    raw = os.environ.get("MODELDECK_ENV_GRACE_S", "").strip()
+    if not raw:
+        return ENV_GRACE_S
+    try:
+        value = float(raw)
+        if not 0 <= value <= 365 * 86400:
+            raise ValueError
+    except ValueError:
+        raise InvalidInput(
+            "MODELDECK_ENV_GRACE_S",
+            raw,
+            "must be a number of seconds from 0 to 31536000",
+            "set it to e.g. 3600, or unset it for the default of 86400 (one day)",
+        ) from None
+    return value
+
+
 def _error_dict(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, ModeldeckError):
         return exc.to_dict()
@@ -151,8 +170,7 @@ class Engine:
         self._copies: set[threading.Event] = set()
         #: built environments an operation is about to hand to replicas: never pruned
         self._env_busy: dict[str, int] = {}
-        grace = os.environ.get("MODELDECK_ENV_GRACE_S", "")
-        self.env_grace_s = float(grace) if grace.replace(".", "", 1).isdigit() else ENV_GRACE_S
+        self.env_grace_s = _env_grace_s()
 
     # ================================================================== lifecycle
     async def restore(self) -> None:
@@ -254,8 +272,7 @@ class Engine:
                 await self._driver_for_endpoint(d.endpoint).apply_deployment(
                     d.endpoint, runtime, progress
                 )
-                if python is not None and key is not None:
-                    self.store.set_deployment_env(d.endpoint, d.name, key, python)
+                self.store.set_deployment_env(d.endpoint, d.name, key, python or "")
             except Exception as exc:
                 if self.store.deployment(d.endpoint, d.name) is not None:
                     self.store.set_deployment_state(
@@ -1987,8 +2004,7 @@ class Engine:
                 )
                 driver = self._driver(ep.cluster)
                 await driver.apply_deployment(ep.name, runtime, progress)
-                if key is not None and python is not None:
-                    self.store.set_deployment_env(ep.name, spec.name, key, python)
+                self.store.set_deployment_env(ep.name, spec.name, key, python or "")
             except Exception as exc:
                 self.store.set_deployment_state(
                     ep.name, spec.name, ProvisioningState.FAILED, _message(exc)
@@ -2093,10 +2109,7 @@ class Engine:
                     )
                 )
                 self._prune_code(ep.name, spec.name, keep=code_dir)
-                if python is None or key is None:
-                    self.store.set_deployment_env(ep.name, spec.name, None, "")
-                else:
-                    self.store.set_deployment_env(ep.name, spec.name, key, python)
+                self.store.set_deployment_env(ep.name, spec.name, key, python or "")
             finally:
                 self._env_release(key)
                 self._pending.pop((ep.name, spec.name), None)
