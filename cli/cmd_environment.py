@@ -19,7 +19,18 @@ def _load(args: argparse.Namespace) -> tuple[Environment, list[str]]:
     from ..services import environments as envs
 
     if args.file:
-        spec = envs.load_environment_yaml(args.file)
+        from ..services import yamlload
+
+        path = Path(args.file)
+        text = yamlload.read_text(path, field="file")
+        data = yamlload.safe_load(text, str(path), field="file")
+        if isinstance(data, dict):
+            data = {**data, **({"image": args.image} if args.image else {})}
+            if args.conda_file:  # a flag's path is relative to where the command runs
+                data["conda_file"] = str(Path(args.conda_file).resolve())
+        spec = envs.environment_from_dict(
+            data, base_dir=path.resolve().parent, source=str(path), default_name=args.name
+        )
     else:
         data: dict[str, Any] = {"name": args.name or ""}
         if args.image:

@@ -273,3 +273,22 @@ def test_restart_set_and_automatic_prune(cli: Cli, work: Path) -> None:
         time.sleep(0.2)
     assert len(_built(cli)) == 1  # the one in use stays
     assert _answer(cli, "blue") == {"six": "1.16.0"}
+
+
+def test_environment_create_flags_and_refusals(cli: Cli, work: Path) -> None:
+    _conda(work / "conda.yml", "six==1.16.0")
+    (work / "noname.yml").write_text("conda_file: conda.yml\n")
+    created = cli("environment create -f noname.yml --name from-flag -v 7").json()
+    assert (created["name"], created["version"]) == ("from-flag", "7")
+    (work / "r.yml").write_text("dependencies:\n  - r-base=4.2\n")
+    for command, words in (
+        ("environment create -f missing.yml", ["missing.yml"]),
+        ("environment create -n bad-env --conda-file r.yml", ["r-base"]),
+        ("environment create -n bad-env", ["image", "conda_file"]),
+        ("environment show -n no-such-env", ["no-such-env"]),
+    ):
+        r = cli(command, ok=False)
+        assert r.code in (2, 3), str(r)  # 2 bad input, 3 not found
+        for word in words:
+            assert word in r.err, str(r)
+    assert [e["name"] for e in cli("environment list").json()] == ["from-flag"]
