@@ -378,8 +378,17 @@ def code_version_body(code_uri: str) -> dict[str, Any]:
     return {"properties": {"codeUri": code_uri, "isAnonymous": True}}
 
 
-def environment_version_body(image: str) -> dict[str, Any]:
-    return {"properties": {"image": image, "isAnonymous": True, "osType": "Linux"}}
+#: the base image of an environment given as a conda file alone (Azure ML needs one)
+CONDA_BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest"
+
+
+def environment_version_body(image: str, conda_file: str | None = None) -> dict[str, Any]:
+    """An anonymous environment version: ``image``, and the conda file's text (as
+    ``az ml`` sends an inline environment's ``conda_file``)."""
+    props: dict[str, Any] = {"image": image, "isAnonymous": True, "osType": "Linux"}
+    if conda_file is not None:
+        props["condaFile"] = conda_file
+    return {"properties": props}
 
 
 # --------------------------------------------------------------------------- endpoints

@@ -756,17 +756,24 @@ class AzureMLWorkspace(Workspace):
 
     async def _environment_id(self, spec: DeploymentSpec) -> str:
         env = spec.environment
-        if not env:
+        conda = (spec.environment_inline or {}).get("conda_file")
+        if not env and conda is None:
             return self._default_env
-        if env.startswith((_ARM_ID_PREFIX, "azureml:")):
+        if env and env.startswith((_ARM_ID_PREFIX, "azureml:")):
             return env
-        name = f"modeldeck-{hashlib.sha256(env.encode()).hexdigest()[:24]}"
+        image = env or mapping.CONDA_BASE_IMAGE
+        material = image
+        conda_text: str | None = None
+        if conda is not None:  # JSON is YAML: the conda file as Azure reads it
+            conda_text = json.dumps(conda, indent=2, sort_keys=True)
+            material = f"{image}\n{conda_text}"
+        name = f"modeldeck-{hashlib.sha256(material.encode()).hexdigest()[:24]}"
         path = f"{self._ws}/environments/{name}/versions/1"
         if await self._get_or_none(path, "environment", name) is None:
             await self.arm.request(
                 "PUT",
                 path,
-                json=mapping.environment_version_body(env),
+                json=mapping.environment_version_body(image, conda_text),
                 kind="environment",
                 name=name,
             )

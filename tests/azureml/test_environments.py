@@ -1,0 +1,56 @@
+"""Environments on an Azure ML workspace (the fake ARM): an inline conda file goes to Azure as
+an anonymous environment with ``condaFile``, as ``az ml`` sends it; registered environments
+are not available through modeldeck there yet (a clear error)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from modeldeck.services import specs
+from modeldeck.services.domain import Environment
+from modeldeck.services.errors import BackendError
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _yaml(tmp_path: Path, environment: str) -> Path:
+    (tmp_path / "conda.yml").write_text(
+        "dependencies:\n  - python=3.11\n  - pip:\n    - six==1.16.0\n"
+    )
+    path = tmp_path / "purple.yml"
+    path.write_text(
+        "name: purple\nendpoint_name: my-endpoint\nmodel: azureml:sklearn-demo:2\n"
+        f"code_configuration: {{code: {EXAMPLES / 'blue'}, scoring_script: score.py}}\n"
+        + environment
+    )
+    return path
+
+
+async def test_an_inline_conda_file_becomes_the_environments_conda_file(
+    ws: Any, seeded: Any, tmp_path: Path
+) -> None:
+    loaded = specs.load_deployment(_yaml(tmp_path, "environment:\n  conda_file: conda.yml\n"))
+    await (await ws.create_deployment(loaded.spec)).wait()
+    env_id = seeded.calls("PUT", "/deployments/purple")[0].body["properties"]["environmentId"]
+    assert "/environments/modeldeck-" in env_id
+    (put,) = [c for c in seeded.calls("PUT", "/environments/") if c.path in env_id]
+    props = put.body["properties"]
+    assert props["image"].startswith("mcr.microsoft.com/azureml/")  # Azure needs a base image
+    assert json.loads(props["condaFile"])["dependencies"][-1] == {"pip": ["six==1.16.0"]}
+
+
+async def test_registered_environments_are_not_there_yet(ws: Any) -> None:
+    for call in (
+        ws.list_environments(),
+        ws.get_environment("env", "1"),
+        ws.create_environment(Environment(name="env", image="x")),
+        ws.archive_environment("env", "1"),
+        ws.prune_environments(),
+    ):
+        with pytest.raises(BackendError) as info:
+            await call
+        assert "not available on this workspace yet" in info.value.message
+        assert "az ml environment" in (info.value.fix or "")
