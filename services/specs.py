@@ -162,6 +162,9 @@ class LoadedDeployment:
     pool_warnings: list[str] = field(default_factory=list)
     #: warnings that hold only on a Kubernetes cluster (a conda file it does not build yet)
     kubernetes_warnings: list[str] = field(default_factory=list)
+    #: what a local pool cannot build (a conda-only package, an unknown curated name):
+    #: :func:`deployment_warnings` raises the first when the endpoint's cluster is a pool
+    pool_errors: list[InvalidInput] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- documents
@@ -847,17 +850,18 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
     environment: str | None = None
     environment_inline: dict[str, Any] | None = None
     kube_warnings: list[str] = []
+    pool_errors: list[InvalidInput] = []
     if isinstance(env_value, dict):
         _check_keys(doc, env_value, ("environment",), ENVIRONMENT_KEYS, "environment")
         environment, environment_inline, env_warnings, kube_warnings = _inline_environment(
-            doc, env_value, f"{names['endpoint_name']}-{names['name']}"[:64]
+            doc, env_value, f"{names['endpoint_name']}-{names['name']}"[:64], pool_errors
         )
         if warn_environment:
             pool_warnings += env_warnings
     elif env_value is not None:
         environment = _text(doc, data, "environment", ())
         if environment:
-            env_warnings = _referenced_environment(doc, environment)
+            env_warnings = _referenced_environment(doc, environment, pool_errors)
             if warn_environment:
                 pool_warnings += env_warnings
 
@@ -937,7 +941,9 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
         validation.deployment_spec(spec)
     except InvalidInput as exc:
         raise _at(doc, _field_path(exc.field), exc) from None
-    return LoadedDeployment(spec, model_to_register, warnings, pool_warnings, kube_warnings)
+    return LoadedDeployment(
+        spec, model_to_register, warnings, pool_warnings, kube_warnings, pool_errors
+    )
 
 
 def _environment_error(doc: _Doc, exc: InvalidInput) -> InvalidInput:
@@ -948,12 +954,13 @@ def _environment_error(doc: _Doc, exc: InvalidInput) -> InvalidInput:
 
 
 def _inline_environment(
-    doc: _Doc, value: dict[str, Any], default_name: str
+    doc: _Doc, value: dict[str, Any], default_name: str, pool_errors: list[InvalidInput]
 ) -> tuple[str | None, dict[str, Any] | None, list[str], list[str]]:
     """An inline ``environment:`` mapping: (image, inline content, local warnings,
-    Kubernetes warnings). A conda file is read and resolved here, so every problem with it
-    (unreadable, a package no Python environment can hold) is refused before anything is
-    sent."""
+    Kubernetes warnings). A conda file is read here (unreadable: refused at once) and
+    resolved: what a local pool cannot build (a package no Python environment can hold) goes
+    to ``pool_errors``, refused before anything is sent when the cluster is a pool (Azure ML
+    builds it with conda)."""
     from . import environments
 
     base = doc.base_for(("environment", "conda_file")) or Path.cwd()
@@ -978,28 +985,26 @@ def _inline_environment(
             ],
             [],
         )
+    warnings: list[str] = []
     try:
-        resolved = environments.resolve(env)
+        warnings = [f"{where}: {w}" for w in environments.resolve(env).warnings]
     except InvalidInput as exc:
-        raise _environment_error(doc, exc) from None
+        pool_errors.append(_environment_error(doc, exc))
     inline = {
         "name": env.name,
         "image": env.image,
         "conda_file": env.conda_file,
         "base_dir": str(env.base_dir) if env.base_dir else None,
     }
-    kube = [
-        f"{where}: environment.conda_file is not built on Kubernetes clusters yet: the pods run "
-        f"the image {env.image or '(the default one)'} as it is; give an image that has the "
-        "packages"
-    ]
-    return env.image, inline, [f"{where}: {w}" for w in resolved.warnings], kube
+    kube: list[str] = []  # Kubernetes: the pods' init container builds the same lines
+    return env.image, inline, warnings, kube
 
 
-def _referenced_environment(doc: _Doc, ref: str) -> list[str]:
-    """Checks on ``environment: <text>``: a curated name must be known (its warnings are
-    returned); a registered ``azureml:NAME:VERSION`` is looked up by the workspace; any other
-    text is an image, which local pools do not use."""
+def _referenced_environment(doc: _Doc, ref: str, pool_errors: list[InvalidInput]) -> list[str]:
+    """Checks on ``environment: <text>``: a curated name must be one a local pool knows
+    (else ``pool_errors``; Azure ML has them all; its warnings are returned); a registered
+    ``azureml:NAME:VERSION`` is looked up by the workspace; any other text is an image,
+    which local pools do not use."""
     from . import environments
 
     where = doc.loc(("environment",))
@@ -1007,7 +1012,8 @@ def _referenced_environment(doc: _Doc, ref: str) -> list[str]:
         try:
             resolved = environments.resolve(environments.spec_from_reference(ref))
         except InvalidInput as exc:
-            raise _environment_error(doc, exc) from None
+            pool_errors.append(_environment_error(doc, exc))
+            return []
         return [f"{where}: {w}" for w in resolved.warnings]
     if ref.startswith("azureml:"):
         return []
@@ -1162,10 +1168,11 @@ def _emit(warnings: Iterable[str], warn: Warn | None) -> None:
 
 
 async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[str]:
-    """The load warnings that hold where the deployment goes: ``pool_warnings`` only when
+    """The load warnings that hold where the deployment goes (and, on a local pool, the
+    first of ``pool_errors`` raised): ``pool_warnings`` only when
     the endpoint's cluster is known to be a local pool (a Kubernetes cluster or Azure ML
     uses the environment; an endpoint or cluster that cannot be looked up gets no guess)."""
-    if not loaded.pool_warnings and not loaded.kubernetes_warnings:
+    if not loaded.pool_warnings and not loaded.kubernetes_warnings and not loaded.pool_errors:
         return list(loaded.warnings)
     try:
         endpoint = await ws.get_endpoint(loaded.spec.endpoint_name)
@@ -1173,6 +1180,8 @@ async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[s
     except ModeldeckError:
         return list(loaded.warnings)
     if cluster.driver is ClusterDriver.POOL:
+        if loaded.pool_errors:  # refused before anything (an inline model) is registered
+            raise loaded.pool_errors[0]
         return [*loaded.warnings, *loaded.pool_warnings]
     if cluster.driver is ClusterDriver.KUBERNETES:
         return [*loaded.warnings, *loaded.kubernetes_warnings]

@@ -54,3 +54,11 @@ async def test_registered_environments_are_not_there_yet(ws: Any) -> None:
             await call
         assert "not available on this workspace yet" in info.value.message
         assert "az ml environment" in (info.value.fix or "")
+
+
+async def test_what_a_local_pool_cannot_build_is_left_to_azure(ws: Any, tmp_path: Path) -> None:
+    ref = "azureml://registries/azureml/environments/tensorflow-2.16-cuda12/labels/latest"
+    loaded = specs.load_deployment(_yaml(tmp_path, f"environment: {ref}\n"))
+    assert loaded.spec.environment == ref
+    assert [e.field for e in loaded.pool_errors] == ["environment"]  # a pool refuses it
+    assert await specs.deployment_warnings(ws, loaded) == []  # Azure ML has it

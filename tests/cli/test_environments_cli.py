@@ -292,3 +292,17 @@ def test_environment_create_flags_and_refusals(cli: Cli, work: Path) -> None:
         for word in words:
             assert word in r.err, str(r)
     assert [e["name"] for e in cli("environment list").json()] == ["from-flag"]
+
+
+def test_a_bad_environment_registers_no_inline_model(cli: Cli, work: Path) -> None:
+    _setup(cli)
+    (work / "conda.yml").write_text("dependencies:\n  - python=3.11\n  - r-base=4.2\n")
+    path = _deployment_yaml(work, "inl", "environment:\n  conda_file: conda.yml\n")
+    path.write_text(
+        path.read_text().replace("model: azureml:sklearn-demo:1", "model:\n  path: ./model")
+    )
+    models = cli("model list").json()
+    r = cli(f"online-deployment create -f {path.name}", ok=False)
+    assert r.code == 2 and "r-base" in r.err, str(r)
+    assert cli("model list").json() == models
+    assert cli("online-deployment list -e env-ep").json() == []
