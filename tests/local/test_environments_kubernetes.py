@@ -1,6 +1,7 @@
-"""An environment on a Kubernetes deployment (issue 10): the manifests are another part, so
-today's behaviour stays (the image as it is, nothing built here) and a conda file gets a
-warning. Through a real daemon against the strict fake API server."""
+"""An environment on a Kubernetes deployment (issue 10): the control plane builds nothing on
+this machine for it (the pods get the environment: the manifests' part); the scoring
+container keeps the image given, and an update of the conda file goes through. Through a
+real daemon against the strict fake API server."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def _fake_module() -> Any:
     return sys.modules[name]
 
 
-async def test_a_conda_file_on_kubernetes_keeps_the_image_and_warns(h, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_a_conda_file_on_kubernetes_is_not_built_here(h, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
     fk = _fake_module()
     fake = fk.FakeKube().start()
     home = tmp_path_factory.mktemp("mdk")
@@ -41,10 +42,7 @@ async def test_a_conda_file_on_kubernetes_keeps_the_image_and_warns(h, tmp_path_
     (work / "code" / "score.py").write_text(
         "def init():\n    pass\n\ndef run(raw):\n    return 1\n"
     )
-    # a package no index has: were it built here, the deployment would fail
-    (work / "conda.yml").write_text(
-        "dependencies:\n  - python=3.11\n  - pip:\n    - modeldeck-no-such-package-4f1c2==1.0\n"
-    )
+    (work / "conda.yml").write_text("dependencies:\n  - python=3.11\n  - pip:\n    - six==1.15.0\n")
     (work / "blue.yml").write_text(
         "name: blue\nendpoint_name: kube-ep\nmodel: azureml:sklearn-demo:1\n"
         "code_configuration: {code: ./code, scoring_script: score.py}\n"
@@ -59,13 +57,21 @@ async def test_a_conda_file_on_kubernetes_keeps_the_image_and_warns(h, tmp_path_
                 await h.make_endpoint(ws, "kube-ep", cluster="aks")
                 loaded = specs.load_deployment(work / "blue.yml")
                 assert loaded.spec.environment == "example.org/scoring:1"
-                warnings = await specs.deployment_warnings(ws, loaded)
-                assert len(warnings) == 1
-                assert "conda_file is not built on Kubernetes" in warnings[0]
-                assert "example.org/scoring:1" in warnings[0]
+                await specs.deployment_warnings(ws, loaded)  # not refused: not a pool
                 await h.wait(await ws.create_deployment(loaded.spec))
                 pod = fake.get("deployments", "ml", "kube-ep-blue")["spec"]["template"]["spec"]
-                assert [c["image"] for c in pod["containers"]] == ["example.org/scoring:1"]
+                assert {c["name"]: c["image"] for c in pod["containers"]}["scoring"] == (
+                    "example.org/scoring:1"
+                )
+                # a new conda file: an update that changes nothing the pods see, and no build
+                (work / "conda.yml").write_text("dependencies:\n  - pip:\n    - six==1.16.0\n")
+                again = specs.load_deployment(work / "blue.yml")
+                assert again.spec.environment_inline != loaded.spec.environment_inline
+                await h.wait(await ws.update_deployment(again.spec))
+                pod = fake.get("deployments", "ml", "kube-ep-blue")["spec"]["template"]["spec"]
+                assert {c["name"]: c["image"] for c in pod["containers"]}["scoring"] == (
+                    "example.org/scoring:1"
+                )
                 envs = home / "data" / "envs"
                 assert not envs.exists() or [p.name for p in envs.iterdir()] == []  # no build
     finally:
