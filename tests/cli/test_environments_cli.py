@@ -112,6 +112,9 @@ def test_two_deployments_pin_different_versions(cli: Cli, work: Path) -> None:
     anon = {e["version"]: e for e in listed if e["name"] == "CliV2AnonymousEnvironment"}
     assert sorted(u for e in anon.values() for u in e["users"]) == ["env-ep/new", "env-ep/old"]
     assert all(e["size_bytes"] > 0 for e in anon.values())
+    key = next(k for k, e in anon.items() if e["users"] == ["env-ep/old"])
+    shown = cli(f"environment show -n CliV2AnonymousEnvironment -v {key}").json()
+    assert "six==1.15.0" in shown["description"] and shown["users"] == ["env-ep/old"]
 
     cli("online-deployment delete -e env-ep -n old --yes")
     assert _answer(cli, "new") == {"six": "1.16.0"}
