@@ -169,6 +169,55 @@ def install_aml_modules() -> types.ModuleType:
     return request_mod
 
 
+_AML_MODULES = ("azureml.contrib.services.aml_request", "azureml.contrib.services.aml_response")
+_AML_PARENTS = ("azureml", "azureml.contrib", "azureml.contrib.services")
+
+
+class _AmlModules:
+    """A meta path finder: :func:`install_aml_modules` on the first import of either module.
+
+    Importing Azure's own modules costs about half a second (they import flask); only a
+    script that imports them pays it. At the front of ``sys.meta_path`` for the two modules;
+    a second instance at the end (``parents=True``) makes their parent packages when no
+    installed distribution has them.
+    """
+
+    def __init__(self, parents: bool = False) -> None:
+        self.names = _AML_PARENTS if parents else _AML_MODULES
+        self._specs: Dict[str, Any] = {}
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name not in self.names:
+            return None
+        import importlib.machinery
+
+        # No import here: a module that is in sys.modules when find_spec returns is loaded
+        # again from its own __spec__ (a second copy, whose @rawhttp flag nobody reads).
+        return importlib.machinery.ModuleSpec(name, self, is_package=self.names is _AML_PARENTS)
+
+    def create_module(self, spec: Any) -> Optional[types.ModuleType]:
+        if spec.name not in _AML_MODULES:
+            return None  # a parent package: an empty one
+        if spec.name not in sys.modules:
+            install_aml_modules()  # both modules, Azure's or the shims
+        module = sys.modules[spec.name]
+        self._specs[spec.name] = getattr(module, "__spec__", None)
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        name = getattr(getattr(module, "__spec__", None), "name", None)
+        if name in self._specs:  # importlib set our spec on Azure's module: give its own back
+            module.__spec__ = self._specs.pop(name)
+
+
+def lazy_aml_modules() -> None:
+    """Make ``azureml.contrib.services.aml_request``/``aml_response`` importable, loaded
+    only when imported (see :class:`_AmlModules`)."""
+    if not any(isinstance(f, _AmlModules) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AmlModules())
+        sys.meta_path.append(_AmlModules(parents=True))
+
+
 def _shim_modules() -> Tuple[types.ModuleType, types.ModuleType]:
     request_mod = types.ModuleType("azureml.contrib.services.aml_request")
     response_mod = types.ModuleType("azureml.contrib.services.aml_response")
@@ -576,7 +625,7 @@ class Script:
 
         if not os.path.isfile(self.path):
             raise ScriptError(f"scoring script {self.path} does not exist")
-        self.aml_request = install_aml_modules()
+        lazy_aml_modules()
         spec = importlib.util.spec_from_file_location("entry_module", self.path)
         if spec is None or spec.loader is None:
             raise ScriptError(f"scoring script {self.path} cannot be imported as Python")
@@ -608,6 +657,7 @@ class Script:
             if self.wants_headers:
                 raise ScriptError('run() needs to accept an argument other than "request_headers".')
             raise ScriptError("run() needs to accept an argument for input data.")
+        self.aml_request = sys.modules.get(_AML_MODULES[0])  # None: the script never imported it
         raw = bool(getattr(self.aml_request, "_rawHttpRequested", False))
         decorated = self._schema_decorated()
         if raw and decorated:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,6 +30,9 @@ from scoring_env import scoring_python
 
 EXAMPLES = Path(__file__).parent / "examples"
 HOST = Path(__file__).resolve().parents[2] / "services" / "scoring" / "host.py"
+#: the script modeldeck serves MLflow no-code deployments with (run from a copy: the servers
+#: import it from its folder and must not leave a __pycache__ in modeldeck's)
+MLFLOW_SCRIPT = HOST.parent / "mlflow_ncd" / "score.py"
 START_TIMEOUT_S = 120
 
 _SOCKET_ACTIVATION = (
@@ -109,7 +113,30 @@ def _cases() -> dict[str, tuple[Path, Path, list[Call]]]:
     }
     legacy = {**JSON, "x-ms-request-id": "legacy-1"}
     multimodel = EXAMPLES / "multimodel"
+    ncd = EXAMPLES / "ncd"
+    ncd_sample = _read(ncd / "sample-request-sklearn.json")
+    cols = json.loads(ncd_sample)["input_data"]["columns"]
+    columns, row = {"columns": cols}, [float(i) for i in range(1, 11)]
     return {
+        "ncd-sklearn-mlflow": (
+            MLFLOW_SCRIPT,
+            ncd / "sklearn-diabetes",  # AZUREML_MODEL_DIR holds model/ (MLmodel, conda.yaml...)
+            [
+                Call("POST", "/score", ncd_sample, ids),
+                # the older list form: a pandas-signature model refuses it on Azure too
+                Call("POST", "/score", b'{"input_data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}', JSON),
+                Call("POST", "/score", b'{"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}', JSON),
+                # split with no index (accepted), records (refused by the split-oriented
+                # pandas type, a 500 on Azure too)
+                Call("POST", "/score", _json({"input_data": {**columns, "data": [row]}}), JSON),
+                Call(
+                    "POST",
+                    "/score",
+                    _json({"input_data": [dict(zip(cols, row, strict=True))]}),
+                    JSON,
+                ),
+            ],
+        ),
         "model-1": (
             m1 / "onlinescoring" / "score.py",
             m1,
@@ -344,6 +371,9 @@ def test_examples_answer_as_azmlinfsrv_does(
     case: str, only: tuple[str, ...], env_python: Path, short_tmp: Path
 ) -> None:
     script, model_dir, extra = CASES[case]
+    if script == MLFLOW_SCRIPT:
+        (short_tmp / "code").mkdir()
+        script = Path(shutil.copy(script, short_tmp / "code" / script.name))
     theirs = start_azmlinfsrv(env_python, script, model_dir)
     try:
         ours = start_host(env_python, script, model_dir, short_tmp, only)
@@ -378,3 +408,34 @@ def test_examples_answer_as_azmlinfsrv_does(
         ours.stop()
         theirs.stop()
     assert not differences, "\n".join(differences)
+
+
+_LAZY_PROBE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import host
+out = {}
+for name in sys.argv[2:]:
+    script = host.Script(name, sys.argv[1])
+    script.load()
+    out[name.rsplit("/", 1)[-1]] = [script.parser, "azureml_inference_server_http" in sys.modules]
+print(json.dumps(out))
+"""
+
+
+def test_azures_modules_load_only_for_a_script_that_imports_them(env_python: Path) -> None:
+    """Importing Azure's aml_request costs ~0.5 s of a replica's start (it imports flask):
+    a script that does not use @rawhttp must not pay it, one that does still gets raw mode."""
+    plain = EXAMPLES / "model-1" / "onlinescoring" / "score.py"
+    raw = EXAMPLES / "binary-payloads" / "code" / "single-file-to-file-score.py"
+    result = subprocess.run(
+        [str(env_python), "-c", _LAZY_PROBE, str(HOST.parent), str(plain), str(raw)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "AZUREML_MODEL_DIR": str(EXAMPLES / "model-1" / "model")},
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["score.py"] == ["json", False]  # loaded without Azure's modules
+    assert seen["single-file-to-file-score.py"] == ["raw", True]  # Azure's, and @rawhttp seen
