@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .domain import ClusterSpec, DeploymentSpec, LogLine, MetricSample, Model
 
@@ -70,6 +71,9 @@ class DeploymentRuntime:
     base: DeploymentSpec | None = None
     #: the deployment's built environment's interpreter (local pools); None = modeldeck's own
     python: str | None = None
+    #: the deployment's resolved environment (a ``services.environments.ResolvedEnvironment``)
+    #: that a Kubernetes pod builds in its init container; None = the image's own python
+    environment: Any = None
 
 
 @dataclass(frozen=True)

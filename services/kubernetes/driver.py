@@ -623,14 +623,20 @@ class KubernetesDriver(ClusterDriver):
     # ------------------------------------------------------------------ deployments
 
     async def _app_files(self, runtime: DeploymentRuntime) -> mf.AppFiles:
-        return await asyncio.to_thread(
-            mf.collect_files, runtime.spec, runtime.model, runtime.code_dir
-        )
+        def collect() -> mf.AppFiles:
+            env = runtime.environment
+            build = None if env is None else mf.environment_build(env)
+            return mf.collect_files(runtime.spec, runtime.model, runtime.code_dir, build)
+
+        return await asyncio.to_thread(collect)
 
     async def render_deployment(self, endpoint: str, runtime: DeploymentRuntime) -> list[dict]:
-        """The deployment's manifests (ConfigMap, Deployment, Service, HPA), for ``--dry-run``."""
+        """The deployment's manifests (ConfigMap, pip Secret, Deployment, Service, HPA), for
+        ``--dry-run`` (the Secret's values redacted)."""
         app = await self._app_files(runtime)
-        return mf.deployment_objects(self.namespace, endpoint, runtime.spec, app, runtime.model.ref)
+        return mf.deployment_objects(
+            self.namespace, endpoint, runtime.spec, app, runtime.model.ref, redact=True
+        )
 
     async def apply_deployment(
         self, endpoint: str, runtime: DeploymentRuntime, progress: Progress
@@ -646,6 +652,12 @@ class KubernetesDriver(ClusterDriver):
             )
         app = await self._app_files(runtime)
         model_ref = runtime.model.ref
+        if app.environment is not None:
+            progress(
+                0.01,
+                f"environment {app.environment.key[:12]}: {len(app.environment.lines)} line(s) "
+                "for the pods' init container to build",
+            )
 
         def render(fields: dict[str, Any] | None = None) -> list[dict]:
             """The objects of the spec, with ``fields`` (merged with someone else's) over it."""
@@ -723,6 +735,8 @@ class KubernetesDriver(ClusterDriver):
         for cm in await self._list("ConfigMap", mf.selector(endpoint, spec.name)):
             if cm["metadata"]["name"] != keep:
                 await self._delete("ConfigMap", cm["metadata"]["name"])
+        if "Secret" not in applied:  # no pip credentials any more: none left on the cluster
+            await self._delete("Secret", mf.pip_secret_name(endpoint, spec.name))
         await self._update_route(endpoint, None, None, create=False)
         progress(1.0, f"'{spec.name}' is ready")
 
@@ -885,6 +899,9 @@ class KubernetesDriver(ClusterDriver):
         scheduling: str | None = None
         for pod in pods:
             pname = pod["metadata"]["name"]
+            init = await self._init_failure(pod)
+            if init:
+                return init, None
             for cs in (pod.get("status") or {}).get("containerStatuses") or []:
                 waiting = (cs.get("state") or {}).get("waiting") or {}
                 reason = waiting.get("reason") or ""
@@ -913,12 +930,65 @@ class KubernetesDriver(ClusterDriver):
             return ""
         return "\n".join(text for _, text in got)
 
+    async def _init_failure(self, pod: dict) -> str | None:
+        """An init container (the environment build, the model download) that failed and
+        will not heal by itself: what the kubelet says, with the container's own last lines
+        (pip's message for a package that does not exist)."""
+        pname = pod["metadata"]["name"]
+        for cs in (pod.get("status") or {}).get("initContainerStatuses") or []:
+            state = cs.get("state") or {}
+            waiting = state.get("waiting") or {}
+            done = state.get("terminated") or {}
+            last = (cs.get("lastState") or {}).get("terminated") or {}
+            restarts = int(cs.get("restartCount") or 0)
+            reason = waiting.get("reason") or ""
+            if reason in FAILING_WAIT_REASONS:
+                return f"pod {pname}: init container {cs['name']}: {reason}: " + str(
+                    waiting.get("message", "")
+                )
+            failed = done if int(done.get("exitCode") or 0) else last
+            crashing = reason == "CrashLoopBackOff" or int(done.get("exitCode") or 0) != 0
+            if not (crashing and failed and restarts >= self.crashloop_restarts):
+                continue
+            what = (
+                "the environment build"
+                if cs["name"] == mf.ENV_CONTAINER
+                else f"init container {cs['name']}"
+            )
+            log = await self._init_log(pname, cs["name"])
+            return (
+                f"pod {pname}: {what} failed (exit code {failed.get('exitCode')}"
+                + (f", {failed['reason']}" if failed.get("reason") else "")
+                + f", {restarts} restart(s))"
+                + (f"; its log:\n{log}" if log else "")
+            )
+        return None
+
+    async def _init_log(self, pod: str, container: str, lines: int = 20) -> str:
+        """The last lines of an init container: its last run's log, else the one before."""
+        for previous in (False, True):
+            try:
+                got = await logs_mod.pod_log(
+                    self.api,
+                    self.namespace,
+                    pod,
+                    tail=lines,
+                    previous=previous,
+                    container=container,
+                )
+            except ModeldeckError:
+                continue
+            if got:
+                return "\n".join(text for _, text in got)
+        return ""
+
     async def delete_deployment(self, endpoint: str, name: str) -> None:
         obj = mf.deployment_name(endpoint, name)
         await self._delete("HorizontalPodAutoscaler", obj)
         await self._delete("Deployment", obj)
         await self._delete("Service", obj)
         await self._delete_selected("ConfigMap", mf.selector(endpoint, name))
+        await self._delete("Secret", mf.pip_secret_name(endpoint, name))
         self._seen.pop(("Deployment", obj), None)
         await self._update_route(endpoint, None, None, create=False, drop=name)
 
@@ -940,6 +1010,18 @@ class KubernetesDriver(ClusterDriver):
             return failure or scheduling
         reasons = []
         for pod in await self._list("Pod", mf.selector(endpoint, name)):
+            for cs in (pod.get("status") or {}).get("initContainerStatuses") or []:
+                waiting = (cs.get("state") or {}).get("waiting") or {}
+                if waiting.get("reason") and waiting["reason"] != "PodInitializing":
+                    reasons.append(
+                        f"pod {pod['metadata']['name']}: init container {cs['name']}: "
+                        f"{waiting['reason']}"
+                    )
+                elif (cs.get("state") or {}).get("running"):
+                    reasons.append(
+                        f"pod {pod['metadata']['name']}: init container {cs['name']} running"
+                        + (" (building the environment)" if cs["name"] == mf.ENV_CONTAINER else "")
+                    )
             for cs in (pod.get("status") or {}).get("containerStatuses") or []:
                 waiting = (cs.get("state") or {}).get("waiting") or {}
                 if waiting.get("reason"):
@@ -1214,10 +1296,43 @@ class KubernetesDriver(ClusterDriver):
     ) -> list[LogLine]:
         """The last ``lines`` lines over the deployment's pods; ``since`` (epoch seconds):
         only lines written at or after it (``kubectl logs --since-time``)."""
-        pods = await self._pod_names(endpoint, name)
-        return await logs_mod.read(
+        listed = await self._list("Pod", mf.selector(endpoint, name))
+        pods = [p["metadata"]["name"] for p in listed]
+        got = await logs_mod.read(
             self.api, self.namespace, pods, endpoint, name, lines, since=since
         )
+        # the environment build's lines (the init container), as a local pool keeps them
+        building = [
+            p["metadata"]["name"]
+            for p in listed
+            if any(
+                c.get("name") == mf.ENV_CONTAINER
+                for c in (p.get("spec") or {}).get("initContainers") or []
+            )
+        ]
+        if not building:
+            return got
+
+        async def env_lines(pod: str) -> list[LogLine]:
+            for previous in (False, True):
+                try:
+                    found = await logs_mod.pod_log(
+                        self.api,
+                        self.namespace,
+                        pod,
+                        tail=lines,
+                        previous=previous,
+                        container=mf.ENV_CONTAINER,
+                        since=since,
+                    )
+                except ModeldeckError:
+                    continue
+                return [LogLine(ts, endpoint, name, pod, "environment", t) for ts, t in found]
+            return []
+
+        extra = await asyncio.gather(*(env_lines(p) for p in building))
+        merged = sorted([*got, *(line for group in extra for line in group)], key=lambda x: x.ts)
+        return merged[-lines:] if lines > 0 else merged
 
     def follow_logs(
         self, endpoint: str, name: str, lines: int, *, since: float | None = None

@@ -16,6 +16,14 @@ HorizontalPodAutoscaler (autoscaling/v2) when the scale type is
 deployment's ``storage_uri`` through an init container (KServe's storage
 initializer), as KServe does it.
 
+A deployment whose environment has a conda file (:class:`EnvironmentBuild`, made from the
+same :func:`services.environments.resolve` a local pool builds from) gets an init container
+``environment`` running the image's ``python`` on ``envbuild.py`` (in the ConfigMap, with
+the requirement lines): it builds a venv into an ``emptyDir`` volume, and the scoring
+container runs the host with that venv's ``bin/python``. The pip settings of the control
+plane reach it as ``PIP_*`` variables; those whose URL carries a user or token come from a
+Secret (``<deployment>-pip``), never from the manifest's text.
+
 Everything carries ``app.kubernetes.io/managed-by: modeldeck`` and
 ``modeldeck.io/endpoint`` (and ``modeldeck.io/deployment``), so the driver lists
 exactly what it owns with a label selector.
@@ -31,6 +39,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .. import inputs
 from ..domain import DeploymentSpec, Model, Probe, ResourceSet, ScaleSettings, to_dict
@@ -69,6 +78,12 @@ MODEL_VOLUME_DIR = "/var/modeldeck/model"
 #: the scoring host, the same file local replicas run (services/scoring/host.py)
 PODSERVER = Path(__file__).parent.parent / "scoring" / "host.py"
 PODSERVER_NAME = "host.py"
+#: the environment build the init container runs (stdlib only, like the host)
+ENV_BUILD_SCRIPT = Path(__file__).with_name("envbuild.py")
+#: where the init container builds the environment (an emptyDir), and the container's name
+ENV_DIR = "/var/modeldeck/env"
+ENV_CONTAINER = "environment"
+ENV_PYTHON = f"{ENV_DIR}/venv/bin/python"
 STARTUP_SECONDS = 600  # how long init() may take before the kubelet restarts the container
 #: No privilege escalation, no capabilities: what the "restricted" Pod Security Standard
 #: asks that any image can live with (runAsNonRoot is left to the image: Azure ML's
@@ -177,6 +192,143 @@ def resources(spec: DeploymentSpec) -> dict[str, dict[str, str]]:
 
 
 @dataclass(frozen=True)
+class EnvironmentBuild:
+    """What the ``environment`` init container builds: made by :func:`environment_build`
+    from a resolved environment (the same requirement lines a local pool installs)."""
+
+    key: str
+    #: the lines of ``env/requirements.txt`` (options first, ``-r``/``-c`` files shipped)
+    lines: tuple[str, ...]
+    #: ``python=3.X`` of the conda file (the image's Python is used; a warning if it differs)
+    python: str | None = None
+    #: files under ``env/`` in the ConfigMap besides the script and its config
+    files: dict[str, bytes] = field(default_factory=dict)
+    #: ``PIP_*`` variables from the control plane's pip configuration: plain ones, and those
+    #: whose URL carries credentials (they go to the ``<deployment>-pip`` Secret)
+    env: tuple[tuple[str, str], ...] = ()
+    secret: tuple[tuple[str, str], ...] = ()
+    #: what of the pip configuration does not reach the pod, for its log
+    warnings: tuple[str, ...] = ()
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "target": ENV_DIR,
+            "python": self.python,
+            "requirements": list(self.lines),
+            "warnings": list(self.warnings),
+        }
+
+
+def _has_credentials(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return True  # unparseable: keep it out of the manifest's text
+    return parts.username is not None or parts.password is not None
+
+
+def _is_url(location: str) -> bool:
+    return location.split(":", 1)[0].lower() in ("http", "https")
+
+
+def environment_build(resolved: Any) -> EnvironmentBuild:
+    """The init container's build of ``resolved`` (a
+    :class:`services.environments.ResolvedEnvironment`): its requirement and option lines,
+    ``-r``/``-c`` files and the pip configuration's constraint files shipped in the
+    ConfigMap, the rest of the pip configuration as ``PIP_*`` variables. A requirement that
+    is a file on this machine cannot reach a pod: :class:`InvalidInput`."""
+    files: dict[str, bytes] = {}
+    lines: list[str] = []
+    field_ = "environment.conda_file"
+
+    def ship(path: str, flag: str) -> str:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise InvalidInput(
+                field_, path, f"cannot be read ({exc.strerror or exc})", "make the file readable"
+            ) from None
+        name = f"env/{'requirements' if flag == '-r' else 'constraints'}-{len(files)}.txt"
+        files[name] = data
+        return f"{flag} {APP_DIR}/{name}"
+
+    for option in resolved.options:
+        flag, _, value = option.partition(" ")
+        lines.append(ship(value.strip(), flag) if flag in ("-r", "-c") else option)
+    for req in resolved.requirements:
+        head = req.split(";", 1)[0].strip()
+        if head.startswith(("/", "./", "../", "file:", "-e")) or head.endswith((".whl", ".zip")):
+            raise InvalidInput(
+                field_,
+                req,
+                "is a package on this machine; a Kubernetes pod cannot read it",
+                "publish it to an index the cluster reaches (PIP_INDEX_URL), or build an image "
+                "that has it and give no conda_file",
+            )
+        lines.append(req)
+    cfg = resolved.pip_config
+    warnings: list[str] = []
+    for c in cfg.constraints:
+        lines.append(ship(c, "-c"))
+    env: dict[str, str] = {}
+    for u in [cfg.index_url or "", *cfg.extra_index_urls]:
+        if u and not _is_url(u):
+            warnings.append(f"index {u} is on the control plane's machine: not used here")
+    if cfg.index_url and _is_url(cfg.index_url):
+        env["PIP_INDEX_URL"] = cfg.index_url
+    extra = [u for u in cfg.extra_index_urls if _is_url(u)]
+    if extra:
+        env["PIP_EXTRA_INDEX_URL"] = " ".join(extra)
+    links = [u for u in cfg.find_links if _is_url(u)]
+    if links:
+        env["PIP_FIND_LINKS"] = " ".join(links)
+    for u in cfg.find_links:
+        if not _is_url(u):
+            warnings.append(
+                f"find-links {u} is a folder of the control plane's machine: not used here"
+            )
+    if cfg.trusted_hosts:
+        env["PIP_TRUSTED_HOST"] = " ".join(cfg.trusted_hosts)
+    if cfg.no_index:
+        env["PIP_NO_INDEX"] = "1"
+    if cfg.pre:
+        env["PIP_PRE"] = "1"
+    if cfg.timeout:
+        env["PIP_DEFAULT_TIMEOUT"] = str(cfg.timeout)
+    if cfg.cert:
+        warnings.append(
+            f"pip's cert {cfg.cert} is a file of the control plane's machine: not used here "
+            "(an image that trusts the index's certificate, or PIP_CERT on a file the image has)"
+        )
+    plain = tuple((k, v) for k, v in sorted(env.items()) if not _has_credentials(v))
+    secret = tuple((k, v) for k, v in sorted(env.items()) if _has_credentials(v))
+    return EnvironmentBuild(
+        key=resolved.key,
+        lines=tuple(lines),
+        python=resolved.python_wanted,
+        files=files,
+        env=plain,
+        secret=secret,
+        warnings=tuple(warnings),
+    )
+
+
+def _environment_files(build: EnvironmentBuild) -> dict[str, bytes]:
+    files = {
+        "env/build.py": ENV_BUILD_SCRIPT.read_bytes(),
+        "env/build.json": json.dumps(build.config(), indent=1, sort_keys=True).encode(),
+        "env/requirements.txt": ("\n".join(build.lines) + "\n").encode(),
+    }
+    files.update(build.files)
+    return files
+
+
+def pip_secret_name(endpoint: str, deployment: str) -> str:
+    return f"{deployment_name(endpoint, deployment)}-pip"
+
+
+@dataclass(frozen=True)
 class AppFiles:
     """What a deployment ships to its pods: paths relative to the app dir -> bytes."""
 
@@ -186,6 +338,8 @@ class AppFiles:
     storage_uri: str | None = None  # model fetched by the init container
     model_base: str = ""  # the model's base name under AZUREML_MODEL_DIR
     sizes: dict[str, int] = field(default_factory=dict)
+    #: the environment the ``environment`` init container builds (None: the image's python)
+    environment: EnvironmentBuild | None = None
 
     @property
     def digest(self) -> str:
@@ -205,14 +359,22 @@ def _read_tree(checked: inputs.Input, prefix: str) -> dict[str, bytes]:
     return {f"{prefix}/{rel}": data for rel, data in sorted(files.items())}
 
 
-def collect_files(spec: DeploymentSpec, model: Model, code_dir: str) -> AppFiles:
+def collect_files(
+    spec: DeploymentSpec,
+    model: Model,
+    code_dir: str,
+    environment: EnvironmentBuild | None = None,
+) -> AppFiles:
     """Read the scoring host, the code and the model; decide what goes in the ConfigMap.
 
     Model and code up to 1 MiB in all ride in the ConfigMap; a larger model comes
     from ``storage_uri`` (the code must still fit). Raises :class:`InvalidInput`
-    naming what is too large and how to fix it.
+    naming what is too large and how to fix it. ``environment``: its build script and
+    requirement lines ride along (``env/``).
     """
     files = {PODSERVER_NAME: PODSERVER.read_bytes()}
+    if environment is not None:
+        files.update(_environment_files(environment))
     # the same input rules as the local store's copies, sizes known before anything is read
     code_in = inputs.scan(code_dir, "code_configuration.code", "code")
     model_in = inputs.scan(model.path, "model.path", "model")
@@ -232,7 +394,7 @@ def collect_files(spec: DeploymentSpec, model: Model, code_dir: str) -> AppFiles
         )
     if code_size + model_size <= CONFIGMAP_LIMIT:
         files.update(_read_tree(model_in, f"model/{base}" if model_in.is_dir else "model"))
-        return AppFiles(files, f"{APP_DIR}/model", script, None, base, sizes)
+        return AppFiles(files, f"{APP_DIR}/model", script, None, base, sizes, environment)
     if not spec.storage_uri:
         raise InvalidInput(
             "storage_uri",
@@ -242,7 +404,7 @@ def collect_files(spec: DeploymentSpec, model: Model, code_dir: str) -> AppFiles
             "upload the model folder (s3://, gs://, https:// or Azure blob) and set "
             "storage_uri in the deployment YAML",
         )
-    return AppFiles(files, MODEL_VOLUME_DIR, script, spec.storage_uri, base, sizes)
+    return AppFiles(files, MODEL_VOLUME_DIR, script, spec.storage_uri, base, sizes, environment)
 
 
 def _configmap_key(index: int, path: str) -> str:
@@ -503,7 +665,10 @@ def deployment(
                 "name": "scoring",
                 "image": spec.environment or DEFAULT_IMAGE,
                 "imagePullPolicy": "IfNotPresent",
-                "command": ["python", f"{APP_DIR}/{PODSERVER_NAME}"],
+                "command": [
+                    ENV_PYTHON if app.environment is not None else "python",
+                    f"{APP_DIR}/{PODSERVER_NAME}",
+                ],
                 "ports": [{"name": "http", "containerPort": POD_PORT, "protocol": "TCP"}],
                 "env": env,
                 "resources": resources(spec),
@@ -523,10 +688,15 @@ def deployment(
         ],
         "volumes": volumes,
     }
+    inits: list[dict[str, Any]] = []
+    if app.environment is not None:
+        volumes.append({"name": "environment", "emptyDir": {}})
+        mounts.append({"name": "environment", "mountPath": ENV_DIR, "readOnly": True})
+        inits.append(_environment_container(endpoint, spec, app.environment))
     if app.storage_uri:
         volumes.append({"name": "model", "emptyDir": {}})
         mounts.append({"name": "model", "mountPath": MODEL_VOLUME_DIR, "readOnly": True})
-        pod["initContainers"] = [
+        inits.append(
             {
                 "name": "storage-initializer",
                 "image": STORAGE_INITIALIZER_IMAGE,
@@ -538,7 +708,9 @@ def deployment(
                     "limits": {"cpu": "1", "memory": "1Gi"},
                 },
             }
-        ]
+        )
+    if inits:
+        pod["initContainers"] = inits
     body: dict[str, Any] = {
         "revisionHistoryLimit": 3,
         "progressDeadlineSeconds": 600,
@@ -570,6 +742,61 @@ def deployment(
             {MODEL_ANNOTATION: model_ref, SPEC_ANNOTATION: spec_annotation(spec)},
         ),
         "spec": body,
+    }
+
+
+def _environment_container(endpoint: str, spec: DeploymentSpec, build: EnvironmentBuild) -> dict:
+    """The init container that builds ``build`` into the ``environment`` volume with the
+    deployment's image (its ``python``); the deployment's own variables win over the pip
+    configuration's (a cluster-side mirror: ``PIP_INDEX_URL`` in environment_variables)."""
+    own = {k: str(v) for k, v in spec.environment_variables.items()}
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in build.env if k not in own]
+    env += [
+        {
+            "name": k,
+            "valueFrom": {"secretKeyRef": {"name": pip_secret_name(endpoint, spec.name), "key": k}},
+        }
+        for k, _ in build.secret
+        if k not in own
+    ]
+    env += [{"name": k, "value": v} for k, v in sorted(own.items())]
+    env += [
+        {"name": "MODELDECK_ENV_DIR", "value": ENV_DIR},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+        {"name": "PIP_NO_CACHE_DIR", "value": "1"},
+    ]
+    return {
+        "name": ENV_CONTAINER,
+        "image": spec.environment or DEFAULT_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["python", f"{APP_DIR}/env/build.py"],
+        "env": env,
+        "resources": resources(spec),
+        "volumeMounts": [
+            {"name": "app", "mountPath": APP_DIR, "readOnly": True},
+            {"name": "environment", "mountPath": ENV_DIR},
+        ],
+        "securityContext": CONTAINER_SECURITY,
+    }
+
+
+def pip_secret(
+    namespace: str, endpoint: str, deployment: str, build: EnvironmentBuild, *, redact: bool
+) -> dict:
+    """The pip settings whose URLs carry credentials, for the ``environment`` init
+    container. ``redact`` replaces the values (for printed manifests)."""
+    data = {
+        k: base64.b64encode(("REDACTED-set-by-modeldeck" if redact else v).encode()).decode()
+        for k, v in build.secret
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(
+            pip_secret_name(endpoint, deployment), namespace, labels(endpoint, deployment)
+        ),
+        "type": "Opaque",
+        "data": data,
     }
 
 
@@ -628,11 +855,20 @@ def hpa(namespace: str, endpoint: str, spec: DeploymentSpec) -> dict:
 
 
 def deployment_objects(
-    namespace: str, endpoint: str, spec: DeploymentSpec, app: AppFiles, model_ref: str
+    namespace: str,
+    endpoint: str,
+    spec: DeploymentSpec,
+    app: AppFiles,
+    model_ref: str,
+    *,
+    redact: bool = False,
 ) -> list[dict]:
-    """ConfigMap, Deployment, Service and (autoscale) HPA, in the order they are applied."""
-    out = [
-        app_configmap(namespace, endpoint, spec.name, app),
+    """ConfigMap, (pip credentials) Secret, Deployment, Service and (autoscale) HPA, in the
+    order they are applied. ``redact``: the Secret's values replaced (printed manifests)."""
+    out = [app_configmap(namespace, endpoint, spec.name, app)]
+    if app.environment is not None and app.environment.secret:
+        out.append(pip_secret(namespace, endpoint, spec.name, app.environment, redact=redact))
+    out += [
         deployment(namespace, endpoint, spec, app, model_ref),
         service(namespace, endpoint, spec.name),
     ]

@@ -268,7 +268,7 @@ class Engine:
                 ep = self._endpoint_row(d.endpoint)
                 resolved = await self._resolve_environment(d.spec, ep.cluster)
                 key, python = await self._build_environment(d.endpoint, d.name, resolved, progress)
-                runtime = replace(self._runtime_of(d), python=python)
+                runtime = replace(self._runtime_of(d), python=python, environment=resolved)
                 await self._driver_for_endpoint(d.endpoint).apply_deployment(
                     d.endpoint, runtime, progress
                 )
@@ -1343,10 +1343,15 @@ class Engine:
         )
 
     async def _resolve_environment(self, spec: DeploymentSpec, cluster: str) -> Any:
-        """What to build before ``spec``'s replicas start on a local pool (None: nothing).
-        Every problem is refused here, before anything changes."""
-        if self._cluster_row(cluster).spec.driver is not ClusterDriver.POOL:
-            return None  # Kubernetes: the image as it is (the manifests are another part)
+        """What to build before ``spec``'s replicas start (None: nothing): on a local pool
+        by :meth:`_build_environment`, on Kubernetes by the pods' init container (the same
+        resolution: both back ends install the same lines). Every problem is refused here,
+        before anything changes."""
+        if self._cluster_row(cluster).spec.driver not in (
+            ClusterDriver.POOL,
+            ClusterDriver.KUBERNETES,
+        ):
+            return None
         env = self._environment_spec(spec)
         if env is None:
             return None
@@ -1369,6 +1374,12 @@ class Engine:
         lines go to the deployment's log and the operation's progress message. The caller
         releases the key (:meth:`_env_release`) once the deployment's record names it."""
         if resolved is None:
+            return None, None
+        if self._cluster_row(self._endpoint_row(endpoint).cluster).spec.driver is not (
+            ClusterDriver.POOL
+        ):
+            # Kubernetes: the pods' init container builds it (services/kubernetes/manifests.py)
+            progress(0.01, f"environment {resolved.key[:12]}: built in the pods")
             return None, None
         from .. import environments as envs
 
@@ -1736,7 +1747,10 @@ class Engine:
                 code=str(code), scoring_script=spec.code_configuration.scoring_script
             ),
         )
-        runtime = DeploymentRuntime(spec=stored, model=resolved, code_dir=str(code))
+        environment = await self._resolve_environment(spec, ep.cluster)
+        runtime = DeploymentRuntime(
+            spec=stored, model=resolved, code_dir=str(code), environment=environment
+        )
         objects = list(await driver.render_deployment(ep.name, runtime))
         deps = sorted(set(self._live_deployments(ep.name)) | {spec.name})
         traffic = dict(ep.traffic)
@@ -2000,7 +2014,7 @@ class Engine:
             try:
                 key, python = await self._build_environment(ep.name, spec.name, resolved, progress)
                 runtime = DeploymentRuntime(
-                    spec=stored, model=model, code_dir=code_dir, python=python
+                    spec=stored, model=model, code_dir=code_dir, python=python, environment=resolved
                 )
                 driver = self._driver(ep.cluster)
                 await driver.apply_deployment(ep.name, runtime, progress)
@@ -2078,7 +2092,12 @@ class Engine:
                 # a failed build fails the operation here: the previous version keeps serving
                 key, python = await self._build_environment(ep.name, spec.name, resolved, progress)
                 runtime = DeploymentRuntime(
-                    spec=stored, model=model, code_dir=code_dir, base=old.spec, python=python
+                    spec=stored,
+                    model=model,
+                    code_dir=code_dir,
+                    base=old.spec,
+                    python=python,
+                    environment=resolved,
                 )
                 await self._driver(ep.cluster).apply_deployment(ep.name, runtime, progress)
             except Exception:

@@ -25,7 +25,14 @@ A real HTTP server (aiohttp.web in its own thread and event loop) that the real
 * a controller that rolls Deployments out (new pods with the template's labels, old ones
   removed once the new are ready, ``status`` as the deployment controller sets it) and
   can simulate CrashLoopBackOff (image with ``crash`` in it), ImagePullBackOff (image
-  with ``does-not-exist``) and FailedScheduling (cpu request larger than any node).
+  with ``does-not-exist``) and FailedScheduling (cpu request larger than any node);
+* init containers as the kubelet reports them (``initContainerStatuses``, the pod
+  ``Pending`` with ``Initialized=False`` until they complete, the app container
+  ``PodInitializing``) with their own logs (``?container=NAME``): modeldeck's
+  ``environment`` build reads its requirement lines from the ConfigMap and "installs" them
+  with pip's lines, failing as pip does (exit 1, ``Init:CrashLoopBackOff``, pip's
+  ``No matching distribution found for ...``) for a requirement named in
+  :attr:`FakeKube.missing_packages`.
 """
 
 from __future__ import annotations
@@ -243,6 +250,10 @@ class FakeKube:
         self.written: list[dict] = []  # every object body written (create/replace/apply/patch)
         self.invalid: list[str] = []  # what the validation refused
         self.logs: dict[tuple[str, str], PodLog] = {}
+        #: logs of a pod's other containers (init containers): (ns, pod, container)
+        self.container_logs: dict[tuple[str, str, str], PodLog] = {}
+        #: requirement names no index has: an environment build naming one fails as pip does
+        self.missing_packages: set[str] = {"modeldeck-no-such-package-4f1c2"}
         self.stats: dict[tuple[str, str], Stats] = {}
         self.usage: dict[tuple[str, str], tuple[str, str]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -1065,9 +1076,46 @@ class FakeKube:
         return replicas
 
     def _pod_object(
-        self, ns: str, name: str, labels: dict, template_hash: str, mode: str, image: str
+        self,
+        ns: str,
+        name: str,
+        labels: dict,
+        template_hash: str,
+        mode: str,
+        image: str,
+        inits: list[dict] | None = None,
     ) -> dict:
         running = mode == "ok"
+        init_statuses: list[dict[str, Any]] = []
+        for c in inits or []:
+            ics: dict[str, Any] = {
+                "name": c["name"],
+                "image": c.get("image", ""),
+                "imageID": f"docker.io/{c.get('image', '')}@sha256:{'0' * 64}",
+                "ready": mode != "initfail",
+                "started": False,
+                "restartCount": 0,
+                "state": {
+                    "terminated": {
+                        "exitCode": 0,
+                        "reason": "Completed",
+                        "finishedAt": now_rfc3339(),
+                    }
+                },
+            }
+            if mode == "initfail" and c["name"] == "environment":
+                ics["restartCount"] = 3
+                ics["state"] = {
+                    "waiting": {
+                        "reason": "CrashLoopBackOff",
+                        "message": f"back-off 40s restarting failed container={c['name']} "
+                        f"pod={name}_{ns}(0)",
+                    }
+                }
+                ics["lastState"] = {
+                    "terminated": {"exitCode": 1, "reason": "Error", "finishedAt": now_rfc3339()}
+                }
+            init_statuses.append(ics)
         cs: dict[str, Any] = {
             "name": "scoring",
             "image": image,
@@ -1104,6 +1152,30 @@ class FakeKube:
             phase = "Pending"
             conditions = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]
             cs = {}
+        elif mode == "initfail":
+            phase = "Pending"
+            conditions = [
+                {"type": "PodScheduled", "status": "True"},
+                {"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized"},
+                {"type": "Ready", "status": "False", "reason": "ContainersNotReady"},
+            ]
+            cs["state"] = {"waiting": {"reason": "PodInitializing"}}
+        spec: dict[str, Any] = {
+            "containers": [{"name": "scoring", "image": image}],
+            "nodeName": "node-1" if phase == "Running" or mode == "initfail" else None,
+        }
+        if inits:
+            spec["initContainers"] = [
+                {"name": c["name"], "image": c.get("image", "")} for c in inits
+            ]
+        status: dict[str, Any] = {
+            "phase": phase,
+            "conditions": conditions,
+            "containerStatuses": [cs] if cs else [],
+            "podIP": "10.0.0.1" if running else None,
+        }
+        if init_statuses and mode != "unschedulable":
+            status["initContainerStatuses"] = init_statuses
         return {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -1112,23 +1184,44 @@ class FakeKube:
                 "namespace": ns,
                 "labels": dict(labels, **{"pod-template-hash": template_hash}),
             },
-            "spec": {
-                "containers": [{"name": "scoring", "image": image}],
-                "nodeName": "node-1" if phase == "Running" else None,
-            },
-            "status": {
-                "phase": phase,
-                "conditions": conditions,
-                "containerStatuses": [cs] if cs else [],
-                "podIP": "10.0.0.1" if running else None,
-            },
+            "spec": spec,
+            "status": status,
         }
+
+    def _environment_requirements(self, ns: str, template: dict) -> list[str] | None:
+        """The requirement lines an ``environment`` init container builds: the ConfigMap's
+        ``env/requirements.txt`` (None: no such init container)."""
+        pod = template["spec"]
+        if not any(c.get("name") == "environment" for c in pod.get("initContainers") or []):
+            return None
+        for vol in pod.get("volumes") or []:
+            ref = vol.get("configMap")
+            if not ref:
+                continue
+            cm = self.store.get(("configmaps", ns, ref["name"])) or {}
+            for item in ref.get("items") or []:
+                if item["path"] == "env/requirements.txt":
+                    text = (cm.get("data") or {}).get(item["key"], "")
+                    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+        return []
+
+    def _missing(self, requirements: list[str]) -> str | None:
+        for line in requirements:
+            if line.startswith("-"):
+                continue
+            name = re.split(r"[=<>!~;\[ ]", line, maxsplit=1)[0]
+            if name.lower() in self.missing_packages:
+                return line
+        return None
 
     def _mode(self, dep: dict) -> str:
         container = dep["spec"]["template"]["spec"]["containers"][0]
         image = container.get("image", "")
+        ns = dep["metadata"].get("namespace", "default")
+        reqs = self._environment_requirements(ns, dep["spec"]["template"])
+        env_fails = reqs is not None and self._missing(reqs) is not None
         if "crash" in image:
-            return "crash"
+            return "initfail" if env_fails else "crash"  # the init container runs first
         if "does-not-exist" in image:
             return "imagepull"
         want = ((container.get("resources") or {}).get("requests") or {}).get("cpu")
@@ -1136,7 +1229,32 @@ class FakeKube:
             biggest = max(metrics_mod.cpu_cores(c) for _, c, _ in self.nodes)
             if metrics_mod.cpu_cores(want) > biggest:
                 return "unschedulable"
-        return "ok"
+        return "initfail" if env_fails else "ok"
+
+    def _environment_log(self, requirements: list[str]) -> list[str]:
+        """What modeldeck's envbuild.py and pip print for ``requirements``."""
+        pkgs = [r for r in requirements if not r.startswith("-")]
+        out = [
+            f"environment 0123456789ab: {len(pkgs)} package(s) on Python 3.11.9 "
+            "(/usr/local/bin/python)",
+        ]
+        missing = self._missing(requirements)
+        for r in pkgs:
+            if r == missing:
+                out += [
+                    f"ERROR: Could not find a version that satisfies the requirement {r} "
+                    "(from versions: none)",
+                    f"ERROR: No matching distribution found for {r}",
+                    "environment 0123456789ab: pip install failed (exit 1); nothing is kept",
+                ]
+                return out
+            out.append(f"Collecting {r}")
+        names = " ".join(re.split(r"[=<>!~;\[ ]", r, maxsplit=1)[0] for r in pkgs)
+        out += [
+            f"Successfully installed {names}",
+            "environment 0123456789ab built (/var/modeldeck/env/venv/bin/python)",
+        ]
+        return out
 
     async def _reconcile(self, ns: str, name: str) -> None:
         await asyncio.sleep(self.ready_delay)
@@ -1150,6 +1268,8 @@ class FakeKube:
         desired = self._desired(ns, dep)
         mode = self._mode(dep)
         image = template["spec"]["containers"][0].get("image", "")
+        inits = template["spec"].get("initContainers") or []
+        env_reqs = self._environment_requirements(ns, template)
         sel = dep["spec"]["selector"]["matchLabels"]
         pods = [
             p
@@ -1161,11 +1281,26 @@ class FakeKube:
         for _ in range(len(new), desired):
             pname = f"{name}-{thash[:8]}-{uuid.uuid4().hex[:5]}"
             pod = self._pod_object(
-                ns, pname, template["metadata"].get("labels") or {}, thash, mode, image
+                ns, pname, template["metadata"].get("labels") or {}, thash, mode, image, inits
             )
             self._put_raw("pods", ns, pod)
             log = self.logs.setdefault((ns, pname), PodLog())
             t = time.time()
+            if env_reqs is not None and mode in ("ok", "crash", "initfail"):
+                texts = self._environment_log(env_reqs)
+                run = [(t - 1 + i * 0.000001, text) for i, text in enumerate(texts)]
+                # a crash-looping init container: its last run and the one before say the same
+                self.container_logs[(ns, pname, "environment")] = PodLog(
+                    lines=run, previous=list(run) if mode == "initfail" else None
+                )
+            if mode == "initfail":
+                self._emit_event(
+                    ns,
+                    "Pod",
+                    pname,
+                    "BackOff",
+                    f"Back-off restarting failed container environment in pod {pname}_{ns}(0)",
+                )
             if mode == "ok":
                 log.lines += [
                     (t, "modeldeck podserver: loading /var/modeldeck/app/code/score.py"),
@@ -1245,6 +1380,8 @@ class FakeKube:
 
     def _delete_pod(self, ns: str, pod: str) -> None:
         self._delete_raw("pods", ns, pod)
+        for key in [k for k in self.container_logs if k[:2] == (ns, pod)]:
+            del self.container_logs[key]
         log = self.logs.get((ns, pod))
         if log is not None:
             for q in log.followers:
@@ -1281,8 +1418,33 @@ class FakeKube:
         obj = self.store.get(("pods", ns, pod))
         if obj is None:
             return status(404, "NotFound", f'pods "{pod}" not found', name=pod, kind="pods")
-        log = self.logs.setdefault((ns, pod), PodLog())
         q = request.query
+        container = q.get("container") or "scoring"
+        if container != "scoring":
+            names = [c["name"] for c in obj["spec"].get("initContainers") or []]
+            if container not in names:
+                return status(
+                    400,
+                    "BadRequest",
+                    f"container {container} is not valid for pod {pod}",
+                )
+            clog = self.container_logs.get((ns, pod, container), PodLog())
+            chosen = clog.previous if q.get("previous") == "true" else clog.lines
+            if chosen is None:
+                return status(
+                    400,
+                    "BadRequest",
+                    f'previous terminated container "{container}" in pod "{pod}" not found',
+                )
+            if q.get("tailLines") is not None:
+                n = int(q["tailLines"])
+                chosen = chosen[-n:] if n > 0 else []
+            stamp = q.get("timestamps") == "true"
+            body = "".join(
+                (nano_stamp(t) + " " if stamp else "") + text + "\n" for t, text in chosen
+            )
+            return web.Response(body=body.encode(), content_type="text/plain")
+        log = self.logs.setdefault((ns, pod), PodLog())
         if q.get("previous") == "true":
             if log.previous is None:
                 return status(
