@@ -22,6 +22,7 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
         version=args.version,
         description=args.description,
         tags=specs.parse_tags(args.tag),
+        model_type=args.type,
     )
     return to_dict(await ws.create_model(spec))
 

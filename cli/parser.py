@@ -369,7 +369,11 @@ def _model(subs: Any) -> None:
         dest="tag",
         help="tag (repeatable)",
     )
-    p.add_argument("--type", help="accepted for az compatibility (custom_model); ignored")
+    p.add_argument(
+        "--type",
+        help="custom_model (default) or mlflow_model (a folder with an MLmodel file: a "
+        "deployment with no code_configuration serves it through mlflow.pyfunc)",
+    )
     _file(p, "model")
     _set(p)
     _finish(p)

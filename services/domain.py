@@ -133,6 +133,9 @@ class ModelSpec:
     version: int | None = None  # None: next version
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    #: az ml's model types: "custom_model", or "mlflow_model" (a folder with an MLmodel file,
+    #: which a deployment with no code_configuration serves through mlflow.pyfunc)
+    type: str = "custom_model"
 
 
 @dataclass(frozen=True)

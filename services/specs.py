@@ -738,6 +738,7 @@ def _model(
         version=None if version is None else _int(doc, value, "version", ("model",), 1, 1),
         description=_text(doc, value, "description", ("model",)) or "",
         tags=_str_map(doc, value, "tags", ("model",)),
+        type=_model_type(doc, value, ("model",)),
     )
     try:
         validation.model_spec(spec)
@@ -746,6 +747,11 @@ def _model(
         raise _at(doc, ("model", sub), _renamed(exc, f"model.{exc.field}")) from None
     # a placeholder that passes the reference rule until the model is registered
     return f"azureml:{mname}@latest", spec
+
+
+def _model_type(doc: _Doc, data: Mapping[str, Any], path: tuple[str, ...]) -> str:
+    """A model's ``type:`` (az ml's spellings); triton_model is named in the error."""
+    return _enum(doc, data, "type", path, list(validation.MODEL_TYPES), "custom_model")
 
 
 def _renamed(exc: InvalidInput, field_name: str) -> InvalidInput:
@@ -809,6 +815,11 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
     _check_keys(doc, code_cfg, ("code_configuration",), CODE_KEYS, "code_configuration")
     code = _text(doc, code_cfg, "code", ("code_configuration",))
     script = _text(doc, code_cfg, "scoring_script", ("code_configuration",))
+    no_code = None
+    if not code_cfg:
+        no_code = _mlflow_no_code(doc, data, model_to_register, names)
+        code, script = no_code.code, no_code.scoring_script
+        code_cfg = {"code": code, "scoring_script": script}
     if not code_cfg or not code or not script:
         missing = (
             "code_configuration" if not code_cfg else ("code" if not code else "scoring_script")
@@ -823,7 +834,8 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
         )
     code_path = ("code_configuration", "code")
     checked = doc.base_for(code_path) is not None
-    code = _resolve_path(doc, code_path, code, "code")
+    if no_code is None:
+        code = _resolve_path(doc, code_path, code, "code")
     try:
         inputs.scoring_script_rule(script)  # relative, no '..': whatever the base
     except InvalidInput as exc:
@@ -851,7 +863,12 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
     environment_inline: dict[str, Any] | None = None
     kube_warnings: list[str] = []
     pool_errors: list[InvalidInput] = []
-    if isinstance(env_value, dict):
+    if no_code is not None:
+        environment_inline = no_code.environment
+        if warn_environment:
+            pool_warnings += no_code.warnings
+            pool_errors += no_code.errors
+    elif isinstance(env_value, dict):
         _check_keys(doc, env_value, ("environment",), ENVIRONMENT_KEYS, "environment")
         environment, environment_inline, env_warnings, kube_warnings = _inline_environment(
             doc, env_value, f"{names['endpoint_name']}-{names['name']}"[:64], pool_errors
@@ -946,6 +963,83 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
     )
 
 
+@dataclass
+class _NoCode:
+    code: str
+    scoring_script: str
+    environment: dict[str, Any]
+    warnings: list[str]
+    errors: list[InvalidInput]
+
+
+def _mlflow_no_code(
+    doc: _Doc, data: Mapping[str, Any], model: ModelSpec | None, names: dict[str, str]
+) -> _NoCode:
+    """A deployment with no ``code_configuration``: served as Azure serves an MLflow model
+    (modeldeck's scoring script, an environment from the model's own files), which needs an
+    inline ``mlflow_model``; anything else is refused here, before anything is sent."""
+    from . import environments
+    from .environments.mlflow import mlflow_environment
+
+    where = doc.loc(("code_configuration",))
+    if model is None or model.type != "mlflow_model":
+        what = (
+            f"the model '{data.get('model')}' is a registered reference, whose type is not "
+            "known here"
+            if model is None
+            else f"the model is a {model.type}"
+        )
+        raise InvalidInput(
+            "code_configuration",
+            None,
+            f"is required unless the model is an inline mlflow_model ({what}): only MLflow "
+            "models are served without a scoring script",
+            "add code_configuration: {code: ./src, scoring_script: score.py}, or, for an MLflow "
+            "model, model: {path: ./model, type: mlflow_model}",
+            message=f"{where}: the deployment needs code_configuration (code and "
+            f"scoring_script): {what}, and only an inline mlflow_model is served without one",
+        )
+    if data.get("environment") is not None:
+        raise _at(
+            doc,
+            ("environment",),
+            InvalidInput(
+                "environment",
+                data.get("environment"),
+                "is given with no code_configuration: an MLflow no-code deployment takes its "
+                "environment from the model (conda.yaml / requirements.txt)",
+                "remove environment:, or give code_configuration (your scoring script) with it",
+            ),
+        )
+    try:
+        conda, notes = mlflow_environment(model.path, field="model.path")
+    except InvalidInput as exc:
+        raise _at(doc, ("model", "path"), exc) from None
+    env_where = f"{doc.loc(('model',))} (MLflow no-code)"
+    default_name = f"{names['endpoint_name']}-{names['name']}"[:64]
+    spec = environments.environment_from_dict(
+        {"conda_file": conda},
+        base_dir=Path(model.path),
+        source=env_where,
+        default_name=default_name,
+    )
+    warnings = [f"{env_where}: {n}" for n in notes]
+    errors: list[InvalidInput] = []
+    try:
+        warnings += [f"{env_where}: {w}" for w in environments.resolve(spec).warnings]
+    except InvalidInput as exc:
+        errors.append(_renamed(exc, f"model.path ({exc.field})"))
+    inline = {
+        "name": spec.name,
+        "image": None,
+        "conda_file": spec.conda_file,
+        "base_dir": str(spec.base_dir) if spec.base_dir else None,
+    }
+    from .scoring import MLFLOW_CODE, MLFLOW_SCRIPT
+
+    return _NoCode(str(MLFLOW_CODE), MLFLOW_SCRIPT, inline, warnings, errors)
+
+
 def _environment_error(doc: _Doc, exc: InvalidInput) -> InvalidInput:
     """An environment library error, its field under ``environment.``, with where it was."""
     name = exc.field if exc.field.startswith("environment") else f"environment.{exc.field}"
@@ -1036,6 +1130,7 @@ def load_model(
     version: int | str | None = None,
     description: str | None = None,
     tags: Mapping[str, str] | None = None,
+    model_type: str | None = None,
 ) -> ModelSpec:
     """A model from a YAML file and/or flags (flags win); ``path`` in the file is relative to it."""
     doc = read_yaml(path, "model") if path else _Doc({}, "model", None)
@@ -1044,6 +1139,7 @@ def load_model(
         "path": model_path,
         "version": version,
         "description": description,
+        "type": model_type,
     }
     for key, value in flags.items():
         if value is not None:
@@ -1074,6 +1170,7 @@ def load_model(
         version=None if data.get("version") is None else _int(doc, data, "version", (), 1, 1),
         description=_text(doc, data, "description", ()) or "",
         tags=_str_map(doc, data, "tags", ()),
+        type=_model_type(doc, data, ()),
     )
     try:
         validation.model_spec(spec)

@@ -230,6 +230,10 @@ def purpose_capacity(purpose: ClusterPurpose, vcpus: float, what: str) -> None:
 # --------------------------------------------------------------------------- models
 
 
+#: the model types az ml accepts that modeldeck serves
+MODEL_TYPES = ("custom_model", "mlflow_model")
+
+
 def model_spec(spec: ModelSpec) -> ModelSpec:
     from pathlib import Path
 
@@ -248,6 +252,18 @@ def model_spec(spec: ModelSpec) -> ModelSpec:
             "give the path of a model file or folder that exists",
         )
     inputs.check_top(spec.path, "path", "model")  # a regular file or folder, not /dev or /proc
+    if spec.type not in MODEL_TYPES:
+        raise InvalidInput(
+            "type",
+            spec.type,
+            "must be custom_model or mlflow_model (triton_model is not served by modeldeck)",
+            "declare type: custom_model (with code_configuration) or type: mlflow_model (a "
+            "folder with an MLmodel file)",
+        )
+    if spec.type == "mlflow_model":
+        from .environments.mlflow import read_mlmodel
+
+        read_mlmodel(spec.path, field="path")
     description(spec.description)
     tags(spec.tags)
     return spec

@@ -361,10 +361,11 @@ def model_version_body(
     description: str = "",
     tags: dict[str, str] | None = None,
     original_path: str | None = None,
+    model_type: str = "custom_model",
 ) -> dict[str, Any]:
     props: dict[str, Any] = {
         "modelUri": model_uri,
-        "modelType": "custom_model",
+        "modelType": model_type,
         "description": description,
         "tags": dict(tags or {}),
         "isAnonymous": False,

@@ -64,6 +64,7 @@ from ..errors import (
     Unauthorized,
     error_from_dict,
 )
+from ..scoring import is_mlflow_no_code
 from ..transport import refuse_cleartext_credentials
 from ..workspace import OperationHandle, Workspace
 from . import failures, mapping
@@ -616,7 +617,11 @@ class AzureMLWorkspace(Workspace):
             uri = await self._upload_path(upload, checked, under=local.name)
             original = str(local)
         body = mapping.model_version_body(
-            model_uri=uri, description=spec.description, tags=spec.tags, original_path=original
+            model_uri=uri,
+            description=spec.description,
+            tags=spec.tags,
+            original_path=original,
+            model_type=spec.type,
         )
         res = await self.arm.request(
             "PUT",
@@ -720,7 +725,7 @@ class AzureMLWorkspace(Workspace):
 
     async def _code_id(self, spec: DeploymentSpec) -> str | None:
         code = spec.code_configuration.code
-        if not code:
+        if not code or is_mlflow_no_code(code):  # no-code MLflow: Azure brings its own
             return None
         if code.startswith(_ARM_ID_PREFIX):
             return code
@@ -754,7 +759,9 @@ class AzureMLWorkspace(Workspace):
             )
         return path
 
-    async def _environment_id(self, spec: DeploymentSpec) -> str:
+    async def _environment_id(self, spec: DeploymentSpec) -> str | None:
+        if is_mlflow_no_code(spec.code_configuration.code):
+            return None  # Azure builds it from the MLflow model, as modeldeck does locally
         env = spec.environment
         conda = (spec.environment_inline or {}).get("conda_file")
         if not env and conda is None:

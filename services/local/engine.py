@@ -837,6 +837,7 @@ class Engine:
                     path=str(dest_dir / src.name),
                     description=spec.description,
                     tags=dict(spec.tags),
+                    type=spec.type,
                     original_path=str(src),
                     created_at=time.time(),
                 )

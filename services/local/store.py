@@ -38,7 +38,7 @@ from ..domain import (
     to_dict,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Who the change being made is for: set per request by the API (the client's user@host),
 #: inherited by the operations the request starts; the control plane's own changes otherwise.
@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS models (
     description TEXT NOT NULL DEFAULT '',
     tags TEXT NOT NULL DEFAULT '{}',
     created_at REAL NOT NULL,
+    type TEXT NOT NULL DEFAULT 'custom_model',
     PRIMARY KEY (name, version)
 );
 CREATE TABLE IF NOT EXISTS endpoints (
@@ -138,6 +139,9 @@ CREATE TABLE IF NOT EXISTS deployment_envs (
     PRIMARY KEY (endpoint, name)
 );
 """
+#: schema 3 -> 4: a model's type (custom_model, mlflow_model)
+_TO_4 = ("ALTER TABLE models ADD COLUMN type TEXT NOT NULL DEFAULT 'custom_model'",)
+
 #: schema 2 -> 3: environments (registered ones, and the built one each deployment runs in);
 #: both tables are in _SCHEMA, created by the migration as they are on a new store
 
@@ -253,6 +257,10 @@ class Store:
             with self.tx() as db:
                 if 0 < version < 2:
                     for stmt in _TO_2:
+                        db.execute(stmt)
+                columns = {r[1] for r in db.execute("PRAGMA table_info(models)").fetchall()}
+                if 0 < version < 4 and "type" not in columns:
+                    for stmt in _TO_4:
                         db.execute(stmt)
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
@@ -482,6 +490,7 @@ class Store:
             tags=json.loads(row["tags"]),
             original_path=row["original_path"],
             created_at=row["created_at"],
+            type=row["type"],
         )
 
     def models(self, name: str | None = None) -> list[Model]:
@@ -506,7 +515,7 @@ class Store:
         with self.tx() as db:
             db.execute(
                 "INSERT INTO models(name, version, path, original_path, description, tags, "
-                "created_at) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                "created_at, type) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     model.name,
                     model.version,
@@ -515,6 +524,7 @@ class Store:
                     model.description,
                     json.dumps(model.tags),
                     model.created_at or time.time(),
+                    model.type,
                 ),
             )
 

@@ -62,3 +62,22 @@ async def test_what_a_local_pool_cannot_build_is_left_to_azure(ws: Any, tmp_path
     assert loaded.spec.environment == ref
     assert [e.field for e in loaded.pool_errors] == ["environment"]  # a pool refuses it
     assert await specs.deployment_warnings(ws, loaded) == []  # Azure ML has it
+
+
+async def test_an_mlflow_no_code_deployment_goes_with_no_code_and_no_environment(
+    ws: Any, seeded: Any, tmp_path: Path
+) -> None:
+    model = Path(__file__).resolve().parents[1] / "scoring" / "examples" / "ncd"
+    path = tmp_path / "ncd.yml"
+    path.write_text(
+        "name: ncd\nendpoint_name: my-endpoint\n"
+        f"model: {{path: {model / 'sklearn-diabetes' / 'model'}, type: mlflow_model}}\n"
+    )
+    loaded = specs.load_deployment(path)
+    await (await specs.create_deployment(ws, loaded)).wait()
+    (model_put,) = seeded.calls("PUT", "/models/my-endpoint-ncd/versions/")
+    assert model_put.body["properties"]["modelType"] == "mlflow_model"
+    props = seeded.calls("PUT", "/deployments/ncd")[0].body["properties"]
+    # as az ml sends it: Azure generates the scoring script and the environment itself
+    assert "codeConfiguration" not in props and "environmentId" not in props
+    assert seeded.calls("PUT", "/codes/") == [] and seeded.calls("PUT", "/environments/") == []

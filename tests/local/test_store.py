@@ -12,6 +12,7 @@ from modeldeck.services.domain import (
     CodeConfiguration,
     DeploymentSpec,
     Environment,
+    Model,
     ProvisioningState,
 )
 from modeldeck.services.errors import BackendError
@@ -191,7 +192,7 @@ def test_a_schema_1_database_is_migrated_with_a_revision_per_record(tmp_path) ->
     db.close()
 
     store = Store(path)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     revs = [e.revision for e in store.endpoints()] + [d.revision for d in store.deployments()]
     assert len(set(revs)) == 4 and min(revs) > 0
     assert store.update_endpoint("a", description="after", if_revision=revs[0]) == max(revs) + 1
@@ -211,7 +212,7 @@ def test_a_schema_2_database_gains_the_environment_tables(tmp_path) -> None:  # 
     db.close()
 
     store = Store(path)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert store.deployment("a", "blue") == before
     assert store.environments() == [] and store.deployment_envs() == {}
     store.insert_environment(
@@ -223,4 +224,21 @@ def test_a_schema_2_database_gains_the_environment_tables(tmp_path) -> None:  # 
     store.archive_environment("env", "1")
     assert store.environment("env") is None  # @latest skips an archived version
     assert store.environment("env", "1").stage == "Archived"  # type: ignore[union-attr]
+    store.close()
+
+
+def test_a_schema_3_database_keeps_its_models_as_custom_models(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "workspace.db"
+    store = Store(path)
+    store.insert_model(Model(name="m", version=1, path="/models/m/1/model.pkl", created_at=1.0))
+    store.close()
+    db = sqlite3.connect(path)  # back to what modeldeck wrote before model types
+    db.executescript("ALTER TABLE models DROP COLUMN type; PRAGMA user_version=3;")
+    db.close()
+
+    store = Store(path)
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert store.model("m", 1).type == "custom_model"  # type: ignore[union-attr]
+    store.insert_model(Model(name="m", version=2, path="/m/2/model", type="mlflow_model"))
+    assert [m.type for m in store.models("m")] == ["custom_model", "mlflow_model"]
     store.close()

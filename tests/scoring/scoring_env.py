@@ -30,6 +30,8 @@ REQUIREMENTS = (
     "pandas==2.2.3",
     "joblib==1.3.2",
     "pillow==11.2.1",
+    # the MLflow no-code script (services/scoring/mlflow_ncd/score.py) loads the ncd model
+    "mlflow-skinny==3.18.0",
 )
 
 #: scikit-learn 1.2.2 has wheels for CPython 3.8 to 3.11 only
