@@ -846,11 +846,15 @@ class KubernetesDriver(ClusterDriver):
             if not observed:
                 updated = ready = 0  # the status still describes the previous generation
             frac = min(updated, ready) / desired if desired else 1.0
+            building = _building(pods_raw.get("items") or [])
             progress(
                 0.2 + 0.75 * (1.0 if done else min(frac, 0.99)),
-                f"{ready}/{desired} new replicas ready"
-                if observed
-                else "waiting for the rollout to start",
+                (
+                    f"{ready}/{desired} new replicas ready"
+                    if observed
+                    else "waiting for the rollout to start"
+                )
+                + (f"; building the environment in {building} pod(s)" if building else ""),
             )
             if done:
                 return
@@ -1524,6 +1528,16 @@ class _ChangeFeed:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _building(pods: list[dict]) -> int:
+    """How many of ``pods`` are running their environment build (the init container)."""
+    return sum(
+        1
+        for pod in pods
+        for cs in (pod.get("status") or {}).get("initContainerStatuses") or []
+        if cs.get("name") == mf.ENV_CONTAINER and (cs.get("state") or {}).get("running")
+    )
 
 
 def _changed_by(obj: dict) -> str | None:

@@ -254,6 +254,8 @@ class FakeKube:
         self.container_logs: dict[tuple[str, str, str], PodLog] = {}
         #: requirement names no index has: an environment build naming one fails as pip does
         self.missing_packages: set[str] = {"modeldeck-no-such-package-4f1c2"}
+        #: True: an ``environment`` init container stays running (a build that takes time)
+        self.hold_builds = False
         self.stats: dict[tuple[str, str], Stats] = {}
         self.usage: dict[tuple[str, str], tuple[str, str]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -1092,7 +1094,7 @@ class FakeKube:
                 "name": c["name"],
                 "image": c.get("image", ""),
                 "imageID": f"docker.io/{c.get('image', '')}@sha256:{'0' * 64}",
-                "ready": mode != "initfail",
+                "ready": mode not in ("initfail", "initrunning"),
                 "started": False,
                 "restartCount": 0,
                 "state": {
@@ -1103,6 +1105,9 @@ class FakeKube:
                     }
                 },
             }
+            if mode == "initrunning" and c["name"] == "environment":
+                ics["started"] = True
+                ics["state"] = {"running": {"startedAt": now_rfc3339()}}
             if mode == "initfail" and c["name"] == "environment":
                 ics["restartCount"] = 3
                 ics["state"] = {
@@ -1152,7 +1157,7 @@ class FakeKube:
             phase = "Pending"
             conditions = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]
             cs = {}
-        elif mode == "initfail":
+        elif mode in ("initfail", "initrunning"):
             phase = "Pending"
             conditions = [
                 {"type": "PodScheduled", "status": "True"},
@@ -1162,7 +1167,7 @@ class FakeKube:
             cs["state"] = {"waiting": {"reason": "PodInitializing"}}
         spec: dict[str, Any] = {
             "containers": [{"name": "scoring", "image": image}],
-            "nodeName": "node-1" if phase == "Running" or mode == "initfail" else None,
+            "nodeName": "node-1" if phase == "Running" or mode.startswith("init") else None,
         }
         if inits:
             spec["initContainers"] = [
@@ -1220,6 +1225,8 @@ class FakeKube:
         ns = dep["metadata"].get("namespace", "default")
         reqs = self._environment_requirements(ns, dep["spec"]["template"])
         env_fails = reqs is not None and self._missing(reqs) is not None
+        if reqs is not None and self.hold_builds and not env_fails:
+            return "initrunning"
         if "crash" in image:
             return "initfail" if env_fails else "crash"  # the init container runs first
         if "does-not-exist" in image:
@@ -1286,8 +1293,10 @@ class FakeKube:
             self._put_raw("pods", ns, pod)
             log = self.logs.setdefault((ns, pname), PodLog())
             t = time.time()
-            if env_reqs is not None and mode in ("ok", "crash", "initfail"):
+            if env_reqs is not None and mode in ("ok", "crash", "initfail", "initrunning"):
                 texts = self._environment_log(env_reqs)
+                if mode == "initrunning":
+                    texts = texts[:2]  # still downloading
                 run = [(t - 1 + i * 0.000001, text) for i, text in enumerate(texts)]
                 # a crash-looping init container: its last run and the one before say the same
                 self.container_logs[(ns, pname, "environment")] = PodLog(

@@ -245,6 +245,28 @@ async def test_a_package_that_does_not_exist_fails_with_pips_message(
     assert any(MISSING in ln.text and ln.stream == "environment" for ln in logs)
 
 
+async def test_a_build_in_progress_shows_in_the_progress_and_in_show(
+    fake: Any, kubeconfig: Path, make_driver: Any, k: Any, tmp_path: Path
+) -> None:
+    driver = make_driver(rollout_timeout=1.0)
+    await driver.apply_endpoint(k.route())
+    fake.hold_builds = True
+    progress = k.ProgressLog()
+    with pytest.raises(RolloutFailed) as err:  # never done: the build does not finish here
+        await driver.apply_deployment(
+            "ep", _with_env(k, _resolved(tmp_path, ["six==1.16.0"])), progress
+        )
+    assert "0/1 ready" in err.value.message
+    assert any(
+        m == "0/1 new replicas ready; building the environment in 1 pod(s)"
+        for _, m in progress.events
+    ), progress.events
+    error = (await driver.deployment_status("ep", "blue")).error or ""
+    assert "init container environment running (building the environment)" in error
+    logs = await driver.read_logs("ep", "blue", 20)
+    assert [ln.stream for ln in logs] == ["environment", "environment"]  # pip's lines so far
+
+
 async def test_an_update_whose_build_fails_is_rolled_back_and_the_previous_keeps_serving(
     driver: KubernetesDriver, fake: Any, k: Any, tmp_path: Path
 ) -> None:
