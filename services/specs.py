@@ -165,6 +165,9 @@ class LoadedDeployment:
     #: what a local pool cannot build (a conda-only package, an unknown curated name):
     #: :func:`deployment_warnings` raises the first when the endpoint's cluster is a pool
     pool_errors: list[InvalidInput] = field(default_factory=list)
+    #: no code_configuration and a registered model reference: served as an MLflow no-code
+    #: deployment if that model is an ``mlflow_model`` (looked up when it is sent)
+    no_code_model: str | None = None
 
 
 # --------------------------------------------------------------------------- documents
@@ -958,8 +961,9 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
         validation.deployment_spec(spec)
     except InvalidInput as exc:
         raise _at(doc, _field_path(exc.field), exc) from None
+    pending = model_ref if no_code is not None and no_code.environment is None else None
     return LoadedDeployment(
-        spec, model_to_register, warnings, pool_warnings, kube_warnings, pool_errors
+        spec, model_to_register, warnings, pool_warnings, kube_warnings, pool_errors, pending
     )
 
 
@@ -967,7 +971,7 @@ def deployment_from_doc(doc: _Doc, *, warn_environment: bool = True) -> LoadedDe
 class _NoCode:
     code: str
     scoring_script: str
-    environment: dict[str, Any]
+    environment: dict[str, Any] | None  # None: a registered model, looked up when sent
     warnings: list[str]
     errors: list[InvalidInput]
 
@@ -977,27 +981,25 @@ def _mlflow_no_code(
 ) -> _NoCode:
     """A deployment with no ``code_configuration``: served as Azure serves an MLflow model
     (modeldeck's scoring script, an environment from the model's own files), which needs an
-    inline ``mlflow_model``; anything else is refused here, before anything is sent."""
-    from . import environments
-    from .environments.mlflow import mlflow_environment
+    inline ``mlflow_model`` (or a registered one, checked when sent: :func:`_register`);
+    anything else is refused here, before anything is sent."""
+    from .scoring import MLFLOW_CODE, MLFLOW_SCRIPT
 
     where = doc.loc(("code_configuration",))
-    if model is None or model.type != "mlflow_model":
-        what = (
-            f"the model '{data.get('model')}' is a registered reference, whose type is not "
-            "known here"
-            if model is None
-            else f"the model is a {model.type}"
-        )
+    if model is None:  # a registered model: its type is looked up when the deployment is sent
+        if data.get("environment") is None:
+            return _NoCode(str(MLFLOW_CODE), MLFLOW_SCRIPT, None, [], [])
+    elif model.type != "mlflow_model":
+        what = f"the model is a {model.type}"
         raise InvalidInput(
             "code_configuration",
             None,
-            f"is required unless the model is an inline mlflow_model ({what}): only MLflow "
-            "models are served without a scoring script",
+            f"is required unless the model is an mlflow_model ({what}): only MLflow models "
+            "are served without a scoring script",
             "add code_configuration: {code: ./src, scoring_script: score.py}, or, for an MLflow "
             "model, model: {path: ./model, type: mlflow_model}",
             message=f"{where}: the deployment needs code_configuration (code and "
-            f"scoring_script): {what}, and only an inline mlflow_model is served without one",
+            f"scoring_script): {what}, and only an mlflow_model is served without one",
         )
     if data.get("environment") is not None:
         raise _at(
@@ -1011,33 +1013,45 @@ def _mlflow_no_code(
                 "remove environment:, or give code_configuration (your scoring script) with it",
             ),
         )
+    assert model is not None
+    inline, warnings, errors = _mlflow_environment(
+        Path(model.path), f"{doc.loc(('model',))} (MLflow no-code)", names, "model.path"
+    )
+    if inline is None:
+        raise _at(doc, ("model", "path"), errors[0]) from None
+    return _NoCode(str(MLFLOW_CODE), MLFLOW_SCRIPT, inline, warnings, errors)
+
+
+def _mlflow_environment(
+    folder: Path, env_where: str, names: Mapping[str, str], field_name: str
+) -> tuple[dict[str, Any] | None, list[str], list[InvalidInput]]:
+    """The inline environment of a no-code deployment of the MLflow model at ``folder``:
+    (inline, warnings, what a local pool cannot build); (None, [], [error]) when the model
+    cannot be read."""
+    from . import environments
+    from .environments.mlflow import mlflow_environment
+
     try:
-        conda, notes = mlflow_environment(model.path, field="model.path")
+        conda, notes = mlflow_environment(folder, field=field_name)
     except InvalidInput as exc:
-        raise _at(doc, ("model", "path"), exc) from None
-    env_where = f"{doc.loc(('model',))} (MLflow no-code)"
+        return None, [], [exc]
     default_name = f"{names['endpoint_name']}-{names['name']}"[:64]
     spec = environments.environment_from_dict(
-        {"conda_file": conda},
-        base_dir=Path(model.path),
-        source=env_where,
-        default_name=default_name,
+        {"conda_file": conda}, base_dir=folder, source=env_where, default_name=default_name
     )
     warnings = [f"{env_where}: {n}" for n in notes]
     errors: list[InvalidInput] = []
     try:
         warnings += [f"{env_where}: {w}" for w in environments.resolve(spec).warnings]
     except InvalidInput as exc:
-        errors.append(_renamed(exc, f"model.path ({exc.field})"))
+        errors.append(_renamed(exc, f"{field_name} ({exc.field})"))
     inline = {
         "name": spec.name,
         "image": None,
         "conda_file": spec.conda_file,
         "base_dir": str(spec.base_dir) if spec.base_dir else None,
     }
-    from .scoring import MLFLOW_CODE, MLFLOW_SCRIPT
-
-    return _NoCode(str(MLFLOW_CODE), MLFLOW_SCRIPT, inline, warnings, errors)
+    return inline, warnings, errors
 
 
 def _environment_error(doc: _Doc, exc: InvalidInput) -> InvalidInput:
@@ -1304,8 +1318,52 @@ async def _existing_deployments(ws: Workspace, endpoint: str) -> list[str]:
     return [d.name for d in await ws.list_deployments(endpoint)]
 
 
+async def _no_code_registered(ws: Workspace, loaded: LoadedDeployment) -> LoadedDeployment:
+    """A deployment with no code_configuration naming a registered model: refused unless the
+    model is an ``mlflow_model``; then, where modeldeck builds the environment (a local pool,
+    a Kubernetes cluster), the environment from the model's files (the workspace's copy)."""
+    ref = loaded.no_code_model
+    if ref is None:
+        return loaded
+    from .azureml.mapping import parse_model_ref
+
+    name, version = parse_model_ref(ref)
+    model = await ws.get_model(name, validation.integer(version, "model", 1) if version else None)
+    if model.type != "mlflow_model":
+        raise InvalidInput(
+            "code_configuration",
+            None,
+            f"is required unless the model is an mlflow_model (model {model.ref} is a "
+            f"{model.type})",
+            "add code_configuration: {code: ./src, scoring_script: score.py}, or register the "
+            "model with --type mlflow_model (a folder with an MLmodel file)",
+            message=f"the deployment needs code_configuration (code and scoring_script): model "
+            f"{model.ref} is a {model.type}, and only an mlflow_model is served without one",
+        )
+    try:
+        endpoint = await ws.get_endpoint(loaded.spec.endpoint_name)
+        cluster = await ws.get_cluster(endpoint.compute)
+        driver = cluster.driver
+    except ModeldeckError:  # a compute Azure ML knows and modeldeck does not list
+        driver = None
+    if driver not in (ClusterDriver.POOL, ClusterDriver.KUBERNETES):
+        return dataclasses.replace(loaded, no_code_model=None)  # Azure ML builds it
+    names = {"endpoint_name": loaded.spec.endpoint_name, "name": loaded.spec.name}
+    inline, _, errors = _mlflow_environment(
+        Path(model.path), f"model {model.ref} (MLflow no-code)", names, "model"
+    )
+    if inline is None:
+        raise errors[0]
+    if errors and driver is ClusterDriver.POOL:
+        raise errors[0]
+    spec = dataclasses.replace(loaded.spec, environment_inline=inline)
+    return dataclasses.replace(loaded, spec=spec, no_code_model=None)
+
+
 async def _register(ws: Workspace, loaded: LoadedDeployment) -> tuple[DeploymentSpec, Any]:
-    """Register an inline model; return the spec pointing at it and the model (or None)."""
+    """Register an inline model; return the spec pointing at it and the model (or None). A
+    registered model with no code_configuration is checked first (``_no_code_registered``)."""
+    loaded = await _no_code_registered(ws, loaded)
     if loaded.model_to_register is None:
         return loaded.spec, None
     model = await ws.create_model(loaded.model_to_register)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from modeldeck.services import specs
 from modeldeck.services.domain import Environment
-from modeldeck.services.errors import BackendError
+from modeldeck.services.errors import BackendError, InvalidInput
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -81,3 +81,29 @@ async def test_an_mlflow_no_code_deployment_goes_with_no_code_and_no_environment
     # as az ml sends it: Azure generates the scoring script and the environment itself
     assert "codeConfiguration" not in props and "environmentId" not in props
     assert seeded.calls("PUT", "/codes/") == [] and seeded.calls("PUT", "/environments/") == []
+
+
+async def test_a_registered_model_with_no_code_goes_as_az_sends_it_or_is_refused(
+    ws: Any, seeded: Any, tmp_path: Path
+) -> None:
+    model = Path(__file__).resolve().parents[1] / "scoring" / "examples" / "ncd"
+    spec = specs.load_model(
+        name="ncd-mlflow",
+        model_path=str(model / "sklearn-diabetes" / "model"),
+        model_type="mlflow_model",
+    )
+    registered = await ws.create_model(spec)
+    assert registered.type == "mlflow_model"
+    path = tmp_path / "ref.yml"
+    path.write_text(f"name: byref\nendpoint_name: my-endpoint\nmodel: {registered.ref}\n")
+    await (await specs.create_deployment(ws, specs.load_deployment(path))).wait()
+    props = seeded.calls("PUT", "/deployments/byref")[0].body["properties"]
+    assert "codeConfiguration" not in props and "environmentId" not in props
+
+    # a custom model with no code: refused before the deployment is sent
+    path.write_text("name: custom\nendpoint_name: my-endpoint\nmodel: azureml:sklearn-demo:2\n")
+    with pytest.raises(InvalidInput) as info:
+        await specs.create_deployment(ws, specs.load_deployment(path))
+    assert info.value.field == "code_configuration"
+    assert "custom_model" in str(info.value)
+    assert seeded.calls("PUT", "/deployments/custom") == []

@@ -82,6 +82,26 @@ def test_the_ncd_sklearn_example_answers_as_azure_does(cli: Cli, work: Path) -> 
     logs = cli("online-deployment get-logs -e my-endpoint -n sklearn-deployment --lines 400").out
     assert "scikit-learn==1.7.0" in logs
 
+    # the same model registered with --type mlflow_model and named by reference, no code:
+    # the same environment (one build), the same answer
+    cli("model create --name ncd-model --path ncd/sklearn-diabetes/model --type mlflow_model")
+    (work / "by-ref.yml").write_text(
+        "name: by-ref\nendpoint_name: my-endpoint\nmodel: azureml:ncd-model:1\n"
+    )
+    cli("online-deployment create -f by-ref.yml")
+    by_ref = httpx.post(
+        uri,
+        content=(ncd / "sample-request-sklearn.json").read_bytes(),
+        headers={
+            "Authorization": f"Bearer {key.strip()}",
+            "Content-Type": "application/json",
+            "azureml-model-deployment": "by-ref",
+        },
+        timeout=60.0,
+    )
+    assert by_ref.status_code == 200 and by_ref.content == resp.content
+    assert len(_envs(cli)) == 1
+
 
 def _write(work: Path, name: str, body: str) -> Path:
     path = work / name
@@ -93,6 +113,7 @@ def test_no_code_refusals_name_the_field_and_send_nothing(cli: Cli, work: Path) 
     _ncd(cli, work)
     (work / "not-mlflow").mkdir()
     (work / "not-mlflow" / "model.pkl").write_bytes(b"x")
+    cli("model create --name custom-demo --path not-mlflow")
     cases = [
         # an mlflow_model with no MLmodel file
         (
@@ -112,14 +133,14 @@ def test_no_code_refusals_name_the_field_and_send_nothing(cli: Cli, work: Path) 
             """,
             ["code_configuration", "custom_model", "scoring_script"],
         ),
-        # a registered model reference with no code_configuration
+        # a registered custom model with no code_configuration (its type looked up)
         (
             """\
             name: registered
             endpoint_name: my-endpoint
-            model: azureml:sklearn-demo:1
+            model: azureml:custom-demo:1
             """,
-            ["code_configuration", "mlflow_model"],
+            ["code_configuration", "azureml:custom-demo:1 is a custom_model", "mlflow_model"],
         ),
         # an environment with no code: Azure takes the MLflow model's own
         (
@@ -139,7 +160,7 @@ def test_no_code_refusals_name_the_field_and_send_nothing(cli: Cli, work: Path) 
         for word in words:
             assert word in r.err, str(r)
     assert cli("online-deployment list -e my-endpoint").json() == []
-    assert cli("model list").json() == []
+    assert [m["name"] for m in cli("model list").json()] == ["custom-demo"]
     assert _envs(cli) == []
 
     # model create: --type mlflow_model needs the MLmodel; az's triton_model is refused
