@@ -338,7 +338,9 @@ def _app(tmp_path: Path, resolved: Any) -> Path:
     return app
 
 
-def _run_build(app: Path, target: Path, wheels: Path) -> subprocess.CompletedProcess[str]:
+def _run_build(
+    app: Path, target: Path, wheels: Path, python: str = sys.executable
+) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(target.parent),
@@ -348,7 +350,7 @@ def _run_build(app: Path, target: Path, wheels: Path) -> subprocess.CompletedPro
         "PIP_FIND_LINKS": str(wheels),
     }
     return subprocess.run(
-        [sys.executable, str(app / "env" / "build.py")],
+        [python, str(app / "env" / "build.py")],
         env=env,
         capture_output=True,
         text=True,
@@ -356,19 +358,29 @@ def _run_build(app: Path, target: Path, wheels: Path) -> subprocess.CompletedPro
     )
 
 
-def test_the_build_script_builds_a_venv_the_host_can_run_and_reuses_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["this", "3.8"])
+def test_the_build_script_builds_a_venv_the_host_can_run_and_reuses_it(
+    tmp_path: Path, version: str
+) -> None:
+    # the image's python runs it: Python 3.8 is the oldest the script is written for
+    python = sys.executable
+    if version != "this":
+        found, _ = envs.find_python(version, use_uv=False)  # PATH, then pyenv's versions
+        if found.minor != version:
+            pytest.skip(f"no Python {version} on this machine")
+        python = str(found.path)
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     _wheel(wheels, "mdtoy", "1.0", "VALUE = 42\n")
     app = _app(tmp_path, _resolved(tmp_path, ["mdtoy==1.0"], conda=["python=3.11"]))
     target = tmp_path / "env"
     target.mkdir()
-    first = _run_build(app, target, wheels)
+    first = _run_build(app, target, wheels, python)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Successfully installed mdtoy-1.0" in first.stdout
-    python = target / "venv" / "bin" / "python"
+    built = target / "venv" / "bin" / "python"
     got = subprocess.run(
-        [str(python), "-c", "import mdtoy, json; print(mdtoy.VALUE, 'json' in dir())"],
+        [str(built), "-c", "import mdtoy, json; print(mdtoy.VALUE, 'json' in dir())"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -377,13 +389,13 @@ def test_the_build_script_builds_a_venv_the_host_can_run_and_reuses_it(tmp_path:
     # the scoring host is stdlib only: it imports in the built environment
     host = Path(mf.PODSERVER)
     check = subprocess.run(
-        [str(python), "-c", f"import runpy; runpy.run_path({str(host)!r}, run_name='x')"],
+        [str(built), "-c", f"import runpy; runpy.run_path({str(host)!r}, run_name='x')"],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert check.returncode == 0, check.stderr
-    again = _run_build(app, target, wheels)  # a restarted init container on the same volume
+    again = _run_build(app, target, wheels, python)  # a restarted init container on the same volume
     assert again.returncode == 0 and "already built; reusing it" in again.stdout
 
 
