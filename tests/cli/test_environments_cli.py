@@ -309,3 +309,42 @@ def test_a_bad_environment_registers_no_inline_model(cli: Cli, work: Path) -> No
     assert r.code == 2 and "r-base" in r.err, str(r)
     assert cli("model list").json() == models
     assert cli("online-deployment list -e env-ep").json() == []
+
+
+SKLEARN_SCORE = """\
+import json
+
+import numpy
+import sklearn
+from sklearn.linear_model import LinearRegression
+
+def init():
+    global model
+    x = numpy.array([[0.0], [1.0], [2.0], [3.0]])
+    model = LinearRegression().fit(x, 2 * x[:, 0] + 1)
+
+def run(raw_data):
+    return {"sklearn": sklearn.__version__, "y": model.predict(numpy.array([[10.0]])).tolist()}
+"""
+
+
+def test_two_deployments_pin_different_scikit_learn_versions(cli: Cli, work: Path) -> None:
+    """The issue's own case: two sklearn pins on one endpoint, each deployment in its own
+    environment, both answering with a real model; deleting one keeps the other's."""
+    _setup(cli)
+    pins = {"old": "1.5.2", "new": "1.6.1"}
+    for name, version in pins.items():
+        _conda(work / f"conda-{name}.yml", f"scikit-learn=={version}")
+        path = _deployment_yaml(work, name, f"environment:\n  conda_file: conda-{name}.yml\n")
+        (work / f"code-{name}" / "score.py").write_text(SKLEARN_SCORE)
+        cli(f"online-deployment create -f {path.name}")
+    for name, version in pins.items():
+        answer = _answer(cli, name)
+        assert answer["sklearn"] == version
+        assert answer["y"] == pytest.approx([21.0])
+    assert len(_built(cli)) == 2
+
+    cli("online-deployment delete -e env-ep -n old --yes")
+    cli("environment prune --yes")
+    assert len(_built(cli)) == 1
+    assert _answer(cli, "new")["sklearn"] == pins["new"]
