@@ -1279,10 +1279,14 @@ def _emit(warnings: Iterable[str], warn: Warn | None) -> None:
 
 
 async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[str]:
-    """The load warnings that hold where the deployment goes (and, on a local pool, the
-    first of ``pool_errors`` raised): ``pool_warnings`` only when
+    """The load warnings that hold where the deployment goes: ``pool_warnings`` only when
     the endpoint's cluster is known to be a local pool (a Kubernetes cluster or Azure ML
-    uses the environment; an endpoint or cluster that cannot be looked up gets no guess)."""
+    uses the environment; an endpoint or cluster that cannot be looked up gets no guess).
+
+    The first of ``pool_errors`` (what modeldeck's own resolution of the environment
+    refuses, such as a conda-only package) is raised where modeldeck builds the
+    environment, a local pool or a Kubernetes cluster, before an inline model is
+    registered; Azure ML builds it with conda and takes it."""
     if not loaded.pool_warnings and not loaded.kubernetes_warnings and not loaded.pool_errors:
         return list(loaded.warnings)
     try:
@@ -1290,9 +1294,9 @@ async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[s
         cluster = await ws.get_cluster(endpoint.compute)
     except ModeldeckError:
         return list(loaded.warnings)
+    if loaded.pool_errors and cluster.driver in (ClusterDriver.POOL, ClusterDriver.KUBERNETES):
+        raise loaded.pool_errors[0]  # refused before anything (an inline model) is registered
     if cluster.driver is ClusterDriver.POOL:
-        if loaded.pool_errors:  # refused before anything (an inline model) is registered
-            raise loaded.pool_errors[0]
         return [*loaded.warnings, *loaded.pool_warnings]
     if cluster.driver is ClusterDriver.KUBERNETES:
         return [*loaded.warnings, *loaded.kubernetes_warnings]

@@ -77,6 +77,14 @@ async def test_a_conda_file_on_kubernetes_is_not_built_here(h, tmp_path_factory)
                 )
                 envs = home / "data" / "envs"
                 assert not envs.exists() or [p.name for p in envs.iterdir()] == []  # no build
+
+                # a conda-only package: the pods' pip cannot install it either, so it is
+                # refused here, before anything is sent, as on a local pool
+                (work / "conda.yml").write_text("dependencies:\n  - r-base=4.2\n")
+                bad = specs.load_deployment(work / "blue.yml")
+                with pytest.raises(ModeldeckError) as err:
+                    await specs.deployment_warnings(ws, bad)
+                assert "r-base" in str(err.value)
     finally:
         fake.stop()
     assert fake.invalid == []
