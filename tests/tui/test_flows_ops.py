@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import AuthMode
+from modeldeck.services.domain import AuthMode, Probe
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.screens.dialogs import PromptScreen
 from modeldeck.tui.widgets.operations import OperationBar
@@ -69,7 +69,11 @@ async def test_token_auth_shows_expiry_and_refresh_by_as_a_countdown(
 async def test_long_operation_shows_a_progress_bar_then_a_notification(
     workspace: Any, h: Any
 ) -> None:
-    await h.make_endpoint(workspace, "ep-scale", {"blue": 100})
+    await h.make_endpoint(workspace, "ep-scale", {})
+    # each new replica is ready no sooner than 2 s after it starts, so the scale lasts long
+    # enough for the bar to be seen on a loaded machine (a replica alone starts in ~0.2 s)
+    slow = h.deployment_spec("blue", "ep-scale", readiness_probe=Probe(initial_delay=2))
+    await (await workspace.create_deployment(slow, all_traffic=True)).wait()
     app = ModeldeckApp(workspace, poll_scale=0.25, initial_view="deployments")
     seen: list[tuple[str, float]] = []
     async with app.run_test(size=SIZE) as pilot:
