@@ -42,8 +42,18 @@ def config_file() -> Path:
     return paths.config_dir() / "config.toml"
 
 
+def check_config() -> None:
+    """Refuse a config dir or ``config.toml`` that another user can write (or a directory
+    above them that lets one swap them): they say which workspaces and gateway address
+    are used, so such a file is never read."""
+    directory = paths.config_dir()
+    paths.check_tree(directory)
+    paths.check_private(config_file(), "config file")
+
+
 def load_config() -> dict[str, Any]:
     path = config_file()
+    check_config()
     if not path.exists():
         return {}
     try:
@@ -66,7 +76,9 @@ def list_profiles() -> list[Profile]:
     for p in profiles:
         if p.provider not in PROVIDERS:
             raise InvalidInput(
-                f"workspaces.{p.name}.provider", p.provider, "must be local or azureml",
+                f"workspaces.{p.name}.provider",
+                p.provider,
+                "must be local or azureml",
                 f"edit {config_file()}",
             )
     return profiles
@@ -82,7 +94,9 @@ def get_profile(name: str | None = None) -> Profile:
         if p.name == wanted:
             return p
     raise NotFound(
-        "workspace", wanted, fix=f"add [workspaces.{wanted}] to {config_file()}, or use --workspace local"
+        "workspace",
+        wanted,
+        fix=f"add [workspaces.{wanted}] to {config_file()}, or use --workspace local",
     )
 
 

@@ -294,6 +294,7 @@ def _setup_logging(foreground_tty: bool) -> None:
 def _config() -> dict[str, Any]:
     from .. import profiles
 
+    profiles.check_config()  # a config others can write is refused, never read nor skipped
     try:
         cfg = profiles.load_config()
     except InvalidInput:

@@ -88,3 +88,48 @@ def test_a_state_dir_owned_by_another_user_is_refused(cli: Cli) -> None:
     r = cli("daemon status", ok=False)
     assert r.code == 2, r
     assert "uid 65534" in r.err and "chown" in r.err, r
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="writing a file as another uid needs root")
+def test_a_config_another_user_wrote_is_refused_by_the_cli(cli: Cli) -> None:
+    """The reviewer's case: no MODELDECK_HOME, HOME whose ~/.config was made under umask 000,
+    and another user's config.toml asking for a gateway on every interface."""
+    fh = cli.home / "fh"
+    fh.mkdir(mode=0o755)
+    config = fh / ".config" / "modeldeck"
+    subprocess.run(["sh", "-c", f"umask 000 && mkdir -p {config}"], check=True)
+    folder = os.open(config, os.O_RDONLY | os.O_DIRECTORY)
+    try:  # uid 65534 writes it through the open folder (pytest's folders are 0700)
+        subprocess.run(
+            ["sh", "-c", f"cat > /proc/self/fd/{folder}/config.toml"],
+            input=b'[daemon]\ngateway_host = "0.0.0.0"\ngateway_port = 18081\n',
+            pass_fds=(folder,),
+            user=65534,
+            group=65534,
+            extra_groups=[],
+            check=True,
+            timeout=TIMEOUT_S,
+        )
+    finally:
+        os.close(folder)
+    assert (config / "config.toml").stat().st_uid == 65534
+    env = {k: v for k, v in cli.env.items() if k != "MODELDECK_HOME" and not k.startswith("XDG_")}
+    cli.env = {**env, "HOME": str(fh)}
+
+    r = cli("model list", ok=False)
+    assert r.code == 2, r
+    assert f"modeldeck refuses to use its config directory {config}" in r.err, r
+    assert "mode 0777" in r.err and f"chmod 700 {config}" in r.err, r
+
+    os.chmod(config, 0o700)  # the folder fixed: ~/.config above it is still anyone's
+    r = cli("model list", ok=False)
+    assert r.code == 2, r
+    assert f"{fh / '.config'} above it can be written by other users (mode 0777)" in r.err, r
+    assert f"chmod go-w {fh / '.config'}" in r.err, r
+
+    os.chmod(fh / ".config", 0o755)  # now only the file itself is someone else's
+    r = cli("model list", ok=False)
+    assert r.code == 2, r
+    assert f"modeldeck refuses to use its config file {config / 'config.toml'}" in r.err, r
+    assert "nobody (uid 65534)" in r.err and f"chown root {config / 'config.toml'}" in r.err, r
+    assert not (fh / ".local" / "state" / "modeldeck").exists()  # no control plane started
