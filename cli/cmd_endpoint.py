@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -85,17 +87,44 @@ def _error_detail(text: str) -> tuple[str, str | None]:
     return text.strip()[:500], None
 
 
-async def invoke(args: argparse.Namespace, ws: Workspace) -> Any:
-    path = Path(args.request_file).expanduser()
-    try:
-        body = path.read_bytes()
+def read_request_file(raw: str) -> bytes:
+    """The request body: a regular file (a device or FIFO would never end, or hang) no
+    bigger than the gateway's body limit, read at most to that limit."""
+    from ..services.inputs import _human, _kind_of
+    from ..services.local.daemon import max_body_bytes
+
+    field, fix = "--request-file", "give the path of a regular file holding the request body"
+    limit = max_body_bytes()
+    try:  # O_NONBLOCK: opening a FIFO with no writer does not wait
+        fd = os.open(Path(raw).expanduser(), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
+        raise InvalidInput(field, raw, f"cannot be read ({exc.strerror or exc})", fix) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else _kind_of(st.st_mode)
+            raise InvalidInput(field, raw, f"is {kind}, not a regular file", fix)
+        chunks, size = [], 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if (n := max(st.st_size, size)) > limit:  # refused before reading when its size says so
         raise InvalidInput(
-            "request_file",
-            args.request_file,
-            f"cannot be read ({exc.strerror or exc})",
-            "give the path of a file holding the request body",
-        ) from None
+            field,
+            raw,
+            f"is {_human(n)} ({n:,} bytes), over the gateway's request body limit of "
+            f"{_human(limit)} ({limit:,} bytes)",
+            "send a smaller batch, or raise the limit: MODELDECK_GATEWAY_MAX_BODY_MB=20 (or "
+            "gateway_max_body_mb under [daemon] in config.toml), then restart the control "
+            "plane (modeldeck daemon stop)",
+        )
+    return b"".join(chunks)
+
+
+async def invoke(args: argparse.Namespace, ws: Workspace) -> Any:
+    body = read_request_file(args.request_file)
     result = await ws.invoke(args.name, body, deployment=args.deployment_name)
     text = result.body.decode("utf-8", "replace")
     if result.status >= 400:

@@ -327,7 +327,7 @@ def _gateway_address(store: Any) -> tuple[str, int, bool]:
     return host, 0, True
 
 
-def _max_body_bytes() -> int:
+def max_body_bytes() -> int:
     """The gateway's request body limit: env wins, then config.toml [daemon]; 5 MiB."""
     raw = os.environ.get("MODELDECK_GATEWAY_MAX_BODY_MB") or _config().get("gateway_max_body_mb")
     if raw in (None, ""):
@@ -583,7 +583,7 @@ async def _serve(lock: _PidLock) -> int:
     gateway = Gateway(
         host,
         port,
-        max_body_bytes=_max_body_bytes(),
+        max_body_bytes=max_body_bytes(),
         metrics_token=_metrics_token(),
         limits=gateway_limits,
     )
