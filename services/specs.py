@@ -320,6 +320,11 @@ def _split_path(key: str) -> list[str]:
     return out
 
 
+def _cut(raw: str, limit: int = 80) -> str:
+    """A --set item as error messages name it: cut past ``limit`` characters, as values are."""
+    return raw if len(raw) <= limit else raw[: limit - 3] + "..."
+
+
 def apply_overrides(doc: _Doc, overrides: Iterable[str]) -> None:
     """Apply ``--set key=value`` items (dotted paths) to the document, in order."""
     for raw in overrides:
@@ -345,14 +350,14 @@ def apply_overrides(doc: _Doc, overrides: Iterable[str]) -> None:
                     raw,
                     f"'{where}' is not a mapping, so '{key}' cannot be set",
                     f"set '{where}' itself, e.g. --set {where}=VALUE",
-                    message=f"--set {raw}: '{where}' is not a mapping",
+                    message=f"--set {_cut(raw)}: '{where}' is not a mapping",
                 )
             node = nxt
         node[path[-1]] = value
         for i in range(1, len(path) + 1):
             sub = tuple(path[:i])
             if sub not in doc.where or i == len(path):
-                doc.where[sub] = f"--set {raw}"
+                doc.where[sub] = f"--set {_cut(raw)}"
                 doc.from_set.add(sub)
 
 

@@ -185,6 +185,26 @@ def as_invalid(
     return InvalidInput(field, source, rule, fix, message=message)
 
 
+def _reader_error(exc: Any, text: str, source: str, field: str) -> InvalidInput:
+    """PyYAML's 'unacceptable character ... position N' as the line and column of it."""
+    pos = int(getattr(exc, "position", 0) or 0)
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    char = getattr(exc, "character", 0)  # its code point (PyYAML passes ord(character))
+    point = ord(char) if isinstance(char, str) and char else int(char or 0)
+    code = f"#x{point:04x}"
+    name = "a NUL" if point == 0 else "a control character"
+    at = f"line {line}, column {column}"
+    problem = f"{name} ({code}), which YAML does not allow"
+    return InvalidInput(
+        field,
+        source,
+        f"is not valid YAML ({at}: {problem})",
+        f"remove the character at {at}: a spec is plain UTF-8 text",
+        message=f"{source}: {at}: not valid YAML: {problem}",
+    )
+
+
 def safe_load(text: str, source: str, *, field: str = "file") -> Any:
     """Like ``yaml.safe_load`` within the bounds; errors are InvalidInput naming ``source``."""
     import yaml
@@ -193,6 +213,8 @@ def safe_load(text: str, source: str, *, field: str = "file") -> Any:
     try:
         loader = loader_class()(text)  # the reader refuses control characters here
         return loader.get_single_data()
+    except yaml.reader.ReaderError as exc:  # a control character: PyYAML gives an offset
+        raise _reader_error(exc, text, source, field) from None
     except (yaml.YAMLError, RecursionError) as exc:
         mark = loader.get_mark() if loader is not None else None
         raise as_invalid(exc, source, field=field, mark=mark) from None

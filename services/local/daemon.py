@@ -384,10 +384,11 @@ def _connection_setting(name: str, cfg: dict[str, Any]) -> float:
             raise ValueError
     except ValueError:
         what = "a whole number" if integral else "a number of seconds"
+        shown = f"from {low:,} to {high:,}" if integral else f"from {low:g} to {high:g}"
         raise InvalidInput(
             env,
             raw,
-            f"must be {what} from {low:g} to {high:g}",
+            f"must be {what} {shown}",
             f"set it (or {key} under [daemon] in config.toml) to e.g. {example}, "
             f"or unset it for the default of {default:g}",
         ) from None
