@@ -24,9 +24,17 @@ brackets):
 
 Beyond a bound the oldest connection of that client (or of all) that has no request in
 progress is closed to make room (on a shared host every local user is ``127.0.0.1``:
-idle connections must not lock out the next real request); when every one has a request
-in progress, the new connection is answered ``503`` with a short JSON body and
-``Connection: close``, and closed. Events are counted, not logged one by one: the first
+idle connections must not lock out the next real request), one that has passed the
+listener's key or token check (:meth:`ConnectionGuard.trust`, called by the gateway) only
+when no other is idle; when every one has a request in progress, the new connection is
+answered ``503`` with a short JSON body and ``Connection: close``, and closed.
+
+A request answered while its body is still arriving (the gateway's 401, 404 or 413, given
+on the headers) gets ``Connection: close`` and leaves the bounds at once: its connection
+is shut for writing and what still arrives is dropped for at most a second
+(``_LINGER_S``, at once beyond ``_MAX_LINGERING`` of them), instead of aiohttp reading
+the rest for up to 10 s with the connection busy and so not evictable: else a client
+without a key could hold every slot with big POSTs trickled slowly. Events are counted, not logged one by one: the first
 refusal, eviction or stalled body of an interval is logged at once, and one summary line
 per ``log_interval`` [60 s] counts the rest (header timeouts included; keep-alive closes
 and clients that hung up, the normal course, alone make no line). Malformed requests
@@ -66,6 +74,7 @@ _SCAN = 512  # connections examined at most when looking for an idle one to clos
 _LINGER_S = 1.0  # a refused connection is read and dropped this long before it closes
 _MAX_LINGERING = 64  # beyond this many, refused connections close at once
 _ACCEPT_EXHAUSTED = "socket.accept() out of system resource"
+_OR_TRUSTED = " or kept alive by a client that passed the key check"
 _now = time.monotonic
 
 
@@ -123,6 +132,8 @@ class _Handler(RequestHandler):
         "_g_in",
         "_g_key",
         "_g_refused",
+        "_g_trusted",
+        "_g_unread",
     )
 
     def __init__(self, guard: ConnectionGuard, manager: web.Server, **kwargs: Any) -> None:
@@ -130,6 +141,8 @@ class _Handler(RequestHandler):
         self._g = guard
         self._g_key = ""
         self._g_refused = False
+        self._g_unread = False  # answered before its body was read: closing
+        self._g_trusted = False  # passed the listener's key or token check (see trust())
         self._g_in = 0  # bytes read on this connection
         self._g_anchor = 0.0  # when it connected, or when the previous response ended
         self._g_anchor_in = 0  # bytes read by then
@@ -147,7 +160,7 @@ class _Handler(RequestHandler):
         super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        if self._g_refused:
+        if self._g_refused or self._g_unread:
             return  # read and dropped until it closes
         self._g_in += len(data)
         super().data_received(data)
@@ -156,8 +169,32 @@ class _Handler(RequestHandler):
         if self._g_refused:
             self._g.lingering -= 1
             return
+        if self._g_unread:
+            self._g.lingering -= 1
+            if self.transport is not None:
+                self._g._refused.discard(self.transport)
         self._g.forget(self)
         super().connection_lost(exc)
+
+    async def finish_response(
+        self, request: Any, resp: Any, start_time: float | None
+    ) -> tuple[Any, bool]:
+        # An answer given while the body is still arriving (401, 404, 413 before reading
+        # it) ends the connection: aiohttp would otherwise read and discard the rest for
+        # up to 10 s (lingering) with the connection busy, so unevictable, and a client
+        # without a key could hold every slot that way.
+        unread = not request.content.is_eof()
+        if unread:
+            resp.force_close()  # "Connection: close" (when the head is not sent yet)
+        result = await super().finish_response(request, resp, start_time)
+        transport = self.transport
+        if unread and transport is not None and not self._force_close:
+            self._force_close = True  # no lingering read, no next request
+            self._g_unread = True
+            self._g.forget(self)  # no longer counts against the bounds
+            self._g.count("unread")
+            self._g.linger(transport)
+        return result
 
     def log_access(self, request: Any, response: Any, start: float | None) -> None:
         # called after every response: the keep-alive wait starts now
@@ -194,6 +231,7 @@ _EVENTS = {
     "refused_total": "refused {n} with 503 over max_connections={total}",
     "accept_exhausted": "{n} accept() failures for lack of descriptors",
     "malformed": "answered {n} malformed requests 400",
+    "unread": "closed {n} answered before their body was read (401, 404, 413)",
     "vanished": "{n} clients went away mid-request",
 }
 _ROUTINE = frozenset({"idle", "vanished"})
@@ -234,12 +272,12 @@ class ConnectionGuard:
             "refused_client": _refusal(
                 f"too many connections from this client to the {name} "
                 f"(max_connections_per_client={self.max_client}, each with a request in "
-                "progress)",
+                f"progress{_OR_TRUSTED})",
                 fix,
             ),
             "refused_total": _refusal(
                 f"the {name} has too many connections open (max_connections="
-                f"{self.max_total}, each with a request in progress)",
+                f"{self.max_total}, each with a request in progress{_OR_TRUSTED})",
                 fix,
             ),
         }
@@ -345,6 +383,12 @@ class ConnectionGuard:
     def refuse(self, transport: asyncio.BaseTransport, answer: bytes) -> None:
         assert isinstance(transport, asyncio.Transport)
         transport.write(answer)
+        self.linger(transport)
+
+    def linger(self, transport: asyncio.BaseTransport) -> None:
+        """Close ``transport`` once its answer is out, outside the bounds; the caller
+        drops what it still reads. ``connection_lost`` undoes the count."""
+        assert isinstance(transport, asyncio.Transport)
         self.lingering += 1
         if self.lingering > _MAX_LINGERING or not transport.can_write_eof():
             transport.close()
@@ -359,26 +403,49 @@ class ConnectionGuard:
         self._refused.discard(transport)
         transport.close()
 
+    @staticmethod
+    def trust(request: web.BaseRequest) -> None:
+        """Mark ``request``'s connection as having passed a key or token check: when a
+        bound is reached it is closed only after every idle connection that never did."""
+        handler = request.protocol
+        if isinstance(handler, _Handler) and not handler._g_trusted:
+            handler._g_trusted = True
+            handler._g._promote(handler)
+
+    def _promote(self, handler: _Handler) -> None:
+        # to the young end of the pools: the eviction scan (oldest first, at most _SCAN)
+        # meets the untrusted ones first
+        if self._all.pop(handler, False) is None:
+            self._all[handler] = None
+        mine = self._clients.get(handler._g_key)
+        if mine is not None and mine.pop(handler, False) is None:
+            mine[handler] = None
+
     def _evict(self, pool: dict[_Handler, None]) -> bool:
         """Close the oldest connection of ``pool`` that has no request in progress,
         preferring one that has sent nothing at all, then one that never completed a
-        request, then a kept-alive one between requests; False when there is none."""
+        request, then a kept-alive one between requests that never passed a key check;
+        a trusted one (:meth:`trust`) only when no connection that never passed one is
+        open (a client without the key can then only wait for its own to finish: 503).
+        False when there is none."""
         victim: _Handler | None = None
-        best = 3
+        best = 4
+        untrusted = False
         for n, handler in enumerate(pool):
             if n >= _SCAN:
                 break
+            untrusted = untrusted or not handler._g_trusted
             if handler._g_fresh and handler._g_in == 0:
                 rank = 0  # (it may not even have been read from yet)
             elif handler._g_idle:
-                rank = 1 if handler._g_fresh else 2
+                rank = 3 if handler._g_trusted else 1 if handler._g_fresh else 2
             else:
                 continue
             if rank < best:
                 victim, best = handler, rank
                 if rank == 0:
                     break
-        if victim is None:
+        if victim is None or (best == 3 and untrusted):
             return False
         self._drop(victim)
         victim.force_close()

@@ -66,7 +66,9 @@ Per connection (:mod:`.connguard`, ``limits=``): complete headers within
 ``header_timeout`` of connecting (or of the next request's first byte), kept-alive
 connections closed after ``keepalive_timeout`` idle, request bodies cut off when they
 trickle (``body_timeout``), at most ``max_connections_per_client`` per peer address and
-``max_connections`` in all (the oldest idle connection makes room; else 503 and close).
+``max_connections`` in all (the oldest idle connection makes room, one that passed the key
+check last; else 503 and close). The key is checked on the headers, before the body is
+read; an answer given before the body is read (401, 404, 413) closes the connection.
 """
 
 from __future__ import annotations
@@ -687,6 +689,7 @@ class Gateway:
             if reason is not None:
                 self._reject(name, 401)
                 return self._error(401, "Unauthorized", reason, rid)
+            ConnectionGuard.trust(request)  # (the body is not read before this check)
         length = request.content_length
         if length is not None and length > self.max_body_bytes:
             return self._too_large(name, rid)
@@ -753,6 +756,7 @@ class Gateway:
             reason = ep.authenticate(headers.get("Authorization"))
             if reason is not None:
                 return self._error(401, "Unauthorized", reason, rid)
+            ConnectionGuard.trust(request)
         deps = self._backends.get(name) or {}
         pinned = headers.get("azureml-model-deployment")
         chosen = pinned or ep.busiest()
@@ -992,6 +996,7 @@ class Gateway:
                 fix="the token is in the file named by metrics_token_file in "
                 "modeldeck daemon status",
             )
+        ConnectionGuard.trust(request)
         return web.Response(
             body=self.prometheus().encode(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},

@@ -321,3 +321,146 @@ async def test_a_client_at_a_bound_of_one_keeps_exactly_one_connection(
         assert await _score_raw(*opened[2]) == 200  # the last one serves
         for _, writer in opened:
             writer.close()
+
+
+async def test_a_keyless_flood_holding_more_than_the_bounds_never_denies_the_key_holder(
+    tmp_path: Path, supervisor: Supervisor
+) -> None:
+    """Every local user is 127.0.0.1: an attacker without a key opens more connections than
+    both bounds, each the headers of a 100 MB POST whose body then trickles. Each is answered
+    401 at once and closed without reading the body, so none holds a slot; the owner's
+    kept-alive connection (trusted: it passed the key check) is never the one evicted."""
+    per_client, total = 16, 24
+    async with _gateway(
+        header_timeout=30,
+        body_timeout=30,
+        max_connections=total,
+        max_connections_per_client=per_client,
+    ) as gw:
+        await _serve_blue(gw, tmp_path, supervisor)
+        kept = await _open(gw)
+        assert await _score_raw(*kept) == 200  # the owner's kept-alive connection
+        stop = asyncio.Event()
+        opened: list[int] = []
+        answered: list[bytes] = []
+
+        async def attacker(source: str) -> None:
+            while not stop.is_set():
+                try:
+                    reader, writer = await _open(gw, source)
+                except OSError:
+                    await asyncio.sleep(0.05)
+                    continue
+                opened.append(1)
+                answer = asyncio.ensure_future(reader.read())  # until it closes
+                try:
+                    writer.write(_request(b"", length=100_000_000, key=False))
+                    while not stop.is_set() and not answer.done():
+                        writer.write(b"x" * 200)  # ~2 KB/s
+                        await writer.drain()
+                        await asyncio.sleep(0.1)
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        answered.append(await asyncio.wait_for(answer, 5))
+                except OSError:
+                    pass
+                finally:
+                    answer.cancel()
+                    writer.close()
+                await asyncio.sleep(0.05)
+
+        # more than the per-client bound from the owner's address, and more than the
+        # total bound with another local address
+        sources = ["127.0.0.1"] * (per_client + 8) + ["127.0.0.2"] * 12
+        attackers = [asyncio.ensure_future(attacker(s)) for s in sources]
+        owner: list[object] = []
+        try:
+            while len(opened) < len(sources):
+                await asyncio.sleep(0.05)
+            for _ in range(25):
+                try:
+                    owner.append(await _score_raw(*kept))  # the same kept-alive connection
+                except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
+                    owner.append(f"kept-alive: {exc!r}")
+                    kept[1].close()
+                    kept = await _open(gw)
+                reader, writer = await _open(gw)  # and a new connection each time
+                try:
+                    owner.append(await _score_raw(reader, writer))
+                except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
+                    owner.append(f"new: {exc!r}")
+                writer.close()
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.gather(*attackers, return_exceptions=True)
+            kept[1].close()
+        assert [s for s in owner if s != 200] == []
+        assert len(owner) == 50
+        # the attack was real: more connections than both bounds, every one refused 401
+        assert len(opened) > total
+        refused = [a for a in answered if a]  # (b"": evicted before its headers were read)
+        assert all(a.startswith(b"HTTP/1.1 401") for a in refused)
+        assert all(b"Connection: close" in a for a in refused)
+        assert len(refused) > total
+        assert gw.connections.totals["unread"] >= len(refused)
+        assert gw.connections.totals["refused_client"] == 0
+        assert gw.connections.totals["refused_total"] == 0
+
+
+async def test_a_kept_alive_connection_that_passed_the_key_check_is_evicted_last(
+    tmp_path: Path, supervisor: Supervisor
+) -> None:
+    async with _gateway(header_timeout=30, max_connections=10, max_connections_per_client=4) as gw:
+        await _serve_blue(gw, tmp_path, supervisor)
+        kept = await _open(gw)
+        assert await _score_raw(*kept) == 200  # the oldest connection, idle between requests
+        others = []
+        for _ in range(6):  # keyless requests that are answered and kept alive
+            reader, writer = await _open(gw)
+            writer.write(b"GET / HTTP/1.1\r\nHost: gw\r\n\r\n")
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.readuntil(b"Healthy"), 30)
+            assert answer.startswith(b"HTTP/1.1 200")
+            others.append((reader, writer))
+        await asyncio.sleep(0.1)
+        assert gw.connections.totals["evicted"] == 3
+        assert await _score_raw(*kept) == 200  # still open: the keyless ones made room
+        assert sum(r.at_eof() for r, _ in others) == 3
+        for _, writer in (kept, *others):
+            writer.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "length", "status"),
+    [
+        ("/api/v1/endpoint/ep/score", False, 1000, 401),
+        ("/api/v1/endpoint/nope/score", True, 1000, 404),
+        ("/api/v1/endpoint/ep/score", True, 10**9, 413),
+    ],
+    ids=["no-key", "no-endpoint", "too-large"],
+)
+async def test_a_refusal_before_the_body_closes_without_reading_it(
+    tmp_path: Path, supervisor: Supervisor, path: str, key: bool, length: int, status: int
+) -> None:
+    async with _gateway(header_timeout=30, body_timeout=30) as gw:
+        await _serve_blue(gw, tmp_path, supervisor)
+        reader, writer = await _open(gw)
+        auth = f"Authorization: Bearer {dp.PRIMARY}\r\n" if key else ""
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: gw\r\nContent-Length: {length}\r\n{auth}\r\n".encode()
+            + b"x" * 100  # the body has begun and will not be finished
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        assert head.startswith(f"HTTP/1.1 {status}".encode())
+        assert b"Connection: close" in head
+        # no longer held against the bounds, and closed (not read for 10 s, then closed)
+        assert gw.connections.open_connections == 0
+        assert gw.connections.totals["unread"] == 1
+        await _closed_by_server(reader)
+        writer.close()
+        # a kept-alive connection that passed the key check is not affected
+        reader, writer = await _open(gw)
+        assert [await _score_raw(reader, writer) for _ in range(3)] == [200] * 3
+        assert gw.connections.open_connections == 1
+        writer.close()
