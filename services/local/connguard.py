@@ -26,8 +26,9 @@ Beyond a bound the oldest connection of that client (or of all) that has no requ
 progress is closed to make room (on a shared host every local user is ``127.0.0.1``:
 idle connections must not lock out the next real request), one that has passed the
 listener's key or token check (:meth:`ConnectionGuard.trust`, called by the gateway) only
-when no other is idle; when every one has a request in progress, the new connection is
-answered ``503`` with a short JSON body and ``Connection: close``, and closed.
+when every open connection has; when none can go, the new connection waits, its reading
+paused, for one to end (up to ``_WAIT_S``, at most ``_MAX_WAITING`` of them), and is
+then answered ``503`` with a short JSON body and ``Connection: close``, and closed.
 
 A request answered while its body is still arriving (the gateway's 401, 404 or 413, given
 on the headers) gets ``Connection: close`` and leaves the bounds at once: its connection
@@ -73,6 +74,8 @@ MAX_HEADERS = 100
 _SCAN = 512  # connections examined at most when looking for an idle one to close
 _LINGER_S = 1.0  # a refused connection is read and dropped this long before it closes
 _MAX_LINGERING = 64  # beyond this many, refused connections close at once
+_WAIT_S = 1.0  # a new connection over a bound waits this long for a slot before the 503
+_MAX_WAITING = 64  # beyond this many waiting, the 503 at once
 _ACCEPT_EXHAUSTED = "socket.accept() out of system resource"
 _OR_TRUSTED = " or kept alive by a client that passed the key check"
 _now = time.monotonic
@@ -134,6 +137,7 @@ class _Handler(RequestHandler):
         "_g_refused",
         "_g_trusted",
         "_g_unread",
+        "_g_waiting",
     )
 
     def __init__(self, guard: ConnectionGuard, manager: web.Server, **kwargs: Any) -> None:
@@ -141,6 +145,7 @@ class _Handler(RequestHandler):
         self._g = guard
         self._g_key = ""
         self._g_refused = False
+        self._g_waiting = False  # over a bound, reading paused, until a connection ends
         self._g_unread = False  # answered before its body was read: closing
         self._g_trusted = False  # passed the listener's key or token check (see trust())
         self._g_in = 0  # bytes read on this connection
@@ -153,11 +158,19 @@ class _Handler(RequestHandler):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         refusal = self._g.admit(self, transport)
+        if self._g_waiting:
+            return  # admitted by _g_admitted when a connection ends, else refused
         if refusal is not None:
             self._g_refused = True
             self._g.refuse(transport, refusal)
             return
         super().connection_made(transport)
+
+    def _g_admitted(self, transport: asyncio.BaseTransport) -> None:
+        self._g_waiting = False
+        super().connection_made(transport)
+        assert isinstance(transport, asyncio.Transport)
+        transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         if self._g_refused or self._g_unread:
@@ -166,6 +179,9 @@ class _Handler(RequestHandler):
         super().data_received(data)
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        if self._g_waiting:
+            self._g._waiting.pop(self, None)
+            return
         if self._g_refused:
             self._g.lingering -= 1
             return
@@ -258,6 +274,8 @@ class ConnectionGuard:
         self._all: dict[_Handler, None] = {}  # insertion order: oldest first
         self._clients: dict[str, dict[_Handler, None]] = {}
         self.lingering = 0
+        self._waiting: dict[_Handler, tuple[asyncio.Transport, str, float]] = {}
+        self._waking = False
         self._refused: set[asyncio.BaseTransport] = set()
         self._servers: list[asyncio.AbstractServer] = []
         self._accept_fds: set[int] = set()  # listening sockets, for the EMFILE filter
@@ -332,6 +350,9 @@ class ConnectionGuard:
         for transport in list(self._refused):
             transport.close()
         self._refused.clear()
+        for transport, _kind, _since in list(self._waiting.values()):
+            transport.close()
+        self._waiting.clear()
         self._flush_log(force=True)
 
     @property
@@ -356,17 +377,31 @@ class ConnectionGuard:
 
     # ----------------------------------------------------------------- admission
     def admit(self, handler: _Handler, transport: asyncio.BaseTransport) -> bytes | None:
-        """None when ``handler`` may serve; else the 503 to answer."""
-        key = _client_key(transport)
-        handler._g_key = key
-        handler._g_anchor = _now()
-        mine = self._clients.get(key)
-        if mine is None:
-            mine = self._clients[key] = {}
+        """None when ``handler`` may serve (or waits for a slot: ``handler._g_waiting``,
+        its reading paused); else the 503 to answer."""
+        handler._g_key = _client_key(transport)
+        kind = self._room(handler)
+        if kind is None:
+            return None
+        if len(self._waiting) < _MAX_WAITING and isinstance(transport, asyncio.Transport):
+            # every connection busy: those in progress without a key are answered on their
+            # headers, so a slot is usually free within milliseconds
+            transport.pause_reading()
+            handler._g_waiting = True
+            self._waiting[handler] = (transport, kind, _now())
+            return None
+        return self._refuse_event(kind, handler._g_key)
+
+    def _room(self, handler: _Handler) -> str | None:
+        """Count ``handler`` in, evicting an idle connection when a bound is reached;
+        else the bound that refuses it."""
+        key = handler._g_key
+        mine = self._clients.get(key) or {}
         if len(mine) >= self.max_client and not self._evict(mine):
-            return self._refuse_event("refused_client", key, len(mine))
+            return "refused_client"
         if len(self._all) >= self.max_total and not self._evict(self._all):
-            return self._refuse_event("refused_total", key, len(self._all))
+            return "refused_total"
+        handler._g_anchor = _now()
         # (an eviction may have emptied and dropped this client's entry: fetch it again)
         self._clients.setdefault(key, {})[handler] = None
         self._all[handler] = None
@@ -374,9 +409,17 @@ class ConnectionGuard:
             self.peak = len(self._all)
         return None
 
-    def _refuse_event(self, kind: str, key: str, held: int) -> bytes:
-        if not self._clients.get(key):
-            self._clients.pop(key, None)
+    def _admit_waiting(self) -> None:
+        self._waking = False
+        for handler, (transport, _kind, _since) in list(self._waiting.items()):
+            if transport.is_closing():
+                del self._waiting[handler]
+            elif self._room(handler) is None:
+                del self._waiting[handler]
+                handler._g_admitted(transport)
+
+    def _refuse_event(self, kind: str, key: str) -> bytes:
+        held = len(self._clients.get(key) or ()) if kind == "refused_client" else len(self._all)
         self.count(kind, detail=f"{held} open from {key}")
         return self._answers[kind]
 
@@ -453,6 +496,9 @@ class ConnectionGuard:
         return True
 
     def _drop(self, handler: _Handler) -> None:
+        if self._waiting and not self._waking:
+            self._waking = True  # a slot may be free: admit who waits, once per loop turn
+            asyncio.get_running_loop().call_soon(self._admit_waiting)
         self._all.pop(handler, None)
         mine = self._clients.get(handler._g_key)
         if mine is not None:
@@ -511,6 +557,13 @@ class ConnectionGuard:
             self._drop(handler)
             handler.force_close()
             self.count(kind)
+        for handler, (transport, kind, since) in list(self._waiting.items()):
+            if now >= since + _WAIT_S:
+                del self._waiting[handler]
+                handler._g_waiting = False
+                handler._g_refused = True
+                transport.resume_reading()  # (read and dropped while the 503 lingers)
+                self.refuse(transport, self._refuse_event(kind, handler._g_key))
         self._flush_log(now=now)
 
     # ----------------------------------------------------------------- rate-limited log

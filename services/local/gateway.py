@@ -67,7 +67,7 @@ Per connection (:mod:`.connguard`, ``limits=``): complete headers within
 connections closed after ``keepalive_timeout`` idle, request bodies cut off when they
 trickle (``body_timeout``), at most ``max_connections_per_client`` per peer address and
 ``max_connections`` in all (the oldest idle connection makes room, one that passed the key
-check last; else 503 and close). The key is checked on the headers, before the body is
+check last; else the new one waits up to a second for a slot, then 503 and close). The key is checked on the headers, before the body is
 read; an answer given before the body is read (401, 404, 413) closes the connection.
 """
 

@@ -464,3 +464,28 @@ async def test_a_refusal_before_the_body_closes_without_reading_it(
         assert [await _score_raw(reader, writer) for _ in range(3)] == [200] * 3
         assert gw.connections.open_connections == 1
         writer.close()
+
+
+async def test_a_new_connection_over_a_bound_is_served_when_a_busy_one_ends(
+    tmp_path: Path, supervisor: Supervisor
+) -> None:
+    async with _gateway(header_timeout=30, body_timeout=30, max_connections_per_client=2) as gw:
+        await _serve_blue(gw, tmp_path, supervisor)
+        busy = []
+        for _ in range(2):  # both with a request in progress: nothing to evict
+            _, w = await _open(gw, "127.0.0.2")
+            w.write(_request(b"{", length=100))
+            await w.drain()
+            busy.append(w)
+        await asyncio.sleep(0.2)
+        reader, writer = await _open(gw, "127.0.0.2")
+        writer.write(_request())  # waits for a slot, its request unread meanwhile
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        busy.pop().close()  # a slot frees before the wait is over
+        status_line = await asyncio.wait_for(reader.readline(), 30)
+        assert status_line.startswith(b"HTTP/1.1 200")
+        assert gw.connections.totals["refused_client"] == 0
+        writer.close()
+        for w in busy:
+            w.close()
