@@ -93,7 +93,14 @@ async def update(args: argparse.Namespace, ws: Workspace) -> Any:
     if getattr(args, "dry_run", False):
         return await _dry_run_update(args, ws)
     handle = await specs.update_deployment_from(
-        ws, args.endpoint_name, args.name, args.file, args.set, warn=warner(args)
+        ws,
+        args.endpoint_name,
+        args.name,
+        args.file,
+        args.set,
+        warn=warner(args),
+        if_revision=args.if_revision or None,
+        retry_stale=False,
     )
     op = await wait(
         handle, f"Updating deployment {args.endpoint_name}/{args.name}", no_wait=args.no_wait

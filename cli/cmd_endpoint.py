@@ -56,6 +56,8 @@ async def update(args: argparse.Namespace, ws: Workspace) -> Any:
         rest=args.rest,
         mirror_traffic=args.mirror_traffic,
         warn=warner(args),
+        if_revision=args.if_revision or None,
+        retry_stale=False,
     )
     op = await wait(handle, f"Updating endpoint {args.name}", no_wait=args.no_wait)
     if args.no_wait:

@@ -108,6 +108,18 @@ def _set(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _if_revision(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--if-revision",
+        metavar="REV",
+        help=(
+            f"apply only if the {what} is still at this revision (as `show` prints it; a "
+            "top-level revision: in the -f file means the same, this flag wins); when it "
+            "changed since, nothing is applied and the command exits 4 naming the change"
+        ),
+    )
+
+
 def _no_wait(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-wait",
@@ -588,6 +600,7 @@ def _endpoint_group(subs: Any) -> None:
     )
     _file(p, "endpoint")
     _set(p)
+    _if_revision(p, "endpoint")
     _no_wait(p)
     _finish(p)
 
@@ -721,11 +734,14 @@ def _deployment_group(subs: Any) -> None:
         [
             f"{PROG} online-deployment update --name blue --endpoint my-endpoint --set instance_count=2",
             f"{PROG} online-deployment update -n blue -e my-endpoint -f blue.yml",
+            f"{PROG} online-deployment update -n blue -e my-endpoint -f blue.yml --if-revision 7",
             f"{PROG} online-deployment update -n blue -e my-endpoint --set request_settings.request_timeout_ms=1000",
         ],
         description=(
             "Update a deployment. Without -f the current spec is read, --set is applied to it,\n"
-            "and the whole spec is sent; with -f the file is the new spec."
+            "and the whole spec is sent; with -f the file is the new spec. To apply a file only\n"
+            "if nobody changed the deployment since you read it, keep the revision: that\n"
+            "`show -o yaml` printed in it, or pass --if-revision REV."
         ),
         columns=cols,
     )
@@ -733,6 +749,7 @@ def _deployment_group(subs: Any) -> None:
     _endpoint(p)
     _file(p, "deployment")
     _set(p)
+    _if_revision(p, "deployment")
     _dry_run(p)
     _no_wait(p)
     _finish(p)

@@ -68,6 +68,7 @@ ENDPOINT_KEYS = (
     "identity",
     "public_network_access",
     "properties",
+    "revision",
 )
 DEPLOYMENT_KEYS = (
     "$schema",
@@ -96,6 +97,7 @@ DEPLOYMENT_KEYS = (
     "runtime",
     "role",
     "storage_uri",
+    "revision",
 )
 MODEL_KEYS = ("$schema", "name", "version", "path", "description", "tags", "type", "properties")
 CODE_KEYS = ("code", "scoring_script")
@@ -132,11 +134,13 @@ _IGNORED_DEPLOYMENT = {
     "egress_public_network_access": "",
     "private_network_connection": "",
     "properties": "",
+    "revision": "",  # what `show -o yaml` printed: read by `update -f` (file_revision)
 }
 _IGNORED_ENDPOINT = {
     "identity": "identity is not used by the local workspace",
     "public_network_access": "public_network_access is not used: the gateway listens on loopback",
     "properties": "",
+    "revision": "",  # as in _IGNORED_DEPLOYMENT
 }
 
 
@@ -1437,6 +1441,35 @@ def _set_paths(overrides: Iterable[str]) -> list[str]:
     return [".".join(_split_path(o.partition("=")[0])) for o in overrides]
 
 
+def file_revision(path: str | Path, what: str) -> str | None:
+    """The top-level ``revision:`` of an update file (as ``show -o yaml`` prints it), or None."""
+    doc = read_yaml(path, what)
+    value = doc.data.get("revision")
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int) or len(str(value)) > 200:
+        raise _at(
+            doc,
+            ("revision",),
+            InvalidInput(
+                "revision",
+                str(value)[:80],
+                "is not a revision (a short text or number)",
+                f"copy revision: as `modeldeck online-{what} show -o yaml` prints it, or remove it",
+            ),
+        )
+    return str(value)
+
+
+def _pinned(exc: Conflict, show: str, flag: str) -> Conflict:
+    """A Conflict on a revision the user named: refused as is, never retried."""
+    return Conflict(
+        exc.message,
+        fix=f"see what changed ({show} -o yaml), then update with its revision ({flag} REV)",
+        **exc.details,
+    )
+
+
 def _retryable(exc: Conflict, touched: Iterable[str] | None) -> bool:
     """A Conflict over a change that leaves the user's own fields alone."""
     from . import revisions
@@ -1484,6 +1517,8 @@ async def update_deployment_from(
     overrides: Iterable[str] = (),
     *,
     warn: Warn | None = None,
+    if_revision: str | None = None,
+    retry_stale: bool = True,
 ) -> OperationHandle:
     """``update``: from a file (the whole spec), or the current spec with --set applied.
 
@@ -1491,6 +1526,11 @@ async def update_deployment_from(
     else changed the deployment meanwhile (Conflict), it is read again and the ``--set``
     applied on the fresh state, as long as the other change left the fields it sets alone
     (a file sets them all); otherwise the Conflict, naming both, is raised.
+
+    ``if_revision`` is the revision the change was computed from when that was earlier than
+    this call (a dashboard prompt opened on it; else the file's ``revision:``): the first
+    write carries it. With ``retry_stale=False`` (the user named it: ``--if-revision``) a
+    Conflict on it is raised as is, never retried on the fresh state.
     """
     import time
 
@@ -1504,6 +1544,8 @@ async def update_deployment_from(
         )
     touched = None if path is not None else _set_paths(overrides)
     show = f"modeldeck online-deployment show -e {endpoint} -n {name}"
+    if if_revision is None and path is not None:
+        if_revision = file_revision(path, "deployment")
     deadline = time.monotonic() + BUSY_WAIT_S
     for attempt in range(CONFLICT_RETRIES + 1):
         current = await ws.get_deployment(endpoint, name)
@@ -1514,14 +1556,17 @@ async def update_deployment_from(
         if warn is not None and attempt == 0:
             _emit(await deployment_warnings(ws, loaded), warn)
         spec, model = await _register(ws, loaded)
+        sent = (if_revision if attempt == 0 else None) or current.revision or None
         try:
-            return await ws.update_deployment(spec, if_revision=current.revision or None)
+            return await ws.update_deployment(spec, if_revision=sent)
         except ModeldeckError as exc:
             if model is not None:
                 with contextlib.suppress(ModeldeckError):
                     await ws.delete_model(model.name, model.version)
             if not isinstance(exc, Conflict):
                 raise
+            if if_revision is not None and not retry_stale:
+                raise _pinned(exc, show, "--if-revision") from None
             if not _retryable(exc, touched):
                 raise _overlap_error(exc, touched, show) from None
             if attempt == CONFLICT_RETRIES or time.monotonic() > deadline:
@@ -1545,16 +1590,21 @@ async def update_endpoint_from(
     rest: str | None = None,
     mirror_traffic: str | None = None,
     warn: Warn | None = None,
+    if_revision: str | None = None,
+    retry_stale: bool = True,
 ) -> OperationHandle:
     """``online-endpoint update``. Traffic changes only when asked (--traffic/--rest, or a
     ``traffic:`` in the file): an update never resets it.
 
     Sent with the revision the change was computed from; on a Conflict over other fields
     (someone else's tags while this sets traffic) the change is computed again on the fresh
-    state, as :func:`update_deployment_from` does.
+    state, as :func:`update_deployment_from` does. ``if_revision``/``retry_stale`` (or the
+    file's ``revision:``) as there.
     """
     overrides = list(overrides)
     show = f"modeldeck online-endpoint show -n {name}"
+    if if_revision is None and path is not None:
+        if_revision = file_revision(path, "endpoint")
     for attempt in range(CONFLICT_RETRIES + 1):
         current = await ws.get_endpoint(name)
         deployments = [d.name for d in await ws.list_deployments(name)]
@@ -1569,9 +1619,12 @@ async def update_endpoint_from(
             warn=warn if attempt == 0 else None,
         )
         touched = _endpoint_touched(current, changes, whole_tags=path is not None)
+        sent = (if_revision if attempt == 0 else None) or current.revision or None
         try:
-            return await ws.update_endpoint(name, **changes, if_revision=current.revision or None)
+            return await ws.update_endpoint(name, **changes, if_revision=sent)
         except Conflict as exc:
+            if if_revision is not None and not retry_stale:
+                raise _pinned(exc, show, "--if-revision") from None
             if not _retryable(exc, touched):
                 raise _overlap_error(exc, touched, show) from None
             if attempt == CONFLICT_RETRIES:

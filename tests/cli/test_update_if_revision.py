@@ -1,0 +1,132 @@
+"""``update -f FILE`` applies to the state the file came from, through the real CLI.
+
+A user reads (``show -o yaml``), edits a file, and applies it later. Meanwhile another
+command changes the resource. With the revision they read (``--if-revision REV`` or a
+top-level ``revision:`` in the file), the update is refused with Conflict (exit 4) naming the
+change, and nothing of theirs is overwritten; with the fresh revision it applies.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from modeldeck.cli.main import main
+from modeldeck.services.errors import Conflict
+from modeldeck.services.local import daemon
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+CONFLICT_EXIT = Conflict.exit_code  # 4
+
+
+@pytest.fixture
+def deck(
+    md_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[str], int]]:
+    """The CLI in-process, in a copy of examples/, with a fresh home; the daemon stopped after."""
+    work = tmp_path / "work"
+    shutil.copytree(REPO / "examples", work)
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("MODELDECK_WORKSPACE", raising=False)
+
+    def run(command: str) -> int:
+        return main([*command.split(), "-o", "none"])
+
+    try:
+        assert run("cluster create --name myaks") == 0
+        assert run("model create --name sklearn-demo --path ./model") == 0
+        assert run("online-endpoint create -f endpoint.yml") == 0
+        assert run("online-deployment create -n blue -e my-endpoint -f blue.yml") == 0
+        yield run
+    finally:
+        daemon.stop_daemon(timeout=20.0)
+
+
+def _shown(capsys: pytest.CaptureFixture[str], command: str) -> dict:  # type: ignore[type-arg]
+    """What ``show -o yaml`` prints, as data."""
+    capsys.readouterr()
+    assert main([*command.split(), "-o", "yaml"]) == 0
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+DEP = "online-deployment show -n blue -e my-endpoint"
+UPDATE_DEP = "online-deployment update -n blue -e my-endpoint"
+
+
+def test_deployment_update_from_a_stale_file_is_refused_then_applies_fresh(  # type: ignore[no-untyped-def]
+    deck, capsys
+) -> None:
+    read = _shown(capsys, DEP)
+    assert read["instance_count"] == 1 and read["revision"]
+    # the user's file: blue.yml with a longer timeout, and the revision they read
+    mine = yaml.safe_load(Path("blue.yml").read_text())
+    mine["request_settings"]["request_timeout_ms"] = 4500
+    mine["revision"] = read["revision"]
+    Path("mine.yml").write_text(yaml.safe_dump(mine))
+
+    # meanwhile, another command scales it
+    assert deck(f"{UPDATE_DEP} --set instance_count=0") == 0
+    capsys.readouterr()
+
+    # the file's revision: refused, naming the change; theirs kept, mine not applied
+    assert deck(f"{UPDATE_DEP} -f mine.yml") == CONFLICT_EXIT
+    err = capsys.readouterr().err
+    assert "deployment 'blue' changed since you read it" in err, err
+    assert f"revision {read['revision']} -> " in err and "instance_count 1 -> 0" in err, err
+    now = _shown(capsys, DEP)
+    assert now["instance_count"] == 0 and now["request_settings"]["request_timeout_ms"] == 3000
+
+    # the flag wins over the file: the same, from --if-revision with a file without revision
+    del mine["revision"]
+    Path("plain.yml").write_text(yaml.safe_dump(mine))
+    assert deck(f"{UPDATE_DEP} -f plain.yml --if-revision {read['revision']}") == CONFLICT_EXIT
+    assert "instance_count 1 -> 0" in capsys.readouterr().err
+    # (without a revision, -f is the whole spec sent on the state as read now: it applies)
+
+    # with the fresh revision (the flag wins over the stale one in the file): applied
+    assert deck(f"{UPDATE_DEP} -f mine.yml --if-revision {now['revision']}") == 0
+    after = _shown(capsys, DEP)
+    assert after["request_settings"]["request_timeout_ms"] == 4500
+    assert after["instance_count"] == 1  # the file's, now knowingly
+
+
+def test_endpoint_update_if_revision_refuses_a_stale_one(deck, capsys) -> None:  # type: ignore[no-untyped-def]
+    ep = "online-endpoint show -n my-endpoint"
+    read = _shown(capsys, ep)
+    mine = yaml.safe_load(Path("endpoint.yml").read_text())
+    mine["description"] = "mine"
+    mine["revision"] = read["revision"]
+    Path("ep.yml").write_text(yaml.safe_dump(mine))
+
+    assert deck("online-endpoint update -n my-endpoint --set tags.owner=bob") == 0
+    capsys.readouterr()
+    assert deck("online-endpoint update -n my-endpoint -f ep.yml") == CONFLICT_EXIT
+    err = capsys.readouterr().err
+    assert "endpoint 'my-endpoint' changed since you read it" in err, err
+    assert "tags.owner (none) -> bob" in err, err
+    now = _shown(capsys, ep)
+    assert now["description"] != "mine" and now["tags"]["owner"] == "bob"
+
+    # --set with a stale --if-revision is refused too (no retry: the user named it)
+    flag = f"--if-revision {read['revision']}"
+    assert deck(f"online-endpoint update -n my-endpoint --set description=x {flag}") == 4
+    assert _shown(capsys, ep)["description"] != "x"
+
+    fresh = f"--if-revision {now['revision']}"
+    assert deck(f"online-endpoint update -n my-endpoint -f ep.yml {fresh}") == 0
+    assert _shown(capsys, ep)["description"] == "mine"
+
+
+def test_a_revision_that_is_not_one_is_refused_by_name(deck, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    mine = yaml.safe_load(Path("blue.yml").read_text())
+    mine["revision"] = ["2"]
+    Path("bad.yml").write_text(yaml.safe_dump(mine))
+    capsys.readouterr()
+    assert deck(f"{UPDATE_DEP} -f bad.yml") == 2
+    err = capsys.readouterr().err
+    assert "revision" in err and "is not a revision" in err, err
