@@ -138,13 +138,20 @@ class DeploymentActions:
 
         app.push_screen(deployment_form(endpoint, models, existing), done)
 
-    def _update(self, endpoint: str, name: str, override: str, title: str) -> None:
+    def _update(
+        self, endpoint: str, name: str, override: str, title: str, revision: str | None
+    ) -> None:
+        """Apply a prompt's change, carrying the revision the prompt was opened on: a change
+        of the same field by someone else since is refused (Conflict notice), not overwritten."""
         from ...services import specs
 
         app = self.mdapp  # type: ignore[attr-defined]
         ws = app.workspace
         app.run_operation(
-            title, lambda: specs.update_deployment_from(ws, endpoint, name, overrides=[override])
+            title,
+            lambda: specs.update_deployment_from(
+                ws, endpoint, name, overrides=[override], if_revision=revision or None
+            ),
         )
 
     def action_scale(self) -> None:
@@ -155,11 +162,16 @@ class DeploymentActions:
         endpoint, name = sel
         current = self.deployments.get(f"{endpoint}/{name}")  # type: ignore[attr-defined]
         value = str(current.spec.instance_count) if current else "1"
+        revision = current.revision if current else None  # what the prompt shows
 
         def done(text: str | None) -> None:
             if text:
                 self._update(
-                    endpoint, name, f"instance_count={text}", f"scale {endpoint}/{name} to {text}"
+                    endpoint,
+                    name,
+                    f"instance_count={text}",
+                    f"scale {endpoint}/{name} to {text}",
+                    revision,
                 )
 
         app.push_screen(PromptScreen(f"Scale {endpoint}/{name}", "Instance count:", value), done)
@@ -172,6 +184,7 @@ class DeploymentActions:
         endpoint, name = sel
         current = self.deployments.get(f"{endpoint}/{name}")  # type: ignore[attr-defined]
         value = current.spec.model if current else ""
+        revision = current.revision if current else None  # what the prompt shows
 
         def done(text: str | None) -> None:
             if text:
@@ -180,6 +193,7 @@ class DeploymentActions:
                     name,
                     f"model={text}",
                     f"update {endpoint}/{name} to {short_model(text)}",
+                    revision,
                 )
 
         app.push_screen(
