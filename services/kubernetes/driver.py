@@ -209,6 +209,32 @@ class KubernetesDriver(ClusterDriver):
         )
         return out if isinstance(out, dict) else await self._get(kind, name)
 
+    def _merge_or_refuse(
+        self,
+        known: dict[str, Any] | None,
+        now: dict[str, Any],
+        mine: dict[str, Any],
+        *,
+        obj: dict,
+        what: str,
+        fix: str,
+        **how: Any,
+    ) -> dict[str, Any]:
+        """:func:`.concurrency.merge` (``how``: its options), or the Conflict naming this
+        cluster when someone else changed a field this write changes too."""
+        merged, clash = cc.merge(known, now, mine, **how)
+        if clash:
+            raise cc.conflict(
+                cluster=self.spec.name,
+                what=what,
+                obj=obj,
+                fields=clash,
+                base=known,
+                now=now,
+                fix=fix,
+            )
+        return merged
+
     async def _apply_guarded(
         self,
         obj: dict,
@@ -239,17 +265,9 @@ class KubernetesDriver(ClusterDriver):
             else:
                 now = fields_of(current)
                 known = self._seen.get(key) if base is None else base
-                merged, clash = cc.merge(known, now, mine, unmergeable=unmergeable)
-                if clash:
-                    raise cc.conflict(
-                        cluster=self.spec.name,
-                        what=what,
-                        obj=current,
-                        fields=clash,
-                        base=known,
-                        now=now,
-                        fix=fix,
-                    )
+                merged = self._merge_or_refuse(
+                    known, now, mine, obj=current, what=what, fix=fix, unmergeable=unmergeable
+                )
                 if kind == "Secret" and merged == now:  # nothing to change: no write
                     self._seen[key] = dict(mine)
                     return current
@@ -470,17 +488,9 @@ class KubernetesDriver(ClusterDriver):
             now = cc.route_fields(current)
             mine = {"traffic": dict(route.traffic), "mirror_traffic": dict(route.mirror_traffic)}
             known = route_base or self._seen.get(("HTTPRoute", rname))
-            _, clash = cc.merge(known, now, mine, same=cc.same_weights)
-            if clash:
-                raise cc.conflict(
-                    cluster=self.spec.name,
-                    what=what,
-                    obj=current,
-                    fields=clash,
-                    base=known,
-                    now=now,
-                    fix=fix,
-                )
+            self._merge_or_refuse(
+                known, now, mine, obj=current, what=what, fix=fix, same=cc.same_weights
+            )
         secret = self._secret_from(route.name, _route_secret(route))
         await self._apply_guarded(
             secret,
@@ -535,17 +545,15 @@ class KubernetesDriver(ClusterDriver):
                 return
             now = cc.route_fields(current or {})
             known = self._seen.get(key) if base is None else base
-            merged, clash = cc.merge(known if current else None, now, mine, same=cc.same_weights)
-            if clash:
-                raise cc.conflict(
-                    cluster=self.spec.name,
-                    what=f"endpoint '{endpoint}'",
-                    obj=current or {},
-                    fields=clash,
-                    base=known,
-                    now=now,
-                    fix=self._endpoint_fix(endpoint),
-                )
+            merged = self._merge_or_refuse(
+                known if current else None,  # a route to create: nobody else's change
+                now,
+                mine,
+                obj=current or {},
+                what=f"endpoint '{endpoint}'",
+                fix=self._endpoint_fix(endpoint),
+                same=cc.same_weights,
+            )
             view = {**(self._seen.get(key) or now), **mine}
             if drop:
                 for held in (merged, view):
@@ -688,17 +696,15 @@ class KubernetesDriver(ClusterDriver):
         if previous is not None:  # checked before anything is written (ConfigMap included)
             now = cc.deployment_fields(previous)
             known = seen if base is None else base
-            merged, clash = cc.merge(known, now, mine, unmergeable=cc.DEPLOYMENT_UNMERGEABLE)
-            if clash:
-                raise cc.conflict(
-                    cluster=self.spec.name,
-                    what=what,
-                    obj=previous,
-                    fields=clash,
-                    base=known,
-                    now=now,
-                    fix=fix,
-                )
+            merged = self._merge_or_refuse(
+                known,
+                now,
+                mine,
+                obj=previous,
+                what=what,
+                fix=fix,
+                unmergeable=cc.DEPLOYMENT_UNMERGEABLE,
+            )
             if merged != mine:  # someone else changed other fields: keep them
                 objects = render(merged)
         applied: dict[str, dict] = {}
