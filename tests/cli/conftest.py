@@ -8,7 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,30 @@ def work(tmp_path: Path) -> Path:
     dest = tmp_path / "work"
     shutil.copytree(REPO / "examples", dest)
     return dest
+
+
+@pytest.fixture
+def examples_cli(
+    md_home: Path, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[str], int]]:
+    """The CLI in-process (``-o none``, its exit code) in a copy of examples/ with a fresh
+    home, the cluster myaks, the model and my-endpoint created; the daemon stopped after."""
+    from modeldeck.cli.main import main
+    from modeldeck.services.local import daemon
+
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("MODELDECK_WORKSPACE", raising=False)
+
+    def run(command: str) -> int:
+        return main([*command.split(), "-o", "none"])
+
+    try:
+        assert run("cluster create --name myaks") == 0
+        assert run("model create --name sklearn-demo --path ./model") == 0
+        assert run("online-endpoint create -f endpoint.yml") == 0
+        yield run
+    finally:
+        daemon.stop_daemon(timeout=20.0)
 
 
 def modeldeck_command() -> list[str]:

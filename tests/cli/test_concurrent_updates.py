@@ -15,20 +15,16 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
-import shutil
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from modeldeck.cli.main import main
 from modeldeck.services.errors import Conflict
-from modeldeck.services.local import daemon
 from modeldeck.services.local.client import LocalWorkspace
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 ROUNDS = 50
 ENDPOINT_ROUNDS = 10
 CONFLICT_EXIT = Conflict.exit_code  # 4
@@ -73,28 +69,12 @@ def race(a: str, b: str) -> tuple[int, int]:
 
 
 @pytest.fixture
-def deck(
-    md_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[str], int]]:
-    """The CLI in-process, in a copy of examples/, with a fresh home; the daemon stopped after."""
-    work = tmp_path / "work"
-    shutil.copytree(REPO / "examples", work)
-    monkeypatch.chdir(work)
-    monkeypatch.delenv("MODELDECK_WORKSPACE", raising=False)
-
-    def run(command: str) -> int:
-        return main([*command.split(), "-o", "none"])
-
-    try:
-        assert run("cluster create --name myaks") == 0
-        assert run("model create --name sklearn-demo --path ./model") == 0
-        assert run("online-endpoint create -f endpoint.yml") == 0
-        for name in ("blue", "green"):
-            argv = f"online-deployment create -n {name} -e my-endpoint -f blue.yml"
-            assert run(f"{argv} --set instance_count=0") == 0
-        yield run
-    finally:
-        daemon.stop_daemon(timeout=20.0)
+def deck(examples_cli: Callable[[str], int]) -> Callable[[str], int]:
+    """The examples' endpoint with blue and green at 0 instances (see ``examples_cli``)."""
+    for name in ("blue", "green"):
+        argv = f"online-deployment create -n {name} -e my-endpoint -f blue.yml"
+        assert examples_cli(f"{argv} --set instance_count=0") == 0
+    return examples_cli
 
 
 def _read(what: str, *args: str) -> object:

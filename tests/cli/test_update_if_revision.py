@@ -8,43 +8,24 @@ change, and nothing of theirs is overwritten; with the fresh revision it applies
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 from modeldeck.cli.main import main
 from modeldeck.services.errors import Conflict
-from modeldeck.services.local import daemon
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 CONFLICT_EXIT = Conflict.exit_code  # 4
 
 
 @pytest.fixture
-def deck(
-    md_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[str], int]]:
-    """The CLI in-process, in a copy of examples/, with a fresh home; the daemon stopped after."""
-    work = tmp_path / "work"
-    shutil.copytree(REPO / "examples", work)
-    monkeypatch.chdir(work)
-    monkeypatch.delenv("MODELDECK_WORKSPACE", raising=False)
-
-    def run(command: str) -> int:
-        return main([*command.split(), "-o", "none"])
-
-    try:
-        assert run("cluster create --name myaks") == 0
-        assert run("model create --name sklearn-demo --path ./model") == 0
-        assert run("online-endpoint create -f endpoint.yml") == 0
-        assert run("online-deployment create -n blue -e my-endpoint -f blue.yml") == 0
-        yield run
-    finally:
-        daemon.stop_daemon(timeout=20.0)
+def deck(examples_cli: Callable[[str], int]) -> Callable[[str], int]:
+    """The examples' endpoint with blue (see ``examples_cli``)."""
+    assert examples_cli("online-deployment create -n blue -e my-endpoint -f blue.yml") == 0
+    return examples_cli
 
 
 def _shown(capsys: pytest.CaptureFixture[str], command: str) -> dict:  # type: ignore[type-arg]
