@@ -31,6 +31,7 @@ from typing import Any
 
 from .. import paths
 from ..errors import BackendError, InvalidInput, ModeldeckError, Unreachable
+from ..transport import is_loopback_host
 
 SOCKET_NAME = "modeldeck.sock"
 PID_NAME = "modeldeck.pid"
@@ -455,17 +456,6 @@ def _metrics_token() -> str:
     return token
 
 
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class _PidLock:
     """``state_dir/modeldeck.pid`` held with flock for the daemon's whole life."""
 
@@ -574,7 +564,7 @@ async def _serve(lock: _PidLock) -> int:
     data_dir = paths.data_dir()
     store = Store(data_dir / "workspace.db")
     host, port, remember = _gateway_address(store)
-    if not _is_loopback(host):
+    if not is_loopback_host(host):
         log.warning(
             "the gateway listens on %s, not on loopback: scoring endpoints are reachable "
             "from other machines (auth still applies)",
