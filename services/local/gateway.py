@@ -667,16 +667,17 @@ class Gateway:
         key = (endpoint, status)
         self._rejected[key] = self._rejected.get(key, 0) + 1
 
-    async def _health(self, _request: web.Request) -> web.Response:
-        return web.Response(text="Healthy")
-
-    async def _score(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        headers = request.headers
-        rid = headers.get("x-request-id") or str(uuid.uuid4())
+    def _admit(
+        self, request: web.Request, name: str, rid: str, *, count: bool
+    ) -> _Endpoint | web.Response:
+        """The endpoint a request may use, or its 404 (no such endpoint) or 401 (its auth
+        refused), on the headers alone (the body is not read before this check); a request
+        let through marks its connection as a key holder's. ``count``: a refusal goes into
+        the metrics."""
         ep = self._endpoints.get(name)
         if ep is None:
-            self._reject(name, 404)
+            if count:
+                self._reject(name, 404)
             return self._error(
                 404,
                 "EndpointNotFound",
@@ -685,11 +686,24 @@ class Gateway:
                 fix="list endpoints with: modeldeck online-endpoint list",
             )
         if ep.mode != "none":
-            reason = ep.authenticate(headers.get("Authorization"))
+            reason = ep.authenticate(request.headers.get("Authorization"))
             if reason is not None:
-                self._reject(name, 401)
+                if count:
+                    self._reject(name, 401)
                 return self._error(401, "Unauthorized", reason, rid)
-            ConnectionGuard.trust(request)  # (the body is not read before this check)
+            ConnectionGuard.trust(request)
+        return ep
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        return web.Response(text="Healthy")
+
+    async def _score(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        headers = request.headers
+        rid = headers.get("x-request-id") or str(uuid.uuid4())
+        ep = self._admit(request, name, rid, count=True)
+        if isinstance(ep, web.Response):
+            return ep
         length = request.content_length
         if length is not None and length > self.max_body_bytes:
             return self._too_large(name, rid)
@@ -743,20 +757,9 @@ class Gateway:
         name = request.match_info["name"]
         headers = request.headers
         rid = headers.get("x-request-id") or str(uuid.uuid4())
-        ep = self._endpoints.get(name)
-        if ep is None:
-            return self._error(
-                404,
-                "EndpointNotFound",
-                f"endpoint '{name}' not found",
-                rid,
-                fix="list endpoints with: modeldeck online-endpoint list",
-            )
-        if ep.mode != "none":
-            reason = ep.authenticate(headers.get("Authorization"))
-            if reason is not None:
-                return self._error(401, "Unauthorized", reason, rid)
-            ConnectionGuard.trust(request)
+        ep = self._admit(request, name, rid, count=False)
+        if isinstance(ep, web.Response):
+            return ep
         deps = self._backends.get(name) or {}
         pinned = headers.get("azureml-model-deployment")
         chosen = pinned or ep.busiest()
