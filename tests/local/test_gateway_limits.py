@@ -150,6 +150,15 @@ async def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeou
         assert gw.connections.totals["idle"] == 1
 
 
+async def _cut_off(answer: asyncio.Future[bytes]) -> bytes:
+    """What a trickling client read before the gateway closed on it: a close with bytes of
+    the client's still in flight arrives as a reset, which is no answer either."""
+    try:
+        return await asyncio.wait_for(answer, 30)
+    except ConnectionResetError:
+        return b""
+
+
 async def test_a_client_trickling_its_headers_is_closed(
     tmp_path: Path, supervisor: Supervisor
 ) -> None:
@@ -167,7 +176,7 @@ async def test_a_client_trickling_its_headers_is_closed(
                 await writer.drain()
                 sent += 1
                 await asyncio.sleep(0.05)
-        assert await asyncio.wait_for(answer, 30) == b""  # closed without an answer
+        assert await _cut_off(answer) == b""  # closed without an answer
         assert sent < len(request)
         writer.close()
         assert gw.connections.totals["header"] == 1
@@ -188,7 +197,7 @@ async def test_a_body_trickled_a_byte_at_a_time_is_cut_off(
                 await writer.drain()
                 sent += 1
                 await asyncio.sleep(0.05)
-        assert not (await asyncio.wait_for(answer, 30)).startswith(b"HTTP/1.1 200")
+        assert not (await _cut_off(answer)).startswith(b"HTTP/1.1 200")
         assert sent < 1000
         writer.close()
         assert gw.connections.totals["body"] == 1
