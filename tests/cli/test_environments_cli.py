@@ -271,7 +271,8 @@ def test_restart_set_and_automatic_prune(cli: Cli, work: Path) -> None:
     cli(f"online-deployment update -e env-ep -n blue -f {path.name}")
     assert _answer(cli, "blue") == {"six": "1.16.0"}
     deadline = time.monotonic() + 60
-    while first[0] in _built(cli):
+    # pruned: renamed to .trash-* at once, then deleted (wait for both, bounded)
+    while first[0] in _built(cli) or any(n.startswith(".trash-") for n in _built(cli)):
         assert time.monotonic() < deadline, _built(cli)
         time.sleep(0.2)
     assert len(_built(cli)) == 1  # the one in use stays
