@@ -58,7 +58,7 @@ def _dashboard() -> object:
 
 
 def _line(i: int) -> object:
-    from modeldeck.services.domain import LogLine
+    from modeldeck.services.api.domain import LogLine
 
     return LogLine(
         time.time(),
@@ -103,7 +103,7 @@ async def _lag_monitor(path: str) -> None:
 
 
 def run_logs_load() -> None:
-    from modeldeck.services.domain import MetricSample
+    from modeldeck.services.api.domain import MetricSample
     from modeldeck.tui.screens.logs import LogsScreen
     from modeldeck.tui.screens.metrics import MetricsScreen
 
@@ -153,7 +153,7 @@ def run_logs_load() -> None:
 
 
 def run_table(n: int) -> None:
-    from modeldeck.services.domain import (
+    from modeldeck.services.api.domain import (
         CodeConfiguration,
         Deployment,
         DeploymentSpec,

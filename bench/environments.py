@@ -101,9 +101,9 @@ async def _part1(rounds: int, small: bool) -> tuple[list[float], list[float]]:
     """Create-until-Ready times: (with the environment, already built), (without)."""
     from dataclasses import replace
 
-    from modeldeck.services.domain import ClusterSpec, EndpointSpec, ModelSpec
-    from modeldeck.services.local import daemon
+    from modeldeck.services.api.domain import ClusterSpec, EndpointSpec, ModelSpec
     from modeldeck.services.local.client import LocalWorkspace
+    from modeldeck.services.local.controlplane import daemon
     from modeldeck.services.specs import load_deployment
 
     home = Path(tempfile.mkdtemp(prefix="mdbe-"))  # short: a Unix socket path is bounded

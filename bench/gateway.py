@@ -136,11 +136,11 @@ def run_load(
 
 
 async def _bench(requests: int, concurrency: int, rounds: int) -> int:
-    from modeldeck.services.domain import RequestSettings
-    from modeldeck.services.drivers import EndpointAuth, EndpointRoute
-    from modeldeck.services.local.gateway import Gateway
-    from modeldeck.services.local.logstore import LogStore
-    from modeldeck.services.local.supervisor import ReplicaConfig, Supervisor
+    from modeldeck.services.api.domain import RequestSettings
+    from modeldeck.services.drivers.base import EndpointAuth, EndpointRoute
+    from modeldeck.services.local.dataplane.gateway import Gateway
+    from modeldeck.services.local.dataplane.logstore import LogStore
+    from modeldeck.services.local.dataplane.supervisor import ReplicaConfig, Supervisor
 
     root = Path(tempfile.mkdtemp(prefix="md-bench-gw-"))
     (root / "model").mkdir()

@@ -119,11 +119,11 @@ def _load_module(name: str):  # type: ignore[no-untyped-def]
 
 
 async def _bench(args: argparse.Namespace) -> int:
-    from modeldeck.services.domain import RequestSettings
-    from modeldeck.services.drivers import EndpointAuth, EndpointRoute
-    from modeldeck.services.local.gateway import Gateway
-    from modeldeck.services.local.logstore import LogStore
-    from modeldeck.services.local.supervisor import ReplicaConfig, Supervisor
+    from modeldeck.services.api.domain import RequestSettings
+    from modeldeck.services.drivers.base import EndpointAuth, EndpointRoute
+    from modeldeck.services.local.dataplane.gateway import Gateway
+    from modeldeck.services.local.dataplane.logstore import LogStore
+    from modeldeck.services.local.dataplane.supervisor import ReplicaConfig, Supervisor
 
     gwbench = _load_module("gateway")  # its load generator
     root = Path(tempfile.mkdtemp(prefix="md-bench-flood-"))

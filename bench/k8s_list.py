@@ -54,9 +54,9 @@ async def timed(fn: Any, rounds: int) -> tuple[float, int]:
 
 async def main(deployments: int, pods: int, rounds: int) -> None:
     from kubernetes import client
-    from modeldeck.services.domain import ClusterDriver, ClusterPurpose, ClusterSpec
-    from modeldeck.services.kubernetes.driver import KubernetesDriver
-    from modeldeck.services.kubernetes.kubeconfig import client_configuration, load_context
+    from modeldeck.services.api.domain import ClusterDriver, ClusterPurpose, ClusterSpec
+    from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
+    from modeldeck.services.drivers.kubernetes.kubeconfig import client_configuration, load_context
 
     fake_mod = _load_fake()
     fake = fake_mod.FakeKube(anonymous=True).start()  # kubectl sends no token over plain http

@@ -43,7 +43,7 @@ async def refresh(driver: Any) -> float:
 
 
 async def main(delay: float, rounds: int) -> None:
-    from modeldeck.services.domain import (
+    from modeldeck.services.api.domain import (
         ClusterDriver,
         ClusterPurpose,
         ClusterSpec,
@@ -51,8 +51,8 @@ async def main(delay: float, rounds: int) -> None:
         DeploymentSpec,
         Model,
     )
-    from modeldeck.services.drivers import DeploymentRuntime, EndpointAuth, EndpointRoute
-    from modeldeck.services.kubernetes.driver import KubernetesDriver
+    from modeldeck.services.drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute
+    from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
 
     fake_mod = _load_fake()
     fakes = [fake_mod.FakeKube().start() for _ in range(5)]

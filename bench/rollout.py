@@ -2,7 +2,7 @@
 
     python bench/rollout.py [--runs 5]
 
-Baseline: one replica process (``python -m modeldeck.services.local.replica``) started
+Baseline: one replica process (``python -m modeldeck.services.local.dataplane.replica``) started
 by hand on a free port, timed until ``GET /`` answers ``Healthy`` (polled every 5 ms).
 Measured: ``PoolDriver.apply_deployment`` of a fresh one-replica deployment (model dir,
 supervisor, status pipe, readiness probe, gateway registration) until it returns
@@ -59,7 +59,7 @@ def bare_replica(code: Path, model_dir: Path) -> float:
         [
             sys.executable,
             "-m",
-            "modeldeck.services.local.replica",
+            "modeldeck.services.local.dataplane.replica",
             "--code-dir",
             str(code),
             "--scoring-script",
@@ -87,10 +87,10 @@ def bare_replica(code: Path, model_dir: Path) -> float:
 
 
 async def _bench(runs: int) -> int:
-    from modeldeck.services.domain import ClusterSpec, CodeConfiguration, DeploymentSpec, Model
-    from modeldeck.services.drivers import DeploymentRuntime, EndpointAuth, EndpointRoute
-    from modeldeck.services.local.gateway import Gateway
-    from modeldeck.services.local.pool import PoolDriver
+    from modeldeck.services.api.domain import ClusterSpec, CodeConfiguration, DeploymentSpec, Model
+    from modeldeck.services.drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute
+    from modeldeck.services.drivers.pool import PoolDriver
+    from modeldeck.services.local.dataplane.gateway import Gateway
 
     root = Path(tempfile.mkdtemp(prefix="md-bench-rollout-"))
     model = root / "models" / "model"
@@ -163,9 +163,9 @@ async def _through_the_control_plane(
     """Deployment create until Ready through a real daemon: the Workspace API, and the CLI."""
     import os
 
-    from modeldeck.services.domain import ClusterSpec, EndpointSpec, ModelSpec
-    from modeldeck.services.local import daemon
+    from modeldeck.services.api.domain import ClusterSpec, EndpointSpec, ModelSpec
     from modeldeck.services.local.client import LocalWorkspace
+    from modeldeck.services.local.controlplane import daemon
     from modeldeck.services.specs import load_deployment
 
     home = Path(tempfile.mkdtemp(prefix="mdb-"))  # short: a Unix socket path is bounded

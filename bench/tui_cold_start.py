@@ -36,7 +36,7 @@ def main() -> None:
     home = tempfile.mkdtemp(prefix="mdb")
     env = {"MODELDECK_HOME": home}
     os.environ["MODELDECK_HOME"] = home
-    from modeldeck.services.local import daemon
+    from modeldeck.services.local.controlplane import daemon
 
     daemon.ensure_daemon()
     try:

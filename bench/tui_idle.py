@@ -25,7 +25,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 async def populate() -> None:
-    from modeldeck.services.domain import (
+    from modeldeck.services.api.domain import (
         ClusterSpec,
         CodeConfiguration,
         DeploymentSpec,
@@ -75,7 +75,7 @@ def main() -> None:
     home = tempfile.mkdtemp(prefix="mdi")
     os.environ["MODELDECK_HOME"] = home
     env = {"MODELDECK_HOME": home}
-    from modeldeck.services.local import daemon
+    from modeldeck.services.local.controlplane import daemon
 
     daemon.ensure_daemon()
     try:

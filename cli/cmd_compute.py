@@ -6,8 +6,8 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
-from ..services.domain import ClusterDriver, ClusterSpec, to_dict
-from ..services.workspace import Workspace
+from ..services.api.domain import ClusterDriver, ClusterSpec, to_dict
+from ..services.api.workspace import Workspace
 from .common import confirm, warn
 from .progress import wait
 
@@ -25,7 +25,7 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
         description=args.description or "",
         tags=specs.parse_tags(args.tag),
     )
-    from ..services import validation
+    from ..services.api import validation
 
     validation.cluster_spec(spec)
     op = await wait(
@@ -46,7 +46,7 @@ async def show(args: argparse.Namespace, ws: Workspace) -> Any:
 
 
 async def scale(args: argparse.Namespace, ws: Workspace) -> Any:
-    from ..services import validation
+    from ..services.api import validation
 
     _the_name(args)
     validation.integer(args.agent_count, "agent_count", 1, 100)
@@ -72,7 +72,7 @@ async def delete(args: argparse.Namespace, ws: Workspace) -> Any:
 
 def _the_name(args: argparse.Namespace) -> str:
     """``--name NAME`` or the first argument (``cluster attach prod``), stored in args.name."""
-    from ..services.errors import InvalidInput
+    from ..services.api.errors import InvalidInput
 
     first = getattr(args, "name_arg", None)
     if args.name and first and args.name != first:
@@ -86,7 +86,8 @@ def _the_name(args: argparse.Namespace) -> str:
 
 
 async def attach(args: argparse.Namespace, ws: Workspace) -> Any:
-    from ..services import specs, validation
+    from ..services import specs
+    from ..services.api import validation
     from .common import resolve_profile
 
     _the_name(args)
@@ -101,7 +102,7 @@ async def attach(args: argparse.Namespace, ws: Workspace) -> Any:
     )
     if resolve_profile(args)[0].provider == "local":
         if resource_id and not args.kube_context:
-            from ..services.errors import InvalidInput
+            from ..services.api.errors import InvalidInput
 
             raise InvalidInput(
                 "--resource-id",
@@ -129,7 +130,7 @@ async def attach(args: argparse.Namespace, ws: Workspace) -> Any:
 
 
 async def detach(args: argparse.Namespace, ws: Workspace) -> Any:
-    from ..services.errors import InvalidInput
+    from ..services.api.errors import InvalidInput
 
     cluster = await ws.get_cluster(_the_name(args))
     if cluster.driver is ClusterDriver.POOL:

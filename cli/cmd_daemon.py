@@ -1,7 +1,7 @@
 """``modeldeck serve``, ``modeldeck daemon status|stop`` and ``modeldeck ui``.
 
 These run without opening a workspace (``standalone``): the control plane's own helpers
-(services/local/daemon.py) and the dashboard are called directly.
+(services/local/controlplane/daemon.py) and the dashboard are called directly.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def _standalone(func: Any) -> Any:
 
 @_standalone
 def serve(args: argparse.Namespace) -> int:
-    from ..services.local.daemon import serve as run_daemon
+    from ..services.local.controlplane.daemon import serve as run_daemon
 
     if args.host:
         os.environ["MODELDECK_GATEWAY_HOST"] = args.host
@@ -30,14 +30,14 @@ def serve(args: argparse.Namespace) -> int:
 
 @_standalone
 def status(args: argparse.Namespace) -> Any:
-    from ..services.local.daemon import daemon_status
+    from ..services.local.controlplane.daemon import daemon_status
 
     return daemon_status()
 
 
 @_standalone
 def stop(args: argparse.Namespace) -> Any:
-    from ..services.local.daemon import stop_daemon
+    from ..services.local.controlplane.daemon import stop_daemon
 
     stopped = stop_daemon()
     sys.stderr.write(

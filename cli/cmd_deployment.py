@@ -7,9 +7,9 @@ import sys
 import time
 from typing import Any
 
-from ..services.domain import LogLine, to_dict
-from ..services.errors import InvalidInput
-from ..services.workspace import Workspace
+from ..services.api.domain import LogLine, to_dict
+from ..services.api.errors import InvalidInput
+from ..services.api.workspace import Workspace
 from .common import confirm, warner
 from .output import Raw
 from .progress import wait
@@ -58,7 +58,7 @@ def dry_run_output(args: argparse.Namespace, objects: list[dict]) -> Any:
     """``--dry-run``: the manifests, as ``kubectl apply -f`` reads them (multi-document YAML
     with -o yaml; a v1 List otherwise)."""
     if args.output in ("yaml", "yamlc") and not args.query:
-        from ..services.kubernetes.manifests import to_yaml
+        from ..services.drivers.kubernetes.manifests import to_yaml
 
         return Raw(to_yaml(objects).rstrip("\n"))
     return {"apiVersion": "v1", "kind": "List", "items": objects}

@@ -9,9 +9,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from ..services.domain import AuthMode, KeyType, to_dict
-from ..services.errors import BackendError, InvalidInput, Unauthorized
-from ..services.workspace import Workspace
+from ..services.api.domain import AuthMode, KeyType, to_dict
+from ..services.api.errors import BackendError, InvalidInput, Unauthorized
+from ..services.api.workspace import Workspace
 from .common import confirm, warner
 from .output import Raw
 from .progress import wait
@@ -93,7 +93,7 @@ def read_request_file(raw: str) -> bytes:
     """The request body: a regular file (a device or FIFO would never end, or hang) no
     bigger than the gateway's body limit, read at most to that limit."""
     from ..services.inputs import _human, _kind_of
-    from ..services.local.daemon import max_body_bytes
+    from ..services.local.controlplane.daemon import max_body_bytes
 
     field, fix = "--request-file", "give the path of a regular file holding the request body"
     limit = max_body_bytes()

@@ -7,9 +7,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..services.domain import Environment, to_dict
-from ..services.errors import InvalidInput
-from ..services.workspace import Workspace
+from ..services.api.domain import Environment, to_dict
+from ..services.api.errors import InvalidInput
+from ..services.api.workspace import Workspace
 from .common import confirm, warner
 
 
@@ -19,7 +19,7 @@ def _load(args: argparse.Namespace) -> tuple[Environment, list[str]]:
     from ..services import environments as envs
 
     if args.file:
-        from ..services import yamlload
+        from ..services.specs import yamlload
 
         path = Path(args.file)
         text = yamlload.read_text(path, field="file")

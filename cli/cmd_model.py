@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..services import validation
-from ..services.domain import to_dict
-from ..services.workspace import Workspace
+from ..services.api import validation
+from ..services.api.domain import to_dict
+from ..services.api.workspace import Workspace
 from .common import confirm
 
 

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from ..services.errors import InvalidInput, NotFound
-from ..services.workspace import Workspace
+from ..services.api.errors import InvalidInput, NotFound
+from ..services.api.workspace import Workspace
 
 _AZURE_FLAGS = {
     "resource_group": "resource_group",

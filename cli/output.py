@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..services.errors import InvalidInput
+from ..services.api.errors import InvalidInput
 
 
 class Raw(str):

@@ -11,8 +11,8 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from ..services.domain import Operation
-    from ..services.workspace import OperationHandle
+    from ..services.api.domain import Operation
+    from ..services.api.workspace import OperationHandle
 
 
 class ProgressLine:

@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..services.errors import ModeldeckError
+from ..services.api.errors import ModeldeckError
 
 Handler = Callable[[argparse.Namespace, Any], Awaitable[Any]]
 

@@ -21,7 +21,7 @@ EXAMPLES = ROOT / "examples"
 
 
 async def build_state() -> None:
-    from modeldeck.services.domain import (
+    from modeldeck.services.api.domain import (
         ClusterSpec,
         CodeConfiguration,
         DeploymentSpec,
@@ -159,7 +159,7 @@ def main() -> None:
     os.environ["MODELDECK_HOME"] = str(home)
     # the scoring URI in the pictures stays the same from run to run (when the port is free)
     os.environ.setdefault("MODELDECK_GATEWAY_PORT", str(_free_or_any(GATEWAY_PORT)))
-    from modeldeck.services.local import daemon
+    from modeldeck.services.local.controlplane import daemon
 
     daemon.ensure_daemon()
     try:

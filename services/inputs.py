@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .errors import InvalidInput, Unreachable
+from .api.errors import InvalidInput, Unreachable
 
 if TYPE_CHECKING:
     import threading

@@ -98,7 +98,7 @@ def check_above(path: Path) -> None:
 
 
 def _refuse_above(path: Path, d: Path, st: os.stat_result) -> None:
-    from .errors import InvalidInput
+    from .api.errors import InvalidInput
 
     uid = os.getuid()
     mode = stat.S_IMODE(st.st_mode)
@@ -149,7 +149,7 @@ def check_private(path: Path, what: str | None = None) -> None:
     writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
     if st.st_uid == uid and not writable:
         return
-    from .errors import InvalidInput
+    from .api.errors import InvalidInput
 
     mode = stat.S_IMODE(st.st_mode)
     what = what or _what(path)

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .errors import InvalidInput, NotFound
-from .workspace import Workspace
+from .api.errors import InvalidInput, NotFound
+from .api.workspace import Workspace
 
 PROVIDERS = ("local", "azureml")
 

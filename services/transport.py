@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from .errors import InvalidInput
+from .api.errors import InvalidInput
 
 
 def is_loopback_host(host: str) -> bool:

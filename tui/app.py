@@ -27,7 +27,7 @@ from .format import describe_error
 from .widgets.operations import OperationBar, OperationState
 
 if TYPE_CHECKING:
-    from ..services.workspace import OperationHandle, Workspace
+    from ..services.api.workspace import OperationHandle, Workspace
 
 
 GC_GEN0 = 20_000  # allocations between young collections (Python's default: 700)
@@ -388,8 +388,8 @@ class ModeldeckApp(App[None]):
                 self.operations[key] = OperationState(title, op.progress, op.message)
                 self.refresh_operations()
             op = handle.operation
-            from ..services.domain import OperationStatus
-            from ..services.errors import error_from_dict
+            from ..services.api.domain import OperationStatus
+            from ..services.api.errors import error_from_dict
 
             if op.status is OperationStatus.FAILED:
                 raise error_from_dict(op.error or {"message": op.message or "operation failed"})

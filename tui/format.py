@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from rich.text import Text
 
-from ..services.errors import ModeldeckError
+from ..services.api.errors import ModeldeckError
 
 #: one colour per deployment, chosen from its name (stable across runs: crc32, not hash())
 PALETTE = ("#4EA1D3", "#5FB86B", "#E5A03A", "#C678DD", "#E06C75", "#56B6C2", "#D19A66")

@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
-from ..domain import Operation, OperationStatus
-from ..errors import (
+from ..api.domain import Operation, OperationStatus
+from ..api.errors import (
     BackendError,
     CapacityExceeded,
     Conflict,

@@ -22,7 +22,7 @@ import logging
 import time
 from typing import Any
 
-from ..errors import Unauthorized
+from ..api.errors import Unauthorized
 
 PUBLIC_ARM = "https://management.azure.com"
 LOGIN_FIX = "run: az login   (or az login --tenant TENANT_ID; on a jump box with managed identity, check that it has a role on the workspace)"

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import vmsizes
-from ..domain import (
+from ..api.domain import (
     AuthMode,
     Cluster,
     ClusterDriver,
@@ -36,7 +36,7 @@ from ..domain import (
     ScaleSettings,
     to_dict,
 )
-from ..validation import cpu_quantity, memory_quantity
+from ..api.validation import cpu_quantity, memory_quantity
 
 #: our own tags on ARM resources (kept out of the user's tags when read back)
 TAG_CONTROL = "modeldeck.control"

@@ -18,8 +18,8 @@ import dataclasses
 import time
 from typing import Any
 
-from ..domain import MetricSample
-from ..errors import ModeldeckError
+from ..api.domain import MetricSample
+from ..api.errors import ModeldeckError
 from . import mapping
 from .arm import METRICS_API_VERSION, ArmClient
 

@@ -35,8 +35,9 @@ from urllib.parse import quote
 
 import httpx
 
-from .. import inputs, revisions, validation, vmsizes
-from ..domain import (
+from .. import inputs, vmsizes
+from ..api import revisions, validation
+from ..api.domain import (
     Cluster,
     ClusterDriver,
     ClusterSpec,
@@ -56,7 +57,7 @@ from ..domain import (
     OperationStatus,
     replace,
 )
-from ..errors import (
+from ..api.errors import (
     BackendError,
     Conflict,
     InvalidInput,
@@ -64,9 +65,9 @@ from ..errors import (
     Unauthorized,
     error_from_dict,
 )
+from ..api.workspace import OperationHandle, Workspace
 from ..scoring import is_mlflow_no_code
 from ..transport import refuse_cleartext_credentials
-from ..workspace import OperationHandle, Workspace
 from . import failures, mapping
 from .arm import ArmClient, Lro, RetryPolicy
 from .auth import PUBLIC_ARM, TokenProvider, ml_scope_for, scope_for
@@ -838,7 +839,7 @@ class AzureMLWorkspace(Workspace):
         if now == if_revision:
             return
         before = self._reads.get((kind, name, if_revision))
-        # what changed, as {path: [before, after]} (services/revisions.py): the CLI retries
+        # what changed, as {path: [before, after]} (services/api/revisions.py): the CLI retries
         # on the fresh state when its own change touches none of it; unknown (this process
         # did not read that revision): no "changed", so nothing is retried blindly
         changed = (

@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import BackendError, InvalidInput
+from ..api.errors import BackendError, InvalidInput
 from .interpreters import uv_binary
 from .resolve import ResolvedEnvironment
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput
+from ..api.errors import InvalidInput
 
 #: conda names whose PyPI name differs (conda-forge spelling -> PyPI project)
 CONDA_TO_PIP: dict[str, str] = {

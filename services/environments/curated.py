@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import InvalidInput
+from ..api.errors import InvalidInput
 
 _ASSETS = "https://github.com/Azure/azureml-assets/blob/main/assets/training/general/environments"
 

@@ -24,8 +24,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .. import yamlload
-from ..errors import InvalidInput
+from ..api.errors import InvalidInput
+from ..specs import yamlload
 from .spec import read_conda_file
 
 #: what the no-code scoring script imports, added when the model does not list it

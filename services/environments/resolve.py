@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InvalidInput
+from ..api.errors import InvalidInput
 from .conda import conda_to_pip
 from .curated import curated_environment, is_curated_reference
 from .interpreters import Interpreter, find_python

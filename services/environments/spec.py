@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import yamlload
-from ..errors import InvalidInput
+from ..api.errors import InvalidInput
+from ..specs import yamlload
 
 #: the keys an environment YAML may hold (``$schema`` is the editor's)
 ENVIRONMENT_KEYS = (

@@ -19,8 +19,9 @@ from urllib.parse import quote
 
 import httpx
 
-from .. import paths, revisions, validation
-from ..domain import (
+from .. import paths
+from ..api import revisions, validation
+from ..api.domain import (
     Cluster,
     ClusterDriver,
     ClusterSpec,
@@ -42,8 +43,8 @@ from ..domain import (
     from_dict,
     to_dict,
 )
-from ..errors import BackendError, ModeldeckError, Unreachable, error_from_dict
-from ..workspace import OperationHandle, Workspace
+from ..api.errors import BackendError, ModeldeckError, Unreachable, error_from_dict
+from ..api.workspace import OperationHandle, Workspace
 
 T = TypeVar("T")
 _BASE = "http://modeldeck"
@@ -161,7 +162,7 @@ def _dropped(method: str, path: str, *, following: bool = False) -> Unreachable:
     """The control plane closed the connection in the middle of a command: it died (a crash,
     kill -9, the OOM killer) or was stopped. Said once, with where to look; never the socket
     library's words."""
-    from .daemon import log_path
+    from .controlplane.daemon import log_path
 
     log = log_path()
     what = "while following the logs" if following else f"mid-command ({method} {path})"
@@ -237,7 +238,7 @@ class LocalWorkspace(Workspace):
                 f"the modeldeck control plane does not answer on {self.socket_path} ({exc})",
                 fix="start it with: modeldeck serve (or modeldeck daemon status to check)",
             ) from None
-        from .daemon import ensure_daemon
+        from .controlplane.daemon import ensure_daemon
 
         async with self._start_lock:  # concurrent first calls start one daemon, not several
             await asyncio.to_thread(ensure_daemon)

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from modeldeck.services.api.errors import InvalidInput
 from modeldeck.services.azureml.workspace import AzureMLWorkspace
-from modeldeck.services.errors import InvalidInput
 
 
 @pytest.fixture

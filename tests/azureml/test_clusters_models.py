@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import ClusterDriver, ClusterPurpose, ClusterSpec, ModelSpec
-from modeldeck.services.errors import Conflict, InvalidInput, ModeldeckError, NotFound
+from modeldeck.services.api.domain import ClusterDriver, ClusterPurpose, ClusterSpec, ModelSpec
+from modeldeck.services.api.errors import Conflict, InvalidInput, ModeldeckError, NotFound
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 AKS_ID = (

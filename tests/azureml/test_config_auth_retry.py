@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken
+from modeldeck.services.api.errors import InvalidInput, ModeldeckError, Unauthorized, Unreachable
 from modeldeck.services.azureml.workspace import AzureMLWorkspace
-from modeldeck.services.errors import InvalidInput, ModeldeckError, Unauthorized, Unreachable
 
 
 def write_config(folder: Path, **data: str) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import (
+from modeldeck.services.api.domain import (
     CodeConfiguration,
     DeploymentSpec,
     OperationStatus,
@@ -18,7 +18,7 @@ from modeldeck.services.domain import (
     ResourceSet,
     ScaleSettings,
 )
-from modeldeck.services.errors import Conflict, InvalidInput, ModeldeckError
+from modeldeck.services.api.errors import Conflict, InvalidInput, ModeldeckError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

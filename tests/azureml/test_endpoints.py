@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import AuthMode, EndpointSpec, KeyType, OperationStatus
-from modeldeck.services.errors import Conflict, InvalidInput, NotFound
+from modeldeck.services.api.domain import AuthMode, EndpointSpec, KeyType, OperationStatus
+from modeldeck.services.api.errors import Conflict, InvalidInput, NotFound
 
 
 async def test_create_endpoint_runs_the_long_operation_to_succeeded(ws: Any, fake: Any) -> None:
@@ -186,7 +186,7 @@ async def test_an_update_while_another_runs_is_a_conflict_in_arms_words(
 
 
 async def test_a_503_on_regenerate_keys_is_not_repeated(ws: Any, seeded: Any) -> None:
-    from modeldeck.services.errors import ModeldeckError
+    from modeldeck.services.api.errors import ModeldeckError
 
     before = dict(seeded.keys["my-endpoint"])
     seeded.fail_transient(1, status=503)
@@ -207,7 +207,7 @@ async def test_an_update_followed_through_the_resource_itself(ws: Any, seeded: A
 
 
 async def test_403_names_the_missing_role(ws: Any, seeded: Any) -> None:
-    from modeldeck.services.errors import Unauthorized
+    from modeldeck.services.api.errors import Unauthorized
 
     seeded.readonly_tokens.add("static-token-1")
     with pytest.raises(Unauthorized) as info:
@@ -231,7 +231,7 @@ async def test_operations_can_be_shown_and_listed_by_id(ws: Any, seeded: Any) ->
 async def test_all_traffic_keeps_a_mirror_on_another_deployment(ws: Any, seeded: Any) -> None:
     from pathlib import Path
 
-    from modeldeck.services.domain import CodeConfiguration, DeploymentSpec
+    from modeldeck.services.api.domain import CodeConfiguration, DeploymentSpec
 
     seeded.endpoints["my-endpoint"]["properties"]["mirrorTraffic"] = {"green": 10}
     examples = Path(__file__).resolve().parents[2] / "examples"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from modeldeck.services import specs
-from modeldeck.services.domain import Environment
-from modeldeck.services.errors import BackendError, InvalidInput
+from modeldeck.services.api.domain import Environment
+from modeldeck.services.api.errors import BackendError, InvalidInput
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

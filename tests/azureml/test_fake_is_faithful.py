@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from modeldeck.services.domain import CodeConfiguration, DeploymentSpec, EndpointSpec
+from modeldeck.services.api.domain import CodeConfiguration, DeploymentSpec, EndpointSpec
 
 
 def _spec() -> Any:

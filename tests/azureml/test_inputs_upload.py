@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import CodeConfiguration, DeploymentSpec, ModelSpec
-from modeldeck.services.errors import InvalidInput
+from modeldeck.services.api.domain import CodeConfiguration, DeploymentSpec, ModelSpec
+from modeldeck.services.api.errors import InvalidInput
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

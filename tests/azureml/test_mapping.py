@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from modeldeck.services.api.domain import AuthMode, CodeConfiguration, DeploymentSpec, EndpointSpec
 from modeldeck.services.azureml import mapping
-from modeldeck.services.domain import AuthMode, CodeConfiguration, DeploymentSpec, EndpointSpec
 
 
 @pytest.mark.parametrize(

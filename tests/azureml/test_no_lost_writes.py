@@ -13,8 +13,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from modeldeck.services.api.errors import Conflict
 from modeldeck.services.azureml.workspace import AzureMLWorkspace
-from modeldeck.services.errors import Conflict
 
 EP = "my-endpoint"
 ROUNDS = 50

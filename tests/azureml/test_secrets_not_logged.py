@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from modeldeck.services.api.domain import CodeConfiguration, DeploymentSpec, KeyType
+from modeldeck.services.api.errors import ModeldeckError, Unauthorized
 from modeldeck.services.azureml.workspace import AzureMLWorkspace
-from modeldeck.services.domain import CodeConfiguration, DeploymentSpec, KeyType
-from modeldeck.services.errors import ModeldeckError, Unauthorized
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LOGGERS = ("", "httpx", "httpcore", "azure", "azure.identity", "modeldeck", "asyncio")

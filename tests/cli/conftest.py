@@ -33,7 +33,7 @@ def examples_cli(
     """The CLI in-process (``-o none``, its exit code) in a copy of examples/ with a fresh
     home, the cluster myaks, the model and my-endpoint created; the daemon stopped after."""
     from modeldeck.cli.main import main
-    from modeldeck.services.local import daemon
+    from modeldeck.services.local.controlplane import daemon
 
     monkeypatch.chdir(work)
     monkeypatch.delenv("MODELDECK_WORKSPACE", raising=False)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from modeldeck.cli import cmd_compute
 from modeldeck.cli.parser import build_parser
-from modeldeck.services.errors import InvalidInput
+from modeldeck.services.api.errors import InvalidInput
 
 AKS_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import pytest
 from modeldeck.cli.main import main
-from modeldeck.services.errors import Conflict
+from modeldeck.services.api.errors import Conflict
 from modeldeck.services.local.client import LocalWorkspace
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from modeldeck.services.errors import Unreachable
+from modeldeck.services.api.errors import Unreachable
 from modeldeck.services.local.client import LocalWorkspace
 
 from .conftest import Cli

@@ -7,8 +7,14 @@ import json
 import pytest
 import yaml
 from modeldeck.cli.output import Raw, render
-from modeldeck.services.domain import AuthMode, Endpoint, EndpointKeys, ProvisioningState, to_dict
-from modeldeck.services.errors import InvalidInput
+from modeldeck.services.api.domain import (
+    AuthMode,
+    Endpoint,
+    EndpointKeys,
+    ProvisioningState,
+    to_dict,
+)
+from modeldeck.services.api.errors import InvalidInput
 
 ENDPOINT = to_dict(
     Endpoint(
@@ -84,7 +90,7 @@ def test_bad_query_is_invalid_input() -> None:
 
 
 def _cluster(name: str) -> dict:
-    from modeldeck.services.domain import Cluster, ClusterDriver, ClusterPurpose
+    from modeldeck.services.api.domain import Cluster, ClusterDriver, ClusterPurpose
 
     return to_dict(
         Cluster(

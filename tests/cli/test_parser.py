@@ -11,7 +11,7 @@ from modeldeck.cli import common, docgen
 from modeldeck.cli.main import main
 from modeldeck.cli.parser import build_parser, iter_commands
 from modeldeck.services import profiles, specs
-from modeldeck.services.errors import InvalidInput
+from modeldeck.services.api.errors import InvalidInput
 
 REPO = Path(__file__).resolve().parents[2]
 ALL = [path for path, _ in iter_commands(build_parser(full=True)) if path]
@@ -182,7 +182,7 @@ def test_profile_flags(md_home: Path) -> None:
     # an az script's -w WORKSPACE_NAME finds the profile of that Azure ML workspace
     profile, _ = common.resolve_profile(ns(workspace="ml-prod"))
     assert profile.name == "prod"
-    from modeldeck.services.errors import NotFound
+    from modeldeck.services.api.errors import NotFound
 
     with pytest.raises(NotFound) as exc:
         common.resolve_profile(ns(workspace="nowhere"))

@@ -6,9 +6,9 @@ import io
 
 import pytest
 from modeldeck.cli.progress import wait
-from modeldeck.services.domain import Operation, OperationStatus
-from modeldeck.services.errors import CapacityExceeded
-from modeldeck.services.workspace import OperationHandle
+from modeldeck.services.api.domain import Operation, OperationStatus
+from modeldeck.services.api.errors import CapacityExceeded
+from modeldeck.services.api.workspace import OperationHandle
 
 
 class Terminal(io.StringIO):

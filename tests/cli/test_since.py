@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from modeldeck.cli.parser import build_parser
 from modeldeck.cli.since import parse_since
-from modeldeck.services.errors import InvalidInput
+from modeldeck.services.api.errors import InvalidInput
 
 NOW = 1_800_000_000.0
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from modeldeck.services import specs
-from modeldeck.services.domain import AuthMode, DeploymentSpec
-from modeldeck.services.errors import InvalidInput
+from modeldeck.services.api.domain import AuthMode, DeploymentSpec
+from modeldeck.services.api.errors import InvalidInput
 
 
 def line_of(text: str, snippet: str) -> int:

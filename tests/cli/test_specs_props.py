@@ -8,7 +8,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from modeldeck.services import specs
-from modeldeck.services.errors import InvalidInput
+from modeldeck.services.api.errors import InvalidInput
 
 scalars = st.one_of(
     st.none(),

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from modeldeck.cli.main import main
-from modeldeck.services.errors import Conflict
+from modeldeck.services.api.errors import Conflict
 
 pytestmark = pytest.mark.e2e
 

@@ -44,7 +44,11 @@ def test_the_wheel_holds_the_package_and_its_styles(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for tcss in (REPO / "styles").glob("*.tcss"):
         assert f"modeldeck/styles/{tcss.name}" in names
-    for module in ("cli/main.py", "services/local/daemon.py", "services/scoring/host.py"):
+    for module in (
+        "cli/main.py",
+        "services/local/controlplane/daemon.py",
+        "services/scoring/host.py",
+    ):
         assert f"modeldeck/{module}" in names
     assert not any(n.startswith(("modeldeck/tests/", "tests/", "modeldeck/bench/")) for n in names)
     [entry] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from modeldeck.services.api.errors import BackendError
 from modeldeck.services.environments import (
     BuiltEnvironment,
     EnvironmentSpec,
@@ -25,7 +26,6 @@ from modeldeck.services.environments import (
     resolve,
 )
 from modeldeck.services.environments.interpreters import uv_binary
-from modeldeck.services.errors import BackendError
 
 pytestmark = [
     pytest.mark.timeout(240),

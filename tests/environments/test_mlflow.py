@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from modeldeck.services import environments
+from modeldeck.services.api.errors import InvalidInput
 from modeldeck.services.environments.mlflow import mlflow_environment, read_mlmodel
-from modeldeck.services.errors import InvalidInput
 
 NCD_MODEL = (
     Path(__file__).parents[1] / "scoring" / "examples" / "ncd" / "sklearn-diabetes" / "model"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from modeldeck.services.api.errors import InvalidInput
 from modeldeck.services.environments import (
     EnvironmentSpec,
     environment_from_dict,
@@ -20,7 +21,6 @@ from modeldeck.services.environments import (
 from modeldeck.services.environments.conda import conda_to_pip
 from modeldeck.services.environments.pipconfig import PipConfig
 from modeldeck.services.environments.spec import read_conda_file
-from modeldeck.services.errors import InvalidInput
 
 EXAMPLES = Path(__file__).parent / "azureml_examples"
 #: an empty pip configuration: keys and warnings do not depend on this machine's pip.conf

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import (
+from modeldeck.services.api.domain import (
     ClusterDriver,
     ClusterPurpose,
     ClusterSpec,
@@ -17,8 +17,8 @@ from modeldeck.services.domain import (
     DeploymentSpec,
     Model,
 )
-from modeldeck.services.drivers import DeploymentRuntime, EndpointAuth, EndpointRoute
-from modeldeck.services.kubernetes.driver import KubernetesDriver
+from modeldeck.services.drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute
+from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
 
 
 def _load_fake() -> Any:

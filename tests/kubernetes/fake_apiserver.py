@@ -56,8 +56,8 @@ import jsonschema
 import kubernetes_validate
 import yaml
 from aiohttp import web
-from modeldeck.services.kubernetes import metrics as metrics_mod
-from modeldeck.services.kubernetes.podserver import Stats
+from modeldeck.services.drivers.kubernetes import metrics as metrics_mod
+from modeldeck.services.drivers.kubernetes.podserver import Stats
 
 SCHEMAS = Path(__file__).with_name("schemas")
 K8S_VERSION = "1.33"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import (
+from modeldeck.services.api.domain import (
     ClusterDriver,
     ClusterSpec,
     CodeConfiguration,
@@ -30,10 +30,10 @@ from modeldeck.services.domain import (
     Resources,
     ResourceSet,
 )
-from modeldeck.services.errors import Conflict
-from modeldeck.services.kubernetes.concurrency import who
-from modeldeck.services.local import daemon
+from modeldeck.services.api.errors import Conflict
+from modeldeck.services.drivers.kubernetes.concurrency import who
 from modeldeck.services.local.client import LocalWorkspace
+from modeldeck.services.local.controlplane import daemon
 
 from .conftest import NS, write_kubeconfig
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from modeldeck.services.errors import InvalidInput
+from modeldeck.services.api.errors import InvalidInput
 
 
 def kubeconfig(tmp_path: Path, fake: Any, server: str, user: dict[str, Any]) -> Path:

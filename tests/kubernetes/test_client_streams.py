@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.kubernetes.driver import KubernetesDriver
-from modeldeck.services.kubernetes.errors import Call
+from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
+from modeldeck.services.drivers.kubernetes.errors import Call
 
 from .conftest import NS
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import ClusterPurpose, ScaleSettings
-from modeldeck.services.errors import InvalidInput, NotFound
-from modeldeck.services.kubernetes import concurrency as cc
-from modeldeck.services.kubernetes.driver import KubernetesDriver, RolloutFailed
+from modeldeck.services.api.domain import ClusterPurpose, ScaleSettings
+from modeldeck.services.api.errors import InvalidInput, NotFound
+from modeldeck.services.drivers.kubernetes import concurrency as cc
+from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver, RolloutFailed
 
 NS = "ml"
 MANAGED = "app.kubernetes.io/managed-by=modeldeck"
@@ -328,7 +328,7 @@ async def test_failed_first_version_stays_to_show_why(
 async def test_why_not_ready_names_the_cause(
     driver: KubernetesDriver, fake: Any, k: Any, changes: dict, reason: str
 ) -> None:
-    from modeldeck.services.domain import Resources, ResourceSet
+    from modeldeck.services.api.domain import Resources, ResourceSet
 
     if changes.get("resources") == "huge":
         changes = {"resources": Resources(ResourceSet(cpu=64, memory_gb=1))}

@@ -21,10 +21,10 @@ import kubernetes_validate
 import pytest
 import yaml
 from modeldeck.services import environments as envs
-from modeldeck.services.drivers import DeploymentRuntime
-from modeldeck.services.errors import InvalidInput
-from modeldeck.services.kubernetes import manifests as mf
-from modeldeck.services.kubernetes.driver import KubernetesDriver, RolloutFailed
+from modeldeck.services.api.errors import InvalidInput
+from modeldeck.services.drivers.base import DeploymentRuntime
+from modeldeck.services.drivers.kubernetes import manifests as mf
+from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver, RolloutFailed
 
 from .conftest import NS
 from .test_cli_kubernetes import kube_cli  # noqa: F401 (the fixture)

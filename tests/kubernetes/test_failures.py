@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.errors import BackendError, InvalidInput, Unauthorized, Unreachable
-from modeldeck.services.kubernetes.driver import KubernetesDriver
-from modeldeck.services.kubernetes.errors import Call
+from modeldeck.services.api.errors import BackendError, InvalidInput, Unauthorized, Unreachable
+from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
+from modeldeck.services.drivers.kubernetes.errors import Call
 
 NS = "ml"
 

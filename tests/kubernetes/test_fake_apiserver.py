@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
-from modeldeck.services.kubernetes.kubeconfig import client_configuration, load_context
+from modeldeck.services.drivers.kubernetes.kubeconfig import client_configuration, load_context
 
 NS = "ml"
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from modeldeck.services.errors import InvalidInput
-from modeldeck.services.kubernetes.kubeconfig import client_configuration, load_context
+from modeldeck.services.api.errors import InvalidInput
+from modeldeck.services.drivers.kubernetes.kubeconfig import client_configuration, load_context
 
 
 def write(path: Path, data: dict) -> Path:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import LogLine
-from modeldeck.services.kubernetes.driver import KubernetesDriver
+from modeldeck.services.api.domain import LogLine
+from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
 
 NS = "ml"
 

@@ -11,9 +11,9 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from modeldeck.services.domain import Model, Probe, Resources, ResourceSet, ScaleSettings
-from modeldeck.services.errors import InvalidInput
-from modeldeck.services.kubernetes import manifests as mf
+from modeldeck.services.api.domain import Model, Probe, Resources, ResourceSet, ScaleSettings
+from modeldeck.services.api.errors import InvalidInput
+from modeldeck.services.drivers.kubernetes import manifests as mf
 
 SCHEMA = json.loads((Path(__file__).with_name("schemas") / "httproute-v1.json").read_text())
 

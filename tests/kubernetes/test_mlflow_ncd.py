@@ -10,8 +10,8 @@ from pathlib import Path
 import kubernetes_validate
 from modeldeck.services import environments as envs
 from modeldeck.services import specs
-from modeldeck.services.domain import Model
-from modeldeck.services.kubernetes import manifests as mf
+from modeldeck.services.api.domain import Model
+from modeldeck.services.drivers.kubernetes import manifests as mf
 from modeldeck.services.scoring import MLFLOW_CODE, MLFLOW_SCRIPT
 
 NCD = Path(__file__).resolve().parents[1] / "scoring" / "examples" / "ncd"

@@ -14,11 +14,11 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from modeldeck.services.domain import DeploymentSpec, from_dict
-from modeldeck.services.drivers import DeploymentRuntime, EndpointAuth, EndpointRoute
-from modeldeck.services.errors import Conflict
-from modeldeck.services.kubernetes import concurrency as cc
-from modeldeck.services.kubernetes.driver import KubernetesDriver
+from modeldeck.services.api.domain import DeploymentSpec, from_dict
+from modeldeck.services.api.errors import Conflict
+from modeldeck.services.drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute
+from modeldeck.services.drivers.kubernetes import concurrency as cc
+from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
 
 NS = "ml"
 ROUNDS = 50

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from modeldeck.services.kubernetes import manifests as mf
-from modeldeck.services.kubernetes.metrics import parse_prometheus
-from modeldeck.services.local.tokens import mint_token
+from modeldeck.services.drivers.kubernetes import manifests as mf
+from modeldeck.services.drivers.kubernetes.metrics import parse_prometheus
+from modeldeck.services.tokens import mint_token
 
 KEY1 = "primary-" + "x" * 30
 KEY2 = "secondary-" + "y" * 30

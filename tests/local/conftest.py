@@ -1,7 +1,7 @@
 """Fixtures of the local control plane's tests: a real daemon in a temporary MODELDECK_HOME.
 
 The daemon is started through the real auto-start path (``ensure_daemon``, which
-spawns ``python -m modeldeck.services.local.daemon`` detached) and stopped after.
+spawns ``python -m modeldeck.services.local.controlplane.daemon`` detached) and stopped after.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import (
+from modeldeck.services.api.domain import (
     ClusterSpec,
     CodeConfiguration,
     DeploymentSpec,
@@ -28,9 +28,9 @@ from modeldeck.services.domain import (
     ResourceSet,
     to_dict,
 )
-from modeldeck.services.local import daemon
+from modeldeck.services.api.workspace import OperationHandle
 from modeldeck.services.local.client import LocalWorkspace
-from modeldeck.services.workspace import OperationHandle
+from modeldeck.services.local.controlplane import daemon
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WAIT_S = 90.0  # only to avoid hangs
@@ -69,7 +69,9 @@ def _is_our_daemon(pid: int, home: Path) -> bool:
         env = proc.environ()
     except (psutil.Error, OSError):
         return False
-    return "modeldeck.services.local.daemon" in cmdline and env.get("MODELDECK_HOME") == str(home)
+    return "modeldeck.services.local.controlplane.daemon" in cmdline and env.get(
+        "MODELDECK_HOME"
+    ) == str(home)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from modeldeck.services.domain import (
+from modeldeck.services.api.domain import (
     ClusterSpec,
     CodeConfiguration,
     DeploymentSpec,
@@ -31,11 +31,16 @@ from modeldeck.services.domain import (
     RequestSettings,
     ScaleSettings,
 )
-from modeldeck.services.drivers import DeploymentRuntime, EndpointAuth, EndpointRoute
-from modeldeck.services.local.gateway import Gateway
-from modeldeck.services.local.logstore import LogStore
-from modeldeck.services.local.pool import PoolDriver
-from modeldeck.services.local.supervisor import Replica, ReplicaConfig, ReplicaState, Supervisor
+from modeldeck.services.drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute
+from modeldeck.services.drivers.pool import PoolDriver
+from modeldeck.services.local.dataplane.gateway import Gateway
+from modeldeck.services.local.dataplane.logstore import LogStore
+from modeldeck.services.local.dataplane.supervisor import (
+    Replica,
+    ReplicaConfig,
+    ReplicaState,
+    Supervisor,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"

@@ -23,7 +23,7 @@ def test_importing_the_client_loads_nothing_heavy() -> None:
 def test_daemon_helpers_import_without_the_server() -> None:
     code = (
         "import sys\n"
-        "from modeldeck.services.local.daemon import daemon_status, ensure_daemon, stop_daemon\n"
+        "from modeldeck.services.local.controlplane.daemon import daemon_status, ensure_daemon, stop_daemon\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'aiohttp', 'sqlite3', 'httpx'}))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -13,10 +13,10 @@ import sys
 import httpx
 import psutil
 import pytest
-from modeldeck.services.domain import KeyType, ProvisioningState
-from modeldeck.services.errors import Unreachable
-from modeldeck.services.local import daemon
+from modeldeck.services.api.domain import KeyType, ProvisioningState
+from modeldeck.services.api.errors import Unreachable
 from modeldeck.services.local.client import LocalWorkspace
+from modeldeck.services.local.controlplane import daemon
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +42,7 @@ async def test_autostart_status_single_instance_and_stop(fresh_home, h) -> None:
     assert info["running"] is True and info["pid"] == pid and info["uptime_s"] >= 0
     # a second daemon on the same state dir refuses to run and says who runs
     proc = subprocess.run(
-        [sys.executable, "-m", "modeldeck.services.local.daemon"],
+        [sys.executable, "-m", "modeldeck.services.local.controlplane.daemon"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -148,7 +148,7 @@ async def test_kill_9_and_restart_loses_nothing(fresh_home, h) -> None:  # type:
 
 async def test_serve_in_the_foreground_stops_on_sigint(fresh_home, h) -> None:  # type: ignore[no-untyped-def]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "modeldeck.services.local.daemon"],
+        [sys.executable, "-m", "modeldeck.services.local.controlplane.daemon"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -204,7 +204,7 @@ def _daemons_of(home: object) -> list[int]:
     for proc in psutil.process_iter(["cmdline", "environ", "status"]):
         info = proc.info
         if (
-            "modeldeck.services.local.daemon" in " ".join(info["cmdline"] or [])
+            "modeldeck.services.local.controlplane.daemon" in " ".join(info["cmdline"] or [])
             and (info["environ"] or {}).get("MODELDECK_HOME") == str(home)
             and info["status"] != psutil.STATUS_ZOMBIE
         ):

@@ -14,9 +14,9 @@ import time
 import httpx
 import psutil
 import pytest
-from modeldeck.services.errors import Unreachable
-from modeldeck.services.local import daemon
+from modeldeck.services.api.errors import Unreachable
 from modeldeck.services.local.client import LocalWorkspace
+from modeldeck.services.local.controlplane import daemon
 
 pytestmark = pytest.mark.e2e
 
@@ -73,7 +73,7 @@ async def test_the_control_socket_closes_idle_clients_and_bounds_connections(
             [
                 sys.executable,
                 "-c",
-                "from modeldeck.services.local import daemon; "
+                "from modeldeck.services.local.controlplane import daemon; "
                 "print(daemon.daemon_status()['running'])",
             ],
             capture_output=True,
@@ -111,7 +111,7 @@ async def test_the_daemon_raises_its_open_files_limit_to_the_hard_limit(
 
     with h.running_home(tmp_path_factory.mktemp("mdr")) as home:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "modeldeck.services.local.daemon", "--detached"],
+            [sys.executable, "-m", "modeldeck.services.local.controlplane.daemon", "--detached"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

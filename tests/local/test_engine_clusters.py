@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from modeldeck.services.domain import ClusterDriver, ClusterSpec
-from modeldeck.services.errors import Conflict, InvalidInput, NotFound
-from modeldeck.services.local import daemon
+from modeldeck.services.api.domain import ClusterDriver, ClusterSpec
+from modeldeck.services.api.errors import Conflict, InvalidInput, NotFound
 from modeldeck.services.local.client import LocalWorkspace
+from modeldeck.services.local.controlplane import daemon
 
 pytestmark = pytest.mark.e2e
 

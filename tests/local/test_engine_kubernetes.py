@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import ClusterDriver, ClusterSpec, KeyType, ProvisioningState
-from modeldeck.services.local import daemon
+from modeldeck.services.api.domain import ClusterDriver, ClusterSpec, KeyType, ProvisioningState
 from modeldeck.services.local.client import LocalWorkspace
+from modeldeck.services.local.controlplane import daemon
 
 pytestmark = pytest.mark.e2e
 
@@ -152,8 +152,8 @@ def _managed(fake: Any) -> list[tuple[str, str]]:
 
 
 async def test_attach_rules_identity_and_isolated_failures(h, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
-    from modeldeck.services.domain import ClusterPurpose
-    from modeldeck.services.errors import Conflict, InvalidInput
+    from modeldeck.services.api.domain import ClusterPurpose
+    from modeldeck.services.api.errors import Conflict, InvalidInput
 
     fk = _fake_module()
     main = fk.FakeKube().start()
@@ -237,8 +237,8 @@ async def test_attach_rules_identity_and_isolated_failures(h, tmp_path_factory) 
 
 
 async def test_dry_run_not_ready_metrics_note_and_detach(h, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
-    from modeldeck.services.domain import EndpointSpec
-    from modeldeck.services.errors import BackendError, InvalidInput
+    from modeldeck.services.api.domain import EndpointSpec
+    from modeldeck.services.api.errors import BackendError, InvalidInput
 
     fk = _fake_module()
     fake = fk.FakeKube(metrics_server=False).start()
@@ -361,22 +361,22 @@ class Operator:
     """
 
     def __init__(self, root: Path, user: str, mp: pytest.MonkeyPatch) -> None:
-        from modeldeck.services.local.engine import Engine
-        from modeldeck.services.local.store import Store
+        from modeldeck.services.local.controlplane.engine import Engine
+        from modeldeck.services.local.controlplane.store import Store
 
         self.user = user
         self._mp = mp
         self.engine = Engine(Store(root / "workspace.db"), root / "data")
 
     def acting(self) -> Any:
-        from modeldeck.services.kubernetes import concurrency
+        from modeldeck.services.drivers.kubernetes import concurrency
 
         self._mp.setattr(concurrency, "who", lambda: self.user)
         return self.engine
 
     async def done(self, op: Any) -> Any:
         """The operation once it ended; its typed error (as a client gets it) if it failed."""
-        from modeldeck.services.errors import error_from_dict
+        from modeldeck.services.api.errors import error_from_dict
 
         after = 0
         for _ in range(2000):  # bounded: only to avoid a hang
@@ -393,8 +393,8 @@ class Operator:
         self.engine.store.close()
 
     async def join(self, h: Any) -> None:
-        from modeldeck.services.domain import ModelSpec
-        from modeldeck.services.local import adopt
+        from modeldeck.services.api.domain import ModelSpec
+        from modeldeck.services.local.controlplane import adopt
 
         await self.engine.create_model(
             ModelSpec(name="sklearn-demo", path=str(h.EXAMPLES / "model"))
@@ -408,7 +408,7 @@ class Operator:
 
 
 def _live_endpoint(fake: Any) -> dict[str, Any]:
-    from modeldeck.services.kubernetes import concurrency as cc
+    from modeldeck.services.drivers.kubernetes import concurrency as cc
 
     return {
         **cc.route_fields(fake.get("httproutes", "ml", "pay-ep")),
@@ -420,7 +420,7 @@ async def _alice_and_bob(
     fake: Any, h: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Operator, Operator]:
     """Alice makes endpoint pay-ep (blue 100%, green) on the cluster; Bob attaches it too."""
-    from modeldeck.services.domain import EndpointSpec
+    from modeldeck.services.api.domain import EndpointSpec
 
     config = _fake_module().write_kubeconfig(
         tmp_path / "kubeconfig", {"fake": (fake.url, "")}, current="fake"
@@ -446,9 +446,9 @@ async def _alice_and_bob(
 async def test_two_control_planes_on_one_cluster_lose_no_write(  # type: ignore[no-untyped-def]
     fake, h, tmp_path, monkeypatch
 ) -> None:
-    from modeldeck.services.domain import RequestSettings
-    from modeldeck.services.errors import Conflict
-    from modeldeck.services.kubernetes import concurrency as cc
+    from modeldeck.services.api.domain import RequestSettings
+    from modeldeck.services.api.errors import Conflict
+    from modeldeck.services.drivers.kubernetes import concurrency as cc
 
     alice, bob = await _alice_and_bob(fake, h, tmp_path, monkeypatch)
     try:
@@ -553,8 +553,8 @@ async def test_the_cli_of_a_workspace_that_read_before_another_operator_changed(
     from aiohttp import web
     from modeldeck.cli.main import main
     from modeldeck.services import paths
-    from modeldeck.services.kubernetes import concurrency as cc
-    from modeldeck.services.local.api import build_app
+    from modeldeck.services.drivers.kubernetes import concurrency as cc
+    from modeldeck.services.local.controlplane.api import build_app
 
     alice, bob = await _alice_and_bob(fake, h, tmp_path, monkeypatch)
     monkeypatch.setenv("MODELDECK_HOME", str(tmp_path / "bob-home"))
@@ -670,8 +670,8 @@ async def test_two_control_planes_racing_rounds_lose_nothing(  # type: ignore[no
     """Each round both operators read, then write at once (one event loop, their requests
     interleaved at the API server): the same field, one lands and the other is refused;
     different fields, both land."""
-    from modeldeck.services.errors import Conflict
-    from modeldeck.services.kubernetes import concurrency as cc
+    from modeldeck.services.api.errors import Conflict
+    from modeldeck.services.drivers.kubernetes import concurrency as cc
 
     rounds = 20
     this_user = cc.who

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from modeldeck.services.domain import (
+from modeldeck.services.api.domain import (
     AuthMode,
     ClusterPurpose,
     ClusterSpec,
@@ -20,15 +20,15 @@ from modeldeck.services.domain import (
     OperationStatus,
     ProvisioningState,
 )
-from modeldeck.services.errors import (
+from modeldeck.services.api.errors import (
     BackendError,
     CapacityExceeded,
     Conflict,
     InvalidInput,
     NotFound,
 )
-from modeldeck.services.local import daemon
 from modeldeck.services.local.client import LocalWorkspace
+from modeldeck.services.local.controlplane import daemon
 
 pytestmark = pytest.mark.e2e
 

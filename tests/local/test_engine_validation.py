@@ -13,8 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from modeldeck.services.domain import ClusterPurpose, ClusterSpec, EndpointSpec, ModelSpec, to_dict
-from modeldeck.services.errors import CapacityExceeded, Conflict, InvalidInput, NotFound
+from modeldeck.services.api.domain import (
+    ClusterPurpose,
+    ClusterSpec,
+    EndpointSpec,
+    ModelSpec,
+    to_dict,
+)
+from modeldeck.services.api.errors import CapacityExceeded, Conflict, InvalidInput, NotFound
 
 pytestmark = pytest.mark.e2e
 

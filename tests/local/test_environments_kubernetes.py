@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 from modeldeck.services import specs
-from modeldeck.services.domain import ClusterDriver, ClusterSpec
-from modeldeck.services.errors import ModeldeckError
-from modeldeck.services.local import daemon
+from modeldeck.services.api.domain import ClusterDriver, ClusterSpec
+from modeldeck.services.api.errors import ModeldeckError
 from modeldeck.services.local.client import LocalWorkspace
+from modeldeck.services.local.controlplane import daemon
 
 FAKE = Path(__file__).resolve().parents[1] / "kubernetes" / "fake_apiserver.py"
 

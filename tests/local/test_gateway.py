@@ -14,11 +14,11 @@ import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from modeldeck.services.domain import RequestSettings
-from modeldeck.services.errors import Conflict
-from modeldeck.services.local.gateway import Gateway, _Endpoint
-from modeldeck.services.local.supervisor import Supervisor
-from modeldeck.services.local.tokens import TokenError, mint_token, verify_token
+from modeldeck.services.api.domain import RequestSettings
+from modeldeck.services.api.errors import Conflict
+from modeldeck.services.local.dataplane.gateway import Gateway, _Endpoint
+from modeldeck.services.local.dataplane.supervisor import Supervisor
+from modeldeck.services.tokens import TokenError, mint_token, verify_token
 from multidict import CIMultiDict
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from modeldeck.services.domain import RequestSettings
+from modeldeck.services.api.domain import RequestSettings
 from modeldeck.services.local.connguard import ConnectionLimits
-from modeldeck.services.local.gateway import Gateway
-from modeldeck.services.local.supervisor import Supervisor
+from modeldeck.services.local.dataplane.gateway import Gateway
+from modeldeck.services.local.dataplane.supervisor import Supervisor
 
 
 def _dataplane():  # tests/local/conftest.py is the control plane's: load ours explicitly

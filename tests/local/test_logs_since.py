@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from modeldeck.services.errors import InvalidInput
+from modeldeck.services.api.errors import InvalidInput
 
 pytestmark = pytest.mark.e2e
 

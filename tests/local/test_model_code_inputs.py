@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-from modeldeck.services.domain import ModelSpec, to_dict
-from modeldeck.services.errors import InvalidInput, Unreachable
-from modeldeck.services.local import daemon
+from modeldeck.services.api.domain import ModelSpec, to_dict
+from modeldeck.services.api.errors import InvalidInput, Unreachable
 from modeldeck.services.local.client import LocalWorkspace
+from modeldeck.services.local.controlplane import daemon
 
 pytestmark = pytest.mark.e2e
 

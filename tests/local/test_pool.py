@@ -14,11 +14,11 @@ import aiohttp
 import psutil
 import pytest
 from modeldeck import __version__
-from modeldeck.services.domain import ClusterSpec, RequestSettings, ScaleSettings
-from modeldeck.services.errors import BackendError, InvalidInput, NotFound
-from modeldeck.services.local.gateway import Gateway
-from modeldeck.services.local.logstore import LogStore
-from modeldeck.services.local.pool import PoolDriver
+from modeldeck.services.api.domain import ClusterSpec, RequestSettings, ScaleSettings
+from modeldeck.services.api.errors import BackendError, InvalidInput, NotFound
+from modeldeck.services.drivers.pool import PoolDriver
+from modeldeck.services.local.dataplane.gateway import Gateway
+from modeldeck.services.local.dataplane.logstore import LogStore
 
 
 def _dataplane():  # tests/local/conftest.py is the control plane's: load ours explicitly
@@ -387,7 +387,7 @@ def test_logs_rotate_and_stay_bounded(tmp_path: Path) -> None:
 async def test_a_model_file_appears_under_its_own_name(
     tmp_path: Path, pool: PoolDriver, http: aiohttp.ClientSession
 ) -> None:
-    from modeldeck.services.domain import Model
+    from modeldeck.services.api.domain import Model
 
     weights = tmp_path / "models" / "m" / "3" / "m.pkl"
     weights.parent.mkdir(parents=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 import pytest
-from modeldeck.services.local.supervisor import ReplicaState, Supervisor
+from modeldeck.services.local.dataplane.supervisor import ReplicaState, Supervisor
 
 
 def _dataplane():  # tests/local/conftest.py is the control plane's: load ours explicitly
@@ -59,7 +59,7 @@ def _replica_argv(code: Path, model_dir: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "modeldeck.services.local.replica",
+        "modeldeck.services.local.dataplane.replica",
         "--code-dir",
         str(code),
         "--scoring-script",
@@ -234,7 +234,7 @@ async def test_azmlinfsrv_runtime_serves_only_the_replica_socket(
     tool.write_text(FAKE_AZMLINFSRV.format(python=sys.executable, port=port))
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
-    from modeldeck.services.local.supervisor import ReplicaConfig
+    from modeldeck.services.local.dataplane.supervisor import ReplicaConfig
 
     replica = supervisor.create(
         ReplicaConfig(
@@ -355,9 +355,9 @@ time.sleep(600)
 
 
 async def test_readiness_probe_budget_ends_a_hanging_init(tmp_path: Path) -> None:
-    from modeldeck.services.domain import Probe
-    from modeldeck.services.local.logstore import LogStore
-    from modeldeck.services.local.supervisor import ReplicaConfig
+    from modeldeck.services.api.domain import Probe
+    from modeldeck.services.local.dataplane.logstore import LogStore
+    from modeldeck.services.local.dataplane.supervisor import ReplicaConfig
 
     code = dp.write_code(
         tmp_path,
@@ -404,7 +404,7 @@ async def test_readiness_probe_budget_ends_a_hanging_init(tmp_path: Path) -> Non
 async def test_replica_sockets_are_private_whatever_the_umask(tmp_path: Path) -> None:
     """The socket directories are 0700 (also under umask 000), the socket 0600, and no
     replica process listens on a TCP port."""
-    from modeldeck.services.local.logstore import LogStore
+    from modeldeck.services.local.dataplane.logstore import LogStore
 
     old = os.umask(0)
     try:
@@ -431,9 +431,9 @@ async def test_replica_sockets_are_private_whatever_the_umask(tmp_path: Path) ->
 async def test_a_socket_dir_too_deep_falls_back_then_fails_clearly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modeldeck.services.errors import BackendError
-    from modeldeck.services.local.logstore import LogStore
-    from modeldeck.services.local.supervisor import MAX_SOCKET_PATH
+    from modeldeck.services.api.errors import BackendError
+    from modeldeck.services.local.dataplane.logstore import LogStore
+    from modeldeck.services.local.dataplane.supervisor import MAX_SOCKET_PATH
 
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     runtime = tmp_path / "run"

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from modeldeck.services import revisions
-from modeldeck.services.errors import Conflict
+from modeldeck.services.api import revisions
+from modeldeck.services.api.errors import Conflict
 from modeldeck.services.local.client import LocalWorkspace, UnixTransport
 
 pytestmark = pytest.mark.e2e

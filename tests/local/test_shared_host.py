@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from modeldeck.services.domain import AuthMode, EndpointSpec, to_dict
-from modeldeck.services.local import daemon
+from modeldeck.services.api.domain import AuthMode, EndpointSpec, to_dict
 from modeldeck.services.local.client import LocalWorkspace
+from modeldeck.services.local.controlplane import daemon
 
 SAMPLE = b'{"data": [[1, 2, 3, 4]]}'
 NOBODY = 65534

@@ -7,7 +7,7 @@ import stat
 import time
 
 import pytest
-from modeldeck.services.domain import (
+from modeldeck.services.api.domain import (
     ClusterSpec,
     CodeConfiguration,
     DeploymentSpec,
@@ -15,8 +15,8 @@ from modeldeck.services.domain import (
     Model,
     ProvisioningState,
 )
-from modeldeck.services.errors import BackendError
-from modeldeck.services.local.store import (
+from modeldeck.services.api.errors import BackendError
+from modeldeck.services.local.controlplane.store import (
     ACTOR,
     SCHEMA_VERSION,
     DeploymentRow,

@@ -10,13 +10,13 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from modeldeck.services.domain import (
+from modeldeck.services.api.domain import (
     EndpointSpec,
     KeyType,
     OperationStatus,
     ProvisioningState,
 )
-from modeldeck.services.errors import NotFound
+from modeldeck.services.api.errors import NotFound
 
 pytestmark = pytest.mark.e2e
 

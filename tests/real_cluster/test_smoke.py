@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 import pytest
-from modeldeck.services.domain import (
+from modeldeck.services.api.domain import (
     ClusterDriver,
     ClusterPurpose,
     ClusterSpec,
@@ -31,8 +31,8 @@ from modeldeck.services.domain import (
     DeploymentSpec,
     Model,
 )
-from modeldeck.services.drivers import DeploymentRuntime, EndpointAuth, EndpointRoute
-from modeldeck.services.errors import InvalidInput
+from modeldeck.services.api.errors import InvalidInput
+from modeldeck.services.drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute
 
 REAL = os.environ.get("MODELDECK_REAL_KUBECONFIG") or os.environ.get("KUBECONFIG")
 REASON = (
@@ -49,7 +49,7 @@ async def test_walkthrough_on_a_real_cluster(
     import secrets
 
     import httpx
-    from modeldeck.services.kubernetes.driver import KubernetesDriver
+    from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
 
     assert REAL
     monkeypatch.setenv("KUBECONFIG", REAL)

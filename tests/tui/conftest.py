@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import (
+from modeldeck.services.api.domain import (
     ClusterSpec,
     CodeConfiguration,
     DeploymentSpec,
@@ -33,7 +33,7 @@ WAIT_S = 60.0  # only to avoid hangs, never asserted on
 
 
 def _stop_daemon(home: Path) -> None:
-    from modeldeck.services.local import daemon
+    from modeldeck.services.local.controlplane import daemon
 
     with contextlib.suppress(Exception):
         daemon.stop_daemon(timeout=20.0)
@@ -57,7 +57,7 @@ def tui_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             "NO_COLOR",
         ):
             mp.delenv(key, raising=False)
-        from modeldeck.services.local import daemon
+        from modeldeck.services.local.controlplane import daemon
 
         daemon.ensure_daemon()
         try:

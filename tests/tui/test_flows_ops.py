@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import AuthMode, Probe
+from modeldeck.services.api.domain import AuthMode, Probe
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.screens.dialogs import PromptScreen
 from modeldeck.tui.widgets.operations import OperationBar
@@ -189,7 +189,7 @@ async def test_create_a_deployment_with_the_form_and_its_model_picker(
 async def test_change_the_model_of_a_deployment_and_an_unknown_model_is_refused(
     workspace: Any, h: Any
 ) -> None:
-    from modeldeck.services.domain import ModelSpec
+    from modeldeck.services.api.domain import ModelSpec
 
     await h.make_endpoint(workspace, "ep-model", {"blue": 100})
     if not await workspace.list_models("other-model"):

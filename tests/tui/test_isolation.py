@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import ClusterSpec
+from modeldeck.services.api.domain import ClusterSpec
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.screens.dialogs import ConfirmScreen
 from modeldeck.tui.screens.forms import FormScreen
@@ -42,7 +42,7 @@ def _fake_module() -> Any:
 
 
 def _stop_daemon(home: Path) -> None:
-    from modeldeck.services.local import daemon
+    from modeldeck.services.local.controlplane import daemon
 
     with contextlib.suppress(Exception):
         daemon.stop_daemon(timeout=20.0)
@@ -63,7 +63,7 @@ def kube_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MODELDECK_HOME", str(home))
         mp.setenv("KUBECONFIG", str(kubeconfig))
-        from modeldeck.services.local import daemon
+        from modeldeck.services.local.controlplane import daemon
 
         daemon.ensure_daemon()
         try:
@@ -136,7 +136,7 @@ async def test_metrics_say_why_cpu_and_memory_are_missing(
     kube_workspace: Any, kube_home: tuple[Path, Any], h: Any, examples: Path
 ) -> None:
     """A cluster without the metrics server: the metrics view says so, not a blank."""
-    from modeldeck.services.domain import (
+    from modeldeck.services.api.domain import (
         ClusterDriver,
         CodeConfiguration,
         DeploymentSpec,

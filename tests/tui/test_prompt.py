@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modeldeck.services.domain import (
+from modeldeck.services.api.domain import (
     CodeConfiguration,
     Deployment,
     DeploymentSpec,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import (
+from modeldeck.services.api.domain import (
     AuthMode,
     Cluster,
     ClusterDriver,

@@ -128,7 +128,7 @@ def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tmux]:
         tmux.kill()
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("MODELDECK_HOME", str(home))
-            from modeldeck.services.local import daemon
+            from modeldeck.services.local.controlplane import daemon
 
             with contextlib.suppress(Exception):
                 daemon.stop_daemon(timeout=20.0)
@@ -137,7 +137,7 @@ def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tmux]:
 def _daemon_running(home: Path) -> bool:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MODELDECK_HOME", str(home))
-        from modeldeck.services.local import daemon
+        from modeldeck.services.local.controlplane import daemon
 
         return bool(daemon.daemon_status().get("running"))
 

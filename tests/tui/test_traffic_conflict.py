@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from modeldeck.services.domain import EndpointSpec
+from modeldeck.services.api.domain import EndpointSpec
 from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.screens.traffic import TrafficScreen

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from modeldeck.services.domain import LogLine
-from modeldeck.services.errors import Conflict, InvalidInput
+from modeldeck.services.api.domain import LogLine
+from modeldeck.services.api.errors import Conflict, InvalidInput
 from modeldeck.tui.format import RowFilter, capacity_bar, colour_for, describe_error, traffic_bar
 from modeldeck.tui.widgets.log_view import LogView
 from modeldeck.tui.widgets.resource_table import ResourceTable

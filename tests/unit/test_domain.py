@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from modeldeck.services import domain
-from modeldeck.services.domain import (
+from modeldeck.services.api import domain
+from modeldeck.services.api.domain import (
     AuthMode,
     CodeConfiguration,
     Deployment,
@@ -11,7 +11,7 @@ from modeldeck.services.domain import (
     Endpoint,
     ProvisioningState,
 )
-from modeldeck.services.errors import (
+from modeldeck.services.api.errors import (
     CapacityExceeded,
     InvalidInput,
     NotFound,
@@ -72,7 +72,7 @@ def test_typed_errors_survive_the_wire() -> None:
 
 
 def test_an_error_without_a_value_reads_without_none() -> None:
-    from modeldeck.services.errors import InvalidInput
+    from modeldeck.services.api.errors import InvalidInput
 
     assert InvalidInput("update", None, "nothing to change").message == (
         "invalid update: nothing to change"

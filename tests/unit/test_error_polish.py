@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from modeldeck.services import specs, yamlload
-from modeldeck.services.errors import InvalidInput
-from modeldeck.services.local import daemon
+from modeldeck.services import specs
+from modeldeck.services.api.errors import InvalidInput
+from modeldeck.services.local.controlplane import daemon
+from modeldeck.services.specs import yamlload
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 from modeldeck.services import specs
-from modeldeck.services import validation as v
-from modeldeck.services.domain import (
+from modeldeck.services.api import validation as v
+from modeldeck.services.api.domain import (
     ClusterSpec,
     CodeConfiguration,
     DeploymentSpec,
     EndpointSpec,
     ModelSpec,
 )
-from modeldeck.services.errors import InvalidInput
+from modeldeck.services.api.errors import InvalidInput
 
 
 def endpoint(**kw: object) -> EndpointSpec:

@@ -13,15 +13,16 @@ import threading
 from pathlib import Path
 
 import pytest
-from modeldeck.services import inputs, validation
-from modeldeck.services.domain import (
+from modeldeck.services import inputs
+from modeldeck.services.api import validation
+from modeldeck.services.api.domain import (
     CodeConfiguration,
     DeploymentSpec,
     Model,
     ModelSpec,
 )
-from modeldeck.services.errors import InvalidInput
-from modeldeck.services.kubernetes import manifests
+from modeldeck.services.api.errors import InvalidInput
+from modeldeck.services.drivers.kubernetes import manifests
 
 
 def refused(path: Path | str, field: str = "path", **kw: object) -> InvalidInput:

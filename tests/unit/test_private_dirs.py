@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from modeldeck.services import paths
-from modeldeck.services.errors import InvalidInput
+from modeldeck.services.api.errors import InvalidInput
 
 
 def mode(p: Path) -> int:
@@ -146,7 +146,7 @@ def test_a_config_file_written_by_another_user_is_refused_not_read(
     assert "nobody (uid 65534)" in err.message and "gateway address" in err.message
     assert err.fix and f"chown root {config / 'config.toml'} && chmod 600" in err.fix
     with pytest.raises(InvalidInput):  # the control plane's settings refuse it too
-        from modeldeck.services.local import daemon
+        from modeldeck.services.local.controlplane import daemon
 
         daemon._config()
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from modeldeck.services import domain, revisions
-from modeldeck.services.domain import (
+from modeldeck.services.api import domain, revisions
+from modeldeck.services.api.domain import (
     AuthMode,
     CodeConfiguration,
     Deployment,
@@ -11,7 +11,7 @@ from modeldeck.services.domain import (
     Endpoint,
     ProvisioningState,
 )
-from modeldeck.services.errors import Conflict, error_from_dict
+from modeldeck.services.api.errors import Conflict, error_from_dict
 
 
 def test_a_change_is_the_fields_that_differ_as_dotted_paths() -> None:

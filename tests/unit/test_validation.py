@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from modeldeck.services import validation as v
-from modeldeck.services.domain import (
+from modeldeck.services.api import validation as v
+from modeldeck.services.api.domain import (
     ClusterDriver,
     ClusterPurpose,
     ClusterSpec,
@@ -14,7 +14,7 @@ from modeldeck.services.domain import (
     ResourceSet,
     ScaleSettings,
 )
-from modeldeck.services.errors import InvalidInput
+from modeldeck.services.api.errors import InvalidInput
 
 
 @pytest.mark.parametrize("good", ["abc", "my-endpoint", "a1b", "A" * 32, "blue2"])

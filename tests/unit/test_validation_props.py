@@ -10,8 +10,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from modeldeck.services import validation
-from modeldeck.services.domain import (
+from modeldeck.services.api import validation
+from modeldeck.services.api.domain import (
     ClusterDriver,
     ClusterPurpose,
     ClusterSpec,
@@ -24,7 +24,7 @@ from modeldeck.services.domain import (
     ResourceSet,
     ScaleSettings,
 )
-from modeldeck.services.errors import InvalidInput
+from modeldeck.services.api.errors import InvalidInput
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from modeldeck.services import specs, yamlload
-from modeldeck.services.errors import InvalidInput
-from modeldeck.services.kubernetes import kubeconfig
+from modeldeck.services import specs
+from modeldeck.services.api.errors import InvalidInput
+from modeldeck.services.drivers.kubernetes import kubeconfig
+from modeldeck.services.specs import yamlload
 
 
 def billion_laughs(levels: int = 9) -> str:

@@ -23,7 +23,7 @@ from ..widgets.command_line import CommandLine
 from ..widgets.operations import OperationBar
 
 if TYPE_CHECKING:
-    from ...services.workspace import Workspace
+    from ...services.api.workspace import Workspace
     from ..app import ModeldeckApp
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
-from ...services.domain import Cluster, ClusterDriver, ClusterSpec
+from ...services.api.domain import Cluster, ClusterDriver, ClusterSpec
 from ..format import capacity_bar, clip, error_detail
 from .dialogs import ConfirmScreen, PromptScreen
 from .resource_list import ResourceListScreen
@@ -148,7 +148,7 @@ class ClustersScreen(ResourceListScreen):
             if not value:
                 return
             try:
-                from ...services.validation import integer
+                from ...services.api.validation import integer
 
                 count = integer(value, "agent_count", 1, 100)
             except Exception as exc:

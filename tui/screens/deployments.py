@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import work
 from textual.binding import Binding
 
-from ...services.domain import Deployment, DeploymentRole
+from ...services.api.domain import Deployment, DeploymentRole
 from ..format import clip, error_detail, short_model
 from .dialogs import ConfirmScreen, PromptScreen
 from .resource_list import ResourceListScreen

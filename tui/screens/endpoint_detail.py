@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from ...services.domain import Deployment, Endpoint, MetricSample
+from ...services.api.domain import Deployment, Endpoint, MetricSample
 from ..css import css_path
 from ..widgets.bars import TrafficBar
 from ..widgets.resource_table import ResourceTable

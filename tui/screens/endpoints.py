@@ -14,7 +14,7 @@ from .dialogs import ConfirmScreen
 from .resource_list import ResourceListScreen
 
 if TYPE_CHECKING:  # the first screen: domain types load with the workspace, after the first frame
-    from ...services.domain import Endpoint, EndpointSpec
+    from ...services.api.domain import Endpoint, EndpointSpec
 
 
 def state_text(state: object, error: str | None) -> Text:

@@ -18,8 +18,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Input, Label, Select, Static
 
-from ...services import validation, vmsizes
-from ...services.domain import (
+from ...services import vmsizes
+from ...services.api import validation
+from ...services.api.domain import (
     AuthMode,
     ClusterDriver,
     ClusterPurpose,
@@ -31,7 +32,7 @@ from ...services.domain import (
     Resources,
     ResourceSet,
 )
-from ...services.errors import InvalidInput
+from ...services.api.errors import InvalidInput
 from ..css import css_path
 from ..format import describe_error
 

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from ...services.domain import AuthMode, Endpoint, EndpointKeys, EndpointToken, KeyType
+from ...services.api.domain import AuthMode, Endpoint, EndpointKeys, EndpointToken, KeyType
 from ..css import css_path
 from ..widgets.secret import SecretField
 from .base import ModeldeckScreen

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import Static
 
-from ...services.domain import LogLine
+from ...services.api.domain import LogLine
 from ..widgets.log_view import LogView
 from .base import ModeldeckScreen
 from .dialogs import PromptScreen

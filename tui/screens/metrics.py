@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from ...services.domain import Endpoint, MetricSample
+from ...services.api.domain import Endpoint, MetricSample
 from ..css import css_path
 from ..format import fmt_float
 from ..widgets.metric_plot import METRICS, WINDOWS, MetricHistory, MetricPlot

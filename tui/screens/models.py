@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-from ...services.domain import Model, ModelSpec
+from ...services.api.domain import Model, ModelSpec
 from .dialogs import ConfirmScreen
 from .resource_list import ResourceListScreen
 

@@ -22,9 +22,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from ...services import revisions, validation
-from ...services.domain import Deployment, Endpoint
-from ...services.errors import Conflict, InvalidInput
+from ...services.api import revisions, validation
+from ...services.api.domain import Deployment, Endpoint
+from ...services.api.errors import Conflict, InvalidInput
 from ..css import css_path
 from ..format import describe_error
 from ..widgets.bars import TrafficBar

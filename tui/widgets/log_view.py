@@ -21,7 +21,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ...services.domain import LogLine
+from ...services.api.domain import LogLine
 from ..format import RowFilter, colour_for
 
 MAX_ROWS_PER_LINE = 60

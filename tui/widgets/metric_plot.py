@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from textual_plotext import PlotextPlot
 
-from ...services.domain import MetricSample
+from ...services.api.domain import MetricSample
 
 WINDOWS = (60, 300, 900, 3600)  # seconds: 1m, 5m, 15m, 1h
 

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import inputs, validation, yamlload
-from .domain import (
+from .. import inputs
+from ..api import validation
+from ..api.domain import (
     AuthMode,
     ClusterDriver,
     ClusterPurpose,
@@ -45,10 +46,11 @@ from .domain import (
     ResourceSet,
     ScaleSettings,
 )
-from .errors import Conflict, InvalidInput, ModeldeckError
+from ..api.errors import Conflict, InvalidInput, ModeldeckError
+from . import yamlload
 
 if TYPE_CHECKING:
-    from .workspace import OperationHandle, Workspace
+    from ..api.workspace import OperationHandle, Workspace
 
 GPU_KEY = "nvidia.com/gpu"
 
@@ -654,7 +656,7 @@ def _from_flag(doc: _Doc, key: str, flag: str, value: str) -> None:
 
 def deployment_to_doc(spec: DeploymentSpec) -> dict[str, Any]:
     """The YAML form of a spec (YAML resource keys, memory in bytes), for --set on it."""
-    from .domain import to_dict
+    from ..api.domain import to_dict
 
     data = to_dict(spec)
     for kind in ("requests", "limits"):
@@ -992,7 +994,7 @@ def _mlflow_no_code(
     (modeldeck's scoring script, an environment from the model's own files), which needs an
     inline ``mlflow_model`` (or a registered one, checked when sent: :func:`_register`);
     anything else is refused here, before anything is sent."""
-    from .scoring import MLFLOW_CODE, MLFLOW_SCRIPT
+    from ..scoring import MLFLOW_CODE, MLFLOW_SCRIPT
 
     where = doc.loc(("code_configuration",))
     if model is None:  # a registered model: its type is looked up when the deployment is sent
@@ -1037,8 +1039,8 @@ def _mlflow_environment(
     """The inline environment of a no-code deployment of the MLflow model at ``folder``:
     (inline, warnings, what a local pool cannot build); (None, [], [error]) when the model
     cannot be read."""
-    from . import environments
-    from .environments.mlflow import mlflow_environment
+    from .. import environments
+    from ..environments.mlflow import mlflow_environment
 
     try:
         conda, notes = mlflow_environment(folder, field=field_name)
@@ -1078,7 +1080,7 @@ def _inline_environment(
     resolved: what a local pool cannot build (a package no Python environment can hold) goes
     to ``pool_errors``, refused before anything is sent when the cluster is a pool (Azure ML
     builds it with conda)."""
-    from . import environments
+    from .. import environments
 
     base = doc.base_for(("environment", "conda_file")) or Path.cwd()
     try:
@@ -1122,7 +1124,7 @@ def _referenced_environment(doc: _Doc, ref: str, pool_errors: list[InvalidInput]
     (else ``pool_errors``; Azure ML has them all; its warnings are returned); a registered
     ``azureml:NAME:VERSION`` is looked up by the workspace; any other text is an image,
     which local pools do not use."""
-    from . import environments
+    from .. import environments
 
     where = doc.loc(("environment",))
     if environments.is_curated_reference(ref):
@@ -1338,7 +1340,7 @@ async def _no_code_registered(ws: Workspace, loaded: LoadedDeployment) -> Loaded
     ref = loaded.no_code_model
     if ref is None:
         return loaded
-    from .azureml.mapping import parse_model_ref
+    from ..azureml.mapping import parse_model_ref
 
     name, version = parse_model_ref(ref)
     model = await ws.get_model(name, validation.integer(version, "model", 1) if version else None)
@@ -1395,7 +1397,7 @@ async def create_deployment(
     spec = loaded.spec
     existing = await _existing_deployments(ws, spec.endpoint_name)
     if spec.name in existing:
-        from .errors import Conflict
+        from ..api.errors import Conflict
 
         raise Conflict(
             f"deployment '{spec.name}' already exists on endpoint '{spec.endpoint_name}'",
@@ -1472,7 +1474,7 @@ def _pinned(exc: Conflict, show: str, flag: str) -> Conflict:
 
 def _retryable(exc: Conflict, touched: Iterable[str] | None) -> bool:
     """A Conflict over a change that leaves the user's own fields alone."""
-    from . import revisions
+    from ..api import revisions
 
     if exc.details.get("busy") not in (None, "Updating", "Creating"):
         return False  # being deleted
@@ -1482,7 +1484,7 @@ def _retryable(exc: Conflict, touched: Iterable[str] | None) -> bool:
 
 def _overlap_error(exc: Conflict, touched: Iterable[str] | None, show: str) -> Conflict:
     """The Conflict as the user sees it when someone else changed what they change too."""
-    from . import revisions
+    from ..api import revisions
 
     both = revisions.overlapping(touched, revisions.conflict_paths(exc) or [])
     if not both:
@@ -1500,7 +1502,7 @@ async def _settled(read: Callable[[], Any], deadline: float) -> None:
     import asyncio
     import time
 
-    from .domain import ProvisioningState
+    from ..api.domain import ProvisioningState
 
     delay = 0.05
     busy = (ProvisioningState.CREATING, ProvisioningState.UPDATING)

@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..domain import Probe
-from ..errors import BackendError
-from ..scoring import HOST as SCORING_HOST
+from ...api.domain import Probe
+from ...api.errors import BackendError
+from ...scoring import HOST as SCORING_HOST
 from .logstore import DeploymentLog, LogStore
 
 _READ_CHUNK = 64 * 1024

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import (
+from ...api.errors import (
     BackendError,
     Conflict,
     InvalidInput,

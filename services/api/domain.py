@@ -3,7 +3,7 @@
 Field names follow Azure ML v2 (``az ml``) so that ``to_dict()`` output reads
 as ``az ml ... show`` prints it. ``from_dict()`` is the inverse and is what the
 wire protocol (daemon <-> client) uses; it trusts its input (validation is
-separate, in :mod:`modeldeck.services.validation`).
+separate, in :mod:`modeldeck.services.api.validation`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ daemon raises its soft open files limit to the hard limit (replicas inherit it).
 
 This module is imported by the client for :func:`ensure_daemon`,
 :func:`daemon_status` and :func:`stop_daemon`: aiohttp and the engine are only
-imported when the daemon itself runs. ``python -m modeldeck.services.local.daemon``
+imported when the daemon itself runs. ``python -m modeldeck.services.local.controlplane.daemon``
 runs the daemon in the foreground (that is what auto-start spawns).
 """
 
@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import paths
-from ..errors import BackendError, InvalidInput, ModeldeckError, Unreachable
-from ..transport import is_loopback_host
+from ... import paths
+from ...api.errors import BackendError, InvalidInput, ModeldeckError, Unreachable
+from ...transport import is_loopback_host
 
 SOCKET_NAME = "modeldeck.sock"
 PID_NAME = "modeldeck.pid"
@@ -164,7 +164,7 @@ def ensure_daemon(timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
         ) from None
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "modeldeck.services.local.daemon", "--detached"],
+            [sys.executable, "-m", "modeldeck.services.local.controlplane.daemon", "--detached"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=fd,
@@ -293,7 +293,7 @@ def _setup_logging(foreground_tty: bool) -> None:
 
 
 def _config() -> dict[str, Any]:
-    from .. import profiles
+    from ... import profiles
 
     profiles.check_config()  # a config others can write is refused, never read nor skipped
     try:
@@ -401,7 +401,7 @@ def _connection_limits() -> tuple[Any, Any]:
     within what the descriptor limit allows (a warning says when it is lowered)."""
     import logging
 
-    from .connguard import ConnectionLimits, fd_budget
+    from ..connguard import ConnectionLimits, fd_budget
 
     cfg = _config()
     values = {name: _connection_setting(name, cfg) for name in _CONNECTION_SETTINGS}
@@ -518,7 +518,7 @@ def serve(foreground: bool = True) -> int:
     import logging
 
     log = logging.getLogger("modeldeck.daemon")
-    from .connguard import raise_fd_limit
+    from ..connguard import raise_fd_limit
 
     before, after, hard = raise_fd_limit()  # replicas inherit it too
     log.info("open files limit (RLIMIT_NOFILE): soft %d (was %d; hard %d)", after, before, hard)
@@ -547,9 +547,9 @@ async def _serve(lock: _PidLock) -> int:
 
     from aiohttp import web
 
-    from .connguard import ConnectionGuard
+    from ..connguard import ConnectionGuard
+    from ..dataplane.gateway import Gateway
     from .engine import Engine
-    from .gateway import Gateway
     from .store import Store
 
     log = logging.getLogger("modeldeck.daemon")

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import inputs, vmsizes
+from .. import inputs, vmsizes
 from .domain import (
     ClusterDriver,
     ClusterPurpose,
@@ -261,7 +261,7 @@ def model_spec(spec: ModelSpec) -> ModelSpec:
             "folder with an MLmodel file)",
         )
     if spec.type == "mlflow_model":
-        from .environments.mlflow import read_mlmodel
+        from ..environments.mlflow import read_mlmodel
 
         read_mlmodel(spec.path, field="path")
     description(spec.description)

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import revisions
-from ..domain import (
+from ...api import revisions
+from ...api.domain import (
     ClusterSpec,
     DeploymentSpec,
     Environment,
@@ -246,7 +246,7 @@ class Store:
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            from ..errors import BackendError
+            from ...api.errors import BackendError
 
             raise BackendError(
                 f"{self.path} has schema version {version}, newer than this modeldeck "

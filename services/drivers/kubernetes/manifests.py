@@ -41,9 +41,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import inputs
-from ..domain import DeploymentSpec, Model, Probe, ResourceSet, ScaleSettings, to_dict
-from ..errors import InvalidInput
+from ... import inputs
+from ...api.domain import DeploymentSpec, Model, Probe, ResourceSet, ScaleSettings, to_dict
+from ...api.errors import InvalidInput
+from ...scoring import HOST
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 ENDPOINT_LABEL = "modeldeck.io/endpoint"
@@ -76,7 +77,7 @@ APP_DIR = "/var/modeldeck/app"
 KEYS_DIR = "/var/modeldeck/keys"
 MODEL_VOLUME_DIR = "/var/modeldeck/model"
 #: the scoring host, the same file local replicas run (services/scoring/host.py)
-PODSERVER = Path(__file__).parent.parent / "scoring" / "host.py"
+PODSERVER = HOST
 PODSERVER_NAME = "host.py"
 #: the environment build the init container runs (stdlib only, like the host)
 ENV_BUILD_SCRIPT = Path(__file__).with_name("envbuild.py")

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from ..domain import (
+from ...api.domain import (
     ClusterSpec,
     DeploymentSpec,
     EndpointSpec,
@@ -35,8 +35,8 @@ from ..domain import (
     from_dict,
     to_dict,
 )
-from ..errors import BackendError, InvalidInput, ModeldeckError, Unreachable
-from ..revisions import ACTOR_HEADER
+from ...api.errors import BackendError, InvalidInput, ModeldeckError, Unreachable
+from ...api.revisions import ACTOR_HEADER
 from .engine import Engine
 from .store import ACTOR
 

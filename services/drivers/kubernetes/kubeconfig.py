@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import yamlload
-from ..errors import InvalidInput
+from ...api.errors import InvalidInput
+from ...specs import yamlload
 
 _PATH_KEYS = {
     "cluster": ("certificate-authority",),

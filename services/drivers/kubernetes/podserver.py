@@ -8,7 +8,7 @@ other code imported from here.
 
 from __future__ import annotations
 
-from ..scoring.host import BUCKETS, Keys, Stats, pod_main
+from ...scoring.host import BUCKETS, Keys, Stats, pod_main
 
 __all__ = ["BUCKETS", "Keys", "Stats", "main"]
 

@@ -26,7 +26,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInput
+from ..api.errors import InvalidInput
 
 #: the largest YAML spec file read (a modeldeck choice: the examples are < 2 KiB)
 MAX_BYTES = 1024 * 1024

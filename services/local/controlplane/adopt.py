@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..domain import (
+from ...api.domain import (
     ClusterDriver,
     CodeConfiguration,
     DeploymentRole,
@@ -46,7 +46,7 @@ from ..domain import (
     from_dict,
     to_dict,
 )
-from ..errors import ModeldeckError, NotFound
+from ...api.errors import ModeldeckError, NotFound
 from .store import ACTOR, DeploymentRow, EndpointRow
 
 if TYPE_CHECKING:
@@ -387,8 +387,8 @@ def _spec_of(d: dict[str, Any], endpoint: str, name: str) -> tuple[DeploymentSpe
         and not k.startswith(("MODELDECK_", "AZUREML_"))
         and k not in ("PORT", "PYTHONUNBUFFERED")
     }
-    from ..kubernetes import manifests as mf
-    from ..kubernetes.metrics import cpu_cores, memory_bytes
+    from ...drivers.kubernetes import manifests as mf
+    from ...drivers.kubernetes.metrics import cpu_cores, memory_bytes
 
     requests = (container.get("resources") or {}).get("requests") or {}
     limits = (container.get("resources") or {}).get("limits") or {}

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from ..domain import LogLine
-from ..errors import ModeldeckError, NotFound
+from ...api.domain import LogLine
+from ...api.errors import ModeldeckError, NotFound
 from .client import KubeApi
 from .errors import Call
 

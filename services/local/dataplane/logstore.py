@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..domain import LogLine
+from ...api.domain import LogLine
 
 MAX_LINE = 16 * 1024
 _FOLLOW_QUEUE = 2000

@@ -44,8 +44,11 @@ from typing import TYPE_CHECKING
 
 from ... import __version__
 from .. import vmsizes
-from ..domain import ClusterSpec, DeploymentSpec, LogLine, MetricSample
-from ..drivers import (
+from ..api.domain import ClusterSpec, DeploymentSpec, LogLine, MetricSample
+from ..api.errors import BackendError, InvalidInput, NotFound
+from ..local.dataplane.logstore import LogStore
+from ..local.dataplane.supervisor import Replica, ReplicaConfig, ReplicaState, Supervisor
+from .base import (
     Capacity,
     ClusterDriver,
     DeploymentRuntime,
@@ -53,12 +56,9 @@ from ..drivers import (
     EndpointRoute,
     Progress,
 )
-from ..errors import BackendError, InvalidInput, NotFound
-from .logstore import LogStore
-from .supervisor import Replica, ReplicaConfig, ReplicaState, Supervisor
 
 if TYPE_CHECKING:
-    from .gateway import Gateway
+    from ..local.dataplane.gateway import Gateway
 
 _SAMPLE_S = 0.05
 _SCALE_DOWN_AFTER = 3  # polling intervals in a row

@@ -1,7 +1,7 @@
 """The ``kubernetes`` cluster driver: deployments on a cluster reached through the kubeconfig.
 
 The local control plane instantiates it as ``KubernetesDriver(spec, data_dir=...)``
-and calls it through :class:`~modeldeck.services.drivers.ClusterDriver`. What it
+and calls it through :class:`~modeldeck.services.drivers.base.ClusterDriver`. What it
 makes (see :mod:`.manifests`) carries modeldeck's labels, so state and status are
 read back from the cluster with label selectors: two operators see the same
 truth, and nothing is lost if the local state is wiped.
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..domain import (
+from ...api.domain import (
     ClusterPurpose,
     ClusterSpec,
     DeploymentSpec,
@@ -45,7 +45,15 @@ from ..domain import (
     from_dict,
     to_dict,
 )
-from ..drivers import (
+from ...api.errors import (
+    BackendError,
+    Conflict,
+    InvalidInput,
+    ModeldeckError,
+    NotFound,
+    Unauthorized,
+)
+from ..base import (
     Capacity,
     ClusterDriver,
     DeploymentRuntime,
@@ -53,7 +61,6 @@ from ..drivers import (
     EndpointRoute,
     Progress,
 )
-from ..errors import BackendError, Conflict, InvalidInput, ModeldeckError, NotFound, Unauthorized
 from . import concurrency as cc
 from . import logs as logs_mod
 from . import manifests as mf

@@ -29,8 +29,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .. import revisions
-from ..errors import Conflict
+from ...api import revisions
+from ...api.errors import Conflict
 from . import manifests as mf
 
 CHANGED_BY_ANNOTATION = "modeldeck.io/changed-by"
@@ -164,7 +164,7 @@ def conflict(
 ) -> Conflict:
     """The Conflict for fields someone else changed: names them, the object and who.
 
-    Its details carry what :mod:`modeldeck.services.revisions` reads (``changed`` as
+    Its details carry what :mod:`modeldeck.services.api.revisions` reads (``changed`` as
     ``{path: [before, after]}``, ``by``), key values hidden, and the live traffic maps.
     """
     base = now if base is None else base

@@ -31,8 +31,8 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..errors import ModeldeckError
-from ..transport import cleartext_to_remote, refuse_cleartext_credentials
+from ...api.errors import ModeldeckError
+from ...transport import cleartext_to_remote, refuse_cleartext_credentials
 from .errors import RETRYABLE, Call, from_status, from_transport, retry_after
 from .kubeconfig import KubeContext, client_configuration
 

@@ -1,15 +1,15 @@
 """How the local control plane runs deployments on one cluster.
 
-The control plane (``services/local/engine.py``) owns the records (SQLite) and
+The control plane (``services/local/controlplane/engine.py``) owns the records (SQLite) and
 the rules; a :class:`ClusterDriver` makes a cluster match them:
 
-* ``pool``: :class:`modeldeck.services.local.pool.PoolDriver`, real scoring
+* ``pool``: :class:`modeldeck.services.drivers.pool.PoolDriver`, real scoring
   processes on this host behind the control plane's gateway;
-* ``kubernetes``: :class:`modeldeck.services.kubernetes.driver.KubernetesDriver`,
+* ``kubernetes``: :class:`modeldeck.services.drivers.kubernetes.driver.KubernetesDriver`,
   Deployments, Services, HPA, Secret and HTTPRoute through the kubeconfig.
 
 The engine validates everything before it calls a driver; a driver trusts its
-input. A driver raises the typed errors of :mod:`modeldeck.services.errors`.
+input. A driver raises the typed errors of :mod:`modeldeck.services.api.errors`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .domain import ClusterSpec, DeploymentSpec, LogLine, MetricSample, Model
+from ..api.domain import ClusterSpec, DeploymentSpec, LogLine, MetricSample, Model
 
 #: progress(fraction 0..1, message)
 Progress = Callable[[float, str], None]

@@ -1,7 +1,7 @@
 """The local control plane's logic: every Workspace operation, server side.
 
 The engine owns the records (:mod:`.store`) and the rules
-(:mod:`modeldeck.services.validation`); cluster drivers make the clusters match
+(:mod:`modeldeck.services.api.validation`); cluster drivers make the clusters match
 the records. Everything is validated before anything changes: a refused request
 leaves the records, the files and the running replicas as they were.
 
@@ -26,8 +26,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .. import inputs, revisions, validation, vmsizes
-from ..domain import (
+from ... import inputs, vmsizes
+from ...api import revisions, validation
+from ...api.domain import (
     AuthMode,
     Cluster,
     ClusterDriver,
@@ -52,17 +53,7 @@ from ..domain import (
     ProvisioningState,
     openapi_uri_for,
 )
-from ..drivers import (
-    ClusterDriver as Driver,
-)
-from ..drivers import (
-    DeploymentRuntime,
-    DeploymentStatus,
-    EndpointAuth,
-    EndpointRoute,
-    Progress,
-)
-from ..errors import (
+from ...api.errors import (
     BackendError,
     CapacityExceeded,
     Conflict,
@@ -70,6 +61,16 @@ from ..errors import (
     ModeldeckError,
     NotFound,
     Unreachable,
+)
+from ...drivers.base import (
+    ClusterDriver as Driver,
+)
+from ...drivers.base import (
+    DeploymentRuntime,
+    DeploymentStatus,
+    EndpointAuth,
+    EndpointRoute,
+    Progress,
 )
 from .store import ACTOR, DeploymentRow, EndpointRow, StaleRevision, Store
 
@@ -308,12 +309,12 @@ class Engine:
 
     def _make_driver(self, spec: ClusterSpec) -> Driver:
         if spec.driver is ClusterDriver.POOL:
-            from .pool import PoolDriver
+            from ...drivers.pool import PoolDriver
 
             return PoolDriver(spec, gateway=self.gateway, data_dir=self.data_dir)
         if spec.driver is ClusterDriver.KUBERNETES:
             try:
-                from ..kubernetes.driver import KubernetesDriver
+                from ...drivers.kubernetes.driver import KubernetesDriver
             except ImportError as exc:
                 raise BackendError(
                     f"Kubernetes support not installed ({exc})",
@@ -1211,7 +1212,7 @@ class Engine:
                 if ep.auth_mode == AuthMode.KEY.value
                 else "this endpoint needs no credentials",
             )
-        from .tokens import mint_token
+        from ...tokens import mint_token
 
         token, expiry, refresh = mint_token(ep.token_secret, ep.name, self.token_ttl_s)
         return EndpointToken(accessToken=token, expiryTimeUtc=expiry, refreshAfterTimeUtc=refresh)
@@ -1242,7 +1243,7 @@ class Engine:
         if ep.auth_mode == AuthMode.KEY.value:
             send["Authorization"] = f"Bearer {ep.primary_key}"
         elif ep.auth_mode == AuthMode.AML_TOKEN.value:
-            from .tokens import mint_token
+            from ...tokens import mint_token
 
             send["Authorization"] = f"Bearer {mint_token(ep.token_secret, name, 300.0)[0]}"
         if deployment:
@@ -1304,8 +1305,8 @@ class Engine:
     def _environment_spec(self, spec: DeploymentSpec) -> Any:
         """The environment a local pool builds for ``spec`` (None: modeldeck's own Python,
         as for a deployment with no environment or with an image only)."""
-        from .. import environments as envs
-        from ..environments.spec import check_conda_document
+        from ... import environments as envs
+        from ...environments.spec import check_conda_document
 
         inline = spec.environment_inline
         if inline is not None:
@@ -1333,7 +1334,7 @@ class Engine:
 
     @staticmethod
     def _asset_spec(asset: Environment) -> Any:
-        from .. import environments as envs
+        from ... import environments as envs
 
         return envs.EnvironmentSpec(
             name=asset.name,
@@ -1356,7 +1357,7 @@ class Engine:
         env = self._environment_spec(spec)
         if env is None:
             return None
-        from .. import environments as envs
+        from ... import environments as envs
 
         return await asyncio.to_thread(envs.resolve, env)
 
@@ -1379,10 +1380,10 @@ class Engine:
         if self._cluster_row(self._endpoint_row(endpoint).cluster).spec.driver is not (
             ClusterDriver.POOL
         ):
-            # Kubernetes: the pods' init container builds it (services/kubernetes/manifests.py)
+            # Kubernetes: the pods' init container builds it (services/drivers/kubernetes/manifests.py)
             progress(0.01, f"environment {resolved.key[:12]}: built in the pods")
             return None, None
-        from .. import environments as envs
+        from ... import environments as envs
 
         key = resolved.key
         self._env_busy[key] = self._env_busy.get(key, 0) + 1
@@ -1427,7 +1428,7 @@ class Engine:
         """Registered environments, then (no ``name``) the built environments of inline
         definitions as ``CliV2AnonymousEnvironment`` (version: the content key), each with
         its built size and the deployments that run in it."""
-        from .. import environments as envs
+        from ... import environments as envs
 
         built = {b.key: b for b in await asyncio.to_thread(envs.list_built, self._envs_root())}
         users = self._environment_users()
@@ -1481,8 +1482,8 @@ class Engine:
     async def create_environment(self, env: Environment) -> Environment:
         """Register ``env`` (the next version when it has none); its content is resolved
         first, so a conda file modeldeck cannot build is refused before it is recorded."""
-        from .. import environments as envs
-        from ..environments.spec import check_conda_document
+        from ... import environments as envs
+        from ...environments.spec import check_conda_document
 
         validation.name(env.name, "name")
         if env.name == ANONYMOUS_ENV:
@@ -1526,7 +1527,7 @@ class Engine:
     async def prune_environments(self, older_than_s: float = 0.0) -> list[Environment]:
         """Remove the built environments no deployment runs in (and none is about to),
         unused for ``older_than_s``; what was removed."""
-        from .. import environments as envs
+        from ... import environments as envs
 
         keep = set(self.store.deployment_envs().values()) | set(self._env_busy)
         removed = await asyncio.to_thread(

@@ -91,11 +91,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ..domain import RequestSettings
-from ..drivers import EndpointRoute
-from ..errors import BackendError, Conflict
-from .connguard import ConnectionGuard, ConnectionLimits
-from .tokens import TokenError, verify_token
+from ...api.domain import RequestSettings
+from ...api.errors import BackendError, Conflict
+from ...drivers.base import EndpointRoute
+from ...tokens import TokenError, verify_token
+from ..connguard import ConnectionGuard, ConnectionLimits
 
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
 #: the client's request ids that go on to the replica (azmlinfsrv echoes them)
