@@ -47,11 +47,12 @@ def resolve_profile(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 def open_ws(args: argparse.Namespace) -> Workspace:
     """The workspace the command runs against."""
     from ..services import profiles
+    from ..services.backends import open_workspace
 
     profile, overrides = resolve_profile(args)
     if profile == profiles.adhoc_profile(profile.provider):  # named by flags alone
-        return profiles.open_workspace(provider=profile.provider, **overrides)
-    return profiles.open_workspace(profile.name, **overrides)
+        return open_workspace(provider=profile.provider, **overrides)
+    return open_workspace(profile.name, **overrides)
 
 
 def warn(args: argparse.Namespace, message: str) -> None:

@@ -26,7 +26,6 @@ from typing import Any
 
 from . import paths
 from .api.errors import InvalidInput, NotFound
-from .api.workspace import Workspace
 
 PROVIDERS = ("local", "azureml")
 
@@ -105,22 +104,3 @@ def adhoc_profile(provider: str) -> Profile:
     if provider not in PROVIDERS:
         raise InvalidInput("provider", provider, "must be local or azureml")
     return Profile(provider, provider)
-
-
-def open_workspace(
-    name: str | None = None, *, provider: str | None = None, **overrides: Any
-) -> Workspace:
-    """The Workspace behind a profile. ``overrides`` (e.g. from CLI flags) win over the file.
-
-    With ``provider`` and no ``name``: an ad-hoc workspace of that provider, configured by
-    ``overrides`` alone (what they leave out an azureml workspace reads from config.json).
-    """
-    profile = adhoc_profile(provider) if provider and name is None else get_profile(name)
-    settings = {**profile.settings, **{k: v for k, v in overrides.items() if v is not None}}
-    if profile.provider == "azureml":
-        from .azureml.workspace import AzureMLWorkspace
-
-        return AzureMLWorkspace.from_settings(profile.name, settings)
-    from .local.client import LocalWorkspace
-
-    return LocalWorkspace(profile.name, **settings)

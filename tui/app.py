@@ -324,7 +324,8 @@ class ModeldeckApp(App[None]):
     async def switch_workspace(self, name: str) -> None:
         """Open another configured workspace and show it in every view."""
         try:
-            from ..services.profiles import get_profile, open_workspace
+            from ..services.backends import open_workspace
+            from ..services.profiles import get_profile
 
             profile = get_profile(name)
             new = open_workspace(profile.name)
@@ -474,7 +475,7 @@ def run_app(workspace_name: str | None = None, readonly: bool = False) -> None:
 
     def open_it() -> Workspace:
         # after the first frame, on the first fetch: a bad name shows as that view's error
-        from ..services.profiles import open_workspace
+        from ..services.backends import open_workspace
 
         return open_workspace(workspace_name)
 

@@ -91,7 +91,7 @@ def settings_for(fake: Any, credential: Any, **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 async def ws(fake: Any, credential: Any, md_home: Path) -> AsyncIterator[Any]:
     """An AzureMLWorkspace opened through the profile path (config.toml + overrides)."""
-    from modeldeck.services.profiles import open_workspace
+    from modeldeck.services.backends import open_workspace
 
     cfg = md_home / "config"
     cfg.mkdir(parents=True, exist_ok=True)

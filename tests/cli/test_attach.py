@@ -65,7 +65,7 @@ async def cloud(md_home: Path) -> AsyncIterator[tuple[Any, Any]]:
         f'subscription_id = "{fake.sub}"\nresource_group = "{fake.rg}"\n'
         f'workspace_name = "{fake.ws}"\n'
     )
-    from modeldeck.services.profiles import open_workspace
+    from modeldeck.services.backends import open_workspace
 
     ws = open_workspace(
         "cloud",
