@@ -6,6 +6,12 @@ at module level, nothing outside the standard library. What the user's script ne
 (``inference_schema``, ``flask``/``werkzeug`` for ``@rawhttp``) is imported only when
 the script uses it. Local replicas and Kubernetes pods both run this file.
 
+Why one file of 2,000 lines: it is shipped as a single file (a pod's ConfigMap holds
+it, the supervisor runs it by path) into environments that do not have modeldeck, and
+it must import nothing at start but the standard library. Its sections (HTTP framing,
+the Azure request/response shims, the swagger generator, the pod server) are marked
+below with ``# ----`` rulers.
+
 The contract, as ``azureml-inference-server-http`` (``azmlinfsrv``) 1.x answers it:
 
 * the scoring script is loaded from its folder (the working directory, and on

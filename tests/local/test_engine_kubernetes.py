@@ -362,7 +362,7 @@ class Operator:
 
     def __init__(self, root: Path, user: str, mp: pytest.MonkeyPatch) -> None:
         from modeldeck.services.local.controlplane.engine import Engine
-        from modeldeck.services.local.controlplane.store import Store
+        from modeldeck.services.local.controlplane.store.db import Store
 
         self.user = user
         self._mp = mp

@@ -16,14 +16,11 @@ from modeldeck.services.api.domain import (
     ProvisioningState,
 )
 from modeldeck.services.api.errors import BackendError
-from modeldeck.services.local.controlplane.store import (
-    ACTOR,
-    SCHEMA_VERSION,
-    DeploymentRow,
-    EndpointRow,
-    StaleRevision,
-    Store,
-)
+from modeldeck.services.local.controlplane.store.db import Store
+from modeldeck.services.local.controlplane.store.deployments import DeploymentRow
+from modeldeck.services.local.controlplane.store.endpoints import EndpointRow
+from modeldeck.services.local.controlplane.store.history import ACTOR, StaleRevision
+from modeldeck.services.local.controlplane.store.schema import SCHEMA_VERSION
 
 
 def _endpoint(name: str) -> EndpointRow:

@@ -53,3 +53,135 @@ def test_importing_every_service_module_loads_no_ui() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------------ the layers' import rule
+# docs/architecture.md draws these layers; this is its rule, checked on every module of the
+# package (cli/, tui/ and services/), lazy imports inside functions included.
+
+PACKAGE = SERVICES.parent
+
+#: a module's layer, by the first path prefix that matches
+LAYERS: tuple[tuple[str, str], ...] = (
+    ("services/scoring/", "scoring"),
+    ("services/api/", "api"),
+    ("services/specs/", "specs"),
+    ("services/environments/", "environments"),
+    ("services/drivers/", "drivers"),
+    ("services/local/dataplane/", "dataplane"),
+    ("services/local/connguard.py", "dataplane"),
+    ("services/local/controlplane/", "controlplane"),
+    ("services/local/", "client"),
+    ("services/azureml/", "azureml"),
+    ("services/backends.py", "backends"),
+    ("services/apply.py", "usecases"),
+    ("services/usecases/", "usecases"),
+    ("services/", "support"),  # one module a shared concept: paths, inputs, tokens, retry...
+    ("cli/", "cli"),
+    ("tui/", "tui"),
+    ("", "root"),  # modeldeck/__init__.py, __main__.py
+)
+
+_BASE = {"api", "support"}
+#: what each layer may import besides itself (and the standard library / third parties)
+ALLOWED: dict[str, set[str]] = {
+    "scoring": set(),  # shipped alone to pods, run by any Python: standard library only
+    "api": {"support", "environments", "root"},
+    "support": {"api", "root"},
+    "specs": _BASE | {"environments", "scoring"},
+    "environments": _BASE | {"specs"},
+    "drivers": _BASE | {"specs", "environments", "scoring", "dataplane", "root"},
+    "dataplane": _BASE | {"scoring", "drivers", "root"},
+    "controlplane": _BASE | {"specs", "environments", "scoring", "drivers", "dataplane", "root"},
+    "client": _BASE | {"controlplane"},  # it starts the control plane's process
+    "azureml": _BASE | {"specs", "environments", "scoring", "root"},
+    "backends": _BASE | {"client", "azureml"},
+    "usecases": _BASE | {"specs"},
+    "cli": _BASE | {"specs", "usecases", "backends", "tui", "environments", "root"},
+    "tui": _BASE | {"specs", "usecases", "backends", "root"},
+    "root": {"cli", "tui"},
+}
+#: the exceptions, each with its reason
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    # drivers.base is the contract between the control plane and its drivers; the data
+    # plane serves the routes it defines, and only that module of the drivers' layer
+    ("dataplane", "modeldeck.services.drivers.base"): "the route types the gateway serves",
+    # the CLI runs the control plane itself (modeldeck serve / daemon stop / status)
+    ("cli", "modeldeck.services.local.controlplane.daemon"): "modeldeck serve and daemon *",
+    # --dry-run -o yaml renders Kubernetes objects as YAML the same way the driver does
+    ("cli", "modeldeck.services.drivers.kubernetes.manifests"): "--dry-run -o yaml",
+}
+
+
+def _layer(rel: str) -> str:
+    return next(layer for prefix, layer in LAYERS if rel.startswith(prefix))
+
+
+def _module_path(name: str) -> str | None:
+    """``modeldeck.services.api.domain`` -> ``services/api/domain.py`` (or a package's __init__)."""
+    parts = name.split(".")
+    if parts[0] != "modeldeck":
+        return None
+    for n in range(len(parts), 0, -1):
+        rel = "/".join(parts[1:n])
+        for cand in (f"{rel}.py", f"{rel}/__init__.py" if rel else "__init__.py"):
+            if (PACKAGE / cand).is_file():
+                return cand
+    return None
+
+
+def _package_imports(path: Path) -> list[str]:
+    """Every modeldeck module ``path`` imports, absolute, including ``from . import x``."""
+    rel = path.relative_to(PACKAGE)
+    pkg = ["modeldeck", *rel.with_suffix("").parts][:-1]  # a module's package, or __init__'s
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("modeldeck")]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg[: len(pkg) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if not mod.startswith("modeldeck"):
+                continue
+            found.append(mod)
+            found += [f"{mod}.{a.name}" for a in node.names]  # `from . import store`
+    return found
+
+
+def test_each_layer_imports_only_what_the_architecture_allows() -> None:
+    sources = [
+        p
+        for d in ("services", "cli", "tui")
+        for p in sorted((PACKAGE / d).rglob("*.py"))
+        if "__pycache__" not in p.parts
+    ]
+    assert len(sources) > 50, "the package was not found"
+    offenders = []
+    for path in sources:
+        rel = path.relative_to(PACKAGE).as_posix()
+        layer = _layer(rel)
+        for name in _package_imports(path):
+            target = _module_path(name)
+            if target is None:
+                continue
+            other = _layer(target)
+            if other == layer or other in ALLOWED[layer] or (layer, name) in EXCEPTIONS:
+                continue
+            if any((layer, name.rsplit(".", k)[0]) in EXCEPTIONS for k in range(1, 3)):
+                continue
+            offenders.append(f"{rel} ({layer}) imports {name} ({other})")
+    assert offenders == [], "\n".join(sorted(set(offenders)))
+
+
+def test_the_rule_checks_something() -> None:
+    """The classification sees the layers it names (a renamed folder would empty a rule)."""
+    layers = {
+        _layer(p.relative_to(PACKAGE).as_posix())
+        for d in ("services", "cli", "tui")
+        for p in (PACKAGE / d).rglob("*.py")
+    }
+    expected = set(ALLOWED) - {"root", "usecases"}
+    assert expected <= layers, expected - layers

@@ -47,7 +47,9 @@ from ...api.domain import (
     to_dict,
 )
 from ...api.errors import ModeldeckError, NotFound
-from .store import ACTOR, DeploymentRow, EndpointRow
+from .store.deployments import DeploymentRow
+from .store.endpoints import EndpointRow
+from .store.history import ACTOR
 
 if TYPE_CHECKING:
     from .engine import Engine

@@ -4,7 +4,7 @@ JSON in and out (``domain.to_dict``/``from_dict``); a typed error answers
 ``{"error": err.to_dict()}`` with ``err.http_status``. Served on the daemon's
 Unix socket only (see :mod:`.daemon`).
 
-Every request runs as its client (:data:`.store.ACTOR`): the ``X-Modeldeck-Actor`` header
+Every request runs as its client (:data:`.store.history.ACTOR`): the ``X-Modeldeck-Actor`` header
 the client sends (``alice@jump1 (ssh from 10.0.0.5)``), checked against the socket peer's
 uid (``SO_PEERCRED``). A write may carry ``If-Match: REVISION`` (the record as read).
 """
@@ -38,7 +38,7 @@ from ...api.domain import (
 from ...api.errors import BackendError, InvalidInput, ModeldeckError, Unreachable
 from ...api.revisions import ACTOR_HEADER
 from .engine import Engine
-from .store import ACTOR
+from .store.history import ACTOR
 
 log = logging.getLogger("modeldeck.daemon")
 T = TypeVar("T")

@@ -550,7 +550,7 @@ async def _serve(lock: _PidLock) -> int:
     from ..connguard import ConnectionGuard
     from ..dataplane.gateway import Gateway
     from .engine import Engine
-    from .store import Store
+    from .store.db import Store
 
     log = logging.getLogger("modeldeck.daemon")
     started = time.time()

@@ -72,7 +72,10 @@ from ...drivers.base import (
     EndpointRoute,
     Progress,
 )
-from .store import ACTOR, DeploymentRow, EndpointRow, StaleRevision, Store
+from .store.db import Store
+from .store.deployments import DeploymentRow
+from .store.endpoints import EndpointRow
+from .store.history import ACTOR, StaleRevision
 
 log = logging.getLogger("modeldeck.daemon")
 

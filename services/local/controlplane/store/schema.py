@@ -1,0 +1,112 @@
+"""The tables of ``workspace.db`` and the steps that bring an older file up to them.
+
+:class:`~.db.Store` runs them when it opens the file (``PRAGMA user_version`` is the
+schema version).
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 4
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS clusters (
+    name TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS models (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    original_path TEXT,
+    description TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    type TEXT NOT NULL DEFAULT 'custom_model',
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS endpoints (
+    name TEXT PRIMARY KEY,
+    cluster TEXT NOT NULL REFERENCES clusters(name),
+    auth_mode TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '{}',
+    traffic TEXT NOT NULL DEFAULT '{}',
+    mirror_traffic TEXT NOT NULL DEFAULT '{}',
+    control TEXT,
+    primary_key TEXT NOT NULL,
+    secondary_key TEXT NOT NULL,
+    token_secret TEXT NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    created_at REAL NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS deployments (
+    endpoint TEXT NOT NULL REFERENCES endpoints(name) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    model_name TEXT NOT NULL,
+    model_version INTEGER NOT NULL,
+    code_dir TEXT NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (endpoint, name)
+);
+CREATE TABLE IF NOT EXISTS changes (
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    at REAL NOT NULL,
+    changed TEXT NOT NULL,
+    PRIMARY KEY (kind, target, revision)
+);
+CREATE TABLE IF NOT EXISTS operations (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    error TEXT,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS environments (
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    key TEXT,
+    archived INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS deployment_envs (
+    endpoint TEXT NOT NULL,
+    name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    python TEXT NOT NULL,
+    PRIMARY KEY (endpoint, name)
+);
+"""
+#: schema 3 -> 4: a model's type (custom_model, mlflow_model)
+TO_4 = ("ALTER TABLE models ADD COLUMN type TEXT NOT NULL DEFAULT 'custom_model'",)
+
+#: schema 2 -> 3: environments (registered ones, and the built one each deployment runs in);
+#: both tables are in SCHEMA, created by the migration as they are on a new store
+
+#: schema 1 -> 2: revisions on endpoints and deployments (the changes table is in SCHEMA)
+TO_2 = (
+    "ALTER TABLE endpoints ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE deployments ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
+)
