@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import socket
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -16,26 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from modeldeck.services.api.domain import RequestSettings
 from modeldeck.services.api.errors import Conflict
-from modeldeck.services.local.dataplane.gateway import Gateway, _Endpoint
+from modeldeck.services.local.dataplane.endpoints import RoutedEndpoint as _Endpoint
+from modeldeck.services.local.dataplane.gateway import Gateway
 from modeldeck.services.local.dataplane.supervisor import Supervisor
 from modeldeck.services.tokens import TokenError, mint_token, verify_token
 from multidict import CIMultiDict
 
+from tests.support import dataplane as dp
 
-def _dataplane():  # tests/local/conftest.py is the control plane's: load ours explicitly
-    name = "modeldeck_tests_dataplane_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("dataplane_fixtures.py")
-        )
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-dp = _dataplane()
 supervisor = dp.supervisor
 gateway = dp.gateway
 http = dp.http
