@@ -1,0 +1,140 @@
+"""The grammar of ``online-deployment`` (alias ``deployment``): create, update, logs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from ..parser import PROG
+from . import flags
+
+if TYPE_CHECKING:
+    from ..parser import Leaf
+
+
+def _deployment(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """``-n/--name`` of the deployment and ``-e/--endpoint-name`` of its endpoint."""
+    flags.name(p, "deployment", required=required)
+    flags.endpoint(p, required=required)
+
+
+def build(leaf: Leaf) -> None:
+    cols = [
+        "name",
+        "endpoint_name",
+        "model",
+        "provisioning_state",
+        "ready_replicas",
+        "desired_replicas",
+        "traffic",
+    ]
+
+    p = leaf(
+        "create",
+        "cmd_deployment:create",
+        "Create a deployment of an endpoint from YAML",
+        [
+            f"{PROG} online-deployment create --name blue --endpoint my-endpoint -f blue.yml --all-traffic",
+            f"{PROG} online-deployment create --name green --endpoint my-endpoint -f green.yml",
+            f"{PROG} online-deployment create -f green.yml --set instance_count=2 --no-wait",
+            f"{PROG} online-deployment create -f blue.yml --dry-run -o yaml > blue-manifests.yaml",
+        ],
+        description=(
+            "Create a deployment (kubernetesOnlineDeployment YAML). An inline model: {path: ...}\n"
+            "is registered as a new model version first, as az ml does. New deployments take no\n"
+            "traffic unless --all-traffic is given."
+        ),
+        columns=cols,
+    )
+    _deployment(p, required=False)
+    flags.file(p, "deployment", required=True)
+    flags.set_(p)
+    p.add_argument(
+        "--all-traffic", action="store_true", help="send all of the endpoint's traffic to it"
+    )
+    p.add_argument("--skip-script-validation", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--local", action="store_true", help=argparse.SUPPRESS)
+    flags.finish(p, dry_run=True, no_wait=True)
+
+    p = leaf(
+        "show",
+        "cmd_deployment:show",
+        "Show a deployment: spec, state, replicas, traffic, why it is not ready",
+        [f"{PROG} online-deployment show --name blue --endpoint my-endpoint"],
+        columns=cols,
+    )
+    _deployment(p)
+    flags.finish(p)
+
+    p = leaf(
+        "list",
+        "cmd_deployment:list_",
+        "List the deployments of an endpoint (or of every endpoint)",
+        [f"{PROG} online-deployment list -e my-endpoint -o table"],
+        columns=cols,
+    )
+    flags.endpoint(p, required=False)
+    flags.finish(p)
+
+    p = leaf(
+        "update",
+        "cmd_deployment:update",
+        "Update a deployment (rolling: new replicas are ready before old ones stop)",
+        [
+            f"{PROG} online-deployment update --name blue --endpoint my-endpoint --set instance_count=2",
+            f"{PROG} online-deployment update -n blue -e my-endpoint -f blue.yml",
+            f"{PROG} online-deployment update -n blue -e my-endpoint -f blue.yml --if-revision 7",
+            f"{PROG} online-deployment update -n blue -e my-endpoint --set request_settings.request_timeout_ms=1000",
+        ],
+        description=(
+            "Update a deployment. Without -f the current spec is read, --set is applied to it,\n"
+            "and the whole spec is sent; with -f the file is the new spec. To apply a file only\n"
+            "if nobody changed the deployment since you read it, keep the revision: that\n"
+            "`show -o yaml` printed in it, or pass --if-revision REV."
+        ),
+        columns=cols,
+    )
+    _deployment(p)
+    flags.file(p, "deployment")
+    flags.set_(p)
+    flags.finish(p, if_revision="deployment", dry_run=True, no_wait=True)
+
+    p = leaf(
+        "delete",
+        "cmd_deployment:delete",
+        "Delete a deployment (refused while it takes live or mirrored traffic)",
+        [
+            f'{PROG} online-endpoint update --name my-endpoint --traffic "blue=0 green=100"',
+            f"{PROG} online-deployment delete --name blue --endpoint my-endpoint --yes",
+        ],
+    )
+    _deployment(p)
+    flags.finish(p, yes=True, no_wait=True)
+
+    p = leaf(
+        "get-logs",
+        "cmd_deployment:get_logs",
+        "Show the deployment's logs (all replicas: stdout, stderr, logging)",
+        [
+            f"{PROG} online-deployment get-logs --name green --endpoint my-endpoint --lines 50",
+            f"{PROG} online-deployment get-logs -n green -e my-endpoint --follow",
+            f"{PROG} online-deployment get-logs -n green -e my-endpoint --since 10m",
+        ],
+        description=(
+            "Print the last lines of the deployment's log, each prefixed with its replica.\n"
+            "An init() that failed shows its traceback here. --follow keeps printing new lines\n"
+            "until Ctrl-C. --since keeps only the lines written since then (like kubectl logs\n"
+            "--since / --since-time); --lines still bounds how many are shown."
+        ),
+    )
+    _deployment(p)
+    p.add_argument("-l", "--lines", type=int, default=100, help="number of lines (default: 100)")
+    p.add_argument("--follow", action="store_true", help="keep printing new lines")
+    p.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only lines written since: a duration (30s, 10m, 2h, 1d) or an ISO 8601 time "
+        "(2026-01-02T03:04:05Z; without a zone: UTC)",
+    )
+    p.add_argument("--container", help=argparse.SUPPRESS)
+    flags.finish(p)

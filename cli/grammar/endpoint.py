@@ -1,0 +1,154 @@
+"""The grammar of ``online-endpoint`` (alias ``endpoint``): traffic, keys, invoke."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..parser import PROG
+from . import flags
+
+if TYPE_CHECKING:
+    from ..parser import Leaf
+
+
+def build(leaf: Leaf) -> None:
+    cols = ["name", "compute", "auth_mode", "provisioning_state", "traffic", "scoring_uri"]
+
+    p = leaf(
+        "create",
+        "cmd_endpoint:create",
+        "Create an online endpoint from YAML and/or flags",
+        [
+            f"{PROG} online-endpoint create -f endpoint.yml",
+            f"{PROG} online-endpoint create --name my-endpoint --set compute=myaks --auth-mode aml_token",
+        ],
+        description=(
+            "Create an online endpoint (kubernetesOnlineEndpoint YAML). compute: azureml:NAME\n"
+            "names the cluster; auth_mode is key (default), aml_token or none."
+        ),
+        columns=cols,
+    )
+    flags.file(p, "endpoint")
+    flags.name(p, "endpoint", required=False)
+    p.add_argument("--auth-mode", help="key (default), aml_token or none")
+    flags.set_(p)
+    flags.finish(p, dry_run=True, no_wait=True)
+
+    p = leaf(
+        "show",
+        "cmd_endpoint:show",
+        "Show an endpoint: scoring_uri, traffic, mirror_traffic, auth_mode, state",
+        [
+            f"{PROG} online-endpoint show -n my-endpoint",
+            f"{PROG} online-endpoint show -n my-endpoint --query traffic",
+            f"URI=$({PROG} online-endpoint show -n my-endpoint -o tsv --query scoring_uri)",
+        ],
+        columns=cols,
+    )
+    flags.name(p, "endpoint")
+    flags.finish(p)
+
+    p = leaf(
+        "list",
+        "cmd_endpoint:list_",
+        "List the online endpoints",
+        [
+            f"{PROG} online-endpoint list -o table",
+            f"{PROG} online-endpoint list --query '[].name' -o tsv",
+        ],
+        columns=cols,
+    )
+    flags.finish(p)
+
+    p = leaf(
+        "update",
+        "cmd_endpoint:update",
+        "Update an endpoint: traffic split, mirror traffic, description, tags",
+        [
+            f'{PROG} online-endpoint update --name my-endpoint --traffic "blue=90 green=10"',
+            f'{PROG} online-endpoint update --name my-endpoint --traffic "green=20" --rest blue',
+            f'{PROG} online-endpoint update --name my-endpoint --mirror-traffic "green=10"',
+            f"{PROG} online-endpoint update --name my-endpoint --set description='rolled out'",
+            f"{PROG} online-endpoint update --name my-endpoint --set control=blue",
+        ],
+        description=(
+            "Update an endpoint. The traffic map is changed only when --traffic/--rest (or a\n"
+            "traffic: in the file) is given: an update without it keeps the current split.\n"
+            "Percentages add up to 100 (or all 0); deployments left out get 0. With --rest NAME,\n"
+            "NAME takes whatever the others do not (the seed's default version).\n"
+            "--set control=NAME marks one deployment as the control (the others are\n"
+            "treatments); --set control=none clears it."
+        ),
+        columns=cols,
+    )
+    flags.name(p, "endpoint")
+    p.add_argument(
+        "--traffic", metavar='"NAME=PCT ..."', help='traffic split, e.g. "blue=90 green=10"'
+    )
+    p.add_argument(
+        "--rest", metavar="DEPLOYMENT", help="this deployment takes the remainder of --traffic"
+    )
+    p.add_argument(
+        "--mirror-traffic",
+        metavar='"NAME=PCT"',
+        help='copy a share of requests to one deployment, e.g. "green=10" ("green=0" stops it)',
+    )
+    flags.file(p, "endpoint")
+    flags.set_(p)
+    flags.finish(p, if_revision="endpoint", no_wait=True)
+
+    p = leaf(
+        "delete",
+        "cmd_endpoint:delete",
+        "Delete an endpoint and its deployments",
+        [f"{PROG} online-endpoint delete --name my-endpoint --yes"],
+    )
+    flags.name(p, "endpoint")
+    flags.finish(p, yes=True, no_wait=True)
+
+    p = leaf(
+        "invoke",
+        "cmd_endpoint:invoke",
+        "Send a request to the endpoint's scoring URI, with its key or token",
+        [
+            f"{PROG} online-endpoint invoke --name my-endpoint --request-file sample-request.json",
+            f"{PROG} online-endpoint invoke -n my-endpoint --deployment-name green --request-file sample-request.json",
+        ],
+        description=(
+            "Score a request through the endpoint's gateway. --deployment-name pins the request\n"
+            "to one deployment whatever the traffic split (header azureml-model-deployment)."
+        ),
+    )
+    flags.name(p, "endpoint")
+    p.add_argument("-r", "--request-file", required=True, help="file with the request body (JSON)")
+    p.add_argument("-d", "--deployment-name", help="send the request to this deployment")
+    flags.finish(p)
+
+    p = leaf(
+        "get-credentials",
+        "cmd_endpoint:get_credentials",
+        "Show the endpoint's keys (key auth) or a token (aml_token auth)",
+        [
+            f"{PROG} online-endpoint get-credentials -n my-endpoint",
+            f"KEY=$({PROG} online-endpoint get-credentials -n my-endpoint -o tsv --query primaryKey)",
+        ],
+    )
+    flags.name(p, "endpoint")
+    flags.finish(p)
+
+    p = leaf(
+        "regenerate-keys",
+        "cmd_endpoint:regenerate_keys",
+        "Regenerate the primary or the secondary key (the old one stops working at once)",
+        [
+            f"{PROG} online-endpoint regenerate-keys --name my-endpoint --key-type primary",
+            f"{PROG} online-endpoint regenerate-keys --name my-endpoint --key-type secondary",
+        ],
+        description=(
+            "Regenerate one key. Rotate without downtime: move clients to the secondary key,\n"
+            "regenerate the primary, move them back, regenerate the secondary."
+        ),
+    )
+    flags.name(p, "endpoint")
+    p.add_argument("--key-type", default="primary", help="primary (default) or secondary")
+    flags.finish(p, no_wait=True)
