@@ -2,7 +2,8 @@
 
 * every call has a timeout; ``api-version`` is pinned (:data:`API_VERSION`);
 * 429 and transient 5xx (500, 502, 503, 504) are retried with exponential backoff and
-  full jitter, honouring ``Retry-After``; transport errors too, for idempotent methods;
+  full jitter, honouring ``Retry-After``; transport errors too, for idempotent methods
+  (the policy and the loop: :mod:`modeldeck.services.retry`);
 * a 401 drops the cached token and tries once more with a new one;
 * ARM error bodies (``{"error": {code, message, details, additionalInfo}}``) become our
   typed errors with the ARM text verbatim and a hint beside it (``fix``);
@@ -17,8 +18,6 @@ refused before any connection is made.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import random
 import time
 import uuid
 from collections import deque
@@ -39,6 +38,7 @@ from ..api.errors import (
     Unauthorized,
     Unreachable,
 )
+from ..retry import RetryPolicy, parse_retry_after, send_with_retries
 from ..transport import refuse_cleartext_credentials
 from .auth import LOGIN_FIX, TokenProvider
 
@@ -46,37 +46,8 @@ from .auth import LOGIN_FIX, TokenProvider
 API_VERSION = "2024-10-01"
 #: Azure Monitor metrics (Microsoft.Insights/metrics)
 METRICS_API_VERSION = "2023-10-01"
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 USER_AGENT = "modeldeck-azureml/0.1"
-
-
-@dataclass
-class RetryPolicy:
-    max_retries: int = 4
-    backoff_base: float = 0.5  # seconds; doubles per attempt
-    backoff_cap: float = 30.0
-    max_retry_after: float = 120.0  # never wait longer than this on one Retry-After
-
-    def backoff(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-        return random.uniform(0, min(self.backoff_cap, self.backoff_base * (2**attempt)))
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 # --------------------------------------------------------------------------- errors
@@ -327,9 +298,6 @@ class ArmClient:
         allow: tuple[int, ...],
         retry_unsafe: bool,
     ) -> httpx.Response:
-        safe = method in SAFE_METHODS or retry_unsafe
-        refreshed = False
-        attempt = 0
         # before the token is even fetched; also for URLs ARM hands back (operation polls)
         refuse_cleartext_credentials(
             url,
@@ -339,58 +307,47 @@ class ArmClient:
             "MODELDECK_ARM_ENDPOINT); plain http is only for a server on this machine "
             "(http://127.0.0.1:PORT)",
         )
-        while True:
-            token = await self.tokens.token()
-            headers = {
-                "Authorization": f"Bearer {token}",
-                "x-ms-client-request-id": str(uuid.uuid4()),
-            }
-            self.calls += 1
-            try:
+        refreshed = False
+
+        async def send() -> httpx.Response:
+            nonlocal refreshed
+            while True:
+                token = await self.tokens.token()
+                headers = {
+                    "Authorization": f"Bearer {token}",
+                    "x-ms-client-request-id": str(uuid.uuid4()),
+                }
+                self.calls += 1
                 resp = await self._http.request(
                     method, url, params=query or None, json=json, headers=headers
                 )
-            except httpx.TimeoutException:
-                if safe and attempt < self.retry.max_retries:
-                    await self._wait(0, self.retry.backoff(attempt))
-                    attempt += 1
+                if resp.status_code == 401 and not refreshed:
+                    refreshed = True  # once per call, retries included
+                    self.tokens.invalidate()
                     continue
-                raise Unreachable(
-                    f"Azure Resource Manager did not answer {method} {_short_url(url)} in time",
-                    fix="check the network to management.azure.com (or your arm_endpoint) and try again",
-                ) from None
-            except httpx.TransportError as exc:
-                if safe and attempt < self.retry.max_retries:
-                    await self._wait(0, self.retry.backoff(attempt))
-                    attempt += 1
-                    continue
-                raise Unreachable(
-                    f"cannot reach Azure Resource Manager at {self.base_url}: {exc}",
-                    fix="check the network, a proxy (HTTPS_PROXY), or the profile's arm_endpoint",
-                ) from None
-            status = resp.status_code
-            if status == 401 and not refreshed:
-                refreshed = True
-                self.tokens.invalidate()
-                continue
-            if (
-                status in RETRY_STATUSES
-                and attempt < self.retry.max_retries
-                and (status == 429 or safe)
-            ):
-                delay = parse_retry_after(resp.headers.get("Retry-After"))
-                if delay is None:
-                    delay = self.retry.backoff(attempt)
-                await self._wait(status, min(delay, self.retry.max_retry_after))
-                attempt += 1
-                continue
-            if status >= 400 and status not in allow:
-                raise error_from_arm(status, arm_error_body(resp), kind=kind, name=name)
-            return resp
+                return resp
 
-    async def _wait(self, status: int, delay: float) -> None:
-        self.retry_log.append((status, delay))
-        await asyncio.sleep(delay)
+        try:
+            resp = await send_with_retries(
+                self.retry,
+                send,
+                safe=method in SAFE_METHODS or retry_unsafe,
+                waited=lambda status, delay: self.retry_log.append((status, delay)),
+            )
+        except httpx.TimeoutException:
+            raise Unreachable(
+                f"Azure Resource Manager did not answer {method} {_short_url(url)} in time",
+                fix="check the network to management.azure.com (or your arm_endpoint) and try again",
+            ) from None
+        except httpx.TransportError as exc:
+            raise Unreachable(
+                f"cannot reach Azure Resource Manager at {self.base_url}: {exc}",
+                fix="check the network, a proxy (HTTPS_PROXY), or the profile's arm_endpoint",
+            ) from None
+        status = resp.status_code
+        if status >= 400 and status not in allow:
+            raise error_from_arm(status, arm_error_body(resp), kind=kind, name=name)
+        return resp
 
     # -- conveniences -------------------------------------------------------------------------
     async def get(

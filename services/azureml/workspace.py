@@ -22,16 +22,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import os
-import re
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -66,42 +62,18 @@ from ..api.errors import (
     error_from_dict,
 )
 from ..api.workspace import OperationHandle, Workspace
+from ..retry import RetryPolicy
 from ..scoring import is_mlflow_no_code
 from ..transport import refuse_cleartext_credentials
-from . import failures, mapping
-from .arm import ArmClient, Lro, RetryPolicy
+from . import failures, mapping, storage
+from .arm import ArmClient, Lro
 from .auth import PUBLIC_ARM, TokenProvider, ml_scope_for, scope_for
 from .monitor import BATCH_API_VERSION, Metrics, monitor_scope
 
 DEFAULT_ENVIRONMENT = (
     "azureml://registries/azureml/environments/minimal-ubuntu22.04-py39-cpu-inference/labels/latest"
 )
-BLOB_API_VERSION = "2023-11-03"
 _ARM_ID_PREFIX = "/subscriptions/"
-
-
-_SECRET_QUERY = re.compile(r"(?i)\b(sig|se|skoid|sktid|code)=[^&\s\"']+")
-
-
-class _RedactSecrets(logging.Filter):
-    """httpx logs each request's URL at INFO; a blob upload's URL carries a SAS signature."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            args = record.args if isinstance(record.args, tuple) else (record.args,)
-            record.args = tuple(
-                _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=REDACTED", str(a))
-                if "=" in str(a)
-                else a
-                for a in args
-            )
-        return True
-
-
-def _redact_httpx_logs() -> None:
-    log = logging.getLogger("httpx")
-    if not any(isinstance(f, _RedactSecrets) for f in log.filters):
-        log.addFilter(_RedactSecrets())
 
 
 def find_config_json(start: Path | None = None) -> Path | None:
@@ -306,7 +278,7 @@ class AzureMLWorkspace(Workspace):
     # -- helpers ------------------------------------------------------------------------------
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            _redact_httpx_logs()
+            storage.redact_httpx_logs()
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(max(self._timeout, 60.0), connect=10.0)
             )
@@ -614,8 +586,12 @@ class AzureMLWorkspace(Workspace):
             local = Path(spec.path).resolve()
             # the same input rules as the local store's (regular files, no link out, capped)
             checked = await asyncio.to_thread(inputs.scan, spec.path, "path", "model")
-            upload = await self._start_upload(f"{self._ws}/models/{spec.name}/versions/{version}")
-            uri = await self._upload_path(upload, checked, under=local.name)
+            upload = await storage.start_upload(
+                self.arm, f"{self._ws}/models/{spec.name}/versions/{version}"
+            )
+            uri = await storage.upload_path(
+                self._client(), self._retry, upload, checked, under=local.name
+            )
             original = str(local)
         body = mapping.model_version_body(
             model_uri=uri,
@@ -653,77 +629,6 @@ class AzureMLWorkspace(Workspace):
             name=f"{name}:{version}",
         )
 
-    # -- uploads (the workspace's default blob datastore, through startPendingUpload) ----------
-    async def _start_upload(self, asset_version_path: str) -> dict[str, Any]:
-        resp = await self.arm.request(
-            "POST",
-            f"{asset_version_path}/startPendingUpload",
-            json={
-                "pendingUploadId": str(uuid.uuid4()),
-                "pendingUploadType": "TemporaryBlobReference",
-            },
-            retry_unsafe=True,
-            kind="upload",
-        )
-        ref = (resp.json() or {}).get("blobReferenceForConsumption") or {}
-        sas = (ref.get("credential") or {}).get("sasUri")
-        if not ref.get("blobUri") or not sas:
-            raise BackendError(
-                "Azure ML returned no upload location for the files (startPendingUpload)"
-            )
-        return {"blobUri": ref["blobUri"], "sasUri": sas}
-
-    async def _upload_path(
-        self, upload: dict[str, Any], checked: inputs.Input, *, under: str
-    ) -> str:
-        """Upload a checked file or folder (:func:`inputs.scan`); return the blob URI of
-        ``under`` (SAS never returned)."""
-        base, _, sas_query = str(upload["sasUri"]).partition("?")
-        files = list(checked.files())
-        sem = asyncio.Semaphore(4)
-
-        async def put(entry: inputs.Entry) -> None:
-            if not checked.is_dir:  # a file: the blob is the file itself
-                blob = under or checked.name
-            else:
-                blob = f"{under}/{entry.rel}" if under else entry.rel
-            name = blob.rsplit("/", 1)[-1]
-            url = f"{base.rstrip('/')}/{quote(blob)}" + (f"?{sas_query}" if sas_query else "")
-            async with sem:
-                data = await asyncio.to_thread(inputs.read_entry, checked, entry)
-                for attempt in range(4):
-                    try:
-                        r = await self._client().put(
-                            url,
-                            content=data,
-                            headers={
-                                "x-ms-blob-type": "BlockBlob",
-                                "x-ms-version": BLOB_API_VERSION,
-                                "Content-Type": "application/octet-stream",
-                            },
-                        )
-                    except httpx.TransportError:
-                        if attempt == 3:
-                            raise BackendError(
-                                f"uploading {name} to the workspace's storage failed (network)",
-                                fix="check the network to the storage account and try again",
-                            ) from None
-                        await asyncio.sleep(0.5 * 2**attempt)
-                        continue
-                    if r.status_code in (429, 500, 502, 503, 504) and attempt < 3:
-                        await asyncio.sleep(0.5 * 2**attempt)
-                        continue
-                    if r.status_code >= 400:
-                        raise BackendError(
-                            f"uploading {name} to the workspace's storage failed: HTTP {r.status_code} {r.text[:200]}",
-                            fix="check that your identity may write to the workspace's default datastore",
-                        )
-                    return
-
-        await asyncio.gather(*(put(p) for p in files))
-        root = str(upload["blobUri"]).split("?", 1)[0].rstrip("/")
-        return f"{root}/{quote(under)}" if under else root
-
     async def _code_id(self, spec: DeploymentSpec) -> str | None:
         code = spec.code_configuration.code
         if not code or is_mlflow_no_code(code):  # no-code MLflow: Azure brings its own
@@ -753,8 +658,8 @@ class AzureMLWorkspace(Workspace):
         name = f"modeldeck-{digest.hexdigest()[:24]}"
         path = f"{self._ws}/codes/{name}/versions/1"
         if await self._get_or_none(path, "code", name) is None:
-            upload = await self._start_upload(path)
-            uri = await self._upload_path(upload, checked, under="")
+            upload = await storage.start_upload(self.arm, path)
+            uri = await storage.upload_path(self._client(), self._retry, upload, checked, under="")
             await self.arm.request(
                 "PUT", path, json=mapping.code_version_body(uri), kind="code", name=name
             )

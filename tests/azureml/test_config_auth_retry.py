@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken
+from modeldeck.services.api.domain import ModelSpec
 from modeldeck.services.api.errors import InvalidInput, ModeldeckError, Unauthorized, Unreachable
 from modeldeck.services.azureml.workspace import AzureMLWorkspace
 
@@ -371,7 +372,7 @@ async def test_429_without_retry_after_backs_off_with_jitter(ws: Any, seeded: An
 def test_retry_after_as_an_http_date_is_honoured() -> None:
     from email.utils import formatdate
 
-    from modeldeck.services.azureml.arm import parse_retry_after
+    from modeldeck.services.retry import parse_retry_after
 
     assert parse_retry_after("7") == 7.0
     in_a_minute = parse_retry_after(formatdate(time.time() + 60, usegmt=True))
@@ -416,3 +417,18 @@ async def test_the_credentials_refresh_on_is_honoured(
     finally:
         await ws.close()
     assert [r.token for r in fake.calls("GET", suffix="/onlineEndpoints/e1")] == expected
+
+
+async def test_a_throttled_blob_upload_waits_as_retry_after_says(
+    ws: Any, fake: Any, tmp_path: Path
+) -> None:
+    # storage answers 503 ServerBusy with Retry-After: 1; the upload waits that second
+    # (its own first backoff is at most 0.5 s), then the file arrives once
+    model = tmp_path / "model.json"
+    model.write_text("{}")
+    fake.throttle_blobs(1, retry_after="1")
+    start = time.monotonic()
+    await ws.create_model(ModelSpec(name="throttled", path=str(model)))
+    assert time.monotonic() - start >= 0.95
+    assert len(fake.calls("PUT", "/blob/")) == 2
+    assert list(fake.blobs.values()) == [b"{}"]

@@ -124,6 +124,8 @@ class FakeArm:
     #: (endpoint, deployment) -> ARM error the deployment's provisioning ends with
     fail_deployments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _faults: list[tuple[int, str | None, dict[str, Any]]] = field(default_factory=list)
+    #: (status, Retry-After) answered to the next blob PUTs, one each
+    _blob_faults: list[tuple[int, str | None]] = field(default_factory=list)
     #: path suffix -> status answered for every request to it (a broken resource)
     broken: dict[str, int] = field(default_factory=dict)
     sas_sig: str = field(default_factory=lambda: secrets.token_hex(8))
@@ -153,6 +155,10 @@ class FakeArm:
             }
         }
         self._faults += [(status, "0", body)] * count
+
+    def throttle_blobs(self, count: int, retry_after: str | None = "1", status: int = 503) -> None:
+        """The next ``count`` blob PUTs get ``status`` (storage's ServerBusy) with this Retry-After."""
+        self._blob_faults += [(status, retry_after)] * count
 
     def calls(
         self, method: str | None = None, contains: str = "", *, suffix: str = ""
@@ -687,6 +693,12 @@ class FakeArm:
     async def put_blob(self, request: web.Request) -> web.Response:
         if request.query.get("sig") != self.sas_sig:
             return web.Response(status=403, text="<Error><Code>AuthenticationFailed</Code></Error>")
+        if self._blob_faults:
+            status, retry_after = self._blob_faults.pop(0)
+            headers = {"Retry-After": retry_after} if retry_after is not None else {}
+            return web.Response(
+                status=status, headers=headers, text="<Error><Code>ServerBusy</Code></Error>"
+            )
         if request.headers.get("x-ms-blob-type") != "BlockBlob":
             return web.Response(
                 status=400, text="<Error><Code>MissingRequiredHeader</Code></Error>"
