@@ -48,12 +48,14 @@ from ..api.domain import ClusterSpec, DeploymentSpec, LogLine, MetricSample
 from ..api.errors import BackendError, InvalidInput, NotFound
 from ..local.dataplane.logstore import LogStore
 from ..local.dataplane.supervisor import Replica, ReplicaConfig, ReplicaState, Supervisor
+from ..prometheus import family, labels
 from .base import (
     Capacity,
     ClusterDriver,
     DeploymentRuntime,
     DeploymentStatus,
     EndpointRoute,
+    KeepsLogs,
     Progress,
 )
 
@@ -105,7 +107,7 @@ class _Deployment:
         self.utilization: float | None = None  # last measured, percent
 
 
-class PoolDriver(ClusterDriver):
+class PoolDriver(ClusterDriver, KeepsLogs):
     """Runs a pool's deployments as local processes behind ``gateway``."""
 
     def __init__(
@@ -567,20 +569,19 @@ class PoolDriver(ClusterDriver):
                 log.write("autoscaler", "system", f"scaling failed: {exc.message.splitlines()[0]}")
 
     def _prometheus(self) -> list[str]:
-        lines = [
-            "# HELP modeldeck_replica_cpu_percent CPU of a replica process (100 = one core).",
-            "# TYPE modeldeck_replica_cpu_percent gauge",
-        ]
-        memory = [
-            "# HELP modeldeck_replica_memory_bytes Resident memory of a replica process.",
-            "# TYPE modeldeck_replica_memory_bytes gauge",
-        ]
-        desired = [
-            "# HELP modeldeck_replicas_desired Replicas the deployment should have (autoscale included).",
-            "# TYPE modeldeck_replicas_desired gauge",
-        ]
+        lines = family(
+            "modeldeck_replica_cpu_percent", "gauge", "CPU of a replica process (100 = one core)."
+        )
+        memory = family(
+            "modeldeck_replica_memory_bytes", "gauge", "Resident memory of a replica process."
+        )
+        desired = family(
+            "modeldeck_replicas_desired",
+            "gauge",
+            "Replicas the deployment should have (autoscale included).",
+        )
         for dep in list(self._deps.values()):
-            base = f'endpoint="{dep.endpoint}",deployment="{dep.name}"'
+            base = labels(endpoint=dep.endpoint, deployment=dep.name)
             desired.append(f"modeldeck_replicas_desired{{{base}}} {dep.desired}")
             for r in list(dep.replicas):
                 if r.state is not ReplicaState.READY:
@@ -588,11 +589,10 @@ class PoolDriver(ClusterDriver):
                 cpu, mem = r.usage()
                 if cpu is None or mem is None:
                     continue
-                lines.append(
-                    f'modeldeck_replica_cpu_percent{{{base},replica="{r.name}"}} {cpu:.1f}'
-                )
+                replica = f"{base},{labels(replica=r.name)}"
+                lines.append(f"modeldeck_replica_cpu_percent{{{replica}}} {cpu:.1f}")
                 memory.append(
-                    f'modeldeck_replica_memory_bytes{{{base},replica="{r.name}"}} {int(mem * 1024 * 1024)}'
+                    f"modeldeck_replica_memory_bytes{{{replica}}} {int(mem * 1024 * 1024)}"
                 )
         return lines + memory + desired
 

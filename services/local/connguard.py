@@ -44,6 +44,13 @@ traceback each; ``EMFILE`` on accept likewise (:data:`ConnectionGuard.totals` ha
 
 The checks run in a sweep every ``min(timeouts) / 4`` (at most every second) over the
 open connections; the request path only counts the bytes it reads.
+
+Why this is one file (over 600 lines): it is one state machine. The request handler
+subclass and the guard share each connection's state (the ``_g_*`` attributes) and its
+bookkeeping (a connection is counted in the listener's and its client's tables, or waits
+for a slot, and leaves them exactly once), which admission, eviction, the sweep and
+``connection_lost`` keep together; split across modules, each part would reach into the
+others' privates. A good part of the length is this docstring and the notes on races.
 """
 
 from __future__ import annotations
@@ -63,6 +70,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
+
+from ..prometheus import family
 
 #: bytes per second a request body must average to earn more time than ``body_timeout``
 BODY_MIN_RATE = 1024
@@ -362,12 +371,13 @@ class ConnectionGuard:
     def prometheus(self, prefix: str = "modeldeck_gateway") -> list[str]:
         """Open connections and what the limits closed or refused, as Prometheus text."""
         out = [
-            f"# HELP {prefix}_connections Connections open now.",
-            f"# TYPE {prefix}_connections gauge",
+            *family(f"{prefix}_connections", "gauge", "Connections open now."),
             f"{prefix}_connections {len(self._all)}",
-            f"# HELP {prefix}_connections_limited_total Connections closed or refused by the "
-            "connection limits, by reason.",
-            f"# TYPE {prefix}_connections_limited_total counter",
+            *family(
+                f"{prefix}_connections_limited_total",
+                "counter",
+                "Connections closed or refused by the connection limits, by reason.",
+            ),
         ]
         for reason in ("header", "idle", "body", "evicted", "refused_client", "refused_total"):
             out.append(

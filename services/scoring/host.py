@@ -1188,7 +1188,9 @@ def _verify_jwt(secret: str, token: str, endpoint: str) -> Optional[str]:
 
 
 class Stats:
-    """Counters and a latency histogram, printed as Prometheus text."""
+    """Counters and a latency histogram, printed as Prometheus text: the families the
+    gateway writes (``services/prometheus.py`` holds the format for the rest of modeldeck;
+    this file imports nothing of modeldeck's) and the Kubernetes driver reads back."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()

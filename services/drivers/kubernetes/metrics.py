@@ -13,6 +13,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from ...prometheus import parse_samples
+
 _CPU = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0}
 _MEM = {
     "": 1,
@@ -25,8 +27,6 @@ _MEM = {
     "Gi": 2**30,
     "Ti": 2**40,
 }
-_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
 def cpu_cores(quantity: str | float | int) -> float:
@@ -74,19 +74,9 @@ class Scrape:
 
 
 def parse_prometheus(text: str) -> Scrape:
+    """The scoring counters of one pod's ``/metrics`` text."""
     out = Scrape()
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _LINE.match(line)
-        if not m:
-            continue
-        name, labels_text, value = m.group(1), m.group(3) or "", m.group(4)
-        labels = dict(_LABEL.findall(labels_text))
-        try:
-            number = float(value)
-        except ValueError:
-            continue
+    for name, labels, number in parse_samples(text):
         if name == "modeldeck_requests_total":
             code = labels.get("code", "")
             out.codes[code] = out.codes.get(code, 0) + int(number)
