@@ -9,10 +9,12 @@ and slow clients and bound connections (:mod:`.connguard`; the settings are
 in lower case without ``MODELDECK_`` under ``[daemon]`` in config.toml); at start the
 daemon raises its soft open files limit to the hard limit (replicas inherit it).
 
-This module is imported by the client for :func:`ensure_daemon`,
-:func:`daemon_status` and :func:`stop_daemon`: aiohttp and the engine are only
-imported when the daemon itself runs. ``python -m modeldeck.services.local.controlplane.daemon``
-runs the daemon in the foreground (that is what auto-start spawns).
+This module is the process: its files, what the client calls (:func:`ensure_daemon`,
+:func:`daemon_status`, :func:`stop_daemon`), the settings it reads, and :func:`serve` (pid
+lock, logging, descriptor limit) which runs :mod:`.serving`, the wiring of the running control
+plane. aiohttp and the engine are only imported when the daemon itself runs.
+``python -m modeldeck.services.local.controlplane.daemon`` runs the daemon in the foreground
+(that is what auto-start spawns).
 """
 
 from __future__ import annotations
@@ -30,8 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import paths
-from ...api.errors import BackendError, InvalidInput, ModeldeckError, Unreachable
-from ...transport import is_loopback_host
+from ...api.errors import InvalidInput, ModeldeckError, Unreachable
 
 SOCKET_NAME = "modeldeck.sock"
 PID_NAME = "modeldeck.pid"
@@ -40,7 +41,6 @@ METRICS_TOKEN_NAME = "metrics.token"
 START_TIMEOUT_S = 15.0
 #: exit status of a daemon that found another one already running on its state dir
 EXIT_ALREADY_RUNNING = 3
-_MAX_SOCKET_PATH = 104
 
 _spawned: list[subprocess.Popen[bytes]] = []  # keep the child object: no ResourceWarning
 
@@ -304,7 +304,7 @@ def _config() -> dict[str, Any]:
     return daemon if isinstance(daemon, dict) else {}
 
 
-def _gateway_address(store: Any) -> tuple[str, int, bool]:
+def gateway_address(store: Any) -> tuple[str, int, bool]:
     """(host, port, remember): env wins, then config.toml [daemon], then the remembered port."""
     cfg = _config()
     host = os.environ.get("MODELDECK_GATEWAY_HOST") or str(cfg.get("gateway_host") or "127.0.0.1")
@@ -396,7 +396,7 @@ def _connection_setting(name: str, cfg: dict[str, Any]) -> float:
     return value
 
 
-def _connection_limits() -> tuple[Any, Any]:
+def connection_limits() -> tuple[Any, Any]:
     """(gateway, control socket) :class:`ConnectionLimits`; the gateway's bound is kept
     within what the descriptor limit allows (a warning says when it is lowered)."""
     import logging
@@ -438,7 +438,7 @@ def metrics_token_path() -> Path:
     return paths.state_dir() / METRICS_TOKEN_NAME
 
 
-def _metrics_token() -> str:
+def metrics_token() -> str:
     """The token GET /metrics on the gateway needs: made once, kept 0600 in the state dir."""
     import secrets
 
@@ -523,7 +523,9 @@ def serve(foreground: bool = True) -> int:
     before, after, hard = raise_fd_limit()  # replicas inherit it too
     log.info("open files limit (RLIMIT_NOFILE): soft %d (was %d; hard %d)", after, before, hard)
     try:
-        return asyncio.run(_serve(lock))
+        from .serving import run
+
+        return asyncio.run(run())
     except KeyboardInterrupt:
         return 0
     except Exception as exc:
@@ -539,166 +541,6 @@ def serve(foreground: bool = True) -> int:
         return 1
     finally:
         lock.release()
-
-
-async def _serve(lock: _PidLock) -> int:
-    import asyncio
-    import logging
-
-    from aiohttp import web
-
-    from ..connguard import ConnectionGuard
-    from ..dataplane.gateway import Gateway
-    from .engine import Engine
-    from .store.db import Store
-
-    log = logging.getLogger("modeldeck.daemon")
-    started = time.time()
-    version = _version()
-    sock = socket_path()
-    if len(str(sock).encode()) > _MAX_SOCKET_PATH:
-        raise BackendError(
-            f"the socket path {sock} is longer than a Unix socket allows",
-            fix="set MODELDECK_HOME to a shorter path",
-        )
-    data_dir = paths.data_dir()
-    store = Store(data_dir / "workspace.db")
-    host, port, remember = _gateway_address(store)
-    if not is_loopback_host(host):
-        log.warning(
-            "the gateway listens on %s, not on loopback: scoring endpoints are reachable "
-            "from other machines (auth still applies)",
-            host,
-        )
-    gateway_limits, control_limits = _connection_limits()
-    gateway = Gateway(
-        host,
-        port,
-        max_body_bytes=max_body_bytes(),
-        metrics_token=_metrics_token(),
-        limits=gateway_limits,
-    )
-    try:
-        await gateway.start()
-    except (OSError, ModeldeckError) as exc:
-        store.close()
-        in_use = getattr(exc, "errno", None) == errno.EADDRINUSE or "in use" in str(exc)
-        if in_use:
-            raise Unreachable(
-                f"the gateway cannot listen on {host}:{port}: the port is in use",
-                fix="stop what uses it, or set MODELDECK_GATEWAY_PORT to a free port "
-                "(scoring URIs change with it)",
-                port=port,
-            ) from None
-        raise Unreachable(
-            f"the gateway cannot listen on {host}:{port}: {exc}",
-            fix="check MODELDECK_GATEWAY_HOST / MODELDECK_GATEWAY_PORT",
-        ) from None
-    if remember or store.get_setting("gateway_port") != str(gateway.port):
-        # the next start (an auto-start without MODELDECK_GATEWAY_PORT) keeps the same URIs
-        store.set_setting("gateway_port", str(gateway.port))
-    gateway_url = str(getattr(gateway, "base_url", f"http://{host}:{gateway.port}"))
-    ttl = float(os.environ.get("MODELDECK_TOKEN_TTL_S") or 3600)
-    engine = Engine(
-        store, data_dir, gateway=gateway, token_ttl_s=ttl, version=f"modeldeck {version}"
-    )
-    stop = asyncio.Event()
-    from .api import build_app
-
-    app = build_app(
-        engine,
-        stop=stop,
-        status=lambda: {
-            "pid": os.getpid(),
-            "version": version,
-            "gateway": gateway_url,
-            "gateway_url": gateway_url,
-            "uptime_s": round(time.time() - started, 3),
-            "started_at": started,
-            "socket": str(sock),
-            "log": str(log_path()),
-            "data_dir": str(data_dir),
-            "metrics_token_file": str(metrics_token_path()),
-        },
-    )
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-    await runner.setup()
-    control = ConnectionGuard(
-        control_limits,
-        "control socket",
-        log,
-        fix="close idle connections to the control socket; the operator can raise "
-        "MODELDECK_CONTROL_MAX_CONNECTIONS(_PER_CLIENT)",
-    )
-    try:
-        await engine.restore()
-        with contextlib.suppress(FileNotFoundError):
-            sock.unlink()  # stale: we hold the lock, so nobody else serves it
-        old_umask = os.umask(0o177)
-        try:
-            await control.serve_unix(runner, str(sock))
-        finally:
-            os.umask(old_umask)
-        os.chmod(sock, 0o600)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        log.info(
-            "control plane %s ready: pid %d, socket %s, gateway %s",
-            version,
-            os.getpid(),
-            sock,
-            gateway_url,
-        )
-        watchdog = asyncio.ensure_future(_watch_socket(sock, stop))
-        await stop.wait()
-        watchdog.cancel()
-        log.info("stopping")
-    finally:
-        engine.cancel_copies()  # a model copy in progress must not hold the stop up
-        await control.close()
-        await runner.cleanup()
-        with contextlib.suppress(FileNotFoundError):
-            sock.unlink()
-        await engine.close()
-        with contextlib.suppress(Exception):
-            await (getattr(gateway, "stop", None) or gateway.close)()
-        store.close()
-        log.info("stopped")
-    return 0
-
-
-async def _watch_socket(sock: Path, stop: Any, interval: float = 2.0) -> None:
-    """Stop when our socket is gone or is no longer ours (state dir removed, or taken over):
-    nobody can reach this control plane any more, so it must not keep replicas running."""
-    import asyncio
-    import logging
-
-    try:
-        ours = os.stat(sock).st_ino
-    except OSError:
-        return
-    while not stop.is_set():
-        await asyncio.sleep(interval)
-        try:
-            current = os.stat(sock).st_ino
-        except OSError:
-            current = None
-        if current != ours:
-            logging.getLogger("modeldeck.daemon").warning(
-                "the socket %s was removed or replaced: stopping", sock
-            )
-            stop.set()
-            return
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("modeldeck")
-    except Exception:
-        return "0.0.0"
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ Long operations run as asyncio tasks tracked as :class:`Operation` records.
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import contextlib
 import logging
@@ -21,7 +20,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,6 @@ from ...api.domain import (
     Model,
     ModelSpec,
     Operation,
-    OperationStatus,
     ProvisioningState,
     openapi_uri_for,
 )
@@ -63,15 +61,25 @@ from ...api.errors import (
     Unreachable,
 )
 from ...drivers.base import (
-    ClusterDriver as Driver,
-)
-from ...drivers.base import (
+    ChecksAttach,
     DeploymentRuntime,
     DeploymentStatus,
     EndpointAuth,
     EndpointRoute,
+    Identified,
+    KeepsLogs,
+    Namespaced,
+    NotesMetrics,
     Progress,
+    SharedCluster,
 )
+from ...drivers.base import (
+    ClusterDriver as Driver,
+)
+from . import adopt, dryrun
+from .admission import DRIVER_TIMEOUT_S, Admission, reserved_instances
+from .codestore import CodeStore
+from .operations import Operations, Work, message_of
 from .store.db import Store
 from .store.deployments import DeploymentRow
 from .store.endpoints import EndpointRow
@@ -79,8 +87,6 @@ from .store.history import ACTOR, StaleRevision
 
 log = logging.getLogger("modeldeck.daemon")
 
-#: How long a list call waits for one cluster before showing it as unreachable.
-DRIVER_TIMEOUT_S = 5.0
 #: How long a route change (traffic, keys) may take on a cluster.
 ROUTE_TIMEOUT_S = 60.0
 #: registered environments: azureml:NAME:VERSION, azureml:NAME@latest (NAME alone: latest)
@@ -93,25 +99,10 @@ ENV_GRACE_S = 24 * 3600.0
 ANONYMOUS_ENV = "CliV2AnonymousEnvironment"
 MODEL_REF_RE = re.compile(r"^(?:azureml:)?([a-zA-Z][-a-zA-Z0-9_.]*?)(?::(\d+)|@latest)?$")
 
-Work = Callable[[Progress], Awaitable[None]]
-
 
 def _new_key() -> str:
     """32 random bytes, url-safe."""
     return secrets.token_urlsafe(32)
-
-
-def _reserved_instances(spec: DeploymentSpec) -> int:
-    """How many replicas a deployment may run at most: what the scheduler reserves."""
-    if spec.scale_settings.type == "target_utilization":
-        return max(spec.scale_settings.max_instances, spec.scale_settings.min_instances)
-    return spec.instance_count
-
-
-def _usage(spec: DeploymentSpec) -> tuple[float, float]:
-    n = _reserved_instances(spec)
-    req = spec.resources.requests
-    return (req.cpu or 0.0) * n, (req.memory_gb or 0.0) * n
 
 
 def _env_grace_s() -> float:
@@ -131,12 +122,6 @@ def _env_grace_s() -> float:
             "set it to e.g. 3600, or unset it for the default of 86400 (one day)",
         ) from None
     return value
-
-
-def _error_dict(exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, ModeldeckError):
-        return exc.to_dict()
-    return BackendError(f"{type(exc).__name__}: {exc}").to_dict()
 
 
 class Engine:
@@ -160,18 +145,13 @@ class Engine:
         self.driver_errors: dict[str, str] = {}
         #: clusters whose last call failed (shown on their endpoints until one succeeds)
         self.cluster_health: dict[str, str] = {}
-        self._deleting: set[str] = set()  # endpoints whose deletion is running
-        self._pending: dict[tuple[str, str], DeploymentSpec] = {}  # updates in flight
-        self._ops: dict[str, Operation] = {}
-        self._revs: dict[str, int] = {}  # operation id -> changes so far
-        self._op_events: dict[str, asyncio.Event] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        # Admission: validation and the record change it allows happen under this lock,
-        # so two requests never both pass a check that only one of them may pass.
-        self._admit = asyncio.Lock()
+        self.operations = Operations(store)
+        self.admission = Admission(self)
+        self.following = adopt.Following(store)
         self._http: Any = None
         #: model and code copies in progress: set one to stop that copy (daemon stop)
         self._copies: set[threading.Event] = set()
+        self.code = CodeStore(data_dir / "code", self._copies)
         #: built environments an operation is about to hand to replicas: never pruned
         self._env_busy: dict[str, int] = {}
         self.env_grace_s = _env_grace_s()
@@ -187,7 +167,7 @@ class Engine:
                 self.store.delete_cluster(row.spec.name)  # its deletion was interrupted
                 continue
             try:
-                self.drivers[row.spec.name] = self._make_driver(row.spec)
+                self.drivers[row.spec.name] = self.make_driver(row.spec)
                 self.driver_errors.pop(row.spec.name, None)
                 if row.state is not ProvisioningState.SUCCEEDED:
                     self.store.update_cluster(
@@ -205,43 +185,47 @@ class Engine:
             if d.state is not ProvisioningState.DELETING:
                 self.store.set_deployment_state(d.endpoint, d.name, ProvisioningState.UPDATING)
         for name in list(self.drivers):
-            self._start("cluster.restore", name, self._cluster_restorer(name))
-        pruner = asyncio.get_running_loop().create_task(self._prune_loop(), name="env prune")
-        self._tasks.add(pruner)  # type: ignore[arg-type]
-        pruner.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+            self.operations.start("cluster.restore", name, self._cluster_restorer(name))
+        self.operations.spawn(self._prune_loop(), "env prune")
 
     def _cluster_restorer(self, cluster: str) -> Work:
         async def work(progress: Progress) -> None:
             driver = self.drivers[cluster]
-            from . import adopt  # Kubernetes: what changed there meanwhile comes in first
 
+            # Kubernetes: what changed there meanwhile comes in first
             await adopt.on_restore(self, cluster)
             endpoints = self.store.endpoints(cluster)
             failed: list[str] = []
             for i, ep in enumerate(endpoints):
                 progress(i / max(1, len(endpoints)), f"restoring endpoint {ep.name}")
                 if ep.state is ProvisioningState.DELETING:
-                    self._start("endpoint.delete", ep.name, self._endpoint_deleter(ep.name))
+                    self.operations.start(
+                        "endpoint.delete", ep.name, self._endpoint_deleter(ep.name)
+                    )
                     continue
                 if adopt.gone(self, ep):  # deleted on the cluster by someone else: not revived
                     continue
                 try:
-                    await driver.apply_endpoint(self._route(ep))
+                    await driver.apply_endpoint(self.route(ep))
                 except Exception as exc:
-                    log.warning("endpoint %s: %s", ep.name, _message(exc))
-                    self.store.update_endpoint(ep.name, error=_message(exc))
+                    log.warning("endpoint %s: %s", ep.name, message_of(exc))
+                    self.store.update_endpoint(ep.name, error=message_of(exc))
                     for d in self.store.deployments(ep.name):
                         self.store.set_deployment_state(
-                            ep.name, d.name, ProvisioningState.FAILED, _message(exc)
+                            ep.name, d.name, ProvisioningState.FAILED, message_of(exc)
                         )
                     failed.append(ep.name)
                     continue
                 self.store.update_endpoint(ep.name, state=ProvisioningState.SUCCEEDED, error=None)
                 for d in self.store.deployments(ep.name):
                     if d.state is ProvisioningState.DELETING:
-                        self._start("deployment.delete", f"{ep.name}/{d.name}", self._deleter(d))
+                        self.operations.start(
+                            "deployment.delete", f"{ep.name}/{d.name}", self._deleter(d)
+                        )
                     else:
-                        self._start("deployment.restore", f"{ep.name}/{d.name}", self._restorer(d))
+                        self.operations.start(
+                            "deployment.restore", f"{ep.name}/{d.name}", self._restorer(d)
+                        )
             if failed:
                 raise Unreachable(
                     f"cluster '{cluster}': could not restore endpoint(s) " + ", ".join(failed),
@@ -252,39 +236,37 @@ class Engine:
 
     def _endpoint_deleter(self, name: str) -> Work:
         async def work(progress: Progress) -> None:
-            self._deleting.add(name)
+            self.admission.deleting.add(name)
             try:
                 await self._delete_endpoint_now(name, progress)
             finally:
-                self._deleting.discard(name)
+                self.admission.deleting.discard(name)
 
         return work
 
     def _restorer(self, d: DeploymentRow) -> Work:
         async def work(progress: Progress) -> None:
             if not d.code_dir:  # adopted from a Kubernetes cluster: it runs there, as it is
-                from . import adopt
-
                 await adopt.restore_adopted(self, d)
                 return
             key: str | None = None
             try:
-                ep = self._endpoint_row(d.endpoint)
-                resolved = await self._resolve_environment(d.spec, ep.cluster)
-                key, python = await self._build_environment(d.endpoint, d.name, resolved, progress)
-                runtime = replace(self._runtime_of(d), python=python, environment=resolved)
-                await self._driver_for_endpoint(d.endpoint).apply_deployment(
+                ep = self.endpoint_row(d.endpoint)
+                resolved = await self.resolve_environment(d.spec, ep.cluster)
+                key, python = await self.build_environment(d.endpoint, d.name, resolved, progress)
+                runtime = replace(self.runtime_of(d), python=python, environment=resolved)
+                await self.driver_for_endpoint(d.endpoint).apply_deployment(
                     d.endpoint, runtime, progress
                 )
                 self.store.set_deployment_env(d.endpoint, d.name, key, python or "")
             except Exception as exc:
                 if self.store.deployment(d.endpoint, d.name) is not None:
                     self.store.set_deployment_state(
-                        d.endpoint, d.name, ProvisioningState.FAILED, _message(exc)
+                        d.endpoint, d.name, ProvisioningState.FAILED, message_of(exc)
                     )
                 raise
             finally:
-                self._env_release(key)
+                self.env_release(key)
             if self.store.deployment(d.endpoint, d.name) is not None:
                 self.store.set_deployment_state(d.endpoint, d.name, ProvisioningState.SUCCEEDED)
 
@@ -297,11 +279,7 @@ class Engine:
 
     async def close(self) -> None:
         self.cancel_copies()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        await self.operations.close()
         for name, driver in list(self.drivers.items()):
             try:
                 await driver.close()
@@ -310,7 +288,7 @@ class Engine:
         if self._http is not None:
             await self._http.close()
 
-    def _make_driver(self, spec: ClusterSpec) -> Driver:
+    def make_driver(self, spec: ClusterSpec) -> Driver:
         if spec.driver is ClusterDriver.POOL:
             from ...drivers.pool import PoolDriver
 
@@ -338,129 +316,24 @@ class Engine:
         )
 
     # ================================================================== operations
-    def _start(self, kind: str, target: str, work: Work) -> Operation:
-        op = Operation(
-            id=uuid.uuid4().hex,
-            kind=kind,
-            target=target,
-            status=OperationStatus.RUNNING,
-            message="started",
-            started_at=time.time(),
-        )
-        self._ops[op.id] = op
-        self.store.save_operation(op)
-
-        def progress(fraction: float, message: str) -> None:
-            cur = self._ops.get(op.id)
-            if cur is not None and not cur.done:
-                frac = max(cur.progress, min(1.0, max(0.0, float(fraction))))
-                self._ops[op.id] = replace(cur, progress=frac, message=message)
-                self._touch(op.id)
-
-        async def run() -> None:
-            try:
-                await work(progress)
-            except asyncio.CancelledError:
-                self._finish(op.id, BackendError("interrupted: the control plane is stopping"))
-                raise
-            except Exception as exc:
-                if not isinstance(exc, ModeldeckError):
-                    log.exception("%s %s failed", kind, target)
-                else:
-                    log.info("%s %s failed: %s", kind, target, exc.message)
-                self._finish(op.id, exc)
-            else:
-                self._finish(op.id, None)
-
-        task = asyncio.get_running_loop().create_task(run(), name=f"{kind} {target}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return op
-
-    def _finish(self, op_id: str, exc: BaseException | None) -> None:
-        cur = self._ops[op_id]
-        if exc is None:
-            done = replace(
-                cur,
-                status=OperationStatus.SUCCEEDED,
-                progress=1.0,
-                message="done",
-                finished_at=time.time(),
-            )
-        else:
-            done = replace(
-                cur,
-                status=OperationStatus.FAILED,
-                message=_message(exc),
-                error=_error_dict(exc),
-                finished_at=time.time(),
-            )
-        self._ops[op_id] = done
-        self._touch(op_id)
-        if exc is None:  # the daemon's log is the record of what changed, and when
-            log.info("%s %s: succeeded", cur.kind, cur.target)
-        with contextlib.suppress(Exception):
-            self.store.save_operation(done)
-        if len(self._ops) > 500:
-            for key in [k for k, v in self._ops.items() if v.done][:250]:
-                del self._ops[key]
-                self._revs.pop(key, None)
-
-    def _touch(self, op_id: str) -> None:
-        """An operation changed: wake whoever waits for it (long polls)."""
-        self._revs[op_id] = self._revs.get(op_id, 0) + 1
-        event = self._op_events.pop(op_id, None)
-        if event is not None:
-            event.set()
-
     async def wait_operation(self, op_id: str, after: int, timeout: float) -> tuple[Operation, int]:
         """The operation once it changed past revision ``after`` (or after ``timeout``)."""
-        op = self.get_operation(op_id)
-        rev = self._revs.get(op_id, 0)
-        if op.done or rev > after or timeout <= 0:
-            return op, rev
-        event = self._op_events.setdefault(op_id, asyncio.Event())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), min(timeout, 30.0))
-        return self.get_operation(op_id), self._revs.get(op_id, 0)
-
-    def _done(self, kind: str, target: str, message: str = "done") -> Operation:
-        """An operation that finished inside the request (quick changes)."""
-        now = time.time()
-        op = Operation(
-            id=uuid.uuid4().hex,
-            kind=kind,
-            target=target,
-            status=OperationStatus.SUCCEEDED,
-            progress=1.0,
-            message=message,
-            started_at=now,
-            finished_at=now,
-        )
-        self._ops[op.id] = op
-        self.store.save_operation(op)
-        log.info("%s %s: %s", kind, target, message)
-        return op
+        return await self.operations.wait(op_id, after, timeout)
 
     def get_operation(self, op_id: str) -> Operation:
-        op = self._ops.get(op_id) or self.store.operation(op_id)
-        if op is None:
-            raise NotFound("operation", op_id, fix="operations are kept for a while after they end")
-        return op
+        return self.operations.get(op_id)
 
     def list_operations(self) -> list[Operation]:
-        stored = {op.id: op for op in self.store.operations()}
-        stored.update(self._ops)
-        return sorted(stored.values(), key=lambda o: o.started_at or 0, reverse=True)
+        return self.operations.list_all()
 
     # ================================================================== clusters
-    def _cluster_row(self, name: str) -> Any:
+    def cluster_row(self, name: str) -> Any:
         row = self.store.cluster(name)
         if row is None:
             raise NotFound("cluster", name)
         return row
 
-    def _driver(self, cluster: str) -> Driver:
+    def driver(self, cluster: str) -> Driver:
         driver = self.drivers.get(cluster)
         if driver is None:
             why = self.driver_errors.get(cluster, "its driver is not running")
@@ -470,41 +343,11 @@ class Engine:
             )
         return driver
 
-    def _driver_for_endpoint(self, endpoint: str) -> Driver:
+    def driver_for_endpoint(self, endpoint: str) -> Driver:
         ep = self.store.endpoint(endpoint)
         if ep is None:
             raise NotFound("endpoint", endpoint)
-        return self._driver(ep.cluster)
-
-    def _used(self, cluster: str, *, exclude: tuple[str, str] | None = None) -> tuple[float, float]:
-        cpu = mem = 0.0
-        for ep in self.store.endpoints(cluster):
-            for d in self.store.deployments(ep.name):
-                if exclude == (d.endpoint, d.name):
-                    continue
-                c, m = _usage(d.spec)
-                pending = self._pending.get((d.endpoint, d.name))
-                if pending is not None:  # an update in flight holds what it will need
-                    pc, pm = _usage(pending)
-                    c, m = max(c, pc), max(m, pm)
-                cpu += c
-                mem += m
-        return cpu, mem
-
-    async def _capacity(self, cluster: str) -> tuple[int, float, float, str | None]:
-        row = self._cluster_row(cluster)
-        spec: ClusterSpec = row.spec
-        if spec.driver is ClusterDriver.POOL:
-            size = vmsizes.lookup(spec.vm_size)
-            if size is not None:
-                return (
-                    spec.agent_count,
-                    float(spec.agent_count * size.vcpus),
-                    float(spec.agent_count * size.memory_gb),
-                    self.version or None,
-                )
-        cap = await asyncio.wait_for(self._driver(cluster).capacity(), DRIVER_TIMEOUT_S)
-        return cap.nodes, cap.vcpus, cap.memory_gb, cap.version
+        return self.driver(ep.cluster)
 
     async def _cluster(self, row: Any) -> Cluster:
         spec: ClusterSpec = row.spec
@@ -512,16 +355,16 @@ class Engine:
         nodes, vcpus, mem, version = spec.agent_count, 0.0, 0.0, None
         if error is None:
             try:
-                nodes, vcpus, mem, version = await self._capacity(spec.name)
+                nodes, vcpus, mem, version = await self.admission.capacity(spec.name)
             except TimeoutError:
                 error = f"cluster did not answer within {DRIVER_TIMEOUT_S:g} s"
             except Exception as exc:
-                error = _message(exc)
+                error = message_of(exc)
             if error is None:
                 self.cluster_health.pop(spec.name, None)
             else:
                 self.cluster_health[spec.name] = error
-        used_cpu, used_mem = self._used(spec.name)
+        used_cpu, used_mem = self.admission.used(spec.name)
         return Cluster(
             name=spec.name,
             driver=spec.driver,
@@ -548,7 +391,7 @@ class Engine:
         return list(await asyncio.gather(*(self._cluster(r) for r in rows)))
 
     async def get_cluster(self, name: str) -> Cluster:
-        return await self._cluster(self._cluster_row(name))
+        return await self._cluster(self.cluster_row(name))
 
     async def create_cluster(self, spec: ClusterSpec) -> Operation:
         if spec.driver is not ClusterDriver.POOL:
@@ -560,7 +403,7 @@ class Engine:
             )
         spec = replace(spec, tags=validation.tags(spec.tags))
         validation.cluster_spec(spec)
-        async with self._admit:
+        async with self.admission.lock:
             if self.store.cluster(spec.name) is not None:
                 raise Conflict(
                     f"cluster '{spec.name}' already exists",
@@ -571,35 +414,35 @@ class Engine:
         async def work(progress: Progress) -> None:
             progress(0.2, f"starting pool {spec.name}")
             try:
-                driver = self._make_driver(spec)
+                driver = self.make_driver(spec)
                 await driver.capacity()
             except Exception as exc:
                 self.store.update_cluster(
-                    spec.name, state=ProvisioningState.FAILED, error=_message(exc)
+                    spec.name, state=ProvisioningState.FAILED, error=message_of(exc)
                 )
                 raise
             self.drivers[spec.name] = driver
             self.driver_errors.pop(spec.name, None)
             self.store.update_cluster(spec.name, state=ProvisioningState.SUCCEEDED, error=None)
 
-        return self._start("cluster.create", spec.name, work)
+        return self.operations.start("cluster.create", spec.name, work)
 
     async def attach_cluster(self, spec: ClusterSpec) -> Operation:
         spec = replace(spec, driver=ClusterDriver.KUBERNETES, tags=validation.tags(spec.tags))
         validation.cluster_spec(spec)
         if self.store.cluster(spec.name) is not None:
             raise Conflict(f"cluster '{spec.name}' already exists", fix="choose another name")
-        driver = self._make_driver(spec)  # reads the kubeconfig: InvalidInput for a bad context
+        driver = self.make_driver(spec)  # reads the kubeconfig: InvalidInput for a bad context
         try:
             # the driver resolves the namespace (the context's when none is given) and the
             # API server: the same (server, namespace) under two names is refused
-            spec = replace(spec, namespace=getattr(driver, "namespace", None) or spec.namespace)
+            if isinstance(driver, Namespaced):
+                spec = replace(spec, namespace=driver.namespace or spec.namespace)
             self._check_attached_once(spec, driver)
-            check = getattr(driver, "attach_check", None)
             notes: list[str] = []
             try:
-                if check is not None:
-                    _, notes = await asyncio.wait_for(check(), DRIVER_TIMEOUT_S * 2)
+                if isinstance(driver, ChecksAttach):
+                    _, notes = await asyncio.wait_for(driver.attach_check(), DRIVER_TIMEOUT_S * 2)
                 else:
                     cap = await asyncio.wait_for(driver.capacity(), DRIVER_TIMEOUT_S * 2)
                     validation.purpose_capacity(
@@ -611,7 +454,9 @@ class Engine:
                     f"{DRIVER_TIMEOUT_S * 2:g} s",
                     fix=f"check the cluster with: kubectl --context {spec.kube_context} get nodes",
                 ) from None
-            async with self._admit:  # the checks again: another attach may have run meanwhile
+            async with (
+                self.admission.lock
+            ):  # the checks again: another attach may have run meanwhile
                 if self.store.cluster(spec.name) is not None:
                     raise Conflict(
                         f"cluster '{spec.name}' already exists", fix="choose another name"
@@ -624,24 +469,26 @@ class Engine:
             if self.drivers.get(spec.name) is not driver:
                 await _close_quietly(driver)
             raise
-        from . import adopt  # what modeldeck already runs there becomes ours (and is followed)
 
+        # what modeldeck already runs there becomes ours (and is followed)
         notes += await adopt.on_attach(self, spec.name)
         message = f"attached {spec.kube_context}/{spec.namespace}"
         # one line per note after the first: the CLI prints them as warnings
         message += "".join(f"\nnote: {n}" for n in notes)
-        return self._done("cluster.attach", spec.name, message)
+        return self.operations.done("cluster.attach", spec.name, message)
 
     def _check_attached_once(self, spec: ClusterSpec, driver: Driver) -> None:
         """Conflict when the API server and namespace of ``driver`` are attached already."""
-        identity = getattr(driver, "identity", None)
+        identity = driver.identity if isinstance(driver, Identified) else None
         for row in self.store.clusters():
             other: ClusterSpec = row.spec
             if other.driver is not ClusterDriver.KUBERNETES or other.name == spec.name:
                 continue
             other_driver = self.drivers.get(other.name)
             same = (
-                identity is not None and getattr(other_driver, "identity", None) == identity
+                identity is not None
+                and isinstance(other_driver, Identified)
+                and other_driver.identity == identity
                 if other_driver is not None
                 else other.kube_context == spec.kube_context and other.namespace == spec.namespace
             )
@@ -659,7 +506,7 @@ class Engine:
                 )
 
     async def detach_cluster(self, name: str, *, delete_resources: bool = False) -> Operation:
-        row = self._cluster_row(name)
+        row = self.cluster_row(name)
         if row.spec.driver is not ClusterDriver.KUBERNETES:
             raise InvalidInput(
                 "name",
@@ -667,8 +514,8 @@ class Engine:
                 "is a local pool: pools are deleted, not detached",
                 f"modeldeck cluster delete --name {name}",
             )
-        async with self._admit:
-            row = self._cluster_row(name)
+        async with self.admission.lock:
+            row = self.cluster_row(name)
             if row.state is ProvisioningState.DELETING:
                 raise Conflict(f"cluster '{name}' is already being detached")
             endpoints = self.store.endpoints(name)
@@ -682,14 +529,14 @@ class Engine:
                     ProvisioningState.UPDATING,
                     ProvisioningState.DELETING,
                 )
-            ] + [f"{ep.name} (deleting)" for ep in endpoints if ep.name in self._deleting]
+            ] + [f"{ep.name} (deleting)" for ep in endpoints if ep.name in self.admission.deleting]
             if busy:
                 raise Conflict(
                     f"cluster '{name}' has operations in flight: " + ", ".join(busy),
                     fix="wait until they end (modeldeck online-deployment list), then detach",
                 )
             if delete_resources:
-                self._driver(name)  # Unreachable now, before anything changes
+                self.driver(name)  # Unreachable now, before anything changes
             previous = row.state
             self.store.update_cluster(name, state=ProvisioningState.DELETING)
 
@@ -697,21 +544,23 @@ class Engine:
             if delete_resources:
                 progress(0.1, f"deleting what modeldeck made on cluster {name}")
                 try:
-                    deleted = await self._driver(name).delete_resources()  # type: ignore[attr-defined]
+                    driver = self.driver(name)
+                    if not isinstance(driver, SharedCluster):  # only Kubernetes is detached
+                        raise BackendError(f"cluster '{name}': its driver cannot delete resources")
+                    deleted = await driver.delete_resources()
                 except BaseException:
                     self.store.update_cluster(name, state=previous)
                     raise
                 progress(0.8, f"deleted {len(deleted)} object(s)")
             # forget: the records of the cluster's endpoints and deployments go; what runs on
             # the cluster is left alone (unless delete_resources removed it above)
-            async with self._admit:
+            async with self.admission.lock:
                 with self.store.tx():
                     for ep in self.store.endpoints(name):
                         self.store.delete_endpoint(ep.name)
                     self.store.delete_cluster(name)
             for ep in endpoints:
-                shutil.rmtree(self.data_dir / "code" / ep.name, ignore_errors=True)
-            from . import adopt
+                self.code.remove(ep.name)
 
             adopt.stop_following(self, name)
             driver = self.drivers.pop(name, None)
@@ -720,10 +569,10 @@ class Engine:
             self.driver_errors.pop(name, None)
             self.cluster_health.pop(name, None)
 
-        return self._start("cluster.detach", name, work)
+        return self.operations.start("cluster.detach", name, work)
 
     async def scale_cluster(self, name: str, agent_count: int) -> Operation:
-        row = self._cluster_row(name)
+        row = self.cluster_row(name)
         spec: ClusterSpec = row.spec
         if spec.driver is not ClusterDriver.POOL:
             raise InvalidInput(
@@ -737,8 +586,8 @@ class Engine:
         validation.cluster_spec(new)
         size = vmsizes.lookup(spec.vm_size)
         assert size is not None  # validated above
-        async with self._admit:
-            used_cpu, used_mem = self._used(name)
+        async with self.admission.lock:
+            used_cpu, used_mem = self.admission.used(name)
             total_cpu = agent_count * size.vcpus
             total_mem = agent_count * size.memory_gb
             if used_cpu > total_cpu + 1e-9 or used_mem > total_mem + 1e-9:
@@ -754,11 +603,11 @@ class Engine:
             if driver is not None:
                 driver.spec = new
             self.store.update_cluster(name, spec=new, state=ProvisioningState.SUCCEEDED)
-        return self._done("cluster.scale", name, f"{agent_count} x {size.name}")
+        return self.operations.done("cluster.scale", name, f"{agent_count} x {size.name}")
 
     async def delete_cluster(self, name: str) -> Operation:
-        async with self._admit:
-            row = self._cluster_row(name)
+        async with self.admission.lock:
+            row = self.cluster_row(name)
             endpoints = self.store.endpoints(name)
             if endpoints:
                 raise Conflict(
@@ -784,7 +633,7 @@ class Engine:
             self.cluster_health.pop(name, None)
             self.store.delete_cluster(name)
 
-        return self._start("cluster.delete", name, work)
+        return self.operations.start("cluster.delete", name, work)
 
     # ================================================================== models
     def list_models(self, name: str | None = None) -> list[Model]:
@@ -821,7 +670,7 @@ class Engine:
             shutil.rmtree(incoming, ignore_errors=True)
             raise
         try:
-            async with self._admit:
+            async with self.admission.lock:
                 if spec.version is not None:
                     version = int(spec.version)
                     if self.store.model(spec.name, version) is not None:
@@ -851,7 +700,7 @@ class Engine:
         return model
 
     async def delete_model(self, name: str, version: int) -> None:
-        async with self._admit:
+        async with self.admission.lock:
             model = self.get_model(name, version)
             users = self.store.models_in_use(name, model.version)
             if users:
@@ -862,7 +711,7 @@ class Engine:
             self.store.delete_model(name, model.version)
         shutil.rmtree(Path(model.path).parent, ignore_errors=True)
 
-    def _resolve_model(self, ref: str) -> Model:
+    def resolve_model(self, ref: str) -> Model:
         m = MODEL_REF_RE.match(ref.strip())
         if not m:
             raise InvalidInput(
@@ -918,15 +767,13 @@ class Engine:
         )
 
     # ================================================================== endpoints
-    def _endpoint_row(self, name: str) -> EndpointRow:
+    def endpoint_row(self, name: str) -> EndpointRow:
         row = self.store.endpoint(name)
         if row is None:
             raise NotFound("endpoint", name)
         return row
 
-    def _route(self, ep: EndpointRow) -> EndpointRoute:
-        from .adopt import ADOPTED_TAG  # this workspace's own mark: not for the data plane
-
+    def route(self, ep: EndpointRow) -> EndpointRoute:
         return EndpointRoute(
             name=ep.name,
             auth=EndpointAuth(
@@ -938,13 +785,13 @@ class Engine:
             traffic=dict(ep.traffic),
             mirror_traffic=dict(ep.mirror_traffic),
             description=ep.description,
-            tags={k: v for k, v in ep.tags.items() if k != ADOPTED_TAG},
+            tags={k: v for k, v in ep.tags.items() if k != adopt.ADOPTED_TAG},
         )
 
-    async def _apply_route(self, cluster: str, route: EndpointRoute) -> None:
+    async def apply_route(self, cluster: str, route: EndpointRoute) -> None:
         """Hand a route to the cluster's data plane, bounded (callers hold the admission lock)."""
         try:
-            await asyncio.wait_for(self._driver(cluster).apply_endpoint(route), ROUTE_TIMEOUT_S)
+            await asyncio.wait_for(self.driver(cluster).apply_endpoint(route), ROUTE_TIMEOUT_S)
         except TimeoutError:
             raise Unreachable(
                 f"cluster '{cluster}' did not take the route of endpoint '{route.name}' within "
@@ -985,16 +832,15 @@ class Engine:
         )
 
     async def list_endpoints(self) -> list[Endpoint]:
-        from . import adopt  # Kubernetes: traffic and keys as the cluster has them
 
+        # Kubernetes: traffic and keys as the cluster has them
         await adopt.refresh(self, set(self.drivers))
         return [self._endpoint(ep) for ep in self.store.endpoints()]
 
     async def get_endpoint(self, name: str) -> Endpoint:
-        from . import adopt
 
-        await adopt.refresh(self, {self._endpoint_row(name).cluster})
-        return self._endpoint(self._endpoint_row(name))
+        await adopt.refresh(self, {self.endpoint_row(name).cluster})
+        return self._endpoint(self.endpoint_row(name))
 
     async def create_endpoint(self, spec: EndpointSpec) -> Operation:
         compute = spec.compute.removeprefix("azureml:") if spec.compute else spec.compute
@@ -1002,7 +848,7 @@ class Engine:
         validation.endpoint_spec(spec)
         validation.traffic(spec.traffic, [])
         validation.mirror_traffic(spec.mirror_traffic, {}, [])
-        async with self._admit:
+        async with self.admission.lock:
             if self.store.endpoint(spec.name) is not None:
                 raise Conflict(
                     f"endpoint '{spec.name}' already exists",
@@ -1041,17 +887,17 @@ class Engine:
         async def work(progress: Progress) -> None:
             progress(0.3, "configuring the route")
             try:
-                await self._driver(row.cluster).apply_endpoint(self._route(row))
+                await self.driver(row.cluster).apply_endpoint(self.route(row))
             except Exception as exc:
                 self.store.update_endpoint(
-                    row.name, state=ProvisioningState.FAILED, error=_message(exc)
+                    row.name, state=ProvisioningState.FAILED, error=message_of(exc)
                 )
                 raise
             self.store.update_endpoint(row.name, state=ProvisioningState.SUCCEEDED, error=None)
 
-        return self._start("endpoint.create", spec.name, work)
+        return self.operations.start("endpoint.create", spec.name, work)
 
-    def _live_deployments(self, endpoint: str) -> list[str]:
+    def live_deployments(self, endpoint: str) -> list[str]:
         return [
             d.name
             for d in self.store.deployments(endpoint)
@@ -1070,11 +916,11 @@ class Engine:
         if_revision: str | None = None,
     ) -> Operation:
         sent = self._revision_sent(if_revision)
-        async with self._admit:
-            ep = self._endpoint_row(name)
+        async with self.admission.lock:
+            ep = self.endpoint_row(name)
             if sent is not None and sent != ep.revision:
                 raise self._stale("endpoint", name, sent, ep.revision)
-            deps = self._live_deployments(name)
+            deps = self.live_deployments(name)
             new_traffic = dict(ep.traffic)
             if traffic is not None:
                 new_traffic = validation.traffic(traffic, deps)
@@ -1111,12 +957,12 @@ class Engine:
             )
             # what the data plane keeps: traffic and mirror maps, and (Kubernetes: with the
             # endpoint on the cluster, for the other operators) its description and tags
-            routing_changed = self._route(new_row) != self._route(ep)
+            routing_changed = self.route(new_row) != self.route(ep)
             if routing_changed:
                 # the data plane first: if it refuses, the records stay as they were; the
                 # record as read is the base (a cluster keeps someone else's change since)
-                await self._apply_route(
-                    ep.cluster, replace(self._route(new_row), base=self._route(ep))
+                await self.apply_route(
+                    ep.cluster, replace(self.route(new_row), base=self.route(ep))
                 )
             try:
                 # compare-and-set against the record all the checks above were made on: a
@@ -1134,11 +980,9 @@ class Engine:
                 if routing_changed:
                     with contextlib.suppress(Exception):
                         # the route of the record as it is now, not as this request read it
-                        await self._apply_route(
+                        await self.apply_route(
                             ep.cluster,
-                            replace(
-                                self._route(self._endpoint_row(name)), base=self._route(new_row)
-                            ),
+                            replace(self.route(self.endpoint_row(name)), base=self.route(new_row)),
                         )
                 if isinstance(exc, StaleRevision):
                     raise self._stale(
@@ -1146,12 +990,12 @@ class Engine:
                     ) from None
                 raise
         shown = " ".join(f"{k}={v}" for k, v in new_traffic.items())
-        return self._done("endpoint.update", name, f"traffic {shown}".strip())
+        return self.operations.done("endpoint.update", name, f"traffic {shown}".strip())
 
     async def delete_endpoint(self, name: str) -> Operation:
-        async with self._admit:
-            ep = self._endpoint_row(name)
-            if name in self._deleting:
+        async with self.admission.lock:
+            ep = self.endpoint_row(name)
+            if name in self.admission.deleting:
                 raise Conflict(
                     f"endpoint '{name}' is already being deleted",
                     fix="watch it with: modeldeck online-endpoint show -n " + name,
@@ -1160,12 +1004,12 @@ class Engine:
                 self.store.update_endpoint(name, state=ProvisioningState.DELETING)
                 for d in self.store.deployments(name):
                     self.store.set_deployment_state(name, d.name, ProvisioningState.DELETING)
-            self._deleting.add(name)
-        return self._start("endpoint.delete", ep.name, self._endpoint_deleter(name))
+            self.admission.deleting.add(name)
+        return self.operations.start("endpoint.delete", ep.name, self._endpoint_deleter(name))
 
     async def _delete_endpoint_now(self, name: str, progress: Progress | None = None) -> None:
-        ep = self._endpoint_row(name)
-        driver = self._driver(ep.cluster)
+        ep = self.endpoint_row(name)
+        driver = self.driver(ep.cluster)
         deps = self.store.deployments(name)
         for i, d in enumerate(deps):
             if progress is not None:
@@ -1173,10 +1017,10 @@ class Engine:
             await driver.delete_deployment(name, d.name)
         await driver.delete_endpoint(name)
         self.store.delete_endpoint(name)
-        shutil.rmtree(self.data_dir / "code" / name, ignore_errors=True)
+        self.code.remove(name)
 
     def get_keys(self, name: str) -> EndpointKeys:
-        ep = self._endpoint_row(name)
+        ep = self.endpoint_row(name)
         if ep.auth_mode != AuthMode.KEY.value:
             raise InvalidInput(
                 "auth_mode",
@@ -1190,14 +1034,14 @@ class Engine:
 
     async def regenerate_keys(self, name: str, key_type: KeyType) -> EndpointKeys:
         key_type = KeyType.parse(key_type)  # type: ignore[assignment]
-        async with self._admit:
-            ep = self._endpoint_row(name)
+        async with self.admission.lock:
+            ep = self.endpoint_row(name)
             if key_type is KeyType.PRIMARY:
                 new = replace(ep, primary_key=_new_key())
             else:
                 new = replace(ep, secondary_key=_new_key())
             # the gateway learns the new key (and forgets the old one) before we answer
-            await self._apply_route(ep.cluster, replace(self._route(new), base=self._route(ep)))
+            await self.apply_route(ep.cluster, replace(self.route(new), base=self.route(ep)))
             self.store.update_endpoint(
                 name, primary_key=new.primary_key, secondary_key=new.secondary_key
             )
@@ -1205,7 +1049,7 @@ class Engine:
         return EndpointKeys(primaryKey=new.primary_key, secondaryKey=new.secondary_key)
 
     def get_token(self, name: str) -> EndpointToken:
-        ep = self._endpoint_row(name)
+        ep = self.endpoint_row(name)
         if ep.auth_mode != AuthMode.AML_TOKEN.value:
             raise InvalidInput(
                 "auth_mode",
@@ -1215,7 +1059,7 @@ class Engine:
                 if ep.auth_mode == AuthMode.KEY.value
                 else "this endpoint needs no credentials",
             )
-        from ...tokens import mint_token
+        from ...scoring.host import mint_token
 
         token, expiry, refresh = mint_token(ep.token_secret, ep.name, self.token_ttl_s)
         return EndpointToken(accessToken=token, expiryTimeUtc=expiry, refreshAfterTimeUtc=refresh)
@@ -1229,24 +1073,24 @@ class Engine:
         headers: dict[str, str] | None = None,
         timeout_s: float = 60.0,
     ) -> InvokeResult:
-        ep = self._endpoint_row(name)
+        ep = self.endpoint_row(name)
         uri = self._scoring_uri(ep)
         if not uri:
-            self._driver(ep.cluster)  # raises Unreachable with the reason
+            self.driver(ep.cluster)  # raises Unreachable with the reason
             raise BackendError(f"endpoint '{name}' has no scoring URI")
-        if deployment is not None and deployment not in self._live_deployments(name):
+        if deployment is not None and deployment not in self.live_deployments(name):
             raise InvalidInput(
                 "deployment_name",
                 deployment,
                 f"there is no deployment '{deployment}' on this endpoint",
-                "existing deployments: " + (", ".join(self._live_deployments(name)) or "none"),
+                "existing deployments: " + (", ".join(self.live_deployments(name)) or "none"),
             )
         send = {"Content-Type": "application/json"}
         send.update(headers or {})
         if ep.auth_mode == AuthMode.KEY.value:
             send["Authorization"] = f"Bearer {ep.primary_key}"
         elif ep.auth_mode == AuthMode.AML_TOKEN.value:
-            from ...tokens import mint_token
+            from ...scoring.host import mint_token
 
             send["Authorization"] = f"Bearer {mint_token(ep.token_secret, name, 300.0)[0]}"
         if deployment:
@@ -1347,12 +1191,12 @@ class Engine:
             base_dir=Path(asset.base_dir) if asset.base_dir else None,
         )
 
-    async def _resolve_environment(self, spec: DeploymentSpec, cluster: str) -> Any:
+    async def resolve_environment(self, spec: DeploymentSpec, cluster: str) -> Any:
         """What to build before ``spec``'s replicas start (None: nothing): on a local pool
-        by :meth:`_build_environment`, on Kubernetes by the pods' init container (the same
+        by :meth:`build_environment`, on Kubernetes by the pods' init container (the same
         resolution: both back ends install the same lines). Every problem is refused here,
         before anything changes."""
-        if self._cluster_row(cluster).spec.driver not in (
+        if self.cluster_row(cluster).spec.driver not in (
             ClusterDriver.POOL,
             ClusterDriver.KUBERNETES,
         ):
@@ -1364,7 +1208,7 @@ class Engine:
 
         return await asyncio.to_thread(envs.resolve, env)
 
-    def _env_release(self, key: str | None) -> None:
+    def env_release(self, key: str | None) -> None:
         if key is not None:
             left = self._env_busy.get(key, 0) - 1
             if left > 0:
@@ -1372,15 +1216,15 @@ class Engine:
             else:
                 self._env_busy.pop(key, None)
 
-    async def _build_environment(
+    async def build_environment(
         self, endpoint: str, name: str, resolved: Any, progress: Progress
     ) -> tuple[str | None, str | None]:
         """Build (or reuse) ``resolved`` into DATA_DIR/envs: (its key, its python). uv's
         lines go to the deployment's log and the operation's progress message. The caller
-        releases the key (:meth:`_env_release`) once the deployment's record names it."""
+        releases the key (:meth:`env_release`) once the deployment's record names it."""
         if resolved is None:
             return None, None
-        if self._cluster_row(self._endpoint_row(endpoint).cluster).spec.driver is not (
+        if self.cluster_row(self.endpoint_row(endpoint).cluster).spec.driver is not (
             ClusterDriver.POOL
         ):
             # Kubernetes: the pods' init container builds it (services/drivers/kubernetes/manifests.py)
@@ -1390,8 +1234,8 @@ class Engine:
 
         key = resolved.key
         self._env_busy[key] = self._env_busy.get(key, 0) + 1
-        logstore = getattr(self._driver_for_endpoint(endpoint), "logstore", None)
-        writer = logstore.log(endpoint, name) if logstore is not None else None
+        driver = self.driver_for_endpoint(endpoint)
+        writer = driver.logstore.log(endpoint, name) if isinstance(driver, KeepsLogs) else None
         short = key[:12]
 
         def emit(line: str) -> None:
@@ -1407,9 +1251,9 @@ class Engine:
             )
             built = await envs.build(resolved, root=self._envs_root(), log=emit)
         except BaseException as exc:
-            self._env_release(key)
+            self.env_release(key)
             if writer is not None:
-                writer.write("environment", "system", f"environment {key}: {_message(exc)}")
+                writer.write("environment", "system", f"environment {key}: {message_of(exc)}")
             raise
         what = "reused" if built.reused else "built"
         if writer is not None and built.reused:  # a build says so itself
@@ -1510,7 +1354,7 @@ class Engine:
             check_conda_document(env.conda_file, env.name)
             resolved = await asyncio.to_thread(envs.resolve, self._asset_spec(env))
             key = resolved.key
-        async with self._admit:
+        async with self.admission.lock:
             version = env.version or self.store.next_environment_version(env.name)
             if self.store.environment(env.name, version) is not None:
                 raise Conflict(
@@ -1557,7 +1401,7 @@ class Engine:
             await asyncio.sleep(max(1.0, min(3600.0, self.env_grace_s / 4)))
 
     # ================================================================== deployments
-    def _runtime_of(self, d: DeploymentRow) -> DeploymentRuntime:
+    def runtime_of(self, d: DeploymentRow) -> DeploymentRuntime:
         model = self.store.model(d.model_name, d.model_version)
         if model is None:
             raise NotFound("model", f"{d.model_name}:{d.model_version}")
@@ -1565,7 +1409,7 @@ class Engine:
 
     def _deployment(self, d: DeploymentRow, ep: EndpointRow, status: Any) -> Deployment:
         role = DeploymentRole.CONTROL if ep.control == d.name else DeploymentRole.TREATMENT
-        ready, desired, error = 0, _reserved_instances(d.spec), d.error
+        ready, desired, error = 0, reserved_instances(d.spec), d.error
         if d.spec.scale_settings.type == "target_utilization":
             desired = d.spec.scale_settings.min_instances
         if isinstance(status, DeploymentStatus):
@@ -1603,7 +1447,7 @@ class Engine:
 
     async def _status(self, cluster: str, d: DeploymentRow) -> DeploymentStatus | str | None:
         try:
-            driver = self._driver(cluster)
+            driver = self.driver(cluster)
             status = await asyncio.wait_for(
                 driver.deployment_status(d.endpoint, d.name), DRIVER_TIMEOUT_S
             )
@@ -1618,19 +1462,19 @@ class Engine:
             self.cluster_health.pop(cluster, None)
             if d.state is ProvisioningState.CREATING:
                 return None  # not applied yet: nothing to say
-            return _message(exc)
+            return message_of(exc)
         except Exception as exc:
-            return _message(exc)
+            return message_of(exc)
         self.cluster_health.pop(cluster, None)
         return status
 
     async def list_deployments(self, endpoint: str | None = None) -> list[Deployment]:
-        from . import adopt  # Kubernetes: traffic, keys, new deployments from the cluster
 
-        clusters = {self._endpoint_row(endpoint).cluster} if endpoint else set(self.drivers)
+        clusters = {self.endpoint_row(endpoint).cluster} if endpoint else set(self.drivers)
+        # Kubernetes: traffic, keys, new deployments from the cluster
         await adopt.refresh(self, clusters)
         if endpoint is not None:
-            eps = {endpoint: self._endpoint_row(endpoint)}
+            eps = {endpoint: self.endpoint_row(endpoint)}
         else:
             eps = {e.name: e for e in self.store.endpoints()}
         rows = [d for name in eps for d in self.store.deployments(name)]
@@ -1639,8 +1483,8 @@ class Engine:
             self._deployment(d, eps[d.endpoint], s) for d, s in zip(rows, statuses, strict=True)
         ]
 
-    def _deployment_row(self, endpoint: str, name: str) -> DeploymentRow:
-        self._endpoint_row(endpoint)
+    def deployment_row(self, endpoint: str, name: str) -> DeploymentRow:
+        self.endpoint_row(endpoint)
         d = self.store.deployment(endpoint, name)
         if d is None:
             raise NotFound(
@@ -1652,52 +1496,16 @@ class Engine:
         return d
 
     async def get_deployment(self, endpoint: str, name: str) -> Deployment:
-        from . import adopt
 
-        await adopt.refresh(self, {self._endpoint_row(endpoint).cluster})
-        d = self._deployment_row(endpoint, name)
-        ep = self._endpoint_row(endpoint)
+        await adopt.refresh(self, {self.endpoint_row(endpoint).cluster})
+        d = self.deployment_row(endpoint, name)
+        ep = self.endpoint_row(endpoint)
         return self._deployment(d, ep, await self._status(ep.cluster, d))
 
     # ================================================================== dry run
-    def _render_driver(self, cluster: str) -> Any:
-        """The driver of a cluster whose manifests ``--dry-run`` prints (Kubernetes only)."""
-        row = self._cluster_row(cluster)
-        if row.spec.driver is not ClusterDriver.KUBERNETES:
-            raise InvalidInput(
-                "--dry-run",
-                True,
-                f"prints the Kubernetes manifests that would be applied; cluster '{cluster}' "
-                "is a local pool (its replicas are processes on this host, with no manifests)",
-                "run without --dry-run, or use an endpoint on an attached Kubernetes cluster",
-            )
-        driver = self._driver(cluster)
-        if not hasattr(driver, "render_deployment"):
-            raise BackendError(f"cluster '{cluster}': its driver cannot render manifests")
-        return driver
-
     async def render_endpoint(self, spec: EndpointSpec) -> list[dict[str, Any]]:
-        """``online-endpoint create --dry-run``: the endpoint's manifests (keys redacted)."""
-        compute = spec.compute.removeprefix("azureml:") if spec.compute else spec.compute
-        spec = replace(spec, compute=compute, tags=validation.tags(spec.tags))
-        validation.endpoint_spec(spec)
-        validation.traffic(spec.traffic, [])
-        validation.mirror_traffic(spec.mirror_traffic, {}, [])
-        if self.store.endpoint(spec.name) is not None:
-            raise Conflict(
-                f"endpoint '{spec.name}' already exists",
-                fix="choose another name, or change it: modeldeck online-endpoint update",
-            )
-        if self.store.cluster(spec.compute) is None:
-            raise InvalidInput("compute", spec.compute, "is not a cluster of this workspace")
-        driver = self._render_driver(spec.compute)
-        placeholder = "redacted"  # the printed Secret never holds a key
-        route = EndpointRoute(
-            name=spec.name,
-            auth=EndpointAuth(spec.auth_mode.value, placeholder, placeholder, placeholder),
-            traffic={},
-        )
-        return list(driver.render_endpoint(route, []))
+        """``online-endpoint create --dry-run`` (:mod:`.dryrun`)."""
+        return await dryrun.render_endpoint(self, spec)
 
     async def render_deployment(
         self,
@@ -1707,285 +1515,18 @@ class Engine:
         all_traffic: bool = False,
         model: ModelSpec | None = None,
     ) -> list[dict[str, Any]]:
-        """``online-deployment create|update --dry-run``: the manifests the deployment would
-        apply (ConfigMap, Deployment, Service, HPA, and the endpoint's HTTPRoute as it would
-        be), after the same checks as the real command; nothing is applied or recorded.
-        ``model``: an inline model that the real command would register first."""
-        spec = replace(spec, tags=validation.tags(spec.tags))
-        validation.deployment_spec(spec)
-        ep = self._endpoint_row(spec.endpoint_name)
-        driver = self._render_driver(ep.cluster)
-        existing = self.store.deployment(ep.name, spec.name)
-        if update and existing is None:
-            raise NotFound(
-                "deployment",
-                spec.name,
-                message=f"deployment '{spec.name}' not found on endpoint '{ep.name}'",
-                fix="create it first: modeldeck online-deployment create",
-            )
-        if not update:
-            if existing is not None:
-                raise Conflict(
-                    f"deployment '{spec.name}' already exists on endpoint '{ep.name}'",
-                    fix="change it with: modeldeck online-deployment update",
-                )
-            validation.deployment_count(
-                [d.name for d in self.store.deployments(ep.name)], spec.name
-            )
-        if model is not None:
-            validation.model_spec(model)
-            if not Path(model.path).exists():
-                raise InvalidInput("model.path", model.path, "does not exist")
-            versions = [m.version for m in self.store.models(model.name)]
-            resolved = Model(
-                name=model.name,
-                version=model.version or (max(versions) + 1 if versions else 1),
-                path=model.path,
-            )
-        else:
-            resolved = self._resolve_model(spec.model)
-        code = self._check_code(spec)
-        stored = replace(
-            spec,
-            model=resolved.ref,
-            code_configuration=CodeConfiguration(
-                code=str(code), scoring_script=spec.code_configuration.scoring_script
-            ),
+        """``online-deployment create|update --dry-run`` (:mod:`.dryrun`)."""
+        return await dryrun.render_deployment(
+            self, spec, update=update, all_traffic=all_traffic, model=model
         )
-        environment = await self._resolve_environment(spec, ep.cluster)
-        runtime = DeploymentRuntime(
-            spec=stored, model=resolved, code_dir=str(code), environment=environment
-        )
-        objects = list(await driver.render_deployment(ep.name, runtime))
-        deps = sorted(set(self._live_deployments(ep.name)) | {spec.name})
-        traffic = dict(ep.traffic)
-        mirror = dict(ep.mirror_traffic)
-        if all_traffic:
-            traffic = {d: (100 if d == spec.name else 0) for d in deps}
-            mirror.pop(spec.name, None)
-        elif traffic:
-            traffic.setdefault(spec.name, 0)
-        route = replace(self._route(ep), traffic=traffic, mirror_traffic=mirror)
-        objects += [o for o in driver.render_endpoint(route, deps) if o["kind"] == "HTTPRoute"]
-        return objects
-
-    def _check_code(self, spec: DeploymentSpec) -> Path:
-        code = Path(spec.code_configuration.code or "")
-        field = "code_configuration.code"
-        if not spec.code_configuration.code or not code.is_absolute():
-            raise InvalidInput(
-                field,
-                spec.code_configuration.code,
-                "must be the absolute path of a folder",
-                "give the folder that holds the scoring script",
-            )
-        if not code.is_dir():
-            raise InvalidInput(
-                field,
-                str(code),
-                "is not a folder that exists",
-                "give the folder that holds the scoring script",
-            )
-        sfield = "code_configuration.scoring_script"
-        # relative, no '..', a regular file inside the folder (links resolved)
-        script = inputs.check_code(str(code), spec.code_configuration.scoring_script)
-        try:
-            tree = ast.parse(script.read_bytes(), filename=str(script))
-        except SyntaxError as exc:
-            raise InvalidInput(
-                sfield,
-                spec.code_configuration.scoring_script,
-                f"is not valid Python (line {exc.lineno}: {exc.msg})",
-                "fix the syntax error",
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise InvalidInput(sfield, str(script), f"cannot be read ({exc})") from None
-        defined: set[str] = set()
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                defined.add(node.name)
-            elif isinstance(node, ast.Assign):
-                defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
-            elif isinstance(node, ast.ImportFrom | ast.Import):
-                defined.update((a.asname or a.name).split(".")[0] for a in node.names)
-        missing = [f for f in ("init", "run") if f not in defined]
-        if missing:
-            raise InvalidInput(
-                sfield,
-                spec.code_configuration.scoring_script,
-                "an entry script defines init() and run(raw_data); this one has no "
-                + " and no ".join(f"{m}()" for m in missing),
-                "add def init(): (runs once) and def run(raw_data): (runs per request)",
-            )
-        return code
-
-    def _check_capacity(
-        self,
-        cluster: str,
-        spec: DeploymentSpec,
-        total: tuple[float, float],
-        *,
-        exclude: tuple[str, str] | None,
-    ) -> None:
-        total_cpu, total_mem = total
-        used_cpu, used_mem = self._used(cluster, exclude=exclude)
-        need_cpu, need_mem = _usage(spec)
-        n = _reserved_instances(spec)
-        req = spec.resources.requests
-        free_cpu = max(0.0, total_cpu - used_cpu)
-        free_mem = max(0.0, total_mem - used_mem)
-        fix = (
-            "lower instance_count or resources.requests, delete a deployment, or add nodes: "
-            f"modeldeck cluster scale --name {cluster} --agent-count N"
-        )
-        if need_cpu > free_cpu + 1e-9:
-            raise CapacityExceeded(
-                f"deployment '{spec.name}' does not fit cluster '{cluster}': it needs "
-                f"{need_cpu:g} vCPU ({n} x {req.cpu or 0:g}); {free_cpu:g} vCPU free of "
-                f"{total_cpu:g} total",
-                fix=fix,
-                needed_vcpus=round(need_cpu, 3),
-                free_vcpus=round(free_cpu, 3),
-                total_vcpus=round(total_cpu, 3),
-            )
-        gpus = n * int(req.gpu or 0)
-        row = self.store.cluster(cluster)
-        size = vmsizes.lookup(row.spec.vm_size) if row is not None else None
-        if gpus and row is not None and row.spec.driver is ClusterDriver.POOL and size:
-            total_gpu = row.spec.agent_count * size.gpus
-            used_gpu = sum(
-                _reserved_instances(d.spec) * int(d.spec.resources.requests.gpu or 0)
-                for e in self.store.endpoints(cluster)
-                for d in self.store.deployments(e.name)
-                if exclude != (d.endpoint, d.name)
-            )
-            free_gpu = max(0, total_gpu - used_gpu)
-            if gpus > free_gpu:
-                raise CapacityExceeded(
-                    f"deployment '{spec.name}' does not fit cluster '{cluster}': it needs "
-                    f"{gpus} GPU ({n} x {req.gpu}); {free_gpu} GPU free of {total_gpu} total "
-                    f"({row.spec.agent_count} x {size.name})",
-                    fix="use a GPU VM size (e.g. Standard_NC6s_v3) for the cluster, or request "
-                    "no GPU",
-                    needed_gpus=gpus,
-                    free_gpus=free_gpu,
-                    total_gpus=total_gpu,
-                )
-        if need_mem > free_mem + 1e-9:
-            raise CapacityExceeded(
-                f"deployment '{spec.name}' does not fit cluster '{cluster}': it needs "
-                f"{need_mem:g} GiB of memory ({n} x {req.memory_gb or 0:g}); {free_mem:g} GiB "
-                f"free of {total_mem:g} total",
-                fix=fix,
-                needed_memory_gb=round(need_mem, 3),
-                free_memory_gb=round(free_mem, 3),
-                total_memory_gb=round(total_mem, 3),
-            )
-
-    async def _copy_code(self, endpoint: str, name: str, src: Path) -> str:
-        base = self.data_dir / "code" / endpoint / name
-
-        field = "code_configuration.code"
-        tmp = base / f".tmp-{uuid.uuid4().hex}"
-        try:
-            # the same rules as a model's (inputs.scan), with the code's own size cap
-            checked = await asyncio.to_thread(inputs.scan, str(src), field, "code")
-            base.mkdir(parents=True, exist_ok=True)
-            digest = await inputs.copy_async(checked, tmp, digest=True, running=self._copies)
-            dest = base / digest[:16]
-            if dest.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                try:
-                    os.replace(tmp, dest)
-                except OSError:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    if not dest.exists():
-                        raise
-            return str(dest)
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise InvalidInput(
-                "code_configuration.code", str(src), f"cannot be copied ({exc.strerror or exc})"
-            ) from None
-
-    def _prune_code(self, endpoint: str, name: str, keep: str) -> None:
-        base = self.data_dir / "code" / endpoint / name
-        if not base.is_dir():
-            return
-        for child in base.iterdir():
-            if str(child) != keep:
-                shutil.rmtree(child, ignore_errors=True)
-
-    async def _admit_deployment(
-        self, spec: DeploymentSpec, *, update: bool
-    ) -> tuple[DeploymentSpec, Model, Path, EndpointRow, DeploymentRow | None]:
-        """Every check a create or update must pass; nothing changes here."""
-        spec = replace(spec, tags=validation.tags(spec.tags))
-        validation.deployment_spec(spec)
-        ep = self._endpoint_row(spec.endpoint_name)
-        if ep.state is ProvisioningState.DELETING:
-            raise Conflict(f"endpoint '{ep.name}' is being deleted")
-        existing = self.store.deployment(ep.name, spec.name)
-        if update and existing is None:
-            raise NotFound(
-                "deployment",
-                spec.name,
-                message=f"deployment '{spec.name}' not found on endpoint '{ep.name}'",
-                fix="create it first: modeldeck online-deployment create",
-            )
-        if not update and existing is not None:
-            raise Conflict(
-                f"deployment '{spec.name}' already exists on endpoint '{ep.name}'",
-                fix="change it with: modeldeck online-deployment update",
-            )
-        if existing is not None and existing.state in (
-            ProvisioningState.DELETING,
-            ProvisioningState.CREATING,
-            ProvisioningState.UPDATING,
-        ):
-            last = self.store.changes("deployment", f"{ep.name}/{spec.name}", existing.revision - 1)
-            raise Conflict(
-                f"deployment '{spec.name}' is {existing.state.value.lower()}; wait until that "
-                "operation ends",
-                fix=f"watch it with: modeldeck online-deployment show -e {ep.name} -n {spec.name}",
-                # what is being rolled out, by whom: a client may wait and retry on top of it
-                busy=existing.state.value,
-                revision_now=str(existing.revision),
-                changed=last[-1].changed if last else None,
-                by=last[-1].actor if last else None,
-            )
-        validation.deployment_count([d.name for d in self.store.deployments(ep.name)], spec.name)
-        if spec.role is DeploymentRole.CONTROL and ep.control not in (None, spec.name):
-            raise InvalidInput(
-                "role",
-                "control",
-                f"'{ep.control}' is already this endpoint's control; one deployment may be "
-                "control, the others are treatments",
-                "leave role out, or change the control: modeldeck online-endpoint update "
-                "--set control=NAME",
-            )
-        model = self._resolve_model(spec.model)
-        code = self._check_code(spec)
-        cluster = self._cluster_row(ep.cluster)
-        if cluster.state is ProvisioningState.DELETING:
-            raise Conflict(f"cluster '{ep.cluster}' is being deleted")
-        _, total_cpu, total_mem, _ = await self._capacity(ep.cluster)
-        self._check_capacity(
-            ep.cluster,
-            spec,
-            (total_cpu, total_mem),
-            exclude=(ep.name, spec.name) if update else None,
-        )
-        return spec, model, code, ep, existing
 
     async def create_deployment(
         self, spec: DeploymentSpec, *, all_traffic: bool = False
     ) -> Operation:
-        async with self._admit:
-            spec, model, code, ep, _ = await self._admit_deployment(spec, update=False)
-            resolved = await self._resolve_environment(spec, ep.cluster)
-            code_dir = await self._copy_code(ep.name, spec.name, code)
+        async with self.admission.lock:
+            spec, ep, _, model, code = await self.admission.deployment(spec, update=False)
+            resolved = await self.resolve_environment(spec, ep.cluster)
+            code_dir = await self.code.copy(ep.name, spec.name, code)
             stored = replace(
                 spec,
                 model=model.ref,
@@ -2017,51 +1558,51 @@ class Engine:
         async def work(progress: Progress) -> None:
             key: str | None = None
             try:
-                key, python = await self._build_environment(ep.name, spec.name, resolved, progress)
+                key, python = await self.build_environment(ep.name, spec.name, resolved, progress)
                 runtime = DeploymentRuntime(
                     spec=stored, model=model, code_dir=code_dir, python=python, environment=resolved
                 )
-                driver = self._driver(ep.cluster)
+                driver = self.driver(ep.cluster)
                 await driver.apply_deployment(ep.name, runtime, progress)
                 self.store.set_deployment_env(ep.name, spec.name, key, python or "")
             except Exception as exc:
                 self.store.set_deployment_state(
-                    ep.name, spec.name, ProvisioningState.FAILED, _message(exc)
+                    ep.name, spec.name, ProvisioningState.FAILED, message_of(exc)
                 )
                 raise
             finally:
-                self._env_release(key)
+                self.env_release(key)
             self.store.set_deployment_state(ep.name, spec.name, ProvisioningState.SUCCEEDED)
             if all_traffic:
                 progress(0.95, f"sending all traffic to {spec.name}")
-                async with self._admit:
-                    cur = self._endpoint_row(ep.name)
-                    deps = self._live_deployments(ep.name)
+                async with self.admission.lock:
+                    cur = self.endpoint_row(ep.name)
+                    deps = self.live_deployments(ep.name)
                     traffic = {d: (100 if d == spec.name else 0) for d in deps}
                     mirror = {k: v for k, v in cur.mirror_traffic.items() if k != spec.name}
                     new = replace(cur, traffic=traffic, mirror_traffic=mirror)
-                    await self._apply_route(
-                        ep.cluster, replace(self._route(new), base=self._route(cur))
+                    await self.apply_route(
+                        ep.cluster, replace(self.route(new), base=self.route(cur))
                     )
                     self.store.update_endpoint(ep.name, traffic=traffic, mirror_traffic=mirror)
 
-        return self._start("deployment.create", f"{ep.name}/{spec.name}", work)
+        return self.operations.start("deployment.create", f"{ep.name}/{spec.name}", work)
 
     async def update_deployment(
         self, spec: DeploymentSpec, *, if_revision: str | None = None
     ) -> Operation:
         sent = self._revision_sent(if_revision)
-        async with self._admit:
+        async with self.admission.lock:
             if sent is not None:
-                row = self._deployment_row(spec.endpoint_name, spec.name)
+                row = self.deployment_row(spec.endpoint_name, spec.name)
                 if sent != row.revision:
                     raise self._stale(
                         "deployment", f"{row.endpoint}/{row.name}", sent, row.revision
                     )
-            spec, model, code, ep, old = await self._admit_deployment(spec, update=True)
+            spec, ep, old, model, code = await self.admission.deployment(spec, update=True)
             assert old is not None
-            resolved = await self._resolve_environment(spec, ep.cluster)
-            code_dir = await self._copy_code(ep.name, spec.name, code)
+            resolved = await self.resolve_environment(spec, ep.cluster)
+            code_dir = await self.code.copy(ep.name, spec.name, code)
             stored = replace(
                 spec,
                 model=model.ref,
@@ -2085,9 +1626,9 @@ class Engine:
                         self.store.update_endpoint(ep.name, control=spec.name)
             except StaleRevision as exc:
                 if code_dir != old.code_dir:
-                    self._prune_code(ep.name, spec.name, keep=old.code_dir)
+                    self.code.prune(ep.name, spec.name, keep=old.code_dir)
                 raise self._stale("deployment", exc.target, exc.sent, exc.now) from None
-            self._pending[(ep.name, spec.name)] = stored
+            self.admission.pending[(ep.name, spec.name)] = stored
 
         async def work(progress: Progress) -> None:
             # the spec as the records had it is the base: a cluster keeps what someone else
@@ -2095,7 +1636,7 @@ class Engine:
             key: str | None = None
             try:
                 # a failed build fails the operation here: the previous version keeps serving
-                key, python = await self._build_environment(ep.name, spec.name, resolved, progress)
+                key, python = await self.build_environment(ep.name, spec.name, resolved, progress)
                 runtime = DeploymentRuntime(
                     spec=stored,
                     model=model,
@@ -2104,7 +1645,7 @@ class Engine:
                     python=python,
                     environment=resolved,
                 )
-                await self._driver(ep.cluster).apply_deployment(ep.name, runtime, progress)
+                await self.driver(ep.cluster).apply_deployment(ep.name, runtime, progress)
             except Exception:
                 # the previous spec and its replicas stay as they were
                 if self.store.deployment(ep.name, spec.name) is not None:
@@ -2117,7 +1658,7 @@ class Engine:
                         spec_after=old.spec,
                     )
                 if code_dir != old.code_dir:
-                    self._prune_code(ep.name, spec.name, keep=old.code_dir)
+                    self.code.prune(ep.name, spec.name, keep=old.code_dir)
                 raise
             else:
                 self.store.upsert_deployment(
@@ -2132,18 +1673,18 @@ class Engine:
                         updated_at=time.time(),
                     )
                 )
-                self._prune_code(ep.name, spec.name, keep=code_dir)
+                self.code.prune(ep.name, spec.name, keep=code_dir)
                 self.store.set_deployment_env(ep.name, spec.name, key, python or "")
             finally:
-                self._env_release(key)
-                self._pending.pop((ep.name, spec.name), None)
+                self.env_release(key)
+                self.admission.pending.pop((ep.name, spec.name), None)
 
-        return self._start("deployment.update", f"{ep.name}/{spec.name}", work)
+        return self.operations.start("deployment.update", f"{ep.name}/{spec.name}", work)
 
     async def delete_deployment(self, endpoint: str, name: str) -> Operation:
-        async with self._admit:
-            d = self._deployment_row(endpoint, name)
-            ep = self._endpoint_row(endpoint)
+        async with self.admission.lock:
+            d = self.deployment_row(endpoint, name)
+            ep = self.endpoint_row(endpoint)
             live = int(ep.traffic.get(name, 0))
             mirror = int(ep.mirror_traffic.get(name, 0))
             if live or mirror:
@@ -2169,13 +1710,13 @@ class Engine:
                     fix=f"watch it with: modeldeck online-deployment show -e {endpoint} -n {name}",
                 )
             self.store.set_deployment_state(endpoint, name, ProvisioningState.DELETING)
-        return self._start("deployment.delete", f"{endpoint}/{name}", self._deleter(d))
+        return self.operations.start("deployment.delete", f"{endpoint}/{name}", self._deleter(d))
 
     def _deleter(self, d: DeploymentRow) -> Work:
         async def work(progress: Progress) -> None:
             progress(0.2, f"stopping {d.name}")
-            await self._driver_for_endpoint(d.endpoint).delete_deployment(d.endpoint, d.name)
-            async with self._admit:
+            await self.driver_for_endpoint(d.endpoint).delete_deployment(d.endpoint, d.name)
+            async with self.admission.lock:
                 ep = self.store.endpoint(d.endpoint)
                 if ep is None:
                     self.store.delete_deployment(d.endpoint, d.name)
@@ -2189,10 +1730,10 @@ class Engine:
                     # the record and the endpoint's maps change in one transaction
                     self.store.remove_deployment(d.endpoint, d.name, new)
                     with contextlib.suppress(ModeldeckError):
-                        await self._apply_route(
-                            ep.cluster, replace(self._route(new), base=self._route(ep))
+                        await self.apply_route(
+                            ep.cluster, replace(self.route(new), base=self.route(ep))
                         )
-            shutil.rmtree(self.data_dir / "code" / d.endpoint / d.name, ignore_errors=True)
+            self.code.remove(d.endpoint, d.name)
 
         return work
 
@@ -2200,19 +1741,19 @@ class Engine:
         self, endpoint: str, name: str, lines: int = 100, since: float | None = None
     ) -> list[LogLine]:
         """``since`` (epoch seconds): only lines written at or after it."""
-        self._deployment_row(endpoint, name)
+        self.deployment_row(endpoint, name)
         lines = validation.integer(lines, "lines", 0, 100_000)
         since = None if since is None else validation.number(since, "since", 0)
-        driver = self._driver_for_endpoint(endpoint)
+        driver = self.driver_for_endpoint(endpoint)
         return await driver.read_logs(endpoint, name, lines, since=since)
 
     def follow_logs(
         self, endpoint: str, name: str, lines: int = 100, since: float | None = None
     ) -> AsyncIterator[LogLine]:
-        self._deployment_row(endpoint, name)
+        self.deployment_row(endpoint, name)
         lines = validation.integer(lines, "lines", 0, 100_000)
         since = None if since is None else validation.number(since, "since", 0)
-        return self._driver_for_endpoint(endpoint).follow_logs(endpoint, name, lines, since=since)
+        return self.driver_for_endpoint(endpoint).follow_logs(endpoint, name, lines, since=since)
 
     # ================================================================== metrics
     async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:
@@ -2223,7 +1764,7 @@ class Engine:
     ) -> tuple[list[MetricSample], dict[str, str]]:
         """The samples, and endpoint -> why some of its metrics are missing (e.g. a cluster
         without the metrics server: CPU and memory are unavailable; said, not hidden)."""
-        eps = [self._endpoint_row(endpoint)] if endpoint is not None else self.store.endpoints()
+        eps = [self.endpoint_row(endpoint)] if endpoint is not None else self.store.endpoints()
         by_cluster: dict[str, set[str]] = {}
         for ep in eps:
             by_cluster.setdefault(ep.cluster, set()).add(ep.name)
@@ -2238,29 +1779,22 @@ class Engine:
                     driver.metrics(endpoint if endpoint is not None else None), DRIVER_TIMEOUT_S
                 )
             except Exception as exc:
-                log.info("metrics of cluster %s: %s", cluster, _message(exc))
+                log.info("metrics of cluster %s: %s", cluster, message_of(exc))
                 why = (
                     f"cluster '{cluster}' did not answer within {DRIVER_TIMEOUT_S:g} s"
                     if isinstance(exc, TimeoutError)
-                    else _message(exc)
+                    else message_of(exc)
                 )
                 notes.update(dict.fromkeys(names, f"no metrics from cluster '{cluster}': {why}"))
                 return []
-            note = getattr(driver, "metrics_note", None)
-            if note:
-                notes.update(dict.fromkeys(names, note))
+            if isinstance(driver, NotesMetrics) and driver.metrics_note:
+                notes.update(dict.fromkeys(names, driver.metrics_note))
             return [s for s in samples if s.endpoint in names]
 
         results = await asyncio.gather(*(one(c, n) for c, n in by_cluster.items()))
         known = {(d.endpoint, d.name) for ep in eps for d in self.store.deployments(ep.name)}
         out = [s for group in results for s in group if (s.endpoint, s.deployment) in known]
         return sorted(out, key=lambda s: (s.endpoint, s.deployment)), dict(sorted(notes.items()))
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, ModeldeckError):
-        return exc.message
-    return f"{type(exc).__name__}: {exc}"
 
 
 async def _close_quietly(driver: Driver) -> None:
