@@ -104,7 +104,7 @@ async def _part1(rounds: int, small: bool) -> tuple[list[float], list[float]]:
     from modeldeck.services.api.domain import ClusterSpec, EndpointSpec, ModelSpec
     from modeldeck.services.local.client import LocalWorkspace
     from modeldeck.services.local.controlplane import daemon
-    from modeldeck.services.specs import load_deployment
+    from modeldeck.services.specs.deployment import load_deployment
 
     home = Path(tempfile.mkdtemp(prefix="mdbe-"))  # short: a Unix socket path is bounded
     saved = os.environ.get("MODELDECK_HOME")

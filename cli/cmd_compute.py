@@ -13,17 +13,17 @@ from .progress import wait
 
 
 async def create(args: argparse.Namespace, ws: Workspace) -> Any:
-    from ..services import specs
+    from ..services.specs.flags import parse_purpose, parse_tags
 
     _the_name(args)
     spec = ClusterSpec(
         name=args.name,
         driver=ClusterDriver.POOL,
-        purpose=specs.parse_purpose(args.purpose),
+        purpose=parse_purpose(args.purpose),
         agent_count=args.agent_count,
         vm_size=args.vm_size,
         description=args.description or "",
-        tags=specs.parse_tags(args.tag),
+        tags=parse_tags(args.tag),
     )
     from ..services.api import validation
 
@@ -86,8 +86,8 @@ def _the_name(args: argparse.Namespace) -> str:
 
 
 async def attach(args: argparse.Namespace, ws: Workspace) -> Any:
-    from ..services import specs
     from ..services.api import validation
+    from ..services.specs.flags import parse_purpose
     from .common import resolve_profile
 
     _the_name(args)
@@ -95,7 +95,7 @@ async def attach(args: argparse.Namespace, ws: Workspace) -> Any:
     spec = ClusterSpec(
         name=args.name,
         driver=ClusterDriver.KUBERNETES,
-        purpose=specs.parse_purpose(args.purpose),
+        purpose=parse_purpose(args.purpose),
         kube_context=args.kube_context,
         namespace=args.namespace,
         resource_id=resource_id,

@@ -16,12 +16,11 @@ from .progress import wait
 
 
 async def create(args: argparse.Namespace, ws: Workspace) -> Any:
-    from ..services import specs
+    from ..services import apply
+    from ..services.specs.deployment import load_deployment
 
-    loaded = specs.load_deployment(
-        args.file, args.set, name=args.name, endpoint_name=args.endpoint_name
-    )
-    for w in await specs.deployment_warnings(ws, loaded):
+    loaded = load_deployment(args.file, args.set, name=args.name, endpoint_name=args.endpoint_name)
+    for w in await apply.deployment_warnings(ws, loaded):
         warner(args)(w)
     spec = loaded.spec
     if getattr(args, "dry_run", False):
@@ -35,7 +34,7 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
             "returns before that on this workspace: run `modeldeck online-endpoint update "
             f'-n {spec.endpoint_name} --traffic "{spec.name}=100"` when it is ready'
         )
-    handle = await specs.create_deployment(ws, loaded, all_traffic=args.all_traffic)
+    handle = await apply.create_deployment(ws, loaded, all_traffic=args.all_traffic)
     op = await wait(
         handle, f"Creating deployment {spec.endpoint_name}/{spec.name}", no_wait=args.no_wait
     )
@@ -65,11 +64,12 @@ def dry_run_output(args: argparse.Namespace, objects: list[dict]) -> Any:
 
 
 async def _dry_run_update(args: argparse.Namespace, ws: Workspace) -> Any:
-    from ..services import specs
+    from ..services import apply
+    from ..services.specs.deployment import load_deployment, updated_deployment
 
     current = await ws.get_deployment(args.endpoint_name, args.name)
     if args.file is not None:
-        loaded = specs.load_deployment(
+        loaded = load_deployment(
             args.file, args.set, name=args.name, endpoint_name=args.endpoint_name
         )
     else:
@@ -80,19 +80,19 @@ async def _dry_run_update(args: argparse.Namespace, ws: Workspace) -> Any:
                 "nothing to change",
                 "pass -f FILE or --set KEY=VALUE (e.g. --set instance_count=2)",
             )
-        loaded = specs.updated_deployment(current.spec, args.set)
-    for w in await specs.deployment_warnings(ws, loaded):
+        loaded = updated_deployment(current.spec, args.set)
+    for w in await apply.deployment_warnings(ws, loaded):
         warner(args)(w)
     objects = await ws.render_manifests(loaded.spec, update=True, model=loaded.model_to_register)
     return dry_run_output(args, objects)
 
 
 async def update(args: argparse.Namespace, ws: Workspace) -> Any:
-    from ..services import specs
+    from ..services import apply
 
     if getattr(args, "dry_run", False):
         return await _dry_run_update(args, ws)
-    handle = await specs.update_deployment_from(
+    handle = await apply.update_deployment_from(
         ws,
         args.endpoint_name,
         args.name,

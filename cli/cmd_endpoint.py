@@ -26,9 +26,9 @@ async def show(args: argparse.Namespace, ws: Workspace) -> Any:
 
 
 async def create(args: argparse.Namespace, ws: Workspace) -> Any:
-    from ..services import specs
+    from ..services.specs.endpoint import load_endpoint
 
-    loaded = specs.load_endpoint(args.file, args.set, name=args.name, auth_mode=args.auth_mode)
+    loaded = load_endpoint(args.file, args.set, name=args.name, auth_mode=args.auth_mode)
     for w in loaded.warnings:
         warner(args)(w)
     name = loaded.spec.name
@@ -45,9 +45,9 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
 
 
 async def update(args: argparse.Namespace, ws: Workspace) -> Any:
-    from ..services import specs
+    from ..services import apply
 
-    handle = await specs.update_endpoint_from(
+    handle = await apply.update_endpoint_from(
         ws,
         args.name,
         path=args.file,

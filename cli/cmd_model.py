@@ -12,16 +12,17 @@ from .common import confirm
 
 
 async def create(args: argparse.Namespace, ws: Workspace) -> Any:
-    from ..services import specs
+    from ..services.specs.flags import parse_tags
+    from ..services.specs.model import load_model
 
-    spec = specs.load_model(
+    spec = load_model(
         args.file,
         args.set,
         name=args.name,
         model_path=args.path,
         version=args.version,
         description=args.description,
-        tags=specs.parse_tags(args.tag),
+        tags=parse_tags(args.tag),
         model_type=args.type,
     )
     return to_dict(await ws.create_model(spec))

@@ -10,8 +10,9 @@ import pytest
 from modeldeck.cli import common, docgen
 from modeldeck.cli.main import main
 from modeldeck.cli.parser import build_parser, iter_commands
-from modeldeck.services import profiles, specs
+from modeldeck.services import profiles
 from modeldeck.services.api.errors import InvalidInput
+from modeldeck.services.specs.flags import mirror_from_flag, traffic_from_flags
 
 REPO = Path(__file__).resolve().parents[2]
 ALL = [path for path, _ in iter_commands(build_parser(full=True)) if path]
@@ -87,17 +88,17 @@ DEPS = ["blue", "green"]
 
 
 def test_traffic_flag_gives_a_full_map() -> None:
-    assert specs.traffic_from_flags("blue=90 green=10", None, DEPS) == {"blue": 90, "green": 10}
-    assert specs.traffic_from_flags("blue=90,green=10", None, DEPS) == {"blue": 90, "green": 10}
+    assert traffic_from_flags("blue=90 green=10", None, DEPS) == {"blue": 90, "green": 10}
+    assert traffic_from_flags("blue=90,green=10", None, DEPS) == {"blue": 90, "green": 10}
     # left out: 0
-    assert specs.traffic_from_flags("green=100", None, DEPS) == {"blue": 0, "green": 100}
-    assert specs.traffic_from_flags(None, None, DEPS) is None
+    assert traffic_from_flags("green=100", None, DEPS) == {"blue": 0, "green": 100}
+    assert traffic_from_flags(None, None, DEPS) is None
 
 
 def test_rest_takes_the_remainder() -> None:
-    assert specs.traffic_from_flags("green=20", "blue", DEPS) == {"blue": 80, "green": 20}
-    assert specs.traffic_from_flags(None, "green", DEPS) == {"blue": 0, "green": 100}
-    assert specs.traffic_from_flags("green=20", "blue", [*DEPS, "red"]) == {
+    assert traffic_from_flags("green=20", "blue", DEPS) == {"blue": 80, "green": 20}
+    assert traffic_from_flags(None, "green", DEPS) == {"blue": 0, "green": 100}
+    assert traffic_from_flags("green=20", "blue", [*DEPS, "red"]) == {
         "blue": 80,
         "green": 20,
         "red": 0,
@@ -122,7 +123,7 @@ def test_rest_takes_the_remainder() -> None:
 )
 def test_bad_traffic_flags(traffic: str, rest: str | None, field: str, words: str) -> None:
     with pytest.raises(InvalidInput) as exc:
-        specs.traffic_from_flags(traffic, rest, DEPS)
+        traffic_from_flags(traffic, rest, DEPS)
     assert exc.value.field == field
     assert words in exc.value.message
     assert exc.value.fix
@@ -131,9 +132,9 @@ def test_bad_traffic_flags(traffic: str, rest: str | None, field: str, words: st
 
 
 def test_mirror_flag() -> None:
-    assert specs.mirror_from_flag("green=10", {"blue": 100, "green": 0}, DEPS) == {"green": 10}
+    assert mirror_from_flag("green=10", {"blue": 100, "green": 0}, DEPS) == {"green": 10}
     with pytest.raises(InvalidInput) as exc:
-        specs.mirror_from_flag("blue=10", {"blue": 100, "green": 0}, DEPS)
+        mirror_from_flag("blue=10", {"blue": 100, "green": 0}, DEPS)
     assert "live traffic" in exc.value.message
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from modeldeck.services import specs
 from modeldeck.services.api.domain import AuthMode, DeploymentSpec
 from modeldeck.services.api.errors import InvalidInput
+from modeldeck.services.specs.deployment import load_deployment, updated_deployment
+from modeldeck.services.specs.endpoint import load_endpoint
+from modeldeck.services.specs.model import load_model
 
 
 def line_of(text: str, snippet: str) -> int:
@@ -24,11 +26,11 @@ def test_walkthrough_files_load_with_paths_relative_to_the_file(
     work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # not the YAML's folder: paths must still resolve
-    ep = specs.load_endpoint(work / "endpoint.yml")
+    ep = load_endpoint(work / "endpoint.yml")
     assert ep.spec.name == "my-endpoint"
     assert ep.spec.compute == "myaks"  # compute: azureml:myaks
     assert ep.spec.auth_mode is AuthMode.KEY
-    blue = specs.load_deployment(work / "blue.yml")
+    blue = load_deployment(work / "blue.yml")
     assert blue.spec.code_configuration.code == str((work / "blue").resolve())
     assert blue.spec.model == "azureml:sklearn-demo:1"
     assert blue.model_to_register is None
@@ -38,7 +40,7 @@ def test_walkthrough_files_load_with_paths_relative_to_the_file(
 
 
 def test_environment_image_is_ignored_with_one_warning(work: Path) -> None:
-    blue = specs.load_deployment(work / "blue.yml")
+    blue = load_deployment(work / "blue.yml")
     # tagged: it holds only on a local pool (deployment_warnings decides with the cluster)
     assert blue.warnings == [] and len(blue.pool_warnings) == 1
     (warning,) = blue.pool_warnings
@@ -51,7 +53,7 @@ def test_environment_image_is_ignored_with_one_warning(work: Path) -> None:
 
 
 def test_inline_model_is_a_model_to_register_first(work: Path) -> None:
-    green = specs.load_deployment(work / "green.yml")
+    green = load_deployment(work / "green.yml")
     model = green.model_to_register
     assert model is not None
     assert model.name == "my-endpoint-green"  # endpoint + deployment
@@ -65,7 +67,7 @@ def test_inline_model_with_its_own_name(work: Path) -> None:
         .read_text()
         .replace("  path: ./model", "  name: rounded\n  path: ./model")
     )
-    green = specs.load_deployment(write(work, "g2.yml", text))
+    green = load_deployment(write(work, "g2.yml", text))
     assert green.model_to_register is not None
     assert green.model_to_register.name == "rounded"
 
@@ -75,7 +77,7 @@ def test_unknown_key_names_its_line_and_the_closest_key(work: Path) -> None:
     line = text.splitlines().index("instance_cont: 1") + 1
     path = write(work, "typo.yml", text)
     with pytest.raises(InvalidInput) as exc:
-        specs.load_deployment(path)
+        load_deployment(path)
     assert (
         f"line {line}: unknown key 'instance_cont' in deployment; did you mean 'instance_count'?"
         in str(exc.value)
@@ -86,7 +88,7 @@ def test_unknown_key_names_its_line_and_the_closest_key(work: Path) -> None:
 def test_unknown_nested_key_names_the_section(work: Path) -> None:
     text = (work / "blue.yml").read_text().replace("max_queue_wait_ms", "max_queue_wait")
     with pytest.raises(InvalidInput) as exc:
-        specs.load_deployment(write(work, "nested.yml", text))
+        load_deployment(write(work, "nested.yml", text))
     msg = exc.value.message
     assert (
         f"line {line_of(text, 'max_queue_wait')}:" in msg
@@ -98,7 +100,7 @@ def test_unknown_nested_key_names_the_section(work: Path) -> None:
 def test_unknown_endpoint_key_without_a_close_match_lists_the_keys(tmp_path: Path) -> None:
     path = write(tmp_path, "ep.yml", "name: my-endpoint\ncompute: azureml:myaks\nzzz: 1\n")
     with pytest.raises(InvalidInput) as exc:
-        specs.load_endpoint(path)
+        load_endpoint(path)
     assert "line 3: unknown key 'zzz' in endpoint" in exc.value.message
     assert exc.value.fix is not None and "auth_mode" in exc.value.fix
 
@@ -116,7 +118,7 @@ def test_wrong_types_name_field_value_rule_and_line(work: Path, replace: str, fi
     text = (work / "blue.yml").read_text().replace(replace, field)
     line = line_of(text, field)
     with pytest.raises(InvalidInput) as exc:
-        specs.load_deployment(write(work, "bad.yml", text))
+        load_deployment(write(work, "bad.yml", text))
     err = exc.value
     assert f"line {line}:" in err.message
     bad_value = field.split(": ", 1)[1]
@@ -128,36 +130,36 @@ def test_wrong_types_name_field_value_rule_and_line(work: Path, replace: str, fi
 def test_limit_below_request_points_at_the_limit(work: Path) -> None:
     text = (work / "blue.yml").read_text().replace('cpu: "1"', "cpu: 250m")
     with pytest.raises(InvalidInput) as exc:
-        specs.load_deployment(write(work, "lim.yml", text))
+        load_deployment(write(work, "lim.yml", text))
     assert exc.value.field == "resources.limits.cpu"
     assert f"line {line_of(text, 'cpu: 250m')}:" in exc.value.message
 
 
 def test_enum_values_are_case_insensitive(tmp_path: Path) -> None:
     path = write(tmp_path, "ep.yml", "name: my-endpoint\ncompute: myaks\nauth_mode: Key\n")
-    assert specs.load_endpoint(path).spec.auth_mode is AuthMode.KEY
+    assert load_endpoint(path).spec.auth_mode is AuthMode.KEY
     path = write(tmp_path, "ep2.yml", "name: my-endpoint\ncompute: myaks\nauth_mode: AMLToken\n")
-    assert specs.load_endpoint(path).spec.auth_mode is AuthMode.AML_TOKEN  # ARM's spelling
+    assert load_endpoint(path).spec.auth_mode is AuthMode.AML_TOKEN  # ARM's spelling
     path = write(tmp_path, "ep4.yml", "name: my-endpoint\ncompute: myaks\nauth_mode: password\n")
     with pytest.raises(InvalidInput) as exc:
-        specs.load_endpoint(path)
+        load_endpoint(path)
     assert "line 3:" in exc.value.message
     assert "key, aml_token, none" in exc.value.message
     path = write(tmp_path, "ep3.yml", "name: my-endpoint\ncompute: myaks\nauth_mode: AML_Token\n")
-    assert specs.load_endpoint(path).spec.auth_mode is AuthMode.AML_TOKEN
+    assert load_endpoint(path).spec.auth_mode is AuthMode.AML_TOKEN
 
 
 def test_scale_settings_type_camel_case(work: Path) -> None:
     text = (work / "blue.yml").read_text() + (
         "scale_settings:\n  type: TargetUtilization\n  min_instances: 1\n  max_instances: 3\n"
     )
-    loaded = specs.load_deployment(write(work, "scale.yml", text))
+    loaded = load_deployment(write(work, "scale.yml", text))
     assert loaded.spec.scale_settings.type == "target_utilization"
     assert loaded.spec.scale_settings.max_instances == 3
 
 
 def test_set_overrides_apply_before_validation(work: Path) -> None:
-    loaded = specs.load_deployment(
+    loaded = load_deployment(
         work / "blue.yml",
         [
             "instance_count=2",
@@ -181,101 +183,99 @@ def test_set_overrides_apply_before_validation(work: Path) -> None:
 
 def test_set_override_that_breaks_a_rule_names_the_set(work: Path) -> None:
     with pytest.raises(InvalidInput) as exc:
-        specs.load_deployment(work / "blue.yml", ["instance_count=lots"])
+        load_deployment(work / "blue.yml", ["instance_count=lots"])
     assert exc.value.message.startswith("--set instance_count=lots:")
     with pytest.raises(InvalidInput) as exc:
-        specs.load_deployment(work / "blue.yml", ["instance_cont=2"])
+        load_deployment(work / "blue.yml", ["instance_cont=2"])
     assert "did you mean 'instance_count'" in exc.value.message
     assert "--set instance_cont=2" in exc.value.message
     with pytest.raises(InvalidInput) as exc:
-        specs.load_deployment(work / "blue.yml", ["instance_count"])
+        load_deployment(work / "blue.yml", ["instance_count"])
     assert exc.value.field == "--set"
 
 
 def test_set_on_a_scalar_is_refused(work: Path) -> None:
     with pytest.raises(InvalidInput) as exc:
-        specs.load_deployment(work / "blue.yml", ["instance_count.x=1"])
+        load_deployment(work / "blue.yml", ["instance_count.x=1"])
     assert "'instance_count' is not a mapping" in exc.value.message
 
 
 def test_flags_name_and_endpoint_win_over_the_file(work: Path) -> None:
-    loaded = specs.load_deployment(work / "blue.yml", name="blue2", endpoint_name="other-ep")
+    loaded = load_deployment(work / "blue.yml", name="blue2", endpoint_name="other-ep")
     assert (loaded.spec.name, loaded.spec.endpoint_name) == ("blue2", "other-ep")
 
 
 def test_bad_name_is_refused_with_the_rule(work: Path) -> None:
     with pytest.raises(InvalidInput) as exc:
-        specs.load_deployment(work / "blue.yml", name="b_1")
+        load_deployment(work / "blue.yml", name="b_1")
     assert exc.value.field == "name"
     assert "3-32 characters" in exc.value.message
     # the bad name came from the flag: the error says so, not the file's own line
     assert exc.value.message.startswith("--name b_1: ")
     with pytest.raises(InvalidInput) as exc:
-        specs.load_deployment(work / "blue.yml", endpoint_name="my_ep")
+        load_deployment(work / "blue.yml", endpoint_name="my_ep")
     assert exc.value.message.startswith("--endpoint my_ep: ")
     with pytest.raises(InvalidInput) as exc:
-        specs.load_endpoint(work / "endpoint.yml", name="e_1")
+        load_endpoint(work / "endpoint.yml", name="e_1")
     assert exc.value.message.startswith("--name e_1: ")
 
 
 def test_missing_model_path_and_scoring_script(work: Path) -> None:
     text = (work / "green.yml").read_text().replace("./model", "./nowhere")
     with pytest.raises(InvalidInput) as exc:
-        specs.load_deployment(write(work, "nomodel.yml", text))
+        load_deployment(write(work, "nomodel.yml", text))
     assert exc.value.field == "model.path" and "does not exist" in exc.value.message
     text = (work / "blue.yml").read_text().replace("score.py", "missing.py")
     with pytest.raises(InvalidInput) as exc:
-        specs.load_deployment(write(work, "noscript.yml", text))
+        load_deployment(write(work, "noscript.yml", text))
     assert exc.value.field == "code_configuration.scoring_script"
     assert f"line {line_of(text, 'missing.py')}:" in exc.value.message
 
 
 def test_yaml_syntax_error_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as exc:
-        specs.load_endpoint(write(tmp_path, "broken.yml", "name: [unclosed\ncompute: x\n"))
+        load_endpoint(write(tmp_path, "broken.yml", "name: [unclosed\ncompute: x\n"))
     assert "not valid YAML" in exc.value.message
     with pytest.raises(InvalidInput) as exc:
-        specs.load_endpoint(tmp_path / "absent.yml")
+        load_endpoint(tmp_path / "absent.yml")
     assert exc.value.field == "file" and "does not exist" in exc.value.message
     with pytest.raises(InvalidInput) as exc:
-        specs.load_endpoint(write(tmp_path, "list.yml", "- a\n- b\n"))
+        load_endpoint(write(tmp_path, "list.yml", "- a\n- b\n"))
     assert "mapping" in exc.value.message
 
 
 def test_duplicate_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as exc:
-        specs.load_endpoint(write(tmp_path, "dup.yml", "name: a-b-c\ncompute: x1y\nname: d-e-f\n"))
+        load_endpoint(write(tmp_path, "dup.yml", "name: a-b-c\ncompute: x1y\nname: d-e-f\n"))
     assert "line 3: key 'name' is given twice" in exc.value.message
 
 
 def test_endpoint_without_compute_says_how_to_name_one(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as exc:
-        specs.load_endpoint(None, name="my-endpoint")
+        load_endpoint(None, name="my-endpoint")
     assert exc.value.field == "compute"
     assert "--set compute=" in (exc.value.fix or "")
-    loaded = specs.load_endpoint(
+    loaded = load_endpoint(
         None, ["compute=azureml:myaks"], name="my-endpoint", auth_mode="AML_token"
     )
     assert loaded.spec.compute == "myaks"
     assert loaded.spec.auth_mode is AuthMode.AML_TOKEN
     arm_id = "azureml:/subscriptions/s/resourceGroups/rg/providers/x/workspaces/w/computes/myaks"
-    assert (
-        specs.load_endpoint(None, [f"compute={arm_id}"], name="my-endpoint").spec.compute == "myaks"
-    )
+    assert load_endpoint(None, [f"compute={arm_id}"], name="my-endpoint").spec.compute == "myaks"
 
 
 def test_managed_keys_are_accepted_with_warnings(work: Path) -> None:
     text = (
         work / "blue.yml"
     ).read_text() + "instance_type: Standard_DS3_v2\napp_insights_enabled: true\n"
-    loaded = specs.load_deployment(write(work, "managed.yml", text))
+    loaded = load_deployment(write(work, "managed.yml", text))
     assert any("instance_type" in w for w in loaded.warnings)
     assert any("app_insights_enabled" in w for w in loaded.warnings)
 
 
 def test_update_applies_set_to_the_current_spec(work: Path) -> None:
-    current: DeploymentSpec = specs.load_deployment(work / "blue.yml").spec
-    updated = specs.updated_deployment(current, ["instance_count=3", "resources.limits.memory=2Gi"])
+    current: DeploymentSpec = load_deployment(work / "blue.yml").spec
+    updated = updated_deployment(current, ["instance_count=3", "resources.limits.memory=2Gi"])
     assert updated.spec.instance_count == 3
     assert updated.spec.resources.limits.memory_gb == 2.0
     # everything else is the current spec, sent in full
@@ -284,10 +284,10 @@ def test_update_applies_set_to_the_current_spec(work: Path) -> None:
     assert updated.spec.request_settings == current.request_settings
     assert updated.spec.resources.requests == current.resources.requests
     # 500Mi is 0.48828125 GiB: an update that does not touch it keeps it exactly
-    green = specs.load_deployment(work / "green.yml", ["resources.requests.memory=500Mi"]).spec
-    assert specs.updated_deployment(green, ["instance_count=2"]).spec.resources == green.resources
+    green = load_deployment(work / "green.yml", ["resources.requests.memory=500Mi"]).spec
+    assert updated_deployment(green, ["instance_count=2"]).spec.resources == green.resources
     with pytest.raises(InvalidInput) as exc:
-        specs.updated_deployment(current, ["name=other"])
+        updated_deployment(current, ["name=other"])
     assert "cannot be changed" in exc.value.message
 
 
@@ -295,11 +295,11 @@ def test_model_yaml_and_flags(tmp_path: Path, work: Path) -> None:
     path = write(
         work, "model.yml", "name: sklearn-demo\npath: ./model\nversion: 3\ntags:\n  a: b\n"
     )
-    spec = specs.load_model(path)
+    spec = load_model(path)
     assert spec.path == str((work / "model").resolve())
     assert (spec.version, spec.tags) == (3, {"a": "b"})
-    spec = specs.load_model(path, ["version=4"], description="d")
+    spec = load_model(path, ["version=4"], description="d")
     assert (spec.version, spec.description) == (4, "d")
     with pytest.raises(InvalidInput) as exc:
-        specs.load_model(name="sklearn-demo", model_path=str(tmp_path / "absent"))
+        load_model(name="sklearn-demo", model_path=str(tmp_path / "absent"))
     assert exc.value.field == "path"

@@ -7,8 +7,16 @@ from pathlib import Path
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from modeldeck.services import specs
 from modeldeck.services.api.errors import InvalidInput
+from modeldeck.services.specs.deployment import (
+    DEPLOYMENT_KEYS,
+    PROBE_KEYS,
+    REQUEST_KEYS,
+    deployment_from_doc,
+)
+from modeldeck.services.specs.document import parse_yaml
+from modeldeck.services.specs.endpoint import ENDPOINT_KEYS, endpoint_from_doc
+from modeldeck.services.specs.setargs import apply_overrides
 
 scalars = st.one_of(
     st.none(),
@@ -23,9 +31,7 @@ values = st.recursive(
     lambda inner: st.one_of(
         st.lists(inner, max_size=3),
         st.dictionaries(
-            st.sampled_from(
-                [*specs.REQUEST_KEYS, *specs.PROBE_KEYS, "cpu", "memory", "path", "zz"]
-            ),
+            st.sampled_from([*REQUEST_KEYS, *PROBE_KEYS, "cpu", "memory", "path", "zz"]),
             inner,
             max_size=4,
         ),
@@ -33,9 +39,9 @@ values = st.recursive(
     max_leaves=12,
 )
 deployment_docs = st.dictionaries(
-    st.sampled_from([*specs.DEPLOYMENT_KEYS, "instance_cont", "bogus"]), values, max_size=8
+    st.sampled_from([*DEPLOYMENT_KEYS, "instance_cont", "bogus"]), values, max_size=8
 )
-endpoint_docs = st.dictionaries(st.sampled_from([*specs.ENDPOINT_KEYS, "zz"]), values, max_size=6)
+endpoint_docs = st.dictionaries(st.sampled_from([*ENDPOINT_KEYS, "zz"]), values, max_size=6)
 overrides = st.lists(
     st.builds(
         lambda k, v: f"{k}={v}",
@@ -68,9 +74,9 @@ def test_deployment_loader_raises_only_invalid_input(
 ) -> None:
     text = yaml.safe_dump(doc)
     try:
-        parsed = specs.parse_yaml(text, "gen.yml", tmp_path, "deployment")
-        specs.apply_overrides(parsed, sets)
-        specs.deployment_from_doc(parsed)
+        parsed = parse_yaml(text, "gen.yml", tmp_path, "deployment")
+        apply_overrides(parsed, sets)
+        deployment_from_doc(parsed)
     except InvalidInput as exc:
         assert exc.message and exc.field is not None
         assert exc.fix, exc  # every refusal says what to do
@@ -82,9 +88,9 @@ def test_endpoint_loader_raises_only_invalid_input(
     doc: dict, sets: list[str], tmp_path: Path
 ) -> None:
     try:
-        parsed = specs.parse_yaml(yaml.safe_dump(doc), "gen.yml", tmp_path, "endpoint")
-        specs.apply_overrides(parsed, sets)
-        specs.endpoint_from_doc(parsed)
+        parsed = parse_yaml(yaml.safe_dump(doc), "gen.yml", tmp_path, "endpoint")
+        apply_overrides(parsed, sets)
+        endpoint_from_doc(parsed)
     except InvalidInput as exc:
         assert exc.message
         assert exc.fix, exc
@@ -94,14 +100,14 @@ def test_endpoint_loader_raises_only_invalid_input(
 @given(text=st.text(max_size=80))
 def test_any_text_is_valid_yaml_or_invalid_input(text: str) -> None:
     try:
-        specs.parse_yaml(text, "gen.yml", None, "endpoint")
+        parse_yaml(text, "gen.yml", None, "endpoint")
     except InvalidInput as exc:
         assert exc.field == "file" and exc.fix, exc
 
 
 def test_recursive_alias_is_refused() -> None:
     try:
-        specs.parse_yaml("name: &a [*a]\n", "rec.yml", None, "endpoint")
+        parse_yaml("name: &a [*a]\n", "rec.yml", None, "endpoint")
     except InvalidInput as exc:
         assert "rec.yml" in exc.message
     else:

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import kubernetes_validate
 from modeldeck.services import environments as envs
-from modeldeck.services import specs
 from modeldeck.services.api.domain import Model
 from modeldeck.services.drivers.kubernetes import manifests as mf
 from modeldeck.services.scoring import MLFLOW_CODE, MLFLOW_SCRIPT
+from modeldeck.services.specs.deployment import load_deployment
 
 NCD = Path(__file__).resolve().parents[1] / "scoring" / "examples" / "ncd"
 
 
 def test_the_ncd_example_renders_with_the_mlflow_script_and_the_models_packages() -> None:
-    loaded = specs.load_deployment(NCD / "sklearn-deployment.yaml")
+    loaded = load_deployment(NCD / "sklearn-deployment.yaml")
     spec = loaded.spec
     assert spec.code_configuration.code == str(MLFLOW_CODE)
     assert spec.code_configuration.scoring_script == MLFLOW_SCRIPT

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services import specs
+from modeldeck.services import apply
 from modeldeck.services.api.domain import ClusterDriver, ClusterSpec
 from modeldeck.services.api.errors import ModeldeckError
 from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.services.local.controlplane import daemon
+from modeldeck.services.specs.deployment import load_deployment
 
 FAKE = Path(__file__).resolve().parents[1] / "kubernetes" / "fake_apiserver.py"
 
@@ -58,9 +59,9 @@ async def test_a_conda_file_on_kubernetes_is_not_built_here(h, tmp_path_factory)
                 await h.wait(await ws.attach_cluster(aks))
                 await h.ensure_model(ws)
                 await h.make_endpoint(ws, "kube-ep", cluster="aks")
-                loaded = specs.load_deployment(work / "blue.yml")
+                loaded = load_deployment(work / "blue.yml")
                 assert loaded.spec.environment == "example.org/scoring:1"
-                await specs.deployment_warnings(ws, loaded)  # not refused: not a pool
+                await apply.deployment_warnings(ws, loaded)  # not refused: not a pool
                 await h.wait(await ws.create_deployment(loaded.spec))
                 pod = fake.get("deployments", "ml", "kube-ep-blue")["spec"]["template"]["spec"]
                 assert {c["name"]: c["image"] for c in pod["containers"]}["scoring"] == (
@@ -68,7 +69,7 @@ async def test_a_conda_file_on_kubernetes_is_not_built_here(h, tmp_path_factory)
                 )
                 # a new conda file: an update that changes nothing the pods see, and no build
                 (work / "conda.yml").write_text("dependencies:\n  - pip:\n    - six==1.16.0\n")
-                again = specs.load_deployment(work / "blue.yml")
+                again = load_deployment(work / "blue.yml")
                 assert again.spec.environment_inline != loaded.spec.environment_inline
                 await h.wait(await ws.update_deployment(again.spec))
                 pod = fake.get("deployments", "ml", "kube-ep-blue")["spec"]["template"]["spec"]
@@ -81,9 +82,9 @@ async def test_a_conda_file_on_kubernetes_is_not_built_here(h, tmp_path_factory)
                 # a conda-only package: the pods' pip cannot install it either, so it is
                 # refused here, before anything is sent, as on a local pool
                 (work / "conda.yml").write_text("dependencies:\n  - r-base=4.2\n")
-                bad = specs.load_deployment(work / "blue.yml")
+                bad = load_deployment(work / "blue.yml")
                 with pytest.raises(ModeldeckError) as err:
-                    await specs.deployment_warnings(ws, bad)
+                    await apply.deployment_warnings(ws, bad)
                 assert "r-base" in str(err.value)
     finally:
         fake.stop()
@@ -126,8 +127,8 @@ async def test_the_pods_init_container_builds_it_and_a_missing_package_fails_wit
                 await h.wait(await ws.attach_cluster(aks))
                 await h.ensure_model(ws)
                 await h.make_endpoint(ws, "kube-ep", cluster="aks")
-                blue = specs.load_deployment(work / "blue.yml")
-                warnings = await specs.deployment_warnings(ws, blue)
+                blue = load_deployment(work / "blue.yml")
+                warnings = await apply.deployment_warnings(ws, blue)
                 assert not [w for w in warnings if "Kubernetes" in w], warnings
                 # --dry-run: the init container, the volume, the host on the built python
                 shown = await ws.render_manifests(blue.spec)
@@ -149,7 +150,7 @@ async def test_the_pods_init_container_builds_it_and_a_missing_package_fails_wit
                 logs = await ws.get_logs("kube-ep", "blue", lines=50)
                 assert any("Successfully installed scikit-learn six" in ln.text for ln in logs)
 
-                green = specs.load_deployment(work / "green.yml")
+                green = load_deployment(work / "green.yml")
                 with pytest.raises(ModeldeckError) as err:
                     await h.wait(await ws.create_deployment(green.spec))
                 assert pip_says in err.value.message

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from modeldeck.services import specs
 from modeldeck.services.api.errors import InvalidInput
 from modeldeck.services.local.controlplane import daemon
 from modeldeck.services.specs import yamlload
+from modeldeck.services.specs.endpoint import load_endpoint
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -43,7 +43,7 @@ def test_a_control_character_in_yaml_is_named_at_its_line_and_column(
 def test_a_huge_set_value_is_cut_in_the_messages_prefix() -> None:
     big = "a" * 100_000
     with pytest.raises(InvalidInput) as exc:
-        specs.load_endpoint(str(EXAMPLES / "endpoint.yml"), [f"tags.x={big}"])
+        load_endpoint(str(EXAMPLES / "endpoint.yml"), [f"tags.x={big}"])
     text = str(exc.value)
     assert text.startswith("--set tags.x=" + "a" * 70 + "...: invalid tags.x"), text[:200]
     assert len(text) < 600 and "100,000 characters" in text

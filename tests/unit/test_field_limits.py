@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from modeldeck.services import specs
 from modeldeck.services.api import validation as v
 from modeldeck.services.api.domain import (
     ClusterSpec,
@@ -15,6 +14,7 @@ from modeldeck.services.api.domain import (
     ModelSpec,
 )
 from modeldeck.services.api.errors import InvalidInput
+from modeldeck.services.specs.endpoint import load_endpoint
 
 
 def endpoint(**kw: object) -> EndpointSpec:
@@ -127,7 +127,7 @@ def test_a_spec_file_with_too_many_tags_names_the_line(tmp_path: Path) -> None:
     tags = "".join(f"  t{i}: v\n" for i in range(51))
     path.write_text(f"name: blue-ep\ncompute: local\ndescription: hi\ntags:\n{tags}")
     with pytest.raises(InvalidInput) as exc:
-        specs.load_endpoint(path)
+        load_endpoint(path)
     assert exc.value.message.startswith(f"{path}: line 4:"), exc.value.message
     assert "at most 50 tags" in exc.value.message
 
@@ -136,5 +136,5 @@ def test_a_long_tag_value_in_a_file_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "ep.yml"
     path.write_text(f"name: blue-ep\ncompute: local\ntags:\n  a: b\n  team: {'v' * 300}\n")
     with pytest.raises(InvalidInput) as exc:
-        specs.load_endpoint(path)
+        load_endpoint(path)
     assert exc.value.message.startswith(f"{path}: line 5:"), exc.value.message

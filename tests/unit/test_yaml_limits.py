@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from modeldeck.services import specs
 from modeldeck.services.api.errors import InvalidInput
 from modeldeck.services.drivers.kubernetes import kubeconfig
 from modeldeck.services.specs import yamlload
+from modeldeck.services.specs.document import parse_yaml, read_yaml
+from modeldeck.services.specs.setargs import parse_set_value
 
 
 def billion_laughs(levels: int = 9) -> str:
@@ -43,7 +44,7 @@ def test_a_billion_laughs_spec_is_refused_with_bounded_memory(tmp_path: Path) ->
     path = tmp_path / "bomb.yml"
     path.write_text(BOMB)
     assert len(BOMB.encode()) < 450  # 9**9 "lol"s once expanded
-    err, peak = _peak_while(lambda: specs.read_yaml(path, "endpoint"))
+    err, peak = _peak_while(lambda: read_yaml(path, "endpoint"))
     assert isinstance(err, InvalidInput), err
     assert err.field == "file" and err.value == str(path)
     assert "expands to more than 100,000 values" in err.message
@@ -58,7 +59,7 @@ def test_the_same_bomb_through_safe_load_and_set_values_is_bounded() -> None:
     assert peak < 4 * 1024 * 1024
     # a --set value is YAML too: the bomb stays the text it was given
     one_line = BOMB.replace("\n", ", ").rstrip(", ")
-    assert specs.parse_set_value("{" + one_line + "}") == "{" + one_line + "}"
+    assert parse_set_value("{" + one_line + "}") == "{" + one_line + "}"
 
 
 def test_a_bomb_in_a_kubeconfig_is_refused(tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_too_many_aliases_are_refused_even_when_they_expand_little() -> None:
 
 def test_a_recursive_alias_names_its_line() -> None:
     with pytest.raises(InvalidInput) as exc:
-        specs.parse_yaml("name: blue\ntags: &t {x: *t}\n", "rec.yml", None, "endpoint")
+        parse_yaml("name: blue\ntags: &t {x: *t}\n", "rec.yml", None, "endpoint")
     assert exc.value.message.startswith("rec.yml: line 2, column 14:")
     assert "recursive alias" in exc.value.message
 
@@ -97,7 +98,7 @@ def test_ordinary_anchors_and_merge_keys_still_work() -> None:
 def test_deep_flow_nesting_names_line_and_column(levels: int) -> None:
     text = "name: blue\ndescription: x\ntags: " + "[" * levels + "]" * levels + "\n"
     with pytest.raises(InvalidInput) as exc:
-        specs.parse_yaml(text, "deep.yml", None, "endpoint")
+        parse_yaml(text, "deep.yml", None, "endpoint")
     # the top mapping is level 0, tags' value level 1: the 33rd bracket is one too deep
     assert exc.value.message.startswith("deep.yml: line 3, column 39: YAML refused"), exc.value
     assert "nests deeper than 32 levels" in exc.value.message
@@ -107,7 +108,7 @@ def test_deep_flow_nesting_names_line_and_column(levels: int) -> None:
 def test_deep_block_nesting_names_the_line() -> None:
     text = "".join(f"{'  ' * i}k{i}:\n" for i in range(40)) + "  " * 40 + "v: 1\n"
     with pytest.raises(InvalidInput) as exc:
-        specs.parse_yaml(text, "deep.yml", None, "endpoint")
+        parse_yaml(text, "deep.yml", None, "endpoint")
     assert exc.value.message.startswith("deep.yml: line 33, column 65:"), exc.value
 
 
@@ -130,7 +131,7 @@ def test_a_recursion_error_becomes_invalid_input_with_the_file() -> None:
 
 def test_syntax_errors_name_line_and_column() -> None:
     with pytest.raises(InvalidInput) as exc:
-        specs.parse_yaml("name: blue\ntags: [a, b\n", "bad.yml", None, "endpoint")
+        parse_yaml("name: blue\ntags: [a, b\n", "bad.yml", None, "endpoint")
     assert exc.value.message.startswith("bad.yml: line 3, column 1: not valid YAML")
     assert "indentation" in (exc.value.fix or "")
 
@@ -141,7 +142,7 @@ def test_a_file_over_the_size_cap_is_refused_after_reading_only_the_cap(tmp_path
         f.write("name: blue\ndescription: '")
         f.write("x" * (40 * 1024 * 1024))
         f.write("'\n")
-    err, peak = _peak_while(lambda: specs.read_yaml(path, "endpoint"))
+    err, peak = _peak_while(lambda: read_yaml(path, "endpoint"))
     assert isinstance(err, InvalidInput)
     assert err.field == "file" and "is larger than 1 MiB" in err.message
     assert "(40 MiB)" in err.message  # its size, from the file system
@@ -153,14 +154,14 @@ def test_a_file_at_the_cap_is_read(tmp_path: Path) -> None:
     head = "name: blue\n"
     path.write_text(head + "#" * (yamlload.MAX_BYTES - len(head) - 1) + "\n")
     assert path.stat().st_size == yamlload.MAX_BYTES
-    assert specs.read_yaml(path, "endpoint").data == {"name": "blue"}
+    assert read_yaml(path, "endpoint").data == {"name": "blue"}
 
 
 def test_a_file_that_is_not_utf8_names_the_byte(tmp_path: Path) -> None:
     path = tmp_path / "latin.yml"
     path.write_bytes(b"name: caf\xe9\n")
     with pytest.raises(InvalidInput) as exc:
-        specs.read_yaml(path, "endpoint")
+        read_yaml(path, "endpoint")
     assert "not UTF-8 text (byte 9)" in exc.value.message
 
 

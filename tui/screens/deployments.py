@@ -88,17 +88,18 @@ class DeploymentActions:
         app = self.mdapp  # type: ignore[attr-defined]
         if not app.allow_mutation("create deployment"):
             return
-        from ...services import specs
+        from ...services import apply
+        from ...services.specs.deployment import LoadedDeployment
         from .forms import yaml_form
 
         ws = app.workspace
 
-        def done(loaded: specs.LoadedDeployment | None) -> None:
+        def done(loaded: LoadedDeployment | None) -> None:
             if loaded is not None:
                 s = loaded.spec
                 app.run_operation(
                     f"create deployment {s.endpoint_name}/{s.name}",
-                    lambda: specs.create_deployment(ws, loaded),
+                    lambda: apply.create_deployment(ws, loaded),
                 )
 
         app.push_screen(yaml_form(self.target_endpoint()), done)
@@ -125,15 +126,16 @@ class DeploymentActions:
         except Exception as exc:
             app.show_error(exc)
             return
-        from ...services import specs
+        from ...services import apply
+        from ...services.specs.deployment import LoadedDeployment
         from .forms import deployment_form
 
         def done(spec: Any) -> None:
             if spec is not None:
-                loaded = specs.LoadedDeployment(spec)
+                loaded = LoadedDeployment(spec)
                 app.run_operation(
                     f"create deployment {endpoint}/{spec.name}",
-                    lambda: specs.create_deployment(ws, loaded),
+                    lambda: apply.create_deployment(ws, loaded),
                 )
 
         app.push_screen(deployment_form(endpoint, models, existing), done)
@@ -143,13 +145,13 @@ class DeploymentActions:
     ) -> None:
         """Apply a prompt's change, carrying the revision the prompt was opened on: a change
         of the same field by someone else since is refused (Conflict notice), not overwritten."""
-        from ...services import specs
+        from ...services import apply
 
         app = self.mdapp  # type: ignore[attr-defined]
         ws = app.workspace
         app.run_operation(
             title,
-            lambda: specs.update_deployment_from(
+            lambda: apply.update_deployment_from(
                 ws, endpoint, name, overrides=[override], if_revision=revision or None
             ),
         )

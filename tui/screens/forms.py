@@ -313,12 +313,12 @@ def deployment_form(endpoint: str, models: list[str], existing: list[str]) -> Fo
 
 def yaml_form(endpoint: str | None) -> FormScreen:
     """Create a deployment from an Azure ML v2 YAML file (read by services/specs)."""
-    from ...services import specs
+    from ...services.specs.deployment import LoadedDeployment, load_deployment
 
-    def build(v: dict[str, str]) -> specs.LoadedDeployment:
+    def build(v: dict[str, str]) -> LoadedDeployment:
         if not v["path"]:
             raise InvalidInput("file", "", "is required", "pick a deployment YAML file")
-        return specs.load_deployment(v["path"], endpoint_name=endpoint or None)
+        return load_deployment(v["path"], endpoint_name=endpoint or None)
 
     return FormScreen(
         "New deployment from a YAML file" + (f" on {endpoint}" if endpoint else ""),

@@ -55,11 +55,17 @@ from ...api.errors import (
 )
 from ..base import (
     Capacity,
+    ChecksAttach,
     ClusterDriver,
     DeploymentRuntime,
     DeploymentStatus,
     EndpointRoute,
+    Identified,
+    Namespaced,
+    NotesMetrics,
     Progress,
+    RendersManifests,
+    SharedCluster,
 )
 from . import concurrency as cc
 from . import logs as logs_mod
@@ -119,7 +125,15 @@ class RolloutFailed(BackendError):
     """A rollout that cannot become ready; the previous replicas keep serving."""
 
 
-class KubernetesDriver(ClusterDriver):
+class KubernetesDriver(
+    ClusterDriver,
+    Namespaced,
+    Identified,
+    ChecksAttach,
+    RendersManifests,
+    NotesMetrics,
+    SharedCluster,
+):
     def __init__(
         self,
         spec: ClusterSpec,

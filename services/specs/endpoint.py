@@ -1,0 +1,104 @@
+"""The endpoint shape: ``kubernetesOnlineEndpoint`` YAML (and flags) into an EndpointSpec."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..api import validation
+from ..api.domain import AuthMode, EndpointSpec
+from ..api.errors import InvalidInput
+from .document import Doc, at, doc_from_data, from_flag, read_yaml
+from .schema import Key, Shape, choice, field_path, percent_map, read_text, str_map, text
+from .setargs import apply_overrides
+
+#: ``type:`` of an endpoint or a deployment: checked, not kept (the compute decides)
+TYPE_KEY = Key("type", choice(["kubernetes", "managed"]), default="kubernetes", keep=False)
+
+ENDPOINT = Shape(
+    "endpoint",
+    (
+        Key("$schema"),
+        Key("name"),  # required: read by endpoint_from_doc
+        TYPE_KEY,
+        Key("kind"),
+        Key("compute"),  # a cluster name, azureml:NAME or an ARM id: read by endpoint_from_doc
+        Key("auth_mode", choice([m.value for m in AuthMode], AuthMode.parse)),
+        Key("description", text),
+        Key("tags", str_map),
+        Key("traffic", percent_map),
+        Key("mirror_traffic", percent_map),
+        Key("identity", ignored="identity is not used by the local workspace"),
+        Key(
+            "public_network_access",
+            ignored="public_network_access is not used: the gateway listens on loopback",
+        ),
+        Key("properties", ignored=""),
+        # what `show -o yaml` printed: read by `update -f` (document.file_revision)
+        Key("revision", ignored=""),
+    ),
+    EndpointSpec,
+)
+#: the keys an endpoint accepts
+ENDPOINT_KEYS = ENDPOINT.names
+
+
+@dataclass(frozen=True)
+class LoadedEndpoint:
+    spec: EndpointSpec
+    warnings: list[str] = field(default_factory=list)
+    #: the document named these (an update applies only what is named)
+    given: frozenset[str] = frozenset()
+
+
+def load_endpoint(
+    path: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    *,
+    name: str | None = None,
+    auth_mode: str | None = None,
+    base: Mapping[str, Any] | None = None,
+) -> LoadedEndpoint:
+    """An endpoint from a YAML file (or from ``base`` data / flags alone), with --set applied."""
+    doc = read_yaml(path, "endpoint") if path else doc_from_data(base or {}, "endpoint")
+    if name:
+        from_flag(doc, "name", "--name", name)
+    if auth_mode:
+        doc.data["auth_mode"] = auth_mode
+        doc.where[("auth_mode",)] = f"--auth-mode {auth_mode}"
+        doc.from_set.add(("auth_mode",))
+    apply_overrides(doc, overrides)
+    return endpoint_from_doc(doc)
+
+
+def endpoint_from_doc(doc: Doc) -> LoadedEndpoint:
+    data = doc.data
+    ENDPOINT.check(doc, data)
+    warnings = ENDPOINT.warnings(doc, data)
+    raw_name = data.get("name")
+    if raw_name is None:
+        raise InvalidInput(
+            "name",
+            None,
+            "is required",
+            "set name: in the YAML or pass --name",
+            message=f"{doc.source}: the endpoint needs a name",
+        )
+    try:
+        ep_name = validation.name(raw_name, "name")
+    except InvalidInput as exc:
+        raise at(doc, ("name",), exc) from None
+    compute = read_text(doc, data, "compute", ()) or ""
+    if compute.startswith("azureml:"):
+        compute = compute[len("azureml:") :]
+    if "/" in compute:  # an ARM id: azureml:/subscriptions/.../computes/NAME
+        compute = compute.rstrip("/").rsplit("/", 1)[-1]
+    read = ("auth_mode", "type", "description", "tags", "traffic", "mirror_traffic")
+    spec = EndpointSpec(name=ep_name, compute=compute, **ENDPOINT.read(doc, data, (), *read))
+    try:
+        validation.endpoint_spec(spec)
+    except InvalidInput as exc:
+        raise at(doc, field_path(exc.field), exc) from None
+    return LoadedEndpoint(spec, warnings, frozenset(data))
