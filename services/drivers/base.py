@@ -10,6 +10,13 @@ the rules; a :class:`ClusterDriver` makes a cluster match them:
 
 The engine validates everything before it calls a driver; a driver trusts its
 input. A driver raises the typed errors of :mod:`modeldeck.services.api.errors`.
+
+Beyond the contract every driver keeps (:class:`ClusterDriver`), a driver may have
+optional capabilities, each a :class:`typing.Protocol` below that the engine asks for
+with ``isinstance`` (what the driver can do, not which driver it is). They are Protocols
+rather than ABC methods with defaults because a default would be a lie for most of them
+(a pool has no namespace, no manifests and no state shared with other operators); a
+driver names the ones it has in its base list, so a type checker holds it to them.
 """
 
 from __future__ import annotations
@@ -17,9 +24,12 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..api.domain import ClusterSpec, DeploymentSpec, LogLine, MetricSample, Model
+
+if TYPE_CHECKING:
+    from ..local.dataplane.logstore import LogStore
 
 #: progress(fraction 0..1, message)
 Progress = Callable[[float, str], None]
@@ -135,3 +145,72 @@ class ClusterDriver(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Stop what the driver runs in this process (not what runs on the cluster)."""
+
+
+# ---------------------------------------------------------------------------- capabilities
+
+
+@runtime_checkable
+class Namespaced(Protocol):
+    """Runs in one namespace of a shared cluster (resolved from the kubeconfig's context
+    when the cluster's spec names none)."""
+
+    namespace: str
+
+
+@runtime_checkable
+class Identified(Protocol):
+    """Knows where it points: the engine refuses to attach the same place twice."""
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """(API server URL, namespace)."""
+        ...
+
+
+@runtime_checkable
+class ChecksAttach(Protocol):
+    """Has its own ``cluster attach`` check (else the engine asks for its capacity)."""
+
+    async def attach_check(self) -> tuple[Capacity, list[str]]:
+        """The cluster answers and may be used: its capacity, and notes for the user."""
+        ...
+
+
+@runtime_checkable
+class KeepsLogs(Protocol):
+    """Writes its deployments' logs on this host (where an environment build writes too)."""
+
+    logstore: LogStore
+
+
+@runtime_checkable
+class RendersManifests(Protocol):
+    """Can print what it would apply (``--dry-run``), without applying it."""
+
+    def render_endpoint(
+        self, route: EndpointRoute, deployments: list[str] | None = None
+    ) -> list[dict]: ...
+
+    async def render_deployment(self, endpoint: str, runtime: DeploymentRuntime) -> list[dict]: ...
+
+
+@runtime_checkable
+class NotesMetrics(Protocol):
+    """Says why some metrics are missing (None: none are)."""
+
+    metrics_note: str | None
+
+
+@runtime_checkable
+class SharedCluster(Protocol):
+    """A cluster other operators' workspaces may write too: its state is read (adoption),
+    followed, and what modeldeck made there can be deleted (``detach --delete-resources``)."""
+
+    async def list_state(self, *, secrets: bool = False) -> dict[str, Any]: ...
+
+    async def wait_for_change(
+        self, resource_versions: dict[str, str], timeout_s: float = 60.0
+    ) -> bool: ...
+
+    async def delete_resources(self) -> list[dict[str, str]]: ...

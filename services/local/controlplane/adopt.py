@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -46,7 +47,11 @@ from ...api.domain import (
     from_dict,
     to_dict,
 )
-from ...api.errors import ModeldeckError, NotFound
+from ...api.errors import NotFound
+from ...drivers.base import SharedCluster
+from .admission import DRIVER_TIMEOUT_S
+from .operations import message_of
+from .store.db import Store
 from .store.deployments import DeploymentRow
 from .store.endpoints import EndpointRow
 from .store.history import ACTOR
@@ -63,12 +68,40 @@ SYNC_TIMEOUT_S = 10.0
 DEBOUNCE_S = 0.1
 #: Longest time between two syncs of a followed cluster (a watch ends after this).
 RESYNC_S = 60.0
-_FOLLOWERS = "_adopt_followers"
-GONE = "the endpoint is no longer on"
+#: the settings key of the endpoints found deleted on their cluster (see :class:`Following`)
+_GONE_KEY = "adopt.gone_endpoints"
 
 
-def _message(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, ModeldeckError) else f"{type(exc).__name__}: {exc}"
+def _gone_error(cluster: str) -> str:
+    return (
+        f"the endpoint is no longer on cluster '{cluster}' (deleted there by someone else?): "
+        "delete it here too (modeldeck online-endpoint delete), or create it again"
+    )
+
+
+class Following:
+    """What adoption keeps beside the records, owned by the engine: one follower task per
+    followed cluster, the resource versions of each cluster's last read (its follower
+    waits for a change past them), and the endpoints found deleted on their cluster by
+    someone else ("gone": not revived on the daemon's start; their record's error says
+    why). Gone marks are kept in the store's settings, keyed by the endpoint's name and
+    creation time (an endpoint made again under the same name is another one)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.versions: dict[str, dict[str, str]] = {}
+
+    def _marks(self) -> list[list[Any]]:
+        return list(json.loads(self.store.get_setting(_GONE_KEY) or "[]"))
+
+    def is_gone(self, ep: EndpointRow) -> bool:
+        return [ep.name, ep.created_at] in self._marks()
+
+    def set_gone(self, ep: EndpointRow, gone: bool) -> None:
+        mark = [ep.name, ep.created_at]
+        marks = [m for m in self._marks() if m != mark and self.store.endpoint(m[0]) is not None]
+        self.store.set_setting(_GONE_KEY, json.dumps([*marks, mark] if gone else marks))
 
 
 def _weights(traffic: dict[str, int]) -> dict[str, int]:
@@ -97,7 +130,7 @@ def _is_kubernetes(engine: Engine, cluster: str) -> bool:
         row is not None
         and row.spec.driver is ClusterDriver.KUBERNETES
         and driver is not None
-        and hasattr(driver, "list_state")
+        and isinstance(driver, SharedCluster)
     )
 
 
@@ -112,7 +145,8 @@ async def sync(
     when the cluster cannot be read (and marks it unhealthy for list/show)."""
     if not _is_kubernetes(engine, cluster):
         return []
-    driver: Any = engine.drivers[cluster]
+    driver = engine.drivers[cluster]
+    assert isinstance(driver, SharedCluster)  # _is_kubernetes
     before_eps = {e.name: e for e in engine.store.endpoints()}
     before_deps = {(d.endpoint, d.name): d for d in engine.store.deployments()}
     try:
@@ -122,10 +156,10 @@ async def sync(
         engine.cluster_health[cluster] = why
         raise
     except Exception as exc:
-        engine.cluster_health[cluster] = _message(exc)
+        engine.cluster_health[cluster] = message_of(exc)
         raise
     engine.cluster_health.pop(cluster, None)
-    async with engine._admit:
+    async with engine.admission.lock:
         row = engine.store.cluster(cluster)
         if (
             engine.drivers.get(cluster) is not driver
@@ -139,7 +173,7 @@ async def sync(
             notes = _reconcile(engine, cluster, state, before_eps, before_deps, restoring)
         finally:
             ACTOR.reset(token)
-    driver._adopt_rvs = state.get("resource_versions") or {}
+    engine.following.versions[cluster] = state.get("resource_versions") or {}
     return notes
 
 
@@ -202,7 +236,7 @@ def _reconcile(
         ours.add(name)
         if (
             row.state is not ProvisioningState.SUCCEEDED
-            or name in engine._deleting
+            or name in engine.admission.deleting
             or before_eps.get(name) != row  # changed here while the cluster was read
         ):
             continue
@@ -223,7 +257,8 @@ def _reconcile(
                 tags[ADOPTED_TAG] = row.tags[ADOPTED_TAG]
             if tags != row.tags:
                 changes["tags"] = tags
-        if row.error and row.error.startswith(GONE):
+        gone = engine.following.is_gone(row)
+        if gone:
             changes["error"] = None
         # recorded as made by whoever changed the object there (its changed-by annotation)
         route = {k: changes.pop(k) for k in ("traffic", "mirror_traffic") if k in changes}
@@ -231,19 +266,18 @@ def _reconcile(
             if part:
                 with _made_there(cluster, info.get(who)):
                     store.update_endpoint(name, **part)
+        if gone:
+            engine.following.set_gone(row, False)
     for row in store.endpoints(cluster):
         if (
             row.name not in state["endpoints"]
             and row.state is ProvisioningState.SUCCEEDED
-            and row.name not in engine._deleting
+            and row.name not in engine.admission.deleting
             and before_eps.get(row.name) == row
-            and not (row.error or "").startswith(GONE)
+            and not engine.following.is_gone(row)
         ):
-            store.update_endpoint(
-                row.name,
-                error=f"{GONE} cluster '{cluster}' (deleted there by someone else?): delete it "
-                "here too (modeldeck online-endpoint delete), or create it again",
-            )
+            store.update_endpoint(row.name, error=_gone_error(cluster))
+            engine.following.set_gone(row, True)
     adopted_deps: list[str] = []
     for d in state["deployments"]:
         ep, name = d["endpoint"], d["name"]
@@ -254,7 +288,7 @@ def _reconcile(
         if existing is None:
             if (ep, name) in before_deps:  # deleted here while the cluster was read
                 continue
-            row = _deployment_row(engine, cluster, ep, name, spec, ref, time.time())
+            row = deployment_row(engine, cluster, ep, name, spec, ref, time.time())
             store.upsert_deployment(row)
             adopted_deps.append(
                 f"{ep}/{name}" + (" (model not registered here)" if row.error else "")
@@ -263,7 +297,7 @@ def _reconcile(
         if (
             d.get("spec") is None
             or existing.state not in settled
-            or (ep, name) in engine._pending
+            or (ep, name) in engine.admission.pending
             or before_deps.get((ep, name)) != existing
         ):
             continue
@@ -271,7 +305,7 @@ def _reconcile(
             # updated by another operator: the cluster's spec wins (its code is there)
             with _made_there(cluster, d.get("changed_by")):
                 store.upsert_deployment(
-                    _deployment_row(engine, cluster, ep, name, spec, ref, existing.created_at)
+                    deployment_row(engine, cluster, ep, name, spec, ref, existing.created_at)
                 )
     for ep_name in adopted_eps:
         # the control deployment: the one whose applied spec says so (none if ambiguous)
@@ -298,7 +332,7 @@ def _reconcile(
     return notes
 
 
-def _deployment_row(
+def deployment_row(
     engine: Engine,
     cluster: str,
     endpoint: str,
@@ -352,7 +386,7 @@ async def restore_adopted(engine: Engine, d: DeploymentRow) -> None:
         return
     try:
         await asyncio.wait_for(
-            engine._driver(ep.cluster).deployment_status(d.endpoint, d.name), SYNC_TIMEOUT_S
+            engine.driver(ep.cluster).deployment_status(d.endpoint, d.name), SYNC_TIMEOUT_S
         )
     except NotFound:
         engine.store.set_deployment_state(
@@ -425,37 +459,35 @@ def start_following(engine: Engine, cluster: str) -> None:
     """Keep the records of ``cluster`` in line with it (watch, then sync), until detached."""
     if not _is_kubernetes(engine, cluster):
         return
-    followers: dict[str, asyncio.Task[None]] = engine.__dict__.setdefault(_FOLLOWERS, {})
+    followers = engine.following.tasks
     old = followers.get(cluster)
     if old is not None and not old.done():
         old.cancel()
-    task = asyncio.get_running_loop().create_task(
-        _follow(engine, cluster, engine.drivers[cluster]), name=f"follow {cluster}"
+    driver = engine.drivers[cluster]
+    assert isinstance(driver, SharedCluster)  # _is_kubernetes
+    followers[cluster] = engine.operations.spawn(
+        _follow(engine, cluster, driver), f"follow {cluster}"
     )
-    followers[cluster] = task
-    engine._tasks.add(task)
-    task.add_done_callback(engine._tasks.discard)
 
 
 def stop_following(engine: Engine, cluster: str) -> None:
-    task = engine.__dict__.get(_FOLLOWERS, {}).pop(cluster, None)
+    task = engine.following.tasks.pop(cluster, None)
     if task is not None:
         task.cancel()
 
 
-async def _follow(engine: Engine, cluster: str, driver: Any) -> None:
+async def _follow(engine: Engine, cluster: str, driver: SharedCluster) -> None:
     backoff = 1.0
     while engine.drivers.get(cluster) is driver:
         try:
             await sync(engine, cluster)
             backoff = 1.0
-            rvs = getattr(driver, "_adopt_rvs", {})
-            await driver.wait_for_change(rvs, RESYNC_S)
+            await driver.wait_for_change(engine.following.versions.get(cluster, {}), RESYNC_S)
             await asyncio.sleep(DEBOUNCE_S)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.info("cluster %s: following its state: %s", cluster, _message(exc))
+            log.info("cluster %s: following its state: %s", cluster, message_of(exc))
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
 
@@ -463,8 +495,6 @@ async def _follow(engine: Engine, cluster: str, driver: Any) -> None:
 async def refresh(engine: Engine, clusters: set[str]) -> None:
     """Sync the given Kubernetes clusters now (list/show); a failure marks the cluster
     unhealthy (list/show then show the records with the error) and is not raised."""
-
-    from .engine import DRIVER_TIMEOUT_S
 
     async def one(cluster: str) -> None:
         with contextlib.suppress(Exception):
@@ -479,7 +509,7 @@ async def on_attach(engine: Engine, cluster: str) -> list[str]:
     try:
         notes = await sync(engine, cluster)
     except Exception as exc:
-        notes = [f"could not read what modeldeck runs on cluster '{cluster}': {_message(exc)}"]
+        notes = [f"could not read what modeldeck runs on cluster '{cluster}': {message_of(exc)}"]
     start_following(engine, cluster)
     return notes
 
@@ -490,14 +520,14 @@ async def on_restore(engine: Engine, cluster: str) -> None:
     try:
         await sync(engine, cluster, restoring=True)
     except Exception as exc:
-        log.info("cluster %s: could not read its state: %s", cluster, _message(exc))
+        log.info("cluster %s: could not read its state: %s", cluster, message_of(exc))
     start_following(engine, cluster)
 
 
 def gone(engine: Engine, ep: EndpointRow) -> bool:
     """Daemon start: True when the endpoint was found deleted on its cluster (by someone
     else); it is not re-created, and its deployments say why they are not restored."""
-    if not (ep.error or "").startswith(GONE):
+    if not engine.following.is_gone(ep):
         return False
     for d in engine.store.deployments(ep.name):
         if d.state is not ProvisioningState.DELETING:
