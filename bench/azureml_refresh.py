@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import statistics
 import sys
 import time
@@ -27,13 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_fake() -> Any:
-    name = "modeldeck_tests_azureml_fake_arm"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "azureml" / "fake_arm.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    if str(ROOT) not in sys.path:  # the fake the tests use, from tests/support
+        sys.path.insert(0, str(ROOT))
+    from tests.support import fake_arm
+
+    return fake_arm
 
 
 class StaticCredential:

@@ -1,6 +1,6 @@
 """Listing the pods of 2,000 deployments from the fake API server: time per object.
 
-The fake (tests/kubernetes/fake_apiserver.py) holds ``--deployments`` x ``--pods``
+The fake (tests/support/fake_apiserver.py) holds ``--deployments`` x ``--pods``
 running pods with modeldeck's labels. Measured in one process, medians of ``--rounds``:
 
 * ``driver.pods()``: modeldeck's path (one label-selected list call through the official
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import shutil
@@ -34,13 +33,11 @@ SELECTOR = "app.kubernetes.io/managed-by=modeldeck"
 
 
 def _load_fake() -> Any:
-    name = "modeldeck_tests_fake_apiserver"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tests/kubernetes/fake_apiserver.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    if str(ROOT) not in sys.path:  # the fake the tests use, from tests/support
+        sys.path.insert(0, str(ROOT))
+    from tests.support import fake_apiserver
+
+    return fake_apiserver
 
 
 async def timed(fn: Any, rounds: int) -> tuple[float, int]:

@@ -5,48 +5,13 @@ through the real profile path (``open_workspace``) against the fake.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
 
-
-def _load(module: str) -> Any:
-    name = f"modeldeck_tests_azureml_{module}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name(f"{module}.py")
-        )
-        assert spec and spec.loader
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
-
-
-fake_arm = _load("fake_arm")
-FakeArm = fake_arm.FakeArm
-
-
-class StaticTokenCredential:
-    """Hands out the given tokens in turn, each valid for ``lifetime`` seconds."""
-
-    def __init__(self, *tokens: str, lifetime: float = 3600.0) -> None:
-        self.tokens = list(tokens) or ["static-token-1"]
-        self.lifetime = lifetime
-        self.issued: list[str] = []
-        self.scopes: list[tuple[str, ...]] = []
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        self.scopes.append(scopes)
-        token = self.tokens[min(len(self.issued), len(self.tokens) - 1)]
-        self.issued.append(token)
-        return AccessToken(token, int(time.time() + self.lifetime))
+from tests.support.fake_arm import FakeArm, StaticTokenCredential
 
 
 @pytest.fixture

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
 from modeldeck.services.api.domain import CodeConfiguration, DeploymentSpec, EndpointSpec
 
-
-def _spec() -> Any:
-    name = "modeldeck_tests_azureml_spec"
-    if name not in sys.modules:
-        loader = importlib.util.spec_from_file_location(name, Path(__file__).with_name("spec.py"))
-        assert loader and loader.loader
-        module = importlib.util.module_from_spec(loader)
-        sys.modules[name] = module
-        loader.loader.exec_module(module)
-    return sys.modules[name]
+from tests.support import arm_spec
 
 
 async def test_resources_the_fake_serves_match_the_schemas(ws: Any, seeded: Any) -> None:
-    spec = _spec()
+    spec = arm_spec
     await (await ws.create_endpoint(EndpointSpec(name="fresh", compute="myaks"))).wait()
     examples = Path(__file__).resolve().parents[2] / "examples"
     await (
@@ -50,7 +39,7 @@ async def test_resources_the_fake_serves_match_the_schemas(ws: Any, seeded: Any)
 
 
 def test_the_schemas_reject_what_arm_rejects() -> None:
-    spec = _spec()
+    spec = arm_spec
     bad = {
         "location": "westeurope",
         "properties": {

@@ -3,8 +3,6 @@ context to a local one: the real handler, against the fake ARM server of tests/a
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,22 +12,12 @@ from modeldeck.cli import cmd_compute
 from modeldeck.cli.parser import build_parser
 from modeldeck.services.api.errors import InvalidInput
 
+from tests.support.fake_arm import FakeArm, StaticTokenCredential
+
 AKS_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
     "Microsoft.ContainerService/managedClusters/prod-aks"
 )
-
-
-def _load_azureml_fixtures() -> Any:
-    name = "modeldeck_tests_azureml_conftest"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "azureml" / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def _args(line: list[str]) -> Any:
@@ -56,8 +44,7 @@ async def test_a_resource_id_alone_on_a_local_workspace_says_what_to_pass(md_hom
 
 @pytest.fixture
 async def cloud(md_home: Path) -> AsyncIterator[tuple[Any, Any]]:
-    fixtures = _load_azureml_fixtures()
-    fake = await fixtures.FakeArm(valid_tokens={"static-token-1"}).start()
+    fake = await FakeArm(valid_tokens={"static-token-1"}).start()
     cfg = md_home / "config"
     cfg.mkdir(parents=True, exist_ok=True)
     (cfg / "config.toml").write_text(
@@ -71,7 +58,7 @@ async def cloud(md_home: Path) -> AsyncIterator[tuple[Any, Any]]:
         "cloud",
         arm_endpoint=fake.base_url,
         metrics_endpoint=fake.base_url,
-        credential=fixtures.StaticTokenCredential("static-token-1"),
+        credential=StaticTokenCredential("static-token-1"),
         poll_interval=0.01,
     )
     try:

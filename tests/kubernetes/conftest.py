@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,22 +18,8 @@ from modeldeck.services.api.domain import (
 from modeldeck.services.drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute
 from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
 
+from tests.support import fake_apiserver
 
-def _load_fake() -> Any:
-    # tests/ is not a package (--import-mode=importlib): load the fake by path, once.
-    name = "modeldeck_tests_fake_apiserver"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("fake_apiserver.py")
-        )
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fake_apiserver = _load_fake()
 FakeKube = fake_apiserver.FakeKube
 write_kubeconfig = fake_apiserver.write_kubeconfig
 NS = "ml"

@@ -1,6 +1,6 @@
 """An attached Kubernetes cluster driven through the local control plane, end to end.
 
-The API server is the Kubernetes tests' fake (tests/kubernetes/fake_apiserver.py): a
+The API server is the Kubernetes tests' fake (tests/support/fake_apiserver.py): a
 real HTTP server speaking the API server's wire protocol, with a controller that
 rolls Deployments out. The daemon reaches it through KUBECONFIG, as a user's would.
 """
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib.util
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,25 +19,14 @@ from modeldeck.services.api.domain import ClusterDriver, ClusterSpec, KeyType, P
 from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.services.local.controlplane import daemon
 
+from tests.support import fake_apiserver
+
 pytestmark = pytest.mark.e2e
-
-FAKE = Path(__file__).resolve().parents[1] / "kubernetes" / "fake_apiserver.py"
-
-
-def _fake_module() -> Any:
-    name = "modeldeck_tests_fake_apiserver"  # the name tests/kubernetes loads it under
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FAKE)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 @pytest.fixture
 def fake() -> Iterator[Any]:
-    server = _fake_module().FakeKube().start()
+    server = fake_apiserver.FakeKube().start()
     try:
         yield server
     finally:
@@ -64,7 +51,7 @@ def _secret_values(fake: Any) -> set[str]:
 
 async def test_kubernetes_endpoint_through_the_daemon(fake, h, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
     home = tmp_path_factory.mktemp("mdq")
-    config = _fake_module().write_kubeconfig(
+    config = fake_apiserver.write_kubeconfig(
         home / "kubeconfig", {"fake": (fake.url, "")}, current="fake"
     )
     with h.running_home(home, KUBECONFIG=str(config)):
@@ -155,7 +142,7 @@ async def test_attach_rules_identity_and_isolated_failures(h, tmp_path_factory) 
     from modeldeck.services.api.domain import ClusterPurpose
     from modeldeck.services.api.errors import Conflict, InvalidInput
 
-    fk = _fake_module()
+    fk = fake_apiserver
     main = fk.FakeKube().start()
     small = fk.FakeKube(nodes=[("n1", "1500m", "4Gi")]).start()
     flaky = fk.FakeKube().start()
@@ -240,7 +227,7 @@ async def test_dry_run_not_ready_metrics_note_and_detach(h, tmp_path_factory) ->
     from modeldeck.services.api.domain import EndpointSpec
     from modeldeck.services.api.errors import BackendError, InvalidInput
 
-    fk = _fake_module()
+    fk = fake_apiserver
     fake = fk.FakeKube(metrics_server=False).start()
     home = tmp_path_factory.mktemp("mdd")
     config = fk.write_kubeconfig(home / "kubeconfig", {"fake": (fake.url, "")}, current="fake")
@@ -422,7 +409,7 @@ async def _alice_and_bob(
     """Alice makes endpoint pay-ep (blue 100%, green) on the cluster; Bob attaches it too."""
     from modeldeck.services.api.domain import EndpointSpec
 
-    config = _fake_module().write_kubeconfig(
+    config = fake_apiserver.write_kubeconfig(
         tmp_path / "kubeconfig", {"fake": (fake.url, "")}, current="fake"
     )
     monkeypatch.setenv("KUBECONFIG", str(config))

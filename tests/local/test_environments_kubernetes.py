@@ -6,11 +6,6 @@ pip's message from the pod. Through a real daemon against the strict fake API se
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from typing import Any
-
 import pytest
 from modeldeck.services import apply
 from modeldeck.services.api.domain import ClusterDriver, ClusterSpec
@@ -19,22 +14,11 @@ from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.services.local.controlplane import daemon
 from modeldeck.services.specs.deployment import load_deployment
 
-FAKE = Path(__file__).resolve().parents[1] / "kubernetes" / "fake_apiserver.py"
-
-
-def _fake_module() -> Any:
-    name = "modeldeck_tests_fake_apiserver"  # the name tests/kubernetes loads it under
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, FAKE)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+from tests.support import fake_apiserver
 
 
 async def test_a_conda_file_on_kubernetes_is_not_built_here(h, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
-    fk = _fake_module()
+    fk = fake_apiserver
     fake = fk.FakeKube().start()
     home = tmp_path_factory.mktemp("mdk")
     work = tmp_path_factory.mktemp("work")
@@ -94,7 +78,7 @@ async def test_a_conda_file_on_kubernetes_is_not_built_here(h, tmp_path_factory)
 async def test_the_pods_init_container_builds_it_and_a_missing_package_fails_with_pips_message(  # type: ignore[no-untyped-def]
     h, tmp_path_factory
 ) -> None:
-    fk = _fake_module()
+    fk = fake_apiserver
     fake = fk.FakeKube().start()
     home = tmp_path_factory.mktemp("mdk")
     work = tmp_path_factory.mktemp("work")

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
 import logging
 import resource
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,21 +19,8 @@ from modeldeck.services.local.connguard import ConnectionLimits
 from modeldeck.services.local.dataplane.gateway import Gateway
 from modeldeck.services.local.dataplane.supervisor import Supervisor
 
+from tests.support import dataplane as dp
 
-def _dataplane():  # tests/local/conftest.py is the control plane's: load ours explicitly
-    name = "modeldeck_tests_dataplane_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("dataplane_fixtures.py")
-        )
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-dp = _dataplane()
 supervisor = dp.supervisor
 
 FAST = RequestSettings(

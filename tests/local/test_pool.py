@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -20,21 +18,8 @@ from modeldeck.services.drivers.pool import PoolDriver
 from modeldeck.services.local.dataplane.gateway import Gateway
 from modeldeck.services.local.dataplane.logstore import LogStore
 
+from tests.support import dataplane as dp
 
-def _dataplane():  # tests/local/conftest.py is the control plane's: load ours explicitly
-    name = "modeldeck_tests_dataplane_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("dataplane_fixtures.py")
-        )
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-dp = _dataplane()
 gateway = dp.gateway
 pool = dp.pool
 http = dp.http

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import signal
 import subprocess
@@ -15,21 +14,8 @@ import psutil
 import pytest
 from modeldeck.services.local.dataplane.supervisor import ReplicaState, Supervisor
 
+from tests.support import dataplane as dp
 
-def _dataplane():  # tests/local/conftest.py is the control plane's: load ours explicitly
-    name = "modeldeck_tests_dataplane_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("dataplane_fixtures.py")
-        )
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-dp = _dataplane()
 supervisor = dp.supervisor
 http = dp.http
 

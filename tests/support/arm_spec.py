@@ -1,4 +1,4 @@
-"""JSON Schemas of the ARM REST spec (schemas/*.json, swagger 2.0 definitions) for jsonschema.
+"""JSON Schemas of the ARM REST spec (tests/azureml/schemas/*.json, swagger 2.0 definitions) for jsonschema.
 
 Swagger models inheritance with ``allOf`` + ``discriminator``; plain JSON Schema would
 reject a child's inherited properties under ``additionalProperties: false``. So each
@@ -17,7 +17,7 @@ from typing import Any
 
 import jsonschema
 
-SCHEMAS = Path(__file__).parent / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[1] / "azureml" / "schemas"
 FILES = {
     "mfe": "mfe-2024-10-01.json",
     "rp": "machineLearningServices-2024-10-01.json",

@@ -1,23 +1,20 @@
-"""Helpers and fixtures for the local data plane tests (replica, supervisor, gateway, pool).
+"""Helpers and fixtures of the local data plane's tests (replica, supervisor, gateway, pool).
 
-Import explicitly with :func:`load` (tests/local/conftest.py belongs to the control-plane
-tests)::
+A test module imports this module and re-exports the fixtures it uses::
 
-    dp = load()
-    gateway = dp.gateway  # re-export a fixture
+    from tests.support import dataplane as dp
+
+    gateway = dp.gateway
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import shutil
-import sys
 import textwrap
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import aiohttp
@@ -64,10 +61,6 @@ def run(raw_data):
         raise ValueError("asked to fail")
     return {{"version": VERSION, "pid": os.getpid()}}
 """
-
-
-def load() -> ModuleType:
-    return sys.modules[__name__]
 
 
 def write_code(root: Path, name: str, source: str) -> Path:
@@ -244,11 +237,3 @@ def direct(replica: Replica) -> aiohttp.ClientSession:
         connector=aiohttp.UnixConnector(path=replica.socket_path),
         timeout=aiohttp.ClientTimeout(total=30),
     )
-
-
-def load_module(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod

@@ -12,7 +12,7 @@ A real HTTP server (aiohttp.web in its own thread and event loop) that the real
   on a stale resourceVersion (replace, merge patch and server-side apply alike), 404
   Status, 422 Invalid (every object written is validated: built-in kinds with
   ``kubernetes-validate`` strict schemas plus name/label rules;
-  HTTPRoute with the Gateway API CRD schema in ``schemas/``), uid, resourceVersion,
+  HTTPRoute with the Gateway API CRD schema in ``tests/kubernetes/schemas/``), uid, resourceVersion,
   generation, label and field selectors, ``watch=true`` streams, deletecollection;
 * server-side apply (``application/apply-patch+yaml`` with ``fieldManager``/``force``;
   409 when another manager owns the object and ``force`` is not set), merge patch, and
@@ -33,6 +33,10 @@ A real HTTP server (aiohttp.web in its own thread and event loop) that the real
   with pip's lines, failing as pip does (exit 1, ``Init:CrashLoopBackOff``, pip's
   ``No matching distribution found for ...``) for a requirement named in
   :attr:`FakeKube.missing_packages`.
+
+Why this is one file: it is one server; its routes, object store, validation and rollout
+controller share one state under one lock, and a test reads that state (``store``,
+``invalid``) directly.
 """
 
 from __future__ import annotations
@@ -57,9 +61,9 @@ import kubernetes_validate
 import yaml
 from aiohttp import web
 from modeldeck.services.drivers.kubernetes import metrics as metrics_mod
-from modeldeck.services.drivers.kubernetes.podserver import Stats
+from modeldeck.services.scoring.host import Stats
 
-SCHEMAS = Path(__file__).with_name("schemas")
+SCHEMAS = Path(__file__).resolve().parents[1] / "kubernetes" / "schemas"
 K8S_VERSION = "1.33"
 TOKEN = "fake-token-0123456789"
 GATEWAY = "gateway.networking.k8s.io"

@@ -1,4 +1,5 @@
-"""A fake of the ARM endpoints modeldeck uses, on loopback (aiohttp), speaking ARM's wire protocol.
+"""A fake of the ARM endpoints modeldeck uses, on loopback (aiohttp), speaking ARM's wire protocol,
+and the static token credential the tests give the client instead of Entra ID.
 
 What it does as ARM does (REST spec ``2024-10-01``):
 
@@ -18,6 +19,9 @@ What it does as ARM does (REST spec ``2024-10-01``):
   ignored, as by the service); a second PUT while an endpoint or a deployment is still
   provisioning is 409 ``Conflict`` ("another operation is in progress");
 * serves a blob-like PUT for uploads (SAS checked) and each endpoint's scoring URI.
+
+Why this is one file: it is one server; its routes and long-running operations share
+one state, which the tests seed and read (``add_endpoint``, ``schema_errors``) directly.
 """
 
 from __future__ import annotations
@@ -31,25 +35,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from azure.core.credentials import AccessToken
 
+from . import arm_spec as spec_mod
 
-def _load_spec() -> Any:
-    """tests/ has no packages (pytest --import-mode=importlib): load spec.py by path."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    name = "modeldeck_tests_azureml_spec"
-    if name not in sys.modules:
-        loader = importlib.util.spec_from_file_location(name, Path(__file__).with_name("spec.py"))
-        assert loader and loader.loader
-        module = importlib.util.module_from_spec(loader)
-        sys.modules[name] = module
-        loader.loader.exec_module(module)
-    return sys.modules[name]
-
-
-spec_mod = _load_spec()
 JSON_BODY = web.RequestKey("json", object)
 
 API = "2024-10-01"
@@ -1150,3 +1139,19 @@ def _not_found(kind: str, name: str) -> web.Response:
         "ResourceNotFound",
         f"The Resource 'Microsoft.MachineLearningServices/workspaces/{kind}/{name}' was not found.",
     )
+
+
+class StaticTokenCredential:
+    """Hands out the given tokens in turn, each valid for ``lifetime`` seconds."""
+
+    def __init__(self, *tokens: str, lifetime: float = 3600.0) -> None:
+        self.tokens = list(tokens) or ["static-token-1"]
+        self.lifetime = lifetime
+        self.issued: list[str] = []
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.scopes.append(scopes)
+        token = self.tokens[min(len(self.issued), len(self.tokens) - 1)]
+        self.issued.append(token)
+        return AccessToken(token, int(time.time() + self.lifetime))

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,20 +23,9 @@ from modeldeck.tui.screens.forms import FormScreen
 from modeldeck.tui.widgets.resource_table import ResourceTable
 from textual.widgets import Input
 
+from tests.support import fake_apiserver
+
 pytestmark = pytest.mark.e2e
-
-_FAKE = Path(__file__).resolve().parents[1] / "kubernetes" / "fake_apiserver.py"
-
-
-def _fake_module() -> Any:
-    name = "modeldeck_tests_fake_apiserver"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, _FAKE)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def _stop_daemon(home: Path) -> None:
@@ -54,7 +41,7 @@ def _stop_daemon(home: Path) -> None:
 
 @pytest.fixture
 def kube_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
-    fake_mod = _fake_module()
+    fake_mod = fake_apiserver
     fake = fake_mod.FakeKube().start()
     home = tmp_path_factory.mktemp("mdk")
     kubeconfig = fake_mod.write_kubeconfig(

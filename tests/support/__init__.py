@@ -1,0 +1,10 @@
+"""Test support: the fixtures and fake servers that more than one test folder uses.
+
+Imported as ``tests.support.<module>`` (pytest's importlib mode puts no test folder on
+``sys.path``; pyproject's ``pythonpath = ["."]`` puts the repository root there):
+
+- ``dataplane``: replicas, supervisor, gateway and pool driver of the local data plane;
+- ``fake_apiserver``: the Kubernetes API server on loopback (``FakeKube``, kubeconfigs);
+- ``fake_arm``: the ARM server on loopback and the static token credential it accepts;
+  ``arm_spec``: the REST spec's JSON Schemas it validates request bodies against.
+"""
