@@ -49,7 +49,8 @@ activation: fd 3, ``LISTEN_FDS=1``), so it binds nothing else.
 
 Kubernetes pod (no arguments; configured by the environment, see ``pod_main``): TCP on
 ``PORT`` (5001), keys checked here (``MODELDECK_KEYS_DIR``, the mounted Secret, re-read
-when it changes, compared with ``hmac.compare_digest``; ``aml_token`` takes HS256 JWTs),
+when it changes, compared with ``hmac.compare_digest``; ``aml_token`` takes HS256 JWTs:
+this file is their one home, minting included, as a pod gets nothing else of modeldeck),
 ``GET /metrics`` in Prometheus text, ``.../score`` under any prefix, 429 when no worker
 frees up within ``MODELDECK_MAX_QUEUE_WAIT_MS``. ``MODELDECK_RUNTIME=azmlinfsrv``:
 azmlinfsrv runs on ``127.0.0.1:PORT+1`` behind this host (auth and metrics stay here).
@@ -69,6 +70,7 @@ import io
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -1155,36 +1157,123 @@ class Keys:
                 if key and hmac.compare_digest(given, key.encode()):
                     ok = True
             return None if ok else "invalid key"
-        return _verify_jwt(self.token_secret, given.decode(), endpoint)
+        if not self.token_secret:
+            return "malformed token"
+        try:
+            verify_token(self.token_secret, given.decode(), endpoint)
+        except TokenError as exc:
+            return exc.pod_reason
+        return None
+
+
+# --------------------------------------------------------------------------- HS256 tokens
+# The access tokens of ``aml_token`` endpoints: JWTs (HS256) signed with the endpoint's
+# token secret. Their one home is here, not in a module of the control plane's: pods verify
+# them and this file is all a pod gets. The control plane mints them (``get-credentials``),
+# the gateway and the pods verify them.
+
+TOKEN_ISSUER = "modeldeck"
+
+
+class TokenError(Exception):
+    """Why a token is refused; the message is safe to send back (it holds no secret).
+    ``pod_reason``: the shorter text a pod answers with."""
+
+    def __init__(self, message: str, pod_reason: str) -> None:
+        super().__init__(message)
+        self.pod_reason = pod_reason
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _verify_jwt(secret: str, token: str, endpoint: str) -> Optional[str]:
+_TOKEN_HEADER_B64 = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+
+
+def _sign(secret: str, signing_input: bytes) -> bytes:
+    return hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
+
+
+def encode_token(secret: str, claims: Dict[str, Any]) -> str:
+    """A signed JWT for ``claims`` (no check of their content)."""
+    payload = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
+    signing_input = f"{_TOKEN_HEADER_B64}.{payload}".encode("ascii")
+    return f"{_TOKEN_HEADER_B64}.{payload}.{_b64(_sign(secret, signing_input))}"
+
+
+def mint_token(
+    secret: str, endpoint: str, ttl_s: float = 3600.0, *, now: Optional[float] = None
+) -> Tuple[str, float, float]:
+    """Return ``(token, expiry, refresh_after)``, both times in epoch seconds.
+
+    ``refresh_after`` is half way through the token's life, as Azure ML gives it:
+    a client that refreshes then never presents an expired token.
+    """
+    issued = time.time() if now is None else now
+    expiry = issued + ttl_s
+    claims = {
+        "iss": TOKEN_ISSUER,
+        "aud": endpoint,
+        "iat": int(issued),
+        "exp": expiry,
+        "jti": secrets.token_urlsafe(8),
+    }
+    return encode_token(secret, claims), expiry, issued + ttl_s / 2
+
+
+def verify_token(
+    secret: str, token: str, endpoint: str, *, now: Optional[float] = None
+) -> Dict[str, Any]:
+    """The token's claims when it is valid for ``endpoint``; raises :class:`TokenError`."""
     parts = token.split(".")
-    if len(parts) != 3 or not secret:
-        return "malformed token"
+    if len(parts) != 3:
+        raise TokenError(
+            "malformed token: expected a JWT (three dot-separated parts)", "malformed token"
+        )
+    header_b64, payload_b64, sig_b64 = parts
+    if not token.isascii():  # base64url is ASCII (the gateway refuses others before this)
+        raise TokenError("malformed token: not base64url JSON", "malformed token")
     try:
-        header = json.loads(_unb64(parts[0]))
-        signature = _unb64(parts[2])
-        claims = json.loads(_unb64(parts[1]))
-    except ValueError:
-        return "malformed token"
+        signature = _unb64(sig_b64)
+        header = json.loads(_unb64(header_b64))
+    except ValueError as exc:  # binascii.Error and JSON errors are ValueErrors
+        raise TokenError("malformed token: not base64url JSON", "malformed token") from exc
     if not isinstance(header, dict) or header.get("alg") != "HS256":
-        return "malformed token: only HS256 tokens are accepted"
-    expected = hmac.new(
-        secret.encode(), (parts[0] + "." + parts[1]).encode("ascii"), hashlib.sha256
-    ).digest()
+        only = "malformed token: only HS256 tokens are accepted"
+        raise TokenError(only, only)
+    expected = _sign(secret, f"{header_b64}.{payload_b64}".encode("ascii"))
     if not hmac.compare_digest(signature, expected):
-        return "invalid token"
-    if not isinstance(claims, dict) or claims.get("aud") != endpoint:
-        return "invalid token: issued for another endpoint"
+        raise TokenError(
+            "invalid token: bad signature (it was not issued for this endpoint)", "invalid token"
+        )
+    elsewhere = "invalid token: issued for another endpoint"
+    try:
+        claims = json.loads(_unb64(payload_b64))
+    except ValueError as exc:
+        raise TokenError(
+            "malformed token: payload is not base64url JSON", "malformed token"
+        ) from exc
+    if not isinstance(claims, dict):
+        raise TokenError("malformed token: payload is not a JSON object", elsewhere)
+    if claims.get("aud") != endpoint:
+        raise TokenError("invalid token: it was issued for another endpoint", elsewhere)
     exp = claims.get("exp")
-    if not isinstance(exp, (int, float)) or time.time() >= exp:
-        return "token expired"
-    return None
+    if not isinstance(exp, (int, float)):
+        raise TokenError("malformed token: no exp claim", "token expired")
+    current = time.time() if now is None else now
+    if current >= exp:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))
+        raise TokenError(
+            f"token expired at {stamp}; get a new one with: "
+            f"modeldeck online-endpoint get-credentials -n {endpoint}",
+            "token expired",
+        )
+    return claims
 
 
 class Stats:

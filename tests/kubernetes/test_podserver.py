@@ -16,7 +16,7 @@ import httpx
 import pytest
 from modeldeck.services.drivers.kubernetes import manifests as mf
 from modeldeck.services.drivers.kubernetes.metrics import parse_prometheus
-from modeldeck.services.tokens import mint_token
+from modeldeck.services.scoring.host import mint_token
 
 KEY1 = "primary-" + "x" * 30
 KEY2 = "secondary-" + "y" * 30

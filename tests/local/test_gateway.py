@@ -17,7 +17,7 @@ from modeldeck.services.api.errors import Conflict
 from modeldeck.services.local.dataplane.endpoints import RoutedEndpoint as _Endpoint
 from modeldeck.services.local.dataplane.gateway import Gateway
 from modeldeck.services.local.dataplane.supervisor import Supervisor
-from modeldeck.services.tokens import TokenError, mint_token, verify_token
+from modeldeck.services.scoring.host import TokenError, mint_token, verify_token
 from multidict import CIMultiDict
 
 from tests.support import dataplane as dp

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 
 from ...drivers.base import EndpointRoute
-from ...tokens import TokenError, verify_token
+from ...scoring.host import TokenError, verify_token
 
 
 class RoutedEndpoint:

@@ -41,7 +41,7 @@ Behaviour, per request:
 
 * auth: ``key`` mode takes ``Authorization: Bearer KEY`` with the primary or the
   secondary key (constant-time compare); ``aml_token`` mode a JWT signed with the
-  endpoint's token secret (see ``services/tokens.py``); ``none`` takes anything. Otherwise 401
+  endpoint's token secret (see ``services/scoring/host.py``, HS256 tokens); ``none`` takes anything. Otherwise 401
   with the reason in JSON. The ``Authorization`` header is never forwarded nor logged;
 * ``azureml-model-deployment: NAME`` pins the request to that deployment (404 if the
   endpoint has none of that name); otherwise smooth weighted round robin (nginx's
