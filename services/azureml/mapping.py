@@ -3,6 +3,13 @@
 Field names on the ARM side are those of the Microsoft.MachineLearningServices REST
 spec (azure-rest-api-specs, ``stable/2024-10-01/mfe.json`` for online endpoints,
 deployments, models and code; ``machineLearningServices.json`` for computes).
+
+Why one file (about 740 lines): it is one translation table, read by section (ids and
+paths, durations, quantities, states and times, clusters, models, endpoints, revisions,
+deployments, logs), and every section uses the helpers at the top (durations, quantities,
+states, tags), so each shape's reader and writer sit side by side below them. Split by
+shape, each module would import those helpers back, and ``tests/azureml/test_mapping.py``
+reads the table as one module. Azure Monitor's answers are read in ``monitor.py``.
 """
 
 from __future__ import annotations
@@ -26,7 +33,6 @@ from ..api.domain import (
     Endpoint,
     EndpointSpec,
     LogLine,
-    MetricSample,
     Model,
     Probe,
     ProvisioningState,
@@ -700,7 +706,7 @@ def deployment_to_domain(
     )
 
 
-# --------------------------------------------------------------------------- logs and metrics
+# --------------------------------------------------------------------------- logs
 
 
 _LOG_TS = re.compile(
@@ -742,75 +748,3 @@ def new_tail(previous: list[str], current: list[str]) -> list[str]:
         if previous[-k:] == current[:k]:
             return current[k:]
     return current
-
-
-ENDPOINT_METRICS = (
-    "RequestsPerMinute",
-    "RequestLatency_P50",
-    "RequestLatency_P95",
-    "RequestLatency_P99",
-)
-
-
-def metrics_to_samples(
-    endpoint: str,
-    deployments: list[str],
-    body: dict[str, Any],
-    *,
-    now: float,
-    replicas: dict[str, tuple[int, int]] | None = None,
-) -> list[MetricSample]:
-    """Azure Monitor ``metrics`` (split by the ``deployment`` dimension) as one sample each."""
-    per: dict[str, dict[str, float]] = {d: {} for d in deployments}
-    codes: dict[str, dict[str, int]] = {d: {} for d in deployments}
-    for metric in body.get("value") or []:
-        mname = ((metric.get("name") or {}).get("value")) or ""
-        for series in metric.get("timeseries") or []:
-            dims = {
-                str((m.get("name") or {}).get("value", "")).lower(): str(m.get("value", ""))
-                for m in series.get("metadatavalues") or []
-            }
-            dep = dims.get("deployment")
-            if dep not in per:
-                continue
-            points = [
-                p
-                for p in series.get("data") or []
-                if any(k in p for k in ("average", "total", "maximum"))
-            ]
-            if not points:
-                continue
-            last = points[-1]
-            if mname.startswith("RequestLatency"):
-                value = last.get("average", last.get("maximum"))
-            else:
-                value = last.get("total", last.get("average"))
-            if value is None:
-                continue
-            if mname == "RequestsPerMinute" and "statuscode" in dims:
-                codes[dep][dims["statuscode"]] = codes[dep].get(dims["statuscode"], 0) + int(value)
-            per[dep][mname] = per[dep].get(mname, 0.0) + float(value)
-    out = []
-    for dep in deployments:
-        m = per[dep]
-        rpm = m.get("RequestsPerMinute", 0.0)
-        errors = sum(v for k, v in codes[dep].items() if k[:1] == "5")
-        ready, desired = (replicas or {}).get(dep, (0, 0))
-        out.append(
-            MetricSample(
-                ts=now,
-                endpoint=endpoint,
-                deployment=dep,
-                requests_total=int(rpm),
-                requests_per_second=rpm / 60.0,
-                errors_total=int(errors),
-                error_rate=(errors / rpm) if rpm else 0.0,
-                latency_p50_ms=m.get("RequestLatency_P50"),
-                latency_p95_ms=m.get("RequestLatency_P95"),
-                latency_p99_ms=m.get("RequestLatency_P99"),
-                status_codes=codes[dep],
-                replicas_ready=ready,
-                replicas_desired=desired,
-            )
-        )
-    return out

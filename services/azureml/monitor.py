@@ -9,6 +9,8 @@ Two ways in, best first:
   or the batch call failed) one ARM ``providers/Microsoft.Insights/metrics`` call per
   endpoint, split by its ``deployment`` dimension; deployment-level figures are then
   left out (they would be one call per deployment).
+
+Either answer becomes one ``MetricSample`` per deployment here (:func:`metrics_to_samples`).
 """
 
 from __future__ import annotations
@@ -20,13 +22,18 @@ from typing import Any
 
 from ..api.domain import MetricSample
 from ..api.errors import ModeldeckError
-from . import mapping
 from .arm import METRICS_API_VERSION, ArmClient
 
 BATCH_API_VERSION = "2024-02-01"
 BATCH_LIMIT = 50
 ENDPOINT_NS = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 DEPLOYMENT_NS = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
+ENDPOINT_METRICS = (
+    "RequestsPerMinute",
+    "RequestLatency_P50",
+    "RequestLatency_P95",
+    "RequestLatency_P99",
+)
 DEPLOYMENT_METRICS = (
     "CpuUtilizationPercentage",
     "CpuMemoryUtilizationPercentage",
@@ -63,6 +70,70 @@ def _last_values(body: dict[str, Any]) -> dict[str, float]:
                 values.append(float(points[-1].get("average", points[-1].get("total", 0.0))))
         if values:
             out[name] = sum(values) / len(values)
+    return out
+
+
+def metrics_to_samples(
+    endpoint: str,
+    deployments: list[str],
+    body: dict[str, Any],
+    *,
+    now: float,
+    replicas: dict[str, tuple[int, int]] | None = None,
+) -> list[MetricSample]:
+    """Azure Monitor ``metrics`` (split by the ``deployment`` dimension) as one sample each."""
+    per: dict[str, dict[str, float]] = {d: {} for d in deployments}
+    codes: dict[str, dict[str, int]] = {d: {} for d in deployments}
+    for metric in body.get("value") or []:
+        mname = ((metric.get("name") or {}).get("value")) or ""
+        for series in metric.get("timeseries") or []:
+            dims = {
+                str((m.get("name") or {}).get("value", "")).lower(): str(m.get("value", ""))
+                for m in series.get("metadatavalues") or []
+            }
+            dep = dims.get("deployment")
+            if dep not in per:
+                continue
+            points = [
+                p
+                for p in series.get("data") or []
+                if any(k in p for k in ("average", "total", "maximum"))
+            ]
+            if not points:
+                continue
+            last = points[-1]
+            if mname.startswith("RequestLatency"):
+                value = last.get("average", last.get("maximum"))
+            else:
+                value = last.get("total", last.get("average"))
+            if value is None:
+                continue
+            if mname == "RequestsPerMinute" and "statuscode" in dims:
+                codes[dep][dims["statuscode"]] = codes[dep].get(dims["statuscode"], 0) + int(value)
+            per[dep][mname] = per[dep].get(mname, 0.0) + float(value)
+    out = []
+    for dep in deployments:
+        m = per[dep]
+        rpm = m.get("RequestsPerMinute", 0.0)
+        errors = sum(v for k, v in codes[dep].items() if k[:1] == "5")
+        ready, desired = (replicas or {}).get(dep, (0, 0))
+        out.append(
+            MetricSample(
+                ts=now,
+                endpoint=endpoint,
+                deployment=dep,
+                requests_total=int(rpm),
+                requests_per_second=rpm / 60.0,
+                errors_total=int(errors),
+                error_rate=(errors / rpm) if rpm else 0.0,
+                latency_p50_ms=m.get("RequestLatency_P50"),
+                latency_p95_ms=m.get("RequestLatency_P95"),
+                latency_p99_ms=m.get("RequestLatency_P99"),
+                status_codes=codes[dep],
+                replicas_ready=ready,
+                replicas_desired=desired,
+            )
+        )
     return out
 
 
@@ -137,9 +208,7 @@ class Metrics:
         ep_ids = [str(e.get("id")) for e in endpoints if e.get("id")]
         dep_ids = [f"{e.get('id')}/deployments/{d}" for e in endpoints for d in _deployments_of(e)]
         ep_bodies, dep_bodies = await asyncio.gather(
-            self._get_batch(
-                ENDPOINT_NS, mapping.ENDPOINT_METRICS, ep_ids, now, filter="deployment eq '*'"
-            ),
+            self._get_batch(ENDPOINT_NS, ENDPOINT_METRICS, ep_ids, now, filter="deployment eq '*'"),
             self._get_batch(DEPLOYMENT_NS, DEPLOYMENT_METRICS, dep_ids, now)
             if dep_ids
             else asyncio.sleep(0, {}),
@@ -148,7 +217,7 @@ class Metrics:
         for ep in endpoints:
             body = ep_bodies.get(str(ep.get("id", "")).lower(), {})
             name = str(ep.get("name"))
-            for s in mapping.metrics_to_samples(name, _deployments_of(ep), body, now=now):
+            for s in metrics_to_samples(name, _deployments_of(ep), body, now=now):
                 values = _last_values(
                     dep_bodies.get(f"{ep.get('id')}/deployments/{s.deployment}".lower(), {})
                 )
@@ -185,7 +254,7 @@ class Metrics:
             deps = _deployments_of(ep)
             params = {
                 "api-version": METRICS_API_VERSION,
-                "metricnames": ",".join(mapping.ENDPOINT_METRICS),
+                "metricnames": ",".join(ENDPOINT_METRICS),
                 "timespan": f"{start}/{end}",
                 "interval": "PT1M",
                 "aggregation": "average,total",
@@ -204,7 +273,7 @@ class Metrics:
                 except ModeldeckError as exc:
                     missing[name] = exc.message
                     body = {}
-            return mapping.metrics_to_samples(name, deps, body, now=now)
+            return metrics_to_samples(name, deps, body, now=now)
 
         groups = await asyncio.gather(*(one(e) for e in endpoints))
         return [s for g in groups for s in g]
