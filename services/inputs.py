@@ -422,13 +422,13 @@ def copy(
 ) -> str:
     """Copy a scanned input to ``dest`` (a file or folder that must not exist yet).
 
-    Holes stay holes (a chunk of zeros is skipped, not written). Returns the sha256 of
-    the tree (relative paths and contents) when ``digest``, else "". On any failure or
+    Holes stay holes (a chunk of zeros is skipped, not written). Returns the tree's
+    digest (:mod:`.codehash`) when ``digest``, else "". On any failure or
     a cancel, ``dest`` is removed before the exception leaves.
     """
-    import hashlib
+    from .codehash import TreeDigest
 
-    h = hashlib.sha256() if digest else None
+    h = TreeDigest() if digest else None
     out: int | None = None
     try:
         for entry, chunk in _chunks(inp, cancel):
@@ -436,19 +436,19 @@ def copy(
             if entry.is_dir:
                 os.mkdir(target, 0o700)
                 if h is not None:
-                    h.update(entry.rel.encode() + b"\0\0")
+                    h.folder(entry.rel)
                 continue
             if out is None:
                 out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
                 if h is not None:
-                    h.update(entry.rel.encode() + b"\0")
+                    h.begin(entry.rel)
             if chunk is None:  # end of this file
                 os.ftruncate(out, os.lseek(out, 0, os.SEEK_CUR))
                 os.fchmod(out, 0o600 | (entry.mode & 0o100))
                 os.close(out)
                 out = None
                 if h is not None:
-                    h.update(b"\0")
+                    h.end()
                 continue
             if h is not None:
                 h.update(chunk)

@@ -21,6 +21,7 @@ from ..api.errors import (
     InvalidInput,
     NotFound,
 )
+from ..codehash import TreeDigest
 from ..scoring import is_mlflow_no_code
 from . import mapping, storage
 from .session import ARM_ID_PREFIX, Session
@@ -172,9 +173,9 @@ class AssetRoom(Session):
             inputs.scan, str(folder), "code_configuration.code", "code"
         )
         contents = await asyncio.to_thread(inputs.read_files, checked)
-        digest = hashlib.sha256()
+        digest = TreeDigest(file_end=b"")  # the names of assets already uploaded: see codehash
         for rel, data in sorted(contents.items()):
-            digest.update(rel.encode() + b"\0" + data)
+            digest.file(rel, data)
         name = f"modeldeck-{digest.hexdigest()[:24]}"
         path = f"{self._ws}/codes/{name}/versions/1"
         if await self._get_or_none(path, "code", name) is None:

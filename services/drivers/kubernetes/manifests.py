@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 from ... import inputs
 from ...api.domain import DeploymentSpec, Model, Probe, ResourceSet, ScaleSettings, to_dict
 from ...api.errors import InvalidInput
+from ...codehash import TreeDigest
 from ...scoring import HOST
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -344,9 +345,9 @@ class AppFiles:
 
     @property
     def digest(self) -> str:
-        h = hashlib.sha256()
+        h = TreeDigest()
         for path in sorted(self.files):
-            h.update(path.encode() + b"\0" + self.files[path] + b"\0")
+            h.file(path, self.files[path])
         h.update((self.storage_uri or "").encode())
         return h.hexdigest()[:10]
 
