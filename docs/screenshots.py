@@ -25,6 +25,7 @@ async def build_state() -> None:
         ClusterSpec,
         CodeConfiguration,
         DeploymentSpec,
+        EndpointPatch,
         EndpointSpec,
         ModelSpec,
         Resources,
@@ -67,7 +68,7 @@ async def build_state() -> None:
             await (await ws.create_deployment(spec)).wait()
         await (
             await ws.update_endpoint(
-                "my-endpoint", traffic={"blue": 90, "green": 10}, control="blue"
+                "my-endpoint", EndpointPatch(traffic={"blue": 90, "green": 10}, control="blue")
             )
         ).wait()
     finally:

@@ -219,6 +219,30 @@ class Endpoint:
     openapi_uri: str = ""
 
 
+@dataclass(frozen=True)
+class EndpointPatch:
+    """What ``update_endpoint`` changes on an endpoint; a field left None stays as it is.
+
+    ``traffic`` is always a full map (atomic); ``control=""`` clears the control mark.
+    The revision the change was computed on travels beside it (``if_revision``): it is a
+    precondition of the write, not a change.
+    """
+
+    traffic: dict[str, int] | None = None
+    mirror_traffic: dict[str, int] | None = None
+    description: str | None = None
+    tags: dict[str, str] | None = None
+    control: str | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given, by name: what a back end sends (the local client's PATCH body)."""
+        return {
+            f.name: value
+            for f in dataclasses.fields(self)
+            if (value := getattr(self, f.name)) is not None
+        }
+
+
 def openapi_uri_for(scoring_uri: str) -> str:
     """``.../score`` -> ``.../swagger.json``, as Azure ML lays out an endpoint's URIs."""
     if scoring_uri.endswith("/score"):
@@ -367,6 +391,16 @@ class MetricSample:
     memory_mb: float | None = None
     replicas_ready: int = 0
     replicas_desired: int = 0
+
+
+@dataclass(frozen=True)
+class MetricsReport:
+    """What ``get_metrics`` answers: one sample per deployment, and endpoint -> why some of
+    its metrics are missing (e.g. a Kubernetes cluster without the metrics server; ``"*"``
+    for all endpoints), both as of that one call."""
+
+    samples: list[MetricSample] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

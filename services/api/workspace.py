@@ -24,6 +24,7 @@ from .domain import (
     DeploymentSpec,
     Endpoint,
     EndpointKeys,
+    EndpointPatch,
     EndpointSpec,
     EndpointToken,
     Environment,
@@ -221,17 +222,9 @@ class Workspace(abc.ABC):
 
     @abc.abstractmethod
     async def update_endpoint(
-        self,
-        name: str,
-        *,
-        traffic: dict[str, int] | None = None,
-        mirror_traffic: dict[str, int] | None = None,
-        description: str | None = None,
-        tags: dict[str, str] | None = None,
-        control: str | None = None,
-        if_revision: str | None = None,
+        self, name: str, patch: EndpointPatch, *, if_revision: str | None = None
     ) -> OperationHandle:
-        """Change what is given, keep the rest. ``traffic`` is always a full map (atomic).
+        """Change what the patch gives, keep the rest. ``traffic`` is always a full map (atomic).
 
         With ``if_revision`` (the ``revision`` of the endpoint as read), the change is refused
         with :class:`Conflict` if the endpoint changed since: no lost writes.

@@ -11,6 +11,7 @@ from ..api import validation
 from ..api.domain import (
     Deployment,
     DeploymentSpec,
+    EndpointPatch,
     LogLine,
     OperationStatus,
 )
@@ -171,9 +172,7 @@ class DeploymentRoom(ConflictCheck):
                 full = {d: 0 for d in names}
                 full[spec.name] = 100
                 return await self._put_endpoint(
-                    spec.endpoint_name,
-                    traffic=full,
-                    kind="endpoint.traffic",
+                    spec.endpoint_name, EndpointPatch(traffic=full), kind="endpoint.traffic"
                 )
 
             lro.then = send_all

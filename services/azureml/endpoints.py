@@ -13,6 +13,7 @@ from ..api import validation
 from ..api.domain import (
     Endpoint,
     EndpointKeys,
+    EndpointPatch,
     EndpointSpec,
     EndpointToken,
     InvokeResult,
@@ -89,12 +90,8 @@ class EndpointRoom(ConflictCheck):
     async def _put_endpoint(
         self,
         name: str,
+        patch: EndpointPatch,
         *,
-        traffic: dict[str, int] | None = None,
-        mirror_traffic: dict[str, int] | None = None,
-        description: str | None = None,
-        tags: dict[str, str] | None = None,
-        control: str | None = None,
         kind: str = "endpoint.update",
         if_revision: str | None = None,
     ) -> Lro:
@@ -103,6 +100,8 @@ class EndpointRoom(ConflictCheck):
         With ``if_revision``, refused with Conflict when the endpoint read just now has
         another revision (see :meth:`_check_revision`).
         """
+        traffic, mirror_traffic, control = patch.traffic, patch.mirror_traffic, patch.control
+        description, tags = patch.description, patch.tags
         current, deps = await asyncio.gather(self._raw_endpoint(name), self._deployment_names(name))
         self._check_revision("endpoint", name, current, if_revision)
         props = current.get("properties") or {}

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from ..api.domain import (
+    EndpointPatch,
     EndpointToken,
     MetricSample,
     Operation,
@@ -202,26 +203,9 @@ class AzureMLWorkspace(ClusterRoom, AssetRoom, EndpointRoom, DeploymentRoom, Wor
 
     # -- endpoints ----------------------------------------------------------------------------
     async def update_endpoint(
-        self,
-        name: str,
-        *,
-        traffic: dict[str, int] | None = None,
-        mirror_traffic: dict[str, int] | None = None,
-        description: str | None = None,
-        tags: dict[str, str] | None = None,
-        control: str | None = None,
-        if_revision: str | None = None,
+        self, name: str, patch: EndpointPatch, *, if_revision: str | None = None
     ) -> OperationHandle:
-        lro = await self._put_endpoint(
-            name,
-            traffic=traffic,
-            mirror_traffic=mirror_traffic,
-            description=description,
-            tags=tags,
-            control=control,
-            if_revision=if_revision,
-        )
-        return self._track(lro)
+        return self._track(await self._put_endpoint(name, patch, if_revision=if_revision))
 
     # -- metrics ------------------------------------------------------------------------------
     async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:

@@ -30,6 +30,7 @@ from ..api.domain import (
     DeploymentSpec,
     Endpoint,
     EndpointKeys,
+    EndpointPatch,
     EndpointSpec,
     EndpointToken,
     Environment,
@@ -403,17 +404,10 @@ class LocalWorkspace(Workspace):
         return self._handle(await self._call("POST", "/v1/endpoints", json=to_dict(spec)))
 
     async def update_endpoint(
-        self,
-        name: str,
-        *,
-        traffic: dict[str, int] | None = None,
-        mirror_traffic: dict[str, int] | None = None,
-        description: str | None = None,
-        tags: dict[str, str] | None = None,
-        control: str | None = None,
-        if_revision: str | None = None,
+        self, name: str, patch: EndpointPatch, *, if_revision: str | None = None
     ) -> OperationHandle:
-        body: dict[str, Any] = {}
+        body = patch.changes()
+        traffic, mirror_traffic = patch.traffic, patch.mirror_traffic
         if traffic is not None:
             # numbers and total here; which deployments exist, the control plane checks
             body["traffic"] = validation.traffic(
@@ -422,12 +416,10 @@ class LocalWorkspace(Workspace):
         if mirror_traffic is not None:
             known = list(mirror_traffic) if hasattr(mirror_traffic, "keys") else []
             body["mirror_traffic"] = validation.mirror_traffic(mirror_traffic, traffic or {}, known)
-        if description is not None:
-            body["description"] = validation.description(description)
-        if tags is not None:
-            body["tags"] = validation.tags(tags)
-        if control is not None:
-            body["control"] = control
+        if patch.description is not None:
+            body["description"] = validation.description(patch.description)
+        if patch.tags is not None:
+            body["tags"] = validation.tags(patch.tags)
         data = await self._call(
             "PATCH", f"/v1/endpoints/{_q(name)}", json=body, headers=_if_match(if_revision)
         )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken
-from modeldeck.services.api.domain import ModelSpec
+from modeldeck.services.api.domain import EndpointPatch, ModelSpec
 from modeldeck.services.api.errors import InvalidInput, ModeldeckError, Unauthorized, Unreachable
 from modeldeck.services.azureml.workspace import AzureMLWorkspace
 
@@ -182,7 +182,7 @@ async def test_429_is_retried_after_retry_after(ws: Any, seeded: Any) -> None:
 
 async def test_transient_503_on_a_put_is_retried(ws: Any, seeded: Any) -> None:
     seeded.fail_transient(1, status=503)
-    await (await ws.update_endpoint("my-endpoint", description="x")).wait()
+    await (await ws.update_endpoint("my-endpoint", EndpointPatch(description="x"))).wait()
     assert (await ws.get_endpoint("my-endpoint")).description == "x"
     assert ws.arm.retry_log[0][0] == 503
 
@@ -204,7 +204,7 @@ async def test_throttling_that_never_ends_is_an_error_with_arms_words(
 async def test_lro_polls_follow_retry_after(ws: Any, seeded: Any) -> None:
     seeded.retry_after = "1"
     seeded.lro_steps = 0
-    handle = await ws.update_endpoint("my-endpoint", description="slow")
+    handle = await ws.update_endpoint("my-endpoint", EndpointPatch(description="slow"))
     op = await handle.wait()
     assert op.status.value == "Succeeded"
     polls = seeded.calls("GET", "/mfeOperationsStatus/")

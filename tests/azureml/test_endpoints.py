@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from modeldeck.services.api.domain import AuthMode, EndpointSpec, KeyType, OperationStatus
+from modeldeck.services.api.domain import (
+    AuthMode,
+    EndpointPatch,
+    EndpointSpec,
+    KeyType,
+    OperationStatus,
+)
 from modeldeck.services.api.errors import Conflict, InvalidInput, NotFound
 
 
@@ -51,7 +57,9 @@ async def test_list_and_show_endpoints(ws: Any, seeded: Any) -> None:
 async def test_traffic_update_sends_the_full_map_read_just_before(ws: Any, seeded: Any) -> None:
     seeded.add_deployment("my-endpoint", "red")
     seeded.endpoints["my-endpoint"]["properties"]["traffic"] = {"blue": 70, "green": 0, "red": 30}
-    handle = await ws.update_endpoint("my-endpoint", traffic={"blue": 60, "green": 10, "red": 30})
+    handle = await ws.update_endpoint(
+        "my-endpoint", EndpointPatch(traffic={"blue": 60, "green": 10, "red": 30})
+    )
     await handle.wait()
     put = seeded.calls("PUT", suffix="/onlineEndpoints/my-endpoint")[-1]
     assert put.body["properties"]["traffic"] == {"blue": 60, "green": 10, "red": 30}
@@ -61,7 +69,7 @@ async def test_traffic_update_sends_the_full_map_read_just_before(ws: Any, seede
 async def test_description_update_keeps_every_deployments_weight(ws: Any, seeded: Any) -> None:
     seeded.add_deployment("my-endpoint", "red")
     seeded.endpoints["my-endpoint"]["properties"]["traffic"] = {"blue": 70, "green": 0, "red": 30}
-    await (await ws.update_endpoint("my-endpoint", description="new words")).wait()
+    await (await ws.update_endpoint("my-endpoint", EndpointPatch(description="new words"))).wait()
     put = seeded.calls("PUT", suffix="/onlineEndpoints/my-endpoint")[-1]
     # Azure resets traffic left out of an update to 0: we always send it
     assert put.body["properties"]["traffic"] == {"blue": 70, "green": 0, "red": 30}
@@ -72,10 +80,10 @@ async def test_description_update_keeps_every_deployments_weight(ws: Any, seeded
 
 async def test_bad_traffic_is_refused_before_anything_is_sent(ws: Any, seeded: Any) -> None:
     with pytest.raises(InvalidInput) as info:
-        await ws.update_endpoint("my-endpoint", traffic={"blue": 60, "green": 30})
+        await ws.update_endpoint("my-endpoint", EndpointPatch(traffic={"blue": 60, "green": 30}))
     assert info.value.field == "traffic" and "90" in info.value.rule
     with pytest.raises(InvalidInput) as info:
-        await ws.update_endpoint("my-endpoint", traffic={"blue": 50, "purple": 50})
+        await ws.update_endpoint("my-endpoint", EndpointPatch(traffic={"blue": 50, "purple": 50}))
     assert info.value.field == "traffic.purple"
     assert seeded.calls("PUT") == []
     assert seeded.endpoints["my-endpoint"]["properties"]["traffic"] == {"blue": 100, "green": 0}
@@ -83,8 +91,10 @@ async def test_bad_traffic_is_refused_before_anything_is_sent(ws: Any, seeded: A
 
 async def test_mirror_traffic_is_validated_and_sent_with_the_live_map(ws: Any, seeded: Any) -> None:
     with pytest.raises(InvalidInput):  # blue takes live traffic: it cannot be a mirror
-        await ws.update_endpoint("my-endpoint", mirror_traffic={"blue": 10})
-    await (await ws.update_endpoint("my-endpoint", mirror_traffic={"green": 20})).wait()
+        await ws.update_endpoint("my-endpoint", EndpointPatch(mirror_traffic={"blue": 10}))
+    await (
+        await ws.update_endpoint("my-endpoint", EndpointPatch(mirror_traffic={"green": 20}))
+    ).wait()
     put = seeded.calls("PUT", suffix="/onlineEndpoints/my-endpoint")[-1]
     assert put.body["properties"]["mirrorTraffic"] == {"green": 20}
     assert put.body["properties"]["traffic"] == {"blue": 100, "green": 0}
@@ -93,7 +103,11 @@ async def test_mirror_traffic_is_validated_and_sent_with_the_live_map(ws: Any, s
 
 
 async def test_control_and_tags_ride_on_the_endpoint(ws: Any, seeded: Any) -> None:
-    await (await ws.update_endpoint("my-endpoint", control="blue", tags={"owner": "ana"})).wait()
+    await (
+        await ws.update_endpoint(
+            "my-endpoint", EndpointPatch(control="blue", tags={"owner": "ana"})
+        )
+    ).wait()
     ep = await ws.get_endpoint("my-endpoint")
     assert ep.control == "blue" and ep.tags == {"owner": "ana"}
 
@@ -176,9 +190,9 @@ async def test_identical_concurrent_reads_share_one_request(ws: Any, seeded: Any
 async def test_an_update_while_another_runs_is_a_conflict_in_arms_words(
     ws: Any, seeded: Any
 ) -> None:
-    first = await ws.update_endpoint("my-endpoint", description="one")
+    first = await ws.update_endpoint("my-endpoint", EndpointPatch(description="one"))
     with pytest.raises(Conflict) as info:
-        await ws.update_endpoint("my-endpoint", description="two")
+        await ws.update_endpoint("my-endpoint", EndpointPatch(description="two"))
     assert "another operation is in progress" in str(info.value)
     assert "wait for it" in (info.value.fix or "")
     await first.wait()
@@ -199,7 +213,7 @@ async def test_a_503_on_regenerate_keys_is_not_repeated(ws: Any, seeded: Any) ->
 
 async def test_an_update_followed_through_the_resource_itself(ws: Any, seeded: Any) -> None:
     seeded.put_headers = False  # 200 with provisioningState Updating, no operation URL
-    handle = await ws.update_endpoint("my-endpoint", description="polled")
+    handle = await ws.update_endpoint("my-endpoint", EndpointPatch(description="polled"))
     states = [op.message async for op in handle.watch()]
     assert states[0] == "Updating" and states[-1] == "Succeeded"
     assert seeded.calls("GET", "/mfeOperationsStatus/") == []
@@ -211,13 +225,13 @@ async def test_403_names_the_missing_role(ws: Any, seeded: Any) -> None:
 
     seeded.readonly_tokens.add("static-token-1")
     with pytest.raises(Unauthorized) as info:
-        await ws.update_endpoint("my-endpoint", description="x")
+        await ws.update_endpoint("my-endpoint", EndpointPatch(description="x"))
     assert "AuthorizationFailed: The client 'ana@contoso.com'" in str(info.value)
     assert "AzureML Data Scientist" in (info.value.fix or "")
 
 
 async def test_operations_can_be_shown_and_listed_by_id(ws: Any, seeded: Any) -> None:
-    handle = await ws.update_endpoint("my-endpoint", description="x")
+    handle = await ws.update_endpoint("my-endpoint", EndpointPatch(description="x"))
     assert [op.id for op in await ws.list_operations()] == [handle.id]
     first = await ws.get_operation(handle.id)
     assert first.kind == "endpoint.update" and first.target == "my-endpoint"

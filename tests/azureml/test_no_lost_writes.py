@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from modeldeck.services.api.domain import EndpointPatch
 from modeldeck.services.api.errors import Conflict
 from modeldeck.services.azureml.workspace import AzureMLWorkspace
 
@@ -43,7 +44,7 @@ async def test_revision_changes_with_a_write_and_not_while_arm_provisions(
 ) -> None:
     first = (await ws.get_endpoint(EP)).revision
     assert first and first == (await ws.get_endpoint(EP)).revision
-    handle = await ws.update_endpoint(EP, description="new words")
+    handle = await ws.update_endpoint(EP, EndpointPatch(description="new words"))
     during = (await ws.get_endpoint(EP)).revision  # Updating
     await handle.wait()
     after = (await ws.get_endpoint(EP)).revision  # Succeeded
@@ -57,10 +58,10 @@ async def test_a_stale_traffic_update_is_refused_and_names_who_and_what(
 ) -> None:
     a, b = two
     seen_by_a = await a.get_endpoint(EP)
-    await (await b.update_endpoint(EP, traffic={"blue": 50, "green": 50})).wait()
+    await (await b.update_endpoint(EP, EndpointPatch(traffic={"blue": 50, "green": 50}))).wait()
     with pytest.raises(Conflict) as info:
         await a.update_endpoint(
-            EP, traffic={"blue": 90, "green": 10}, if_revision=seen_by_a.revision
+            EP, EndpointPatch(traffic={"blue": 90, "green": 10}), if_revision=seen_by_a.revision
         )
     err = info.value
     assert err.details["fields"] == ["traffic"]
@@ -74,7 +75,9 @@ async def test_a_stale_traffic_update_is_refused_and_names_who_and_what(
     # read again, the same change goes through
     fresh = await a.get_endpoint(EP)
     await (
-        await a.update_endpoint(EP, traffic={"blue": 90, "green": 10}, if_revision=fresh.revision)
+        await a.update_endpoint(
+            EP, EndpointPatch(traffic={"blue": 90, "green": 10}), if_revision=fresh.revision
+        )
     ).wait()
     assert (await b.get_endpoint(EP)).traffic == {"blue": 90, "green": 10}
 
@@ -123,7 +126,7 @@ async def test_no_lost_updates_in_50_concurrent_rounds(two: Any, fake: Any) -> N
         )
 
         async def write(ws: AzureMLWorkspace, rev: str, **change: Any) -> None:
-            await (await ws.update_endpoint(EP, if_revision=rev, **change)).wait()
+            await (await ws.update_endpoint(EP, EndpointPatch(**change), if_revision=rev)).wait()
 
         first = write(a, seen_a.revision, traffic=traffic)
         second = write(b, seen_b.revision, **other)

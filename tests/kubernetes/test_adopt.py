@@ -23,6 +23,7 @@ from modeldeck.services.api.domain import (
     CodeConfiguration,
     DeploymentRole,
     DeploymentSpec,
+    EndpointPatch,
     EndpointSpec,
     KeyType,
     ModelSpec,
@@ -135,7 +136,9 @@ async def test_two_operators_see_the_same_cluster_and_a_wiped_home_gets_it_back(
         blue = replace(deployment("blue", "shared"), role=DeploymentRole.CONTROL)
         await wait(await a.create_deployment(blue, all_traffic=True))
         await wait(await a.create_deployment(deployment("green", "shared", code="green")))
-        await wait(await a.update_endpoint("shared", traffic={"blue": 90, "green": 10}))
+        await wait(
+            await a.update_endpoint("shared", EndpointPatch(traffic={"blue": 90, "green": 10}))
+        )
         await wait(await a.create_endpoint(EndpointSpec(name="taken", compute="aks")))
         await wait(await a.create_endpoint(EndpointSpec(name="doomed", compute="aks")))
         keys = await a.get_keys("shared")
@@ -176,7 +179,9 @@ async def test_two_operators_see_the_same_cluster_and_a_wiped_home_gets_it_back(
 
         # ---- B changes the traffic: A's next show has it (read from the HTTPRoute)
         read_by_a = await a.get_endpoint("shared")
-        await wait(await b.update_endpoint("shared", traffic={"blue": 50, "green": 50}))
+        await wait(
+            await b.update_endpoint("shared", EndpointPatch(traffic={"blue": 50, "green": 50}))
+        )
         assert await shown(a, "shared") == {
             "blue": (50, *ok),
             "green": (50, *ok),
@@ -187,13 +192,17 @@ async def test_two_operators_see_the_same_cluster_and_a_wiped_home_gets_it_back(
         # by whom (the route's changed-by annotation: here both operators are this user)
         with pytest.raises(Conflict) as err:
             await a.update_endpoint(
-                "shared", traffic={"blue": 100, "green": 0}, if_revision=read_by_a.revision
+                "shared",
+                EndpointPatch(traffic={"blue": 100, "green": 0}),
+                if_revision=read_by_a.revision,
             )
         assert f"by {who()} on cluster 'aks'" in err.value.message
         assert "traffic.blue 90 -> 50" in err.value.message
 
         # ---- and without any list: A's daemon follows the cluster (watch) by itself
-        await wait(await b.update_endpoint("shared", traffic={"blue": 70, "green": 30}))
+        await wait(
+            await b.update_endpoint("shared", EndpointPatch(traffic={"blue": 70, "green": 30}))
+        )
         new_keys = await b.regenerate_keys("shared", KeyType.PRIMARY)
 
         async def a_caught_up() -> bool:

@@ -13,7 +13,7 @@ import sys
 import httpx
 import psutil
 import pytest
-from modeldeck.services.api.domain import KeyType, ProvisioningState
+from modeldeck.services.api.domain import EndpointPatch, KeyType, ProvisioningState
 from modeldeck.services.api.errors import Unreachable
 from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.services.local.controlplane import daemon
@@ -99,7 +99,9 @@ async def test_kill_9_and_restart_loses_nothing(fresh_home, h) -> None:  # type:
             )
         )
         await h.wait(await ws.create_deployment(h.deployment("green", "keep-ep", code="green")))
-        await h.wait(await ws.update_endpoint("keep-ep", traffic={"blue": 70, "green": 30}))
+        await h.wait(
+            await ws.update_endpoint("keep-ep", EndpointPatch(traffic={"blue": 70, "green": 30}))
+        )
         keys = await ws.regenerate_keys("keep-ep", KeyType.SECONDARY)
         before = await h.snapshot(ws)
         endpoint = await ws.get_endpoint("keep-ep")

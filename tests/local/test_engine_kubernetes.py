@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.api.domain import ClusterDriver, ClusterSpec, KeyType, ProvisioningState
+from modeldeck.services.api.domain import (
+    ClusterDriver,
+    ClusterSpec,
+    EndpointPatch,
+    KeyType,
+    ProvisioningState,
+)
 from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.services.local.controlplane import daemon
 
@@ -78,7 +84,11 @@ async def test_kubernetes_endpoint_through_the_daemon(fake, h, tmp_path_factory)
             assert blue.provisioning_state is ProvisioningState.SUCCEEDED
             assert blue.ready_replicas == 1
             await h.wait(await ws.create_deployment(h.deployment("green", "kube-ep", code="green")))
-            await h.wait(await ws.update_endpoint("kube-ep", traffic={"blue": 90, "green": 10}))
+            await h.wait(
+                await ws.update_endpoint(
+                    "kube-ep", EndpointPatch(traffic={"blue": 90, "green": 10})
+                )
+            )
             keys = await ws.get_keys("kube-ep")
             assert keys.primaryKey in _secret_values(fake)
             new = await ws.regenerate_keys("kube-ep", KeyType.PRIMARY)
@@ -118,7 +128,11 @@ async def test_kubernetes_endpoint_through_the_daemon(fake, h, tmp_path_factory)
             assert {d.name: d.traffic for d in deps} == {"blue": 90, "green": 10}
             assert all(d.provisioning_state is ProvisioningState.SUCCEEDED for d in deps)
             assert await ws.get_keys("kube-ep") == new
-            await h.wait(await ws.update_endpoint("kube-ep", traffic={"blue": 0, "green": 100}))
+            await h.wait(
+                await ws.update_endpoint(
+                    "kube-ep", EndpointPatch(traffic={"blue": 0, "green": 100})
+                )
+            )
             await h.wait(await ws.delete_deployment("kube-ep", "blue"))
             assert "kube-ep-blue" not in _objects(fake, "deployments")
             await h.wait(await ws.delete_endpoint("kube-ep"))
@@ -448,11 +462,15 @@ async def test_two_control_planes_on_one_cluster_lose_no_write(  # type: ignore[
 
         # traffic: bob read before alice's change; his own change is refused, naming hers
         bob_read = await bob.engine.get_endpoint("pay-ep")
-        await alice.acting().update_endpoint("pay-ep", traffic={"blue": 90, "green": 10})
+        await alice.acting().update_endpoint(
+            "pay-ep", EndpointPatch(traffic={"blue": 90, "green": 10})
+        )
         before = bob.engine.store.endpoint("pay-ep")
         with pytest.raises(Conflict) as refused:
             await bob.acting().update_endpoint(
-                "pay-ep", traffic={"blue": 50, "green": 50}, if_revision=bob_read.revision
+                "pay-ep",
+                EndpointPatch(traffic={"blue": 50, "green": 50}),
+                if_revision=bob_read.revision,
             )
         err = refused.value
         assert "alice@jump1" in err.message and "traffic" in err.message, err.message
@@ -468,14 +486,18 @@ async def test_two_control_planes_on_one_cluster_lose_no_write(  # type: ignore[
         await bob.engine.get_endpoint("pay-ep")
         with pytest.raises(Conflict) as refused:
             await bob.acting().update_endpoint(
-                "pay-ep", traffic={"blue": 50, "green": 50}, if_revision=bob_read.revision
+                "pay-ep",
+                EndpointPatch(traffic={"blue": 50, "green": 50}),
+                if_revision=bob_read.revision,
             )
         assert "by alice@jump1 on cluster 'aks': traffic.blue 100 -> 90" in refused.value.message
 
         # description and tags live with the endpoint on the cluster: bob's description and
         # alice's tags, each made on what its author read, both land
-        await alice.acting().update_endpoint("pay-ep", tags={"team": "fraud"})
-        await bob.acting().update_endpoint("pay-ep", description="scores card payments")
+        await alice.acting().update_endpoint("pay-ep", EndpointPatch(tags={"team": "fraud"}))
+        await bob.acting().update_endpoint(
+            "pay-ep", EndpointPatch(description="scores card payments")
+        )
         live = _live_endpoint(fake)
         assert (live["description"], live["tags"]) == ("scores card payments", {"team": "fraud"})
         assert live["traffic"] == {"blue": 90, "green": 10}
@@ -585,7 +607,9 @@ async def test_the_cli_of_a_workspace_that_read_before_another_operator_changed(
 
         async def alice_moves_traffic() -> None:
             before.append(bob.engine.store.endpoint("pay-ep"))
-            await alice.engine.update_endpoint("pay-ep", traffic={"blue": 90, "green": 10})
+            await alice.engine.update_endpoint(
+                "pay-ep", EndpointPatch(traffic={"blue": 90, "green": 10})
+            )
 
         code, err = await bob_runs(
             ["online-endpoint", "update", "-n", "pay-ep", "--traffic", "blue=50 green=50"],
@@ -672,8 +696,8 @@ async def test_two_control_planes_racing_rounds_lose_nothing(  # type: ignore[no
             # never the same map, nor the one already live: those would change nothing
             maps = {"blue": 70 - i, "green": 30 + i}, {"blue": 10 + i, "green": 90 - i}
             got = await asyncio.gather(
-                alice.engine.update_endpoint("pay-ep", traffic=maps[0]),
-                bob.engine.update_endpoint("pay-ep", traffic=maps[1]),
+                alice.engine.update_endpoint("pay-ep", EndpointPatch(traffic=maps[0])),
+                bob.engine.update_endpoint("pay-ep", EndpointPatch(traffic=maps[1])),
                 return_exceptions=True,
             )
             ok = [m for m, r in zip(maps, got, strict=True) if not isinstance(r, BaseException)]
@@ -686,8 +710,8 @@ async def test_two_control_planes_racing_rounds_lose_nothing(  # type: ignore[no
             for op in (alice, bob):
                 await op.engine.get_endpoint("pay-ep")
             got = await asyncio.gather(
-                alice.engine.update_endpoint("pay-ep", traffic=maps[0]),
-                bob.engine.update_endpoint("pay-ep", description=f"round {i}"),
+                alice.engine.update_endpoint("pay-ep", EndpointPatch(traffic=maps[0])),
+                bob.engine.update_endpoint("pay-ep", EndpointPatch(description=f"round {i}")),
                 return_exceptions=True,
             )
             assert not [r for r in got if isinstance(r, BaseException)], (i, got)

@@ -15,6 +15,7 @@ from modeldeck.services.api.domain import (
     ClusterPurpose,
     ClusterSpec,
     DeploymentRole,
+    EndpointPatch,
     EndpointSpec,
     ModelSpec,
     OperationStatus,
@@ -114,12 +115,14 @@ async def test_control_logs_follow_and_metrics(workspace, h) -> None:  # type: i
             h.deployment("green", "watch-ep", code="green"), all_traffic=True
         )
     )
-    await h.wait(await ws.update_endpoint("watch-ep", control="green", description="watched"))
+    await h.wait(
+        await ws.update_endpoint("watch-ep", EndpointPatch(control="green", description="watched"))
+    )
     ep = await ws.get_endpoint("watch-ep")
     assert (ep.control, ep.description) == ("green", "watched")
     assert (await ws.get_deployment("watch-ep", "green")).spec.role is DeploymentRole.CONTROL
     with pytest.raises(InvalidInput):
-        await ws.update_endpoint("watch-ep", control="nope")
+        await ws.update_endpoint("watch-ep", EndpointPatch(control="nope"))
 
     stream = ws.stream_logs("watch-ep", "green", lines=5, follow=True)
     seen: list[str] = []

@@ -16,6 +16,7 @@ import pytest
 from modeldeck.services.api.domain import (
     ClusterPurpose,
     ClusterSpec,
+    EndpointPatch,
     EndpointSpec,
     ModelSpec,
     to_dict,
@@ -53,7 +54,7 @@ async def test_traffic_must_add_up_to_100(workspace, h, raw) -> None:  # type: i
     await blue_with_traffic(ws, h, "total-ep")
     before = await h.snapshot(ws)
     with pytest.raises(InvalidInput) as err:
-        await ws.update_endpoint("total-ep", traffic={"blue": 90, "green": 5})
+        await ws.update_endpoint("total-ep", EndpointPatch(traffic={"blue": 90, "green": 5}))
     assert err.value.field == "traffic" and "add up to 95" in err.value.message
     assert err.value.fix
     resp = await raw.patch("/v1/endpoints/total-ep", json={"traffic": {"blue": 90, "green": 5}})
@@ -70,25 +71,27 @@ async def test_traffic_and_mirror_only_to_existing_deployments(workspace, h, raw
     await blue_with_traffic(ws, h, "unknown-ep")
     before = await h.snapshot(ws)
     with pytest.raises(InvalidInput) as err:
-        await ws.update_endpoint("unknown-ep", traffic={"blue": 50, "purple": 50})
+        await ws.update_endpoint("unknown-ep", EndpointPatch(traffic={"blue": 50, "purple": 50}))
     assert err.value.field == "traffic.purple"
     assert "no deployment 'purple'" in err.value.message and "blue, green" in (err.value.fix or "")
     with pytest.raises(InvalidInput) as err:
-        await ws.update_endpoint("unknown-ep", mirror_traffic={"purple": 10})
+        await ws.update_endpoint("unknown-ep", EndpointPatch(mirror_traffic={"purple": 10}))
     assert err.value.field == "mirror_traffic.purple"
     # a mirror never goes to a deployment with live traffic, and copies at most 50%
     with pytest.raises(InvalidInput) as err:
-        await ws.update_endpoint("unknown-ep", mirror_traffic={"blue": 10})
+        await ws.update_endpoint("unknown-ep", EndpointPatch(mirror_traffic={"blue": 10}))
     assert "100% of live traffic" in err.value.message
     resp = await raw.patch("/v1/endpoints/unknown-ep", json={"mirror_traffic": {"green": 60}})
     refused(resp, "InvalidInput", 400)
     # moving live traffic onto the mirrored deployment is refused too
-    await h.wait(await ws.update_endpoint("unknown-ep", mirror_traffic={"green": 10}))
+    await h.wait(
+        await ws.update_endpoint("unknown-ep", EndpointPatch(mirror_traffic={"green": 10}))
+    )
     mirrored = await h.snapshot(ws)
     with pytest.raises(InvalidInput):
-        await ws.update_endpoint("unknown-ep", traffic={"blue": 50, "green": 50})
+        await ws.update_endpoint("unknown-ep", EndpointPatch(traffic={"blue": 50, "green": 50}))
     assert await h.snapshot(ws) == mirrored
-    await h.wait(await ws.update_endpoint("unknown-ep", mirror_traffic={}))
+    await h.wait(await ws.update_endpoint("unknown-ep", EndpointPatch(mirror_traffic={})))
     again = await h.snapshot(ws)
     # the records as before, at a later revision: two changes were made to get there
     rev_before = {e["name"]: int(e.pop("revision")) for e in before["endpoints"]}
@@ -113,7 +116,7 @@ async def test_a_seventh_deployment_is_refused(workspace, h, daemon_home) -> Non
 async def test_a_deployment_with_traffic_cannot_be_deleted(workspace, h) -> None:  # type: ignore[no-untyped-def]
     ws = workspace
     await blue_with_traffic(ws, h, "busy-ep")
-    await h.wait(await ws.update_endpoint("busy-ep", mirror_traffic={"green": 20}))
+    await h.wait(await ws.update_endpoint("busy-ep", EndpointPatch(mirror_traffic={"green": 20})))
     before = await h.snapshot(ws)
     with pytest.raises(Conflict) as err:
         await ws.delete_deployment("busy-ep", "blue")

@@ -12,6 +12,7 @@ from dataclasses import replace
 import httpx
 import pytest
 from modeldeck.services.api import revisions
+from modeldeck.services.api.domain import EndpointPatch
 from modeldeck.services.api.errors import Conflict
 from modeldeck.services.local.client import LocalWorkspace, UnixTransport
 
@@ -90,16 +91,18 @@ async def test_a_stale_traffic_change_is_refused_and_the_route_stays(  # type: i
     await h.make_endpoint(ws, "rev-tr")
     for name in ("blue", "green"):
         await h.wait(await ws.create_deployment(h.deployment(name, "rev-tr", instances=0)))
-    await h.wait(await ws.update_endpoint("rev-tr", traffic={"blue": 100, "green": 0}))
+    await h.wait(
+        await ws.update_endpoint("rev-tr", EndpointPatch(traffic={"blue": 100, "green": 0}))
+    )
     read = await ws.get_endpoint("rev-tr")
     await h.wait(
         await other.update_endpoint(
-            "rev-tr", traffic={"blue": 50, "green": 50}, if_revision=read.revision
+            "rev-tr", EndpointPatch(traffic={"blue": 50, "green": 50}), if_revision=read.revision
         )
     )
     with pytest.raises(Conflict) as err:
         await ws.update_endpoint(
-            "rev-tr", traffic={"blue": 90, "green": 10}, if_revision=read.revision
+            "rev-tr", EndpointPatch(traffic={"blue": 90, "green": 10}), if_revision=read.revision
         )
     msg = err.value.message
     assert msg.startswith(f"endpoint 'rev-tr' changed since you read it (revision {read.revision}")
@@ -110,12 +113,14 @@ async def test_a_stale_traffic_change_is_refused_and_the_route_stays(  # type: i
     before = await ws.get_endpoint("rev-tr")
     keys = await ws.regenerate_keys("rev-tr", "primary")
     with pytest.raises(Conflict) as err:
-        await ws.update_endpoint("rev-tr", description="x", if_revision=before.revision)
+        await ws.update_endpoint(
+            "rev-tr", EndpointPatch(description="x"), if_revision=before.revision
+        )
     assert "primary_key" in err.value.message
     assert keys.primaryKey not in json.dumps(err.value.to_dict())
     # a revision that is not one
     with pytest.raises(Exception) as bad:
-        await ws.update_endpoint("rev-tr", description="x", if_revision="seven")
+        await ws.update_endpoint("rev-tr", EndpointPatch(description="x"), if_revision="seven")
     assert "if_revision" in str(bad.value)
 
 

@@ -11,6 +11,7 @@ from dataclasses import replace
 import httpx
 import pytest
 from modeldeck.services.api.domain import (
+    EndpointPatch,
     EndpointSpec,
     KeyType,
     OperationStatus,
@@ -90,7 +91,11 @@ async def test_the_walkthrough(workspace, h) -> None:  # type: ignore[no-untyped
         assert (await score(client, ep.scoring_uri, "not-the-key")).status_code == 401
         assert (await score(client, ep.scoring_uri, None)).status_code == 401
         # update --traffic "blue=90 green=10": 100 requests split exactly
-        await h.wait(await ws.update_endpoint("my-endpoint", traffic={"blue": 90, "green": 10}))
+        await h.wait(
+            await ws.update_endpoint(
+                "my-endpoint", EndpointPatch(traffic={"blue": 90, "green": 10})
+            )
+        )
         assert (await ws.get_endpoint("my-endpoint")).traffic == {"blue": 90, "green": 10}
         seen: Counter[str] = Counter()
         for _ in range(100):
@@ -106,7 +111,11 @@ async def test_the_walkthrough(workspace, h) -> None:  # type: ignore[no-untyped
         assert (await score(client, ep.scoring_uri, keys.secondaryKey)).status_code == 200
         assert await ws.get_keys("my-endpoint") == new
         # update --traffic "blue=0 green=100"
-        await h.wait(await ws.update_endpoint("my-endpoint", traffic={"blue": 0, "green": 100}))
+        await h.wait(
+            await ws.update_endpoint(
+                "my-endpoint", EndpointPatch(traffic={"blue": 0, "green": 100})
+            )
+        )
         for _ in range(5):
             resp = await score(client, ep.scoring_uri, new.primaryKey)
             assert resp.headers["azureml-model-deployment"] == "green"
@@ -158,5 +167,5 @@ async def test_secrets_stay_private(workspace, h, daemon_home) -> None:  # type:
         text = path.read_text(errors="replace")
         for secret in secrets:
             assert secret not in text, f"a key is in {path}"
-    await h.wait(await ws.update_endpoint("secret-ep", traffic={"blue": 0}))
+    await h.wait(await ws.update_endpoint("secret-ep", EndpointPatch(traffic={"blue": 0})))
     await h.wait(await ws.delete_endpoint("secret-ep"))

@@ -21,6 +21,7 @@ from modeldeck.services.api.domain import (
     ClusterSpec,
     CodeConfiguration,
     DeploymentSpec,
+    EndpointPatch,
     EndpointSpec,
     ModelSpec,
     RequestSettings,
@@ -115,7 +116,9 @@ async def make_endpoint(ws: Any, name: str, deployments: dict[str, int], **kwarg
             (await ws.create_deployment(deployment_spec(dep, name, code))).wait(), WAIT_S
         )
     if any(deployments.values()):
-        await asyncio.wait_for((await ws.update_endpoint(name, traffic=deployments)).wait(), WAIT_S)
+        await asyncio.wait_for(
+            (await ws.update_endpoint(name, EndpointPatch(traffic=deployments))).wait(), WAIT_S
+        )
 
 
 async def eventually(

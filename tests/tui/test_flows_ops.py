@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.api.domain import AuthMode, Probe
+from modeldeck.services.api.domain import AuthMode, EndpointPatch, Probe
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.screens.dialogs import PromptScreen
 from modeldeck.tui.widgets.operations import OperationBar
@@ -104,7 +104,7 @@ async def test_long_operation_shows_a_progress_bar_then_a_notification(
 
 async def test_clearing_the_control_mark_from_the_traffic_screen(workspace: Any, h: Any) -> None:
     await h.make_endpoint(workspace, "ep-ctl", {"blue": 90, "green": 10})
-    await (await workspace.update_endpoint("ep-ctl", control="blue")).wait()
+    await (await workspace.update_endpoint("ep-ctl", EndpointPatch(control="blue"))).wait()
     assert (await workspace.get_endpoint("ep-ctl")).control == "blue"
     app = ModeldeckApp(workspace, poll_scale=0.25)
     async with app.run_test(size=SIZE) as pilot:

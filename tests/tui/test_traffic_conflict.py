@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from modeldeck.services.api.domain import EndpointSpec
+from modeldeck.services.api.domain import EndpointPatch, EndpointSpec
 from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.screens.traffic import TrafficScreen
@@ -47,7 +47,9 @@ async def _endpoint(ws: Any, h: Any, traffic: dict[str, int]) -> None:
     for name in traffic:
         spec = h.deployment_spec(name, EP, instance_count=0)
         await asyncio.wait_for((await ws.create_deployment(spec)).wait(), 60)
-    await asyncio.wait_for((await ws.update_endpoint(EP, traffic=traffic)).wait(), 60)
+    await asyncio.wait_for(
+        (await ws.update_endpoint(EP, EndpointPatch(traffic=traffic))).wait(), 60
+    )
 
 
 def _text(screen: TrafficScreen, selector: str) -> str:
@@ -76,7 +78,9 @@ async def test_apply_after_someone_else_changed_traffic_rebase_or_drop(  # type:
         assert theirs.revision == staged_from
         await (
             await other.update_endpoint(
-                EP, traffic={"blue": 50, "green": 50, "shadow": 0}, if_revision=theirs.revision
+                EP,
+                EndpointPatch(traffic={"blue": 50, "green": 50, "shadow": 0}),
+                if_revision=theirs.revision,
             )
         ).wait()
         # the screen notices on its next poll, before anything is sent
@@ -120,7 +124,9 @@ async def test_apply_after_someone_else_changed_traffic_rebase_or_drop(  # type:
         theirs = await other.get_endpoint(EP)
         await (
             await other.update_endpoint(
-                EP, traffic={"blue": 60, "green": 40, "shadow": 0}, if_revision=theirs.revision
+                EP,
+                EndpointPatch(traffic={"blue": 60, "green": 40, "shadow": 0}),
+                if_revision=theirs.revision,
             )
         ).wait()
         await pilot.press("enter")

@@ -3,7 +3,7 @@
 * one slider per deployment (at most 6); left/right 1%, shift+left/right 10%, mouse drag;
 * "default takes the rest" (the seed's default version): the chosen default moves so
   the total stays 100 (``validation.fill_rest``);
-* Apply sends the full map in one ``update_endpoint(traffic=...)`` call, with the revision
+* Apply sends the full map in one ``update_endpoint(EndpointPatch(traffic=...))`` call, with the revision
   of the endpoint the map was staged from; Escape discards;
 * mark one deployment as control; a mirror slider capped at 50%;
 * when someone else changed the endpoint since (Conflict), a notice says who and what, with
@@ -23,7 +23,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from ...services.api import revisions, validation
-from ...services.api.domain import Deployment, Endpoint
+from ...services.api.domain import Deployment, Endpoint, EndpointPatch
 from ...services.api.errors import Conflict, InvalidInput
 from ..css import css_path
 from ..format import describe_error
@@ -336,7 +336,7 @@ class TrafficScreen(ModeldeckScreen):
         if not self.dirty:
             self.notify("no staged changes to apply")
             return
-        changes: dict[str, object] = {}
+        changes: dict[str, Any] = {}
         try:
             if self.staged != self.live:
                 changes["traffic"] = validation.traffic(self.staged, self.deployment_names)
@@ -370,17 +370,14 @@ class TrafficScreen(ModeldeckScreen):
             self.notify("nothing to apply", severity="warning")
             return
         name = self.endpoint_name
+        patch = EndpointPatch(**changes)
         summary = " ".join(f"{k}={v}" for k, v in sorted(self.staged.items()))
         revision = self.base_revision or None
         edits = self._edits()
 
         async def start() -> Any:
             try:
-                return await self.workspace.update_endpoint(
-                    name,
-                    **changes,  # type: ignore[arg-type]
-                    if_revision=revision,
-                )
+                return await self.workspace.update_endpoint(name, patch, if_revision=revision)
             except Conflict as exc:
                 self.conflict = exc
                 self._conflict_edits = edits

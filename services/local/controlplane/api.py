@@ -28,6 +28,7 @@ from aiohttp import web
 from ...api.domain import (
     ClusterSpec,
     DeploymentSpec,
+    EndpointPatch,
     EndpointSpec,
     Environment,
     KeyType,
@@ -378,7 +379,7 @@ def build_app(
     @route("PATCH", "/v1/endpoints/{name}")
     async def update_endpoint(request: web.Request) -> web.StreamResponse:
         data = await _body(request)
-        allowed = {"traffic", "mirror_traffic", "description", "tags", "control"}
+        allowed = {f.name for f in dataclasses.fields(EndpointPatch)}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise InvalidInput(
@@ -389,11 +390,7 @@ def build_app(
             )
         op = await engine.update_endpoint(
             request.match_info["name"],
-            traffic=data.get("traffic"),
-            mirror_traffic=data.get("mirror_traffic"),
-            description=data.get("description"),
-            tags=data.get("tags"),
-            control=data.get("control"),
+            EndpointPatch(**data),  # as sent: the engine validates every field
             if_revision=_if_match(request),
         )
         return _json(op, 200)

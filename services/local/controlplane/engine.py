@@ -38,6 +38,7 @@ from ...api.domain import (
     DeploymentSpec,
     Endpoint,
     EndpointKeys,
+    EndpointPatch,
     EndpointSpec,
     EndpointToken,
     Environment,
@@ -905,16 +906,10 @@ class Engine:
         ]
 
     async def update_endpoint(
-        self,
-        name: str,
-        *,
-        traffic: dict[str, int] | None = None,
-        mirror_traffic: dict[str, int] | None = None,
-        description: str | None = None,
-        tags: dict[str, str] | None = None,
-        control: str | None = None,
-        if_revision: str | None = None,
+        self, name: str, patch: EndpointPatch, *, if_revision: str | None = None
     ) -> Operation:
+        traffic, mirror_traffic, control = patch.traffic, patch.mirror_traffic, patch.control
+        description, tags = patch.description, patch.tags
         sent = self._revision_sent(if_revision)
         async with self.admission.lock:
             ep = self.endpoint_row(name)
