@@ -9,7 +9,7 @@ from typing import Any
 from ..services.api.domain import ClusterDriver, ClusterSpec, to_dict
 from ..services.api.workspace import Workspace
 from .common import confirm, warn
-from .progress import wait
+from .progress import wait, wait_then_show
 
 
 async def create(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -28,12 +28,12 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
     from ..services.api import validation
 
     validation.cluster_spec(spec)
-    op = await wait(
-        await ws.create_cluster(spec), f"Creating cluster {spec.name}", no_wait=args.no_wait
+    return await wait_then_show(
+        await ws.create_cluster(spec),
+        f"Creating cluster {spec.name}",
+        args.no_wait,
+        lambda: ws.get_cluster(spec.name),
     )
-    if args.no_wait:
-        return to_dict(op)
-    return to_dict(await ws.get_cluster(spec.name))
 
 
 async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -50,14 +50,12 @@ async def scale(args: argparse.Namespace, ws: Workspace) -> Any:
 
     _the_name(args)
     validation.integer(args.agent_count, "agent_count", 1, 100)
-    op = await wait(
+    return await wait_then_show(
         await ws.scale_cluster(args.name, args.agent_count),
         f"Scaling cluster {args.name}",
-        no_wait=args.no_wait,
+        args.no_wait,
+        lambda: ws.get_cluster(args.name),
     )
-    if args.no_wait:
-        return to_dict(op)
-    return to_dict(await ws.get_cluster(args.name))
 
 
 async def delete(args: argparse.Namespace, ws: Workspace) -> Any:

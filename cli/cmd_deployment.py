@@ -12,7 +12,7 @@ from ..services.api.errors import InvalidInput
 from ..services.api.workspace import Workspace
 from .common import confirm, warner
 from .output import Raw
-from .progress import wait
+from .progress import wait, wait_then_show
 
 
 async def create(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -35,12 +35,12 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
             f'-n {spec.endpoint_name} --traffic "{spec.name}=100"` when it is ready'
         )
     handle = await apply.create_deployment(ws, loaded, all_traffic=args.all_traffic)
-    op = await wait(
-        handle, f"Creating deployment {spec.endpoint_name}/{spec.name}", no_wait=args.no_wait
+    return await wait_then_show(
+        handle,
+        f"Creating deployment {spec.endpoint_name}/{spec.name}",
+        args.no_wait,
+        lambda: ws.get_deployment(spec.endpoint_name, spec.name),
     )
-    if args.no_wait:
-        return to_dict(op)
-    return to_dict(await ws.get_deployment(spec.endpoint_name, spec.name))
 
 
 async def show(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -102,12 +102,12 @@ async def update(args: argparse.Namespace, ws: Workspace) -> Any:
         if_revision=args.if_revision or None,
         retry_stale=False,
     )
-    op = await wait(
-        handle, f"Updating deployment {args.endpoint_name}/{args.name}", no_wait=args.no_wait
+    return await wait_then_show(
+        handle,
+        f"Updating deployment {args.endpoint_name}/{args.name}",
+        args.no_wait,
+        lambda: ws.get_deployment(args.endpoint_name, args.name),
     )
-    if args.no_wait:
-        return to_dict(op)
-    return to_dict(await ws.get_deployment(args.endpoint_name, args.name))
 
 
 async def delete(args: argparse.Namespace, ws: Workspace) -> Any:

@@ -14,7 +14,7 @@ from ..services.api.errors import BackendError, InvalidInput, Unauthorized
 from ..services.api.workspace import Workspace
 from .common import confirm, warner
 from .output import Raw
-from .progress import wait
+from .progress import wait, wait_then_show
 
 
 async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -36,12 +36,12 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
         from .cmd_deployment import dry_run_output
 
         return dry_run_output(args, await ws.render_manifests(loaded.spec))
-    op = await wait(
-        await ws.create_endpoint(loaded.spec), f"Creating endpoint {name}", no_wait=args.no_wait
+    return await wait_then_show(
+        await ws.create_endpoint(loaded.spec),
+        f"Creating endpoint {name}",
+        args.no_wait,
+        lambda: ws.get_endpoint(name),
     )
-    if args.no_wait:
-        return to_dict(op)
-    return to_dict(await ws.get_endpoint(name))
 
 
 async def update(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -59,10 +59,9 @@ async def update(args: argparse.Namespace, ws: Workspace) -> Any:
         if_revision=args.if_revision or None,
         retry_stale=False,
     )
-    op = await wait(handle, f"Updating endpoint {args.name}", no_wait=args.no_wait)
-    if args.no_wait:
-        return to_dict(op)
-    return to_dict(await ws.get_endpoint(args.name))
+    return await wait_then_show(
+        handle, f"Updating endpoint {args.name}", args.no_wait, lambda: ws.get_endpoint(args.name)
+    )
 
 
 async def delete(args: argparse.Namespace, ws: Workspace) -> Any:

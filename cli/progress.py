@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ..services.api.domain import to_dict
 
 if TYPE_CHECKING:
     from ..services.api.domain import Operation
@@ -52,3 +55,14 @@ async def wait(handle: OperationHandle, label: str, *, no_wait: bool = False) ->
     finally:
         line.close(op if op is not None else handle.operation if handle.operation.done else None)
     return op
+
+
+async def wait_then_show(
+    handle: OperationHandle, label: str, no_wait: bool, show: Callable[[], Awaitable[Any]]
+) -> Any:
+    """What a create or update prints: the operation itself with ``--no-wait``, else the
+    object as it is once the operation succeeded (``show`` reads it)."""
+    op = await wait(handle, label, no_wait=no_wait)
+    if no_wait:
+        return to_dict(op)
+    return to_dict(await show())

@@ -48,6 +48,12 @@ MAX_ENV_TOTAL_CHARS = 256 * 1024
 MAX_REFERENCE_CHARS = 2048  # model, environment (image), storage_uri, kube_context, resource_id
 
 
+def strip_azureml(ref: str) -> str:
+    """A workspace reference without its ``azureml:`` prefix (``azureml:cpu`` -> ``cpu``,
+    ``azureml:NAME:VERSION`` -> ``NAME:VERSION``): both forms are accepted, as by ``az ml``."""
+    return ref.removeprefix("azureml:")
+
+
 def name(value: Any, field: str = "name") -> str:
     if not isinstance(value, str):
         raise InvalidInput(

@@ -42,7 +42,7 @@ from ..api.domain import (
     ScaleSettings,
     to_dict,
 )
-from ..api.validation import cpu_quantity, memory_quantity
+from ..api.validation import cpu_quantity, memory_quantity, strip_azureml
 
 #: our own tags on ARM resources (kept out of the user's tags when read back)
 TAG_CONTROL = "modeldeck.control"
@@ -81,7 +81,7 @@ def model_ref(value: str | None) -> str:
 
 def parse_model_ref(ref: str) -> tuple[str, str | None]:
     """``azureml:NAME:VERSION`` / ``NAME:VERSION`` / ``NAME@latest`` -> (name, version|None)."""
-    text = ref[len("azureml:") :] if ref.startswith("azureml:") else ref
+    text = strip_azureml(ref)
     if text.endswith("@latest"):
         return text[: -len("@latest")], None
     name, _, version = text.partition(":")

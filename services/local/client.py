@@ -399,7 +399,7 @@ class LocalWorkspace(Workspace):
 
     async def create_endpoint(self, spec: EndpointSpec) -> OperationHandle:
         if isinstance(spec.compute, str) and spec.compute.startswith("azureml:"):
-            spec = replace(spec, compute=spec.compute.removeprefix("azureml:"))
+            spec = replace(spec, compute=validation.strip_azureml(spec.compute))
         validation.endpoint_spec(spec)
         return self._handle(await self._call("POST", "/v1/endpoints", json=to_dict(spec)))
 

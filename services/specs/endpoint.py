@@ -91,8 +91,7 @@ def endpoint_from_doc(doc: Doc) -> LoadedEndpoint:
     except InvalidInput as exc:
         raise at(doc, ("name",), exc) from None
     compute = read_text(doc, data, "compute", ()) or ""
-    if compute.startswith("azureml:"):
-        compute = compute[len("azureml:") :]
+    compute = validation.strip_azureml(compute)
     if "/" in compute:  # an ARM id: azureml:/subscriptions/.../computes/NAME
         compute = compute.rstrip("/").rsplit("/", 1)[-1]
     read = ("auth_mode", "type", "description", "tags", "traffic", "mirror_traffic")

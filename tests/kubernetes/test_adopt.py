@@ -36,6 +36,8 @@ from modeldeck.services.drivers.kubernetes.concurrency import who
 from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.services.local.controlplane import daemon
 
+from tests.support.daemon import home_env
+
 from .conftest import NS, write_kubeconfig
 
 pytestmark = pytest.mark.e2e
@@ -47,11 +49,7 @@ WAIT_S = 90.0  # only to avoid hangs
 @contextlib.contextmanager
 def as_home(home: Path, kubeconfig: Path) -> Iterator[None]:
     """MODELDECK_HOME (and KUBECONFIG) of one operator, for the duration."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MODELDECK_HOME", str(home))
-        mp.setenv("KUBECONFIG", str(kubeconfig))
-        for key in ("MODELDECK_GATEWAY_PORT", "MODELDECK_GATEWAY_HOST", "MODELDECK_WORKSPACE"):
-            mp.delenv(key, raising=False)
+    with home_env(home, KUBECONFIG=str(kubeconfig)):
         yield
 
 

@@ -1,18 +1,12 @@
-"""Fixtures of the local control plane's tests: a real daemon in a temporary MODELDECK_HOME.
-
-The daemon is started through the real auto-start path (``ensure_daemon``, which
-spawns ``python -m modeldeck.services.local.controlplane.daemon`` detached) and stopped after.
+"""Fixtures of the local control plane's tests: a real daemon in a temporary MODELDECK_HOME
+(tests/support/daemon.py), and helpers that create what a test needs through its workspace.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,92 +24,13 @@ from modeldeck.services.api.domain import (
 )
 from modeldeck.services.api.workspace import OperationHandle
 from modeldeck.services.local.client import LocalWorkspace
-from modeldeck.services.local.controlplane import daemon
+
+from tests.support.daemon import daemon_home, fresh_home, running_home, workspace
+
+__all__ = ["daemon_home", "fresh_home", "h", "workspace"]  # the fixtures offered here
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WAIT_S = 90.0  # only to avoid hangs
-
-
-@dataclass
-class Home:
-    path: Path
-
-    @property
-    def state(self) -> Path:
-        return self.path / "state"
-
-    @property
-    def data(self) -> Path:
-        return self.path / "data"
-
-
-def _stop(home: Path) -> None:
-    """Stop the daemon of ``home`` (gracefully; SIGKILL as a last resort)."""
-    with contextlib.suppress(Exception):
-        daemon.stop_daemon(timeout=20.0)
-    pid_file = home / "state" / daemon.PID_NAME
-    with contextlib.suppress(Exception):
-        pid = int(pid_file.read_text().strip() or 0)
-        if pid and _is_our_daemon(pid, home):  # a stale pid may belong to someone else now
-            os.kill(pid, signal.SIGKILL)
-
-
-def _is_our_daemon(pid: int, home: Path) -> bool:
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        cmdline = " ".join(proc.cmdline())
-        env = proc.environ()
-    except (psutil.Error, OSError):
-        return False
-    return "modeldeck.services.local.controlplane.daemon" in cmdline and env.get(
-        "MODELDECK_HOME"
-    ) == str(home)
-
-
-@contextlib.contextmanager
-def running_home(path: Path, **env: str) -> Iterator[Home]:
-    """MODELDECK_HOME=path (plus env) for the duration; the daemon is stopped after."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MODELDECK_HOME", str(path))
-        for key in (
-            "MODELDECK_GATEWAY_PORT",
-            "MODELDECK_GATEWAY_HOST",
-            "MODELDECK_GATEWAY_MAX_BODY_MB",
-            "MODELDECK_TOKEN_TTL_S",
-        ):
-            mp.delenv(key, raising=False)
-        for key, value in env.items():
-            mp.setenv(key, value)
-        try:
-            yield Home(path)
-        finally:
-            _stop(path)
-
-
-@pytest.fixture(scope="module")
-def daemon_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
-    """One real daemon for the tests of a module (each test uses its own names)."""
-    with running_home(tmp_path_factory.mktemp("mdl")) as home:
-        daemon.ensure_daemon()
-        yield home
-
-
-@pytest.fixture
-def fresh_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
-    """A home of its own, no daemon yet (the test starts it)."""
-    with running_home(tmp_path_factory.mktemp("mdf")) as home:
-        yield home
-
-
-@pytest.fixture
-async def workspace(daemon_home: Home) -> AsyncIterator[LocalWorkspace]:
-    ws = LocalWorkspace(autostart=False, poll_interval=0.05)
-    try:
-        yield ws
-    finally:
-        await ws.close()
 
 
 async def wait(handle: OperationHandle, timeout: float = WAIT_S) -> Any:

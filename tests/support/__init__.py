@@ -3,6 +3,8 @@
 Imported as ``tests.support.<module>`` (pytest's importlib mode puts no test folder on
 ``sys.path``; pyproject's ``pythonpath = ["."]`` puts the repository root there):
 
+- ``daemon``: a real control plane daemon in a temporary MODELDECK_HOME (``running_home``,
+  ``home_env``, ``stop_daemon``; the fixtures ``daemon_home``, ``fresh_home``, ``workspace``);
 - ``dataplane``: replicas, supervisor, gateway and pool driver of the local data plane;
 - ``fake_apiserver``: the Kubernetes API server on loopback (``FakeKube``, kubeconfigs);
 - ``fake_arm``: the ARM server on loopback and the static token credential it accepts;

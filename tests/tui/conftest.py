@@ -8,11 +8,8 @@ MODELDECK_HOME and stopped after the module.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,53 +26,18 @@ from modeldeck.services.api.domain import (
     ResourceSet,
 )
 
+from tests.support.daemon import Home, daemon_home, workspace
+
+__all__ = ["daemon_home", "h", "tui_home", "workspace"]  # the fixtures offered here
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WAIT_S = 60.0  # only to avoid hangs, never asserted on
 
 
-def _stop_daemon(home: Path) -> None:
-    from modeldeck.services.local.controlplane import daemon
-
-    with contextlib.suppress(Exception):
-        daemon.stop_daemon(timeout=20.0)
-    pid_file = home / "state" / getattr(daemon, "PID_NAME", "modeldeck.pid")
-    with contextlib.suppress(Exception):
-        pid = int(pid_file.read_text().strip() or 0)
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
-def tui_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def tui_home(daemon_home: Home) -> Path:
     """A MODELDECK_HOME with a running control plane for one test module."""
-    home = tmp_path_factory.mktemp("mdt")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MODELDECK_HOME", str(home))
-        for key in (
-            "MODELDECK_GATEWAY_PORT",
-            "MODELDECK_GATEWAY_HOST",
-            "MODELDECK_WORKSPACE",
-            "NO_COLOR",
-        ):
-            mp.delenv(key, raising=False)
-        from modeldeck.services.local.controlplane import daemon
-
-        daemon.ensure_daemon()
-        try:
-            yield home
-        finally:
-            _stop_daemon(home)
-
-
-@pytest.fixture
-async def workspace(tui_home: Path) -> AsyncIterator[Any]:
-    from modeldeck.services.local.client import LocalWorkspace
-
-    ws = LocalWorkspace(autostart=False, poll_interval=0.05)
-    try:
-        yield ws
-    finally:
-        await ws.close()
+    return daemon_home.path
 
 
 def deployment_spec(name: str, endpoint: str, code: str = "blue", **kwargs: Any) -> DeploymentSpec:

@@ -8,15 +8,13 @@ server is then stopped, as a cluster that goes away.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from modeldeck.services.api.domain import ClusterSpec
+from modeldeck.services.local.controlplane import daemon
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.screens.dialogs import ConfirmScreen
 from modeldeck.tui.screens.forms import FormScreen
@@ -24,41 +22,25 @@ from modeldeck.tui.widgets.resource_table import ResourceTable
 from textual.widgets import Input
 
 from tests.support import fake_apiserver
+from tests.support.daemon import running_home
 
 pytestmark = pytest.mark.e2e
 
 
-def _stop_daemon(home: Path) -> None:
-    from modeldeck.services.local.controlplane import daemon
-
-    with contextlib.suppress(Exception):
-        daemon.stop_daemon(timeout=20.0)
-    with contextlib.suppress(Exception):
-        pid = int((home / "state" / daemon.PID_NAME).read_text().strip() or 0)
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-
-
 @pytest.fixture
 def kube_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
-    fake_mod = fake_apiserver
-    fake = fake_mod.FakeKube().start()
+    fake = fake_apiserver.FakeKube().start()
     home = tmp_path_factory.mktemp("mdk")
-    kubeconfig = fake_mod.write_kubeconfig(
+    kubeconfig = fake_apiserver.write_kubeconfig(
         home / "kubeconfig", {"fake": (fake.url, "")}, current="fake"
     )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MODELDECK_HOME", str(home))
-        mp.setenv("KUBECONFIG", str(kubeconfig))
-        from modeldeck.services.local.controlplane import daemon
-
+    with running_home(home, KUBECONFIG=str(kubeconfig)):
         daemon.ensure_daemon()
         try:
             yield home, fake
         finally:
             if fake.loop is not None and not fake.loop.is_closed():
                 fake.stop()
-            _stop_daemon(home)
 
 
 @pytest.fixture

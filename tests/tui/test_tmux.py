@@ -21,6 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.support.daemon import home_env, stop_daemon
+
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
@@ -126,12 +128,8 @@ def term(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tmux]:
         yield tmux
     finally:
         tmux.kill()
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("MODELDECK_HOME", str(home))
-            from modeldeck.services.local.controlplane import daemon
-
-            with contextlib.suppress(Exception):
-                daemon.stop_daemon(timeout=20.0)
+        with home_env(home):
+            stop_daemon(home)
 
 
 def _daemon_running(home: Path) -> bool:

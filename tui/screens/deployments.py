@@ -6,6 +6,7 @@ mixin shared with the endpoint detail screen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -156,55 +157,50 @@ class DeploymentActions:
             ),
         )
 
-    def action_scale(self) -> None:
+    def _prompt_field(
+        self,
+        verb: str,
+        field: str,
+        title: str,
+        label: str,
+        current: Callable[[Deployment | None], str],
+        describe: Callable[[str, str], str],
+    ) -> None:
+        """Prompt for one field of the selected deployment (``title`` names it as
+        ``{target}``) and apply the answer with the revision the prompt was opened on."""
         sel = self.selected_deployment()
         app = self.mdapp  # type: ignore[attr-defined]
-        if sel is None or not app.allow_mutation("scale deployment"):
+        if sel is None or not app.allow_mutation(verb):
             return
         endpoint, name = sel
-        current = self.deployments.get(f"{endpoint}/{name}")  # type: ignore[attr-defined]
-        value = str(current.spec.instance_count) if current else "1"
-        revision = current.revision if current else None  # what the prompt shows
+        target = f"{endpoint}/{name}"
+        dep = self.deployments.get(target)  # type: ignore[attr-defined]
+        revision = dep.revision if dep else None  # what the prompt shows
 
         def done(text: str | None) -> None:
             if text:
-                self._update(
-                    endpoint,
-                    name,
-                    f"instance_count={text}",
-                    f"scale {endpoint}/{name} to {text}",
-                    revision,
-                )
+                self._update(endpoint, name, f"{field}={text}", describe(target, text), revision)
 
-        app.push_screen(PromptScreen(f"Scale {endpoint}/{name}", "Instance count:", value), done)
+        app.push_screen(PromptScreen(title.format(target=target), label, current(dep)), done)
+
+    def action_scale(self) -> None:
+        self._prompt_field(
+            "scale deployment",
+            "instance_count",
+            "Scale {target}",
+            "Instance count:",
+            lambda d: str(d.spec.instance_count) if d else "1",
+            lambda target, text: f"scale {target} to {text}",
+        )
 
     def action_set_model(self) -> None:
-        sel = self.selected_deployment()
-        app = self.mdapp  # type: ignore[attr-defined]
-        if sel is None or not app.allow_mutation("update deployment"):
-            return
-        endpoint, name = sel
-        current = self.deployments.get(f"{endpoint}/{name}")  # type: ignore[attr-defined]
-        value = current.spec.model if current else ""
-        revision = current.revision if current else None  # what the prompt shows
-
-        def done(text: str | None) -> None:
-            if text:
-                self._update(
-                    endpoint,
-                    name,
-                    f"model={text}",
-                    f"update {endpoint}/{name} to {short_model(text)}",
-                    revision,
-                )
-
-        app.push_screen(
-            PromptScreen(
-                f"Change the model of {endpoint}/{name}",
-                "Model (azureml:NAME:VERSION), rolled out replica by replica:",
-                value,
-            ),
-            done,
+        self._prompt_field(
+            "update deployment",
+            "model",
+            "Change the model of {target}",
+            "Model (azureml:NAME:VERSION), rolled out replica by replica:",
+            lambda d: d.spec.model if d else "",
+            lambda target, text: f"update {target} to {short_model(text)}",
         )
 
     def action_delete(self) -> None:

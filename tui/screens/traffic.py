@@ -292,12 +292,18 @@ class TrafficScreen(ModeldeckScreen):
             return focused.deployment
         return None
 
-    def action_set_default(self) -> None:
+    def _deployment_to_mark(self) -> str | None:
+        """The focused slider's deployment when traffic may change here; else a notice."""
         if not self.mdapp.allow_mutation("changing traffic"):
             return
         name = self._focused_deployment()
         if name is None:
             self.notify("focus a deployment's slider first", severity="warning")
+        return name
+
+    def action_set_default(self) -> None:
+        name = self._deployment_to_mark()
+        if name is None:
             return
         self.default = name
         if self.rest_mode:
@@ -305,9 +311,7 @@ class TrafficScreen(ModeldeckScreen):
         self._sync_sliders()
 
     def action_set_control(self) -> None:
-        if not self.mdapp.allow_mutation("changing traffic"):
-            return
-        name = self._focused_deployment()
+        name = self._deployment_to_mark()
         if name is None:
             self.notify("focus a deployment's slider first", severity="warning")
             return

@@ -27,12 +27,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import copy
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +69,7 @@ from . import concurrency as cc
 from . import logs as logs_mod
 from . import manifests as mf
 from . import metrics as metrics_mod
-from .client import APPLY, JSON, KubeApi
+from .client import JSON, KubeApi
 from .errors import (
     GATEWAY_API_GROUP,
     METRICS_SERVER_INSTALL,
@@ -79,40 +77,11 @@ from .errors import (
     gateway_api_missing,
 )
 from .kubeconfig import load_context
+from .resources import CONFLICT_ATTEMPTS, OWNED_KINDS, Resources, conflict_attempts
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Kind:
-    prefix: str  # "/api/v1" or "/apis/GROUP/VERSION"
-    plural: str
-    rbac: str  # resource as RBAC names it (plural.group)
-
-
-KINDS: dict[str, Kind] = {
-    "ConfigMap": Kind("/api/v1", "configmaps", "configmaps"),
-    "Secret": Kind("/api/v1", "secrets", "secrets"),
-    "Service": Kind("/api/v1", "services", "services"),
-    "Pod": Kind("/api/v1", "pods", "pods"),
-    "Event": Kind("/api/v1", "events", "events"),
-    "Deployment": Kind("/apis/apps/v1", "deployments", "deployments.apps"),
-    "HorizontalPodAutoscaler": Kind(
-        "/apis/autoscaling/v2", "horizontalpodautoscalers", "horizontalpodautoscalers.autoscaling"
-    ),
-    "HTTPRoute": Kind(
-        f"/apis/{GATEWAY_API_GROUP}/v1", "httproutes", f"httproutes.{GATEWAY_API_GROUP}"
-    ),
-}
-#: What ``delete_resources`` removes, in order (the route first: traffic stops first).
-OWNED_KINDS = (
-    "HTTPRoute",
-    "HorizontalPodAutoscaler",
-    "Deployment",
-    "Service",
-    "ConfigMap",
-    "Secret",
-)
 FAILING_WAIT_REASONS = (
     "ImagePullBackOff",
     "InvalidImageName",
@@ -126,6 +95,7 @@ class RolloutFailed(BackendError):
 
 
 class KubernetesDriver(
+    Resources,
     ClusterDriver,
     Namespaced,
     Identified,
@@ -183,128 +153,6 @@ class KubernetesDriver(
 
     # ------------------------------------------------------------------ REST helpers
 
-    def _path(self, kind: str, name: str | None = None, sub: str | None = None) -> str:
-        k = KINDS[kind]
-        path = f"{k.prefix}/namespaces/{self.namespace}/{k.plural}"
-        if name:
-            path += f"/{name}"
-        if sub:
-            path += f"/{sub}"
-        return path
-
-    def _call(self, verb: str, kind: str, name: str | None = None) -> Call:
-        return Call(verb, KINDS[kind].rbac, self.namespace, name)
-
-    async def _get(self, kind: str, name: str) -> dict:
-        return await self.api.request("GET", self._path(kind, name), self._call("get", kind, name))
-
-    async def _get_or_none(self, kind: str, name: str) -> dict | None:
-        try:
-            return await self._get(kind, name)
-        except NotFound:
-            return None
-
-    async def _list(
-        self, kind: str, selector: str | None = None, field_selector: str | None = None
-    ) -> list[dict]:
-        data = await self._list_raw(kind, selector, field_selector)
-        return data.get("items") or []
-
-    async def _list_raw(
-        self, kind: str, selector: str | None = None, field_selector: str | None = None
-    ) -> dict:
-        query = [("labelSelector", selector), ("fieldSelector", field_selector)]
-        return await self.api.request(
-            "GET", self._path(kind), self._call("list", kind), query=query
-        )
-
-    async def _apply(self, obj: dict) -> dict:
-        kind, name = obj["kind"], obj["metadata"]["name"]
-        out = await self.api.request(
-            "PATCH",
-            self._path(kind, name),
-            self._call("patch", kind, name),
-            query=[("fieldManager", mf.MANAGER), ("force", "true")],
-            body=obj,
-            content_type=APPLY,
-        )
-        return out if isinstance(out, dict) else await self._get(kind, name)
-
-    def _merge_or_refuse(
-        self,
-        known: dict[str, Any] | None,
-        now: dict[str, Any],
-        mine: dict[str, Any],
-        *,
-        obj: dict,
-        what: str,
-        fix: str,
-        **how: Any,
-    ) -> dict[str, Any]:
-        """:func:`.concurrency.merge` (``how``: its options), or the Conflict naming this
-        cluster when someone else changed a field this write changes too."""
-        merged, clash = cc.merge(known, now, mine, **how)
-        if clash:
-            raise cc.conflict(
-                cluster=self.spec.name,
-                what=what,
-                obj=obj,
-                fields=clash,
-                base=known,
-                now=now,
-                fix=fix,
-            )
-        return merged
-
-    async def _apply_guarded(
-        self,
-        obj: dict,
-        fields_of: Callable[[dict], dict[str, Any]],
-        build: Callable[[dict[str, Any]], dict],
-        what: str,
-        fix: str,
-        *,
-        view: dict[str, Any] | None = None,
-        base: dict[str, Any] | None = None,
-        unmergeable: tuple[str, ...] = (),
-        attempts: int = 6,
-    ) -> dict:
-        """Apply ``obj`` without losing anyone's write (see :mod:`.concurrency`).
-
-        ``view``: the fields as this control plane's records have them (default: those of
-        ``obj``); ``base``: as they were before this change (default: as this control
-        plane last knew the object); ``build`` makes the object to write from merged
-        fields. Raises Conflict when someone else changed a field this write changes too.
-        """
-        kind, name = obj["kind"], obj["metadata"]["name"]
-        key = (kind, name)
-        mine = fields_of(obj) if view is None else view
-        for attempt in range(attempts):
-            current = await self._get_or_none(kind, name)
-            if current is None:
-                body = copy.deepcopy(obj)
-            else:
-                now = fields_of(current)
-                known = self._seen.get(key) if base is None else base
-                merged = self._merge_or_refuse(
-                    known, now, mine, obj=current, what=what, fix=fix, unmergeable=unmergeable
-                )
-                if kind == "Secret" and merged == now:  # nothing to change: no write
-                    self._seen[key] = dict(mine)
-                    return current
-                body = copy.deepcopy(obj if merged == fields_of(obj) else build(merged))
-                body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            try:
-                out = await self._apply(cc.stamp(body))
-            except Conflict:  # 409: written meanwhile (or created meanwhile): check again
-                if attempt == attempts - 1:
-                    raise
-                await asyncio.sleep(0.05 * (attempt + 1))
-                continue
-            self._seen[key] = dict(mine)
-            return out
-        raise AssertionError("unreachable")  # pragma: no cover
-
     def _secret_from(self, endpoint: str, f: dict[str, Any]) -> dict:
         return mf.endpoint_secret(
             self.namespace,
@@ -316,23 +164,6 @@ class KubernetesDriver(
             description=f["description"],
             tags=f["tags"],
         )
-
-    async def _delete(self, kind: str, name: str) -> bool:
-        try:
-            await self.api.request(
-                "DELETE",
-                self._path(kind, name),
-                self._call("delete", kind, name),
-                query=[("propagationPolicy", "Background")],
-            )
-        except NotFound:
-            return False
-        return True
-
-    async def _delete_selected(self, kind: str, selector: str) -> list[str]:
-        names = [o["metadata"]["name"] for o in await self._list(kind, selector)]
-        await asyncio.gather(*(self._delete(kind, n) for n in names))
-        return names
 
     # ------------------------------------------------------------------ discovery
 
@@ -541,7 +372,7 @@ class KubernetesDriver(
         traffic: dict[str, int] | None,
         mirror: dict[str, int] | None,
         *,
-        attempts: int = 6,
+        attempts: int = CONFLICT_ATTEMPTS,
         create: bool = True,
         drop: str | None = None,
         base: dict[str, Any] | None = None,
@@ -560,7 +391,7 @@ class KubernetesDriver(
             mine["traffic"] = dict(traffic)
         if mirror is not None:
             mine["mirror_traffic"] = dict(mirror)
-        for attempt in range(attempts):
+        async for last in conflict_attempts(attempts):
             current = await self._get_or_none("HTTPRoute", name)
             if current is None and not create:
                 return
@@ -618,10 +449,9 @@ class KubernetesDriver(
                     )
                 self._seen[key] = view
                 return
-            except Conflict:
-                if attempt == attempts - 1:
+            except Conflict:  # 409: written meanwhile: check again on the fresh route
+                if last:
                     raise
-                await asyncio.sleep(0.05 * (attempt + 1))
 
     async def _discover_gateway_url(self) -> None:
         if self.spec.tags.get(mf.GATEWAY_URL_TAG) or self._gateway_url:

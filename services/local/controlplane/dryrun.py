@@ -35,7 +35,7 @@ def _render_driver(engine: Engine, cluster: str) -> RendersManifests:
 
 async def render_endpoint(engine: Engine, spec: EndpointSpec) -> list[dict[str, Any]]:
     """``online-endpoint create --dry-run``: the endpoint's manifests (keys redacted)."""
-    compute = spec.compute.removeprefix("azureml:") if spec.compute else spec.compute
+    compute = validation.strip_azureml(spec.compute) if spec.compute else spec.compute
     spec = replace(spec, compute=compute, tags=validation.tags(spec.tags))
     validation.endpoint_spec(spec)
     validation.traffic(spec.traffic, [])

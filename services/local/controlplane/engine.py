@@ -844,7 +844,7 @@ class Engine:
         return self._endpoint(self.endpoint_row(name))
 
     async def create_endpoint(self, spec: EndpointSpec) -> Operation:
-        compute = spec.compute.removeprefix("azureml:") if spec.compute else spec.compute
+        compute = validation.strip_azureml(spec.compute) if spec.compute else spec.compute
         spec = replace(spec, compute=compute, tags=validation.tags(spec.tags))
         validation.endpoint_spec(spec)
         validation.traffic(spec.traffic, [])
