@@ -295,7 +295,7 @@ class TrafficScreen(ModeldeckScreen):
     def _deployment_to_mark(self) -> str | None:
         """The focused slider's deployment when traffic may change here; else a notice."""
         if not self.mdapp.allow_mutation("changing traffic"):
-            return
+            return None
         name = self._focused_deployment()
         if name is None:
             self.notify("focus a deployment's slider first", severity="warning")
@@ -313,7 +313,6 @@ class TrafficScreen(ModeldeckScreen):
     def action_set_control(self) -> None:
         name = self._deployment_to_mark()
         if name is None:
-            self.notify("focus a deployment's slider first", severity="warning")
             return
         self.control = None if self.control == name else name
         self._sync_sliders()
