@@ -1,7 +1,7 @@
-"""The tables of ``workspace.db`` and the steps that bring an older file up to them.
+"""The tables of ``workspace.db`` and the statements that bring an older file up to them.
 
-:class:`~.db.Store` runs them when it opens the file (``PRAGMA user_version`` is the
-schema version).
+``Store._migrate`` (:mod:`.db`) runs them in one transaction when it opens the file
+(``PRAGMA user_version`` is the schema version).
 """
 
 from __future__ import annotations
