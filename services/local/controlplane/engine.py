@@ -46,6 +46,7 @@ from ...api.domain import (
     KeyType,
     LogLine,
     MetricSample,
+    MetricsReport,
     Model,
     ModelSpec,
     Operation,
@@ -68,7 +69,6 @@ from ...drivers.base import (
     EndpointAuth,
     EndpointRoute,
     Identified,
-    KeepsLogs,
     Namespaced,
     NotesMetrics,
     Progress,
@@ -80,7 +80,9 @@ from ...drivers.base import (
 from . import adopt, dryrun
 from .admission import DRIVER_TIMEOUT_S, Admission, reserved_instances
 from .codestore import CodeStore
+from .envstore import EnvironmentStore
 from .operations import Operations, Work, message_of
+from .restore import restore_all
 from .store.db import Store
 from .store.deployments import DeploymentRow
 from .store.endpoints import EndpointRow
@@ -90,39 +92,12 @@ log = logging.getLogger("modeldeck.daemon")
 
 #: How long a route change (traffic, keys) may take on a cluster.
 ROUTE_TIMEOUT_S = 60.0
-#: registered environments: azureml:NAME:VERSION, azureml:NAME@latest (NAME alone: latest)
-ENV_REF_RE = re.compile(
-    r"^(?:azureml:)?([a-zA-Z0-9][-a-zA-Z0-9_.]*?)(?::([-a-zA-Z0-9_.]+)|@latest)?$"
-)
-#: how long an environment no deployment uses is kept (``MODELDECK_ENV_GRACE_S``)
-ENV_GRACE_S = 24 * 3600.0
-#: Azure's name for the environment of an inline definition (its version is the content hash)
-ANONYMOUS_ENV = "CliV2AnonymousEnvironment"
 MODEL_REF_RE = re.compile(r"^(?:azureml:)?([a-zA-Z][-a-zA-Z0-9_.]*?)(?::(\d+)|@latest)?$")
 
 
 def _new_key() -> str:
     """32 random bytes, url-safe."""
     return secrets.token_urlsafe(32)
-
-
-def _env_grace_s() -> float:
-    """``MODELDECK_ENV_GRACE_S``: how long an unused built environment is kept."""
-    raw = os.environ.get("MODELDECK_ENV_GRACE_S", "").strip()
-    if not raw:
-        return ENV_GRACE_S
-    try:
-        value = float(raw)
-        if not 0 <= value <= 365 * 86400:
-            raise ValueError
-    except ValueError:
-        raise InvalidInput(
-            "MODELDECK_ENV_GRACE_S",
-            raw,
-            "must be a number of seconds from 0 to 31536000",
-            "set it to e.g. 3600, or unset it for the default of 86400 (one day)",
-        ) from None
-    return value
 
 
 class Engine:
@@ -153,123 +128,20 @@ class Engine:
         #: model and code copies in progress: set one to stop that copy (daemon stop)
         self._copies: set[threading.Event] = set()
         self.code = CodeStore(data_dir / "code", self._copies)
-        #: built environments an operation is about to hand to replicas: never pruned
-        self._env_busy: dict[str, int] = {}
-        self.env_grace_s = _env_grace_s()
+        self.environments = EnvironmentStore(self)
 
     # ================================================================== lifecycle
     async def restore(self) -> None:
         """Recreate every driver, route and deployment from the records (daemon start)."""
-        interrupted = self.store.fail_interrupted_operations()
-        if interrupted:
-            log.info("marked %d interrupted operation(s) as failed", interrupted)
-        for row in self.store.clusters():
-            if row.state is ProvisioningState.DELETING and not self.store.endpoints(row.spec.name):
-                self.store.delete_cluster(row.spec.name)  # its deletion was interrupted
-                continue
-            try:
-                self.drivers[row.spec.name] = self.make_driver(row.spec)
-                self.driver_errors.pop(row.spec.name, None)
-                if row.state is not ProvisioningState.SUCCEEDED:
-                    self.store.update_cluster(
-                        row.spec.name, state=ProvisioningState.SUCCEEDED, error=None
-                    )
-            except Exception as exc:  # one broken cluster never stops the others
-                log.warning("cluster %s: %s", row.spec.name, exc)
-                self.driver_errors[row.spec.name] = str(exc)
-        # the socket answers at once; routes and replicas come back in the background,
-        # one task per cluster (an unreachable cluster delays only its own endpoints)
-        for d in self.store.deployments():
-            ep_row = self.store.endpoint(d.endpoint)
-            if ep_row is None or ep_row.cluster not in self.drivers:
-                continue
-            if d.state is not ProvisioningState.DELETING:
-                self.store.set_deployment_state(d.endpoint, d.name, ProvisioningState.UPDATING)
-        for name in list(self.drivers):
-            self.operations.start("cluster.restore", name, self._cluster_restorer(name))
-        self.operations.spawn(self._prune_loop(), "env prune")
+        await restore_all(self)
 
-    def _cluster_restorer(self, cluster: str) -> Work:
-        async def work(progress: Progress) -> None:
-            driver = self.drivers[cluster]
-
-            # Kubernetes: what changed there meanwhile comes in first
-            await adopt.on_restore(self, cluster)
-            endpoints = self.store.endpoints(cluster)
-            failed: list[str] = []
-            for i, ep in enumerate(endpoints):
-                progress(i / max(1, len(endpoints)), f"restoring endpoint {ep.name}")
-                if ep.state is ProvisioningState.DELETING:
-                    self.operations.start(
-                        "endpoint.delete", ep.name, self._endpoint_deleter(ep.name)
-                    )
-                    continue
-                if adopt.gone(self, ep):  # deleted on the cluster by someone else: not revived
-                    continue
-                try:
-                    await driver.apply_endpoint(self.route(ep))
-                except Exception as exc:
-                    log.warning("endpoint %s: %s", ep.name, message_of(exc))
-                    self.store.update_endpoint(ep.name, error=message_of(exc))
-                    for d in self.store.deployments(ep.name):
-                        self.store.set_deployment_state(
-                            ep.name, d.name, ProvisioningState.FAILED, message_of(exc)
-                        )
-                    failed.append(ep.name)
-                    continue
-                self.store.update_endpoint(ep.name, state=ProvisioningState.SUCCEEDED, error=None)
-                for d in self.store.deployments(ep.name):
-                    if d.state is ProvisioningState.DELETING:
-                        self.operations.start(
-                            "deployment.delete", f"{ep.name}/{d.name}", self._deleter(d)
-                        )
-                    else:
-                        self.operations.start(
-                            "deployment.restore", f"{ep.name}/{d.name}", self._restorer(d)
-                        )
-            if failed:
-                raise Unreachable(
-                    f"cluster '{cluster}': could not restore endpoint(s) " + ", ".join(failed),
-                    fix="check the cluster, then update the endpoints again",
-                )
-
-        return work
-
-    def _endpoint_deleter(self, name: str) -> Work:
+    def endpoint_deleter(self, name: str) -> Work:
         async def work(progress: Progress) -> None:
             self.admission.deleting.add(name)
             try:
                 await self._delete_endpoint_now(name, progress)
             finally:
                 self.admission.deleting.discard(name)
-
-        return work
-
-    def _restorer(self, d: DeploymentRow) -> Work:
-        async def work(progress: Progress) -> None:
-            if not d.code_dir:  # adopted from a Kubernetes cluster: it runs there, as it is
-                await adopt.restore_adopted(self, d)
-                return
-            key: str | None = None
-            try:
-                ep = self.endpoint_row(d.endpoint)
-                resolved = await self.resolve_environment(d.spec, ep.cluster)
-                key, python = await self.build_environment(d.endpoint, d.name, resolved, progress)
-                runtime = replace(self.runtime_of(d), python=python, environment=resolved)
-                await self.driver_for_endpoint(d.endpoint).apply_deployment(
-                    d.endpoint, runtime, progress
-                )
-                self.store.set_deployment_env(d.endpoint, d.name, key, python or "")
-            except Exception as exc:
-                if self.store.deployment(d.endpoint, d.name) is not None:
-                    self.store.set_deployment_state(
-                        d.endpoint, d.name, ProvisioningState.FAILED, message_of(exc)
-                    )
-                raise
-            finally:
-                self.env_release(key)
-            if self.store.deployment(d.endpoint, d.name) is not None:
-                self.store.set_deployment_state(d.endpoint, d.name, ProvisioningState.SUCCEEDED)
 
         return work
 
@@ -1000,7 +872,7 @@ class Engine:
                 for d in self.store.deployments(name):
                     self.store.set_deployment_state(name, d.name, ProvisioningState.DELETING)
             self.admission.deleting.add(name)
-        return self.operations.start("endpoint.delete", ep.name, self._endpoint_deleter(name))
+        return self.operations.start("endpoint.delete", ep.name, self.endpoint_deleter(name))
 
     async def _delete_endpoint_now(self, name: str, progress: Progress | None = None) -> None:
         ep = self.endpoint_row(name)
@@ -1115,285 +987,20 @@ class Engine:
         )
 
     # ================================================================== environments
-    def _envs_root(self) -> Path:
-        root = self.data_dir / "envs"
-        root.mkdir(parents=True, exist_ok=True)
-        os.chmod(root, 0o700)
-        return root
-
-    def _registered_environment(self, ref: str, field: str = "environment") -> Environment:
-        m = ENV_REF_RE.match(ref)
-        if m is None:
-            raise InvalidInput(
-                field,
-                ref,
-                "is not an environment reference",
-                "write azureml:NAME:VERSION or azureml:NAME@latest",
-            )
-        name, version = m.group(1), m.group(2)
-        env = self.store.environment(name, version)
-        if env is None:
-            known = sorted({e.ref for e in self.store.environments(name)})
-            raise InvalidInput(
-                field,
-                ref,
-                "names no registered environment"
-                + (f" (registered: {', '.join(known)})" if known else ""),
-                "register it first: modeldeck environment create -f env.yml "
-                "(see modeldeck environment list)",
-            )
-        return env
-
-    def _environment_spec(self, spec: DeploymentSpec) -> Any:
-        """The environment a local pool builds for ``spec`` (None: modeldeck's own Python,
-        as for a deployment with no environment or with an image only)."""
-        from ... import environments as envs
-        from ...environments.spec import check_conda_document
-
-        inline = spec.environment_inline
-        if inline is not None:
-            conda = check_conda_document(
-                inline.get("conda_file"), "environment (inline)", field="environment.conda_file"
-            )
-            base = inline.get("base_dir")
-            return envs.EnvironmentSpec(
-                name=str(inline.get("name") or f"{spec.endpoint_name}-{spec.name}"),
-                image=inline.get("image"),
-                conda_file=conda,
-                base_dir=Path(base) if base else None,
-            )
-        ref = spec.environment
-        if not ref:
-            return None
-        if envs.is_curated_reference(ref):
-            return envs.spec_from_reference(ref)
-        if ref.startswith("azureml:"):
-            asset = self._registered_environment(ref)
-            if asset.conda_file is None:
-                return None
-            return self._asset_spec(asset)
-        return None  # an image: Kubernetes uses it; a local pool runs modeldeck's Python
-
-    @staticmethod
-    def _asset_spec(asset: Environment) -> Any:
-        from ... import environments as envs
-
-        return envs.EnvironmentSpec(
-            name=asset.name,
-            version=asset.version,
-            image=asset.image,
-            conda_file=asset.conda_file,
-            base_dir=Path(asset.base_dir) if asset.base_dir else None,
-        )
-
-    async def resolve_environment(self, spec: DeploymentSpec, cluster: str) -> Any:
-        """What to build before ``spec``'s replicas start (None: nothing): on a local pool
-        by :meth:`build_environment`, on Kubernetes by the pods' init container (the same
-        resolution: both back ends install the same lines). Every problem is refused here,
-        before anything changes."""
-        if self.cluster_row(cluster).spec.driver not in (
-            ClusterDriver.POOL,
-            ClusterDriver.KUBERNETES,
-        ):
-            return None
-        env = self._environment_spec(spec)
-        if env is None:
-            return None
-        from ... import environments as envs
-
-        return await asyncio.to_thread(envs.resolve, env)
-
-    def env_release(self, key: str | None) -> None:
-        if key is not None:
-            left = self._env_busy.get(key, 0) - 1
-            if left > 0:
-                self._env_busy[key] = left
-            else:
-                self._env_busy.pop(key, None)
-
-    async def build_environment(
-        self, endpoint: str, name: str, resolved: Any, progress: Progress
-    ) -> tuple[str | None, str | None]:
-        """Build (or reuse) ``resolved`` into DATA_DIR/envs: (its key, its python). uv's
-        lines go to the deployment's log and the operation's progress message. The caller
-        releases the key (:meth:`env_release`) once the deployment's record names it."""
-        if resolved is None:
-            return None, None
-        if self.cluster_row(self.endpoint_row(endpoint).cluster).spec.driver is not (
-            ClusterDriver.POOL
-        ):
-            # Kubernetes: the pods' init container builds it (services/drivers/kubernetes/manifests.py)
-            progress(0.01, f"environment {resolved.key[:12]}: built in the pods")
-            return None, None
-        from ... import environments as envs
-
-        key = resolved.key
-        self._env_busy[key] = self._env_busy.get(key, 0) + 1
-        driver = self.driver_for_endpoint(endpoint)
-        writer = driver.logstore.log(endpoint, name) if isinstance(driver, KeepsLogs) else None
-        short = key[:12]
-
-        def emit(line: str) -> None:
-            if writer is not None:
-                writer.write("environment", "log", line)
-            progress(0.05, f"environment {short}: {line[:200]}")
-
-        try:
-            progress(
-                0.02,
-                f"environment {short}: {len(resolved.requirements)} package(s) on Python "
-                f"{resolved.interpreter.version}",
-            )
-            built = await envs.build(resolved, root=self._envs_root(), log=emit)
-        except BaseException as exc:
-            self.env_release(key)
-            if writer is not None:
-                writer.write("environment", "system", f"environment {key}: {message_of(exc)}")
-            raise
-        what = "reused" if built.reused else "built"
-        if writer is not None and built.reused:  # a build says so itself
-            writer.write(
-                "environment",
-                "system",
-                f"environment {key}: already built ({built.size_bytes} bytes); reusing it",
-            )
-        progress(0.1, f"environment {short} {what}; starting replicas")
-        return key, str(built.python)
-
-    def _environment_users(self) -> dict[str, list[str]]:
-        users: dict[str, list[str]] = {}
-        for (ep, dep), key in sorted(self.store.deployment_envs().items()):
-            users.setdefault(key, []).append(f"{ep}/{dep}")
-        return users
-
     async def list_environments(self, name: str | None = None) -> list[Environment]:
-        """Registered environments, then (no ``name``) the built environments of inline
-        definitions as ``CliV2AnonymousEnvironment`` (version: the content key), each with
-        its built size and the deployments that run in it."""
-        from ... import environments as envs
-
-        built = {b.key: b for b in await asyncio.to_thread(envs.list_built, self._envs_root())}
-        users = self._environment_users()
-        out: list[Environment] = []
-        registered = [] if name == ANONYMOUS_ENV else self.store.environments(name)
-        for env in registered:
-            b = built.get(env.key or "")
-            out.append(
-                replace(
-                    env,
-                    size_bytes=b.size_bytes if b else None,
-                    users=users.get(env.key or "", []),
-                )
-            )
-        if name in (None, ANONYMOUS_ENV):
-            keys = {e.key for e in self.store.environments()}
-            for key, b in sorted(built.items(), key=lambda kv: kv[1].last_used):
-                if key in keys:
-                    continue
-                out.append(
-                    Environment(
-                        name=ANONYMOUS_ENV,
-                        version=key,
-                        description=f"Python {b.python}: " + " ".join(b.requirements),
-                        created_at=b.last_used,
-                        key=key,
-                        size_bytes=b.size_bytes,
-                        users=users.get(key, []),
-                    )
-                )
-        return out
+        return await self.environments.list_all(name)
 
     async def get_environment(self, name: str, version: str | None = None) -> Environment:
-        if name == ANONYMOUS_ENV:
-            for env in await self.list_environments(ANONYMOUS_ENV):
-                if env.version == version or version is None:
-                    return env
-            raise NotFound("environment", f"{name}:{version}")
-        env = self.store.environment(name, version)
-        if env is None:
-            raise NotFound(
-                "environment",
-                name if version is None else f"{name}:{version}",
-                fix="see the registered ones: modeldeck environment list",
-            )
-        for listed in await self.list_environments(name):
-            if listed.version == env.version:
-                return listed
-        return env
+        return await self.environments.get(name, version)
 
     async def create_environment(self, env: Environment) -> Environment:
-        """Register ``env`` (the next version when it has none); its content is resolved
-        first, so a conda file modeldeck cannot build is refused before it is recorded."""
-        from ... import environments as envs
-        from ...environments.spec import check_conda_document
-
-        validation.name(env.name, "name")
-        if env.name == ANONYMOUS_ENV:
-            raise InvalidInput(
-                "name", env.name, "is the name of inline environments", "choose another name"
-            )
-        if env.version and not re.fullmatch(r"[a-zA-Z0-9][-a-zA-Z0-9_.]{0,63}", env.version):
-            raise InvalidInput(
-                "version",
-                env.version,
-                "must be letters, digits, '-', '_' or '.' (at most 64)",
-                "write --version 1",
-            )
-        if env.conda_file is None and not env.image:
-            raise InvalidInput(
-                "environment", env.name, "has none of image or conda_file", "give one or both"
-            )
-        env = replace(env, tags=validation.tags(env.tags), description=env.description or "")
-        key: str | None = None
-        if env.conda_file is not None:
-            check_conda_document(env.conda_file, env.name)
-            resolved = await asyncio.to_thread(envs.resolve, self._asset_spec(env))
-            key = resolved.key
-        async with self.admission.lock:
-            version = env.version or self.store.next_environment_version(env.name)
-            if self.store.environment(env.name, version) is not None:
-                raise Conflict(
-                    f"environment {env.name}:{version} already exists",
-                    fix="give another --version, or leave it out for the next one",
-                )
-            env = replace(env, version=version, key=key, created_at=time.time())
-            self.store.insert_environment(env)
-        return await self.get_environment(env.name, version)
+        return await self.environments.create(env)
 
     async def archive_environment(self, name: str, version: str) -> Environment:
-        if self.store.environment(name, version) is None:
-            raise NotFound("environment", f"{name}:{version}")
-        self.store.archive_environment(name, version)
-        return await self.get_environment(name, version)
+        return await self.environments.archive(name, version)
 
     async def prune_environments(self, older_than_s: float = 0.0) -> list[Environment]:
-        """Remove the built environments no deployment runs in (and none is about to),
-        unused for ``older_than_s``; what was removed."""
-        from ... import environments as envs
-
-        keep = set(self.store.deployment_envs().values()) | set(self._env_busy)
-        removed = await asyncio.to_thread(
-            envs.prune, self._envs_root(), keep, max(0.0, older_than_s)
-        )
-        if removed:
-            log.info("pruned %d unused environment(s)", len(removed))
-        return [
-            Environment(
-                name=ANONYMOUS_ENV,
-                version=b.key,
-                key=b.key,
-                size_bytes=b.size_bytes,
-                created_at=b.last_used,
-            )
-            for b in removed
-        ]
-
-    async def _prune_loop(self) -> None:
-        """Unused environments go once they have been unused for the grace time."""
-        while True:
-            with contextlib.suppress(Exception):
-                await self.prune_environments(self.env_grace_s)
-            await asyncio.sleep(max(1.0, min(3600.0, self.env_grace_s / 4)))
+        return await self.environments.prune(older_than_s)
 
     # ================================================================== deployments
     def runtime_of(self, d: DeploymentRow) -> DeploymentRuntime:
@@ -1482,12 +1089,7 @@ class Engine:
         self.endpoint_row(endpoint)
         d = self.store.deployment(endpoint, name)
         if d is None:
-            raise NotFound(
-                "deployment",
-                name,
-                fix=f"list them with: modeldeck online-deployment list -e {endpoint}",
-                message=f"deployment '{name}' not found on endpoint '{endpoint}'",
-            )
+            raise NotFound.deployment(name, endpoint)
         return d
 
     async def get_deployment(self, endpoint: str, name: str) -> Deployment:
@@ -1520,7 +1122,7 @@ class Engine:
     ) -> Operation:
         async with self.admission.lock:
             spec, ep, _, model, code = await self.admission.deployment(spec, update=False)
-            resolved = await self.resolve_environment(spec, ep.cluster)
+            resolved = await self.environments.resolve(spec, ep.cluster)
             code_dir = await self.code.copy(ep.name, spec.name, code)
             stored = replace(
                 spec,
@@ -1553,7 +1155,7 @@ class Engine:
         async def work(progress: Progress) -> None:
             key: str | None = None
             try:
-                key, python = await self.build_environment(ep.name, spec.name, resolved, progress)
+                key, python = await self.environments.build(ep.name, spec.name, resolved, progress)
                 runtime = DeploymentRuntime(
                     spec=stored, model=model, code_dir=code_dir, python=python, environment=resolved
                 )
@@ -1566,7 +1168,7 @@ class Engine:
                 )
                 raise
             finally:
-                self.env_release(key)
+                self.environments.release(key)
             self.store.set_deployment_state(ep.name, spec.name, ProvisioningState.SUCCEEDED)
             if all_traffic:
                 progress(0.95, f"sending all traffic to {spec.name}")
@@ -1596,7 +1198,7 @@ class Engine:
                     )
             spec, ep, old, model, code = await self.admission.deployment(spec, update=True)
             assert old is not None
-            resolved = await self.resolve_environment(spec, ep.cluster)
+            resolved = await self.environments.resolve(spec, ep.cluster)
             code_dir = await self.code.copy(ep.name, spec.name, code)
             stored = replace(
                 spec,
@@ -1631,7 +1233,7 @@ class Engine:
             key: str | None = None
             try:
                 # a failed build fails the operation here: the previous version keeps serving
-                key, python = await self.build_environment(ep.name, spec.name, resolved, progress)
+                key, python = await self.environments.build(ep.name, spec.name, resolved, progress)
                 runtime = DeploymentRuntime(
                     spec=stored,
                     model=model,
@@ -1671,7 +1273,7 @@ class Engine:
                 self.code.prune(ep.name, spec.name, keep=code_dir)
                 self.store.set_deployment_env(ep.name, spec.name, key, python or "")
             finally:
-                self.env_release(key)
+                self.environments.release(key)
                 self.admission.pending.pop((ep.name, spec.name), None)
 
         return self.operations.start("deployment.update", f"{ep.name}/{spec.name}", work)
@@ -1705,9 +1307,11 @@ class Engine:
                     fix=f"watch it with: modeldeck online-deployment show -e {endpoint} -n {name}",
                 )
             self.store.set_deployment_state(endpoint, name, ProvisioningState.DELETING)
-        return self.operations.start("deployment.delete", f"{endpoint}/{name}", self._deleter(d))
+        return self.operations.start(
+            "deployment.delete", f"{endpoint}/{name}", self.deployment_deleter(d)
+        )
 
-    def _deleter(self, d: DeploymentRow) -> Work:
+    def deployment_deleter(self, d: DeploymentRow) -> Work:
         async def work(progress: Progress) -> None:
             progress(0.2, f"stopping {d.name}")
             await self.driver_for_endpoint(d.endpoint).delete_deployment(d.endpoint, d.name)
@@ -1751,12 +1355,7 @@ class Engine:
         return self.driver_for_endpoint(endpoint).follow_logs(endpoint, name, lines, since=since)
 
     # ================================================================== metrics
-    async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:
-        return (await self.get_metrics_and_notes(endpoint))[0]
-
-    async def get_metrics_and_notes(
-        self, endpoint: str | None = None
-    ) -> tuple[list[MetricSample], dict[str, str]]:
+    async def get_metrics(self, endpoint: str | None = None) -> MetricsReport:
         """The samples, and endpoint -> why some of its metrics are missing (e.g. a cluster
         without the metrics server: CPU and memory are unavailable; said, not hidden)."""
         eps = [self.endpoint_row(endpoint)] if endpoint is not None else self.store.endpoints()
@@ -1789,7 +1388,9 @@ class Engine:
         results = await asyncio.gather(*(one(c, n) for c, n in by_cluster.items()))
         known = {(d.endpoint, d.name) for ep in eps for d in self.store.deployments(ep.name)}
         out = [s for group in results for s in group if (s.endpoint, s.deployment) in known]
-        return sorted(out, key=lambda s: (s.endpoint, s.deployment)), dict(sorted(notes.items()))
+        return MetricsReport(
+            sorted(out, key=lambda s: (s.endpoint, s.deployment)), dict(sorted(notes.items()))
+        )
 
 
 async def _close_quietly(driver: Driver) -> None:
