@@ -145,8 +145,9 @@ async def create_deployment(
     spec = loaded.spec
     existing = await _existing_deployments(ws, spec.endpoint_name)
     if spec.name in existing:
-        raise Conflict(
-            f"deployment '{spec.name}' already exists on endpoint '{spec.endpoint_name}'",
+        raise Conflict.deployment_exists(
+            spec.name,
+            spec.endpoint_name,
             fix=f"update it with: modeldeck online-deployment update -n {spec.name} "
             f"-e {spec.endpoint_name} -f FILE, or choose another name",
         )

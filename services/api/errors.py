@@ -54,11 +54,30 @@ class NotFound(ModeldeckError):
         self.kind = kind
         self.name = name
 
+    @classmethod
+    def deployment(cls, name: str, endpoint: str, *, fix: str | None = None) -> NotFound:
+        """``deployment NAME not found on endpoint ENDPOINT`` (by default the fix lists them)."""
+        return cls(
+            "deployment",
+            name,
+            fix=fix or f"list them with: modeldeck online-deployment list -e {endpoint}",
+            message=f"deployment '{name}' not found on endpoint '{endpoint}'",
+        )
+
 
 class Conflict(ModeldeckError):
     code = "Conflict"
     http_status = 409
     exit_code = 4
+
+    @classmethod
+    def deployment_exists(cls, name: str, endpoint: str, *, fix: str | None = None) -> Conflict:
+        """``deployment NAME already exists on endpoint ENDPOINT`` (by default the fix
+        names ``online-deployment update``)."""
+        return cls(
+            f"deployment '{name}' already exists on endpoint '{endpoint}'",
+            fix=fix or "change it with: modeldeck online-deployment update",
+        )
 
 
 class InvalidInput(ModeldeckError):

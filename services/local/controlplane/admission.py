@@ -195,17 +195,11 @@ class Admission:
             raise Conflict(f"endpoint '{ep.name}' is being deleted")
         existing = self.store.deployment(ep.name, spec.name)
         if update and existing is None:
-            raise NotFound(
-                "deployment",
-                spec.name,
-                message=f"deployment '{spec.name}' not found on endpoint '{ep.name}'",
-                fix="create it first: modeldeck online-deployment create",
+            raise NotFound.deployment(
+                spec.name, ep.name, fix="create it first: modeldeck online-deployment create"
             )
         if not update and existing is not None:
-            raise Conflict(
-                f"deployment '{spec.name}' already exists on endpoint '{ep.name}'",
-                fix="change it with: modeldeck online-deployment update",
-            )
+            raise Conflict.deployment_exists(spec.name, ep.name)
         if not dry_run:
             self._not_busy(ep, spec, existing)
         validation.deployment_count([d.name for d in self.store.deployments(ep.name)], spec.name)
