@@ -108,10 +108,6 @@ def percent_diff(live: int, staged: int) -> Text:
     return text
 
 
-def short_model(ref: str) -> str:
-    return ref.removeprefix("azureml:")
-
-
 def fmt_float(value: float | None, spec: str = ".1f", none: str = "–") -> str:
     return none if value is None else format(value, spec)
 

@@ -13,8 +13,9 @@ from rich.text import Text
 from textual import work
 from textual.binding import Binding
 
+from ...services.api import validation
 from ...services.api.domain import Deployment, DeploymentRole
-from ..format import clip, error_detail, short_model
+from ..format import clip, error_detail
 from .dialogs import ConfirmScreen, PromptScreen
 from .resource_list import ResourceListScreen
 
@@ -52,7 +53,7 @@ def deployment_cells(d: Deployment, *, with_endpoint: bool = True) -> tuple[Any,
         d.name,
         deployment_state(d),
         f"{d.ready_replicas}/{d.desired_replicas}",
-        short_model(d.spec.model),
+        validation.strip_azureml(d.spec.model),
         resources_text(d),
         deployment_traffic(d),
         role,
@@ -200,7 +201,7 @@ class DeploymentActions:
             "Change the model of {target}",
             "Model (azureml:NAME:VERSION), rolled out replica by replica:",
             lambda d: d.spec.model if d else "",
-            lambda target, text: f"update {target} to {short_model(text)}",
+            lambda target, text: f"update {target} to {validation.strip_azureml(text)}",
         )
 
     def action_delete(self) -> None:
