@@ -54,12 +54,6 @@ def strip_azureml(ref: str) -> str:
     return ref.removeprefix("azureml:")
 
 
-def strip_azureml(ref: str) -> str:
-    """A workspace reference without its ``azureml:`` prefix (``azureml:cpu`` -> ``cpu``,
-    ``azureml:NAME:VERSION`` -> ``NAME:VERSION``): both forms are accepted, as by ``az ml``."""
-    return ref.removeprefix("azureml:")
-
-
 def name(value: Any, field: str = "name") -> str:
     if not isinstance(value, str):
         raise InvalidInput(
