@@ -1,0 +1,141 @@
+"""What the cluster has: its capacity, the APIs modeldeck needs (Gateway API, metrics
+server) and the checks ``cluster attach`` runs before the cluster is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ...api.domain import ClusterPurpose
+from ...api.errors import BackendError, InvalidInput, NotFound, Unauthorized
+from ..base import Capacity
+from . import metrics as metrics_mod
+from .errors import GATEWAY_API_GROUP, METRICS_SERVER_INSTALL, Call, gateway_api_missing
+from .kubeconfig import KubeContext
+from .resources import Resources
+
+
+class AttachChecks(Resources):
+    """Discovery and the attach checks (a room of :class:`~.driver.KubernetesDriver`)."""
+
+    ctx: KubeContext
+    metrics_note: str | None
+    #: The Gateway API was found (it is looked up once).
+    _gateway_api: bool
+
+    # ------------------------------------------------------------------ discovery
+
+    async def _require_gateway_api(self) -> None:
+        if self._gateway_api:
+            return
+        try:
+            data = await self.api.request(
+                "GET",
+                f"/apis/{GATEWAY_API_GROUP}/v1",
+                Call("get", f"{GATEWAY_API_GROUP}/v1 (discovery)"),
+            )
+        except NotFound:
+            raise gateway_api_missing(self.spec.name) from None
+        names = {r.get("name") for r in (data or {}).get("resources") or []}
+        if "httproutes" not in names:
+            raise gateway_api_missing(self.spec.name)
+        self._gateway_api = True
+
+    async def gateway_api_installed(self) -> bool:
+        try:
+            await self._require_gateway_api()
+        except BackendError as exc:
+            if exc.details.get("missing"):
+                return False
+            raise
+        return True
+
+    # ------------------------------------------------------------------ capacity and attach
+
+    async def capacity(self) -> Capacity:
+        nodes, version = await asyncio.gather(
+            self.api.request("GET", "/api/v1/nodes", Call("list", "nodes")),
+            self.api.request("GET", "/version", Call("get", "version")),
+        )
+        vcpus = memory = 0.0
+        count = 0
+        for node in nodes.get("items") or []:
+            if (node.get("spec") or {}).get("unschedulable"):
+                continue
+            alloc = (node.get("status") or {}).get("allocatable") or {}
+            count += 1
+            vcpus += metrics_mod.cpu_cores(alloc.get("cpu", "0"))
+            memory += metrics_mod.memory_bytes(alloc.get("memory", "0")) / 2**30
+        return Capacity(
+            nodes=count,
+            vcpus=round(vcpus, 3),
+            memory_gb=round(memory, 3),
+            version=(version or {}).get("gitVersion"),
+        )
+
+    async def attach_check(self) -> tuple[Capacity, list[str]]:
+        """What ``cluster attach`` runs: the cluster answers, the namespace exists, the
+        purpose rule holds on allocatable CPU. Returns the capacity and notes (e.g. the
+        Gateway API is missing: endpoints cannot be created until it is installed).
+        Raises Unreachable/Unauthorized/InvalidInput."""
+        cap = await self.capacity()
+        need = 12 if self.spec.purpose is ClusterPurpose.FAST_PROD else 2
+        if cap.vcpus < need:
+            fix = (
+                "add nodes (or a larger node pool) to the cluster, or attach it with "
+                "--purpose DevTest (not for production traffic)"
+                if self.spec.purpose is ClusterPurpose.FAST_PROD
+                else "add nodes to the cluster: DevTest needs at least 2 allocatable vCPU"
+            )
+            raise InvalidInput(
+                "purpose",
+                self.spec.purpose.value,
+                f"a {self.spec.purpose.value} cluster needs at least {need} allocatable vCPU; "
+                f"context '{self.ctx.name}' has {cap.vcpus:g} on {cap.nodes} node(s)",
+                fix,
+            )
+        notes: list[str] = []
+        try:
+            await self.api.request(
+                "GET",
+                f"/api/v1/namespaces/{self.namespace}",
+                Call("get", "namespaces", None, self.namespace),
+            )
+        except NotFound:
+            raise InvalidInput(
+                "namespace",
+                self.namespace,
+                f"does not exist in context '{self.ctx.name}'",
+                f"create it: kubectl --context {self.ctx.name} create namespace {self.namespace}",
+            ) from None
+        except Unauthorized:
+            notes.append(
+                f"cannot read namespace '{self.namespace}' (no cluster-wide get on namespaces)"
+            )
+        if not await self.gateway_api_installed():
+            err = gateway_api_missing(self.spec.name)
+            notes.append(f"{err.message}; {err.fix}")
+        note = await self._metrics_server_missing()
+        if note:
+            notes.append(note)
+        return cap, notes
+
+    async def _metrics_server_missing(self) -> str | None:
+        """Why CPU and memory will be unavailable (no ``metrics.k8s.io``), or None."""
+        try:
+            await self.api.request(
+                "GET",
+                "/apis/metrics.k8s.io/v1beta1",
+                Call("get", "metrics.k8s.io/v1beta1 (discovery)"),
+            )
+        except NotFound:
+            self.metrics_note = (
+                f"the metrics server is not installed on cluster '{self.spec.name}': CPU and "
+                f"memory will be unavailable (install it: {METRICS_SERVER_INSTALL})"
+            )
+        except (BackendError, Unauthorized) as exc:
+            if exc.details.get("status") not in (503, 403):
+                raise
+            return None  # not answering now, or not ours to read: the metrics will say
+        else:
+            return None
+        return self.metrics_note
