@@ -51,7 +51,7 @@ async def timed(fn: Any, rounds: int) -> tuple[float, int]:
 
 async def main(deployments: int, pods: int, rounds: int) -> None:
     from kubernetes import client
-    from modeldeck.services.api.domain import ClusterDriver, ClusterPurpose, ClusterSpec
+    from modeldeck.services.api.domain import ClusterPurpose, ClusterSpec, DriverKind
     from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
     from modeldeck.services.drivers.kubernetes.kubeconfig import client_configuration, load_context
 
@@ -63,7 +63,7 @@ async def main(deployments: int, pods: int, rounds: int) -> None:
     driver = KubernetesDriver(
         ClusterSpec(
             name="bench",
-            driver=ClusterDriver.KUBERNETES,
+            driver=DriverKind.KUBERNETES,
             purpose=ClusterPurpose.DEV_TEST,
             kube_context="bench",
             namespace="ml",

@@ -41,11 +41,11 @@ async def refresh(driver: Any) -> float:
 
 async def main(delay: float, rounds: int) -> None:
     from modeldeck.services.api.domain import (
-        ClusterDriver,
         ClusterPurpose,
         ClusterSpec,
         CodeConfiguration,
         DeploymentSpec,
+        DriverKind,
         Model,
     )
     from modeldeck.services.drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute
@@ -62,7 +62,7 @@ async def main(delay: float, rounds: int) -> None:
         KubernetesDriver(
             ClusterSpec(
                 name=f"c{i}",
-                driver=ClusterDriver.KUBERNETES,
+                driver=DriverKind.KUBERNETES,
                 purpose=ClusterPurpose.FAST_PROD,
                 kube_context=f"c{i}",
                 namespace="ml",

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
-from ..services.api.domain import ClusterDriver, ClusterSpec, to_dict
+from ..services.api.domain import ClusterSpec, DriverKind, to_dict
 from ..services.api.workspace import Workspace
 from .common import confirm, warn
 from .progress import wait, wait_then_show
@@ -18,7 +18,7 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
     _the_name(args)
     spec = ClusterSpec(
         name=args.name,
-        driver=ClusterDriver.POOL,
+        driver=DriverKind.POOL,
         purpose=parse_purpose(args.purpose),
         agent_count=args.agent_count,
         vm_size=args.vm_size,
@@ -92,7 +92,7 @@ async def attach(args: argparse.Namespace, ws: Workspace) -> Any:
     resource_id = getattr(args, "resource_id", None)
     spec = ClusterSpec(
         name=args.name,
-        driver=ClusterDriver.KUBERNETES,
+        driver=DriverKind.KUBERNETES,
         purpose=parse_purpose(args.purpose),
         kube_context=args.kube_context,
         namespace=args.namespace,
@@ -131,7 +131,7 @@ async def detach(args: argparse.Namespace, ws: Workspace) -> Any:
     from ..services.api.errors import InvalidInput
 
     cluster = await ws.get_cluster(_the_name(args))
-    if cluster.driver is ClusterDriver.POOL:
+    if cluster.driver is DriverKind.POOL:
         raise InvalidInput(
             "name",
             args.name,

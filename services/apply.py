@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .api import validation
-from .api.domain import ClusterDriver, DeploymentSpec, EndpointPatch
+from .api.domain import DeploymentSpec, DriverKind, EndpointPatch
 from .api.errors import Conflict, InvalidInput, ModeldeckError
 from .specs.deployment import LoadedDeployment, load_deployment, updated_deployment
 from .specs.document import file_revision
@@ -53,11 +53,11 @@ async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[s
         cluster = await ws.get_cluster(endpoint.compute)
     except ModeldeckError:
         return list(loaded.warnings)
-    if loaded.pool_errors and cluster.driver in (ClusterDriver.POOL, ClusterDriver.KUBERNETES):
+    if loaded.pool_errors and cluster.driver in (DriverKind.POOL, DriverKind.KUBERNETES):
         raise loaded.pool_errors[0]  # refused before anything (an inline model) is registered
-    if cluster.driver is ClusterDriver.POOL:
+    if cluster.driver is DriverKind.POOL:
         return [*loaded.warnings, *loaded.pool_warnings]
-    if cluster.driver is ClusterDriver.KUBERNETES:
+    if cluster.driver is DriverKind.KUBERNETES:
         return [*loaded.warnings, *loaded.kubernetes_warnings]
     return list(loaded.warnings)
 
@@ -109,7 +109,7 @@ async def _no_code_registered(ws: Workspace, loaded: LoadedDeployment) -> Loaded
         driver = cluster.driver
     except ModeldeckError:  # a compute Azure ML knows and modeldeck does not list
         driver = None
-    if driver not in (ClusterDriver.POOL, ClusterDriver.KUBERNETES):
+    if driver not in (DriverKind.POOL, DriverKind.KUBERNETES):
         return dataclasses.replace(loaded, no_code_model=None)  # Azure ML builds it
     names = {"endpoint_name": loaded.spec.endpoint_name, "name": loaded.spec.name}
     inline, _, errors = no_code_environment(
@@ -117,7 +117,7 @@ async def _no_code_registered(ws: Workspace, loaded: LoadedDeployment) -> Loaded
     )
     if inline is None:
         raise errors[0]
-    if errors and driver is ClusterDriver.POOL:
+    if errors and driver is DriverKind.POOL:
         raise errors[0]
     spec = dataclasses.replace(loaded.spec, environment_inline=inline)
     return dataclasses.replace(loaded, spec=spec, no_code_model=None)

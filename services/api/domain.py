@@ -34,7 +34,9 @@ class _StrEnum(enum.StrEnum):
         raise ValueError(value)
 
 
-class ClusterDriver(_StrEnum):
+class DriverKind(_StrEnum):
+    """Which driver runs a cluster (the drivers themselves: ``drivers.base.ClusterDriver``)."""
+
     POOL = "pool"
     KUBERNETES = "kubernetes"
     AZUREML = "azureml"  # a compute target of an Azure ML workspace
@@ -85,7 +87,7 @@ class ClusterSpec:
     """What ``cluster create`` asks for (a pool) or ``cluster attach`` (Kubernetes)."""
 
     name: str
-    driver: ClusterDriver = ClusterDriver.POOL
+    driver: DriverKind = DriverKind.POOL
     purpose: ClusterPurpose = ClusterPurpose.FAST_PROD
     agent_count: int = 3
     vm_size: str = "Standard_D3_v2"
@@ -99,7 +101,7 @@ class ClusterSpec:
 @dataclass(frozen=True)
 class Cluster:
     name: str
-    driver: ClusterDriver
+    driver: DriverKind
     purpose: ClusterPurpose
     provisioning_state: ProvisioningState
     agent_count: int  # nodes

@@ -13,10 +13,10 @@ from typing import Any
 
 from .. import inputs, vmsizes
 from .domain import (
-    ClusterDriver,
     ClusterPurpose,
     ClusterSpec,
     DeploymentSpec,
+    DriverKind,
     EndpointSpec,
     ModelSpec,
 )
@@ -181,7 +181,7 @@ def cluster_spec(spec: ClusterSpec) -> ClusterSpec:
     for ref in ("kube_context", "resource_id"):
         if getattr(spec, ref) is not None:
             text(getattr(spec, ref), ref, MAX_REFERENCE_CHARS)
-    if spec.driver is ClusterDriver.POOL:
+    if spec.driver is DriverKind.POOL:
         spec_integer(spec.agent_count, "agent_count", 1, 100)
         size = vmsizes.lookup(spec.vm_size)
         if size is None:
@@ -194,7 +194,7 @@ def cluster_spec(spec: ClusterSpec) -> ClusterSpec:
         purpose_capacity(
             spec.purpose, spec.agent_count * size.vcpus, f"{spec.agent_count} x {size.name}"
         )
-    elif spec.driver is ClusterDriver.KUBERNETES:
+    elif spec.driver is DriverKind.KUBERNETES:
         if not spec.kube_context:
             raise InvalidInput(
                 "kube_context",

@@ -24,12 +24,12 @@ from .. import vmsizes
 from ..api.domain import (
     AuthMode,
     Cluster,
-    ClusterDriver,
     ClusterPurpose,
     CodeConfiguration,
     Deployment,
     DeploymentRole,
     DeploymentSpec,
+    DriverKind,
     Endpoint,
     EndpointSpec,
     LogLine,
@@ -249,7 +249,7 @@ def compute_to_cluster(res: dict[str, Any], endpoints: int = 0) -> Cluster:
     tags = res.get("tags") or {}
     return Cluster(
         name=str(res.get("name") or last_segment(res.get("id"))),
-        driver=ClusterDriver.AZUREML,
+        driver=DriverKind.AZUREML,
         purpose=purpose,
         provisioning_state=provisioning_state(props.get("provisioningState")),
         agent_count=agents,

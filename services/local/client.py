@@ -23,11 +23,11 @@ from .. import paths
 from ..api import revisions, validation
 from ..api.domain import (
     Cluster,
-    ClusterDriver,
     ClusterSpec,
     CodeConfiguration,
     Deployment,
     DeploymentSpec,
+    DriverKind,
     Endpoint,
     EndpointKeys,
     EndpointPatch,
@@ -328,7 +328,7 @@ class LocalWorkspace(Workspace):
         return self._handle(await self._call("POST", "/v1/clusters", json=to_dict(spec)))
 
     async def attach_cluster(self, spec: ClusterSpec) -> OperationHandle:
-        spec = replace(spec, driver=ClusterDriver.KUBERNETES)
+        spec = replace(spec, driver=DriverKind.KUBERNETES)
         validation.cluster_spec(spec)
         return self._handle(await self._call("POST", "/v1/clusters/attach", json=to_dict(spec)))
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from modeldeck.services.api.domain import ClusterDriver, ClusterPurpose, ClusterSpec, ModelSpec
+from modeldeck.services.api.domain import ClusterPurpose, ClusterSpec, DriverKind, ModelSpec
 from modeldeck.services.api.errors import Conflict, InvalidInput, ModeldeckError, NotFound
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -22,7 +22,7 @@ async def test_list_clusters_shows_only_kubernetes_and_aks(ws: Any, seeded: Any)
     clusters = {c.name: c for c in await ws.list_clusters()}
     assert set(clusters) == {"myaks", "arc"}
     aks = clusters["myaks"]
-    assert aks.driver is ClusterDriver.AZUREML and aks.agent_count == 3
+    assert aks.driver is DriverKind.AZUREML and aks.agent_count == 3
     assert aks.vm_size == "Standard_D3_v2" and aks.vcpus_total == 12
     assert aks.endpoints == 1
     assert clusters["arc"].namespace == "default" and clusters["arc"].resource_id == AKS_ID
@@ -62,7 +62,7 @@ async def test_attach_and_detach_a_kubernetes_cluster(ws: Any, fake: Any) -> Non
     await (
         await ws.attach_cluster(
             ClusterSpec(
-                name="prod", driver=ClusterDriver.KUBERNETES, resource_id=AKS_ID, namespace="ml"
+                name="prod", driver=DriverKind.KUBERNETES, resource_id=AKS_ID, namespace="ml"
             )
         )
     ).wait()
@@ -72,7 +72,7 @@ async def test_attach_and_detach_a_kubernetes_cluster(ws: Any, fake: Any) -> Non
     assert body["properties"]["properties"] == {"namespace": "ml"}
     with pytest.raises(Conflict) as info:  # the seed's warning: never attach one cluster twice
         await ws.attach_cluster(
-            ClusterSpec(name="prod2", driver=ClusterDriver.KUBERNETES, resource_id=AKS_ID)
+            ClusterSpec(name="prod2", driver=DriverKind.KUBERNETES, resource_id=AKS_ID)
         )
     assert "already attached as 'prod'" in str(info.value)
     await (await ws.detach_cluster("prod")).wait()
@@ -84,7 +84,7 @@ async def test_attach_and_detach_a_kubernetes_cluster(ws: Any, fake: Any) -> Non
 async def test_attach_needs_an_arm_resource_id(ws: Any, fake: Any) -> None:
     with pytest.raises(InvalidInput) as info:
         await ws.attach_cluster(
-            ClusterSpec(name="prod", driver=ClusterDriver.KUBERNETES, resource_id="my-ctx")
+            ClusterSpec(name="prod", driver=DriverKind.KUBERNETES, resource_id="my-ctx")
         )
     assert "az aks show --query id" in str(info.value)
 

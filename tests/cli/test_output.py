@@ -90,12 +90,12 @@ def test_bad_query_is_invalid_input() -> None:
 
 
 def _cluster(name: str) -> dict:
-    from modeldeck.services.api.domain import Cluster, ClusterDriver, ClusterPurpose
+    from modeldeck.services.api.domain import Cluster, ClusterPurpose, DriverKind
 
     return to_dict(
         Cluster(
             name=name,
-            driver=ClusterDriver.POOL,
+            driver=DriverKind.POOL,
             purpose=ClusterPurpose.FAST_PROD,
             provisioning_state=ProvisioningState.SUCCEEDED,
             agent_count=3,

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from modeldeck.services.api.domain import (
-    ClusterDriver,
     ClusterPurpose,
     ClusterSpec,
     CodeConfiguration,
     DeploymentSpec,
+    DriverKind,
     Model,
 )
 from modeldeck.services.drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute
@@ -69,7 +69,7 @@ async def make_driver(tmp_path: Path) -> AsyncIterator[Callable[..., KubernetesD
     ) -> KubernetesDriver:
         spec = ClusterSpec(
             name=name,
-            driver=ClusterDriver.KUBERNETES,
+            driver=DriverKind.KUBERNETES,
             purpose=purpose,
             kube_context=context,
             namespace=namespace,

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 from modeldeck.services.api.domain import (
-    ClusterDriver,
     ClusterSpec,
     CodeConfiguration,
     DeploymentRole,
     DeploymentSpec,
+    DriverKind,
     EndpointPatch,
     EndpointSpec,
     KeyType,
@@ -100,9 +100,7 @@ def deployment(name: str, endpoint: str, code: str = "blue") -> DeploymentSpec:
 
 
 def attach(name: str) -> ClusterSpec:
-    return ClusterSpec(
-        name=name, driver=ClusterDriver.KUBERNETES, kube_context="fake", namespace=NS
-    )
+    return ClusterSpec(name=name, driver=DriverKind.KUBERNETES, kube_context="fake", namespace=NS)
 
 
 async def shown(ws: LocalWorkspace, endpoint: str) -> dict[str, tuple[int, int, str]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from modeldeck.services.api.domain import ClusterDriver, ClusterSpec
+from modeldeck.services.api.domain import ClusterSpec, DriverKind
 from modeldeck.services.api.errors import Conflict, InvalidInput, NotFound
 from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.services.local.controlplane import daemon
@@ -90,13 +90,11 @@ async def test_attach_refuse_twice_and_an_unreachable_cluster_stays_contained(  
             await h.make_endpoint(ws, "pool-ep")
             await h.wait(
                 await ws.attach_cluster(
-                    ClusterSpec(
-                        name="aks-prod", driver=ClusterDriver.KUBERNETES, kube_context="prod"
-                    )
+                    ClusterSpec(name="aks-prod", driver=DriverKind.KUBERNETES, kube_context="prod")
                 )
             )
             aks = await ws.get_cluster("aks-prod")
-            assert aks.driver is ClusterDriver.KUBERNETES and aks.error is None
+            assert aks.driver is DriverKind.KUBERNETES and aks.error is None
             assert (aks.agent_count, aks.vcpus_total) == (4, pytest.approx(15.44))
             # no --namespace: the context's, recorded at attach
             assert aks.namespace == "ml" and aks.kube_context == "prod"

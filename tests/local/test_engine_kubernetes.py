@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from modeldeck.services.api.domain import (
-    ClusterDriver,
     ClusterSpec,
+    DriverKind,
     EndpointPatch,
     KeyType,
     ProvisioningState,
@@ -67,7 +67,7 @@ async def test_kubernetes_endpoint_through_the_daemon(fake, h, tmp_path_factory)
                 await ws.attach_cluster(
                     ClusterSpec(
                         name="aks",
-                        driver=ClusterDriver.KUBERNETES,
+                        driver=DriverKind.KUBERNETES,
                         kube_context="fake",
                         namespace="ml",
                     )
@@ -176,7 +176,7 @@ async def test_attach_rules_identity_and_isolated_failures(h, tmp_path_factory) 
 
     def spec(name: str, ctx: str, ns: str | None = None, **kw: Any) -> ClusterSpec:
         return ClusterSpec(
-            name=name, driver=ClusterDriver.KUBERNETES, kube_context=ctx, namespace=ns, **kw
+            name=name, driver=DriverKind.KUBERNETES, kube_context=ctx, namespace=ns, **kw
         )
 
     try:
@@ -245,9 +245,7 @@ async def test_dry_run_not_ready_metrics_note_and_detach(h, tmp_path_factory) ->
     fake = fk.FakeKube(metrics_server=False).start()
     home = tmp_path_factory.mktemp("mdd")
     config = fk.write_kubeconfig(home / "kubeconfig", {"fake": (fake.url, "")}, current="fake")
-    aks = ClusterSpec(
-        name="aks", driver=ClusterDriver.KUBERNETES, kube_context="fake", namespace="ml"
-    )
+    aks = ClusterSpec(name="aks", driver=DriverKind.KUBERNETES, kube_context="fake", namespace="ml")
     try:
         with h.running_home(home, KUBECONFIG=str(config)):
             daemon.ensure_daemon()
@@ -402,7 +400,7 @@ class Operator:
         )
         await self.engine.attach_cluster(
             ClusterSpec(
-                name="aks", driver=ClusterDriver.KUBERNETES, kube_context="fake", namespace="ml"
+                name="aks", driver=DriverKind.KUBERNETES, kube_context="fake", namespace="ml"
             )
         )
         adopt.stop_following(self.engine, "aks")

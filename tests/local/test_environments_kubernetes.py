@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from modeldeck.services import apply
-from modeldeck.services.api.domain import ClusterDriver, ClusterSpec
+from modeldeck.services.api.domain import ClusterSpec, DriverKind
 from modeldeck.services.api.errors import ModeldeckError
 from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.services.local.controlplane import daemon
@@ -23,9 +23,7 @@ async def test_a_conda_file_on_kubernetes_is_not_built_here(h, tmp_path_factory)
     home = tmp_path_factory.mktemp("mdk")
     work = tmp_path_factory.mktemp("work")
     config = fk.write_kubeconfig(home / "kubeconfig", {"fake": (fake.url, "")}, current="fake")
-    aks = ClusterSpec(
-        name="aks", driver=ClusterDriver.KUBERNETES, kube_context="fake", namespace="ml"
-    )
+    aks = ClusterSpec(name="aks", driver=DriverKind.KUBERNETES, kube_context="fake", namespace="ml")
     (work / "code").mkdir()
     (work / "code" / "score.py").write_text(
         "def init():\n    pass\n\ndef run(raw):\n    return 1\n"
@@ -83,9 +81,7 @@ async def test_the_pods_init_container_builds_it_and_a_missing_package_fails_wit
     home = tmp_path_factory.mktemp("mdk")
     work = tmp_path_factory.mktemp("work")
     config = fk.write_kubeconfig(home / "kubeconfig", {"fake": (fake.url, "")}, current="fake")
-    aks = ClusterSpec(
-        name="aks", driver=ClusterDriver.KUBERNETES, kube_context="fake", namespace="ml"
-    )
+    aks = ClusterSpec(name="aks", driver=DriverKind.KUBERNETES, kube_context="fake", namespace="ml")
     (work / "code").mkdir()
     (work / "code" / "score.py").write_text(
         "def init():\n    pass\n\ndef run(raw):\n    return 1\n"

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 from modeldeck.services.api.domain import (
-    ClusterDriver,
     ClusterPurpose,
     ClusterSpec,
     CodeConfiguration,
     DeploymentSpec,
+    DriverKind,
     Model,
 )
 from modeldeck.services.api.errors import InvalidInput
@@ -60,7 +60,7 @@ async def test_walkthrough_on_a_real_cluster(
         tags["modeldeck.io/gateway-url"] = os.environ["MODELDECK_REAL_GATEWAY_URL"]
     spec = ClusterSpec(
         name="smoke",
-        driver=ClusterDriver.KUBERNETES,
+        driver=DriverKind.KUBERNETES,
         purpose=ClusterPurpose.DEV_TEST,
         kube_context=os.environ.get("MODELDECK_REAL_CONTEXT") or None,
         namespace=os.environ.get("MODELDECK_REAL_NAMESPACE", "modeldeck-smoke"),

@@ -106,9 +106,9 @@ async def test_metrics_say_why_cpu_and_memory_are_missing(
 ) -> None:
     """A cluster without the metrics server: the metrics view says so, not a blank."""
     from modeldeck.services.api.domain import (
-        ClusterDriver,
         CodeConfiguration,
         DeploymentSpec,
+        DriverKind,
         EndpointSpec,
         ModelSpec,
     )
@@ -116,7 +116,7 @@ async def test_metrics_say_why_cpu_and_memory_are_missing(
 
     _, fake = kube_home
     ws = kube_workspace
-    spec = ClusterSpec(name="kube-m", driver=ClusterDriver.KUBERNETES, kube_context="fake")
+    spec = ClusterSpec(name="kube-m", driver=DriverKind.KUBERNETES, kube_context="fake")
     await asyncio.wait_for((await ws.attach_cluster(spec)).wait(), 60)
     await ws.create_model(ModelSpec(name="sklearn-demo", path=str(examples / "model")))
     await asyncio.wait_for(

@@ -16,12 +16,12 @@ import pytest
 from modeldeck.services.api.domain import (
     AuthMode,
     Cluster,
-    ClusterDriver,
     ClusterPurpose,
     CodeConfiguration,
     Deployment,
     DeploymentRole,
     DeploymentSpec,
+    DriverKind,
     Endpoint,
     EndpointKeys,
     LogLine,
@@ -43,7 +43,7 @@ URI = "http://127.0.0.1:8080/api/v1/endpoint/my-endpoint/score"
 CLUSTERS = [
     Cluster(
         "myaks",
-        ClusterDriver.POOL,
+        DriverKind.POOL,
         ClusterPurpose.FAST_PROD,
         OK,
         3,
@@ -55,11 +55,11 @@ CLUSTERS = [
         endpoints=2,
     ),
     Cluster(
-        "devbox", ClusterDriver.POOL, ClusterPurpose.DEV_TEST, OK, 1, "Standard_D2_v2", 2, 7, 0, 0
+        "devbox", DriverKind.POOL, ClusterPurpose.DEV_TEST, OK, 1, "Standard_D2_v2", 2, 7, 0, 0
     ),
     Cluster(
         "aks-prod",
-        ClusterDriver.KUBERNETES,
+        DriverKind.KUBERNETES,
         ClusterPurpose.FAST_PROD,
         OK,
         4,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from modeldeck.services.api import validation as v
 from modeldeck.services.api.domain import (
-    ClusterDriver,
     ClusterPurpose,
     ClusterSpec,
     CodeConfiguration,
     DeploymentSpec,
+    DriverKind,
     Resources,
     ResourceSet,
     ScaleSettings,
@@ -121,7 +121,7 @@ def test_unknown_vm_size_lists_known_ones() -> None:
 
 def test_attach_needs_a_context() -> None:
     with pytest.raises(InvalidInput, match="kube_context"):
-        v.cluster_spec(ClusterSpec(name="prod", driver=ClusterDriver.KUBERNETES))
+        v.cluster_spec(ClusterSpec(name="prod", driver=DriverKind.KUBERNETES))
 
 
 def _dep(**kw: object) -> DeploymentSpec:

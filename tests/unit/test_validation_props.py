@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from modeldeck.services.api import validation
 from modeldeck.services.api.domain import (
-    ClusterDriver,
     ClusterPurpose,
     ClusterSpec,
     CodeConfiguration,
     DeploymentSpec,
+    DriverKind,
     EndpointSpec,
     Probe,
     RequestSettings,
@@ -151,7 +151,7 @@ def test_deployment_count(existing: list[str], adding: str) -> None:
 @example("blue", ClusterPurpose.FAST_PROD, "1", "Standard_D3_v2")  # once a TypeError
 def test_cluster_spec(name: str, purpose: ClusterPurpose, agents: Any, size: str) -> None:
     spec = ClusterSpec(
-        name=name, driver=ClusterDriver.POOL, purpose=purpose, agent_count=agents, vm_size=size
+        name=name, driver=DriverKind.POOL, purpose=purpose, agent_count=agents, vm_size=size
     )
     try:
         validation.cluster_spec(spec)

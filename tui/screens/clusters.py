@@ -11,7 +11,7 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
-from ...services.api.domain import Cluster, ClusterDriver, ClusterSpec
+from ...services.api.domain import Cluster, ClusterSpec, DriverKind
 from ..format import capacity_bar, clip, error_detail
 from .dialogs import ConfirmScreen, PromptScreen
 from .resource_list import ResourceListScreen
@@ -101,7 +101,7 @@ class ClustersScreen(ResourceListScreen):
         if name is None or not self.mdapp.allow_mutation("detach"):
             return
         cluster = getattr(self, "clusters", {}).get(name)
-        if cluster is not None and cluster.driver is ClusterDriver.POOL:
+        if cluster is not None and cluster.driver is DriverKind.POOL:
             message = (
                 f"'{name}' is a local pool: detaching does not apply.\n"
                 "Delete it instead (ctrl+d), once its endpoints are deleted."

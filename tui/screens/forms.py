@@ -22,11 +22,11 @@ from ...services import vmsizes
 from ...services.api import validation
 from ...services.api.domain import (
     AuthMode,
-    ClusterDriver,
     ClusterPurpose,
     ClusterSpec,
     CodeConfiguration,
     DeploymentSpec,
+    DriverKind,
     EndpointSpec,
     ModelSpec,
     Resources,
@@ -170,7 +170,7 @@ def cluster_form() -> FormScreen:
     def build(v: dict[str, str]) -> ClusterSpec:
         spec = ClusterSpec(
             name=v["name"],
-            driver=ClusterDriver.POOL,
+            driver=DriverKind.POOL,
             purpose=ClusterPurpose.parse(v["purpose"]),  # type: ignore[arg-type]
             agent_count=_int(v["agent_count"], "agent_count"),
             vm_size=v["vm_size"],
@@ -193,7 +193,7 @@ def attach_form() -> FormScreen:
     def build(v: dict[str, str]) -> ClusterSpec:
         spec = ClusterSpec(
             name=v["name"],
-            driver=ClusterDriver.KUBERNETES,
+            driver=DriverKind.KUBERNETES,
             purpose=ClusterPurpose.parse(v["purpose"]),  # type: ignore[arg-type]
             kube_context=v["kube_context"] or None,
             namespace=v["namespace"] or None,

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, NamedTuple
 from ... import vmsizes
 from ...api import validation
 from ...api.domain import (
-    ClusterDriver,
     ClusterSpec,
     DeploymentRole,
     DeploymentSpec,
+    DriverKind,
     Model,
     ModelSpec,
     ProvisioningState,
@@ -94,7 +94,7 @@ class Admission:
         driver's (bounded by DRIVER_TIMEOUT_S)."""
         row = self.engine.cluster_row(cluster)
         spec: ClusterSpec = row.spec
-        if spec.driver is ClusterDriver.POOL:
+        if spec.driver is DriverKind.POOL:
             size = vmsizes.lookup(spec.vm_size)
             if size is not None:
                 return (
@@ -138,7 +138,7 @@ class Admission:
         gpus = n * int(req.gpu or 0)
         row = self.store.cluster(cluster)
         size = vmsizes.lookup(row.spec.vm_size) if row is not None else None
-        if gpus and row is not None and row.spec.driver is ClusterDriver.POOL and size:
+        if gpus and row is not None and row.spec.driver is DriverKind.POOL and size:
             total_gpu = row.spec.agent_count * size.gpus
             used_gpu = sum(
                 reserved_instances(d.spec) * int(d.spec.resources.requests.gpu or 0)

@@ -37,10 +37,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ...api.domain import (
-    ClusterDriver,
     CodeConfiguration,
     DeploymentRole,
     DeploymentSpec,
+    DriverKind,
     ProvisioningState,
     Resources,
     ResourceSet,
@@ -128,7 +128,7 @@ def _is_kubernetes(engine: Engine, cluster: str) -> bool:
     driver = engine.drivers.get(cluster)
     return (
         row is not None
-        and row.spec.driver is ClusterDriver.KUBERNETES
+        and row.spec.driver is DriverKind.KUBERNETES
         and driver is not None
         and isinstance(driver, SharedCluster)
     )

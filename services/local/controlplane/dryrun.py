@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ...api import validation
-from ...api.domain import ClusterDriver, CodeConfiguration, DeploymentSpec, EndpointSpec, ModelSpec
+from ...api.domain import CodeConfiguration, DeploymentSpec, DriverKind, EndpointSpec, ModelSpec
 from ...api.errors import BackendError, Conflict, InvalidInput
 from ...drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute, RendersManifests
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def _render_driver(engine: Engine, cluster: str) -> RendersManifests:
     """The driver of a cluster whose manifests ``--dry-run`` prints (Kubernetes only)."""
     row = engine.cluster_row(cluster)
-    if row.spec.driver is not ClusterDriver.KUBERNETES:
+    if row.spec.driver is not DriverKind.KUBERNETES:
         raise InvalidInput(
             "--dry-run",
             True,
@@ -84,7 +84,7 @@ async def render_deployment(
             code=str(code), scoring_script=spec.code_configuration.scoring_script
         ),
     )
-    environment = await engine.resolve_environment(spec, ep.cluster)
+    environment = await engine.environments.resolve(spec, ep.cluster)
     runtime = DeploymentRuntime(
         spec=stored, model=resolved, code_dir=str(code), environment=environment
     )

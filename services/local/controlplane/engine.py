@@ -30,12 +30,12 @@ from ...api import revisions, validation
 from ...api.domain import (
     AuthMode,
     Cluster,
-    ClusterDriver,
     ClusterSpec,
     CodeConfiguration,
     Deployment,
     DeploymentRole,
     DeploymentSpec,
+    DriverKind,
     Endpoint,
     EndpointKeys,
     EndpointPatch,
@@ -64,6 +64,7 @@ from ...api.errors import (
 )
 from ...drivers.base import (
     ChecksAttach,
+    ClusterDriver,
     DeploymentRuntime,
     DeploymentStatus,
     EndpointAuth,
@@ -73,9 +74,6 @@ from ...drivers.base import (
     NotesMetrics,
     Progress,
     SharedCluster,
-)
-from ...drivers.base import (
-    ClusterDriver as Driver,
 )
 from . import adopt, dryrun
 from .admission import DRIVER_TIMEOUT_S, Admission, reserved_instances
@@ -117,7 +115,7 @@ class Engine:
         self.gateway = gateway
         self.token_ttl_s = token_ttl_s
         self.version = version
-        self.drivers: dict[str, Driver] = {}
+        self.drivers: dict[str, ClusterDriver] = {}
         self.driver_errors: dict[str, str] = {}
         #: clusters whose last call failed (shown on their endpoints until one succeeds)
         self.cluster_health: dict[str, str] = {}
@@ -161,12 +159,12 @@ class Engine:
         if self._http is not None:
             await self._http.close()
 
-    def make_driver(self, spec: ClusterSpec) -> Driver:
-        if spec.driver is ClusterDriver.POOL:
+    def make_driver(self, spec: ClusterSpec) -> ClusterDriver:
+        if spec.driver is DriverKind.POOL:
             from ...drivers.pool import PoolDriver
 
             return PoolDriver(spec, gateway=self.gateway, data_dir=self.data_dir)
-        if spec.driver is ClusterDriver.KUBERNETES:
+        if spec.driver is DriverKind.KUBERNETES:
             try:
                 from ...drivers.kubernetes.driver import KubernetesDriver
             except ImportError as exc:
@@ -206,7 +204,7 @@ class Engine:
             raise NotFound("cluster", name)
         return row
 
-    def driver(self, cluster: str) -> Driver:
+    def driver(self, cluster: str) -> ClusterDriver:
         driver = self.drivers.get(cluster)
         if driver is None:
             why = self.driver_errors.get(cluster, "its driver is not running")
@@ -216,7 +214,7 @@ class Engine:
             )
         return driver
 
-    def driver_for_endpoint(self, endpoint: str) -> Driver:
+    def driver_for_endpoint(self, endpoint: str) -> ClusterDriver:
         ep = self.store.endpoint(endpoint)
         if ep is None:
             raise NotFound("endpoint", endpoint)
@@ -244,7 +242,7 @@ class Engine:
             purpose=spec.purpose,
             provisioning_state=row.state,
             agent_count=nodes,
-            vm_size=spec.vm_size if spec.driver is ClusterDriver.POOL else None,
+            vm_size=spec.vm_size if spec.driver is DriverKind.POOL else None,
             vcpus_total=vcpus,
             memory_gb_total=mem,
             vcpus_used=round(used_cpu, 3),
@@ -267,7 +265,7 @@ class Engine:
         return await self._cluster(self.cluster_row(name))
 
     async def create_cluster(self, spec: ClusterSpec) -> Operation:
-        if spec.driver is not ClusterDriver.POOL:
+        if spec.driver is not DriverKind.POOL:
             raise InvalidInput(
                 "driver",
                 spec.driver.value,
@@ -301,7 +299,7 @@ class Engine:
         return self.operations.start("cluster.create", spec.name, work)
 
     async def attach_cluster(self, spec: ClusterSpec) -> Operation:
-        spec = replace(spec, driver=ClusterDriver.KUBERNETES, tags=validation.tags(spec.tags))
+        spec = replace(spec, driver=DriverKind.KUBERNETES, tags=validation.tags(spec.tags))
         validation.cluster_spec(spec)
         if self.store.cluster(spec.name) is not None:
             raise Conflict(f"cluster '{spec.name}' already exists", fix="choose another name")
@@ -350,12 +348,12 @@ class Engine:
         message += "".join(f"\nnote: {n}" for n in notes)
         return self.operations.done("cluster.attach", spec.name, message)
 
-    def _check_attached_once(self, spec: ClusterSpec, driver: Driver) -> None:
+    def _check_attached_once(self, spec: ClusterSpec, driver: ClusterDriver) -> None:
         """Conflict when the API server and namespace of ``driver`` are attached already."""
         identity = driver.identity if isinstance(driver, Identified) else None
         for row in self.store.clusters():
             other: ClusterSpec = row.spec
-            if other.driver is not ClusterDriver.KUBERNETES or other.name == spec.name:
+            if other.driver is not DriverKind.KUBERNETES or other.name == spec.name:
                 continue
             other_driver = self.drivers.get(other.name)
             same = (
@@ -380,7 +378,7 @@ class Engine:
 
     async def detach_cluster(self, name: str, *, delete_resources: bool = False) -> Operation:
         row = self.cluster_row(name)
-        if row.spec.driver is not ClusterDriver.KUBERNETES:
+        if row.spec.driver is not DriverKind.KUBERNETES:
             raise InvalidInput(
                 "name",
                 name,
@@ -447,7 +445,7 @@ class Engine:
     async def scale_cluster(self, name: str, agent_count: int) -> Operation:
         row = self.cluster_row(name)
         spec: ClusterSpec = row.spec
-        if spec.driver is not ClusterDriver.POOL:
+        if spec.driver is not DriverKind.POOL:
             raise InvalidInput(
                 "name",
                 name,
@@ -488,7 +486,7 @@ class Engine:
                     + ", ".join(e.name for e in endpoints),
                     fix="delete them first: modeldeck online-endpoint delete --name NAME",
                 )
-            if row.spec.driver is ClusterDriver.KUBERNETES:
+            if row.spec.driver is DriverKind.KUBERNETES:
                 raise InvalidInput(
                     "name",
                     name,
@@ -1393,6 +1391,6 @@ class Engine:
         )
 
 
-async def _close_quietly(driver: Driver) -> None:
+async def _close_quietly(driver: ClusterDriver) -> None:
     with contextlib.suppress(Exception):
         await driver.close()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...api import validation
-from ...api.domain import ClusterDriver, DeploymentSpec, Environment
+from ...api.domain import DeploymentSpec, DriverKind, Environment
 from ...api.errors import Conflict, InvalidInput, NotFound
 from ...drivers.base import KeepsLogs, Progress
 from .operations import message_of
@@ -143,8 +143,8 @@ class EnvironmentStore:
         resolution: both back ends install the same lines). Every problem is refused here,
         before anything changes."""
         if self.engine.cluster_row(cluster).spec.driver not in (
-            ClusterDriver.POOL,
-            ClusterDriver.KUBERNETES,
+            DriverKind.POOL,
+            DriverKind.KUBERNETES,
         ):
             return None
         env = self._environment_spec(spec)
@@ -171,7 +171,7 @@ class EnvironmentStore:
         if resolved is None:
             return None, None
         if self.engine.cluster_row(self.engine.endpoint_row(endpoint).cluster).spec.driver is not (
-            ClusterDriver.POOL
+            DriverKind.POOL
         ):
             # Kubernetes: the pods' init container builds it (services/drivers/kubernetes/manifests.py)
             progress(0.01, f"environment {resolved.key[:12]}: built in the pods")
