@@ -48,19 +48,21 @@ async def forward(
     t0 = loop.time()
     stats = backend.stats
     name = backend.name
+
+    def answer(status: int, code: str, message: str, fix: str | None = None) -> web.Response:
+        """The gateway's own answer, counted in the deployment's stats."""
+        stats.record(status, loop.time() - t0, time.monotonic())
+        return error_response(status, code, message, rid, name, fix=fix)
+
     inst = backend.try_acquire()
     if inst is None:
         if not backend.instances:
-            stats.record(503, loop.time() - t0, time.monotonic())
-            return error_response(
-                503, "NoReadyReplica", f"deployment '{name}' has no ready replica", rid, name
-            )
+            return answer(503, "NoReadyReplica", f"deployment '{name}' has no ready replica")
         settings = backend.settings
         try:
             inst = await backend.acquire(settings.max_queue_wait_ms / 1000)
         except QueueTimeout:
-            stats.record(429, loop.time() - t0, time.monotonic())
-            return error_response(
+            return answer(
                 429,
                 "TooManyRequests",
                 (
@@ -68,8 +70,6 @@ async def forward(
                     f"max_concurrent_requests_per_instance={settings.max_concurrent_requests_per_instance} "
                     f"in flight, and none freed within max_queue_wait_ms={settings.max_queue_wait_ms}"
                 ),
-                rid,
-                name,
                 fix="retry later, add replicas (instance_count / autoscale) or raise max_queue_wait_ms",
             )
     fwd_headers = {"x-request-id": rid}
@@ -92,13 +92,10 @@ async def forward(
                 ms_headers = [(k, v) for k, v in resp.headers.items() if k[:5].lower() == "x-ms-"]
         except TimeoutError:
             ms = backend.settings.request_timeout_ms
-            stats.record(504, loop.time() - t0, time.monotonic())
-            return error_response(
+            return answer(
                 504,
                 "RequestTimeout",
                 f"deployment '{name}' did not answer within request_timeout_ms={ms}",
-                rid,
-                name,
                 fix="make run() faster or raise request_settings.request_timeout_ms",
             )
         except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
@@ -116,13 +113,10 @@ async def forward(
             if nxt is not None:
                 inst = nxt
                 continue
-        stats.record(502, loop.time() - t0, time.monotonic())
-        return error_response(
+        return answer(
             502,
             "BadGateway",
             f"deployment '{name}' replica failed to answer: {type(failure).__name__}",
-            rid,
-            name,
         )
     stats.record(status, loop.time() - t0, time.monotonic())
     out_headers = {"x-request-id": rid, "azureml-model-deployment": name}
