@@ -36,7 +36,7 @@ async def restore_all(engine: Engine) -> None:
             engine.store.delete_cluster(row.spec.name)  # its deletion was interrupted
             continue
         try:
-            engine.drivers[row.spec.name] = engine.make_driver(row.spec)
+            engine.drivers[row.spec.name] = engine.clusters.make_driver(row.spec)
             engine.driver_errors.pop(row.spec.name, None)
             if row.state is not ProvisioningState.SUCCEEDED:
                 engine.store.update_cluster(
