@@ -11,7 +11,8 @@ import pytest
 from modeldeck.services.api.domain import ClusterPurpose, ScaleSettings
 from modeldeck.services.api.errors import InvalidInput, NotFound
 from modeldeck.services.drivers.kubernetes import concurrency as cc
-from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver, RolloutFailed
+from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
+from modeldeck.services.drivers.kubernetes.rollout import RolloutFailed
 
 NS = "ml"
 MANAGED = "app.kubernetes.io/managed-by=modeldeck"

@@ -24,7 +24,8 @@ from modeldeck.services import environments as envs
 from modeldeck.services.api.errors import InvalidInput
 from modeldeck.services.drivers.base import DeploymentRuntime
 from modeldeck.services.drivers.kubernetes import manifests as mf
-from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver, RolloutFailed
+from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
+from modeldeck.services.drivers.kubernetes.rollout import RolloutFailed
 
 from .conftest import NS
 from .test_cli_kubernetes import kube_cli  # noqa: F401 (the fixture)
