@@ -90,7 +90,7 @@ async def main(n_endpoints: int, n_deployments: int, rounds: int) -> None:
             )
 
         async def metrics() -> Any:
-            return await ws.get_metrics()
+            return (await ws.get_metrics()).samples
 
         # warm up (token, connections)
         await one_list()

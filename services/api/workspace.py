@@ -31,7 +31,7 @@ from .domain import (
     InvokeResult,
     KeyType,
     LogLine,
-    MetricSample,
+    MetricsReport,
     Model,
     ModelSpec,
     Operation,
@@ -98,9 +98,6 @@ class Workspace(abc.ABC):
 
     def __init__(self, name: str) -> None:
         self.name = name
-        #: endpoint -> why some of its metrics are missing (e.g. a Kubernetes cluster without
-        #: the metrics server), as of the last ``get_metrics``
-        self.metrics_missing: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
     async def close(self) -> None:  # noqa: B027 - optional hook
@@ -323,13 +320,14 @@ class Workspace(abc.ABC):
 
     # -- metrics -------------------------------------------------------------------------
     @abc.abstractmethod
-    async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:
-        """One sample per deployment (of one endpoint, or all), as of now."""
+    async def get_metrics(self, endpoint: str | None = None) -> MetricsReport:
+        """One sample per deployment (of one endpoint, or all), as of now, and why some
+        metrics are missing, if they are."""
 
     async def stream_metrics(
         self, endpoint: str | None = None, *, interval: float = 1.0
-    ) -> AsyncIterator[list[MetricSample]]:
-        """A list of samples every ``interval`` seconds."""
+    ) -> AsyncIterator[MetricsReport]:
+        """A report every ``interval`` seconds."""
         while True:
             yield await self.get_metrics(endpoint)
             await asyncio.sleep(interval)

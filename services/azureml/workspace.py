@@ -29,7 +29,7 @@ import httpx
 from ..api.domain import (
     EndpointPatch,
     EndpointToken,
-    MetricSample,
+    MetricsReport,
     Operation,
 )
 from ..api.errors import (
@@ -126,12 +126,10 @@ class AzureMLWorkspace(ClusterRoom, AssetRoom, EndpointRoom, DeploymentRoom, Wor
         self._invoke_cache: dict[str, tuple[str, str, float]] = {}
         self._http: httpx.AsyncClient | None = None  # scoring and blob uploads (no ARM token)
         self._ml_tokens: TokenProvider | None = None
-        #: endpoint -> why Azure Monitor gave no metrics for it (last get_metrics)
-        self.metrics_missing: dict[str, str] = {}
         self._metrics_ttl = metrics_ttl
         self._metrics_endpoint = metrics_endpoint.rstrip("/") if metrics_endpoint else None
         self._monitor: ArmClient | None = None
-        self._metrics_cache: dict[str | None, tuple[float, list[MetricSample]]] = {}
+        self._metrics_cache: dict[str | None, tuple[float, MetricsReport]] = {}
         #: (kind, name, revision) -> the resource as read: what a refused update's
         #: Conflict compares with to name the fields someone else changed (bounded)
         self._reads: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
@@ -208,22 +206,22 @@ class AzureMLWorkspace(ClusterRoom, AssetRoom, EndpointRoom, DeploymentRoom, Wor
         return self._track(await self._put_endpoint(name, patch, if_revision=if_revision))
 
     # -- metrics ------------------------------------------------------------------------------
-    async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:
+    async def get_metrics(self, endpoint: str | None = None) -> MetricsReport:
         """Azure Monitor metrics of each endpoint, split by deployment (see ``monitor.py``).
 
         With the metrics batch API: 1 call per 50 endpoints + 1 per 50 deployments; else one
         ARM call per endpoint. What Azure Monitor does not have stays None/0 in the samples;
-        ``self.metrics_missing`` says why when a call failed.
+        the report's ``missing`` says why when a call failed.
         Azure Monitor's grain is one minute, so answers are reused for ``metrics_ttl``
         seconds (30 by default): a dashboard polling every second does not spend ARM's
         read budget (throttled per subscription) on figures that cannot have changed.
         """
         cached = self._metrics_cache.get(endpoint)
         if cached is not None and time.monotonic() - cached[0] < self._metrics_ttl:
-            return list(cached[1])
-        samples = await self._fetch_metrics(endpoint)
-        self._metrics_cache[endpoint] = (time.monotonic(), samples)
-        return samples
+            return MetricsReport(list(cached[1].samples), dict(cached[1].missing))
+        report = await self._fetch_metrics(endpoint)
+        self._metrics_cache[endpoint] = (time.monotonic(), report)
+        return MetricsReport(list(report.samples), dict(report.missing))
 
     async def _batch_client(self) -> ArmClient | None:
         """The Azure Monitor batch endpoint: ``metrics_endpoint``, else the region's (public cloud)."""
@@ -243,13 +241,13 @@ class AzureMLWorkspace(ClusterRoom, AssetRoom, EndpointRoom, DeploymentRoom, Wor
             )
         return self._monitor
 
-    async def _fetch_metrics(self, endpoint: str | None) -> list[MetricSample]:
+    async def _fetch_metrics(self, endpoint: str | None) -> MetricsReport:
         eps = [await self._raw_endpoint(endpoint)] if endpoint else await self._raw_endpoints()
-        self.metrics_missing = {}
+        missing: dict[str, str] = {}
         metrics = Metrics(
             self.arm, await self._batch_client(), self.subscription_id, self._memory_gib
         )
-        return await metrics.samples(eps, self.metrics_missing)
+        return MetricsReport(await metrics.samples(eps, missing), missing)
 
     # -- operations ---------------------------------------------------------------------------
     async def get_operation(self, op_id: str) -> Operation:

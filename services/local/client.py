@@ -37,7 +37,7 @@ from ..api.domain import (
     InvokeResult,
     KeyType,
     LogLine,
-    MetricSample,
+    MetricsReport,
     Model,
     ModelSpec,
     Operation,
@@ -204,8 +204,6 @@ class LocalWorkspace(Workspace):
         self._client: httpx.AsyncClient | None = None
         self._socket: Path | None = None
         self._start_lock = asyncio.Lock()
-        #: endpoint -> why some of its metrics are missing (set by get_metrics)
-        self.metrics_missing: dict[str, str] = {}
 
     # ------------------------------------------------------------------ transport
     @property
@@ -570,14 +568,12 @@ class LocalWorkspace(Workspace):
                 raise _dropped("GET", path, following=True) from None
 
     # ------------------------------------------------------------------ metrics
-    async def get_metrics(self, endpoint: str | None = None) -> list[MetricSample]:
+    async def get_metrics(self, endpoint: str | None = None) -> MetricsReport:
         params = {"notes": "1", **({"endpoint": endpoint} if endpoint else {})}
         data = await self._call("GET", "/v1/metrics", params=params)
         if isinstance(data, list):  # a control plane from before ?notes=1
             data = {"samples": data}
-        # endpoint -> why some of its metrics are missing (as AzureMLWorkspace has it)
-        self.metrics_missing = {str(k): str(v) for k, v in (data.get("missing") or {}).items()}
-        return [from_dict(MetricSample, m) for m in data.get("samples") or []]
+        return from_dict(MetricsReport, data)
 
     # ------------------------------------------------------------------ dry run
     async def render_manifests(

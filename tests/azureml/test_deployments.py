@@ -254,7 +254,7 @@ async def test_metrics_come_in_batches_not_per_deployment(ws: Any, seeded: Any) 
         "CpuUtilizationPercentage": 40.0,
         "DeploymentCapacity": 2,
     }
-    samples = {(s.endpoint, s.deployment): s for s in await ws.get_metrics()}
+    samples = {(s.endpoint, s.deployment): s for s in (await ws.get_metrics()).samples}
     blue = samples[("my-endpoint", "blue")]
     assert blue.requests_per_second == 2.0
     assert blue.latency_p50_ms == 12.5 and blue.latency_p99_ms == 80
@@ -272,10 +272,11 @@ async def test_metrics_come_in_batches_not_per_deployment(ws: Any, seeded: Any) 
 async def test_metrics_fall_back_to_one_arm_call_per_endpoint(ws: Any, seeded: Any) -> None:
     seeded.broken["/metrics:getBatch"] = 403
     seeded.metrics["my-endpoint"] = {"blue": {"RequestsPerMinute": 60, "RequestLatency_P95": 30}}
-    samples = {s.deployment: s for s in await ws.get_metrics("my-endpoint")}
+    report = await ws.get_metrics("my-endpoint")
+    samples = {s.deployment: s for s in report.samples}
     assert samples["blue"].requests_total == 60 and samples["blue"].latency_p95_ms == 30
     assert len(seeded.calls("GET", "/providers/Microsoft.Insights/metrics")) == 1
-    assert "batch" in ws.metrics_missing["*"]
+    assert "batch" in report.missing["*"]
 
 
 async def test_metrics_failure_of_one_endpoint_keeps_the_others(ws: Any, seeded: Any) -> None:
@@ -284,18 +285,18 @@ async def test_metrics_failure_of_one_endpoint_keeps_the_others(ws: Any, seeded:
     seeded.metrics["other"] = {"x": {"RequestsPerMinute": 60}}
     seeded.broken["/metrics:getBatch"] = 403
     seeded.broken["/onlineEndpoints/my-endpoint/providers/Microsoft.Insights/metrics"] = 400
-    samples = await ws.get_metrics()
-    by = {(s.endpoint, s.deployment): s for s in samples}
+    report = await ws.get_metrics()
+    by = {(s.endpoint, s.deployment): s for s in report.samples}
     assert by[("other", "x")].requests_total == 60
     assert by[("my-endpoint", "blue")].requests_total == 0  # shown, without data
-    assert "my-endpoint" in ws.metrics_missing
+    assert "my-endpoint" in report.missing
 
 
 async def test_metrics_are_reused_within_their_ttl(ws: Any, seeded: Any) -> None:
     seeded.metrics["my-endpoint"] = {"blue": {"RequestsPerMinute": 60}}
     first = await ws.get_metrics()
     second = await ws.get_metrics()
-    assert first == second and first[0].requests_total == 60
+    assert first == second and first.samples[0].requests_total == 60
     assert len(seeded.calls("POST", "/metrics:getBatch")) == 2  # endpoints + deployments, once
 
 
@@ -315,10 +316,10 @@ async def test_memory_from_azures_percentage_and_the_listed_limits(ws: Any, seed
         "DeploymentCapacity": 2,
     }
     # before any listing the instance size is unknown: no figure is made up
-    before = {s.deployment: s for s in await ws.get_metrics()}
+    before = {s.deployment: s for s in (await ws.get_metrics()).samples}
     assert before["blue"].memory_mb is None
     await ws.list_deployments()  # what the dashboard does on each refresh: no extra call
-    after = {s.deployment: s for s in await ws.get_metrics("my-endpoint")}
+    after = {s.deployment: s for s in (await ws.get_metrics("my-endpoint")).samples}
     # 50% of 512Mi (the request; no limit set), on each of 2 instances
     assert after["blue"].memory_mb == 512.0
     assert after["green"].memory_mb is None  # no memory figure from Azure

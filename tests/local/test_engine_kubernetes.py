@@ -285,10 +285,10 @@ async def test_dry_run_not_ready_metrics_note_and_detach(h, tmp_path_factory) ->
                 assert fake.get("deployments", "ml", "kube-ep-blue")["spec"]["replicas"] == 1
 
                 # the metrics server is missing: said, not hidden
-                samples = await ws.get_metrics("kube-ep")
-                assert [s.deployment for s in samples] == ["blue"]
-                assert samples[0].cpu_percent is None
-                assert "metrics server is not installed" in ws.metrics_missing["kube-ep"]
+                report = await ws.get_metrics("kube-ep")
+                assert [s.deployment for s in report.samples] == ["blue"]
+                assert report.samples[0].cpu_percent is None
+                assert "metrics server is not installed" in report.missing["kube-ep"]
 
                 # a failed update is rolled back on the cluster; the previous version serves
                 before = fake.get("deployments", "ml", "kube-ep-blue")["spec"]["template"]

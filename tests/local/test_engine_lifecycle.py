@@ -140,10 +140,10 @@ async def test_control_logs_follow_and_metrics(workspace, h) -> None:  # type: i
     await stream.aclose()
     assert any("green: scoring 1 row(s)" in t for t in seen)
 
-    samples = await ws.get_metrics("watch-ep")
+    samples = (await ws.get_metrics("watch-ep")).samples
     assert [(s.endpoint, s.deployment) for s in samples] == [("watch-ep", "green")]
     assert samples[0].requests_total >= 1 and samples[0].replicas_ready == 1
-    assert any(s.deployment == "green" for s in await ws.get_metrics())
+    assert any(s.deployment == "green" for s in (await ws.get_metrics()).samples)
 
 
 async def test_cluster_scale_and_delete(workspace, h) -> None:  # type: ignore[no-untyped-def]

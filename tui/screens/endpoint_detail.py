@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from ...services.api.domain import Deployment, Endpoint, MetricSample
+from ...services.api.domain import Deployment, Endpoint, MetricSample, MetricsReport
 from ..css import css_path
 from ..widgets.bars import TrafficBar
 from ..widgets.resource_table import ResourceTable
@@ -67,7 +67,8 @@ class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
         for result in (endpoint, deployments):
             if isinstance(result, BaseException):
                 raise result
-        return endpoint, deployments, (metrics if isinstance(metrics, list) else None)  # type: ignore[return-value]
+        samples = metrics.samples if isinstance(metrics, MetricsReport) else None
+        return endpoint, deployments, samples  # type: ignore[return-value]
 
     def show(self, data: tuple[Endpoint, list[Deployment], list[MetricSample] | None]) -> None:
         endpoint, deployments, metrics = data

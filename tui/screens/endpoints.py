@@ -67,9 +67,9 @@ class EndpointsScreen(ResourceListScreen):
         if isinstance(endpoints, BaseException):
             raise endpoints
         rps: dict[str, float] | None = None
-        if isinstance(metrics, list):
+        if not isinstance(metrics, BaseException):
             rps = {}
-            for s in metrics:
+            for s in metrics.samples:
                 if hasattr(s, "requests_per_second"):
                     rps[s.endpoint] = rps.get(s.endpoint, 0.0) + s.requests_per_second
         return endpoints, rps

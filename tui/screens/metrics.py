@@ -46,6 +46,8 @@ class MetricsScreen(ModeldeckScreen):
         self.metric_index = 0
         self.window_index = 0
         self.controls: set[str] = set()
+        #: endpoint -> why some of its metrics are missing, from this screen's last report
+        self.missing: dict[str, str] = {}
         self.clock = time.time  # the plots' "now" (tests may pin it)
 
     def title_text(self) -> str:
@@ -78,23 +80,23 @@ class MetricsScreen(ModeldeckScreen):
 
     async def fetch(self) -> tuple[list[MetricSample], list[Endpoint] | None]:
         if self.endpoint_name:
-            samples, endpoints = await asyncio.gather(
+            report, endpoints = await asyncio.gather(
                 self.workspace.get_metrics(self.endpoint_name),
                 self.workspace.get_endpoint(self.endpoint_name),
                 return_exceptions=True,
             )
             eps = [endpoints] if isinstance(endpoints, Endpoint) else None
         else:
-            samples, eps_or_exc = await asyncio.gather(
+            report, eps_or_exc = await asyncio.gather(
                 self.workspace.get_metrics(),
                 self.workspace.list_endpoints(),
                 return_exceptions=True,
             )
             eps = eps_or_exc if isinstance(eps_or_exc, list) else None
-        if isinstance(samples, BaseException):
-            raise samples
-        self.missing = dict(self.workspace.metrics_missing)  # filled by that get_metrics
-        return samples, eps  # type: ignore[return-value]
+        if isinstance(report, BaseException):
+            raise report
+        self.missing = dict(report.missing)  # polls of one screen never overlap (base.py)
+        return report.samples, eps
 
     def show(self, data: tuple[list[MetricSample], list[Endpoint] | None]) -> None:
         samples, endpoints = data
@@ -124,11 +126,7 @@ class MetricsScreen(ModeldeckScreen):
             f"[b]{metric.title}[/] ({metric.unit}) over the last {_window_label(window)}   "
             f"[dim]m: next metric  w: window[/]"
         )
-        missing = {
-            e: why
-            for e, why in getattr(self, "missing", {}).items()
-            if self.endpoint_name in (None, e)
-        }
+        missing = {e: why for e, why in self.missing.items() if self.endpoint_name in (None, e)}
         if missing:  # say why CPU/memory (or more) are blank, rather than show nothing
             self.query_one("#metric-title", Static).update(
                 f"[b]{metric.title}[/] ({metric.unit})   [yellow]⚠ "

@@ -523,10 +523,8 @@ def build_app(
     async def metrics(request: web.Request) -> web.StreamResponse:
         """The samples; with ``?notes=1``, ``{"samples": [...], "missing": {endpoint: why}}``
         (why some metrics are missing, e.g. a cluster without the metrics server)."""
-        samples, notes = await engine.get_metrics_and_notes(request.query.get("endpoint") or None)
-        if _bool_query(request, "notes"):
-            return _json({"samples": samples, "missing": notes})
-        return _json(samples)
+        report = await engine.get_metrics(request.query.get("endpoint") or None)
+        return _json(report if _bool_query(request, "notes") else report.samples)
 
     # -- dry run ------------------------------------------------------------------------
     @route("POST", "/v1/render")
