@@ -88,9 +88,7 @@ async def _no_code_registered(ws: Workspace, loaded: LoadedDeployment) -> Loaded
     ref = loaded.no_code_model
     if ref is None:
         return loaded
-    from .azureml.mapping import parse_model_ref
-
-    name, version = parse_model_ref(ref)
+    name, version = validation.parse_model_ref(ref)
     model = await ws.get_model(name, validation.integer(version, "model", 1) if version else None)
     if model.type != "mlflow_model":
         raise InvalidInput(

@@ -54,6 +54,15 @@ def strip_azureml(ref: str) -> str:
     return ref.removeprefix("azureml:")
 
 
+def parse_model_ref(ref: str) -> tuple[str, str | None]:
+    """``azureml:NAME:VERSION`` / ``NAME:VERSION`` / ``NAME@latest`` -> (name, version|None)."""
+    text = strip_azureml(ref)
+    if text.endswith("@latest"):
+        return text[: -len("@latest")], None
+    model, _, version = text.partition(":")
+    return model, version or None
+
+
 def name(value: Any, field: str = "name") -> str:
     if not isinstance(value, str):
         raise InvalidInput(

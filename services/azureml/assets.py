@@ -98,7 +98,7 @@ class AssetRoom(Session):
             props = container.get("properties") or {}
             version = str(props.get("nextVersion") or int(props.get("latestVersion") or 0) + 1)
         if spec.path.startswith("azureml:") and not spec.path.startswith("azureml://"):
-            src_name, src_version = mapping.parse_model_ref(spec.path)
+            src_name, src_version = validation.parse_model_ref(spec.path)
             src = await self.get_model(src_name, int(src_version) if src_version else None)
             uri, original = src.path, spec.path
         elif remote:
@@ -157,7 +157,7 @@ class AssetRoom(Session):
         if code.startswith(ARM_ID_PREFIX):
             return code
         if code.startswith("azureml:") and not code.startswith("azureml://"):
-            n, v = mapping.parse_model_ref(code)
+            n, v = validation.parse_model_ref(code)
             return f"{self._ws}/codes/{n}/versions/{v or '1'}"
         folder = Path(code).expanduser().resolve()
         if not folder.is_dir():
@@ -216,7 +216,7 @@ class AssetRoom(Session):
     async def _model_id(self, ref: str) -> str:
         if ref.startswith(ARM_ID_PREFIX) or ref.startswith("azureml://"):
             return ref
-        name, version = mapping.parse_model_ref(ref)
+        name, version = validation.parse_model_ref(ref)
         v = version or await self._latest_version(name)
         await self.arm.get(
             f"{self._ws}/models/{name}/versions/{v}", kind="model", name=f"{name}:{v}"

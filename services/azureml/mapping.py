@@ -42,7 +42,7 @@ from ..api.domain import (
     ScaleSettings,
     to_dict,
 )
-from ..api.validation import cpu_quantity, memory_quantity, strip_azureml
+from ..api.validation import cpu_quantity, memory_quantity
 
 #: our own tags on ARM resources (kept out of the user's tags when read back)
 TAG_CONTROL = "modeldeck.control"
@@ -77,15 +77,6 @@ def model_ref(value: str | None) -> str:
     if m:
         return f"azureml:{m.group(1)}:{m.group(2)}"
     return value
-
-
-def parse_model_ref(ref: str) -> tuple[str, str | None]:
-    """``azureml:NAME:VERSION`` / ``NAME:VERSION`` / ``NAME@latest`` -> (name, version|None)."""
-    text = strip_azureml(ref)
-    if text.endswith("@latest"):
-        return text[: -len("@latest")], None
-    name, _, version = text.partition(":")
-    return name, version or None
 
 
 # --------------------------------------------------------------------------- durations

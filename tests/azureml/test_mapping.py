@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from modeldeck.services.api.domain import AuthMode, CodeConfiguration, DeploymentSpec, EndpointSpec
+from modeldeck.services.api.validation import parse_model_ref
 from modeldeck.services.azureml import mapping
 
 
@@ -40,8 +41,8 @@ def test_memory_text() -> None:
 def test_model_refs() -> None:
     arm = "/subscriptions/s/resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/w/models/m/versions/3"
     assert mapping.model_ref(arm) == "azureml:m:3"
-    assert mapping.parse_model_ref("azureml:m:3") == ("m", "3")
-    assert mapping.parse_model_ref("m@latest") == ("m", None)
+    assert parse_model_ref("azureml:m:3") == ("m", "3")
+    assert parse_model_ref("m@latest") == ("m", None)
 
 
 def test_deployment_body_round_trips_through_the_domain() -> None:
