@@ -31,9 +31,7 @@ from ...api.domain import (
     AuthMode,
     Cluster,
     ClusterSpec,
-    CodeConfiguration,
     Deployment,
-    DeploymentRole,
     DeploymentSpec,
     Endpoint,
     EndpointKeys,
@@ -56,30 +54,27 @@ from ...api.errors import (
     BackendError,
     Conflict,
     InvalidInput,
-    ModeldeckError,
     NotFound,
     Unreachable,
 )
 from ...drivers.base import (
     ClusterDriver,
-    DeploymentRuntime,
-    DeploymentStatus,
     EndpointAuth,
     EndpointRoute,
     NotesMetrics,
     Progress,
 )
 from . import adopt, dryrun
-from .admission import DRIVER_TIMEOUT_S, Admission, reserved_instances
+from .admission import DRIVER_TIMEOUT_S, Admission
 from .clusters import Clusters
 from .codestore import CodeStore
+from .deployments import Deployments
 from .envstore import EnvironmentStore
 from .operations import Operations, Work, message_of
 from .restore import restore_all
 from .store.db import Store
-from .store.deployments import DeploymentRow
 from .store.endpoints import EndpointRow
-from .store.history import ACTOR, StaleRevision
+from .store.history import StaleRevision
 
 log = logging.getLogger("modeldeck.daemon")
 
@@ -116,6 +111,7 @@ class Engine:
         self.cluster_health: dict[str, str] = {}
         self.operations = Operations(store)
         self.clusters = Clusters(self)
+        self.deployments = Deployments(self)
         self.admission = Admission(self)
         self.following = adopt.Following(store)
         self._http: Any = None
@@ -307,7 +303,7 @@ class Engine:
 
     # ================================================================== revisions
     @staticmethod
-    def _revision_sent(if_revision: str | None) -> int | None:
+    def revision_sent(if_revision: str | None) -> int | None:
         if if_revision is None:
             return None
         try:
@@ -320,7 +316,7 @@ class Engine:
                 "send the revision of the record as you read it (its 'revision' field)",
             ) from None
 
-    def _stale(self, kind: str, target: str, sent: int, now: int) -> Conflict:
+    def stale(self, kind: str, target: str, sent: int, now: int) -> Conflict:
         """A Conflict naming what changed since revision ``sent``, and who changed it."""
         history = self.store.changes(kind, target, after=sent)
         by = list(dict.fromkeys(c.actor for c in history))
@@ -484,11 +480,11 @@ class Engine:
     ) -> Operation:
         traffic, mirror_traffic, control = patch.traffic, patch.mirror_traffic, patch.control
         description, tags = patch.description, patch.tags
-        sent = self._revision_sent(if_revision)
+        sent = self.revision_sent(if_revision)
         async with self.admission.lock:
             ep = self.endpoint_row(name)
             if sent is not None and sent != ep.revision:
-                raise self._stale("endpoint", name, sent, ep.revision)
+                raise self.stale("endpoint", name, sent, ep.revision)
             deps = self.live_deployments(name)
             new_traffic = dict(ep.traffic)
             if traffic is not None:
@@ -554,7 +550,7 @@ class Engine:
                             replace(self.route(self.endpoint_row(name)), base=self.route(new_row)),
                         )
                 if isinstance(exc, StaleRevision):
-                    raise self._stale(
+                    raise self.stale(
                         "endpoint", name, exc.sent if sent is None else sent, exc.now
                     ) from None
                 raise
@@ -705,101 +701,35 @@ class Engine:
         return await self.environments.prune(older_than_s)
 
     # ================================================================== deployments
-    def runtime_of(self, d: DeploymentRow) -> DeploymentRuntime:
-        model = self.store.model(d.model_name, d.model_version)
-        if model is None:
-            raise NotFound("model", f"{d.model_name}:{d.model_version}")
-        return DeploymentRuntime(spec=d.spec, model=model, code_dir=d.code_dir)
-
-    def _deployment(self, d: DeploymentRow, ep: EndpointRow, status: Any) -> Deployment:
-        role = DeploymentRole.CONTROL if ep.control == d.name else DeploymentRole.TREATMENT
-        ready, desired, error = 0, reserved_instances(d.spec), d.error
-        if d.spec.scale_settings.type == "target_utilization":
-            desired = d.spec.scale_settings.min_instances
-        if isinstance(status, DeploymentStatus):
-            ready, desired = status.ready_replicas, status.desired_replicas
-            error = error or status.error
-        elif isinstance(status, str):
-            error = error or status
-        state, revision = d.state, d.revision
-        if (
-            state is ProvisioningState.FAILED
-            and isinstance(status, DeploymentStatus)
-            and 0 < status.desired_replicas <= status.ready_replicas
-            and status.error is None
-        ):
-            # a first version that failed its rollout but came up on a later retry: the
-            # control plane's own change, not the reader's
-            state, error = ProvisioningState.SUCCEEDED, None
-            token = ACTOR.set("the control plane (a retried rollout)")
-            try:
-                revision = self.store.set_deployment_state(d.endpoint, d.name, state) or revision
-            finally:
-                ACTOR.reset(token)
-        return Deployment(
-            spec=replace(d.spec, role=role),
-            provisioning_state=state,
-            ready_replicas=ready,
-            desired_replicas=desired,
-            traffic=int(ep.traffic.get(d.name, 0)),
-            mirror_traffic=int(ep.mirror_traffic.get(d.name, 0)),
-            error=error,
-            created_at=d.created_at,
-            updated_at=d.updated_at,
-            revision=str(revision),
-        )
-
-    async def _status(self, cluster: str, d: DeploymentRow) -> DeploymentStatus | str | None:
-        try:
-            driver = self.driver(cluster)
-            status = await asyncio.wait_for(
-                driver.deployment_status(d.endpoint, d.name), DRIVER_TIMEOUT_S
-            )
-        except TimeoutError:
-            why = f"cluster '{cluster}' did not answer within {DRIVER_TIMEOUT_S:g} s"
-            self.cluster_health[cluster] = why
-            return why
-        except Unreachable as exc:
-            self.cluster_health[cluster] = exc.message
-            return exc.message
-        except NotFound as exc:
-            self.cluster_health.pop(cluster, None)
-            if d.state is ProvisioningState.CREATING:
-                return None  # not applied yet: nothing to say
-            return message_of(exc)
-        except Exception as exc:
-            return message_of(exc)
-        self.cluster_health.pop(cluster, None)
-        return status
-
     async def list_deployments(self, endpoint: str | None = None) -> list[Deployment]:
-
-        clusters = {self.endpoint_row(endpoint).cluster} if endpoint else set(self.drivers)
-        # Kubernetes: traffic, keys, new deployments from the cluster
-        await adopt.refresh(self, clusters)
-        if endpoint is not None:
-            eps = {endpoint: self.endpoint_row(endpoint)}
-        else:
-            eps = {e.name: e for e in self.store.endpoints()}
-        rows = [d for name in eps for d in self.store.deployments(name)]
-        statuses = await asyncio.gather(*(self._status(eps[d.endpoint].cluster, d) for d in rows))
-        return [
-            self._deployment(d, eps[d.endpoint], s) for d, s in zip(rows, statuses, strict=True)
-        ]
-
-    def deployment_row(self, endpoint: str, name: str) -> DeploymentRow:
-        self.endpoint_row(endpoint)
-        d = self.store.deployment(endpoint, name)
-        if d is None:
-            raise NotFound.deployment(name, endpoint)
-        return d
+        return await self.deployments.list_all(endpoint)
 
     async def get_deployment(self, endpoint: str, name: str) -> Deployment:
+        return await self.deployments.get(endpoint, name)
 
-        await adopt.refresh(self, {self.endpoint_row(endpoint).cluster})
-        d = self.deployment_row(endpoint, name)
-        ep = self.endpoint_row(endpoint)
-        return self._deployment(d, ep, await self._status(ep.cluster, d))
+    async def create_deployment(
+        self, spec: DeploymentSpec, *, all_traffic: bool = False
+    ) -> Operation:
+        return await self.deployments.create(spec, all_traffic=all_traffic)
+
+    async def update_deployment(
+        self, spec: DeploymentSpec, *, if_revision: str | None = None
+    ) -> Operation:
+        return await self.deployments.update(spec, if_revision=if_revision)
+
+    async def delete_deployment(self, endpoint: str, name: str) -> Operation:
+        return await self.deployments.delete(endpoint, name)
+
+    async def get_logs(
+        self, endpoint: str, name: str, lines: int = 100, since: float | None = None
+    ) -> list[LogLine]:
+        """``since`` (epoch seconds): only lines written at or after it."""
+        return await self.deployments.logs(endpoint, name, lines, since)
+
+    def follow_logs(
+        self, endpoint: str, name: str, lines: int = 100, since: float | None = None
+    ) -> AsyncIterator[LogLine]:
+        return self.deployments.follow_logs(endpoint, name, lines, since)
 
     # ================================================================== dry run
     async def render_endpoint(self, spec: EndpointSpec) -> list[dict[str, Any]]:
@@ -818,243 +748,6 @@ class Engine:
         return await dryrun.render_deployment(
             self, spec, update=update, all_traffic=all_traffic, model=model
         )
-
-    async def create_deployment(
-        self, spec: DeploymentSpec, *, all_traffic: bool = False
-    ) -> Operation:
-        async with self.admission.lock:
-            spec, ep, _, model, code = await self.admission.deployment(spec, update=False)
-            resolved = await self.environments.resolve(spec, ep.cluster)
-            code_dir = await self.code.copy(ep.name, spec.name, code)
-            stored = replace(
-                spec,
-                model=model.ref,
-                code_configuration=CodeConfiguration(
-                    code=code_dir, scoring_script=spec.code_configuration.scoring_script
-                ),
-            )
-            now = time.time()
-            row = DeploymentRow(
-                endpoint=ep.name,
-                name=spec.name,
-                spec=stored,
-                model_name=model.name,
-                model_version=model.version,
-                code_dir=code_dir,
-                state=ProvisioningState.CREATING,
-                error=None,
-                created_at=now,
-                updated_at=now,
-            )
-            with self.store.tx():
-                self.store.upsert_deployment(row)
-                if spec.role is DeploymentRole.CONTROL:
-                    self.store.update_endpoint(ep.name, control=spec.name)
-                if ep.traffic:
-                    # keep the full map: the new deployment takes 0 until it is given some
-                    self.store.update_endpoint(ep.name, traffic={**ep.traffic, spec.name: 0})
-
-        async def work(progress: Progress) -> None:
-            key: str | None = None
-            try:
-                key, python = await self.environments.build(ep.name, spec.name, resolved, progress)
-                runtime = DeploymentRuntime(
-                    spec=stored, model=model, code_dir=code_dir, python=python, environment=resolved
-                )
-                driver = self.driver(ep.cluster)
-                await driver.apply_deployment(ep.name, runtime, progress)
-                self.store.set_deployment_env(ep.name, spec.name, key, python or "")
-            except Exception as exc:
-                self.store.set_deployment_state(
-                    ep.name, spec.name, ProvisioningState.FAILED, message_of(exc)
-                )
-                raise
-            finally:
-                self.environments.release(key)
-            self.store.set_deployment_state(ep.name, spec.name, ProvisioningState.SUCCEEDED)
-            if all_traffic:
-                progress(0.95, f"sending all traffic to {spec.name}")
-                async with self.admission.lock:
-                    cur = self.endpoint_row(ep.name)
-                    deps = self.live_deployments(ep.name)
-                    traffic = {d: (100 if d == spec.name else 0) for d in deps}
-                    mirror = {k: v for k, v in cur.mirror_traffic.items() if k != spec.name}
-                    new = replace(cur, traffic=traffic, mirror_traffic=mirror)
-                    await self.apply_route(
-                        ep.cluster, replace(self.route(new), base=self.route(cur))
-                    )
-                    self.store.update_endpoint(ep.name, traffic=traffic, mirror_traffic=mirror)
-
-        return self.operations.start("deployment.create", f"{ep.name}/{spec.name}", work)
-
-    async def update_deployment(
-        self, spec: DeploymentSpec, *, if_revision: str | None = None
-    ) -> Operation:
-        sent = self._revision_sent(if_revision)
-        async with self.admission.lock:
-            if sent is not None:
-                row = self.deployment_row(spec.endpoint_name, spec.name)
-                if sent != row.revision:
-                    raise self._stale(
-                        "deployment", f"{row.endpoint}/{row.name}", sent, row.revision
-                    )
-            spec, ep, old, model, code = await self.admission.deployment(spec, update=True)
-            assert old is not None
-            resolved = await self.environments.resolve(spec, ep.cluster)
-            code_dir = await self.code.copy(ep.name, spec.name, code)
-            stored = replace(
-                spec,
-                model=model.ref,
-                code_configuration=CodeConfiguration(
-                    code=code_dir, scoring_script=spec.code_configuration.scoring_script
-                ),
-            )
-            try:
-                with self.store.tx():
-                    # compare-and-set: the record the checks were made on (or the one the
-                    # client read), in the transaction that marks it Updating
-                    self.store.set_deployment_state(
-                        ep.name,
-                        spec.name,
-                        ProvisioningState.UPDATING,
-                        if_revision=old.revision if sent is None else sent,
-                        spec_before=old.spec,
-                        spec_after=stored,
-                    )
-                    if spec.role is DeploymentRole.CONTROL and ep.control != spec.name:
-                        self.store.update_endpoint(ep.name, control=spec.name)
-            except StaleRevision as exc:
-                if code_dir != old.code_dir:
-                    self.code.prune(ep.name, spec.name, keep=old.code_dir)
-                raise self._stale("deployment", exc.target, exc.sent, exc.now) from None
-            self.admission.pending[(ep.name, spec.name)] = stored
-
-        async def work(progress: Progress) -> None:
-            # the spec as the records had it is the base: a cluster keeps what someone else
-            # changed since in other fields, and refuses a change to the same one (Conflict)
-            key: str | None = None
-            try:
-                # a failed build fails the operation here: the previous version keeps serving
-                key, python = await self.environments.build(ep.name, spec.name, resolved, progress)
-                runtime = DeploymentRuntime(
-                    spec=stored,
-                    model=model,
-                    code_dir=code_dir,
-                    base=old.spec,
-                    python=python,
-                    environment=resolved,
-                )
-                await self.driver(ep.cluster).apply_deployment(ep.name, runtime, progress)
-            except Exception:
-                # the previous spec and its replicas stay as they were
-                if self.store.deployment(ep.name, spec.name) is not None:
-                    self.store.set_deployment_state(
-                        ep.name,
-                        spec.name,
-                        old.state,
-                        old.error,
-                        spec_before=stored,  # recorded as rolled back
-                        spec_after=old.spec,
-                    )
-                if code_dir != old.code_dir:
-                    self.code.prune(ep.name, spec.name, keep=old.code_dir)
-                raise
-            else:
-                self.store.upsert_deployment(
-                    replace(
-                        old,
-                        spec=stored,
-                        model_name=model.name,
-                        model_version=model.version,
-                        code_dir=code_dir,
-                        state=ProvisioningState.SUCCEEDED,
-                        error=None,
-                        updated_at=time.time(),
-                    )
-                )
-                self.code.prune(ep.name, spec.name, keep=code_dir)
-                self.store.set_deployment_env(ep.name, spec.name, key, python or "")
-            finally:
-                self.environments.release(key)
-                self.admission.pending.pop((ep.name, spec.name), None)
-
-        return self.operations.start("deployment.update", f"{ep.name}/{spec.name}", work)
-
-    async def delete_deployment(self, endpoint: str, name: str) -> Operation:
-        async with self.admission.lock:
-            d = self.deployment_row(endpoint, name)
-            ep = self.endpoint_row(endpoint)
-            live = int(ep.traffic.get(name, 0))
-            mirror = int(ep.mirror_traffic.get(name, 0))
-            if live or mirror:
-                what = f"{live}% of live traffic" if live else f"{mirror}% mirrored traffic"
-                others = [x for x in ep.traffic if x != name]
-                raise Conflict(
-                    f"deployment '{name}' still takes {what} of endpoint '{endpoint}'",
-                    fix=(
-                        "move its traffic first, e.g. modeldeck online-endpoint update "
-                        f'--name {endpoint} --traffic "{name}=0'
-                        + (f' {others[0]}=100"' if others else '"')
-                        if live
-                        else f"remove the mirror first: modeldeck online-endpoint update "
-                        f'--name {endpoint} --mirror-traffic "{name}=0"'
-                    ),
-                )
-            if d.state is ProvisioningState.DELETING:
-                raise Conflict(f"deployment '{name}' is already being deleted")
-            if d.state in (ProvisioningState.CREATING, ProvisioningState.UPDATING):
-                raise Conflict(
-                    f"deployment '{name}' is {d.state.value.lower()}; wait until that operation "
-                    "ends, then delete it",
-                    fix=f"watch it with: modeldeck online-deployment show -e {endpoint} -n {name}",
-                )
-            self.store.set_deployment_state(endpoint, name, ProvisioningState.DELETING)
-        return self.operations.start(
-            "deployment.delete", f"{endpoint}/{name}", self.deployment_deleter(d)
-        )
-
-    def deployment_deleter(self, d: DeploymentRow) -> Work:
-        async def work(progress: Progress) -> None:
-            progress(0.2, f"stopping {d.name}")
-            await self.driver_for_endpoint(d.endpoint).delete_deployment(d.endpoint, d.name)
-            async with self.admission.lock:
-                ep = self.store.endpoint(d.endpoint)
-                if ep is None:
-                    self.store.delete_deployment(d.endpoint, d.name)
-                else:
-                    new = replace(
-                        ep,
-                        traffic={k: v for k, v in ep.traffic.items() if k != d.name},
-                        mirror_traffic={k: v for k, v in ep.mirror_traffic.items() if k != d.name},
-                        control=None if ep.control == d.name else ep.control,
-                    )
-                    # the record and the endpoint's maps change in one transaction
-                    self.store.remove_deployment(d.endpoint, d.name, new)
-                    with contextlib.suppress(ModeldeckError):
-                        await self.apply_route(
-                            ep.cluster, replace(self.route(new), base=self.route(ep))
-                        )
-            self.code.remove(d.endpoint, d.name)
-
-        return work
-
-    async def get_logs(
-        self, endpoint: str, name: str, lines: int = 100, since: float | None = None
-    ) -> list[LogLine]:
-        """``since`` (epoch seconds): only lines written at or after it."""
-        self.deployment_row(endpoint, name)
-        lines = validation.integer(lines, "lines", 0, 100_000)
-        since = None if since is None else validation.number(since, "since", 0)
-        driver = self.driver_for_endpoint(endpoint)
-        return await driver.read_logs(endpoint, name, lines, since=since)
-
-    def follow_logs(
-        self, endpoint: str, name: str, lines: int = 100, since: float | None = None
-    ) -> AsyncIterator[LogLine]:
-        self.deployment_row(endpoint, name)
-        lines = validation.integer(lines, "lines", 0, 100_000)
-        since = None if since is None else validation.number(since, "since", 0)
-        return self.driver_for_endpoint(endpoint).follow_logs(endpoint, name, lines, since=since)
 
     # ================================================================== metrics
     async def get_metrics(self, endpoint: str | None = None) -> MetricsReport:

@@ -90,7 +90,7 @@ def _cluster_restorer(engine: Engine, cluster: str) -> Work:
             for d in engine.store.deployments(ep.name):
                 if d.state is ProvisioningState.DELETING:
                     engine.operations.start(
-                        "deployment.delete", f"{ep.name}/{d.name}", engine.deployment_deleter(d)
+                        "deployment.delete", f"{ep.name}/{d.name}", engine.deployments.deleter(d)
                     )
                 else:
                     engine.operations.start(
@@ -115,7 +115,7 @@ def _deployment_restorer(engine: Engine, d: DeploymentRow) -> Work:
             ep = engine.endpoint_row(d.endpoint)
             resolved = await engine.environments.resolve(d.spec, ep.cluster)
             key, python = await engine.environments.build(d.endpoint, d.name, resolved, progress)
-            runtime = replace(engine.runtime_of(d), python=python, environment=resolved)
+            runtime = replace(engine.deployments.runtime_of(d), python=python, environment=resolved)
             await engine.driver_for_endpoint(d.endpoint).apply_deployment(
                 d.endpoint, runtime, progress
             )
