@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-TIMEOUT_S = 120.0  # only to avoid hangs, never asserted on
+from tests.support.cli import TIMEOUT_S, modeldeck_command
 
 FAKE_AZ = """\
 #!{python}
@@ -45,14 +45,6 @@ print(json.dumps({{
     "tokenType": "Bearer",
 }}))
 """
-
-
-def modeldeck_command() -> list[str]:
-    script = Path(sys.executable).parent / "modeldeck"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("modeldeck")
-    return [found] if found else [sys.executable, "-m", "modeldeck.cli.main"]
 
 
 class AzCli:

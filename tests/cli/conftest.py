@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.cli import TIMEOUT_S, Result, modeldeck_command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,33 +47,6 @@ def examples_cli(
         yield run
     finally:
         daemon.stop_daemon(timeout=20.0)
-
-
-def modeldeck_command() -> list[str]:
-    script = Path(sys.executable).parent / "modeldeck"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("modeldeck")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "modeldeck.cli.main"]
-
-
-TIMEOUT_S = 120.0  # only to avoid hangs
-
-
-@dataclass
-class Result:
-    argv: list[str]
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-    def __str__(self) -> str:
-        return f"$ modeldeck {' '.join(self.argv)}\nexit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
 
 
 class Cli:

@@ -16,7 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import Cli, modeldeck_command
+from tests.support.cli import modeldeck_command
+
+from .conftest import Cli
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TIMEOUT_S, Cli, modeldeck_command
+from tests.support.cli import TIMEOUT_S, modeldeck_command
+
+from .conftest import Cli
 
 pytestmark = pytest.mark.e2e
 

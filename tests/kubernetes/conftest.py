@@ -18,10 +18,8 @@ from modeldeck.services.api.domain import (
 from modeldeck.services.drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute
 from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
 
-from tests.support import fake_apiserver
+from tests.support.fake_apiserver import FakeKube, write_kubeconfig
 
-FakeKube = fake_apiserver.FakeKube
-write_kubeconfig = fake_apiserver.write_kubeconfig
 NS = "ml"
 KEY1 = "k1-" + "a" * 40
 KEY2 = "k2-" + "b" * 40

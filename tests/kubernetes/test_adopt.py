@@ -37,8 +37,9 @@ from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.services.local.controlplane import daemon
 
 from tests.support.daemon import home_env
+from tests.support.fake_apiserver import write_kubeconfig
 
-from .conftest import NS, write_kubeconfig
+from .conftest import NS
 
 pytestmark = pytest.mark.e2e
 

@@ -8,56 +8,26 @@ that the first command starts inherits that environment, as a user's would.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from .conftest import NS, FakeKube, write_kubeconfig
+from tests.support.cli import TIMEOUT_S, Result, modeldeck_command
+from tests.support.fake_apiserver import FakeKube, write_kubeconfig
+
+from .conftest import NS
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-TIMEOUT_S = 120.0  # only to avoid hangs
-
-
-def _modeldeck() -> list[str]:
-    script = Path(sys.executable).parent / "modeldeck"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("modeldeck")
-    return [found] if found else [sys.executable, "-m", "modeldeck.cli.main"]
-
-
-@dataclass
-class Result:
-    argv: list[str]
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-    def docs(self) -> list[dict]:
-        return [d for d in yaml.safe_load_all(self.out) if d]
-
-    def __str__(self) -> str:
-        return (
-            f"$ modeldeck {' '.join(self.argv)}\nexit {self.code}\n"
-            f"--- stdout\n{self.out}\n--- stderr\n{self.err}"
-        )
 
 
 class Cli:
@@ -70,7 +40,7 @@ class Cli:
         """Run ``modeldeck COMMAND``; ``ok``: it must succeed (True), fail (False), either (None)."""
         argv = shlex.split(command)
         proc = subprocess.run(
-            [*_modeldeck(), *argv],
+            [*modeldeck_command(), *argv],
             cwd=self.cwd,
             env=self.env,
             input="",
@@ -86,7 +56,7 @@ class Cli:
 
     def popen(self, command: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [*_modeldeck(), *shlex.split(command)],
+            [*modeldeck_command(), *shlex.split(command)],
             cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,
@@ -171,7 +141,7 @@ def answer_on_a_terminal(cli: Cli, command: str, answer: str) -> tuple[int, str]
     master, slave = pty.openpty()
     try:
         proc = subprocess.Popen(
-            [*_modeldeck(), *shlex.split(command)],
+            [*modeldeck_command(), *shlex.split(command)],
             cwd=cli.cwd,
             env=cli.env,
             stdin=slave,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,11 @@ from modeldeck.services.api.domain import (
     Resources,
     ResourceSet,
 )
+from modeldeck.services.local.client import LocalWorkspace
 
 from tests.support.daemon import Home, daemon_home, workspace
 
-__all__ = ["daemon_home", "h", "tui_home", "workspace"]  # the fixtures offered here
+__all__ = ["daemon_home", "h", "other", "tui_home", "workspace"]  # the fixtures offered here
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 WAIT_S = 60.0  # only to avoid hangs, never asserted on
@@ -38,6 +39,19 @@ WAIT_S = 60.0  # only to avoid hangs, never asserted on
 def tui_home(daemon_home: Home) -> Path:
     """A MODELDECK_HOME with a running control plane for one test module."""
     return daemon_home.path
+
+
+@pytest.fixture
+async def other(workspace: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+    """Another operator: same account, logged in from 10.9.8.7."""
+    monkeypatch.setenv("SSH_CONNECTION", "10.9.8.7 52100 10.0.0.1 22")
+    ws = LocalWorkspace(autostart=False, poll_interval=0.05)
+    ws._http()  # names itself now, while SSH_CONNECTION says so
+    monkeypatch.delenv("SSH_CONNECTION")
+    try:
+        yield ws
+    finally:
+        await ws.close()
 
 
 def deployment_spec(name: str, endpoint: str, code: str = "blue", **kwargs: Any) -> DeploymentSpec:

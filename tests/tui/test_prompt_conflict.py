@@ -9,11 +9,9 @@ and theirs is kept; a change of another field is no conflict: both land. Real da
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.screens.dialogs import PromptScreen
 from textual.widgets import Input
@@ -22,19 +20,6 @@ pytestmark = pytest.mark.e2e
 SIZE = (120, 40)
 EP = "ep-prompt-ops"  # the second test uses EP2 (one control plane per module)
 EP2 = "ep-prompt-tags"
-
-
-@pytest.fixture
-async def other(workspace: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
-    """Another operator: same account, logged in from 10.9.8.7."""
-    monkeypatch.setenv("SSH_CONNECTION", "10.9.8.7 52100 10.0.0.1 22")
-    ws = LocalWorkspace(autostart=False, poll_interval=0.05)
-    ws._http()  # names itself now, while SSH_CONNECTION says so
-    monkeypatch.delenv("SSH_CONNECTION")
-    try:
-        yield ws
-    finally:
-        await ws.close()
 
 
 def notes(app: ModeldeckApp) -> list[str]:

@@ -9,12 +9,10 @@ them. Real daemon, real records.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from modeldeck.services.api.domain import EndpointPatch, EndpointSpec
-from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.screens.traffic import TrafficScreen
 from modeldeck.tui.widgets.traffic_slider import TrafficSlider
@@ -23,19 +21,6 @@ from textual.widgets import Static
 pytestmark = pytest.mark.e2e
 SIZE = (120, 40)
 EP = "ep-two-ops"
-
-
-@pytest.fixture
-async def other(workspace: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
-    """Another operator: same account, logged in from 10.9.8.7."""
-    monkeypatch.setenv("SSH_CONNECTION", "10.9.8.7 52100 10.0.0.1 22")
-    ws = LocalWorkspace(autostart=False, poll_interval=0.05)
-    ws._http()  # names itself now, while SSH_CONNECTION says so
-    monkeypatch.delenv("SSH_CONNECTION")
-    try:
-        yield ws
-    finally:
-        await ws.close()
 
 
 async def _endpoint(ws: Any, h: Any, traffic: dict[str, int]) -> None:
