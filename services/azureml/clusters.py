@@ -9,8 +9,8 @@ from .. import vmsizes
 from ..api import validation
 from ..api.domain import (
     Cluster,
+    ClusterDriver,
     ClusterSpec,
-    DriverKind,
     replace,
 )
 from ..api.errors import (
@@ -62,7 +62,7 @@ class ClusterRoom(Session):
         return mapping.compute_to_cluster(res, n)
 
     async def create_cluster(self, spec: ClusterSpec) -> OperationHandle:
-        validation.cluster_spec(replace(spec, driver=DriverKind.POOL))
+        validation.cluster_spec(replace(spec, driver=ClusterDriver.POOL))
         if await self._get_or_none(f"{self._ws}/computes/{spec.name}", "cluster", spec.name):
             raise Conflict(
                 f"a compute named '{spec.name}' already exists in workspace {self.workspace_name}",
@@ -77,14 +77,8 @@ class ClusterRoom(Session):
             description=spec.description,
             tags=spec.tags,
         )
-        lro = await self.arm.begin(
-            "PUT",
-            f"{self._ws}/computes/{spec.name}",
-            json=body,
-            kind="cluster.create",
-            target=spec.name,
-            err_kind="cluster",
-            err_name=spec.name,
+        lro = await self._begin(
+            "PUT", f"{self._ws}/computes/{spec.name}", "cluster.create", spec.name, json=body
         )
         return self._track(lro)
 
@@ -123,28 +117,20 @@ class ClusterRoom(Session):
             description=spec.description,
             tags=spec.tags,
         )
-        lro = await self.arm.begin(
-            "PUT",
-            f"{self._ws}/computes/{spec.name}",
-            json=body,
-            kind="cluster.attach",
-            target=spec.name,
-            err_kind="cluster",
-            err_name=spec.name,
+        lro = await self._begin(
+            "PUT", f"{self._ws}/computes/{spec.name}", "cluster.attach", spec.name, json=body
         )
         return self._track(lro)
 
     async def detach_cluster(self, name: str, *, delete_resources: bool = False) -> OperationHandle:
         await self._raw_cluster(name)
         action = "Delete" if delete_resources else "Detach"
-        lro = await self.arm.begin(
+        lro = await self._begin(
             "DELETE",
             f"{self._ws}/computes/{name}",
+            "cluster.detach",
+            name,
             params={"underlyingResourceAction": action},
-            kind="cluster.detach",
-            target=name,
-            err_kind="cluster",
-            err_name=name,
         )
         return self._track(lro)
 
@@ -167,14 +153,8 @@ class ClusterRoom(Session):
                 purpose, agent_count * size.vcpus, f"{agent_count} x {size.name}"
             )
         body = mapping.aks_scale_body(current, agent_count)
-        lro = await self.arm.begin(
-            "PUT",
-            f"{self._ws}/computes/{name}",
-            json=body,
-            kind="cluster.scale",
-            target=name,
-            err_kind="cluster",
-            err_name=name,
+        lro = await self._begin(
+            "PUT", f"{self._ws}/computes/{name}", "cluster.scale", name, json=body
         )
         return self._track(lro)
 
@@ -190,13 +170,11 @@ class ClusterRoom(Session):
                 f"cluster '{name}' has endpoints: {', '.join(sorted(users))}",
                 fix="delete them first (modeldeck online-endpoint delete -n NAME), or detach the cluster instead",
             )
-        lro = await self.arm.begin(
+        lro = await self._begin(
             "DELETE",
             f"{self._ws}/computes/{name}",
+            "cluster.delete",
+            name,
             params={"underlyingResourceAction": "Delete"},
-            kind="cluster.delete",
-            target=name,
-            err_kind="cluster",
-            err_name=name,
         )
         return self._track(lro)

@@ -148,18 +148,15 @@ class DeploymentRoom(ConflictCheck):
         validation.deployment_spec(spec)
         deps = await self._deployment_names(spec.endpoint_name)
         if spec.name in deps:
-            raise Conflict.deployment_exists(spec.name, spec.endpoint_name)
+            raise Conflict(
+                f"deployment '{spec.name}' already exists on endpoint '{spec.endpoint_name}'",
+                fix="change it with: modeldeck online-deployment update",
+            )
         validation.deployment_count(deps, spec.name)
         body = await self._deployment_body(spec)
         target = f"{spec.endpoint_name}/{spec.name}"
-        lro = await self.arm.begin(
-            "PUT",
-            self._dep(spec.endpoint_name, spec.name),
-            json=body,
-            kind="deployment.create",
-            target=target,
-            err_kind="deployment",
-            err_name=target,
+        lro = await self._begin(
+            "PUT", self._dep(spec.endpoint_name, spec.name), "deployment.create", target, json=body
         )
         lro.on_done = self._remember_failure(spec.endpoint_name, spec.name)
         if all_traffic:
@@ -187,14 +184,8 @@ class DeploymentRoom(ConflictCheck):
         if if_revision:  # and again just before the PUT: the upload may have taken a while
             current = await self.arm.get(path, kind="deployment", name=target)
             self._check_revision("deployment", target, current, if_revision)
-        lro = await self.arm.begin(
-            "PUT",
-            self._dep(spec.endpoint_name, spec.name),
-            json=body,
-            kind="deployment.update",
-            target=target,
-            err_kind="deployment",
-            err_name=target,
+        lro = await self._begin(
+            "PUT", self._dep(spec.endpoint_name, spec.name), "deployment.update", target, json=body
         )
         lro.on_done = self._remember_failure(spec.endpoint_name, spec.name)
         return self._track(lro)
@@ -214,14 +205,7 @@ class DeploymentRoom(ConflictCheck):
                 f"deployment '{name}' takes {what} on endpoint '{endpoint}'",
                 fix=f'move its traffic first: modeldeck online-endpoint update -n {endpoint} --traffic "..."',
             )
-        lro = await self.arm.begin(
-            "DELETE",
-            self._dep(endpoint, name),
-            kind="deployment.delete",
-            target=target,
-            err_kind="deployment",
-            err_name=target,
-        )
+        lro = await self._begin("DELETE", self._dep(endpoint, name), "deployment.delete", target)
         dep_id = self._dep(endpoint, name)
 
         def gone(done: Lro) -> None:

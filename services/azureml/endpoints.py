@@ -76,15 +76,7 @@ class EndpointRoom(ConflictCheck):
         body = mapping.endpoint_create_body(
             spec, compute_id=f"{self._ws}/computes/{spec.compute}", location=await self.location()
         )
-        lro = await self.arm.begin(
-            "PUT",
-            self._ep(spec.name),
-            json=body,
-            kind="endpoint.create",
-            target=spec.name,
-            err_kind="endpoint",
-            err_name=spec.name,
-        )
+        lro = await self._begin("PUT", self._ep(spec.name), "endpoint.create", spec.name, json=body)
         return self._track(lro)
 
     async def _put_endpoint(
@@ -144,26 +136,11 @@ class EndpointRoom(ConflictCheck):
             description=description,
             tags=all_tags,
         )
-        return await self.arm.begin(
-            "PUT",
-            self._ep(name),
-            json=body,
-            kind=kind,
-            target=name,
-            err_kind="endpoint",
-            err_name=name,
-        )
+        return await self._begin("PUT", self._ep(name), kind, name, json=body)
 
     async def delete_endpoint(self, name: str) -> OperationHandle:
         await self._raw_endpoint(name)
-        lro = await self.arm.begin(
-            "DELETE",
-            self._ep(name),
-            kind="endpoint.delete",
-            target=name,
-            err_kind="endpoint",
-            err_name=name,
-        )
+        lro = await self._begin("DELETE", self._ep(name), "endpoint.delete", name)
         self._invoke_cache.pop(name, None)
         self._token_cache.pop(name, None)
         return self._track(lro)
@@ -180,14 +157,12 @@ class EndpointRoom(ConflictCheck):
 
     async def regenerate_keys(self, name: str, key_type: KeyType) -> EndpointKeys:
         kt = KeyType.parse(key_type)
-        lro = await self.arm.begin(
+        lro = await self._begin(
             "POST",
             f"{self._ep(name)}/regenerateKeys",
+            "endpoint.regenerate_keys",
+            name,
             json={"keyType": "Primary" if kt is KeyType.PRIMARY else "Secondary"},
-            kind="endpoint.regenerate_keys",
-            target=name,
-            err_kind="endpoint",
-            err_name=name,
         )
         self._ops[lro.id] = lro
         self._invoke_cache.pop(name, None)

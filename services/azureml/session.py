@@ -63,6 +63,20 @@ class Session:
             self._location = ws.get("location") or None
         return self._location
 
+    async def _begin(self, method: str, path: str, op: str, target: str, **request: Any) -> Lro:
+        """Start the long operation ``op`` (``cluster.create``, ``endpoint.update``...) on
+        ``target``; its errors name the resource as ``op``'s kind (``cluster`` ``target``).
+        ``request``: the ``json=`` body or ``params=``."""
+        return await self.arm.begin(
+            method,
+            path,
+            kind=op,
+            target=target,
+            err_kind=op.split(".", 1)[0],
+            err_name=target,
+            **request,
+        )
+
     def _track(self, lro: Lro) -> OperationHandle:
         self._ops[lro.id] = lro
         return OperationHandle(lro.to_operation(), self._poll_when_due, interval=0.0)
