@@ -9,8 +9,8 @@ from .. import vmsizes
 from ..api import validation
 from ..api.domain import (
     Cluster,
-    ClusterDriver,
     ClusterSpec,
+    DriverKind,
     replace,
 )
 from ..api.errors import (
@@ -62,7 +62,7 @@ class ClusterRoom(Session):
         return mapping.compute_to_cluster(res, n)
 
     async def create_cluster(self, spec: ClusterSpec) -> OperationHandle:
-        validation.cluster_spec(replace(spec, driver=ClusterDriver.POOL))
+        validation.cluster_spec(replace(spec, driver=DriverKind.POOL))
         if await self._get_or_none(f"{self._ws}/computes/{spec.name}", "cluster", spec.name):
             raise Conflict(
                 f"a compute named '{spec.name}' already exists in workspace {self.workspace_name}",

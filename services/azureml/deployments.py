@@ -148,10 +148,7 @@ class DeploymentRoom(ConflictCheck):
         validation.deployment_spec(spec)
         deps = await self._deployment_names(spec.endpoint_name)
         if spec.name in deps:
-            raise Conflict(
-                f"deployment '{spec.name}' already exists on endpoint '{spec.endpoint_name}'",
-                fix="change it with: modeldeck online-deployment update",
-            )
+            raise Conflict.deployment_exists(spec.name, spec.endpoint_name)
         validation.deployment_count(deps, spec.name)
         body = await self._deployment_body(spec)
         target = f"{spec.endpoint_name}/{spec.name}"
