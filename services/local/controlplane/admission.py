@@ -219,7 +219,7 @@ class Admission:
         if inline_model is not None:
             model = self._model(inline_model)
         else:
-            model = self.engine.resolve_model(spec.model)
+            model = self.engine.models.resolve(spec.model)
         code = self.engine.code.check(spec)
         if not dry_run:
             cluster = self.engine.cluster_row(ep.cluster)

@@ -50,6 +50,7 @@ from ...api.domain import (
 from ...api.errors import NotFound
 from ...drivers.base import SharedCluster
 from .admission import DRIVER_TIMEOUT_S
+from .models import MODEL_REF_RE
 from .operations import message_of
 from .store.db import Store
 from .store.deployments import DeploymentRow
@@ -359,8 +360,6 @@ def deployment_row(
 
 def _model_of(engine: Engine, cluster: str, ref: str) -> tuple[str, int, str | None]:
     """(model name, version, note when the model is not registered here)."""
-    from .engine import MODEL_REF_RE
-
     m = MODEL_REF_RE.match(ref.strip())
     model_name = m.group(1) if m else ref
     version = int(m.group(2)) if m and m.group(2) else 0

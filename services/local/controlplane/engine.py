@@ -13,19 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import re
 import secrets
-import shutil
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ... import inputs
 from ...api import revisions, validation
 from ...api.domain import (
     AuthMode,
@@ -70,6 +65,7 @@ from .clusters import Clusters
 from .codestore import CodeStore
 from .deployments import Deployments
 from .envstore import EnvironmentStore
+from .models import Models
 from .operations import Operations, Work, message_of
 from .restore import restore_all
 from .store.db import Store
@@ -80,7 +76,6 @@ log = logging.getLogger("modeldeck.daemon")
 
 #: How long a route change (traffic, keys) may take on a cluster.
 ROUTE_TIMEOUT_S = 60.0
-MODEL_REF_RE = re.compile(r"^(?:azureml:)?([a-zA-Z][-a-zA-Z0-9_.]*?)(?::(\d+)|@latest)?$")
 
 
 def _new_key() -> str:
@@ -109,16 +104,18 @@ class Engine:
         self.driver_errors: dict[str, str] = {}
         #: clusters whose last call failed (shown on their endpoints until one succeeds)
         self.cluster_health: dict[str, str] = {}
-        self.operations = Operations(store)
-        self.clusters = Clusters(self)
-        self.deployments = Deployments(self)
-        self.admission = Admission(self)
-        self.following = adopt.Following(store)
         self._http: Any = None
         #: model and code copies in progress: set one to stop that copy (daemon stop)
         self._copies: set[threading.Event] = set()
+        # the rooms (each module says what it holds)
+        self.operations = Operations(store)
+        self.admission = Admission(self)
+        self.following = adopt.Following(store)
         self.code = CodeStore(data_dir / "code", self._copies)
+        self.models = Models(store, data_dir, self.admission, self._copies)
         self.environments = EnvironmentStore(self)
+        self.clusters = Clusters(self)
+        self.deployments = Deployments(self)
 
     # ================================================================== lifecycle
     async def restore(self) -> None:
@@ -208,98 +205,16 @@ class Engine:
 
     # ================================================================== models
     def list_models(self, name: str | None = None) -> list[Model]:
-        return self.store.models(name)
+        return self.models.list_all(name)
 
     def get_model(self, name: str, version: int | None = None) -> Model:
-        model = self.store.model(name, version)
-        if model is None:
-            raise NotFound("model", name if version is None else f"{name}:{version}")
-        return model
+        return self.models.get(name, version)
 
     async def create_model(self, spec: ModelSpec) -> Model:
-        spec = replace(spec, tags=validation.tags(spec.tags))
-        validation.model_spec(spec)
-        src = Path(spec.path)
-        if not src.is_absolute():
-            raise InvalidInput(
-                "path", spec.path, "must be absolute on the control plane", "pass a full path"
-            )
-        # copy first, outside the admission lock (a model can be large), then name it;
-        # the walk refuses devices, /proc, links that leave the folder and sizes over the cap
-        # before a byte is copied, and a cancelled request stops the copy (inputs.copy_async)
-        checked = await asyncio.to_thread(inputs.scan, spec.path, "path", "model")
-        incoming = self.data_dir / "models" / ".incoming" / uuid.uuid4().hex
-        try:
-            incoming.mkdir(parents=True)
-            await inputs.copy_async(checked, incoming / src.name, running=self._copies)
-        except OSError as exc:
-            shutil.rmtree(incoming, ignore_errors=True)
-            raise InvalidInput(
-                "path", spec.path, f"cannot be copied ({exc.strerror or exc})"
-            ) from None
-        except BaseException:
-            shutil.rmtree(incoming, ignore_errors=True)
-            raise
-        try:
-            async with self.admission.lock:
-                if spec.version is not None:
-                    version = int(spec.version)
-                    if self.store.model(spec.name, version) is not None:
-                        raise Conflict(
-                            f"model '{spec.name}' version {version} already exists",
-                            fix="leave the version out to register the next one",
-                        )
-                else:
-                    version = self.store.next_model_version(spec.name)
-                dest_dir = self.data_dir / "models" / spec.name / str(version)
-                shutil.rmtree(dest_dir, ignore_errors=True)  # a leftover of an interrupted copy
-                dest_dir.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(incoming, dest_dir)
-                model = Model(
-                    name=spec.name,
-                    version=version,
-                    path=str(dest_dir / src.name),
-                    description=spec.description,
-                    tags=dict(spec.tags),
-                    type=spec.type,
-                    original_path=str(src),
-                    created_at=time.time(),
-                )
-                self.store.insert_model(model)
-        finally:
-            shutil.rmtree(incoming, ignore_errors=True)
-        return model
+        return await self.models.create(spec)
 
     async def delete_model(self, name: str, version: int) -> None:
-        async with self.admission.lock:
-            model = self.get_model(name, version)
-            users = self.store.models_in_use(name, model.version)
-            if users:
-                raise Conflict(
-                    f"model {name}:{model.version} is used by deployment(s) " + ", ".join(users),
-                    fix="delete or update those deployments first",
-                )
-            self.store.delete_model(name, model.version)
-        shutil.rmtree(Path(model.path).parent, ignore_errors=True)
-
-    def resolve_model(self, ref: str) -> Model:
-        m = MODEL_REF_RE.match(ref.strip())
-        if not m:
-            raise InvalidInput(
-                "model", ref, "must be azureml:NAME:VERSION (or NAME:VERSION)", "name a model"
-            )
-        name, version = m.group(1), m.group(2)
-        model = self.store.model(name, int(version) if version else None)
-        if model is None:
-            known = [f"{x.name}:{x.version}" for x in self.store.models(name)]
-            raise InvalidInput(
-                "model",
-                ref,
-                "is not a registered model version",
-                "register it first: modeldeck model create --name NAME --path PATH"
-                + (f" (registered: {', '.join(known)})" if known else ""),
-            )
-        return model
+        await self.models.delete(name, version)
 
     # ================================================================== revisions
     @staticmethod
