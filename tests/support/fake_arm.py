@@ -726,6 +726,32 @@ class FakeArm:
         return web.json_response(self.environments[key], status=201)
 
     # ------------------------------------------------------------------ endpoints
+    def _deleting(self, res: dict[str, Any], gone: Callable[[], None]) -> web.Response:
+        """A DELETE as ARM answers it: Deleting now, 202, ``gone`` when the operation ends."""
+        res["properties"]["provisioningState"] = "Deleting"
+        _, headers = self._start_op(gone)
+        return web.Response(status=202, headers=headers)
+
+    def _refused_put(
+        self, kind: str, name: str, res: dict[str, Any] | None, schema: str, body: Any
+    ) -> web.Response | None:
+        """A PUT's refusal: a body the spec does not allow (400), or the resource is still
+        provisioning (409, as ARM answers a second operation); None when it may proceed."""
+        bad = self._check("mfe", schema, body, f"PUT {kind.lower()}")
+        if bad:
+            return bad
+        if res is not None and res["properties"]["provisioningState"] not in (
+            "Succeeded",
+            "Failed",
+        ):
+            return _error(
+                409,
+                "Conflict",
+                f"{kind} {name} is in {res['properties']['provisioningState']} state; another "
+                "operation is in progress.",
+            )
+        return None
+
     async def list_endpoints(self, request: web.Request) -> web.Response:
         return web.json_response({"value": list(self.endpoints.values())})
 
@@ -742,27 +768,16 @@ class FakeArm:
         if request.method == "DELETE":
             if res is None:
                 return web.Response(status=204)
-            res["properties"]["provisioningState"] = "Deleting"
 
             def gone() -> None:
                 self.endpoints.pop(name, None)
                 self.deployments.pop(name, None)
 
-            _, headers = self._start_op(gone)
-            return web.Response(status=202, headers=headers)
+            return self._deleting(res, gone)
         body = request[JSON_BODY]
-        bad = self._check("mfe", "OnlineEndpointTrackedResource", body, "PUT endpoint")
-        if bad:
-            return bad
-        if res is not None and res["properties"]["provisioningState"] not in (
-            "Succeeded",
-            "Failed",
-        ):
-            return _error(
-                409,
-                "Conflict",
-                f"Endpoint {name} is in {res['properties']['provisioningState']} state; another operation is in progress.",
-            )
+        refused = self._refused_put("Endpoint", name, res, "OnlineEndpointTrackedResource", body)
+        if refused:
+            return refused
         props = body["properties"]
         deps = self.deployments.get(name, {})
         # as Azure does: traffic left out of an update is reset to 0
@@ -815,11 +830,7 @@ class FakeArm:
         if not self.put_headers:
             self._pending[name] = op_id
             headers = {}
-        return web.json_response(
-            new,
-            status=201 if res is None else 200,
-            headers={k: v for k, v in headers.items() if k != "Location"},
-        )
+        return _put_answer(new, res, headers)
 
     async def list_keys(self, request: web.Request) -> web.Response:
         name = request.match_info["e"]
@@ -1023,28 +1034,16 @@ class FakeArm:
                     "BadArgument",
                     f"Deployment {d} has traffic; set its traffic to 0 before deleting it.",
                 )
-            res["properties"]["provisioningState"] = "Deleting"
 
             def gone() -> None:
                 deps.pop(d, None)
                 self.endpoints[e]["properties"]["traffic"].pop(d, None)
 
-            _, headers = self._start_op(gone)
-            return web.Response(status=202, headers=headers)
+            return self._deleting(res, gone)
         body = request[JSON_BODY]
-        bad = self._check("mfe", "OnlineDeploymentTrackedResource", body, "PUT deployment")
-        if bad:
-            return bad
-        if res is not None and res["properties"]["provisioningState"] not in (
-            "Succeeded",
-            "Failed",
-        ):
-            return _error(
-                409,
-                "Conflict",
-                f"Deployment {d} is in {res['properties']['provisioningState']} state; another "
-                "operation is in progress.",
-            )
+        refused = self._refused_put("Deployment", d, res, "OnlineDeploymentTrackedResource", body)
+        if refused:
+            return refused
         props = body["properties"]
         if props.get("endpointComputeType") != "Kubernetes":
             return _error(
@@ -1080,11 +1079,7 @@ class FakeArm:
             new["properties"]["provisioningState"] = "Failed"
 
         _, headers = self._start_op(done, error=error, on_failure=failed)
-        return web.json_response(
-            new,
-            status=201 if res is None else 200,
-            headers={k: v for k, v in headers.items() if k != "Location"},
-        )
+        return _put_answer(new, res, headers)
 
     async def get_logs(self, request: web.Request) -> web.Response:
         e, d = request.match_info["e"], request.match_info["d"]
@@ -1127,6 +1122,15 @@ class FakeArm:
             {"deployment": dep, "received": json.loads(payload or b"null")},
             headers={"azureml-model-deployment": dep, "x-request-id": uuid.uuid4().hex},
         )
+
+
+def _put_answer(new: dict[str, Any], res: Any, headers: dict[str, str]) -> web.Response:
+    """201 for a new resource, 200 for an update; the operation's headers but Location."""
+    return web.json_response(
+        new,
+        status=201 if res is None else 200,
+        headers={k: v for k, v in headers.items() if k != "Location"},
+    )
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
