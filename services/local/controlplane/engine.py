@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -46,7 +45,6 @@ from ...api.domain import (
     openapi_uri_for,
 )
 from ...api.errors import (
-    BackendError,
     Conflict,
     InvalidInput,
     NotFound,
@@ -60,6 +58,7 @@ from ...drivers.base import (
     Progress,
 )
 from . import adopt, dryrun
+from .access import Access, new_key
 from .admission import DRIVER_TIMEOUT_S, Admission
 from .clusters import Clusters
 from .codestore import CodeStore
@@ -76,11 +75,6 @@ log = logging.getLogger("modeldeck.daemon")
 
 #: How long a route change (traffic, keys) may take on a cluster.
 ROUTE_TIMEOUT_S = 60.0
-
-
-def _new_key() -> str:
-    """32 random bytes, url-safe."""
-    return secrets.token_urlsafe(32)
 
 
 class Engine:
@@ -104,7 +98,6 @@ class Engine:
         self.driver_errors: dict[str, str] = {}
         #: clusters whose last call failed (shown on their endpoints until one succeeds)
         self.cluster_health: dict[str, str] = {}
-        self._http: Any = None
         #: model and code copies in progress: set one to stop that copy (daemon stop)
         self._copies: set[threading.Event] = set()
         # the rooms (each module says what it holds)
@@ -116,6 +109,7 @@ class Engine:
         self.environments = EnvironmentStore(self)
         self.clusters = Clusters(self)
         self.deployments = Deployments(self)
+        self.access = Access(self)
 
     # ================================================================== lifecycle
     async def restore(self) -> None:
@@ -145,8 +139,7 @@ class Engine:
                 await driver.close()
             except Exception as exc:
                 log.warning("closing cluster %s: %s", name, exc)
-        if self._http is not None:
-            await self._http.close()
+        await self.access.close()
 
     # ================================================================== operations
     async def wait_operation(self, op_id: str, after: int, timeout: float) -> tuple[Operation, int]:
@@ -285,7 +278,7 @@ class Engine:
                 fix="check the cluster (modeldeck cluster show), then repeat the command",
             ) from None
 
-    def _scoring_uri(self, ep: EndpointRow) -> str:
+    def scoring_uri(self, ep: EndpointRow) -> str:
         driver = self.drivers.get(ep.cluster)
         if driver is None:
             return ""
@@ -299,7 +292,7 @@ class Engine:
         why = self.driver_errors.get(ep.cluster) or self.cluster_health.get(ep.cluster)
         if why:
             error = f"cluster '{ep.cluster}' is not available: {why}"
-        scoring_uri = self._scoring_uri(ep)
+        scoring_uri = self.scoring_uri(ep)
         return Endpoint(
             name=ep.name,
             compute=ep.cluster,
@@ -361,9 +354,9 @@ class Engine:
                 traffic={},
                 mirror_traffic={},
                 control=None,
-                primary_key=_new_key(),
-                secondary_key=_new_key(),
-                token_secret=_new_key(),
+                primary_key=new_key(),
+                secondary_key=new_key(),
+                token_secret=new_key(),
                 state=ProvisioningState.CREATING,
                 error=None,
                 created_at=time.time(),
@@ -500,49 +493,13 @@ class Engine:
         self.code.remove(name)
 
     def get_keys(self, name: str) -> EndpointKeys:
-        ep = self.endpoint_row(name)
-        if ep.auth_mode != AuthMode.KEY.value:
-            raise InvalidInput(
-                "auth_mode",
-                ep.auth_mode,
-                "keys are for endpoints with auth_mode key",
-                "get a token instead (auth_mode aml_token)"
-                if ep.auth_mode == AuthMode.AML_TOKEN.value
-                else "this endpoint needs no credentials",
-            )
-        return EndpointKeys(primaryKey=ep.primary_key, secondaryKey=ep.secondary_key)
+        return self.access.keys(name)
 
     async def regenerate_keys(self, name: str, key_type: KeyType) -> EndpointKeys:
-        key_type = KeyType.parse(key_type)  # type: ignore[assignment]
-        async with self.admission.lock:
-            ep = self.endpoint_row(name)
-            if key_type is KeyType.PRIMARY:
-                new = replace(ep, primary_key=_new_key())
-            else:
-                new = replace(ep, secondary_key=_new_key())
-            # the gateway learns the new key (and forgets the old one) before we answer
-            await self.apply_route(ep.cluster, replace(self.route(new), base=self.route(ep)))
-            self.store.update_endpoint(
-                name, primary_key=new.primary_key, secondary_key=new.secondary_key
-            )
-        log.info("endpoint %s: %s key regenerated", name, key_type.value)
-        return EndpointKeys(primaryKey=new.primary_key, secondaryKey=new.secondary_key)
+        return await self.access.regenerate_keys(name, key_type)
 
     def get_token(self, name: str) -> EndpointToken:
-        ep = self.endpoint_row(name)
-        if ep.auth_mode != AuthMode.AML_TOKEN.value:
-            raise InvalidInput(
-                "auth_mode",
-                ep.auth_mode,
-                "tokens are for endpoints with auth_mode aml_token",
-                "get the keys instead (auth_mode key)"
-                if ep.auth_mode == AuthMode.KEY.value
-                else "this endpoint needs no credentials",
-            )
-        from ...scoring.host import mint_token
-
-        token, expiry, refresh = mint_token(ep.token_secret, ep.name, self.token_ttl_s)
-        return EndpointToken(accessToken=token, expiryTimeUtc=expiry, refreshAfterTimeUtc=refresh)
+        return self.access.token(name)
 
     async def invoke(
         self,
@@ -553,50 +510,8 @@ class Engine:
         headers: dict[str, str] | None = None,
         timeout_s: float = 60.0,
     ) -> InvokeResult:
-        ep = self.endpoint_row(name)
-        uri = self._scoring_uri(ep)
-        if not uri:
-            self.driver(ep.cluster)  # raises Unreachable with the reason
-            raise BackendError(f"endpoint '{name}' has no scoring URI")
-        if deployment is not None and deployment not in self.live_deployments(name):
-            raise InvalidInput(
-                "deployment_name",
-                deployment,
-                f"there is no deployment '{deployment}' on this endpoint",
-                "existing deployments: " + (", ".join(self.live_deployments(name)) or "none"),
-            )
-        send = {"Content-Type": "application/json"}
-        send.update(headers or {})
-        if ep.auth_mode == AuthMode.KEY.value:
-            send["Authorization"] = f"Bearer {ep.primary_key}"
-        elif ep.auth_mode == AuthMode.AML_TOKEN.value:
-            from ...scoring.host import mint_token
-
-            send["Authorization"] = f"Bearer {mint_token(ep.token_secret, name, 300.0)[0]}"
-        if deployment:
-            send["azureml-model-deployment"] = deployment
-        import aiohttp
-
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession()
-        try:
-            async with self._http.post(
-                uri, data=body, headers=send, timeout=aiohttp.ClientTimeout(total=timeout_s)
-            ) as resp:
-                data = await resp.read()
-                hdrs = {k.lower(): v for k, v in resp.headers.items()}
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Unreachable(
-                f"the scoring URI {uri} did not answer: {exc or type(exc).__name__}",
-                fix="check the daemon's log and the deployment's state",
-            ) from None
-        answered = hdrs.get("azureml-model-deployment") or hdrs.get("x-ms-azureml-model-deployment")
-        return InvokeResult(
-            status=resp.status,
-            body=data,
-            deployment=answered,
-            request_id=hdrs.get("x-request-id"),
-            headers=hdrs,
+        return await self.access.invoke(
+            name, body, deployment=deployment, headers=headers, timeout_s=timeout_s
         )
 
     # ================================================================== environments

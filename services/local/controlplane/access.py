@@ -1,0 +1,136 @@
+"""How a client reaches an endpoint: its keys, its tokens, and a call to its scoring URI
+from the control plane (``online-endpoint invoke``) with the endpoint's own credentials."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ...api.domain import AuthMode, EndpointKeys, EndpointToken, InvokeResult, KeyType
+from ...api.errors import BackendError, InvalidInput, Unreachable
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+log = logging.getLogger("modeldeck.daemon")
+
+
+def new_key() -> str:
+    """32 random bytes, url-safe."""
+    return secrets.token_urlsafe(32)
+
+
+class Access:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self._http: Any = None  # the aiohttp session of invoke, made when first used
+
+    def keys(self, name: str) -> EndpointKeys:
+        ep = self.engine.endpoint_row(name)
+        if ep.auth_mode != AuthMode.KEY.value:
+            raise InvalidInput(
+                "auth_mode",
+                ep.auth_mode,
+                "keys are for endpoints with auth_mode key",
+                "get a token instead (auth_mode aml_token)"
+                if ep.auth_mode == AuthMode.AML_TOKEN.value
+                else "this endpoint needs no credentials",
+            )
+        return EndpointKeys(primaryKey=ep.primary_key, secondaryKey=ep.secondary_key)
+
+    async def regenerate_keys(self, name: str, key_type: KeyType) -> EndpointKeys:
+        key_type = KeyType.parse(key_type)  # type: ignore[assignment]
+        async with self.engine.admission.lock:
+            ep = self.engine.endpoint_row(name)
+            if key_type is KeyType.PRIMARY:
+                new = replace(ep, primary_key=new_key())
+            else:
+                new = replace(ep, secondary_key=new_key())
+            # the gateway learns the new key (and forgets the old one) before we answer
+            await self.engine.apply_route(
+                ep.cluster, replace(self.engine.route(new), base=self.engine.route(ep))
+            )
+            self.store.update_endpoint(
+                name, primary_key=new.primary_key, secondary_key=new.secondary_key
+            )
+        log.info("endpoint %s: %s key regenerated", name, key_type.value)
+        return EndpointKeys(primaryKey=new.primary_key, secondaryKey=new.secondary_key)
+
+    def token(self, name: str) -> EndpointToken:
+        ep = self.engine.endpoint_row(name)
+        if ep.auth_mode != AuthMode.AML_TOKEN.value:
+            raise InvalidInput(
+                "auth_mode",
+                ep.auth_mode,
+                "tokens are for endpoints with auth_mode aml_token",
+                "get the keys instead (auth_mode key)"
+                if ep.auth_mode == AuthMode.KEY.value
+                else "this endpoint needs no credentials",
+            )
+        from ...scoring.host import mint_token
+
+        token, expiry, refresh = mint_token(ep.token_secret, ep.name, self.engine.token_ttl_s)
+        return EndpointToken(accessToken=token, expiryTimeUtc=expiry, refreshAfterTimeUtc=refresh)
+
+    async def invoke(
+        self,
+        name: str,
+        body: bytes,
+        *,
+        deployment: str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 60.0,
+    ) -> InvokeResult:
+        ep = self.engine.endpoint_row(name)
+        uri = self.engine.scoring_uri(ep)
+        if not uri:
+            self.engine.driver(ep.cluster)  # raises Unreachable with the reason
+            raise BackendError(f"endpoint '{name}' has no scoring URI")
+        if deployment is not None and deployment not in self.engine.live_deployments(name):
+            raise InvalidInput(
+                "deployment_name",
+                deployment,
+                f"there is no deployment '{deployment}' on this endpoint",
+                "existing deployments: "
+                + (", ".join(self.engine.live_deployments(name)) or "none"),
+            )
+        send = {"Content-Type": "application/json"}
+        send.update(headers or {})
+        if ep.auth_mode == AuthMode.KEY.value:
+            send["Authorization"] = f"Bearer {ep.primary_key}"
+        elif ep.auth_mode == AuthMode.AML_TOKEN.value:
+            from ...scoring.host import mint_token
+
+            send["Authorization"] = f"Bearer {mint_token(ep.token_secret, name, 300.0)[0]}"
+        if deployment:
+            send["azureml-model-deployment"] = deployment
+        import aiohttp
+
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        try:
+            async with self._http.post(
+                uri, data=body, headers=send, timeout=aiohttp.ClientTimeout(total=timeout_s)
+            ) as resp:
+                data = await resp.read()
+                hdrs = {k.lower(): v for k, v in resp.headers.items()}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Unreachable(
+                f"the scoring URI {uri} did not answer: {exc or type(exc).__name__}",
+                fix="check the daemon's log and the deployment's state",
+            ) from None
+        answered = hdrs.get("azureml-model-deployment") or hdrs.get("x-ms-azureml-model-deployment")
+        return InvokeResult(
+            status=resp.status,
+            body=data,
+            deployment=answered,
+            request_id=hdrs.get("x-request-id"),
+            headers=hdrs,
+        )
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
