@@ -5,7 +5,15 @@ The engine owns the records (:mod:`.store`) and the rules
 the records. Everything is validated before anything changes: a refused request
 leaves the records, the files and the running replicas as they were.
 
-Long operations run as asyncio tasks tracked as :class:`Operation` records.
+:class:`Engine` is the facade the management API calls, and holds what every room
+shares (the store, the drivers and their health, lookups that raise NotFound, the
+endpoint's route). The endpoints' CRUD lives here; the other jobs are rooms, each
+one module: :mod:`.operations` (the operation tracker), :mod:`.admission` (the lock
+and every check of a change), :mod:`.clusters`, :mod:`.models`, :mod:`.codestore`,
+:mod:`.envstore` (environments), :mod:`.deployments`, :mod:`.access` (keys, tokens,
+invoke), :mod:`.dryrun`, :mod:`.restore` (daemon start) and :mod:`.adopt`
+(Kubernetes adoption and following). Rooms reach each other through the engine's
+public attributes, never its privates.
 """
 
 from __future__ import annotations
@@ -115,16 +123,6 @@ class Engine:
     async def restore(self) -> None:
         """Recreate every driver, route and deployment from the records (daemon start)."""
         await restore_all(self)
-
-    def endpoint_deleter(self, name: str) -> Work:
-        async def work(progress: Progress) -> None:
-            self.admission.deleting.add(name)
-            try:
-                await self._delete_endpoint_now(name, progress)
-            finally:
-                self.admission.deleting.discard(name)
-
-        return work
 
     def cancel_copies(self) -> None:
         """Stop every model or code copy in progress (each removes its partial copy)."""
@@ -479,6 +477,16 @@ class Engine:
                     self.store.set_deployment_state(name, d.name, ProvisioningState.DELETING)
             self.admission.deleting.add(name)
         return self.operations.start("endpoint.delete", ep.name, self.endpoint_deleter(name))
+
+    def endpoint_deleter(self, name: str) -> Work:
+        async def work(progress: Progress) -> None:
+            self.admission.deleting.add(name)
+            try:
+                await self._delete_endpoint_now(name, progress)
+            finally:
+                self.admission.deleting.discard(name)
+
+        return work
 
     async def _delete_endpoint_now(self, name: str, progress: Progress | None = None) -> None:
         ep = self.endpoint_row(name)
