@@ -28,6 +28,7 @@ from .widgets.operations import OperationBar, OperationState
 
 if TYPE_CHECKING:
     from ..services.api.workspace import OperationHandle, Workspace
+    from .screens.base import ModeldeckScreen
 
 
 GC_GEN0 = 20_000  # allocations between young collections (Python's default: 700)
@@ -126,6 +127,7 @@ class ModeldeckApp(App[None]):
         #: False: screens do not call the workspace on their own; data is fed to ``show()``
         #: (snapshot tests and widget-level benchmarks)
         self.autoload = autoload
+        #: call id -> what its progress bar shows (one bar per call, even two of one title)
         self.operations: dict[str, OperationState] = {}
         self._after_first_frame: list[Callable[[], Any]] = []
         chosen = theme or os.environ.get("MODELDECK_THEME", "dark")
@@ -337,9 +339,9 @@ class ModeldeckApp(App[None]):
         self.workspace_generation += 1
         while len(self.screen_stack) > 1:
             self.pop_screen()
-        reset = getattr(self.screen, "reset_workspace", None)
-        if callable(reset):
-            reset()
+        view = self.top_view()
+        if view is not None:
+            view.reset_workspace()
         self.notify(f"workspace {new.name} ({new.kind})")
         if old is not None:
             with contextlib.suppress(Exception):
@@ -427,7 +429,8 @@ class ModeldeckApp(App[None]):
         call: Callable[[], Awaitable[Any]],
         on_result: Callable[[Any], None] | None,
     ) -> None:
-        self.operations[title] = OperationState(title, 0.0, "working")
+        key = uuid.uuid4().hex
+        self.operations[key] = OperationState(title, 0.0, "working")
         self.refresh_operations()
         try:
             result = await call()
@@ -440,7 +443,7 @@ class ModeldeckApp(App[None]):
                 on_result(result)
             self.notify("done", title=f"{title}: succeeded")
         finally:
-            self.operations.pop(title, None)
+            self.operations.pop(key, None)
             self.refresh_operations()
             self._repoll()
 
@@ -449,10 +452,17 @@ class ModeldeckApp(App[None]):
         for bar in self.screen.query(OperationBar):
             bar.show_states(states)
 
+    def top_view(self) -> ModeldeckScreen | None:
+        """The screen on top if it is a view of the workspace; None for a dialog."""
+        from .screens.base import ModeldeckScreen  # loaded with the first view
+
+        screen = self.screen
+        return screen if isinstance(screen, ModeldeckScreen) else None
+
     def _repoll(self) -> None:
-        poll = getattr(self.screen, "poll_now", None)
-        if callable(poll):
-            poll()
+        view = self.top_view()
+        if view is not None:
+            view.poll_now()
 
     # -- command palette -------------------------------------------------------------------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

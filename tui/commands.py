@@ -8,14 +8,15 @@ from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from .screens.base import ModeldeckScreen
+
 
 class ModeldeckCommands(Provider):
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         out: list[tuple[str, str, Callable[[], Any]]] = []
         screen = self.screen
-        palette = getattr(screen, "actions_for_palette", None)
-        if callable(palette):
-            for title, help_text, action in palette():
+        if isinstance(screen, ModeldeckScreen):
+            for title, help_text, action in screen.actions_for_palette():
                 out.append((title, help_text, partial(screen.run_action, action)))
         app = self.app
         for title, action in (

@@ -165,7 +165,6 @@ class ClustersScreen(ResourceListScreen):
         name = self.need_selection()
         if name:
             self.app.switch_mode("endpoints")
-            screen = self.app.screen
-            apply = getattr(screen, "apply_filter", None)
-            if callable(apply):
-                apply(name)
+            view = self.mdapp.top_view()
+            if view is not None:
+                view.apply_filter(name)
