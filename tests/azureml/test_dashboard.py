@@ -4,31 +4,15 @@ traffic change made with the sliders reaches ARM as one PUT carrying the full ma
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.widgets.resource_table import ResourceTable
 from modeldeck.tui.widgets.traffic_slider import TrafficSlider
 
+from tests.support.polling import eventually
+
 SIZE = (120, 40)
-WAIT_S = 30.0  # only to avoid hangs, never asserted on
-
-
-async def eventually(check: Callable[[], Any], pilot: Any) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        result = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {WAIT_S}s: {check}")
-        await pilot.pause(0.05)
-        await asyncio.sleep(0.02)
 
 
 def row_text(app: ModeldeckApp, key: str) -> str:

@@ -7,6 +7,8 @@ Imported as ``tests.support.<module>`` (pytest's importlib mode puts no test fol
 - ``daemon``: a real control plane daemon in a temporary MODELDECK_HOME (``running_home``,
   ``home_env``, ``stop_daemon``; the fixtures ``daemon_home``, ``fresh_home``, ``workspace``);
 - ``dataplane``: replicas, supervisor, gateway and pool driver of the local data plane;
+- ``polling``: ``eventually``, waiting (bounded) until a condition holds, with or without
+  the dashboard's Pilot;
 - ``fake_apiserver``: the Kubernetes API server on loopback (``FakeKube``, kubeconfigs);
 - ``fake_arm``: the ARM server on loopback and the static token credential it accepts;
   ``arm_spec``: the REST spec's JSON Schemas it validates request bodies against.

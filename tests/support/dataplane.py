@@ -9,10 +9,8 @@ A test module imports this module and re-exports the fixtures it uses::
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import textwrap
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,8 @@ from modeldeck.services.local.dataplane.supervisor import (
     ReplicaState,
     Supervisor,
 )
+
+from .polling import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -143,16 +143,7 @@ def model_dir_for(root: Path) -> Path:
 
 async def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
     """Poll ``predicate`` (sync or async) until true; fail after ``timeout`` (only against hangs)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+    await eventually(predicate, timeout=timeout, what=what)
 
 
 async def start_replica(

@@ -8,8 +8,7 @@ MODELDECK_HOME and stopped after the module.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from modeldeck.services.api.domain import (
 from modeldeck.services.local.client import LocalWorkspace
 
 from tests.support.daemon import Home, daemon_home, workspace
+from tests.support.polling import eventually
 
 __all__ = ["daemon_home", "h", "other", "tui_home", "workspace"]  # the fixtures offered here
 
@@ -95,27 +95,6 @@ async def make_endpoint(ws: Any, name: str, deployments: dict[str, int], **kwarg
         await asyncio.wait_for(
             (await ws.update_endpoint(name, EndpointPatch(traffic=deployments))).wait(), WAIT_S
         )
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool] | bool], pilot: Any = None, timeout: float = WAIT_S
-) -> None:
-    """Wait (bounded) until ``check`` holds, letting the app run meanwhile."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
-            result = await result  # type: ignore[misc]
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"condition not met within {timeout:g} s: {getattr(check, '__name__', check)}"
-            )
-        if pilot is not None:
-            await pilot.pause(0.05)
-        else:
-            await asyncio.sleep(0.05)
 
 
 async def select_row(app: Any, pilot: Any, key: str) -> Any:
