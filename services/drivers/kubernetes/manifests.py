@@ -27,6 +27,16 @@ Secret (``<deployment>-pip``), never from the manifest's text.
 Everything carries ``app.kubernetes.io/managed-by: modeldeck`` and
 ``modeldeck.io/endpoint`` (and ``modeldeck.io/deployment``), so the driver lists
 exactly what it owns with a label selector.
+
+Why this is one file (about 900 lines): it has one job, the objects modeldeck makes,
+rendered from the domain types, and one vocabulary they all share (the names, labels,
+annotations and paths below, which the driver's rooms, the scoring pod and adoption read
+back). Its sections are that vocabulary, quantities, the files a pod gets (the app's
+ConfigMap and the environment build), the endpoint's objects and the deployment's
+objects; each section uses the ones before it. The tests address it as one module
+(``mf.collect_files``, ``mf.http_route``, ``mf.deployment_objects``... in one test), and
+this issue changes tests only in their imports, so a split would have to leave names
+behind here as re-exports.
 """
 
 from __future__ import annotations
