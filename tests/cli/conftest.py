@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shlex
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support.cli import TIMEOUT_S, Result, modeldeck_command
+from tests.support.cli import ConsoleScript, Result
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,44 +45,15 @@ def examples_cli(
         daemon.stop_daemon(timeout=20.0)
 
 
-class Cli:
+class Cli(ConsoleScript):
     """The real ``modeldeck`` console script, run in ``cwd`` with its own MODELDECK_HOME."""
-
-    def __init__(self, home: Path, cwd: Path) -> None:
-        self.home = home
-        self.cwd = cwd
-        self.env = {**os.environ, "MODELDECK_HOME": str(home)}
-        self.env.pop("MODELDECK_WORKSPACE", None)
 
     def __call__(self, command: str, ok: bool = True, stdin: str | None = None) -> Result:
         """Run ``modeldeck COMMAND`` (split as a shell would); by default it must succeed."""
-        argv = shlex.split(command)
-        proc = subprocess.run(
-            [*modeldeck_command(), *argv],
-            cwd=self.cwd,
-            env=self.env,
-            input=stdin if stdin is not None else "",
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-        )
-        result = Result(list(argv), proc.returncode, proc.stdout, proc.stderr)
-        assert "Traceback" not in proc.stderr, str(result)
+        result = self.run(command, stdin)
         if ok:
-            assert proc.returncode == 0, str(result)
+            assert result.code == 0, str(result)
         return result
-
-    def popen(self, command: str, stdin: Any = subprocess.DEVNULL) -> subprocess.Popen[str]:
-        """A command left running (``--follow``), or one that talks to a terminal."""
-        return subprocess.Popen(
-            [*modeldeck_command(), *shlex.split(command)],
-            cwd=self.cwd,
-            env=self.env,
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli import TIMEOUT_S, Result, modeldeck_command
+from tests.support.cli import TIMEOUT_S, ConsoleScript, Result, modeldeck_command
 from tests.support.fake_apiserver import FakeKube, write_kubeconfig
 
 from .conftest import NS
@@ -30,40 +30,16 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 
 
-class Cli:
+class Cli(ConsoleScript):
     def __init__(self, home: Path, cwd: Path, kubeconfig: Path) -> None:
-        self.cwd = cwd
-        self.env = {**os.environ, "MODELDECK_HOME": str(home), "KUBECONFIG": str(kubeconfig)}
-        self.env.pop("MODELDECK_WORKSPACE", None)
+        super().__init__(home, cwd, KUBECONFIG=str(kubeconfig))
 
     def __call__(self, command: str, ok: bool | None = True) -> Result:
         """Run ``modeldeck COMMAND``; ``ok``: it must succeed (True), fail (False), either (None)."""
-        argv = shlex.split(command)
-        proc = subprocess.run(
-            [*modeldeck_command(), *argv],
-            cwd=self.cwd,
-            env=self.env,
-            input="",
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-        )
-        result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
-        assert "Traceback" not in proc.stderr, str(result)
+        result = self.run(command)
         if ok is not None:
-            assert (proc.returncode == 0) is ok, str(result)
+            assert (result.code == 0) is ok, str(result)
         return result
-
-    def popen(self, command: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [*modeldeck_command(), *shlex.split(command)],
-            cwd=self.cwd,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 Imported as ``tests.support.<module>`` (pytest's importlib mode puts no test folder on
 ``sys.path``; pyproject's ``pythonpath = ["."]`` puts the repository root there):
 
-- ``cli``: the installed console script (``modeldeck_command``) and a run's ``Result``;
+- ``cli``: the installed console script (``modeldeck_command``, ``ConsoleScript``: run in its
+  own home and folder) and a run's ``Result``;
 - ``daemon``: a real control plane daemon in a temporary MODELDECK_HOME (``running_home``,
   ``home_env``, ``stop_daemon``; the fixtures ``daemon_home``, ``fresh_home``, ``workspace``);
 - ``dataplane``: replicas, supervisor, gateway and pool driver of the local data plane;

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,4 +46,43 @@ class Result:
         return (
             f"$ modeldeck {' '.join(self.argv)}\nexit {self.code}\n"
             f"--- stdout\n{self.out}\n--- stderr\n{self.err}"
+        )
+
+
+class ConsoleScript:
+    """The real ``modeldeck`` console script, run in ``cwd`` with its own MODELDECK_HOME
+    (plus ``env``); the subclass says what a command must answer."""
+
+    def __init__(self, home: Path, cwd: Path, **env: str) -> None:
+        self.home = home
+        self.cwd = cwd
+        self.env = {**os.environ, "MODELDECK_HOME": str(home), **env}
+        self.env.pop("MODELDECK_WORKSPACE", None)
+
+    def run(self, command: str, stdin: str | None = None) -> Result:
+        """Run ``modeldeck COMMAND`` (split as a shell would); never a traceback."""
+        argv = shlex.split(command)
+        proc = subprocess.run(
+            [*modeldeck_command(), *argv],
+            cwd=self.cwd,
+            env=self.env,
+            input=stdin if stdin is not None else "",
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+        )
+        result = Result(list(argv), proc.returncode, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr, str(result)
+        return result
+
+    def popen(self, command: str, stdin: Any = subprocess.DEVNULL) -> subprocess.Popen[str]:
+        """A command left running (``--follow``), or one that talks to a terminal."""
+        return subprocess.Popen(
+            [*modeldeck_command(), *shlex.split(command)],
+            cwd=self.cwd,
+            env=self.env,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
