@@ -20,6 +20,7 @@ from ... import vmsizes
 from ...api import validation
 from ...api.domain import (
     ClusterSpec,
+    CodeConfiguration,
     DeploymentRole,
     DeploymentSpec,
     DriverKind,
@@ -60,6 +61,16 @@ class Admitted(NamedTuple):
     existing: DeploymentRow | None
     model: Model
     code: Path
+
+    def stored(self, code_dir: str) -> DeploymentSpec:
+        """The spec as it is recorded: the model's full reference, the code's copy."""
+        return replace(
+            self.spec,
+            model=self.model.ref,
+            code_configuration=CodeConfiguration(
+                code=code_dir, scoring_script=self.spec.code_configuration.scoring_script
+            ),
+        )
 
 
 class Admission:

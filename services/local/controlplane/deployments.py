@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from ...api import validation
 from ...api.domain import (
-    CodeConfiguration,
     Deployment,
     DeploymentRole,
     DeploymentSpec,
@@ -143,16 +142,11 @@ class Deployments:
 
     async def create(self, spec: DeploymentSpec, *, all_traffic: bool = False) -> Operation:
         async with self.engine.admission.lock:
-            spec, ep, _, model, code = await self.engine.admission.deployment(spec, update=False)
+            admitted = await self.engine.admission.deployment(spec, update=False)
+            spec, ep, _, model, code = admitted
             resolved = await self.engine.environments.resolve(spec, ep.cluster)
             code_dir = await self.engine.code.copy(ep.name, spec.name, code)
-            stored = replace(
-                spec,
-                model=model.ref,
-                code_configuration=CodeConfiguration(
-                    code=code_dir, scoring_script=spec.code_configuration.scoring_script
-                ),
-            )
+            stored = admitted.stored(code_dir)
             now = time.time()
             row = DeploymentRow(
                 endpoint=ep.name,
@@ -218,17 +212,12 @@ class Deployments:
                     raise self.engine.stale(
                         "deployment", f"{row.endpoint}/{row.name}", sent, row.revision
                     )
-            spec, ep, old, model, code = await self.engine.admission.deployment(spec, update=True)
+            admitted = await self.engine.admission.deployment(spec, update=True)
+            spec, ep, old, model, code = admitted
             assert old is not None
             resolved = await self.engine.environments.resolve(spec, ep.cluster)
             code_dir = await self.engine.code.copy(ep.name, spec.name, code)
-            stored = replace(
-                spec,
-                model=model.ref,
-                code_configuration=CodeConfiguration(
-                    code=code_dir, scoring_script=spec.code_configuration.scoring_script
-                ),
-            )
+            stored = admitted.stored(code_dir)
             try:
                 with self.store.tx():
                     # compare-and-set: the record the checks were made on (or the one the

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ...api import validation
-from ...api.domain import CodeConfiguration, DeploymentSpec, DriverKind, EndpointSpec, ModelSpec
+from ...api.domain import DeploymentSpec, DriverKind, EndpointSpec, ModelSpec
 from ...api.errors import BackendError, Conflict, InvalidInput
 from ...drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute, RendersManifests
 
@@ -69,7 +69,7 @@ async def render_deployment(
     apply (ConfigMap, Deployment, Service, HPA, and the endpoint's HTTPRoute as it would
     be). ``model``: an inline model that the real command would register first."""
     drivers: list[RendersManifests] = []
-    spec, ep, _, resolved, code = await engine.admission.deployment(
+    admitted = await engine.admission.deployment(
         spec,
         update=update,
         dry_run=True,
@@ -77,13 +77,8 @@ async def render_deployment(
         check_cluster=lambda cluster: drivers.append(_render_driver(engine, cluster)),
     )
     driver = drivers[0]
-    stored = replace(
-        spec,
-        model=resolved.ref,
-        code_configuration=CodeConfiguration(
-            code=str(code), scoring_script=spec.code_configuration.scoring_script
-        ),
-    )
+    spec, ep, _, resolved, code = admitted
+    stored = admitted.stored(str(code))
     environment = await engine.environments.resolve(spec, ep.cluster)
     runtime = DeploymentRuntime(
         spec=stored, model=resolved, code_dir=str(code), environment=environment
