@@ -32,8 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ...api.errors import ModeldeckError
+from ...retry import RETRY_STATUSES, parse_retry_after
 from ...transport import cleartext_to_remote, refuse_cleartext_credentials
-from .errors import RETRYABLE, Call, from_status, from_transport, retry_after
+from .errors import Call, from_status, from_transport
 from .kubeconfig import KubeContext, client_configuration
 
 APPLY = "application/apply-patch+yaml"
@@ -214,8 +215,10 @@ class KubeApi:
                     return json.loads(data)
                 except ValueError:
                     return data.decode("utf-8", "replace")
-            if status in RETRYABLE and attempt < self.attempts:
-                wait = retry_after(headers)
+            if status in RETRY_STATUSES and attempt < self.attempts:
+                wait = parse_retry_after(
+                    headers.get("Retry-After") if hasattr(headers, "get") else None
+                )
                 if wait is None:
                     wait = delay * (1 + random.random() / 4)
                     delay = min(self.max_backoff, delay * 2)

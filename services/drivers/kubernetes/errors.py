@@ -9,8 +9,8 @@
 * 404 -> :class:`NotFound`; 409 -> :class:`Conflict` (callers retry what is safe
   to retry with a fresh resourceVersion first); 422 -> :class:`InvalidInput`
   with the field the API server named;
-* 429 / 5xx -> retried with backoff (honouring ``Retry-After``) by the caller,
-  then :class:`BackendError`.
+* 429 / 5xx -> retried with backoff (honouring ``Retry-After``) by
+  :meth:`.client.KubeApi.request`, then :class:`BackendError`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ METRICS_SERVER_INSTALL = (
     "kubectl apply -f https://github.com/kubernetes-sigs/metrics-server/releases/latest/"
     "download/components.yaml"
 )
-RETRYABLE = frozenset({429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -67,19 +66,6 @@ def status_body(body: bytes | str | None) -> dict[str, Any]:
             "message": (body.decode("utf-8", "replace") if isinstance(body, bytes) else body)[:500]
         }
     return data if isinstance(data, dict) else {}
-
-
-def retry_after(headers: Any) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds form), if any."""
-    if headers is None:
-        return None
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def from_status(
