@@ -1,7 +1,9 @@
-"""Fixtures: a fake Kubernetes API server on loopback, a kubeconfig pointing at it, drivers."""
+"""Fixtures: a fake Kubernetes API server on loopback, a kubeconfig pointing at it, drivers,
+and the console script run against it (``kube_cli``)."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,10 @@ from modeldeck.services.api.domain import (
 from modeldeck.services.drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute
 from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
 
+from tests.support.cli import ConsoleScript, Result
 from tests.support.fake_apiserver import FakeKube, write_kubeconfig
 
+REPO = Path(__file__).resolve().parents[2]
 NS = "ml"
 KEY1 = "k1-" + "a" * 40
 KEY2 = "k2-" + "b" * 40
@@ -152,3 +156,37 @@ def k(examples: Path) -> Any:
         write_kubeconfig=write_kubeconfig,
         FakeKube=FakeKube,
     )
+
+
+class Cli(ConsoleScript):
+    """The console script with a KUBECONFIG of its own."""
+
+    def __init__(self, home: Path, cwd: Path, kubeconfig: Path) -> None:
+        super().__init__(home, cwd, KUBECONFIG=str(kubeconfig))
+
+    def __call__(self, command: str, ok: bool | None = True) -> Result:
+        """Run ``modeldeck COMMAND``; ``ok``: it must succeed (True), fail (False), either (None)."""
+        result = self.run(command)
+        if ok is not None:
+            assert (result.code == 0) is ok, str(result)
+        return result
+
+
+@pytest.fixture
+def kube_cli(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    fake = FakeKube().start()
+    work = tmp_path / "work"
+    shutil.copytree(REPO / "examples", work)
+    (work / "k8s-endpoint.yml").write_text(
+        "name: my-endpoint\ncompute: azureml:prod\nauth_mode: key\n"
+    )
+    config = write_kubeconfig(tmp_path / "kubeconfig", {"aks-prod": (fake.url, "")})
+    cli = Cli(tmp_path_factory.mktemp("mdk"), work, config)
+    try:
+        yield cli, fake
+    finally:
+        try:
+            cli("daemon stop", ok=None)
+        finally:
+            fake.stop()
+    assert fake.invalid == []  # every manifest the daemon sent passed schema validation

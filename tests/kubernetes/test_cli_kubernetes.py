@@ -10,56 +10,18 @@ from __future__ import annotations
 import base64
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.cli import TIMEOUT_S, ConsoleScript, Result, modeldeck_command
-from tests.support.fake_apiserver import FakeKube, write_kubeconfig
+from tests.support.cli import TIMEOUT_S, modeldeck_command
 
-from .conftest import NS
+from .conftest import NS, Cli
 
 pytestmark = pytest.mark.e2e
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-class Cli(ConsoleScript):
-    def __init__(self, home: Path, cwd: Path, kubeconfig: Path) -> None:
-        super().__init__(home, cwd, KUBECONFIG=str(kubeconfig))
-
-    def __call__(self, command: str, ok: bool | None = True) -> Result:
-        """Run ``modeldeck COMMAND``; ``ok``: it must succeed (True), fail (False), either (None)."""
-        result = self.run(command)
-        if ok is not None:
-            assert (result.code == 0) is ok, str(result)
-        return result
-
-
-@pytest.fixture
-def kube_cli(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    fake = FakeKube().start()
-    work = tmp_path / "work"
-    shutil.copytree(REPO / "examples", work)
-    (work / "k8s-endpoint.yml").write_text(
-        "name: my-endpoint\ncompute: azureml:prod\nauth_mode: key\n"
-    )
-    config = write_kubeconfig(tmp_path / "kubeconfig", {"aks-prod": (fake.url, "")})
-    cli = Cli(tmp_path_factory.mktemp("mdk"), work, config)
-    try:
-        yield cli, fake
-    finally:
-        try:
-            cli("daemon stop", ok=None)
-        finally:
-            fake.stop()
-    assert fake.invalid == []  # every manifest the daemon sent passed schema validation
 
 
 def managed(fake: Any) -> set[tuple[str, str]]:

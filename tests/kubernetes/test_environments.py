@@ -28,7 +28,6 @@ from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
 from modeldeck.services.drivers.kubernetes.rollout import RolloutFailed
 
 from .conftest import NS
-from .test_cli_kubernetes import kube_cli  # noqa: F401 (the fixture)
 
 MISSING = "modeldeck-no-such-package-4f1c2==1.0"
 
@@ -419,7 +418,7 @@ def test_the_build_script_fails_with_pips_message_and_keeps_nothing(tmp_path: Pa
 
 @pytest.mark.e2e
 def test_cli_dry_run_shows_the_build_and_a_failed_build_is_the_deployments_error(
-    kube_cli: Any,  # noqa: F811 (the fixture imported above)
+    kube_cli: Any,
 ) -> None:
     cli, fake = kube_cli
     work: Path = cli.cwd
