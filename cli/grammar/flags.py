@@ -81,18 +81,6 @@ def set_(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _if_revision(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument(
-        "--if-revision",
-        metavar="REV",
-        help=(
-            f"apply only if the {what} is still at this revision (as `show` prints it; a "
-            "top-level revision: in the -f file means the same, this flag wins); when it "
-            "changed since, nothing is applied and the command exits 4 naming the change"
-        ),
-    )
-
-
 def tags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tag",
@@ -116,6 +104,18 @@ def version(p: argparse.ArgumentParser, help: str, required: bool = False) -> No
 
 def description(p: argparse.ArgumentParser) -> None:
     p.add_argument("-d", "--description", help="description")
+
+
+def _if_revision(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--if-revision",
+        metavar="REV",
+        help=(
+            f"apply only if the {what} is still at this revision (as `show` prints it; a "
+            "top-level revision: in the -f file means the same, this flag wins); when it "
+            "changed since, nothing is applied and the command exits 4 naming the change"
+        ),
+    )
 
 
 def _no_wait(p: argparse.ArgumentParser) -> None:
