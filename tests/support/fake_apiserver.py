@@ -50,7 +50,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,6 +132,30 @@ def status(code: int, reason: str, message: str, **details: Any) -> web.Response
 
 def page_not_found() -> web.Response:
     return web.Response(status=404, text="404 page not found\n", content_type="text/plain")
+
+
+async def _stream(
+    request: web.Request,
+    content_type: str,
+    pump: Callable[[web.StreamResponse], Awaitable[None]],
+    listeners: list[Any],
+    listener: Any,
+) -> web.StreamResponse:
+    """A chunked answer that ``pump`` writes until it returns or the client goes away;
+    then ``listener`` leaves ``listeners`` and the stream ends."""
+    resp = web.StreamResponse(headers={"Content-Type": content_type})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    try:
+        await pump(resp)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        with contextlib.suppress(ValueError):
+            listeners.remove(listener)
+    with contextlib.suppress(Exception):
+        await resp.write_eof()
+    return resp
 
 
 def match_labels(labels: dict[str, str], selector: str | None) -> bool:
@@ -855,11 +879,9 @@ class FakeKube:
                 q.put_nowait({"type": kind, "object": obj})
         watcher = (res.plural, ns or None, sel, q)
         self.watchers.append(watcher)
-        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
         deadline = time.monotonic() + timeout
-        try:
+
+        async def pump(resp: web.StreamResponse) -> None:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -871,14 +893,8 @@ class FakeKube:
                 if event is None:
                     break
                 await resp.write(json.dumps(event).encode() + b"\n")
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            with contextlib.suppress(ValueError):
-                self.watchers.remove(watcher)
-        with contextlib.suppress(Exception):
-            await resp.write_eof()
-        return resp
+
+        return await _stream(request, "application/json", pump, self.watchers, watcher)
 
     async def _body(self, request: web.Request) -> Any:
         raw = await request.read()
@@ -1497,10 +1513,8 @@ class FakeKube:
             return web.Response(body=b"".join(fmt(x) for x in lines), content_type="text/plain")
         queue: asyncio.Queue = asyncio.Queue()
         log.followers.append(queue)
-        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
-        try:
+
+        async def pump(resp: web.StreamResponse) -> None:
             for item in lines:
                 await resp.write(fmt(item))
             while True:
@@ -1508,14 +1522,8 @@ class FakeKube:
                 if item is None:
                     break
                 await resp.write(fmt(item))
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            with contextlib.suppress(ValueError):
-                log.followers.remove(queue)
-        with contextlib.suppress(Exception):
-            await resp.write_eof()
-        return resp
+
+        return await _stream(request, "text/plain", pump, log.followers, queue)
 
     def _pod_proxy(self, ns: str, pod: str, rest: str) -> web.Response:
         obj = self.store.get(("pods", ns, pod))
