@@ -696,34 +696,47 @@ class FakeArm:
         return web.Response(status=201)
 
     async def code_version(self, request: web.Request) -> web.Response:
-        key = f"{request.match_info['name']}/{request.match_info['version']}"
-        if request.method == "GET":
-            if key not in self.codes:
-                return _not_found("codes", key)
-            return web.json_response(self.codes[key])
-        body = request[JSON_BODY]
-        bad = self._check("mfe", "CodeVersionResource", body, "PUT code version")
-        if bad:
-            return bad
-        self.codes[key] = {
-            "id": f"{self.ws_path}/codes/{key.replace('/', '/versions/')}",
-            "name": request.match_info["version"],
-            **body,
-        }
-        return web.json_response(self.codes[key], status=201)
+        return self._asset_version(
+            request,
+            self.codes,
+            "codes",
+            "CodeVersionResource",
+            lambda key, body: {
+                "id": f"{self.ws_path}/codes/{key.replace('/', '/versions/')}",
+                "name": request.match_info["version"],
+                **body,
+            },
+        )
 
     async def environment_version(self, request: web.Request) -> web.Response:
+        return self._asset_version(
+            request,
+            self.environments,
+            "environments",
+            "EnvironmentVersionResource",
+            lambda key, body: {"name": request.match_info["version"], **body},
+        )
+
+    def _asset_version(
+        self,
+        request: web.Request,
+        store: dict[str, Any],
+        kind: str,
+        schema: str,
+        make: Callable[[str, Any], dict[str, Any]],
+    ) -> web.Response:
+        """GET or PUT of one version of an asset (``kind``: codes, environments) in ``store``."""
         key = f"{request.match_info['name']}/{request.match_info['version']}"
         if request.method == "GET":
-            if key not in self.environments:
-                return _not_found("environments", key)
-            return web.json_response(self.environments[key])
+            if key not in store:
+                return _not_found(kind, key)
+            return web.json_response(store[key])
         body = request[JSON_BODY]
-        bad = self._check("mfe", "EnvironmentVersionResource", body, "PUT environment version")
+        bad = self._check("mfe", schema, body, f"PUT {kind[:-1]} version")
         if bad:
             return bad
-        self.environments[key] = {"name": request.match_info["version"], **body}
-        return web.json_response(self.environments[key], status=201)
+        store[key] = make(key, body)
+        return web.json_response(store[key], status=201)
 
     # ------------------------------------------------------------------ endpoints
     def _deleting(self, res: dict[str, Any], gone: Callable[[], None]) -> web.Response:
