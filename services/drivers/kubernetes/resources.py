@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -202,6 +203,36 @@ class Resources:
             self._seen[key] = dict(mine)
             return out
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _watch(
+        self,
+        kind: str,
+        selector: str,
+        rv: str | None,
+        timeout_s: int,
+        *,
+        read_timeout: float = 120.0,
+        bookmarks: bool = False,
+    ) -> AsyncIterator[dict]:
+        """The events (``{"type", "object"}``) of a ``watch=true`` of ``kind`` from the
+        resourceVersion ``rv``, until the server ends it (after ``timeout_s`` seconds, or
+        at once with an ERROR event such as 410 Gone). Undecodable lines are skipped."""
+        query: list[tuple[str, Any]] = [
+            ("labelSelector", selector),
+            ("watch", "true"),
+            ("resourceVersion", rv),
+        ]
+        if bookmarks:
+            query.append(("allowWatchBookmarks", "true"))
+        query.append(("timeoutSeconds", timeout_s))
+        async for raw in self.api.stream_lines(
+            self._path(kind), self._call("watch", kind), query=query, read_timeout=read_timeout
+        ):
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            yield event
 
     async def _delete(self, kind: str, name: str) -> bool:
         try:

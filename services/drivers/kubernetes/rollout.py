@@ -345,22 +345,9 @@ class _ChangeFeed:
         d = self.driver
         with contextlib.suppress(ModeldeckError):
             while True:
-                async for raw in d.api.stream_lines(
-                    d._path(kind),
-                    d._call("watch", kind),
-                    query=[
-                        ("labelSelector", self.selector),
-                        ("watch", "true"),
-                        ("resourceVersion", rv),
-                        ("allowWatchBookmarks", "true"),
-                        ("timeoutSeconds", 60),
-                    ],
-                    read_timeout=75.0,
+                async for event in d._watch(
+                    kind, self.selector, rv, 60, read_timeout=75.0, bookmarks=True
                 ):
-                    try:
-                        event = json.loads(raw)
-                    except ValueError:
-                        continue
                     kind_of = event.get("type")
                     if kind_of == "ERROR":  # 410 Gone: the polls take over
                         return

@@ -169,21 +169,13 @@ class ClusterState(AttachChecks):
         ``timeout_s`` passed without one (or the server ended the watches)."""
 
         async def one(kind: str, rv: str) -> bool:
-            async for raw in self.api.stream_lines(
-                self._path(kind),
-                self._call("watch", kind),
-                query=[
-                    ("labelSelector", mf.SELECTOR_MANAGED),
-                    ("watch", "true"),
-                    ("resourceVersion", rv),
-                    ("timeoutSeconds", max(1, int(timeout_s))),
-                ],
+            async for event in self._watch(
+                kind,
+                mf.SELECTOR_MANAGED,
+                rv,
+                max(1, int(timeout_s)),
                 read_timeout=timeout_s + 10.0,
             ):
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    continue
                 if event.get("type") in ("ADDED", "MODIFIED", "DELETED", "ERROR"):
                     return True  # ERROR (410 Gone): too old, the caller lists again
             return False
@@ -217,20 +209,7 @@ class ClusterState(AttachChecks):
             for item in listed.get("items") or []:
                 yield "ADDED", item
             rv = (listed.get("metadata") or {}).get("resourceVersion")
-            async for raw in self.api.stream_lines(
-                self._path("Deployment"),
-                self._call("watch", "Deployment"),
-                query=[
-                    ("labelSelector", mf.SELECTOR_MANAGED),
-                    ("watch", "true"),
-                    ("resourceVersion", rv),
-                    ("timeoutSeconds", 300),
-                ],
-            ):
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    continue
+            async for event in self._watch("Deployment", mf.SELECTOR_MANAGED, rv, 300):
                 if event.get("type") == "ERROR":  # e.g. 410 Gone: too old; list again
                     break
                 if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
