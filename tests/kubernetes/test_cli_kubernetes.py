@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shlex
 import signal
 import subprocess
 import threading
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli import TIMEOUT_S, modeldeck_command
+from tests.support.cli import TIMEOUT_S
 
 from .conftest import NS, Cli
 
@@ -78,15 +77,7 @@ def answer_on_a_terminal(cli: Cli, command: str, answer: str) -> tuple[int, str]
 
     master, slave = pty.openpty()
     try:
-        proc = subprocess.Popen(
-            [*modeldeck_command(), *shlex.split(command)],
-            cwd=cli.cwd,
-            env=cli.env,
-            stdin=slave,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = cli.popen(command, stdin=slave)
         os.write(master, (answer + "\n").encode())
         try:
             _, err = proc.communicate(timeout=TIMEOUT_S)
