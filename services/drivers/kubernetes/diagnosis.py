@@ -102,21 +102,10 @@ class PodDiagnosis(Resources):
 
     async def _init_log(self, pod: str, container: str, lines: int = 20) -> str:
         """The last lines of an init container: its last run's log, else the one before."""
-        for previous in (False, True):
-            try:
-                got = await logs_mod.pod_log(
-                    self.api,
-                    self.namespace,
-                    pod,
-                    tail=lines,
-                    previous=previous,
-                    container=container,
-                )
-            except ModeldeckError:
-                continue
-            if got:
-                return "\n".join(text for _, text in got)
-        return ""
+        got = await logs_mod.last_run_log(
+            self.api, self.namespace, pod, container, tail=lines, skip_empty=True
+        )
+        return "\n".join(text for _, text in got or [])
 
     async def deployment_status(self, endpoint: str, name: str) -> DeploymentStatus:
         dep = await self._get_or_none("Deployment", mf.deployment_name(endpoint, name))

@@ -88,6 +88,36 @@ async def pod_log(
     return got if since is None else [(ts, text) for ts, text in got if ts >= since]
 
 
+async def last_run_log(
+    api: KubeApi,
+    namespace: str,
+    pod: str,
+    container: str,
+    *,
+    tail: int,
+    since: float | None = None,
+    skip_empty: bool = False,
+) -> list[tuple[float, str]] | None:
+    """The lines of ``container``'s last run, else those of the run before (when the last
+    run's log cannot be read, or, with ``skip_empty``, is empty); None when neither can."""
+    for previous in (False, True):
+        try:
+            got = await pod_log(
+                api,
+                namespace,
+                pod,
+                tail=tail,
+                previous=previous,
+                container=container,
+                since=since,
+            )
+        except ModeldeckError:
+            continue
+        if got or not skip_empty:
+            return got
+    return None
+
+
 async def read(
     api: KubeApi,
     namespace: str,

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 
 from ...api.domain import LogLine, MetricSample
-from ...api.errors import BackendError, Conflict, ModeldeckError, NotFound
+from ...api.errors import BackendError, Conflict, NotFound
 from . import logs as logs_mod
 from . import manifests as mf
 from . import metrics as metrics_mod
@@ -57,21 +57,10 @@ class PodTelemetry(Resources):
             return got
 
         async def env_lines(pod: str) -> list[LogLine]:
-            for previous in (False, True):
-                try:
-                    found = await logs_mod.pod_log(
-                        self.api,
-                        self.namespace,
-                        pod,
-                        tail=lines,
-                        previous=previous,
-                        container=mf.ENV_CONTAINER,
-                        since=since,
-                    )
-                except ModeldeckError:
-                    continue
-                return [LogLine(ts, endpoint, name, pod, "environment", t) for ts, t in found]
-            return []
+            found = await logs_mod.last_run_log(
+                self.api, self.namespace, pod, mf.ENV_CONTAINER, tail=lines, since=since
+            )
+            return [LogLine(ts, endpoint, name, pod, "environment", t) for ts, t in found or []]
 
         extra = await asyncio.gather(*(env_lines(p) for p in building))
         merged = sorted([*got, *(line for group in extra for line in group)], key=lambda x: x.ts)
