@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.fake_arm import FakeArm, StaticTokenCredential
+from tests.support.fake_arm import FakeArm, StaticTokenCredential, open_cloud_workspace
 
 
 @pytest.fixture
@@ -56,22 +56,7 @@ def settings_for(fake: Any, credential: Any, **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 async def ws(fake: Any, credential: Any, md_home: Path) -> AsyncIterator[Any]:
     """An AzureMLWorkspace opened through the profile path (config.toml + overrides)."""
-    from modeldeck.services.backends import open_workspace
-
-    cfg = md_home / "config"
-    cfg.mkdir(parents=True, exist_ok=True)
-    (cfg / "config.toml").write_text(
-        '[workspaces.cloud]\nprovider = "azureml"\n'
-        f'subscription_id = "{fake.sub}"\nresource_group = "{fake.rg}"\nworkspace_name = "{fake.ws}"\n'
-    )
-    workspace = open_workspace(
-        "cloud",
-        arm_endpoint=fake.base_url,
-        metrics_endpoint=fake.base_url,
-        credential=credential,
-        poll_interval=0.01,
-        log_poll_interval=0.01,
-    )
+    workspace = open_cloud_workspace(fake, credential, md_home, log_poll_interval=0.01)
     try:
         yield workspace
     finally:

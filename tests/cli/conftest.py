@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import ConsoleScript, Result
+from tests.support.daemon import stop_daemon
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +29,6 @@ def examples_cli(
     """The CLI in-process (``-o none``, its exit code) in a copy of examples/ with a fresh
     home, the cluster myaks, the model and my-endpoint created; the daemon stopped after."""
     from modeldeck.cli.main import main
-    from modeldeck.services.local.controlplane import daemon
 
     monkeypatch.chdir(work)
     monkeypatch.delenv("MODELDECK_WORKSPACE", raising=False)
@@ -42,7 +42,7 @@ def examples_cli(
         assert run("online-endpoint create -f endpoint.yml") == 0
         yield run
     finally:
-        daemon.stop_daemon(timeout=20.0)
+        stop_daemon(md_home)
 
 
 class Cli(ConsoleScript):

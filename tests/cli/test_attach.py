@@ -12,7 +12,7 @@ from modeldeck.cli import cmd_compute
 from modeldeck.cli.parser import build_parser
 from modeldeck.services.api.errors import InvalidInput
 
-from tests.support.fake_arm import FakeArm, StaticTokenCredential
+from tests.support.fake_arm import FakeArm, StaticTokenCredential, open_cloud_workspace
 
 AKS_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
@@ -45,22 +45,7 @@ async def test_a_resource_id_alone_on_a_local_workspace_says_what_to_pass(md_hom
 @pytest.fixture
 async def cloud(md_home: Path) -> AsyncIterator[tuple[Any, Any]]:
     fake = await FakeArm(valid_tokens={"static-token-1"}).start()
-    cfg = md_home / "config"
-    cfg.mkdir(parents=True, exist_ok=True)
-    (cfg / "config.toml").write_text(
-        '[workspaces.cloud]\nprovider = "azureml"\n'
-        f'subscription_id = "{fake.sub}"\nresource_group = "{fake.rg}"\n'
-        f'workspace_name = "{fake.ws}"\n'
-    )
-    from modeldeck.services.backends import open_workspace
-
-    ws = open_workspace(
-        "cloud",
-        arm_endpoint=fake.base_url,
-        metrics_endpoint=fake.base_url,
-        credential=StaticTokenCredential("static-token-1"),
-        poll_interval=0.01,
-    )
+    ws = open_cloud_workspace(fake, StaticTokenCredential("static-token-1"), md_home)
     try:
         yield fake, ws
     finally:

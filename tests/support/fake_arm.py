@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -1172,3 +1173,25 @@ class StaticTokenCredential:
         token = self.tokens[min(len(self.issued), len(self.tokens) - 1)]
         self.issued.append(token)
         return AccessToken(token, int(time.time() + self.lifetime))
+
+
+def open_cloud_workspace(fake: FakeArm, credential: Any, home: Path, **options: Any) -> Any:
+    """The workspace ``cloud`` opened through the profile path: its config.toml in ``home``
+    names the fake's workspace; the fake's URLs and ``credential`` are the overrides."""
+    from modeldeck.services.backends import open_workspace
+
+    cfg = home / "config"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "config.toml").write_text(
+        '[workspaces.cloud]\nprovider = "azureml"\n'
+        f'subscription_id = "{fake.sub}"\nresource_group = "{fake.rg}"\n'
+        f'workspace_name = "{fake.ws}"\n'
+    )
+    return open_workspace(
+        "cloud",
+        arm_endpoint=fake.base_url,
+        metrics_endpoint=fake.base_url,
+        credential=credential,
+        poll_interval=0.01,
+        **options,
+    )
