@@ -31,9 +31,6 @@ class PodTelemetry(Resources):
         """modeldeck's pods in the namespace (one list call, parsed once), as the API returns them."""
         return await self._list("Pod", mf.selector(endpoint, deployment))
 
-    async def _pod_names(self, endpoint: str, name: str) -> list[str]:
-        return [p["metadata"]["name"] for p in await self._list("Pod", mf.selector(endpoint, name))]
-
     async def read_logs(
         self, endpoint: str, name: str, lines: int, *, since: float | None = None
     ) -> list[LogLine]:
