@@ -67,6 +67,11 @@ class KubernetesDriver(
     NotesMetrics,
     SharedCluster,
 ):
+    """One cluster's settings and the state the rooms share. The rooms come in through
+    three bases: :class:`~.rollout.Rollouts` builds on :class:`~.endpoints.EndpointObjects`
+    and :class:`~.diagnosis.PodDiagnosis`, :class:`~.state.ClusterState` and the endpoints on
+    :class:`~.attach.AttachChecks`, and every room on :class:`~.resources.Resources`."""
+
     def __init__(
         self,
         spec: ClusterSpec,
