@@ -9,7 +9,7 @@ from ...api.domain import ClusterPurpose
 from ...api.errors import BackendError, InvalidInput, NotFound, Unauthorized
 from ..base import Capacity
 from . import metrics as metrics_mod
-from .errors import GATEWAY_API_GROUP, METRICS_SERVER_INSTALL, Call, gateway_api_missing
+from .errors import GATEWAY_API_GROUP, Call, gateway_api_missing, metrics_server_missing
 from .kubeconfig import KubeContext
 from .resources import Resources
 
@@ -128,10 +128,7 @@ class AttachChecks(Resources):
                 Call("get", "metrics.k8s.io/v1beta1 (discovery)"),
             )
         except NotFound:
-            self.metrics_note = (
-                f"the metrics server is not installed on cluster '{self.spec.name}': CPU and "
-                f"memory will be unavailable (install it: {METRICS_SERVER_INSTALL})"
-            )
+            self.metrics_note = metrics_server_missing(self.spec.name, attaching=True)
         except (BackendError, Unauthorized) as exc:
             if exc.details.get("status") not in (503, 403):
                 raise

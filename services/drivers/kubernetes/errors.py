@@ -152,6 +152,14 @@ def from_status(
     )
 
 
+def metrics_server_missing(cluster: str, *, attaching: bool = False) -> str:
+    """The note for a cluster without ``metrics.k8s.io`` (``attaching``: said at attach)."""
+    return (
+        f"the metrics server is not installed on cluster '{cluster}': CPU and memory "
+        f"{'will be' if attaching else 'are'} unavailable (install it: {METRICS_SERVER_INSTALL})"
+    )
+
+
 def gateway_api_missing(cluster: str) -> BackendError:
     return BackendError(
         f"cluster '{cluster}' has no Gateway API (the {GATEWAY_API_GROUP}/v1 CRDs are not "

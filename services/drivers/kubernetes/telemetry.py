@@ -13,7 +13,7 @@ from ...api.errors import BackendError, Conflict, NotFound
 from . import logs as logs_mod
 from . import manifests as mf
 from . import metrics as metrics_mod
-from .errors import METRICS_SERVER_INSTALL, Call
+from .errors import Call, metrics_server_missing
 from .resources import Resources
 
 
@@ -87,10 +87,7 @@ class PodTelemetry(Resources):
                 query=[("labelSelector", selector)],
             )
         except NotFound:
-            self.metrics_note = (
-                f"the metrics server is not installed on cluster '{self.spec.name}': CPU and "
-                f"memory are unavailable (install it: {METRICS_SERVER_INSTALL})"
-            )
+            self.metrics_note = metrics_server_missing(self.spec.name)
             return None
         except BackendError as exc:
             if exc.details.get("status") == 503:
