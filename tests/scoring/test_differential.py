@@ -15,7 +15,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,8 +24,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from scoring_env import scoring_python
+from tests.scoring.scoring_env import scoring_python
 
 EXAMPLES = Path(__file__).parent / "examples"
 HOST = Path(__file__).resolve().parents[2] / "services" / "scoring" / "host.py"
