@@ -94,7 +94,17 @@ class Following:
         self.versions: dict[str, dict[str, str]] = {}
 
     def _marks(self) -> list[list[Any]]:
-        return list(json.loads(self.store.get_setting(_GONE_KEY) or "[]"))
+        raw = self.store.get_setting(_GONE_KEY)
+        if raw is None:
+            # a workspace from before the marks: its gone endpoints carry the gone error
+            marks = [
+                [ep.name, ep.created_at]
+                for ep in self.store.endpoints()
+                if ep.error == _gone_error(ep.cluster)
+            ]
+            self.store.set_setting(_GONE_KEY, json.dumps(marks))
+            return marks
+        return list(json.loads(raw))
 
     def is_gone(self, ep: EndpointRow) -> bool:
         return [ep.name, ep.created_at] in self._marks()
@@ -289,7 +299,7 @@ def _reconcile(
         if existing is None:
             if (ep, name) in before_deps:  # deleted here while the cluster was read
                 continue
-            row = deployment_row(engine, cluster, ep, name, spec, ref, time.time())
+            row = _deployment_row(engine, cluster, ep, name, spec, ref, time.time())
             store.upsert_deployment(row)
             adopted_deps.append(
                 f"{ep}/{name}" + (" (model not registered here)" if row.error else "")
@@ -306,7 +316,7 @@ def _reconcile(
             # updated by another operator: the cluster's spec wins (its code is there)
             with _made_there(cluster, d.get("changed_by")):
                 store.upsert_deployment(
-                    deployment_row(engine, cluster, ep, name, spec, ref, existing.created_at)
+                    _deployment_row(engine, cluster, ep, name, spec, ref, existing.created_at)
                 )
     for ep_name in adopted_eps:
         # the control deployment: the one whose applied spec says so (none if ambiguous)
@@ -333,7 +343,7 @@ def _reconcile(
     return notes
 
 
-def deployment_row(
+def _deployment_row(
     engine: Engine,
     cluster: str,
     endpoint: str,
