@@ -112,7 +112,7 @@ def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.05) ->
 
 
 class Helpers:
-    """The helpers above, for test modules (conftest is not importable under importlib mode)."""
+    """The helpers above, for test modules as the fixture ``h``."""
 
     EXAMPLES = EXAMPLES
     wait = staticmethod(wait)

@@ -11,6 +11,7 @@ Imported as ``tests.support.<module>`` (pytest's importlib mode puts no test fol
 - ``polling``: ``eventually``, waiting (bounded) until a condition holds, with or without
   the dashboard's Pilot;
 - ``fake_apiserver``: the Kubernetes API server on loopback (``FakeKube``, kubeconfigs);
-- ``fake_arm``: the ARM server on loopback and the static token credential it accepts;
+- ``fake_arm``: the ARM server on loopback, the static token credential it accepts and
+  ``open_cloud_workspace`` (the profile path against it);
   ``arm_spec``: the REST spec's JSON Schemas it validates request bodies against.
 """

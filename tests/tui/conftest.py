@@ -108,7 +108,7 @@ async def select_row(app: Any, pilot: Any, key: str) -> Any:
 
 
 class Helpers:
-    """Helpers for test modules (conftest is not importable under importlib mode)."""
+    """The helpers above, for test modules as the fixture ``h``."""
 
     EXAMPLES = EXAMPLES
     deployment_spec = staticmethod(deployment_spec)
