@@ -24,6 +24,7 @@ from ...api.domain import (
     DeploymentRole,
     DeploymentSpec,
     DriverKind,
+    EndpointSpec,
     Model,
     ModelSpec,
     ProvisioningState,
@@ -179,6 +180,22 @@ class Admission:
                 free_memory_gb=round(free_mem, 3),
                 total_memory_gb=round(total_mem, 3),
             )
+
+    def endpoint(self, spec: EndpointSpec) -> EndpointSpec:
+        """The checks of an endpoint's create (and its dry run) that need no cluster: the
+        spec itself, and that its name is free. The spec with its compute's ``azureml:``
+        prefix dropped and its tags checked."""
+        compute = validation.strip_azureml(spec.compute) if spec.compute else spec.compute
+        spec = replace(spec, compute=compute, tags=validation.tags(spec.tags))
+        validation.endpoint_spec(spec)
+        validation.traffic(spec.traffic, [])
+        validation.mirror_traffic(spec.mirror_traffic, {}, [])
+        if self.store.endpoint(spec.name) is not None:
+            raise Conflict(
+                f"endpoint '{spec.name}' already exists",
+                fix="choose another name, or change it: modeldeck online-endpoint update",
+            )
+        return spec
 
     async def deployment(
         self,

@@ -1,15 +1,14 @@
 """``--dry-run``: the Kubernetes manifests a create or update would apply, after the same
-checks as the real command (:meth:`.admission.Admission.deployment`); nothing is applied
-or recorded, and no key is printed."""
+checks as the real command (:class:`.admission.Admission`'s ``endpoint`` and
+``deployment``); nothing is applied or recorded, and no key is printed."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ...api import validation
 from ...api.domain import DeploymentSpec, DriverKind, EndpointSpec, ModelSpec
-from ...api.errors import BackendError, Conflict, InvalidInput
+from ...api.errors import BackendError, InvalidInput
 from ...drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute, RendersManifests
 
 if TYPE_CHECKING:
@@ -35,16 +34,7 @@ def _render_driver(engine: Engine, cluster: str) -> RendersManifests:
 
 async def render_endpoint(engine: Engine, spec: EndpointSpec) -> list[dict[str, Any]]:
     """``online-endpoint create --dry-run``: the endpoint's manifests (keys redacted)."""
-    compute = validation.strip_azureml(spec.compute) if spec.compute else spec.compute
-    spec = replace(spec, compute=compute, tags=validation.tags(spec.tags))
-    validation.endpoint_spec(spec)
-    validation.traffic(spec.traffic, [])
-    validation.mirror_traffic(spec.mirror_traffic, {}, [])
-    if engine.store.endpoint(spec.name) is not None:
-        raise Conflict(
-            f"endpoint '{spec.name}' already exists",
-            fix="choose another name, or change it: modeldeck online-endpoint update",
-        )
+    spec = engine.admission.endpoint(spec)
     if engine.store.cluster(spec.compute) is None:
         raise InvalidInput("compute", spec.compute, "is not a cluster of this workspace")
     driver = _render_driver(engine, spec.compute)

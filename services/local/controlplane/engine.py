@@ -320,17 +320,8 @@ class Engine:
         return self._endpoint(self.endpoint_row(name))
 
     async def create_endpoint(self, spec: EndpointSpec) -> Operation:
-        compute = validation.strip_azureml(spec.compute) if spec.compute else spec.compute
-        spec = replace(spec, compute=compute, tags=validation.tags(spec.tags))
-        validation.endpoint_spec(spec)
-        validation.traffic(spec.traffic, [])
-        validation.mirror_traffic(spec.mirror_traffic, {}, [])
         async with self.admission.lock:
-            if self.store.endpoint(spec.name) is not None:
-                raise Conflict(
-                    f"endpoint '{spec.name}' already exists",
-                    fix="choose another name, or change it: modeldeck online-endpoint update",
-                )
+            spec = self.admission.endpoint(spec)
             cluster = self.store.cluster(spec.compute)
             if cluster is None:
                 names = [c.spec.name for c in self.store.clusters()]
