@@ -3,6 +3,9 @@
 Every check raises :class:`InvalidInput` naming the field, the value, the rule
 and the fix. Both the client side (CLI, TUI) and the local control plane call
 these, so a bad request never reaches a back end and never changes state.
+
+One module (about 650 lines) on purpose: it is the list of the rules, each a small
+function, and a reader looking for "what is allowed in field X" finds every rule here.
 """
 
 from __future__ import annotations
