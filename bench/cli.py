@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -18,15 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def _modeldeck() -> list[str]:
-    script = Path(sys.executable).parent / "modeldeck"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("modeldeck")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "modeldeck.cli.main"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/support, shared with the tests
+from tests.support.cli import modeldeck_command
 
 
 def _timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -43,7 +35,7 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=21, help="runs of each command (default 21)")
     parser.add_argument("--endpoints", type=int, default=3, help="endpoints to list (default 3)")
     opts = parser.parse_args()
-    md = _modeldeck()
+    md = modeldeck_command()
     with tempfile.TemporaryDirectory(prefix="mdb") as home:
         # Byte-code caching on, in a private prefix (this sandbox sets PYTHONDONTWRITEBYTECODE,
         # which would make every run compile modeldeck from source; an install has .pyc files).

@@ -38,7 +38,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO.parent))  # run from a checkout without installing
+sys.path.insert(0, str(REPO / "bench"))
 
+from _common import daemon_home  # noqa: E402
 from modeldeck.services.environments import (  # noqa: E402
     build,
     environment_from_dict,
@@ -106,35 +108,32 @@ async def _part1(rounds: int, small: bool) -> tuple[list[float], list[float]]:
     from modeldeck.services.local.controlplane import daemon
     from modeldeck.services.specs.deployment import load_deployment
 
-    home = Path(tempfile.mkdtemp(prefix="mdbe-"))  # short: a Unix socket path is bounded
-    saved = os.environ.get("MODELDECK_HOME")
-    os.environ["MODELDECK_HOME"] = str(home)
-    code = home / "code"
-    code.mkdir()
-    (code / "score.py").write_text(SCORE)
-    (home / "model").mkdir()
-    (home / "model" / "model.json").write_text("{}")
-    conda = read_conda_file(CONDA)
-    deps = [
-        f"python={PYTHON}" if isinstance(d, str) and d.startswith("python") else d
-        for d in conda["dependencies"]
-    ]
-    import yaml
+    with daemon_home("mdbe-") as home:  # short: a Unix socket path is bounded
+        code = home / "code"
+        code.mkdir()
+        (code / "score.py").write_text(SCORE)
+        (home / "model").mkdir()
+        (home / "model" / "model.json").write_text("{}")
+        conda = read_conda_file(CONDA)
+        deps = [
+            f"python={PYTHON}" if isinstance(d, str) and d.startswith("python") else d
+            for d in conda["dependencies"]
+        ]
+        import yaml
 
-    if small:  # the machinery alone: no package the scoring host looks for
-        deps = [f"python={PYTHON}", {"pip": ["six==1.16.0"]}]
-    (home / "conda.yaml").write_text(yaml.safe_dump({**conda, "dependencies": deps}))
-    common = (
-        "endpoint_name: ep-bench\nmodel: azureml:bench-model:1\n"
-        f"code_configuration:\n  code: {code}\n  scoring_script: score.py\ninstance_count: 1\n"
-    )
-    (home / "env.yml").write_text(
-        "name: with-env\n" + common + "environment:\n  conda_file: conda.yaml\n"
-    )
-    (home / "bare.yml").write_text("name: no-env\n" + common)
-    with_env: list[float] = []
-    without: list[float] = []
-    try:
+        if small:  # the machinery alone: no package the scoring host looks for
+            deps = [f"python={PYTHON}", {"pip": ["six==1.16.0"]}]
+        (home / "conda.yaml").write_text(yaml.safe_dump({**conda, "dependencies": deps}))
+        common = (
+            "endpoint_name: ep-bench\nmodel: azureml:bench-model:1\n"
+            f"code_configuration:\n  code: {code}\n  scoring_script: score.py\ninstance_count: 1\n"
+        )
+        (home / "env.yml").write_text(
+            "name: with-env\n" + common + "environment:\n  conda_file: conda.yaml\n"
+        )
+        (home / "bare.yml").write_text("name: no-env\n" + common)
+        with_env: list[float] = []
+        without: list[float] = []
         daemon.ensure_daemon()
         async with LocalWorkspace(autostart=False, poll_interval=0.02) as ws:
             await (await ws.create_cluster(ClusterSpec(name="bench"))).wait()
@@ -159,13 +158,6 @@ async def _part1(rounds: int, small: bool) -> tuple[list[float], list[float]]:
                     f"no environment {without[-1] * 1000:.0f} ms",
                     flush=True,
                 )
-    finally:
-        daemon.stop_daemon()
-        if saved is None:
-            os.environ.pop("MODELDECK_HOME", None)
-        else:
-            os.environ["MODELDECK_HOME"] = saved
-        shutil.rmtree(home, ignore_errors=True)
     return with_env, without
 
 

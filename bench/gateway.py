@@ -33,6 +33,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 NOOP = """
 def init():
@@ -135,6 +136,16 @@ def run_load(
 # --------------------------------------------------------------------------- the bench
 
 
+async def start_ready(replica: Any) -> None:
+    """Start a supervised replica and wait until it is ready (its address set)."""
+    replica.start()
+    while not replica.ready:
+        if replica.failures:
+            raise SystemExit(f"replica failed: {replica.error}")
+        await replica.wait_change(1.0)
+    assert replica.address is not None
+
+
 async def _bench(requests: int, concurrency: int, rounds: int) -> int:
     from modeldeck.services.api.domain import RequestSettings
     from modeldeck.services.drivers.base import EndpointAuth, EndpointRoute
@@ -174,12 +185,7 @@ async def _bench(requests: int, concurrency: int, rounds: int) -> int:
                     max_concurrency=concurrency,
                 )
             )
-            replica.start()
-            while not replica.ready:
-                if replica.failures:
-                    raise SystemExit(f"replica failed: {replica.error}")
-                await replica.wait_change(1.0)
-            assert replica.address is not None
+            await start_ready(replica)
             gw.set_backends(label, "d", [replica.address], settings)
             gw.set_endpoint(
                 EndpointRoute(label, EndpointAuth("key", KEY, KEY + "2", "s"), {"d": 100})

@@ -151,12 +151,7 @@ async def _bench(args: argparse.Namespace) -> int:
                 max_concurrency=args.concurrency,
             )
         )
-        replica.start()
-        while not replica.ready:
-            if replica.failures:
-                raise SystemExit(f"replica failed: {replica.error}")
-            await replica.wait_change(1.0)
-        assert replica.address is not None
+        await gwbench.start_ready(replica)
         settings = RequestSettings(
             request_timeout_ms=30000,
             max_concurrent_requests_per_instance=args.concurrency,

@@ -35,6 +35,12 @@ import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench/_common; tests/support, shared with the tests
+from _common import daemon_home  # noqa: E402
+
+from tests.support.cli import modeldeck_command  # noqa: E402
+
 SCRIPT = """
 import json, os
 def init():
@@ -168,22 +174,17 @@ async def _through_the_control_plane(
     from modeldeck.services.local.controlplane import daemon
     from modeldeck.services.specs.deployment import load_deployment
 
-    home = Path(tempfile.mkdtemp(prefix="mdb-"))  # short: a Unix socket path is bounded
-    saved = os.environ.get("MODELDECK_HOME")
-    os.environ["MODELDECK_HOME"] = str(home)
-    (home / "dep.yml").write_text(
-        "name: bench-dep\nendpoint_name: ep-bench\nmodel: azureml:bench-model:1\n"
-        f"code_configuration:\n  code: {code}\n  scoring_script: score.py\n"
-        "instance_count: 1\n"
-    )
-    cli = [str(Path(sys.executable).with_name("modeldeck"))]
-    if not Path(cli[0]).exists():
-        cli = [sys.executable, "-m", "modeldeck.cli.main"]
-    loop = asyncio.get_running_loop()
-    bare: list[float] = []
-    plane: list[float] = []
-    command: list[float] = []
-    try:
+    with daemon_home("mdb-") as home:  # short: a Unix socket path is bounded
+        (home / "dep.yml").write_text(
+            "name: bench-dep\nendpoint_name: ep-bench\nmodel: azureml:bench-model:1\n"
+            f"code_configuration:\n  code: {code}\n  scoring_script: score.py\n"
+            "instance_count: 1\n"
+        )
+        cli = modeldeck_command()
+        loop = asyncio.get_running_loop()
+        bare: list[float] = []
+        plane: list[float] = []
+        command: list[float] = []
         daemon.ensure_daemon()
         async with LocalWorkspace(autostart=False) as ws:
             await (await ws.create_cluster(ClusterSpec(name="bench"))).wait()
@@ -204,13 +205,6 @@ async def _through_the_control_plane(
                 subprocess.run(argv, check=True, env=dict(os.environ))
                 command.append(time.perf_counter() - t0)
                 await (await ws.delete_deployment("ep-bench", name)).wait()
-    finally:
-        daemon.stop_daemon()
-        if saved is None:
-            os.environ.pop("MODELDECK_HOME", None)
-        else:
-            os.environ["MODELDECK_HOME"] = saved
-        shutil.rmtree(home, ignore_errors=True)
     return plane, command, bare
 
 
