@@ -7,6 +7,7 @@ come back as the same type through :func:`error_from_dict`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 
@@ -111,6 +112,16 @@ class InvalidInput(ModeldeckError):
         self.field = field
         self.value = value
         self.rule = rule
+
+    @classmethod
+    def no_deployment(cls, field: str, value: Any, name: str, known: Iterable[str]) -> InvalidInput:
+        """``there is no deployment NAME on this endpoint``, the fix listing ``known`` (sorted)."""
+        return cls(
+            field,
+            value,
+            f"there is no deployment '{name}' on this endpoint",
+            "existing deployments: " + (", ".join(sorted(known)) or "none yet"),
+        )
 
 
 class Unauthorized(ModeldeckError):

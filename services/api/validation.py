@@ -434,12 +434,7 @@ def traffic(value: Any, deployments: Iterable[str], field: str = "traffic") -> d
     out: dict[str, int] = {}
     for dep, pct in value.items():
         if dep not in known:
-            raise InvalidInput(
-                f"{field}.{dep}",
-                pct,
-                f"there is no deployment '{dep}' on this endpoint",
-                "existing deployments: " + (", ".join(sorted(known)) or "none yet"),
-            )
+            raise InvalidInput.no_deployment(f"{field}.{dep}", pct, dep, known)
         out[str(dep)] = integer(pct, f"{field}.{dep}", 0, 100)
     total = sum(out.values())
     if total not in (0, 100):
@@ -474,12 +469,7 @@ def mirror_traffic(
         )
     for dep, pct in out.items():
         if dep not in known:
-            raise InvalidInput(
-                f"mirror_traffic.{dep}",
-                pct,
-                f"there is no deployment '{dep}' on this endpoint",
-                "existing deployments: " + (", ".join(sorted(known)) or "none yet"),
-            )
+            raise InvalidInput.no_deployment(f"mirror_traffic.{dep}", pct, dep, known)
         integer(pct, f"mirror_traffic.{dep}", 0, MAX_MIRROR_PERCENT)
         if live.get(dep, 0) > 0:
             raise InvalidInput(
@@ -523,12 +513,7 @@ def fill_rest(given: Mapping[str, int], rest: str, deployments: Iterable[str]) -
     """
     known = list(deployments)
     if rest not in known:
-        raise InvalidInput(
-            "rest",
-            rest,
-            f"there is no deployment '{rest}' on this endpoint",
-            "existing deployments: " + (", ".join(sorted(known)) or "none yet"),
-        )
+        raise InvalidInput.no_deployment("rest", rest, rest, known)
     if rest in given:
         raise InvalidInput("rest", rest, "is also given a percentage", "leave it out of --traffic")
     taken = sum(given.values())

@@ -119,12 +119,7 @@ class EndpointRoom(ConflictCheck):
             all_tags.update(user)
         if control is not None:
             if control and control not in deps:
-                raise InvalidInput(
-                    "control",
-                    control,
-                    f"there is no deployment '{control}' on this endpoint",
-                    "existing deployments: " + (", ".join(sorted(deps)) or "none yet"),
-                )
+                raise InvalidInput.no_deployment("control", control, control, deps)
             if control:
                 all_tags[mapping.TAG_CONTROL] = control
             else:

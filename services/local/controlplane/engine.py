@@ -402,12 +402,7 @@ class Engine:
                 if control == "":
                     new_control = None
                 elif control not in deps:
-                    raise InvalidInput(
-                        "control",
-                        control,
-                        f"there is no deployment '{control}' on this endpoint",
-                        "existing deployments: " + (", ".join(sorted(deps)) or "none yet"),
-                    )
+                    raise InvalidInput.no_deployment("control", control, control, deps)
                 else:
                     new_control = control
             new_row = replace(
