@@ -267,23 +267,19 @@ def aks_create_body(
     description: str = "",
     tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "properties": {
+    return _compute_body(
+        {
             "computeType": "AKS",
             "properties": {
                 "agentCount": agent_count,
                 "agentVmSize": vm_size,
                 "clusterPurpose": purpose.value,
             },
-        }
-    }
-    if description:
-        body["properties"]["description"] = description
-    if location:
-        body["location"] = location
-    if tags:
-        body["tags"] = dict(tags)
-    return body
+        },
+        location=location,
+        description=description,
+        tags=tags,
+    )
 
 
 def kubernetes_attach_body(
@@ -294,13 +290,28 @@ def kubernetes_attach_body(
     description: str = "",
     tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "properties": {
+    return _compute_body(
+        {
             "computeType": "Kubernetes",
             "resourceId": resource_id,
             "properties": {"namespace": namespace or "default"},
-        }
-    }
+        },
+        location=location,
+        description=description,
+        tags=tags,
+    )
+
+
+def _compute_body(
+    props: dict[str, Any],
+    *,
+    location: str | None,
+    description: str,
+    tags: dict[str, str] | None,
+) -> dict[str, Any]:
+    """A compute's PUT body: its ``properties``, with the description, location and tags
+    given (each left out when empty)."""
+    body: dict[str, Any] = {"properties": props}
     if description:
         body["properties"]["description"] = description
     if location:

@@ -186,18 +186,8 @@ class AzureMLWorkspace(ClusterRoom, AssetRoom, EndpointRoom, DeploymentRoom, Wor
         await self.tokens.close()
 
     def capabilities(self) -> frozenset[str]:
-        return frozenset(
-            {
-                "cluster.create",
-                "cluster.attach",
-                "cluster.scale",
-                "cluster.delete",
-                "model.create",
-                "endpoint.invoke",
-                "deployment.logs.follow",
-                "metrics",
-            }
-        )
+        """All of :meth:`Workspace.capabilities` but ``operations.detached``."""
+        return Workspace.capabilities(self) - {"operations.detached"}
 
     # -- endpoints ----------------------------------------------------------------------------
     async def update_endpoint(
