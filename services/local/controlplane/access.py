@@ -22,6 +22,20 @@ def new_key() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _require_auth(mode: str, wanted: AuthMode, what: str, other: str) -> None:
+    """Refuse ``what`` (keys, tokens) on an endpoint whose auth mode is not ``wanted``: the
+    fix is ``other`` (the other credential) when it has one, else that it needs none."""
+    if mode != wanted.value:
+        raise InvalidInput(
+            "auth_mode",
+            mode,
+            f"{what} are for endpoints with auth_mode {wanted.value}",
+            other
+            if mode in (AuthMode.KEY.value, AuthMode.AML_TOKEN.value)
+            else "this endpoint needs no credentials",
+        )
+
+
 class Access:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -30,15 +44,9 @@ class Access:
 
     def keys(self, name: str) -> EndpointKeys:
         ep = self.engine.endpoint_row(name)
-        if ep.auth_mode != AuthMode.KEY.value:
-            raise InvalidInput(
-                "auth_mode",
-                ep.auth_mode,
-                "keys are for endpoints with auth_mode key",
-                "get a token instead (auth_mode aml_token)"
-                if ep.auth_mode == AuthMode.AML_TOKEN.value
-                else "this endpoint needs no credentials",
-            )
+        _require_auth(
+            ep.auth_mode, AuthMode.KEY, "keys", "get a token instead (auth_mode aml_token)"
+        )
         return EndpointKeys(primaryKey=ep.primary_key, secondaryKey=ep.secondary_key)
 
     async def regenerate_keys(self, name: str, key_type: KeyType) -> EndpointKeys:
@@ -61,15 +69,9 @@ class Access:
 
     def token(self, name: str) -> EndpointToken:
         ep = self.engine.endpoint_row(name)
-        if ep.auth_mode != AuthMode.AML_TOKEN.value:
-            raise InvalidInput(
-                "auth_mode",
-                ep.auth_mode,
-                "tokens are for endpoints with auth_mode aml_token",
-                "get the keys instead (auth_mode key)"
-                if ep.auth_mode == AuthMode.KEY.value
-                else "this endpoint needs no credentials",
-            )
+        _require_auth(
+            ep.auth_mode, AuthMode.AML_TOKEN, "tokens", "get the keys instead (auth_mode key)"
+        )
         from ...scoring.host import mint_token
 
         token, expiry, refresh = mint_token(ep.token_secret, ep.name, self.engine.token_ttl_s)

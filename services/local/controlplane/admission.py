@@ -137,16 +137,24 @@ class Admission:
             "lower instance_count or resources.requests, delete a deployment, or add nodes: "
             f"modeldeck cluster scale --name {cluster} --agent-count N"
         )
-        if need_cpu > free_cpu + 1e-9:
-            raise CapacityExceeded(
-                f"deployment '{spec.name}' does not fit cluster '{cluster}': it needs "
-                f"{need_cpu:g} vCPU ({n} x {req.cpu or 0:g}); {free_cpu:g} vCPU free of "
-                f"{total_cpu:g} total",
-                fix=fix,
-                needed_vcpus=round(need_cpu, 3),
-                free_vcpus=round(free_cpu, 3),
-                total_vcpus=round(total_cpu, 3),
-            )
+
+        def fits(need: float, free: float, total: float, each: float, unit: str, key: str) -> None:
+            """One resource: ``unit`` as the message names it (``GiB of memory``), the
+            error's details ``needed_<key>``, ``free_<key>`` and ``total_<key>``."""
+            if need > free + 1e-9:
+                raise CapacityExceeded(
+                    f"deployment '{spec.name}' does not fit cluster '{cluster}': it needs "
+                    f"{need:g} {unit} ({n} x {each:g}); {free:g} {unit.split()[0]} free of "
+                    f"{total:g} total",
+                    fix=fix,
+                    **{
+                        f"needed_{key}": round(need, 3),
+                        f"free_{key}": round(free, 3),
+                        f"total_{key}": round(total, 3),
+                    },
+                )
+
+        fits(need_cpu, free_cpu, total_cpu, req.cpu or 0, "vCPU", "vcpus")
         gpus = n * int(req.gpu or 0)
         row = self.store.cluster(cluster)
         size = vmsizes.lookup(row.spec.vm_size) if row is not None else None
@@ -170,16 +178,7 @@ class Admission:
                     free_gpus=free_gpu,
                     total_gpus=total_gpu,
                 )
-        if need_mem > free_mem + 1e-9:
-            raise CapacityExceeded(
-                f"deployment '{spec.name}' does not fit cluster '{cluster}': it needs "
-                f"{need_mem:g} GiB of memory ({n} x {req.memory_gb or 0:g}); {free_mem:g} GiB "
-                f"free of {total_mem:g} total",
-                fix=fix,
-                needed_memory_gb=round(need_mem, 3),
-                free_memory_gb=round(free_mem, 3),
-                total_memory_gb=round(total_mem, 3),
-            )
+        fits(need_mem, free_mem, total_mem, req.memory_gb or 0, "GiB of memory", "memory_gb")
 
     def endpoint(self, spec: EndpointSpec) -> EndpointSpec:
         """The checks of an endpoint's create (and its dry run) that need no cluster: the
