@@ -23,7 +23,9 @@ from ..widgets.command_line import CommandLine
 from ..widgets.operations import OperationBar
 
 if TYPE_CHECKING:
-    from ...services.api.workspace import Workspace
+    from collections.abc import Awaitable, Callable
+
+    from ...services.api.workspace import OperationHandle, Workspace
     from ..app import ModeldeckApp
 
 
@@ -59,6 +61,35 @@ class ModeldeckScreen(Screen[None]):
     @property
     def workspace(self) -> Workspace:
         return self.mdapp.workspace
+
+    def confirm_operation(
+        self,
+        dialog: Screen[bool],
+        title: str,
+        start: Callable[[], Awaitable[OperationHandle]],
+    ) -> None:
+        """Ask with ``dialog`` (a ConfirmScreen); on yes, start the long operation ``title``."""
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.mdapp.run_operation(title, start)
+
+        self.app.push_screen(dialog, done)
+
+    def form_operation(
+        self,
+        form: Screen[Any],
+        verb: str,
+        start: Callable[[Any], Awaitable[OperationHandle]],
+    ) -> None:
+        """Open ``form``; with the spec it returns (None: cancelled), start the long
+        operation ``"{verb} {spec.name}"``."""
+
+        def done(spec: Any) -> None:
+            if spec is not None:
+                self.mdapp.run_operation(f"{verb} {spec.name}", lambda: start(spec))
+
+        self.app.push_screen(form, done)
 
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:

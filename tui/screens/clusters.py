@@ -11,7 +11,7 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
-from ...services.api.domain import Cluster, ClusterSpec, DriverKind
+from ...services.api.domain import Cluster, DriverKind
 from ..format import capacity_bar, clip, error_detail
 from .dialogs import ConfirmScreen, PromptScreen
 from .resource_list import ResourceListScreen
@@ -75,26 +75,18 @@ class ClustersScreen(ResourceListScreen):
             return
         from .forms import cluster_form
 
-        def done(spec: ClusterSpec | None) -> None:
-            if spec is not None:
-                self.mdapp.run_operation(
-                    f"create cluster {spec.name}", lambda: self.workspace.create_cluster(spec)
-                )
-
-        self.app.push_screen(cluster_form(), done)
+        self.form_operation(
+            cluster_form(), "create cluster", lambda spec: self.workspace.create_cluster(spec)
+        )
 
     def action_attach(self) -> None:
         if not self.mdapp.allow_mutation("attach cluster"):
             return
         from .forms import attach_form
 
-        def done(spec: ClusterSpec | None) -> None:
-            if spec is not None:
-                self.mdapp.run_operation(
-                    f"attach cluster {spec.name}", lambda: self.workspace.attach_cluster(spec)
-                )
-
-        self.app.push_screen(attach_form(), done)
+        self.form_operation(
+            attach_form(), "attach cluster", lambda spec: self.workspace.attach_cluster(spec)
+        )
 
     def action_detach(self) -> None:
         name = self.need_selection()
@@ -114,28 +106,22 @@ class ClustersScreen(ResourceListScreen):
             "(Deployments, Services, routes) keep running and serving; modeldeck stops "
             "managing them. Attach it again to manage them."
         )
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.mdapp.run_operation(
-                    f"detach cluster {name}", lambda: self.workspace.detach_cluster(name)
-                )
-
-        self.app.push_screen(ConfirmScreen(f"Detach {name}?", msg, "Detach"), done)
+        self.confirm_operation(
+            ConfirmScreen(f"Detach {name}?", msg, "Detach"),
+            f"detach cluster {name}",
+            lambda: self.workspace.detach_cluster(name),
+        )
 
     def action_delete(self) -> None:
         name = self.need_selection()
         if name is None or not self.mdapp.allow_mutation("delete cluster"):
             return
         msg = f"Delete cluster '{name}'. Refused while it has endpoints."
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.mdapp.run_operation(
-                    f"delete cluster {name}", lambda: self.workspace.delete_cluster(name)
-                )
-
-        self.app.push_screen(ConfirmScreen(f"Delete {name}?", msg, "Delete"), done)
+        self.confirm_operation(
+            ConfirmScreen(f"Delete {name}?", msg, "Delete"),
+            f"delete cluster {name}",
+            lambda: self.workspace.delete_cluster(name),
+        )
 
     def action_scale(self) -> None:
         name = self.need_selection()

@@ -218,15 +218,11 @@ class DeploymentActions:
                 "refuses to delete it. Move its traffic first (t)."
             )
         msg = f"Delete deployment '{name}' of endpoint '{endpoint}': its replicas stop.{extra}"
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                app.run_operation(
-                    f"delete deployment {endpoint}/{name}",
-                    lambda: app.workspace.delete_deployment(endpoint, name),
-                )
-
-        app.push_screen(ConfirmScreen(f"Delete {name}?", msg, "Delete"), done)
+        self.confirm_operation(  # type: ignore[attr-defined]
+            ConfirmScreen(f"Delete {name}?", msg, "Delete"),
+            f"delete deployment {endpoint}/{name}",
+            lambda: app.workspace.delete_deployment(endpoint, name),
+        )
 
 
 DEPLOYMENT_BINDINGS = [

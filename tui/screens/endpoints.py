@@ -14,7 +14,7 @@ from .dialogs import ConfirmScreen
 from .resource_list import ResourceListScreen
 
 if TYPE_CHECKING:  # the first screen: domain types load with the workspace, after the first frame
-    from ...services.api.domain import Endpoint, EndpointSpec
+    from ...services.api.domain import Endpoint
 
 
 def state_text(state: object, error: str | None) -> Text:
@@ -120,13 +120,11 @@ class EndpointsScreen(ResourceListScreen):
             return
         from .forms import endpoint_form
 
-        def done(spec: EndpointSpec | None) -> None:
-            if spec is not None:
-                self.mdapp.run_operation(
-                    f"create endpoint {spec.name}", lambda: self.workspace.create_endpoint(spec)
-                )
-
-        self.app.push_screen(endpoint_form(clusters), done)
+        self.form_operation(
+            endpoint_form(clusters),
+            "create endpoint",
+            lambda spec: self.workspace.create_endpoint(spec),
+        )
 
     def action_delete(self) -> None:
         name = self.need_selection()
@@ -136,11 +134,8 @@ class EndpointsScreen(ResourceListScreen):
             f"Delete endpoint '{name}' and all its deployments.\n"
             "Its scoring URI stops answering; its keys stop working."
         )
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.mdapp.run_operation(
-                    f"delete endpoint {name}", lambda: self.workspace.delete_endpoint(name)
-                )
-
-        self.app.push_screen(ConfirmScreen(f"Delete {name}?", msg, "Delete"), done)
+        self.confirm_operation(
+            ConfirmScreen(f"Delete {name}?", msg, "Delete"),
+            f"delete endpoint {name}",
+            lambda: self.workspace.delete_endpoint(name),
+        )

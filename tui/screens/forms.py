@@ -166,16 +166,25 @@ def _int(value: str, field: str) -> int:
     return validation.integer(value, field)
 
 
+def _cluster_spec(v: dict[str, str], driver: DriverKind, **fields: Any) -> ClusterSpec:
+    """The cluster form's values (name, purpose, the driver's own fields), validated."""
+    spec = ClusterSpec(
+        name=v["name"],
+        driver=driver,
+        purpose=ClusterPurpose.parse(v["purpose"]),  # type: ignore[arg-type]
+        **fields,
+    )
+    return validation.cluster_spec(spec)
+
+
 def cluster_form() -> FormScreen:
     def build(v: dict[str, str]) -> ClusterSpec:
-        spec = ClusterSpec(
-            name=v["name"],
-            driver=DriverKind.POOL,
-            purpose=ClusterPurpose.parse(v["purpose"]),  # type: ignore[arg-type]
+        return _cluster_spec(
+            v,
+            DriverKind.POOL,
             agent_count=_int(v["agent_count"], "agent_count"),
             vm_size=v["vm_size"],
         )
-        return validation.cluster_spec(spec)
 
     return FormScreen(
         "Create a pool cluster",
@@ -191,14 +200,12 @@ def cluster_form() -> FormScreen:
 
 def attach_form() -> FormScreen:
     def build(v: dict[str, str]) -> ClusterSpec:
-        spec = ClusterSpec(
-            name=v["name"],
-            driver=DriverKind.KUBERNETES,
-            purpose=ClusterPurpose.parse(v["purpose"]),  # type: ignore[arg-type]
+        return _cluster_spec(
+            v,
+            DriverKind.KUBERNETES,
             kube_context=v["kube_context"] or None,
             namespace=v["namespace"] or None,
         )
-        return validation.cluster_spec(spec)
 
     return FormScreen(
         "Attach a Kubernetes cluster",
