@@ -28,7 +28,7 @@ from ..api.domain import (
     ScaleSettings,
 )
 from ..api.errors import InvalidInput
-from .document import GPU_KEY, Doc, at, doc_from_data, from_flag, read_yaml
+from .document import GPU_KEY, Doc, at, doc_from_data, from_flag, invalid_at, read_yaml
 from .endpoint import TYPE_KEY
 from .environment import (
     ENVIRONMENT,
@@ -313,15 +313,12 @@ def deployment_from_doc(doc: Doc, *, warn_environment: bool = True) -> LoadedDep
         raise at(doc, ("code_configuration", "scoring_script"), exc) from None
     if checked:
         if not Path(code).is_dir():
-            raise at(
+            raise invalid_at(
                 doc,
                 code_path,
-                InvalidInput(
-                    "code_configuration.code",
-                    code,
-                    "is not a folder",
-                    "give the folder that holds the scoring script, relative to the YAML file",
-                ),
+                code,
+                "is not a folder",
+                "give the folder that holds the scoring script, relative to the YAML file",
             )
         try:
             inputs.check_code(code, script)  # a regular file inside the folder

@@ -167,6 +167,12 @@ def at(doc: Doc, path: Sequence[str], exc: InvalidInput) -> InvalidInput:
     return err
 
 
+def invalid_at(doc: Doc, path: Sequence[str], value: Any, rule: str, fix: str) -> InvalidInput:
+    """The error on the value at ``path`` (its field the dotted path), prefixed with where
+    the value came from (:func:`at`)."""
+    return at(doc, path, InvalidInput(".".join(path), value, rule, fix))
+
+
 def file_revision(path: str | Path, what: str) -> str | None:
     """The top-level ``revision:`` of an update file (as ``show -o yaml`` prints it), or None."""
     doc = read_yaml(path, what)
@@ -174,14 +180,11 @@ def file_revision(path: str | Path, what: str) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, str | int) or len(str(value)) > 200:
-        raise at(
+        raise invalid_at(
             doc,
             ("revision",),
-            InvalidInput(
-                "revision",
-                str(value)[:80],
-                "is not a revision (a short text or number)",
-                f"copy revision: as `modeldeck online-{what} show -o yaml` prints it, or remove it",
-            ),
+            str(value)[:80],
+            "is not a revision (a short text or number)",
+            f"copy revision: as `modeldeck online-{what} show -o yaml` prints it, or remove it",
         )
     return str(value)

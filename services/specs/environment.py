@@ -11,7 +11,7 @@ from typing import Any
 
 from ..api.domain import ModelSpec
 from ..api.errors import InvalidInput
-from .document import Doc, at
+from .document import Doc, at, invalid_at
 from .schema import Key, Shape, renamed
 
 #: an inline ``environment:`` (read by :func:`services.environments.environment_from_dict`)
@@ -70,16 +70,13 @@ def mlflow_no_code(
             f"scoring_script): {what}, and only an mlflow_model is served without one",
         )
     if data.get("environment") is not None:
-        raise at(
+        raise invalid_at(
             doc,
             ("environment",),
-            InvalidInput(
-                "environment",
-                data.get("environment"),
-                "is given with no code_configuration: an MLflow no-code deployment takes its "
-                "environment from the model (conda.yaml / requirements.txt)",
-                "remove environment:, or give code_configuration (your scoring script) with it",
-            ),
+            data.get("environment"),
+            "is given with no code_configuration: an MLflow no-code deployment takes its "
+            "environment from the model (conda.yaml / requirements.txt)",
+            "remove environment:, or give code_configuration (your scoring script) with it",
         )
     assert model is not None
     inline, warnings, errors = no_code_environment(

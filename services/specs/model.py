@@ -9,7 +9,7 @@ from typing import Any
 from ..api import validation
 from ..api.domain import ModelSpec
 from ..api.errors import InvalidInput
-from .document import Doc, at, read_yaml
+from .document import Doc, at, invalid_at, read_yaml
 from .schema import (
     Key,
     Shape,
@@ -112,15 +112,12 @@ def inline_model(
         ref = str(value).strip()
         return ref, None
     if not isinstance(value, dict):
-        raise at(
+        raise invalid_at(
             doc,
             ("model",),
-            InvalidInput(
-                "model",
-                value,
-                "must be a model reference (azureml:NAME:VERSION) or a mapping with path:",
-                "write model: azureml:sklearn-demo:1, or model: {path: ./model}",
-            ),
+            value,
+            "must be a model reference (azureml:NAME:VERSION) or a mapping with path:",
+            "write model: azureml:sklearn-demo:1, or model: {path: ./model}",
         )
     MODEL.check(doc, value, ("model",))
     raw_path = read_text(doc, value, "path", ("model",))

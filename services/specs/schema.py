@@ -24,7 +24,7 @@ from typing import Any
 
 from ..api import validation
 from ..api.errors import InvalidInput
-from .document import Doc, at, split_path
+from .document import Doc, at, invalid_at, split_path
 
 #: a key's reader: (doc, the mapping, the key, the mapping's path, the default) -> value
 Reader = Callable[[Doc, Mapping[str, Any], str, tuple[str, ...], Any], Any]
@@ -167,15 +167,12 @@ def read_mapping(
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise at(
+        raise invalid_at(
             doc,
             (*path, key),
-            InvalidInput(
-                ".".join((*path, key)),
-                value,
-                "must be a mapping of keys to values",
-                f"write '{key}:' on its own line with indented keys below it",
-            ),
+            value,
+            "must be a mapping of keys to values",
+            f"write '{key}:' on its own line with indented keys below it",
         )
     return value
 
@@ -185,11 +182,7 @@ def read_text(doc: Doc, data: Mapping[str, Any], key: str, path: tuple[str, ...]
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise at(
-            doc,
-            (*path, key),
-            InvalidInput(".".join((*path, key)), value, "must be text", f"write {key}: some text"),
-        )
+        raise invalid_at(doc, (*path, key), value, "must be text", f"write {key}: some text")
     return str(value)
 
 
@@ -219,11 +212,7 @@ def read_bool(doc: Doc, data: Mapping[str, Any], key: str, path: tuple[str, ...]
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise at(
-        doc,
-        (*path, key),
-        InvalidInput(".".join((*path, key)), value, "must be true or false", f"write {key}: true"),
-    )
+    raise invalid_at(doc, (*path, key), value, "must be true or false", f"write {key}: true")
 
 
 def read_str_map(
@@ -282,29 +271,23 @@ def read_enum(
         for c in choices:
             if norm(c) == norm(value):
                 return c
-    raise at(
+    raise invalid_at(
         doc,
         (*path, key),
-        InvalidInput(
-            ".".join((*path, key)),
-            value,
-            "must be one of " + ", ".join(choices),
-            f"write {key}: {choices[0]}",
-        ),
+        value,
+        "must be one of " + ", ".join(choices),
+        f"write {key}: {choices[0]}",
     )
 
 
 def resolve_path(doc: Doc, path: tuple[str, ...], value: str, what: str) -> str:
     if re.match(r"^(azureml|https?|wasbs?|abfss?)://", value) or value.startswith("azureml:"):
-        raise at(
+        raise invalid_at(
             doc,
             path,
-            InvalidInput(
-                ".".join(path),
-                value,
-                f"must be a local {what} path; remote assets are not supported here",
-                "give a path relative to the YAML file",
-            ),
+            value,
+            f"must be a local {what} path; remote assets are not supported here",
+            "give a path relative to the YAML file",
         )
     p = Path(value).expanduser()
     base = doc.base_for(path)
