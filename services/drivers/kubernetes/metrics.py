@@ -29,24 +29,24 @@ _MEM = {
 }
 
 
-def cpu_cores(quantity: str | float | int) -> float:
-    """A Kubernetes CPU quantity in cores."""
+def _quantity(quantity: str | float | int, pattern: str, units: dict, what: str) -> float:
+    """A number as is; text: ``pattern``'s number times the factor of its suffix in ``units``."""
     if isinstance(quantity, int | float):
         return float(quantity)
-    m = re.fullmatch(r"([0-9.]+)([num]?)", quantity.strip())
+    m = re.fullmatch(pattern, quantity.strip())
     if not m:
-        raise ValueError(f"not a CPU quantity: {quantity!r}")
-    return float(m.group(1)) * _CPU[m.group(2)]
+        raise ValueError(f"not a {what} quantity: {quantity!r}")
+    return float(m.group(1)) * units[m.group(2) or ""]
+
+
+def cpu_cores(quantity: str | float | int) -> float:
+    """A Kubernetes CPU quantity in cores."""
+    return _quantity(quantity, r"([0-9.]+)([num]?)", _CPU, "CPU")
 
 
 def memory_bytes(quantity: str | float | int) -> float:
     """A Kubernetes memory quantity in bytes."""
-    if isinstance(quantity, int | float):
-        return float(quantity)
-    m = re.fullmatch(r"([0-9.]+(?:e[0-9]+)?)([kMGT]i?|Ki)?", quantity.strip())
-    if not m:
-        raise ValueError(f"not a memory quantity: {quantity!r}")
-    return float(m.group(1)) * _MEM[m.group(2) or ""]
+    return _quantity(quantity, r"([0-9.]+(?:e[0-9]+)?)([kMGT]i?|Ki)?", _MEM, "memory")
 
 
 @dataclass
