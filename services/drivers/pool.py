@@ -432,9 +432,9 @@ class PoolDriver(ClusterDriver, KeepsLogs):
         model_dir = self._prepare_model_dir(dep, runtime, generation)
         new = [self._new_replica(dep, runtime, model_dir) for _ in range(count)]
         first = fresh or not dep.replicas
-        if first:
-            old: list[Replica] = []
-            old_model_dir = dep.model_dir
+
+        def switch() -> None:
+            """The new replicas become the deployment's: one assignment in the gateway."""
             dep.replicas, dep.runtime, dep.generation, dep.model_dir = (
                 new,
                 runtime,
@@ -443,6 +443,11 @@ class PoolDriver(ClusterDriver, KeepsLogs):
             )
             dep.desired = count
             self._publish(dep)
+
+        if first:
+            old: list[Replica] = []
+            old_model_dir = dep.model_dir
+            switch()
         for r in new:
             r.start()
         failed = await self._wait_ready(dep, new, progress)
@@ -455,14 +460,7 @@ class PoolDriver(ClusterDriver, KeepsLogs):
             raise error
         if not first:
             old, old_model_dir = dep.replicas, dep.model_dir
-            dep.replicas, dep.runtime, dep.generation, dep.model_dir = (
-                new,
-                runtime,
-                generation,
-                model_dir,
-            )
-            dep.desired = count
-            self._publish(dep)  # the switch: one assignment in the gateway
+            switch()
             progress(0.97, f"{count}/{count} replicas ready; stopping the previous {len(old)}")
             await self._retire(dep, old)
         if old_model_dir is not None and old_model_dir != model_dir:
