@@ -457,19 +457,20 @@ class StdRequest:
                     charset = part.get_content_charset() or "utf-8"
                     self._form.add(name, payload.decode(charset, "replace"))
 
+    def _parsed_form(self) -> Tuple[_MultiDict, _MultiDict]:
+        """(form, files), the body parsed on first use."""
+        if self._form is None or self._files is None:
+            self._parse_form()
+        assert self._form is not None and self._files is not None
+        return self._form, self._files
+
     @property
     def form(self) -> _MultiDict:
-        if self._form is None:
-            self._parse_form()
-        assert self._form is not None
-        return self._form
+        return self._parsed_form()[0]
 
     @property
     def files(self) -> _MultiDict:
-        if self._files is None:
-            self._parse_form()
-        assert self._files is not None
-        return self._files
+        return self._parsed_form()[1]
 
     @property
     def values(self) -> _MultiDict:
