@@ -322,47 +322,52 @@ class Gateway:
             self._metric_providers.remove(provider)
 
     # ----------------------------------------------------------------- request path
-    def _reject(self, endpoint: str, status: int) -> None:
-        key = (endpoint, status)
-        self._rejected[key] = self._rejected.get(key, 0) + 1
+    def _refused(self, name: str, answer: web.Response, *, count: bool = True) -> web.Response:
+        """``answer``, the gateway's own error answer to a request for endpoint ``name``,
+        counted in the metrics by its status (``count``)."""
+        if count:
+            key = (name, answer.status)
+            self._rejected[key] = self._rejected.get(key, 0) + 1
+        return answer
 
     def _admit(
-        self, request: web.Request, name: str, rid: str, *, count: bool
-    ) -> RoutedEndpoint | web.Response:
-        """The endpoint a request may use, or its 404 (no such endpoint) or 401 (its auth
-        refused), on the headers alone (the body is not read before this check); a request
-        let through marks its connection as a key holder's. ``count``: a refusal goes into
-        the metrics."""
+        self, request: web.Request, *, count: bool
+    ) -> tuple[str, str, RoutedEndpoint | web.Response]:
+        """The endpoint's name, the request id (the client's ``x-request-id``, else a new
+        one) and the endpoint the request may use, or its 404 (no such endpoint) or 401 (its
+        auth refused), on the headers alone (the body is not read before this check); a
+        request let through marks its connection as a key holder's. ``count``: a refusal
+        goes into the metrics."""
+        name = request.match_info["name"]
+        rid = request.headers.get("x-request-id") or str(uuid.uuid4())
         ep = self._endpoints.get(name)
         if ep is None:
-            if count:
-                self._reject(name, 404)
-            return error_response(
+            answer = error_response(
                 404,
                 "EndpointNotFound",
                 f"endpoint '{name}' not found",
                 rid,
                 fix="list endpoints with: modeldeck online-endpoint list",
             )
-        if ep.mode != "none":
-            reason = ep.authenticate(request.headers.get("Authorization"))
-            if reason is not None:
-                if count:
-                    self._reject(name, 401)
-                return error_response(401, "Unauthorized", reason, rid)
-            ConnectionGuard.trust(request)
-        return ep
+        elif (
+            ep.mode != "none"
+            and (reason := ep.authenticate(request.headers.get("Authorization"))) is not None
+        ):
+            answer = error_response(401, "Unauthorized", reason, rid)
+        else:
+            if ep.mode != "none":
+                ConnectionGuard.trust(request)
+            return name, rid, ep
+        return name, rid, self._refused(name, answer, count=count)
 
     async def _health(self, _request: web.Request) -> web.Response:
         return web.Response(text="Healthy")
 
     async def _score(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        headers = request.headers
-        rid = headers.get("x-request-id") or str(uuid.uuid4())
-        ep = self._admit(request, name, rid, count=True)
+        name, rid, ep = self._admit(request, count=True)
         if isinstance(ep, web.Response):
             return ep
+        headers = request.headers
         length = request.content_length
         if length is not None and length > self.max_body_bytes:
             return self._too_large(name, rid)
@@ -375,34 +380,40 @@ class Gateway:
         if pinned:
             backend = deps.get(pinned) if deps else None
             if backend is None:
-                self._reject(name, 404)
-                return error_response(
-                    404,
-                    "DeploymentNotFound",
-                    f"endpoint '{name}' has no deployment '{pinned}' (header azureml-model-deployment)",
-                    rid,
-                    fix=f"list its deployments with: modeldeck online-deployment list -e {name}",
+                return self._refused(
+                    name,
+                    error_response(
+                        404,
+                        "DeploymentNotFound",
+                        f"endpoint '{name}' has no deployment '{pinned}' (header azureml-model-deployment)",
+                        rid,
+                        fix=f"list its deployments with: modeldeck online-deployment list -e {name}",
+                    ),
                 )
         else:
             chosen = ep.pick()
             if chosen is None:
-                self._reject(name, 503)
-                return error_response(
-                    503,
-                    "NoTraffic",
-                    f"endpoint '{name}' sends no traffic to any deployment",
-                    rid,
-                    fix=f'set traffic, e.g.: modeldeck online-endpoint update -n {name} --traffic "blue=100"',
+                return self._refused(
+                    name,
+                    error_response(
+                        503,
+                        "NoTraffic",
+                        f"endpoint '{name}' sends no traffic to any deployment",
+                        rid,
+                        fix=f'set traffic, e.g.: modeldeck online-endpoint update -n {name} --traffic "blue=100"',
+                    ),
                 )
             backend = deps.get(chosen) if deps else None
             if backend is None:
-                self._reject(name, 503)
-                return error_response(
-                    503,
-                    "NoReadyReplica",
-                    f"deployment '{chosen}' has no ready replica",
-                    rid,
-                    chosen,
+                return self._refused(
+                    name,
+                    error_response(
+                        503,
+                        "NoReadyReplica",
+                        f"deployment '{chosen}' has no ready replica",
+                        rid,
+                        chosen,
+                    ),
                 )
             if ep.mirror_name is not None and deps is not None:
                 target = ep.mirror_tick()
@@ -414,12 +425,10 @@ class Gateway:
 
     async def _swagger(self, request: web.Request) -> web.Response:
         """The endpoint's OpenAPI spec: a deployment's ``/swagger.json``, behind the same auth."""
-        name = request.match_info["name"]
-        headers = request.headers
-        rid = headers.get("x-request-id") or str(uuid.uuid4())
-        ep = self._admit(request, name, rid, count=False)
+        name, rid, ep = self._admit(request, count=False)
         if isinstance(ep, web.Response):
             return ep
+        headers = request.headers
         deps = self._backends.get(name) or {}
         pinned = headers.get("azureml-model-deployment")
         chosen = pinned or ep.busiest()
@@ -452,15 +461,17 @@ class Gateway:
         return await fetch_swagger(self._session, backend, inst, request.query_string, rid, ids)
 
     def _too_large(self, name: str, rid: str) -> web.Response:
-        self._reject(name, 413)
-        return error_response(
-            413,
-            "RequestEntityTooLarge",
-            f"request body over the gateway's limit of {self.max_body_bytes} bytes",
-            rid,
-            fix="send a smaller body (split the batch), or raise the limit: "
-            "MODELDECK_GATEWAY_MAX_BODY_MB (or gateway_max_body_mb under [daemon] in config.toml)"
-            ", then modeldeck daemon stop",
+        return self._refused(
+            name,
+            error_response(
+                413,
+                "RequestEntityTooLarge",
+                f"request body over the gateway's limit of {self.max_body_bytes} bytes",
+                rid,
+                fix="send a smaller body (split the batch), or raise the limit: "
+                "MODELDECK_GATEWAY_MAX_BODY_MB (or gateway_max_body_mb under [daemon] in config.toml)"
+                ", then modeldeck daemon stop",
+            ),
         )
 
     def _mirror(self, backend: Backend | None, body: bytes, ctype: str | None, rid: str) -> None:
