@@ -62,6 +62,16 @@ class ModeldeckScreen(Screen[None]):
     def workspace(self) -> Workspace:
         return self.mdapp.workspace
 
+    def on_answer(self, dialog: Screen[Any], act: Callable[[Any], object]) -> None:
+        """Push ``dialog`` (a confirmation, a form); with its answer, ``act(answer)``, unless
+        there is none (no, cancelled: False or None)."""
+
+        def done(answer: Any) -> None:
+            if answer is not None and answer is not False:
+                act(answer)
+
+        self.app.push_screen(dialog, done)
+
     def confirm_operation(
         self,
         dialog: Screen[bool],
@@ -69,12 +79,7 @@ class ModeldeckScreen(Screen[None]):
         start: Callable[[], Awaitable[OperationHandle]],
     ) -> None:
         """Ask with ``dialog`` (a ConfirmScreen); on yes, start the long operation ``title``."""
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.mdapp.run_operation(title, start)
-
-        self.app.push_screen(dialog, done)
+        self.on_answer(dialog, lambda _: self.mdapp.run_operation(title, start))
 
     def form_operation(
         self,
@@ -84,12 +89,9 @@ class ModeldeckScreen(Screen[None]):
     ) -> None:
         """Open ``form``; with the spec it returns (None: cancelled), start the long
         operation ``"{verb} {spec.name}"``."""
-
-        def done(spec: Any) -> None:
-            if spec is not None:
-                self.mdapp.run_operation(f"{verb} {spec.name}", lambda: start(spec))
-
-        self.app.push_screen(form, done)
+        self.on_answer(
+            form, lambda spec: self.mdapp.run_operation(f"{verb} {spec.name}", lambda: start(spec))
+        )
 
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:

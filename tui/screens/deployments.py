@@ -7,7 +7,7 @@ mixin shared with the endpoint detail screen.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
@@ -18,6 +18,10 @@ from ...services.api.domain import Deployment, DeploymentRole
 from ..format import clip, error_detail
 from .dialogs import ConfirmScreen, PromptScreen
 from .resource_list import ResourceListScreen
+
+if TYPE_CHECKING:
+    from ...services.api.workspace import Workspace
+    from ...services.specs.deployment import LoadedDeployment
 
 
 def deployment_state(d: Deployment) -> Text:
@@ -90,21 +94,14 @@ class DeploymentActions:
         app = self.mdapp  # type: ignore[attr-defined]
         if not app.allow_mutation("create deployment"):
             return
-        from ...services import apply
-        from ...services.specs.deployment import LoadedDeployment
         from .forms import yaml_form
 
         ws = app.workspace
 
-        def done(loaded: LoadedDeployment | None) -> None:
-            if loaded is not None:
-                s = loaded.spec
-                app.run_operation(
-                    f"create deployment {s.endpoint_name}/{s.name}",
-                    lambda: apply.create_deployment(ws, loaded),
-                )
+        def create(loaded: LoadedDeployment) -> None:
+            self._create(ws, loaded, loaded.spec.endpoint_name)
 
-        app.push_screen(yaml_form(self.target_endpoint()), done)
+        self.on_answer(yaml_form(self.target_endpoint()), create)  # type: ignore[attr-defined]
 
     def action_new_form(self) -> None:
         app = self.mdapp  # type: ignore[attr-defined]
@@ -128,19 +125,22 @@ class DeploymentActions:
         except Exception as exc:
             app.show_error(exc)
             return
-        from ...services import apply
         from ...services.specs.deployment import LoadedDeployment
         from .forms import deployment_form
 
-        def done(spec: Any) -> None:
-            if spec is not None:
-                loaded = LoadedDeployment(spec)
-                app.run_operation(
-                    f"create deployment {endpoint}/{spec.name}",
-                    lambda: apply.create_deployment(ws, loaded),
-                )
+        self.on_answer(  # type: ignore[attr-defined]
+            deployment_form(endpoint, models, existing),
+            lambda spec: self._create(ws, LoadedDeployment(spec), endpoint),
+        )
 
-        app.push_screen(deployment_form(endpoint, models, existing), done)
+    def _create(self, ws: Workspace, loaded: LoadedDeployment, endpoint: str) -> None:
+        """Start creating the deployment (its inline model registered first) on ``ws``."""
+        from ...services import apply
+
+        self.mdapp.run_operation(  # type: ignore[attr-defined]
+            f"create deployment {endpoint}/{loaded.spec.name}",
+            lambda: apply.create_deployment(ws, loaded),
+        )
 
     def _update(
         self, endpoint: str, name: str, override: str, title: str, revision: str | None

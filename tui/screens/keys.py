@@ -149,12 +149,11 @@ class KeysScreen(ModeldeckScreen):
             self.query_one("#key-primary", SecretField).set_secret(keys.primaryKey)
             self.query_one("#key-secondary", SecretField).set_secret(keys.secondaryKey)
 
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.mdapp.run_call(
-                    f"regenerate {which} key of {name}",
-                    lambda: self.workspace.regenerate_keys(name, key_type),
-                    shown,
-                )
-
-        self.app.push_screen(ConfirmScreen(f"Regenerate {which} key?", msg, "Regenerate"), done)
+        self.on_answer(
+            ConfirmScreen(f"Regenerate {which} key?", msg, "Regenerate"),
+            lambda _: self.mdapp.run_call(
+                f"regenerate {which} key of {name}",
+                lambda: self.workspace.regenerate_keys(name, key_type),
+                shown,
+            ),
+        )

@@ -41,13 +41,12 @@ class ModelsScreen(ResourceListScreen):
             return
         from .forms import model_form
 
-        def done(spec: ModelSpec | None) -> None:
-            if spec is not None:
-                self.mdapp.run_call(
-                    f"register model {spec.name}", lambda: self.workspace.create_model(spec)
-                )
+        def register(spec: ModelSpec) -> None:
+            self.mdapp.run_call(
+                f"register model {spec.name}", lambda: self.workspace.create_model(spec)
+            )
 
-        self.app.push_screen(model_form(), done)
+        self.on_answer(model_form(), register)
 
     def action_delete(self) -> None:
         key = self.need_selection()
@@ -55,18 +54,13 @@ class ModelsScreen(ResourceListScreen):
             return
         name, _, version = key.partition(":")
         ver = int(version)
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.mdapp.run_call(
-                    f"delete model {name}:{ver}", lambda: self.workspace.delete_model(name, ver)
-                )
-
-        self.app.push_screen(
+        self.on_answer(
             ConfirmScreen(
                 f"Delete {name}:{ver}?",
                 f"Delete model version {name}:{ver}. Refused while a deployment uses it.",
                 "Delete",
             ),
-            done,
+            lambda _: self.mdapp.run_call(
+                f"delete model {name}:{ver}", lambda: self.workspace.delete_model(name, ver)
+            ),
         )
