@@ -61,21 +61,9 @@ def _free_port() -> int:
 def bare_replica(code: Path, model_dir: Path) -> float:
     port = _free_port()
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "modeldeck.services.local.dataplane.replica",
-            "--code-dir",
-            str(code),
-            "--scoring-script",
-            "score.py",
-            "--model-dir",
-            str(model_dir),
-            "--port",
-            str(port),
-        ]
-    )
+    from tests.support.dataplane import replica_argv
+
+    proc = subprocess.Popen(replica_argv(code, model_dir, "--port", str(port)))
     try:
         while True:
             try:

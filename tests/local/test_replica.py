@@ -15,6 +15,7 @@ import pytest
 from modeldeck.services.local.dataplane.supervisor import ReplicaState, Supervisor
 
 from tests.support import dataplane as dp
+from tests.support.dataplane import replica_argv as _replica_argv
 
 supervisor = dp.supervisor
 http = dp.http
@@ -39,21 +40,6 @@ def run(raw_data):
         raise RuntimeError("scoring exploded")
     return {"raw": raw_data, "type": type(raw_data).__name__, **state}
 """
-
-
-def _replica_argv(code: Path, model_dir: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "modeldeck.services.local.dataplane.replica",
-        "--code-dir",
-        str(code),
-        "--scoring-script",
-        "score.py",
-        "--model-dir",
-        str(model_dir),
-        *extra,
-    ]
 
 
 async def test_entry_script_contract(tmp_path: Path, supervisor: Supervisor) -> None:

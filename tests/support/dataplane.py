@@ -10,6 +10,7 @@ A test module imports this module and re-exports the fixtures it uses::
 from __future__ import annotations
 
 import shutil
+import sys
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -38,6 +39,23 @@ from modeldeck.services.local.dataplane.supervisor import (
 )
 
 from .polling import eventually
+
+
+def replica_argv(code: Path, model_dir: Path, *extra: str) -> list[str]:
+    """The command line of one bare replica (the scoring host run as the supervisor runs it)."""
+    return [
+        sys.executable,
+        "-m",
+        "modeldeck.services.local.dataplane.replica",
+        "--code-dir",
+        str(code),
+        "--scoring-script",
+        "score.py",
+        "--model-dir",
+        str(model_dir),
+        *extra,
+    ]
+
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
