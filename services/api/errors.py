@@ -48,7 +48,7 @@ class NotFound(ModeldeckError):
     ) -> None:
         super().__init__(
             message or f"{kind} '{name}' not found",
-            fix=fix or f"list what exists with: modeldeck {kind_to_group(kind)} list",
+            fix=fix or list_fix(kind),
             kind=kind,
             name=name,
         )
@@ -176,14 +176,21 @@ def error_from_dict(data: dict[str, Any]) -> ModeldeckError:
     return err
 
 
-def kind_to_group(kind: str) -> str:
+def kind_to_group(kind: str) -> str | None:
+    """The command group that lists resources of ``kind``; None when no command does."""
     return {
         "cluster": "cluster",
         "model": "model",
+        "environment": "environment",
         "endpoint": "online-endpoint",
         "deployment": "online-deployment",
-        "operation": "operation",
-    }.get(kind, kind)
+    }.get(kind)
+
+
+def list_fix(kind: str) -> str | None:
+    """``list what exists with: modeldeck GROUP list``, when a command lists ``kind``."""
+    group = kind_to_group(kind)
+    return f"list what exists with: modeldeck {group} list" if group else None
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -18,6 +18,7 @@ refused before any connection is made.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections import deque
@@ -109,6 +110,13 @@ def hint_for(code: str, status: int, kind: str = "", name: str = "") -> str | No
         return "Azure is throttling requests: wait a minute and try again"
     if status >= 500:
         return "Azure had a transient failure: try again; if it persists, check https://status.azure.com"
+    if "apiversion" in c or c == "noregisteredproviderfound":
+        # the api-version is this release's pin (API_VERSION...), nothing a user sets
+        return (
+            "this ARM endpoint does not serve the api-version this release sends (ARM's words "
+            "above): check that the profile's arm_endpoint (or MODELDECK_ARM_ENDPOINT) is the "
+            "cloud the workspace is in, or upgrade modeldeck"
+        )
     if status == 400:
         return "fix the value ARM names above and try again"
     if kind == "deployment" and "/" in name:
@@ -126,7 +134,11 @@ def error_from_arm(
     hint = hint_for(code, status, kind, name)
     if status == 404 or code in ("ResourceNotFound", "NotFound", "UserError.NotFound"):
         exc: ModeldeckError = NotFound(
-            kind, name or "?", message=f"{kind} '{name}' not found: {text}"
+            kind,
+            name or "?",
+            message=f"{kind} '{name}' not found: {text}",
+            # a kind no modeldeck command lists on Azure ML (code, environment, upload...)
+            fix=None if kind in _LISTED else "check the name: Azure ML studio lists what exists",
         )
     elif status == 401:
         exc = Unauthorized(f"Azure refused the sign-in: {text}", fix=hint or LOGIN_FIX)
@@ -146,6 +158,52 @@ def error_from_arm(
         exc = InvalidInput(target or "request", code, err.get("message", ""), hint, message=text)
     else:
         exc = BackendError(text, fix=hint)
+    exc.details["arm_error"] = err
+    exc.details["http_status"] = status
+    return exc
+
+
+#: the kinds a modeldeck command lists on Azure ML (NotFound's own fix names it)
+_LISTED = frozenset({"cluster", "model", "endpoint", "deployment"})
+_WORKSPACE_PATH = re.compile(
+    r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
+    r"Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/?]+)(?P<rest>/[^?]*)?",
+    re.IGNORECASE,
+)
+#: ARM's codes for a missing subscription, resource group or parent resource
+_PARENT_CODES = frozenset(
+    {"subscriptionnotfound", "resourcegroupnotfound", "parentresourcenotfound"}
+)
+
+
+def workspace_not_found(method: str, url: str, status: int, err: dict[str, Any]) -> NotFound | None:
+    """A 404 that is about the workspace itself (its name, resource group or subscription
+    is wrong), not about the resource asked for: the workspace's own URL, a GET of a list
+    (``computes``, ``onlineEndpoints``: a list of an existing workspace is never 404),
+    ARM's parent codes, or ARM naming the workspace as the resource it did not find."""
+    m = _WORKSPACE_PATH.search(url)
+    if status != 404 or m is None:
+        return None
+    ws, rg, sub = m["ws"], m["rg"], m["sub"]
+    code = str(err.get("code", "")).lower()
+    said = str(err.get("message", "")).lower()
+    segments = [p for p in (m["rest"] or "").split("/") if p]
+    if not (
+        not segments
+        or (method == "GET" and len(segments) % 2 == 1 and "providers" not in segments)
+        or code in _PARENT_CODES
+        or f"workspaces/{ws.lower()}'" in said
+    ):
+        return None
+    exc = NotFound(
+        "workspace",
+        ws,
+        message=f"workspace '{ws}' not found in resource group '{rg}' of subscription "
+        f"'{sub}': {format_arm_error(err)}",
+        fix="check the workspace's name, resource group and subscription (--workspace-name, "
+        "--resource-group, --subscription, or the profile's workspace_name, resource_group "
+        f"and subscription_id); list the workspaces you can see with: az ml workspace list -g {rg}",
+    )
     exc.details["arm_error"] = err
     exc.details["http_status"] = status
     return exc
@@ -346,7 +404,10 @@ class ArmClient:
             ) from None
         status = resp.status_code
         if status >= 400 and status not in allow:
-            raise error_from_arm(status, arm_error_body(resp), kind=kind, name=name)
+            body = arm_error_body(resp)
+            raise workspace_not_found(method, url, status, body) or error_from_arm(
+                status, body, kind=kind, name=name
+            )
         return resp
 
     # -- conveniences -------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from ..api.errors import (
     BackendError,
     NotFound,
     error_from_dict,
+    kind_to_group,
 )
 from ..api.workspace import OperationHandle
 from ..retry import RetryPolicy
@@ -102,7 +103,7 @@ class Session:
             if time.monotonic() > deadline:
                 raise BackendError(
                     f"{lro.kind} on {lro.target} did not finish within {limit:.0f}s",
-                    fix="check it later with: modeldeck operation show " + lro.id,
+                    fix=f"see where it is later with: {_show_command(lro)}",
                 )
             wait = self.arm.seconds_until_due(lro)
             if wait > 0:
@@ -135,3 +136,14 @@ class Session:
             f"{self._ep(endpoint)}/deployments", kind="endpoint", name=endpoint
         )
         return [str(d.get("name")) for d in items]
+
+
+def _show_command(lro: Lro) -> str:
+    """The command that shows the resource ``lro`` changes (ARM keeps no list of operations,
+    and this process's list ends with it)."""
+    kind = lro.kind.split(".", 1)[0]
+    if kind == "deployment" and "/" in lro.target:
+        endpoint, name = lro.target.split("/", 1)
+        return f"modeldeck online-deployment show -e {endpoint} -n {name}"
+    group = kind_to_group(kind)
+    return f"modeldeck {group} show -n {lro.target}" if group else "Azure ML studio"
