@@ -9,6 +9,7 @@ from ...api.domain import ClusterPurpose
 from ...api.errors import BackendError, InvalidInput, NotFound, Unauthorized
 from ..base import Capacity
 from . import metrics as metrics_mod
+from . import rbac
 from .errors import GATEWAY_API_GROUP, Call, gateway_api_missing, metrics_server_missing
 from .kubeconfig import KubeContext
 from .resources import Resources
@@ -111,6 +112,7 @@ class AttachChecks(Resources):
             notes.append(
                 f"cannot read namespace '{self.namespace}' (no cluster-wide get on namespaces)"
             )
+        notes += await self._check_permissions()
         if not await self.gateway_api_installed():
             err = gateway_api_missing(self.spec.name)
             notes.append(f"{err.message}; {err.fix}")
@@ -136,3 +138,92 @@ class AttachChecks(Resources):
         else:
             return None
         return self.metrics_note
+
+    # ------------------------------------------------------------------ permissions
+
+    async def _check_permissions(self) -> list[str]:
+        """Refuse the attach (Unauthorized, naming each resource and its verbs, and the Role
+        that grants them) when the context's user lacks a permission the driver needs;
+        notes for what is missing but optional, or when the API server cannot say."""
+        try:
+            missing = await self.missing_permissions()
+        except (BackendError, Unauthorized, NotFound) as exc:
+            return [f"could not check the RBAC permissions modeldeck needs: {exc.message}"]
+        needed = [(n, v) for n, v in missing if not n.optional]
+        if needed:
+            optional = [(n, v) for n, v in missing if n.optional]
+            also = f"; and, optional: {rbac.describe(optional)}" if optional else ""
+            raise Unauthorized(
+                f"cluster '{self.spec.name}': the user of context '{self.ctx.name}' lacks "
+                f"permissions modeldeck needs in namespace '{self.namespace}': "
+                f"{rbac.describe(needed)}{also}",
+                fix=(
+                    "have an administrator grant them with the Role that "
+                    f"`modeldeck cluster attach {self.spec.name} --kube-context {self.ctx.name} "
+                    f"--namespace {self.namespace} --print-role` prints (set the RoleBinding's "
+                    "user, then kubectl apply -f it), and attach again"
+                ),
+                missing=[
+                    {"apiGroup": g, "resource": r, "verbs": v}
+                    for (g, r), v in rbac.merged(needed).items()
+                ],
+            )
+        notes = []
+        for need, verbs in _by_need(missing).items():
+            notes.append(
+                f"no {'/'.join(verbs)} on '{need.rbac_name}' in namespace '{self.namespace}': "
+                f"{need.optional}"
+            )
+        return notes
+
+    async def missing_permissions(self) -> list[tuple[rbac.Need, str]]:
+        """The (need, verb) of :data:`.rbac.NEEDS` the context's user is not granted in the
+        namespace. One SelfSubjectRulesReview; when the API server says its rules are
+        ``incomplete`` (an authorizer such as a webhook cannot list its rules), each verb
+        they do not grant is asked with a SelfSubjectAccessReview."""
+        review = await self.api.request(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+            Call("create", "selfsubjectrulesreviews.authorization.k8s.io"),
+            body={
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectRulesReview",
+                "spec": {"namespace": self.namespace},
+            },
+        )
+        status = (review or {}).get("status") or {}
+        rules = status.get("resourceRules") or []
+        missing = [
+            (need, verb)
+            for need, verb in rbac.pairs()
+            if not rbac.allows(rules, need.group, need.resource, verb)
+        ]
+        if not status.get("incomplete") or not missing:
+            return missing
+        allowed = await asyncio.gather(*(self._access_review(n, v) for n, v in missing))
+        return [m for m, ok in zip(missing, allowed, strict=True) if not ok]
+
+    async def _access_review(self, need: rbac.Need, verb: str) -> bool:
+        resource, _, sub = need.resource.partition("/")
+        attrs = {"namespace": self.namespace, "verb": verb, "group": need.group}
+        attrs["resource"] = resource
+        if sub:
+            attrs["subresource"] = sub
+        review = await self.api.request(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            Call("create", "selfsubjectaccessreviews.authorization.k8s.io"),
+            body={
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attrs},
+            },
+        )
+        return bool(((review or {}).get("status") or {}).get("allowed"))
+
+
+def _by_need(missing: list[tuple[rbac.Need, str]]) -> dict[rbac.Need, list[str]]:
+    out: dict[rbac.Need, list[str]] = {}
+    for need, verb in missing:
+        out.setdefault(need, []).append(verb)
+    return out

@@ -1,0 +1,183 @@
+"""What the driver may do in its namespace: the one table of the RBAC permissions it
+needs, the Role that grants exactly that, and whether a subject's rules grant it.
+
+:data:`NEEDS` is derived from the driver's calls (each :class:`~.errors.Call` of
+``resources``, ``endpoints``, ``rollout``, ``state``, ``telemetry``, ``diagnosis`` and
+``logs``): add a row here when the driver starts to call something new. Writes are
+server-side apply, a PATCH that the API server authorizes as ``create`` when the object
+does not exist yet (kubernetes.io/docs/reference/using-api/api-concepts/#patch-and-apply),
+so every applied kind needs ``create`` and ``patch``.
+
+``cluster attach`` checks the table (:meth:`.attach.AttachChecks.missing_permissions`)
+and ``cluster attach --print-role`` prints :func:`role_manifests`. Pure: no I/O, light
+imports (the CLI imports it for ``--print-role``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import GATEWAY_API_GROUP
+
+RBAC_API = "rbac.authorization.k8s.io"
+ROLE_NAME = "modeldeck"
+#: What the RoleBinding's subject says until an administrator puts the user in
+USER_PLACEHOLDER = "USER"
+
+_APPLIED = ("get", "list", "create", "patch", "delete")  # read, apply (create or patch), delete
+
+
+@dataclass(frozen=True)
+class Need:
+    """Verbs on one resource (``pods/log`` for a subresource) of an API group."""
+
+    group: str
+    resource: str
+    verbs: tuple[str, ...]
+    #: what the driver does with it (said when it is missing)
+    why: str
+    #: what is lost without it; empty: attach is refused without it
+    optional: str = ""
+
+    @property
+    def rbac_name(self) -> str:
+        """As an RBAC denial and ``kubectl auth can-i`` name it: ``deployments.apps``."""
+        return f"{self.resource}.{self.group}" if self.group else self.resource
+
+
+_WATCH = "changes are noticed by polling instead of at once (rollouts, other operators' changes)"
+
+NEEDS: tuple[Need, ...] = (
+    Need("", "secrets", _APPLIED, "endpoint keys"),
+    Need("", "secrets", ("watch",), "following other operators' key changes", _WATCH),
+    Need("", "configmaps", _APPLIED, "the deployments' code and model"),
+    Need("", "services", _APPLIED, "the deployments' Services"),
+    Need("", "pods", ("get", "list"), "rollout progress, status, logs"),
+    Need("", "pods", ("watch",), "following rollouts and logs", _WATCH),
+    Need("", "pods/log", ("get",), "get-logs and the reasons of a failed rollout"),
+    Need("", "pods/proxy", ("get",), "request metrics from the pods' /metrics"),
+    Need("", "events", ("list",), "scheduling failures in a deployment's error"),
+    Need("apps", "deployments", _APPLIED, "the deployments' pods"),
+    Need("apps", "deployments", ("watch",), "following rollouts and adoption", _WATCH),
+    Need("autoscaling", "horizontalpodautoscalers", _APPLIED, "target_utilization scaling"),
+    Need(GATEWAY_API_GROUP, "httproutes", ("get", "list", "create", "update", "delete"), "traffic"),
+    Need(GATEWAY_API_GROUP, "httproutes", ("watch",), "following traffic changes", _WATCH),
+    Need(
+        GATEWAY_API_GROUP,
+        "gateways",
+        ("get",),
+        "the scoring URI from the Gateway's address",
+        "the scoring URI comes from the cluster's modeldeck.io/gateway-url tag only",
+    ),
+    Need("metrics.k8s.io", "pods", ("list",), "CPU and memory of the pods"),
+)
+
+
+def _verb_order(verb: str) -> int:
+    order = ("get", "list", "watch", "create", "update", "patch", "delete")
+    return order.index(verb) if verb in order else len(order)
+
+
+def merged(needs: Iterable[tuple[Need, str]]) -> dict[tuple[str, str], list[str]]:
+    """(group, resource) -> verbs, in kubectl's order, of (need, verb) pairs."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for need, verb in needs:
+        verbs = out.setdefault((need.group, need.resource), [])
+        if verb not in verbs:
+            verbs.append(verb)
+    for verbs in out.values():
+        verbs.sort(key=_verb_order)
+    return out
+
+
+def pairs(needs: Iterable[Need] = NEEDS) -> list[tuple[Need, str]]:
+    """Every (need, verb) of the table."""
+    return [(need, verb) for need in needs for verb in need.verbs]
+
+
+def describe(missing: Iterable[tuple[Need, str]]) -> str:
+    """``secrets (get, list, patch); pods/log (get)`` for a message."""
+    return "; ".join(
+        f"{f'{r}.{g}' if g else r} ({', '.join(v)})" for (g, r), v in merged(missing).items()
+    )
+
+
+def role_rules(needs: Iterable[tuple[Need, str]] | None = None) -> list[dict[str, Any]]:
+    """PolicyRules granting exactly ``needs`` (default: the whole table): one rule per API
+    group and set of verbs, as a Role is usually written."""
+    by_rule: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for (group, resource), verbs in merged(pairs() if needs is None else needs).items():
+        by_rule.setdefault((group, tuple(verbs)), []).append(resource)
+    return [
+        {"apiGroups": [group], "resources": resources, "verbs": list(verbs)}
+        for (group, verbs), resources in by_rule.items()
+    ]
+
+
+def role_manifests(namespace: str, user: str = USER_PLACEHOLDER) -> list[dict[str, Any]]:
+    """The Role granting the table in ``namespace`` and its RoleBinding to ``user`` (the
+    name the API server knows the context's user by: ``kubectl auth whoami``)."""
+    labels = {"app.kubernetes.io/managed-by": "modeldeck"}
+    return [
+        {
+            "apiVersion": f"{RBAC_API}/v1",
+            "kind": "Role",
+            "metadata": {"name": ROLE_NAME, "namespace": namespace, "labels": labels},
+            "rules": role_rules(),
+        },
+        {
+            "apiVersion": f"{RBAC_API}/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": ROLE_NAME, "namespace": namespace, "labels": labels},
+            "roleRef": {"apiGroup": RBAC_API, "kind": "Role", "name": ROLE_NAME},
+            "subjects": [{"apiGroup": RBAC_API, "kind": "User", "name": user}],
+        },
+    ]
+
+
+def role_yaml(namespace: str | None, context: str | None = None) -> str:
+    """:func:`role_manifests` as ``kubectl apply -f`` reads them, with a comment saying
+    where the user's name comes from. ``namespace`` None: the context's, as attach takes it
+    (reading the kubeconfig: InvalidInput for a context that is not there)."""
+    from .manifests import to_yaml  # deferred: yaml only when printing
+
+    if not namespace:
+        from .kubeconfig import load_context
+
+        namespace = load_context(context).namespace
+    where = f" of context '{context}'" if context else ""
+    return (
+        f"# The permissions modeldeck needs in namespace '{namespace}'. Replace {USER_PLACEHOLDER}"
+        f" below with the user{where}\n# as the API server knows it (kubectl"
+        + (f" --context {context}" if context else "")
+        + " auth whoami), then: kubectl apply -f FILE\n"
+        + to_yaml(role_manifests(namespace))
+    )
+
+
+# ---------------------------------------------------------------------- rule evaluation
+# As the API server's RBAC authorizer matches a PolicyRule (k8s.io/kubernetes
+# pkg/apis/rbac/v1/evaluation_helpers.go: VerbMatches, APIGroupMatches, ResourceMatches):
+# "*" matches every verb, group and resource (subresources included), "*/log" the
+# subresource "log" of every resource; a rule naming resourceNames grants only those
+# objects, never a list or a create, so it does not grant what the driver needs.
+
+
+def rule_allows(rule: Mapping[str, Any], group: str, resource: str, verb: str) -> bool:
+    if rule.get("resourceNames"):
+        return False
+    verbs = rule.get("verbs") or []
+    groups = rule.get("apiGroups") or []
+    resources = rule.get("resources") or []
+    sub = resource.partition("/")[2]
+    return (
+        ("*" in verbs or verb in verbs)
+        and ("*" in groups or group in groups)
+        and ("*" in resources or resource in resources or (sub and f"*/{sub}" in resources))
+    )
+
+
+def allows(rules: Iterable[Mapping[str, Any]], group: str, resource: str, verb: str) -> bool:
+    return any(rule_allows(r, group, resource, verb) for r in rules)
