@@ -59,6 +59,13 @@ NEEDS: tuple[Need, ...] = (
     Need("", "pods/log", ("get",), "get-logs and the reasons of a failed rollout"),
     Need("", "pods/proxy", ("get",), "request metrics from the pods' /metrics"),
     Need("", "events", ("list",), "scheduling failures in a deployment's error"),
+    Need(
+        "",
+        "services/proxy",
+        ("create",),
+        "invoke through the API server's service proxy",
+        "invoke reaches the scoring URI only (not --via api)",
+    ),
     Need("apps", "deployments", _APPLIED, "the deployments' pods"),
     Need("apps", "deployments", ("watch",), "following rollouts and adoption", _WATCH),
     Need("autoscaling", "horizontalpodautoscalers", _APPLIED, "target_utilization scaling"),
@@ -152,8 +159,8 @@ def role_yaml(namespace: str | None, context: str | None = None) -> str:
         f"# The permissions modeldeck needs in namespace '{namespace}'. Replace {USER_PLACEHOLDER}"
         f" below with the user{where}\n# as the API server knows it (kubectl"
         + (f" --context {context}" if context else "")
-        + " auth whoami), then: kubectl apply -f FILE\n"
-        + to_yaml(role_manifests(namespace))
+        + " auth whoami), then: kubectl apply -f FILE\n# (attach also needs, cluster-wide, "
+        "'list' on nodes: the cluster's capacity)\n" + to_yaml(role_manifests(namespace))
     )
 
 
