@@ -181,17 +181,7 @@ class AttachChecks(Resources):
         namespace. One SelfSubjectRulesReview; when the API server says its rules are
         ``incomplete`` (an authorizer such as a webhook cannot list its rules), each verb
         they do not grant is asked with a SelfSubjectAccessReview."""
-        review = await self.api.request(
-            "POST",
-            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
-            Call("create", "selfsubjectrulesreviews.authorization.k8s.io"),
-            body={
-                "apiVersion": "authorization.k8s.io/v1",
-                "kind": "SelfSubjectRulesReview",
-                "spec": {"namespace": self.namespace},
-            },
-        )
-        status = (review or {}).get("status") or {}
+        status = await self._review("SelfSubjectRulesReview", {"namespace": self.namespace})
         rules = status.get("resourceRules") or []
         missing = [
             (need, verb)
@@ -205,21 +195,28 @@ class AttachChecks(Resources):
 
     async def _access_review(self, need: rbac.Need, verb: str) -> bool:
         resource, _, sub = need.resource.partition("/")
-        attrs = {"namespace": self.namespace, "verb": verb, "group": need.group}
-        attrs["resource"] = resource
+        attrs = {
+            "namespace": self.namespace,
+            "verb": verb,
+            "group": need.group,
+            "resource": resource,
+        }
         if sub:
             attrs["subresource"] = sub
+        status = await self._review("SelfSubjectAccessReview", {"resourceAttributes": attrs})
+        return bool(status.get("allowed"))
+
+    async def _review(self, kind: str, spec: dict) -> dict:
+        """The ``status`` the API server answers to a SelfSubject*Review (authorization.k8s.io/v1,
+        created with ``spec``; every authenticated user may: the ClusterRole system:basic-user)."""
+        plural = f"{kind.lower()}s"
         review = await self.api.request(
             "POST",
-            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-            Call("create", "selfsubjectaccessreviews.authorization.k8s.io"),
-            body={
-                "apiVersion": "authorization.k8s.io/v1",
-                "kind": "SelfSubjectAccessReview",
-                "spec": {"resourceAttributes": attrs},
-            },
+            f"/apis/authorization.k8s.io/v1/{plural}",
+            Call("create", f"{plural}.authorization.k8s.io"),
+            body={"apiVersion": "authorization.k8s.io/v1", "kind": kind, "spec": spec},
         )
-        return bool(((review or {}).get("status") or {}).get("allowed"))
+        return (review or {}).get("status") or {}
 
 
 def _by_need(missing: list[tuple[rbac.Need, str]]) -> dict[rbac.Need, list[str]]:
