@@ -124,6 +124,10 @@ async def delete(args: argparse.Namespace, ws: Workspace) -> Any:
 
 
 def format_log_line(line: LogLine) -> str:
+    """``<time>Z <replica> | <text>``; a line without a replica (Azure ML's) is printed as
+    the service gave it, as az ml prints it: its text carries its own time already."""
+    if not line.replica:
+        return line.text
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(line.ts))
     return f"{stamp}Z {line.replica} | {line.text}"
 
@@ -136,12 +140,22 @@ async def get_logs(args: argparse.Namespace, ws: Workspace) -> Any:
         from .since import parse_since
 
         since = parse_since(args.since, time.time())
+    from ..services.api import validation
+
+    container = validation.log_container(args.container)
     await ws.get_deployment(args.endpoint_name, args.name)
     if not args.follow:
-        lines = await ws.get_logs(args.endpoint_name, args.name, lines=args.lines, since=since)
+        lines = await ws.get_logs(
+            args.endpoint_name, args.name, lines=args.lines, since=since, container=container
+        )
         return Raw("\n".join(format_log_line(x) for x in lines)) if lines else None
     stream = ws.stream_logs(
-        args.endpoint_name, args.name, lines=args.lines, follow=True, since=since
+        args.endpoint_name,
+        args.name,
+        lines=args.lines,
+        follow=True,
+        since=since,
+        container=container,
     )
     async for line in stream:
         sys.stdout.write(format_log_line(line) + "\n")

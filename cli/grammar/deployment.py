@@ -124,7 +124,9 @@ def build(leaf: Leaf) -> None:
             "Print the last lines of the deployment's log, each prefixed with its replica.\n"
             "An init() that failed shows its traceback here. --follow keeps printing new lines\n"
             "until Ctrl-C. --since keeps only the lines written since then (like kubectl logs\n"
-            "--since / --since-time); --lines still bounds how many are shown."
+            "--since / --since-time); --lines still bounds how many are shown; --lines 0 shows\n"
+            "none of the earlier lines (with --follow: only new ones). On Azure ML the lines are\n"
+            "printed as the service returns them, as az ml prints them."
         ),
     )
     _deployment(p)
@@ -136,5 +138,14 @@ def build(leaf: Leaf) -> None:
         help="only lines written since: a duration (30s, 10m, 2h, 1d) or an ISO 8601 time "
         "(2026-01-02T03:04:05Z; without a zone: UTC)",
     )
-    p.add_argument("--container", help=argparse.SUPPRESS)
+    p.add_argument(
+        "-c",
+        "--container",
+        "--container-type",
+        dest="container",
+        metavar="CONTAINER",
+        help="the container whose log to show, as az ml names them: inference-server (the "
+        "scoring server) or storage-initializer (the model and code download before it "
+        "starts); default: the scoring server's log",
+    )
     flags.finish(p)

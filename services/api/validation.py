@@ -123,6 +123,29 @@ def number(value: Any, field: str, lo: float | None = None) -> float:
     return float(value)
 
 
+#: a deployment's containers whose logs can be asked for, as az ml names them
+#: (``az ml online-deployment get-logs --container``); Azure ML's REST names
+#: (``InferenceServer``, ``StorageInitializer``) are read too
+LOG_CONTAINERS = ("inference-server", "storage-initializer")
+
+
+def log_container(value: Any, field: str = "container") -> str | None:
+    """None (the back end's usual log), else one of :data:`LOG_CONTAINERS`."""
+    if value is None:
+        return None
+    key = str(value).strip().lower()
+    for known in LOG_CONTAINERS:
+        if key in (known, known.replace("-", "")):
+            return known
+    raise InvalidInput(
+        field,
+        value,
+        f"must be one of: {', '.join(LOG_CONTAINERS)}",
+        "inference-server: the scoring server's log; storage-initializer: the download "
+        "of the model and code before it starts",
+    )
+
+
 # --------------------------------------------------------------------------- quantities
 
 _MEM_UNITS = {

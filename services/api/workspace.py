@@ -282,10 +282,19 @@ class Workspace(abc.ABC):
 
     @abc.abstractmethod
     async def get_logs(
-        self, endpoint: str, name: str, *, lines: int = 100, since: float | None = None
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        lines: int = 100,
+        since: float | None = None,
+        container: str | None = None,
     ) -> list[LogLine]:
-        """The last ``lines`` lines across the deployment's replicas, oldest first;
-        ``since`` (epoch seconds): only lines written at or after it."""
+        """The last ``lines`` lines across the deployment's replicas, oldest first (0: none);
+        ``since`` (epoch seconds): only lines written at or after it; ``container``: one of
+        ``validation.LOG_CONTAINERS`` (az ml's ``--container``), or None for the usual log;
+        a back end without that container refuses it (InvalidInput), never ignores it.
+        A line whose ``replica`` is empty is the text as the service gave it (Azure ML)."""
 
     @abc.abstractmethod
     def stream_logs(
@@ -296,9 +305,10 @@ class Workspace(abc.ABC):
         lines: int = 100,
         follow: bool = True,
         since: float | None = None,
+        container: str | None = None,
     ) -> AsyncIterator[LogLine]:
         """The last ``lines`` lines, then new ones as they are written (when follow);
-        ``since`` (epoch seconds): none written before it."""
+        ``since`` (epoch seconds): none written before it; ``container``: as in get_logs."""
 
     async def render_manifests(
         self,

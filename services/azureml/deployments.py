@@ -229,18 +229,28 @@ class DeploymentRoom(ConflictCheck):
         return str((resp.json() or {}).get("content") or "")
 
     async def get_logs(
-        self, endpoint: str, name: str, *, lines: int = 100, since: float | None = None
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        lines: int = 100,
+        since: float | None = None,
+        container: str | None = None,
     ) -> list[LogLine]:
         """``getLogs`` has only ``tail``: ``since`` filters the last ``lines`` lines here by
-        the timestamp a line starts with; a line without one is kept (its time is unknown)."""
-        validation.integer(lines, "lines", 1, 10000)
-        text = await self._log_text(endpoint, name, lines, "InferenceServer")
-        container = "InferenceServer"
-        if not text.strip():  # the server never started: the model download's log says why
-            text = await self._log_text(endpoint, name, lines, "StorageInitializer")
-            container = "StorageInitializer"
-        out = mapping.log_lines(endpoint, name, text, container=container, now=time.time())
-        return [ln for ln in out if since is None or ln.ts >= since][-lines:]
+        the timestamp a line starts with; a line without one is kept (its time is unknown).
+        ``container`` is sent as ``containerType`` (az ml sends ``tail`` as given, 0 too);
+        without one, the inference server's log, else (when it is empty: the server never
+        started) the model download's, which says why."""
+        validation.integer(lines, "lines", 0, 10000)
+        wanted = validation.log_container(container)
+        kind = mapping.LOG_CONTAINER_TYPES[wanted or "inference-server"]
+        text = await self._log_text(endpoint, name, lines, kind)
+        if wanted is None and lines and not text.strip():
+            kind = mapping.LOG_CONTAINER_TYPES["storage-initializer"]
+            text = await self._log_text(endpoint, name, lines, kind)
+        out = mapping.log_lines(endpoint, name, text, container=kind, now=time.time())
+        return [ln for ln in out if since is None or ln.ts >= since][-lines:] if lines else []
 
     async def stream_logs(
         self,
@@ -250,21 +260,29 @@ class DeploymentRoom(ConflictCheck):
         lines: int = 100,
         follow: bool = True,
         since: float | None = None,
+        container: str | None = None,
     ) -> AsyncIterator[LogLine]:
-        """``since``: as in ``get_logs`` (filtered here by the lines' own timestamps)."""
-        text = await self._log_text(endpoint, name, lines, "InferenceServer")
-        seen = [ln for ln in text.splitlines() if ln.strip()]
-        for line in mapping.log_lines(endpoint, name, text, now=time.time())[-lines:]:
+        """``since``, ``container``: as in ``get_logs``. Each poll asks for the same tail
+        (``window``), so that the lines new since the last poll are what follows the overlap."""
+        validation.integer(lines, "lines", 0, 10000)
+        kind = mapping.LOG_CONTAINER_TYPES[
+            validation.log_container(container) or "inference-server"
+        ]
+        window = max(lines, 200)
+        seen = mapping.log_text_lines(await self._log_text(endpoint, name, window, kind))
+        first = mapping.log_lines(endpoint, name, "\n".join(seen), container=kind, now=time.time())
+        for line in first[-lines:] if lines else []:
             if since is None or line.ts >= since:
                 yield line
-        window = max(lines, 200)
         while follow:
             await asyncio.sleep(self._log_poll)
-            text = await self._log_text(endpoint, name, window, "InferenceServer")
-            current = [ln for ln in text.splitlines() if ln.strip()]
+            current = mapping.log_text_lines(await self._log_text(endpoint, name, window, kind))
             fresh = mapping.new_tail(seen, current)
             seen = current
             if fresh:
-                for line in mapping.log_lines(endpoint, name, "\n".join(fresh), now=time.time()):
+                text = "\n".join(fresh)
+                for line in mapping.log_lines(
+                    endpoint, name, text, container=kind, now=time.time()
+                ):
                     if since is None or line.ts >= since:
                         yield line

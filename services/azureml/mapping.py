@@ -716,14 +716,29 @@ _LOG_TS = re.compile(
 )
 
 
+#: az ml's ``--container`` values -> ``DeploymentLogsRequest.containerType`` (azure-ai-ml's
+#: ``EndpointDeploymentLogContainerType``)
+LOG_CONTAINER_TYPES = {
+    "inference-server": "InferenceServer",
+    "storage-initializer": "StorageInitializer",
+}
+
+
+def log_text_lines(content: str) -> list[str]:
+    r"""``getLogs`` content as its non-empty lines; an escaped ``\n`` (backslash, n) is a
+    line break, as ``az ml online-deployment get-logs`` prints the content
+    (azure-cli-extensions, ``ml_online_deployment_get_logs``: ``logs.replace("\\n", "\n")``)."""
+    return [ln for ln in content.replace("\\n", "\n").splitlines() if ln.strip()]
+
+
 def log_lines(
     endpoint: str, deployment: str, content: str, *, container: str = "InferenceServer", now: float
 ) -> list[LogLine]:
-    """``getLogs`` content as lines; a leading timestamp is parsed when the line has one."""
+    """``getLogs`` content as lines, each its text as the service gave it (``replica``
+    empty: the service does not say which instance); a leading timestamp is parsed when the
+    line has one."""
     out: list[LogLine] = []
-    for raw in content.splitlines():
-        if not raw.strip():
-            continue
+    for raw in log_text_lines(content):
         ts = now
         m = _LOG_TS.match(raw)
         if m:
@@ -733,7 +748,7 @@ def log_lines(
                 ts=ts,
                 endpoint=endpoint,
                 deployment=deployment,
-                replica=deployment,
+                replica="",
                 stream="stderr" if container == "StorageInitializer" else "log",
                 text=raw,
             )

@@ -129,14 +129,27 @@ class ClusterDriver(abc.ABC):
 
     @abc.abstractmethod
     async def read_logs(
-        self, endpoint: str, name: str, lines: int, *, since: float | None = None
+        self,
+        endpoint: str,
+        name: str,
+        lines: int,
+        *,
+        since: float | None = None,
+        container: str | None = None,
     ) -> list[LogLine]:
         """The last ``lines`` lines, oldest first; ``since`` (epoch seconds): only lines
-        written at or after it."""
+        written at or after it; ``container`` (``validation.LOG_CONTAINERS``): only that
+        container's lines, refused (InvalidInput) by a driver that has no such container."""
 
     @abc.abstractmethod
     def follow_logs(
-        self, endpoint: str, name: str, lines: int, *, since: float | None = None
+        self,
+        endpoint: str,
+        name: str,
+        lines: int,
+        *,
+        since: float | None = None,
+        container: str | None = None,
     ) -> AsyncIterator[LogLine]:
         """``read_logs``, then new lines as they are written (none before ``since``)."""
 

@@ -239,13 +239,27 @@ class PoolDriver(ClusterDriver, KeepsLogs):
         return list(self._get(endpoint, name).replicas)
 
     async def read_logs(
-        self, endpoint: str, name: str, lines: int, *, since: float | None = None
+        self,
+        endpoint: str,
+        name: str,
+        lines: int,
+        *,
+        since: float | None = None,
+        container: str | None = None,
     ) -> list[LogLine]:
+        _no_containers(container)
         return self.logstore.read(endpoint, name, lines, since)
 
     def follow_logs(
-        self, endpoint: str, name: str, lines: int, *, since: float | None = None
+        self,
+        endpoint: str,
+        name: str,
+        lines: int,
+        *,
+        since: float | None = None,
+        container: str | None = None,
     ) -> AsyncIterator[LogLine]:
+        _no_containers(container)
         return self.logstore.follow(endpoint, name, lines, since)
 
     async def metrics(self, endpoint: str | None = None) -> list[MetricSample]:
@@ -593,6 +607,21 @@ class PoolDriver(ClusterDriver, KeepsLogs):
                     f"modeldeck_replica_memory_bytes{{{replica}}} {int(mem * 1024 * 1024)}"
                 )
         return lines + memory + desired
+
+
+def _no_containers(container: str | None) -> None:
+    """A pool's replicas are processes of this host: one log per deployment (the scoring
+    hosts' lines and the environment build's), no storage initializer (the model is read
+    where it lies). A container asked for is refused, not ignored."""
+    if container is not None:
+        raise InvalidInput(
+            "container",
+            container,
+            "is not kept apart on a local pool: its replicas are processes on this host "
+            "with one log per deployment, and no storage initializer (the model is read "
+            "from this host's disk)",
+            "leave out the container to see the deployment's whole log",
+        )
 
 
 def default_data_dir() -> Path:

@@ -184,6 +184,17 @@ def _q(name: str) -> str:
     return quote(str(name), safe="")
 
 
+def _log_params(lines: int, since: float | None, container: str | None) -> dict[str, str]:
+    """The query of ``GET .../logs``; a container is checked here before it is sent."""
+    params = {"lines": str(lines)}
+    if since is not None:
+        params["since"] = repr(float(since))
+    container = validation.log_container(container)
+    if container is not None:
+        params["container"] = container
+    return params
+
+
 def _if_match(revision: str | None) -> dict[str, str] | None:
     """The revision a change was computed from: refused with Conflict if it is stale."""
     return {"If-Match": str(revision)} if revision else None
@@ -520,11 +531,15 @@ class LocalWorkspace(Workspace):
         return self._handle(data)
 
     async def get_logs(
-        self, endpoint: str, name: str, *, lines: int = 100, since: float | None = None
+        self,
+        endpoint: str,
+        name: str,
+        *,
+        lines: int = 100,
+        since: float | None = None,
+        container: str | None = None,
     ) -> list[LogLine]:
-        params = {"lines": str(lines)}
-        if since is not None:
-            params["since"] = repr(float(since))
+        params = _log_params(lines, since, container)
         data = await self._call(
             "GET", f"/v1/endpoints/{_q(endpoint)}/deployments/{_q(name)}/logs", params=params
         )
@@ -538,15 +553,15 @@ class LocalWorkspace(Workspace):
         lines: int = 100,
         follow: bool = True,
         since: float | None = None,
+        container: str | None = None,
     ) -> AsyncIterator[LogLine]:
         if not follow:
-            for line in await self.get_logs(endpoint, name, lines=lines, since=since):
+            got = await self.get_logs(endpoint, name, lines=lines, since=since, container=container)
+            for line in got:
                 yield line
             return
         path = f"/v1/endpoints/{_q(endpoint)}/deployments/{_q(name)}/logs"
-        params = {"lines": str(lines), "follow": "1"}
-        if since is not None:
-            params["since"] = repr(float(since))
+        params = {**_log_params(lines, since, container), "follow": "1"}
         client = self._http()
         for attempt in (0, 1):
             try:

@@ -293,3 +293,30 @@ async def test_az_flags_alone_name_an_azure_ml_workspace(cli: AzCli, seeded: Any
     assert [e["name"] for e in json.loads(out)] == ["my-endpoint"]
     # nothing local was started for it
     assert not (cli.home / "state" / "modeldeck.sock").exists()
+
+
+async def test_cli_get_logs_prints_what_az_ml_prints(cli: AzCli, seeded: Any) -> None:
+    """The service's lines as it wrote them (no second time and replica in front),
+    ``-c/--container`` as az ml names the containers, ``--lines 0`` as the help allows."""
+    service = ["2026-11-26T10:00:00Z | INFO | root | Starting up app", "plain line"]
+    seeded.logs[("my-endpoint", "green", "InferenceServer")] = service
+    seeded.logs[("my-endpoint", "green", "StorageInitializer")] = ["downloaded model"]
+    cli.write_config(_profile(seeded))
+    base = ("online-deployment", "get-logs", "-e", "my-endpoint", "-n", "green")
+    code, out, err = await cli.run(*base)
+    assert code == 0, err
+    assert out.splitlines() == service
+    code, out, err = await cli.run(*base, "--container", "storage-initializer", "--lines", "9")
+    assert code == 0, err
+    assert out.splitlines() == ["downloaded model"]
+    code, out, err = await cli.run(*base, "--container-type", "inference-server", "--lines", "0")
+    assert code == 0, err
+    assert out.strip() == ""
+    bodies = [c.body for c in seeded.calls("POST", suffix="/getLogs")]
+    assert bodies[-2:] == [
+        {"containerType": "StorageInitializer", "tail": 9},
+        {"containerType": "InferenceServer", "tail": 0},
+    ]
+    code, out, err = await cli.run(*base, "-c", "sidecar")
+    assert code != 0 and "inference-server" in err and "sidecar" in err
+

@@ -465,3 +465,22 @@ def test_cli_dry_run_shows_the_build_and_a_failed_build_is_the_deployments_error
     assert f"ERROR: No matching distribution found for {MISSING}" in logs
     # the other deployment keeps serving
     assert cli("online-deployment show -e my-endpoint -n blue").json()["ready_replicas"] == 1
+
+
+async def test_get_logs_container_reads_the_init_containers_or_the_server(
+    driver: KubernetesDriver, fake: Any, k: Any, tmp_path: Path
+) -> None:
+    """az ml's ``--container``: storage-initializer is what runs before the server (here
+    the environment build's init container), inference-server the scoring container."""
+    await driver.apply_endpoint(k.route())
+    await driver.apply_deployment(
+        "ep", _with_env(k, _resolved(tmp_path, ["six==1.16.0"])), k.ProgressLog()
+    )
+    init = await driver.read_logs("ep", "blue", 50, container="storage-initializer")
+    assert init and {ln.stream for ln in init} == {"environment"}
+    assert any(ln.text.startswith("Successfully installed") for ln in init)
+    server = await driver.read_logs("ep", "blue", 50, container="inference-server")
+    assert server and {ln.stream for ln in server} == {"stdout"}
+    with pytest.raises(InvalidInput) as refused:  # said, not ignored
+        driver.follow_logs("ep", "blue", 10, container="storage-initializer")
+    assert refused.value.field == "container" and "followed" in str(refused.value)

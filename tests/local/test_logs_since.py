@@ -65,3 +65,25 @@ async def test_since_keeps_only_the_lines_written_from_then_on(workspace, h) -> 
     with pytest.raises(InvalidInput) as negative:
         await ws.get_logs("since-ep", "green", since=-1.0)
     assert negative.value.field == "since"
+
+
+async def test_a_container_the_pool_does_not_have_is_refused_not_ignored(workspace, h) -> None:  # type: ignore[no-untyped-def]
+    """az ml's ``--container``: a pool keeps one log per deployment and has no storage
+    initializer; asking for a container says so (through the wire), and --lines 0 is none."""
+    ws = workspace
+    await h.make_endpoint(ws, "cont-ep")
+    await h.wait(
+        await ws.create_deployment(h.deployment("green", "cont-ep", code="green"), all_traffic=True)
+    )
+    for container in ("storage-initializer", "inference-server"):
+        with pytest.raises(InvalidInput) as refused:
+            await ws.get_logs("cont-ep", "green", container=container)
+        assert refused.value.field == "container" and container in str(refused.value)
+        assert "local pool" in str(refused.value)
+        stream = ws.stream_logs("cont-ep", "green", follow=True, container=container)
+        with pytest.raises(InvalidInput):
+            await stream.__anext__()
+    with pytest.raises(InvalidInput) as unknown:  # checked before it is sent
+        await ws.get_logs("cont-ep", "green", container="sidecar")
+    assert "inference-server" in str(unknown.value)
+    assert await ws.get_logs("cont-ep", "green", lines=0) == []

@@ -1104,9 +1104,9 @@ class FakeArm:
         if bad:
             return bad
         lines = self.logs.get((e, d, body.get("containerType") or "InferenceServer"), [])
-        tail = body.get("tail")
-        if tail:
-            lines = lines[-int(tail) :]
+        tail = body.get("tail")  # the spec: "the maximum number of lines to tail"
+        if tail is not None:
+            lines = lines[-int(tail) :] if int(tail) > 0 else []
         return web.json_response({"content": "\n".join(lines)})
 
     # ------------------------------------------------------------------ scoring

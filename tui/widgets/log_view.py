@@ -143,7 +143,8 @@ class LogView(ScrollView, can_focus=True):
             head.append(
                 time.strftime("%H:%M:%S", time.localtime(line.ts)) + f".{ms:03d} ", style="dim"
             )
-        head.append(f"{line.replica} ", style=colour_for(line.replica))
+        if line.replica:  # none: the line as the service wrote it (Azure ML)
+            head.append(f"{line.replica} ", style=colour_for(line.replica))
         return head
 
     def _pieces(self, entry: _Entry) -> list[str]:

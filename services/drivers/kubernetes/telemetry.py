@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 
 from ...api.domain import LogLine, MetricSample
-from ...api.errors import BackendError, Conflict, NotFound
+from ...api.errors import BackendError, Conflict, InvalidInput, NotFound
 from . import logs as logs_mod
 from . import manifests as mf
 from . import metrics as metrics_mod
@@ -32,40 +32,67 @@ class PodTelemetry(Resources):
         return await self._list("Pod", mf.selector(endpoint, deployment))
 
     async def read_logs(
-        self, endpoint: str, name: str, lines: int, *, since: float | None = None
+        self,
+        endpoint: str,
+        name: str,
+        lines: int,
+        *,
+        since: float | None = None,
+        container: str | None = None,
     ) -> list[LogLine]:
         """The last ``lines`` lines over the deployment's pods; ``since`` (epoch seconds):
-        only lines written at or after it (``kubectl logs --since-time``)."""
+        only lines written at or after it (``kubectl logs --since-time``). ``container``:
+        ``inference-server`` the scoring container only; ``storage-initializer`` the pods'
+        init containers (the model download, the environment build: what runs before the
+        server), each line's stream the init container's name."""
         listed = await self._list("Pod", mf.selector(endpoint, name))
         pods = [p["metadata"]["name"] for p in listed]
-        got = await logs_mod.read(
-            self.api, self.namespace, pods, endpoint, name, lines, since=since
-        )
-        # the environment build's lines (the init container), as a local pool keeps them
-        building = [
-            p["metadata"]["name"]
-            for p in listed
-            if any(
-                c.get("name") == mf.ENV_CONTAINER
-                for c in (p.get("spec") or {}).get("initContainers") or []
+        got: list[LogLine] = []
+        if container != "storage-initializer":
+            got = await logs_mod.read(
+                self.api, self.namespace, pods, endpoint, name, lines, since=since
             )
+            if container == "inference-server":
+                return got
+        # the init containers' lines (the environment build's, as a local pool keeps them)
+        inits = [
+            (p["metadata"]["name"], c["name"])
+            for p in listed
+            for c in (p.get("spec") or {}).get("initContainers") or []
+            if container == "storage-initializer" or c.get("name") == mf.ENV_CONTAINER
         ]
-        if not building:
+        if not inits:
             return got
 
-        async def env_lines(pod: str) -> list[LogLine]:
+        async def init_lines(pod: str, init: str) -> list[LogLine]:
             found = await logs_mod.last_run_log(
-                self.api, self.namespace, pod, mf.ENV_CONTAINER, tail=lines, since=since
+                self.api, self.namespace, pod, init, tail=lines, since=since
             )
-            return [LogLine(ts, endpoint, name, pod, "environment", t) for ts, t in found or []]
+            return [LogLine(ts, endpoint, name, pod, init, t) for ts, t in found or []]
 
-        extra = await asyncio.gather(*(env_lines(p) for p in building))
+        extra = await asyncio.gather(*(init_lines(p, c) for p, c in inits))
         merged = sorted([*got, *(line for group in extra for line in group)], key=lambda x: x.ts)
         return merged[-lines:] if lines > 0 else merged
 
     def follow_logs(
-        self, endpoint: str, name: str, lines: int, *, since: float | None = None
+        self,
+        endpoint: str,
+        name: str,
+        lines: int,
+        *,
+        since: float | None = None,
+        container: str | None = None,
     ) -> AsyncIterator[LogLine]:
+        """The scoring container's lines (``inference-server``); the init containers end
+        before the server starts: their log is read, not followed."""
+        if container == "storage-initializer":
+            raise InvalidInput(
+                "container",
+                container,
+                "cannot be followed on Kubernetes: the init containers (model download, "
+                "environment build) have ended when the server starts",
+                "read their log without following it",
+            )
         return logs_mod.follow(
             self.api,
             self.namespace,

@@ -503,9 +503,10 @@ def build_app(
         e, d = request.match_info["e"], request.match_info["d"]
         lines = _int_query(request, "lines", 100) or 0
         since = _float_query(request, "since")  # epoch seconds: only lines at or after it
+        container = request.query.get("container") or None
         if not _bool_query(request, "follow"):
-            return _json(await engine.get_logs(e, d, lines, since))
-        stream = engine.follow_logs(e, d, lines, since)  # raises NotFound before we answer 200
+            return _json(await engine.get_logs(e, d, lines, since, container))
+        stream = engine.follow_logs(e, d, lines, since, container)  # NotFound before the 200
         resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await resp.prepare(request)
         try:

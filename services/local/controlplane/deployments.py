@@ -350,21 +350,33 @@ class Deployments:
         return work
 
     async def logs(
-        self, endpoint: str, name: str, lines: int = 100, since: float | None = None
+        self,
+        endpoint: str,
+        name: str,
+        lines: int = 100,
+        since: float | None = None,
+        container: str | None = None,
     ) -> list[LogLine]:
         """``since`` (epoch seconds): only lines written at or after it."""
         self.row(endpoint, name)
         lines = validation.integer(lines, "lines", 0, 100_000)
         since = None if since is None else validation.number(since, "since", 0)
+        container = validation.log_container(container)
         driver = self.engine.driver_for_endpoint(endpoint)
-        return await driver.read_logs(endpoint, name, lines, since=since)
+        return await driver.read_logs(endpoint, name, lines, since=since, container=container)
 
     def follow_logs(
-        self, endpoint: str, name: str, lines: int = 100, since: float | None = None
+        self,
+        endpoint: str,
+        name: str,
+        lines: int = 100,
+        since: float | None = None,
+        container: str | None = None,
     ) -> AsyncIterator[LogLine]:
         self.row(endpoint, name)
         lines = validation.integer(lines, "lines", 0, 100_000)
         since = None if since is None else validation.number(since, "since", 0)
+        container = validation.log_container(container)
         return self.engine.driver_for_endpoint(endpoint).follow_logs(
-            endpoint, name, lines, since=since
+            endpoint, name, lines, since=since, container=container
         )

@@ -545,15 +545,26 @@ class Engine:
         return await self.deployments.delete(endpoint, name)
 
     async def get_logs(
-        self, endpoint: str, name: str, lines: int = 100, since: float | None = None
+        self,
+        endpoint: str,
+        name: str,
+        lines: int = 100,
+        since: float | None = None,
+        container: str | None = None,
     ) -> list[LogLine]:
-        """``since`` (epoch seconds): only lines written at or after it."""
-        return await self.deployments.logs(endpoint, name, lines, since)
+        """``since`` (epoch seconds): only lines written at or after it; ``container``:
+        ``validation.LOG_CONTAINERS``, refused by a driver that has no such container."""
+        return await self.deployments.logs(endpoint, name, lines, since, container)
 
     def follow_logs(
-        self, endpoint: str, name: str, lines: int = 100, since: float | None = None
+        self,
+        endpoint: str,
+        name: str,
+        lines: int = 100,
+        since: float | None = None,
+        container: str | None = None,
     ) -> AsyncIterator[LogLine]:
-        return self.deployments.follow_logs(endpoint, name, lines, since)
+        return self.deployments.follow_logs(endpoint, name, lines, since, container)
 
     # ================================================================== dry run
     async def render_endpoint(self, spec: EndpointSpec) -> list[dict[str, Any]]:
