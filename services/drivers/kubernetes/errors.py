@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,16 +92,24 @@ def from_status(
             resource=call.resource,
         )
     if status == 403:
+        # the verb the API server checked: a server-side apply (a PATCH) of an object not
+        # there yet is authorized as a create
+        said = re.search(r"cannot (\w+) resource", server_msg)
+        verb = said.group(1) if said else call.verb
+        where = f" in namespace '{call.namespace}'" if call.namespace else ""
+        print_role = (
+            f": modeldeck cluster attach {cluster} --kube-context {context} --namespace "
+            f"{call.namespace} --print-role prints the Role modeldeck needs"
+            if call.namespace
+            else ""
+        )
         return Unauthorized(
-            f"cluster '{cluster}' (context '{context}') denied '{call.verb}' on "
-            f"'{call.resource}'"
-            + (f" in namespace '{call.namespace}'" if call.namespace else "")
-            + (f": {server_msg}" if server_msg else ""),
-            fix=f"ask a cluster admin for a Role granting '{call.verb}' on '{call.resource}'"
-            + (f" in namespace '{call.namespace}'" if call.namespace else "")
-            + " (docs/kubernetes.md lists the Role modeldeck needs)",
+            f"cluster '{cluster}' (context '{context}') denied '{verb}' on "
+            f"'{call.resource}'{where}" + (f": {server_msg}" if server_msg else ""),
+            fix=f"ask a cluster admin for a Role granting '{verb}' on '{call.resource}'{where}"
+            + print_role,
             status=403,
-            verb=call.verb,
+            verb=verb,
             resource=call.resource,
             namespace=call.namespace,
         )
