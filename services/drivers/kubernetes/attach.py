@@ -8,6 +8,7 @@ import asyncio
 from ...api.domain import ClusterPurpose
 from ...api.errors import BackendError, InvalidInput, NotFound, Unauthorized
 from ..base import Capacity
+from . import manifests as mf
 from . import metrics as metrics_mod
 from . import rbac
 from .errors import GATEWAY_API_GROUP, Call, gateway_api_missing, metrics_server_missing
@@ -19,6 +20,7 @@ class AttachChecks(Resources):
     """Discovery and the attach checks (a room of :class:`~.driver.KubernetesDriver`)."""
 
     ctx: KubeContext
+    gateway: mf.GatewayRef
     metrics_note: str | None
     #: The Gateway API was found (it is looked up once).
     _gateway_api: bool
@@ -168,35 +170,42 @@ class AttachChecks(Resources):
                     for (g, r), v in rbac.merged(needed).items()
                 ],
             )
-        notes = []
-        for need, verbs in _by_need(missing).items():
-            notes.append(
-                f"no {'/'.join(verbs)} on '{need.rbac_name}' in namespace '{self.namespace}': "
-                f"{need.optional}"
-            )
-        return notes
+        return [
+            f"no {'/'.join(verbs)} on '{need.rbac_name}' in namespace "
+            f"'{self._namespace_of(need)}': {need.optional}"
+            for need, verbs in _by_need(missing).items()
+        ]
+
+    def _namespace_of(self, need: rbac.Need) -> str:
+        return (self.gateway.namespace or self.namespace) if need.in_gateway_ns else self.namespace
 
     async def missing_permissions(self) -> list[tuple[rbac.Need, str]]:
-        """The (need, verb) of :data:`.rbac.NEEDS` the context's user is not granted in the
-        namespace. One SelfSubjectRulesReview; when the API server says its rules are
-        ``incomplete`` (an authorizer such as a webhook cannot list its rules), each verb
-        they do not grant is asked with a SelfSubjectAccessReview."""
-        status = await self._review("SelfSubjectRulesReview", {"namespace": self.namespace})
+        """The (need, verb) of :data:`.rbac.NEEDS` the context's user is not granted, each in
+        its namespace (the cluster's, or the Gateway's). One SelfSubjectRulesReview per
+        namespace; when the API server says its rules are ``incomplete`` (an authorizer such
+        as a webhook cannot list its rules), each verb they do not grant is asked with a
+        SelfSubjectAccessReview."""
+        by_ns: dict[str, list[tuple[rbac.Need, str]]] = {}
+        for need, verb in rbac.pairs():
+            by_ns.setdefault(self._namespace_of(need), []).append((need, verb))
+        found = await asyncio.gather(*(self._missing_in(ns, p) for ns, p in by_ns.items()))
+        return [m for missing in found for m in missing]
+
+    async def _missing_in(
+        self, namespace: str, needs: list[tuple[rbac.Need, str]]
+    ) -> list[tuple[rbac.Need, str]]:
+        status = await self._review("SelfSubjectRulesReview", {"namespace": namespace})
         rules = status.get("resourceRules") or []
-        missing = [
-            (need, verb)
-            for need, verb in rbac.pairs()
-            if not rbac.allows(rules, need.group, need.resource, verb)
-        ]
+        missing = [(n, v) for n, v in needs if not rbac.allows(rules, n.group, n.resource, v)]
         if not status.get("incomplete") or not missing:
             return missing
-        allowed = await asyncio.gather(*(self._access_review(n, v) for n, v in missing))
+        allowed = await asyncio.gather(*(self._access_review(namespace, *m) for m in missing))
         return [m for m, ok in zip(missing, allowed, strict=True) if not ok]
 
-    async def _access_review(self, need: rbac.Need, verb: str) -> bool:
+    async def _access_review(self, namespace: str, need: rbac.Need, verb: str) -> bool:
         resource, _, sub = need.resource.partition("/")
         attrs = {
-            "namespace": self.namespace,
+            "namespace": namespace,
             "verb": verb,
             "group": need.group,
             "resource": resource,

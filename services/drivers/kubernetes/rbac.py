@@ -40,6 +40,9 @@ class Need:
     why: str
     #: what is lost without it; empty: attach is refused without it
     optional: str = ""
+    #: in the namespace of the Gateway the routes attach to (``modeldeck.io/gateway``)
+    #: rather than the cluster's
+    in_gateway_ns: bool = False
 
     @property
     def rbac_name(self) -> str:
@@ -47,6 +50,7 @@ class Need:
         return f"{self.resource}.{self.group}" if self.group else self.resource
 
 
+_NO_URI = "the scoring URI comes from the cluster's modeldeck.io/gateway-url tag only"
 _WATCH = "changes are noticed by polling instead of at once (rollouts, other operators' changes)"
 
 NEEDS: tuple[Need, ...] = (
@@ -76,7 +80,16 @@ NEEDS: tuple[Need, ...] = (
         "gateways",
         ("get",),
         "the scoring URI from the Gateway's address",
-        "the scoring URI comes from the cluster's modeldeck.io/gateway-url tag only",
+        _NO_URI,
+        in_gateway_ns=True,
+    ),
+    Need(
+        "",
+        "services",
+        ("list",),
+        "the scoring URI from the Gateway's LoadBalancer Service",
+        _NO_URI,
+        in_gateway_ns=True,
     ),
     Need("metrics.k8s.io", "pods", ("list",), "CPU and memory of the pods"),
 )
@@ -123,32 +136,52 @@ def role_rules(needs: Iterable[tuple[Need, str]] | None = None) -> list[dict[str
     ]
 
 
-def role_manifests(namespace: str, user: str = USER_PLACEHOLDER) -> list[dict[str, Any]]:
+def role_manifests(
+    namespace: str, user: str = USER_PLACEHOLDER, gateway_namespace: str | None = None
+) -> list[dict[str, Any]]:
     """The Role granting the table in ``namespace`` and its RoleBinding to ``user`` (the
-    name the API server knows the context's user by: ``kubectl auth whoami``)."""
+    name the API server knows the context's user by: ``kubectl auth whoami``); with the
+    Gateway in another namespace, a second pair there for the rows read in it."""
+    if not gateway_namespace or gateway_namespace == namespace:
+        return _role_pair(ROLE_NAME, namespace, pairs(), user)
+    own = [(n, v) for n, v in pairs() if not n.in_gateway_ns]
+    gateway = [(n, v) for n, v in pairs() if n.in_gateway_ns]
+    return [
+        *_role_pair(ROLE_NAME, namespace, own, user),
+        *_role_pair(f"{ROLE_NAME}-gateway", gateway_namespace, gateway, user),
+    ]
+
+
+def _role_pair(
+    name: str, namespace: str, needs: list[tuple[Need, str]], user: str
+) -> list[dict[str, Any]]:
     labels = {"app.kubernetes.io/managed-by": "modeldeck"}
+    meta = {"name": name, "namespace": namespace, "labels": labels}
     return [
         {
             "apiVersion": f"{RBAC_API}/v1",
             "kind": "Role",
-            "metadata": {"name": ROLE_NAME, "namespace": namespace, "labels": labels},
-            "rules": role_rules(),
+            "metadata": meta,
+            "rules": role_rules(needs),
         },
         {
             "apiVersion": f"{RBAC_API}/v1",
             "kind": "RoleBinding",
-            "metadata": {"name": ROLE_NAME, "namespace": namespace, "labels": labels},
-            "roleRef": {"apiGroup": RBAC_API, "kind": "Role", "name": ROLE_NAME},
+            "metadata": dict(meta),
+            "roleRef": {"apiGroup": RBAC_API, "kind": "Role", "name": name},
             "subjects": [{"apiGroup": RBAC_API, "kind": "User", "name": user}],
         },
     ]
 
 
-def role_yaml(namespace: str | None, context: str | None = None) -> str:
+def role_yaml(
+    namespace: str | None, context: str | None = None, tags: Mapping[str, str] | None = None
+) -> str:
     """:func:`role_manifests` as ``kubectl apply -f`` reads them, with a comment saying
     where the user's name comes from. ``namespace`` None: the context's, as attach takes it
-    (reading the kubeconfig: InvalidInput for a context that is not there)."""
-    from .manifests import to_yaml  # deferred: yaml only when printing
+    (reading the kubeconfig: InvalidInput for a context that is not there); ``tags``: the
+    cluster's, which may name a Gateway in another namespace."""
+    from .manifests import GatewayRef, to_yaml  # deferred: yaml only when printing
 
     if not namespace:
         from .kubeconfig import load_context
@@ -160,7 +193,10 @@ def role_yaml(namespace: str | None, context: str | None = None) -> str:
         f" below with the user{where}\n# as the API server knows it (kubectl"
         + (f" --context {context}" if context else "")
         + " auth whoami), then: kubectl apply -f FILE\n# (attach also needs, cluster-wide, "
-        "'list' on nodes: the cluster's capacity)\n" + to_yaml(role_manifests(namespace))
+        "'list' on nodes: the cluster's capacity)\n"
+        + to_yaml(
+            role_manifests(namespace, gateway_namespace=GatewayRef.from_tags(tags or {}).namespace)
+        )
     )
 
 
