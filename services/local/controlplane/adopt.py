@@ -423,14 +423,18 @@ def _spec_of(d: dict[str, Any], endpoint: str, name: str) -> tuple[DeploymentSpe
             return spec, ref or spec.model
         except Exception:  # an annotation edited by hand: rebuild from the object
             log.info("deployment %s/%s: unreadable %s annotation", endpoint, name, "spec")
+    from ...drivers.kubernetes.podsecurity import home_env
+
     container = d.get("container") or {}
     env = {e.get("name", ""): str(e.get("value", "")) for e in container.get("env") or []}
+    ours = {(e["name"], e["value"]) for e in home_env({})}  # HOME on the pod's /tmp
     user_env = {
         k: v
         for k, v in env.items()
         if k
         and not k.startswith(("MODELDECK_", "AZUREML_"))
         and k not in ("PORT", "PYTHONUNBUFFERED")
+        and (k, v) not in ours
     }
     from ...drivers.kubernetes import manifests as mf
     from ...drivers.kubernetes.metrics import cpu_cores, memory_bytes
