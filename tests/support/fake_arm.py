@@ -212,6 +212,11 @@ class FakeArm:
             },
         )
 
+    def add_code(self, name: str, version: str = "1", *, uri: str | None = None) -> None:
+        """A registered code asset (``azureml:NAME:VERSION`` in a deployment's code)."""
+        uri = uri or f"azureml://datastores/workspaceblobstore/paths/{name}/"
+        self.codes[f"{name}/{version}"] = self._asset_res("codes", name, version, {"codeUri": uri})
+
     def add_endpoint(
         self, name: str, compute: str, *, auth: str = "Key", traffic: dict[str, int] | None = None
     ) -> None:
@@ -697,37 +702,23 @@ class FakeArm:
         return web.Response(status=201)
 
     async def code_version(self, request: web.Request) -> web.Response:
-        return self._asset_version(
-            request,
-            self.codes,
-            "codes",
-            "CodeVersionResource",
-            lambda key, body: {
-                "id": f"{self.ws_path}/codes/{key.replace('/', '/versions/')}",
-                "name": request.match_info["version"],
-                **body,
-            },
-        )
+        return self._asset_version(request, self.codes, "codes", "CodeVersionResource")
 
     async def environment_version(self, request: web.Request) -> web.Response:
         return self._asset_version(
-            request,
-            self.environments,
-            "environments",
-            "EnvironmentVersionResource",
-            lambda key, body: {"name": request.match_info["version"], **body},
+            request, self.environments, "environments", "EnvironmentVersionResource"
         )
 
     def _asset_version(
-        self,
-        request: web.Request,
-        store: dict[str, Any],
-        kind: str,
-        schema: str,
-        make: Callable[[str, Any], dict[str, Any]],
+        self, request: web.Request, store: dict[str, Any], kind: str, schema: str
     ) -> web.Response:
-        """GET or PUT of one version of an asset (``kind``: codes, environments) in ``store``."""
-        key = f"{request.match_info['name']}/{request.match_info['version']}"
+        """GET or PUT of one version of an asset (``kind``: codes, environments) in ``store``,
+        answered as ARM answers it: a ProxyResource (id, name = the version, type,
+        systemData) whose properties are the PUT's with the service's own filled in
+        (provisioningState; isAnonymous / isArchived false; an environment's
+        environmentType UserCreated, osType Linux, autoRebuild Disabled: the spec's defaults)."""
+        name, version = request.match_info["name"], request.match_info["version"]
+        key = f"{name}/{version}"
         if request.method == "GET":
             if key not in store:
                 return _not_found(kind, key)
@@ -736,8 +727,29 @@ class FakeArm:
         bad = self._check("mfe", schema, body, f"PUT {kind[:-1]} version")
         if bad:
             return bad
-        store[key] = make(key, body)
-        return web.json_response(store[key], status=201)
+        existed = key in store
+        store[key] = self._asset_res(kind, name, version, body["properties"], request)
+        return web.json_response(store[key], status=200 if existed else 201)
+
+    def _asset_res(
+        self,
+        kind: str,
+        name: str,
+        version: str,
+        props: dict[str, Any],
+        request: web.Request | None = None,
+    ) -> dict[str, Any]:
+        served = {"isAnonymous": False, "isArchived": False}
+        if kind == "environments":
+            served.update(environmentType="UserCreated", osType="Linux", autoRebuild="Disabled")
+        store = self.codes if kind == "codes" else self.environments
+        return {
+            "id": f"{self.ws_path}/{kind}/{name}/versions/{version}",
+            "name": version,
+            "type": f"Microsoft.MachineLearningServices/workspaces/{kind}/versions",
+            "systemData": self._system_data(request, store.get(f"{name}/{version}")),
+            "properties": {**served, **props, "provisioningState": "Succeeded"},
+        }
 
     # ------------------------------------------------------------------ endpoints
     def _deleting(self, res: dict[str, Any], gone: Callable[[], None]) -> web.Response:
