@@ -12,6 +12,7 @@ from .common import confirm
 
 
 async def create(args: argparse.Namespace, ws: Workspace) -> Any:
+    from ..services import apply
     from ..services.specs.flags import parse_tags
     from ..services.specs.model import load_model
 
@@ -25,7 +26,7 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
         tags=parse_tags(args.tag),
         model_type=args.type,
     )
-    return to_dict(await ws.create_model(spec))
+    return to_dict(await apply.create_model(ws, spec))
 
 
 async def list_(args: argparse.Namespace, ws: Workspace) -> Any:

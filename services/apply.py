@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .api import validation
-from .api.domain import DeploymentSpec, DriverKind, EndpointPatch
+from .api.domain import DeploymentSpec, DriverKind, EndpointPatch, Model, ModelSpec
 from .api.errors import Conflict, InvalidInput, ModeldeckError
 from .specs.deployment import LoadedDeployment, load_deployment, updated_deployment
 from .specs.document import file_revision
-from .specs.endpoint import load_endpoint
+from .specs.endpoint import LoadedEndpoint, load_endpoint
 from .specs.environment import no_code_environment
 from .specs.flags import mirror_from_flag, traffic_from_flags
+from .specs.schema import BackendWarnings
 from .specs.setargs import set_paths
 
 if TYPE_CHECKING:
@@ -37,8 +38,20 @@ def _emit(warnings: Iterable[str], warn: Warn | None) -> None:
             warn(w)
 
 
+def unsent(caps: frozenset[str], backend_warnings: BackendWarnings) -> list[str]:
+    """The warnings of the keys given that a back end with these capabilities
+    (``Workspace.capabilities``) does not send (``Key.sent_by``)."""
+    return [warning for cap, warning in backend_warnings if cap not in caps]
+
+
+def endpoint_warnings(ws: Workspace, loaded: LoadedEndpoint) -> list[str]:
+    """The load warnings that hold on this back end."""
+    return [*loaded.warnings, *unsent(ws.capabilities(), loaded.backend_warnings)]
+
+
 async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[str]:
-    """The load warnings that hold where the deployment goes: ``pool_warnings`` only when
+    """The load warnings that hold where the deployment goes: the keys this back end does
+    not send (:func:`unsent`) and ``pool_warnings`` only when
     the endpoint's cluster is known to be a local pool (a Kubernetes cluster or Azure ML
     uses the environment; an endpoint or cluster that cannot be looked up gets no guess).
 
@@ -46,20 +59,21 @@ async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[s
     refuses, such as a conda-only package) is raised where modeldeck builds the
     environment, a local pool or a Kubernetes cluster, before an inline model is
     registered; Azure ML builds it with conda and takes it."""
+    warnings = [*loaded.warnings, *unsent(ws.capabilities(), loaded.backend_warnings)]
     if not loaded.pool_warnings and not loaded.kubernetes_warnings and not loaded.pool_errors:
-        return list(loaded.warnings)
+        return warnings
     try:
         endpoint = await ws.get_endpoint(loaded.spec.endpoint_name)
         cluster = await ws.get_cluster(endpoint.compute)
     except ModeldeckError:
-        return list(loaded.warnings)
+        return warnings
     if loaded.pool_errors and cluster.driver in (DriverKind.POOL, DriverKind.KUBERNETES):
         raise loaded.pool_errors[0]  # refused before anything (an inline model) is registered
     if cluster.driver is DriverKind.POOL:
-        return [*loaded.warnings, *loaded.pool_warnings]
+        return [*warnings, *loaded.pool_warnings]
     if cluster.driver is DriverKind.KUBERNETES:
-        return [*loaded.warnings, *loaded.kubernetes_warnings]
-    return list(loaded.warnings)
+        return [*warnings, *loaded.kubernetes_warnings]
+    return warnings
 
 
 async def create_endpoint_from_file(
@@ -72,7 +86,7 @@ async def create_endpoint_from_file(
     warn: Warn | None = None,
 ) -> OperationHandle:
     loaded = load_endpoint(path, overrides, name=name, auth_mode=auth_mode)
-    _emit(loaded.warnings, warn)
+    _emit(endpoint_warnings(ws, loaded), warn)
     return await ws.create_endpoint(loaded.spec)
 
 
@@ -121,9 +135,35 @@ async def _no_code_registered(ws: Workspace, loaded: LoadedDeployment) -> Loaded
     return dataclasses.replace(loaded, spec=spec, no_code_model=None)
 
 
+def refuse_remote(ws: Workspace, values: Iterable[tuple[str, str | None]]) -> None:
+    """A model path or code folder (field, value) naming a remote asset (``azureml:NAME:V``,
+    ``azureml://datastores/...``, a URL) is refused by a back end that does not declare
+    "assets.remote" (the local workspace), naming it and the fix, before anything is sent."""
+    if "assets.remote" in ws.capabilities():
+        return
+    for field, value in values:
+        if value and validation.is_remote_asset(value):
+            raise validation.remote_refused(field, value, ws.kind)
+
+
+async def create_model(ws: Workspace, spec: ModelSpec) -> Model:
+    """``model create``: a remote path where the back end registers it as given."""
+    refuse_remote(ws, [("path", spec.path)])
+    return await ws.create_model(spec)
+
+
 async def _register(ws: Workspace, loaded: LoadedDeployment) -> tuple[DeploymentSpec, Any]:
     """Register an inline model; return the spec pointing at it and the model (or None). A
-    registered model with no code_configuration is checked first (``_no_code_registered``)."""
+    registered model with no code_configuration is checked first (``_no_code_registered``);
+    remote assets where the back end does not take them before either (``refuse_remote``)."""
+    inline = loaded.model_to_register
+    refuse_remote(
+        ws,
+        [
+            ("model.path", inline.path if inline is not None else None),
+            ("code_configuration.code", loaded.spec.code_configuration.code),
+        ],
+    )
     loaded = await _no_code_registered(ws, loaded)
     if loaded.model_to_register is None:
         return loaded.spec, None
@@ -339,6 +379,7 @@ async def update_endpoint_from(
             rest=rest,
             mirror_traffic=mirror_traffic,
             warn=warn if attempt == 0 else None,
+            caps=ws.capabilities(),
         )
         touched = _endpoint_touched(current, changes, whole_tags=path is not None)
         sent = (if_revision if attempt == 0 else None) or current.revision or None
@@ -383,8 +424,10 @@ def _endpoint_changes(
     rest: str | None,
     mirror_traffic: str | None,
     warn: Warn | None,
+    caps: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """What ``online-endpoint update`` changes, computed on the endpoint as read."""
+    """What ``online-endpoint update`` changes, computed on the endpoint as read; ``caps``:
+    the back end's capabilities (the keys it sends, the others warned about)."""
     name = current.name
     changes: dict[str, Any] = {}
     overrides = list(overrides)
@@ -413,7 +456,7 @@ def _endpoint_changes(
             "tags": dict(current.tags),
         }
         loaded = load_endpoint(path, overrides, name=name, base=None if path else base)
-        _emit(loaded.warnings, warn)
+        _emit([*loaded.warnings, *unsent(caps, loaded.backend_warnings)], warn)
         spec = loaded.spec
         for key, old, new in (
             ("auth_mode", current.auth_mode, spec.auth_mode),
@@ -430,6 +473,8 @@ def _endpoint_changes(
             changes["description"] = spec.description
         if "tags" in loaded.given:
             changes["tags"] = spec.tags
+        if "public_network_access" in loaded.given and "endpoint.public_network_access" in caps:
+            changes["public_network_access"] = spec.public_network_access
         if "traffic" in loaded.given and traffic is None and rest is None:
             changes["traffic"] = validation.traffic(
                 {**{d: 0 for d in deployments}, **spec.traffic}, deployments

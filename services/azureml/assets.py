@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,14 +75,8 @@ class AssetRoom(Session):
         return mapping.model_version_to_model(name, res)
 
     async def create_model(self, spec: ModelSpec) -> Model:
-        remote = spec.path.startswith(("azureml:", "https://", "http://", "wasbs://", "abfss://"))
-        if remote:
-            validation.name(spec.name)
-            if spec.version is not None:
-                validation.integer(spec.version, "version", 1)
-            validation.tags(spec.tags)
-        else:
-            validation.model_spec(spec)
+        remote = validation.is_remote_asset(spec.path)  # registered as given: no upload
+        validation.model_spec(spec)
         container = await self._get_or_none(f"{self._ws}/models/{spec.name}", "model", spec.name)
         if spec.version is not None:
             version = str(spec.version)
@@ -159,6 +154,9 @@ class AssetRoom(Session):
         if code.startswith("azureml:") and not code.startswith("azureml://"):
             n, v = validation.parse_model_ref(code)
             return f"{self._ws}/codes/{n}/versions/{v or '1'}"
+        if validation.is_remote_asset(code):  # a datastore URI or a URL: a code version on it
+            digest = hashlib.sha256(code.encode()).hexdigest()[:24]
+            return await self._code_version(f"modeldeck-{digest}", lambda: _given(code))
         folder = Path(code).expanduser().resolve()
         if not folder.is_dir():
             raise InvalidInput(
@@ -177,10 +175,21 @@ class AssetRoom(Session):
         for rel, data in sorted(contents.items()):
             digest.file(rel, data)
         name = f"modeldeck-{digest.hexdigest()[:24]}"
+
+        async def upload() -> str:
+            started = await storage.start_upload(self.arm, f"{self._ws}/codes/{name}/versions/1")
+            return await storage.upload_path(
+                self._client(), self._retry, started, checked, under=""
+            )
+
+        return await self._code_version(name, upload)
+
+    async def _code_version(self, name: str, code_uri: Callable[[], Awaitable[str]]) -> str:
+        """The ARM id of code version ``name``/1, registered on ``code_uri()`` first when it
+        is not there yet (a name is its content's hash: an existing one is the same code)."""
         path = f"{self._ws}/codes/{name}/versions/1"
         if await self._get_or_none(path, "code", name) is None:
-            upload = await storage.start_upload(self.arm, path)
-            uri = await storage.upload_path(self._client(), self._retry, upload, checked, under="")
+            uri = await code_uri()
             await self.arm.request(
                 "PUT", path, json=mapping.code_version_body(uri), kind="code", name=name
             )
@@ -222,3 +231,7 @@ class AssetRoom(Session):
             f"{self._ws}/models/{name}/versions/{v}", kind="model", name=f"{name}:{v}"
         )
         return f"{self._ws}/models/{name}/versions/{v}"
+
+
+async def _given(uri: str) -> str:
+    return uri

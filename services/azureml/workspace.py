@@ -186,8 +186,15 @@ class AzureMLWorkspace(ClusterRoom, AssetRoom, EndpointRoom, DeploymentRoom, Wor
         await self.tokens.close()
 
     def capabilities(self) -> frozenset[str]:
-        """All of :meth:`Workspace.capabilities` but ``operations.detached``."""
-        return Workspace.capabilities(self) - {"operations.detached"}
+        """All of :meth:`Workspace.capabilities` but ``operations.detached``; remote assets,
+        and the YAML keys ARM has (``publicNetworkAccess``, ``instanceType``,
+        ``appInsightsEnabled``: mfe.json 2024-10-01 ``OnlineEndpoint``, ``OnlineDeployment``)."""
+        return (Workspace.capabilities(self) - {"operations.detached"}) | {
+            "assets.remote",
+            "endpoint.public_network_access",
+            "deployment.instance_type",
+            "deployment.app_insights_enabled",
+        }
 
     # -- endpoints ----------------------------------------------------------------------------
     async def update_endpoint(

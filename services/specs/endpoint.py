@@ -11,7 +11,17 @@ from ..api import validation
 from ..api.domain import AuthMode, EndpointSpec
 from ..api.errors import InvalidInput
 from .document import Doc, at, doc_from_data, from_flag, read_yaml
-from .schema import Key, Shape, choice, field_path, percent_map, read_text, str_map, text
+from .schema import (
+    BackendWarnings,
+    Key,
+    Shape,
+    choice,
+    field_path,
+    percent_map,
+    read_text,
+    str_map,
+    text,
+)
 from .setargs import apply_overrides
 
 #: ``type:`` of an endpoint or a deployment: checked, not kept (the compute decides)
@@ -33,6 +43,9 @@ ENDPOINT = Shape(
         Key("identity", ignored="identity is not used by the local workspace"),
         Key(
             "public_network_access",
+            choice(["enabled", "disabled"]),
+            default=None,
+            sent_by="endpoint.public_network_access",  # ARM's publicNetworkAccess
             ignored="public_network_access is not used: the gateway listens on loopback",
         ),
         Key("properties", ignored=""),
@@ -51,6 +64,8 @@ class LoadedEndpoint:
     warnings: list[str] = field(default_factory=list)
     #: the document named these (an update applies only what is named)
     given: frozenset[str] = frozenset()
+    #: warnings of the back ends that do not send a key given (``Shape.backend_warnings``)
+    backend_warnings: BackendWarnings = ()
 
 
 def load_endpoint(
@@ -94,10 +109,18 @@ def endpoint_from_doc(doc: Doc) -> LoadedEndpoint:
     compute = validation.strip_azureml(compute)
     if "/" in compute:  # an ARM id: azureml:/subscriptions/.../computes/NAME
         compute = compute.rstrip("/").rsplit("/", 1)[-1]
-    read = ("auth_mode", "type", "description", "tags", "traffic", "mirror_traffic")
+    read = (
+        "auth_mode",
+        "type",
+        "description",
+        "tags",
+        "traffic",
+        "mirror_traffic",
+        "public_network_access",
+    )
     spec = EndpointSpec(name=ep_name, compute=compute, **ENDPOINT.read(doc, data, (), *read))
     try:
         validation.endpoint_spec(spec)
     except InvalidInput as exc:
         raise at(doc, field_path(exc.field), exc) from None
-    return LoadedEndpoint(spec, warnings, frozenset(data))
+    return LoadedEndpoint(spec, warnings, frozenset(data), ENDPOINT.backend_warnings(doc, data))

@@ -82,8 +82,8 @@ def load_model(
     raw_path = read_text(doc, data, "path", ())
     if not raw_path:
         raise InvalidInput("path", None, "is required", "pass --path to a model file or folder")
-    resolved = resolve_path(doc, ("path",), raw_path, "model")
-    if doc.base_for(("path",)) is None:
+    resolved = resolve_path(doc, ("path",), raw_path)
+    if doc.base_for(("path",)) is None and not validation.is_remote_asset(raw_path):
         resolved = str(Path(raw_path).expanduser().resolve())
     spec = ModelSpec(name=mname, path=resolved, **MODEL.read(doc, data, (), *_READ))
     try:
@@ -129,7 +129,7 @@ def inline_model(
             "set model.path to the model file or folder, relative to the YAML file",
             message=f"{doc.loc(('model',))}: an inline model needs a path",
         )
-    model_path = resolve_path(doc, ("model", "path"), raw_path, "model")
+    model_path = resolve_path(doc, ("model", "path"), raw_path)
     default_name = f"{ep_name}-{dep_name}"[:32].rstrip("-")
     mname = read_text(doc, value, "name", ("model",)) or default_name
     spec = ModelSpec(name=mname, path=model_path, **MODEL.read(doc, value, ("model",), *_READ))

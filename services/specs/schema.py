@@ -31,6 +31,9 @@ Reader = Callable[[Doc, Mapping[str, Any], str, tuple[str, ...], Any], Any]
 
 _DOMAIN = object()  # a Key's default: the domain dataclass's
 
+#: (the capability of the back ends that send a key, the warning of those that do not)
+BackendWarnings = tuple[tuple[str, str], ...]
+
 
 @dataclass(frozen=True)
 class Key:
@@ -39,7 +42,10 @@ class Key:
     ``read``: how its value is read (None: accepted, and read by the shape's own code or not
     at all); ``field``: the domain field it fills (default: the key's name); ``keep=False``:
     read to check it, not kept; ``default``: when absent (default: the domain dataclass's);
-    ``ignored``: accepted for compatibility and not used: why (a one-line warning), or "".
+    ``ignored``: accepted for compatibility and not used: why (a one-line warning), or "";
+    ``sent_by``: the key is kept and sent by the back ends that declare this capability
+    (:meth:`Workspace.capabilities`, e.g. ``"deployment.instance_type"``); ``ignored`` is then
+    the warning of the back ends that do not (:meth:`Shape.backend_warnings`).
     """
 
     name: str
@@ -48,6 +54,7 @@ class Key:
     default: Any = _DOMAIN
     keep: bool = True
     ignored: str | None = None
+    sent_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,8 +80,19 @@ class Shape:
     def warnings(self, doc: Doc, data: Mapping[str, Any]) -> list[str]:
         """What the document gives that is accepted and not used, one line each."""
         return [
-            f"{doc.loc((k.name,))}: {k.ignored}" for k in self.keys if k.ignored and k.name in data
+            f"{doc.loc((k.name,))}: {k.ignored}"
+            for k in self.keys
+            if k.ignored and k.name in data and k.sent_by is None
         ]
+
+    def backend_warnings(self, doc: Doc, data: Mapping[str, Any]) -> BackendWarnings:
+        """What the document gives that only some back ends send: (capability, warning) for
+        the back ends that lack the capability (see ``Key.sent_by``)."""
+        return tuple(
+            (k.sent_by, f"{doc.loc((k.name,))}: {k.ignored}")
+            for k in self.keys
+            if k.sent_by and k.ignored and k.name in data
+        )
 
     def read(
         self,
@@ -280,15 +298,12 @@ def read_enum(
     )
 
 
-def resolve_path(doc: Doc, path: tuple[str, ...], value: str, what: str) -> str:
-    if re.match(r"^(azureml|https?|wasbs?|abfss?)://", value) or value.startswith("azureml:"):
-        raise invalid_at(
-            doc,
-            path,
-            value,
-            f"must be a local {what} path; remote assets are not supported here",
-            "give a path relative to the YAML file",
-        )
+def resolve_path(doc: Doc, path: tuple[str, ...], value: str) -> str:
+    """A local path resolved against the YAML file's folder; a remote asset
+    (``validation.is_remote_asset``) as given: the back end decides
+    (:func:`services.apply.check_remote`)."""
+    if validation.is_remote_asset(value):
+        return value
     p = Path(value).expanduser()
     base = doc.base_for(path)
     if not p.is_absolute() and base is not None:
@@ -362,11 +377,14 @@ def quantity(parse: Callable[[Any, str], Any]) -> Reader:
 
 def nested(shape: Shape) -> Reader:
     """A mapping of ``shape``'s keys, made into its domain value (each absent key: the
-    default value's)."""
+    default value's, or the domain dataclass's when the default is None); the mapping
+    absent or null: the default itself (None for a probe: not given)."""
 
     def read(
         doc: Doc, data: Mapping[str, Any], key: str, path: tuple[str, ...], default: Any
     ) -> Any:
+        if data.get(key) is None:
+            return default
         value = read_mapping(doc, data, key, path)
         return shape.build(doc, value, (*path, key), defaults=default)
 

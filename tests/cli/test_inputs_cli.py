@@ -37,3 +37,27 @@ def test_scoring_script_outside_the_code_folder_exits_2(cli, script: str) -> Non
     assert r.code == 2, str(r)
     assert "code_configuration.scoring_script" in r.err and script in r.err, str(r)
     assert "fix:" in r.err
+
+
+@pytest.mark.parametrize(
+    "remote", ["azureml://datastores/workspaceblobstore/paths/remote-model/", "azureml:demo:1"]
+)
+def test_a_remote_model_path_on_the_local_workspace_names_it_and_the_fix(cli, remote: str) -> None:  # type: ignore[no-untyped-def]
+    # issue 16: the loader keeps it (Azure ML registers it as given); the local workspace,
+    # which does not declare "assets.remote", refuses it naming itself and the way out
+    r = cli(f"model create --name remote-model --path {remote}", ok=False)
+    assert r.code == 2, str(r)
+    assert "the local workspace does not fetch" in r.err, str(r)
+    assert "remote assets are not supported here" not in r.err
+    assert 'provider = "azureml"' in r.err, str(r)
+    if remote == "azureml:demo:1":
+        assert "model: azureml:demo:1" in r.err, str(r)
+
+
+def test_endpoint_keys_the_local_workspace_does_not_use_still_warn(cli) -> None:  # type: ignore[no-untyped-def]
+    (cli.cwd / "private.yml").write_text(
+        (cli.cwd / "endpoint.yml").read_text() + "public_network_access: disabled\n"
+    )
+    cli("cluster create --name myaks")
+    r = cli("online-endpoint create -f private.yml")
+    assert "public_network_access is not used: the gateway listens on loopback" in r.err, str(r)

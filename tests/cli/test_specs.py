@@ -7,9 +7,19 @@ from pathlib import Path
 import pytest
 from modeldeck.services.api.domain import AuthMode, DeploymentSpec
 from modeldeck.services.api.errors import InvalidInput
+from modeldeck.services.apply import unsent
 from modeldeck.services.specs.deployment import load_deployment, updated_deployment
 from modeldeck.services.specs.endpoint import load_endpoint
 from modeldeck.services.specs.model import load_model
+
+#: the keys Azure ML sends (AzureMLWorkspace.capabilities)
+AZUREML_CAPS = frozenset(
+    {
+        "endpoint.public_network_access",
+        "deployment.instance_type",
+        "deployment.app_insights_enabled",
+    }
+)
 
 
 def line_of(text: str, snippet: str) -> int:
@@ -264,13 +274,71 @@ def test_endpoint_without_compute_says_how_to_name_one(tmp_path: Path) -> None:
     assert load_endpoint(None, [f"compute={arm_id}"], name="my-endpoint").spec.compute == "myaks"
 
 
-def test_managed_keys_are_accepted_with_warnings(work: Path) -> None:
+def test_managed_keys_are_kept_and_warned_about_where_unused(work: Path) -> None:
+    # issue 16: kept in the spec for the back ends that send them (Azure ML), warned about
+    # only on the others (services.apply.unsent, by the capabilities a back end declares)
     text = (
         work / "blue.yml"
     ).read_text() + "instance_type: Standard_DS3_v2\napp_insights_enabled: true\n"
     loaded = load_deployment(write(work, "managed.yml", text))
-    assert any("instance_type" in w for w in loaded.warnings)
-    assert any("app_insights_enabled" in w for w in loaded.warnings)
+    assert loaded.spec.instance_type == "Standard_DS3_v2"
+    assert loaded.spec.app_insights_enabled is True
+    assert not any("instance_type" in w or "app_insights" in w for w in loaded.warnings)
+    local = unsent(frozenset(), loaded.backend_warnings)
+    assert len(local) == 2
+    assert any(
+        "instance_type is not used by local pools: resources.requests decide" in w for w in local
+    )
+    assert any("app_insights_enabled is not used: the gateway exposes" in w for w in local)
+    assert unsent(AZUREML_CAPS, loaded.backend_warnings) == []
+    # an update --set of another key on such a spec keeps them
+    updated = updated_deployment(loaded.spec, ["instance_count=2"])
+    assert updated.spec.instance_type == "Standard_DS3_v2"
+    assert updated.spec.app_insights_enabled is True
+
+
+def test_public_network_access_is_kept_and_warned_about_where_unused(work: Path) -> None:
+    text = (work / "endpoint.yml").read_text() + "public_network_access: disabled\n"
+    loaded = load_endpoint(write(work, "private.yml", text))
+    assert loaded.spec.public_network_access == "disabled"
+    assert loaded.warnings == []
+    (local,) = unsent(frozenset(), loaded.backend_warnings)
+    assert "public_network_access is not used: the gateway listens on loopback" in local
+    assert f"line {line_of(text, 'public_network_access')}" in local
+    assert unsent(AZUREML_CAPS, loaded.backend_warnings) == []
+    assert load_endpoint(work / "endpoint.yml").spec.public_network_access is None
+    with pytest.raises(InvalidInput) as exc:
+        load_endpoint(write(work, "bad.yml", text.replace("disabled", "private")))
+    assert "enabled, disabled" in exc.value.message
+
+
+@pytest.mark.parametrize(
+    "remote",
+    [
+        "azureml://datastores/workspaceblobstore/paths/remote-model/",
+        "azureml:sklearn-demo:1",
+        "https://acct.blob.core.windows.net/models/m.pkl",
+    ],
+)
+def test_remote_model_paths_are_kept_as_given(work: Path, remote: str) -> None:
+    # issue 16 point 1: the loader kept them out ("must be a local model path") before the
+    # Azure ML back end, which registers them as given, was reached
+    assert load_model(None, name="remote-model", model_path=remote).path == remote
+    path = write(work, "m.yml", f"name: remote-model\npath: {remote}\n")
+    assert load_model(path).path == remote
+    text = (work / "green.yml").read_text()
+    inline = write(work, "inline.yml", text.replace("path: ./model", f"path: {remote}"))
+    model = load_deployment(inline).model_to_register
+    assert model is not None and model.path == remote
+
+
+def test_registered_code_is_kept_as_given(work: Path) -> None:
+    text = (work / "blue.yml").read_text().replace("code: ./blue", "code: azureml:score-code:3")
+    loaded = load_deployment(write(work, "code.yml", text))
+    assert loaded.spec.code_configuration.code == "azureml:score-code:3"
+    with pytest.raises(InvalidInput) as exc:  # still checked: an azureml: path is a model ref
+        load_model(None, name="my-model", model_path="azureml:not a ref")
+    assert exc.value.field == "path"
 
 
 def test_update_applies_set_to_the_current_spec(work: Path) -> None:
@@ -303,3 +371,29 @@ def test_model_yaml_and_flags(tmp_path: Path, work: Path) -> None:
     with pytest.raises(InvalidInput) as exc:
         load_model(name="sklearn-demo", model_path=str(tmp_path / "absent"))
     assert exc.value.field == "path"
+
+
+def test_probes_not_given_stay_not_given_through_update(work: Path) -> None:
+    """Issues 15.7 and 16.3: a YAML without probes leaves them unset (each back end applies
+    its default); ``update --set`` re-reads the spec's YAML form and keeps them unset, or
+    as given; a block given in part is completed with az ml's defaults."""
+    from modeldeck.services.api.domain import Probe
+
+    blue = load_deployment(work / "blue.yml").spec
+    assert blue.liveness_probe is None and blue.readiness_probe is None
+    assert (
+        load_deployment(
+            write(work, "null.yml", (work / "blue.yml").read_text() + "liveness_probe: null\n")
+        ).spec.liveness_probe
+        is None
+    )
+    kept = updated_deployment(blue, ["instance_count=2"]).spec
+    assert kept.liveness_probe is None and kept.readiness_probe is None
+    probed = updated_deployment(blue, ["readiness_probe.period=3"]).spec
+    assert probed.liveness_probe is None
+    assert probed.readiness_probe == Probe(
+        initial_delay=10, period=3, timeout=2, failure_threshold=30, success_threshold=1
+    )
+    assert updated_deployment(probed, ["instance_count=3"]).spec.readiness_probe == (
+        probed.readiness_probe
+    )
