@@ -9,6 +9,9 @@ proxies, port-forwards and test servers, whose traffic never leaves the machine.
 from __future__ import annotations
 
 import ipaddress
+import os
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from .api.errors import InvalidInput
@@ -45,3 +48,39 @@ def refuse_cleartext_credentials(url: str, *, what: str, field: str, fix: str) -
         "it; nothing was sent",
         fix,
     )
+
+
+#: where a CA bundle to trust may be named, first wins: requests' two (what azure-cli and
+#: azure-identity's transport read, REQUESTS_CA_BUNDLE before CURL_CA_BUNDLE: requests'
+#: Session.merge_environment_settings; azure-cli PR #21807 "Azure CLI relies on the
+#: requests python package, which allows users to set custom CA bundle paths through two
+#: environment variables"), then OpenSSL's (what httpx reads on its own)
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+def tls_verify(env: Mapping[str, str] | None = None) -> Any:
+    """What an HTTPS client of a cloud (ARM, blob storage, scoring URIs) verifies servers
+    against: an ``ssl.SSLContext`` trusting the CA bundle (a file, or a directory as
+    ``c_rehash`` leaves it) the first of :data:`CA_BUNDLE_VARIABLES` names, so a
+    TLS-inspecting proxy trusted for ``az`` is trusted here too; else True (certifi's
+    roots). An empty variable counts as unset, as requests has it. A bundle that does not
+    exist is InvalidInput naming the variable (nothing is sent)."""
+    env = os.environ if env is None else env
+    for name in CA_BUNDLE_VARIABLES:
+        where = env.get(name)
+        if not where:
+            continue
+        import ssl  # here: only when a bundle is named (the cold start)
+
+        try:
+            if os.path.isdir(where):
+                return ssl.create_default_context(capath=where)
+            return ssl.create_default_context(cafile=where)
+        except (OSError, ssl.SSLError) as exc:
+            raise InvalidInput(
+                name,
+                where,
+                f"cannot read a CA bundle there ({exc.strerror or exc})",
+                f"point {name} at the PEM file of the CA to trust (your proxy's), or unset it",
+            ) from None
+    return True

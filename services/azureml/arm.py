@@ -40,7 +40,7 @@ from ..api.errors import (
     Unreachable,
 )
 from ..retry import RetryPolicy, parse_retry_after, send_with_retries
-from ..transport import refuse_cleartext_credentials
+from ..transport import refuse_cleartext_credentials, tls_verify
 from .auth import LOGIN_FIX, TokenProvider
 
 #: the stable Microsoft.MachineLearningServices REST API version every call uses
@@ -293,6 +293,7 @@ class ArmClient:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
+            verify=tls_verify(),
         )
         self._inflight: dict[str, asyncio.Future[httpx.Response]] = {}
         #: requests sent (retries included): the benchmark counts them

@@ -29,6 +29,7 @@ from ..api.errors import (
 )
 from ..api.workspace import OperationHandle
 from ..retry import RetryPolicy
+from ..transport import tls_verify
 from . import storage
 from .arm import ArmClient, Lro
 from .auth import TokenProvider
@@ -54,7 +55,8 @@ class Session:
         if self._http is None:
             storage.redact_httpx_logs()
             self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(max(self._timeout, 60.0), connect=10.0)
+                timeout=httpx.Timeout(max(self._timeout, 60.0), connect=10.0),
+                verify=tls_verify(),
             )
         return self._http
 

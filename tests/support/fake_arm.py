@@ -118,6 +118,8 @@ class FakeArm:
     _blob_faults: list[tuple[int, str | None]] = field(default_factory=list)
     #: path suffix -> status answered for every request to it (a broken resource)
     broken: dict[str, int] = field(default_factory=dict)
+    #: serve HTTPS with this server context (tests/support/tls.py), as ARM does
+    tls: Any = None
     sas_sig: str = field(default_factory=lambda: secrets.token_hex(8))
     base_url: str = ""
     _runner: web.AppRunner | None = None
@@ -365,10 +367,10 @@ class FakeArm:
         r.add_post("/score/{e}", self.score)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
         return self
 
     async def stop(self) -> None:
@@ -423,6 +425,9 @@ class FakeArm:
                 "InvalidApiVersionParameter",
                 f"The api-version '{request.query.get('api-version')}' is invalid. The supported versions are '{want}'.",
             )
+        missing = self._missing_parent(request.match_info)
+        if missing is not None:
+            return missing
         for suffix, status in self.broken.items():
             if path.endswith(suffix):
                 return _error(
@@ -434,6 +439,26 @@ class FakeArm:
             return web.json_response(err, status=status, headers=headers)
         request[JSON_BODY] = body
         return await handler(request)
+
+    def _missing_parent(self, match: Any) -> web.Response | None:
+        """ARM's 404 for a subscription, resource group or workspace this fake does not have
+        (names compared case-insensitively, as ARM does): ``SubscriptionNotFound``,
+        ``ResourceGroupNotFound``, else ``ResourceNotFound`` naming the workspace, for the
+        workspace and for anything under it."""
+        sub, rg, ws = match.get("sub"), match.get("rg"), match.get("ws")
+        if sub is not None and sub.lower() != self.sub.lower():
+            return _error(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+        if rg is not None and rg.lower() != self.rg.lower():
+            return _error(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+        if ws is not None and ws.lower() != self.ws.lower():
+            return _error(
+                404,
+                "ResourceNotFound",
+                f"The Resource 'Microsoft.MachineLearningServices/workspaces/{ws}' under resource "
+                f"group '{rg}' was not found. For more details please go to "
+                "https://aka.ms/ARMResourceNotFoundFix",
+            )
+        return None
 
     def _check(self, file: str, definition: str, body: Any, what: str) -> web.Response | None:
         errs = spec_mod.errors(file, definition, body)
