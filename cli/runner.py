@@ -22,9 +22,34 @@ def _print_error(exc: ModeldeckError) -> None:
     sys.stderr.flush()
 
 
+#: the loggers ``--debug`` shows at DEBUG: ours, httpx's one line per request, and
+#: azure-identity's sign-in (none of them logs a key, token or SAS: see
+#: tests/azureml/test_secrets_not_logged.py); httpcore's per-socket steps stay out
+DEBUG_LOGGERS = ("modeldeck", "httpx", "azure")
+
+
+def debug_logging() -> None:
+    """``--debug``: log lines on stderr as az prints them (``DEBUG: logger: message``),
+    the HTTP requests included; az logs its requests the same way (``az ... --debug``)."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(name)s: %(message)s"))
+    handler.set_name("modeldeck --debug")
+    for name in DEBUG_LOGGERS:
+        log = logging.getLogger(name)
+        log.setLevel(logging.DEBUG)
+        # once per process (main() may run again in it: the tests, an embedding app)
+        log.handlers = [h for h in log.handlers if h.get_name() != handler.get_name()]
+        log.addHandler(handler)
+        log.propagate = False
+
+
 def run(args: argparse.Namespace) -> int:
     module_name, _, func_name = args._cmd.partition(":")
     debug = bool(getattr(args, "debug", False))
+    if debug:
+        debug_logging()
     try:
         module = importlib.import_module(f"modeldeck.cli.{module_name}")
         handler = getattr(module, func_name)
@@ -42,9 +67,13 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.write(text + "\n")
                 sys.stdout.flush()
         return 0
-    except ModeldeckError as exc:
+    except ModeldeckError as exc:  # a typed error is an answer, not a bug: no traceback
         if debug:
-            traceback.print_exc()
+            import logging
+
+            logging.getLogger("modeldeck.cli").debug(
+                "%s (exit %d): %s", exc.code, exc.exit_code, exc.details or "no details"
+            )
         _print_error(exc)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -36,7 +36,11 @@ def add_common(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--subscription", help="Azure subscription id (azureml profiles; ignored locally)"
     )
-    g.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    g.add_argument(
+        "--debug",
+        action="store_true",
+        help="log the HTTP requests and what is done on stderr; the traceback of an unexpected error",
+    )
     g.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
     g.add_argument("--only-show-errors", action="store_true", help="do not print warnings")
 

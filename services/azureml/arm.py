@@ -18,6 +18,7 @@ refused before any connection is made.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import uuid
@@ -49,6 +50,8 @@ API_VERSION = "2024-10-01"
 METRICS_API_VERSION = "2023-10-01"
 SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 USER_AGENT = "modeldeck-azureml/0.1"
+
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- errors
@@ -379,6 +382,15 @@ class ArmClient:
                 self.calls += 1
                 resp = await self._http.request(
                     method, url, params=query or None, json=json, headers=headers
+                )
+                # what az --debug shows of a request, and the ids ARM's support asks for
+                log.debug(
+                    "%s %s -> %d (x-ms-client-request-id %s, x-ms-correlation-request-id %s)",
+                    method,
+                    _short_url(url),
+                    resp.status_code,
+                    headers["x-ms-client-request-id"],
+                    resp.headers.get("x-ms-correlation-request-id", "-"),
                 )
                 if resp.status_code == 401 and not refreshed:
                     refreshed = True  # once per call, retries included
