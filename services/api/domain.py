@@ -100,14 +100,18 @@ class ClusterSpec:
 
 @dataclass(frozen=True)
 class Cluster:
+    """A cluster. Where the back end does not know a figure it is None, never a guess: an
+    Azure ML Kubernetes compute has no purpose, node count or size in ARM (``type``
+    ``kubernetes``), so it has none here either."""
+
     name: str
     driver: DriverKind
-    purpose: ClusterPurpose
+    purpose: ClusterPurpose | None
     provisioning_state: ProvisioningState
-    agent_count: int  # nodes
+    agent_count: int | None  # nodes
     vm_size: str | None
-    vcpus_total: float
-    memory_gb_total: float
+    vcpus_total: float | None
+    memory_gb_total: float | None
     vcpus_used: float = 0.0
     memory_gb_used: float = 0.0
     version: str | None = None  # Kubernetes version, or the local control plane's
@@ -119,10 +123,13 @@ class Cluster:
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     created_at: float | None = None
+    #: the compute's type as az ml names it (Azure ML: ``aks``, ``kubernetes``); "" for
+    #: modeldeck's own clusters, whose ``driver`` says it
+    type: str = ""
 
     @property
     def vcpus_free(self) -> float:
-        return max(0.0, self.vcpus_total - self.vcpus_used)
+        return max(0.0, (self.vcpus_total or 0.0) - self.vcpus_used)
 
 
 # --------------------------------------------------------------------------- models

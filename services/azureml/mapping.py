@@ -225,16 +225,19 @@ def compute_to_cluster(res: dict[str, Any], endpoints: int = 0) -> Cluster:
     props = res.get("properties") or {}
     inner = props.get("properties") or {}
     ctype = props.get("computeType")
+    agents: int | None
+    purpose: ClusterPurpose | None
     if ctype == "AKS":
         agents = int(inner.get("agentCount") or 0)
         vm = inner.get("agentVmSize")
-        purpose_text = inner.get("clusterPurpose") or "FastProd"
+        purpose_text = inner.get("clusterPurpose") or "FastProd"  # the REST default
         purpose = ClusterPurpose.DEV_TEST if purpose_text == "DevTest" else ClusterPurpose.FAST_PROD
         namespace = None
-    else:  # Kubernetes (attached AKS or Arc)
-        agents = 0
+    else:  # Kubernetes (attached AKS or Arc): ARM's KubernetesProperties have a namespace
+        # and instance types, no purpose, node count or VM size: none is made up here
+        agents = None
         vm = None
-        purpose = ClusterPurpose.FAST_PROD
+        purpose = None
         namespace = inner.get("namespace") or "default"
     size = vmsizes.lookup(vm) if vm else None
     tags = res.get("tags") or {}
@@ -245,8 +248,9 @@ def compute_to_cluster(res: dict[str, Any], endpoints: int = 0) -> Cluster:
         provisioning_state=provisioning_state(props.get("provisioningState")),
         agent_count=agents,
         vm_size=vm,
-        vcpus_total=float(size.vcpus * agents) if size else 0.0,
-        memory_gb_total=float(size.memory_gb * agents) if size else 0.0,
+        vcpus_total=float(size.vcpus * agents) if size and agents is not None else None,
+        memory_gb_total=float(size.memory_gb * agents) if size and agents is not None else None,
+        type=str(ctype or "").lower(),  # az ml's type: "aks", "kubernetes"
         version=None,
         resource_id=props.get("resourceId"),
         namespace=namespace,

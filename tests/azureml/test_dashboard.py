@@ -70,7 +70,7 @@ async def test_dashboard_shows_arm_data_and_sliders_send_the_full_map(ws: Any, s
         await eventually(lambda: bool(row_text(app, "myaks")), pilot)
         cluster = row_text(app, "myaks").split()
         # AKS, FastProd, Ready, 3 agents of 4 vCPU, used by 2 endpoints
-        assert cluster[:5] == ["myaks", "azureml", "FastProd", "Ready", "3"]
+        assert cluster[:5] == ["myaks", "azureml/aks", "FastProd", "Ready", "3"]  # + its type
         assert "0/12" in cluster and cluster[-1] == "2"
         await pilot.press("4")
         await eventually(lambda: bool(row_text(app, "sklearn-demo:000002")), pilot)

@@ -24,14 +24,19 @@ def cluster_cells(c: Cluster) -> tuple[Any, ...]:
         state = Text("Ready", style="green")
     else:
         state = Text(str(c.provisioning_state), style="yellow")
+    # a figure the back end does not know (an Azure ML Kubernetes compute's) is shown as
+    # "-", never a made-up FastProd or 0 vCPU; an Azure ML compute's type beside its driver
+    unknown = Text("-", style="dim")
     return (
         c.name,
-        str(c.driver),
-        str(c.purpose),
+        f"{c.driver}/{c.type}" if c.type else str(c.driver),
+        str(c.purpose) if c.purpose is not None else unknown,
         state,
-        str(c.agent_count),
-        capacity_bar(c.vcpus_used, c.vcpus_total, 6),
-        capacity_bar(round(c.memory_gb_used, 1), round(c.memory_gb_total, 1), 6, "G"),
+        str(c.agent_count) if c.agent_count is not None else unknown,
+        capacity_bar(c.vcpus_used, c.vcpus_total, 6) if c.vcpus_total is not None else unknown,
+        capacity_bar(round(c.memory_gb_used, 1), round(c.memory_gb_total, 1), 6, "G")
+        if c.memory_gb_total is not None
+        else unknown,
         str(c.endpoints),
     )
 
@@ -128,7 +133,7 @@ class ClustersScreen(ResourceListScreen):
         if name is None or not self.mdapp.allow_mutation("scale"):
             return
         cluster = getattr(self, "clusters", {}).get(name)
-        current = str(cluster.agent_count) if cluster else ""
+        current = str(cluster.agent_count) if cluster and cluster.agent_count is not None else ""
 
         def done(value: str | None) -> None:
             if not value:
