@@ -108,23 +108,42 @@ class PodDiagnosis(Resources):
         return "\n".join(text for _, text in got or [])
 
     async def deployment_status(self, endpoint: str, name: str) -> DeploymentStatus:
-        dep = await self._get_or_none("Deployment", mf.deployment_name(endpoint, name))
+        """Ready and desired replicas, and an error whenever the rollout is not complete as
+        ``kubectl rollout status`` judges it (:func:`rollout_waiting`) or replicas are not
+        ready: ready replicas of an old ReplicaSet do not hide a newer one that crash-loops
+        beside them (each ReplicaSet not ready is named, with its pods' reason)."""
+        obj = mf.deployment_name(endpoint, name)
+        dep = await self._get_or_none("Deployment", obj)
         if dep is None:
             raise NotFound("deployment", f"{endpoint}/{name}")
         st = dep.get("status") or {}
         desired = int((dep.get("spec") or {}).get("replicas", 1))
         ready = int(st.get("readyReplicas") or 0)
-        error = None if ready >= desired else await self.why_not_ready(endpoint, name)
+        waiting = rollout_waiting(dep)
+        error = None
+        if ready < desired or waiting:
+            pods = await self._list("Pod", mf.selector(endpoint, name))
+            parts = [
+                *_unready_replica_sets(obj, pods),
+                await self.why_not_ready(endpoint, name, pods),
+            ]
+            if waiting and (ready >= desired or any(parts)):  # not while it merely starts
+                parts.insert(0, f"rollout not complete: {waiting}")
+            error = "; ".join(p for p in parts if p) or None
         return DeploymentStatus(ready_replicas=ready, desired_replicas=desired, error=error)
 
-    async def why_not_ready(self, endpoint: str, name: str) -> str | None:
+    async def why_not_ready(
+        self, endpoint: str, name: str, pods: list[dict] | None = None
+    ) -> str | None:
         """Why the deployment's pods are not ready: waiting reasons (CrashLoopBackOff with
         the previous container's log, ImagePullBackOff), FailedScheduling events."""
-        failure, scheduling = await self._failure(endpoint, name)
+        if pods is None:
+            pods = await self._list("Pod", mf.selector(endpoint, name))
+        failure, scheduling = await self._failure(endpoint, name, pods)
         if failure or scheduling:
             return failure or scheduling
         reasons = []
-        for pod in await self._list("Pod", mf.selector(endpoint, name)):
+        for pod in pods:
             for cs in (pod.get("status") or {}).get("initContainerStatuses") or []:
                 waiting = (cs.get("state") or {}).get("waiting") or {}
                 if waiting.get("reason") and waiting["reason"] != "PodInitializing":
@@ -179,3 +198,83 @@ class PodDiagnosis(Resources):
             )
         out.sort(key=lambda e: e["ts"] or 0)
         return out
+
+
+def rollout_waiting(dep: dict, generation: int = 0, desired: int | None = None) -> str | None:
+    """What a Deployment's rollout still waits for, in ``kubectl rollout status``'s words
+    (``DeploymentStatusViewer.Status``, k8s.io/kubectl/pkg/polymorphichelpers/
+    rollout_status.go: observedGeneration, then updatedReplicas, replicas, and
+    availableReplicas against updatedReplicas); None once it is complete.
+    ``generation``: at least this one must be observed; ``desired``: this many updated
+    replicas (default ``spec.replicas``)."""
+    st = dep.get("status") or {}
+    gen = max(int(dep["metadata"].get("generation") or 0), generation)
+    if int(st.get("observedGeneration") or 0) < gen:
+        return "waiting for the deployment spec update to be observed"
+    if desired is None:
+        desired = int((dep.get("spec") or {}).get("replicas", 1))
+    updated = int(st.get("updatedReplicas") or 0)
+    total = int(st.get("replicas") or 0)
+    available = int(st.get("availableReplicas") or 0)
+    if updated < desired:
+        return f"{updated} out of {desired} new replicas have been updated"
+    if total > updated:
+        return f"{total - updated} old replicas are pending termination"
+    if available < updated:
+        return f"{available} of {updated} updated replicas are available"
+    return None
+
+
+def _unready_replica_sets(obj: str, pods: list[dict]) -> list[str]:
+    """Each ReplicaSet of Deployment ``obj`` with pods not ready, and why (its first such
+    pod's waiting reason and last termination). A ReplicaSet is told by its pods'
+    ``pod-template-hash`` label (its name is ``obj-HASH``): no RBAC on ReplicaSets needed."""
+    sets: dict[str, list[dict]] = {}
+    for pod in pods:
+        rs = ((pod.get("metadata") or {}).get("labels") or {}).get("pod-template-hash", "")
+        sets.setdefault(rs, []).append(pod)
+    out = []
+    for rs, members in sorted(sets.items()):
+        unready = [p for p in members if not _pod_ready(p)]
+        if not unready:
+            continue
+        pod = unready[0]
+        why = _pod_state(pod)
+        out.append(
+            f"ReplicaSet {obj}-{rs} not ready ({len(members) - len(unready)} of "
+            f"{len(members)} pod(s) ready): pod {pod['metadata']['name']}"
+            + (f": {why}" if why else "")
+        )
+    return out
+
+
+def _pod_ready(pod: dict) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or []
+    )
+
+
+def _pod_state(pod: dict) -> str:
+    """A not-ready pod's reason: the first waiting container (init containers first) and
+    its last termination (exit code, reason, termination message)."""
+    st = pod.get("status") or {}
+    phase = st.get("phase") or ""
+    for cs in [*(st.get("initContainerStatuses") or []), *(st.get("containerStatuses") or [])]:
+        state = cs.get("state") or {}
+        waiting = (state.get("waiting") or {}).get("reason")
+        last = (cs.get("lastState") or {}).get("terminated") or state.get("terminated") or {}
+        if not waiting and not int(last.get("exitCode") or 0):
+            continue
+        text = f"container {cs.get('name')}: {waiting or 'terminated'}"
+        restarts = int(cs.get("restartCount") or 0)
+        if restarts:
+            text += f" (restarted {restarts} times)"
+        if int(last.get("exitCode") or 0):
+            text += f", last exit code {last['exitCode']}"
+            if last.get("reason"):
+                text += f" ({last['reason']})"
+            if last.get("message"):
+                text += f": {str(last['message']).strip()}"
+        return text
+    return phase

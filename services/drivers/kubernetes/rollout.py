@@ -21,7 +21,7 @@ from ...api.errors import BackendError, ModeldeckError, NotFound
 from ..base import DeploymentRuntime, Progress
 from . import concurrency as cc
 from . import manifests as mf
-from .diagnosis import PodDiagnosis
+from .diagnosis import PodDiagnosis, rollout_waiting
 from .endpoints import EndpointObjects
 
 
@@ -114,12 +114,18 @@ class Rollouts(EndpointObjects, PodDiagnosis):
             )
             if merged != mine:  # someone else changed other fields: keep them
                 objects = render(merged)
+        autoscaled = mf.autoscaled(spec.scale_settings)
         applied: dict[str, dict] = {}
         for i, obj in enumerate(objects):
             progress(
                 0.05 + 0.1 * i / len(objects), f"applying {obj['kind']} {obj['metadata']['name']}"
             )
-            if obj["kind"] == "Deployment":
+            if obj["kind"] != "Deployment":
+                applied[obj["kind"]] = await self._apply(obj)
+                continue
+            if not autoscaled:  # first: an HPA left would scale the new count back
+                await self._delete("HorizontalPodAutoscaler", obj_name)
+            try:
                 applied[obj["kind"]] = await self._apply_guarded(
                     obj,
                     cc.deployment_fields,
@@ -130,15 +136,21 @@ class Rollouts(EndpointObjects, PodDiagnosis):
                     base=base,
                     unmergeable=cc.DEPLOYMENT_UNMERGEABLE,
                 )
-            else:
-                applied[obj["kind"]] = await self._apply(obj)
-        if not mf.autoscaled(spec.scale_settings):
-            await self._delete("HorizontalPodAutoscaler", mf.deployment_name(endpoint, spec.name))
+            except ModeldeckError:
+                if previous_hpa is not None and not autoscaled:  # the Deployment stays as it was
+                    with contextlib.suppress(ModeldeckError):
+                        await self._apply(_reapplicable(previous_hpa))
+                raise
         progress(0.2, "applied; waiting for the new replicas")
         generation = int(applied["Deployment"]["metadata"].get("generation") or 1)
-        at_least = spec.scale_settings.min_instances if mf.autoscaled(spec.scale_settings) else 0
         try:
-            await self._wait_rollout(endpoint, spec.name, generation, progress, at_least=at_least)
+            await self._wait_rollout(
+                endpoint,
+                spec.name,
+                generation,
+                progress,
+                at_least=spec.scale_settings.min_instances if autoscaled else 0,
+            )
         except RolloutFailed as exc:
             if previous is None:
                 raise  # a first version: nothing to go back to; its pods show why
@@ -203,7 +215,9 @@ class Rollouts(EndpointObjects, PodDiagnosis):
         """Until the new ReplicaSet is fully ready (as ``kubectl rollout status``), or a failure.
 
         ``at_least``: with an HPA, the Deployment starts at 1 replica until the HPA scales it
-        to its minimum; the rollout is done when that many are ready.
+        to its minimum; the rollout is done when that many are ready. A fixed count is the
+        one asked (:func:`asked_replicas`): a ``spec.replicas`` that another writer (an HPA,
+        ``kubectl scale``) changed fails the rollout.
         """
         feed = _ChangeFeed(self, mf.selector(endpoint, name))
         try:
@@ -249,13 +263,21 @@ class Rollouts(EndpointObjects, PodDiagnosis):
                 )
             st = dep.get("status") or {}
             gen = int(dep["metadata"].get("generation") or generation)
-            desired = max(int((dep.get("spec") or {}).get("replicas", 1)), at_least)
+            replicas = int((dep.get("spec") or {}).get("replicas", 1))
+            requested = asked_replicas(dep)
+            if requested is not None and replicas != requested:
+                raise RolloutFailed(
+                    f"deployment '{name}' of endpoint '{endpoint}' runs {replicas} replica(s) "
+                    f"where {requested} were asked: {await self._scaled_by(obj_name)} changed "
+                    "its replica count after modeldeck wrote it",
+                    fix=f"remove what scales deployment/{obj_name} (kubectl -n {self.namespace} "
+                    "get hpa), or use scale_settings.type: target_utilization",
+                )
+            desired = requested if requested is not None else max(replicas, at_least)
             updated = int(st.get("updatedReplicas") or 0)
-            total = int(st.get("replicas") or 0)
-            available = int(st.get("availableReplicas") or 0)
             ready = int(st.get("readyReplicas") or 0)
             observed = int(st.get("observedGeneration") or 0) >= max(gen, generation)
-            done = observed and updated >= desired and total <= updated and available >= desired
+            done = rollout_waiting(dep, generation, desired) is None
             if not observed:
                 updated = ready = 0  # the status still describes the previous generation
             frac = min(updated, ready) / desired if desired else 1.0
@@ -306,6 +328,20 @@ class Rollouts(EndpointObjects, PodDiagnosis):
                 )
             # FailedScheduling comes as Events, not as a change of the pod: look again in time
             await feed.wait(min(5.0, max(self.poll_interval * 5, self.schedule_grace / 2)))
+
+    async def _scaled_by(self, obj_name: str) -> str:
+        """Who else sets the replica count of Deployment ``obj_name``: the HPAs that target
+        it, if we may list them."""
+        hpas = []
+        with contextlib.suppress(ModeldeckError):
+            hpas = [
+                h["metadata"]["name"]
+                for h in await self._list("HorizontalPodAutoscaler")
+                if ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == obj_name
+            ]
+        if hpas:
+            return "HorizontalPodAutoscaler " + ", ".join(hpas)
+        return "another writer (an autoscaler, or kubectl scale)"
 
     async def delete_deployment(self, endpoint: str, name: str) -> None:
         obj = mf.deployment_name(endpoint, name)
@@ -368,6 +404,17 @@ class _ChangeFeed:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def asked_replicas(dep: dict) -> int | None:
+    """The fixed replica count modeldeck's operators asked of a Deployment: the
+    ``instance_count`` of its ``modeldeck.io/spec`` annotation (None: autoscaled, or no
+    annotation). ``spec.replicas`` may differ, when another writer scaled it."""
+    fields = cc.deployment_fields(dep)
+    count = fields.get("instance_count")
+    if (fields.get("scale_settings") or {}).get("type") == "target_utilization" or count is None:
+        return None
+    return int(count)
 
 
 def _building(pods: list[dict]) -> int:
