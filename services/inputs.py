@@ -466,6 +466,27 @@ def copy(
     return h.hexdigest() if h is not None else ""
 
 
+def digest(inp: Input) -> str:
+    """The digest :func:`copy` returns for ``inp`` (:mod:`.codehash`), read without copying."""
+    from .codehash import TreeDigest
+
+    h = TreeDigest()
+    begun = False
+    for entry, chunk in _chunks(inp, None):
+        if entry.is_dir:
+            h.folder(entry.rel)
+            continue
+        if not begun:
+            h.begin(entry.rel)
+            begun = True
+        if chunk is None:  # end of this file
+            h.end()
+            begun = False
+        else:
+            h.update(chunk)
+    return h.hexdigest()
+
+
 async def copy_async(
     inp: Input,
     dest: Path,

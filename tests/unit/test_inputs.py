@@ -225,6 +225,16 @@ def test_holes_stay_holes_and_contents_match(tmp_path: Path) -> None:
     assert dest.stat().st_blocks * 512 < 8 * inputs.MiB  # the 64 MiB of zeros were not written
 
 
+def test_digest_without_copying_is_the_copys(tmp_path: Path, model: Path) -> None:
+    """``--dry-run`` names the code store's copy by this digest before any copy is made."""
+    (model / "empty").mkdir()
+    (model / "zero.txt").write_bytes(b"")
+    for src in (model, model / "weights.bin"):
+        checked = inputs.scan(str(src), "path")
+        copied = inputs.copy(checked, tmp_path / f"copy-{src.name}", digest=True)
+        assert inputs.digest(checked) == copied
+
+
 def test_a_file_swapped_for_a_link_after_the_walk_is_not_followed(
     tmp_path: Path, model: Path
 ) -> None:

@@ -79,6 +79,13 @@ class CodeStore:
             )
         return code
 
+    async def destination(self, endpoint: str, name: str, src: Path) -> str:
+        """The path :meth:`copy` gives ``src`` (named by its content), without copying it:
+        what ``--dry-run`` prints as the deployment's code."""
+        checked = await asyncio.to_thread(inputs.scan, str(src), "code_configuration.code", "code")
+        digest = await asyncio.to_thread(inputs.digest, checked)
+        return str(self.root / endpoint / name / digest[:16])
+
     async def copy(self, endpoint: str, name: str, src: Path) -> str:
         """Copy ``src`` for a deployment (the same content is stored once): its path."""
         base = self.root / endpoint / name
