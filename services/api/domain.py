@@ -203,6 +203,9 @@ class EndpointSpec:
     tags: dict[str, str] = field(default_factory=dict)
     traffic: dict[str, int] = field(default_factory=dict)
     mirror_traffic: dict[str, int] = field(default_factory=dict)
+    #: "enabled" | "disabled" (az ml's words); None: the back end's default. Sent by the
+    #: back ends with the "endpoint.public_network_access" capability (Azure ML)
+    public_network_access: str | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,13 @@ class Endpoint:
     # The deployment's OpenAPI spec behind the endpoint's auth (az ml's ``openapi_uri``,
     # ARM's ``swaggerUri``): GET it with the key, ``?version=3`` for OpenAPI 3.
     openapi_uri: str = ""
+    # Where scoring_uri comes from on a Kubernetes cluster: cluster_tag (the cluster's
+    # modeldeck.io/gateway-url), gateway_status (the Gateway's status.addresses),
+    # load_balancer (its LoadBalancer Service), none (then scoring_uri is "" and error
+    # says how to get one); "" elsewhere.
+    scoring_uri_source: str = ""
+    #: as EndpointSpec's, as the back end reports it (None: it has no such setting)
+    public_network_access: str | None = None
 
 
 @dataclass(frozen=True)
@@ -242,6 +252,8 @@ class EndpointPatch:
     description: str | None = None
     tags: dict[str, str] | None = None
     control: str | None = None
+    #: as EndpointSpec's; sent by the back ends with that capability only
+    public_network_access: str | None = None
 
     def changes(self) -> dict[str, Any]:
         """The fields given, by name: what a back end sends (the local client's PATCH body)."""
@@ -309,8 +321,15 @@ class RequestSettings:
 
 @dataclass(frozen=True)
 class Probe:
-    initial_delay: int = 0  # seconds
-    period: int = 1
+    """A liveness or readiness probe (``GET /``), in seconds. The defaults are az ml's
+    (``azure.ai.ml.entities.ProbeSettings``: initial_delay 10, period 10, timeout 2,
+    failure_threshold 30, success_threshold 1; REST ``ProbeSettings`` the same): a block
+    given in part is completed with them. A deployment that gives no probe at all has
+    ``None``, and each back end applies its own default (Azure ML: the service's, by sending
+    nothing; Kubernetes: these; a local pool: ``supervisor.LOCAL_PROBE``)."""
+
+    initial_delay: int = 10
+    period: int = 10
     timeout: int = 2
     failure_threshold: int = 30
     success_threshold: int = 1
@@ -332,8 +351,9 @@ class DeploymentSpec:
     resources: Resources = field(default_factory=Resources)
     scale_settings: ScaleSettings = field(default_factory=ScaleSettings)
     request_settings: RequestSettings = field(default_factory=RequestSettings)
-    liveness_probe: Probe = field(default_factory=Probe)
-    readiness_probe: Probe = field(default_factory=Probe)
+    #: None: not given, the back end's default applies (:class:`Probe`)
+    liveness_probe: Probe | None = None
+    readiness_probe: Probe | None = None
     environment_variables: dict[str, str] = field(default_factory=dict)
     #: an image (Kubernetes), a registered environment (``azureml:NAME:VERSION``,
     #: ``azureml:NAME@latest``) or a curated one (``azureml://registries/azureml/...``)
@@ -346,6 +366,10 @@ class DeploymentSpec:
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     storage_uri: str | None = None  # Kubernetes: model/code larger than 1 MiB
+    #: sent by the back ends with the "deployment.instance_type" / "...app_insights_enabled"
+    #: capabilities (Azure ML: ``instanceType``, ``appInsightsEnabled``); warned about elsewhere
+    instance_type: str | None = None
+    app_insights_enabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -421,6 +445,9 @@ class InvokeResult:
     )  # who answered (x-ms-azureml-model-deployment / azureml-model-deployment)
     request_id: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: How the request went when not to the scoring URI (Kubernetes: the API server's
+    #: service proxy, its path, and why); None: the scoring URI.
+    via: str | None = None
 
 
 # --------------------------------------------------------------------------- operations

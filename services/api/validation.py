@@ -57,6 +57,37 @@ def strip_azureml(ref: str) -> str:
     return ref.removeprefix("azureml:")
 
 
+#: what a model path or a code folder may name instead of local files: a registered asset
+#: (``azureml:NAME:VERSION``), a datastore URI (``azureml://datastores/...``) or a storage
+#: URL, registered as given by the back ends with the "assets.remote" capability
+REMOTE_ASSET = re.compile(r"^(azureml:|(https?|wasbs?|abfss?)://)", re.IGNORECASE)
+
+
+#: a registered model: ``azureml:NAME:VERSION``, ``NAME:VERSION``, ``azureml:NAME@latest``
+MODEL_REF = re.compile(r"(azureml:)?[a-zA-Z][-a-zA-Z0-9_.]*(:\d+|@latest)?")
+
+
+def is_remote_asset(path: str) -> bool:
+    """A model path or code folder that names a remote asset, not local files."""
+    return bool(REMOTE_ASSET.match(path))
+
+
+def remote_refused(field: str, value: str, backend: str) -> InvalidInput:
+    """A remote asset given to a back end without the "assets.remote" capability."""
+    fix = "give a file or folder on this machine, or send it to an Azure ML workspace (-w PROFILE"
+    fix += ' of a profile with provider = "azureml")'
+    if field == "path" and value.startswith("azureml:") and not value.startswith("azureml://"):
+        fix += "; a model registered here needs no new version: name it in a deployment as "
+        fix += f"model: {value}"
+    return InvalidInput(
+        field,
+        value,
+        f"names a registered asset or a remote URI, which the {backend} workspace does not "
+        "fetch: it registers files from this machine",
+        fix,
+    )
+
+
 def parse_model_ref(ref: str) -> tuple[str, str | None]:
     """``azureml:NAME:VERSION`` / ``NAME:VERSION`` / ``NAME@latest`` -> (name, version|None)."""
     text = strip_azureml(ref)
@@ -285,14 +316,26 @@ def model_spec(spec: ModelSpec) -> ModelSpec:
         raise InvalidInput(
             "path", spec.path, "is required", "pass --path to a model file or folder"
         )
-    if not Path(spec.path).exists():
+    remote = is_remote_asset(spec.path)  # registered as given, where the back end can
+    if remote:
+        text(spec.path, "path", MAX_REFERENCE_CHARS)
+        registered = not spec.path.startswith("azureml://")
+        if spec.path.startswith("azureml:") and registered and not MODEL_REF.fullmatch(spec.path):
+            raise InvalidInput(
+                "path",
+                spec.path,
+                "must be azureml:NAME:VERSION (a registered model) or a file or folder",
+                "write --path azureml:sklearn-demo:1",
+            )
+    elif not Path(spec.path).exists():
         raise InvalidInput(
             "path",
             spec.path,
             "does not exist",
             "give the path of a model file or folder that exists",
         )
-    inputs.check_top(spec.path, "path", "model")  # a regular file or folder, not /dev or /proc
+    else:
+        inputs.check_top(spec.path, "path", "model")  # a regular file or folder, not /dev
     if spec.type not in MODEL_TYPES:
         raise InvalidInput(
             "type",
@@ -301,7 +344,7 @@ def model_spec(spec: ModelSpec) -> ModelSpec:
             "declare type: custom_model (with code_configuration) or type: mlflow_model (a "
             "folder with an MLmodel file)",
         )
-    if spec.type == "mlflow_model":
+    if spec.type == "mlflow_model" and not remote:
         from ..environments.mlflow import read_mlmodel
 
         read_mlmodel(spec.path, field="path")
@@ -573,7 +616,7 @@ def deployment_spec(spec: DeploymentSpec) -> DeploymentSpec:
     if not spec.model:
         raise InvalidInput("model", spec.model, "is required", "set model: azureml:NAME:VERSION")
     text(spec.model, "model", MAX_REFERENCE_CHARS)
-    if not re.fullmatch(r"(azureml:)?[a-zA-Z][-a-zA-Z0-9_.]*(:\d+|@latest)?", spec.model):
+    if not MODEL_REF.fullmatch(spec.model):
         raise InvalidInput(
             "model",
             spec.model,
@@ -639,6 +682,8 @@ def deployment_spec(spec: DeploymentSpec) -> DeploymentSpec:
     spec_integer(q.max_queue_wait_ms, "request_settings.max_queue_wait_ms", 0, 300_000)
     for probe_name in ("liveness_probe", "readiness_probe"):
         p = getattr(spec, probe_name)
+        if p is None:  # not given: the back end's default
+            continue
         spec_integer(p.initial_delay, f"{probe_name}.initial_delay", 0, 3600)
         spec_integer(p.period, f"{probe_name}.period", 1, 3600)
         spec_integer(p.timeout, f"{probe_name}.timeout", 1, 3600)

@@ -482,7 +482,13 @@ def endpoint_to_domain(res: dict[str, Any]) -> Endpoint:
         control=tags.get(TAG_CONTROL) or None,
         created_at=_created(res),
         revision=revision(res),
+        public_network_access=str(props.get("publicNetworkAccess") or "Enabled").lower(),
     )
+
+
+def public_network_access_to_arm(value: str) -> str:
+    """az ml's ``enabled`` / ``disabled`` -> ARM's ``PublicNetworkAccessType`` enum."""
+    return value.capitalize()
 
 
 def endpoint_create_body(
@@ -497,6 +503,8 @@ def endpoint_create_body(
     }
     if spec.mirror_traffic:
         props["mirrorTraffic"] = dict(spec.mirror_traffic)
+    if spec.public_network_access is not None:
+        props["publicNetworkAccess"] = public_network_access_to_arm(spec.public_network_access)
     body: dict[str, Any] = {
         "kind": "K8s",
         "identity": {"type": "SystemAssigned"},
@@ -518,8 +526,10 @@ def endpoint_update_body(
     mirror_traffic: dict[str, int],
     description: str | None,
     tags: dict[str, str],
+    public_network_access: str | None = None,
 ) -> dict[str, Any]:
-    """The endpoint as read, with the FULL traffic and mirror maps (never left out)."""
+    """The endpoint as read, with the FULL traffic and mirror maps (never left out);
+    ``public_network_access`` None: as read."""
     props = {
         k: v for k, v in (current.get("properties") or {}).items() if k not in _ENDPOINT_READONLY
     }
@@ -528,6 +538,8 @@ def endpoint_update_body(
     props["mirrorTraffic"] = dict(mirror_traffic)
     if description is not None:
         props["description"] = description
+    if public_network_access is not None:
+        props["publicNetworkAccess"] = public_network_access_to_arm(public_network_access)
     body: dict[str, Any] = {"properties": props, "tags": dict(tags)}
     for key in ("location", "kind", "sku"):
         if current.get(key):
@@ -554,15 +566,18 @@ def _probe_body(p: Probe) -> dict[str, Any]:
     }
 
 
-def _probe(data: dict[str, Any] | None) -> Probe:
+def _probe(data: dict[str, Any] | None) -> Probe | None:
+    """What the service returns (it fills the probes a PUT left out); a field it leaves
+    out reads as az ml's default (Probe's)."""
     if not data:
-        return Probe()
+        return None
+    d = Probe()
     return Probe(
-        initial_delay=int(iso_to_seconds(data.get("initialDelay"), 0)),
-        period=int(iso_to_seconds(data.get("period"), 10)),
-        timeout=int(iso_to_seconds(data.get("timeout"), 2)),
-        failure_threshold=int(data.get("failureThreshold") or 30),
-        success_threshold=int(data.get("successThreshold") or 1),
+        initial_delay=int(iso_to_seconds(data.get("initialDelay"), d.initial_delay)),
+        period=int(iso_to_seconds(data.get("period"), d.period)),
+        timeout=int(iso_to_seconds(data.get("timeout"), d.timeout)),
+        failure_threshold=int(data.get("failureThreshold") or d.failure_threshold),
+        success_threshold=int(data.get("successThreshold") or d.success_threshold),
     )
 
 
@@ -601,17 +616,22 @@ def deployment_body(
         "description": spec.description,
         "model": model_id,
         "environmentVariables": dict(spec.environment_variables),
-        "appInsightsEnabled": False,
+        "appInsightsEnabled": spec.app_insights_enabled,
         "scaleSettings": scale,
         "requestSettings": {
             "requestTimeout": ms_to_iso(q.request_timeout_ms),
             "maxConcurrentRequestsPerInstance": q.max_concurrent_requests_per_instance,
             "maxQueueWait": ms_to_iso(q.max_queue_wait_ms),
         },
-        "livenessProbe": _probe_body(spec.liveness_probe),
-        "readinessProbe": _probe_body(spec.readiness_probe),
         "containerResourceRequirements": requirements,
     }
+    # a probe not given is not sent: the service's defaults apply, as with az ml
+    for key, probe in (
+        ("livenessProbe", spec.liveness_probe),
+        ("readinessProbe", spec.readiness_probe),
+    ):
+        if probe is not None:
+            props[key] = _probe_body(probe)
     if code_id:
         props["codeConfiguration"] = {
             "codeId": code_id,
@@ -619,6 +639,8 @@ def deployment_body(
         }
     if environment_id:
         props["environmentId"] = environment_id
+    if spec.instance_type:  # else the compute's default instance type
+        props["instanceType"] = spec.instance_type
     tags = dict(spec.tags)
     tags[TAG_ROLE] = spec.role.value
     body: dict[str, Any] = {
@@ -692,6 +714,8 @@ def deployment_to_domain(
             str(k): str(v) for k, v in (props.get("environmentVariables") or {}).items()
         },
         environment=props.get("environmentId"),
+        instance_type=props.get("instanceType") or None,
+        app_insights_enabled=bool(props.get("appInsightsEnabled")),
         role=role,
         description=str(props.get("description") or ""),
         tags=_user_tags(tags),

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..api.domain import ClusterSpec, DeploymentSpec, LogLine, MetricSample, Model
+from ..api.domain import ClusterSpec, DeploymentSpec, LogLine, MetricSample, Model, Probe
 
 if TYPE_CHECKING:
     from ..local.dataplane.logstore import LogStore
@@ -94,8 +94,17 @@ class DeploymentStatus:
 
 
 class ClusterDriver(abc.ABC):
+    #: the probe a deployment that gives none gets (az ml's defaults unless the driver says)
+    default_probe: Probe = Probe()
+
     def __init__(self, spec: ClusterSpec) -> None:
         self.spec = spec
+
+    def retag(self, tags: dict[str, str]) -> bool:
+        """Take the cluster's new tags (``cluster update --tag``); True when the endpoints'
+        routes must be written again (a Kubernetes cluster's Gateway changed)."""
+        self.spec = replace(self.spec, tags=dict(tags))
+        return False
 
     @abc.abstractmethod
     async def capacity(self) -> Capacity:
@@ -206,6 +215,27 @@ class RendersManifests(Protocol):
     ) -> list[dict]: ...
 
     async def render_deployment(self, endpoint: str, runtime: DeploymentRuntime) -> list[dict]: ...
+
+
+@runtime_checkable
+class ScoresThroughApi(Protocol):
+    """Knows where its scoring URI comes from, and can score through its API server (a
+    jump box that reaches the API server but not the cluster's load balancer)."""
+
+    def scoring_address(self) -> tuple[str, str]:
+        """(base URL or "", its source: cluster_tag, gateway_status, load_balancer, none)."""
+        ...
+
+    def scoring_uri_note(self, endpoint: str) -> str | None:
+        """Why there is no scoring URI, and the fix (None when there is one)."""
+        ...
+
+    async def score_via_api(
+        self, endpoint: str, deployment: str, body: bytes, headers: dict[str, str], timeout_s: float
+    ) -> tuple[int, bytes, dict[str, str], str]:
+        """POST to the deployment's Service through the API server's service proxy:
+        (status, body, lower-cased headers, the path used)."""
+        ...
 
 
 @runtime_checkable

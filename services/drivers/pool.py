@@ -47,7 +47,13 @@ from .. import vmsizes
 from ..api.domain import ClusterSpec, DeploymentSpec, LogLine, MetricSample
 from ..api.errors import BackendError, InvalidInput, NotFound
 from ..local.dataplane.logstore import LogStore
-from ..local.dataplane.supervisor import Replica, ReplicaConfig, ReplicaState, Supervisor
+from ..local.dataplane.supervisor import (
+    LOCAL_PROBE,
+    Replica,
+    ReplicaConfig,
+    ReplicaState,
+    Supervisor,
+)
 from ..prometheus import family, labels
 from .base import (
     Capacity,
@@ -109,6 +115,9 @@ class _Deployment:
 
 class PoolDriver(ClusterDriver, KeepsLogs):
     """Runs a pool's deployments as local processes behind ``gateway``."""
+
+    #: the data plane's own fast probing, not az ml's 10 s (a local rollout waits on it)
+    default_probe = LOCAL_PROBE
 
     def __init__(
         self,
@@ -366,8 +375,8 @@ class PoolDriver(ClusterDriver, KeepsLogs):
             environment=dict(spec.environment_variables),
             runtime=spec.runtime,
             max_concurrency=spec.request_settings.max_concurrent_requests_per_instance,
-            readiness=spec.readiness_probe,
-            liveness=spec.liveness_probe,
+            readiness=spec.readiness_probe or self.default_probe,
+            liveness=spec.liveness_probe or self.default_probe,
             python=runtime.python,
         )
         dep.next_index += 1

@@ -38,6 +38,7 @@ from .environment import (
 )
 from .model import inline_model
 from .schema import (
+    BackendWarnings,
     Key,
     Shape,
     boolean,
@@ -114,6 +115,8 @@ DEPLOYMENT = Shape(
         Key("instance_count", integer()),
         Key(
             "instance_type",
+            text,
+            sent_by="deployment.instance_type",  # ARM's instanceType
             ignored="instance_type is not used by local pools: resources.requests decide what "
             "each replica takes",
         ),
@@ -128,8 +131,7 @@ DEPLOYMENT = Shape(
         Key(
             "app_insights_enabled",
             boolean,
-            default=None,
-            keep=False,
+            sent_by="deployment.app_insights_enabled",  # ARM's appInsightsEnabled
             ignored="app_insights_enabled is not used: the gateway exposes metrics at /metrics",
         ),
         Key(
@@ -154,6 +156,7 @@ DEPLOYMENT = Shape(
 #: the keys read after the nested settings, in this order (the first error is the one named)
 _PLAIN = (
     "app_insights_enabled",
+    "instance_type",
     "instance_count",
     "environment_variables",
     "runtime",
@@ -185,6 +188,8 @@ class LoadedDeployment:
     #: no code_configuration and a registered model reference: served as an MLflow no-code
     #: deployment if that model is an ``mlflow_model`` (looked up when it is sent)
     no_code_model: str | None = None
+    #: warnings of the back ends that do not send a key given (``Shape.backend_warnings``)
+    backend_warnings: BackendWarnings = ()
 
 
 def load_deployment(
@@ -223,9 +228,13 @@ def deployment_to_doc(spec: DeploymentSpec) -> dict[str, Any]:
         data["resources"][kind] = out
     if data.pop("environment_inline", None) is not None:
         data.pop("environment", None)  # kept as it is by updated_deployment
-    for key in ("environment", "storage_uri"):
+    for key in ("environment", "storage_uri", "liveness_probe", "readiness_probe"):
         if data.get(key) is None:
             data.pop(key, None)
+    if data.get("instance_type") is None:
+        data.pop("instance_type", None)
+    if not data.get("app_insights_enabled"):
+        data.pop("app_insights_enabled", None)  # a key given is warned about where unused
     return data
 
 
@@ -304,9 +313,10 @@ def deployment_from_doc(doc: Doc, *, warn_environment: bool = True) -> LoadedDep
             "code_configuration.code and code_configuration.scoring_script",
         )
     code_path = ("code_configuration", "code")
-    checked = doc.base_for(code_path) is not None
+    # a registered code asset (azureml:NAME:VERSION) or a URI: the back end decides
+    checked = doc.base_for(code_path) is not None and not validation.is_remote_asset(code)
     if no_code is None:
-        code = resolve_path(doc, code_path, code, "code")
+        code = resolve_path(doc, code_path, code)
     try:
         inputs.scoring_script_rule(script)  # relative, no '..': whatever the base
     except InvalidInput as exc:
@@ -375,5 +385,12 @@ def deployment_from_doc(doc: Doc, *, warn_environment: bool = True) -> LoadedDep
         raise at(doc, field_path(exc.field), exc) from None
     pending = model_ref if no_code is not None and no_code.environment is None else None
     return LoadedDeployment(
-        spec, model_to_register, warnings, pool_warnings, kube_warnings, pool_errors, pending
+        spec,
+        model_to_register,
+        warnings,
+        pool_warnings,
+        kube_warnings,
+        pool_errors,
+        pending,
+        DEPLOYMENT.backend_warnings(doc, data),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -329,3 +330,46 @@ async def test_memory_from_azures_percentage_and_the_listed_limits(ws: Any, seed
         if r.query["metricnamespace"].endswith("/deployments")
     ]
     assert asked and all("CpuMemoryUtilizationPercentage" in a for a in asked)
+
+
+async def test_probes_left_out_of_the_yaml_are_not_sent(ws: Any, seeded: Any) -> None:
+    """Issue 16.3: no probe in the YAML, no probe block in the PUT (az ml sends none), so
+    the service's defaults apply; show prints what the service returns, and sending that
+    spec back (update from show) sends those values; a probe given is sent as given."""
+    from modeldeck.services.specs.deployment import load_deployment, updated_deployment
+
+    loaded = load_deployment(EXAMPLES / "blue.yml", name="purple")
+    assert loaded.spec.liveness_probe is None and loaded.spec.readiness_probe is None
+    await (await ws.create_deployment(loaded.spec)).wait()
+    props = seeded.calls("PUT", "/deployments/purple")[0].body["properties"]
+    assert "livenessProbe" not in props and "readinessProbe" not in props
+    shown = (await ws.get_deployment("my-endpoint", "purple")).spec
+    service = Probe(initial_delay=10, period=10, timeout=2, failure_threshold=30)
+    assert shown.liveness_probe == shown.readiness_probe == service
+    again = updated_deployment(shown, ["instance_count=2"]).spec
+    await (await ws.update_deployment(again)).wait()
+    props = seeded.calls("PUT", "/deployments/purple")[-1].body["properties"]
+    assert (
+        props["livenessProbe"]
+        == props["readinessProbe"]
+        == {
+            "initialDelay": "PT10S",
+            "period": "PT10S",
+            "timeout": "PT2S",
+            "failureThreshold": 30,
+            "successThreshold": 1,
+        }
+    )
+    given = Probe(initial_delay=3, period=4, timeout=5, failure_threshold=6, success_threshold=2)
+    await (await ws.update_deployment(replace(loaded.spec, readiness_probe=given))).wait()
+    props = seeded.calls("PUT", "/deployments/purple")[-1].body["properties"]
+    assert "livenessProbe" not in props
+    assert props["readinessProbe"] == {
+        "initialDelay": "PT3S",
+        "period": "PT4S",
+        "timeout": "PT5S",
+        "failureThreshold": 6,
+        "successThreshold": 2,
+    }
+    assert (await ws.get_deployment("my-endpoint", "purple")).spec.readiness_probe == given
+    assert seeded.schema_errors == []

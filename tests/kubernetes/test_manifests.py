@@ -203,3 +203,37 @@ def test_secret_holds_the_keys_and_dry_run_yaml_redacts_them(k: Any) -> None:
     ]
     for d in docs:
         validate(d)
+
+
+def test_probes_not_given_get_az_mls_defaults_and_given_ones_are_kept(
+    k: Any, examples: Path, tmp_path: Path
+) -> None:
+    """Issue 15.7: a YAML without probes gets az ml's defaults (ProbeSettings: first probe
+    after 10 s, every 10 s, 2 s time-out, 30 failures), not a probe every second; a block
+    given is rendered as given, its missing keys completed with the same defaults."""
+    from modeldeck.services.specs.deployment import load_deployment
+
+    def probes(yml: Path) -> tuple[dict, dict]:
+        spec = load_deployment(yml).spec
+        objs = objects(k, liveness_probe=spec.liveness_probe, readiness_probe=spec.readiness_probe)
+        validate(objs[1])
+        container = objs[1]["spec"]["template"]["spec"]["containers"][0]
+        return container["livenessProbe"], container["readinessProbe"]
+
+    def seconds(probe: dict) -> tuple[int, ...]:
+        keys = ("initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold")
+        return tuple(probe[key] for key in keys)
+
+    liveness, readiness = probes(examples / "blue.yml")
+    assert seconds(liveness) == seconds(readiness) == (10, 10, 2, 30)
+    assert liveness["httpGet"] == {"path": "/", "port": "http"}
+    (tmp_path / "blue").symlink_to(examples / "blue")
+    given = tmp_path / "probed.yml"
+    given.write_text(
+        (examples / "blue.yml").read_text()
+        + "liveness_probe:\n  period: 3\n  failure_threshold: 5\n"
+        + "readiness_probe:\n  initial_delay: 1\n  timeout: 4\n"
+    )
+    liveness, readiness = probes(given)
+    assert seconds(liveness) == (10, 3, 2, 5)
+    assert seconds(readiness) == (1, 10, 4, 30)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -725,3 +726,38 @@ async def test_two_control_planes_racing_rounds_lose_nothing(  # type: ignore[no
     finally:
         for op in (alice, bob):
             await op.close()
+
+
+async def test_probes_not_given_get_az_mls_defaults_on_kubernetes(  # type: ignore[no-untyped-def]
+    fake, h, tmp_path, monkeypatch
+) -> None:
+    """Issue 15.7: a deployment without probes gets az ml's defaults on Kubernetes (first
+    probe after 10 s, every 10 s, not every second) in its pods and in `show`; the record
+    and the spec annotation keep them unset."""
+    from modeldeck.services.api.domain import EndpointSpec, Probe
+
+    config = fake_apiserver.write_kubeconfig(
+        tmp_path / "kubeconfig", {"fake": (fake.url, "")}, current="fake"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    op = Operator(tmp_path / "op", "op@jump1", monkeypatch)
+    try:
+        await op.join(h)
+        engine = op.acting()
+        await op.done(await engine.create_endpoint(EndpointSpec(name="kube-ep", compute="aks")))
+        await op.done(await engine.create_deployment(h.deployment("blue", "kube-ep")))
+        made = fake.get("deployments", "ml", "kube-ep-blue")
+        container = made["spec"]["template"]["spec"]["containers"][0]
+        for key in ("livenessProbe", "readinessProbe"):
+            assert container[key]["initialDelaySeconds"] == 10
+            assert container[key]["periodSeconds"] == 10
+            assert container[key]["timeoutSeconds"] == 2
+            assert container[key]["failureThreshold"] == 30
+        kube = (await engine.get_deployment("kube-ep", "blue")).spec
+        assert kube.liveness_probe == kube.readiness_probe == Probe()
+        assert Probe() == Probe(initial_delay=10, period=10, timeout=2, failure_threshold=30)
+        # the spec annotation (what adoption reads back) keeps them unset
+        recorded = json.loads(made["metadata"]["annotations"]["modeldeck.io/spec"])
+        assert recorded["liveness_probe"] is None and recorded["readiness_probe"] is None
+    finally:
+        await op.close()

@@ -218,3 +218,24 @@ async def test_an_operation_reports_progress_until_done(workspace, h) -> None:  
     assert [op.progress for op in seen] == sorted(op.progress for op in seen)
     assert (await ws.get_operation(handle.id)).status is OperationStatus.SUCCEEDED
     assert (await ws.get_deployment("progress-ep", "blue")).ready_replicas == 2
+
+
+async def test_probes_not_given_show_the_pools_own(workspace, h) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15.7: a local pool keeps its fast probing (every second from the start, its
+    data plane's own supervision) for a deployment without probes, and `show` prints that;
+    a probe given is shown (and used) as given."""
+    from modeldeck.services.api.domain import Probe
+    from modeldeck.services.local.dataplane.supervisor import LOCAL_PROBE
+
+    ws = workspace
+    await h.make_endpoint(ws, "probe-ep")
+    await h.wait(await ws.create_deployment(h.deployment("blue", "probe-ep")))
+    shown = (await ws.get_deployment("probe-ep", "blue")).spec
+    assert shown.liveness_probe == shown.readiness_probe == LOCAL_PROBE
+    assert (LOCAL_PROBE.initial_delay, LOCAL_PROBE.period) == (0, 1)
+    given = Probe(initial_delay=0, period=2, failure_threshold=20)
+    await h.wait(
+        await ws.create_deployment(h.deployment("green", "probe-ep", readiness_probe=given))
+    )
+    shown = (await ws.get_deployment("probe-ep", "green")).spec
+    assert shown.readiness_probe == given and shown.liveness_probe == LOCAL_PROBE

@@ -124,8 +124,8 @@ def runtime(
         or RequestSettings(request_timeout_ms=10000, max_concurrent_requests_per_instance=4),
         scale_settings=scale or ScaleSettings(),
         environment_variables=env or {},
-        readiness_probe=probe or Probe(period=1, failure_threshold=30),
-        liveness_probe=probe or Probe(period=1, failure_threshold=30),
+        readiness_probe=probe,  # None: the pool's own (supervisor.LOCAL_PROBE)
+        liveness_probe=probe,
     )
     return DeploymentRuntime(spec=spec, model=model or model_copy(root), code_dir=str(code))
 

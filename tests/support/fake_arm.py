@@ -62,6 +62,19 @@ class Op:
     status: str = "InProgress"
 
 
+#: what the service fills in a deployment's probes when a PUT leaves them (or a field of
+#: them) out: REST ``ProbeSettings`` defaults (period PT10S, timeout PT2S, failureThreshold
+#: 30, successThreshold 1); initialDelay has none in the spec, 10 s as az ml documents it
+PROBES = ("livenessProbe", "readinessProbe")
+PROBE_DEFAULTS = {
+    "initialDelay": "PT10S",
+    "period": "PT10S",
+    "timeout": "PT2S",
+    "failureThreshold": 30,
+    "successThreshold": 1,
+}
+
+
 @dataclass
 class Recorded:
     method: str
@@ -262,6 +275,8 @@ class FakeArm:
         state: str = "Succeeded",
         capacity: int = 1,
     ) -> None:
+        if "c/1" not in self.codes:  # the code version it names (a PUT naming a missing one: 404)
+            self.add_code("c")
         self.deployments.setdefault(endpoint, {})[name] = {
             "id": f"{self.ws_path}/onlineEndpoints/{endpoint}/deployments/{name}",
             "name": name,
@@ -285,20 +300,8 @@ class FakeArm:
                     "maxConcurrentRequestsPerInstance": 1,
                     "maxQueueWait": "PT0.5S",
                 },
-                "livenessProbe": {
-                    "initialDelay": "PT10S",
-                    "period": "PT10S",
-                    "timeout": "PT2S",
-                    "failureThreshold": 30,
-                    "successThreshold": 1,
-                },
-                "readinessProbe": {
-                    "initialDelay": "PT10S",
-                    "period": "PT10S",
-                    "timeout": "PT2S",
-                    "failureThreshold": 30,
-                    "successThreshold": 1,
-                },
+                "livenessProbe": dict(PROBE_DEFAULTS),
+                "readinessProbe": dict(PROBE_DEFAULTS),
                 "containerResourceRequirements": {
                     "containerResourceRequests": {"cpu": "0.5", "memory": "512Mi"}
                 },
@@ -858,6 +861,9 @@ class FakeArm:
             "tags": body.get("tags") or {},
             "systemData": self._system_data(request, res),
             "properties": {
+                # ARM fills what a PUT leaves out with the spec's default (mfe.json 2024-10-01,
+                # OnlineEndpoint.publicNetworkAccess: "Enabled")
+                "publicNetworkAccess": "Enabled",
                 **{k: v for k, v in props.items() if k not in ("traffic", "mirrorTraffic")},
                 "traffic": traffic,
                 "mirrorTraffic": mirror,
@@ -1108,6 +1114,12 @@ class FakeArm:
             mname, mver = parts[parts.index("models") + 1], parts[-1]
             if mver not in self.models.get(mname, {}):
                 return _error(404, "ResourceNotFound", f"Model {mname}:{mver} was not found.")
+        code_id = (props.get("codeConfiguration") or {}).get("codeId") or ""
+        cparts = code_id.split("/")
+        if "codes" in cparts:  # as for the model: a code version that is not there is a 404
+            cname, cver = cparts[cparts.index("codes") + 1], cparts[-1]
+            if f"{cname}/{cver}" not in self.codes:
+                return _error(404, "ResourceNotFound", f"Code {cname}:{cver} was not found.")
         new = {
             "id": f"{self.ws_path}/onlineEndpoints/{e}/deployments/{d}",
             "name": d,
@@ -1117,7 +1129,11 @@ class FakeArm:
             "sku": body.get("sku") or {"name": "Default", "capacity": 1},
             "tags": body.get("tags") or {},
             "systemData": self._system_data(request, res),
-            "properties": {**props, "provisioningState": "Creating" if res is None else "Updating"},
+            "properties": {
+                **props,
+                **{k: {**PROBE_DEFAULTS, **(props.get(k) or {})} for k in PROBES},
+                "provisioningState": "Creating" if res is None else "Updating",
+            },
         }
         deps[d] = new
         error = self.fail_deployments.get((e, d))

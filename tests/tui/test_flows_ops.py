@@ -72,7 +72,7 @@ async def test_long_operation_shows_a_progress_bar_then_a_notification(
     await h.make_endpoint(workspace, "ep-scale", {})
     # each new replica is ready no sooner than 2 s after it starts, so the scale lasts long
     # enough for the bar to be seen on a loaded machine (a replica alone starts in ~0.2 s)
-    slow = h.deployment_spec("blue", "ep-scale", readiness_probe=Probe(initial_delay=2))
+    slow = h.deployment_spec("blue", "ep-scale", readiness_probe=Probe(initial_delay=2, period=1))
     await (await workspace.create_deployment(slow, all_traffic=True)).wait()
     app = ModeldeckApp(workspace, poll_scale=0.25, initial_view="deployments")
     seen: list[tuple[str, float]] = []

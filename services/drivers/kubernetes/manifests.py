@@ -56,6 +56,7 @@ from ...api.domain import DeploymentSpec, Model, Probe, ResourceSet, ScaleSettin
 from ...api.errors import InvalidInput
 from ...codehash import TreeDigest
 from ...scoring import HOST
+from . import podsecurity
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 ENDPOINT_LABEL = "modeldeck.io/endpoint"
@@ -84,6 +85,7 @@ DEPLOYMENT_HEADER = "azureml-model-deployment"
 CONFIGMAP_LIMIT = 1024 * 1024  # bytes of file content a ConfigMap may hold
 POD_PORT = 5001
 SERVICE_PORT = 80
+SERVICE_PORT_NAME = "http"
 APP_DIR = "/var/modeldeck/app"
 KEYS_DIR = "/var/modeldeck/keys"
 MODEL_VOLUME_DIR = "/var/modeldeck/model"
@@ -97,13 +99,6 @@ ENV_DIR = "/var/modeldeck/env"
 ENV_CONTAINER = "environment"
 ENV_PYTHON = f"{ENV_DIR}/venv/bin/python"
 STARTUP_SECONDS = 600  # how long init() may take before the kubelet restarts the container
-#: No privilege escalation, no capabilities: what the "restricted" Pod Security Standard
-#: asks that any image can live with (runAsNonRoot is left to the image: Azure ML's
-#: inference images already run as a non-root user).
-CONTAINER_SECURITY: dict[str, Any] = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-}
 
 _DNS = re.compile(r"[^a-z0-9-]+")
 
@@ -609,7 +604,9 @@ def configmap_name(endpoint: str, deployment: str, app: AppFiles) -> str:
     return f"{deployment_name(endpoint, deployment)}-{app.digest}"
 
 
-def _probe(p: Probe, *, liveness: bool) -> dict:
+def _probe(given: Probe | None, *, liveness: bool) -> dict:
+    """A container probe; not given: az ml's defaults (Probe's: every 10 s after 10 s)."""
+    p = given or Probe()
     return {
         "httpGet": {"path": "/", "port": "http"},
         "initialDelaySeconds": p.initial_delay,
@@ -648,6 +645,7 @@ def deployment(
         },
         {"name": "PORT", "value": str(POD_PORT)},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
+        *podsecurity.home_env(spec.environment_variables),
     ]
     items = [
         {"key": _configmap_key(i, path), "path": path} for i, path in enumerate(sorted(app.files))
@@ -655,6 +653,7 @@ def deployment(
     mounts = [
         {"name": "app", "mountPath": APP_DIR, "readOnly": True},
         {"name": "keys", "mountPath": KEYS_DIR, "readOnly": True},
+        podsecurity.tmp_mount(),
     ]
     volumes: list[dict[str, Any]] = [
         {
@@ -665,11 +664,13 @@ def deployment(
                 "defaultMode": 0o444,
             },
         },
+        # 0440 and the pod's fsGroup: root and the pod's group read the keys, nobody else
         {"name": "keys", "secret": {"secretName": secret_name(endpoint), "defaultMode": 0o440}},
+        podsecurity.tmp_volume(),
     ]
     pod: dict[str, Any] = {
         "automountServiceAccountToken": False,
-        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": podsecurity.pod_security_context(),
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": 30,
         "containers": [
@@ -695,7 +696,7 @@ def deployment(
                 "livenessProbe": _probe(spec.liveness_probe, liveness=True),
                 "readinessProbe": _probe(spec.readiness_probe, liveness=False),
                 "volumeMounts": mounts,
-                "securityContext": CONTAINER_SECURITY,
+                "securityContext": podsecurity.container_security_context(),
             }
         ],
         "volumes": volumes,
@@ -713,8 +714,12 @@ def deployment(
                 "name": "storage-initializer",
                 "image": STORAGE_INITIALIZER_IMAGE,
                 "args": [app.storage_uri, f"{MODEL_VOLUME_DIR}/{app.model_base}"],
-                "volumeMounts": [{"name": "model", "mountPath": MODEL_VOLUME_DIR}],
-                "securityContext": CONTAINER_SECURITY,
+                "env": podsecurity.home_env({}),
+                "volumeMounts": [
+                    {"name": "model", "mountPath": MODEL_VOLUME_DIR},
+                    podsecurity.tmp_mount(),
+                ],
+                "securityContext": podsecurity.container_security_context(),
                 "resources": {
                     "requests": {"cpu": "100m", "memory": "100Mi"},
                     "limits": {"cpu": "1", "memory": "1Gi"},
@@ -776,6 +781,7 @@ def _environment_container(endpoint: str, spec: DeploymentSpec, build: Environme
         {"name": "MODELDECK_ENV_DIR", "value": ENV_DIR},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
         {"name": "PIP_NO_CACHE_DIR", "value": "1"},
+        *podsecurity.home_env(own),
     ]
     return {
         "name": ENV_CONTAINER,
@@ -787,8 +793,9 @@ def _environment_container(endpoint: str, spec: DeploymentSpec, build: Environme
         "volumeMounts": [
             {"name": "app", "mountPath": APP_DIR, "readOnly": True},
             {"name": "environment", "mountPath": ENV_DIR},
+            podsecurity.tmp_mount(),
         ],
-        "securityContext": CONTAINER_SECURITY,
+        "securityContext": podsecurity.container_security_context(),
     }
 
 
@@ -828,7 +835,7 @@ def service(namespace: str, endpoint: str, dep: str) -> dict:
             "selector": dict(lab),
             "ports": [
                 {
-                    "name": "http",
+                    "name": SERVICE_PORT_NAME,
                     "port": SERVICE_PORT,
                     "targetPort": "http",
                     "protocol": "TCP",

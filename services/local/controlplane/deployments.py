@@ -73,8 +73,16 @@ class Deployments:
                 revision = self.store.set_deployment_state(d.endpoint, d.name, state) or revision
             finally:
                 ACTOR.reset(token)
+        spec = replace(d.spec, role=role)
+        driver = self.engine.drivers.get(ep.cluster)
+        if driver is not None:  # a probe not given reads as what applies (az ml prints it)
+            spec = replace(
+                spec,
+                liveness_probe=spec.liveness_probe or driver.default_probe,
+                readiness_probe=spec.readiness_probe or driver.default_probe,
+            )
         return Deployment(
-            spec=replace(d.spec, role=role),
+            spec=spec,
             provisioning_state=state,
             ready_replicas=ready,
             desired_replicas=desired,

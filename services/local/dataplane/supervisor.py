@@ -51,6 +51,10 @@ _MAX_LINE = 16 * 1024
 _STABLE_S = 10.0  # a replica ready this long has its backoff reset
 #: bytes a Unix socket path may have (sun_path is 108 on Linux, 104 on macOS, with its NUL)
 MAX_SOCKET_PATH = 103
+#: how a local replica is probed when its deployment gives no probe: every second from the
+#: start (a replica answers only once init() returned), so a local rollout is ready as soon
+#: as the replica is (bench/rollout.py); 30 failures (~30 s) to become ready or be restarted
+LOCAL_PROBE = Probe(initial_delay=0, period=1, timeout=2, failure_threshold=30)
 
 
 class ReplicaState(enum.StrEnum):
@@ -71,8 +75,8 @@ class ReplicaConfig:
     environment: dict[str, str] = field(default_factory=dict)
     runtime: str = "default"  # "default" | "azmlinfsrv"
     max_concurrency: int = 1
-    readiness: Probe = field(default_factory=Probe)
-    liveness: Probe = field(default_factory=Probe)
+    readiness: Probe = LOCAL_PROBE
+    liveness: Probe = LOCAL_PROBE
     #: the interpreter that runs the scoring host: the deployment's built environment
     #: (``services.environments``); None = modeldeck's own
     python: str | None = None
