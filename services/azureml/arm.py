@@ -181,8 +181,9 @@ _PARENT_CODES = frozenset(
 
 def workspace_not_found(method: str, url: str, status: int, err: dict[str, Any]) -> NotFound | None:
     """A 404 that is about the workspace itself (its name, resource group or subscription
-    is wrong), not about the resource asked for: the workspace's own URL, a GET of a list
-    (``computes``, ``onlineEndpoints``: a list of an existing workspace is never 404),
+    is wrong), not about the resource asked for: the workspace's own URL, a GET of one of
+    its lists (``computes``, ``onlineEndpoints``: never 404 in a workspace that exists; a
+    list under a resource, ``onlineEndpoints/E/deployments``, is 404 when E is missing),
     ARM's parent codes, or ARM naming the workspace as the resource it did not find."""
     m = _WORKSPACE_PATH.search(url)
     if status != 404 or m is None:
@@ -193,7 +194,7 @@ def workspace_not_found(method: str, url: str, status: int, err: dict[str, Any])
     segments = [p for p in (m["rest"] or "").split("/") if p]
     if not (
         not segments
-        or (method == "GET" and len(segments) % 2 == 1 and "providers" not in segments)
+        or (method == "GET" and len(segments) == 1)
         or code in _PARENT_CODES
         or f"workspaces/{ws.lower()}'" in said
     ):

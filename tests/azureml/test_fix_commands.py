@@ -326,6 +326,9 @@ async def test_a_missing_endpoint_in_a_real_workspace_is_still_the_endpoint(ws: 
         await ws.get_endpoint("nope")
     assert caught.value.kind == "endpoint" and caught.value.name == "nope"
     assert caught.value.fix == "list what exists with: modeldeck online-endpoint list"
+    with pytest.raises(NotFound) as caught:  # a list under a missing endpoint: the endpoint
+        await ws.list_deployments("nope")
+    assert caught.value.kind == "endpoint" and caught.value.name == "nope"
 
 
 async def test_an_unsupported_api_version_says_what_the_user_can_do(fake: Any, ws: Any) -> None:
