@@ -128,11 +128,7 @@ async def test_model_create_from_a_registered_version_points_at_its_files(
 async def test_deployment_with_a_remote_model_and_registered_code(
     ws: Any, seeded: Any, tmp_path: Path
 ) -> None:
-    seeded.codes["score-code/1"] = {
-        "id": f"{seeded.ws_path}/codes/score-code/versions/1",
-        "name": "1",
-        "properties": {"codeUri": "azureml://datastores/workspaceblobstore/paths/src/"},
-    }
+    seeded.add_code("score-code", "1")
     path = example(tmp_path, "green.yml", "green", "teal")
     path.write_text(
         path.read_text()
