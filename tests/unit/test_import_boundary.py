@@ -110,6 +110,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("cli", "modeldeck.services.local.controlplane.daemon"): "modeldeck serve and daemon *",
     # --dry-run -o yaml renders Kubernetes objects as YAML the same way the driver does
     ("cli", "modeldeck.services.drivers.kubernetes.manifests"): "--dry-run -o yaml",
+    # cluster attach --print-role prints the Role of the driver's RBAC table
+    ("cli", "modeldeck.services.drivers.kubernetes.rbac"): "cluster attach --print-role",
 }
 
 
