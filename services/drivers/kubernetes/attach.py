@@ -172,7 +172,7 @@ class AttachChecks(Resources):
             )
         return [
             f"no {'/'.join(verbs)} on '{need.rbac_name}' in namespace "
-            f"'{self._namespace_of(need)}': {need.optional}"
+            f"'{self._namespace_of(need)}' ({need.why}): {need.optional}"
             for need, verbs in _by_need(missing).items()
         ]
 

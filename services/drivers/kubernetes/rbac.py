@@ -36,7 +36,7 @@ class Need:
     group: str
     resource: str
     verbs: tuple[str, ...]
-    #: what the driver does with it (said when it is missing)
+    #: what the driver does with it (said in attach's note when an optional one is missing)
     why: str
     #: what is lost without it; empty: attach is refused without it
     optional: str = ""
