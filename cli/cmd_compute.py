@@ -58,6 +58,19 @@ async def scale(args: argparse.Namespace, ws: Workspace) -> Any:
     )
 
 
+async def update(args: argparse.Namespace, ws: Workspace) -> Any:
+    from ..services.api.errors import InvalidInput
+    from ..services.specs.flags import parse_tags
+
+    _the_name(args)
+    tags = parse_tags(args.tag)
+    if not tags and not args.remove_tag:
+        raise InvalidInput(
+            "--tag", None, "nothing to change", "pass --tag KEY=VALUE or --remove-tag KEY"
+        )
+    return to_dict(await ws.update_cluster(args.name, tags=tags, remove_tags=args.remove_tag))
+
+
 async def delete(args: argparse.Namespace, ws: Workspace) -> Any:
     _the_name(args)
     await ws.get_cluster(args.name)  # NotFound before asking
@@ -85,10 +98,12 @@ def _the_name(args: argparse.Namespace) -> str:
 
 async def attach(args: argparse.Namespace, ws: Workspace) -> Any:
     from ..services.api import validation
-    from ..services.specs.flags import parse_purpose
+    from ..services.specs.flags import parse_purpose, parse_tags
     from .common import resolve_profile
 
     _the_name(args)
+    if getattr(args, "print_role", False):
+        return _print_role(args)
     resource_id = getattr(args, "resource_id", None)
     spec = ClusterSpec(
         name=args.name,
@@ -97,6 +112,7 @@ async def attach(args: argparse.Namespace, ws: Workspace) -> Any:
         kube_context=args.kube_context,
         namespace=args.namespace,
         resource_id=resource_id,
+        tags=parse_tags(args.tag),
     )
     if resolve_profile(args)[0].provider == "local":
         if resource_id and not args.kube_context:
@@ -125,6 +141,17 @@ async def attach(args: argparse.Namespace, ws: Workspace) -> Any:
     if args.no_wait:
         return to_dict(op)
     return to_dict(await ws.get_cluster(spec.name))
+
+
+def _print_role(args: argparse.Namespace) -> Any:
+    """``attach --print-role``: the Role and RoleBinding granting what the driver needs in
+    the namespace (the context's by default), as YAML, like ``kubectl ... --dry-run -o yaml``."""
+    from ..services.drivers.kubernetes.rbac import role_yaml
+    from ..services.specs.flags import parse_tags
+    from .output import Raw
+
+    tags = parse_tags(getattr(args, "tag", None) or [])  # modeldeck.io/gateway: its namespace
+    return Raw(role_yaml(args.namespace, args.kube_context, tags).rstrip("\n"))
 
 
 async def detach(args: argparse.Namespace, ws: Workspace) -> Any:

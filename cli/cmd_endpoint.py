@@ -12,7 +12,7 @@ from typing import Any
 from ..services.api.domain import AuthMode, KeyType, to_dict
 from ..services.api.errors import BackendError, InvalidInput, Unauthorized
 from ..services.api.workspace import Workspace
-from .common import confirm, warner
+from .common import confirm, warn, warner
 from .output import Raw
 from .progress import wait, wait_then_show
 
@@ -26,10 +26,11 @@ async def show(args: argparse.Namespace, ws: Workspace) -> Any:
 
 
 async def create(args: argparse.Namespace, ws: Workspace) -> Any:
+    from ..services.apply import endpoint_warnings
     from ..services.specs.endpoint import load_endpoint
 
     loaded = load_endpoint(args.file, args.set, name=args.name, auth_mode=args.auth_mode)
-    for w in loaded.warnings:
+    for w in endpoint_warnings(ws, loaded):
         warner(args)(w)
     name = loaded.spec.name
     if getattr(args, "dry_run", False):
@@ -126,7 +127,11 @@ def read_request_file(raw: str) -> bytes:
 
 async def invoke(args: argparse.Namespace, ws: Workspace) -> Any:
     body = read_request_file(args.request_file)
-    result = await ws.invoke(args.name, body, deployment=args.deployment_name)
+    result = await ws.invoke(
+        args.name, body, deployment=args.deployment_name, via=getattr(args, "via", None)
+    )
+    if result.via:  # not the scoring URI: say which path and why
+        warn(args, f"invoked through {result.via}")
     text = result.body.decode("utf-8", "replace")
     if result.status >= 400:
         detail, gateway_fix = _error_detail(text)

@@ -81,6 +81,33 @@ def build(leaf: Leaf) -> None:
     flags.finish(p, no_wait=True)
 
     p = leaf(
+        "update",
+        "cmd_compute:update",
+        "Change a cluster's tags (Kubernetes: the Gateway and the scoring URL)",
+        [
+            f"{PROG} compute update prod-aks --tag modeldeck.io/gateway-url=https://ml.example.com",
+            f"{PROG} compute update prod-aks --tag modeldeck.io/gateway=infra/public",
+            f"{PROG} compute update prod-aks --remove-tag modeldeck.io/gateway-url",
+        ],
+        description=(
+            "Set tags on a cluster (merged into its tags) and remove others. On a Kubernetes\n"
+            "cluster, modeldeck.io/gateway (NAMESPACE/NAME of the Gateway the routes attach to)\n"
+            "and modeldeck.io/gateway-url (the scoring URL's base) take effect at once."
+        ),
+        columns=cols,
+    )
+    flags.name_or_first(p, "cluster")
+    flags.tags(p)
+    p.add_argument(
+        "--remove-tag",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="remove this tag (repeatable)",
+    )
+    flags.finish(p)
+
+    p = leaf(
         "delete",
         "cmd_compute:delete",
         "Delete a pool (refused while it has endpoints)",
@@ -96,6 +123,7 @@ def build(leaf: Leaf) -> None:
         [
             f"{PROG} compute attach --name prod-aks --kube-context prod --namespace models",
             f"{PROG} compute attach --name dev-k8s --kube-context kind-dev --purpose DevTest",
+            f"{PROG} compute attach prod-aks --kube-context prod --namespace models --print-role",
             f"{PROG} compute attach -w my-azureml --type Kubernetes --name prod-aks --resource-id "
             "/subscriptions/SUB/resourceGroups/RG/providers/Microsoft.ContainerService/"
             "managedClusters/prod-aks --namespace models",
@@ -120,6 +148,13 @@ def build(leaf: Leaf) -> None:
     p.add_argument("--namespace", help="namespace for the deployments (default: the context's)")
     flags.purpose(p)
     p.add_argument("--type", help="accepted for az compatibility (kubernetes); ignored")
+    flags.tags(p)
+    p.add_argument(
+        "--print-role",
+        action="store_true",
+        help="print the Role (and RoleBinding) granting what modeldeck needs in the namespace, "
+        "as YAML for kubectl apply -f, and attach nothing",
+    )
     flags.finish(p, no_wait=True)
 
     p = leaf(

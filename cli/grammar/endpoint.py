@@ -113,15 +113,25 @@ def build(leaf: Leaf) -> None:
         [
             f"{PROG} online-endpoint invoke --name my-endpoint --request-file sample-request.json",
             f"{PROG} online-endpoint invoke -n my-endpoint --deployment-name green --request-file sample-request.json",
+            f"{PROG} online-endpoint invoke -n my-endpoint --via api --request-file sample-request.json",
         ],
         description=(
             "Score a request through the endpoint's gateway. --deployment-name pins the request\n"
-            "to one deployment whatever the traffic split (header azureml-model-deployment)."
+            "to one deployment whatever the traffic split (header azureml-model-deployment).\n"
+            "On a Kubernetes cluster, when the scoring URI is unknown or does not take the\n"
+            "connection (or with --via api), the request goes through the API server's service\n"
+            "proxy to a deployment's Service (drawn by the traffic weights), and says so."
         ),
     )
     flags.name(p, "endpoint")
     p.add_argument("-r", "--request-file", required=True, help="file with the request body (JSON)")
     p.add_argument("-d", "--deployment-name", help="send the request to this deployment")
+    p.add_argument(
+        "--via",
+        choices=("api", "uri"),
+        help="Kubernetes clusters: api = through the API server's service proxy (a jump box "
+        "that reaches only the API server); uri = the scoring URI only, no fallback",
+    )
     flags.finish(p)
 
     p = leaf(

@@ -116,6 +116,13 @@ class Workspace(abc.ABC):
         "model.create", "endpoint.invoke", "deployment.logs.follow", "metrics",
         "operations.detached" (every step of a long operation goes on after the caller
         exits, as the local control plane's do).
+
+        Not here, declared by the back ends that have them: "assets.remote" (a model path, a
+        deployment's model or code naming a registered asset or a datastore URI:
+        ``azureml:NAME:VERSION``, ``azureml://...``, ``https://...``, registered as given);
+        the YAML keys a back end sends (``specs.schema.Key.sent_by``):
+        "endpoint.public_network_access", "deployment.instance_type",
+        "deployment.app_insights_enabled" (the others warn that they are not used).
         """
         return frozenset(
             {
@@ -152,6 +159,23 @@ class Workspace(abc.ABC):
 
     @abc.abstractmethod
     async def scale_cluster(self, name: str, agent_count: int) -> OperationHandle: ...
+
+    async def update_cluster(
+        self,
+        name: str,
+        *,
+        tags: dict[str, str] | None = None,
+        remove_tags: list[str] | None = None,
+    ) -> Cluster:
+        """Set ``tags`` on a cluster (merged into its tags), then remove ``remove_tags``. On
+        a Kubernetes cluster of a local workspace, ``modeldeck.io/gateway`` and
+        ``modeldeck.io/gateway-url`` take effect at once (docs/kubernetes.md). Optional."""
+        from .errors import BackendError
+
+        raise BackendError(
+            f"a cluster's tags cannot be changed on this back end ({self.kind})",
+            fix="set them when the cluster is attached or created (--tag KEY=VALUE)",
+        )
 
     @abc.abstractmethod
     async def delete_cluster(self, name: str) -> OperationHandle:
@@ -250,8 +274,11 @@ class Workspace(abc.ABC):
         *,
         deployment: str | None = None,
         headers: dict[str, str] | None = None,
+        via: str | None = None,
     ) -> InvokeResult:
-        """Call the scoring URI with the endpoint's key or token."""
+        """Call the scoring URI with the endpoint's key or token. ``via="api"``: through the
+        Kubernetes API server's service proxy (Kubernetes clusters of a local workspace;
+        they also fall back to it when the scoring URI does not answer)."""
 
     # -- deployments ---------------------------------------------------------------------
     @abc.abstractmethod

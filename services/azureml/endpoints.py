@@ -130,6 +130,7 @@ class EndpointRoom(ConflictCheck):
             mirror_traffic=new_mirror,
             description=description,
             tags=all_tags,
+            public_network_access=patch.public_network_access,
         )
         return await self._begin("PUT", self._ep(name), kind, name, json=body)
 
@@ -219,7 +220,16 @@ class EndpointRoom(ConflictCheck):
         *,
         deployment: str | None = None,
         headers: dict[str, str] | None = None,
+        via: str | None = None,
     ) -> InvokeResult:
+        if via == "api":
+            raise InvalidInput(
+                "--via",
+                via,
+                "goes through a Kubernetes API server: for clusters attached to a local "
+                "workspace; Azure ML endpoints are called at their scoring URI",
+                "leave --via out",
+            )
         for attempt in range(2):
             uri, secret = await self._scoring_auth(name, fresh=attempt > 0)
             refuse_cleartext_credentials(

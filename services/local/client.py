@@ -349,6 +349,20 @@ class LocalWorkspace(Workspace):
         )
         return self._handle(data)
 
+    async def update_cluster(
+        self,
+        name: str,
+        *,
+        tags: dict[str, str] | None = None,
+        remove_tags: list[str] | None = None,
+    ) -> Cluster:
+        data = await self._call(
+            "PATCH",
+            f"/v1/clusters/{_q(name)}",
+            json={"tags": dict(tags or {}), "remove_tags": list(remove_tags or [])},
+        )
+        return from_dict(Cluster, data)
+
     async def scale_cluster(self, name: str, agent_count: int) -> OperationHandle:
         validation.integer(agent_count, "agent_count", 1, 100)
         data = await self._call(
@@ -369,6 +383,8 @@ class LocalWorkspace(Workspace):
         return from_dict(Model, await self._call("GET", f"/v1/models/{_q(name)}", params=params))
 
     async def create_model(self, spec: ModelSpec) -> Model:
+        if validation.is_remote_asset(spec.path):  # no "assets.remote": files of this machine
+            raise validation.remote_refused("path", spec.path, self.kind)
         validation.model_spec(spec)
         spec = replace(spec, path=os.path.abspath(spec.path))
         return from_dict(Model, await self._call("POST", "/v1/models", json=to_dict(spec)))
@@ -457,6 +473,7 @@ class LocalWorkspace(Workspace):
         *,
         deployment: str | None = None,
         headers: dict[str, str] | None = None,
+        via: str | None = None,
     ) -> InvokeResult:
         if isinstance(body, str):
             body = body.encode()
@@ -467,6 +484,7 @@ class LocalWorkspace(Workspace):
                 "body_b64": base64.b64encode(body).decode("ascii"),
                 "deployment": deployment,
                 "headers": headers or {},
+                **({"via": via} if via else {}),
             },
         )
         return InvokeResult(
@@ -475,6 +493,7 @@ class LocalWorkspace(Workspace):
             deployment=data.get("deployment"),
             request_id=data.get("request_id"),
             headers=dict(data.get("headers") or {}),
+            via=data.get("via"),
         )
 
     # ------------------------------------------------------------------ deployments

@@ -90,6 +90,10 @@ EXIT_RUNTIME_MISSING = 5
 EXIT_BIND_FAILED = 6
 
 HEADER_LIMIT = 100  # azmlinfsrv's limit on request-id headers
+#: The endpoint's credential when the request comes through the Kubernetes API server's
+#: service proxy, which drops ``Authorization`` once it has authenticated the caller
+#: (``online-endpoint invoke --via api``); read only when Authorization is absent.
+PROXY_AUTH_HEADER = "x-modeldeck-authorization"
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1 << 30
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -889,6 +893,11 @@ def _header(headers: Headers, name: str) -> Optional[str]:
     return None
 
 
+def _credential(headers: Headers) -> str:
+    """The request's ``Authorization``, else what the API server's proxy let through."""
+    return _header(headers, "authorization") or _header(headers, PROXY_AUTH_HEADER) or ""
+
+
 def _headers_dict(headers: Headers) -> Dict[str, str]:
     """``dict(flask.request.headers)``: werkzeug's capitalised names, repeated ones joined."""
     out: Dict[str, str] = {}
@@ -1440,7 +1449,7 @@ class App:
             )
         if path == "/swagger.json" and req.method in ("GET", "HEAD"):
             if self.pod:
-                why = self.keys.check(_header(req.headers, "authorization") or "", self.endpoint)  # type: ignore[union-attr]
+                why = self.keys.check(_credential(req.headers), self.endpoint)  # type: ignore[union-attr]
                 if why is not None:
                     return json_reply(401, {"error": why})
             if self.upstream is not None:
@@ -1499,7 +1508,7 @@ class App:
             reply.headers.append(("Allow", "GET, OPTIONS, POST"))
             return reply
         if self.pod:
-            why = self.keys.check(_header(req.headers, "authorization") or "", self.endpoint)  # type: ignore[union-attr]
+            why = self.keys.check(_credential(req.headers), self.endpoint)  # type: ignore[union-attr]
             if why is not None:
                 return json_reply(401, {"error": why})
         if self.upstream is not None:
@@ -1575,6 +1584,7 @@ class App:
                     "content-length",
                     "transfer-encoding",
                     "authorization",
+                    PROXY_AUTH_HEADER,
                 ):
                     head.append(f"{k}: {v}")
             head.append(f"Content-Length: {len(req.body)}")

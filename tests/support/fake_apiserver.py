@@ -42,6 +42,7 @@ controller share one state under one lock, and a test reads that state (``store`
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import hashlib
@@ -61,12 +62,27 @@ import kubernetes_validate
 import yaml
 from aiohttp import web
 from modeldeck.services.drivers.kubernetes import metrics as metrics_mod
-from modeldeck.services.scoring.host import Stats
+from modeldeck.services.scoring.host import PROXY_AUTH_HEADER, Stats, TokenError, verify_token
+
+from . import podsecurity
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "kubernetes" / "schemas"
 K8S_VERSION = "1.33"
 TOKEN = "fake-token-0123456789"
 GATEWAY = "gateway.networking.k8s.io"
+RBAC = "rbac.authorization.k8s.io"
+AUTHZ = "authorization.k8s.io"
+USER = "alice@example.com"  # the user TOKEN authenticates as
+ADMIN_TOKEN = "fake-admin-token-9876543210"  # a cluster admin's (system:masters): never denied
+#: what every authenticated user may do (the ClusterRole system:basic-user)
+BASIC_USER_RULES = [
+    {
+        "verbs": ["create"],
+        "apiGroups": [AUTHZ],
+        "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+    }
+]
+ALL_VERBS = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,8 @@ RESOURCES = [
     Res("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
     Res(GATEWAY, "v1", "httproutes", "HTTPRoute", custom=True),
     Res(GATEWAY, "v1", "gateways", "Gateway", custom=True),
+    Res(RBAC, "v1", "roles", "Role"),
+    Res(RBAC, "v1", "rolebindings", "RoleBinding"),
 ]
 BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
 _DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -156,6 +174,11 @@ async def _stream(
     with contextlib.suppress(Exception):
         await resp.write_eof()
     return resp
+
+
+def _admin(request: web.Request) -> bool:
+    """The request is the cluster admin's (ADMIN_TOKEN): RBAC lets it do anything."""
+    return request.headers.get("Authorization") == f"Bearer {ADMIN_TOKEN}"
 
 
 def match_labels(labels: dict[str, str], selector: str | None) -> bool:
@@ -249,6 +272,7 @@ class FakeKube:
         namespaces: tuple[str, ...] = ("default", "ml"),
         token: str = TOKEN,
         anonymous: bool = False,
+        roles: bool = False,
     ) -> None:
         self.nodes = nodes or [
             ("node-1", "3860m", "16Gi"),
@@ -273,6 +297,22 @@ class FakeKube:
         self.delays: list[tuple[re.Pattern[str], float]] = []
         self.holds: list[tuple[re.Pattern[str], asyncio.Event]] = []  # wait until released
         self.denied: set[tuple[str, str]] = set()  # (verb, resource) -> 403
+        #: RBAC by Roles: False, everything not denied is allowed (a cluster admin); True,
+        #: in a namespace only what the Roles bound there to USER grant (RoleBindings
+        #: written through the API with ADMIN_TOKEN), cluster-wide what cluster_rules grant
+        self.roles = roles
+        #: USER's cluster-wide rules when ``roles``: the ClusterRole the docs ask for
+        self.cluster_rules: list[dict] = [
+            {"verbs": ["list"], "apiGroups": [""], "resources": ["nodes"]},
+            {"verbs": ["get"], "apiGroups": [""], "resources": ["namespaces"]},
+        ]
+        #: True: SelfSubjectRulesReview answers ``incomplete`` with only system:basic-user's
+        #: rules, as when a webhook authorizer (which cannot list rules) grants the rest
+        self.rules_incomplete = False
+        #: (kind, spec) of every SelfSubject*Review asked
+        self.reviews: list[tuple[str, dict]] = []
+        #: (verb, resource, namespace) of every request RBAC refused (403)
+        self.forbidden: list[tuple[str, str, str]] = []
         self.conflict_next_put: set[str] = set()  # object names whose next PUT meets a newer rv
         self.requests: list[tuple[str, str, str]] = []  # method, path, content type
         self.written: list[dict] = []  # every object body written (create/replace/apply/patch)
@@ -426,9 +466,212 @@ class FakeKube:
 
         return release
 
+    def create_hpa(
+        self, ns: str, name: str, target: str, *, min_replicas: int, max_replicas: int
+    ) -> None:
+        """Someone else's HorizontalPodAutoscaler (``kubectl autoscale``) on Deployment
+        ``target``: from now on it keeps its replica count within the bounds."""
+        hpa = {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": name, "generation": 1},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+                "minReplicas": min_replicas,
+                "maxReplicas": max_replicas,
+            },
+        }
+        res = next(r for r in RESOURCES if r.kind == "HorizontalPodAutoscaler")
+
+        def run() -> None:
+            self.owner[("horizontalpodautoscalers", ns, name)] = "kubectl-autoscale"
+            self._put_raw("horizontalpodautoscalers", ns, hpa)
+            self._after_write(res, ns, name)
+
+        self._on_loop(run)
+
+    def _forbidden(
+        self, verb: str, group: str, plural: str, rbac_name: str, ns: str | None, name: str | None
+    ) -> web.Response:
+        what = f"{plural}.{group}" if group else plural
+        subject = f' "{name}"' if name else ""
+        self.forbidden.append((verb, f"{rbac_name}.{group}" if group else rbac_name, ns or ""))
+        return status(
+            403,
+            "Forbidden",
+            f'{what}{subject} is forbidden: User "{USER}" cannot {verb} resource '
+            f'"{rbac_name}" in API group "{group}"'
+            + (f' in the namespace "{ns}"' if ns else " at the cluster scope"),
+            name=name or "",
+            group=group,
+            kind=plural,
+        )
+
+    def _rules(self, ns: str | None) -> list[dict]:
+        """USER's rules in ``ns`` (cluster-wide ones included), as RBAC resolves them: the
+        rules of every Role of ``ns`` that a RoleBinding of ``ns`` binds to USER."""
+        rules = [*BASIC_USER_RULES, *self.cluster_rules]
+        if not ns:
+            return rules
+        for (plural, n, _), binding in list(self.store.items()):
+            if plural != "rolebindings" or n != ns:
+                continue
+            ref = binding.get("roleRef") or {}
+            bound = any(
+                s.get("kind") == "User" and s.get("name") == USER
+                for s in binding.get("subjects") or []
+            )
+            role = self.store.get(("roles", ns, ref.get("name", "")))
+            if bound and ref.get("kind") == "Role" and role is not None:
+                rules += role.get("rules") or []
+        return rules
+
+    def _allowed(
+        self, verb: str, group: str, resource: str, ns: str | None, name: str | None
+    ) -> bool:
+        """RBAC's decision for USER (k8s.io/kubernetes pkg/apis/rbac/v1/evaluation_helpers.go:
+        "*" matches all, "*/SUB" a subresource of any resource, resourceNames one object)."""
+        if not self.roles:
+            return (verb, resource) not in self.denied and (
+                verb,
+                resource.split("/")[0],
+            ) not in self.denied
+        sub = resource.partition("/")[2]
+        for rule in self._rules(ns):
+            names = rule.get("resourceNames") or []
+            resources = rule.get("resources") or []
+            if (
+                any(v in ("*", verb) for v in rule.get("verbs") or [])
+                and any(g in ("*", group) for g in rule.get("apiGroups") or [])
+                and ("*" in resources or resource in resources or (sub and f"*/{sub}" in resources))
+                and (not names or (name is not None and name in names))
+            ):
+                return True
+        return False
+
+    def _granted_rules(self, ns: str | None) -> list[dict]:
+        """What a SelfSubjectRulesReview lists: with ``roles``, the bound rules; without,
+        everything but the denials (a cluster admin's ``*`` when nothing is denied)."""
+        if self.roles:
+            return [{k: list(v) for k, v in r.items()} for r in self._rules(ns)]
+        if not self.denied:
+            return [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+        names = [(r.group, r.plural) for r in RESOURCES]
+        names += [("", "pods/log"), ("", "pods/proxy"), ("", "services/proxy")]
+        names.append(("metrics.k8s.io", "pods"))
+        rules = []
+        for group, resource in names:
+            verbs = [
+                v
+                for v in ALL_VERBS
+                if group == "metrics.k8s.io" or self._allowed(v, group, resource, ns, None)
+            ]
+            if verbs:
+                rules.append({"verbs": verbs, "apiGroups": [group], "resources": [resource]})
+        return rules
+
+    async def _self_subject_review(self, request: web.Request, plural: str) -> web.Response:
+        """SelfSubjectRulesReview / SelfSubjectAccessReview (authorization.k8s.io/v1): the
+        request's ``spec`` back with the ``status`` the API server computes, 201 Created."""
+        body = await self._body(request)
+        rules_review = plural == "selfsubjectrulesreviews"
+        kind = "SelfSubjectRulesReview" if rules_review else "SelfSubjectAccessReview"
+        if body.get("kind") != kind or body.get("apiVersion") != f"{AUTHZ}/v1":
+            return status(400, "BadRequest", f"expected {kind} {AUTHZ}/v1")
+        spec = body.get("spec") or {}
+        self.reviews.append((kind, copy.deepcopy(spec)))
+        if kind == "SelfSubjectRulesReview":
+            if not spec.get("namespace"):
+                return status(400, "BadRequest", "no namespace on request")
+            out: dict[str, Any] = {
+                "resourceRules": [],
+                "nonResourceRules": [
+                    {"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*", "/apis", "/version"]}
+                ],
+                "incomplete": False,
+            }
+            if self.rules_incomplete:
+                out["resourceRules"] = copy.deepcopy(BASIC_USER_RULES)
+                out["incomplete"] = True
+                out["evaluationError"] = "webhook authorizer does not support user rule resolution"
+            else:
+                out["resourceRules"] = self._granted_rules(spec["namespace"])
+        else:
+            attrs = spec.get("resourceAttributes") or {}
+            resource = attrs.get("resource", "")
+            if attrs.get("subresource"):
+                resource += "/" + attrs["subresource"]
+            ns = attrs.get("namespace")
+            verb, group, name = attrs.get("verb", ""), attrs.get("group", ""), attrs.get("name")
+            ok = self._allowed(verb, group, resource, ns, name)
+            out = {"allowed": ok}
+            if ok and self.roles:
+                out["reason"] = f'RBAC: allowed by RoleBinding in namespace "{ns}"'
+        meta: dict = {}
+        answer = {"apiVersion": f"{AUTHZ}/v1", "kind": kind, "metadata": meta, "spec": spec}
+        return web.json_response({**answer, "status": out}, status=201)
+
+    def add_gateway(
+        self,
+        ns: str,
+        name: str = "modeldeck-gateway",
+        *,
+        addresses: list[str] | None = None,
+        load_balancer: str | None = None,
+        port: int = 80,
+    ) -> None:
+        """A Gateway as its implementation leaves it: ``status.addresses`` (when given) and,
+        with ``load_balancer``, the LoadBalancer Service it made for the Gateway (labelled
+        ``gateway.networking.k8s.io/gateway-name``, as Istio labels it) with that ingress."""
+        gw = {
+            "apiVersion": f"{GATEWAY}/v1",
+            "kind": "Gateway",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "gatewayClassName": "fake",
+                "listeners": [{"name": "http", "port": port, "protocol": "HTTP"}],
+            },
+            "status": {"addresses": [{"type": "IPAddress", "value": a} for a in addresses or []]},
+        }
+        svc = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": f"{name}-fake",
+                "namespace": ns,
+                "labels": {f"{GATEWAY}/gateway-name": name},
+            },
+            "spec": {"type": "LoadBalancer", "ports": [{"name": "http", "port": port}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": load_balancer}]}},
+        }
+
+        def run() -> None:
+            self._put_raw("gateways", ns, gw)
+            if load_balancer:
+                self._put_raw("services", ns, svc)
+
+        self._on_loop(run)
+
     def deny(self, verb: str, resource: str) -> None:
         """RBAC: 403 for ``verb`` on ``resource`` (plural, e.g. "deployments")."""
         self.denied.add((verb, resource))
+
+    def label_namespace(self, ns: str, labels: dict[str, str]) -> None:
+        """Add labels to a namespace, e.g. ``{podsecurity.ENFORCE_LABEL: "restricted"}``:
+        Pod Security admission then refuses the pods that break that level, created directly
+        (403) or by a Deployment's ReplicaSet (a ``FailedCreate`` event and condition)."""
+
+        def run() -> None:
+            obj = self.store[("namespaces", "", ns)]
+            obj["metadata"].setdefault("labels", {}).update(labels)
+            self._put_raw("namespaces", "", obj, "MODIFIED")
+
+        self._on_loop(run)
+
+    def _pod_security(self, ns: str, pod: dict) -> str | None:
+        """Why Pod Security admission refuses ``pod`` (or a pod template) in ``ns``."""
+        space = self.store.get(("namespaces", "", ns)) or {}
+        return podsecurity.refusal((space.get("metadata") or {}).get("labels"), pod)
 
     def _on_loop(self, fn: Any, *args: Any) -> Any:
         """Read the store on the server's loop (tests call from their own thread)."""
@@ -657,7 +900,11 @@ class FakeKube:
             if pattern.search(path):
                 await gate.wait()
         auth = request.headers.get("Authorization", "")
-        if auth != f"Bearer {self.token}" and not (self.anonymous and not auth):
+        if (
+            auth != f"Bearer {self.token}"
+            and not _admin(request)
+            and not (self.anonymous and not auth)
+        ):
             return status(401, "Unauthorized", "Unauthorized")
         for fault in self.faults:
             if (
@@ -710,7 +957,14 @@ class FakeKube:
         if not rest:
             return self._resource_list(group, version)
         if group == "metrics.k8s.io":
+            if self.roles and not _admin(request) and len(rest) >= 3:
+                verb = "get" if len(rest) > 3 else "list"
+                if not self._allowed(verb, group, "pods", rest[1], None):
+                    return self._forbidden(verb, group, "pods", "pods", rest[1], None)
             return self._pod_metrics(rest, request)
+        reviews = (["selfsubjectrulesreviews"], ["selfsubjectaccessreviews"])
+        if group == AUTHZ and method == "POST" and rest in reviews:
+            return await self._self_subject_review(request, rest[0])
         ns = ""
         if rest[0] == "namespaces" and len(rest) >= 3:
             ns, rest = rest[1], rest[2:]
@@ -721,24 +975,26 @@ class FakeKube:
         verb = self._verb(method, name, request)
         rbac_name = f"{plural}/{sub[0]}" if sub else plural
         if (verb, rbac_name) in self.denied or (verb, plural) in self.denied:
-            what = f"{plural}.{group}" if group else plural
-            subject = f' "{name}"' if name else ""
-            return status(
-                403,
-                "Forbidden",
-                f'{what}{subject} is forbidden: User "alice@example.com" cannot {verb} resource '
-                f'"{rbac_name}" in API group "{group}"'
-                + (f' in the namespace "{ns}"' if ns else " at the cluster scope"),
-                name=name or "",
-                group=group,
-                kind=plural,
-            )
+            return self._forbidden(verb, group, plural, rbac_name, ns, name)
+        if not _admin(request):
+            verbs = [verb]
+            if (  # server-side apply of an object not there yet is authorized as a create
+                verb == "patch"
+                and "apply-patch" in request.headers.get("Content-Type", "")
+                and (plural, ns, name) not in self.store
+            ):
+                verbs.append("create")
+            for v in verbs:
+                if (v, plural) in self.denied or not self._allowed(v, group, rbac_name, ns, name):
+                    return self._forbidden(v, group, plural, rbac_name, ns, name)
         if plural == "pods" and name and sub:
             pod_name = name.split(":", 1)[0]
             if sub[0] == "log":
                 return await self._pod_log(request, ns, pod_name)
             if sub[0] == "proxy":
                 return self._pod_proxy(ns, pod_name, "/".join(sub[1:]))
+        if plural == "services" and name and sub and sub[0] == "proxy":
+            return await self._service_proxy(request, ns, name, "/" + "/".join(sub[1:]))
         if name is None:
             if method == "GET":
                 if request.query.get("watch") in ("true", "1"):
@@ -913,6 +1169,11 @@ class FakeKube:
         why = self._validate(res, obj)
         if why:
             return self._refuse(res, name, why)
+        refusal = self._pod_security(ns, obj) if res.kind == "Pod" else None
+        if refusal:
+            return status(
+                403, "Forbidden", f'pods "{name}" is forbidden: {refusal}', name=name, kind="pods"
+            )
         if (res.plural, ns, name) in self.store:
             what = f"{res.plural}.{res.group}" if res.group else res.plural
             return status(
@@ -1073,6 +1334,7 @@ class FakeKube:
 
     def _after_write(self, res: Res, ns: str, name: str) -> None:
         if res.kind == "Deployment":
+            self._schedule(self._autoscale(ns, name))
             self._schedule(self._reconcile(ns, name))
         elif res.kind == "HorizontalPodAutoscaler":
             hpa = self.store[(res.plural, ns, name)]
@@ -1086,16 +1348,36 @@ class FakeKube:
         task.add_done_callback(self._tasks.discard)
 
     def _desired(self, ns: str, dep: dict) -> int:
+        self._hpa_scale(ns, dep)
+        return int(dep["spec"].get("replicas", 1))
+
+    def _hpa_scale(self, ns: str, dep: dict) -> bool:
+        """What the HPA controller does to the Deployment it targets: the replica count
+        kept within ``[minReplicas, maxReplicas]``, written to ``spec.replicas`` (through
+        the scale subresource: a spec change, a new generation). True if it changed."""
         replicas = int(dep["spec"].get("replicas", 1))
-        for hpa in self.list("horizontalpodautoscalers", ns):
-            if hpa["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]:
-                replicas = min(
-                    max(replicas, hpa["spec"].get("minReplicas", 1)), hpa["spec"]["maxReplicas"]
-                )
-                if dep["spec"].get("replicas") != replicas:  # the HPA scales: a spec change
-                    dep["spec"]["replicas"] = replicas
-                    dep["metadata"]["generation"] = int(dep["metadata"].get("generation", 1)) + 1
-        return replicas
+        hpas = [
+            h
+            for h in self.list("horizontalpodautoscalers", ns)
+            if h["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]
+        ]
+        for hpa in hpas:
+            replicas = min(max(replicas, hpa["spec"].get("minReplicas", 1)), hpa["spec"]["maxReplicas"])
+        if not hpas or dep["spec"].get("replicas") == replicas:
+            return False
+        dep["spec"]["replicas"] = replicas
+        dep["metadata"]["generation"] = int(dep["metadata"].get("generation", 1)) + 1
+        return True
+
+    async def _autoscale(self, ns: str, name: str) -> None:
+        """An HPA sync right after a write of the Deployment it targets (the real one syncs
+        every 15 s, so it may come at any point, e.g. between a client's apply of a new
+        replica count and its delete of the HPA): it scales the Deployment back within its
+        bounds, as a write of its own (a new resourceVersion)."""
+        dep = self.store.get(("deployments", ns, name))
+        if dep is not None and self._hpa_scale(ns, dep):
+            self._put_raw("deployments", ns, dep, "MODIFIED")
+            self._schedule(self._reconcile(ns, name))
 
     def _pod_object(
         self,
@@ -1305,8 +1587,15 @@ class FakeKube:
         ]
         new = [p for p in pods if p["metadata"]["labels"].get("pod-template-hash") == thash]
         old = [p for p in pods if p["metadata"]["labels"].get("pod-template-hash") != thash]
+        refusal = self._pod_security(ns, template)
+        refused: str | None = None
         for _ in range(len(new), desired):
             pname = f"{name}-{thash[:8]}-{uuid.uuid4().hex[:5]}"
+            if refusal:  # the ReplicaSet controller's create is refused at admission
+                refused = f'pods "{pname}" is forbidden: {refusal}'
+                rs = f"{name}-{thash[:8]}"
+                self._emit_event(ns, "ReplicaSet", rs, "FailedCreate", f"Error creating: {refused}")
+                break
             pod = self._pod_object(
                 ns, pname, template["metadata"].get("labels") or {}, thash, mode, image, inits
             )
@@ -1405,6 +1694,9 @@ class FakeKube:
                 progressing,
             ],
         }
+        if refused:  # the new ReplicaSet's condition, which the deployment controller copies
+            failure = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate"}
+            dep["status"]["conditions"].append({**failure, "message": refused})
         self._put_raw("deployments", ns, dep, "MODIFIED")
 
     def _delete_pod(self, ns: str, pod: str) -> None:
@@ -1542,6 +1834,94 @@ class FakeKube:
         if rest == "":
             return web.Response(text="Healthy", content_type="text/plain")
         return web.Response(status=404, text="not found")
+
+    async def _service_proxy(
+        self, request: web.Request, ns: str, name: str, rest: str
+    ) -> web.Response:
+        """``services/NAME[:PORT]/proxy/REST``, as the API server resolves it: the Service,
+        its port by name or number, a ready pod its selector picks (503 ``no endpoints
+        available for service``), then the request to that pod. ``Authorization`` is not
+        passed on: the API server consumed it (k8s.io/apiserver filters.WithAuthentication
+        deletes it once the caller is authenticated)."""
+        svc_name, _, port = name.partition(":")
+        svc = self.store.get(("services", ns, svc_name))
+        if svc is None:
+            return self._not_found(BY_PATH[("", "v1", "services")], svc_name)
+        ports = svc["spec"].get("ports") or []
+        if port and not any(port in (p.get("name"), str(p.get("port"))) for p in ports):
+            return status(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
+        selector = svc["spec"].get("selector") or {}
+        ready = [
+            p
+            for p in self._list_objects("pods", ns, None)
+            if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+            and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions") or []
+            )
+        ]
+        if not selector or not ready:
+            return status(
+                503, "ServiceUnavailable", f'no endpoints available for service "{svc_name}"'
+            )
+        pod = ready[0]
+        headers = {k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"}
+        return self._pod_server(ns, pod, request.method, rest, headers, await request.read())
+
+    def _pod_server(
+        self, ns: str, pod: dict, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> web.Response:
+        """What the pod's scoring host answers a score (there is no process behind a fake
+        pod): its key check against the keys Secret its Deployment mounts, with the host's
+        own reasons (``services/scoring/host.py`` ``Keys.check``, the same credential
+        headers), then 200 with the request echoed and ``azureml-model-deployment``."""
+        labels = pod["metadata"].get("labels") or {}
+        dep = labels.get("modeldeck.io/deployment", "")
+        if method != "POST" or not path.endswith("/score"):
+            return web.Response(status=404, text="not found")
+        keys: dict[str, str] = {}
+        for d in self._list_objects("deployments", ns, None):
+            match = (d["spec"].get("selector") or {}).get("matchLabels") or {}
+            if match and all(labels.get(k) == v for k, v in match.items()):
+                for vol in d["spec"]["template"]["spec"].get("volumes") or []:
+                    ref = (vol.get("secret") or {}).get("secretName")
+                    secret = self.store.get(("secrets", ns, ref)) if ref else None
+                    if secret and "primary-key" in (secret.get("data") or {}):
+                        keys = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+        mode = keys.get("auth-mode", "key")
+        given = headers.get("authorization") or headers.get(PROXY_AUTH_HEADER) or ""
+        scheme, _, value = given.partition(" ")
+        why = None
+        if mode != "none":
+            if scheme.lower() != "bearer" or not value.strip():
+                why = "missing Authorization: Bearer header"
+            elif mode == "key" and value.strip() not in (
+                keys.get("primary-key"),
+                keys.get("secondary-key"),
+            ):
+                why = "invalid key"
+            elif mode == "aml_token":
+                try:
+                    verify_token(
+                        keys.get("token-secret", ""),
+                        value.strip(),
+                        labels.get("modeldeck.io/endpoint", ""),
+                    )
+                except TokenError as exc:
+                    why = exc.pod_reason
+        stats = self.stats.setdefault((ns, pod["metadata"]["name"]), Stats())
+        if why is not None:
+            stats.record(401, 0.001)
+            return web.json_response({"error": why}, status=401)
+        stats.record(200, 0.001)
+        try:
+            data = json.loads(body or b"null")
+        except ValueError:
+            data = body.decode("utf-8", "replace")
+        return web.json_response(
+            {"pod": pod["metadata"]["name"], "deployment": dep, "input": data},
+            headers={"azureml-model-deployment": dep, "x-request-id": str(uuid.uuid4())},
+        )
 
     def _pod_metrics(self, rest: list[str], request: web.Request) -> web.Response:
         if len(rest) < 3 or rest[0] != "namespaces" or rest[2] != "pods":

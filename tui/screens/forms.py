@@ -177,6 +177,14 @@ def _cluster_spec(v: dict[str, str], driver: DriverKind, **fields: Any) -> Clust
     return validation.cluster_spec(spec)
 
 
+def _tags(text: str) -> dict[str, str]:
+    """``KEY=VALUE, KEY=VALUE`` (the CLI's ``--tag`` items, comma-separated), validated."""
+    from ...services.specs.flags import parse_tags
+
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    return validation.tags(parse_tags(items, flag="tags"))
+
+
 def cluster_form() -> FormScreen:
     def build(v: dict[str, str]) -> ClusterSpec:
         return _cluster_spec(
@@ -205,6 +213,7 @@ def attach_form() -> FormScreen:
             DriverKind.KUBERNETES,
             kube_context=v["kube_context"] or None,
             namespace=v["namespace"] or None,
+            tags=_tags(v["tags"]),
         )
 
     return FormScreen(
@@ -214,6 +223,7 @@ def attach_form() -> FormScreen:
             Field("kube_context", "Kube context", placeholder="kubectl config get-contexts"),
             Field("namespace", "Namespace", "default"),
             Field("purpose", "Purpose", "FastProd", choices=("FastProd", "DevTest")),
+            Field("tags", "Tags", placeholder="KEY=VALUE, ... (modeldeck.io/gateway-url=URL)"),
         ],
         build,
         submit="Attach",

@@ -166,6 +166,59 @@ class KubeApi:
         raw = resp.read()
         return resp.status, raw, resp.headers
 
+    def _send_bytes(
+        self, method: str, path: str, body: bytes, headers: dict[str, str], timeout: Any
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """One request with a body of bytes sent as they are (the generated client would
+        JSON-encode a JSON body again): the API server's auth headers, then ``headers``."""
+        import urllib3
+
+        m, url, sent, _, _ = self._serialize(method, path, None, None, None, "*/*")
+        sent.update(headers)
+        resp = self._api.rest_client.pool_manager.request(
+            m,
+            url,
+            body=body,
+            headers=sent,
+            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+            retries=False,
+            preload_content=True,
+        )
+        return resp.status, resp.data, {k.lower(): v for k, v in resp.headers.items()}
+
+    async def forward(
+        self,
+        method: str,
+        path: str,
+        call: Call,
+        *,
+        body: bytes,
+        headers: dict[str, str],
+        timeout: tuple[float, float],
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """A request through one of the API server's proxies (``services/NAME:PORT/proxy``):
+        (status, body, lower-cased headers) of whatever answered, never retried (a score
+        is not idempotent). A ``Status`` the API server answers itself (403, 503 no
+        endpoints) is raised typed; the backend's own answers (401, 500) are returned."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with self._semaphore():
+                status, data, got = await loop.run_in_executor(
+                    self._pool, self._send_bytes, method, path, body, headers, timeout
+                )
+        except ModeldeckError:
+            raise
+        except Exception as exc:
+            raise _transport_error(exc, call, self) from None
+        if status >= 400 and got.get("content-type", "").startswith("application/json"):
+            try:
+                answer = json.loads(data)
+            except ValueError:
+                answer = None
+            if isinstance(answer, dict) and answer.get("kind") == "Status":
+                raise from_status(status, data, call, cluster=self.cluster, context=self.ctx.name)
+        return status, data, got
+
     def _semaphore(self) -> asyncio.Semaphore:
         if self._sem is None:
             self._sem = asyncio.Semaphore(self._concurrency)

@@ -105,12 +105,23 @@ class KubernetesDriver(
         self.schedule_grace = schedule_grace
         self._gateway_api: bool = False
         self._gateway_url: str | None = None
+        self._gateway_url_source = "none"
+        self._gateway_checked = 0.0  # time.monotonic() of the last look at the Gateway
         self._scrapes: dict[tuple[str, str], tuple[float, metrics_mod.Scrape]] = {}
         #: Set when the metrics server is missing: CPU/memory are unavailable, and why.
         self.metrics_note: str | None = None
         #: (kind, name) -> the fields of the object as this control plane knows them (its
         #: own last write, or what it first listed): the base of the next write's check.
         self._seen: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def retag(self, tags: dict[str, str]) -> bool:
+        """New cluster tags: the Gateway (``modeldeck.io/gateway``) and the scoring address
+        (``modeldeck.io/gateway-url``, else read from the Gateway again at the next look)."""
+        before = self.gateway
+        super().retag(tags)
+        self.gateway = mf.GatewayRef.from_tags(self.spec.tags)
+        self._gateway_url, self._gateway_url_source, self._gateway_checked = None, "none", 0.0
+        return self.gateway != before
 
     # ------------------------------------------------------------------ identity
 

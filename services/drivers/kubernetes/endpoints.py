@@ -8,9 +8,11 @@ changed and replaced (never applied): what others put in its metadata is kept.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ...api.errors import Conflict, ModeldeckError
+from ...scoring.host import PROXY_AUTH_HEADER
 from ..base import EndpointRoute
 from . import concurrency as cc
 from . import manifests as mf
@@ -19,6 +21,14 @@ from .client import JSON
 from .errors import GATEWAY_API_GROUP, Call
 from .resources import CONFLICT_ATTEMPTS, OWNED_KINDS, conflict_attempts
 
+#: Where an endpoint's scoring URI comes from (``online-endpoint show``: scoring_uri_source).
+SOURCE_TAG = "cluster_tag"  # the cluster tag modeldeck.io/gateway-url
+SOURCE_GATEWAY = "gateway_status"  # the Gateway's status.addresses
+SOURCE_LOAD_BALANCER = "load_balancer"  # the ingress of the Gateway's LoadBalancer Service
+SOURCE_NONE = "none"
+#: The label Gateway implementations put on what they run for a Gateway (Istio's GatewayLabel).
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+
 
 class EndpointObjects(AttachChecks):
     """Endpoints (a room of :class:`~.driver.KubernetesDriver`; needs the Gateway API)."""
@@ -26,6 +36,8 @@ class EndpointObjects(AttachChecks):
     gateway: mf.GatewayRef
     #: The Gateway's address, once read from its status (a cluster tag may name it instead).
     _gateway_url: str | None
+    _gateway_url_source: str
+    _gateway_checked: float
 
     def _secret_from(self, endpoint: str, f: dict[str, Any]) -> dict:
         return mf.endpoint_secret(
@@ -40,11 +52,61 @@ class EndpointObjects(AttachChecks):
         )
 
     def scoring_uri(self, endpoint: str) -> str:
-        base = self.spec.tags.get(mf.GATEWAY_URL_TAG) or self._gateway_url
-        if not base:
-            ns = self.gateway.namespace or self.namespace
-            base = f"http://{self.gateway.name}.{ns}"
-        return f"{base.rstrip('/')}{mf.path_prefix(endpoint)}/score"
+        base, _ = self.scoring_address()
+        return f"{base.rstrip('/')}{mf.path_prefix(endpoint)}/score" if base else ""
+
+    def scoring_address(self) -> tuple[str, str]:
+        """(the endpoints' base URL, where it came from): the cluster tag
+        ``modeldeck.io/gateway-url`` (the operator's word: a DNS name, https), else the
+        Gateway's ``status.addresses``, else the ingress of its LoadBalancer Service
+        (:meth:`_discover_gateway_url`); ``("", "none")`` when there is none of them."""
+        tag = self.spec.tags.get(mf.GATEWAY_URL_TAG)
+        if tag:
+            return tag, SOURCE_TAG
+        if self._gateway_url:
+            return self._gateway_url, self._gateway_url_source
+        return "", SOURCE_NONE
+
+    def scoring_uri_note(self, endpoint: str) -> str | None:
+        """Why the endpoint has no scoring URI, and the fix; None when it has one."""
+        if self.scoring_address()[0]:
+            return None
+        gw = f"{self.gateway.namespace or self.namespace}/{self.gateway.name}"
+        return (
+            f"no scoring URI: the Gateway '{gw}' has no address in its status.addresses and "
+            f"no LoadBalancer Service of it has an ingress; set the cluster's tag: modeldeck "
+            f"cluster update {self.spec.name} --tag {mf.GATEWAY_URL_TAG}=https://HOST, or call "
+            f"it through the API server: modeldeck online-endpoint invoke -n {endpoint} --via api"
+        )
+
+    async def score_via_api(
+        self, endpoint: str, deployment: str, body: bytes, headers: dict[str, str], timeout_s: float
+    ) -> tuple[int, bytes, dict[str, str], str]:
+        """POST ``body`` to the deployment's Service through the API server's service proxy
+        (``/api/v1/namespaces/NS/services/NAME:PORT/proxy/...``, RBAC: create on
+        services/proxy). The API server authenticates the request with the kubeconfig's
+        credentials and then drops the ``Authorization`` header (k8s.io/apiserver
+        filters.WithAuthentication), so the endpoint's own header travels as
+        ``x-modeldeck-authorization``, which the pod server reads when Authorization is
+        absent (:data:`~modeldeck.services.scoring.host.PROXY_AUTH_HEADER`)."""
+        svc = mf.deployment_name(endpoint, deployment)
+        path = (
+            f"/api/v1/namespaces/{self.namespace}/services/{svc}:{mf.SERVICE_PORT_NAME}/proxy"
+            f"{mf.path_prefix(endpoint)}/score"
+        )
+        send = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        auth = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+        if auth:
+            send[PROXY_AUTH_HEADER] = auth
+        status, data, got = await self.api.forward(
+            "POST",
+            path,
+            Call("create", "services/proxy", self.namespace, svc),
+            body=body,
+            headers=send,
+            timeout=(self.api.timeout[0], timeout_s),
+        )
+        return status, data, got, path
 
     def render_endpoint(
         self, route: EndpointRoute, deployments: list[str] | None = None
@@ -207,9 +269,17 @@ class EndpointObjects(AttachChecks):
                 if last:
                     raise
 
-    async def _discover_gateway_url(self) -> None:
-        if self.spec.tags.get(mf.GATEWAY_URL_TAG) or self._gateway_url:
+    async def _discover_gateway_url(self, *, every: float = 0.0) -> None:
+        """Read the Gateway's address (at most once per ``every`` seconds): its first
+        ``status.addresses`` entry, else the ingress of the LoadBalancer Service the Gateway
+        implementation made for it (labelled ``gateway.networking.k8s.io/gateway-name``, as
+        Istio, NGINX Gateway Fabric and kgateway label it). Errors keep what was known."""
+        if self.spec.tags.get(mf.GATEWAY_URL_TAG):
             return
+        now = time.monotonic()
+        if every and now - self._gateway_checked < every:
+            return
+        self._gateway_checked = now
         ns = self.gateway.namespace or self.namespace
         try:
             gw = await self.api.request(
@@ -219,10 +289,33 @@ class EndpointObjects(AttachChecks):
             )
         except ModeldeckError:
             return
+        listeners = (gw.get("spec") or {}).get("listeners") or []
+        port = int(listeners[0].get("port") or 80) if listeners else 80
         for addr in (gw.get("status") or {}).get("addresses") or []:
             if addr.get("value"):
-                self._gateway_url = f"http://{addr['value']}"
+                self._gateway_url = _http_url(addr["value"], port)
+                self._gateway_url_source = SOURCE_GATEWAY
                 return
+        try:
+            services = await self.api.request(
+                "GET",
+                f"/api/v1/namespaces/{ns}/services",
+                Call("list", "services", ns),
+                query=[("labelSelector", f"{GATEWAY_NAME_LABEL}={self.gateway.name}")],
+            )
+        except ModeldeckError:
+            return
+        for svc in services.get("items") or []:
+            if (svc.get("spec") or {}).get("type") != "LoadBalancer":
+                continue
+            ports = (svc.get("spec") or {}).get("ports") or []
+            for ing in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+                host = ing.get("hostname") or ing.get("ip")
+                if host:
+                    self._gateway_url = _http_url(host, int(ports[0]["port"]) if ports else 80)
+                    self._gateway_url_source = SOURCE_LOAD_BALANCER
+                    return
+        self._gateway_url, self._gateway_url_source = None, SOURCE_NONE
 
     async def delete_endpoint(self, name: str) -> None:
         """Delete the route first (traffic stops), then everything labelled with the endpoint."""
@@ -232,6 +325,13 @@ class EndpointObjects(AttachChecks):
             for obj_name in gone:
                 self._seen.pop((kind, obj_name), None)
         self._seen.pop(("HTTPRoute", mf.route_name(name)), None)
+
+
+def _http_url(host: str, port: int) -> str:
+    """``http://HOST[:PORT]`` (IPv6 in brackets; port 80 left out)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}" + (f":{port}" if port != 80 else "")
 
 
 def _route_secret(route: EndpointRoute) -> dict[str, Any]:

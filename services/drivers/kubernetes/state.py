@@ -8,7 +8,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...api.errors import BackendError, NotFound
 from . import concurrency as cc
@@ -16,11 +16,18 @@ from . import manifests as mf
 from .attach import AttachChecks
 from .resources import OWNED_KINDS
 
+#: How often reading the cluster's state (every show and list) reads the Gateway's address.
+GATEWAY_RECHECK_S = 30.0
+
 
 class ClusterState(AttachChecks):
     """State reads (a room of :class:`~.driver.KubernetesDriver`)."""
 
     poll_interval: float
+
+    if TYPE_CHECKING:  # the endpoints room's (:mod:`.endpoints`)
+
+        async def _discover_gateway_url(self, *, every: float = 0.0) -> None: ...
 
     async def list_managed(self) -> list[dict[str, str]]:
         """Everything modeldeck made in the namespace: ``{"kind", "name", "endpoint", "deployment"}``."""
@@ -70,10 +77,12 @@ class ClusterState(AttachChecks):
         when the Deployment carries no ``modeldeck.io/spec`` annotation.
         """
         gateway = await self.gateway_api_installed()
-        deps_raw, routes_raw, secrets_raw = await asyncio.gather(
+        deps_raw, routes_raw, secrets_raw, _ = await asyncio.gather(
             self._list_raw("Deployment", mf.SELECTOR_MANAGED),
             self._list_raw("HTTPRoute", mf.SELECTOR_MANAGED) if gateway else _empty(),
             self._list_raw("Secret", mf.SELECTOR_MANAGED) if secrets else _empty(),
+            # the scoring URI follows the Gateway's address (it may come or change later)
+            self._discover_gateway_url(every=GATEWAY_RECHECK_S) if gateway else _empty(),
         )
         rvs = {
             kind: (raw.get("metadata") or {}).get("resourceVersion")

@@ -4,17 +4,32 @@ from the control plane (``online-endpoint invoke``) with the endpoint's own cred
 from __future__ import annotations
 
 import logging
+import random
 import secrets
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ...api.domain import AuthMode, EndpointKeys, EndpointToken, InvokeResult, KeyType
 from ...api.errors import BackendError, InvalidInput, Unreachable
+from ...drivers.base import ScoresThroughApi
 
 if TYPE_CHECKING:
     from .engine import Engine
 
 log = logging.getLogger("modeldeck.daemon")
+
+#: How long the scoring URI of a Kubernetes endpoint may take to accept the connection
+#: before the call goes through the API server instead (a load balancer this host cannot
+#: reach often drops the packets rather than refusing them).
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _draw(traffic: dict[str, int]) -> str | None:
+    """A deployment drawn by the traffic weights (None when every weight is 0)."""
+    names = [n for n, pct in sorted(traffic.items()) if pct > 0]
+    if not names:
+        return None
+    return random.choices(names, weights=[traffic[n] for n in names])[0]
 
 
 def new_key() -> str:
@@ -34,6 +49,19 @@ def _require_auth(mode: str, wanted: AuthMode, what: str, other: str) -> None:
             if mode in (AuthMode.KEY.value, AuthMode.AML_TOKEN.value)
             else "this endpoint needs no credentials",
         )
+
+
+def _unreachable(uri: str, exc: BaseException, name: str, proxy: object) -> Unreachable:
+    return Unreachable(
+        f"the scoring URI {uri} did not answer: {exc or type(exc).__name__}",
+        fix="check the daemon's log and the deployment's state"
+        + (
+            f", or call it through the API server: modeldeck online-endpoint invoke -n {name} "
+            "--via api"
+            if proxy is not None
+            else ""
+        ),
+    )
 
 
 class Access:
@@ -85,12 +113,30 @@ class Access:
         deployment: str | None = None,
         headers: dict[str, str] | None = None,
         timeout_s: float = 60.0,
+        via: str | None = None,
     ) -> InvokeResult:
+        """POST to the scoring URI with the endpoint's key or token. On a Kubernetes cluster,
+        with ``via="api"`` or when the scoring URI is unknown or does not take the connection
+        (refused, DNS, connect time-out: the request was not sent), through the API server's
+        service proxy instead; the result's ``via`` says which path was used."""
         ep = self.engine.endpoint_row(name)
         uri = self.engine.scoring_uri(ep)
-        if not uri:
+        driver = self.engine.drivers.get(ep.cluster)
+        proxy = driver if isinstance(driver, ScoresThroughApi) else None
+        if via not in (None, "api", "uri"):
+            raise InvalidInput("--via", via, "must be api or uri", "leave --via out")
+        if via == "api" and proxy is None:
+            raise InvalidInput(
+                "--via",
+                via,
+                f"goes through a Kubernetes API server; endpoint '{name}' runs on "
+                f"cluster '{ep.cluster}', which is not one",
+                "leave --via out",
+            )
+        if not uri and (proxy is None or via == "uri"):
             self.engine.driver(ep.cluster)  # raises Unreachable with the reason
-            raise BackendError(f"endpoint '{name}' has no scoring URI")
+            note = proxy.scoring_uri_note(name) if proxy else None
+            raise BackendError(note or f"endpoint '{name}' has no scoring URI")
         if deployment is not None and deployment not in self.engine.live_deployments(name):
             raise InvalidInput(
                 "deployment_name",
@@ -109,21 +155,32 @@ class Access:
             send["Authorization"] = f"Bearer {mint_token(ep.token_secret, name, 300.0)[0]}"
         if deployment:
             send["azureml-model-deployment"] = deployment
+        if proxy is not None and (via == "api" or not uri):
+            why = "as asked (--via api)" if via == "api" else "the endpoint has no scoring URI"
+            return await self._via_api(proxy, ep, body, send, deployment, timeout_s, why)
         import aiohttp
 
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession()
         try:
             async with self._http.post(
-                uri, data=body, headers=send, timeout=aiohttp.ClientTimeout(total=timeout_s)
+                uri,
+                data=body,
+                headers=send,
+                timeout=aiohttp.ClientTimeout(
+                    total=timeout_s, sock_connect=CONNECT_TIMEOUT_S if proxy else None
+                ),
             ) as resp:
                 data = await resp.read()
                 hdrs = {k.lower(): v for k, v in resp.headers.items()}
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            if proxy is None or via == "uri":
+                raise _unreachable(uri, exc, name, proxy) from None
+            # not sent: going through the API server cannot score it twice
+            why = f"the scoring URI {uri} did not take the connection ({exc or type(exc).__name__})"
+            return await self._via_api(proxy, ep, body, send, deployment, timeout_s, why)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Unreachable(
-                f"the scoring URI {uri} did not answer: {exc or type(exc).__name__}",
-                fix="check the daemon's log and the deployment's state",
-            ) from None
+            raise _unreachable(uri, exc, name, proxy) from None
         answered = hdrs.get("azureml-model-deployment") or hdrs.get("x-ms-azureml-model-deployment")
         return InvokeResult(
             status=resp.status,
@@ -131,6 +188,37 @@ class Access:
             deployment=answered,
             request_id=hdrs.get("x-request-id"),
             headers=hdrs,
+        )
+
+    async def _via_api(
+        self,
+        proxy: ScoresThroughApi,
+        ep: Any,
+        body: bytes,
+        send: dict[str, str],
+        deployment: str | None,
+        timeout_s: float,
+        why: str,
+    ) -> InvokeResult:
+        """Through the API server's service proxy to one deployment's Service: the one the
+        header names, else one drawn by the traffic weights, as the Gateway splits (the
+        mirror is not copied: the API server has no mirror)."""
+        target = deployment or _draw(ep.traffic)
+        if target is None:
+            raise BackendError(
+                f"endpoint '{ep.name}' has no traffic to send the request to",
+                fix=f"give a deployment traffic (modeldeck online-endpoint update -n {ep.name} "
+                "--traffic NAME=100), or name one: --deployment-name NAME",
+            )
+        status, data, hdrs, path = await proxy.score_via_api(ep.name, target, body, send, timeout_s)
+        answered = hdrs.get("azureml-model-deployment") or hdrs.get("x-ms-azureml-model-deployment")
+        return InvokeResult(
+            status=status,
+            body=data,
+            deployment=answered or target,
+            request_id=hdrs.get("x-request-id"),
+            headers=hdrs,
+            via=f"the API server's service proxy {path} ({why})",
         )
 
     async def close(self) -> None:

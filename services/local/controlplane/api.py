@@ -291,6 +291,18 @@ def build_app(
     async def get_cluster(request: web.Request) -> web.StreamResponse:
         return _json(await engine.get_cluster(request.match_info["name"]))
 
+    @route("PATCH", "/v1/clusters/{name}")
+    async def update_cluster(request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        tags, remove = data.get("tags") or {}, data.get("remove_tags") or []
+        if not isinstance(remove, list):
+            raise InvalidInput("remove_tags", remove, "must be a list of tag names")
+        return _json(
+            await engine.update_cluster(
+                request.match_info["name"], tags=tags, remove_tags=[str(k) for k in remove]
+            )
+        )
+
     @route("POST", "/v1/clusters/{name}/scale")
     async def scale_cluster(request: web.Request) -> web.StreamResponse:
         data = await _body(request)
@@ -435,6 +447,7 @@ def build_app(
             body,
             deployment=data.get("deployment") or None,
             headers={str(k): str(v) for k, v in headers.items()},
+            via=data.get("via") or None,
         )
         return _json(
             {
@@ -443,6 +456,7 @@ def build_app(
                 "deployment": result.deployment,
                 "request_id": result.request_id,
                 "headers": result.headers,
+                "via": result.via,
             }
         )
 

@@ -107,6 +107,24 @@ class Clusters:
             created_at=row.created_at,
         )
 
+    async def update(self, name: str, *, tags: dict[str, str], remove_tags: list[str]) -> Cluster:
+        """Merge ``tags`` into the cluster's, drop ``remove_tags``; the driver takes them at
+        once (a Kubernetes cluster: the Gateway its routes attach to, the scoring URI). When
+        the Gateway changed, every endpoint's route is written again under it."""
+        async with self.engine.admission.lock:
+            row = self.engine.cluster_row(name)
+            merged = {**row.spec.tags, **validation.tags(tags)}
+            for key in remove_tags:
+                merged.pop(key, None)
+            spec = replace(row.spec, tags=validation.tags(merged))
+            driver = self.engine.drivers.get(name)
+            if driver is not None and driver.retag(spec.tags):
+                for ep in self.store.endpoints(name):
+                    route = self.engine.route(ep)
+                    await self.engine.apply_route(name, replace(route, base=route))
+            self.store.update_cluster(name, spec=spec)
+        return await self.get(name)
+
     async def list_all(self) -> list[Cluster]:
         rows = self.store.clusters()
         return list(await asyncio.gather(*(self._cluster(r) for r in rows)))

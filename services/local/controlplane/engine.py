@@ -23,7 +23,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ from ...drivers.base import (
     EndpointRoute,
     NotesMetrics,
     Progress,
+    ScoresThroughApi,
 )
 from . import adopt, dryrun
 from .access import Access, new_key
@@ -191,6 +192,11 @@ class Engine:
     async def scale_cluster(self, name: str, agent_count: int) -> Operation:
         return await self.clusters.scale(name, agent_count)
 
+    async def update_cluster(
+        self, name: str, *, tags: dict[str, str], remove_tags: list[str]
+    ) -> Cluster:
+        return await self.clusters.update(name, tags=tags, remove_tags=remove_tags)
+
     async def delete_cluster(self, name: str) -> Operation:
         return await self.clusters.delete(name)
 
@@ -291,6 +297,10 @@ class Engine:
         if why:
             error = f"cluster '{ep.cluster}' is not available: {why}"
         scoring_uri = self.scoring_uri(ep)
+        source, note = "", None
+        driver = self.drivers.get(ep.cluster)
+        if isinstance(driver, ScoresThroughApi):
+            source, note = driver.scoring_address()[1], driver.scoring_uri_note(ep.name)
         return Endpoint(
             name=ep.name,
             compute=ep.cluster,
@@ -304,8 +314,9 @@ class Engine:
             tags=dict(ep.tags),
             control=ep.control,
             created_at=ep.created_at,
-            error=error,
+            error=error or note,
             revision=str(ep.revision),
+            scoring_uri_source=source,
         )
 
     async def list_endpoints(self) -> list[Endpoint]:
@@ -318,6 +329,26 @@ class Engine:
 
         await adopt.refresh(self, {self.endpoint_row(name).cluster})
         return self._endpoint(self.endpoint_row(name))
+
+    @staticmethod
+    def new_endpoint_row(spec: EndpointSpec, key: Callable[[], str] = new_key) -> EndpointRow:
+        """The record of a new endpoint (``key`` makes its keys; ``--dry-run``: placeholders)."""
+        return EndpointRow(
+            name=spec.name,
+            cluster=spec.compute,
+            auth_mode=spec.auth_mode.value,
+            description=spec.description,
+            tags=dict(spec.tags),
+            traffic={},
+            mirror_traffic={},
+            control=None,
+            primary_key=key(),
+            secondary_key=key(),
+            token_secret=key(),
+            state=ProvisioningState.CREATING,
+            error=None,
+            created_at=time.time(),
+        )
 
     async def create_endpoint(self, spec: EndpointSpec) -> Operation:
         async with self.admission.lock:
@@ -334,22 +365,7 @@ class Engine:
                 )
             if cluster.state is ProvisioningState.DELETING:
                 raise Conflict(f"cluster '{spec.compute}' is being deleted")
-            row = EndpointRow(
-                name=spec.name,
-                cluster=spec.compute,
-                auth_mode=spec.auth_mode.value,
-                description=spec.description,
-                tags=dict(spec.tags),
-                traffic={},
-                mirror_traffic={},
-                control=None,
-                primary_key=new_key(),
-                secondary_key=new_key(),
-                token_secret=new_key(),
-                state=ProvisioningState.CREATING,
-                error=None,
-                created_at=time.time(),
-            )
+            row = self.new_endpoint_row(spec)
             self.store.insert_endpoint(row)
 
         async def work(progress: Progress) -> None:
@@ -503,9 +519,10 @@ class Engine:
         deployment: str | None = None,
         headers: dict[str, str] | None = None,
         timeout_s: float = 60.0,
+        via: str | None = None,
     ) -> InvokeResult:
         return await self.access.invoke(
-            name, body, deployment=deployment, headers=headers, timeout_s=timeout_s
+            name, body, deployment=deployment, headers=headers, timeout_s=timeout_s, via=via
         )
 
     # ================================================================== environments
