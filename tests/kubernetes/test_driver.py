@@ -319,6 +319,33 @@ async def test_failed_first_version_stays_to_show_why(
     assert any(ln.stream == "previous" and "FileNotFoundError" in ln.text for ln in lines)
 
 
+async def test_status_flags_a_newer_replicaset_that_crash_loops_beside_ready_replicas(
+    driver: KubernetesDriver, fake: Any, k: Any
+) -> None:
+    """Issue 15 point 5: an update whose rollback could not be applied leaves the new
+    ReplicaSet crash-looping beside the old one's ready replicas; the status must not read
+    as all ready (kubectl rollout status: 1 old replicas are pending termination)."""
+    await driver.apply_endpoint(k.route())
+    await driver.apply_deployment("ep", k.runtime("blue"), k.ProgressLog())
+
+    def report(fraction: float, message: str) -> None:
+        if message.startswith("rolling 'blue' back"):  # the rollback's write is refused
+            fake.fail(r"/deployments/ep-blue$", 422, method="PATCH", message="refused")
+
+    broken = k.runtime("blue", environment="example.com/crash:2")
+    with pytest.raises(RolloutFailed) as err:
+        await driver.apply_deployment("ep", broken, report)
+    assert "could not be rolled back" in str(err.value)
+    status = await driver.deployment_status("ep", "blue")
+    assert status.ready_replicas == 1  # the old replica still serves
+    assert status.error is not None
+    assert "ReplicaSet ep-blue-" in status.error and "not ready" in status.error
+    assert "CrashLoopBackOff" in status.error
+    assert "exit code 3" in status.error  # the last termination
+    assert "FileNotFoundError" in status.error  # the crashed container's log
+    assert "1 old replicas are pending termination" in status.error
+
+
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
@@ -362,6 +389,42 @@ async def test_autoscale_creates_an_hpa_and_fixed_scale_removes_it(
     assert len(fake.pods_of(NS, "ep-blue")) == 2
     await driver.apply_deployment("ep", k.runtime("blue", instance_count=1), k.ProgressLog())
     assert fake.get("horizontalpodautoscalers", NS, "ep-blue") is None
+
+
+async def test_back_to_a_fixed_count_gets_the_count_asked_not_the_hpas(
+    driver: KubernetesDriver, fake: Any, k: Any
+) -> None:
+    """Issue 15 point 3: the HPA (min 2) is gone before the Deployment gets its 1 replica,
+    else it scales it back to 2 (asked 1, got 2) and the update says Succeeded."""
+    await driver.apply_endpoint(k.route())
+    scale = ScaleSettings(type="target_utilization", min_instances=2, max_instances=4)
+    await driver.apply_deployment("ep", k.runtime("blue", scale_settings=scale), k.ProgressLog())
+    assert len(fake.pods_of(NS, "ep-blue")) == 2
+    progress = k.ProgressLog()
+    await driver.apply_deployment("ep", k.runtime("blue", instance_count=1), progress)
+    assert fake.get("horizontalpodautoscalers", NS, "ep-blue") is None
+    assert fake.get("deployments", NS, "ep-blue")["spec"]["replicas"] == 1
+    assert "1/1 new replicas ready" in [m for _, m in progress.events]
+    status = await driver.deployment_status("ep", "blue")
+    assert (status.ready_replicas, status.desired_replicas) == (1, 1)
+    assert len(fake.pods_of(NS, "ep-blue")) == 1
+
+
+async def test_a_count_the_cluster_does_not_keep_fails_the_rollout(
+    driver: KubernetesDriver, fake: Any, k: Any
+) -> None:
+    """Someone else's HPA (not modeldeck's) holds the Deployment at 2: the rollout waits for
+    the count asked (1), not the cluster's spec.replicas, and says who scales it."""
+    await driver.apply_endpoint(k.route())
+    await driver.apply_deployment("ep", k.runtime("blue", instance_count=1), k.ProgressLog())
+    fake.create_hpa(NS, "team-autoscaler", "ep-blue", min_replicas=2, max_replicas=3)
+    with pytest.raises(RolloutFailed) as err:
+        await driver.apply_deployment(
+            "ep", k.runtime("blue", instance_count=1, description="new"), k.ProgressLog()
+        )
+    text = str(err.value)
+    assert "2 replica(s) where 1 were asked" in text
+    assert "HorizontalPodAutoscaler team-autoscaler" in text
 
 
 async def test_delete_deployment_removes_its_objects_and_route_rules(
