@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...api.domain import DeploymentSpec, DriverKind, EndpointSpec, ModelSpec
 from ...api.errors import BackendError, InvalidInput
-from ...drivers.base import DeploymentRuntime, EndpointAuth, EndpointRoute, RendersManifests
+from ...drivers.base import DeploymentRuntime, RendersManifests
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -38,12 +38,9 @@ async def render_endpoint(engine: Engine, spec: EndpointSpec) -> list[dict[str, 
     if engine.store.cluster(spec.compute) is None:
         raise InvalidInput("compute", spec.compute, "is not a cluster of this workspace")
     driver = _render_driver(engine, spec.compute)
-    placeholder = "redacted"  # the printed Secret never holds a key
-    route = EndpointRoute(
-        name=spec.name,
-        auth=EndpointAuth(spec.auth_mode.value, placeholder, placeholder, placeholder),
-        traffic={},
-    )
+    # the route of the record the create would make (description and tags with it, which
+    # the Secret keeps for adoption); the printed Secret never holds a key
+    route = engine.route(engine.new_endpoint_row(spec, key=lambda: "redacted"))
     return list(driver.render_endpoint(route, []))
 
 
@@ -68,7 +65,8 @@ async def render_deployment(
     )
     driver = drivers[0]
     spec, ep, _, resolved, code = admitted
-    stored = admitted.stored(str(code))
+    # the code as the apply records it: the workspace's copy (named by its content)
+    stored = admitted.stored(await engine.code.destination(ep.name, spec.name, code))
     environment = await engine.environments.resolve(spec, ep.cluster)
     runtime = DeploymentRuntime(
         spec=stored, model=resolved, code_dir=str(code), environment=environment
