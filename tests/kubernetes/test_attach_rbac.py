@@ -85,7 +85,8 @@ async def test_the_printed_role_is_all_the_driver_needs(
     kubeconfig: Any, fake: Any, make_driver: Any, k: Any
 ) -> None:
     """Derived from the driver's calls: with only the Role it prints, every operation works
-    (an endpoint, a rollout, status, logs, metrics, adoption's listing, deletion)."""
+    (an endpoint, a rollout, status, logs, metrics, invoke through the service proxy,
+    adoption's listing, deletion)."""
     fake.roles = True
     kubectl_apply(
         fake,
@@ -101,6 +102,9 @@ async def test_the_printed_role_is_all_the_driver_needs(
     await driver.apply_endpoint(k.route(traffic={"blue": 100}))
     assert await driver.read_logs("ep", "blue", 10) is not None
     assert await driver.metrics("ep") is not None
+    auth = {"Authorization": f"Bearer {k.KEY1}", "Content-Type": "application/json"}
+    status, *_ = await driver.score_via_api("ep", "blue", b'{"data": [[1]]}', auth, 10.0)
+    assert status == 200  # invoke --via api: create on services/proxy
     assert (await driver.list_state())["endpoints"]
     await driver.delete_deployment("ep", "blue")
     await driver.delete_endpoint("ep")
