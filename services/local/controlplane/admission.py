@@ -27,6 +27,7 @@ from ...api.domain import (
     EndpointSpec,
     Model,
     ModelSpec,
+    Probe,
     ProvisioningState,
 )
 from ...api.errors import CapacityExceeded, Conflict, InvalidInput, NotFound
@@ -63,14 +64,23 @@ class Admitted(NamedTuple):
     model: Model
     code: Path
 
-    def stored(self, code_dir: str) -> DeploymentSpec:
-        """The spec as it is recorded: the model's full reference, the code's copy."""
+    def stored(self, code_dir: str, default_probe: Probe | None = None) -> DeploymentSpec:
+        """The spec as it is recorded: the model's full reference, the code's copy, and a
+        probe equal to the cluster's default kept as not given (``show`` prints the default
+        that applies, so a show -> ``--set`` -> update round trip sends it back: it is not a
+        change, and stays out of the revision's changes)."""
+
+        def probe(given: Probe | None) -> Probe | None:
+            return None if given == default_probe else given
+
         return replace(
             self.spec,
             model=self.model.ref,
             code_configuration=CodeConfiguration(
                 code=code_dir, scoring_script=self.spec.code_configuration.scoring_script
             ),
+            liveness_probe=probe(self.spec.liveness_probe),
+            readiness_probe=probe(self.spec.readiness_probe),
         )
 
 

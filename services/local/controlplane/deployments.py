@@ -74,12 +74,12 @@ class Deployments:
             finally:
                 ACTOR.reset(token)
         spec = replace(d.spec, role=role)
-        driver = self.engine.drivers.get(ep.cluster)
-        if driver is not None:  # a probe not given reads as what applies (az ml prints it)
+        default = self.engine.default_probe(ep.cluster)
+        if default is not None:  # a probe not given reads as what applies (az ml prints it)
             spec = replace(
                 spec,
-                liveness_probe=spec.liveness_probe or driver.default_probe,
-                readiness_probe=spec.readiness_probe or driver.default_probe,
+                liveness_probe=spec.liveness_probe or default,
+                readiness_probe=spec.readiness_probe or default,
             )
         return Deployment(
             spec=spec,
@@ -154,7 +154,7 @@ class Deployments:
             spec, ep, _, model, code = admitted
             resolved = await self.engine.environments.resolve(spec, ep.cluster)
             code_dir = await self.engine.code.copy(ep.name, spec.name, code)
-            stored = admitted.stored(code_dir)
+            stored = admitted.stored(code_dir, self.engine.default_probe(ep.cluster))
             now = time.time()
             row = DeploymentRow(
                 endpoint=ep.name,
@@ -225,7 +225,7 @@ class Deployments:
             assert old is not None
             resolved = await self.engine.environments.resolve(spec, ep.cluster)
             code_dir = await self.engine.code.copy(ep.name, spec.name, code)
-            stored = admitted.stored(code_dir)
+            stored = admitted.stored(code_dir, self.engine.default_probe(ep.cluster))
             try:
                 with self.store.tx():
                     # compare-and-set: the record the checks were made on (or the one the

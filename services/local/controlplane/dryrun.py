@@ -66,7 +66,9 @@ async def render_deployment(
     driver = drivers[0]
     spec, ep, _, resolved, code = admitted
     # the code as the apply records it: the workspace's copy (named by its content)
-    stored = admitted.stored(await engine.code.destination(ep.name, spec.name, code))
+    stored = admitted.stored(
+        await engine.code.destination(ep.name, spec.name, code), engine.default_probe(ep.cluster)
+    )
     environment = await engine.environments.resolve(spec, ep.cluster)
     runtime = DeploymentRuntime(
         spec=stored, model=resolved, code_dir=str(code), environment=environment

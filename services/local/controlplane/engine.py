@@ -49,6 +49,7 @@ from ...api.domain import (
     Model,
     ModelSpec,
     Operation,
+    Probe,
     ProvisioningState,
     openapi_uri_for,
 )
@@ -167,6 +168,11 @@ class Engine:
                 fix="check the cluster (modeldeck cluster show) and the daemon's log",
             )
         return driver
+
+    def default_probe(self, cluster: str) -> Probe | None:
+        """The probe that applies on ``cluster`` to a deployment that gives none."""
+        driver = self.drivers.get(cluster)
+        return None if driver is None else driver.default_probe
 
     def driver_for_endpoint(self, endpoint: str) -> ClusterDriver:
         ep = self.store.endpoint(endpoint)
