@@ -319,4 +319,3 @@ async def test_cli_get_logs_prints_what_az_ml_prints(cli: AzCli, seeded: Any) ->
     ]
     code, out, err = await cli.run(*base, "-c", "sidecar")
     assert code != 0 and "inference-server" in err and "sidecar" in err
-

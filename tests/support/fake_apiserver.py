@@ -1362,7 +1362,9 @@ class FakeKube:
             if h["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]
         ]
         for hpa in hpas:
-            replicas = min(max(replicas, hpa["spec"].get("minReplicas", 1)), hpa["spec"]["maxReplicas"])
+            replicas = min(
+                max(replicas, hpa["spec"].get("minReplicas", 1)), hpa["spec"]["maxReplicas"]
+            )
         if not hpas or dep["spec"].get("replicas") == replicas:
             return False
         dep["spec"]["replicas"] = replicas

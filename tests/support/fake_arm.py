@@ -450,9 +450,13 @@ class FakeArm:
         workspace and for anything under it."""
         sub, rg, ws = match.get("sub"), match.get("rg"), match.get("ws")
         if sub is not None and sub.lower() != self.sub.lower():
-            return _error(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+            return _error(
+                404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found."
+            )
         if rg is not None and rg.lower() != self.rg.lower():
-            return _error(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+            return _error(
+                404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found."
+            )
         if ws is not None and ws.lower() != self.ws.lower():
             return _error(
                 404,
