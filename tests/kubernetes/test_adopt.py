@@ -113,10 +113,12 @@ async def shown(ws: LocalWorkspace, endpoint: str) -> dict[str, tuple[int, int, 
 
 
 async def test_two_operators_see_the_same_cluster_and_a_wiped_home_gets_it_back(
-    fake: Any, tmp_path: Path
+    fake: Any, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     config = write_kubeconfig(tmp_path / "kubeconfig", {"fake": (fake.url, "")}, current="fake")
-    home_a, home_b = tmp_path / "operator-a", tmp_path / "operator-b"
+    # short homes: the daemon's socket path must fit a Unix socket's 107 bytes, and tmp_path
+    # carries the test's name
+    home_a, home_b = tmp_path_factory.mktemp("opa"), tmp_path_factory.mktemp("opb")
     ok = (1, "Succeeded")
     try:
         # ---- operator A makes an endpoint with two deployments, 90/10
@@ -308,10 +310,10 @@ async def test_two_operators_see_the_same_cluster_and_a_wiped_home_gets_it_back(
 
 
 async def test_adopting_objects_without_the_spec_annotation_and_an_unanswering_cluster(
-    fake: Any, tmp_path: Path
+    fake: Any, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     config = write_kubeconfig(tmp_path / "kubeconfig", {"fake": (fake.url, "")}, current="fake")
-    home = tmp_path / "operator"
+    home = tmp_path_factory.mktemp("op")  # short: the daemon's socket path must fit
     try:
         ws = start_operator(home, config)
         await wait(await ws.attach_cluster(attach("aks")))
