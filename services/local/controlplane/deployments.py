@@ -366,10 +366,7 @@ class Deployments:
         container: str | None = None,
     ) -> list[LogLine]:
         """``since`` (epoch seconds): only lines written at or after it."""
-        self.row(endpoint, name)
-        lines = validation.integer(lines, "lines", 0, 100_000)
-        since = None if since is None else validation.number(since, "since", 0)
-        container = validation.log_container(container)
+        lines, since, container = self._log_request(endpoint, name, lines, since, container)
         driver = self.engine.driver_for_endpoint(endpoint)
         return await driver.read_logs(endpoint, name, lines, since=since, container=container)
 
@@ -381,10 +378,18 @@ class Deployments:
         since: float | None = None,
         container: str | None = None,
     ) -> AsyncIterator[LogLine]:
-        self.row(endpoint, name)
-        lines = validation.integer(lines, "lines", 0, 100_000)
-        since = None if since is None else validation.number(since, "since", 0)
-        container = validation.log_container(container)
+        lines, since, container = self._log_request(endpoint, name, lines, since, container)
         return self.engine.driver_for_endpoint(endpoint).follow_logs(
             endpoint, name, lines, since=since, container=container
+        )
+
+    def _log_request(
+        self, endpoint: str, name: str, lines: int, since: float | None, container: str | None
+    ) -> tuple[int, float | None, str | None]:
+        """A logs request checked: the deployment exists, and lines, since and container."""
+        self.row(endpoint, name)
+        return (
+            validation.integer(lines, "lines", 0, 100_000),
+            None if since is None else validation.number(since, "since", 0),
+            validation.log_container(container),
         )
