@@ -228,11 +228,9 @@ def deployment_to_doc(spec: DeploymentSpec) -> dict[str, Any]:
         data["resources"][kind] = out
     if data.pop("environment_inline", None) is not None:
         data.pop("environment", None)  # kept as it is by updated_deployment
-    for key in ("environment", "storage_uri", "liveness_probe", "readiness_probe"):
+    for key in ("environment", "storage_uri", "liveness_probe", "readiness_probe", "instance_type"):
         if data.get(key) is None:
             data.pop(key, None)
-    if data.get("instance_type") is None:
-        data.pop("instance_type", None)
     if not data.get("app_insights_enabled"):
         data.pop("app_insights_enabled", None)  # a key given is warned about where unused
     return data
