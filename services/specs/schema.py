@@ -301,7 +301,7 @@ def read_enum(
 def resolve_path(doc: Doc, path: tuple[str, ...], value: str) -> str:
     """A local path resolved against the YAML file's folder; a remote asset
     (``validation.is_remote_asset``) as given: the back end decides
-    (:func:`services.apply.check_remote`)."""
+    (:func:`services.apply.refuse_remote`)."""
     if validation.is_remote_asset(value):
         return value
     p = Path(value).expanduser()
