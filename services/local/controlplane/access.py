@@ -32,6 +32,11 @@ def _draw(traffic: dict[str, int]) -> str | None:
     return random.choices(names, weights=[traffic[n] for n in names])[0]
 
 
+def _answered(hdrs: dict[str, str]) -> str | None:
+    """The deployment that answered, by the response's (lower-cased) headers."""
+    return hdrs.get("azureml-model-deployment") or hdrs.get("x-ms-azureml-model-deployment")
+
+
 def new_key() -> str:
     """32 random bytes, url-safe."""
     return secrets.token_urlsafe(32)
@@ -181,7 +186,7 @@ class Access:
             return await self._via_api(proxy, ep, body, send, deployment, timeout_s, why)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _unreachable(uri, exc, name, proxy) from None
-        answered = hdrs.get("azureml-model-deployment") or hdrs.get("x-ms-azureml-model-deployment")
+        answered = _answered(hdrs)
         return InvokeResult(
             status=resp.status,
             body=data,
@@ -211,7 +216,7 @@ class Access:
                 "--traffic NAME=100), or name one: --deployment-name NAME",
             )
         status, data, hdrs, path = await proxy.score_via_api(ep.name, target, body, send, timeout_s)
-        answered = hdrs.get("azureml-model-deployment") or hdrs.get("x-ms-azureml-model-deployment")
+        answered = _answered(hdrs)
         return InvokeResult(
             status=status,
             body=data,
