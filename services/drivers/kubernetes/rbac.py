@@ -47,7 +47,12 @@ class Need:
     @property
     def rbac_name(self) -> str:
         """As an RBAC denial and ``kubectl auth can-i`` name it: ``deployments.apps``."""
-        return f"{self.resource}.{self.group}" if self.group else self.resource
+        return rbac_name(self.group, self.resource)
+
+
+def rbac_name(group: str, resource: str) -> str:
+    """``resource.group`` (``deployments.apps``), the core group's resource alone."""
+    return f"{resource}.{group}" if group else resource
 
 
 _NO_URI = "the scoring URI comes from the cluster's modeldeck.io/gateway-url tag only"
@@ -119,9 +124,7 @@ def pairs(needs: Iterable[Need] = NEEDS) -> list[tuple[Need, str]]:
 
 def describe(missing: Iterable[tuple[Need, str]]) -> str:
     """``secrets (get, list, patch); pods/log (get)`` for a message."""
-    return "; ".join(
-        f"{f'{r}.{g}' if g else r} ({', '.join(v)})" for (g, r), v in merged(missing).items()
-    )
+    return "; ".join(f"{rbac_name(g, r)} ({', '.join(v)})" for (g, r), v in merged(missing).items())
 
 
 def role_rules(needs: Iterable[tuple[Need, str]] | None = None) -> list[dict[str, Any]]:
