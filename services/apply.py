@@ -44,9 +44,14 @@ def unsent(caps: frozenset[str], backend_warnings: BackendWarnings) -> list[str]
     return [warning for cap, warning in backend_warnings if cap not in caps]
 
 
+def _held(caps: frozenset[str], loaded: LoadedEndpoint | LoadedDeployment) -> list[str]:
+    """The load warnings, and those of the keys a back end with ``caps`` does not send."""
+    return [*loaded.warnings, *unsent(caps, loaded.backend_warnings)]
+
+
 def endpoint_warnings(ws: Workspace, loaded: LoadedEndpoint) -> list[str]:
     """The load warnings that hold on this back end."""
-    return [*loaded.warnings, *unsent(ws.capabilities(), loaded.backend_warnings)]
+    return _held(ws.capabilities(), loaded)
 
 
 async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[str]:
@@ -59,7 +64,7 @@ async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[s
     refuses, such as a conda-only package) is raised where modeldeck builds the
     environment, a local pool or a Kubernetes cluster, before an inline model is
     registered; Azure ML builds it with conda and takes it."""
-    warnings = [*loaded.warnings, *unsent(ws.capabilities(), loaded.backend_warnings)]
+    warnings = _held(ws.capabilities(), loaded)
     if not loaded.pool_warnings and not loaded.kubernetes_warnings and not loaded.pool_errors:
         return warnings
     try:
@@ -456,7 +461,7 @@ def _endpoint_changes(
             "tags": dict(current.tags),
         }
         loaded = load_endpoint(path, overrides, name=name, base=None if path else base)
-        _emit([*loaded.warnings, *unsent(caps, loaded.backend_warnings)], warn)
+        _emit(_held(caps, loaded), warn)
         spec = loaded.spec
         for key, old, new in (
             ("auth_mode", current.auth_mode, spec.auth_mode),
