@@ -72,11 +72,17 @@ def is_remote_asset(path: str) -> bool:
     return bool(REMOTE_ASSET.match(path))
 
 
+def is_registered_asset(value: str) -> bool:
+    """``azureml:NAME:VERSION`` (or ``@latest``): a registered asset, not a datastore URI
+    (``azureml://...``)."""
+    return value.startswith("azureml:") and not value.startswith("azureml://")
+
+
 def remote_refused(field: str, value: str, backend: str) -> InvalidInput:
     """A remote asset given to a back end without the "assets.remote" capability."""
     fix = "give a file or folder on this machine, or send it to an Azure ML workspace (-w PROFILE"
     fix += ' of a profile with provider = "azureml")'
-    if field == "path" and value.startswith("azureml:") and not value.startswith("azureml://"):
+    if field == "path" and is_registered_asset(value):
         fix += "; a model registered here needs no new version: name it in a deployment as "
         fix += f"model: {value}"
     return InvalidInput(
@@ -319,8 +325,7 @@ def model_spec(spec: ModelSpec) -> ModelSpec:
     remote = is_remote_asset(spec.path)  # registered as given, where the back end can
     if remote:
         text(spec.path, "path", MAX_REFERENCE_CHARS)
-        registered = not spec.path.startswith("azureml://")
-        if spec.path.startswith("azureml:") and registered and not MODEL_REF.fullmatch(spec.path):
+        if is_registered_asset(spec.path) and not MODEL_REF.fullmatch(spec.path):
             raise InvalidInput(
                 "path",
                 spec.path,

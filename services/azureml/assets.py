@@ -92,7 +92,7 @@ class AssetRoom(Session):
         else:
             props = container.get("properties") or {}
             version = str(props.get("nextVersion") or int(props.get("latestVersion") or 0) + 1)
-        if spec.path.startswith("azureml:") and not spec.path.startswith("azureml://"):
+        if validation.is_registered_asset(spec.path):
             src_name, src_version = validation.parse_model_ref(spec.path)
             src = await self.get_model(src_name, int(src_version) if src_version else None)
             uri, original = src.path, spec.path
@@ -151,7 +151,7 @@ class AssetRoom(Session):
             return None
         if code.startswith(ARM_ID_PREFIX):
             return code
-        if code.startswith("azureml:") and not code.startswith("azureml://"):
+        if validation.is_registered_asset(code):
             n, v = validation.parse_model_ref(code)
             return f"{self._ws}/codes/{n}/versions/{v or '1'}"
         if validation.is_remote_asset(code):  # a datastore URI or a URL: a code version on it
