@@ -42,6 +42,14 @@ async def test_else_from_the_gateways_load_balancer_service(
     assert driver.scoring_address()[1] == "load_balancer"
 
 
+async def test_the_load_balancer_port_is_the_listeners_not_istios_status_port(
+    fake: Any, driver: KubernetesDriver
+) -> None:
+    fake.add_gateway(NS, load_balancer="198.51.100.9", port=8080, status_port=True)
+    await driver.list_state()
+    assert driver.scoring_uri("ep") == "http://198.51.100.9:8080/api/v1/endpoint/ep/score"
+
+
 async def test_the_cluster_tag_names_the_url_and_another_gateway(
     fake: Any, kubeconfig: Any, make_driver: Callable[..., KubernetesDriver]
 ) -> None:

@@ -619,10 +619,13 @@ class FakeKube:
         addresses: list[str] | None = None,
         load_balancer: str | None = None,
         port: int = 80,
+        status_port: bool = False,
     ) -> None:
         """A Gateway as its implementation leaves it: ``status.addresses`` (when given) and,
         with ``load_balancer``, the LoadBalancer Service it made for the Gateway (labelled
-        ``gateway.networking.k8s.io/gateway-name``, as Istio labels it) with that ingress."""
+        ``gateway.networking.k8s.io/gateway-name``, as Istio labels it) with that ingress.
+        ``status_port``: the Service lists Istio's ``status-port`` (15021) first, as Istio's
+        generated Gateway Service does."""
         gw = {
             "apiVersion": f"{GATEWAY}/v1",
             "kind": "Gateway",
@@ -641,7 +644,11 @@ class FakeKube:
                 "namespace": ns,
                 "labels": {f"{GATEWAY}/gateway-name": name},
             },
-            "spec": {"type": "LoadBalancer", "ports": [{"name": "http", "port": port}]},
+            "spec": {
+                "type": "LoadBalancer",
+                "ports": [{"name": "status-port", "port": 15021}] * status_port
+                + [{"name": "http", "port": port}],
+            },
             "status": {"loadBalancer": {"ingress": [{"ip": load_balancer}]}},
         }
 

@@ -308,11 +308,13 @@ class EndpointObjects(AttachChecks):
         for svc in services.get("items") or []:
             if (svc.get("spec") or {}).get("type") != "LoadBalancer":
                 continue
-            ports = (svc.get("spec") or {}).get("ports") or []
+            ports = [int(p["port"]) for p in (svc.get("spec") or {}).get("ports") or []]
+            # the listener's port where the Service has it (Istio lists its status-port first)
+            svc_port = port if port in ports or not ports else ports[0]
             for ing in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
                 host = ing.get("hostname") or ing.get("ip")
                 if host:
-                    self._gateway_url = _http_url(host, int(ports[0]["port"]) if ports else 80)
+                    self._gateway_url = _http_url(host, svc_port)
                     self._gateway_url_source = SOURCE_LOAD_BALANCER
                     return
         self._gateway_url, self._gateway_url_source = None, SOURCE_NONE
