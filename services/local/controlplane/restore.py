@@ -47,9 +47,10 @@ async def restore_all(engine: Engine) -> None:
             engine.driver_errors[row.spec.name] = str(exc)
     # the socket answers at once; routes and replicas come back in the background,
     # one task per cluster (an unreachable cluster delays only its own endpoints)
+    # the endpoints read once, not once a deployment
+    cluster_of = {ep.name: ep.cluster for ep in engine.store.endpoints()}
     for d in engine.store.deployments():
-        ep_row = engine.store.endpoint(d.endpoint)
-        if ep_row is None or ep_row.cluster not in engine.drivers:
+        if cluster_of.get(d.endpoint) not in engine.drivers:
             continue
         if d.state is not ProvisioningState.DELETING:
             engine.store.set_deployment_state(d.endpoint, d.name, ProvisioningState.UPDATING)
