@@ -342,6 +342,21 @@ async def test_request_id_and_unavailable_answers(
         assert resp.status == 404
 
 
+async def test_made_up_endpoint_names_are_counted_under_one_label(
+    gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    """Anyone on this host can reach the gateway: a flood of made-up endpoint names must
+    not grow what the gateway keeps (nor /metrics) by one entry per name."""
+    for i in range(50):
+        async with http.post(gateway.scoring_uri(f"made-up-{i}"), data=b"{}") as resp:
+            assert resp.status == 404
+    async with http.get(f"{gateway.base_url}/metrics", headers=dp.METRICS_AUTH) as resp:
+        text = await resp.text()
+    rejected = [line for line in text.splitlines() if line.startswith("modeldeck_rejected_total")]
+    assert rejected == ['modeldeck_rejected_total{endpoint="(unknown)",code="404"} 50']
+    assert "made-up-" not in text
+
+
 async def test_openapi_spec_behind_the_key_without_moving_the_split(
     tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
 ) -> None:

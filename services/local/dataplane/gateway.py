@@ -107,6 +107,10 @@ from .stats import DeploymentStats
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
 
 
+#: the ``endpoint`` label of refusals for a name no endpoint has (not a valid endpoint name)
+UNKNOWN_ENDPOINT = "(unknown)"
+
+
 @dataclass(frozen=True)
 class GatewayInfo:
     host: str
@@ -358,7 +362,10 @@ class Gateway:
             if ep.mode != "none":
                 ConnectionGuard.trust(request)
             return name, rid, ep
-        return name, rid, self._refused(name, answer, count=count)
+        # a name no endpoint has is counted under one label: counting each made-up name
+        # would let any local user grow the table (and /metrics) without bound
+        label = name if ep is not None else UNKNOWN_ENDPOINT
+        return name, rid, self._refused(label, answer, count=count)
 
     async def _health(self, _request: web.Request) -> web.Response:
         return web.Response(text="Healthy")
