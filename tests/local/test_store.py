@@ -163,13 +163,55 @@ def test_every_change_takes_a_new_revision_with_who_and_what(tmp_path) -> None: 
             "ep", "blue", ProvisioningState.UPDATING, if_revision=dep.revision - 1
         )
     assert store.deployment("ep", "blue").state is ProvisioningState.SUCCEEDED  # type: ignore[union-attr]
-    # a deleted name created again never reuses a revision
+    # a deleted name created again never reuses a revision; the history keeps the delete
     store.delete_deployment("ep", "blue")
     store.upsert_deployment(_deployment_row("ep", "blue"))
     assert store.deployment("ep", "blue").revision > rev  # type: ignore[union-attr]
-    assert [c.changed for c in store.changes("deployment", "ep/blue")] == [
-        {"created": [None, "ep/blue"]}
+    created, deleted, again = store.changes("deployment", "ep/blue")
+    assert [c.action for c in (created, deleted, again)] == ["create", "delete", "create"]
+    assert created.changed["instance_count"] == [None, 1] == again.changed["instance_count"]
+    assert deleted.changed["instance_count"] == [1, None]
+    store.close()
+
+
+def test_the_history_has_before_and_after_of_each_change_and_survives_deletes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The audit history (issue 13): create, traffic, keys (never their values), delete, and a
+    cluster's attach and detach, each with its action, who and both values."""
+    from modeldeck.services.api.domain import DriverKind
+
+    store = Store(tmp_path / "workspace.db")
+    store.insert_cluster(
+        ClusterSpec(name="myaks", driver=DriverKind.KUBERNETES, kube_context="kind"),
+        ProvisioningState.SUCCEEDED,
+    )
+    store.insert_endpoint(_endpoint("ep"))
+    store.upsert_deployment(_deployment_row("ep", "blue"))
+    token = ACTOR.set("alice@jump1")
+    try:
+        store.update_endpoint("ep", traffic={"blue": 100})
+        store.update_endpoint("ep", primary_key="q" * 43)
+    finally:
+        ACTOR.reset(token)
+    store.delete_endpoint("ep")
+    store.delete_cluster("myaks")
+    rows = store.history("ep")
+    assert [(c.kind, c.target, c.action) for c in rows] == [
+        ("endpoint", "ep", "create"),
+        ("deployment", "ep/blue", "create"),
+        ("endpoint", "ep", "update"),
+        ("endpoint", "ep", "regenerate-keys"),
+        ("endpoint", "ep", "delete"),
     ]
+    assert rows[2].actor == "alice@jump1" and rows[2].changed == {"traffic.blue": [None, 100]}
+    (marks,) = rows[3].changed.values()
+    assert all(m.startswith("set ") and "q" * 43 not in m for m in marks)
+    assert rows[4].changed["traffic.blue"] == [100, None]
+    everything = store.history()
+    assert [(c.kind, c.action) for c in everything if c.kind == "cluster"] == [
+        ("cluster", "attach"),
+        ("cluster", "detach"),
+    ]
+    assert everything[0].changed["kube_context"] == [None, "kind"]
     store.close()
 
 
@@ -234,8 +276,30 @@ def test_a_schema_3_database_keeps_its_models_as_custom_models(tmp_path) -> None
     db.close()
 
     store = Store(path)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert store.model("m", 1).type == "custom_model"  # type: ignore[union-attr]
     store.insert_model(Model(name="m", version=2, path="/m/2/model", type="mlflow_model"))
     assert [m.type for m in store.models("m")] == ["custom_model", "mlflow_model"]
+    store.close()
+
+
+def test_a_schema_4_database_keeps_its_changes_as_updates(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "workspace.db"
+    store = Store(path)
+    store.insert_cluster(ClusterSpec(name="myaks"), ProvisioningState.SUCCEEDED)
+    store.insert_endpoint(_endpoint("ep"))
+    store.update_endpoint("ep", description="d")
+    store.close()
+    db = sqlite3.connect(path)  # back to what modeldeck wrote before the audit history
+    db.executescript(
+        "DROP INDEX changes_by_revision; ALTER TABLE changes DROP COLUMN action; "
+        "PRAGMA user_version=4;"
+    )
+    db.close()
+
+    store = Store(path)
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert [c.action for c in store.history("ep")] == ["update", "update"]
+    store.update_endpoint("ep", description="e")
+    assert store.history("ep")[-1].changed == {"description": ["d", "e"]}
     store.close()

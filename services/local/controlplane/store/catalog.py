@@ -6,9 +6,10 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from ....api.domain import ClusterSpec, Environment, Model, ProvisioningState, from_dict, to_dict
-from .base import StoreBase
+from .history import HistoryRecords
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,9 @@ class ClusterRow:
     created_at: float
 
 
-class CatalogRecords(StoreBase):
-    """Settings, clusters, models and environments."""
+class CatalogRecords(HistoryRecords):
+    """Settings, clusters, models and environments; a cluster's create, attach, spec
+    changes, delete and detach are recorded in the history."""
 
     # -- settings --------------------------------------------------------------------------
     def get_setting(self, key: str) -> str | None:
@@ -52,12 +54,24 @@ class CatalogRecords(StoreBase):
         row = self._one("SELECT * FROM clusters WHERE name=?", name)
         return None if row is None else self._cluster(row)
 
+    @staticmethod
+    def _cluster_change(spec: ClusterSpec, gone: bool = False) -> tuple[dict[str, Any], str]:
+        """What the history shows of a cluster, and the action its create (or delete) is."""
+        view = to_dict(spec)
+        view.pop("name", None)
+        attached = spec.driver.value == "kubernetes"
+        if gone:
+            return view, "detach" if attached else "delete"
+        return view, "attach" if attached else "create"
+
     def insert_cluster(self, spec: ClusterSpec, state: ProvisioningState) -> None:
         with self.tx() as db:
             db.execute(
                 "INSERT INTO clusters(name, spec, state, created_at) VALUES(?, ?, ?, ?)",
                 (spec.name, json.dumps(to_dict(spec)), state.value, time.time()),
             )
+            view, action = self._cluster_change(spec)
+            self._record(db, "cluster", spec.name, None, view, action)
 
     def update_cluster(
         self,
@@ -76,11 +90,19 @@ class CatalogRecords(StoreBase):
             args.append(error)
         if sets:
             with self.tx() as db:
+                before = self.cluster(name)
                 db.execute(f"UPDATE clusters SET {', '.join(sets)} WHERE name=?", (*args, name))
+                if before is not None and spec is not None:
+                    old, _ = self._cluster_change(before.spec)
+                    self._record(db, "cluster", name, old, self._cluster_change(spec)[0])
 
     def delete_cluster(self, name: str) -> None:
         with self.tx() as db:
+            before = self.cluster(name)
             db.execute("DELETE FROM clusters WHERE name=?", (name,))
+            if before is not None:
+                view, action = self._cluster_change(before.spec, gone=True)
+                self._record(db, "cluster", name, view, None, action)
 
     # -- models ----------------------------------------------------------------------------
     @staticmethod

@@ -108,13 +108,10 @@ class DeploymentRecords(EndpointRecords):
             )
             target = f"{d.endpoint}/{d.name}"
             after = self.deployment(d.endpoint, d.name)
-            if before is None:
-                rev = self._record(db, "deployment", target, None, {"created": target})
-            else:
-                rev = self._record(
-                    db, "deployment", target, self.deployment_view(before),
-                    self.deployment_view(after),
-                )  # fmt: skip
+            rev = self._record(
+                db, "deployment", target, self.deployment_view(before),
+                self.deployment_view(after),
+            )  # fmt: skip
             if rev is not None:
                 self._set_revision(db, "deployment", target, rev)
             return rev
@@ -163,11 +160,7 @@ class DeploymentRecords(EndpointRecords):
         """Delete a deployment and store its endpoint's new maps, in one transaction."""
         with self.tx() as db:
             before = self.endpoint(endpoint)
-            db.execute("DELETE FROM deployments WHERE endpoint=? AND name=?", (endpoint, name))
-            db.execute("DELETE FROM deployment_envs WHERE endpoint=? AND name=?", (endpoint, name))
-            db.execute(
-                "DELETE FROM changes WHERE kind='deployment' AND target=?", (f"{endpoint}/{name}",)
-            )
+            self.delete_deployment(endpoint, name)
             db.execute(
                 "UPDATE endpoints SET traffic=?, mirror_traffic=?, control=? WHERE name=?",
                 (json.dumps(ep.traffic), json.dumps(ep.mirror_traffic), ep.control, endpoint),
@@ -176,12 +169,14 @@ class DeploymentRecords(EndpointRecords):
                 self._endpoint_changed(db, before)
 
     def delete_deployment(self, endpoint: str, name: str) -> None:
+        """Delete a deployment; the delete is recorded (its history is kept)."""
         with self.tx() as db:
+            before = self.deployment(endpoint, name)
             db.execute("DELETE FROM deployments WHERE endpoint=? AND name=?", (endpoint, name))
             db.execute("DELETE FROM deployment_envs WHERE endpoint=? AND name=?", (endpoint, name))
-            db.execute(
-                "DELETE FROM changes WHERE kind='deployment' AND target=?", (f"{endpoint}/{name}",)
-            )
+            if before is not None:
+                view = self.deployment_view(before)
+                self._record(db, "deployment", f"{endpoint}/{name}", view, None)
 
     def set_deployment_env(self, endpoint: str, name: str, key: str | None, python: str) -> None:
         """The built environment a deployment runs in (None: modeldeck's own Python)."""

@@ -45,6 +45,8 @@ class EndpointRecords(HistoryRecords):
         if ep is None:
             return None
         return {
+            "compute": ep.cluster,
+            "auth_mode": ep.auth_mode,
             "description": ep.description,
             "tags": dict(ep.tags),
             "traffic": dict(ep.traffic),
@@ -110,7 +112,7 @@ class EndpointRecords(HistoryRecords):
                     ep.created_at,
                 ),
             )
-            rev = self._record(db, "endpoint", ep.name, None, {"created": ep.name})
+            rev = self._record(db, "endpoint", ep.name, None, self.endpoint_view(ep))
             self._set_revision(db, "endpoint", ep.name, rev or self._next_revision(db))
 
     def update_endpoint(
@@ -168,11 +170,11 @@ class EndpointRecords(HistoryRecords):
         return rev
 
     def delete_endpoint(self, name: str) -> None:
+        """Delete an endpoint and its deployments; the delete is recorded (its history is
+        kept)."""
         with self.tx() as db:
+            before = self.endpoint(name)
             db.execute("DELETE FROM deployments WHERE endpoint=?", (name,))
             db.execute("DELETE FROM endpoints WHERE name=?", (name,))
-            db.execute(
-                "DELETE FROM changes WHERE (kind='endpoint' AND target=?) OR "
-                "(kind='deployment' AND substr(target, 1, ?)=?)",
-                (name, len(name) + 1, name + "/"),
-            )
+            if before is not None:
+                self._record(db, "endpoint", name, self.endpoint_view(before), None)

@@ -1,11 +1,14 @@
 """Revisions and the history of changes: who changed which fields of an endpoint or a
 deployment, under one workspace-wide counter.
 
-Every change of an endpoint or a deployment takes the next number of the counter (so a name
-deleted and created again never reuses a revision) and records who made it (:data:`ACTOR`)
-and which fields changed in ``changes`` (bounded per object; secrets never). A write given
-``if_revision`` is a compare-and-set inside its transaction: :class:`StaleRevision` when the
-record moved on.
+Every change of an endpoint, a deployment or a cluster takes the next number of the counter
+(so a name deleted and created again never reuses a revision) and records who made it
+(:data:`ACTOR`), what it was (:data:`ACTIONS`) and each field's value before and after in
+``changes``: the audit history (``online-endpoint history``). Bounded per object
+(:data:`CHANGES_KEPT`) and in all (:data:`CHANGES_KEPT_ALL`); kept after a delete, so the
+delete itself can be read back; secrets never (a key shows as ``set`` and a fingerprint).
+A write given ``if_revision`` is a compare-and-set inside its transaction:
+:class:`StaleRevision` when the record moved on.
 """
 
 from __future__ import annotations
@@ -25,8 +28,15 @@ from .base import StoreBase
 ACTOR: contextvars.ContextVar[str] = contextvars.ContextVar(
     "modeldeck_actor", default="the control plane"
 )
-#: How many changes are kept per endpoint or deployment (the oldest go first).
+#: How many changes are kept per endpoint, deployment or cluster (the oldest go first).
 CHANGES_KEPT = 100
+#: How many changes are kept in all, deleted objects' included (the oldest go first).
+CHANGES_KEPT_ALL = 20_000
+#: What a change did: create | update | delete | regenerate-keys (only keys changed) |
+#: attach | detach (a Kubernetes cluster)
+ACTIONS = ("create", "update", "delete", "regenerate-keys", "attach", "detach")
+#: fields whose values are secrets: recorded as "set <fingerprint>", never the value
+KEY_FIELDS = frozenset({"primary_key", "secondary_key"})
 
 
 class StaleRevision(Exception):
@@ -46,6 +56,9 @@ class ChangeRow:
     actor: str
     at: float
     changed: dict[str, list[Any]]
+    kind: str = "endpoint"
+    target: str = ""
+    action: str = "update"
 
 
 class HistoryRecords(StoreBase):
@@ -70,22 +83,42 @@ class HistoryRecords(StoreBase):
         target: str,
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
+        action: str | None = None,
     ) -> int | None:
         """Record a change (nothing when nothing a user can write changed): its revision.
 
-        Status alone (:data:`~..revisions.STATUS_FIELDS`: an operation running, a replica
-        failing, a restart restoring) takes no revision, as a Kubernetes object's
-        ``generation`` ignores its status: a read-modify-write is stale only when what the
-        user could have written changed under it.
+        ``before``/``after``: what a user sees of the object (None: it did not exist / no
+        longer does), recorded as ``{path: [before, after]}``. ``action`` defaults to what
+        the two say (create, delete, regenerate-keys, update). Status alone
+        (:data:`~..revisions.STATUS_FIELDS`: an operation running, a replica failing, a
+        restart restoring) takes no revision, as a Kubernetes object's ``generation``
+        ignores its status: a read-modify-write is stale only when what the user could have
+        written changed under it.
         """
         changed = revisions.diff(before, after)
         if not changed or all(p.split(".")[0] in revisions.STATUS_FIELDS for p in changed):
             return None
+        if action is None:
+            user = {p for p in changed if p.split(".")[0] not in revisions.STATUS_FIELDS}
+            action = (
+                "create" if before is None
+                else "delete" if after is None
+                else "regenerate-keys" if user <= KEY_FIELDS
+                else "update"
+            )  # fmt: skip
         rev = self._next_revision(db)
         db.execute(
-            "INSERT INTO changes(kind, target, revision, actor, at, changed) "
-            "VALUES(?, ?, ?, ?, ?, ?)",
-            (kind, target, rev, ACTOR.get(), time.time(), json.dumps(changed, default=str)),
+            "INSERT INTO changes(kind, target, revision, actor, at, changed, action) "
+            "VALUES(?, ?, ?, ?, ?, ?, ?)",
+            (
+                kind,
+                target,
+                rev,
+                ACTOR.get(),
+                time.time(),
+                json.dumps(changed, default=str),
+                action,
+            ),
         )
         db.execute(
             "DELETE FROM changes WHERE kind=? AND target=? AND revision NOT IN "
@@ -93,7 +126,38 @@ class HistoryRecords(StoreBase):
             "ORDER BY revision DESC LIMIT ?)",
             (kind, target, kind, target, CHANGES_KEPT),
         )
+        db.execute("DELETE FROM changes WHERE revision<=?", (rev - CHANGES_KEPT_ALL,))
         return rev
+
+    @staticmethod
+    def _change(r: sqlite3.Row) -> ChangeRow:
+        return ChangeRow(
+            revision=int(r["revision"]),
+            actor=r["actor"],
+            at=r["at"],
+            changed=json.loads(r["changed"]),
+            kind=r["kind"],
+            target=r["target"],
+            action=r["action"],
+        )
+
+    def history(self, endpoint: str | None = None, limit: int = CHANGES_KEPT) -> list[ChangeRow]:
+        """The last ``limit`` changes of an endpoint and its deployments (deleted ones
+        included), or of the whole workspace (clusters too) when ``endpoint`` is None;
+        oldest first."""
+        if endpoint is None:
+            rows = self._all("SELECT * FROM changes ORDER BY revision DESC LIMIT ?", limit)
+        else:
+            rows = self._all(
+                "SELECT * FROM changes WHERE (kind='endpoint' AND target=?) OR "
+                "(kind='deployment' AND substr(target, 1, ?)=?) "
+                "ORDER BY revision DESC LIMIT ?",
+                endpoint,
+                len(endpoint) + 1,
+                endpoint + "/",
+                limit,
+            )
+        return [self._change(r) for r in reversed(rows)]
 
     def changes(self, kind: str, target: str, after: int = 0) -> list[ChangeRow]:
         """The recorded changes of ``kind`` (endpoint | deployment) ``target`` (``ep`` or
@@ -104,15 +168,7 @@ class HistoryRecords(StoreBase):
             target,
             after,
         )
-        return [
-            ChangeRow(
-                revision=int(r["revision"]),
-                actor=r["actor"],
-                at=r["at"],
-                changed=json.loads(r["changed"]),
-            )
-            for r in rows
-        ]
+        return [self._change(r) for r in rows]
 
     def _set_revision(self, db: sqlite3.Connection, kind: str, target: str, rev: int) -> None:
         if kind == "endpoint":

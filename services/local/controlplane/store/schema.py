@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clusters (
@@ -65,8 +65,10 @@ CREATE TABLE IF NOT EXISTS changes (
     actor TEXT NOT NULL,
     at REAL NOT NULL,
     changed TEXT NOT NULL,
+    action TEXT NOT NULL DEFAULT 'update',
     PRIMARY KEY (kind, target, revision)
 );
+CREATE INDEX IF NOT EXISTS changes_by_revision ON changes(revision);
 CREATE TABLE IF NOT EXISTS operations (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -99,6 +101,9 @@ CREATE TABLE IF NOT EXISTS deployment_envs (
     PRIMARY KEY (endpoint, name)
 );
 """
+#: schema 4 -> 5: what each change did (the audit history: create, update, delete, ...);
+#: the index on revision (in SCHEMA) bounds the whole table cheaply
+TO_5 = ("ALTER TABLE changes ADD COLUMN action TEXT NOT NULL DEFAULT 'update'",)
 #: schema 3 -> 4: a model's type (custom_model, mlflow_model)
 TO_4 = ("ALTER TABLE models ADD COLUMN type TEXT NOT NULL DEFAULT 'custom_model'",)
 
