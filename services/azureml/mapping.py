@@ -17,10 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import datetime
 from typing import Any
 
-from .. import vmsizes
+from .. import armids, vmsizes
 from ..api.domain import (
     AuthMode,
     Cluster,
@@ -55,11 +54,8 @@ CLUSTER_COMPUTE_TYPES = ("AKS", "Kubernetes")
 # --------------------------------------------------------------------------- ids and paths
 
 
-def workspace_path(subscription: str, resource_group: str, workspace: str) -> str:
-    return (
-        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
-        f"/providers/Microsoft.MachineLearningServices/workspaces/{workspace}"
-    )
+#: the workspace's ARM id (services/armids.py: the one home of ARM ids and times)
+workspace_path = armids.workspace_id
 
 
 def last_segment(arm_id: str | None) -> str:
@@ -177,20 +173,7 @@ def provisioning_state(value: Any) -> ProvisioningState:
     return _STATES.get(str(value or "").lower(), ProvisioningState.UPDATING)
 
 
-def timestamp(value: Any) -> float | None:
-    if not value:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    # ARM writes up to 7 fractional digits; Python takes 6
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None
+timestamp = armids.parse_time
 
 
 def _created(res: dict[str, Any]) -> float | None:
