@@ -28,19 +28,58 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
             spec, all_traffic=args.all_traffic, model=loaded.model_to_register
         )
         return dry_run_output(args, objects)
+    all_traffic = args.all_traffic
+    if getattr(args, "local", False):
+        all_traffic = await _local_endpoint(args, ws, spec.endpoint_name, spec.name) or all_traffic
     if args.no_wait and args.all_traffic and "operations.detached" not in ws.capabilities():
         warner(args)(
             "--all-traffic moves traffic once the deployment has succeeded, and --no-wait "
             "returns before that on this workspace: run `modeldeck online-endpoint update "
             f'-n {spec.endpoint_name} --traffic "{spec.name}=100"` when it is ready'
         )
-    handle = await apply.create_deployment(ws, loaded, all_traffic=args.all_traffic)
+    handle = await apply.create_deployment(ws, loaded, all_traffic=all_traffic)
     return await wait_then_show(
         handle,
         f"Creating deployment {spec.endpoint_name}/{spec.name}",
         args.no_wait,
         lambda: ws.get_deployment(spec.endpoint_name, spec.name),
     )
+
+
+async def _local_endpoint(
+    args: argparse.Namespace, ws: Workspace, endpoint: str, name: str
+) -> bool:
+    """``--local`` as az ml has it on ``online-deployment create/update``: the endpoint is
+    created first if it does not exist, and True when ``name`` is (or will be) its only
+    deployment, which then takes its traffic (az ml's local endpoint routes to its only
+    deployment: azext_mlv2 _online_deployment_params, "Only one deployment per endpoint")."""
+    from ..services.api.errors import NotFound
+
+    try:
+        await ws.get_endpoint(endpoint)
+    except NotFound:
+        from ..services.apply import endpoint_warnings
+        from ..services.specs.endpoint import load_endpoint
+
+        loaded = load_endpoint(None, [], name=endpoint)
+        for w in endpoint_warnings(ws, loaded):
+            warner(args)(w)
+        await wait(await ws.create_endpoint(loaded.spec), f"Creating endpoint {endpoint}")
+        return True
+    return all(d.name == name for d in await ws.list_deployments(endpoint))
+
+
+async def _route_to_sole(args: argparse.Namespace, ws: Workspace, endpoint: str, name: str) -> None:
+    """After ``update --local``: the endpoint's only deployment takes all its traffic."""
+    from ..services.api.domain import EndpointPatch
+
+    if not await _local_endpoint(args, ws, endpoint, name):
+        return
+    if (await ws.get_endpoint(endpoint)).traffic.get(name) != 100:
+        await wait(
+            await ws.update_endpoint(endpoint, EndpointPatch(traffic={name: 100})),
+            f"Routing endpoint {endpoint} to {name}",
+        )
 
 
 async def show(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -102,11 +141,13 @@ async def update(args: argparse.Namespace, ws: Workspace) -> Any:
         if_revision=args.if_revision or None,
         retry_stale=False,
     )
+    label = f"Updating deployment {args.endpoint_name}/{args.name}"
+    if getattr(args, "local", False):  # never with --no-wait (common.local_profile)
+        endpoint, _, name = (await wait(handle, label)).target.partition("/")
+        await _route_to_sole(args, ws, endpoint, name)
+        return to_dict(await ws.get_deployment(endpoint, name))
     return await wait_then_show(
-        handle,
-        f"Updating deployment {args.endpoint_name}/{args.name}",
-        args.no_wait,
-        lambda: ws.get_deployment(args.endpoint_name, args.name),
+        handle, label, args.no_wait, lambda: ws.get_deployment(args.endpoint_name, args.name)
     )
 
 

@@ -25,6 +25,8 @@ def resolve_profile(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """
     from ..services import profiles
 
+    if getattr(args, "local", False):
+        return local_profile(args), {}
     wanted = getattr(args, "workspace", None)
     try:
         profile = profiles.get_profile(wanted)
@@ -42,6 +44,29 @@ def resolve_profile(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         # az ml's way: the flags alone name an Azure ML workspace, no profile needed
         profile = profiles.adhoc_profile("azureml")
     return profile, (given if profile.provider != "local" else {})
+
+
+def local_profile(args: argparse.Namespace) -> Any:
+    """``--local``: the local workspace whatever the current profile (az ml's local
+    endpoints): the profile -w names if it is a local one, else the default if it is local,
+    else the first local profile."""
+    from ..services import profiles
+
+    if getattr(args, "no_wait", False):  # az ml refuses the pair with this message
+        raise InvalidInput(
+            "--local",
+            True,
+            '"no_wait" and "local" options are mutually exclusive',
+            "drop --no-wait: a --local command waits for its operation",
+            message='"no_wait" and "local" options are mutually exclusive. '
+            "Set only one option and try again.",
+        )
+    local = [p for p in profiles.list_profiles() if p.provider == "local"]
+    for name in (getattr(args, "workspace", None), profiles.default_profile_name()):
+        for p in local:
+            if p.name == name:
+                return p
+    return local[0]  # list_profiles() always holds one
 
 
 def open_ws(args: argparse.Namespace) -> Workspace:

@@ -53,7 +53,12 @@ def build(leaf: Leaf) -> None:
         "--all-traffic", action="store_true", help="send all of the endpoint's traffic to it"
     )
     p.add_argument("--skip-script-validation", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--local", action="store_true", help=argparse.SUPPRESS)
+    flags.local(
+        p,
+        "create the deployment (the endpoint is created first if it does not exist; the "
+        "sole deployment of the endpoint takes its traffic, as az ml's local endpoint routes "
+        "to its only deployment)",
+    )
     flags.finish(p, dry_run=True, no_wait=True)
 
     p = leaf(
@@ -64,6 +69,7 @@ def build(leaf: Leaf) -> None:
         columns=cols,
     )
     _deployment(p)
+    flags.local(p, "show the deployment")
     flags.finish(p)
 
     p = leaf(
@@ -74,6 +80,7 @@ def build(leaf: Leaf) -> None:
         columns=cols,
     )
     flags.endpoint(p, required=False)
+    flags.local(p, "list the deployments")
     flags.finish(p)
 
     p = leaf(
@@ -97,6 +104,7 @@ def build(leaf: Leaf) -> None:
     _deployment(p)
     flags.file(p, "deployment")
     flags.set_(p)
+    flags.local(p, "update the deployment (the sole deployment of the endpoint takes its traffic)")
     flags.finish(p, if_revision="deployment", dry_run=True, no_wait=True)
 
     p = leaf(
@@ -109,6 +117,7 @@ def build(leaf: Leaf) -> None:
         ],
     )
     _deployment(p)
+    flags.local(p, "delete the deployment")
     flags.finish(p, yes=True, no_wait=True)
 
     p = leaf(
@@ -148,4 +157,5 @@ def build(leaf: Leaf) -> None:
         "scoring server) or storage-initializer (the model and code download before it "
         "starts); default: the scoring server's log",
     )
+    flags.local(p, "show the logs")
     flags.finish(p)

@@ -32,6 +32,7 @@ def build(leaf: Leaf) -> None:
     flags.name(p, "endpoint", required=False)
     p.add_argument("--auth-mode", help="key (default), aml_token or none")
     flags.set_(p)
+    flags.local(p, "create the endpoint")
     flags.finish(p, dry_run=True, no_wait=True)
 
     p = leaf(
@@ -46,6 +47,7 @@ def build(leaf: Leaf) -> None:
         columns=cols,
     )
     flags.name(p, "endpoint")
+    flags.local(p, "show the endpoint")
     flags.finish(p)
 
     p = leaf(
@@ -58,6 +60,7 @@ def build(leaf: Leaf) -> None:
         ],
         columns=cols,
     )
+    flags.local(p, "list the endpoints")
     flags.finish(p)
 
     p = leaf(
@@ -70,6 +73,7 @@ def build(leaf: Leaf) -> None:
             f'{PROG} online-endpoint update --name my-endpoint --mirror-traffic "green=10"',
             f"{PROG} online-endpoint update --name my-endpoint --set description='rolled out'",
             f"{PROG} online-endpoint update --name my-endpoint --set control=blue",
+            f'{PROG} online-endpoint update --name my-endpoint --traffic "blue=90 green=10" --force',
         ],
         description=(
             "Update an endpoint. The traffic map is changed only when --traffic/--rest (or a\n"
@@ -77,7 +81,11 @@ def build(leaf: Leaf) -> None:
             "Percentages add up to 100 (or all 0); deployments left out get 0. With --rest NAME,\n"
             "NAME takes whatever the others do not (the seed's default version).\n"
             "--set control=NAME marks one deployment as the control (the others are\n"
-            "treatments); --set control=none clears it."
+            "treatments); --set control=none clears it.\n"
+            "A change that gives more traffic (or mirror traffic) to a deployment that is not\n"
+            "ready (READY 0/1, Failed) or failing (over 5% of its requests answered 5xx) is\n"
+            "refused, naming the deployment and its last error, unless --force is given.\n"
+            "Taking traffic away from such a deployment needs no --force."
         ),
         columns=cols,
     )
@@ -93,8 +101,15 @@ def build(leaf: Leaf) -> None:
         metavar='"NAME=PCT"',
         help='copy a share of requests to one deployment, e.g. "green=10" ("green=0" stops it)',
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="send traffic (or mirror traffic) to a deployment that is not ready or failing; "
+        "without it such a change is refused, naming the deployment, READY x/y and its last error",
+    )
     flags.file(p, "endpoint")
     flags.set_(p)
+    flags.local(p, "update the endpoint")
     flags.finish(p, if_revision="endpoint", no_wait=True)
 
     p = leaf(
@@ -104,6 +119,7 @@ def build(leaf: Leaf) -> None:
         [f"{PROG} online-endpoint delete --name my-endpoint --yes"],
     )
     flags.name(p, "endpoint")
+    flags.local(p, "delete the endpoint")
     flags.finish(p, yes=True, no_wait=True)
 
     p = leaf(
@@ -132,6 +148,7 @@ def build(leaf: Leaf) -> None:
         help="Kubernetes clusters: api = through the API server's service proxy (a jump box "
         "that reaches only the API server); uri = the scoring URI only, no fallback",
     )
+    flags.local(p, "invoke the endpoint")
     flags.finish(p)
 
     p = leaf(

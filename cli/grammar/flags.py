@@ -85,6 +85,32 @@ def set_(p: argparse.ArgumentParser) -> None:
     )
 
 
+def three_state(value: str) -> bool:
+    """az's three-state flag value (``--local``, ``--local true``, ``--local false``)."""
+    word = value.strip().lower()
+    if word in ("true", "yes", "on", "1"):
+        return True
+    if word in ("false", "no", "off", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid value {value!r}: use true or false")
+
+
+def local(p: argparse.ArgumentParser, what: str) -> None:
+    """az ml's ``--local`` (azext_mlv2 _params: a three-state flag): the command goes to the
+    local workspace whatever the current profile."""
+    p.add_argument(
+        "--local",
+        nargs="?",
+        const=True,
+        default=False,
+        type=three_state,
+        metavar="true|false",
+        help=f"{what} on the local workspace, whatever the current profile (-w, "
+        "$MODELDECK_WORKSPACE, -g/--workspace-name are then ignored), as az ml's local "
+        "endpoints; not with --no-wait",
+    )
+
+
 def tags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tag",
