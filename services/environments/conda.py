@@ -16,6 +16,11 @@ Rules (each documented here and in docs/environments.md):
   ``cudatoolkit``, ``mkl``) is dropped with a warning naming it: the wheels pip installs
   carry their own copies. :data:`CONDA_ONLY_NEEDED` (R, for example) cannot be met by a
   Python environment: an InvalidInput.
+- a conda package pinned to a release built against NumPy 1.x (:data:`NUMPY2_SINCE`:
+  ``scikit-learn=1.2.2``) with no version of numpy asked for brings ``numpy<2``, as
+  conda-forge's repodata does (its builds of those releases carry ``numpy <2.0a0``); pip
+  would otherwise take NumPy 2, whose ABI such a wheel cannot load ("numpy.dtype size
+  changed"). A warning says so.
 - the ``pip:`` list is kept as it is, option lines included (``--extra-index-url``,
   ``--index-url``, ``--find-links``, ``--pre``, ``-r file``, ``-c file``); the paths of
   ``-r``/``-c`` lines are taken relative to the conda file's directory.
@@ -114,6 +119,23 @@ PIP_OPTIONS: dict[str, bool] = {
     "--find-links": True,
     "--no-index": False,
     "--pre": False,
+}
+
+#: The first release of each compiled package whose wheels load under NumPy 2 (each project's
+#: release notes: scikit-learn 1.4.2, SciPy 1.13.0, pandas 2.2.2, Matplotlib 3.8.4,
+#: h5py 3.11.0, PyArrow 16.0.0, statsmodels 0.14.2, opencv-python 4.10.0.84, numba 0.60.0,
+#: PyTorch 2.3.0). An exact pin below it keeps numpy below 2.
+NUMPY2_SINCE: dict[str, tuple[int, ...]] = {
+    "scikit-learn": (1, 4, 2),
+    "scipy": (1, 13, 0),
+    "pandas": (2, 2, 2),
+    "matplotlib": (3, 8, 4),
+    "h5py": (3, 11, 0),
+    "pyarrow": (16, 0, 0),
+    "statsmodels": (0, 14, 2),
+    "opencv-python": (4, 10, 0, 84),
+    "numba": (0, 60, 0),
+    "torch": (2, 3, 0),
 }
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -304,6 +326,7 @@ def conda_to_pip(conda: dict[str, Any], *, base_dir: Path | None, source: str) -
             out.requirements.append(req)
         if warning:
             out.warnings.append(warning)
+    _keep_numpy_abi(out)
     for key in ("variables",):
         if conda.get(key):
             out.warnings.append(
@@ -311,3 +334,29 @@ def conda_to_pip(conda: dict[str, Any], *, base_dir: Path | None, source: str) -
                 "the deployment instead)"
             )
     return out
+
+
+def _keep_numpy_abi(out: CondaResult) -> None:
+    """Add ``numpy<2`` when a conda dependency pins a release built against NumPy 1.x and
+    numpy itself is left free (see :data:`NUMPY2_SINCE`)."""
+    pinned: dict[str, str] = {}
+    for req in out.requirements:
+        name = _NAME.match(req)
+        if name is None:
+            continue
+        key = name.group(0).lower().replace("_", "-")
+        pinned[key] = req[name.end() :].strip()
+    if pinned.get("numpy"):  # the user asked for a numpy version: theirs to keep
+        return
+    for package, since in NUMPY2_SINCE.items():
+        spec = pinned.get(package, "")
+        if not spec.startswith("=="):
+            continue
+        version = tuple(int(p) for p in re.findall(r"\d+", spec.removeprefix("==").split("*")[0]))
+        if version and version < since:
+            out.requirements.append("numpy<2")
+            out.warnings.append(
+                f"{package}{spec} was built against NumPy 1.x: numpy<2 added, as conda-forge "
+                f"pins it for that release (ask for a numpy version to choose another)"
+            )
+            return

@@ -66,6 +66,21 @@ def test_unpinned_and_prefix_conda_versions() -> None:
     assert out.requirements == ["numpy==1.26.*", "pandas>=2.0,<3", "scipy==1.11.*", "joblib"]
 
 
+def test_a_release_built_against_numpy_1_keeps_numpy_below_2() -> None:
+    """inference-schema/env.yml pins scikit-learn=1.2.2 and leaves numpy free: conda-forge
+    gives it numpy 1.x; pip would take NumPy 2 and the model's init() fail with "numpy.dtype
+    size changed". The mapping adds numpy<2 and says why."""
+    conda = read_conda_file(EXAMPLES / "inference-schema" / "env.yml")
+    out = conda_to_pip(conda, base_dir=None, source="x")
+    assert "numpy<2" in out.requirements
+    assert any("scikit-learn==1.2.2" in w and "numpy<2" in w for w in out.warnings)
+    # a numpy version asked for is kept as asked; a release that loads under NumPy 2 adds nothing
+    for deps in (["scikit-learn=1.2.2", "numpy=1.26.4"], ["scikit-learn=1.7.0", "numpy"]):
+        out = conda_to_pip({"dependencies": deps}, base_dir=None, source="x")
+        assert "numpy<2" not in out.requirements, deps
+        assert out.warnings == []
+
+
 def test_conda_double_equals_and_build_string() -> None:
     conda = read_conda_file(EXAMPLES / "deploy-with-packages" / "conda.yaml")
     out = conda_to_pip(conda, base_dir=None, source="x")
