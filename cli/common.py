@@ -17,33 +17,87 @@ _AZURE_FLAGS = {
 
 
 def resolve_profile(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    """The profile of ``--workspace`` and the overrides to pass to it.
+    """The profile the command runs against and the overrides to pass to it.
 
-    az's -g/--workspace-name/--subscription go to an azureml profile (a local profile ignores
-    them). An az script's ``-w WORKSPACE_NAME`` finds the azureml profile of that name when no
-    profile is called so.
+    ``-w/--workspace NAME``: the profile NAME, else the azureml profile whose
+    ``workspace_name`` is NAME (az's ``-w`` is ``--workspace-name``), else, when an Azure
+    subscription is known (see :func:`azure_flags_profile`), that Azure ML workspace.
+
+    az's ``-g/--resource-group``, ``--workspace-name`` and ``--subscription`` override an
+    azureml profile's settings. On a local profile: when they name an Azure ML workspace
+    that can be found (:func:`azure_flags_profile`) they select it, as az ml does; else the
+    command runs on the local workspace and a warning says they were ignored.
     """
     from ..services import profiles
 
     if getattr(args, "local", False):
         return local_profile(args), {}
     wanted = getattr(args, "workspace", None)
-    try:
-        profile = profiles.get_profile(wanted)
-    except NotFound:
-        match = [p for p in profiles.list_profiles() if p.settings.get("workspace_name") == wanted]
-        if len(match) != 1:
-            raise
-        profile = match[0]
     given = {
         key: getattr(args, flag)
         for flag, key in _AZURE_FLAGS.items()
         if getattr(args, flag, None) is not None
     }
-    if profile.provider == "local" and given and wanted is None:
-        # az ml's way: the flags alone name an Azure ML workspace, no profile needed
-        profile = profiles.adhoc_profile("azureml")
-    return profile, (given if profile.provider != "local" else {})
+    try:
+        profile = profiles.get_profile(wanted)
+    except NotFound:
+        match = [p for p in profiles.list_profiles() if p.settings.get("workspace_name") == wanted]
+        if len(match) == 1:
+            profile = match[0]
+        else:
+            named = {"workspace_name": wanted, **given}
+            found = azure_flags_profile(args, named)
+            if found is not None:
+                return found
+            default = profiles.get_profile(None)
+            if default.provider == "local" and not given:
+                raise  # a mistyped profile name stays an error
+            # an az script's `-g RG -w NAME`: the default azureml profile's subscription,
+            # else ignored on the local workspace
+            return _ignored(args, default, named)
+    if profile.provider != "local" or not given:
+        return profile, given
+    if wanted is None:  # the flags alone name an Azure ML workspace, as in az ml
+        found = azure_flags_profile(args, given)
+        if found is not None:
+            return found
+    return _ignored(args, profile, given)
+
+
+def azure_flags_profile(
+    args: argparse.Namespace, given: dict[str, Any]
+) -> tuple[Any, dict[str, Any]] | None:
+    """The Azure ML workspace that az's flags name, if it can be found: the one azureml
+    profile whose settings agree with every flag given, else (when an Azure subscription
+    is known: --subscription, AZURE_SUBSCRIPTION_ID, the Azure CLI's signed-in
+    subscription, or a config.json) an ad-hoc workspace of the flags; else None."""
+    from ..services import azdefaults, profiles
+
+    agree = [
+        p
+        for p in profiles.list_profiles()
+        if p.provider == "azureml" and all(p.settings.get(k) == v for k, v in given.items())
+    ]
+    if len(agree) == 1:
+        return agree[0], given
+    if "subscription_id" in given or azdefaults.subscription_known():
+        return profiles.adhoc_profile("azureml"), given
+    return None
+
+
+def _ignored(args: argparse.Namespace, profile: Any, given: dict[str, Any]) -> tuple[Any, dict]:
+    """A local profile keeps the command; the Azure flags are ignored, and said so."""
+    flags = {"resource_group": "-g", "workspace_name": "--workspace-name/-w"}
+    names = ", ".join(f"{flags.get(k, '--subscription')} {v}" for k, v in given.items())
+    if profile.provider == "local":
+        warn(
+            args,
+            f"{names} ignored: no Azure ML profile matches and no Azure subscription is known "
+            "(--subscription, AZURE_SUBSCRIPTION_ID, az login, config.json); running on the "
+            f"local workspace '{profile.name}'",
+        )
+        return profile, {}
+    return profile, given
 
 
 def local_profile(args: argparse.Namespace) -> Any:

@@ -1,5 +1,6 @@
 """Where an Azure ML workspace is: profile settings, else the ``config.json`` the Azure
-ML studio downloads (in this folder or ``.azureml/``, or a parent's)."""
+ML studio downloads (in this folder or ``.azureml/``, or a parent's), else what the Azure
+CLI says (``az configure --defaults``, its signed-in subscription: ..azdefaults)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api.errors import InvalidInput
-
-
-def find_config_json(start: Path | None = None) -> Path | None:
-    """An Azure ML ``config.json``: in the folder or ``.azureml/``, then each parent."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        for candidate in (folder / "config.json", folder / ".azureml" / "config.json"):
-            if candidate.is_file():
-                try:
-                    data = json.loads(candidate.read_text())
-                except (OSError, ValueError):
-                    continue
-                if isinstance(data, dict) and "subscription_id" in data:
-                    return candidate
-    return None
+from ..azdefaults import configured_defaults, default_subscription, find_config_json
 
 
 def resolve_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +47,10 @@ def resolve_settings(settings: dict[str, Any]) -> dict[str, Any]:
                 if not out.get(k) and data.get(k):
                     out[k] = str(data[k])
             out.setdefault("config_source", str(path))
+    # as az ml: `az configure --defaults group= workspace=`, the az CLI's subscription
+    for k, v in {**configured_defaults(), "subscription_id": default_subscription()}.items():
+        if v and not out.get(k):
+            out[k] = v
     for k in keys:
         if not out.get(k):
             flag = "--" + {

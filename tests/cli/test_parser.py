@@ -64,7 +64,10 @@ def test_az_flags_are_accepted() -> None:
         "--subscription", "sub", "-o", "tsv", "--query", "name", "--no-wait",
     ]  # fmt: skip
     args = build_parser(argv).parse_args(argv)
-    assert args.set == ["instance_count=2", "request_settings.request_timeout_ms=1000"]
+    assert [(e.flag, e.args) for e in args.set] == [
+        ("--set", ("instance_count=2",)),
+        ("--set", ("request_settings.request_timeout_ms=1000",)),
+    ]
     assert (args.resource_group, args.workspace_name, args.subscription) == ("rg", "ws", "sub")
     assert args.all_traffic and args.no_wait
 
@@ -164,7 +167,7 @@ def test_docs_cli_md_is_current() -> None:
 # --------------------------------------------------------------------------- workspace profiles
 
 
-def test_profile_flags(md_home: Path) -> None:
+def test_profile_flags(md_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = md_home / "config"
     config.mkdir(parents=True)
     (config / "config.toml").write_text(
@@ -173,9 +176,15 @@ def test_profile_flags(md_home: Path) -> None:
     )
     ns = argparse.Namespace
     assert common.resolve_profile(ns(workspace=None)) == (profiles.Profile("local"), {})
-    # az ml's way: the flags alone name an Azure ML workspace, with no profile
+    # the flags alone name an Azure ML workspace only when it can be found
+    # (tests/cli/test_azure_flags.py); here no subscription is known: ignored, locally
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(md_home / "no-az"))
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
+    monkeypatch.chdir(md_home)
     profile, overrides = common.resolve_profile(ns(workspace=None, resource_group="x"))
-    assert profile.provider == "azureml" and overrides == {"resource_group": "x"}
+    assert (profile.name, overrides) == ("local", {})
+    profile, overrides = common.resolve_profile(ns(workspace=None, resource_group="rg"))
+    assert profile.name == "prod" and overrides == {"resource_group": "rg"}  # the one that agrees
     profile, overrides = common.resolve_profile(
         ns(workspace="prod", resource_group="rg2", workspace_name=None, subscription=None)
     )

@@ -1,0 +1,123 @@
+"""az's -g/--resource-group, --workspace-name, --subscription and -w on a machine whose
+default profile is local: they select the Azure ML workspace they name when it can be
+found (a matching azureml profile, or a known subscription: --subscription,
+AZURE_SUBSCRIPTION_ID, the Azure CLI's signed-in one, a config.json), else the command
+runs on the local workspace with a warning saying they were ignored (it used to switch
+to Azure ML and fail on the missing subscription)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+from modeldeck.cli import common
+from modeldeck.services import azdefaults
+
+from .conftest import Cli
+
+
+def ns(**kw: object) -> argparse.Namespace:
+    base = {"workspace": None, "resource_group": None, "workspace_name": None}
+    return argparse.Namespace(**{**base, "subscription": None, **kw})
+
+
+@pytest.fixture
+def nothing_known(md_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No Azure subscription anywhere: an empty Azure CLI config dir, no env, no config.json."""
+    az = md_home / "azure-cli"
+    az.mkdir()
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(az))
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
+    monkeypatch.chdir(md_home)
+    return az
+
+
+def test_flags_without_a_subscription_run_locally_and_say_so(
+    nothing_known: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile, overrides = common.resolve_profile(ns(resource_group="rg", workspace_name="ws"))
+    assert (profile.provider, overrides) == ("local", {})
+    err = capsys.readouterr().err
+    assert err.startswith("WARNING: -g rg, --workspace-name/-w ws ignored"), err
+    assert "local workspace 'local'" in err and err.count("\n") == 1
+    # az's `-g RG -w NAME` (-w is --workspace-name in az): the same
+    profile, overrides = common.resolve_profile(ns(workspace="ws", resource_group="rg"))
+    assert (profile.provider, overrides) == ("local", {})
+    assert "--workspace-name/-w ws" in capsys.readouterr().err
+    # --only-show-errors keeps it quiet
+    common.resolve_profile(ns(resource_group="rg", only_show_errors=True))
+    assert capsys.readouterr().err == ""
+
+
+def test_a_known_subscription_selects_the_azure_ml_workspace(
+    nothing_known: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile, overrides = common.resolve_profile(
+        ns(resource_group="rg", workspace_name="ws", subscription="sub")
+    )
+    assert profile.provider == "azureml"
+    assert overrides == {"resource_group": "rg", "workspace_name": "ws", "subscription_id": "sub"}
+
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "env-sub")
+    profile, overrides = common.resolve_profile(ns(workspace="ws", resource_group="rg"))
+    assert profile.provider == "azureml" and overrides == {
+        "workspace_name": "ws",
+        "resource_group": "rg",
+    }
+
+
+def test_the_azure_cli_signed_in_subscription_and_defaults(nothing_known: Path) -> None:
+    """``az login`` + ``az configure --defaults group=rg workspace=ws``: as az ml, the
+    flags find the workspace, and what they leave out comes from az's defaults."""
+    (nothing_known / "azureProfile.json").write_text(
+        json.dumps(
+            {
+                "installationId": "x",
+                "subscriptions": [
+                    {"id": "other", "isDefault": False, "name": "b"},
+                    {"id": "az-sub", "isDefault": True, "name": "a"},
+                ],
+            }
+        ),
+        encoding="utf-8-sig",  # as the Azure CLI writes it
+    )
+    (nothing_known / "config").write_text("[defaults]\ngroup = az-rg\nworkspace = az-ws\n")
+    assert azdefaults.default_subscription() == "az-sub"
+    assert azdefaults.configured_defaults() == {
+        "resource_group": "az-rg",
+        "workspace_name": "az-ws",
+    }
+    profile, overrides = common.resolve_profile(ns(workspace_name="ws"))
+    assert profile.provider == "azureml" and overrides == {"workspace_name": "ws"}
+    from modeldeck.services.azureml.settings import resolve_settings
+
+    settings = resolve_settings(overrides)
+    assert (
+        settings["subscription_id"],
+        settings["resource_group"],
+        settings["workspace_name"],
+    ) == (
+        "az-sub",
+        "az-rg",
+        "ws",
+    )
+
+
+def test_a_mistyped_profile_stays_an_error(nothing_known: Path) -> None:
+    from modeldeck.services.api.errors import NotFound
+
+    with pytest.raises(NotFound):
+        common.resolve_profile(ns(workspace="prdo"))
+
+
+@pytest.mark.e2e
+def test_an_az_script_with_g_and_workspace_name_runs_locally(cli: Cli, tmp_path: Path) -> None:
+    az = tmp_path / "azure-cli"
+    az.mkdir()
+    cli.env.update(AZURE_CONFIG_DIR=str(az))
+    cli.env.pop("AZURE_SUBSCRIPTION_ID", None)
+    r = cli("online-endpoint list -g my-rg --workspace-name my-ws -o json")
+    assert r.json() == [], r
+    assert "-g my-rg, --workspace-name/-w my-ws ignored" in r.err, r
