@@ -63,15 +63,28 @@ async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[s
     The first of ``pool_errors`` (what modeldeck's own resolution of the environment
     refuses, such as a conda-only package) is raised where modeldeck builds the
     environment, a local pool or a Kubernetes cluster, before an inline model is
-    registered; Azure ML builds it with conda and takes it."""
-    warnings = _held(ws.capabilities(), loaded)
-    if not loaded.pool_warnings and not loaded.kubernetes_warnings and not loaded.pool_errors:
+    registered; Azure ML builds it with conda and takes it.
+
+    The local workspace's managed capacity (an endpoint without compute) sizes replicas by
+    ``instance_type``: no warning that it is not sent there."""
+    caps = ws.capabilities()
+    warnings = _held(caps, loaded)
+    if not (
+        loaded.pool_warnings
+        or loaded.kubernetes_warnings
+        or loaded.pool_errors
+        or unsent(caps, loaded.backend_warnings)
+    ):
         return warnings
     try:
         endpoint = await ws.get_endpoint(loaded.spec.endpoint_name)
-        cluster = await ws.get_cluster(endpoint.compute)
+        if not endpoint.cluster:  # Azure ML's managed compute: it builds the environment
+            return warnings
+        cluster = await ws.get_cluster(endpoint.cluster)
     except ModeldeckError:
         return warnings
+    if cluster.managed:
+        warnings = _held(caps | {"deployment.instance_type"}, loaded)
     if loaded.pool_errors and cluster.driver in (DriverKind.POOL, DriverKind.KUBERNETES):
         raise loaded.pool_errors[0]  # refused before anything (an inline model) is registered
     if cluster.driver is DriverKind.POOL:
@@ -122,8 +135,7 @@ async def _no_code_registered(ws: Workspace, loaded: LoadedDeployment) -> Loaded
         )
     try:
         endpoint = await ws.get_endpoint(loaded.spec.endpoint_name)
-        cluster = await ws.get_cluster(endpoint.compute)
-        driver = cluster.driver
+        driver = (await ws.get_cluster(endpoint.cluster)).driver if endpoint.cluster else None
     except ModeldeckError:  # a compute Azure ML knows and modeldeck does not list
         driver = None
     if driver not in (DriverKind.POOL, DriverKind.KUBERNETES):

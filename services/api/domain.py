@@ -96,6 +96,9 @@ class ClusterSpec:
     resource_id: str | None = None  # Azure ML attach: the AKS/Arc cluster's ARM resource id
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    #: the local workspace's managed capacity (the built-in record endpoints without
+    #: ``compute`` run on); never set by a user's create or attach
+    managed: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,9 @@ class Cluster:
     #: the compute's type as az ml names it (Azure ML: ``aks``, ``kubernetes``); "" for
     #: modeldeck's own clusters, whose ``driver`` says it
     type: str = ""
+    #: the local workspace's managed capacity (this host, where endpoints without
+    #: ``compute`` run): made on demand, not created, scaled, detached or deleted by users
+    managed: bool = False
 
     @property
     def vcpus_free(self) -> float:
@@ -197,7 +203,9 @@ class Environment:
 @dataclass(frozen=True)
 class EndpointSpec:
     name: str
-    compute: str  # cluster name
+    #: the cluster's name; "" (none given): a managed online endpoint, as in az ml (the
+    #: local workspace's managed capacity; Azure ML's managed compute)
+    compute: str
     auth_mode: AuthMode = AuthMode.KEY
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
@@ -236,6 +244,15 @@ class Endpoint:
     scoring_uri_source: str = ""
     #: as EndpointSpec's, as the back end reports it (None: it has no such setting)
     public_network_access: str | None = None
+    #: a managed endpoint (``compute`` "", ``kind`` "Managed") of the local workspace: the
+    #: cluster record of the managed capacity its deployments run on (``compute show -n``
+    #: it); "" elsewhere (an endpoint on a named cluster, or Azure's managed compute)
+    managed_capacity: str = ""
+
+    @property
+    def cluster(self) -> str:
+        """The cluster record its deployments run on; "" when the back end manages it."""
+        return self.compute or self.managed_capacity
 
 
 @dataclass(frozen=True)

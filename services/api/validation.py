@@ -479,14 +479,8 @@ def environment_variables(
 
 def endpoint_spec(spec: EndpointSpec) -> EndpointSpec:
     name(spec.name)
-    if not spec.compute:
-        raise InvalidInput(
-            "compute",
-            spec.compute,
-            "is required: the cluster the endpoint runs on",
-            "set compute: azureml:CLUSTER in the YAML, or pass --set compute=CLUSTER",
-        )
-    name(spec.compute, "compute")
+    if spec.compute:  # none: a managed online endpoint, as in az ml (the back end places it)
+        name(spec.compute, "compute")
     description(spec.description)
     tags(spec.tags)
     return spec

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .. import paths
+from .. import paths, profiles
 from ..api import revisions, validation
 from ..api.domain import (
     Cluster,
@@ -44,7 +44,13 @@ from ..api.domain import (
     from_dict,
     to_dict,
 )
-from ..api.errors import BackendError, ModeldeckError, Unreachable, error_from_dict
+from ..api.errors import (
+    BackendError,
+    InvalidInput,
+    ModeldeckError,
+    Unreachable,
+    error_from_dict,
+)
 from ..api.workspace import OperationHandle, Workspace
 
 T = TypeVar("T")
@@ -426,7 +432,45 @@ class LocalWorkspace(Workspace):
         if isinstance(spec.compute, str) and spec.compute.startswith("azureml:"):
             spec = replace(spec, compute=validation.strip_azureml(spec.compute))
         validation.endpoint_spec(spec)
+        if not spec.compute and not self._managed_capacity():
+            raise await self._name_a_cluster()
         return self._handle(await self._call("POST", "/v1/endpoints", json=to_dict(spec)))
+
+    def _managed_capacity(self) -> bool:
+        """The profile's ``managed_capacity`` (default true): whether an endpoint without
+        compute runs on this host's managed capacity; false for a workspace meant for
+        Kubernetes, where it must name a cluster."""
+        value = self.settings.get("managed_capacity", True)
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            value = value.strip().lower() == "true"
+        if not isinstance(value, bool):
+            raise InvalidInput(
+                f"workspaces.{self.name}.managed_capacity",
+                value,
+                "must be true or false",
+                f"edit {profiles.config_file()}",
+            )
+        return value
+
+    async def _name_a_cluster(self) -> InvalidInput:
+        """The refusal of an endpoint without compute where the profile turned the managed
+        capacity off: the clusters it may name, and how."""
+        clusters = [c.name for c in await self.list_clusters() if not c.managed]
+        where = (
+            "the clusters of this workspace: " + ", ".join(clusters)
+            if clusters
+            else "this workspace has no cluster yet: attach one (modeldeck compute attach "
+            "--name NAME --kube-context CONTEXT)"
+        )
+        name = clusters[0] if clusters else "NAME"
+        return InvalidInput(
+            "compute",
+            "",
+            f"is required: workspace '{self.name}' runs each endpoint on a cluster it names, "
+            f"not on this host's managed capacity (managed_capacity = false in "
+            f"{profiles.config_file()}); {where}",
+            f"name one: --set compute={name}, or compute: azureml:{name} in the YAML",
+        )
 
     async def update_endpoint(
         self, name: str, patch: EndpointPatch, *, if_revision: str | None = None

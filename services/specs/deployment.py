@@ -117,8 +117,9 @@ DEPLOYMENT = Shape(
             "instance_type",
             text,
             sent_by="deployment.instance_type",  # ARM's instanceType
-            ignored="instance_type is not used by local pools: resources.requests decide what "
-            "each replica takes",
+            ignored="instance_type is not used on a cluster of the local workspace: "
+            "resources.requests decide what each replica takes (it sizes the replicas of an "
+            "endpoint without compute)",
         ),
         Key("scale_settings", nested(SCALE)),
         Key("request_settings", nested(REQUEST)),

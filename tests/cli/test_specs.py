@@ -260,11 +260,12 @@ def test_duplicate_key_is_refused(tmp_path: Path) -> None:
     assert "line 3: key 'name' is given twice" in exc.value.message
 
 
-def test_endpoint_without_compute_says_how_to_name_one(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput) as exc:
-        load_endpoint(None, name="my-endpoint")
-    assert exc.value.field == "compute"
-    assert "--set compute=" in (exc.value.fix or "")
+def test_endpoint_without_compute_is_a_managed_endpoint(tmp_path: Path) -> None:
+    # issue 12: as in az ml, an endpoint with no compute is a managed online endpoint (was
+    # refused: "invalid compute '': is required"); the back end places it
+    assert load_endpoint(None, name="my-endpoint").spec.compute == ""
+    managed = write(tmp_path, "endpoint.yml", "name: my-endpoint\nauth_mode: key\n")
+    assert load_endpoint(managed).spec.compute == ""
     loaded = load_endpoint(
         None, ["compute=azureml:myaks"], name="my-endpoint", auth_mode="AML_token"
     )
@@ -287,7 +288,9 @@ def test_managed_keys_are_kept_and_warned_about_where_unused(work: Path) -> None
     local = unsent(frozenset(), loaded.backend_warnings)
     assert len(local) == 2
     assert any(
-        "instance_type is not used by local pools: resources.requests decide" in w for w in local
+        "instance_type is not used on a cluster of the local workspace: resources.requests "
+        "decide" in w
+        for w in local
     )
     assert any("app_insights_enabled is not used: the gateway exposes" in w for w in local)
     assert unsent(AZUREML_CAPS, loaded.backend_warnings) == []

@@ -31,6 +31,7 @@ from ...api.domain import (
     ProvisioningState,
 )
 from ...api.errors import CapacityExceeded, Conflict, InvalidInput, NotFound
+from . import managed
 from .store.deployments import DeploymentRow
 from .store.endpoints import EndpointRow
 
@@ -48,8 +49,12 @@ def reserved_instances(spec: DeploymentSpec) -> int:
     return spec.instance_count
 
 
-def _usage(spec: DeploymentSpec) -> tuple[float, float]:
+def _usage(spec: DeploymentSpec, on_managed: bool = False) -> tuple[float, float]:
+    """(vCPU, GiB) a deployment reserves: its requests, or on the managed capacity its
+    instance type's size (:func:`.managed.usage`)."""
     n = reserved_instances(spec)
+    if on_managed:
+        return managed.usage(spec, n)
     req = spec.resources.requests
     return (req.cpu or 0.0) * n, (req.memory_gb or 0.0) * n
 
@@ -98,24 +103,34 @@ class Admission:
         """(vCPU, GiB) the deployments of ``cluster`` reserve (an update in flight: the more
         of its two versions); ``exclude``: (endpoint, deployment) left out."""
         cpu = mem = 0.0
+        on_managed = self.on_managed(cluster)
         for ep in self.store.endpoints(cluster):
             for d in self.store.deployments(ep.name):
                 if exclude == (d.endpoint, d.name):
                     continue
-                c, m = _usage(d.spec)
+                c, m = _usage(d.spec, on_managed)
                 pending = self.pending.get((d.endpoint, d.name))
                 if pending is not None:  # an update in flight holds what it will need
-                    pc, pm = _usage(pending)
+                    pc, pm = _usage(pending, on_managed)
                     c, m = max(c, pc), max(m, pm)
                 cpu += c
                 mem += m
         return cpu, mem
 
+    def on_managed(self, cluster: str) -> bool:
+        """Whether ``cluster`` is the workspace's managed capacity (:mod:`.managed`)."""
+        row = self.store.cluster(cluster)
+        return row is not None and managed.is_managed(row.spec)
+
     async def capacity(self, cluster: str) -> tuple[int, float, float, str | None]:
-        """(nodes, vCPU, GiB, version) of ``cluster``: a pool's from its VM size, else its
-        driver's (bounded by DRIVER_TIMEOUT_S)."""
+        """(nodes, vCPU, GiB, version) of ``cluster``: a pool's from its VM size, the managed
+        capacity's from this host (its memory less the reserve), else its driver's (bounded
+        by DRIVER_TIMEOUT_S)."""
         row = self.engine.cluster_row(cluster)
         spec: ClusterSpec = row.spec
+        if managed.is_managed(spec):
+            host = managed.host_size()
+            return 1, float(host.vcpus), host.usable_gb, self.engine.version or None
         if spec.driver is DriverKind.POOL:
             size = vmsizes.lookup(spec.vm_size)
             if size is not None:
@@ -262,13 +277,13 @@ class Admission:
             cluster = self.engine.cluster_row(ep.cluster)
             if cluster.state is ProvisioningState.DELETING:
                 raise Conflict(f"cluster '{ep.cluster}' is being deleted")
-            _, total_cpu, total_mem, _ = await self.capacity(ep.cluster)
-            self._check_capacity(
-                ep.cluster,
-                spec,
-                (total_cpu, total_mem),
-                exclude=(ep.name, spec.name) if update else None,
-            )
+            exclude = (ep.name, spec.name) if update else None
+            if self.on_managed(ep.cluster):
+                _, used_mem = self.used(ep.cluster, exclude=exclude)
+                managed.check(spec, reserved_instances(spec), used_mem)
+            else:
+                _, total_cpu, total_mem, _ = await self.capacity(ep.cluster)
+                self._check_capacity(ep.cluster, spec, (total_cpu, total_mem), exclude=exclude)
         return Admitted(spec, ep, existing, model, code)
 
     def _not_busy(

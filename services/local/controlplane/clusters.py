@@ -30,7 +30,7 @@ from ...drivers.base import (
     Progress,
     SharedCluster,
 )
-from . import adopt
+from . import adopt, managed
 from .admission import DRIVER_TIMEOUT_S
 from .operations import message_of
 
@@ -86,13 +86,14 @@ class Clusters:
             else:
                 self.engine.cluster_health[spec.name] = error
         used_cpu, used_mem = self.engine.admission.used(spec.name)
+        is_managed = managed.is_managed(spec)
         return Cluster(
             name=spec.name,
             driver=spec.driver,
-            purpose=spec.purpose,
+            purpose=None if is_managed else spec.purpose,
             provisioning_state=row.state,
             agent_count=nodes,
-            vm_size=spec.vm_size if spec.driver is DriverKind.POOL else None,
+            vm_size=spec.vm_size if spec.driver is DriverKind.POOL and not is_managed else None,
             vcpus_total=vcpus,
             memory_gb_total=mem,
             vcpus_used=round(used_cpu, 3),
@@ -105,6 +106,7 @@ class Clusters:
             description=spec.description,
             tags=dict(spec.tags),
             created_at=row.created_at,
+            managed=is_managed,
         )
 
     async def update(self, name: str, *, tags: dict[str, str], remove_tags: list[str]) -> Cluster:
@@ -140,7 +142,7 @@ class Clusters:
                 "cluster create makes local pools; Kubernetes clusters are attached",
                 "use: modeldeck cluster attach --name NAME --kube-context CONTEXT",
             )
-        spec = replace(spec, tags=validation.tags(spec.tags))
+        spec = managed.reserved(replace(spec, tags=validation.tags(spec.tags)))
         validation.cluster_spec(spec)
         async with self.engine.admission.lock:
             if self.store.cluster(spec.name) is not None:
@@ -168,6 +170,7 @@ class Clusters:
 
     async def attach(self, spec: ClusterSpec) -> Operation:
         spec = replace(spec, driver=DriverKind.KUBERNETES, tags=validation.tags(spec.tags))
+        spec = managed.reserved(spec)
         validation.cluster_spec(spec)
         if self.store.cluster(spec.name) is not None:
             raise Conflict(f"cluster '{spec.name}' already exists", fix="choose another name")
@@ -246,6 +249,7 @@ class Clusters:
 
     async def detach(self, name: str, *, delete_resources: bool = False) -> Operation:
         row = self.engine.cluster_row(name)
+        managed.refuse(row.spec, "detached")
         if row.spec.driver is not DriverKind.KUBERNETES:
             raise InvalidInput(
                 "name",
@@ -317,6 +321,7 @@ class Clusters:
     async def scale(self, name: str, agent_count: int) -> Operation:
         row = self.engine.cluster_row(name)
         spec: ClusterSpec = row.spec
+        managed.refuse(spec, "scaled")
         if spec.driver is not DriverKind.POOL:
             raise InvalidInput(
                 "name",
@@ -351,6 +356,7 @@ class Clusters:
     async def delete(self, name: str) -> Operation:
         async with self.engine.admission.lock:
             row = self.engine.cluster_row(name)
+            managed.refuse(row.spec, "deleted")
             endpoints = self.store.endpoints(name)
             if endpoints:
                 raise Conflict(

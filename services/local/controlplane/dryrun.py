@@ -35,6 +35,15 @@ def _render_driver(engine: Engine, cluster: str) -> RendersManifests:
 async def render_endpoint(engine: Engine, spec: EndpointSpec) -> list[dict[str, Any]]:
     """``online-endpoint create --dry-run``: the endpoint's manifests (keys redacted)."""
     spec = engine.admission.endpoint(spec)
+    if not spec.compute:  # a managed endpoint: replicas on this host, nothing to render
+        raise InvalidInput(
+            "--dry-run",
+            True,
+            "prints the Kubernetes manifests that would be applied; an endpoint without "
+            "compute runs on the workspace's managed capacity (replica processes on this "
+            "host, with no manifests)",
+            "run without --dry-run, or name a Kubernetes cluster: --set compute=NAME",
+        )
     if engine.store.cluster(spec.compute) is None:
         raise InvalidInput("compute", spec.compute, "is not a cluster of this workspace")
     driver = _render_driver(engine, spec.compute)

@@ -67,7 +67,7 @@ from ...drivers.base import (
     Progress,
     ScoresThroughApi,
 )
-from . import adopt, dryrun
+from . import adopt, dryrun, managed
 from .access import Access, new_key
 from .admission import DRIVER_TIMEOUT_S, Admission
 from .clusters import Clusters
@@ -307,9 +307,13 @@ class Engine:
         driver = self.drivers.get(ep.cluster)
         if isinstance(driver, ScoresThroughApi):
             source, note = driver.scoring_address()[1], driver.scoring_uri_note(ep.name)
+        # a managed endpoint shows no compute, as az ml's do; managed_capacity names the record
+        on_managed = self.admission.on_managed(ep.cluster)
         return Endpoint(
             name=ep.name,
-            compute=ep.cluster,
+            compute="" if on_managed else ep.cluster,
+            kind="Managed" if on_managed else "K8s",
+            managed_capacity=ep.cluster if on_managed else "",
             auth_mode=AuthMode.parse(ep.auth_mode),  # type: ignore[arg-type]
             scoring_uri=scoring_uri,
             openapi_uri=openapi_uri_for(scoring_uri),
@@ -359,6 +363,8 @@ class Engine:
     async def create_endpoint(self, spec: EndpointSpec) -> Operation:
         async with self.admission.lock:
             spec = self.admission.endpoint(spec)
+            if not spec.compute:  # a managed online endpoint: this host's managed capacity
+                spec = replace(spec, compute=managed.ensure(self))
             cluster = self.store.cluster(spec.compute)
             if cluster is None:
                 names = [c.spec.name for c in self.store.clusters()]
