@@ -22,6 +22,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from . import glyphs
 from .css import css_path
 from .format import describe_error
 from .widgets.operations import OperationBar, OperationState
@@ -111,6 +112,7 @@ class ModeldeckApp(App[None]):
         # the first screen is the initial view itself (no blank default screen to draw first)
         self.DEFAULT_MODE = self.initial_view  # type: ignore[misc]
         super().__init__()
+        glyphs.configure(glyphs.choose(mono=self.no_color))  # TERM, LANG, NO_COLOR
         self._workspace: Workspace | None = None
         self._workspace_factory: Callable[[], Workspace] | None = None
         if callable(workspace) and not hasattr(workspace, "list_endpoints"):

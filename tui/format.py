@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from rich.text import Text
 
 from ..services.api.errors import ModeldeckError
+from . import glyphs
 
 #: one colour per deployment, chosen from its name (stable across runs: crc32, not hash())
 PALETTE = ("#4EA1D3", "#5FB86B", "#E5A03A", "#C678DD", "#E06C75", "#56B6C2", "#D19A66")
-BAR_FULL = "█"
-BAR_EMPTY = "░"
 
 
 def colour_for(name: str) -> str:
@@ -45,29 +45,109 @@ def capacity_bar(used: float, total: float, width: int = 8, unit: str = "") -> T
     full = round(frac * width)
     colour = "green" if frac < 0.7 else "yellow" if frac < 0.9 else "red"
     text = Text()
-    text.append(BAR_FULL * full, style=colour)
-    text.append(BAR_EMPTY * (width - full), style="dim")
+    g = glyphs.current()
+    text.append(g.full * full, style=colour)
+    text.append(g.empty * (width - full), style="dim")
     text.append(f" {round(used, 1):g}/{round(total, 1):g}{unit}")
     return text
 
 
-def traffic_bar(traffic: Mapping[str, int], width: int = 20) -> Text:
-    """A stacked bar of an endpoint's traffic split, one colour per deployment."""
+def abbreviate(name: str, width: int) -> str:
+    """``name`` in at most ``width`` cells: its head and its tail around the ellipsis (long
+    deployment names often differ at the end: ``canary-2026-12-06-hotfix-a`` / ``-b``)."""
+    if len(name) <= width:
+        return name
+    mark = glyphs.current().ellipsis
+    keep = width - len(mark)
+    if keep < 1:
+        return name[:width]
+    head = (keep + 1) // 2
+    tail = keep - head
+    return name[:head] + mark + (name[-tail:] if tail else "")
+
+
+MIN_NAME = 2  # a name is never abbreviated below this (``b…=85``)
+
+
+def share_labels(items: Sequence[tuple[str, int]], width: int | None = None) -> list[str]:
+    """``name=pct`` for every deployment, the longest names abbreviated first until the
+    labels fit in ``width``: a share is never dropped to make room."""
+    if not items:
+        return []
+    cap = max(len(n) for n, _ in items)
+    while True:
+        labels = [f"{abbreviate(n, cap)}={v}" for n, v in items]
+        if width is None or cap <= MIN_NAME or len(" ".join(labels)) <= width:
+            return labels
+        cap -= 1
+
+
+def traffic_bar(
+    traffic: Mapping[str, int], width: int = 20, label_width: int | None = None
+) -> Text:
+    """A stacked bar of an endpoint's traffic split, one colour per deployment, then every
+    deployment's share (names abbreviated to fit ``label_width``). Without colour (NO_COLOR)
+    each segment has its own fill, shown before its name in the label."""
+    g = glyphs.current()
     text = Text()
     items = [(k, v) for k, v in sorted(traffic.items()) if v > 0]
     total = sum(v for _, v in items)
     if total <= 0:
-        text.append(BAR_EMPTY * width, style="dim")
+        text.append(g.empty * width, style="dim")
         text.append(" no traffic", style="dim")
         return text
+    fills = [g.segments[i % len(g.segments)] if g.mono else g.full for i in range(len(items))]
     used = 0
     for i, (name, pct) in enumerate(items):
         cells = width - used if i == len(items) - 1 else round(pct / total * width)
         cells = max(0, min(cells, width - used))
-        text.append(BAR_FULL * cells, style=colour_for(name))
+        text.append(fills[i] * cells, style=colour_for(name))
         used += cells
-    text.append(" " + " ".join(f"{k}={v}" for k, v in items))
+    mono = g.mono and len(items) > 1
+    room = None if label_width is None else label_width - (len(items) if mono else 0)
+    for fill, (name, _), label in zip(fills, items, share_labels(items, room), strict=True):
+        text.append(" " + (fill if mono else ""))
+        text.append(label, style=colour_for(name))
     return text
+
+
+class Name(str):
+    """A table cell naming something, cut in the middle to fit (``canar…fix-a``): the end
+    that tells two long names apart stays."""
+
+    def fit_to(self, width: int) -> Text:
+        return Text(abbreviate(self, width))
+
+
+@dataclass(frozen=True)
+class TrafficCell:
+    """A table cell with an endpoint's traffic bar, drawn to the width its column gets
+    (``ResourceTable`` calls ``fit_to``): every share stays readable however narrow."""
+
+    traffic: tuple[tuple[str, int], ...]
+    bar: int = 8
+
+    @classmethod
+    def of(cls, traffic: Mapping[str, int], bar: int = 8) -> TrafficCell:
+        return cls(tuple(sorted(traffic.items())), bar)
+
+    @property
+    def min_width(self) -> int:
+        """A short bar, a space, and every share with its name cut to MIN_NAME."""
+        items = [(k, v) for k, v in self.traffic if v > 0]
+        if not items:
+            return 0
+        marks = len(items) if glyphs.current().mono and len(items) > 1 else 0
+        return min(4, self.bar) + 1 + len(" ".join(share_labels(items, 0))) + marks
+
+    def fit_to(self, width: int) -> Text:
+        """The bar gives way (down to 4 cells) before a name is abbreviated."""
+        full_label = len(str(self)) - self.bar  # with its leading space
+        bar = max(min(4, self.bar), min(self.bar, width - full_label))
+        return traffic_bar(dict(self.traffic), bar, width - bar - 1)
+
+    def __str__(self) -> str:
+        return traffic_bar(dict(self.traffic), self.bar).plain
 
 
 class RowFilter:
@@ -113,7 +193,8 @@ def fmt_float(value: float | None, spec: str = ".1f", none: str = "–") -> str:
 
 
 def clip(text: str, width: int = 20) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    mark = glyphs.current().ellipsis
+    return text if len(text) <= width else text[: width - len(mark)] + mark
 
 
 def error_detail(name: str, error: str | None) -> str | None:

@@ -15,7 +15,7 @@ from textual.binding import Binding
 
 from ...services.api import validation
 from ...services.api.domain import Deployment, DeploymentRole
-from ..format import clip, error_detail
+from ..format import Name, clip, error_detail
 from .dialogs import ConfirmScreen, PromptScreen
 from .resource_list import ResourceListScreen
 
@@ -54,7 +54,7 @@ def resources_text(d: Deployment) -> str:
 def deployment_cells(d: Deployment, *, with_endpoint: bool = True) -> tuple[Any, ...]:
     role = "control" if d.spec.role is DeploymentRole.CONTROL else ""
     cells: tuple[Any, ...] = (
-        d.name,
+        Name(d.name),
         deployment_state(d),
         f"{d.ready_replicas}/{d.desired_replicas}",
         validation.strip_azureml(d.spec.model),
@@ -62,7 +62,7 @@ def deployment_cells(d: Deployment, *, with_endpoint: bool = True) -> tuple[Any,
         deployment_traffic(d),
         role,
     )
-    return (d.endpoint_name, *cells) if with_endpoint else cells
+    return (Name(d.endpoint_name), *cells) if with_endpoint else cells
 
 
 class DeploymentActions:

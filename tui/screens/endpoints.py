@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import work
 from textual.binding import Binding
 
-from ..format import clip, error_detail, traffic_bar
+from ..format import Name, TrafficCell, clip, error_detail
 from .dialogs import ConfirmScreen
 from .resource_list import ResourceListScreen
 
@@ -30,11 +30,11 @@ def state_text(state: object, error: str | None) -> Text:
 
 def endpoint_cells(e: Endpoint, rps: float | None) -> tuple[Any, ...]:
     return (
-        e.name,
+        Name(e.name),
         e.compute,
         str(e.auth_mode),
         state_text(e.provisioning_state, e.error),
-        traffic_bar(e.traffic, 8),
+        TrafficCell.of(e.traffic),
         "–" if rps is None else f"{rps:.1f}",
     )
 

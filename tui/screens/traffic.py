@@ -172,6 +172,8 @@ class TrafficScreen(ModeldeckScreen):
             label=self._mirror_label(),
             id="mirror-slider",
         )
+        for slider in (*sliders, mirror):  # the names align, as long as the width allows
+            slider.names_width = max(len(n) for n in self.deployment_names) + 1
         box.mount_all(
             [
                 *sliders,

@@ -25,7 +25,10 @@ class TrafficBar(Widget):
             self.refresh()
 
     def render(self) -> Text:
-        return traffic_bar(self._traffic, width=max(4, min(40, self.size.width - 30)))
+        # the bar gives way (down to 10 cells) before a name is abbreviated
+        full_label = len(traffic_bar(self._traffic, 0).plain)
+        bar = max(4, min(40, max(10, self.size.width - full_label)))
+        return traffic_bar(self._traffic, bar, label_width=self.size.width - bar - 1)
 
 
 class CapacityBar(Widget):

@@ -25,11 +25,13 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from .. import glyphs
 from ..format import RowFilter
 
 Cells = tuple[Any, ...]
 PAD = 1  # blank cells either side of a column, as DataTable draws them
 MIN_FIT = 8  # a column is never squeezed below this to fit the terminal's width
+ID_FIT = 10  # nor a column that names the row (the first two) below this
 
 
 def _plain(cell: Any) -> str:
@@ -162,6 +164,11 @@ class ResourceTable(ScrollView, can_focus=True):
             max([len(label), *(len(p[i]) for p in plains.values() if i < len(p))])
             for i, (_, label) in enumerate(self._column_spec)
         ]
+        # a cell that draws itself to a width says how narrow it can go (every traffic share)
+        self._least = [
+            max([0, *(getattr(r[i], "min_width", 0) for r in rows.values() if i < len(r))])
+            for i in range(len(self._column_spec))
+        ]
         if changed_set or not self._order:
             self._order = sorted(rows, key=lambda k: _sort_key(rows[k]))
         self._strips.clear()
@@ -203,15 +210,20 @@ class ResourceTable(ScrollView, can_focus=True):
             if len(self._shown) + 1 > self.size.height:  # the vertical scrollbar shows
                 available -= self.styles.scrollbar_size_vertical
         total = self._total_width(widths)
-        # the first two columns name the row (never squeezed); the others down to a floor
-        floors = [max(MIN_FIT, len(label)) for _, label in self._column_spec]
-        squeezable = range(2, len(widths))
-        while available and total > available and squeezable:
-            i = max(squeezable, key=lambda j: widths[j] - floors[j])
-            if widths[i] <= floors[i]:
-                break
-            widths[i] -= 1
-            total -= 1
+        # the columns after the first two squeeze first, down to a floor; then the two that
+        # name the row (cut in the middle: the ends tell names apart) down to ID_FIT
+        least = getattr(self, "_least", [0] * len(widths))
+        floors = [
+            max(MIN_FIT if i > 1 else ID_FIT, len(label), least[i])
+            for i, (_, label) in enumerate(self._column_spec)
+        ]
+        for squeezable in (range(2, len(widths)), range(min(2, len(widths)))):
+            while available and total > available and squeezable:
+                i = max(squeezable, key=lambda j: widths[j] - floors[j])
+                if widths[i] <= floors[i]:
+                    break
+                widths[i] -= 1
+                total -= 1
         if widths != self._fitted:
             self._fitted = widths
             self._strips.clear()
@@ -301,10 +313,15 @@ class ResourceTable(ScrollView, can_focus=True):
     def _row_text(self, cells: Sequence[Any]) -> Text:
         out = Text(no_wrap=True, end="")
         last = len(self._fitted) - 1
+        mark = glyphs.current().ellipsis
         for i, width in enumerate(self._fitted):
-            cell = _text(cells[i]) if i < len(cells) else Text("")
-            cell = cell.copy()
+            raw = cells[i] if i < len(cells) else ""
+            # a cell that draws itself to a width (a traffic bar keeps every share)
+            cell = raw.fit_to(width) if hasattr(raw, "fit_to") else _text(raw).copy()
             cell.no_wrap = True
+            if mark != "…" and cell.cell_len > width:  # ASCII: Rich's ellipsis is "…"
+                cell.truncate(max(0, width - len(mark)))
+                cell.append(mark)
             cell.truncate(width, overflow="ellipsis", pad=True)
             out.append(" " * PAD)
             out.append_text(cell)

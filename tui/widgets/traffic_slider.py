@@ -13,7 +13,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from ..format import BAR_EMPTY, BAR_FULL, colour_for
+from .. import glyphs
+from ..format import abbreviate, colour_for
 
 
 class TrafficSlider(Widget, can_focus=True):
@@ -70,25 +71,35 @@ class TrafficSlider(Widget, can_focus=True):
         self._dragging = False
 
     # -- geometry --------------------------------------------------------------------------
-    LABEL_WIDTH = 12
+    LABEL_WIDTH = 12  # the least a name gets; longer names get up to a third of the width
     TAIL_WIDTH = 16
+    #: the longest name among the sliders shown together (set by the screen: they align)
+    names_width = 0
+
+    def _label_width(self) -> int:
+        wanted = max(self.LABEL_WIDTH, self.names_width, len(self.label))
+        return min(wanted, max(self.LABEL_WIDTH, self.size.width // 3))
 
     def _bar_span(self) -> tuple[int, int]:
-        start = self.LABEL_WIDTH + 2
+        start = 1 + self._label_width() + 2  # focus mark, name, default/control marks
         width = max(4, self.size.width - start - self.TAIL_WIDTH)
         return start, width
 
     def render(self) -> Text:
+        g = glyphs.current()
         _start, width = self._bar_span()
+        label_width = self._label_width()
         filled = round(self.value / 100 * width)
         cap = round(self.maximum / 100 * width)
         marks = ("*" if self.is_default else " ") + ("C" if self.is_control else " ")
         text = Text()
-        text.append(f"{self.label[: self.LABEL_WIDTH]:<{self.LABEL_WIDTH}}", style="bold")
+        # focus is a mark, not only a shade: told apart under NO_COLOR too
+        text.append(g.focus if self.has_focus else " ", style="bold")
+        text.append(f"{abbreviate(self.label, label_width):<{label_width}}", style="bold")
         text.append(marks, style="bold yellow")
         colour = "dim" if self.locked else colour_for(self.deployment)
-        text.append(BAR_FULL * filled, style=colour)
-        text.append(BAR_EMPTY * max(0, cap - filled), style="dim")
+        text.append(g.full * filled, style=colour)
+        text.append(g.empty * max(0, cap - filled), style="dim")
         text.append(" " * max(0, width - max(cap, filled)))
         text.append(f" {self.value:3d}%")
         delta = self.value - self.live
@@ -98,6 +109,12 @@ class TrafficSlider(Widget, can_focus=True):
                 style="bold green" if delta > 0 else "bold red",
             )
         return text
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
 
     # -- changes -------------------------------------------------------------------------
     def _set_by_user(self, value: int) -> None:

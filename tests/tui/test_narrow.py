@@ -1,0 +1,93 @@
+"""The dashboard at 80x24 (issue 13): what an operator on a small terminal must still see.
+
+Each test drives the app at 80x24 (``run_test``) with fixed domain objects fed to the
+screen (``show_data``, as the snapshot tests do) and asserts on the text on screen.
+"""
+
+from __future__ import annotations
+
+import re
+
+from modeldeck.services.local.client import LocalWorkspace
+from modeldeck.tui.app import ModeldeckApp
+from modeldeck.tui.widgets.traffic_slider import TrafficSlider
+
+from tests.tui.narrow import LONG, long_endpoint, screen_text
+from tests.tui.test_snapshots import DEPLOYMENTS, ENDPOINTS, RPS
+
+SMALL = (80, 24)
+
+
+def _app(view: str = "endpoints", **kwargs: object) -> ModeldeckApp:
+    ws = LocalWorkspace("local", autostart=False)
+    return ModeldeckApp(ws, initial_view=view, autoload=False, theme="dark", **kwargs)  # type: ignore[arg-type]
+
+
+def _shares(line: str) -> dict[str, int]:
+    return {k: int(v) for k, v in re.findall(r"(\S+)=(\d+)", line)}
+
+
+# ---------------------------------------------------------------- 2: the whole split
+
+
+async def test_the_traffic_screen_at_80_shows_every_share_and_cuts_names_with_an_ellipsis() -> None:
+    from modeldeck.tui.screens.traffic import TrafficScreen
+
+    endpoint, deployments = long_endpoint()
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        await app.push_screen(TrafficScreen(endpoint.name))
+        app.screen.show_data((endpoint, deployments))  # type: ignore[attr-defined]
+        await pilot.pause()
+        text = screen_text(app)
+        bar_line = next(ln for ln in text.splitlines() if "blue=85" in ln)
+        shares = _shares(bar_line)
+        assert sorted(shares.values()) == [5, 10, 85]  # none dropped (0% has no segment)
+        for shown, (name, pct) in zip(
+            sorted(shares), sorted((n, p) for n, p in LONG.items() if p), strict=True
+        ):
+            assert shown == name or "…" in shown, (shown, name)
+            assert shares[shown] == pct
+        for slider in app.screen.query(TrafficSlider):
+            if slider.id == "mirror-slider":
+                continue
+            label = slider.render().plain[1:].split("  ")[0].strip()
+            assert label == slider.deployment or ("…" in label and len(label) > 12)
+
+
+async def test_slider_names_use_the_width_at_120_columns() -> None:
+    from modeldeck.tui.screens.traffic import TrafficScreen
+
+    endpoint, deployments = long_endpoint()
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.push_screen(TrafficScreen(endpoint.name))
+        app.screen.show_data((endpoint, deployments))  # type: ignore[attr-defined]
+        await pilot.pause()
+        text = screen_text(app)
+        for name in LONG:  # 26 characters, written out whole: not cut at 12
+            assert f"{name} " in text
+
+
+async def test_the_endpoints_list_at_80_shows_every_share_of_a_long_split() -> None:
+    endpoint, _ = long_endpoint()
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        app.screen.show_data(([endpoint, *ENDPOINTS], RPS))  # type: ignore[attr-defined]
+        await pilot.pause(0.3)
+        row = next(ln for ln in screen_text(app).splitlines() if "fraud" in ln)
+        assert sorted(_shares(row).values()) == [5, 10, 85]
+
+
+async def test_deployments_at_80_keep_model_and_traffic_on_screen_beside_long_names() -> None:
+    _, deployments = long_endpoint()
+    app = _app("deployments")
+    async with app.run_test(size=SMALL) as pilot:
+        app.screen.show_data([*deployments, *DEPLOYMENTS])  # type: ignore[attr-defined]
+        await pilot.pause(0.3)
+        lines = screen_text(app).splitlines()
+        header = next(ln for ln in lines if "ENDPOINT" in ln)
+        assert "MODEL" in header and "TRAFFIC" in header and "ROLE" in header
+        hotfix = [ln for ln in lines if "fix-a" in ln or "fix-b" in ln]
+        assert len(hotfix) == 2  # cut in the middle: the ends that tell them apart stay
+        assert all("85%" not in ln for ln in hotfix) and any("5%" in ln for ln in hotfix)
