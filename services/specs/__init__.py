@@ -7,7 +7,8 @@ managed online keys where they make sense) into domain specs. Nothing here calls
 * :mod:`.schema`: the declarative schema (:class:`~.schema.Shape`), its key checks
   ("blue.yml: line 7: unknown key 'instance_cont' in deployment; did you mean
   'instance_count'?") and readers (enum values case-insensitive, as ``az ml`` takes them);
-* :mod:`.setargs`: ``--set key=value`` overrides (dotted paths), applied before reading;
+* :mod:`.setargs`: az's generic update arguments (``--set``/``--add``/``--remove``),
+  applied to the YAML before it is read;
 * one module per shape: :mod:`.endpoint`, :mod:`.deployment`, :mod:`.model`,
   :mod:`.environment` (an image, a registered or curated reference, or an inline mapping
   whose ``conda_file`` is read and resolved here);

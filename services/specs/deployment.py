@@ -53,7 +53,7 @@ from .schema import (
     str_map,
     text,
 )
-from .setargs import apply_overrides
+from .setargs import Override, apply_overrides, update_names
 
 CODE = Shape("code_configuration", (Key("code"), Key("scoring_script")), CodeConfiguration)
 SCALE = Shape(
@@ -195,21 +195,49 @@ class LoadedDeployment:
 
 def load_deployment(
     path: str | Path,
-    overrides: Iterable[str] = (),
+    overrides: Iterable[Override] = (),
     *,
     name: str | None = None,
     endpoint_name: str | None = None,
+    update: bool = False,
 ) -> LoadedDeployment:
-    """A deployment from a YAML file; ``name``/``endpoint_name`` (flags) win over the file."""
+    """A deployment from a YAML file; ``name``/``endpoint_name`` (flags) win over the file.
+
+    In az ml's order: ``create`` applies ``--set`` to the file, then the flags (they win:
+    azext_mlv2 ``ml_online_deployment_create`` appends them to params_override last);
+    ``update`` starts from the flags and applies ``--set``/``--add``/``--remove`` after them
+    (az's generic update of the getter's ``{name, endpoint_name}``, then merged into the file:
+    ``_update_deployment_parameters``)."""
     doc = read_yaml(path, "deployment")
+    if not update:
+        apply_overrides(doc, overrides)
     for key, flag, value in (
         ("name", "--name", name),
         ("endpoint_name", "--endpoint", endpoint_name),
     ):
         if value:
             from_flag(doc, key, flag, value)
-    apply_overrides(doc, overrides)
+    if update:
+        apply_overrides(doc, overrides)
     return deployment_from_doc(doc)
+
+
+def deployment_names(
+    path: str | Path | None,
+    overrides: Iterable[Override] = (),
+    *,
+    name: str | None = None,
+    endpoint_name: str | None = None,
+) -> tuple[str, str]:
+    """(endpoint, deployment) an ``update`` names: the flags, else (with -f) the file's
+    ``endpoint_name:`` and ``name:`` as ``--set`` leaves them, as az ml reads them."""
+    names = update_names(
+        path,
+        "deployment",
+        overrides,
+        {"name": ("-n/--name", name), "endpoint_name": ("-e/--endpoint-name", endpoint_name)},
+    )
+    return names["endpoint_name"], names["name"]
 
 
 def deployment_to_doc(spec: DeploymentSpec) -> dict[str, Any]:
@@ -237,7 +265,7 @@ def deployment_to_doc(spec: DeploymentSpec) -> dict[str, Any]:
     return data
 
 
-def updated_deployment(current: DeploymentSpec, overrides: Iterable[str]) -> LoadedDeployment:
+def updated_deployment(current: DeploymentSpec, overrides: Iterable[Override]) -> LoadedDeployment:
     """The current spec with ``--set`` overrides applied, validated as a whole."""
     doc = doc_from_data(deployment_to_doc(current), f"deployment {current.name}")
     doc.data.pop("name", None)

@@ -40,8 +40,12 @@ class Doc:
         return self.source
 
     def base_for(self, path: Sequence[str]) -> Path | None:
-        """Where a relative path at ``path`` is relative to: the file, or the cwd for --set."""
-        return Path.cwd() if tuple(path) in self.from_set else self.base_dir
+        """Where a relative path at ``path`` is relative to: the YAML file's folder, also for
+        a path given by ``--set`` or a flag (az ml loads the file with params_override, so
+        they resolve against its base path); with no file, the cwd for a path given so."""
+        if self.base_dir is not None:
+            return self.base_dir
+        return Path.cwd() if tuple(path) in self.from_set else None
 
 
 def read_yaml(path: str | Path, what: str) -> Doc:
@@ -143,8 +147,12 @@ def from_flag(doc: Doc, key: str, flag: str, value: str) -> None:
 
 
 def split_path(key: str) -> list[str]:
-    parts = [p for p in key.strip().split(".")]
-    # nvidia.com/gpu contains a dot: put it back together
+    return rejoin(key.strip().split("."))
+
+
+def rejoin(parts: Sequence[str]) -> list[str]:
+    """The parts of a dotted path with the keys that hold dots in Azure ML YAML put back
+    together: ``nvidia.com/gpu``, and the keys of tags, environment variables and traffic."""
     out: list[str] = []
     i = 0
     while i < len(parts):

@@ -22,7 +22,7 @@ from .schema import (
     str_map,
     text,
 )
-from .setargs import apply_overrides
+from .setargs import Override, apply_overrides
 
 #: ``type:`` of an endpoint or a deployment: checked, not kept (the compute decides)
 TYPE_KEY = Key("type", choice(["kubernetes", "managed"]), default="kubernetes", keep=False)
@@ -70,7 +70,7 @@ class LoadedEndpoint:
 
 def load_endpoint(
     path: str | Path | None = None,
-    overrides: Iterable[str] = (),
+    overrides: Iterable[Override] = (),
     *,
     name: str | None = None,
     auth_mode: str | None = None,
@@ -78,13 +78,15 @@ def load_endpoint(
 ) -> LoadedEndpoint:
     """An endpoint from a YAML file (or from ``base`` data / flags alone), with --set applied."""
     doc = read_yaml(path, "endpoint") if path else doc_from_data(base or {}, "endpoint")
+    # --set first, then the flags: they win (azext_mlv2 ml_online_endpoint_create appends
+    # name and auth_mode to params_override last; update sets the name last)
+    apply_overrides(doc, overrides)
     if name:
         from_flag(doc, "name", "--name", name)
     if auth_mode:
         doc.data["auth_mode"] = auth_mode
         doc.where[("auth_mode",)] = f"--auth-mode {auth_mode}"
         doc.from_set.add(("auth_mode",))
-    apply_overrides(doc, overrides)
     return endpoint_from_doc(doc)
 
 

@@ -22,7 +22,7 @@ from .schema import (
     str_map,
     text,
 )
-from .setargs import apply_overrides
+from .setargs import Override, apply_overrides
 
 MODEL = Shape(
     "model",
@@ -44,7 +44,7 @@ _READ = ("version", "description", "tags", "type")  # in this order, after name 
 
 def load_model(
     path: str | Path | None = None,
-    overrides: Iterable[str] = (),
+    overrides: Iterable[Override] = (),
     *,
     name: str | None = None,
     model_path: str | None = None,
@@ -55,6 +55,9 @@ def load_model(
 ) -> ModelSpec:
     """A model from a YAML file and/or flags (flags win); ``path`` in the file is relative to it."""
     doc = read_yaml(path, "model") if path else Doc({}, "model", None)
+    # --set first, then the flags: they win (azext_mlv2 ml_model_create appends them to
+    # params_override after --set)
+    apply_overrides(doc, overrides)
     flags = {
         "name": name,
         "path": model_path,
@@ -69,7 +72,6 @@ def load_model(
             doc.from_set.add((key,))
     if tags:
         doc.data.setdefault("tags", {}).update(tags)
-    apply_overrides(doc, overrides)
     data = doc.data
     MODEL.check(doc, data)
     raw_name = data.get("name")

@@ -207,7 +207,11 @@ def test_set_override_that_breaks_a_rule_names_the_set(work: Path) -> None:
 def test_set_on_a_scalar_is_refused(work: Path) -> None:
     with pytest.raises(InvalidInput) as exc:
         load_deployment(work / "blue.yml", ["instance_count.x=1"])
-    assert "'instance_count' is not a mapping" in exc.value.message
+    # az's words (azure-cli core arm.py throw_and_show_options)
+    assert exc.value.message == (
+        "--set instance_count.x=1: Couldn't find 'x' in 'instance_count'. "
+        "'instance_count' does not support further indexing."
+    )
 
 
 def test_flags_name_and_endpoint_win_over_the_file(work: Path) -> None:
