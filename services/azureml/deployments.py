@@ -105,14 +105,21 @@ class DeploymentRoom(ConflictCheck):
         return self._to_deployment(endpoint, res, ep)
 
     async def _deployment_body(self, spec: DeploymentSpec) -> dict[str, Any]:
-        model_id, code_id, env_id, location = await asyncio.gather(
+        """The PUT body; a ``ManagedOnlineDeployment``'s when the endpoint has no compute."""
+        endpoint, model_id, code_id, env_id, location = await asyncio.gather(
+            self._raw_endpoint(spec.endpoint_name),
             self._model_id(spec.model),
             self._code_id(spec),
             self._environment_id(spec),
             self.location(),
         )
         return mapping.deployment_body(
-            spec, model_id=model_id, code_id=code_id, environment_id=env_id, location=location
+            spec,
+            model_id=model_id,
+            code_id=code_id,
+            environment_id=env_id,
+            location=location,
+            managed=not (endpoint.get("properties") or {}).get("compute"),
         )
 
     def _failure_of(self, endpoint: str, name: str) -> str:

@@ -72,9 +72,12 @@ class EndpointRoom(ConflictCheck):
                 f"endpoint '{spec.name}' already exists",
                 fix="choose another name, or change it with: modeldeck online-endpoint update",
             )
-        await self._raw_cluster(spec.compute)
+        compute_id = None  # none: a managed online endpoint, as az ml makes one
+        if spec.compute:
+            await self._raw_cluster(spec.compute)
+            compute_id = f"{self._ws}/computes/{spec.compute}"
         body = mapping.endpoint_create_body(
-            spec, compute_id=f"{self._ws}/computes/{spec.compute}", location=await self.location()
+            spec, compute_id=compute_id, location=await self.location()
         )
         lro = await self._begin("PUT", self._ep(spec.name), "endpoint.create", spec.name, json=body)
         return self._track(lro)

@@ -461,7 +461,8 @@ def endpoint_to_domain(res: dict[str, Any]) -> Endpoint:
         provisioning_state=provisioning_state(props.get("provisioningState")),
         description=str(props.get("description") or ""),
         tags=_user_tags(tags),
-        kind=str(res.get("kind") or "K8s"),
+        # ARM's kind: K8s, or Managed for an endpoint without compute
+        kind=str(res.get("kind") or ("K8s" if props.get("compute") else "Managed")),
         control=tags.get(TAG_CONTROL) or None,
         created_at=_created(res),
         revision=revision(res),
@@ -475,25 +476,29 @@ def public_network_access_to_arm(value: str) -> str:
 
 
 def endpoint_create_body(
-    spec: EndpointSpec, *, compute_id: str, location: str | None
+    spec: EndpointSpec, *, compute_id: str | None, location: str | None
 ) -> dict[str, Any]:
+    """``compute_id`` None: a managed online endpoint (no ``compute``, no ``kind``: as
+    azure-ai-ml's ``ManagedOnlineEndpoint._to_rest_online_endpoint`` sends it)."""
     auth = auth_mode_to_arm(spec.auth_mode)
     props: dict[str, Any] = {
         "authMode": auth,
-        "compute": compute_id,
         "description": spec.description,
         "traffic": dict(spec.traffic),
     }
+    if compute_id:
+        props["compute"] = compute_id
     if spec.mirror_traffic:
         props["mirrorTraffic"] = dict(spec.mirror_traffic)
     if spec.public_network_access is not None:
         props["publicNetworkAccess"] = public_network_access_to_arm(spec.public_network_access)
     body: dict[str, Any] = {
-        "kind": "K8s",
         "identity": {"type": "SystemAssigned"},
         "properties": props,
         "tags": dict(spec.tags),
     }
+    if compute_id:
+        body["kind"] = "K8s"
     if location:
         body["location"] = location
     return body
@@ -571,8 +576,11 @@ def deployment_body(
     code_id: str | None,
     environment_id: str | None,
     location: str | None,
+    managed: bool = False,
 ) -> dict[str, Any]:
-    """A ``KubernetesOnlineDeployment`` PUT body."""
+    """A ``KubernetesOnlineDeployment`` PUT body; ``managed`` (the endpoint has no compute):
+    a ``ManagedOnlineDeployment``'s, sized by ``instanceType`` alone (it has no
+    ``containerResourceRequirements`` in the ARM spec)."""
     s = spec.scale_settings
     if s.type == "target_utilization":
         scale: dict[str, Any] = {
@@ -595,7 +603,7 @@ def deployment_body(
     if lim:
         requirements["containerResourceLimits"] = lim
     props: dict[str, Any] = {
-        "endpointComputeType": "Kubernetes",
+        "endpointComputeType": "Managed" if managed else "Kubernetes",
         "description": spec.description,
         "model": model_id,
         "environmentVariables": dict(spec.environment_variables),
@@ -606,8 +614,9 @@ def deployment_body(
             "maxConcurrentRequestsPerInstance": q.max_concurrent_requests_per_instance,
             "maxQueueWait": ms_to_iso(q.max_queue_wait_ms),
         },
-        "containerResourceRequirements": requirements,
     }
+    if not managed:
+        props["containerResourceRequirements"] = requirements
     # a probe not given is not sent: the service's defaults apply, as with az ml
     for key, probe in (
         ("livenessProbe", spec.liveness_probe),
@@ -627,7 +636,7 @@ def deployment_body(
     tags = dict(spec.tags)
     tags[TAG_ROLE] = spec.role.value
     body: dict[str, Any] = {
-        "kind": "Kubernetes",
+        "kind": "Managed" if managed else "Kubernetes",
         "properties": props,
         "sku": {"name": "Default", "capacity": capacity},
         "tags": tags,

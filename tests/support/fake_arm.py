@@ -856,7 +856,8 @@ class FakeArm:
             "name": name,
             "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
             "location": body["location"],
-            "kind": body.get("kind", "K8s"),
+            # what the service reports: K8s on a compute, Managed without one
+            "kind": body.get("kind") or ("K8s" if props.get("compute") else "Managed"),
             "identity": {
                 **(body.get("identity") or {"type": "SystemAssigned"}),
                 "principalId": str(uuid.uuid4()),
@@ -1106,12 +1107,23 @@ class FakeArm:
         if refused:
             return refused
         props = body["properties"]
-        if props.get("endpointComputeType") != "Kubernetes":
+        # the endpoint decides: a Kubernetes deployment on a compute, else a managed one
+        if self.endpoints[e]["properties"].get("compute"):
+            if props.get("endpointComputeType") != "Kubernetes":
+                return _error(
+                    400,
+                    "BadArgument",
+                    "This endpoint runs on a Kubernetes compute: endpointComputeType must be "
+                    "Kubernetes.",
+                )
+        elif props.get("endpointComputeType") != "Managed":
             return _error(
                 400,
                 "BadArgument",
-                "This endpoint runs on a Kubernetes compute: endpointComputeType must be Kubernetes.",
+                "This is a managed online endpoint: endpointComputeType must be Managed.",
             )
+        else:  # ARM fills the spec's default (mfe.json 2024-10-01, OnlineDeployment)
+            props = {"instanceType": "Standard_F4s_v2", **props}
         model = props.get("model") or ""
         parts = model.split("/")
         if "models" in parts:
