@@ -246,6 +246,19 @@ def memory_quantity(value: Any, field: str) -> float:
 # --------------------------------------------------------------------------- clusters
 
 
+def vm_size(value: str, field: str = "vm_size") -> vmsizes.VmSize:
+    """A known Azure VM size (case-insensitive, as Azure takes them)."""
+    size = vmsizes.lookup(value)
+    if size is None:
+        raise InvalidInput(
+            field,
+            value,
+            "is not a known Azure VM size",
+            "pick one of: " + ", ".join(vmsizes.names()[:12]) + ", ...",
+        )
+    return size
+
+
 def cluster_spec(spec: ClusterSpec) -> ClusterSpec:
     name(spec.name)
     description(spec.description)
@@ -255,14 +268,7 @@ def cluster_spec(spec: ClusterSpec) -> ClusterSpec:
             text(getattr(spec, ref), ref, MAX_REFERENCE_CHARS)
     if spec.driver is DriverKind.POOL:
         spec_integer(spec.agent_count, "agent_count", 1, 100)
-        size = vmsizes.lookup(spec.vm_size)
-        if size is None:
-            raise InvalidInput(
-                "vm_size",
-                spec.vm_size,
-                "is not a known Azure VM size",
-                "pick one of: " + ", ".join(vmsizes.names()[:12]) + ", ...",
-            )
+        size = vm_size(spec.vm_size)
         purpose_capacity(
             spec.purpose, spec.agent_count * size.vcpus, f"{spec.agent_count} x {size.name}"
         )

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from ... import vmsizes
+from ...api import validation
 from ...api.domain import ClusterPurpose, ClusterSpec, DeploymentSpec, ProvisioningState
 from ...api.errors import CapacityExceeded, Conflict, InvalidInput
 
@@ -63,7 +64,7 @@ class HostSize(NamedTuple):
 
     @property
     def usable_gb(self) -> float:
-        return max(0.0, self.memory_gb - self.reserve_gb)
+        return round(max(0.0, self.memory_gb - self.reserve_gb), 2)
 
 
 def _cgroup(name: str) -> str | None:
@@ -164,14 +165,7 @@ def check(spec: DeploymentSpec, instances: int, used_gb: float) -> None:
     the other deployments' sizes take ``used_gb``; see the module doc for the rule."""
     size = None
     if spec.instance_type:
-        size = vmsizes.lookup(spec.instance_type)
-        if size is None:
-            raise InvalidInput(
-                "instance_type",
-                spec.instance_type,
-                "is not a known Azure VM size",
-                "pick one of: " + ", ".join(vmsizes.names()[:12]) + ", ...",
-            )
+        size = validation.vm_size(spec.instance_type, "instance_type")
         if size.gpus:
             raise InvalidInput(
                 "instance_type",
