@@ -185,3 +185,14 @@ async def regenerate_keys(args: argparse.Namespace, ws: Workspace) -> Any:
         )
     await ws.regenerate_keys(args.name, key_type)  # type: ignore[arg-type]
     return None
+
+
+async def history(args: argparse.Namespace, ws: Workspace) -> Any:
+    """``online-endpoint history`` (not in az ml): the rows of ``services.audit``; what the
+    back end cannot show is said on stderr."""
+    from ..services import audit
+
+    found = await ws.get_history(args.name)
+    if found.missing:
+        warn(args, found.missing)
+    return audit.rows(found)

@@ -243,6 +243,11 @@ class ModeldeckApp(App[None]):
 
         self.push_screen(LogsScreen(endpoint, deployment))
 
+    def open_history(self, endpoint: str | None = None) -> None:
+        from .screens.history import HistoryScreen
+
+        self.push_screen(HistoryScreen(endpoint))
+
     def open_metrics(self, endpoint: str | None = None) -> None:
         if endpoint is None:
             self.switch_mode("metrics")
@@ -271,6 +276,8 @@ class ModeldeckApp(App[None]):
             self.theme = "textual-light" if args[:1] == ["light"] else "textual-dark"
         elif verb == "metrics":
             self.open_metrics(args[0])
+        elif verb == "history":
+            self.open_history(args[0] if args else None)
         elif verb in ("workspace", "ws") and args:
             self.switch_workspace(args[0])
         elif verb in ("logs", "log", "traffic", "keys", "ep") and args:

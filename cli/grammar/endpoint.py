@@ -179,3 +179,26 @@ def build(leaf: Leaf) -> None:
     flags.name(p, "endpoint")
     p.add_argument("--key-type", default="primary", help="primary (default) or secondary")
     flags.finish(p, no_wait=True)
+
+    p = leaf(
+        "history",
+        "cmd_endpoint:history",
+        "Who changed the endpoint and its deployments, when, and what (before -> after)",
+        [
+            f"{PROG} online-endpoint history -n my-endpoint -o table",
+            f"{PROG} online-endpoint history -n my-endpoint -o json",
+            f"{PROG} online-endpoint history -n my-endpoint --query \"[?action=='update'].what\"",
+        ],
+        description=(
+            "The audit history of an endpoint and its deployments, oldest first: time (ISO\n"
+            "8601, UTC), who (user@host; the peer's uid on the local workspace), what was done\n"
+            "(create, update, delete, regenerate-keys) and each field before -> after (keys\n"
+            "never, only a fingerprint). Deleted deployments are included; a deleted endpoint's\n"
+            "history stays readable.\n"
+            "Not an az ml command: az has none. On Azure ML it reads the Azure activity log\n"
+            "(who and which operation, not the values before and after; 90 days)."
+        ),
+        columns=["time", "who", "target", "action", "what"],
+    )
+    flags.name(p, "endpoint")
+    flags.finish(p)

@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .domain import (
+    ChangeHistory,
     Cluster,
     ClusterSpec,
     Deployment,
@@ -368,6 +369,12 @@ class Workspace(abc.ABC):
         while True:
             yield await self.get_metrics(endpoint)
             await asyncio.sleep(interval)
+
+    # -- history -------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_history(self, endpoint: str | None = None) -> ChangeHistory:
+        """The audit history of an endpoint and its deployments (deleted ones included),
+        or of the whole workspace; oldest first, bounded by the back end."""
 
     # -- operations ----------------------------------------------------------------------
     @abc.abstractmethod

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from ..api.domain import (
+    ChangeHistory,
     EndpointPatch,
     EndpointToken,
     MetricsReport,
@@ -245,6 +246,15 @@ class AzureMLWorkspace(ClusterRoom, AssetRoom, EndpointRoom, DeploymentRoom, Wor
             self.arm, await self._batch_client(), self.subscription_id, self._memory_gib
         )
         return MetricsReport(await metrics.samples(eps, missing), missing)
+
+    # -- history ------------------------------------------------------------------------------
+    async def get_history(self, endpoint: str | None = None) -> ChangeHistory:
+        """The Azure activity log of the endpoint and its deployments (``activity.py``): who
+        and which operation; the values before and after are not available, and it says so."""
+        from . import activity
+
+        where = self._ep(endpoint) if endpoint is not None else self._ws
+        return await activity.history(self.arm, self.subscription_id, self.resource_group, where)
 
     # -- operations ---------------------------------------------------------------------------
     async def get_operation(self, op_id: str) -> Operation:

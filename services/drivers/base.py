@@ -26,7 +26,15 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..api.domain import ClusterSpec, DeploymentSpec, LogLine, MetricSample, Model, Probe
+from ..api.domain import (
+    ChangeRecord,
+    ClusterSpec,
+    DeploymentSpec,
+    LogLine,
+    MetricSample,
+    Model,
+    Probe,
+)
 
 if TYPE_CHECKING:
     from ..local.dataplane.logstore import LogStore
@@ -257,3 +265,13 @@ class SharedCluster(Protocol):
     ) -> bool: ...
 
     async def delete_resources(self) -> list[dict[str, str]]: ...
+
+
+@runtime_checkable
+class RecordsChanges(Protocol):
+    """Shows the control plane's audit history on the cluster's own objects, where its
+    users look (Kubernetes: an annotation on the changed object and an Event)."""
+
+    async def record_change(
+        self, endpoint: str, deployment: str | None, change: ChangeRecord
+    ) -> None: ...

@@ -22,6 +22,7 @@ import httpx
 from .. import paths, profiles
 from ..api import revisions, validation
 from ..api.domain import (
+    ChangeHistory,
     Cluster,
     ClusterSpec,
     CodeConfiguration,
@@ -676,6 +677,10 @@ class LocalWorkspace(Workspace):
         return list(await self._call("POST", "/v1/render", json=body))
 
     # ------------------------------------------------------------------ operations
+    async def get_history(self, endpoint: str | None = None) -> ChangeHistory:
+        params = {"endpoint": endpoint} if endpoint else None
+        return from_dict(ChangeHistory, await self._call("GET", "/v1/history", params=params))
+
     async def get_operation(self, op_id: str) -> Operation:
         return from_dict(Operation, await self._call("GET", f"/v1/operations/{_q(op_id)}"))
 

@@ -125,7 +125,7 @@ async def test_a_stale_traffic_change_is_refused_and_the_route_stays(  # type: i
 
 
 async def test_who_is_checked_against_the_peer_uid(workspace, h, daemon_home) -> None:  # type: ignore[no-untyped-def]
-    """A client naming someone else is recorded with the socket owner's name beside it."""
+    """A client naming someone else is recorded as the socket's owner, the name a claim."""
     ws = workspace
     await h.make_endpoint(ws, "rev-who")
     read = await ws.get_endpoint("rev-who")
@@ -147,6 +147,9 @@ async def test_who_is_checked_against_the_peer_uid(workspace, h, daemon_home) ->
     assert stale.status_code == 409
     error = stale.json()["error"]
     import getpass
+    import socket
 
-    assert error["details"]["by"] == f"mallory@elsewhere [uid {getpass.getuser()}]"
+    # the peer's uid is who it is (SO_PEERCRED); the header's other name only a claim
+    by = f"{getpass.getuser()}@{socket.gethostname()} (claimed mallory@elsewhere)"
+    assert error["details"]["by"] == by
     assert (await ws.get_endpoint("rev-who")).description == "spoofed"

@@ -18,7 +18,13 @@ What it does as ARM does (REST spec ``2024-10-01``):
   the spec gives online endpoints and deployments neither (an If-Match header is
   ignored, as by the service); a second PUT while an endpoint or a deployment is still
   provisioning is 409 ``Conflict`` ("another operation is in progress");
-* serves a blob-like PUT for uploads (SAS checked) and each endpoint's scoring URI.
+* serves a blob-like PUT for uploads (SAS checked) and each endpoint's scoring URI;
+* the activity log (``Microsoft.Insights/eventtypes/management/values``, api-version
+  2015-04-01): each accepted write of an endpoint or a deployment (PUT, DELETE,
+  ``regenerateKeys``) makes a ``BeginRequest`` (Started) and an ``EndRequest``
+  (Succeeded) event with the caller's principal; ``$filter`` is checked against the
+  patterns the service allows (400 ``BadRequest`` otherwise, and for a start more than
+  90 days back).
 
 Why this is one file: it is one server; its routes and long-running operations share
 one state, which the tests seed and read (``add_endpoint``, ``schema_errors``) directly.
@@ -44,6 +50,8 @@ JSON_BODY = web.RequestKey("json", object)
 
 API = "2024-10-01"
 METRICS_API = "2023-10-01"
+ACTIVITY_API = "2015-04-01"
+ACTIVITY_PATH = "/providers/Microsoft.Insights/eventtypes/management/values"
 BATCH_API = "2024-02-01"
 WS_PREFIX = (
     "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices"
@@ -105,6 +113,8 @@ class FakeArm:
     users: dict[str, str] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     schema_errors: list[str] = field(default_factory=list)
+    #: the activity log's events, oldest first (see the module doc)
+    activity: list[dict[str, Any]] = field(default_factory=list)
     computes: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -366,6 +376,7 @@ class FakeArm:
             self.op_result,
         )
         r.add_post("/subscriptions/{sub}/metrics:getBatch", self.metrics_batch)
+        r.add_get("/subscriptions/{sub}" + ACTIVITY_PATH, self.activity_log)
         r.add_put("/blob/{path:.*}", self.put_blob)
         r.add_post("/score/{e}", self.score)
         self._runner = web.AppRunner(app, access_log=None)
@@ -419,6 +430,8 @@ class FakeArm:
         want = METRICS_API if path.endswith("/providers/Microsoft.Insights/metrics") else API
         if path.endswith("/metrics:getBatch"):
             want = BATCH_API
+        if path.endswith(ACTIVITY_PATH):
+            want = ACTIVITY_API
         if request.query.get("api-version") != want:
             self.schema_errors.append(
                 f"{request.method} {path}: api-version {request.query.get('api-version')!r}"
@@ -441,7 +454,98 @@ class FakeArm:
             headers = {"Retry-After": retry_after} if retry_after is not None else {}
             return web.json_response(err, status=status, headers=headers)
         request[JSON_BODY] = body
-        return await handler(request)
+        resp = await handler(request)
+        if resp.status < 400 and "/onlineEndpoints/" in path:
+            self._log_activity(request.method, path, token)
+        return resp
+
+    def _log_activity(self, method: str, path: str, token: str) -> None:
+        """The activity log's two events of an accepted write (none for a read)."""
+        if method == "POST" and path.endswith("/regenerateKeys"):
+            resource, action = path.rsplit("/", 1)[0], "regenerateKeys/action"
+        elif method in ("PUT", "DELETE") and not path.endswith(("/listKeys", "/token")):
+            resource, action = path, "write" if method == "PUT" else "delete"
+        else:
+            return
+        rtype = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints" + (
+            "/deployments" if "/deployments/" in resource else ""
+        )
+        operation = f"{rtype}/{action}"
+        op_id, correlation = str(uuid.uuid4()), str(uuid.uuid4())
+        for event, state in (("BeginRequest", "Started"), ("EndRequest", "Succeeded")):
+            ns = time.time_ns()
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9))
+            stamp += f".{ns % 10**9 // 100:07d}Z"
+            data_id = str(uuid.uuid4())
+            self.activity.append(
+                {
+                    "authorization": {"action": operation, "scope": resource},
+                    "caller": self.users.get(token, "tester@contoso.com"),
+                    "channels": "Operation",
+                    "correlationId": correlation,
+                    "eventDataId": data_id,
+                    "eventName": {"value": event, "localizedValue": event},
+                    "category": {"value": "Administrative", "localizedValue": "Administrative"},
+                    "eventTimestamp": stamp,
+                    "id": f"{resource}/events/{data_id}/ticks/{time.time_ns() // 100}",
+                    "level": "Informational",
+                    "operationId": op_id,
+                    "operationName": {"value": operation, "localizedValue": operation},
+                    "resourceGroupName": self.rg,
+                    "resourceProviderName": {
+                        "value": "Microsoft.MachineLearningServices",
+                        "localizedValue": "Microsoft.MachineLearningServices",
+                    },
+                    "resourceType": {"value": rtype, "localizedValue": rtype},
+                    "resourceId": resource,
+                    "status": {"value": state, "localizedValue": state},
+                    "subStatus": {"value": "", "localizedValue": ""},
+                    "submissionTimestamp": stamp,
+                    "subscriptionId": self.sub,
+                    "httpRequest": {"clientRequestId": str(uuid.uuid4()), "method": method},
+                }
+            )
+
+    async def activity_log(self, request: web.Request) -> web.Response:
+        """``$filter``: ``eventTimestamp ge 'T1' [and eventTimestamp le 'T2'] [and
+        resourceGroupName eq 'RG' | and resourceUri eq 'ID' | and resourceProvider eq 'P' |
+        and correlationId eq 'C']``, as the service documents it; anything else is 400."""
+        import re
+        from datetime import datetime
+
+        raw = request.query.get("$filter", "")
+        m = re.fullmatch(
+            r"eventTimestamp ge '([^']+)'(?: and eventTimestamp le '([^']+)')?"
+            r"(?: and (resourceGroupName|resourceUri|resourceProvider|correlationId) eq '([^']+)')?",
+            raw.strip(),
+        )
+        if m is None:
+            return _error(400, "BadRequest", f"The $filter '{raw}' is not supported: it needs "
+                          "eventTimestamp ge, and allows only the documented patterns.")  # fmt: skip
+
+        def when(value: str) -> float:  # ARM's times: Z, up to 7 fractional digits
+            base, _, frac = value.rstrip("Z").partition(".")
+            return datetime.fromisoformat(base + "+00:00").timestamp() + float(f"0.{frac or 0}")
+
+        start = when(m.group(1))
+        end = when(m.group(2)) if m.group(2) else time.time()
+        if start < time.time() - 90 * 86400:
+            return _error(400, "BadRequest", "The start time of the query cannot be more than "
+                          "90 days in the past.")  # fmt: skip
+        field_, value = m.group(3), (m.group(4) or "").lower()
+        out = []
+        for ev in self.activity:
+            at = when(ev["eventTimestamp"])
+            if not start <= at <= end + 1:
+                continue
+            if field_ == "resourceGroupName" and ev["resourceGroupName"].lower() != value:
+                continue
+            if field_ == "resourceUri" and ev["resourceId"].lower() != value:
+                continue
+            if field_ == "correlationId" and ev["correlationId"].lower() != value:
+                continue
+            out.append(ev)
+        return web.json_response({"value": list(reversed(out))})  # newest first, as Azure
 
     def _missing_parent(self, match: Any) -> web.Response | None:
         """ARM's 404 for a subscription, resource group or workspace this fake does not have

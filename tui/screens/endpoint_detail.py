@@ -37,6 +37,7 @@ class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
         Binding("k", "keys", "Keys"),
         Binding("y", "copy_uri", "Copy URI"),
         Binding("m", "metrics", "Metrics"),
+        Binding("h", "history", "History", show=False),  # ? and ctrl+p list it
         *DEPLOYMENT_BINDINGS,
     ]
 
@@ -116,6 +117,9 @@ class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
 
     def action_metrics(self) -> None:
         self.mdapp.open_metrics(self.endpoint_name)
+
+    def action_history(self) -> None:
+        self.mdapp.open_history(self.endpoint_name)
 
     def action_copy_uri(self) -> None:
         if self.endpoint is not None:

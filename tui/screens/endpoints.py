@@ -57,6 +57,7 @@ class EndpointsScreen(ResourceListScreen):
         Binding("t", "traffic", "Traffic"),
         Binding("k", "keys", "Keys"),
         Binding("m", "metrics", "Metrics"),
+        Binding("h", "history", "History", show=False),  # ? and ctrl+p list it
         Binding("ctrl+d", "delete", "Delete", show=False),
     ]
 
@@ -105,6 +106,9 @@ class EndpointsScreen(ResourceListScreen):
 
     def action_metrics(self) -> None:
         self.mdapp.open_metrics(self.selected())
+
+    def action_history(self) -> None:
+        self.mdapp.open_history(self.selected())
 
     def action_create(self) -> None:
         if not self.mdapp.allow_mutation("create endpoint"):

@@ -14,6 +14,7 @@ COMMANDS = [
     "endpoints",
     "deployments",
     "metrics",
+    "history",
     "logs ",
     "endpoint ",
     "traffic ",

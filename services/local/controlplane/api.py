@@ -200,15 +200,24 @@ def _peer_user(request: web.Request) -> str | None:
 
 
 def actor_of(request: web.Request) -> str:
-    """Who a request is for: the client's own words, checked against the peer's uid."""
+    """Who a request is for, as the audit history records it: ``user@host``.
+
+    The user is the peer's uid (SO_PEERCRED), which the client cannot forge, and the host
+    this one (a Unix socket's peer is local); the client's header (``alice@jump1 (ssh
+    from 10.0.0.5)``) adds only what the kernel does not know, its SSH origin. A header
+    naming another user is kept beside, as a claim. Without SO_PEERCRED: the header.
+    """
     claimed = "".join(c for c in request.headers.get(ACTOR_HEADER, "") if c.isprintable())
     claimed = claimed.strip()[:120]
     peer = _peer_user(request)
-    if not claimed:
-        return f"{peer or 'unknown'}@{socket.gethostname()}"
-    if peer is not None and claimed.partition("@")[0] != peer:
-        return f"{claimed} [uid {peer}]"  # a name the socket's owner did not vouch for
-    return claimed
+    host = socket.gethostname()
+    if peer is None:
+        return claimed or f"unknown@{host}"
+    user, _, rest = claimed.partition("@")
+    if not claimed or user == peer:
+        origin = rest.partition(" ")[2]  # "(ssh from 10.0.0.5)"
+        return f"{peer}@{host}" + (f" {origin}" if origin else "")
+    return f"{peer}@{host} (claimed {claimed})"  # a name the socket's owner is not
 
 
 @web.middleware
@@ -532,6 +541,12 @@ def build_app(
             with contextlib.suppress(Exception):
                 await stream.aclose()  # type: ignore[attr-defined]
         return resp
+
+    # -- history ------------------------------------------------------------------------
+    @route("GET", "/v1/history")
+    async def history(request: web.Request) -> web.StreamResponse:
+        """The audit history: ``?endpoint=NAME`` for an endpoint and its deployments."""
+        return _json(engine.audit.history(request.query.get("endpoint") or None))
 
     # -- metrics ------------------------------------------------------------------------
     @route("GET", "/v1/metrics")

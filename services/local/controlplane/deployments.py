@@ -289,7 +289,8 @@ class Deployments:
                         state=ProvisioningState.SUCCEEDED,
                         error=None,
                         updated_at=time.time(),
-                    )
+                    ),
+                    spec_before=stored,  # the history has the change since it was marked
                 )
                 self.engine.code.prune(ep.name, spec.name, keep=code_dir)
                 self.store.set_deployment_env(ep.name, spec.name, key, python or "")

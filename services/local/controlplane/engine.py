@@ -70,6 +70,7 @@ from ...drivers.base import (
 from . import adopt, dryrun, managed
 from .access import Access, new_key
 from .admission import DRIVER_TIMEOUT_S, Admission
+from .audit import Audit
 from .clusters import Clusters
 from .codestore import CodeStore
 from .deployments import Deployments
@@ -120,10 +121,12 @@ class Engine:
         self.clusters = Clusters(self)
         self.deployments = Deployments(self)
         self.access = Access(self)
+        self.audit = Audit(self)
 
     # ================================================================== lifecycle
     async def restore(self) -> None:
         """Recreate every driver, route and deployment from the records (daemon start)."""
+        self.audit.start()
         await restore_all(self)
 
     def cancel_copies(self) -> None:
@@ -133,6 +136,7 @@ class Engine:
 
     async def close(self) -> None:
         self.cancel_copies()
+        await self.audit.close()
         await self.operations.close()
         for name, driver in list(self.drivers.items()):
             try:

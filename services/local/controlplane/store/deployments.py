@@ -81,8 +81,14 @@ class DeploymentRecords(EndpointRecords):
         )
         return [f"{r['endpoint']}/{r['name']}" for r in rows]
 
-    def upsert_deployment(self, d: DeploymentRow) -> int | None:
-        """Insert or replace a deployment's record; its new revision (None: no change)."""
+    def upsert_deployment(
+        self, d: DeploymentRow, spec_before: DeploymentSpec | None = None
+    ) -> int | None:
+        """Insert or replace a deployment's record; its new revision (None: no change).
+
+        ``spec_before``: the spec the history already shows (an update recorded when it
+        was marked Updating, :meth:`set_deployment_state`), so its rollout is not recorded
+        a second time."""
         with self.tx() as db:
             before = self.deployment(d.endpoint, d.name)
             db.execute(
@@ -109,7 +115,7 @@ class DeploymentRecords(EndpointRecords):
             target = f"{d.endpoint}/{d.name}"
             after = self.deployment(d.endpoint, d.name)
             rev = self._record(
-                db, "deployment", target, self.deployment_view(before),
+                db, "deployment", target, self.deployment_view(before, spec_before),
                 self.deployment_view(after),
             )  # fmt: skip
             if rev is not None:

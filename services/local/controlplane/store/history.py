@@ -17,6 +17,7 @@ import contextvars
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,10 @@ class ChangeRow:
 class HistoryRecords(StoreBase):
     """The revision counter and the ``changes`` table."""
 
+    #: called after each change is recorded (inside its transaction: a listener reads the
+    #: table later, from the event loop, so it sees only what was committed)
+    on_record: Callable[[], None] | None = None
+
     @staticmethod
     def _next_revision(db: sqlite3.Connection) -> int:
         """The next number of the workspace-wide counter (inside the caller's transaction)."""
@@ -96,6 +101,8 @@ class HistoryRecords(StoreBase):
         written changed under it.
         """
         changed = revisions.diff(before, after)
+        if before is None or after is None:  # a create or a delete: the fields with a value
+            changed = {p: v for p, v in changed.items() if any(x not in (None, "") for x in v)}
         if not changed or all(p.split(".")[0] in revisions.STATUS_FIELDS for p in changed):
             return None
         if action is None:
@@ -127,6 +134,8 @@ class HistoryRecords(StoreBase):
             (kind, target, kind, target, CHANGES_KEPT),
         )
         db.execute("DELETE FROM changes WHERE revision<=?", (rev - CHANGES_KEPT_ALL,))
+        if self.on_record is not None:
+            self.on_record()
         return rev
 
     @staticmethod
@@ -141,17 +150,24 @@ class HistoryRecords(StoreBase):
             action=r["action"],
         )
 
-    def history(self, endpoint: str | None = None, limit: int = CHANGES_KEPT) -> list[ChangeRow]:
-        """The last ``limit`` changes of an endpoint and its deployments (deleted ones
-        included), or of the whole workspace (clusters too) when ``endpoint`` is None;
-        oldest first."""
+    def history(
+        self, endpoint: str | None = None, limit: int = CHANGES_KEPT, after: int = 0
+    ) -> list[ChangeRow]:
+        """The last ``limit`` changes (with a revision above ``after``) of an endpoint and
+        its deployments (deleted ones included), or of the whole workspace (clusters too)
+        when ``endpoint`` is None; oldest first."""
         if endpoint is None:
-            rows = self._all("SELECT * FROM changes ORDER BY revision DESC LIMIT ?", limit)
+            rows = self._all(
+                "SELECT * FROM changes WHERE revision>? ORDER BY revision DESC LIMIT ?",
+                after,
+                limit,
+            )
         else:
             rows = self._all(
-                "SELECT * FROM changes WHERE (kind='endpoint' AND target=?) OR "
-                "(kind='deployment' AND substr(target, 1, ?)=?) "
+                "SELECT * FROM changes WHERE revision>? AND ((kind='endpoint' AND target=?) OR "
+                "(kind='deployment' AND substr(target, 1, ?)=?)) "
                 "ORDER BY revision DESC LIMIT ?",
+                after,
                 endpoint,
                 len(endpoint) + 1,
                 endpoint + "/",

@@ -1,0 +1,101 @@
+"""The History view (issue 13, audit history): who changed what, before -> after, and a
+one-key revert of a traffic change that is itself recorded, and refused when the endpoint
+moved on since (no lost writes). Real daemon, real records."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from modeldeck.services.api.domain import EndpointPatch, EndpointSpec
+from modeldeck.tui.app import ModeldeckApp
+from modeldeck.tui.screens.history import HistoryScreen
+
+pytestmark = pytest.mark.e2e
+SIZE = (120, 40)
+EP = "ep-history"
+
+
+async def _endpoint(ws: Any, h: Any) -> None:
+    await h.ensure_cluster(ws)
+    await h.ensure_model(ws)
+    await asyncio.wait_for(
+        (await ws.create_endpoint(EndpointSpec(name=EP, compute="pool-a"))).wait(), 60
+    )
+    for name in ("blue", "green"):
+        spec = h.deployment_spec(name, EP, instance_count=0)
+        await asyncio.wait_for((await ws.create_deployment(spec)).wait(), 60)
+    for traffic in ({"blue": 100, "green": 0}, {"blue": 70, "green": 30}):
+        await asyncio.wait_for(
+            (await ws.update_endpoint(EP, EndpointPatch(traffic=traffic))).wait(), 60
+        )
+
+
+def _status(app: Any) -> str:
+    from textual.widgets import Static
+
+    return str(app.screen.query_one("#status-line", Static).render())
+
+
+async def test_u_reverts_the_last_traffic_change_and_refuses_a_stale_one(  # type: ignore[no-untyped-def]
+    workspace, other, h
+) -> None:
+    await _endpoint(workspace, h)
+    app = ModeldeckApp(workspace, poll_scale=0.25)
+    async with app.run_test(size=SIZE) as pilot:
+        app.run_command(f":history {EP}")
+        await h.eventually(lambda: isinstance(app.screen, HistoryScreen), pilot)
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        await h.eventually(lambda: len(screen.changes) >= 5, pilot)
+        newest = screen.changes["000000"]
+        assert (newest.target, newest.action) == (EP, "update")
+        assert newest.changed == {"traffic.blue": [100, 70], "traffic.green": [0, 30]}
+        table = await h.select_row(app, pilot, "000000")
+        row = table.cells("000000")
+        assert row is not None
+        assert "traffic.blue 100 -> 70" in str(row[-1]) and "@" in str(row[1])
+        await h.eventually(lambda: "u: revert" in _status(app), pilot)
+
+        await pilot.press("u")  # one key: the map goes back to blue=100 green=0
+
+        async def traffic() -> dict[str, int]:
+            return (await workspace.get_endpoint(EP)).traffic
+
+        for _ in range(200):
+            if await traffic() == {"blue": 100, "green": 0}:
+                break
+            await pilot.pause(0.05)
+        assert await traffic() == {"blue": 100, "green": 0}
+        # the revert is itself in the history, as the newest change
+        await h.eventually(
+            lambda: (
+                screen.changes["000000"].changed
+                == {"traffic.blue": [70, 100], "traffic.green": [30, 0]}
+            ),
+            pilot,
+        )
+
+        # reverting an older change after the endpoint moved on is refused, and says why
+        stale = screen.changes["000001"]
+        assert stale.changed == {"traffic.blue": [100, 70], "traffic.green": [0, 30]}
+        await h.select_row(app, pilot, "000001")
+        notices: list[str] = []
+        real_notify = app.notify
+
+        def notify(message: str, *args: Any, **kwargs: Any) -> None:
+            notices.append(message)
+            real_notify(message, *args, **kwargs)
+
+        app.notify = notify  # type: ignore[method-assign]
+        await pilot.press("u")
+        await h.eventually(lambda: any("not reverted" in n for n in notices), pilot)
+        text = next(n for n in notices if "not reverted" in n)
+        assert f"revision {stale.revision} is no longer the endpoint's last change" in text
+        assert await traffic() == {"blue": 100, "green": 0}  # nothing lost
+
+        # a change that is not a traffic change is not reverted here
+        await h.select_row(app, pilot, f"{len(screen.changes) - 1:06d}")  # the create
+        await pilot.press("u")
+        await h.eventually(lambda: any("only a traffic change" in n for n in notices), pilot)
