@@ -197,9 +197,29 @@ def clip(text: str, width: int = 20) -> str:
     return text if len(text) <= width else text[: width - len(mark)] + mark
 
 
+def alarm() -> str:
+    """The style of a failure: red, or without colour (NO_COLOR) reversed: bold red turns
+    into a dark grey on the dark background there (#3b3b3b on #272727)."""
+    return "bold reverse" if glyphs.current().mono else "bold red"
+
+
+class Whole(Text):
+    """A table cell never cut to fit (a state in words): the other columns give way."""
+
+    @property
+    def min_width(self) -> int:
+        return self.cell_len
+
+
+def failed_state(word: str) -> Text:
+    """``⚠ Failed`` in a STATE column: the word always whole, the cause said elsewhere
+    (the status line, the detail's errors)."""
+    return Whole(f"{glyphs.current().warn} {word}", style=alarm())
+
+
 def error_detail(name: str, error: str | None) -> str | None:
     if not error:
         return None
     from rich.markup import escape
 
-    return f"[b red]⚠ {escape(name)}:[/] {escape(error)}"
+    return f"[{alarm()}]{glyphs.current().warn} {escape(name)}:[/] {escape(error)}"

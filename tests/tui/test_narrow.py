@@ -7,15 +7,25 @@ screen (``show_data``, as the snapshot tests do) and asserts on the text on scre
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
+import pytest
 from modeldeck.services.local.client import LocalWorkspace
+from modeldeck.tui import glyphs
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.widgets.traffic_slider import TrafficSlider
 
-from tests.tui.narrow import LONG, long_endpoint, screen_text
+from tests.tui.narrow import LONG, contrast_of, long_endpoint, screen_text
 from tests.tui.test_snapshots import DEPLOYMENTS, ENDPOINTS, RPS
 
 SMALL = (80, 24)
+
+
+@pytest.fixture(autouse=True)
+def _glyphs_back() -> Iterator[None]:
+    """The app sets the glyphs for the process (NO_COLOR's shapes): later tests draw anew."""
+    yield
+    glyphs.configure(glyphs.choose())
 
 
 def _app(view: str = "endpoints", **kwargs: object) -> ModeldeckApp:
@@ -91,3 +101,37 @@ async def test_deployments_at_80_keep_model_and_traffic_on_screen_beside_long_na
         hotfix = [ln for ln in lines if "fix-a" in ln or "fix-b" in ln]
         assert len(hotfix) == 2  # cut in the middle: the ends that tell them apart stay
         assert all("85%" not in ln for ln in hotfix) and any("5%" in ln for ln in hotfix)
+
+
+# ---------------------------------------------------------------- 3: a failure, readable
+
+
+async def test_a_failed_deployment_says_failed_at_80_and_its_cause_is_on_screen() -> None:
+    app = _app("deployments")
+    async with app.run_test(size=SMALL) as pilot:
+        app.screen.show_data(DEPLOYMENTS)  # type: ignore[attr-defined]
+        await pilot.pause(0.3)
+        lines = screen_text(app).splitlines()
+        crashy = next(ln for ln in lines if "crashy" in ln and "Failed" in ln)
+        assert "⚠ Failed" in crashy
+        # the cursor is on another row: the cause is said all the same, above the footer
+        assert any(
+            "token-ep/crashy: init() failed: FileNotFoundError: model.json" in ln
+            for ln in lines[:-1]
+        )
+
+
+@pytest.mark.parametrize("cursor_on_it", [False, True])
+async def test_a_failed_state_is_readable_under_no_color(
+    cursor_on_it: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = _app("deployments")
+    async with app.run_test(size=SMALL) as pilot:
+        app.screen.show_data(DEPLOYMENTS)  # type: ignore[attr-defined]
+        await pilot.pause(0.3)
+        if cursor_on_it:
+            await pilot.press("end")
+            await pilot.pause()
+        ratios = contrast_of(app.export_screenshot(), "Failed")
+    assert ratios and min(ratios) >= 4.5, ratios  # was 1.2: grey 59 on grey 39

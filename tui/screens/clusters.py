@@ -12,14 +12,15 @@ from rich.text import Text
 from textual.binding import Binding
 
 from ...services.api.domain import Cluster, DriverKind
-from ..format import capacity_bar, clip, error_detail
+from ..format import capacity_bar, error_detail, failed_state
 from .dialogs import ConfirmScreen, PromptScreen
 from .resource_list import ResourceListScreen
 
 
 def cluster_cells(c: Cluster) -> tuple[Any, ...]:
-    if c.error:
-        state = Text(f"⚠ {clip(c.error)}", style="bold red")
+    if c.error:  # the cause goes to the status line (row_detail)
+        ok = str(c.provisioning_state) == "Succeeded"
+        state = failed_state("Error" if ok else str(c.provisioning_state))
     elif str(c.provisioning_state) == "Succeeded":
         state = Text("Ready", style="green")
     else:

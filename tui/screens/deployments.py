@@ -15,7 +15,7 @@ from textual.binding import Binding
 
 from ...services.api import validation
 from ...services.api.domain import Deployment, DeploymentRole
-from ..format import Name, clip, error_detail
+from ..format import Name, error_detail, failed_state
 from .dialogs import ConfirmScreen, PromptScreen
 from .resource_list import ResourceListScreen
 
@@ -25,16 +25,18 @@ if TYPE_CHECKING:
 
 
 def deployment_state(d: Deployment) -> Text:
-    if d.error:
-        return Text(f"⚠ {clip(d.error)}", style="bold red")
     state = str(d.provisioning_state)
+    if d.error:  # the cause goes to the status line (row_detail): the word fits at 80
+        if state == "Succeeded":
+            state = "Degraded" if d.ready_replicas < d.desired_replicas else "Error"
+        return failed_state(state)
     if state == "Succeeded":
         return (
             Text("Ready", style="green")
             if d.ready_replicas >= d.desired_replicas
             else Text("Degraded", style="yellow")
         )
-    return Text(state, style="bold red" if state == "Failed" else "yellow")
+    return failed_state(state) if state == "Failed" else Text(state, style="yellow")
 
 
 def deployment_traffic(d: Deployment) -> str:
@@ -82,7 +84,12 @@ class DeploymentActions:
         return sel.partition("/")[0] if sel else None
 
     def row_detail(self, key: str | None) -> str | None:
-        dep = getattr(self, "deployments", {}).get(key)
+        """The highlighted deployment's error, else the first failing one's: a cause is
+        on screen whichever row the cursor is on."""
+        deployments = getattr(self, "deployments", {})
+        dep = deployments.get(key)
+        if dep is None or not dep.error:
+            dep = next((d for _, d in sorted(deployments.items()) if d.error), None)
         return error_detail(f"{dep.endpoint_name}/{dep.name}", dep.error) if dep else None
 
     def action_logs(self) -> None:

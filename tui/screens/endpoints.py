@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import work
 from textual.binding import Binding
 
-from ..format import Name, TrafficCell, clip, error_detail
+from ..format import Name, TrafficCell, error_detail, failed_state
 from .dialogs import ConfirmScreen
 from .resource_list import ResourceListScreen
 
@@ -18,13 +18,11 @@ if TYPE_CHECKING:  # the first screen: domain types load with the workspace, aft
 
 
 def state_text(state: object, error: str | None) -> Text:
-    if error:
-        return Text(f"⚠ {clip(error)}", style="bold red")
     value = str(state)
+    if error or value == "Failed":  # the cause goes to the status line (row_detail)
+        return failed_state("Error" if value == "Succeeded" else value)
     if value == "Succeeded":
         return Text("Ready", style="green")
-    if value == "Failed":
-        return Text("Failed", style="bold red")
     return Text(value, style="yellow")
 
 
@@ -57,7 +55,6 @@ class EndpointsScreen(ResourceListScreen):
         Binding("t", "traffic", "Traffic"),
         Binding("k", "keys", "Keys"),
         Binding("m", "metrics", "Metrics"),
-        Binding("h", "history", "History", show=False),  # ? and ctrl+p list it
         Binding("ctrl+d", "delete", "Delete", show=False),
     ]
 
@@ -86,7 +83,11 @@ class EndpointsScreen(ResourceListScreen):
         )
 
     def row_detail(self, key: str | None) -> str | None:
-        endpoint = getattr(self, "endpoints", {}).get(key)
+        """The highlighted endpoint's error, else the first failing one's."""
+        endpoints = getattr(self, "endpoints", {})
+        endpoint = endpoints.get(key)
+        if endpoint is None or not endpoint.error:
+            endpoint = next((e for _, e in sorted(endpoints.items()) if e.error), None)
         return error_detail(endpoint.name, endpoint.error) if endpoint else None
 
     def action_open(self) -> None:
@@ -106,9 +107,6 @@ class EndpointsScreen(ResourceListScreen):
 
     def action_metrics(self) -> None:
         self.mdapp.open_metrics(self.selected())
-
-    def action_history(self) -> None:
-        self.mdapp.open_history(self.selected())
 
     def action_create(self) -> None:
         if not self.mdapp.allow_mutation("create endpoint"):
