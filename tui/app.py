@@ -212,6 +212,22 @@ class ModeldeckApp(App[None]):
     def poll_interval(self, base: float) -> float:
         return base * self.poll_scale if self.poll_scale > 0 else 0.0
 
+    # -- quitting ----------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        """``q``, ``ctrl+c``, ``:q``: ask first when a screen holds work not applied (a staged
+        traffic change); asked again while asking (a second ``ctrl+c``), quit."""
+        from .screens.dialogs import QuitConfirm
+
+        lost = [text for s in self.screen_stack if (text := getattr(s, "unsaved", lambda: None)())]
+        if not lost or isinstance(self.screen, QuitConfirm):
+            self.exit()
+            return
+        body = "\n".join(lost) + "\n\nDeployments keep running; what is staged is lost."
+        self.push_screen(
+            QuitConfirm("Quit with changes not applied?", body, "Quit"),
+            lambda yes: self.exit() if yes else None,
+        )
+
     # -- navigation ----------------------------------------------------------------------------
     def action_view(self, name: str) -> None:
         self.switch_mode(name)
@@ -269,7 +285,7 @@ class ModeldeckApp(App[None]):
             else:
                 self.switch_mode(verb)
         elif verb in ("q", "quit", "exit"):
-            self.exit()
+            self.call_later(self.action_quit)
         elif verb in ("help", "?"):
             self.screen.run_action("help")
         elif verb == "theme":

@@ -135,3 +135,42 @@ async def test_a_failed_state_is_readable_under_no_color(
             await pilot.pause()
         ratios = contrast_of(app.export_screenshot(), "Failed")
     assert ratios and min(ratios) >= 4.5, ratios  # was 1.2: grey 59 on grey 39
+
+
+# ---------------------------------------------------------------- 7: q with a staged change
+
+
+async def test_q_on_traffic_with_a_staged_change_asks_before_quitting() -> None:
+    from modeldeck.tui.screens.dialogs import QuitConfirm
+    from modeldeck.tui.screens.traffic import TrafficScreen
+
+    endpoint, deployments = long_endpoint()
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        await app.push_screen(TrafficScreen(endpoint.name))
+        traffic = app.screen
+        traffic.show_data((endpoint, deployments))  # type: ignore[attr-defined]
+        await pilot.pause()
+        await pilot.press("q")  # nothing staged: quits at once
+        await pilot.pause()
+        assert app.return_code == 0
+
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        await app.push_screen(TrafficScreen(endpoint.name))
+        traffic = app.screen
+        traffic.show_data((endpoint, deployments))  # type: ignore[attr-defined]
+        await pilot.pause()
+        await pilot.press("left")  # blue 85 -> 84: staged, not applied
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitConfirm) and app.return_code is None
+        assert "not applied" in screen_text(app)
+        await pilot.press("escape")  # no: back to the staged change
+        await pilot.pause()
+        assert app.screen is traffic and traffic.staged["blue"] == 84  # type: ignore[attr-defined]
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.return_code == 0 and not app.is_running

@@ -117,6 +117,10 @@ class ModeldeckScreen(Screen[None]):
     def default_focus(self) -> None:
         """Give focus back to the main widget after the prompt closes."""
 
+    def unsaved(self) -> str | None:
+        """What quitting now would lose, in words (None: nothing); the app asks first."""
+        return None
+
     # -- read-only -------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("command_mode", "filter_mode") and isinstance(self.focused, Input):

@@ -45,6 +45,10 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+class QuitConfirm(ConfirmScreen):
+    """Asked before quitting with work not applied (``ModeldeckScreen.unsaved``)."""
+
+
 class PromptScreen(ModalScreen[str | None]):
     CSS_PATH = css_path("dialogs.tcss")
     """One value (e.g. a replica count or a file name)."""

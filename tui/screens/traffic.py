@@ -503,6 +503,13 @@ class TrafficScreen(ModeldeckScreen):
             slider.refresh()
         self._update_summary()
 
+    def unsaved(self) -> str | None:
+        if not (self.loaded and self.dirty) or self.applying:
+            return None
+        return (
+            f"Traffic of '{self.endpoint_name}': a staged change is not applied (Enter applies it)."
+        )
+
     def action_discard(self) -> None:
         if self.dirty:
             self.notify("staged traffic changes discarded")
