@@ -174,3 +174,21 @@ async def test_q_on_traffic_with_a_staged_change_asks_before_quitting() -> None:
         await pilot.press("y")
         await pilot.pause()
         assert app.return_code == 0 and not app.is_running
+
+
+# ---------------------------------------------------------------- 8: read-only traffic
+
+
+async def test_readonly_traffic_offers_no_key_to_stage_or_apply() -> None:
+    from modeldeck.tui.screens.traffic import TrafficScreen
+
+    endpoint, deployments = long_endpoint()
+    app = _app(readonly=True)
+    async with app.run_test(size=SMALL) as pilot:
+        await app.push_screen(TrafficScreen(endpoint.name))
+        app.screen.show_data((endpoint, deployments))  # type: ignore[attr-defined]
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "read-only" in shown
+        for offer in ("Enter apply", "←/→", "Apply", "Default takes rest", "mirror target"):
+            assert offer not in shown, offer

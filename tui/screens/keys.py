@@ -32,7 +32,8 @@ class KeysScreen(ModeldeckScreen):
     CSS_PATH = css_path("views.tcss")
     VIEW_NAME = "Keys"
     POLL_INTERVAL = 30.0
-    MUTATING = frozenset({"regenerate"})
+    #: read-only: no key is regenerated, and none is read, revealed or copied either
+    MUTATING = frozenset({"regenerate", "reveal", "copy"})
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("v", "reveal", "Reveal 5s"),
@@ -66,12 +67,17 @@ class KeysScreen(ModeldeckScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#key-token").display = False
+        if self.mdapp.readonly:
+            for field in self.query(SecretField):
+                field.empty_text = "(not shown: read-only)"
         self.set_interval(1.0, self._tick)
 
     async def fetch(self) -> tuple[Endpoint, EndpointKeys | None, EndpointToken | None]:
         endpoint = await self.workspace.get_endpoint(self.endpoint_name)
         keys = token = None
-        if endpoint.auth_mode is AuthMode.KEY:
+        if self.mdapp.readonly:
+            pass  # the secrets are not read at all: nothing to reveal, copy or leave on screen
+        elif endpoint.auth_mode is AuthMode.KEY:
             keys = await self.workspace.get_keys(self.endpoint_name)
         elif endpoint.auth_mode is AuthMode.AML_TOKEN:
             token = await self.workspace.get_token(self.endpoint_name)
@@ -84,7 +90,10 @@ class KeysScreen(ModeldeckScreen):
         is_key = endpoint.auth_mode is AuthMode.KEY
         self.query_one("#key-primary").display = is_key
         self.query_one("#key-secondary").display = is_key
-        self.query_one("#key-token").display = token is not None
+        token_auth = endpoint.auth_mode is AuthMode.AML_TOKEN
+        self.query_one("#key-token").display = token is not None or (
+            token_auth and self.mdapp.readonly
+        )
         self.query_one("#keys-hint").display = is_key  # rotation is about keys
         info = f"endpoint [b]{endpoint.name}[/]  auth mode [b]{endpoint.auth_mode}[/]"
         if endpoint.auth_mode is AuthMode.NONE:
@@ -112,14 +121,28 @@ class KeysScreen(ModeldeckScreen):
         if self.token is not None and self.token.refreshAfterTimeUtc <= time.time() and self.loaded:
             self.poll_now()
 
+    def set_error(self, exc: BaseException | None) -> None:
+        """The keys cannot be read now (the endpoint was deleted elsewhere, the control
+        plane is down): the ones shown may be dead or someone else's now; forget them."""
+        super().set_error(exc)
+        if exc is not None:
+            for field in self.query(SecretField):
+                field.hide()
+                field.set_secret("")
+            self.token = None
+
     def _fields(self) -> list[SecretField]:
         return [f for f in self.query(SecretField) if f.display]
 
     def action_reveal(self) -> None:
+        if not self.mdapp.allow_mutation("revealing keys"):
+            return
         for field in self._fields():
             field.toggle()
 
     def action_copy(self, which: str) -> None:
+        if not self.mdapp.allow_mutation("copying keys"):
+            return
         field_id = "#key-token" if self.token is not None else f"#key-{which}"
         field = self.query_one(field_id, SecretField)
         if field.copy():

@@ -94,10 +94,14 @@ class TrafficScreen(ModeldeckScreen):
         yield Vertical(id="sliders")
         yield Static("", id="traffic-conflict")
         yield Static("", id="traffic-summary")
-        yield Static(
+        yield Static(self._hint(), id="traffic-hint")
+
+    def _hint(self) -> str:
+        if self.mdapp.readonly:  # nothing can be staged: no key to stage or apply is offered
+            return "[dim]read-only: the split is shown, it cannot be changed here   Esc back[/]"
+        return (
             "[dim]←/→ 1%  shift+←/→ 10%  ↑/↓ next  Enter apply  Esc discard\n"
-            "d default [b]*[/b]  r default takes rest  c control [b]C[/b]  o mirror target[/]",
-            id="traffic-hint",
+            "d default [b]*[/b]  r default takes rest  c control [b]C[/b]  o mirror target[/]"
         )
 
     # -- data ------------------------------------------------------------------------------

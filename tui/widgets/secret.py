@@ -17,6 +17,8 @@ class SecretField(Widget):
     DEFAULT_CSS = "SecretField { height: 1; width: 1fr; }"
 
     revealed: reactive[bool] = reactive(False)
+    #: shown when there is no secret (none, or not read: read-only)
+    empty_text = "(none)"
 
     def __init__(
         self, label: str, secret: str = "", *, reveal_seconds: float = 5.0, **kwargs: object
@@ -39,7 +41,7 @@ class SecretField(Widget):
     def render(self) -> Text:
         text = Text(f"{self.label:<11}", style="bold")
         if not self._secret:
-            text.append("(none)", style="dim")
+            text.append(self.empty_text, style="dim")
         elif self.revealed:
             text.append(self._secret, style="yellow")
             text.append(f"  (hides in {self.reveal_seconds:g}s)", style="dim")

@@ -1,0 +1,61 @@
+"""Issue 13's dashboard fixes that need a real local workspace (real daemon), at 80x24:
+read-only keys, a Keys screen whose endpoint is deleted elsewhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from modeldeck.tui.app import ModeldeckApp
+from modeldeck.tui.widgets.secret import SecretField
+
+from tests.tui.narrow import screen_text
+
+pytestmark = pytest.mark.e2e
+SMALL = (80, 24)
+
+
+async def _open_keys(app: ModeldeckApp, pilot: Any, endpoint: str) -> None:
+    app.open_keys(endpoint)
+    await pilot.pause()
+
+
+# ---------------------------------------------------------------- 8: read-only, keys
+
+
+async def test_readonly_keys_are_not_read_revealed_or_copied(workspace: Any, h: Any) -> None:
+    await h.make_endpoint(workspace, "ep-ro-keys", {})
+    keys = await workspace.get_keys("ep-ro-keys")
+    app = ModeldeckApp(workspace, readonly=True, poll_scale=0.05)
+    async with app.run_test(size=SMALL) as pilot:
+        await _open_keys(app, pilot, "ep-ro-keys")
+        await h.eventually(lambda: "auth mode" in screen_text(app), pilot)
+        await pilot.press("v", "y", "Y")
+        await pilot.pause()
+        app.screen.action_reveal()  # as from the palette: refused too
+        app.screen.action_copy("primary")
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "read-only" in shown
+        assert keys.primaryKey not in shown and keys.secondaryKey not in shown
+        assert app.clipboard == ""
+        assert all(f.secret == "" for f in app.screen.query(SecretField))  # never read
+
+
+async def test_keys_of_an_endpoint_deleted_elsewhere_are_forgotten(workspace: Any, h: Any) -> None:
+    await h.make_endpoint(workspace, "ep-gone", {})
+    keys = await workspace.get_keys("ep-gone")
+    app = ModeldeckApp(workspace, poll_scale=0.02)  # Keys polls every 30 s: 0.6 s here
+    async with app.run_test(size=SMALL) as pilot:
+        await _open_keys(app, pilot, "ep-gone")
+        primary = app.screen.query_one("#key-primary", SecretField)
+        await h.eventually(lambda: primary.secret == keys.primaryKey, pilot)
+        await (await workspace.delete_endpoint("ep-gone")).wait()  # another operator
+        await h.eventually(lambda: primary.secret == "", pilot)
+        await pilot.press("v")
+        await pilot.pause()
+        shown = screen_text(app)
+        assert keys.primaryKey not in shown and keys.secondaryKey not in shown
+        assert "NotFound" in shown  # the banner says why
+        await pilot.press("y")
+        assert app.clipboard == ""
