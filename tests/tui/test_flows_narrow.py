@@ -59,3 +59,49 @@ async def test_keys_of_an_endpoint_deleted_elsewhere_are_forgotten(workspace: An
         assert "NotFound" in shown  # the banner says why
         await pilot.press("y")
         assert app.clipboard == ""
+
+
+# ---------------------------------------------------------------- 10: deleting what serves
+
+
+async def test_deleting_an_endpoint_that_serves_asks_for_its_name_typed(
+    workspace: Any, h: Any
+) -> None:
+    import httpx
+    from modeldeck.tui.screens.dialogs import ConfirmScreen, TypedConfirmScreen
+
+    await h.make_endpoint(workspace, "ep-serving", {"blue": 100})
+    await h.make_endpoint(workspace, "ep-idle", {})
+    endpoint = await workspace.get_endpoint("ep-serving")
+    key = (await workspace.get_keys("ep-serving")).primaryKey
+    body = (h.EXAMPLES / "sample-request.json").read_bytes()
+    async with httpx.AsyncClient(timeout=30) as client:
+        for _ in range(5):
+            await client.post(
+                endpoint.scoring_uri, content=body, headers={"Authorization": f"Bearer {key}"}
+            )
+    app = ModeldeckApp(workspace, poll_scale=0.25)
+    async with app.run_test(size=SMALL) as pilot:
+        await h.select_row(app, pilot, "ep-idle")
+        await pilot.press("ctrl+d")
+        await h.eventually(lambda: isinstance(app.screen, ConfirmScreen), pilot)
+        await pilot.press("escape")  # idle: one y would do; not this time
+        await pilot.pause()
+
+        await h.select_row(app, pilot, "ep-serving")
+        await pilot.press("ctrl+d")
+        await h.eventually(lambda: isinstance(app.screen, TypedConfirmScreen), pilot)
+        shown = screen_text(app)
+        assert "It is serving" in shown and "req/s" in shown and "blue=100" in shown
+        await pilot.press("y", "enter")  # one y is not enough
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, TypedConfirmScreen)
+        assert (await workspace.get_endpoint("ep-serving")).name == "ep-serving"
+        app.screen.query_one("#typed-name").value = ""
+        await pilot.press(*"ep-serving".replace("-", " ").split(" ")[0], "minus", *"serving")
+        await pilot.press("enter")
+
+        async def gone() -> bool:
+            return "ep-serving" not in {e.name for e in await workspace.list_endpoints()}
+
+        await h.eventually(gone, pilot)

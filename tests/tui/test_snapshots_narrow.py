@@ -35,3 +35,20 @@ def test_deployments_with_long_names(snap_compare: Any) -> None:
     _, deployments = long_endpoint()
     run = feeding([*deployments, *DEPLOYMENTS])
     assert snap_compare(app_for("deployments"), terminal_size=SMALL, run_before=run)
+
+
+def test_delete_of_a_serving_endpoint_asks_for_its_name(snap_compare: Any) -> None:
+    from modeldeck.tui.screens.dialogs import TypedConfirmScreen
+
+    msg = (
+        "Delete endpoint 'my-endpoint' and all its deployments.\n"
+        "Its scoring URI stops answering; its keys stop working.\n\n"
+        "[bold red]It is serving: 8.0 req/s now, traffic blue=90 green=10.[/]"
+    )
+    run = feeding(
+        (ENDPOINTS, RPS),
+        after=lambda pilot: pilot.app.push_screen(
+            TypedConfirmScreen("Delete my-endpoint?", msg, "my-endpoint")
+        ),
+    )
+    assert snap_compare(app_for("endpoints"), terminal_size=SMALL, run_before=run)

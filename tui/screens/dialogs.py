@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -37,6 +38,49 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class TypedConfirmScreen(ModalScreen[bool]):
+    """A dangerous action (deleting what serves traffic) is confirmed by typing the name of
+    what goes, not by one ``y`` (the Azure portal asks so before deleting a resource group)."""
+
+    CSS_PATH = css_path("dialogs.tcss")
+    BINDINGS = [Binding("escape", "answer(False)", "Cancel")]
+
+    def __init__(self, title: str, message: str, name: str, confirm: str = "Delete") -> None:
+        super().__init__()
+        self.title_text = title
+        self.message = message
+        self.expected = name
+        self.confirm = confirm
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(f"[b]{self.title_text}[/]", classes="dialog-title")
+            yield Static(self.message, classes="dialog-body")
+            yield Label(f"Type [b]{escape(self.expected)}[/] to confirm:", classes="typed-label")
+            yield Input(placeholder="the name, then Enter", compact=True, id="typed-name")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.confirm, variant="error", compact=True, id="yes", disabled=True)
+                yield Button("Cancel (esc)", compact=True, id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#typed-name", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#yes", Button).disabled = event.value.strip() != self.expected
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip() == self.expected:
+            self.dismiss(True)
+        else:
+            self.notify(f"type '{self.expected}' exactly, or Esc", severity="warning")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")

@@ -9,8 +9,8 @@ from rich.text import Text
 from textual import work
 from textual.binding import Binding
 
-from ..format import Name, TrafficCell, error_detail, failed_state
-from .dialogs import ConfirmScreen
+from ..format import Name, TrafficCell, alarm, error_detail, failed_state
+from .dialogs import ConfirmScreen, TypedConfirmScreen
 from .resource_list import ResourceListScreen
 
 if TYPE_CHECKING:  # the first screen: domain types load with the workspace, after the first frame
@@ -132,12 +132,35 @@ class EndpointsScreen(ResourceListScreen):
         name = self.need_selection()
         if name is None or not self.mdapp.allow_mutation("delete endpoint"):
             return
+        self._confirm_delete(name)
+
+    @work(group="form", exclusive=True, exit_on_error=False)
+    async def _confirm_delete(self, name: str) -> None:
+        """Ask with what the endpoint serves now: one ``y`` when it is idle, its name typed
+        when it takes traffic (a share, or requests in the last minute)."""
+        endpoint = getattr(self, "endpoints", {}).get(name)
+        try:
+            report = await self.workspace.get_metrics(name)
+            rps = sum(getattr(s, "requests_per_second", 0.0) for s in report.samples)
+        except Exception:
+            rps = None  # not known: the share alone decides
         msg = (
             f"Delete endpoint '{name}' and all its deployments.\n"
             "Its scoring URI stops answering; its keys stop working."
         )
+        split = {k: v for k, v in (endpoint.traffic if endpoint else {}).items() if v}
+        serving = bool(rps) or bool(split)
+        if serving:
+            shares = " ".join(f"{k}={v}" for k, v in sorted(split.items())) or "none"
+            rate = "unknown" if rps is None else f"{rps:.1f} req/s"
+            msg += f"\n\n[{alarm()}]It is serving: {rate} now, traffic {shares}.[/]"
+        dialog = (
+            TypedConfirmScreen(f"Delete {name}?", msg, name)
+            if serving
+            else ConfirmScreen(f"Delete {name}?", msg, "Delete")
+        )
         self.confirm_operation(
-            ConfirmScreen(f"Delete {name}?", msg, "Delete"),
+            dialog,  # type: ignore[arg-type]
             f"delete endpoint {name}",
             lambda: self.workspace.delete_endpoint(name),
         )
