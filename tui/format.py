@@ -10,11 +10,15 @@ import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from ..services.api.errors import ModeldeckError
 from . import glyphs
+
+if TYPE_CHECKING:
+    from ..services.api.health import DeploymentHealth
 
 #: one colour per deployment, chosen from its name (stable across runs: crc32, not hash())
 PALETTE = ("#4EA1D3", "#5FB86B", "#E5A03A", "#C678DD", "#E06C75", "#56B6C2", "#D19A66")
@@ -223,3 +227,15 @@ def error_detail(name: str, error: str | None) -> str | None:
     from rich.markup import escape
 
     return f"[{alarm()}]{glyphs.current().warn} {escape(name)}:[/] {escape(error)}"
+
+
+def degraded_text(healths: Sequence[DeploymentHealth]) -> Text:
+    """Why the endpoint is Degraded, in words: a line per deployment that takes traffic while
+    not ready or failing (``services.api.health``); empty while there is none."""
+    from ..services.api.health import degraded
+
+    text = Text()
+    for i, h in enumerate(degraded(healths)):
+        text.append(("\n" if i else "") + f"{glyphs.current().warn} Degraded: ", style=alarm())
+        text.append(h.reason())
+    return text

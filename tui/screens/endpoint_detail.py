@@ -1,19 +1,28 @@
-"""One endpoint: scoring URI (copy), traffic, its deployments, recent errors."""
+"""One endpoint: scoring URI (copy), traffic, its deployments' health (Degraded in words,
+READY x/y, error rate, p95 now), its deployments, recent errors."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
 from ...services.api.domain import Deployment, Endpoint, MetricSample, MetricsReport
+from ...services.api.health import DeploymentHealth, endpoint_health
 from ..css import css_path
+from ..format import degraded_text
 from ..widgets.bars import TrafficBar
 from ..widgets.resource_table import ResourceTable
 from .deployments import DEPLOYMENT_BINDINGS, DeploymentActions, deployment_cells
 from .resource_list import ResourceListScreen
+
+
+def _with_figures(cells: tuple[Any, ...], h: DeploymentHealth | None) -> tuple[Any, ...]:
+    """The deployment's cells with its error rate and p95 now after READY (``–``: none)."""
+    return (*cells[:3], h.error_rate_text if h else "–", h.p95_text if h else "–", *cells[3:])
 
 
 class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
@@ -25,6 +34,8 @@ class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
         ("name", "DEPLOYMENT"),
         ("state", "STATE"),
         ("ready", "READY"),
+        ("err", "ERR"),
+        ("p95", "P95"),
         ("model", "MODEL"),
         ("res", "CPU/MEM"),
         ("traffic", "TRAFFIC"),
@@ -53,6 +64,7 @@ class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
     def compose_body(self) -> ComposeResult:
         yield Static("", id="endpoint-info")
         yield TrafficBar(id="endpoint-traffic")
+        yield Static("", id="endpoint-health")
         self._table = ResourceTable(self.COLUMNS, id="table")
         yield self._table
         yield Static("", id="status-line")
@@ -84,8 +96,15 @@ class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
         )
         self.query_one("#endpoint-info", Static).update(info)
         self.query_one("#endpoint-traffic", TrafficBar).set_traffic(endpoint.traffic)
+        healths = {h.name: h for h in endpoint_health(endpoint, deployments, metrics)}
+        box = self.query_one("#endpoint-health", Static)
+        box.update(degraded := degraded_text(list(healths.values())))
+        box.display = bool(degraded.plain)
         self.sync_rows(
-            {k: deployment_cells(d, with_endpoint=False) for k, d in self.deployments.items()}
+            {
+                k: _with_figures(deployment_cells(d, with_endpoint=False), healths.get(d.name))
+                for k, d in self.deployments.items()
+            }
         )
         errors = []
         if endpoint.error:

@@ -9,6 +9,7 @@ from rich.text import Text
 from textual import work
 from textual.binding import Binding
 
+from .. import glyphs
 from ..format import Name, TrafficCell, alarm, error_detail, failed_state
 from .dialogs import ConfirmScreen, TypedConfirmScreen
 from .resource_list import ResourceListScreen
@@ -26,12 +27,14 @@ def state_text(state: object, error: str | None) -> Text:
     return Text(value, style="yellow")
 
 
-def endpoint_cells(e: Endpoint, rps: float | None) -> tuple[Any, ...]:
+def endpoint_cells(e: Endpoint, rps: float | None, degraded: bool = False) -> tuple[Any, ...]:
     return (
         Name(e.name),
         e.compute,
         str(e.auth_mode),
-        state_text(e.provisioning_state, e.error),
+        failed_state("Degraded")  # in words; why is on the status line (row_detail)
+        if degraded and not e.error and str(e.provisioning_state) == "Succeeded"
+        else state_text(e.provisioning_state, e.error),
         TrafficCell.of(e.traffic),
         "–" if rps is None else f"{rps:.1f}",
     )
@@ -55,40 +58,74 @@ class EndpointsScreen(ResourceListScreen):
         Binding("t", "traffic", "Traffic"),
         Binding("k", "keys", "Keys"),
         Binding("m", "metrics", "Metrics"),
+        Binding("h", "history", "History", show=False),  # ? and ctrl+p list it
         Binding("ctrl+d", "delete", "Delete", show=False),
     ]
 
-    async def fetch(self) -> tuple[list[Endpoint], dict[str, float] | None]:
-        endpoints, metrics = await asyncio.gather(
-            self.workspace.list_endpoints(), self.workspace.get_metrics(), return_exceptions=True
+    async def fetch(self) -> tuple[list[Endpoint], dict[str, float] | None, dict[str, Any]]:
+        endpoints, metrics, deployments = await asyncio.gather(
+            self.workspace.list_endpoints(),
+            self.workspace.get_metrics(),
+            self.workspace.list_deployments(),
+            return_exceptions=True,
         )
         if isinstance(endpoints, BaseException):
             raise endpoints
         rps: dict[str, float] | None = None
+        samples = None
         if not isinstance(metrics, BaseException):
+            samples = metrics.samples
             rps = {}
             for s in metrics.samples:
                 if hasattr(s, "requests_per_second"):
                     rps[s.endpoint] = rps.get(s.endpoint, 0.0) + s.requests_per_second
-        return endpoints, rps
+        healths: dict[str, Any] = {}
+        if not isinstance(deployments, BaseException):
+            from ...services.api.health import endpoint_health
 
-    def show(self, data: tuple[list[Endpoint], dict[str, float] | None]) -> None:
-        endpoints, rps = data
+            healths = {e.name: endpoint_health(e, deployments, samples) for e in endpoints}
+        return endpoints, rps, healths
+
+    def show(self, data: tuple[Any, ...]) -> None:
+        """``(endpoints, requests/s by endpoint or None, endpoint -> its deployments' health)``;
+        the health may be left out (then no endpoint reads Degraded)."""
+        from ...services.api.health import degraded
+
+        endpoints, rps, *rest = data
         self.endpoints = {e.name: e for e in endpoints}
+        self.healths = rest[0] if rest else {}
         self.sync_rows(
             {
-                e.name: endpoint_cells(e, None if rps is None else rps.get(e.name, 0.0))
+                e.name: endpoint_cells(
+                    e,
+                    None if rps is None else rps.get(e.name, 0.0),
+                    bool(degraded(self.healths.get(e.name, []))),
+                )
                 for e in endpoints
             }
         )
 
     def row_detail(self, key: str | None) -> str | None:
-        """The highlighted endpoint's error, else the first failing one's."""
+        """The highlighted endpoint's error, else why it is Degraded, else the first failing
+        one's error, else the highlighted one's deployments: READY x/y, error rate, p95 now."""
+        from rich.markup import escape
+
+        from ...services.api.health import degraded
+
         endpoints = getattr(self, "endpoints", {})
         endpoint = endpoints.get(key)
-        if endpoint is None or not endpoint.error:
-            endpoint = next((e for _, e in sorted(endpoints.items()) if e.error), None)
-        return error_detail(endpoint.name, endpoint.error) if endpoint else None
+        if endpoint is not None and endpoint.error:
+            return error_detail(endpoint.name, endpoint.error)
+        healths = getattr(self, "healths", {}).get(key, [])
+        if sick := degraded(healths):
+            why = escape("; ".join(h.reason() for h in sick))
+            return f"[{alarm()}]{glyphs.current().warn} Degraded:[/] {why}"
+        failing = next((e for _, e in sorted(endpoints.items()) if e.error), None)
+        if failing is not None:
+            return error_detail(failing.name, failing.error)
+        if not healths:
+            return None
+        return escape("   ".join(f"{h.name} {h.figures()}" for h in healths))
 
     def action_open(self) -> None:
         name = self.need_selection()
@@ -107,6 +144,9 @@ class EndpointsScreen(ResourceListScreen):
 
     def action_metrics(self) -> None:
         self.mdapp.open_metrics(self.selected())
+
+    def action_history(self) -> None:
+        self.mdapp.open_history(self.selected())
 
     def action_create(self) -> None:
         if not self.mdapp.allow_mutation("create endpoint"):

@@ -7,7 +7,11 @@
   of the endpoint the map was staged from; Escape discards;
 * mark one deployment as control; a mirror slider capped at 50%;
 * when someone else changed the endpoint since (Conflict), a notice says who and what, with
-  the new live map: ``b`` re-stages the operator's own edits on it (rebase), ``x`` drops them.
+  the new live map: ``b`` re-stages the operator's own edits on it (rebase), ``x`` drops them;
+* health (``services.api.health``): each slider shows its deployment's READY x/y, error
+  rate and p95 now, or what is wrong with it; the screen says Degraded, and why, while
+  traffic goes to a deployment not ready or failing; Apply asks first when the map gives
+  such a deployment more traffic, naming READY x/y and its last error (no answer, no change).
 """
 
 from __future__ import annotations
@@ -16,20 +20,29 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from ...services.api import revisions, validation
-from ...services.api.domain import Deployment, Endpoint, EndpointPatch
-from ...services.api.errors import Conflict, InvalidInput
+from ...services.api import health, revisions, validation
+from ...services.api.domain import (
+    Deployment,
+    Endpoint,
+    EndpointPatch,
+    MetricSample,
+    MetricsReport,
+)
+from ...services.api.errors import Conflict, InvalidInput, ModeldeckError
 from ..css import css_path
-from ..format import describe_error
+from ..format import degraded_text, describe_error
 from ..widgets.bars import TrafficBar
 from ..widgets.traffic_slider import TrafficSlider
 from .base import ModeldeckScreen
+from .dialogs import ConfirmScreen
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,9 @@ class TrafficScreen(ModeldeckScreen):
         super().__init__()
         self.endpoint_name = endpoint
         self.endpoint: Endpoint | None = None
+        self.deployments: list[Deployment] = []
+        #: deployment -> its health (``services.api.health``), as last read
+        self.healths: dict[str, health.DeploymentHealth] = {}
         self.deployment_names: list[str] = []
         self.live: dict[str, int] = {}
         self.staged: dict[str, int] = {}
@@ -91,6 +107,7 @@ class TrafficScreen(ModeldeckScreen):
     def compose_body(self) -> ComposeResult:
         yield Static("", id="traffic-live")
         yield TrafficBar(id="traffic-live-bar")
+        yield Static("", id="traffic-health")
         yield Vertical(id="sliders")
         yield Static("", id="traffic-conflict")
         yield Static("", id="traffic-summary")
@@ -105,12 +122,18 @@ class TrafficScreen(ModeldeckScreen):
         )
 
     # -- data ------------------------------------------------------------------------------
-    async def fetch(self) -> tuple[Endpoint, list[Deployment]]:
-        endpoint, deployments = await asyncio.gather(
+    async def fetch(self) -> tuple[Endpoint, list[Deployment], list[MetricSample] | None]:
+        endpoint, deployments, metrics = await asyncio.gather(
             self.workspace.get_endpoint(self.endpoint_name),
             self.workspace.list_deployments(self.endpoint_name),
+            self.workspace.get_metrics(self.endpoint_name),
+            return_exceptions=True,
         )
-        return endpoint, deployments
+        for result in (endpoint, deployments):
+            if isinstance(result, BaseException):
+                raise result
+        samples = metrics.samples if isinstance(metrics, MetricsReport) else None
+        return endpoint, deployments, samples  # type: ignore[return-value]
 
     @property
     def dirty(self) -> bool:
@@ -120,10 +143,12 @@ class TrafficScreen(ModeldeckScreen):
             or self.control != self.live_control
         )
 
-    def show(self, data: tuple[Endpoint, list[Deployment]]) -> None:
-        endpoint, deployments = data
+    def show(self, data: tuple[Any, ...]) -> None:
+        """``(endpoint, deployments, metric samples or None)``; the samples may be left out."""
+        endpoint, deployments, *rest = data
         was_dirty = self.loaded and self.dirty
         self.endpoint = endpoint
+        self.deployments = list(deployments)
         names = sorted(d.name for d in deployments)
         self.live = {n: int(endpoint.traffic.get(n, 0)) for n in names}
         mirror = [(k, v) for k, v in endpoint.mirror_traffic.items() if v]
@@ -142,8 +167,19 @@ class TrafficScreen(ModeldeckScreen):
         self.query_one("#traffic-live-bar", TrafficBar).set_traffic(endpoint.traffic)
         if rebuild:
             self._build_sliders()
+        self._show_health(health.endpoint_health(endpoint, deployments, rest[0] if rest else None))
         self._sync_sliders()
         self._show_conflict()
+
+    def _show_health(self, healths: list[health.DeploymentHealth]) -> None:
+        """Degraded, in words, with why, while live or mirrored traffic goes to a deployment
+        not ready or failing; each slider says its deployment's READY x/y, error rate and
+        p95 now, or what is wrong with it."""
+        box = self.query_one("#traffic-health", Static)
+        text = degraded_text(healths)
+        box.update(text)
+        box.display = bool(text.plain)
+        self.healths = {h.name: h for h in healths}
 
     def _rebase_on(self, endpoint: Endpoint) -> None:
         """What is staged from now on is staged from this state of the endpoint."""
@@ -201,6 +237,9 @@ class TrafficScreen(ModeldeckScreen):
             slider.is_default = self.rest_mode and name == self.default
             slider.locked = self.readonly_view or (self.rest_mode and name == self.default)
             slider.is_control = name == self.control
+            h = self.healths.get(name)
+            slider.problem = (h.problem or "") if h else ""
+            slider.figures = h.figures() if h else ""
             slider.refresh()
         mirrors = self.query("#mirror-slider")
         if mirrors:
@@ -378,8 +417,43 @@ class TrafficScreen(ModeldeckScreen):
         if not changes:
             self.notify("nothing to apply", severity="warning")
             return
+        self._apply_checked(EndpointPatch(**changes))
+
+    @work(group="apply-check", exclusive=True, exit_on_error=False)
+    async def _apply_checked(self, patch: EndpointPatch) -> None:
+        """Apply ``patch``, after asking when it gives a deployment that is not ready or
+        failing more traffic (``health.traffic_risks_now``, as ``update --traffic`` without
+        --force refuses it): the dialog names each one, READY x/y and its last error; no
+        answer, no change."""
+        if self.endpoint is None:
+            return
+        try:
+            risks = await health.traffic_risks_now(
+                self.workspace, self.endpoint, self.deployments, patch.traffic, patch.mirror_traffic
+            )
+        except ModeldeckError as exc:
+            self.mdapp.show_error(exc)
+            return
+        if not risks:
+            self._start_apply(patch)
+            return
+        lines = "\n".join(f"[b]{escape(h.name)}[/]: {escape(h.detail())}" for h in risks)
+        dialog = ConfirmScreen(
+            "Send traffic to a deployment that is not ready?",
+            f"{lines}\n\nRequests sent there will fail. Nothing is applied unless you confirm.",
+            "Apply anyway",
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start_apply(patch)
+            else:
+                self.notify("traffic not applied: nothing was changed", title="not applied")
+
+        self.app.push_screen(dialog, answered)
+
+    def _start_apply(self, patch: EndpointPatch) -> None:
         name = self.endpoint_name
-        patch = EndpointPatch(**changes)
         summary = " ".join(f"{k}={v}" for k, v in sorted(self.staged.items()))
         revision = self.base_revision or None
         edits = self._edits()

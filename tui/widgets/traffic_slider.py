@@ -14,7 +14,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from .. import glyphs
-from ..format import abbreviate, colour_for
+from ..format import abbreviate, alarm, colour_for
 
 
 class TrafficSlider(Widget, can_focus=True):
@@ -73,8 +73,17 @@ class TrafficSlider(Widget, can_focus=True):
     # -- geometry --------------------------------------------------------------------------
     LABEL_WIDTH = 12  # the least a name gets; longer names get up to a third of the width
     TAIL_WIDTH = 16
+    VALUE_WIDTH = 12  # " 100% (-100)": the health after it aligns
     #: the longest name among the sliders shown together (set by the screen: they align)
     names_width = 0
+    #: the deployment's health after its share (set by the screen from
+    #: ``services.api.health``): why it is not fit for traffic ("READY 0/1, Failed"), in
+    #: words, else its figures now ("READY 1/1  err –  p95 –"); "" for none
+    problem = ""
+    figures = ""
+
+    def _health(self) -> str:
+        return self.problem or self.figures
 
     def _label_width(self) -> int:
         wanted = max(self.LABEL_WIDTH, self.names_width, len(self.label))
@@ -82,7 +91,9 @@ class TrafficSlider(Widget, can_focus=True):
 
     def _bar_span(self) -> tuple[int, int]:
         start = 1 + self._label_width() + 2  # focus mark, name, default/control marks
-        width = max(4, self.size.width - start - self.TAIL_WIDTH)
+        health = self._health()
+        tail = self.VALUE_WIDTH + 2 + len(health) if health else self.TAIL_WIDTH
+        width = max(4, self.size.width - start - tail)
         return start, width
 
     def render(self) -> Text:
@@ -108,6 +119,9 @@ class TrafficSlider(Widget, can_focus=True):
                 f" ({'+' if delta > 0 else ''}{delta})",
                 style="bold green" if delta > 0 else "bold red",
             )
+        if self._health():
+            text.append(" " * max(0, self.VALUE_WIDTH - (text.cell_len - _start - width)))
+            text.append(f"  {self._health()}", style=alarm() if self.problem else "dim")
         return text
 
     def on_focus(self) -> None:
