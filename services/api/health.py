@@ -272,6 +272,16 @@ async def _samples(ws: Workspace, endpoint: str) -> list[MetricSample] | None:
         return None
 
 
+async def read_endpoint(
+    ws: Workspace, name: str
+) -> tuple[Endpoint, list[Deployment], list[MetricSample] | None]:
+    """The endpoint, its deployments and their metrics now (None: none to be read), read
+    together: what its health is judged on."""
+    return await asyncio.gather(
+        ws.get_endpoint(name), ws.list_deployments(name), _samples(ws, name)
+    )
+
+
 async def endpoint_health_now(ws: Workspace, endpoint: Endpoint) -> list[DeploymentHealth]:
     """Each deployment of ``endpoint`` as traffic sees it now (:func:`endpoint_health`)."""
     deployments, samples = await asyncio.gather(

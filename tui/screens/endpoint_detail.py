@@ -3,15 +3,14 @@ READY x/y, error rate, p95 now), its deployments, recent errors."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from ...services.api.domain import Deployment, Endpoint, MetricSample, MetricsReport
-from ...services.api.health import DeploymentHealth, endpoint_health
+from ...services.api.domain import Deployment, Endpoint, MetricSample
+from ...services.api.health import DeploymentHealth, endpoint_health, read_endpoint
 from ..css import css_path
 from ..format import degraded_text
 from ..widgets.bars import TrafficBar
@@ -71,17 +70,7 @@ class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
         yield Static("", id="recent-errors")
 
     async def fetch(self) -> tuple[Endpoint, list[Deployment], list[MetricSample] | None]:
-        endpoint, deployments, metrics = await asyncio.gather(
-            self.workspace.get_endpoint(self.endpoint_name),
-            self.workspace.list_deployments(self.endpoint_name),
-            self.workspace.get_metrics(self.endpoint_name),
-            return_exceptions=True,
-        )
-        for result in (endpoint, deployments):
-            if isinstance(result, BaseException):
-                raise result
-        samples = metrics.samples if isinstance(metrics, MetricsReport) else None
-        return endpoint, deployments, samples  # type: ignore[return-value]
+        return await read_endpoint(self.workspace, self.endpoint_name)
 
     def show(self, data: tuple[Endpoint, list[Deployment], list[MetricSample] | None]) -> None:
         endpoint, deployments, metrics = data

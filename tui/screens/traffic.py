@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +33,6 @@ from ...services.api.domain import (
     Endpoint,
     EndpointPatch,
     MetricSample,
-    MetricsReport,
 )
 from ...services.api.errors import Conflict, InvalidInput, ModeldeckError
 from ..css import css_path
@@ -123,17 +121,7 @@ class TrafficScreen(ModeldeckScreen):
 
     # -- data ------------------------------------------------------------------------------
     async def fetch(self) -> tuple[Endpoint, list[Deployment], list[MetricSample] | None]:
-        endpoint, deployments, metrics = await asyncio.gather(
-            self.workspace.get_endpoint(self.endpoint_name),
-            self.workspace.list_deployments(self.endpoint_name),
-            self.workspace.get_metrics(self.endpoint_name),
-            return_exceptions=True,
-        )
-        for result in (endpoint, deployments):
-            if isinstance(result, BaseException):
-                raise result
-        samples = metrics.samples if isinstance(metrics, MetricsReport) else None
-        return endpoint, deployments, samples  # type: ignore[return-value]
+        return await health.read_endpoint(self.workspace, self.endpoint_name)
 
     @property
     def dirty(self) -> bool:
