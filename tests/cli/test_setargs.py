@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -257,3 +258,27 @@ def test_a_set_without_a_value_or_a_key_is_refused() -> None:
     with pytest.raises(InvalidInput) as exc:
         apply_overrides(Doc({}, "x", None), ["instance_count"])
     assert exc.value.field == "--set" and "KEY=VALUE" in exc.value.message
+
+
+def test_set_paths_resolve_against_the_yaml_folder_and_without_a_file_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """az ml loads the file with params_override, so a path --set gives is relative to the
+    file's folder (its base path); with no file, to where the command runs."""
+    from modeldeck.services.specs.deployment import load_deployment, updated_deployment
+
+    (tmp_path / "deploy" / "code-a").mkdir(parents=True)
+    (tmp_path / "deploy" / "code-a" / "score.py").write_text("def init(): pass\n")
+    (tmp_path / "deploy" / "d.yml").write_text(
+        "name: dep\nendpoint_name: my-ep\nmodel: azureml:m:1\n"
+        "code_configuration: {code: ./nowhere, scoring_script: score.py}\n"
+    )
+    (tmp_path / "here" / "code-b").mkdir(parents=True)
+    (tmp_path / "here" / "code-b" / "score.py").write_text("def init(): pass\n")
+    monkeypatch.chdir(tmp_path / "here")
+    loaded = load_deployment(
+        "../deploy/d.yml", [Edit("--set", ("code_configuration.code=code-a",), parse=False)]
+    )
+    assert loaded.spec.code_configuration.code == str(tmp_path / "deploy" / "code-a")
+    again = updated_deployment(loaded.spec, ["code_configuration.code=code-b"])
+    assert again.spec.code_configuration.code == str(tmp_path / "here" / "code-b")
