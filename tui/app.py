@@ -95,6 +95,7 @@ class ModeldeckApp(App[None]):
         Binding("3", "view('clusters')", "Clusters", show=False),
         Binding("4", "view('models')", "Models", show=False),
         Binding("5", "view('metrics')", "Metrics", show=False),
+        Binding("S", "start_control_plane", "Start control plane", show=False),
     ]
 
     def __init__(
@@ -371,6 +372,46 @@ class ModeldeckApp(App[None]):
         if old is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(old.close(), timeout=2.0)
+
+    # -- the local control plane -------------------------------------------------------------
+    #: the workspace starts its control plane when it does not answer (the local one does:
+    #: ``autostart``) and this dashboard has been answered once: from then on it does not
+    _may_start = False
+
+    def connected(self) -> None:
+        """A call was answered: a control plane that stops from now on (``modeldeck daemon
+        stop``, a crash) is said, with S to start it, not started again behind the
+        operator's back 0.7 s later."""
+        ws = self._workspace
+        if getattr(ws, "autostart", False):
+            ws.autostart = False  # type: ignore[union-attr]
+            self._may_start = True
+
+    def control_plane_stopped(self, exc: BaseException | None) -> bool:
+        from ..services.api.errors import Unreachable
+
+        return self._may_start and isinstance(exc, Unreachable)
+
+    def action_start_control_plane(self) -> None:
+        if not self._may_start:
+            self.notify("this workspace has no control plane to start here", severity="warning")
+            return
+        self._start_control_plane()
+
+    @work(group="start", exclusive=True, exit_on_error=False)
+    async def _start_control_plane(self) -> None:
+        ws = self.workspace
+        self.notify("starting the control plane…")
+        ws.autostart = True  # type: ignore[attr-defined]
+        try:
+            await ws.list_clusters()  # the client starts it, as on a first call
+        except Exception as exc:
+            self.show_error(exc, title="control plane not started")
+        else:
+            self.notify("control plane started", title="control plane")
+        finally:
+            ws.autostart = False  # type: ignore[attr-defined]
+        self._repoll()
 
     # -- read-only, errors ---------------------------------------------------------------
     def allow_mutation(self, what: str) -> bool:

@@ -3,13 +3,17 @@ read-only keys, a Keys screen whose endpoint is deleted elsewhere."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.widgets.secret import SecretField
 
+from tests.support.daemon import fresh_home
 from tests.tui.narrow import screen_text
+
+__all__ = ["fresh_home"]  # a fixture: a home of its own (its daemon is stopped here)
 
 pytestmark = pytest.mark.e2e
 SMALL = (80, 24)
@@ -105,3 +109,26 @@ async def test_deleting_an_endpoint_that_serves_asks_for_its_name_typed(
             return "ep-serving" not in {e.name for e in await workspace.list_endpoints()}
 
         await h.eventually(gone, pilot)
+
+
+# ---------------------------------------------------------------- 5: daemon stop sticks
+
+
+async def test_daemon_stop_sticks_while_the_dashboard_is_open(fresh_home: Any, h: Any) -> None:
+    from modeldeck.services.local.client import LocalWorkspace
+    from modeldeck.services.local.controlplane import daemon
+
+    ws = LocalWorkspace()  # autostart, as ``modeldeck`` opens it
+    app = ModeldeckApp(ws, poll_scale=0.1)  # polls every 0.2 s
+    async with app.run_test(size=SMALL) as pilot:
+        await h.eventually(lambda: "no endpoints" in screen_text(app), pilot)
+        assert daemon.daemon_status()["running"]
+        await asyncio.to_thread(daemon.stop_daemon)  # modeldeck daemon stop, from a shell
+        await h.eventually(lambda: "control plane stopped" in screen_text(app), pilot)
+        await pilot.pause(2.0)  # ten polls later: still stopped, still said
+        assert not daemon.daemon_status()["running"]
+        assert "control plane stopped" in screen_text(app)
+        await pilot.press("S")  # the operator starts it
+        await h.eventually(lambda: daemon.daemon_status()["running"], pilot)
+        await h.eventually(lambda: "control plane stopped" not in screen_text(app), pilot)
+        assert "no endpoints" in screen_text(app)

@@ -189,6 +189,7 @@ class ModeldeckScreen(Screen[None]):
                 except Exception as exc:  # shown with message and fix, never a traceback
                     self.set_error(exc)
                 else:
+                    self.mdapp.connected()
                     self.set_error(None)
                     self.loaded = True
                     self.show(data)
@@ -223,7 +224,14 @@ class ModeldeckScreen(Screen[None]):
                 banner.remove_class("-shown")
                 banner.update("")
             return
-        banner.update(f"[b]{getattr(exc, 'code', type(exc).__name__)}[/]: {describe_error(exc)}")
+        if self.mdapp.control_plane_stopped(exc):
+            banner.update(
+                "[b]control plane stopped[/]: it does not answer (modeldeck daemon stop, or "
+                "it exited), and is not started again behind your back.  [b]S[/] start it"
+            )
+        else:
+            code = getattr(exc, "code", type(exc).__name__)
+            banner.update(f"[b]{code}[/]: {describe_error(exc)}")
         banner.add_class("-shown")
 
     # -- prompt, filter, help ------------------------------------------------------------

@@ -20,6 +20,7 @@ GLOBAL_KEYS = [
     ("1-5", "endpoints, deployments, clusters, models, metrics"),
     ("escape", "clear the filter, then back"),
     ("ctrl+t", "light/dark theme"),
+    ("S", "start the local control plane (after modeldeck daemon stop)"),
     ("q, ctrl+c", "quit (deployments keep running)"),
 ]
 
