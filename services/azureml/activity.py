@@ -54,6 +54,24 @@ def _value(field: Any) -> str:
     return str(field.get("value") or "") if isinstance(field, dict) else str(field or "")
 
 
+def _target(resource_id: str) -> tuple[str, str]:
+    """(kind, target) of a resource id: an endpoint ``ep``, a deployment ``ep/blue``, a
+    compute (the workspace's history) its name."""
+    parts = resource_id.split("/")
+    lower = [p.lower() for p in parts]
+
+    def after(segment: str) -> str | None:
+        return parts[lower.index(segment) + 1] if segment in lower[:-1] else None
+
+    endpoint, deployment = after("onlineendpoints"), after("deployments")
+    if endpoint and deployment:
+        return "deployment", f"{endpoint}/{deployment}"
+    if endpoint:
+        return "endpoint", endpoint
+    compute = after("computes")
+    return ("cluster", compute) if compute else ("workspace", resource_id)
+
+
 def to_changes(events: list[dict[str, Any]], endpoint_id: str) -> list[ChangeRecord]:
     """The endpoint's (and its deployments') operations, oldest first, one per operation."""
     prefix = endpoint_id.lower()
@@ -70,14 +88,7 @@ def to_changes(events: list[dict[str, Any]], endpoint_id: str) -> list[ChangeRec
             last[key] = ev
     out = []
     for ev in last.values():
-        rid = str(ev.get("resourceId") or "")
-        parts = rid.split("/")
-        lower = [p.lower() for p in parts]
-        name = parts[lower.index("onlineendpoints") + 1] if "onlineendpoints" in lower else rid
-        kind = "endpoint"
-        if "deployments" in lower:
-            name += "/" + parts[lower.index("deployments") + 1]
-            kind = "deployment"
+        kind, name = _target(str(ev.get("resourceId") or ""))
         operation = _value(ev.get("operationName"))
         verb = operation.lower().rsplit("/", 2)
         tail = verb[-1] if verb[-1] != "action" else "/".join(verb[-2:])

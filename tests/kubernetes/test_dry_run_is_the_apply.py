@@ -22,7 +22,8 @@ from .conftest import NS
 pytestmark = pytest.mark.e2e
 
 SERVER_SET = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields")
-STAMPS = ("modeldeck.io/changed-by", "modeldeck.io/changed-at")
+#: who/when stamps, and the audit history's last change (written after the apply)
+STAMPS = ("modeldeck.io/changed-by", "modeldeck.io/changed-at", "modeldeck.io/last-change")
 
 
 def comparable(obj: dict) -> dict:

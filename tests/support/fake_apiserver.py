@@ -15,6 +15,7 @@ A real HTTP server (aiohttp.web in its own thread and event loop) that the real
   HTTPRoute with the Gateway API CRD schema in ``tests/kubernetes/schemas/``), uid, resourceVersion,
   generation, label and field selectors, ``watch=true`` streams, deletecollection;
 * server-side apply (``application/apply-patch+yaml`` with ``fieldManager``/``force``;
+  an annotation another manager set with a merge patch is kept, as managedFields do;
   409 when another manager owns the object and ``force`` is not set), merge patch, and
   415 for strategic merge patch on custom resources;
 * pod logs (``tailLines``, ``sinceTime``, ``timestamps``, ``previous``, ``follow=true``
@@ -120,6 +121,33 @@ _DNS1123_SUB = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+
+
+def _event_rules(ns: str, ev: dict) -> str | None:
+    """What the API server checks of a core/v1 Event on create beyond its schema
+    (pkg/apis/core/validation/events.go, legacyValidateEvent): its involvedObject's
+    namespace is its own; an Event with ``eventTime`` (new style) names its
+    reportingComponent (a qualified name), reportingInstance, action and reason, each at
+    most 128 characters."""
+    inv = ev.get("involvedObject") or {}
+    if inv.get("namespace") and inv["namespace"] != ns:
+        return f"involvedObject.namespace: Invalid value: {inv['namespace']!r}: does not match event.namespace"
+    if not ev.get("eventTime"):
+        return None
+    component = ev.get("reportingComponent") or ""
+    if not component:
+        return "reportingComponent: Required value"
+    prefix, _, last = component.rpartition("/")
+    if (prefix and not _DNS1123_SUB.match(prefix)) or not re.fullmatch(
+        r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", last
+    ):
+        return f"reportingComponent: Invalid value: {component!r}: must be a qualified name"
+    for key in ("reportingInstance", "action", "reason"):
+        if not ev.get(key):
+            return f"{key}: Required value"
+        if len(ev[key]) > 128:
+            return f"{key}: Too long: may not be longer than 128"
+    return None
 
 
 def now_rfc3339(ts: float | None = None) -> str:
@@ -288,6 +316,9 @@ class FakeKube:
         self.anonymous = anonymous  # requests without credentials are let in (bench: kubectl)
         self.store: dict[tuple[str, str, str], dict] = {}  # (plural, ns, name) -> object
         self.owner: dict[tuple[str, str, str], str] = {}  # field manager owning the object
+        #: object -> annotation key -> the field manager that set it with a merge patch
+        #: (managedFields, for annotations only): another manager's apply keeps them
+        self.annotation_owners: dict[tuple[str, str, str], dict[str, str]] = {}
         self.rv = 100
         self.history: list[tuple[int, str, str, str, dict]] = []  # rv, plural, ns, type, obj
         self.watchers: list[tuple[str, str | None, str | None, asyncio.Queue]] = []
@@ -785,6 +816,7 @@ class FakeKube:
     def _delete_raw(self, plural: str, ns: str, name: str) -> dict | None:
         obj = self.store.pop((plural, ns, name), None)
         self.owner.pop((plural, ns, name), None)
+        self.annotation_owners.pop((plural, ns, name), None)
         if obj is not None:
             obj["metadata"]["resourceVersion"] = str(self._next_rv())
             self._notify(plural, ns, "DELETED", obj)
@@ -1173,7 +1205,7 @@ class FakeKube:
             return status(400, "BadRequest", "the body is not valid JSON")
         self.written.append(copy.deepcopy(obj))
         name = (obj.get("metadata") or {}).get("name", "")
-        why = self._validate(res, obj)
+        why = self._validate(res, obj) or (_event_rules(ns, obj) if res.kind == "Event" else None)
         if why:
             return self._refuse(res, name, why)
         refusal = self._pod_security(ns, obj) if res.kind == "Pod" else None
@@ -1300,6 +1332,18 @@ class FakeKube:
                 return stale
             self.owner[key] = manager
             new = copy.deepcopy(patch)
+            # server-side apply removes only the fields this manager owned: an annotation
+            # another manager set (merge patch) stays unless this apply sets it
+            held = (current.get("metadata") or {}).get("annotations") or {}
+            owners = self.annotation_owners.get(key, {})
+            applied = new["metadata"].setdefault("annotations", {})
+            for k, owner in list(owners.items()):
+                if k in applied:
+                    owners[k] = manager
+                elif owner != manager and k in held:
+                    applied[k] = held[k]
+            if not applied:
+                del new["metadata"]["annotations"]
             if (
                 res.kind == "Deployment"
                 and "replicas" not in new.get("spec", {})
@@ -1317,6 +1361,9 @@ class FakeKube:
             why = self._validate(res, {k: v for k, v in new.items() if k != "status"})
             if why:
                 return self._refuse(res, name, why)
+            manager = request.query.get("fieldManager") or "unknown"
+            for k in (patch.get("metadata") or {}).get("annotations") or {}:
+                self.annotation_owners.setdefault(key, {})[k] = manager
             return self._store_update(res, ns, name, current, new)
         return status(415, "UnsupportedMediaType", f"unsupported patch type {ctype}")
 

@@ -21,7 +21,8 @@ The class is composed of rooms, one job each, in modules beside this one:
 Secret and HTTPRoute), :mod:`.diagnosis` (status, why pods are not ready, events),
 :mod:`.rollout` (a deployment's objects, the rollout wait, roll back), :mod:`.state`
 (what the cluster holds, read back for adoption, and its watches) and
-:mod:`.telemetry` (logs and metrics). This module holds the settings and the state
+:mod:`.telemetry` (logs and metrics), :mod:`.changes` (the audit history as an annotation
+and Events). This module holds the settings and the state
 they share.
 
 Beyond the ABC, the engine/CLI can use: :attr:`identity`, :meth:`attach_check`,
@@ -43,11 +44,13 @@ from ..base import (
     Identified,
     Namespaced,
     NotesMetrics,
+    RecordsChanges,
     RendersManifests,
     SharedCluster,
 )
 from . import manifests as mf
 from . import metrics as metrics_mod
+from .changes import ChangeEvents
 from .client import KubeApi
 from .kubeconfig import load_context
 from .rollout import Rollouts
@@ -59,6 +62,7 @@ class KubernetesDriver(
     Rollouts,
     ClusterState,
     PodTelemetry,
+    ChangeEvents,
     ClusterDriver,
     Namespaced,
     Identified,
@@ -66,6 +70,7 @@ class KubernetesDriver(
     RendersManifests,
     NotesMetrics,
     SharedCluster,
+    RecordsChanges,
 ):
     """One cluster's settings and the state the rooms share. The rooms come in through
     three bases: :class:`~.rollout.Rollouts` builds on :class:`~.endpoints.EndpointObjects`

@@ -2,8 +2,8 @@
 needs, the Role that grants exactly that, and whether a subject's rules grant it.
 
 :data:`NEEDS` is derived from the driver's calls (each :class:`~.errors.Call` of
-``resources``, ``endpoints``, ``rollout``, ``state``, ``telemetry``, ``diagnosis`` and
-``logs``): add a row here when the driver starts to call something new. Writes are
+``resources``, ``endpoints``, ``rollout``, ``state``, ``telemetry``, ``diagnosis``,
+``logs`` and ``changes``): add a row here when the driver starts to call something new. Writes are
 server-side apply, a PATCH that the API server authorizes as ``create`` when the object
 does not exist yet (kubernetes.io/docs/reference/using-api/api-concepts/#patch-and-apply),
 so every applied kind needs ``create`` and ``patch``.
@@ -68,6 +68,14 @@ NEEDS: tuple[Need, ...] = (
     Need("", "pods/log", ("get",), "get-logs and the reasons of a failed rollout"),
     Need("", "pods/proxy", ("get",), "request metrics from the pods' /metrics"),
     Need("", "events", ("list",), "scheduling failures in a deployment's error"),
+    Need(
+        "",
+        "events",
+        ("create",),
+        "each change as an Event on the changed object (kubectl get events)",
+        "changes are not shown as Events (the modeldeck.io/last-change annotation and "
+        "online-endpoint history still show them)",
+    ),
     Need(
         "",
         "services/proxy",
