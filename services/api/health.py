@@ -10,8 +10,8 @@ judge the same way.
 A deployment is **sick** when it is *not ready* (provisioning state Failed, or fewer ready
 replicas than desired: ``READY 0/1`` while its init() crash-loops) or *failing* (more than
 :data:`ERROR_RATE_DEGRADED` of its requests answered 5xx in the workspace's current
-figures). A deployment scaled to zero (``READY 0/0``) is not sick: nobody asked for a
-replica. An endpoint is **Degraded** while it sends live or mirrored traffic to a sick
+figures, at :data:`MIN_REQUESTS_PER_MINUTE` or more). A deployment scaled to zero
+(``READY 0/0``) is not sick: nobody asked for a replica. An endpoint is **Degraded** while it sends live or mirrored traffic to a sick
 deployment. A change needs confirmation when it gives a sick deployment more live or
 mirrored traffic than it takes now; taking traffic away never does.
 """
@@ -30,8 +30,11 @@ from .errors import InvalidInput, ModeldeckError
 if TYPE_CHECKING:
     from .workspace import Workspace
 
-#: a deployment whose share of 5xx answers is above this is failing
+#: a deployment whose share of 5xx answers is above this is failing...
 ERROR_RATE_DEGRADED = 0.05
+#: ...once it serves at least this many requests a minute (one failed request of two is not
+#: a verdict; DESIGN.md's rollout compares error rates over a minimum request count too)
+MIN_REQUESTS_PER_MINUTE = 10.0
 #: the last error line is cut to this many characters
 LAST_ERROR_CHARS = 200
 
@@ -134,14 +137,18 @@ class DeploymentHealth:
         }
 
 
-def _problem(dep: Deployment, error_rate: float | None) -> str | None:
+def _problem(dep: Deployment, error_rate: float | None, rpm: float) -> str | None:
     ready = f"READY {dep.ready_replicas}/{dep.desired_replicas}"
     if dep.provisioning_state is ProvisioningState.FAILED:
         return f"{ready}, Failed"
     if dep.ready_replicas < dep.desired_replicas:
         busy = dep.provisioning_state is not ProvisioningState.SUCCEEDED
         return f"{ready}, {dep.provisioning_state.value}" if busy else ready
-    if error_rate is not None and error_rate > ERROR_RATE_DEGRADED:
+    if (
+        error_rate is not None
+        and error_rate > ERROR_RATE_DEGRADED
+        and rpm >= MIN_REQUESTS_PER_MINUTE
+    ):
         return f"error rate {error_rate:.0%}"
     return None
 
@@ -155,9 +162,9 @@ def deployment_health(
 ) -> DeploymentHealth:
     """``dep`` judged with its metrics ``sample``; ``traffic``/``mirror_traffic``: its shares
     in the map judged (default: the deployment's own, as read)."""
-    error_rate = None
+    error_rate, rpm = None, 0.0
     if sample is not None and sample.requests_per_second > 0:
-        error_rate = sample.error_rate
+        error_rate, rpm = sample.error_rate, sample.requests_per_second * 60
     return DeploymentHealth(
         name=dep.name,
         ready_replicas=dep.ready_replicas,
@@ -167,7 +174,7 @@ def deployment_health(
         mirror_traffic=dep.mirror_traffic if mirror_traffic is None else mirror_traffic,
         error_rate=error_rate,
         latency_p95_ms=sample.latency_p95_ms if sample is not None else None,
-        problem=_problem(dep, error_rate),
+        problem=_problem(dep, error_rate, rpm),
         last_error=last_error(dep.error),
     )
 

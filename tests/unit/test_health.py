@@ -96,6 +96,9 @@ def test_not_ready_failed_and_failing_are_sick_scaled_to_zero_is_not() -> None:
     assert failing.problem == "error rate 20%" and failing.latency_p95_ms == 12.0
     fine = health.deployment_health(dep("b"), sample("b", 5.0, 0.05))
     assert fine.problem is None and fine.error_rate == 0.05
+    # one failed request of two in the window is shown, not a verdict
+    few = health.deployment_health(dep("b"), sample("b", 0.1, 0.5))
+    assert few.problem is None and few.error_rate == 0.5
     # no request in the window: no error rate to judge (shown as –)
     idle = health.deployment_health(dep("b"), sample("b", 0.0, 0.0, None))
     assert idle.error_rate is None and idle.latency_p95_ms is None and not idle.sick
