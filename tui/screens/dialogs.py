@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,6 +13,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from ..css import css_path
+
+if TYPE_CHECKING:
+    from ...services.api.health import DeploymentHealth
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -121,3 +127,15 @@ class PromptScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def risky_traffic_dialog(risks: Sequence[DeploymentHealth]) -> ConfirmScreen:
+    """Asks before a traffic change that gives deployments not ready or failing more traffic
+    (``services.api.health.traffic_risks_now``), naming each, its READY x/y and last error;
+    no answer applies nothing (as ``update --traffic`` without --force)."""
+    lines = "\n".join(f"[b]{escape(h.name)}[/]: {escape(h.detail())}" for h in risks)
+    return ConfirmScreen(
+        "Send traffic to a deployment that is not ready?",
+        f"{lines}\n\nRequests sent there will fail. Nothing is applied unless you confirm.",
+        "Apply anyway",
+    )

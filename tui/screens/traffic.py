@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -40,7 +39,7 @@ from ..format import degraded_text, describe_error
 from ..widgets.bars import TrafficBar
 from ..widgets.traffic_slider import TrafficSlider
 from .base import ModeldeckScreen
-from .dialogs import ConfirmScreen
+from .dialogs import risky_traffic_dialog
 
 
 @dataclass(frozen=True)
@@ -425,12 +424,6 @@ class TrafficScreen(ModeldeckScreen):
         if not risks:
             self._start_apply(patch)
             return
-        lines = "\n".join(f"[b]{escape(h.name)}[/]: {escape(h.detail())}" for h in risks)
-        dialog = ConfirmScreen(
-            "Send traffic to a deployment that is not ready?",
-            f"{lines}\n\nRequests sent there will fail. Nothing is applied unless you confirm.",
-            "Apply anyway",
-        )
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -438,7 +431,7 @@ class TrafficScreen(ModeldeckScreen):
             else:
                 self.notify("traffic not applied: nothing was changed", title="not applied")
 
-        self.app.push_screen(dialog, answered)
+        self.app.push_screen(risky_traffic_dialog(risks), answered)
 
     def _start_apply(self, patch: EndpointPatch) -> None:
         name = self.endpoint_name
