@@ -50,7 +50,7 @@ def is_traffic_change(change: ChangeRecord) -> bool:
     paths = [p for p in change.changed if p.split(".")[0] not in revisions.STATUS_FIELDS]
     return (
         change.kind == "endpoint"
-        and change.action == "update"
+        and change.action in ("update", "revert")
         and bool(paths)
         and all(p.split(".")[0] in TRAFFIC_FIELDS for p in paths)
     )

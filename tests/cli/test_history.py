@@ -76,6 +76,13 @@ def test_history_lists_each_change_with_who_when_and_before_after(  # type: igno
     assert "traffic.blue (none) -> 100" in table and "instance_count 1 -> 0" in table, table
     assert len(lines) == 2 + len(rows)
 
+    # a deleted endpoint's history stays readable, its delete the last change
+    assert run(f"online-endpoint delete -n {EP} --yes") == 0
+    out, _ = _history(capsys, "json")
+    last = json.loads(out)[-1]
+    assert (last["target"], last["action"], last["who"]) == (EP, "delete", me)
+    assert {c["field"]: c["before"] for c in last["changes"]}["compute"] == "myaks"
+
     capsys.readouterr()
     assert main(["online-endpoint", "history", "-n", "nope", "-o", "json"]) != 0
     assert "nope" in capsys.readouterr().err

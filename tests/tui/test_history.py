@@ -68,7 +68,7 @@ async def test_u_reverts_the_last_traffic_change_and_refuses_a_stale_one(  # typ
                 break
             await pilot.pause(0.05)
         assert await traffic() == {"blue": 100, "green": 0}
-        # the revert is itself in the history, as the newest change
+        # the revert is itself in the history, as the newest change, named so
         await h.eventually(
             lambda: (
                 screen.changes["000000"].changed
@@ -76,6 +76,7 @@ async def test_u_reverts_the_last_traffic_change_and_refuses_a_stale_one(  # typ
             ),
             pilot,
         )
+        assert screen.changes["000000"].action == "revert"
 
         # reverting an older change after the endpoint moved on is refused, and says why
         stale = screen.changes["000001"]

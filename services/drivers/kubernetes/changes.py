@@ -43,6 +43,7 @@ _SHORT, _NOTE = 128, 1024
 _REASONS = {
     "create": ("Created", "Create"),
     "update": ("Updated", "Update"),
+    "revert": ("Reverted", "Revert"),
     "delete": ("Deleted", "Delete"),
     "regenerate-keys": ("KeysRegenerated", "RegenerateKeys"),
 }

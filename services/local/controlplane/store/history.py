@@ -33,9 +33,9 @@ ACTOR: contextvars.ContextVar[str] = contextvars.ContextVar(
 CHANGES_KEPT = 100
 #: How many changes are kept in all, deleted objects' included (the oldest go first).
 CHANGES_KEPT_ALL = 20_000
-#: What a change did: create | update | delete | regenerate-keys (only keys changed) |
-#: attach | detach (a Kubernetes cluster)
-ACTIONS = ("create", "update", "delete", "regenerate-keys", "attach", "detach")
+#: What a change did: create | update | revert (an update undoing the previous one) | delete |
+#: regenerate-keys (only keys changed) | attach | detach (a Kubernetes cluster)
+ACTIONS = ("create", "update", "revert", "delete", "regenerate-keys", "attach", "detach")
 #: fields whose values are secrets: recorded as "set <fingerprint>", never the value
 KEY_FIELDS = frozenset({"primary_key", "secondary_key"})
 
@@ -94,7 +94,8 @@ class HistoryRecords(StoreBase):
 
         ``before``/``after``: what a user sees of the object (None: it did not exist / no
         longer does), recorded as ``{path: [before, after]}``. ``action`` defaults to what
-        the two say (create, delete, regenerate-keys, update). Status alone
+        the two say (create, delete, regenerate-keys, update; ``revert`` for an update that
+        puts back exactly what the object's previous change changed). Status alone
         (:data:`~..revisions.STATUS_FIELDS`: an operation running, a replica failing, a
         restart restoring) takes no revision, as a Kubernetes object's ``generation``
         ignores its status: a read-modify-write is stale only when what the user could have
@@ -111,6 +112,7 @@ class HistoryRecords(StoreBase):
                 "create" if before is None
                 else "delete" if after is None
                 else "regenerate-keys" if user <= KEY_FIELDS
+                else "revert" if self._undoes_last(db, kind, target, changed)
                 else "update"
             )  # fmt: skip
         rev = self._next_revision(db)
@@ -137,6 +139,29 @@ class HistoryRecords(StoreBase):
         if self.on_record is not None:
             self.on_record()
         return rev
+
+    @staticmethod
+    def _undoes_last(
+        db: sqlite3.Connection, kind: str, target: str, changed: dict[str, list[Any]]
+    ) -> bool:
+        """Whether ``changed`` is the object's last recorded change, backwards."""
+        row = db.execute(
+            "SELECT changed, action FROM changes WHERE kind=? AND target=? "
+            "ORDER BY revision DESC LIMIT 1",
+            (kind, target),
+        ).fetchone()
+        if row is None or row["action"] not in ("update", "revert"):
+            return False
+
+        def user(change: dict[str, list[Any]]) -> dict[str, list[Any]]:
+            return {
+                p: v for p, v in change.items() if p.split(".")[0] not in revisions.STATUS_FIELDS
+            }
+
+        mine = user(changed)
+        return bool(mine) and mine == {
+            p: [b, a] for p, (a, b) in user(json.loads(row["changed"])).items()
+        }
 
     @staticmethod
     def _change(r: sqlite3.Row) -> ChangeRow:
