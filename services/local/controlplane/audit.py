@@ -65,8 +65,10 @@ class Audit:
         """Publish the changes recorded from now on (daemon start)."""
         latest = self.engine.store.history(None, limit=1)
         self._last = latest[-1].revision if latest else 0
-        self.engine.store.on_record = self._wake.set
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        loop = asyncio.get_running_loop()
+        # thread-safe: a store write from a worker thread wakes the task on the loop
+        self.engine.store.on_record = lambda: loop.call_soon_threadsafe(self._wake.set)
+        self._task = loop.create_task(self._run())
 
     async def close(self) -> None:
         self.engine.store.on_record = None
