@@ -168,6 +168,9 @@ def build_parser(argv: Sequence[str] = (), *, full: bool = False) -> Parser:
             gsubs = gp.add_subparsers(dest="_sub", metavar="COMMAND")
             gsubs.modeldeck_wanted = wanted_cmd  # type: ignore[attr-defined]
             import_module(f".grammar.{module}", __package__).build(_leaf_factory(gsubs, name))
+            from . import azml  # az ml's flags and commands modeldeck refuses, by name
+
+            azml.add_refused(name, gsubs, wanted_cmd)
 
     p = subs.add_parser(
         "serve",

@@ -26,6 +26,9 @@ def test_every_command_has_help_with_examples(
     out = capsys.readouterr().out
     assert out.startswith("usage: modeldeck " + " ".join(path))
     parser = dict(iter_commands(build_parser(full=True)))[path]
+    if getattr(parser, "_defaults", {}).get("_refused"):  # an az command modeldeck lacks
+        assert "not available" in out
+        return
     if getattr(parser, "_defaults", {}).get("_cmd"):  # a command, not a group
         assert "examples:" in out
         assert "--output" in out and "--query" in out
