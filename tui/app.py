@@ -42,6 +42,8 @@ VIEWS: dict[str, tuple[str, str]] = {
     "models": ("models", "ModelsScreen"),
     "metrics": ("metrics", "MetricsScreen"),
 }
+#: the other ``:`` commands (``run_command``), for prefixes: ``:tr`` is ``:traffic``
+VERBS = ("logs", "traffic", "keys", "help", "theme", "quit", "workspace")
 ALIASES = {
     "ep": "endpoints",
     "endpoint": "endpoints",
@@ -231,7 +233,15 @@ class ModeldeckApp(App[None]):
 
     # -- navigation ----------------------------------------------------------------------------
     def action_view(self, name: str) -> None:
+        """``1``-``5``, ``:endpoints``: the view's list itself, not the last screen opened
+        from it (Keys, say); a screen holding a change not applied is kept, and said."""
         self.switch_mode(name)
+        while len(self.screen_stack) > 1:
+            kept = getattr(self.screen, "unsaved", lambda: None)()
+            if kept:
+                self.notify(f"{kept}\nEsc discards it", title="kept", severity="warning")
+                break
+            self.pop_screen()
 
     def action_back(self) -> None:
         if len(self.screen_stack) > 1:
@@ -280,11 +290,18 @@ class ModeldeckApp(App[None]):
             return
         verb, args = words[0].lower().lstrip(":"), words[1:]
         verb = ALIASES.get(verb, verb)
+        if verb not in VIEWS and verb not in VERBS:  # k9s: a prefix names the one it starts
+            starting = sorted({v for v in (*VIEWS, *VERBS) if v.startswith(verb)})
+            if len(starting) == 1:
+                verb = starting[0]
+            elif starting:
+                self.notify(f"':{verb}' could be :{' :'.join(starting)}", severity="warning")
+                return
         if verb in VIEWS and not (verb == "metrics" and args):
             if verb == "endpoints" and args:
                 self.open_endpoint(args[0])
             else:
-                self.switch_mode(verb)
+                self.action_view(verb)
         elif verb in ("q", "quit", "exit"):
             self.call_later(self.action_quit)
         elif verb in ("help", "?"):

@@ -192,3 +192,82 @@ async def test_readonly_traffic_offers_no_key_to_stage_or_apply() -> None:
         assert "read-only" in shown
         for offer in ("Enter apply", "←/→", "Apply", "Default takes rest", "mirror target"):
             assert offer not in shown, offer
+
+
+# ---------------------------------------------------------------- 6: navigation, keys
+
+
+async def test_1_and_colon_endpoints_return_to_the_list_not_the_last_screen() -> None:
+    from modeldeck.tui.screens.endpoints import EndpointsScreen
+    from modeldeck.tui.screens.keys import KeysScreen
+    from modeldeck.tui.screens.traffic import TrafficScreen
+
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        app.screen.show_data((ENDPOINTS, RPS))  # type: ignore[attr-defined]
+        await app.push_screen(KeysScreen("my-endpoint"))
+        await pilot.press("2")
+        await pilot.pause()
+        await pilot.press("1")
+        await pilot.pause()
+        assert isinstance(app.screen, EndpointsScreen)
+        await app.push_screen(KeysScreen("my-endpoint"))
+        await pilot.press("colon", *"endpoints", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, EndpointsScreen)
+
+        endpoint, deployments = long_endpoint()  # a staged change is not dropped on the way
+        await app.push_screen(TrafficScreen(endpoint.name))
+        app.screen.show_data((endpoint, deployments))  # type: ignore[attr-defined]
+        await pilot.pause()
+        await pilot.press("left", "1")
+        await pilot.pause()
+        assert isinstance(app.screen, TrafficScreen) and app.screen.dirty
+
+
+async def test_colon_prefixes_and_tab_completes_in_the_prompt() -> None:
+    from modeldeck.tui.widgets.command_line import CommandLine
+
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("colon", *"dep", "enter")
+        await pilot.pause()
+        assert app.screen.VIEW_NAME == "Deployments"  # type: ignore[attr-defined]
+        await pilot.press("colon", *"cl", "tab")
+        await pilot.pause()
+        line = app.screen.query_one(CommandLine)
+        assert line.value == "clusters" and line.has_class("-active") and line.has_focus
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.VIEW_NAME == "Clusters"  # type: ignore[attr-defined]
+        await pilot.press("colon", *"m", "enter")  # models or metrics: says so
+        await pilot.pause()
+        assert any(":metrics" in str(n.message) for n in app._notifications)
+
+
+async def test_the_palette_lists_the_actions_of_every_view() -> None:
+    from modeldeck.tui.screens.forms import FormScreen
+
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"create pool")
+        await pilot.pause(0.5)
+        assert "Clusters: Create pool" in screen_text(app)  # from Endpoints
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, FormScreen)
+        assert app.current_mode == "clusters"
+
+
+async def test_c_creates_on_the_deployments_screen_as_everywhere() -> None:
+    from textual.screen import ModalScreen
+
+    app = _app("deployments")
+    async with app.run_test(size=SMALL) as pilot:
+        app.screen.show_data(DEPLOYMENTS)  # type: ignore[attr-defined]
+        await pilot.pause(0.3)
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, ModalScreen)

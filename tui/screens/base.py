@@ -278,13 +278,19 @@ class ModeldeckScreen(Screen[None]):
     # -- helpers ---------------------------------------------------------------------------
     def actions_for_palette(self) -> list[tuple[str, str, str]]:
         """(title, help, action) for the command palette: the screen's own bindings."""
-        out = []
-        for binding in self.BINDINGS:
+        return self.palette_actions(self.mdapp.readonly)
+
+    @classmethod
+    def palette_actions(cls, readonly: bool) -> list[tuple[str, str, str]]:
+        """The same for a view not open now (the palette lists every view's actions)."""
+        out, seen = [], set()
+        for binding in cls.BINDINGS:
             if not isinstance(binding, Binding) or not binding.description:
                 continue
             action = binding.action
             name = action.split("(")[0]
-            if name in self.MUTATING and self.mdapp.readonly:
-                continue
-            out.append((f"{self.VIEW_NAME}: {binding.description}", binding.tooltip or "", action))
+            if (name in cls.MUTATING and readonly) or action in seen:
+                continue  # read-only: not offered; an alias key (n for c): listed once
+            seen.add(action)
+            out.append((f"{cls.VIEW_NAME}: {binding.description}", binding.tooltip or "", action))
         return out

@@ -234,8 +234,12 @@ class DeploymentActions:
 
 DEPLOYMENT_BINDINGS = [
     Binding("l", "logs", "Logs"),
-    Binding("n", "new_yaml", "New (YAML)"),
-    Binding("N", "new_form", "New (form)", key_display="N"),
+    # c creates on every screen that creates (endpoints, clusters, models); n/N, the keys
+    # of old, still work
+    Binding("c", "new_yaml", "Create (YAML)"),
+    Binding("C", "new_form", "Create (form)", key_display="C"),
+    Binding("n", "new_yaml", "Create (YAML)", show=False),
+    Binding("N", "new_form", "Create (form)", show=False, key_display="N"),
     Binding("s", "scale", "Scale"),
     Binding("u", "set_model", "Model"),
     Binding("ctrl+d", "delete", "Delete"),
@@ -245,7 +249,7 @@ DEPLOYMENT_BINDINGS = [
 class DeploymentsScreen(DeploymentActions, ResourceListScreen):
     VIEW_NAME = "Deployments"
     NOUN = "deployments"
-    EMPTY_TEXT = "no deployments: press n to create one from a YAML file"
+    EMPTY_TEXT = "no deployments: press c to create one from a YAML file, C with a form"
     COLUMNS = [
         ("endpoint", "ENDPOINT"),
         ("name", "NAME"),

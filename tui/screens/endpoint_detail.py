@@ -28,7 +28,7 @@ class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
     CSS_PATH = css_path("views.tcss")
     VIEW_NAME = "Endpoint"
     NOUN = "deployments"
-    EMPTY_TEXT = "no deployments yet: press n to create one from a YAML file, N for a form"
+    EMPTY_TEXT = "no deployments yet: press c to create one from a YAML file, C with a form"
     COLUMNS = [
         ("name", "DEPLOYMENT"),
         ("state", "STATE"),

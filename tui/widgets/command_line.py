@@ -34,7 +34,11 @@ class CommandLine(Input):
     CommandLine.-active { display: block; }
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", show=False),
+        # Tab completes (a shell's way), it does not move the focus and close the prompt
+        Binding("tab", "complete", "Complete", show=False),
+    ]
 
     class Command(Message):
         """Enter in the prompt: ``mode`` is ``:`` or ``/``."""
@@ -79,6 +83,12 @@ class CommandLine(Input):
         focus = getattr(self.screen, "default_focus", None)
         if callable(focus):
             focus()
+
+    def action_complete(self) -> None:
+        suggestion = getattr(self, "_suggestion", "")  # what the suggester shows greyed
+        if suggestion and suggestion != self.value:
+            self.value = suggestion
+            self.cursor_position = len(suggestion)
 
     def action_cancel(self) -> None:
         if self.mode == "/":
