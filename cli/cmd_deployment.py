@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from ..services.api.domain import LogLine, to_dict
@@ -64,7 +65,8 @@ async def _local_endpoint(
         loaded = load_endpoint(None, [], name=endpoint)
         for w in endpoint_warnings(ws, loaded):
             warner(args)(w)
-        await wait(await ws.create_endpoint(loaded.spec), f"Creating endpoint {endpoint}")
+        spec = replace(loaded.spec, local=True)  # its owner's requests need no key
+        await wait(await ws.create_endpoint(spec), f"Creating endpoint {endpoint}")
         return True
     return all(d.name == name for d in await ws.list_deployments(endpoint))
 

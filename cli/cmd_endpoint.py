@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
     loaded = load_endpoint(args.file, args.set, name=args.name, auth_mode=args.auth_mode)
     for w in endpoint_warnings(ws, loaded):
         warner(args)(w)
+    if getattr(args, "local", False):
+        loaded = replace(loaded, spec=replace(loaded.spec, local=True))
     name = loaded.spec.name
     if getattr(args, "dry_run", False):
         from .cmd_deployment import dry_run_output

@@ -214,6 +214,9 @@ class EndpointSpec:
     #: "enabled" | "disabled" (az ml's words); None: the back end's default. Sent by the
     #: back ends with the "endpoint.public_network_access" capability (Azure ML)
     public_network_access: str | None = None
+    #: made with az ml's ``--local``: on the local workspace its owner's own requests need no
+    #: key (as az ml's local endpoints take none); anyone else's still do
+    local: bool = False
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,8 @@ class Endpoint:
     #: cluster record of the managed capacity its deployments run on (``compute show -n``
     #: it); "" elsewhere (an endpoint on a named cluster, or Azure's managed compute)
     managed_capacity: str = ""
+    #: as EndpointSpec's
+    local: bool = False
 
     @property
     def cluster(self) -> str:

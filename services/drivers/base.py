@@ -59,6 +59,11 @@ class EndpointAuth:
     primary_key: str
     secondary_key: str
     token_secret: str  # HMAC key that signs aml_token tokens
+    #: An az ml ``--local`` endpoint's owner: a request with no ``Authorization`` header on a
+    #: loopback connection from a socket of this uid is let in (az ml's local endpoints take
+    #: requests with no key); anyone else's still needs the key. None: the key always.
+    #: The local gateway honours it; a cluster's data plane does not (the key always).
+    owner_uid: int | None = None
 
 
 @dataclass(frozen=True)

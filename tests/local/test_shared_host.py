@@ -242,3 +242,54 @@ async def _attack_and_check(ws: LocalWorkspace, h: Any, home: Path) -> None:
             assert path not in shown
         assert str(sockets_dir) not in shown
         assert "127.0.0.1:" not in shown.replace(str(gateway), "")
+
+
+async def test_a_local_endpoint_takes_its_owners_requests_without_a_key_and_nobody_elses(
+    h: Any,
+) -> None:
+    """az ml's ``--local`` endpoints take requests with no key (deploy-local-endpoint.sh
+    curls one so). Here such an endpoint lets in a keyless request only from a loopback
+    socket of its owner's uid; another user (uid 65534) still gets 401 without the key and
+    200 with it; an endpoint made without --local refuses its owner's keyless request too."""
+    home = Path(tempfile.mkdtemp(prefix="mdsl-", dir="/tmp"))
+    try:
+        with h.running_home(home):
+            daemon.ensure_daemon()
+            async with LocalWorkspace(autostart=False, poll_interval=0.05) as ws:
+                await h.ensure_cluster(ws)
+                await h.ensure_model(ws)
+                for name, local in (("sl-local", True), ("sl-plain", False)):
+                    spec = EndpointSpec(name=name, compute="myaks", local=local)
+                    await h.wait(await ws.create_endpoint(spec))
+                    await h.wait(
+                        await ws.create_deployment(h.deployment("blue", name), all_traffic=True)
+                    )
+                assert (await ws.get_endpoint("sl-local")).local is True
+                local_uri = (await ws.get_endpoint("sl-local")).scoring_uri
+                plain_uri = (await ws.get_endpoint("sl-plain")).scoring_uri
+                key = (await ws.get_keys("sl-local")).primaryKey
+                async with httpx.AsyncClient(timeout=30) as client:
+                    own = await client.post(local_uri, content=SAMPLE)
+                    assert own.status_code == 200, own.text
+                    wrong = await client.post(
+                        local_uri, content=SAMPLE, headers={"Authorization": "Bearer nope"}
+                    )
+                    assert wrong.status_code == 401  # a key given is checked as ever
+                    assert (await client.post(plain_uri, content=SAMPLE)).status_code == 401
+                for d in (home, home / "data", home / "state"):
+                    d.chmod(0o755)
+                status = daemon.daemon_status()
+                seen = _as_nobody(
+                    AS_NOBODY_THROUGH_GATEWAY,
+                    local_uri,
+                    key,
+                    f"{status['gateway']}/metrics",
+                    str(status["metrics_token_file"]),
+                    SAMPLE.decode(),
+                )
+                assert seen["with_key"] == 200
+                assert seen["without_key"] == 401
+    finally:
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)

@@ -298,7 +298,7 @@ def test_a_schema_4_database_keeps_its_changes_as_updates(tmp_path) -> None:  # 
     db.close()
 
     store = Store(path)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     assert [c.action for c in store.history("ep")] == ["update", "update"]
     store.update_endpoint("ep", description="e")
     assert store.history("ep")[-1].changed == {"description": ["d", "e"]}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -274,6 +275,7 @@ class Engine:
                 primary_key=ep.primary_key,
                 secondary_key=ep.secondary_key,
                 token_secret=ep.token_secret,
+                owner_uid=os.getuid() if ep.local else None,
             ),
             traffic=dict(ep.traffic),
             mirror_traffic=dict(ep.mirror_traffic),
@@ -331,6 +333,7 @@ class Engine:
             error=error or note,
             revision=str(ep.revision),
             scoring_uri_source=source,
+            local=ep.local,
         )
 
     async def list_endpoints(self) -> list[Endpoint]:
@@ -362,6 +365,7 @@ class Engine:
             state=ProvisioningState.CREATING,
             error=None,
             created_at=time.time(),
+            local=spec.local,
         )
 
     async def create_endpoint(self, spec: EndpointSpec) -> Operation:

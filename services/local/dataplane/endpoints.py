@@ -18,6 +18,7 @@ class RoutedEndpoint:
         self.mode = str(route.auth.mode)
         self.keys = [route.auth.primary_key.encode(), route.auth.secondary_key.encode()]
         self.secret = route.auth.token_secret
+        self.owner_uid = route.auth.owner_uid
         peers = sorted((n, int(w)) for n, w in route.traffic.items() if int(w) > 0)
         self.names = [n for n, _ in peers]
         self.weights = [w for _, w in peers]

@@ -42,7 +42,10 @@ Behaviour, per request:
 * auth: ``key`` mode takes ``Authorization: Bearer KEY`` with the primary or the
   secondary key (constant-time compare); ``aml_token`` mode a JWT signed with the
   endpoint's token secret (see ``services/scoring/host.py``, HS256 tokens); ``none`` takes anything. Otherwise 401
-  with the reason in JSON. The ``Authorization`` header is never forwarded nor logged;
+  with the reason in JSON. The ``Authorization`` header is never forwarded nor logged.
+  An az ml ``--local`` endpoint (``EndpointAuth.owner_uid``) also takes a request with no
+  ``Authorization`` header from a loopback socket of its owner's uid (:mod:`.peeruid`),
+  as az ml's local endpoints take requests with no key; other users still need the key;
 * ``azureml-model-deployment: NAME`` pins the request to that deployment (404 if the
   endpoint has none of that name); otherwise smooth weighted round robin (nginx's
   algorithm) over the traffic weights, which hits the exact ratio over every window of
@@ -102,6 +105,7 @@ from .backends import Backend, Instance, QueueTimeout, client_session, expire
 from .endpoints import RoutedEndpoint
 from .forwarding import CLIENT_IDS, error_response, fetch_swagger, forward, mirror_send
 from .metrics import exposition
+from .peeruid import peer_uid
 from .stats import DeploymentStats
 
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
@@ -356,6 +360,7 @@ class Gateway:
         elif (
             ep.mode != "none"
             and (reason := ep.authenticate(request.headers.get("Authorization"))) is not None
+            and not self._owners_own(request, ep)
         ):
             answer = error_response(401, "Unauthorized", reason, rid)
         else:
@@ -366,6 +371,18 @@ class Gateway:
         # would let any local user grow the table (and /metrics) without bound
         label = name if ep is not None else UNKNOWN_ENDPOINT
         return name, rid, self._refused(label, answer, count=count)
+
+    @staticmethod
+    def _owners_own(request: web.Request, ep: RoutedEndpoint) -> bool:
+        """A request with no ``Authorization`` header to an az ml ``--local`` endpoint, on a
+        connection from a socket of the endpoint owner's uid (:mod:`.peeruid`)."""
+        if ep.owner_uid is None or "Authorization" in request.headers:
+            return False
+        transport = request.transport
+        if transport is None:
+            return False
+        uid = peer_uid(transport.get_extra_info("peername"), transport.get_extra_info("sockname"))
+        return uid is not None and uid == ep.owner_uid
 
     async def _health(self, _request: web.Request) -> web.Response:
         return web.Response(text="Healthy")

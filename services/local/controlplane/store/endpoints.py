@@ -29,6 +29,9 @@ class EndpointRow:
     error: str | None
     created_at: float
     revision: int = 0
+    #: made with az ml's --local: its owner's own requests need no key (the gateway checks
+    #: the connection's uid); anyone else's still do
+    local: bool = False
 
 
 class EndpointRecords(HistoryRecords):
@@ -76,6 +79,7 @@ class EndpointRecords(HistoryRecords):
             error=row["error"],
             created_at=row["created_at"],
             revision=int(row["revision"]),
+            local=bool(row["local"]),
         )
 
     def endpoints(self, cluster: str | None = None) -> list[EndpointRow]:
@@ -94,7 +98,7 @@ class EndpointRecords(HistoryRecords):
             db.execute(
                 "INSERT INTO endpoints(name, cluster, auth_mode, description, tags, traffic, "
                 "mirror_traffic, control, primary_key, secondary_key, token_secret, state, "
-                "error, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "error, created_at, local) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     ep.name,
                     ep.cluster,
@@ -110,6 +114,7 @@ class EndpointRecords(HistoryRecords):
                     ep.state.value,
                     ep.error,
                     ep.created_at,
+                    int(ep.local),
                 ),
             )
             rev = self._record(db, "endpoint", ep.name, None, self.endpoint_view(ep))

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 7
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clusters (
@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS endpoints (
     state TEXT NOT NULL,
     error TEXT,
     created_at REAL NOT NULL,
-    revision INTEGER NOT NULL DEFAULT 0
+    revision INTEGER NOT NULL DEFAULT 0,
+    local INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS deployments (
     endpoint TEXT NOT NULL REFERENCES endpoints(name) ON DELETE CASCADE,
@@ -101,6 +102,8 @@ CREATE TABLE IF NOT EXISTS deployment_envs (
     PRIMARY KEY (endpoint, name)
 );
 """
+#: schema 6 -> 7: endpoints made with az ml's --local (their owner's requests need no key)
+TO_7 = ("ALTER TABLE endpoints ADD COLUMN local INTEGER NOT NULL DEFAULT 0",)
 #: schema 4 -> 5: what each change did (the audit history: create, update, delete, ...);
 #: the index on revision (in SCHEMA) bounds the whole table cheaply
 TO_5 = ("ALTER TABLE changes ADD COLUMN action TEXT NOT NULL DEFAULT 'update'",)
