@@ -458,6 +458,35 @@ class MetricsReport:
     missing: dict[str, str] = field(default_factory=dict)
 
 
+#: The history windows ``get_metrics_history`` takes: name -> (seconds, seconds between
+#: points), so a plot holds 30-300 points whatever the window (a back end whose finest grain
+#: is coarser, as Azure Monitor's one minute, uses its own).
+METRICS_WINDOWS: dict[str, tuple[int, int]] = {
+    "5m": (300, 10),
+    "1h": (3600, 60),
+    "24h": (86400, 300),
+    "7d": (7 * 86400, 3600),
+}
+
+
+@dataclass(frozen=True)
+class MetricsHistory:
+    """What ``get_metrics_history`` answers: per deployment, points ``step_s`` seconds apart
+    over the last ``window`` (a key of :data:`METRICS_WINDOWS`), oldest first.
+
+    Each point is a :class:`MetricSample` whose ``ts`` is the end of its step;
+    ``requests_total``, ``errors_total`` and ``status_codes`` (by class: ``"2xx"``,
+    ``"4xx"``, ``"5xx"``) count the requests of that step, ``requests_per_second`` and
+    ``error_rate`` are over it; latency p95/p99 are the highest of the step (p50 weighted
+    by requests), CPU and memory its average, ``replicas_ready`` its fewest. A step with no
+    sample has no point (a gap, not a zero). ``missing``: as in :class:`MetricsReport`."""
+
+    window: str
+    step_s: int
+    points: list[MetricSample] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class InvokeResult:
     status: int

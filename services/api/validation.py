@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import inputs, vmsizes
 from .domain import (
+    METRICS_WINDOWS,
     ClusterPurpose,
     ClusterSpec,
     DeploymentSpec,
@@ -181,6 +182,16 @@ def log_container(value: Any, field: str = "container") -> str | None:
         "inference-server: the scoring server's log; storage-initializer: the download "
         "of the model and code before it starts",
     )
+
+
+def metrics_window(value: Any, field: str = "window") -> tuple[str, int, int]:
+    """(name, seconds, step seconds) of a metrics history window (:data:`METRICS_WINDOWS`)."""
+    key = str(value).strip().lower()
+    if key not in METRICS_WINDOWS:
+        raise InvalidInput(
+            field, value, f"must be one of: {', '.join(METRICS_WINDOWS)}", "e.g. --window 1h"
+        )
+    return (key, *METRICS_WINDOWS[key])
 
 
 # --------------------------------------------------------------------------- quantities

@@ -32,6 +32,7 @@ from .domain import (
     InvokeResult,
     KeyType,
     LogLine,
+    MetricsHistory,
     MetricsReport,
     Model,
     ModelSpec,
@@ -361,6 +362,21 @@ class Workspace(abc.ABC):
     async def get_metrics(self, endpoint: str | None = None) -> MetricsReport:
         """One sample per deployment (of one endpoint, or all), as of now, and why some
         metrics are missing, if they are."""
+
+    async def get_metrics_history(
+        self, endpoint: str | None = None, deployment: str | None = None, *, window: str = "1h"
+    ) -> MetricsHistory:
+        """The history of one deployment (or of one endpoint's, or all) over the last
+        ``window`` (``5m``, ``1h``, ``24h``, ``7d``: ``domain.METRICS_WINDOWS``), at the
+        resolution the window picks (see ``MetricsHistory``). The local control plane samples
+        every 10 s into bounded storage whether or not anyone watches; Azure ML asks Azure
+        Monitor for the window. Raises ``InvalidInput`` for another window."""
+        from .errors import BackendError
+
+        raise BackendError(
+            f"metrics history is not available on this back end ({self.kind})",
+            fix="watch the live figures (dashboard: Metrics)",
+        )
 
     async def stream_metrics(
         self, endpoint: str | None = None, *, interval: float = 1.0

@@ -38,6 +38,7 @@ from ..api.domain import (
     InvokeResult,
     KeyType,
     LogLine,
+    MetricsHistory,
     MetricsReport,
     Model,
     ModelSpec,
@@ -653,6 +654,15 @@ class LocalWorkspace(Workspace):
         if isinstance(data, list):  # a control plane from before ?notes=1
             data = {"samples": data}
         return from_dict(MetricsReport, data)
+
+    async def get_metrics_history(
+        self, endpoint: str | None = None, deployment: str | None = None, *, window: str = "1h"
+    ) -> MetricsHistory:
+        params = {"window": validation.metrics_window(window)[0]}
+        params.update({k: v for k, v in (("endpoint", endpoint), ("deployment", deployment)) if v})
+        return from_dict(
+            MetricsHistory, await self._call("GET", "/v1/metrics/history", params=params)
+        )
 
     # ------------------------------------------------------------------ dry run
     async def render_manifests(

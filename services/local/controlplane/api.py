@@ -556,6 +556,17 @@ def build_app(
         report = await engine.get_metrics(request.query.get("endpoint") or None)
         return _json(report if _bool_query(request, "notes") else report.samples)
 
+    @route("GET", "/v1/metrics/history")
+    async def metrics_history(request: web.Request) -> web.StreamResponse:
+        """``?endpoint=&deployment=&window=5m|1h|24h|7d``: the sampled history
+        (``MetricsHistory``) of one deployment, one endpoint's or all."""
+        q = request.query
+        return _json(
+            await engine.get_metrics_history(
+                q.get("endpoint") or None, q.get("deployment") or None, q.get("window") or "1h"
+            )
+        )
+
     # -- dry run ------------------------------------------------------------------------
     @route("POST", "/v1/render")
     async def render(request: web.Request) -> web.StreamResponse:

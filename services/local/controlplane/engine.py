@@ -46,6 +46,7 @@ from ...api.domain import (
     KeyType,
     LogLine,
     MetricSample,
+    MetricsHistory,
     MetricsReport,
     Model,
     ModelSpec,
@@ -79,6 +80,7 @@ from .envstore import EnvironmentStore
 from .models import Models
 from .operations import Operations, Work, message_of
 from .restore import restore_all
+from .sampler import Sampler
 from .store.db import Store
 from .store.endpoints import EndpointRow
 from .store.history import StaleRevision
@@ -123,11 +125,13 @@ class Engine:
         self.deployments = Deployments(self)
         self.access = Access(self)
         self.audit = Audit(self)
+        self.sampler = Sampler(self)
 
     # ================================================================== lifecycle
     async def restore(self) -> None:
         """Recreate every driver, route and deployment from the records (daemon start)."""
         self.audit.start()
+        self.sampler.start()
         await restore_all(self)
 
     def cancel_copies(self) -> None:
@@ -138,6 +142,7 @@ class Engine:
     async def close(self) -> None:
         self.cancel_copies()
         await self.audit.close()
+        await self.sampler.close()
         await self.operations.close()
         for name, driver in list(self.drivers.items()):
             try:
@@ -658,3 +663,19 @@ class Engine:
         return MetricsReport(
             sorted(out, key=lambda s: (s.endpoint, s.deployment)), dict(sorted(notes.items()))
         )
+
+    async def get_metrics_history(
+        self, endpoint: str | None = None, deployment: str | None = None, window: str = "1h"
+    ) -> MetricsHistory:
+        """The history of one deployment, one endpoint's or all (:mod:`.sampler`); a
+        deleted deployment's stays in its endpoint's until retention drops it, a deleted
+        endpoint's is left out."""
+        if endpoint is not None:
+            if deployment is not None:
+                self.deployments.row(endpoint, deployment)
+            else:
+                self.endpoint_row(endpoint)
+            return await self.sampler.history(endpoint, deployment, window)
+        history = await self.sampler.history(None, None, window)
+        names = {e.name for e in self.store.endpoints()}
+        return replace(history, points=[p for p in history.points if p.endpoint in names])
