@@ -26,6 +26,7 @@ from modeldeck.services.api.domain import (
     EndpointKeys,
     LogLine,
     MetricSample,
+    MetricsHistory,
     Model,
     ProvisioningState,
     Resources,
@@ -352,6 +353,9 @@ def test_metrics_control_vs_treatment(snap_compare: Any, size: tuple[int, int]) 
 
     async def history(pilot: Pilot) -> None:
         screen = pilot.app.screen
+        # the control plane's history of the hour (a point a minute), then live samples
+        past = [p for j in range(59) for p in _samples(1060.0 - 3540 + 60 * j, j)]
+        screen.show_data(([], [ENDPOINTS[0]], MetricsHistory("1h", 60, past)))
         for k in range(60):
             screen.show_data((_samples(1000.0 + k, k), [ENDPOINTS[0]]))
         await pilot.pause()

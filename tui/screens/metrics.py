@@ -1,7 +1,10 @@
-"""Live metrics: one metric at a time, control and treatment side by side.
+"""Metrics: one metric at a time, control and treatment side by side (or every
+deployment across the width when no control is marked).
 
-Samples come from ``get_metrics`` once a second (poll-then-schedule); the plots
-cover a selectable window; a table gives the latest figures per deployment.
+The screen opens on the control plane's history (``get_metrics_history``) for its window
+(``w``: 5m, 1h, 24h, 7d), read with the first poll and again when the window changes;
+live samples come from ``get_metrics`` once a second (poll-then-schedule) and extend it.
+A table gives the latest figures per deployment.
 """
 
 from __future__ import annotations
@@ -16,16 +19,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from ...services.api.domain import Endpoint, MetricSample
+from ...services.api.domain import Endpoint, MetricSample, MetricsHistory
 from ..css import css_path
 from ..format import fmt_float
 from ..widgets.metric_plot import METRICS, WINDOWS, MetricHistory, MetricPlot
 from ..widgets.resource_table import ResourceTable
 from .base import ModeldeckScreen
 
-
-def _window_label(seconds: int) -> str:
-    return f"{seconds // 60}m" if seconds < 3600 else f"{seconds // 3600}h"
+#: how often the history of the window shown is read again
+HISTORY_REFRESH_S = 60.0
 
 
 class MetricsScreen(ModeldeckScreen):
@@ -36,6 +38,7 @@ class MetricsScreen(ModeldeckScreen):
         Binding("m", "next_metric", "Next metric"),
         Binding("M", "prev_metric", "Prev metric", show=False, key_display="M"),
         Binding("w", "next_window", "Window"),
+        Binding("W", "prev_window", "Prev window", show=False, key_display="W"),
         Binding("escape", "back", "Back", show=False),
     ]
 
@@ -44,11 +47,12 @@ class MetricsScreen(ModeldeckScreen):
         self.endpoint_name = endpoint
         self.history = MetricHistory()
         self.metric_index = 0
-        self.window_index = 0
+        self.window_index = WINDOWS.index("1h")  # the last hour: what just happened
         self.controls: set[str] = set()
         #: endpoint -> why some of its metrics are missing, from this screen's last report
         self.missing: dict[str, str] = {}
         self.clock = time.time  # the plots' "now" (tests may pin it)
+        self._history_read_at = 0.0
 
     def title_text(self) -> str:
         return f"Metrics {self.endpoint_name}" if self.endpoint_name else "Metrics"
@@ -78,30 +82,49 @@ class MetricsScreen(ModeldeckScreen):
         super().on_mount()
         self.redraw()
 
-    async def fetch(self) -> tuple[list[MetricSample], list[Endpoint] | None]:
-        if self.endpoint_name:
-            report, endpoints = await asyncio.gather(
-                self.workspace.get_metrics(self.endpoint_name),
-                self.workspace.get_endpoint(self.endpoint_name),
-                return_exceptions=True,
-            )
-            eps = [endpoints] if isinstance(endpoints, Endpoint) else None
+    @property
+    def window(self) -> str:
+        return WINDOWS[self.window_index]
+
+    async def _history(self, window: str) -> MetricsHistory | None:
+        """The history of ``window``, unless the one held is of it and recent (None: keep
+        it; re-read each minute, so the live samples' hour never leaves a gap)."""
+        held = self.history.past_window == window
+        if held and time.monotonic() - self._history_read_at < HISTORY_REFRESH_S:
+            return None
+        self._history_read_at = time.monotonic()
+        return await self.workspace.get_metrics_history(self.endpoint_name, window=window)
+
+    async def fetch(
+        self,
+    ) -> tuple[list[MetricSample], list[Endpoint] | None, MetricsHistory | None]:
+        ws = self.workspace
+        name = self.endpoint_name
+        report, eps_or_exc, history = await asyncio.gather(
+            ws.get_metrics(name),
+            ws.get_endpoint(name) if name else ws.list_endpoints(),
+            self._history(self.window),
+            return_exceptions=True,
+        )
+        if isinstance(eps_or_exc, Endpoint):
+            eps: list[Endpoint] | None = [eps_or_exc]
         else:
-            report, eps_or_exc = await asyncio.gather(
-                self.workspace.get_metrics(),
-                self.workspace.list_endpoints(),
-                return_exceptions=True,
-            )
             eps = eps_or_exc if isinstance(eps_or_exc, list) else None
         if isinstance(report, BaseException):
             raise report
+        if isinstance(history, BaseException):  # the live figures still show; say why not
+            report.missing.setdefault("*", f"no history: {history}")
+            history = None
         self.missing = dict(report.missing)  # polls of one screen never overlap (base.py)
-        return report.samples, eps
+        return report.samples, eps, history
 
-    def show(self, data: tuple[list[MetricSample], list[Endpoint] | None]) -> None:
-        samples, endpoints = data
+    def show(self, data: tuple[Any, ...]) -> None:
+        samples, endpoints = data[0], data[1]
+        history = data[2] if len(data) > 2 else None
         if endpoints is not None:
             self.controls = {f"{e.name}/{e.control}" for e in endpoints if e.control}
+        if history is not None and history.window == self.window:
+            self.history.load(history)
         self.history.add(samples)
         if self.is_current:  # a hidden view only records; it redraws when it comes back
             self.redraw(samples)
@@ -116,48 +139,61 @@ class MetricsScreen(ModeldeckScreen):
 
     def redraw(self, samples: list[MetricSample] | None = None) -> None:
         metric = METRICS[self.metric_index]
-        window = WINDOWS[self.window_index]
+        window = self.window
         now = self.clock()
-        keys = sorted(self.history.samples)
+        keys = self.history.keys()
         controls = [k for k in keys if k in self.controls]
         treatments = [k for k in keys if k not in self.controls]
         label = (lambda k: k.split("/", 1)[1]) if self.endpoint_name else (lambda k: k)
-        self.query_one("#metric-title", Static).update(
-            f"[b]{metric.title}[/] ({metric.unit}) over the last {_window_label(window)}   "
-            f"[dim]m: next metric  w: window[/]"
-        )
+        keys_help = "[dim]m: next metric  w: window (5m 1h 24h 7d)[/]"
+        title = self.query_one("#metric-title", Static)
+        title.update(f"[b]{metric.title}[/] ({metric.unit}) over the last {window}   {keys_help}")
         missing = {e: why for e, why in self.missing.items() if self.endpoint_name in (None, e)}
         if missing:  # say why CPU/memory (or more) are blank, rather than show nothing
-            self.query_one("#metric-title", Static).update(
-                f"[b]{metric.title}[/] ({metric.unit})   [yellow]⚠ "
+            title.update(
+                f"[b]{metric.title}[/] ({metric.unit}) over the last {window}   [yellow]⚠ "
                 + escape("; ".join(f"{e}: {why}" for e, why in sorted(missing.items())))
                 + "[/]"
             )
         if not keys:
-            self.query_one("#metric-title", Static).update(
-                f"[b]{metric.title}[/]: no metrics yet (no deployments, or no samples yet)   [dim]m: next metric  w: window[/]"
+            title.update(
+                f"[b]{metric.title}[/]: no metrics yet (no deployments, or no samples yet)   "
+                + keys_help
             )
-        self.query_one("#plot-control", MetricPlot).draw(
-            "control: "
-            + (", ".join(label(k) for k in controls) or "none marked (traffic screen: c)"),
-            [(label(k), *self.history.series(k, metric, window, now)) for k in controls],
-            window,
-        )
+
+        def lines(group: list[str]) -> list[tuple[str, list[float], list[float]]]:
+            return [(label(k), *self.history.series(k, metric, window, now)) for k in group]
+
+        control_plot = self.query_one("#plot-control", MetricPlot)
+        # no control marked: every deployment across the width, not an empty half
+        if control_plot.display != bool(controls):  # a change of layout only when it changes
+            control_plot.display = bool(controls)
+        if controls:
+            control_plot.draw(
+                "control: " + ", ".join(label(k) for k in controls),
+                lines(controls),
+                window,
+                ceiling=metric.ceiling,
+            )
         self.query_one("#plot-treatment", MetricPlot).draw(
-            "treatment" + ("s" if len(treatments) != 1 else ""),
-            [(label(k), *self.history.series(k, metric, window, now)) for k in treatments],
+            ("treatment" + ("s" if len(treatments) != 1 else ""))
+            if controls
+            else "deployments (no control marked: Traffic screen, c)",
+            lines(treatments),
             window,
+            ceiling=metric.ceiling,
         )
         rows: dict[str, tuple[Any, ...]] = {}
         for k in keys:
             s = self.history.latest(k)
             if s is None:
                 continue
+            live = bool(self.history.samples.get(k))  # a history point counts its step only
             rows[k] = (
                 label(k),
                 "control" if k in self.controls else "treatment",
                 f"{s.requests_per_second:.1f}",
-                str(s.requests_total),
+                str(s.requests_total) if live else "-",
                 fmt_float(s.latency_p50_ms),
                 fmt_float(s.latency_p95_ms),
                 f"{s.error_rate * 100:.1f}",
@@ -180,8 +216,17 @@ class MetricsScreen(ModeldeckScreen):
         self.redraw()
 
     def action_next_window(self) -> None:
-        self.window_index = (self.window_index + 1) % len(WINDOWS)
+        self._set_window(self.window_index + 1)
+
+    def action_prev_window(self) -> None:
+        self._set_window(self.window_index - 1)
+
+    def _set_window(self, index: int) -> None:
+        """Show the window at once with what is held, and read its history now."""
+        self.window_index = index % len(WINDOWS)
         self.redraw()
+        if self.mdapp.autoload:
+            self.poll_now()
 
     def current_filter(self) -> str:
         return self.query_one("#metric-table", ResourceTable).filter.pattern
