@@ -59,9 +59,10 @@ class HistoryScreen(ResourceListScreen):
         self.missing = history.missing
         ordered = list(reversed(history.changes))  # newest first
         self.changes = {f"{i:06d}": c for i, c in enumerate(ordered)}
+        rows = {key: audit.row(c) for key, c in self.changes.items()}
         self.sync_rows(
             {
-                key: (_when(c.at), c.actor, c.target, c.action, audit.what(c))
+                key: (_when(c.at), c.actor, rows[key]["target"], c.action, rows[key]["what"])
                 for key, c in self.changes.items()
             }
         )
