@@ -159,3 +159,32 @@ def build(leaf: Leaf) -> None:
     )
     flags.local(p, "show the logs")
     flags.finish(p)
+
+    p = leaf(
+        "metrics",
+        "cmd_metrics:deployment_metrics",
+        "Show a deployment's metrics history (requests, status classes, latency, CPU, memory)",
+        [
+            f"{PROG} online-deployment metrics -e my-endpoint -n blue",
+            f"{PROG} online-deployment metrics -e my-endpoint -n blue --window 24h -o table",
+        ],
+        description=(
+            "Print the deployment's metrics over the last --window, a point per step: requests\n"
+            "per second, requests by status class (2xx, 4xx, 5xx), error rate, latency\n"
+            "p50/p95/p99, CPU and memory, ready replicas. The step follows the window: 5m: 10 s,\n"
+            "1h: 1 min, 24h: 5 min, 7d: 1 h (Azure ML: Azure Monitor's, at least 1 min).\n"
+            "The local control plane samples every deployment every 10 s whether or not anyone\n"
+            "watches, and keeps 10 s steps for 24 h and 1 min steps for 30 days; Azure ML reads\n"
+            "Azure Monitor's history. This command is modeldeck's own: az ml has none (its\n"
+            "figures are in Azure Monitor: az monitor metrics list)."
+        ),
+    )
+    _deployment(p)
+    p.add_argument(
+        "--window",
+        default="1h",
+        metavar="WINDOW",
+        help="how far back: 5m, 1h, 24h or 7d (default: 1h)",
+    )
+    flags.local(p, "show the deployment's metrics")
+    flags.finish(p)
