@@ -47,15 +47,15 @@ def render(
     if isinstance(data, Raw):
         return str(data)
     queried = apply_query(data, query)
-    if fmt == "none":
+    if fmt == "none" or queried is None:
+        # knack prints a command's result only when it is not None (knack/cli.py, invoke):
+        # an unknown --query path prints nothing, in every format, and exits 0
         return ""
     if fmt in ("json", "jsonc"):
         return json.dumps(queried, indent=2, ensure_ascii=False, default=str)
     if fmt in ("yaml", "yamlc"):
         import yaml  # deferred
 
-        if queried is None:
-            return "null"
         return yaml.safe_dump(queried, sort_keys=False, allow_unicode=True).rstrip("\n")
     if fmt == "tsv":
         return tsv(queried)

@@ -46,6 +46,12 @@ def test_query_is_applied_before_formatting() -> None:
     )
 
 
+def test_an_unknown_query_path_prints_nothing_in_every_format() -> None:
+    # az (knack/cli.py) prints a result only when it is not None: empty output, exit 0
+    for fmt in ("json", "yaml", "tsv", "table"):
+        assert render({"name": "ep"}, fmt, "no.such.key") == "", fmt
+
+
 def test_tsv_scalar_prints_bare_for_shell_capture() -> None:
     assert render(KEYS, "tsv", "primaryKey") == "pk-123"
     assert render(ENDPOINT, "tsv", "scoring_uri") == ENDPOINT["scoring_uri"]
