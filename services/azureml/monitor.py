@@ -22,6 +22,7 @@ from typing import Any
 
 from ..api.domain import MetricSample
 from ..api.errors import ModeldeckError
+from ..armids import parse_time
 from .arm import METRICS_API_VERSION, ArmClient
 
 BATCH_API_VERSION = "2024-02-01"
@@ -39,6 +40,80 @@ DEPLOYMENT_METRICS = (
     "CpuMemoryUtilizationPercentage",
     "DeploymentCapacity",
 )
+
+
+#: Azure Monitor's time grains (``interval``), finest first: a history's step is the first
+#: at least as long as the window's (learn.microsoft.com/rest/api/monitor/metrics/list:
+#: ``interval``; the online endpoints' metrics are kept per minute, PT1M)
+GRAINS = (
+    (60, "PT1M"),
+    (300, "PT5M"),
+    (900, "PT15M"),
+    (1800, "PT30M"),
+    (3600, "PT1H"),
+    (21600, "PT6H"),
+    (43200, "PT12H"),
+    (86400, "P1D"),
+)
+
+
+def history_points(
+    endpoint: str,
+    deployments: list[str],
+    requests: dict[str, Any],
+    latency: dict[str, Any],
+    step: int,
+    now: float,
+) -> list[MetricSample]:
+    """Azure Monitor's series as history points (a grain with no value: no point). A
+    point's ``ts`` is the end of its grain (Azure stamps the start), at most ``now``."""
+    counts: dict[tuple[str, float], dict[str, int]] = {}
+    lat: dict[tuple[str, float], dict[str, float]] = {}
+    for body, into in ((requests, None), (latency, lat)):
+        for metric in body.get("value") or []:
+            mname = ((metric.get("name") or {}).get("value")) or ""
+            for series in metric.get("timeseries") or []:
+                dims = {
+                    str((m.get("name") or {}).get("value", "")).lower(): str(m.get("value", ""))
+                    for m in series.get("metadatavalues") or []
+                }
+                dep = dims.get("deployment")
+                if dep not in deployments:
+                    continue
+                for p in series.get("data") or []:
+                    at = parse_time(p.get("timeStamp"))
+                    value = p.get("total", p.get("average")) if into is None else p.get("average")
+                    if at is None or value is None:
+                        continue
+                    if into is None:
+                        klass = dims.get("statuscodeclass", "")
+                        acc = counts.setdefault((dep, at), {})
+                        acc[klass] = acc.get(klass, 0) + int(value)
+                    else:
+                        into.setdefault((dep, at), {})[mname] = float(value)
+    out = []
+    for dep, at in sorted(set(counts) | set(lat), key=lambda k: (k[0], k[1])):
+        codes = counts.get((dep, at), {})
+        m = lat.get((dep, at), {})
+        total = sum(codes.values())
+        errors = sum(v for k, v in codes.items() if k[:1] == "5")
+        end = min(at + step, now)
+        out.append(
+            MetricSample(
+                ts=end,
+                endpoint=endpoint,
+                deployment=dep,
+                requests_total=total,
+                requests_per_second=total / max(end - at, 1.0),
+                errors_total=errors,
+                error_rate=errors / total if total else 0.0,
+                latency_p50_ms=m.get("RequestLatency_P50"),
+                latency_p95_ms=m.get("RequestLatency_P95"),
+                latency_p99_ms=m.get("RequestLatency_P99"),
+                status_codes={k: v for k, v in sorted(codes.items()) if k in ("2xx", "4xx", "5xx")},
+            )
+        )
+    return out
 
 
 def monitor_scope(metrics_endpoint: str) -> str:
@@ -277,3 +352,71 @@ class Metrics:
 
         groups = await asyncio.gather(*(one(e) for e in endpoints))
         return [s for g in groups for s in g]
+
+    # -- history: Azure Monitor keeps it; one ARM call per endpoint and kind ------------------
+    async def history(
+        self,
+        endpoints: list[dict[str, Any]],
+        deployment: str | None,
+        window: str,
+        missing: dict[str, str],
+    ) -> tuple[int, list[MetricSample]]:
+        """(step, points) of the last ``window`` (see ``MetricsHistory``): requests split
+        by deployment and status class, and latencies split by deployment, at the Azure
+        Monitor time grain nearest the window's step (one minute at least). Azure Monitor
+        has no history of the replicas here, and the deployments' CPU and memory are not
+        read for it: said in ``missing``."""
+        from ..api.validation import metrics_window
+
+        _, seconds, wanted = metrics_window(window)
+        step, grain = next((s, g) for s, g in GRAINS if s >= wanted)
+        now = time.time()
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        start = (now - seconds) // step * step  # whole grains
+        span = f"{time.strftime(fmt, time.gmtime(start))}/{time.strftime(fmt, time.gmtime(now))}"
+        sem = asyncio.Semaphore(16)
+
+        async def one(ep: dict[str, Any], names: tuple[str, ...], split: str) -> dict[str, Any]:
+            params = {
+                "api-version": METRICS_API_VERSION,
+                "metricnames": ",".join(names),
+                "timespan": span,
+                "interval": grain,
+                "aggregation": "average,total",
+                "$filter": split,
+            }
+            async with sem:
+                try:
+                    resp = await self.arm.request(
+                        "GET",
+                        f"{ep.get('id')}/providers/Microsoft.Insights/metrics",
+                        params=params,
+                        kind="endpoint",
+                        name=str(ep.get("name")),
+                    )
+                    return resp.json() or {}
+                except ModeldeckError as exc:
+                    missing[str(ep.get("name"))] = exc.message
+                    return {}
+
+        bodies = await asyncio.gather(
+            *(
+                one(ep, names, split)
+                for ep in endpoints
+                for names, split in (
+                    (("RequestsPerMinute",), "deployment eq '*' and statusCodeClass eq '*'"),
+                    (ENDPOINT_METRICS[1:], "deployment eq '*'"),
+                )
+            )
+        )
+        out: list[MetricSample] = []
+        for k, ep in enumerate(endpoints):
+            name = str(ep.get("name"))
+            deps = [d for d in _deployments_of(ep) if deployment in (None, d)]
+            out += history_points(name, deps, bodies[2 * k], bodies[2 * k + 1], step, now)
+            missing.setdefault(
+                name,
+                "Azure Monitor: the history has requests and latency; CPU, memory and "
+                "replicas are the live figures only",
+            )
+        return step, out

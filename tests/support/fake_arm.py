@@ -131,6 +131,12 @@ class FakeArm:
     logs: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
     metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    #: endpoint -> the minutes Azure Monitor holds of it: (epoch of the minute, deployment,
+    #: status code class or "", {metric: the minute's value}); with any, the ARM metrics
+    #: call answers the time series of its ``timespan`` at its ``interval``
+    metric_minutes: dict[str, list[tuple[float, str, str, dict[str, float]]]] = field(
+        default_factory=dict
+    )
     #: (endpoint, deployment) -> {metric: value} of the deployment resource (batch API)
     deployment_metrics: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     ops: dict[str, Op] = field(default_factory=dict)
@@ -1049,6 +1055,8 @@ class FakeArm:
         if name not in self.endpoints:
             return _not_found("onlineEndpoints", name)
         names = request.query.get("metricnames", "").split(",")
+        if name in self.metric_minutes:
+            return self._metric_series(request, name, names)
         if request.query.get("$filter") != "deployment eq '*'" or not request.query.get("timespan"):
             return _error(400, "BadRequest", "Expected $filter=deployment eq '*' and a timespan.")
         data = self.metrics.get(name, {})
@@ -1083,6 +1091,84 @@ class FakeArm:
                 "cost": 0,
                 "timespan": request.query["timespan"],
                 "interval": "PT1M",
+                "value": value,
+                "namespace": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
+                "resourceregion": self.location,
+            }
+        )
+
+    def _metric_series(self, request: web.Request, name: str, names: list[str]) -> web.Response:
+        """Azure Monitor's answer over a timespan: one series per value of the dimensions
+        the ``$filter`` splits by (``dim eq '*'``), a point per grain of ``interval`` (every
+        grain listed, a value only where there is data: ``total`` sums the minutes,
+        ``average`` averages them); a dimension the metric does not have is refused."""
+        q = request.query
+        interval = q.get("interval", "PT1M")
+        if interval not in METRIC_GRAINS:
+            return _error(400, "BadRequest", f"Invalid interval '{interval}'.")
+        try:
+            start, end = (_epoch(t) for t in q.get("timespan", "").split("/"))
+        except ValueError:
+            return _error(400, "BadRequest", "Invalid timespan: expected START/END (ISO 8601).")
+        clauses = [c.strip() for c in q.get("$filter", "").split(" and ") if c.strip()]
+        split = [c.split(" eq ")[0].strip() for c in clauses if c.endswith("'*'")]
+        for metric in names:
+            have = METRIC_DIMENSIONS.get(metric, set())
+            if not {d.lower() for d in split} <= have:
+                return _error(
+                    400,
+                    "BadRequest",
+                    f"Metric: {metric} does not support requested dimension combination: "
+                    f"{','.join(split)}, supported ones are: {','.join(sorted(have))}",
+                )
+        grain = METRIC_GRAINS[interval]
+        stamps = range(int(start // grain * grain), int(end), grain)
+        value = []
+        for metric in names:
+            agg = "total" if metric == "RequestsPerMinute" else "average"
+            groups: dict[tuple[tuple[str, str], ...], dict[int, list[float]]] = {}
+            for minute, dep, klass, values in self.metric_minutes[name]:
+                if metric not in values or not start <= minute < end:
+                    continue
+                dims = {"deployment": dep, "statuscodeclass": klass}
+                key = tuple((d, dims.get(d.lower(), "")) for d in split)
+                at = int(minute // grain * grain)
+                groups.setdefault(key, {}).setdefault(at, []).append(values[metric])
+            series = []
+            for key, by in sorted(groups.items()):
+                data = []
+                for at in stamps:
+                    point: dict[str, Any] = {
+                        "timeStamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+                    }
+                    got = by.get(at)
+                    if got:
+                        point[agg] = sum(got) if agg == "total" else sum(got) / len(got)
+                    data.append(point)
+                series.append(
+                    {
+                        "metadatavalues": [
+                            {"name": {"value": d.lower(), "localizedValue": d}, "value": v}
+                            for d, v in key
+                        ],
+                        "data": data,
+                    }
+                )
+            value.append(
+                {
+                    "id": f"{self.ws_path}/onlineEndpoints/{name}/providers/Microsoft.Insights/metrics/{metric}",
+                    "type": "Microsoft.Insights/metrics",
+                    "name": {"value": metric, "localizedValue": metric},
+                    "unit": "Milliseconds" if metric.startswith("RequestLatency") else "Count",
+                    "timeseries": series,
+                    "errorCode": "Success",
+                }
+            )
+        return web.json_response(
+            {
+                "cost": 0,
+                "timespan": q["timespan"],
+                "interval": interval,
                 "value": value,
                 "namespace": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
                 "resourceregion": self.location,
@@ -1318,6 +1404,35 @@ def _put_answer(new: dict[str, Any], res: Any, headers: dict[str, str]) -> web.R
         status=201 if res is None else 200,
         headers={k: v for k, v in headers.items() if k != "Location"},
     )
+
+
+#: Azure Monitor's time grains (the metrics call's ``interval``), in seconds
+METRIC_GRAINS = {
+    "PT1M": 60,
+    "PT5M": 300,
+    "PT15M": 900,
+    "PT30M": 1800,
+    "PT1H": 3600,
+    "PT6H": 21600,
+    "PT12H": 43200,
+    "P1D": 86400,
+}
+#: the dimensions of the online endpoints' metrics, lower case (Azure Monitor's supported
+#: metrics of Microsoft.MachineLearningServices/workspaces/onlineEndpoints)
+METRIC_DIMENSIONS = {
+    "RequestsPerMinute": {"deployment", "statuscode", "statuscodeclass", "modelstatuscode"},
+    "RequestLatency": {"deployment"},
+    "RequestLatency_P50": {"deployment"},
+    "RequestLatency_P90": {"deployment"},
+    "RequestLatency_P95": {"deployment"},
+    "RequestLatency_P99": {"deployment"},
+}
+
+
+def _epoch(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).timestamp()
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
