@@ -129,6 +129,7 @@ class Cluster:
     #: the compute's type as az ml names it (Azure ML: ``aks``, ``kubernetes``); "" for
     #: modeldeck's own clusters, whose ``driver`` says it
     type: str = ""
+    location: str = ""  # Azure ML: the compute's region; "" elsewhere
     #: the local workspace's managed capacity (this host, where endpoints without
     #: ``compute`` run): made on demand, not created, scaled, detached or deleted by users
     managed: bool = False
@@ -163,6 +164,9 @@ class Model:
     type: str = "custom_model"
     original_path: str | None = None
     created_at: float | None = None
+    #: az ml's ``model archive``: hidden from ``list`` and from the latest version, still
+    #: usable by its version (``model restore`` brings it back)
+    archived: bool = False
 
     @property
     def ref(self) -> str:
@@ -220,6 +224,16 @@ class EndpointSpec:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """A resource's managed identity, in az ml's words (azure-ai-ml ``IdentitySchema``:
+    ``type`` in snake case, ``system_assigned``)."""
+
+    type: str = "system_assigned"
+    principal_id: str = ""
+    tenant_id: str = ""
+
+
+@dataclass(frozen=True)
 class Endpoint:
     name: str
     compute: str
@@ -247,6 +261,11 @@ class Endpoint:
     scoring_uri_source: str = ""
     #: as EndpointSpec's, as the back end reports it (None: it has no such setting)
     public_network_access: str | None = None
+    #: what Azure ML reports beside (ARM ``identity``, ``properties.properties``,
+    #: ``location``); the local workspace has none (the CLI prints its placeholders)
+    identity: Identity | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+    location: str = ""
     #: a managed endpoint (``compute`` "", ``kind`` "Managed") of the local workspace: the
     #: cluster record of the managed capacity its deployments run on (``compute show -n``
     #: it); "" elsewhere (an endpoint on a named cluster, or Azure's managed compute)
@@ -406,6 +425,7 @@ class Deployment:
     created_at: float | None = None
     updated_at: float | None = None
     revision: str = ""  # as Endpoint.revision
+    properties: dict[str, str] = field(default_factory=dict)  # ARM's properties.properties
 
     @property
     def name(self) -> str:
@@ -485,6 +505,29 @@ class MetricsHistory:
     step_s: int
     points: list[MetricSample] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The compact wire form: each point a list of :class:`MetricSample`'s fields in
+        ``fields`` order (24 h of 100 deployments is 28,800 points: ``to_dict`` and
+        ``from_dict`` spent seconds on them)."""
+        names = [f.name for f in dataclasses.fields(MetricSample)]
+        return {
+            "window": self.window,
+            "step_s": self.step_s,
+            "missing": dict(self.missing),
+            "fields": names,
+            "points": [[getattr(p, n) for n in names] for p in self.points],
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> MetricsHistory:
+        names = data["fields"]
+        return cls(
+            data["window"],
+            int(data["step_s"]),
+            [MetricSample(**dict(zip(names, row, strict=True))) for row in data["points"]],
+            dict(data.get("missing") or {}),
+        )
 
 
 @dataclass(frozen=True)

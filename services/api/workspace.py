@@ -16,7 +16,9 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
+from ..armids import Scope, local_scope
 from .domain import (
     ChangeHistory,
     Cluster,
@@ -111,6 +113,11 @@ class Workspace(abc.ABC):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def arm_scope(self) -> Scope:
+        """Where this workspace's resources are in ARM terms, for the ids az ml prints; the
+        local workspace's are placeholders (``services/armids.py`` says which)."""
+        return local_scope(self.name)
+
     def capabilities(self) -> frozenset[str]:
         """What this back end can do, so the UI asks rather than checks the kind.
 
@@ -195,6 +202,12 @@ class Workspace(abc.ABC):
     @abc.abstractmethod
     async def create_model(self, spec: ModelSpec) -> Model:
         """Register a file or folder as the next version (its files are copied in)."""
+
+    @abc.abstractmethod
+    async def archive_model(self, name: str, version: int, *, archived: bool = True) -> Model:
+        """az ml's ``model archive`` (``archived=False``: ``model restore``): an archived
+        version is left out of ``list_models`` unless asked for and is never the latest;
+        deployments that name it keep working."""
 
     @abc.abstractmethod
     async def delete_model(self, name: str, version: int) -> None:
@@ -292,17 +305,30 @@ class Workspace(abc.ABC):
 
     @abc.abstractmethod
     async def create_deployment(
-        self, spec: DeploymentSpec, *, all_traffic: bool = False
+        self,
+        spec: DeploymentSpec,
+        *,
+        all_traffic: bool = False,
+        skip_script_validation: bool = False,
     ) -> OperationHandle:
-        """Starts the replicas; with all_traffic the endpoint's map becomes {name: 100}."""
+        """Starts the replicas; with all_traffic the endpoint's map becomes {name: 100}.
+
+        ``skip_script_validation`` (az ml's ``--skip-script-validation``): the scoring
+        script is not parsed for ``init``/``run`` before anything runs (it must still be a
+        file in the code folder); a broken one fails the deployment when it starts."""
 
     @abc.abstractmethod
     async def update_deployment(
-        self, spec: DeploymentSpec, *, if_revision: str | None = None
+        self,
+        spec: DeploymentSpec,
+        *,
+        if_revision: str | None = None,
+        skip_script_validation: bool = False,
     ) -> OperationHandle:
         """Replace the deployment's spec (rolling: new replicas ready before old ones stop).
 
         With ``if_revision``, refused with :class:`Conflict` if the deployment changed since.
+        ``skip_script_validation``: as :meth:`create_deployment`'s.
         """
 
     @abc.abstractmethod
@@ -391,6 +417,19 @@ class Workspace(abc.ABC):
     async def get_history(self, endpoint: str | None = None) -> ChangeHistory:
         """The audit history of an endpoint and its deployments (deleted ones included),
         or of the whole workspace; oldest first, bounded by the back end."""
+
+    # -- the workspace itself ------------------------------------------------------------
+    async def show_workspace(self) -> dict[str, Any]:
+        """The workspace as ``az ml workspace show`` prints it (``services/workspaceview.py``
+        says which keys); the local workspace's Azure resources are placeholders."""
+        from ..workspaceview import local_workspace
+
+        return local_workspace(self.name)
+
+    async def list_workspaces(self) -> list[dict[str, Any]]:
+        """``az ml workspace list``: the workspaces beside this one (its resource group's on
+        Azure ML); the local workspace lists itself."""
+        return [await self.show_workspace()]
 
     # -- operations ----------------------------------------------------------------------
     @abc.abstractmethod

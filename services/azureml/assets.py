@@ -34,8 +34,11 @@ class AssetRoom(Session):
     _default_env: str  # the environment of a deployment that names none
 
     async def _model_versions(self, name: str) -> list[Model]:
-        items = await self.arm.list_all(
-            f"{self._ws}/models/{name}/versions", kind="model", name=name
+        items = await self.arm.list_all(  # archived ones too: the CLI filters, as az's list
+            f"{self._ws}/models/{name}/versions",
+            params={"listViewType": "All"},
+            kind="model",
+            name=name,
         )
         return sorted(
             (mapping.model_version_to_model(name, v) for v in items), key=lambda m: m.version
@@ -58,11 +61,8 @@ class AssetRoom(Session):
         return [m for g in groups for m in g]
 
     async def _latest_version(self, name: str) -> str:
-        container = await self.arm.get(f"{self._ws}/models/{name}", kind="model", name=name)
-        latest = (container.get("properties") or {}).get("latestVersion")
-        if latest:
-            return str(latest)
-        versions = await self._model_versions(name)
+        """The newest version not archived (the container's latestVersion may be one)."""
+        versions = [m for m in await self._model_versions(name) if not m.archived]
         if not versions:
             raise NotFound("model", name)
         return str(versions[-1].version)
@@ -124,6 +124,20 @@ class AssetRoom(Session):
             name=f"{spec.name}:{version}",
         )
         return mapping.model_version_to_model(spec.name, res.json())
+
+    async def archive_model(self, name: str, version: int, *, archived: bool = True) -> Model:
+        """ARM has no archive action: the version is PUT back with ``isArchived`` (what
+        azure-ai-ml's ``models.archive`` does)."""
+        path = f"{self._ws}/models/{name}/versions/{version}"
+        res = await self.arm.get(path, kind="model", name=f"{name}:{version}")
+        props = {
+            k: v
+            for k, v in (res.get("properties") or {}).items()
+            if k not in ("provisioningState",)  # read-only
+        }
+        body = {"properties": {**props, "isArchived": archived}}
+        put = await self.arm.request("PUT", path, kind="model", name=f"{name}:{version}", json=body)
+        return mapping.model_version_to_model(name, put.json())
 
     async def delete_model(self, name: str, version: int) -> None:
         await self.get_model(name, version)

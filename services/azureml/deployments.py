@@ -150,7 +150,11 @@ class DeploymentRoom(ConflictCheck):
         return done
 
     async def create_deployment(
-        self, spec: DeploymentSpec, *, all_traffic: bool = False
+        self,
+        spec: DeploymentSpec,
+        *,
+        all_traffic: bool = False,
+        skip_script_validation: bool = False,  # nothing parses the script before the PUT
     ) -> OperationHandle:
         validation.deployment_spec(spec)
         deps = await self._deployment_names(spec.endpoint_name)
@@ -177,7 +181,11 @@ class DeploymentRoom(ConflictCheck):
         return self._track(lro)
 
     async def update_deployment(
-        self, spec: DeploymentSpec, *, if_revision: str | None = None
+        self,
+        spec: DeploymentSpec,
+        *,
+        if_revision: str | None = None,
+        skip_script_validation: bool = False,  # as create_deployment's
     ) -> OperationHandle:
         validation.deployment_spec(spec)
         target = f"{spec.endpoint_name}/{spec.name}"

@@ -31,6 +31,7 @@ from ..api.domain import (
     DriverKind,
     Endpoint,
     EndpointSpec,
+    Identity,
     LogLine,
     Model,
     Probe,
@@ -242,6 +243,7 @@ def compute_to_cluster(res: dict[str, Any], endpoints: int = 0) -> Cluster:
         description=str(props.get("description") or ""),
         tags=_user_tags(tags),
         created_at=_created(res),
+        location=str(res.get("location") or ""),
     )
 
 
@@ -347,6 +349,7 @@ def model_version_to_model(name: str, res: dict[str, Any]) -> Model:
         type=str(props.get("modelType") or "custom_model"),
         original_path=(props.get("properties") or {}).get("modeldeck.original_path"),
         created_at=_created(res),
+        archived=bool(props.get("isArchived")),
     )
 
 
@@ -467,7 +470,27 @@ def endpoint_to_domain(res: dict[str, Any]) -> Endpoint:
         created_at=_created(res),
         revision=revision(res),
         public_network_access=str(props.get("publicNetworkAccess") or "Enabled").lower(),
+        identity=identity_to_domain(res.get("identity")),
+        properties=_str_map(props.get("properties")),
+        location=str(res.get("location") or ""),
     )
+
+
+def identity_to_domain(data: Any) -> Identity | None:
+    """ARM's ``identity`` (``SystemAssigned``, ``principalId``) in az ml's words
+    (azure-ai-ml ``IdentitySchema`` dumps the type through ``camel_to_snake``)."""
+    if not isinstance(data, dict) or not data.get("type"):
+        return None
+    kind = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", str(data["type"]).replace(" ", "")).lower()
+    return Identity(
+        type=kind,
+        principal_id=str(data.get("principalId") or ""),
+        tenant_id=str(data.get("tenantId") or ""),
+    )
+
+
+def _str_map(data: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def public_network_access_to_arm(value: str) -> str:
@@ -725,6 +748,7 @@ def deployment_to_domain(
         created_at=_created(res),
         updated_at=timestamp((res.get("systemData") or {}).get("lastModifiedAt")),
         revision=revision(res),
+        properties=_str_map(props.get("properties")),
     )
 
 
@@ -785,3 +809,34 @@ def new_tail(previous: list[str], current: list[str]) -> list[str]:
         if previous[-k:] == current[:k]:
             return current[k:]
     return current
+
+
+def workspace_to_dict(res: dict[str, Any]) -> dict[str, Any]:
+    """ARM's ``Workspace`` as ``az ml workspace show`` prints it (the keys:
+    ``services/workspaceview.py``; the resource group is the id's fifth segment, as
+    azure-ai-ml's ``Workspace._from_rest_object`` reads it)."""
+    from ..workspaceview import shape
+
+    props = res.get("properties") or {}
+    arm_id = str(res.get("id") or "")
+    parts = arm_id.split("/")
+    identity = identity_to_domain(res.get("identity"))
+    return shape(
+        name=res.get("name"),
+        id=arm_id or None,
+        location=res.get("location"),
+        resource_group=parts[4] if len(parts) > 4 else None,
+        display_name=props.get("friendlyName"),
+        description=props.get("description"),
+        discovery_url=props.get("discoveryUrl"),
+        mlflow_tracking_uri=props.get("mlFlowTrackingUri"),
+        hbi_workspace=bool(props.get("hbiWorkspace", False)),
+        public_network_access=props.get("publicNetworkAccess"),
+        enable_data_isolation=bool(props.get("enableDataIsolation", False)),
+        tags=dict(res.get("tags") or {}),
+        identity=to_dict(identity) if identity is not None else None,
+        storage_account=props.get("storageAccount"),
+        container_registry=props.get("containerRegistry"),
+        key_vault=props.get("keyVault"),
+        application_insights=props.get("applicationInsights"),
+    )

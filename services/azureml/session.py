@@ -66,6 +66,23 @@ class Session:
             self._location = ws.get("location") or None
         return self._location
 
+    async def show_workspace(self) -> dict[str, Any]:
+        """``az ml workspace show``: ARM's GET of the workspace, in az's shape."""
+        from .mapping import workspace_to_dict
+
+        res = await self.arm.get(self._ws, kind="workspace", name=self.workspace_name)
+        self._location = self._location or res.get("location") or None
+        return workspace_to_dict(res)
+
+    async def list_workspaces(self) -> list[dict[str, Any]]:
+        """``az ml workspace list`` (with -g): the workspaces of this one's resource group
+        (ARM's Workspaces_ListByResourceGroup)."""
+        from .mapping import workspace_to_dict
+
+        group = self._ws.split("/providers/", 1)[0]
+        path = f"{group}/providers/Microsoft.MachineLearningServices/workspaces"
+        return [workspace_to_dict(r) for r in await self.arm.list_all(path, kind="workspace")]
+
     async def _begin(self, method: str, path: str, op: str, target: str, **request: Any) -> Lro:
         """Start the long operation ``op`` (``cluster.create``, ``endpoint.update``...) on
         ``target``; its errors name the resource as ``op``'s kind (``cluster`` ``target``).

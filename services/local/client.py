@@ -397,6 +397,10 @@ class LocalWorkspace(Workspace):
         spec = replace(spec, path=os.path.abspath(spec.path))
         return from_dict(Model, await self._call("POST", "/v1/models", json=to_dict(spec)))
 
+    async def archive_model(self, name: str, version: int, *, archived: bool = True) -> Model:
+        path = f"/v1/models/{_q(name)}/{int(version)}/archive"
+        return from_dict(Model, await self._call("POST", path, json={"archived": archived}))
+
     async def delete_model(self, name: str, version: int) -> None:
         await self._call("DELETE", f"/v1/models/{_q(name)}/{int(version)}")
 
@@ -569,24 +573,33 @@ class LocalWorkspace(Workspace):
         return spec
 
     async def create_deployment(
-        self, spec: DeploymentSpec, *, all_traffic: bool = False
+        self,
+        spec: DeploymentSpec,
+        *,
+        all_traffic: bool = False,
+        skip_script_validation: bool = False,
     ) -> OperationHandle:
         spec = self._prepare(spec)
+        body = {"spec": to_dict(spec), "all_traffic": all_traffic}
         data = await self._call(
             "POST",
             f"/v1/endpoints/{_q(spec.endpoint_name)}/deployments",
-            json={"spec": to_dict(spec), "all_traffic": all_traffic},
+            json={**body, "skip_script_validation": skip_script_validation},
         )
         return self._handle(data)
 
     async def update_deployment(
-        self, spec: DeploymentSpec, *, if_revision: str | None = None
+        self,
+        spec: DeploymentSpec,
+        *,
+        if_revision: str | None = None,
+        skip_script_validation: bool = False,
     ) -> OperationHandle:
         spec = self._prepare(spec)
         data = await self._call(
             "PUT",
             f"/v1/endpoints/{_q(spec.endpoint_name)}/deployments/{_q(spec.name)}",
-            json={"spec": to_dict(spec)},
+            json={"spec": to_dict(spec), "skip_script_validation": skip_script_validation},
             headers=_if_match(if_revision),
         )
         return self._handle(data)
@@ -660,9 +673,8 @@ class LocalWorkspace(Workspace):
     ) -> MetricsHistory:
         params = {"window": validation.metrics_window(window)[0]}
         params.update({k: v for k, v in (("endpoint", endpoint), ("deployment", deployment)) if v})
-        return from_dict(
-            MetricsHistory, await self._call("GET", "/v1/metrics/history", params=params)
-        )
+        data = await self._call("GET", "/v1/metrics/history", params=params)
+        return MetricsHistory.from_wire(data)
 
     # ------------------------------------------------------------------ dry run
     async def render_manifests(

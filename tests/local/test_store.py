@@ -298,8 +298,30 @@ def test_a_schema_4_database_keeps_its_changes_as_updates(tmp_path) -> None:  # 
     db.close()
 
     store = Store(path)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert [c.action for c in store.history("ep")] == ["update", "update"]
     store.update_endpoint("ep", description="e")
     assert store.history("ep")[-1].changed == {"description": ["d", "e"]}
+    store.close()
+
+
+def test_a_schema_7_database_keeps_its_models_active(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Schema 8: archived model versions (az ml's model archive / restore)."""
+    path = tmp_path / "workspace.db"
+    store = Store(path)
+    store.insert_model(Model(name="m", version=1, path="/models/m/1/model.pkl", created_at=1.0))
+    store.insert_model(Model(name="m", version=2, path="/models/m/2/model.pkl", created_at=2.0))
+    store.close()
+    db = sqlite3.connect(path)  # back to what modeldeck wrote before archived models
+    db.executescript("ALTER TABLE models DROP COLUMN archived; PRAGMA user_version=7;")
+    db.close()
+
+    store = Store(path)
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+    assert [m.archived for m in store.models("m")] == [False, False]
+    store.archive_model("m", 2)
+    assert store.model("m").version == 1  # type: ignore[union-attr]  # the latest not archived
+    assert store.model("m", 2).archived is True  # type: ignore[union-attr]
+    store.archive_model("m", 2, archived=False)
+    assert store.model("m").version == 2  # type: ignore[union-attr]
     store.close()

@@ -275,6 +275,7 @@ class FakeArm:
                 "swaggerUri": f"{self.base_url}/score/{name}/swagger.json",
             },
         }
+        self._service_properties(self.endpoints[name], None)
         self.deployments.setdefault(name, {})
         self.keys[name] = {
             "primaryKey": secrets.token_hex(16),
@@ -346,12 +347,34 @@ class FakeArm:
             "lastModifiedAt": stamp,
         }
 
+    def _service_properties(self, res: dict[str, Any], previous: dict[str, Any] | None) -> None:
+        """The string properties the service adds to an online endpoint's own (``properties.
+        properties``), as az ml shows them: ``azureml.onlineendpointid`` (the id in lower
+        case), ``AzureAsyncOperationUri``, ``createdAt``/``lastModifiedAt`` (``+0000``),
+        ``createdBy``; a user's own properties are kept."""
+        sd = res["systemData"]
+        stamp = sd["lastModifiedAt"].rstrip("Z")[:26] + "+0000"
+        old = ((previous or {}).get("properties") or {}).get("properties") or {}
+        res["properties"]["properties"] = {
+            **(res["properties"].get("properties") or {}),
+            "AzureAsyncOperationUri": (
+                f"{self.base_url}/subscriptions/{self.sub}/providers/Microsoft."
+                f"MachineLearningServices/locations/{self.location}/mfeOperationsStatus/"
+                f"oe:{uuid.uuid4()}?api-version=2022-02-01-preview"
+            ),
+            "azureml.onlineendpointid": res["id"].lower(),
+            "createdAt": old.get("createdAt", stamp),
+            "createdBy": sd["createdBy"],
+            "lastModifiedAt": stamp,
+        }
+
     # ------------------------------------------------------------------ server
     async def start(self) -> FakeArm:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 2**20)
         p = WS_PREFIX
         r = app.router
         r.add_get(p, self.get_workspace)
+        r.add_get(p.rsplit("/", 1)[0], self.list_workspaces)
         r.add_get(p + "/computes", self.list_computes)
         r.add_route("*", p + "/computes/{name}", self.compute)
         r.add_get(p + "/models", self.list_model_containers)
@@ -658,16 +681,50 @@ class FakeArm:
         return web.Response(status=200)
 
     # ------------------------------------------------------------------ workspace, computes
+    def workspace_resource(self) -> dict[str, Any]:
+        """The workspace as ARM's Workspaces_Get answers it (2024-10-01 ``Workspace``: the
+        dependent resources' ARM ids, ``discoveryUrl``, ``mlFlowTrackingUri``, a
+        system-assigned identity, ``sku`` and ``kind``)."""
+        group = f"/subscriptions/{self.sub}/resourceGroups/{self.rg}/providers"
+        short = self.ws.replace("-", "")[:16]
+        return {
+            "id": self.ws_path,
+            "name": self.ws,
+            "type": "Microsoft.MachineLearningServices/workspaces",
+            "location": self.location,
+            "tags": {"team": "ml"},
+            "kind": "Default",
+            "sku": {"name": "Basic", "tier": "Basic"},
+            "identity": {
+                "type": "SystemAssigned",
+                "principalId": str(uuid.UUID(int=11)),
+                "tenantId": str(uuid.UUID(int=12)),
+            },
+            "properties": {
+                "friendlyName": self.ws,
+                "description": "the tests' workspace",
+                "storageAccount": f"{group}/Microsoft.Storage/storageAccounts/{short}st",
+                "keyVault": f"{group}/Microsoft.Keyvault/vaults/{short}kv",
+                "applicationInsights": f"{group}/Microsoft.insights/components/{short}ai",
+                "containerRegistry": f"{group}/Microsoft.ContainerRegistry/registries/{short}cr",
+                "discoveryUrl": f"https://{self.location}.api.azureml.ms/discovery",
+                "mlFlowTrackingUri": (
+                    f"azureml://{self.location}.api.azureml.ms/mlflow/v1.0{self.ws_path}"
+                ),
+                "hbiWorkspace": False,
+                "publicNetworkAccess": "Enabled",
+                "enableDataIsolation": False,
+                "provisioningState": "Succeeded",
+                "workspaceId": str(uuid.UUID(int=13)),
+            },
+        }
+
     async def get_workspace(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "id": self.ws_path,
-                "name": self.ws,
-                "location": self.location,
-                "type": "Microsoft.MachineLearningServices/workspaces",
-                "properties": {"friendlyName": self.ws},
-            }
-        )
+        return web.json_response(self.workspace_resource())
+
+    async def list_workspaces(self, request: web.Request) -> web.Response:
+        """Workspaces_ListByResourceGroup: this fake's one workspace."""
+        return web.json_response({"value": [self.workspace_resource()]})
 
     async def list_computes(self, request: web.Request) -> web.Response:
         return web.json_response({"value": list(self.computes.values())})
@@ -782,7 +839,15 @@ class FakeArm:
         name = request.match_info["name"]
         if not self.models.get(name):
             return web.json_response({"value": []})
-        return web.json_response({"value": list(self.models[name].values())})
+        # ModelVersions_List's listViewType: ActiveOnly (the default), ArchivedOnly, All
+        view = request.query.get("listViewType", "ActiveOnly")
+        keep = {"ActiveOnly": (False,), "ArchivedOnly": (True,), "All": (False, True)}.get(view)
+        if keep is None:
+            return _error(400, "BadRequest", f"listViewType '{view}' is not valid.")
+        found = [
+            v for v in self.models[name].values() if bool(v["properties"]["isArchived"]) in keep
+        ]
+        return web.json_response({"value": found})
 
     async def model_version(self, request: web.Request) -> web.Response:
         name, version = request.match_info["name"], request.match_info["version"]
@@ -987,6 +1052,7 @@ class FakeArm:
                 "swaggerUri": f"{self.base_url}/score/{name}/swagger.json",
             },
         }
+        self._service_properties(new, res)
         self.endpoints[name] = new
         self.deployments.setdefault(name, {})
         if name not in self.keys:

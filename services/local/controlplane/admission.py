@@ -229,6 +229,7 @@ class Admission:
         dry_run: bool = False,
         inline_model: ModelSpec | None = None,
         check_cluster: Callable[[str], object] | None = None,
+        script_check: bool = True,
     ) -> Admitted:
         """Every check a create or update must pass; nothing changes here.
 
@@ -237,6 +238,7 @@ class Admission:
         the cluster's capacity). ``inline_model``: a model the real command would register
         first (its version: the next one). ``check_cluster``: a check of the endpoint's
         cluster made before the deployment's own (the dry run's: that it renders manifests).
+        ``script_check=False`` (--skip-script-validation): the scoring script is not parsed.
         """
         spec = replace(spec, tags=validation.tags(spec.tags))
         validation.deployment_spec(spec)
@@ -272,7 +274,7 @@ class Admission:
             model = self._model(inline_model)
         else:
             model = self.engine.models.resolve(spec.model)
-        code = self.engine.code.check(spec)
+        code = self.engine.code.check(spec, parse=script_check)
         if not dry_run:
             cluster = self.engine.cluster_row(ep.cluster)
             if cluster.state is ProvisioningState.DELETING:

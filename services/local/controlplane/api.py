@@ -348,14 +348,26 @@ def build_app(
         version = _int_query(request, "version", None)
         return _json(engine.get_model(request.match_info["name"], version))
 
-    @route("DELETE", "/v1/models/{name}/{version}")
-    async def delete_model(request: web.Request) -> web.StreamResponse:
+    def _model_version(request: web.Request) -> int:
         try:
-            version = int(request.match_info["version"])
+            return int(request.match_info["version"])
         except ValueError:
             raise InvalidInput(
                 "version", request.match_info["version"], "must be a whole number"
             ) from None
+
+    @route("POST", "/v1/models/{name}/{version}/archive")
+    async def archive_model(request: web.Request) -> web.StreamResponse:
+        archived = bool((await _body(request)).get("archived", True))
+        return _json(
+            await engine.archive_model(
+                request.match_info["name"], _model_version(request), archived=archived
+            )
+        )
+
+    @route("DELETE", "/v1/models/{name}/{version}")
+    async def delete_model(request: web.Request) -> web.StreamResponse:
+        version = _model_version(request)
         await engine.delete_model(request.match_info["name"], version)
         return _json({"deleted": True})
 
@@ -502,7 +514,11 @@ def build_app(
     async def create_deployment(request: web.Request) -> web.StreamResponse:
         data = await _body(request)
         spec = _spec(data, request.match_info["e"], None)
-        op = await engine.create_deployment(spec, all_traffic=bool(data.get("all_traffic")))
+        op = await engine.create_deployment(
+            spec,
+            all_traffic=bool(data.get("all_traffic")),
+            skip_script_validation=bool(data.get("skip_script_validation")),
+        )
         return _json(op, 202)
 
     @route("GET", "/v1/endpoints/{e}/deployments/{d}")
@@ -513,7 +529,11 @@ def build_app(
     async def update_deployment(request: web.Request) -> web.StreamResponse:
         data = await _body(request)
         spec = _spec(data, request.match_info["e"], request.match_info["d"])
-        op = await engine.update_deployment(spec, if_revision=_if_match(request))
+        op = await engine.update_deployment(
+            spec,
+            if_revision=_if_match(request),
+            skip_script_validation=bool(data.get("skip_script_validation")),
+        )
         return _json(op, 202)
 
     @route("DELETE", "/v1/endpoints/{e}/deployments/{d}")
@@ -559,13 +579,13 @@ def build_app(
     @route("GET", "/v1/metrics/history")
     async def metrics_history(request: web.Request) -> web.StreamResponse:
         """``?endpoint=&deployment=&window=5m|1h|24h|7d``: the sampled history
-        (``MetricsHistory``) of one deployment, one endpoint's or all."""
+        (``MetricsHistory``) of one deployment, one endpoint's or all, in its compact
+        wire form (``MetricsHistory.to_wire``)."""
         q = request.query
-        return _json(
-            await engine.get_metrics_history(
-                q.get("endpoint") or None, q.get("deployment") or None, q.get("window") or "1h"
-            )
+        history = await engine.get_metrics_history(
+            q.get("endpoint") or None, q.get("deployment") or None, q.get("window") or "1h"
         )
+        return web.json_response(history.to_wire())
 
     # -- dry run ------------------------------------------------------------------------
     @route("POST", "/v1/render")

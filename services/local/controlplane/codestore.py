@@ -27,9 +27,10 @@ class CodeStore:
         #: the copies in progress (shared with the model copies: the daemon's stop ends them)
         self.copies = copies
 
-    def check(self, spec: DeploymentSpec) -> Path:
+    def check(self, spec: DeploymentSpec, *, parse: bool = True) -> Path:
         """The deployment's code folder, once it holds an entry script with ``init`` and
-        ``run`` (parsed, not run); InvalidInput naming the field otherwise."""
+        ``run`` (parsed, not run); InvalidInput naming the field otherwise. ``parse=False``
+        (az ml's --skip-script-validation): the script must be there, it is not parsed."""
         code = Path(spec.code_configuration.code or "")
         field = "code_configuration.code"
         if not spec.code_configuration.code or not code.is_absolute():
@@ -49,6 +50,8 @@ class CodeStore:
         sfield = "code_configuration.scoring_script"
         # relative, no '..', a regular file inside the folder (links resolved)
         script = inputs.check_code(str(code), spec.code_configuration.scoring_script)
+        if not parse:
+            return code
         try:
             tree = ast.parse(script.read_bytes(), filename=str(script))
         except SyntaxError as exc:

@@ -148,9 +148,13 @@ class Deployments:
         ep = self.engine.endpoint_row(endpoint)
         return self._deployment(d, ep, await self._status(ep.cluster, d))
 
-    async def create(self, spec: DeploymentSpec, *, all_traffic: bool = False) -> Operation:
+    async def create(
+        self, spec: DeploymentSpec, *, all_traffic: bool = False, script_check: bool = True
+    ) -> Operation:
         async with self.engine.admission.lock:
-            admitted = await self.engine.admission.deployment(spec, update=False)
+            admitted = await self.engine.admission.deployment(
+                spec, update=False, script_check=script_check
+            )
             spec, ep, _, model, code = admitted
             resolved = await self.engine.environments.resolve(spec, ep.cluster)
             code_dir = await self.engine.code.copy(ep.name, spec.name, code)
@@ -211,7 +215,9 @@ class Deployments:
 
         return self.engine.operations.start("deployment.create", f"{ep.name}/{spec.name}", work)
 
-    async def update(self, spec: DeploymentSpec, *, if_revision: str | None = None) -> Operation:
+    async def update(
+        self, spec: DeploymentSpec, *, if_revision: str | None = None, script_check: bool = True
+    ) -> Operation:
         sent = self.engine.revision_sent(if_revision)
         async with self.engine.admission.lock:
             if sent is not None:
@@ -220,7 +226,9 @@ class Deployments:
                     raise self.engine.stale(
                         "deployment", f"{row.endpoint}/{row.name}", sent, row.revision
                     )
-            admitted = await self.engine.admission.deployment(spec, update=True)
+            admitted = await self.engine.admission.deployment(
+                spec, update=True, script_check=script_check
+            )
             spec, ep, old, model, code = admitted
             assert old is not None
             resolved = await self.engine.environments.resolve(spec, ep.cluster)

@@ -226,6 +226,9 @@ class Engine:
     async def create_model(self, spec: ModelSpec) -> Model:
         return await self.models.create(spec)
 
+    async def archive_model(self, name: str, version: int, *, archived: bool = True) -> Model:
+        return self.models.archive(name, version, archived)
+
     async def delete_model(self, name: str, version: int) -> None:
         await self.models.delete(name, version)
 
@@ -574,14 +577,26 @@ class Engine:
         return await self.deployments.get(endpoint, name)
 
     async def create_deployment(
-        self, spec: DeploymentSpec, *, all_traffic: bool = False
+        self,
+        spec: DeploymentSpec,
+        *,
+        all_traffic: bool = False,
+        skip_script_validation: bool = False,
     ) -> Operation:
-        return await self.deployments.create(spec, all_traffic=all_traffic)
+        return await self.deployments.create(
+            spec, all_traffic=all_traffic, script_check=not skip_script_validation
+        )
 
     async def update_deployment(
-        self, spec: DeploymentSpec, *, if_revision: str | None = None
+        self,
+        spec: DeploymentSpec,
+        *,
+        if_revision: str | None = None,
+        skip_script_validation: bool = False,
     ) -> Operation:
-        return await self.deployments.update(spec, if_revision=if_revision)
+        return await self.deployments.update(
+            spec, if_revision=if_revision, script_check=not skip_script_validation
+        )
 
     async def delete_deployment(self, endpoint: str, name: str) -> Operation:
         return await self.deployments.delete(endpoint, name)

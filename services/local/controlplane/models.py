@@ -46,6 +46,11 @@ class Models:
             raise NotFound("model", name if version is None else f"{name}:{version}")
         return model
 
+    def archive(self, name: str, version: int, archived: bool = True) -> Model:
+        self.get(name, version)  # NotFound first
+        self.store.archive_model(name, version, archived)
+        return self.get(name, version)
+
     async def create(self, spec: ModelSpec) -> Model:
         spec = replace(spec, tags=validation.tags(spec.tags))
         validation.model_spec(spec)

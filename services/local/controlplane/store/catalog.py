@@ -116,6 +116,7 @@ class CatalogRecords(HistoryRecords):
             original_path=row["original_path"],
             created_at=row["created_at"],
             type=row["type"],
+            archived=bool(row["archived"]),
         )
 
     def models(self, name: str | None = None) -> list[Model]:
@@ -126,8 +127,11 @@ class CatalogRecords(HistoryRecords):
         return [self._model(r) for r in rows]
 
     def model(self, name: str, version: int | None = None) -> Model | None:
-        if version is None:
-            row = self._one("SELECT * FROM models WHERE name=? ORDER BY version DESC LIMIT 1", name)
+        if version is None:  # the latest not archived, as az ml's
+            row = self._one(
+                "SELECT * FROM models WHERE name=? AND archived=0 ORDER BY version DESC LIMIT 1",
+                name,
+            )
         else:
             row = self._one("SELECT * FROM models WHERE name=? AND version=?", name, version)
         return None if row is None else self._model(row)
@@ -151,6 +155,13 @@ class CatalogRecords(HistoryRecords):
                     model.created_at or time.time(),
                     model.type,
                 ),
+            )
+
+    def archive_model(self, name: str, version: int, archived: bool = True) -> None:
+        with self.tx() as db:
+            db.execute(
+                "UPDATE models SET archived=? WHERE name=? AND version=?",
+                (1 if archived else 0, name, version),
             )
 
     def delete_model(self, name: str, version: int) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from .catalog import CatalogRecords
 from .deployments import DeploymentRecords
 from .operations import OperationRecords
-from .schema import SCHEMA, SCHEMA_VERSION, TO_2, TO_4, TO_5, TO_7
+from .schema import SCHEMA, SCHEMA_VERSION, TO_2, TO_4, TO_5, TO_7, TO_8
 
 
 class Store(DeploymentRecords, CatalogRecords, OperationRecords):
@@ -70,6 +70,9 @@ class Store(DeploymentRecords, CatalogRecords, OperationRecords):
                 columns = {r[1] for r in db.execute("PRAGMA table_info(models)").fetchall()}
                 if 0 < version < 4 and "type" not in columns:
                     for stmt in TO_4:
+                        db.execute(stmt)
+                if 0 < version < 8 and "archived" not in columns:
+                    for stmt in TO_8:
                         db.execute(stmt)
                 columns = {r[1] for r in db.execute("PRAGMA table_info(endpoints)").fetchall()}
                 if 0 < version < 7 and columns and "local" not in columns:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clusters (
@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS models (
     tags TEXT NOT NULL DEFAULT '{}',
     created_at REAL NOT NULL,
     type TEXT NOT NULL DEFAULT 'custom_model',
+    archived INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (name, version)
 );
 CREATE TABLE IF NOT EXISTS endpoints (
@@ -104,6 +105,8 @@ CREATE TABLE IF NOT EXISTS deployment_envs (
 """
 #: schema 6 -> 7: endpoints made with az ml's --local (their owner's requests need no key)
 TO_7 = ("ALTER TABLE endpoints ADD COLUMN local INTEGER NOT NULL DEFAULT 0",)
+#: schema 7 -> 8: archived model versions (az ml's model archive / restore)
+TO_8 = ("ALTER TABLE models ADD COLUMN archived INTEGER NOT NULL DEFAULT 0",)
 #: schema 4 -> 5: what each change did (the audit history: create, update, delete, ...);
 #: the index on revision (in SCHEMA) bounds the whole table cheaply
 TO_5 = ("ALTER TABLE changes ADD COLUMN action TEXT NOT NULL DEFAULT 'update'",)

@@ -1,0 +1,63 @@
+"""The workspace as ``az ml workspace show`` / ``list`` print it, for every back end.
+
+Keys: azure-ai-ml's ``WorkspaceSchema`` (sdk/ml/azure-ai-ml/azure/ai/ml/_schema/workspace/
+workspace.py: name, location, id, resource_group, description, discovery_url,
+display_name, hbi_workspace, storage_account, container_registry, key_vault,
+application_insights, tags, mlflow_tracking_uri, public_network_access), plus ``identity``
+and ``enable_data_isolation`` as newer az ml versions print them. An Azure ML workspace's
+come from ARM's ``Workspace`` (``azureml/mapping.workspace_to_dict``).
+
+The local workspace has no Azure resources; it prints placeholders in ARM form under the
+local subscription and resource group of :mod:`.armids`, so an az script's
+``az ml workspace show --query container_registry -o tsv | cut -d'/' -f9-`` gets a name
+(``modeldecklocal``): ``container_registry``, ``storage_account``, ``key_vault`` and
+``application_insights`` are ``.../providers/<type>/modeldecklocal``. It has no MLflow
+server and no discovery service: those keys are null.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .armids import LOCAL_LOCATION, LOCAL_RESOURCE_GROUP, LOCAL_SUBSCRIPTION, workspace_id
+
+#: the name the local workspace's placeholder resources have (letters and digits: valid
+#: for an ACR or storage account name, which scripts pass on to `az acr` / `az storage`)
+LOCAL_RESOURCE_NAME = "modeldecklocal"
+
+_LOCAL_RESOURCES = {
+    "storage_account": "Microsoft.Storage/storageAccounts",
+    "container_registry": "Microsoft.ContainerRegistry/registries",
+    "key_vault": "Microsoft.KeyVault/vaults",
+    "application_insights": "Microsoft.insights/components",
+}
+
+
+def local_workspace(name: str, description: str = "") -> dict[str, Any]:
+    """The local workspace (a profile ``name``) in az's shape, with the placeholders above."""
+    group = f"/subscriptions/{LOCAL_SUBSCRIPTION}/resourceGroups/{LOCAL_RESOURCE_GROUP}"
+    resources = {
+        key: f"{group}/providers/{kind}/{LOCAL_RESOURCE_NAME}"
+        for key, kind in _LOCAL_RESOURCES.items()
+    }
+    return shape(
+        name=name,
+        id=workspace_id(LOCAL_SUBSCRIPTION, LOCAL_RESOURCE_GROUP, name),
+        location=LOCAL_LOCATION,
+        resource_group=LOCAL_RESOURCE_GROUP,
+        display_name=name,
+        description=description,
+        discovery_url=None,
+        mlflow_tracking_uri=None,
+        hbi_workspace=False,
+        public_network_access="Enabled",
+        enable_data_isolation=False,
+        tags={},
+        identity=None,
+        **resources,
+    )
+
+
+def shape(**fields: Any) -> dict[str, Any]:
+    """The keys in az's order (alphabetical, as az's JSON output sorts them)."""
+    return {k: fields[k] for k in sorted(fields)}
