@@ -86,6 +86,18 @@ def share_labels(items: Sequence[tuple[str, int]], width: int | None = None) -> 
         cap -= 1
 
 
+def _shares_in_cells(items: Sequence[tuple[str, int]], width: int) -> list[int]:
+    """Cells per share, ``width`` in all: each share at least one (a 5% share of a 10-cell
+    bar is seen), the rest in proportion."""
+    total = sum(p for _, p in items) or 1
+    cells = [max(1 if width >= len(items) else 0, round(p / total * width)) for _, p in items]
+    while sum(cells) > width:
+        cells[max(range(len(cells)), key=lambda i: cells[i])] -= 1
+    while sum(cells) < width:
+        cells[max(range(len(cells)), key=lambda i: items[i][1] / total * width - cells[i])] += 1
+    return cells
+
+
 def traffic_bar(
     traffic: Mapping[str, int], width: int = 20, label_width: int | None = None
 ) -> Text:
@@ -101,12 +113,8 @@ def traffic_bar(
         text.append(" no traffic", style="dim")
         return text
     fills = [g.segments[i % len(g.segments)] if g.mono else g.full for i in range(len(items))]
-    used = 0
-    for i, (name, pct) in enumerate(items):
-        cells = width - used if i == len(items) - 1 else round(pct / total * width)
-        cells = max(0, min(cells, width - used))
-        text.append(fills[i] * cells, style=colour_for(name))
-        used += cells
+    for (name, _), fill, cells in zip(items, fills, _shares_in_cells(items, width), strict=True):
+        text.append(fill * cells, style=colour_for(name))
     mono = g.mono and len(items) > 1
     room = None if label_width is None else label_width - (len(items) if mono else 0)
     for fill, (name, _), label in zip(fills, items, share_labels(items, room), strict=True):

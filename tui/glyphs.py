@@ -31,17 +31,18 @@ class Glyphs:
     #: fill of each deployment's segment when colour cannot tell them apart
     segments: tuple[str, ...] = ("█", "▓", "▒", "▚", "▞", "▙")
     braille: bool = True  # plots may use Braille dots
+    emoji: bool = True  # folder icons in a file picker
     mono: bool = False  # NO_COLOR: shapes, not greys, tell things apart
 
 
 UNICODE = Glyphs()
 LINUX_CONSOLE = Glyphs(
     ellipsis="~", warn="!", focus=">", ok="ok", bad="x", segments=("█", "▓", "▒", "░", "#", "="),
-    braille=False,
+    braille=False, emoji=False,
 )  # fmt: skip
 ASCII = Glyphs(
     ellipsis="~", warn="!", full="#", empty=".", focus=">", ok="ok", bad="x", arrow="->",
-    segments=("#", "=", "+", "%", "@", "&"), braille=False,
+    segments=("#", "=", "+", "%", "@", "&"), braille=False, emoji=False,
 )  # fmt: skip
 
 _current = UNICODE

@@ -271,3 +271,105 @@ async def test_c_creates_on_the_deployments_screen_as_everywhere() -> None:
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, ModalScreen)
+
+
+# ---------------------------------------------------------------- 9: 80x24, terminals
+
+
+async def test_footers_at_80_show_whole_keys_only() -> None:
+    from textual.widgets._footer import FooterKey
+
+    for view, data in (("deployments", DEPLOYMENTS), ("endpoints", (ENDPOINTS, RPS))):
+        app = _app(view)
+        async with app.run_test(size=SMALL) as pilot:
+            app.screen.show_data(data)  # type: ignore[attr-defined]
+            await pilot.pause(0.3)
+            keys = list(app.screen.query(FooterKey))
+            palette = next(k for k in keys if k.has_class("-command-palette"))
+            shown = [k for k in keys if k is not palette and k.display]
+            assert shown and all(k.region.right <= palette.region.x for k in shown), view
+            assert "Scal▏" not in screen_text(app)
+
+
+async def test_notifications_at_80x24_do_not_cover_the_table() -> None:
+    from modeldeck.services.api.errors import Conflict
+    from modeldeck.tui.widgets.resource_table import ResourceTable
+    from textual.widgets._toast import Toast
+
+    app = _app("deployments")
+    async with app.run_test(size=SMALL, notifications=True) as pilot:
+        app.screen.show_data(DEPLOYMENTS)  # type: ignore[attr-defined]
+        await pilot.pause(0.3)
+        app.show_error(Conflict("deployment 'blue' still takes 90% of traffic", fix="move it"))
+        await pilot.pause(0.3)
+        assert not [t for t in app.screen.query(Toast) if t.display and t.region.area]
+        notice = app.screen.query_one("#notice")
+        table = app.screen.query_one(ResourceTable)
+        assert "still takes 90% of traffic" in screen_text(app)
+        assert table.region.bottom <= notice.region.y  # the table gave way
+        rows = [ln for ln in screen_text(app).splitlines() if "my-endpoint" in ln]
+        assert len(rows) == 3  # every row still on screen
+
+
+async def test_the_new_deployment_form_shows_its_buttons_at_80x24() -> None:
+    from modeldeck.tui.screens.forms import deployment_form
+    from textual.widgets import Button
+
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        await app.push_screen(deployment_form("my-endpoint", ["azureml:m:1"], []))
+        await pilot.pause(0.3)
+        for button in app.screen.query(Button):
+            assert button.region.y >= 0 and button.region.bottom <= SMALL[1], button.id
+        assert "Create (ctrl+s)" in screen_text(app) and "Cancel (esc)" in screen_text(app)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"LANG": "C"}, {"LANG": "en_US.UTF-8", "TERM": "linux"}],
+    ids=["LANG=C", "TERM=linux"],
+)
+async def test_terminals_that_cannot_draw_get_stand_ins(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("LC_ALL", "LC_CTYPE", "LANG", "TERM", "MODELDECK_ASCII"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    endpoint, _ = long_endpoint()
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        app.screen.show_data(([endpoint, *ENDPOINTS], RPS))  # type: ignore[attr-defined]
+        await pilot.pause(0.3)
+        ours = [ln for ln in screen_text(app).splitlines()[:-1] if ln.strip()]  # not the footer
+        text = "\n".join(ours)
+        assert "⚠" not in text and "…" not in text and "▸" not in text
+        assert "! Failed" in text and "~" in text  # the stand-ins
+        if env.get("LANG") == "C":
+            assert all(ln.isascii() for ln in ours), [ln for ln in ours if not ln.isascii()]
+        fraud = next(ln for ln in ours if "fraud" in ln)
+        assert sorted(_shares(fraud).values()) == [5, 10, 85]
+
+
+async def test_without_colour_segments_and_focus_differ_by_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modeldeck.tui.screens.traffic import TrafficScreen
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    endpoint, deployments = long_endpoint()
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        await app.push_screen(TrafficScreen(endpoint.name))
+        app.screen.show_data((endpoint, deployments))  # type: ignore[attr-defined]
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        bar = next(ln for ln in lines if "=85" in ln)
+        fills = {ch for ch in bar.split("=")[0] if ch in "█▓▒▚▞▙"}
+        assert len(fills) == 3  # one fill per deployment with a share
+        focused = [ln for ln in lines if ln.lstrip().startswith("▸")]
+        assert len(focused) == 1 and "blue" in focused[0]
+        await pilot.press("down")
+        await pilot.pause()
+        focused = [ln for ln in screen_text(app).splitlines() if ln.lstrip().startswith("▸")]
+        assert len(focused) == 1 and "canary" in focused[0]

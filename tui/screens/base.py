@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
+from .. import glyphs
 from ..format import describe_error
 from ..widgets.command_line import CommandLine
+from ..widgets.footer import FittingFooter
 from ..widgets.operations import OperationBar
 
 if TYPE_CHECKING:
@@ -27,6 +30,9 @@ if TYPE_CHECKING:
 
     from ...services.api.workspace import OperationHandle, Workspace
     from ..app import ModeldeckApp
+
+
+SMALL_HEIGHT = 32  # rows: below this, notifications go above the footer, not over the table
 
 
 class ModeldeckScreen(Screen[None]):
@@ -99,8 +105,9 @@ class ModeldeckScreen(Screen[None]):
         yield Static("", id="error-banner")
         yield from self.compose_body()
         with Vertical(id="bottom"):
+            yield Static("", id="notice")  # notifications on a small terminal (_toasts_inline)
             yield OperationBar()  # the prompt (CommandLine) is mounted here on first use
-        yield Footer()
+        yield FittingFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -109,7 +116,8 @@ class ModeldeckScreen(Screen[None]):
         app = self.mdapp
         ro = "  [b reverse] READ-ONLY [/]" if app.readonly else ""
         name, kind = app.workspace_label
-        return f"[b]modeldeck[/]  workspace [b]{name}[/] ({kind})  ▸ [b]{self.title_text()}[/]{ro}"
+        here = glyphs.current().focus
+        return f"[b]modeldeck[/]  workspace [b]{name}[/] ({kind})  {here} [b]{self.title_text()}[/]{ro}"
 
     def title_text(self) -> str:
         return self.VIEW_NAME
@@ -134,6 +142,35 @@ class ModeldeckScreen(Screen[None]):
         self.mdapp.after_first_frame(self._prepare_prompt)
         if self.mdapp.autoload:
             self.mdapp.after_first_frame(self._first_poll)  # the first frame first
+
+    def _extend_compose(self, widgets: list[Any]) -> None:
+        """Textual adds its toast rack here: on a small terminal a toast (up to 60 x 5
+        cells) would cover the table, so there the notifications Textual keeps (and
+        expires) are drawn on a line above the footer instead, and the table gives way."""
+        super()._extend_compose(widgets)
+        from textual.widgets._toast import ToastRack
+
+        for rack in (w for w in widgets if type(w) is ToastRack):
+            show_toasts = rack.show
+
+            def show(notifications: Any, rack: Any = rack, show_toasts: Any = show_toasts) -> None:
+                latest = list(notifications)[-1:]
+                small = self.size.height < SMALL_HEIGHT
+                self._show_notice(latest[0] if small and latest else None)
+                if small:
+                    rack.display = False
+                else:
+                    show_toasts(notifications)
+
+            rack.show = show
+
+    def _show_notice(self, notification: Any) -> None:
+        line = self.query_one("#notice", Static)
+        line.set_classes([] if notification is None else [f"-{notification.severity}"])
+        if notification is not None:
+            title = f"[b]{escape(notification.title)}[/]: " if notification.title else ""
+            body = notification.message
+            line.update(title + (body if notification.markup else escape(body)))
 
     def _first_poll(self) -> None:
         if self.is_attached and not self.loaded:

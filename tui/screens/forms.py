@@ -33,6 +33,7 @@ from ...services.api.domain import (
     ResourceSet,
 )
 from ...services.api.errors import InvalidInput
+from .. import glyphs
 from ..css import css_path
 from ..format import describe_error
 
@@ -45,6 +46,13 @@ class Field:
     choices: tuple[str, ...] = ()
     placeholder: str = ""
     picker: bool = False  # a file/folder picker fills this field
+
+
+def _picker(name: str) -> DirectoryTree:
+    tree = DirectoryTree(str(Path.cwd()), id=f"pick-{name}", classes="picker")
+    if not glyphs.current().emoji:  # the Linux console, a C locale: no folder emoji
+        tree.ICON_NODE, tree.ICON_NODE_EXPANDED, tree.ICON_FILE = "+ ", "- ", "  "
+    return tree
 
 
 class FormScreen(ModalScreen[Any]):
@@ -88,7 +96,7 @@ class FormScreen(ModalScreen[Any]):
                                 f.default, placeholder=f.placeholder, compact=True, id=f"f-{f.name}"
                             )
                     if f.picker:
-                        yield DirectoryTree(str(Path.cwd()), id=f"pick-{f.name}", classes="picker")
+                        yield _picker(f.name)
             yield Static("", id="form-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(
@@ -96,7 +104,14 @@ class FormScreen(ModalScreen[Any]):
                 )
                 yield Button("Cancel (esc)", compact=True, id="cancel")
 
+    def on_resize(self) -> None:
+        """The fields scroll, the buttons stay on screen (at 80x24 the frame, title, error
+        and buttons take 12 rows)."""
+        fields = self.query_one(".form-fields")
+        fields.styles.max_height = max(4, min(16, self.size.height - 12))
+
     def on_mount(self) -> None:
+        self.on_resize()
         self.validate_form()
         first = self.query(Input)
         if first:
