@@ -101,6 +101,7 @@ GROUPS: dict[str, tuple[tuple[str, ...], str, str]] = {
         "Deployments of an endpoint: create, update, logs",
         "deployment",
     ),
+    "workspace": ((), "The workspace itself: show, list (az ml's shape)", "workspace"),
     "daemon": ((), "The local control plane (status, stop)", "daemon"),
 }
 ALIASES = {alias: name for name, (aliases, _, _) in GROUPS.items() for alias in aliases}

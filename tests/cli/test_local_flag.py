@@ -87,3 +87,14 @@ def test_local_takes_az_three_state_values() -> None:
         (["online-endpoint", "show", "-n", "e"], False),
     ):
         assert build_parser(argv).parse_args(argv).local is want
+
+
+def test_deployment_create_local_creates_the_endpoint(cli: Cli, work: Path) -> None:
+    """az ml: "If specified endpoint doesn't exist, it will be created" (--local); here it
+    is a managed endpoint on the local workspace, and its sole deployment serves."""
+    cli("model create --name sklearn-demo --path ./model")
+    cli("online-deployment create --local -n blue --endpoint ep2 -f blue.yml")
+    shown = cli("online-endpoint show --local -n ep2 -o json").json()
+    assert shown["traffic"] == {"blue": 100}
+    cli("online-endpoint invoke --local -n ep2 --request-file sample-request.json")
+    cli("online-endpoint delete --local -n ep2 --yes")
