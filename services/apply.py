@@ -24,7 +24,7 @@ from .specs.endpoint import LoadedEndpoint, load_endpoint
 from .specs.environment import no_code_environment
 from .specs.flags import mirror_from_flag, traffic_from_flags
 from .specs.schema import BackendWarnings
-from .specs.setargs import set_paths
+from .specs.setargs import Override, as_edit, set_paths, split_key_value
 
 if TYPE_CHECKING:
     from .api.workspace import OperationHandle, Workspace
@@ -97,7 +97,7 @@ async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[s
 async def create_endpoint_from_file(
     ws: Workspace,
     path: str | Path | None,
-    overrides: Iterable[str] = (),
+    overrides: Iterable[Override] = (),
     *,
     name: str | None = None,
     auth_mode: str | None = None,
@@ -189,7 +189,11 @@ async def _register(ws: Workspace, loaded: LoadedDeployment) -> tuple[Deployment
 
 
 async def create_deployment(
-    ws: Workspace, loaded: LoadedDeployment, *, all_traffic: bool = False
+    ws: Workspace,
+    loaded: LoadedDeployment,
+    *,
+    all_traffic: bool = False,
+    skip_script_validation: bool = False,
 ) -> OperationHandle:
     """Create a loaded deployment: check what can be checked, register an inline model, create.
 
@@ -209,7 +213,9 @@ async def create_deployment(
     validation.deployment_count(existing, spec.name)
     spec, model = await _register(ws, loaded)
     try:
-        return await ws.create_deployment(spec, all_traffic=all_traffic)
+        return await ws.create_deployment(
+            spec, all_traffic=all_traffic, skip_script_validation=skip_script_validation
+        )
     except ModeldeckError:
         if model is not None:
             with contextlib.suppress(ModeldeckError):
@@ -220,7 +226,7 @@ async def create_deployment(
 async def create_deployment_from_file(
     ws: Workspace,
     path: str | Path,
-    overrides: Iterable[str] = (),
+    overrides: Iterable[Override] = (),
     *,
     name: str | None = None,
     endpoint_name: str | None = None,
@@ -293,11 +299,12 @@ async def update_deployment_from(
     endpoint: str,
     name: str,
     path: str | Path | None = None,
-    overrides: Iterable[str] = (),
+    overrides: Iterable[Override] = (),
     *,
     warn: Warn | None = None,
     if_revision: str | None = None,
     retry_stale: bool = True,
+    skip_script_validation: bool = False,
 ) -> OperationHandle:
     """``update``: from a file (the whole spec), or the current spec with --set applied.
 
@@ -329,7 +336,9 @@ async def update_deployment_from(
     for attempt in range(CONFLICT_RETRIES + 1):
         current = await ws.get_deployment(endpoint, name)
         if path is not None:
-            loaded = load_deployment(path, overrides, name=name, endpoint_name=endpoint)
+            loaded = load_deployment(
+                path, overrides, name=name, endpoint_name=endpoint, update=True
+            )
         else:
             loaded = updated_deployment(current.spec, overrides)
         if warn is not None and attempt == 0:
@@ -337,7 +346,9 @@ async def update_deployment_from(
         spec, model = await _register(ws, loaded)
         sent = (if_revision if attempt == 0 else None) or current.revision or None
         try:
-            return await ws.update_deployment(spec, if_revision=sent)
+            return await ws.update_deployment(
+                spec, if_revision=sent, skip_script_validation=skip_script_validation
+            )
         except ModeldeckError as exc:
             if model is not None:
                 with contextlib.suppress(ModeldeckError):
@@ -364,16 +375,22 @@ async def update_endpoint_from(
     name: str,
     *,
     path: str | Path | None = None,
-    overrides: Iterable[str] = (),
+    overrides: Iterable[Override] = (),
     traffic: str | None = None,
     rest: str | None = None,
     mirror_traffic: str | None = None,
     warn: Warn | None = None,
     if_revision: str | None = None,
     retry_stale: bool = True,
+    force: bool = False,
+    confirm: str = "--force",
 ) -> OperationHandle:
     """``online-endpoint update``. Traffic changes only when asked (--traffic/--rest, or a
     ``traffic:`` in the file): an update never resets it.
+
+    A change that gives a deployment that is not ready or failing more traffic (live or
+    mirrored) is refused unless ``force`` (``health.traffic_risks_now``; ``confirm`` names how
+    the user confirms it, in the refusal's fix).
 
     Sent with the revision the change was computed from; on a Conflict over other fields
     (someone else's tags while this sets traffic) the change is computed again on the fresh
@@ -386,7 +403,8 @@ async def update_endpoint_from(
         if_revision = file_revision(path, "endpoint")
     for attempt in range(CONFLICT_RETRIES + 1):
         current = await ws.get_endpoint(name)
-        deployments = [d.name for d in await ws.list_deployments(name)]
+        deps = await ws.list_deployments(name)
+        deployments = [d.name for d in deps]
         changes = _endpoint_changes(
             current,
             deployments,
@@ -398,6 +416,14 @@ async def update_endpoint_from(
             warn=warn if attempt == 0 else None,
             caps=ws.capabilities(),
         )
+        if not force:
+            from .api.health import traffic_risks_now, unconfirmed_traffic
+
+            risks = await traffic_risks_now(
+                ws, current, deps, changes.get("traffic"), changes.get("mirror_traffic")
+            )
+            if risks:
+                raise unconfirmed_traffic(name, risks, confirm)
         touched = _endpoint_touched(current, changes, whole_tags=path is not None)
         sent = (if_revision if attempt == 0 else None) or current.revision or None
         try:
@@ -436,7 +462,7 @@ def _endpoint_changes(
     deployments: list[str],
     *,
     path: str | Path | None,
-    overrides: list[str],
+    overrides: list[Override],
     traffic: str | None,
     rest: str | None,
     mirror_traffic: str | None,
@@ -448,10 +474,10 @@ def _endpoint_changes(
     name = current.name
     changes: dict[str, Any] = {}
     overrides = list(overrides)
-    control = [o for o in overrides if o.partition("=")[0].strip() == "control"]
+    control = [o for o in overrides if as_edit(o).set_key == "control"]
     if control:  # the control deployment (the others are treatments): --set control=NAME
         overrides = [o for o in overrides if o not in control]
-        value = control[-1].partition("=")[2].strip()
+        value = str(split_key_value(as_edit(control[-1]).args[0])[1]).strip()
         if value.lower() in ("", "none", "null"):
             changes["control"] = ""  # no control any more
         elif value not in deployments:
@@ -460,7 +486,7 @@ def _endpoint_changes(
                 value,
                 f"there is no deployment '{value}' on this endpoint",
                 "existing deployments: " + (", ".join(deployments) or "none yet"),
-                message=f"--set {control[-1]}: there is no deployment '{value}' on this endpoint",
+                message=f"{as_edit(control[-1])}: there is no deployment '{value}' on this endpoint",
             )
         else:
             changes["control"] = value
