@@ -100,3 +100,24 @@ async def test_u_reverts_the_last_traffic_change_and_refuses_a_stale_one(  # typ
         await h.select_row(app, pilot, f"{len(screen.changes) - 1:06d}")  # the create
         await pilot.press("u")
         await h.eventually(lambda: any("only a traffic change" in n for n in notices), pilot)
+
+
+async def test_h_opens_the_history_from_the_endpoint_list_and_detail(  # type: ignore[no-untyped-def]
+    workspace, h
+) -> None:
+    await h.make_endpoint(workspace, "ep-history-keys", {})
+    app = ModeldeckApp(workspace, poll_scale=0.25)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await h.select_row(app, pilot, "ep-history-keys")
+        await pilot.press("h")
+        await h.eventually(lambda: isinstance(app.screen, HistoryScreen), pilot)
+        assert app.screen.endpoint_name == "ep-history-keys"  # type: ignore[attr-defined]
+        await h.eventually(lambda: bool(app.screen.changes), pilot)  # type: ignore[attr-defined]
+        (created,) = app.screen.changes.values()  # type: ignore[attr-defined]
+        assert (created.target, created.action) == ("ep-history-keys", "create")
+        await pilot.press("escape")
+        await pilot.press("enter")  # the detail
+        await h.eventually(lambda: type(app.screen).__name__ == "EndpointDetailScreen", pilot)
+        await pilot.press("h")
+        await h.eventually(lambda: isinstance(app.screen, HistoryScreen), pilot)
+        assert app.screen.endpoint_name == "ep-history-keys"  # type: ignore[attr-defined]
