@@ -53,6 +53,8 @@ class Scope:
     #: "" when the back end does not know it without a call (then az's key prints null)
     location: str = ""
     tenant_id: str = ""
+    #: the local workspace's: what ARM would give (an identity) is made up, stably
+    placeholders: bool = False
 
     @property
     def workspace_id(self) -> str:
@@ -66,7 +68,12 @@ class Scope:
 def local_scope(workspace_name: str) -> Scope:
     """The local workspace's placeholders (see the module's docstring)."""
     return Scope(
-        LOCAL_SUBSCRIPTION, LOCAL_RESOURCE_GROUP, workspace_name, LOCAL_LOCATION, LOCAL_TENANT
+        LOCAL_SUBSCRIPTION,
+        LOCAL_RESOURCE_GROUP,
+        workspace_name,
+        LOCAL_LOCATION,
+        LOCAL_TENANT,
+        placeholders=True,
     )
 
 

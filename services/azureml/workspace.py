@@ -39,6 +39,7 @@ from ..api.errors import (
     InvalidInput,
 )
 from ..api.workspace import OperationHandle, Workspace
+from ..armids import Scope
 from ..retry import RetryPolicy
 from . import mapping
 from .arm import ArmClient, Lro
@@ -72,6 +73,13 @@ class AzureMLWorkspace(ClusterRoom, AssetRoom, EndpointRoom, DeploymentRoom, Wor
     """
 
     kind = "azureml"
+
+    def arm_scope(self) -> Scope:
+        """The profile's coordinates; ``location`` when the profile names it (an endpoint
+        and a compute carry their own)."""
+        return Scope(
+            self.subscription_id, self.resource_group, self.workspace_name, self._location or ""
+        )
 
     def __init__(
         self,
