@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from ..api.domain import MetricSample
@@ -57,6 +58,18 @@ GRAINS = (
 )
 
 
+def _timeseries(body: dict[str, Any]) -> Iterator[tuple[str, dict[str, str], dict[str, Any]]]:
+    """(metric name, {dimension, lower case: value}, series) of each series of an answer."""
+    for metric in body.get("value") or []:
+        mname = ((metric.get("name") or {}).get("value")) or ""
+        for series in metric.get("timeseries") or []:
+            dims = {
+                str((m.get("name") or {}).get("value", "")).lower(): str(m.get("value", ""))
+                for m in series.get("metadatavalues") or []
+            }
+            yield mname, dims, series
+
+
 def history_points(
     endpoint: str,
     deployments: list[str],
@@ -70,27 +83,21 @@ def history_points(
     counts: dict[tuple[str, float], dict[str, int]] = {}
     lat: dict[tuple[str, float], dict[str, float]] = {}
     for body, into in ((requests, None), (latency, lat)):
-        for metric in body.get("value") or []:
-            mname = ((metric.get("name") or {}).get("value")) or ""
-            for series in metric.get("timeseries") or []:
-                dims = {
-                    str((m.get("name") or {}).get("value", "")).lower(): str(m.get("value", ""))
-                    for m in series.get("metadatavalues") or []
-                }
-                dep = dims.get("deployment")
-                if dep not in deployments:
+        for mname, dims, series in _timeseries(body):
+            dep = dims.get("deployment")
+            if dep not in deployments:
+                continue
+            for p in series.get("data") or []:
+                at = parse_time(p.get("timeStamp"))
+                value = p.get("total", p.get("average")) if into is None else p.get("average")
+                if at is None or value is None:
                     continue
-                for p in series.get("data") or []:
-                    at = parse_time(p.get("timeStamp"))
-                    value = p.get("total", p.get("average")) if into is None else p.get("average")
-                    if at is None or value is None:
-                        continue
-                    if into is None:
-                        klass = dims.get("statuscodeclass", "")
-                        acc = counts.setdefault((dep, at), {})
-                        acc[klass] = acc.get(klass, 0) + int(value)
-                    else:
-                        into.setdefault((dep, at), {})[mname] = float(value)
+                if into is None:
+                    klass = dims.get("statuscodeclass", "")
+                    acc = counts.setdefault((dep, at), {})
+                    acc[klass] = acc.get(klass, 0) + int(value)
+                else:
+                    into.setdefault((dep, at), {})[mname] = float(value)
     out = []
     for dep, at in sorted(set(counts) | set(lat), key=lambda k: (k[0], k[1])):
         codes = counts.get((dep, at), {})
@@ -159,33 +166,27 @@ def metrics_to_samples(
     """Azure Monitor ``metrics`` (split by the ``deployment`` dimension) as one sample each."""
     per: dict[str, dict[str, float]] = {d: {} for d in deployments}
     codes: dict[str, dict[str, int]] = {d: {} for d in deployments}
-    for metric in body.get("value") or []:
-        mname = ((metric.get("name") or {}).get("value")) or ""
-        for series in metric.get("timeseries") or []:
-            dims = {
-                str((m.get("name") or {}).get("value", "")).lower(): str(m.get("value", ""))
-                for m in series.get("metadatavalues") or []
-            }
-            dep = dims.get("deployment")
-            if dep not in per:
-                continue
-            points = [
-                p
-                for p in series.get("data") or []
-                if any(k in p for k in ("average", "total", "maximum"))
-            ]
-            if not points:
-                continue
-            last = points[-1]
-            if mname.startswith("RequestLatency"):
-                value = last.get("average", last.get("maximum"))
-            else:
-                value = last.get("total", last.get("average"))
-            if value is None:
-                continue
-            if mname == "RequestsPerMinute" and "statuscode" in dims:
-                codes[dep][dims["statuscode"]] = codes[dep].get(dims["statuscode"], 0) + int(value)
-            per[dep][mname] = per[dep].get(mname, 0.0) + float(value)
+    for mname, dims, series in _timeseries(body):
+        dep = dims.get("deployment")
+        if dep not in per:
+            continue
+        points = [
+            p
+            for p in series.get("data") or []
+            if any(k in p for k in ("average", "total", "maximum"))
+        ]
+        if not points:
+            continue
+        last = points[-1]
+        if mname.startswith("RequestLatency"):
+            value = last.get("average", last.get("maximum"))
+        else:
+            value = last.get("total", last.get("average"))
+        if value is None:
+            continue
+        if mname == "RequestsPerMinute" and "statuscode" in dims:
+            codes[dep][dims["statuscode"]] = codes[dep].get(dims["statuscode"], 0) + int(value)
+        per[dep][mname] = per[dep].get(mname, 0.0) + float(value)
     out = []
     for dep in deployments:
         m = per[dep]
@@ -325,33 +326,48 @@ class Metrics:
         sem = asyncio.Semaphore(16)
 
         async def one(ep: dict[str, Any]) -> list[MetricSample]:
-            name = str(ep.get("name"))
-            deps = _deployments_of(ep)
-            params = {
-                "api-version": METRICS_API_VERSION,
-                "metricnames": ",".join(ENDPOINT_METRICS),
-                "timespan": f"{start}/{end}",
-                "interval": "PT1M",
-                "aggregation": "average,total",
-                "$filter": "deployment eq '*'",
-            }
-            async with sem:
-                try:
-                    resp = await self.arm.request(
-                        "GET",
-                        f"{ep.get('id')}/providers/Microsoft.Insights/metrics",
-                        params=params,
-                        kind="endpoint",
-                        name=name,
-                    )
-                    body = resp.json()
-                except ModeldeckError as exc:
-                    missing[name] = exc.message
-                    body = {}
-            return metrics_to_samples(name, deps, body, now=now)
+            body = await self._endpoint_metrics(
+                ep, ENDPOINT_METRICS, f"{start}/{end}", "PT1M", "deployment eq '*'", sem, missing
+            )
+            return metrics_to_samples(str(ep.get("name")), _deployments_of(ep), body, now=now)
 
         groups = await asyncio.gather(*(one(e) for e in endpoints))
         return [s for g in groups for s in g]
+
+    async def _endpoint_metrics(
+        self,
+        ep: dict[str, Any],
+        names: tuple[str, ...],
+        timespan: str,
+        interval: str,
+        split: str,
+        sem: asyncio.Semaphore,
+        missing: dict[str, str],
+    ) -> dict[str, Any]:
+        """ARM's ``Microsoft.Insights/metrics`` of one endpoint ({} and a note in ``missing``
+        when it fails): ``split`` is the ``$filter`` (``deployment eq '*'``: a series each)."""
+        params = {
+            "api-version": METRICS_API_VERSION,
+            "metricnames": ",".join(names),
+            "timespan": timespan,
+            "interval": interval,
+            "aggregation": "average,total",
+            "$filter": split,
+        }
+        name = str(ep.get("name"))
+        async with sem:
+            try:
+                resp = await self.arm.request(
+                    "GET",
+                    f"{ep.get('id')}/providers/Microsoft.Insights/metrics",
+                    params=params,
+                    kind="endpoint",
+                    name=name,
+                )
+                return resp.json() or {}
+            except ModeldeckError as exc:
+                missing[name] = exc.message
+                return {}
 
     # -- history: Azure Monitor keeps it; one ARM call per endpoint and kind ------------------
     async def history(
@@ -376,32 +392,9 @@ class Metrics:
         span = f"{time.strftime(fmt, time.gmtime(start))}/{time.strftime(fmt, time.gmtime(now))}"
         sem = asyncio.Semaphore(16)
 
-        async def one(ep: dict[str, Any], names: tuple[str, ...], split: str) -> dict[str, Any]:
-            params = {
-                "api-version": METRICS_API_VERSION,
-                "metricnames": ",".join(names),
-                "timespan": span,
-                "interval": grain,
-                "aggregation": "average,total",
-                "$filter": split,
-            }
-            async with sem:
-                try:
-                    resp = await self.arm.request(
-                        "GET",
-                        f"{ep.get('id')}/providers/Microsoft.Insights/metrics",
-                        params=params,
-                        kind="endpoint",
-                        name=str(ep.get("name")),
-                    )
-                    return resp.json() or {}
-                except ModeldeckError as exc:
-                    missing[str(ep.get("name"))] = exc.message
-                    return {}
-
         bodies = await asyncio.gather(
             *(
-                one(ep, names, split)
+                self._endpoint_metrics(ep, names, span, grain, split, sem, missing)
                 for ep in endpoints
                 for names, split in (
                     (("RequestsPerMinute",), "deployment eq '*' and statusCodeClass eq '*'"),

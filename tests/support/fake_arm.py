@@ -1143,20 +1143,29 @@ class FakeArm:
                             "data": [{"timeStamp": "2026-11-26T10:00:00Z", agg: values[metric]}],
                         }
                     )
-            value.append(
-                {
-                    "id": f"{self.ws_path}/onlineEndpoints/{name}/providers/Microsoft.Insights/metrics/{metric}",
-                    "type": "Microsoft.Insights/metrics",
-                    "name": {"value": metric, "localizedValue": metric},
-                    "unit": "Milliseconds" if metric.startswith("RequestLatency") else "Count",
-                    "timeseries": series,
-                }
-            )
+            value.append(self._metric_value(name, metric, series))
+        return self._metrics_answer(request.query["timespan"], "PT1M", value)
+
+    def _metric_value(
+        self, endpoint: str, metric: str, series: list[dict[str, Any]], **extra: str
+    ) -> dict[str, Any]:
+        """One metric of an endpoint's answer (ARM's ``Metric``), its series given."""
+        return {
+            "id": f"{self.ws_path}/onlineEndpoints/{endpoint}/providers/Microsoft.Insights/metrics/{metric}",
+            "type": "Microsoft.Insights/metrics",
+            "name": {"value": metric, "localizedValue": metric},
+            "unit": "Milliseconds" if metric.startswith("RequestLatency") else "Count",
+            "timeseries": series,
+            **extra,
+        }
+
+    def _metrics_answer(self, timespan: str, interval: str, value: list[Any]) -> web.Response:
+        """ARM's ``Response`` of the metrics call on an online endpoint."""
         return web.json_response(
             {
                 "cost": 0,
-                "timespan": request.query["timespan"],
-                "interval": "PT1M",
+                "timespan": timespan,
+                "interval": interval,
                 "value": value,
                 "namespace": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
                 "resourceregion": self.location,
@@ -1220,26 +1229,8 @@ class FakeArm:
                         "data": data,
                     }
                 )
-            value.append(
-                {
-                    "id": f"{self.ws_path}/onlineEndpoints/{name}/providers/Microsoft.Insights/metrics/{metric}",
-                    "type": "Microsoft.Insights/metrics",
-                    "name": {"value": metric, "localizedValue": metric},
-                    "unit": "Milliseconds" if metric.startswith("RequestLatency") else "Count",
-                    "timeseries": series,
-                    "errorCode": "Success",
-                }
-            )
-        return web.json_response(
-            {
-                "cost": 0,
-                "timespan": q["timespan"],
-                "interval": interval,
-                "value": value,
-                "namespace": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
-                "resourceregion": self.location,
-            }
-        )
+            value.append(self._metric_value(name, metric, series, errorCode="Success"))
+        return self._metrics_answer(q["timespan"], interval, value)
 
     def _metric_items(
         self, names: list[str], resource: str, values: dict[str, dict[str, float]]
