@@ -10,13 +10,27 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..services.api.errors import ModeldeckError
+from ..services.api.errors import ModeldeckError, NotFound
 
 Handler = Callable[[argparse.Namespace, Any], Awaitable[Any]]
 
 
+def error_text(exc: ModeldeckError) -> str:
+    """The ``ERROR:`` text. A missing resource in az's shape: az ml lets the service's 404
+    through, which azure-cli prints as azure-core renders ARM's OData error
+    (``ODataV4Format.__str__``: ``(Code) message``, then ``Code:`` and ``Message:`` lines)
+    and exits 3 (``ResourceNotFoundError``, azure-cli-core ``util.handle_exception``).
+    ARM's own code and message when it answered (Azure ML), else ours in that frame."""
+    if isinstance(exc, NotFound):
+        arm = exc.details.get("arm_error") or {}
+        code = str(arm.get("code") or "ResourceNotFound")
+        message = str(arm.get("message") or exc.message)
+        return f"({code}) {message}\nCode: {code}\nMessage: {message}"
+    return exc.message
+
+
 def _print_error(exc: ModeldeckError) -> None:
-    sys.stderr.write(f"ERROR: {exc.message}\n")
+    sys.stderr.write(f"ERROR: {error_text(exc)}\n")
     if exc.fix:
         sys.stderr.write(f"  fix: {exc.fix}\n")
     sys.stderr.flush()

@@ -51,8 +51,12 @@ async def test_debug_logs_the_requests_and_a_typed_error_has_no_traceback(
         for line in lines
     ), err
     assert any(line.startswith("INFO: httpx: HTTP Request: GET ") for line in lines), err
-    # the error comes last, as an error, with its fix
-    assert lines[-2].startswith("ERROR: endpoint 'nope' not found")
+    # the error comes last, as an error (az's shape of a 404: issue 12), with its fix
+    assert lines[-4].startswith("ERROR: (ResourceNotFound) ")
+    assert lines[-3:-1] == [
+        "Code: ResourceNotFound",
+        lines[-4].replace("ERROR: (ResourceNotFound)", "Message:"),
+    ]
     assert lines[-1] == "  fix: list what exists with: modeldeck online-endpoint list"
     assert TOKEN not in err and TOKEN.split(".")[1] not in err
 
@@ -60,11 +64,10 @@ async def test_debug_logs_the_requests_and_a_typed_error_has_no_traceback(
 async def test_without_debug_no_log_lines(cli: AzCli) -> None:
     code, _, err = await cli.run("online-endpoint", "show", "-n", "nope")
     assert code == 3
-    assert err.splitlines() == [
-        err.splitlines()[0],
+    assert err.splitlines()[3:] == [
         "  fix: list what exists with: modeldeck online-endpoint list",
     ]
-    assert err.startswith("ERROR: endpoint 'nope' not found") and "DEBUG" not in err
+    assert err.startswith("ERROR: (ResourceNotFound) ") and "DEBUG" not in err
 
 
 async def test_an_unexpected_failure_shows_its_traceback_with_debug_only(

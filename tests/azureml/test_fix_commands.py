@@ -367,7 +367,11 @@ async def test_cli_names_an_unknown_workspace_and_how_to_check_it(
         MODELDECK_ARM_ENDPOINT=seeded.base_url,
     )
     assert code == 3, err  # NotFound's exit code
-    assert "workspace 'no-such-ws' not found in resource group" in err
+    # az's shape of a 404 (issue 12): ARM's code and words, which name the workspace
+    assert err.startswith(
+        "ERROR: (ResourceNotFound) The Resource "
+        "'Microsoft.MachineLearningServices/workspaces/no-such-ws' under resource group"
+    )
     assert "endpoint ''" not in err
     assert (
         "fix: check the workspace's name, resource group and subscription (--workspace-name" in err
