@@ -749,7 +749,8 @@ class FakeKube:
         self, ns: str, pod: str, *, first_line: str = "modeldeck podserver: loading"
     ) -> None:
         """The container exits and is restarted: follow streams end, the old log becomes
-        ``previous``, restartCount grows, the new container logs ``first_line``."""
+        ``previous``, restartCount grows, the new container logs ``first_line`` and its
+        ``/metrics`` counters start from zero."""
         self._sync(self._restart_pod, ns, pod, first_line)
 
     def drop_log_streams(self, ns: str, pod: str) -> None:
@@ -1782,6 +1783,7 @@ class FakeKube:
         if log.previous:
             t = max(t, log.previous[-1][0] + 0.000001)
         log.lines = [(t, first_line)]
+        self.stats.pop((ns, pod), None)  # a new container: its /metrics counts from zero
         obj = self.store.get(("pods", ns, pod))
         if obj is not None:
             for cs in obj["status"].get("containerStatuses") or []:
