@@ -25,17 +25,20 @@ def add_common(p: argparse.ArgumentParser) -> None:
         "-w",
         "--workspace",
         metavar="PROFILE",
-        help="workspace profile (default: $MODELDECK_WORKSPACE, the config's default, or local)",
+        help="workspace profile (default: $MODELDECK_WORKSPACE, the config's default, or "
+        "local); as az's -w, an Azure ML workspace name also works: the azureml profile of "
+        "that workspace, else that workspace when an Azure subscription is known",
     )
     g.add_argument(
-        "-g", "--resource-group", help="Azure resource group (azureml profiles; ignored locally)"
+        "-g",
+        "--resource-group",
+        help="Azure resource group, as az ml: overrides an azureml profile's; on a local "
+        "profile it selects the Azure ML workspace it names (the azureml profile that "
+        "matches, or any when an Azure subscription is known: --subscription, "
+        "AZURE_SUBSCRIPTION_ID, az login, config.json), else it is ignored with a warning",
     )
-    g.add_argument(
-        "--workspace-name", help="Azure ML workspace name (azureml profiles; ignored locally)"
-    )
-    g.add_argument(
-        "--subscription", help="Azure subscription id (azureml profiles; ignored locally)"
-    )
+    g.add_argument("--workspace-name", help="Azure ML workspace name, as az ml (as -g says)")
+    g.add_argument("--subscription", help="Azure subscription id, as az ml (as -g says)")
     g.add_argument(
         "--debug",
         action="store_true",
@@ -75,13 +78,78 @@ def file(p: argparse.ArgumentParser, what: str, required: bool = False) -> None:
     )
 
 
-def set_(p: argparse.ArgumentParser) -> None:
+class _Edits(argparse.Action):
+    """az's generic update arguments, kept in the order given in one list (az's
+    ``OrderedArgsAction``): ``--set`` adds one item per KEY=VALUE, ``--add``/``--remove`` one
+    with their values. On ``create`` (``const=False``) ``--set`` values stay text, as az ml's
+    OverridePropertiesBySet passes them; on ``update`` they are read as JSON unless
+    ``--force-string`` is given (anywhere on the line)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+        from ...services.specs.setargs import SET, Edit
+
+        items = list(getattr(namespace, self.dest, None) or [])  # the default is shared
+        parse = bool(self.const) and not getattr(namespace, "force_string", False)
+        if option_string == SET:
+            items += [Edit(SET, (v,), parse) for v in values]
+        else:
+            items.append(Edit(self.option_strings[0], tuple(values), parse))
+        setattr(namespace, self.dest, items)
+
+
+class _ForceString(argparse.Action):
+    """``--force-string``: the --set/--add values given before it are kept as text too."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+        import dataclasses
+
+        namespace.force_string = True
+        items = getattr(namespace, "set", None) or []
+        namespace.set = [dataclasses.replace(e, parse=False) for e in items]
+
+
+def set_(p: argparse.ArgumentParser, *, generic: bool = False) -> None:
+    """``--set KEY=VALUE [KEY=VALUE ...]`` (repeatable; az ml's create takes only it); with
+    ``generic``, az's generic update arguments of an ``update``: --set, --add, --remove and
+    --force-string (azure-cli core GenericUpdateCommandOperation)."""
     p.add_argument(
         "--set",
-        action="append",
+        nargs="+",
+        action=_Edits,
+        const=generic,
+        dest="set",
         default=[],
         metavar="KEY=VALUE",
-        help="override a field of the YAML (dotted path; repeatable), e.g. --set instance_count=2",
+        help="set a field of the YAML: a dotted path, [N] for a list item (several KEY=VALUE "
+        "after one --set; repeatable), e.g. --set instance_count=2 "
+        "code_configuration.code=src",
+    )
+    if not generic:
+        return
+    p.add_argument(
+        "--add",
+        nargs="+",
+        action=_Edits,
+        const=True,
+        dest="set",
+        metavar="LIST KEY=VALUE",
+        help="add an item to the list at LIST: KEY=VALUE pairs make one mapping, any other "
+        "value (JSON) is an item, e.g. --add identity.user_assigned_identities resource_id=ID",
+    )
+    p.add_argument(
+        "--remove",
+        nargs="+",
+        action=_Edits,
+        const=True,
+        dest="set",
+        metavar="LIST INDEX",
+        help="remove a field (--remove tags.team) or the INDEX-th item of a list",
+    )
+    p.add_argument(
+        "--force-string",
+        nargs=0,
+        action=_ForceString,
+        help="keep --set and --add values as text instead of reading them as JSON",
     )
 
 
@@ -115,11 +183,13 @@ def tags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tag",
         "--tags",
-        action="append",
+        nargs="+",
+        action="extend",
         default=[],
         metavar="KEY=VALUE",
         dest="tag",
-        help="tag (repeatable)",
+        help="tags: KEY=VALUE (or KEY) pairs, several after one flag as az takes them "
+        "(--tags team=demo stage=dev), or the flag repeated",
     )
 
 
@@ -152,7 +222,7 @@ def _no_wait(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-wait",
         action="store_true",
-        help="return the operation at once instead of waiting for it",
+        help="do not wait for the operation to finish; nothing is printed, as in az",
     )
 
 
