@@ -403,6 +403,38 @@ class ModeldeckApp(App[None]):
         if getattr(ws, "autostart", False):
             ws.autostart = False  # type: ignore[union-attr]
             self._may_start = True
+        if not self._watching:
+            self._watching = True
+            self._watch_changes()
+
+    #: a long poll on the workspace's changes runs (``_watch_changes``)
+    _watching = False
+
+    @work(group="watch", exclusive=True, exit_on_error=False)
+    async def _watch_changes(self) -> None:
+        """Fetch the view on top again as soon as the workspace records a change (another
+        operator's traffic apply, say): shown within one fetch, not at the next poll
+        (bench/propagation.py). A back end that cannot tell (Azure ML) is polled only;
+        ``MODELDECK_WATCH=0`` turns it off (the benchmark's baseline)."""
+        if os.environ.get("MODELDECK_WATCH") == "0":
+            return
+        seen: tuple[int, str] | None = None  # (workspace generation, revision)
+        while True:
+            generation = self.workspace_generation
+            after = seen[1] if seen is not None and seen[0] == generation else None
+            try:
+                revision = await self.workspace.watch(after)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the control plane stopped, say: the views say so
+                await asyncio.sleep(2.0)
+                continue
+            if revision is None:
+                self._watching = False
+                return
+            if after is not None and revision != after:
+                self._repoll()
+            seen = (generation, revision)
 
     def control_plane_stopped(self, exc: BaseException | None) -> bool:
         from ..services.api.errors import Unreachable

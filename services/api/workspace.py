@@ -107,6 +107,12 @@ class Workspace(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
+    async def watch(self, after: str | None = None, timeout: float = 25.0) -> str | None:
+        """The workspace's revision once a change past ``after`` is recorded (any
+        endpoint, deployment or cluster), or after ``timeout`` seconds as it is; ``after``
+        None: at once. None: this back end cannot tell (a reader polls instead; Azure ML)."""
+        return None
+
     async def __aenter__(self) -> Workspace:
         return self
 

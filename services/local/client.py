@@ -660,6 +660,13 @@ class LocalWorkspace(Workspace):
             except (httpx.TransportError, OSError):
                 raise _dropped("GET", path, following=True) from None
 
+    # ------------------------------------------------------------------ changes
+    async def watch(self, after: str | None = None, timeout: float = 25.0) -> str | None:
+        """``GET /v1/watch``: a long poll the control plane answers at the next change."""
+        params = {"after": after or "0", "wait": str(timeout if after is not None else 0)}
+        data = await self._call("GET", "/v1/watch", params=params)
+        return str(data["revision"])
+
     # ------------------------------------------------------------------ metrics
     async def get_metrics(self, endpoint: str | None = None) -> MetricsReport:
         params = {"notes": "1", **({"endpoint": endpoint} if endpoint else {})}

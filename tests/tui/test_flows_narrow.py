@@ -132,3 +132,24 @@ async def test_daemon_stop_sticks_while_the_dashboard_is_open(fresh_home: Any, h
         await h.eventually(lambda: daemon.daemon_status()["running"], pilot)
         await h.eventually(lambda: "control plane stopped" not in screen_text(app), pilot)
         assert "no endpoints" in screen_text(app)
+
+
+# ---------------------------------------------------------------- propagation: push, not poll
+
+
+async def test_another_operators_change_shows_without_waiting_for_a_poll(
+    workspace: Any, h: Any
+) -> None:
+    from modeldeck.services.api.domain import EndpointSpec
+    from modeldeck.services.local.client import LocalWorkspace
+
+    await h.ensure_cluster(workspace)
+    b = LocalWorkspace(autostart=False)  # operator B's dashboard: its own connection
+    app = ModeldeckApp(b, poll_scale=100)  # a poll every 200 s: only the watch can show it
+    async with app.run_test(size=SMALL) as pilot:
+        await h.eventually(lambda: app.screen.loaded and app._watching, pilot)
+        await pilot.pause(0.3)
+        await (await workspace.create_endpoint(EndpointSpec("ep-pushed", "pool-a"))).wait()
+        shown = asyncio.get_running_loop().time()
+        await h.eventually(lambda: "ep-pushed" in screen_text(app), pilot)
+        assert asyncio.get_running_loop().time() - shown < 2.0

@@ -40,6 +40,7 @@ from ...api.errors import BackendError, InvalidInput, ModeldeckError, Unreachabl
 from ...api.revisions import ACTOR_HEADER
 from .engine import Engine
 from .store.history import ACTOR
+from .watch import Changes
 
 log = logging.getLogger("modeldeck.daemon")
 T = TypeVar("T")
@@ -242,6 +243,16 @@ def build_app(
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_as_actor])
     r = app.router
+    changes = Changes(engine.store)
+
+    async def listen(_app: web.Application) -> None:
+        changes.start()
+
+    async def stop_listening(_app: web.Application) -> None:
+        changes.close()
+
+    app.on_startup.append(listen)
+    app.on_cleanup.append(stop_listening)
 
     def route(method: str, path: str) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
@@ -254,6 +265,20 @@ def build_app(
     @route("GET", "/v1/status")
     async def get_status(request: web.Request) -> web.StreamResponse:
         return _json(status())
+
+    @route("GET", "/v1/watch")
+    async def watch(request: web.Request) -> web.StreamResponse:
+        """``?after=REV&wait=S``: answers once a change past revision REV is recorded, or
+        after S seconds (at most 30), with ``{"revision": N}`` (``watch.py``)."""
+        try:
+            after = int(request.query.get("after", "0"))
+            wait = float(request.query.get("wait", "25"))
+        except ValueError:
+            raise InvalidInput(
+                "after/wait", dict(request.query), "must be a revision and seconds"
+            ) from None
+        revision = await _while_connected(request, changes.wait(after, wait))
+        return _json({"revision": revision})
 
     @route("POST", "/v1/shutdown")
     async def shutdown(request: web.Request) -> web.StreamResponse:

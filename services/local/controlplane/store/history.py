@@ -68,6 +68,8 @@ class HistoryRecords(StoreBase):
     #: called after each change is recorded (inside its transaction: a listener reads the
     #: table later, from the event loop, so it sees only what was committed)
     on_record: Callable[[], None] | None = None
+    #: more of the same (the watch route's long polls, ``controlplane/watch.py``)
+    record_listeners: tuple[Callable[[], None], ...] = ()
 
     @staticmethod
     def _next_revision(db: sqlite3.Connection) -> int:
@@ -138,7 +140,14 @@ class HistoryRecords(StoreBase):
         db.execute("DELETE FROM changes WHERE revision<=?", (rev - CHANGES_KEPT_ALL,))
         if self.on_record is not None:
             self.on_record()
+        for listener in self.record_listeners:
+            listener()
         return rev
+
+    def revision(self) -> int:
+        """The workspace-wide revision: the number of the last change recorded (0: none)."""
+        row = self._one("SELECT value FROM settings WHERE key='revision'")
+        return int(row["value"]) if row is not None else 0
 
     @staticmethod
     def _undoes_last(
