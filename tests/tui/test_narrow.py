@@ -373,3 +373,30 @@ async def test_without_colour_segments_and_focus_differ_by_shape(
         await pilot.pause()
         focused = [ln for ln in screen_text(app).splitlines() if ln.lstrip().startswith("▸")]
         assert len(focused) == 1 and "canary" in focused[0]
+
+
+# ---------------------------------------------------------------- 11: keys in one burst
+
+
+async def test_keys_read_in_one_burst_are_applied_in_order() -> None:
+    """``Left`` then ``8`` on "5", posted together as the driver posts what one read of the
+    terminal holds: "85" (Textual 8.2.8's Input alone gives "58")."""
+    from modeldeck.tui.screens.dialogs import PromptScreen
+    from textual import events
+    from textual.widgets import Input
+
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        await app.push_screen(PromptScreen("Scale my-endpoint/blue", "Instance count:", "5"))
+        await pilot.pause()
+        field = app.screen.query_one(Input)
+        field.cursor_position = 1
+        app.post_message(events.Key("left", None))
+        app.post_message(events.Key("8", "8"))
+        await pilot.pause()
+        assert field.value == "85"
+        app.post_message(events.Key("end", None))
+        app.post_message(events.Key("backspace", None))
+        app.post_message(events.Key("0", "0"))
+        await pilot.pause()
+        assert field.value == "80"

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from ..css import css_path
+from ..widgets.inputs import OrderedInput
 
 if TYPE_CHECKING:
     from ...services.api.health import DeploymentHealth
@@ -71,7 +72,7 @@ class TypedConfirmScreen(ModalScreen[bool]):
             yield Static(f"[b]{self.title_text}[/]", classes="dialog-title")
             yield Static(self.message, classes="dialog-body")
             yield Label(f"Type [b]{escape(self.expected)}[/] to confirm:", classes="typed-label")
-            yield Input(placeholder="the name, then Enter", compact=True, id="typed-name")
+            yield OrderedInput(placeholder="the name, then Enter", compact=True, id="typed-name")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.confirm, variant="error", compact=True, id="yes", disabled=True)
                 yield Button("Cancel (esc)", compact=True, id="no")
@@ -116,7 +117,9 @@ class PromptScreen(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Static(f"[b]{self.title_text}[/]", classes="dialog-title")
             yield Label(self.label)
-            yield Input(self.value, placeholder=self.placeholder, compact=True, id="prompt-input")
+            yield OrderedInput(
+                self.value, placeholder=self.placeholder, compact=True, id="prompt-input"
+            )
             yield Static("Enter: OK   Esc: cancel", classes="dialog-hint")
 
     def on_mount(self) -> None:

@@ -36,6 +36,7 @@ from ...services.api.errors import InvalidInput
 from .. import glyphs
 from ..css import css_path
 from ..format import describe_error
+from ..widgets.inputs import OrderedInput
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class FormScreen(ModalScreen[Any]):
                                 id=f"f-{f.name}",
                             )
                         else:
-                            yield Input(
+                            yield OrderedInput(
                                 f.default, placeholder=f.placeholder, compact=True, id=f"f-{f.name}"
                             )
                     if f.picker:

@@ -8,6 +8,8 @@ from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Input
 
+from .inputs import OrderedInput
+
 COMMANDS = [
     "clusters",
     "models",
@@ -26,7 +28,7 @@ COMMANDS = [
 ]
 
 
-class CommandLine(Input):
+class CommandLine(OrderedInput):
     """Hidden until ``:`` or ``/``; Enter submits, Escape cancels."""
 
     DEFAULT_CSS = """
