@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from modeldeck.services.local.client import LocalWorkspace
@@ -33,6 +34,17 @@ def _app(view: str = "endpoints", **kwargs: object) -> ModeldeckApp:
     return ModeldeckApp(ws, initial_view=view, autoload=False, theme="dark", **kwargs)  # type: ignore[arg-type]
 
 
+async def _open_traffic(app: ModeldeckApp, pilot: Any) -> Any:
+    """The Traffic screen of the endpoint with four long-named deployments, drawn."""
+    from modeldeck.tui.screens.traffic import TrafficScreen
+
+    endpoint, deployments = long_endpoint()
+    await app.push_screen(TrafficScreen(endpoint.name))
+    app.screen.show_data((endpoint, deployments))  # type: ignore[attr-defined]
+    await pilot.pause()
+    return app.screen
+
+
 def _shares(line: str) -> dict[str, int]:
     return {k: int(v) for k, v in re.findall(r"(\S+)=(\d+)", line)}
 
@@ -41,14 +53,10 @@ def _shares(line: str) -> dict[str, int]:
 
 
 async def test_the_traffic_screen_at_80_shows_every_share_and_cuts_names_with_an_ellipsis() -> None:
-    from modeldeck.tui.screens.traffic import TrafficScreen
 
-    endpoint, deployments = long_endpoint()
     app = _app()
     async with app.run_test(size=SMALL) as pilot:
-        await app.push_screen(TrafficScreen(endpoint.name))
-        app.screen.show_data((endpoint, deployments))  # type: ignore[attr-defined]
-        await pilot.pause()
+        await _open_traffic(app, pilot)
         text = screen_text(app)
         bar_line = next(ln for ln in text.splitlines() if "blue=85" in ln)
         shares = _shares(bar_line)
@@ -66,14 +74,10 @@ async def test_the_traffic_screen_at_80_shows_every_share_and_cuts_names_with_an
 
 
 async def test_slider_names_use_the_width_at_120_columns() -> None:
-    from modeldeck.tui.screens.traffic import TrafficScreen
 
-    endpoint, deployments = long_endpoint()
     app = _app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await app.push_screen(TrafficScreen(endpoint.name))
-        app.screen.show_data((endpoint, deployments))  # type: ignore[attr-defined]
-        await pilot.pause()
+        await _open_traffic(app, pilot)
         text = screen_text(app)
         for name in LONG:  # 26 characters, written out whole: not cut at 12
             assert f"{name} " in text
@@ -142,25 +146,17 @@ async def test_a_failed_state_is_readable_under_no_color(
 
 async def test_q_on_traffic_with_a_staged_change_asks_before_quitting() -> None:
     from modeldeck.tui.screens.dialogs import QuitConfirm
-    from modeldeck.tui.screens.traffic import TrafficScreen
 
-    endpoint, deployments = long_endpoint()
     app = _app()
     async with app.run_test(size=SMALL) as pilot:
-        await app.push_screen(TrafficScreen(endpoint.name))
-        traffic = app.screen
-        traffic.show_data((endpoint, deployments))  # type: ignore[attr-defined]
-        await pilot.pause()
+        traffic = await _open_traffic(app, pilot)
         await pilot.press("q")  # nothing staged: quits at once
         await pilot.pause()
         assert app.return_code == 0
 
     app = _app()
     async with app.run_test(size=SMALL) as pilot:
-        await app.push_screen(TrafficScreen(endpoint.name))
-        traffic = app.screen
-        traffic.show_data((endpoint, deployments))  # type: ignore[attr-defined]
-        await pilot.pause()
+        traffic = await _open_traffic(app, pilot)
         await pilot.press("left")  # blue 85 -> 84: staged, not applied
         await pilot.press("q")
         await pilot.pause()
@@ -180,14 +176,10 @@ async def test_q_on_traffic_with_a_staged_change_asks_before_quitting() -> None:
 
 
 async def test_readonly_traffic_offers_no_key_to_stage_or_apply() -> None:
-    from modeldeck.tui.screens.traffic import TrafficScreen
 
-    endpoint, deployments = long_endpoint()
     app = _app(readonly=True)
     async with app.run_test(size=SMALL) as pilot:
-        await app.push_screen(TrafficScreen(endpoint.name))
-        app.screen.show_data((endpoint, deployments))  # type: ignore[attr-defined]
-        await pilot.pause()
+        await _open_traffic(app, pilot)
         shown = screen_text(app)
         assert "read-only" in shown
         for offer in ("Enter apply", "←/→", "Apply", "Default takes rest", "mirror target"):
@@ -216,10 +208,7 @@ async def test_1_and_colon_endpoints_return_to_the_list_not_the_last_screen() ->
         await pilot.pause()
         assert isinstance(app.screen, EndpointsScreen)
 
-        endpoint, deployments = long_endpoint()  # a staged change is not dropped on the way
-        await app.push_screen(TrafficScreen(endpoint.name))
-        app.screen.show_data((endpoint, deployments))  # type: ignore[attr-defined]
-        await pilot.pause()
+        await _open_traffic(app, pilot)  # a staged change is not dropped on the way
         await pilot.press("left", "1")
         await pilot.pause()
         assert isinstance(app.screen, TrafficScreen) and app.screen.dirty
@@ -354,15 +343,11 @@ async def test_terminals_that_cannot_draw_get_stand_ins(
 async def test_without_colour_segments_and_focus_differ_by_shape(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from modeldeck.tui.screens.traffic import TrafficScreen
 
     monkeypatch.setenv("NO_COLOR", "1")
-    endpoint, deployments = long_endpoint()
     app = _app()
     async with app.run_test(size=SMALL) as pilot:
-        await app.push_screen(TrafficScreen(endpoint.name))
-        app.screen.show_data((endpoint, deployments))  # type: ignore[attr-defined]
-        await pilot.pause()
+        await _open_traffic(app, pilot)
         lines = screen_text(app).splitlines()
         bar = next(ln for ln in lines if "=85" in ln)
         fills = {ch for ch in bar.split("=")[0] if ch in "█▓▒▚▞▙"}
