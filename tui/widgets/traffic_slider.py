@@ -85,15 +85,22 @@ class TrafficSlider(Widget, can_focus=True):
     def _health(self) -> str:
         return self.problem or self.figures
 
+    MIN_BAR = 20  # cells the bar keeps before a name gets more than LABEL_WIDTH
+
+    def _tail(self) -> int:
+        health = self._health()
+        return self.VALUE_WIDTH + 2 + len(health) if health else self.TAIL_WIDTH
+
     def _label_width(self) -> int:
+        """The names' width: the longest name, up to a third of the slider, as long as the
+        bar keeps MIN_BAR cells (at 80 columns with the health figures: 16)."""
         wanted = max(self.LABEL_WIDTH, self.names_width, len(self.label))
-        return min(wanted, max(self.LABEL_WIDTH, self.size.width // 3))
+        room = min(self.size.width // 3, self.size.width - 3 - self._tail() - self.MIN_BAR)
+        return min(wanted, max(self.LABEL_WIDTH, room))
 
     def _bar_span(self) -> tuple[int, int]:
         start = 1 + self._label_width() + 2  # focus mark, name, default/control marks
-        health = self._health()
-        tail = self.VALUE_WIDTH + 2 + len(health) if health else self.TAIL_WIDTH
-        width = max(4, self.size.width - start - tail)
+        width = max(4, self.size.width - start - self._tail())
         return start, width
 
     def render(self) -> Text:
