@@ -215,6 +215,11 @@ class ModeldeckApp(App[None]):
     def poll_interval(self, base: float) -> float:
         return base * self.poll_scale if self.poll_scale > 0 else 0.0
 
+    def get_key_display(self, binding: Binding) -> str:
+        """The footer's name of a key; ``enter`` where the terminal cannot draw ⏎."""
+        shown = super().get_key_display(binding)
+        return glyphs.current().enter if shown == "⏎" else shown
+
     # -- quitting ----------------------------------------------------------------------------
     async def action_quit(self) -> None:
         """``q``, ``ctrl+c``, ``:q``: ask first when a screen holds work not applied (a staged

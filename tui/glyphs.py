@@ -28,6 +28,10 @@ class Glyphs:
     ok: str = "✓"
     bad: str = "✗"
     arrow: str = "→"
+    left_right: str = "←/→"
+    up_down: str = "↑/↓"
+    dash: str = "–"  # no figure
+    enter: str = "⏎"
     #: fill of each deployment's segment when colour cannot tell them apart
     segments: tuple[str, ...] = ("█", "▓", "▒", "▚", "▞", "▙")
     braille: bool = True  # plots may use Braille dots
@@ -42,6 +46,7 @@ LINUX_CONSOLE = Glyphs(
 )  # fmt: skip
 ASCII = Glyphs(
     ellipsis="~", warn="!", full="#", empty=".", focus=">", ok="ok", bad="x", arrow="->",
+    left_right="left/right", up_down="up/down", dash="-", enter="enter",
     segments=("#", "=", "+", "%", "@", "&"), braille=False, emoji=False,
 )  # fmt: skip
 

@@ -385,3 +385,17 @@ async def test_keys_read_in_one_burst_are_applied_in_order() -> None:
         app.post_message(events.Key("0", "0"))
         await pilot.pause()
         assert field.value == "80"
+
+
+async def test_traffic_in_a_c_locale_draws_in_ascii(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("LC_ALL", "LC_CTYPE", "MODELDECK_ASCII"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C")
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        await _open_traffic(app, pilot)
+        text = screen_text(app)
+        for glyph in ("←", "→", "↑", "✓", "█", "░", "▸", "…", "⏎"):
+            assert glyph not in text, glyph
+        assert "left/right 1%" in text and "total 100%  ok" in text and "->(none: o)" in text
+        assert "enter Apply" in text and ">blue" in text

@@ -34,6 +34,7 @@ from ...services.api.domain import (
     MetricSample,
 )
 from ...services.api.errors import Conflict, InvalidInput, ModeldeckError
+from .. import glyphs
 from ..css import css_path
 from ..format import degraded_text, describe_error
 from ..widgets.bars import TrafficBar
@@ -113,8 +114,10 @@ class TrafficScreen(ModeldeckScreen):
     def _hint(self) -> str:
         if self.mdapp.readonly:  # nothing can be staged: no key to stage or apply is offered
             return "[dim]read-only: the split is shown, it cannot be changed here   Esc back[/]"
+        g = glyphs.current()
+        lr = g.left_right
         return (
-            "[dim]←/→ 1%  shift+←/→ 10%  ↑/↓ next  Enter apply  Esc discard\n"
+            f"[dim]{lr} 1%  shift+{lr} 10%  {g.up_down} next  Enter apply  Esc discard\n"
             "d default [b]*[/b]  r default takes rest  c control [b]C[/b]  o mirror target[/]"
         )
 
@@ -211,7 +214,8 @@ class TrafficScreen(ModeldeckScreen):
         sliders[0].focus()
 
     def _mirror_label(self) -> str:
-        return f"→{self.mirror_target}" if self.mirror_target else "→(none: o)"
+        to = glyphs.current().arrow
+        return f"{to}{self.mirror_target}" if self.mirror_target else f"{to}(none: o)"
 
     def _sync_sliders(self) -> None:
         for name in self.deployment_names:
@@ -250,7 +254,11 @@ class TrafficScreen(ModeldeckScreen):
         text = Text()
         text.append("staged total ", style="bold")
         text.append(f"{total}%", style="bold green" if ok else "bold red")
-        text.append("  ✓" if ok else "  ✗ must be 100 (or all 0)", style="green" if ok else "red")
+        g = glyphs.current()
+        text.append(
+            f"  {g.ok}" if ok else f"  {g.bad} must be 100 (or all 0)",
+            style="green" if ok else "red",
+        )
         if self.rest_mode and self.default:
             text.append(f"   default takes the rest: {self.default}", style="yellow")
         changes = [
