@@ -200,8 +200,11 @@ def percent_diff(live: int, staged: int) -> Text:
     return text
 
 
-def fmt_float(value: float | None, spec: str = ".1f", none: str = "–") -> str:
-    return none if value is None else format(value, spec)
+def fmt_float(value: float | None, spec: str = ".1f", none: str | None = None) -> str:
+    """``value`` formatted; a dash when there is none (``-`` in ASCII)."""
+    if value is None:
+        return glyphs.current().dash if none is None else none
+    return format(value, spec)
 
 
 def clip(text: str, width: int = 20) -> str:

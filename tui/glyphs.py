@@ -32,6 +32,7 @@ class Glyphs:
     up_down: str = "↑/↓"
     dash: str = "–"  # no figure
     enter: str = "⏎"
+    bullet: str = "•"  # a masked secret
     #: fill of each deployment's segment when colour cannot tell them apart
     segments: tuple[str, ...] = ("█", "▓", "▒", "▚", "▞", "▙")
     braille: bool = True  # plots may use Braille dots
@@ -46,7 +47,7 @@ LINUX_CONSOLE = Glyphs(
 )  # fmt: skip
 ASCII = Glyphs(
     ellipsis="~", warn="!", full="#", empty=".", focus=">", ok="ok", bad="x", arrow="->",
-    left_right="left/right", up_down="up/down", dash="-", enter="enter",
+    left_right="left/right", up_down="up/down", dash="-", enter="enter", bullet="*",
     segments=("#", "=", "+", "%", "@", "&"), braille=False, emoji=False,
 )  # fmt: skip
 

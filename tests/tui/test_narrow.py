@@ -399,3 +399,20 @@ async def test_traffic_in_a_c_locale_draws_in_ascii(monkeypatch: pytest.MonkeyPa
             assert glyph not in text, glyph
         assert "left/right 1%" in text and "total 100%  ok" in text and "->(none: o)" in text
         assert "enter Apply" in text and ">blue" in text
+
+
+async def test_keys_in_a_c_locale_are_masked_in_ascii(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modeldeck.services.api.domain import EndpointKeys
+    from modeldeck.tui.screens.keys import KeysScreen
+
+    for var in ("LC_ALL", "LC_CTYPE", "MODELDECK_ASCII"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C")
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        await app.push_screen(KeysScreen("my-endpoint"))
+        keys = EndpointKeys("primary-key-never-shown", "secondary-key-never-shown")
+        app.screen.show_data((ENDPOINTS[0], keys, None))  # type: ignore[attr-defined]
+        await pilot.pause()
+        text = screen_text(app)
+        assert "*" * 24 in text and "•" not in text and "primary-key" not in text

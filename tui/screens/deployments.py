@@ -15,6 +15,7 @@ from textual.binding import Binding
 
 from ...services.api import validation
 from ...services.api.domain import Deployment, DeploymentRole
+from .. import glyphs
 from ..format import Name, error_detail, failed_state
 from .dialogs import ConfirmScreen, PromptScreen
 from .resource_list import ResourceListScreen
@@ -48,8 +49,9 @@ def deployment_traffic(d: Deployment) -> str:
 
 def resources_text(d: Deployment) -> str:
     req = d.spec.resources.requests
-    cpu = "–" if req.cpu is None else f"{req.cpu:g}"
-    mem = "–" if req.memory_gb is None else f"{req.memory_gb:g}G"
+    dash = glyphs.current().dash
+    cpu = dash if req.cpu is None else f"{req.cpu:g}"
+    mem = dash if req.memory_gb is None else f"{req.memory_gb:g}G"
     return f"{cpu}/{mem}"
 
 

@@ -36,7 +36,7 @@ def endpoint_cells(e: Endpoint, rps: float | None, degraded: bool = False) -> tu
         if degraded and not e.error and str(e.provisioning_state) == "Succeeded"
         else state_text(e.provisioning_state, e.error),
         TrafficCell.of(e.traffic),
-        "–" if rps is None else f"{rps:.1f}",
+        glyphs.current().dash if rps is None else f"{rps:.1f}",
     )
 
 

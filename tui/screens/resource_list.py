@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.lazy import Lazy
 from textual.widgets import Static
 
+from .. import glyphs
 from ..widgets.resource_table import Cells, ResourceTable
 from .base import ModeldeckScreen
 
@@ -57,7 +58,7 @@ class ResourceListScreen(ModeldeckScreen):
         total = len(table.all_keys)
         shown = table.row_count
         if not self.loaded and self.last_error is None:
-            text = "[dim]loading…[/]"
+            text = f"[dim]loading{glyphs.current().ellipsis}[/]"
         elif total == 0:
             text = f"[dim]{self.EMPTY_TEXT}[/]"
         elif table.filter:

@@ -262,7 +262,7 @@ class TrafficScreen(ModeldeckScreen):
         if self.rest_mode and self.default:
             text.append(f"   default takes the rest: {self.default}", style="yellow")
         changes = [
-            f"{n} {self.live.get(n, 0)}→{v}"
+            f"{n} {self.live.get(n, 0)}{glyphs.current().arrow}{v}"
             for n, v in self.staged.items()
             if v != self.live.get(n, 0)
         ]

@@ -10,6 +10,8 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widget import Widget
 
+from .. import glyphs
+
 MASK = "•" * 24
 
 
@@ -46,7 +48,7 @@ class SecretField(Widget):
             text.append(self._secret, style="yellow")
             text.append(f"  (hides in {self.reveal_seconds:g}s)", style="dim")
         else:
-            text.append(MASK, style="dim")
+            text.append(glyphs.current().bullet * len(MASK), style="dim")
         return text
 
     def reveal(self) -> None:
