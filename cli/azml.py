@@ -40,6 +40,15 @@ GLOBAL: tuple[str, ...] = (
 )
 
 _UPDATE = ("--set", "--add", "--remove", "--force-string")  # az's generic update arguments
+#: an asset version's show, archive and restore (model and environment alike), and share
+_ONE_VERSION = ("--name -n", "--version -v", "--label -l", "--registry-name")
+_SHARE = (
+    "--name -n",
+    "--version -v",
+    "--share-with-name",
+    "--share-with-version",
+    "--registry-name",
+)
 
 #: ``group command`` -> its flags as az ml declares them ("--long -s"), GLOBAL left out
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -134,7 +143,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "--set",
         "--no-wait",
     ),
-    "model show": ("--name -n", "--version -v", "--label -l", "--registry-name"),
+    "model show": _ONE_VERSION,
     "model list": (
         "--name -n",
         "--stage -s",
@@ -153,17 +162,11 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "--registry-name",
         *_UPDATE,
     ),
-    "model archive": ("--name -n", "--version -v", "--label -l", "--registry-name"),
-    "model restore": ("--name -n", "--version -v", "--label -l", "--registry-name"),
+    "model archive": _ONE_VERSION,
+    "model restore": _ONE_VERSION,
     "model download": ("--name -n", "--version -v", "--download-path -p", "--registry-name"),
     "model package": ("--name -n", "--version -v", "--file -f", "--registry-name"),
-    "model share": (
-        "--name -n",
-        "--version -v",
-        "--share-with-name",
-        "--share-with-version",
-        "--registry-name",
-    ),
+    "model share": _SHARE,
     # _environment_params.py, custom/environment.py
     "environment create": (
         "--name -n",
@@ -181,7 +184,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "--registry-name",
         "--set",
     ),
-    "environment show": ("--name -n", "--version -v", "--label -l", "--registry-name"),
+    "environment show": _ONE_VERSION,
     "environment list": (
         "--name -n",
         "--max-results -r",
@@ -197,15 +200,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "--registry-name",
         *_UPDATE,
     ),
-    "environment archive": ("--name -n", "--version -v", "--label -l", "--registry-name"),
-    "environment restore": ("--name -n", "--version -v", "--label -l", "--registry-name"),
-    "environment share": (
-        "--name -n",
-        "--version -v",
-        "--share-with-name",
-        "--share-with-version",
-        "--registry-name",
-    ),
+    "environment archive": _ONE_VERSION,
+    "environment restore": _ONE_VERSION,
+    "environment share": _SHARE,
     # _compute_params.py, custom/compute.py
     "compute create": (
         "--name -n",

@@ -6,9 +6,10 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
-from ..services.api.domain import ClusterSpec, DriverKind, to_dict
+from ..services.api.domain import ClusterSpec, DriverKind
 from ..services.api.workspace import Workspace
-from .common import confirm, warn
+from . import shapes
+from .common import confirm, warn, warner
 from .progress import wait, wait_then_show
 
 
@@ -16,6 +17,7 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
     from ..services.specs.flags import parse_purpose, parse_tags
 
     _the_name(args)
+    _type(args, "pool" if ws.kind == "local" else "aks")
     spec = ClusterSpec(
         name=args.name,
         driver=DriverKind.POOL,
@@ -32,17 +34,46 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
         await ws.create_cluster(spec),
         f"Creating cluster {spec.name}",
         args.no_wait,
-        lambda: ws.get_cluster(spec.name),
+        _show(ws, spec.name),
+        status=f"modeldeck compute show -n {spec.name}",
+        warn=warner(args),
     )
 
 
+def _show(ws: Workspace, name: str) -> Any:
+    """A reader of the cluster in az's shape (``cli/shapes.py``)."""
+
+    async def read() -> Any:
+        return shapes.compute(await ws.get_cluster(name), ws.arm_scope())
+
+    return read
+
+
+def _type(args: argparse.Namespace, makes: str) -> None:
+    """az ml's ``--type`` on create/attach: only what this command makes here is taken."""
+    from ..services.api.errors import InvalidInput
+
+    wanted = getattr(args, "type", None)
+    if wanted is not None and wanted.lower() != makes:
+        raise InvalidInput(
+            "--type",
+            wanted,
+            f"this command makes a compute of type {makes} here (az ml's AmlCompute, "
+            "ComputeInstance and virtual machines are not made by modeldeck)",
+            f"pass --type {makes}, or leave --type out",
+        )
+
+
 async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
-    return to_dict(await ws.list_clusters())
+    scope = ws.arm_scope()
+    found = [shapes.compute(c, scope) for c in await ws.list_clusters()]
+    wanted = (getattr(args, "type", None) or "").lower()
+    return [c for c in found if not wanted or str(c.get("type", "")).lower() == wanted]
 
 
 async def show(args: argparse.Namespace, ws: Workspace) -> Any:
     _the_name(args)
-    return to_dict(await ws.get_cluster(args.name))
+    return await _show(ws, args.name)()
 
 
 async def scale(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -54,7 +85,9 @@ async def scale(args: argparse.Namespace, ws: Workspace) -> Any:
         await ws.scale_cluster(args.name, args.agent_count),
         f"Scaling cluster {args.name}",
         args.no_wait,
-        lambda: ws.get_cluster(args.name),
+        _show(ws, args.name),
+        status=f"modeldeck compute show -n {args.name}",
+        warn=warner(args),
     )
 
 
@@ -68,17 +101,20 @@ async def update(args: argparse.Namespace, ws: Workspace) -> Any:
         raise InvalidInput(
             "--tag", None, "nothing to change", "pass --tag KEY=VALUE or --remove-tag KEY"
         )
-    return to_dict(await ws.update_cluster(args.name, tags=tags, remove_tags=args.remove_tag))
+    updated = await ws.update_cluster(args.name, tags=tags, remove_tags=args.remove_tag)
+    if getattr(args, "no_wait", False):
+        return None  # as az's --no-wait: nothing (a tags change has no long operation)
+    return shapes.compute(updated, ws.arm_scope())
 
 
 async def delete(args: argparse.Namespace, ws: Workspace) -> Any:
     _the_name(args)
     await ws.get_cluster(args.name)  # NotFound before asking
     confirm(args, f"The cluster '{args.name}' will be deleted.")
-    op = await wait(
+    await wait(
         await ws.delete_cluster(args.name), f"Deleting cluster {args.name}", no_wait=args.no_wait
     )
-    return to_dict(op) if args.no_wait else None
+    return None  # as az: nothing, --no-wait or not
 
 
 def _the_name(args: argparse.Namespace) -> str:
@@ -102,6 +138,7 @@ async def attach(args: argparse.Namespace, ws: Workspace) -> Any:
     from .common import resolve_profile
 
     _the_name(args)
+    _type(args, "kubernetes")
     if getattr(args, "print_role", False):
         return _print_role(args)
     resource_id = getattr(args, "resource_id", None)
@@ -139,8 +176,8 @@ async def attach(args: argparse.Namespace, ws: Workspace) -> Any:
         if line.startswith("note: "):
             warn(args, line.removeprefix("note: "))
     if args.no_wait:
-        return to_dict(op)
-    return to_dict(await ws.get_cluster(spec.name))
+        return None  # as az's --no-wait: nothing
+    return await _show(ws, spec.name)()
 
 
 def _print_role(args: argparse.Namespace) -> Any:
@@ -187,9 +224,9 @@ async def detach(args: argparse.Namespace, ws: Workspace) -> Any:
             + f"; everything in {where} keeps running (use --delete-resources to remove it)."
         )
     confirm(args, f"The cluster '{args.name}' will be detached.{what}")
-    op = await wait(
+    await wait(
         await ws.detach_cluster(args.name, delete_resources=args.delete_resources),
         f"Detaching cluster {args.name}",
         no_wait=args.no_wait,
     )
-    return to_dict(op) if args.no_wait else None
+    return None  # as az: nothing, --no-wait or not

@@ -8,9 +8,10 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from ..services.api.domain import LogLine, to_dict
+from ..services.api.domain import LogLine
 from ..services.api.errors import InvalidInput
 from ..services.api.workspace import Workspace
+from . import shapes
 from .common import confirm, warner
 from .output import Raw
 from .progress import wait, wait_then_show
@@ -38,13 +39,31 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
             "returns before that on this workspace: run `modeldeck online-endpoint update "
             f'-n {spec.endpoint_name} --traffic "{spec.name}=100"` when it is ready'
         )
-    handle = await apply.create_deployment(ws, loaded, all_traffic=all_traffic)
+    handle = await apply.create_deployment(
+        ws, loaded, all_traffic=all_traffic, skip_script_validation=args.skip_script_validation
+    )
     return await wait_then_show(
         handle,
         f"Creating deployment {spec.endpoint_name}/{spec.name}",
         args.no_wait,
-        lambda: ws.get_deployment(spec.endpoint_name, spec.name),
+        _show(ws, spec.endpoint_name, spec.name),
+        status=_status(spec.endpoint_name, spec.name),
+        warn=warner(args),
     )
+
+
+def _status(endpoint: str, name: str) -> str:
+    return f"modeldeck online-deployment show -e {endpoint} -n {name}"
+
+
+def _show(ws: Workspace, endpoint: str, name: str) -> Any:
+    """A reader of the deployment in az's shape (``type`` from its endpoint's kind)."""
+
+    async def read() -> Any:
+        kind = (await ws.get_endpoint(endpoint)).kind
+        return shapes.deployment(await ws.get_deployment(endpoint, name), ws.arm_scope(), kind)
+
+    return read
 
 
 async def _local_endpoint(
@@ -85,13 +104,19 @@ async def _route_to_sole(args: argparse.Namespace, ws: Workspace, endpoint: str,
 
 
 async def show(args: argparse.Namespace, ws: Workspace) -> Any:
-    return to_dict(await ws.get_deployment(args.endpoint_name, args.name))
+    return await _show(ws, args.endpoint_name, args.name)()
 
 
 async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
     if args.endpoint_name:
-        await ws.get_endpoint(args.endpoint_name)
-    return to_dict(await ws.list_deployments(args.endpoint_name))
+        kinds = {args.endpoint_name: (await ws.get_endpoint(args.endpoint_name)).kind}
+    else:
+        kinds = {e.name: e.kind for e in await ws.list_endpoints()}
+    scope = ws.arm_scope()
+    return [
+        shapes.deployment(d, scope, kinds.get(d.endpoint_name, "K8s"))
+        for d in await ws.list_deployments(args.endpoint_name)
+    ]
 
 
 def dry_run_output(args: argparse.Namespace, objects: list[dict]) -> Any:
@@ -111,7 +136,7 @@ async def _dry_run_update(args: argparse.Namespace, ws: Workspace) -> Any:
     current = await ws.get_deployment(args.endpoint_name, args.name)
     if args.file is not None:
         loaded = load_deployment(
-            args.file, args.set, name=args.name, endpoint_name=args.endpoint_name
+            args.file, args.set, name=args.name, endpoint_name=args.endpoint_name, update=True
         )
     else:
         if not list(args.set or ()):
@@ -130,7 +155,12 @@ async def _dry_run_update(args: argparse.Namespace, ws: Workspace) -> Any:
 
 async def update(args: argparse.Namespace, ws: Workspace) -> Any:
     from ..services import apply
+    from ..services.specs.deployment import deployment_names
 
+    # -n/-e, else (with -f) the file's names as --set leaves them, as az ml reads them
+    args.endpoint_name, args.name = deployment_names(
+        args.file, args.set, name=args.name, endpoint_name=args.endpoint_name
+    )
     if getattr(args, "dry_run", False):
         return await _dry_run_update(args, ws)
     handle = await apply.update_deployment_from(
@@ -142,14 +172,20 @@ async def update(args: argparse.Namespace, ws: Workspace) -> Any:
         warn=warner(args),
         if_revision=args.if_revision or None,
         retry_stale=False,
+        skip_script_validation=args.skip_script_validation,
     )
     label = f"Updating deployment {args.endpoint_name}/{args.name}"
     if getattr(args, "local", False):  # never with --no-wait (common.local_profile)
         endpoint, _, name = (await wait(handle, label)).target.partition("/")
         await _route_to_sole(args, ws, endpoint, name)
-        return to_dict(await ws.get_deployment(endpoint, name))
+        return await _show(ws, endpoint, name)()
     return await wait_then_show(
-        handle, label, args.no_wait, lambda: ws.get_deployment(args.endpoint_name, args.name)
+        handle,
+        label,
+        args.no_wait,
+        _show(ws, args.endpoint_name, args.name),
+        status=_status(args.endpoint_name, args.name),
+        warn=warner(args),
     )
 
 
@@ -158,12 +194,12 @@ async def delete(args: argparse.Namespace, ws: Workspace) -> Any:
     confirm(
         args, f"The deployment '{args.name}' of endpoint '{args.endpoint_name}' will be deleted."
     )
-    op = await wait(
+    await wait(
         await ws.delete_deployment(args.endpoint_name, args.name),
         f"Deleting deployment {args.endpoint_name}/{args.name}",
         no_wait=args.no_wait,
     )
-    return to_dict(op) if args.no_wait else None
+    return None  # as az: nothing, --no-wait or not
 
 
 def format_log_line(line: LogLine) -> str:

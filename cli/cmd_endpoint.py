@@ -13,17 +13,37 @@ from typing import Any
 from ..services.api.domain import AuthMode, KeyType, to_dict
 from ..services.api.errors import BackendError, InvalidInput, Unauthorized
 from ..services.api.workspace import Workspace
+from . import shapes
 from .common import confirm, warn, warner
 from .output import Raw
 from .progress import wait, wait_then_show
 
 
 async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
-    return to_dict(await ws.list_endpoints())
+    scope = ws.arm_scope()
+    return [shapes.endpoint(e, scope) for e in await ws.list_endpoints()]
+
+
+def _show(ws: Workspace, name: str) -> Any:
+    """A reader of the endpoint in az's shape (what create and update print)."""
+
+    async def read() -> Any:
+        return shapes.endpoint(await ws.get_endpoint(name), ws.arm_scope())
+
+    return read
 
 
 async def show(args: argparse.Namespace, ws: Workspace) -> Any:
-    return to_dict(await ws.get_endpoint(args.name))
+    """The endpoint as az ml shows it, and ``health``: each deployment's READY x/y, error
+    rate and p95 now, and whether the endpoint is Degraded (``services.api.health``); not
+    read when a --query does not ask for it."""
+    endpoint = await ws.get_endpoint(args.name)
+    out = shapes.endpoint(endpoint, ws.arm_scope())
+    if not args.query or "health" in args.query:
+        from ..services.api.health import endpoint_health_now, health_dict
+
+        out["health"] = health_dict(await endpoint_health_now(ws, endpoint))
+    return out
 
 
 async def create(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -44,13 +64,20 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
         await ws.create_endpoint(loaded.spec),
         f"Creating endpoint {name}",
         args.no_wait,
-        lambda: ws.get_endpoint(name),
+        _show(ws, name),
+        status=f"modeldeck online-endpoint show -n {name}",
+        warn=warner(args),
     )
 
 
 async def update(args: argparse.Namespace, ws: Workspace) -> Any:
     from ..services import apply
+    from ..services.specs.setargs import update_names
 
+    # -n, else (with -f) the file's name: as --set leaves it, as az ml reads it
+    args.name = update_names(args.file, "endpoint", args.set, {"name": ("-n/--name", args.name)})[
+        "name"
+    ]
     handle = await apply.update_endpoint_from(
         ws,
         args.name,
@@ -62,9 +89,15 @@ async def update(args: argparse.Namespace, ws: Workspace) -> Any:
         warn=warner(args),
         if_revision=args.if_revision or None,
         retry_stale=False,
+        force=args.force,
     )
     return await wait_then_show(
-        handle, f"Updating endpoint {args.name}", args.no_wait, lambda: ws.get_endpoint(args.name)
+        handle,
+        f"Updating endpoint {args.name}",
+        args.no_wait,
+        _show(ws, args.name),
+        status=f"modeldeck online-endpoint show -n {args.name}",
+        warn=warner(args),
     )
 
 
@@ -73,10 +106,10 @@ async def delete(args: argparse.Namespace, ws: Workspace) -> Any:
     deps = [d.name for d in await ws.list_deployments(args.name)]
     also = f" with its deployments ({', '.join(deps)})" if deps else ""
     confirm(args, f"The endpoint '{args.name}'{also} will be deleted.")
-    op = await wait(
+    await wait(
         await ws.delete_endpoint(args.name), f"Deleting endpoint {args.name}", no_wait=args.no_wait
     )
-    return to_dict(op) if args.no_wait else None
+    return None  # as az: nothing, --no-wait or not
 
 
 def _error_detail(text: str) -> tuple[str, str | None]:
@@ -162,7 +195,7 @@ async def get_credentials(args: argparse.Namespace, ws: Workspace) -> Any:
     if endpoint.auth_mode is AuthMode.KEY:
         return to_dict(await ws.get_keys(args.name))
     if endpoint.auth_mode is AuthMode.AML_TOKEN:
-        return to_dict(await ws.get_token(args.name))
+        return shapes.token(await ws.get_token(args.name))
     raise InvalidInput(
         "auth_mode",
         endpoint.auth_mode.value,

@@ -7,10 +7,33 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..services.api.domain import Environment, to_dict
+from ..services.api.domain import Environment
 from ..services.api.errors import InvalidInput
 from ..services.api.workspace import Workspace
+from . import shapes
 from .common import confirm, warner
+
+
+def _overridden(data: dict[str, Any], overrides: Any, source: str, base: Path | None) -> Any:
+    """The environment's YAML with ``--set`` applied, before the flags (they win, as in az
+    ml's create); a path it gives is relative to the file's folder (or the cwd)."""
+    from ..services.specs.document import Doc
+    from ..services.specs.setargs import apply_overrides
+
+    doc = Doc(dict(data), source, base)
+    apply_overrides(doc, overrides or ())
+    return doc.data
+
+
+def _tagged(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """``--tags`` merged over the YAML's tags (the flags win, as in az ml's create)."""
+    from ..services.specs.flags import parse_tags
+
+    given = parse_tags(getattr(args, "tag", None) or [], "--tags")
+    if not given:
+        return data
+    tags = data.get("tags") if isinstance(data.get("tags"), dict) else {}
+    return {**data, "tags": {**tags, **given}}
 
 
 def _load(args: argparse.Namespace) -> tuple[Environment, list[str]]:
@@ -25,19 +48,23 @@ def _load(args: argparse.Namespace) -> tuple[Environment, list[str]]:
         text = yamlload.read_text(path, field="file")
         data = yamlload.safe_load(text, str(path), field="file")
         if isinstance(data, dict):
+            data = _overridden(data, args.set, str(path), path.resolve().parent)
             data = {**data, **({"image": args.image} if args.image else {})}
+            data = _tagged(data, args)
             if args.conda_file:  # a flag's path is relative to where the command runs
                 data["conda_file"] = str(Path(args.conda_file).resolve())
         spec = envs.environment_from_dict(
             data, base_dir=path.resolve().parent, source=str(path), default_name=args.name
         )
     else:
-        data: dict[str, Any] = {"name": args.name or ""}
+        data: dict[str, Any] = _overridden({}, args.set, "the flags", None)
+        data["name"] = args.name or data.get("name") or ""
         if args.image:
             data["image"] = args.image
         if args.conda_file:
             data["conda_file"] = args.conda_file
-        if not args.name:
+        data = _tagged(data, args)
+        if not data["name"]:
             raise InvalidInput(
                 "name", None, "is required", "pass --name, or -f env.yml with name: in it"
             )
@@ -62,11 +89,12 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
     env, warnings = _load(args)
     for w in warnings:
         warner(args)(w)
-    return to_dict(await ws.create_environment(env))
+    return shapes.environment(await ws.create_environment(env), ws.arm_scope())
 
 
 async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
-    return to_dict(await ws.list_environments(args.name))
+    scope = ws.arm_scope()
+    return [shapes.environment(e, scope) for e in await ws.list_environments(args.name)]
 
 
 async def show(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -76,11 +104,20 @@ async def show(args: argparse.Namespace, ws: Workspace) -> Any:
         )
     if args.label is not None and args.label != "latest":
         raise InvalidInput("--label", args.label, "must be latest", "write --label latest")
-    return to_dict(await ws.get_environment(args.name, args.version))
+    return shapes.environment(await ws.get_environment(args.name, args.version), ws.arm_scope())
 
 
 async def archive(args: argparse.Namespace, ws: Workspace) -> Any:
-    return to_dict(await ws.archive_environment(args.name, str(args.version)))
+    version = args.version
+    if (version is None) == (args.label is None):
+        raise InvalidInput(
+            "--version", version, "give the version to archive, or --label latest", "pass -v 1"
+        )
+    if args.label is not None:  # az ml: --label latest, the newest version not archived
+        if args.label != "latest":
+            raise InvalidInput("--label", args.label, "must be latest", "write --label latest")
+        version = (await ws.get_environment(args.name, None)).version
+    return shapes.environment(await ws.archive_environment(args.name, str(version)), ws.arm_scope())
 
 
 async def prune(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -89,4 +126,5 @@ async def prune(args: argparse.Namespace, ws: Workspace) -> Any:
         "The built Python environments that no deployment uses will be deleted (they are "
         "built again when a deployment needs them).",
     )
-    return to_dict(await ws.prune_environments())
+    scope = ws.arm_scope()
+    return [shapes.environment(e, scope) for e in await ws.prune_environments()]

@@ -6,8 +6,9 @@ import argparse
 from typing import Any
 
 from ..services.api import validation
-from ..services.api.domain import to_dict
+from ..services.api.errors import InvalidInput
 from ..services.api.workspace import Workspace
+from . import shapes
 from .common import confirm
 
 
@@ -26,18 +27,48 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
         tags=parse_tags(args.tag),
         model_type=args.type,
     )
-    return to_dict(await apply.create_model(ws, spec))
+    return shapes.model(await apply.create_model(ws, spec), ws.arm_scope())
 
 
 async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
-    return to_dict(await ws.list_models(args.name))
+    """As az ml's list: active versions; --include-archived adds the archived ones,
+    --archived-only lists only them."""
+    scope = ws.arm_scope()
+    keep = (True,) if args.archived_only else (False, True) if args.include_archived else (False,)
+    found = await ws.list_models(args.name)
+    return [shapes.model(m, scope) for m in found if m.archived in keep]
+
+
+async def _archived(args: argparse.Namespace, ws: Workspace, archived: bool) -> Any:
+    """``model archive`` / ``restore``: one version, by -v or --label latest (az ml's)."""
+    if (args.version is None) == (args.label is None):
+        raise InvalidInput(
+            "--version", args.version, "give the version, or --label latest", "pass -v 1"
+        )
+    if args.label is not None:
+        if args.label != "latest":
+            raise InvalidInput("--label", args.label, "must be latest", "write --label latest")
+        version = (await ws.get_model(args.name, None)).version
+    else:
+        version = validation.integer(args.version, "version", 1)
+    return shapes.model(
+        await ws.archive_model(args.name, version, archived=archived), ws.arm_scope()
+    )
+
+
+async def archive(args: argparse.Namespace, ws: Workspace) -> Any:
+    return await _archived(args, ws, True)
+
+
+async def restore(args: argparse.Namespace, ws: Workspace) -> Any:
+    return await _archived(args, ws, False)
 
 
 async def show(args: argparse.Namespace, ws: Workspace) -> Any:
     version = None
     if args.version is not None and args.version != "latest":
         version = validation.integer(args.version, "version", 1)
-    return to_dict(await ws.get_model(args.name, version))
+    return shapes.model(await ws.get_model(args.name, version), ws.arm_scope())
 
 
 async def delete(args: argparse.Namespace, ws: Workspace) -> Any:

@@ -1,7 +1,8 @@
 """A progress line for long operations, from the same OperationHandle the dashboard uses.
 
 On a terminal (stderr is a TTY) one line is redrawn in place: ``label: message [ 40%]``.
-Otherwise nothing is printed. ``--no-wait`` returns the operation as it is, at once.
+Otherwise nothing is printed. ``--no-wait`` returns at once (and the command prints
+nothing, as az does).
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TextIO
-
-from ..services.api.domain import to_dict
 
 if TYPE_CHECKING:
     from ..services.api.domain import Operation
@@ -58,11 +57,23 @@ async def wait(handle: OperationHandle, label: str, *, no_wait: bool = False) ->
 
 
 async def wait_then_show(
-    handle: OperationHandle, label: str, no_wait: bool, show: Callable[[], Awaitable[Any]]
+    handle: OperationHandle,
+    label: str,
+    no_wait: bool,
+    show: Callable[[], Awaitable[Any]],
+    *,
+    status: str = "",
+    warn: Callable[[str], None] | None = None,
 ) -> Any:
-    """What a create or update prints: the operation itself with ``--no-wait``, else the
-    object as it is once the operation succeeded (``show`` reads it)."""
-    op = await wait(handle, label, no_wait=no_wait)
+    """What a create or update prints: the object as it is once the operation succeeded
+    (``show`` reads it in az's shape, ``cli/shapes.py``). With ``--no-wait``, nothing, as
+    az prints nothing then: azure-cli-extensions ``azext_mlv2/manual/custom/
+    online_endpoint.py`` returns no entity and warns ``Endpoint create request initiated.
+    Status can be checked using `az ml online-endpoint show -n NAME``` (``warn`` gets our
+    words for it, naming the ``status`` command)."""
+    await wait(handle, label, no_wait=no_wait)
     if no_wait:
-        return to_dict(op)
-    return to_dict(await show())
+        if warn is not None and status:
+            warn(f"{label}: request initiated. Status can be checked using `{status}`")
+        return None
+    return await show()

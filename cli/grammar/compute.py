@@ -46,7 +46,12 @@ def build(leaf: Leaf) -> None:
         help="Azure VM size of each node (default: Standard_D3_v2 = 4 vCPU, 14 GiB)",
     )
     flags.purpose(p)
-    p.add_argument("--type", help="accepted for az compatibility (aks, kubernetes); ignored")
+    p.add_argument(
+        "-t",
+        "--type",
+        help="what is made: pool on a local workspace, aks on Azure ML (the only one each "
+        "makes); az ml's AmlCompute and ComputeInstance are refused",
+    )
     p.add_argument("--description", help="description of the cluster")
     flags.tags(p)
     flags.finish(p, no_wait=True)
@@ -55,8 +60,11 @@ def build(leaf: Leaf) -> None:
         "list",
         "cmd_compute:list_",
         "List the clusters",
-        [f"{PROG} compute list -o table"],
+        [f"{PROG} compute list -o table", f"{PROG} compute list --type kubernetes"],
         columns=cols,
+    )
+    p.add_argument(
+        "--type", help="only computes of this type (as list prints it: pool, kubernetes)"
     )
     flags.finish(p)
 
@@ -105,7 +113,7 @@ def build(leaf: Leaf) -> None:
         metavar="KEY",
         help="remove this tag (repeatable)",
     )
-    flags.finish(p)
+    flags.finish(p, no_wait=True)
 
     p = leaf(
         "delete",
@@ -147,7 +155,7 @@ def build(leaf: Leaf) -> None:
     )
     p.add_argument("--namespace", help="namespace for the deployments (default: the context's)")
     flags.purpose(p)
-    p.add_argument("--type", help="accepted for az compatibility (kubernetes); ignored")
+    p.add_argument("-t", "--type", help="Kubernetes (az ml's value; the only one), any letter case")
     flags.tags(p)
     p.add_argument(
         "--print-role",

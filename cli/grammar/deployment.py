@@ -18,6 +18,15 @@ def _deployment(p: argparse.ArgumentParser, required: bool = True) -> None:
     flags.endpoint(p, required=required)
 
 
+def _skip_script_validation(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--skip-script-validation",
+        action="store_true",
+        help="do not parse the scoring script for init() and run() first (az ml's flag); it "
+        "must still be a file in the code folder, and a broken one fails when it starts",
+    )
+
+
 def build(leaf: Leaf) -> None:
     cols = [
         "name",
@@ -52,7 +61,7 @@ def build(leaf: Leaf) -> None:
     p.add_argument(
         "--all-traffic", action="store_true", help="send all of the endpoint's traffic to it"
     )
-    p.add_argument("--skip-script-validation", action="store_true", help=argparse.SUPPRESS)
+    _skip_script_validation(p)
     flags.local(
         p,
         "create the deployment (the endpoint is created first if it does not exist; the "
@@ -101,9 +110,10 @@ def build(leaf: Leaf) -> None:
         ),
         columns=cols,
     )
-    _deployment(p)
+    _deployment(p, required=False)  # with -f, the file's names (as az ml reads them)
     flags.file(p, "deployment")
-    flags.set_(p)
+    flags.set_(p, generic=True)
+    _skip_script_validation(p)
     flags.local(p, "update the deployment (the sole deployment of the endpoint takes its traffic)")
     flags.finish(p, if_revision="deployment", dry_run=True, no_wait=True)
 

@@ -89,9 +89,12 @@ def build(leaf: Leaf) -> None:
         ),
         columns=cols,
     )
-    flags.name(p, "endpoint")
+    flags.name(p, "endpoint", required=False)  # with -f, the file's name (as az ml reads it)
     p.add_argument(
-        "--traffic", metavar='"NAME=PCT ..."', help='traffic split, e.g. "blue=90 green=10"'
+        "-r",
+        "--traffic",
+        metavar='"NAME=PCT ..."',
+        help='traffic split, e.g. "blue=90 green=10"',
     )
     p.add_argument(
         "--rest", metavar="DEPLOYMENT", help="this deployment takes the remainder of --traffic"
@@ -108,7 +111,7 @@ def build(leaf: Leaf) -> None:
         "without it such a change is refused, naming the deployment, READY x/y and its last error",
     )
     flags.file(p, "endpoint")
-    flags.set_(p)
+    flags.set_(p, generic=True)
     flags.local(p, "update the endpoint")
     flags.finish(p, if_revision="endpoint", no_wait=True)
 

@@ -33,9 +33,11 @@ def build(leaf: Leaf) -> None:
     flags.name(p, "environment", required=False)
     flags.version(p, "version (default: the next one)")
     p.add_argument("-i", "--image", help="container image (Kubernetes uses it)")
-    p.add_argument("--conda-file", help="conda environment file (its pip: list and packages)")
+    p.add_argument("-c", "--conda-file", help="conda environment file (its pip: list and packages)")
     flags.description(p)
+    flags.tags(p)
     flags.file(p, "environment")
+    flags.set_(p)
     flags.finish(p)
 
     p = leaf(
@@ -77,7 +79,8 @@ def build(leaf: Leaf) -> None:
         columns=cols,
     )
     flags.name(p, "environment")
-    flags.version(p, "version to archive", required=True)
+    flags.version(p, "version to archive (or --label latest)")
+    p.add_argument("-l", "--label", help="latest: the newest version not archived")
     flags.finish(p)
 
     p = leaf(

@@ -33,12 +33,19 @@ def build(leaf: Leaf) -> None:
     flags.description(p)
     flags.tags(p)
     p.add_argument(
+        "-t",
         "--type",
         help="custom_model (default) or mlflow_model (a folder with an MLmodel file: a "
         "deployment with no code_configuration serves it through mlflow.pyfunc)",
     )
     flags.file(p, "model")
     flags.set_(p)
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="taken as az ml takes it: its model create ignores it too (registering returns "
+        "once the files are copied)",
+    )
     flags.finish(p)
 
     p = leaf(
@@ -49,6 +56,8 @@ def build(leaf: Leaf) -> None:
         columns=cols,
     )
     flags.name(p, "model", required=False)
+    p.add_argument("--include-archived", action="store_true", help="list archived versions too")
+    p.add_argument("--archived-only", action="store_true", help="list archived versions only")
     flags.finish(p)
 
     p = leaf(
@@ -65,6 +74,28 @@ def build(leaf: Leaf) -> None:
     flags.version(p, "version (default: latest)")
     p.add_argument("-l", "--label", help="accepted for az compatibility (latest)")
     flags.finish(p)
+
+    for verb, summary in (
+        (
+            "archive",
+            "Archive a version: list and the latest skip it; deployments that name it keep working",
+        ),
+        ("restore", "Restore an archived version: list and the latest see it again"),
+    ):
+        p = leaf(
+            verb,
+            f"cmd_model:{verb}",
+            summary,
+            [
+                f"{PROG} model {verb} --name sklearn-demo --version 1",
+                f"{PROG} model {verb} -n sklearn-demo --label latest",
+            ],
+            columns=cols,
+        )
+        flags.name(p, "model")
+        flags.version(p, f"version to {verb} (or --label latest)")
+        p.add_argument("-l", "--label", help="latest: the newest version not archived")
+        flags.finish(p)
 
     p = leaf(
         "delete",

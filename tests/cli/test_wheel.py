@@ -102,7 +102,7 @@ def test_the_wheel_runs_outside_the_source_tree(wheel: Path, tmp_path: Path) -> 
                 "./model",
             )
         )
-        assert model["version"] == 1 and Path(model["path"]).is_relative_to(home)
+        assert model["version"] == "1" and Path(model["path"]).is_relative_to(home)
         status = json.loads(run("-m", "modeldeck.cli.main", "daemon", "status"))
         assert status["running"] is True
         # the daemon it started runs the wheel's code, not the source tree's
