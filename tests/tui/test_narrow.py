@@ -387,10 +387,16 @@ async def test_keys_read_in_one_burst_are_applied_in_order() -> None:
         assert field.value == "80"
 
 
-async def test_traffic_in_a_c_locale_draws_in_ascii(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def c_locale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The terminal's locale is C (no UTF-8): the dashboard draws ASCII."""
     for var in ("LC_ALL", "LC_CTYPE", "MODELDECK_ASCII"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LANG", "C")
+
+
+@pytest.mark.usefixtures("c_locale")
+async def test_traffic_in_a_c_locale_draws_in_ascii() -> None:
     app = _app()
     async with app.run_test(size=SMALL) as pilot:
         await _open_traffic(app, pilot)
@@ -401,13 +407,11 @@ async def test_traffic_in_a_c_locale_draws_in_ascii(monkeypatch: pytest.MonkeyPa
         assert "enter Apply" in text and ">blue" in text
 
 
-async def test_keys_in_a_c_locale_are_masked_in_ascii(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("c_locale")
+async def test_keys_in_a_c_locale_are_masked_in_ascii() -> None:
     from modeldeck.services.api.domain import EndpointKeys
     from modeldeck.tui.screens.keys import KeysScreen
 
-    for var in ("LC_ALL", "LC_CTYPE", "MODELDECK_ASCII"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("LANG", "C")
     app = _app()
     async with app.run_test(size=SMALL) as pilot:
         await app.push_screen(KeysScreen("my-endpoint"))
