@@ -42,6 +42,15 @@ GLOBAL: tuple[str, ...] = (
 _UPDATE = ("--set", "--add", "--remove", "--force-string")  # az's generic update arguments
 #: an asset version's show, archive and restore (model and environment alike), and share
 _ONE_VERSION = ("--name -n", "--version -v", "--label -l", "--registry-name")
+#: what online-deployment create and update share (_online_deployment_params.py)
+_DEPLOYMENT = (
+    "--name -n",
+    "--endpoint-name -e",
+    "--file -f",
+    "--local",
+    "--local-enable-gpu",
+    "--vscode-debug",
+)
 _SHARE = (
     "--name -n",
     "--version -v",
@@ -86,12 +95,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "online-endpoint regenerate-keys": ("--name -n", "--key-type", "--no-wait"),
     # _online_deployment_params.py, custom/online_deployment.py
     "online-deployment create": (
-        "--name -n",
-        "--endpoint-name -e",
-        "--file -f",
-        "--local",
-        "--local-enable-gpu",
-        "--vscode-debug",
+        *_DEPLOYMENT,
         "--all-traffic",
         "--set",
         "--web",
@@ -102,12 +106,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "online-deployment show": ("--name -n", "--endpoint-name -e", "--local", "--web"),
     "online-deployment list": ("--endpoint-name -e", "--local"),
     "online-deployment update": (
-        "--name -n",
-        "--endpoint-name -e",
-        "--file -f",
-        "--local",
-        "--local-enable-gpu",
-        "--vscode-debug",
+        *_DEPLOYMENT,
         "--web",
         "--skip-script-validation",
         "--no-wait",
@@ -305,11 +304,7 @@ REFUSED: dict[tuple[str, str], str] = {
     ("environment list", "--include-archived"): _ARCHIVED,
     ("environment list", "--archived-only"): _ARCHIVED,
     ("online-endpoint invoke", "--set"): "invoke sends a request; it has no fields to set",
-    ("online-deployment create", "--local-enable-gpu"): (
-        "local replicas are processes on this host, not Docker containers: they use its GPUs "
-        "as any process does, there is nothing to enable"
-    ),
-    ("online-deployment update", "--local-enable-gpu"): (
+    ("*", "--local-enable-gpu"): (
         "local replicas are processes on this host, not Docker containers: they use its GPUs "
         "as any process does, there is nothing to enable"
     ),
