@@ -42,6 +42,22 @@ GLOBAL: tuple[str, ...] = (
 _UPDATE = ("--set", "--add", "--remove", "--force-string")  # az's generic update arguments
 #: an asset version's show, archive and restore (model and environment alike), and share
 _ONE_VERSION = ("--name -n", "--version -v", "--label -l", "--registry-name")
+#: compute create's flags for AmlCompute and compute instances (_compute_params.py)
+_AML_ONLY = (
+    "--min-instances",
+    "--max-instances",
+    "--idle-time-before-scale-down -d",
+    "--tier",
+    "--enable-node-public-ip",
+    "--vnet-name",
+    "--subnet",
+    "--admin-username",
+    "--admin-password",
+    "--ssh-key-value",
+    "--ssh-public-access-enabled -p",
+    "--user-tenant-id",
+    "--user-object-id",
+)
 #: what online-deployment create and update share (_online_deployment_params.py)
 _DEPLOYMENT = (
     "--name -n",
@@ -211,21 +227,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "--description",
         "--tags",
         "--location -l",
-        "--min-instances",
-        "--max-instances",
-        "--idle-time-before-scale-down -d",
-        "--tier",
         "--identity-type",
         "--user-assigned-identities -i",
-        "--enable-node-public-ip",
-        "--vnet-name",
-        "--subnet",
-        "--admin-username",
-        "--admin-password",
-        "--ssh-key-value",
-        "--ssh-public-access-enabled -p",
-        "--user-tenant-id",
-        "--user-object-id",
+        *_AML_ONLY,
         "--set",
         "--no-wait",
     ),
@@ -332,24 +336,7 @@ REFUSED: dict[tuple[str, str], str] = {
     ("compute create", "--size"): "the node size is --vm-size",
     ("compute create", "--location"): "a compute is where its workspace is",
     ("compute create", "--set"): "computes are created from flags (--agent-count, --vm-size)",
-    **{
-        ("compute create", f): _AML_COMPUTE
-        for f in (
-            "--min-instances",
-            "--max-instances",
-            "--idle-time-before-scale-down",
-            "--tier",
-            "--enable-node-public-ip",
-            "--vnet-name",
-            "--subnet",
-            "--admin-username",
-            "--admin-password",
-            "--ssh-key-value",
-            "--ssh-public-access-enabled",
-            "--user-tenant-id",
-            "--user-object-id",
-        )
-    },
+    **{("compute create", entry.split()[0]): _AML_COMPUTE for entry in _AML_ONLY},
     ("compute create", "--identity-type"): _IDENTITY,
     ("compute create", "--user-assigned-identities"): _IDENTITY,
     ("compute list", "--max-results"): _MAX,
