@@ -127,14 +127,19 @@ def test_deploy_moe_autoscale_az_ml_part(run_script) -> None:
     assert run.code == 0, str(run)
     # the ids the script hands to `az monitor autoscale` are real ARM ids, not empty
     skipped = [line for line in run.err.splitlines() if line.startswith("az shim: skipped")]
-    # the deployment's id (--query id) and the endpoint's (properties."azureml.onlineendpointid")
+    # the deployment's id (--query id: ARM's .../onlineEndpoints/EP/deployments/NAME) and
+    # the endpoint's (properties."azureml.onlineendpointid", which the service writes in
+    # lower case)
     create = [line for line in skipped if "autoscale create " in line]
-    assert len(create) == 1 and "/onlineEndpoints/" in create[0], str(run)
-    assert re.search(r"--resource /subscriptions/\S+/onlineDeployments/blue ", create[0]), str(run)
+    assert len(create) == 1, str(run)
+    assert re.search(
+        r"--resource /subscriptions/\S+/onlineEndpoints/autoscale-endpt-\d+/deployments/blue ",
+        create[0],
+    ), str(run)
     latency = [line for line in skipped if "RequestLatency" in line]
     assert len(latency) == 1, str(run)
     assert re.search(
-        r"--resource /subscriptions/\S+/onlineEndpoints/autoscale-endpt-\d+$", latency[0]
+        r"--resource /subscriptions/\S+/onlineendpoints/autoscale-endpt-\d+$", latency[0], re.I
     ), str(run)
 
 
