@@ -117,6 +117,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "--web",
         "--skip-script-validation",
         "--package-model",
+        "--with-package",  # its earlier preview name (azureml-examples deploy-with-packages)
         "--no-wait",
     ),
     "online-deployment show": ("--name -n", "--endpoint-name -e", "--local", "--web"),
@@ -298,6 +299,10 @@ _AML_COMPUTE = (
 )
 _IDENTITY = "a compute's managed identity is set on the cluster itself (AKS), not here"
 _SSH = "virtual-machine computes are not attached; attach a Kubernetes cluster"
+_PACKAGE = (
+    "model packages are images Azure ML builds; modeldeck builds the environment from its "
+    "conda file and serves the model from its store, unpackaged: leave the flag out"
+)
 
 #: (command, long flag) -> why modeldeck refuses it; command "*": wherever az has the flag
 REFUSED: dict[tuple[str, str], str] = {
@@ -312,10 +317,8 @@ REFUSED: dict[tuple[str, str], str] = {
         "local replicas are processes on this host, not Docker containers: they use its GPUs "
         "as any process does, there is nothing to enable"
     ),
-    ("online-deployment create", "--package-model"): (
-        "model packages are images Azure ML builds; modeldeck builds the environment from its "
-        "conda file and serves the model from its store, unpackaged: leave the flag out"
-    ),
+    ("online-deployment create", "--with-package"): _PACKAGE,
+    ("online-deployment create", "--package-model"): _PACKAGE,
     ("model create", "--stage"): _STAGE,
     ("model list", "--stage"): _STAGE,
     ("model list", "--max-results"): _MAX,
