@@ -87,8 +87,9 @@ class CommandLine(OrderedInput):
             focus()
 
     def action_complete(self) -> None:
-        suggestion = getattr(self, "_suggestion", "")  # what the suggester shows greyed
-        if suggestion and suggestion != self.value:
+        """Tab: take the command the suggester shows greyed (``:`` only: a filter is text)."""
+        suggestion = getattr(self, "_suggestion", "")
+        if self.mode == ":" and suggestion and suggestion != self.value:
             self.value = suggestion
             self.cursor_position = len(suggestion)
 
