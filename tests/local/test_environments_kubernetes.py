@@ -120,15 +120,16 @@ async def test_the_pods_init_container_builds_it_and_a_missing_package_fails_wit
                 assert {"name": "environment", "emptyDir": {}} in pod["spec"]["volumes"]
                 cm = next(o for o in shown if o["kind"] == "ConfigMap")
                 reqs = [v for k, v in cm["data"].items() if k.endswith("env_requirements.txt")]
-                # conda's '=' mapped as for a local pool (then this machine's pip constraints)
-                assert reqs[0].splitlines()[:2] == ["scikit-learn==1.0.2", "six==1.16.0"]
+                # conda's '=' mapped as for a local pool (then this machine's pip constraints);
+                # scikit-learn 1.0.2 was built against NumPy 1.x: numpy<2 comes with it
+                assert reqs[0].splitlines()[:3] == ["numpy<2", "scikit-learn==1.0.2", "six==1.16.0"]
                 assert fake.get("deployments", "ml", "kube-ep-blue") is None  # nothing applied
 
                 await h.wait(await ws.create_deployment(blue.spec))
                 pod = fake.get("deployments", "ml", "kube-ep-blue")["spec"]["template"]["spec"]
                 assert [c["name"] for c in pod["initContainers"]] == ["environment"]
                 logs = await ws.get_logs("kube-ep", "blue", lines=50)
-                assert any("Successfully installed scikit-learn six" in ln.text for ln in logs)
+                assert any("Successfully installed numpy scikit-learn six" in ln.text for ln in logs)
 
                 green = load_deployment(work / "green.yml")
                 with pytest.raises(ModeldeckError) as err:
