@@ -121,3 +121,58 @@ async def test_h_opens_the_history_from_the_endpoint_list_and_detail(  # type: i
         await pilot.press("h")
         await h.eventually(lambda: isinstance(app.screen, HistoryScreen), pilot)
         assert app.screen.endpoint_name == "ep-history-keys"  # type: ignore[attr-defined]
+
+
+async def test_u_asks_before_a_revert_gives_traffic_back_to_a_crash_looping_deployment(  # type: ignore[no-untyped-def]
+    workspace, h, tmp_path
+) -> None:
+    """A revert is a traffic change like Traffic's Apply: one that gives a deployment not
+    ready or failing more traffic asks first, naming READY 0/1 and the last error; no
+    answer, nothing reverted (as ``update --traffic`` without --force)."""
+    from modeldeck.tui.screens.dialogs import ConfirmScreen
+    from textual.widgets import Static
+
+    from tests.tui.test_traffic_health import EP as SICK
+    from tests.tui.test_traffic_health import LAST_ERROR, _endpoint_with_a_crash_looping_deployment
+
+    await _endpoint_with_a_crash_looping_deployment(workspace, h, tmp_path)
+    for traffic in ({"blue": 90, "red": 10}, {"blue": 100, "red": 0}):  # sent there, taken away
+        await asyncio.wait_for(
+            (await workspace.update_endpoint(SICK, EndpointPatch(traffic=traffic))).wait(), 60
+        )
+
+    async def traffic() -> dict[str, int]:
+        return (await workspace.get_endpoint(SICK)).traffic
+
+    app = ModeldeckApp(workspace, poll_scale=0.25)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.run_command(f":history {SICK}")
+        await h.eventually(lambda: isinstance(app.screen, HistoryScreen), pilot)
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        await h.eventually(lambda: "000000" in screen.changes, pilot)
+        assert screen.changes["000000"].changed == {
+            "traffic.blue": [90, 100],
+            "traffic.red": [10, 0],
+        }
+        await h.select_row(app, pilot, "000000")
+        await pilot.press("u")  # would give red its 10% back
+        await h.eventually(lambda: isinstance(app.screen, ConfirmScreen), pilot)
+        body = " ".join(str(s.render()) for s in app.screen.query(Static))
+        assert "red" in body and "READY 0/1" in body and LAST_ERROR in body, body
+
+        await pilot.press("escape")  # no confirmation: nothing reverted
+        await h.eventually(lambda: app.screen is screen, pilot)
+        await pilot.pause(0.5)
+        assert await traffic() == {"blue": 100, "red": 0}
+        assert any("not reverted" in str(n.message) for n in app._notifications)
+
+        await pilot.press("u")  # confirmed: reverted, and recorded as a revert
+        await h.eventually(lambda: isinstance(app.screen, ConfirmScreen), pilot)
+        await pilot.press("y")
+
+        async def reverted() -> bool:
+            return await traffic() == {"blue": 90, "red": 10}
+
+        await h.eventually(reverted, pilot)
+        await h.eventually(lambda: screen.changes["000000"].action == "revert", pilot)

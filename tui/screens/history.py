@@ -10,14 +10,18 @@ revert is itself a change, recorded like any other.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+from textual import work
 from textual.binding import Binding
 
 from ...services import audit
+from ...services.api import health
 from ...services.api.domain import ChangeHistory, ChangeRecord, EndpointPatch
-from ...services.api.errors import Conflict
+from ...services.api.errors import Conflict, ModeldeckError
 from ...services.api.workspace import OperationHandle
+from .dialogs import risky_traffic_dialog
 from .resource_list import ResourceListScreen
 
 
@@ -87,12 +91,35 @@ class HistoryScreen(ResourceListScreen):
                 severity="warning",
             )
             return
+        self._revert_checked(change)
+
+    @work(group="revert-check", exclusive=True, exit_on_error=False)
+    async def _revert_checked(self, change: ChangeRecord) -> None:
+        """Revert ``change``, after asking when the maps put back give a deployment that is
+        not ready or failing more traffic, as the Traffic screen's Apply does
+        (``health.traffic_risks_now``; the CLI's ``update --traffic`` without --force
+        refuses it): no answer, no change."""
         name, rev = change.target, change.revision
+        try:
+            now, deployments = await asyncio.gather(
+                self.workspace.get_endpoint(name), self.workspace.list_deployments(name)
+            )
+            traffic, mirror = audit.reverted_maps(change, now.traffic, now.mirror_traffic)
+            # a stale revert is refused below (and says why): nothing to ask about first
+            stale = bool(now.revision) and now.revision != rev
+            risks = (
+                []
+                if stale
+                else await health.traffic_risks_now(
+                    self.workspace, now, deployments, traffic, mirror
+                )
+            )
+        except ModeldeckError as exc:
+            self.mdapp.show_error(exc)
+            return
+        patch = EndpointPatch(traffic=traffic, mirror_traffic=mirror)
 
         async def start() -> OperationHandle:
-            now = await self.workspace.get_endpoint(name)
-            traffic, mirror = audit.reverted_maps(change, now.traffic, now.mirror_traffic)
-            patch = EndpointPatch(traffic=traffic, mirror_traffic=mirror)
             try:
                 return await self.workspace.update_endpoint(name, patch, if_revision=rev)
             except Conflict as exc:
@@ -104,4 +131,17 @@ class HistoryScreen(ResourceListScreen):
                     **exc.details,
                 ) from None
 
-        self.mdapp.run_operation(f"revert traffic {name} (revision {rev})", start)
+        def run() -> None:
+            self.mdapp.run_operation(f"revert traffic {name} (revision {rev})", start)
+
+        if not risks:
+            run()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                run()
+            else:
+                self.notify("not reverted: nothing was changed", title="not applied")
+
+        self.app.push_screen(risky_traffic_dialog(risks), answered)
