@@ -403,12 +403,15 @@ DIFFERS: dict[tuple[str, str], str] = {
     ("*", "--resource-group"): "as --workspace-name",
     ("*", "--local"): (
         "the local workspace (processes on this host, not Docker), whatever the profile; "
-        "key auth stays on"
+        "as az ml's local endpoints take requests with no key, a `--local` endpoint takes "
+        "its owner's own keyless requests (the gateway checks the connection's uid: a "
+        "loopback socket of the workspace owner's uid); another user still needs the key"
     ),
     ("online-deployment create", "--local"): (
         "the endpoint is created if missing and its sole deployment takes its traffic, as "
         "az ml's local endpoint routes to its only deployment; more than one local "
-        "deployment per endpoint is allowed"
+        "deployment per endpoint is allowed; that endpoint takes its owner's own keyless "
+        "requests, as every `--local` endpoint (the gateway checks the connection's uid)"
     ),
     ("model create", "--default-deployment-template"): (
         "`-d` is --description here (modeldeck's older short form); the long flag is refused"

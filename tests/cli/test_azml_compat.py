@@ -98,3 +98,15 @@ def test_docs_azml_compat_md_is_current() -> None:
         "`python -m modeldeck.cli.docgen --azml > docs/azml-compat.md`"
     )
     assert "**missing**" not in current
+
+
+def test_docs_say_local_endpoints_take_the_owners_keyless_requests() -> None:
+    """Since fea42fe a ``--local`` endpoint takes its owner's requests with no key (as az ml's
+    local endpoints, which deploy-local-endpoint.sh curls without one); the page said "key
+    auth stays on"."""
+    current = (REPO / "docs" / "azml-compat.md").read_text()
+    rows = [line for line in current.splitlines() if line.startswith("| `--local` |")]
+    assert rows, "no --local row"
+    for row in rows:
+        assert "key auth stays on" not in row, row
+        assert "keyless" in row and "connection's uid" in row, row
