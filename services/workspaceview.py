@@ -12,14 +12,25 @@ local subscription and resource group of :mod:`.armids`, so an az script's
 ``az ml workspace show --query container_registry -o tsv | cut -d'/' -f9-`` gets a name
 (``modeldecklocal``): ``container_registry``, ``storage_account``, ``key_vault`` and
 ``application_insights`` are ``.../providers/<type>/modeldecklocal``. It has no MLflow
-server and no discovery service: those keys are null.
+server and no discovery service: those keys are null. Its ``identity`` is a stable
+placeholder as a local endpoint's (:func:`.armids.placeholder_uuid` of its id), so a script's
+``--query identity.principal_id`` (an Azure ML workspace's system-assigned identity, which
+scripts hand to ``az role assignment create``) gets a value, not an empty string.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .armids import LOCAL_LOCATION, LOCAL_RESOURCE_GROUP, LOCAL_SUBSCRIPTION, workspace_id
+from .api.domain import Identity, to_dict
+from .armids import (
+    LOCAL_LOCATION,
+    LOCAL_RESOURCE_GROUP,
+    LOCAL_SUBSCRIPTION,
+    LOCAL_TENANT,
+    placeholder_uuid,
+    workspace_id,
+)
 
 #: the name the local workspace's placeholder resources have (letters and digits: valid
 #: for an ACR or storage account name, which scripts pass on to `az acr` / `az storage`)
@@ -40,9 +51,11 @@ def local_workspace(name: str, description: str = "") -> dict[str, Any]:
         key: f"{group}/providers/{kind}/{LOCAL_RESOURCE_NAME}"
         for key, kind in _LOCAL_RESOURCES.items()
     }
+    arm_id = workspace_id(LOCAL_SUBSCRIPTION, LOCAL_RESOURCE_GROUP, name)
+    identity = Identity(principal_id=placeholder_uuid(arm_id), tenant_id=LOCAL_TENANT)
     return shape(
         name=name,
-        id=workspace_id(LOCAL_SUBSCRIPTION, LOCAL_RESOURCE_GROUP, name),
+        id=arm_id,
         location=LOCAL_LOCATION,
         resource_group=LOCAL_RESOURCE_GROUP,
         display_name=name,
@@ -53,7 +66,7 @@ def local_workspace(name: str, description: str = "") -> dict[str, Any]:
         public_network_access="Enabled",
         enable_data_isolation=False,
         tags={},
-        identity=None,
+        identity=to_dict(identity),
         **resources,
     )
 

@@ -67,3 +67,22 @@ def test_workspace_list_refuses_filtered_kinds(
 ) -> None:
     assert main(["workspace", "list", "--filtered-kinds", "hub"]) == 2
     assert "--filtered-kinds" in capsys.readouterr().err
+
+
+def test_workspace_show_local_has_an_identity(
+    md_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An Azure ML workspace has a system-assigned identity (azure-ai-ml WorkspaceSchema's
+    ``identity``: type, principal_id, tenant_id); scripts read ``identity.principal_id`` to
+    grant it roles. The local workspace's is a stable placeholder, as a local endpoint's."""
+    code, out = run(capsys, "workspace", "show", "--query", "identity.principal_id", "-o", "tsv")
+    principal = out.strip()
+    assert code == 0 and len(principal) == 36, out
+    shown = json.loads(run(capsys, "workspace", "show", "-o", "json")[1])
+    assert shown["identity"] == {
+        "type": "system_assigned",
+        "principal_id": principal,
+        "tenant_id": "00000000-0000-0000-0000-000000000000",
+    }
+    listed = json.loads(run(capsys, "workspace", "list", "-o", "json")[1])
+    assert listed[0]["identity"]["principal_id"] == principal
