@@ -3,7 +3,10 @@
 Starts a real local workspace in a temporary MODELDECK_HOME (its control plane, real
 scoring processes behind the real gateway), builds the walkthrough's state (a pool, the
 example model, an endpoint with blue and green deployments at 90/10, some requests),
-then drives the dashboard through each screen and saves ``docs/img/*.svg``.
+then drives the dashboard through each screen and saves ``docs/img/*.svg``. Last, a
+deployment whose ``init()`` raises (``red``) is given 10% of the traffic through the
+Traffic screen's confirmation, for the Degraded endpoint (``traffic-health``) and the
+endpoint's History (``history``).
 Usage: ``python docs/screenshots.py [--out docs/img] [--size 120x40]``.
 """
 
@@ -104,7 +107,8 @@ async def tour(out: Path, size: tuple[int, int]) -> list[Path]:
         await shot(pilot, "logs", 2.0)
         await pilot.press("escape")
         await pilot.press("m")
-        for _ in range(6):  # a few samples for the plots
+        await pilot.press("W")  # the 5m window: the history the control plane sampled so far
+        for _ in range(60):  # a minute of samples for the plots
             await pilot.pause(1.0)
         await shot(pilot, "metrics", 0.5)
         await pilot.press("escape")
@@ -113,8 +117,59 @@ async def tour(out: Path, size: tuple[int, int]) -> list[Path]:
             await shot(pilot, view)
         await pilot.press("question_mark")
         await shot(pilot, "help", 0.5)
+        await pilot.press("escape")
+        await add_failing_deployment(Path(os.environ["MODELDECK_HOME"]) / "red")
+        await pilot.press("1")
+        await pilot.pause(1.0)
+        await pilot.press("t")
+        await pilot.pause(1.5)
+        # stage red +10 (blue, the default, gives it) and apply: the dialog asks; yes
+        await pilot.press("r", "down", "down", "shift+right", "enter")
+        await pilot.pause(1.0)
+        await pilot.press("y")
+        await shot(pilot, "traffic-health", 3.0)
+        await pilot.press("escape")
+        await pilot.press("h")
+        await pilot.pause(1.5)
+        # the cursor on the newest change (the traffic given to red): its status line and u
+        table = app.screen.query_one("#table")
+        table.move_cursor(row=table.get_row_index("000000"))  # type: ignore[attr-defined]
+        await shot(pilot, "history", 0.5)
     traffic.cancel()
     return saved
+
+
+async def add_failing_deployment(code: Path) -> None:
+    """``red``: a deployment whose ``init()`` raises, so its replica is READY 0/1, Failed."""
+    from modeldeck.services.api.domain import (
+        CodeConfiguration,
+        DeploymentSpec,
+        Resources,
+        ResourceSet,
+    )
+    from modeldeck.services.api.errors import ModeldeckError
+    from modeldeck.services.local.client import LocalWorkspace
+
+    shutil.rmtree(code, ignore_errors=True)
+    code.mkdir(parents=True)
+    (code / "score.py").write_text(
+        "def init():\n    raise RuntimeError('model file is corrupt')\n\n"
+        "def run(raw_data):\n    return raw_data\n"
+    )
+    spec = DeploymentSpec(
+        "red",
+        "my-endpoint",
+        "azureml:sklearn-demo:1",
+        CodeConfiguration(str(code), "score.py"),
+        resources=Resources(requests=ResourceSet(cpu=0.5, memory_gb=0.5)),
+    )
+    ws = LocalWorkspace(autostart=False)
+    try:
+        await (await ws.create_deployment(spec)).wait()
+    except ModeldeckError:
+        pass  # expected: its init() raised
+    finally:
+        await ws.close()
 
 
 async def requests() -> None:
