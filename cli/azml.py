@@ -332,7 +332,6 @@ REFUSED: dict[tuple[str, str], str] = {
     ("environment create", "--dockerfile-path"): (
         "environments are built from a conda file, not from a Dockerfile"
     ),
-    ("environment create", "--os-type"): "environments are Linux",
     ("environment create", "--path"): _REGISTRY,
     ("environment list", "--max-results"): _MAX,
     ("compute create", "--file"): "computes are created from flags (--agent-count, --vm-size)",
@@ -417,6 +416,10 @@ DIFFERS: dict[tuple[str, str], str] = {
         "`-d` is --description here (modeldeck's older short form); the long flag is refused"
     ),
     ("environment create", "--dockerfile-path"): "`-d` is --description here",
+    ("environment create", "--os-type"): (
+        "linux only (az's default); windows is refused, as `os_type: windows` in the YAML: "
+        "environments are built as Linux Python environments"
+    ),
 }
 
 

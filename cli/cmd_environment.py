@@ -51,6 +51,8 @@ def _load(args: argparse.Namespace) -> tuple[Environment, list[str]]:
             data = _overridden(data, args.set, str(path), path.resolve().parent)
             data = {**data, **({"image": args.image} if args.image else {})}
             data = _tagged(data, args)
+            if args.os_type:  # the flags win over the YAML, as in az ml's create
+                data["os_type"] = args.os_type
             if args.conda_file:  # a flag's path is relative to where the command runs
                 data["conda_file"] = str(Path(args.conda_file).resolve())
         spec = envs.environment_from_dict(
@@ -63,6 +65,8 @@ def _load(args: argparse.Namespace) -> tuple[Environment, list[str]]:
             data["image"] = args.image
         if args.conda_file:
             data["conda_file"] = args.conda_file
+        if args.os_type:
+            data["os_type"] = args.os_type
         data = _tagged(data, args)
         if not data["name"]:
             raise InvalidInput(

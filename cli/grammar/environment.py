@@ -34,6 +34,10 @@ def build(leaf: Leaf) -> None:
     flags.version(p, "version (default: the next one)")
     p.add_argument("-i", "--image", help="container image (Kubernetes uses it)")
     p.add_argument("-c", "--conda-file", help="conda environment file (its pip: list and packages)")
+    p.add_argument(
+        "--os-type",
+        help="linux (the default, as az ml's); windows is refused: environments are Linux here",
+    )
     flags.description(p)
     flags.tags(p)
     flags.file(p, "environment")

@@ -165,8 +165,14 @@ def environment_from_dict(
             "give 'image:', 'conda_file:' (or both), or 'build:'",
         )
     os_type = (_text(data, "os_type", source) or "linux").lower()
-    if os_type not in ("linux", "windows"):
-        raise InvalidInput("os_type", os_type, "must be linux or windows", "write os_type: linux")
+    if os_type != "linux":  # az ml takes windows too; accepting it would ignore it here
+        raise InvalidInput(
+            "os_type",
+            os_type,
+            "must be linux: modeldeck builds Linux environments only (az ml's windows "
+            "environments are not made here)",
+            "write os_type: linux (or leave it out: linux is the default, as in az ml)",
+        )
     return EnvironmentSpec(
         name=name,
         version=_text(data, "version", source),

@@ -349,3 +349,21 @@ def test_two_deployments_pin_different_scikit_learn_versions(cli: Cli, work: Pat
     cli("environment prune --yes")
     assert len(_built(cli)) == 1
     assert _answer(cli, "new")["sklearn"] == pins["new"]
+
+
+def test_os_type_linux_is_taken_and_windows_refused(cli: Cli, work: Path) -> None:
+    """az ml's ``environment create --os-type`` (linux is its default): linux is taken (was
+    refused as a whole flag), windows is refused by name from the flag and from the YAML's
+    ``os_type:`` (which was accepted and ignored: environments are built as Linux ones)."""
+    (work / "conda-os.yml").write_text("dependencies:\n  - python=3.12\n  - pip:\n    - six\n")
+    made = cli("environment create -n os-env --conda-file conda-os.yml --os-type linux -o json")
+    assert made.json()["os_type"] == "linux"
+    refused = cli(
+        "environment create -n os-env --conda-file conda-os.yml --os-type windows", ok=False
+    )
+    assert refused.code == 2 and "invalid os_type 'windows'" in refused.err, refused
+    assert "Linux environments only" in refused.err, refused
+    (work / "env-win.yml").write_text("name: win-env\nconda_file: conda-os.yml\nos_type: windows\n")
+    refused = cli("environment create -f env-win.yml", ok=False)
+    assert refused.code == 2 and "invalid os_type 'windows'" in refused.err, refused
+    assert cli("environment list --query [].name -o tsv").out.split().count("win-env") == 0
