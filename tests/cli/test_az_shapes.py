@@ -5,6 +5,7 @@ nothing on stdout for --no-wait, and a not-found in az's shape (issue 12)."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import httpx
@@ -109,3 +110,43 @@ def test_token_no_wait_and_not_found_as_az(cli: Cli) -> None:
     assert lines[0] == "ERROR: (ResourceNotFound) endpoint 'nope' not found"
     assert lines[1:3] == ["Code: ResourceNotFound", "Message: endpoint 'nope' not found"]
     assert lines[3] == "  fix: list what exists with: modeldeck online-endpoint list"
+
+
+def _settled(cli: Cli, command: str) -> str:
+    """Poll a --no-wait operation's object until it leaves its transitional state."""
+    for _ in range(600):
+        state = cli(f"{command} --query provisioning_state -o tsv").out.strip()
+        if state not in ("Creating", "Updating", "Deleting"):
+            return state
+        time.sleep(0.1)
+    raise AssertionError(f"{command}: still {state}")
+
+
+def test_no_wait_prints_nothing_on_every_create_update_and_delete(cli: Cli) -> None:
+    """az returns no entity for --no-wait (azure-cli's sdk_no_wait returns the poller, which
+    it does not print): stdout stays empty on the deployment's create, update and delete and on
+    the endpoint's update too, and each change is made."""
+    cli("cluster create --name myaks -o none")
+    cli("model create --name sklearn-demo --path ./model -o none")
+    cli("online-endpoint create -f endpoint.yml -o none")
+    dep = "online-deployment show -e my-endpoint -n blue"
+    for command in (
+        "online-deployment create -f blue.yml --all-traffic --no-wait",
+        "online-deployment update -e my-endpoint -n blue --set instance_count=2 --no-wait",
+    ):
+        r = cli(command)
+        assert r.out == "" and "modeldeck online-deployment show" in r.err, r
+        assert _settled(cli, dep) == "Succeeded"
+    assert cli(f"{dep} --query instance_count -o tsv").out.strip() == "2"
+    r = cli("online-endpoint update -n my-endpoint --set tags.team=ml --no-wait")
+    assert r.out == "", r
+    assert _settled(cli, "online-endpoint show -n my-endpoint") == "Succeeded"
+    assert cli("online-endpoint show -n my-endpoint --query tags.team -o tsv").out.strip() == "ml"
+    cli('online-endpoint update -n my-endpoint --traffic "blue=0" -o none')
+    assert cli("online-deployment delete -e my-endpoint -n blue --yes --no-wait").out == ""
+    for _ in range(600):
+        if cli(dep, ok=False).code == 3:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the deployment was not deleted")
