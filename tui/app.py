@@ -116,6 +116,8 @@ class ModeldeckApp(App[None]):
         self.DEFAULT_MODE = self.initial_view  # type: ignore[misc]
         super().__init__()
         glyphs.configure(glyphs.choose(mono=self.no_color))  # TERM, LANG, NO_COLOR
+        if not glyphs.current().box:  # ASCII only: the CSS's box-drawing borders too
+            self.add_class("-ascii")
         self._workspace: Workspace | None = None
         self._workspace_factory: Callable[[], Workspace] | None = None
         if callable(workspace) and not hasattr(workspace, "list_endpoints"):
@@ -323,7 +325,8 @@ class ModeldeckApp(App[None]):
             self._resolve_and_open(verb, args[0])
         else:
             self.notify(
-                f"unknown command ':{text}'\nfix: try :endpoints :deployments :clusters :models :metrics :logs NAME",
+                f"unknown command ':{text}'\nfix: try :endpoints :deployments :clusters :models "
+                r":metrics :history \[EP] :logs NAME",  # \[: not markup
                 severity="warning",
             )
 

@@ -18,6 +18,7 @@ from ..services.api.errors import ModeldeckError
 from . import glyphs
 
 if TYPE_CHECKING:
+    from ..services.api.domain import Endpoint
     from ..services.api.health import DeploymentHealth
 
 #: one colour per deployment, chosen from its name (stable across runs: crc32, not hash())
@@ -205,6 +206,29 @@ def fmt_float(value: float | None, spec: str = ".1f", none: str | None = None) -
     if value is None:
         return glyphs.current().dash if none is None else none
     return format(value, spec)
+
+
+def error_rate_text(h: DeploymentHealth | None) -> str:
+    """``0.4%``; a dash when there is no figure now."""
+    return fmt_float(h.error_rate if h else None, ".1%")
+
+
+def p95_text(h: DeploymentHealth | None) -> str:
+    """``12 ms``; a dash when there is no figure now."""
+    p95 = h.latency_p95_ms if h else None
+    return glyphs.current().dash if p95 is None else f"{p95:.0f} ms"
+
+
+def health_figures(h: DeploymentHealth) -> str:
+    """``READY 1/1  err 0.4%  p95 12 ms`` (``services.api.health``'s figures, in the
+    terminal's glyphs)."""
+    return f"READY {h.ready}  err {error_rate_text(h)}  p95 {p95_text(h)}"
+
+
+def cluster_text(endpoint: Endpoint) -> str:
+    """Where an endpoint's deployments run: its cluster record (the local workspace's
+    managed capacity for a managed endpoint), else "managed" (Azure ML's managed compute)."""
+    return endpoint.cluster or "managed"
 
 
 def clip(text: str, width: int = 20) -> str:

@@ -33,9 +33,11 @@ class Glyphs:
     dash: str = "–"  # no figure
     enter: str = "⏎"
     bullet: str = "•"  # a masked secret
+    times: str = "×"  # 500×3: a status code, how many
     #: fill of each deployment's segment when colour cannot tell them apart
     segments: tuple[str, ...] = ("█", "▓", "▒", "▚", "▞", "▙")
     braille: bool = True  # plots may use Braille dots
+    box: bool = True  # plots' axes in box-drawing lines (else | - +)
     emoji: bool = True  # folder icons in a file picker
     mono: bool = False  # NO_COLOR: shapes, not greys, tell things apart
 
@@ -47,8 +49,8 @@ LINUX_CONSOLE = Glyphs(
 )  # fmt: skip
 ASCII = Glyphs(
     ellipsis="~", warn="!", full="#", empty=".", focus=">", ok="ok", bad="x", arrow="->",
-    left_right="left/right", up_down="up/down", dash="-", enter="enter", bullet="*",
-    segments=("#", "=", "+", "%", "@", "&"), braille=False, emoji=False,
+    left_right="left/right", up_down="up/down", dash="-", enter="enter", bullet="*", times="x",
+    segments=("#", "=", "+", "%", "@", "&"), braille=False, box=False, emoji=False,
 )  # fmt: skip
 
 _current = UNICODE

@@ -102,20 +102,6 @@ class DeploymentHealth:
             text += f"; last error: {self.last_error}"
         return text
 
-    @property
-    def error_rate_text(self) -> str:
-        """``0.4%``; ``–`` when there is no figure now."""
-        return "–" if self.error_rate is None else f"{self.error_rate:.1%}"
-
-    @property
-    def p95_text(self) -> str:
-        """``12 ms``; ``–`` when there is no figure now."""
-        return "–" if self.latency_p95_ms is None else f"{self.latency_p95_ms:.0f} ms"
-
-    def figures(self) -> str:
-        """``READY 1/1  err 0.4%  p95 12 ms``."""
-        return f"READY {self.ready}  err {self.error_rate_text}  p95 {self.p95_text}"
-
     def reason(self) -> str:
         """``red: READY 0/1, Failed, 10% of traffic; last error: RuntimeError: ...``"""
         return f"{self.name}: {self.detail()}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.widgets.traffic_slider import TrafficSlider
 
 from tests.tui.narrow import LONG, contrast_of, long_endpoint, screen_text
-from tests.tui.test_snapshots import DEPLOYMENTS, ENDPOINTS, RPS
+from tests.tui.test_snapshots import DEPLOYMENTS, ENDPOINTS, RPS, _samples
 
 SMALL = (80, 24)
 
@@ -420,3 +421,59 @@ async def test_keys_in_a_c_locale_are_masked_in_ascii() -> None:
         await pilot.pause()
         text = screen_text(app)
         assert "*" * 24 in text and "•" not in text and "primary-key" not in text
+
+
+@pytest.mark.usefixtures("c_locale")
+async def test_health_figures_and_the_metrics_notice_in_a_c_locale_are_ascii() -> None:
+    """The sliders' ``READY 1/1  err -  p95 -``, the detail's ERR/P95 and control, and the
+    Metrics screen's notice of what is missing are drawn with the terminal's glyphs (the
+    figures were ``err –`` from services, the notice ``⚠``)."""
+    from modeldeck.tui.screens.endpoint_detail import EndpointDetailScreen
+    from modeldeck.tui.screens.metrics import MetricsScreen
+
+    def not_ascii(app: ModeldeckApp) -> list[str]:  # the footer too (its palette key's ▏)
+        return [ln for ln in screen_text(app).splitlines() if not ln.isascii()]
+
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        await _open_traffic(app, pilot)
+        assert "READY 1/1  err -  p95 -" in screen_text(app)
+        assert not_ascii(app) == []
+
+        ep = ENDPOINTS[0]
+        await app.push_screen(EndpointDetailScreen(ep.name))
+        mine = [d for d in DEPLOYMENTS if d.endpoint_name == ep.name]
+        app.screen.show_data((replace(ep, control=None), mine, None))  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert "control -" in screen_text(app)
+        assert not_ascii(app) == []
+
+        await app.push_screen(MetricsScreen(ep.name))
+        screen = app.screen
+        screen.missing = {ep.name: "no CPU or memory figures"}  # type: ignore[attr-defined]
+        screen.show_data((_samples(1000.0, 1), [ep]))  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert "! my-endpoint: no CPU or memory figures" in screen_text(app)
+        assert not_ascii(app) == []
+
+
+async def test_the_endpoint_detail_names_where_a_managed_endpoint_runs() -> None:
+    """The detail's header (and the list's CLUSTER) showed ``endpoint.compute``: blank for a
+    managed endpoint."""
+    from modeldeck.tui.screens.endpoint_detail import EndpointDetailScreen
+
+    ep = replace(ENDPOINTS[0], name="managed-ep", compute="", kind="Managed")
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        app.screen.show_data(([ep], {}))  # type: ignore[attr-defined]
+        await pilot.pause()
+        row = next(ln for ln in screen_text(app).splitlines() if "managed-ep" in ln)
+        assert row.split()[1] == "managed", row  # the list's CLUSTER column, likewise
+        await app.push_screen(EndpointDetailScreen(ep.name))
+        app.screen.show_data((ep, [], None))  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert "managed-ep  cluster managed  auth key" in screen_text(app)  # Azure ML's
+        local = replace(ep, managed_capacity="local-managed")  # the local workspace's record
+        app.screen.show_data((local, [], None))  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert "managed-ep  cluster local-managed  auth key" in screen_text(app)

@@ -11,8 +11,9 @@ from textual.widgets import Static
 
 from ...services.api.domain import Deployment, Endpoint, MetricSample
 from ...services.api.health import DeploymentHealth, endpoint_health, read_endpoint
+from .. import glyphs
 from ..css import css_path
-from ..format import degraded_text
+from ..format import cluster_text, degraded_text, error_rate_text, p95_text
 from ..widgets.bars import TrafficBar
 from ..widgets.resource_table import ResourceTable
 from .deployments import DEPLOYMENT_BINDINGS, DeploymentActions, deployment_cells
@@ -20,8 +21,8 @@ from .resource_list import ResourceListScreen
 
 
 def _with_figures(cells: tuple[Any, ...], h: DeploymentHealth | None) -> tuple[Any, ...]:
-    """The deployment's cells with its error rate and p95 now after READY (``–``: none)."""
-    return (*cells[:3], h.error_rate_text if h else "–", h.p95_text if h else "–", *cells[3:])
+    """The deployment's cells with its error rate and p95 now after READY (a dash: none)."""
+    return (*cells[:3], error_rate_text(h), p95_text(h), *cells[3:])
 
 
 class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
@@ -78,9 +79,9 @@ class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
         self.deployments = {f"{d.endpoint_name}/{d.name}": d for d in deployments}
         mirror = " ".join(f"{k}={v}%" for k, v in endpoint.mirror_traffic.items() if v) or "none"
         info = (
-            f"[b]{endpoint.name}[/]  cluster [b]{endpoint.compute}[/]  auth [b]{endpoint.auth_mode}[/]  "
+            f"[b]{endpoint.name}[/]  cluster [b]{cluster_text(endpoint)}[/]  auth [b]{endpoint.auth_mode}[/]  "
             f"state [b]{endpoint.provisioning_state}[/]\n"
-            f"control [b]{endpoint.control or '–'}[/]  mirror [b]{mirror}[/]\n"
+            f"control [b]{endpoint.control or glyphs.current().dash}[/]  mirror [b]{mirror}[/]\n"
             f"scoring URI [u]{endpoint.scoring_uri}[/]"  # y copies it (the footer says so)
         )
         self.query_one("#endpoint-info", Static).update(info)
@@ -102,7 +103,9 @@ class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
         for s in metrics or []:
             if s.error_rate > 0:
                 codes = " ".join(
-                    f"{c}×{n}" for c, n in sorted(s.status_codes.items()) if not c.startswith("2")
+                    f"{c}{glyphs.current().times}{n}"
+                    for c, n in sorted(s.status_codes.items())
+                    if not c.startswith("2")
                 )
                 errors.append(
                     f"{s.deployment}: {s.error_rate:.0%} of requests failed {codes}".rstrip()

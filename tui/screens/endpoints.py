@@ -10,7 +10,15 @@ from textual import work
 from textual.binding import Binding
 
 from .. import glyphs
-from ..format import Name, TrafficCell, alarm, error_detail, failed_state
+from ..format import (
+    Name,
+    TrafficCell,
+    alarm,
+    cluster_text,
+    error_detail,
+    failed_state,
+    health_figures,
+)
 from .dialogs import ConfirmScreen, TypedConfirmScreen
 from .resource_list import ResourceListScreen
 
@@ -30,7 +38,7 @@ def state_text(state: object, error: str | None) -> Text:
 def endpoint_cells(e: Endpoint, rps: float | None, degraded: bool = False) -> tuple[Any, ...]:
     return (
         Name(e.name),
-        e.compute,
+        cluster_text(e),
         str(e.auth_mode),
         failed_state("Degraded")  # in words; why is on the status line (row_detail)
         if degraded and not e.error and str(e.provisioning_state) == "Succeeded"
@@ -125,7 +133,7 @@ class EndpointsScreen(ResourceListScreen):
             return error_detail(failing.name, failing.error)
         if not healths:
             return None
-        return escape("   ".join(f"{h.name} {h.figures()}" for h in healths))
+        return escape("   ".join(f"{h.name} {health_figures(h)}" for h in healths))
 
     def action_open(self) -> None:
         name = self.need_selection()

@@ -20,6 +20,7 @@ from textual.containers import Horizontal
 from textual.widgets import Static
 
 from ...services.api.domain import Endpoint, MetricSample, MetricsHistory
+from .. import glyphs
 from ..css import css_path
 from ..format import fmt_float
 from ..widgets.metric_plot import METRICS, WINDOWS, MetricHistory, MetricPlot
@@ -150,8 +151,9 @@ class MetricsScreen(ModeldeckScreen):
         title.update(f"[b]{metric.title}[/] ({metric.unit}) over the last {window}   {keys_help}")
         missing = {e: why for e, why in self.missing.items() if self.endpoint_name in (None, e)}
         if missing:  # say why CPU/memory (or more) are blank, rather than show nothing
+            warn = glyphs.current().warn
             title.update(
-                f"[b]{metric.title}[/] ({metric.unit}) over the last {window}   [yellow]⚠ "
+                f"[b]{metric.title}[/] ({metric.unit}) over the last {window}   [yellow]{warn} "
                 + escape("; ".join(f"{e}: {why}" for e, why in sorted(missing.items())))
                 + "[/]"
             )

@@ -36,7 +36,7 @@ from ...services.api.domain import (
 from ...services.api.errors import Conflict, InvalidInput, ModeldeckError
 from .. import glyphs
 from ..css import css_path
-from ..format import degraded_text, describe_error
+from ..format import degraded_text, describe_error, health_figures
 from ..widgets.bars import TrafficBar
 from ..widgets.traffic_slider import TrafficSlider
 from .base import ModeldeckScreen
@@ -230,7 +230,7 @@ class TrafficScreen(ModeldeckScreen):
             slider.is_control = name == self.control
             h = self.healths.get(name)
             slider.problem = (h.problem or "") if h else ""
-            slider.figures = h.figures() if h else ""
+            slider.figures = health_figures(h) if h else ""
             slider.refresh()
         mirrors = self.query("#mirror-slider")
         if mirrors:
@@ -261,18 +261,22 @@ class TrafficScreen(ModeldeckScreen):
         )
         if self.rest_mode and self.default:
             text.append(f"   default takes the rest: {self.default}", style="yellow")
+        g = glyphs.current()
         changes = [
-            f"{n} {self.live.get(n, 0)}{glyphs.current().arrow}{v}"
+            f"{n} {self.live.get(n, 0)}{g.arrow}{v}"
             for n, v in self.staged.items()
             if v != self.live.get(n, 0)
         ]
         mirror_now = (self.mirror_target, self._mirror_value() if self.mirror_target else 0)
         if mirror_now != self.live_mirror and (mirror_now[1] or self.live_mirror[1]):
             changes.append(
-                f"mirror {self.live_mirror[0] or '–'} {self.live_mirror[1]}→{mirror_now[0] or '–'} {mirror_now[1]}"
+                f"mirror {self.live_mirror[0] or g.dash} {self.live_mirror[1]}{g.arrow}"
+                f"{mirror_now[0] or g.dash} {mirror_now[1]}"
             )
         if self.control != self.live_control:
-            changes.append(f"control {self.live_control or '–'}→{self.control or '–'}")
+            changes.append(
+                f"control {self.live_control or g.dash}{g.arrow}{self.control or g.dash}"
+            )
         moved = self.endpoint is not None and self.endpoint.revision != self.base_revision
         if moved and self.dirty and self.conflict is None:
             text.append("\n")
@@ -506,13 +510,15 @@ class TrafficScreen(ModeldeckScreen):
         text.append(f": {details.get('by') or 'another operator'}")
         sent, now = details.get("revision_sent"), details.get("revision_now")
         if sent and now:
-            text.append(f" (revision {sent} → {now})", style="dim")
+            text.append(f" (revision {sent} {glyphs.current().arrow} {now})", style="dim")
         if what:
             text.append(f"\n  {what}")
         text.append("\nlive now: ", style="bold")
         text.append(live)
         if self.live_mirror[0]:
-            text.append(f"  mirror →{self.live_mirror[0]} {self.live_mirror[1]}%")
+            text.append(
+                f"  mirror {glyphs.current().arrow}{self.live_mirror[0]} {self.live_mirror[1]}%"
+            )
         text.append("\nb", style="bold")
         text.append(" rebase: your edits again, on this live map (then Enter)   ")
         text.append("x", style="bold")

@@ -177,6 +177,7 @@ class MetricPlot(Widget):
                     max_gap=3 * METRICS_WINDOWS[self._window][1] / unit,
                     dots=g.braille,
                     mono=g.mono,
+                    box=g.box,
                 ),
             )
         return self._cache[1]

@@ -64,11 +64,13 @@ def render(
     max_gap: float = float("inf"),
     dots: bool = True,
     mono: bool = False,
+    box: bool = True,
 ) -> list[Line]:
     """The plot as ``height`` lines of ``width`` cells, each line runs of (text, style
     name or None): a title with the legend, the
     canvas with y ticks (0, half, top) on its left, x ticks under it, then ``x_label``.
-    Two points further apart than ``max_gap`` (in x) are not joined."""
+    Two points further apart than ``max_gap`` (in x) are not joined. ``box``: the axes in
+    box-drawing lines, else in ASCII (``| - +``)."""
     x0, x1 = x_range
     span = (x1 - x0) or 1.0
     top = y_top if y_top > 0 else 1.0
@@ -106,6 +108,7 @@ def render(
                 plot(c, py, i)
             prev, last_x = (c, py), x
 
+    tick, rule, corner, dash = ("┤", "│", "└", "─") if box else ("+", "|", "+", "-")
     lines: list[Line] = []
     head: Line = [(title, "bold")]
     for i, s in enumerate(series):
@@ -116,7 +119,7 @@ def render(
     tick_rows = {0: labels[0], ch // 2: labels[1], ch - 1: labels[2]}
     for r in range(ch):
         label = tick_rows.get(r, "")
-        line: Line = [(label.rjust(lw) + ("┤" if label else "│"), "dim")]
+        line: Line = [(label.rjust(lw) + (tick if label else rule), "dim")]
         row, own = bits[r], owner[r]
         if not any(row):
             line.append((" " * cw, None))
@@ -140,7 +143,7 @@ def render(
         if run:
             line.append(("".join(run), run_style))
         lines.append(line)
-    lines.append([(" " * lw + "└" + "─" * cw, "dim")])
+    lines.append([(" " * lw + corner + dash * cw, "dim")])
     ticks = [(0, _fmt(x0)), (cw // 2, _fmt(x0 + span / 2)), (cw - 1, _fmt(x1))]
     axis = [" "] * (lw + 1 + cw)
     for c, t in ticks:
