@@ -374,3 +374,11 @@ async def test_colon_command_jumps_and_unknown_commands_say_so() -> None:
         await pilot.press("colon", *"bogus", "enter")
         await pilot.pause()
         assert any("unknown command ':bogus'" in str(n.message) for n in app._notifications)
+        from textual.content import Content
+
+        (hint,) = [n for n in app._notifications if "':bogus'" in str(n.message)]
+        assert ":history [EP]" in Content.from_markup(hint.message).plain  # as drawn
+        await pilot.press("question_mark")  # and the help's global keys name it
+        await pilot.pause()
+        shown = " ".join(str(w.render()) for w in app.screen.query("Static"))
+        assert ":history [EP]" in shown, shown

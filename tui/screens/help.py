@@ -13,7 +13,7 @@ from ..css import css_path
 GLOBAL_KEYS = [
     (":", "jump: :endpoints :deployments :clusters :models"),
     ("", r":metrics \[EP]  :logs NAME  :traffic EP  :keys EP"),  # \[: not markup
-    ("", ":workspace NAME  :theme light|dark  :quit"),
+    ("", r":history \[EP]  :workspace NAME  :theme light|dark  :quit"),
     ("/", "filter: case-insensitive regex, !regex inverts; Esc clears"),
     ("?", "this help"),
     ("ctrl+p", "command palette: every action"),
