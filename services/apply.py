@@ -88,7 +88,10 @@ async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[s
     if loaded.pool_errors and cluster.driver in (DriverKind.POOL, DriverKind.KUBERNETES):
         raise loaded.pool_errors[0]  # refused before anything (an inline model) is registered
     if cluster.driver is DriverKind.POOL:
-        return [*warnings, *loaded.pool_warnings]
+        pool = loaded.pool_warnings
+        if cluster.managed:  # the managed capacity is a pool here, but not one the user made
+            pool = [w.replace("on local pools", "on the managed capacity") for w in pool]
+        return [*warnings, *pool]
     if cluster.driver is DriverKind.KUBERNETES:
         return [*warnings, *loaded.kubernetes_warnings]
     return warnings

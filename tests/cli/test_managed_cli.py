@@ -55,3 +55,13 @@ def test_a_kubernetes_profile_says_which_cluster_to_name(cli: Cli, work: Path) -
     # the fix it names works
     cli("online-endpoint create --name k8s-ep -f managed.yml --set compute=myaks")
     assert cli("online-endpoint show -n k8s-ep --query compute -o tsv").out.strip() == "myaks"
+
+
+def test_an_ignored_environment_image_names_the_managed_capacity(cli: Cli, work: Path) -> None:
+    """The warning said "ignored on local pools" for a managed endpoint too, whose user made
+    no pool: it names the managed capacity there (a named pool keeps its words: test_e2e)."""
+    cli("model create --name sklearn-demo --path ./model")
+    cli("online-endpoint create -n ep-managed")
+    r = cli("online-deployment create --name blue --endpoint ep-managed -f blue.yml --no-wait")
+    assert "environment image" in r.err and "is ignored on the managed capacity" in r.err, r
+    assert "local pools" not in r.err, r
