@@ -42,9 +42,11 @@ def _print_error(exc: ModeldeckError) -> None:
 DEBUG_LOGGERS = ("modeldeck", "httpx", "azure")
 
 
-def debug_logging() -> None:
+def debug_logging(level: int = 10) -> None:
     """``--debug``: log lines on stderr as az prints them (``DEBUG: logger: message``),
-    the HTTP requests included; az logs its requests the same way (``az ... --debug``)."""
+    the HTTP requests included; az logs its requests the same way (``az ... --debug``).
+    ``--verbose`` is the same at INFO (20): az's "increase logging verbosity" (knack's
+    ``--verbose`` sets its loggers to INFO), the requests without the details."""
     import logging
 
     handler = logging.StreamHandler(sys.stderr)
@@ -52,7 +54,7 @@ def debug_logging() -> None:
     handler.set_name("modeldeck --debug")
     for name in DEBUG_LOGGERS:
         log = logging.getLogger(name)
-        log.setLevel(logging.DEBUG)
+        log.setLevel(level)
         # once per process (main() may run again in it: the tests, an embedding app)
         log.handlers = [h for h in log.handlers if h.get_name() != handler.get_name()]
         log.addHandler(handler)
@@ -64,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     debug = bool(getattr(args, "debug", False))
     if debug:
         debug_logging()
+    elif getattr(args, "verbose", False):
+        debug_logging(20)  # logging.INFO, without importing logging on the cold path
     try:
         module = importlib.import_module(f"modeldeck.cli.{module_name}")
         handler = getattr(module, func_name)

@@ -44,7 +44,11 @@ def add_common(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="log the HTTP requests and what is done on stderr; the traceback of an unexpected error",
     )
-    g.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
+    g.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log what is done on stderr (the requests, at INFO), as az's --verbose; --debug adds the details",
+    )
     g.add_argument("--only-show-errors", action="store_true", help="do not print warnings")
 
 

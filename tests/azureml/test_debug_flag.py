@@ -81,3 +81,16 @@ async def test_an_unexpected_failure_shows_its_traceback_with_debug_only(
     code, _, err = await cli.run("online-endpoint", "list")
     assert code == 1 and "Traceback" not in err
     assert err.splitlines()[-1] == "  fix: run again with --debug for the traceback, and report it"
+
+
+async def test_verbose_logs_the_requests_without_the_details(cli: AzCli) -> None:
+    """az's ``--verbose`` ("increase logging verbosity"; knack sets its loggers to INFO):
+    the requests' INFO lines on stderr, not --debug's DEBUG details; it was accepted and
+    ignored (a hidden flag that did nothing)."""
+    code, _, err = await cli.run("online-endpoint", "show", "-n", "nope", "--verbose")
+    assert code == 3 and "Traceback" not in err
+    lines = err.splitlines()
+    assert any(line.startswith("INFO: httpx: HTTP Request: GET ") for line in lines), err
+    assert not any(line.startswith("DEBUG: ") for line in lines), err
+    assert lines[-1] == "  fix: list what exists with: modeldeck online-endpoint list"
+    assert TOKEN not in err and TOKEN.split(".")[1] not in err
