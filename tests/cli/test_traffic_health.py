@@ -7,8 +7,12 @@ traffic there, with each deployment's READY x/y, error rate and p95."""
 
 from __future__ import annotations
 
+import getpass
+import json
 import shlex
+import socket
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -78,6 +82,20 @@ def test_traffic_to_a_crash_looping_deployment_needs_force(  # type: ignore[no-u
     capsys.readouterr()
     assert main(["online-endpoint", "show", "-n", "my-endpoint", "--query", "health.status"]) == 0
     assert capsys.readouterr().out.strip() == '"Degraded"'
+
+    # the forced change is in the audit history (who, when, before -> after); the refused
+    # ones changed nothing and are not
+    capsys.readouterr()
+    assert main(["online-endpoint", "history", "-n", "my-endpoint", "-o", "json"]) == 0
+    rows = [r for r in json.loads(capsys.readouterr().out) if r["target"] == "my-endpoint"]
+    forced = rows[-1]
+    assert forced["action"] == "update", forced
+    assert forced["who"] == f"{getpass.getuser()}@{socket.gethostname()}"
+    assert datetime.fromisoformat(forced["time"]).utcoffset().total_seconds() == 0
+    changed = {c["field"]: (c["before"], c["after"]) for c in forced["changes"]}
+    assert changed == {"traffic.blue": (90, 80), "traffic.red": (0, 10)}, changed
+    earlier = [c for r in rows[:-1] for c in r["changes"] if c["field"].endswith(".red")]
+    assert not any(c["after"] for c in earlier), earlier  # the refused attempts: no trace
 
     # moving traffic away from it never needs --force
     assert deck(f'{UPDATE} --traffic "blue=90 green=10"') == 0

@@ -124,7 +124,7 @@ async def test_h_opens_the_history_from_the_endpoint_list_and_detail(  # type: i
 
 
 async def test_u_asks_before_a_revert_gives_traffic_back_to_a_crash_looping_deployment(  # type: ignore[no-untyped-def]
-    workspace, h, tmp_path
+    workspace, h, tmp_path, capsys
 ) -> None:
     """A revert is a traffic change like Traffic's Apply: one that gives a deployment not
     ready or failing more traffic asks first, naming READY 0/1 and the last error; no
@@ -176,3 +176,20 @@ async def test_u_asks_before_a_revert_gives_traffic_back_to_a_crash_looping_depl
 
         await h.eventually(reverted, pilot)
         await h.eventually(lambda: screen.changes["000000"].action == "revert", pilot)
+
+    # the CLI's history shows the revert: who, when, before -> after
+    import getpass
+    import json
+    import socket
+
+    from modeldeck.cli.main import main
+
+    capsys.readouterr()
+    assert (
+        await asyncio.to_thread(main, ["online-endpoint", "history", "-n", SICK, "-o", "json"]) == 0
+    )
+    last = json.loads(capsys.readouterr().out)[-1]
+    assert (last["target"], last["action"]) == (SICK, "revert"), last
+    assert last["who"] == f"{getpass.getuser()}@{socket.gethostname()}" and last["time"]
+    changed = {c["field"]: (c["before"], c["after"]) for c in last["changes"]}
+    assert changed == {"traffic.blue": (100, 90), "traffic.red": (0, 10)}, changed
