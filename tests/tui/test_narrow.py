@@ -477,3 +477,27 @@ async def test_the_endpoint_detail_names_where_a_managed_endpoint_runs() -> None
         app.screen.show_data((local, [], None))  # type: ignore[attr-defined]
         await pilot.pause()
         assert "managed-ep  cluster local-managed  auth key" in screen_text(app)
+
+
+async def test_the_endpoint_detail_says_degraded_in_words_at_80x24() -> None:
+    """Issue 13, point 1: the endpoint detail, like Traffic and the list, says Degraded while
+    traffic goes to a deployment that is not ready, naming READY 0/1 and the last error."""
+    from modeldeck.services.api.domain import ProvisioningState
+    from modeldeck.tui.screens.endpoint_detail import EndpointDetailScreen
+
+    from tests.tui.test_snapshots import _dep
+
+    ep = replace(ENDPOINTS[0], traffic={"blue": 90, "red": 10}, control=None)
+    error = "Traceback (most recent call last):\nRuntimeError: model file is corrupt"
+    deps = [
+        _dep("blue", ep.name, 90),
+        _dep("red", ep.name, 10, ready=0, state=ProvisioningState.FAILED, error=error),
+    ]
+    app = _app()
+    async with app.run_test(size=SMALL) as pilot:
+        await app.push_screen(EndpointDetailScreen(ep.name))
+        app.screen.show_data((ep, deps, None))  # type: ignore[attr-defined]
+        await pilot.pause()
+        text = " ".join(screen_text(app).split())
+        assert "Degraded: red: READY 0/1, Failed, 10% of traffic" in text, text
+        assert "RuntimeError: model file is corrupt" in text
