@@ -458,7 +458,7 @@ class ModeldeckApp(App[None]):
     @work(group="start", exclusive=True, exit_on_error=False)
     async def _start_control_plane(self) -> None:
         ws = self.workspace
-        self.notify("starting the control plane…")
+        self.notify(f"starting the control plane{glyphs.current().ellipsis}")
         ws.autostart = True  # type: ignore[attr-defined]
         try:
             await ws.list_clusters()  # the client starts it, as on a first call

@@ -56,7 +56,8 @@ def last_error(error: str | None) -> str | None:
         return None
     picked = next((x for x in reversed(lines) if _EXCEPTION_LINE.match(x)), None)
     text = picked or _SEE_LOG.sub("", lines[0])
-    return text if len(text) <= LAST_ERROR_CHARS else text[: LAST_ERROR_CHARS - 1] + "…"
+    # "...", not "…": the text goes to any terminal (the dashboard's may have no UTF-8)
+    return text if len(text) <= LAST_ERROR_CHARS else text[: LAST_ERROR_CHARS - 3] + "..."
 
 
 @dataclass(frozen=True)

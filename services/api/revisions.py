@@ -102,7 +102,8 @@ def _show(value: Any) -> str:
     if value is None or value == {}:
         return "(none)"
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+    # "...", not "…": the text goes to any terminal (the dashboard's may have no UTF-8)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
 def describe(change: Change, limit: int = 4) -> str:

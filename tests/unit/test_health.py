@@ -83,7 +83,9 @@ def test_last_error_is_the_last_traceback_line_else_the_first_line() -> None:
         == "pod p-1: 0/3 nodes are available"
     )
     assert health.last_error(None) is None and health.last_error("\n \n") is None
-    assert health.last_error("ValueError: " + "x" * 500).endswith("…")
+    cut = health.last_error("ValueError: " + "x" * 500)
+    assert cut is not None and cut.endswith("...") and len(cut) == health.LAST_ERROR_CHARS
+    assert cut.isascii()  # drawn as is in a C locale too
 
 
 def test_not_ready_failed_and_failing_are_sick_scaled_to_zero_is_not() -> None:

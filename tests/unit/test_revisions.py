@@ -50,6 +50,8 @@ def test_describe_puts_what_users_set_first_and_states_only_when_alone() -> None
     assert revisions.describe({"error": ["boom", None]}) == "error boom -> (none)"
     many = {f"tags.k{i}": [None, str(i)] for i in range(6)}
     assert revisions.describe(many).endswith("and 2 more")
+    long = revisions.describe({"description": [None, "x" * 500]})
+    assert long.endswith("xx...") and long.isascii()  # cut in ASCII: any terminal draws it
 
 
 def test_overlap_is_a_shared_prefix_in_the_yaml_names() -> None:
