@@ -11,7 +11,7 @@ from ..services.api.domain import Environment
 from ..services.api.errors import InvalidInput
 from ..services.api.workspace import Workspace
 from . import shapes
-from .common import confirm, warner
+from .common import check_show_label, confirm, warner
 
 
 def _overridden(data: dict[str, Any], overrides: Any, source: str, base: Path | None) -> Any:
@@ -102,12 +102,7 @@ async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
 
 
 async def show(args: argparse.Namespace, ws: Workspace) -> Any:
-    if args.version is not None and args.label is not None:
-        raise InvalidInput(
-            "--label", args.label, "cannot be given with --version", "give one of them"
-        )
-    if args.label is not None and args.label != "latest":
-        raise InvalidInput("--label", args.label, "must be latest", "write --label latest")
+    check_show_label(args)
     return shapes.environment(await ws.get_environment(args.name, args.version), ws.arm_scope())
 
 

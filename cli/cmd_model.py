@@ -9,7 +9,7 @@ from ..services.api import validation
 from ..services.api.errors import InvalidInput
 from ..services.api.workspace import Workspace
 from . import shapes
-from .common import confirm
+from .common import check_show_label, confirm
 
 
 async def create(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -65,6 +65,7 @@ async def restore(args: argparse.Namespace, ws: Workspace) -> Any:
 
 
 async def show(args: argparse.Namespace, ws: Workspace) -> Any:
+    check_show_label(args)
     version = None
     if args.version is not None and args.version != "latest":
         version = validation.integer(args.version, "version", 1)

@@ -144,6 +144,18 @@ def warner(args: argparse.Namespace) -> Any:
     return lambda message: warn(args, message)
 
 
+def check_show_label(args: argparse.Namespace) -> None:
+    """az ml's ``--label`` on a model's or an environment's ``show``: ``latest`` only, and not
+    with ``--version`` (azure-ai-ml's ModelOperations.get / EnvironmentOperations.get refuse
+    both: "Cannot specify both version and label.")."""
+    if args.version is not None and args.label is not None:
+        raise InvalidInput(
+            "--label", args.label, "cannot be given with --version", "give one of them"
+        )
+    if args.label is not None and args.label != "latest":
+        raise InvalidInput("--label", args.label, "must be latest", "write --label latest")
+
+
 def confirm(args: argparse.Namespace, question: str) -> None:
     """Ask on a TTY (y/n); refuse on a non-TTY unless --yes. Raises when not confirmed."""
     if getattr(args, "yes", False):

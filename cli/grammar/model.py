@@ -72,7 +72,7 @@ def build(leaf: Leaf) -> None:
     )
     flags.name(p, "model")
     flags.version(p, "version (default: latest)")
-    p.add_argument("-l", "--label", help="accepted for az compatibility (latest)")
+    p.add_argument("-l", "--label", help="latest: the newest version not archived (not with -v)")
     flags.finish(p)
 
     for verb, summary in (

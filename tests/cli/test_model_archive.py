@@ -47,3 +47,27 @@ def test_archive_and_restore(
         assert "--label latest" in capsys.readouterr().err
     finally:
         stop_daemon(md_home)
+
+
+def test_show_label_is_latest_only_and_not_with_a_version(
+    md_home: Path, work: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """az ml's ``model show --label``: latest, and never with --version (azure-ai-ml's
+    ModelOperations.get: "Cannot specify both version and label."), as environment show has
+    it; model show took any label and ignored it (``-v 1 -l latest`` showed version 1)."""
+    from tests.support.daemon import stop_daemon
+
+    monkeypatch.chdir(work)
+    try:
+        for _ in range(2):
+            assert main(["model", "create", "-n", "demo-model", "-p", "./model", "-o", "none"]) == 0
+        capsys.readouterr()
+        show = ["model", "show", "-n", "demo-model", "--query", "version", "-o", "tsv"]
+        assert main([*show, "--label", "latest"]) == 0
+        assert capsys.readouterr().out.strip() == "2"
+        assert main([*show, "-v", "1", "--label", "latest"]) == 2
+        assert "invalid --label 'latest': cannot be given with --version" in capsys.readouterr().err
+        assert main([*show, "--label", "production"]) == 2
+        assert "invalid --label 'production': must be latest" in capsys.readouterr().err
+    finally:
+        stop_daemon(md_home)
