@@ -57,6 +57,8 @@ def resolve_profile(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
             return _ignored(args, default, named)
     if profile.provider != "local" or not given:
         return profile, given
+    if given == {"workspace_name": profile.name}:  # it names this local workspace itself
+        return profile, {}
     if wanted is None:  # the flags alone name an Azure ML workspace, as in az ml
         found = azure_flags_profile(args, given)
         if found is not None:

@@ -121,3 +121,16 @@ def test_an_az_script_with_g_and_workspace_name_runs_locally(cli: Cli, tmp_path:
     r = cli("online-endpoint list -g my-rg --workspace-name my-ws -o json")
     assert r.json() == [], r
     assert "-g my-rg, --workspace-name/-w my-ws ignored" in r.err, r
+
+
+def test_the_local_workspace_named_by_its_own_name_is_no_warning(
+    nothing_known: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``workspace show -n local`` / ``--workspace-name local`` name the local workspace
+    itself (workspace show printed it after "--workspace-name/-w local ignored"): no
+    warning; with -g the pair still reads as az's and is said to be ignored."""
+    profile, overrides = common.resolve_profile(ns(workspace_name="local"))
+    assert (profile.name, overrides) == ("local", {})
+    assert capsys.readouterr().err == ""
+    common.resolve_profile(ns(workspace_name="local", resource_group="rg"))
+    assert "ignored" in capsys.readouterr().err
