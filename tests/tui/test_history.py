@@ -58,6 +58,7 @@ async def test_u_reverts_the_last_traffic_change_and_refuses_a_stale_one(  # typ
         assert "traffic.blue 100 -> 70" in str(row[-1]) and "@" in str(row[1])
         await h.eventually(lambda: "u: revert" in _status(app), pilot)
 
+        await asyncio.sleep(1.1)  # the revert is recorded in a later second than the rest
         await pilot.press("u")  # one key: the map goes back to blue=100 green=0
 
         async def traffic() -> dict[str, int]:
@@ -77,6 +78,10 @@ async def test_u_reverts_the_last_traffic_change_and_refuses_a_stale_one(  # typ
             pilot,
         )
         assert screen.changes["000000"].action == "revert"
+        # newest first on screen too: the revert is the top row, times never go up downwards
+        await h.eventually(lambda: screen.table.shown_keys[:1] == ["000000"], pilot)
+        times = [str(screen.table.cells(k)[0]) for k in screen.table.shown_keys]  # type: ignore[index]
+        assert times == sorted(times, reverse=True), times
 
         # reverting an older change after the endpoint moved on is refused, and says why
         stale = screen.changes["000001"]

@@ -42,6 +42,7 @@ class HistoryScreen(ResourceListScreen):
         ("what", "WHAT (BEFORE -> AFTER)"),
     ]
     MUTATING = frozenset({"revert"})
+    ORDER_BY_KEY = True  # the newest change first, as show() keys them (not by TIME's text)
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("u", "revert", "Revert traffic"),

@@ -17,10 +17,12 @@ class ResourceListScreen(ModeldeckScreen):
     COLUMNS: ClassVar[list[tuple[str, str]]] = []
     EMPTY_TEXT: ClassVar[str] = "nothing here yet"
     NOUN: ClassVar[str] = ""  # what a row is, plural ("deployments"); VIEW_NAME by default
+    #: rows in the order of their keys (see ResourceTable), not sorted by name
+    ORDER_BY_KEY: ClassVar[bool] = False
 
     def compose_body(self) -> ComposeResult:
         # the table is built with the screen, mounted right after the first frame (fast start)
-        self._table = ResourceTable(self.COLUMNS, id="table")
+        self._table = ResourceTable(self.COLUMNS, order_by_key=self.ORDER_BY_KEY, id="table")
         yield Lazy(self._table)
         yield Static("", id="status-line")
 

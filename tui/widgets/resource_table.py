@@ -102,8 +102,13 @@ class ResourceTable(ScrollView, can_focus=True):
     class RowSelected(RowHighlighted):
         """Enter, or a click on the highlighted row."""
 
-    def __init__(self, columns: Sequence[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(
+        self, columns: Sequence[tuple[str, str]], *, order_by_key: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        #: rows in the order of their keys (a screen that keys them in the order it wants:
+        #: History, newest first), else by their first two cells (names, then versions)
+        self.order_by_key = order_by_key
         self._column_spec = list(columns)  # (key, label)
         self._column_index = {k: i for i, (k, _) in enumerate(self._column_spec)}
         self._all: dict[str, Cells] = {}
@@ -170,7 +175,11 @@ class ResourceTable(ScrollView, can_focus=True):
             for i in range(len(self._column_spec))
         ]
         if changed_set or not self._order:
-            self._order = sorted(rows, key=lambda k: _sort_key(rows[k]))
+            self._order = (
+                sorted(rows)
+                if self.order_by_key
+                else sorted(rows, key=lambda k: _sort_key(rows[k]))
+            )
         self._strips.clear()
         self._apply()
 
