@@ -165,7 +165,8 @@ def build(leaf: Leaf) -> None:
         metavar="CONTAINER",
         help="the container whose log to show, as az ml names them: inference-server (the "
         "scoring server) or storage-initializer (the model and code download before it "
-        "starts); default: the scoring server's log",
+        "starts; on a local pool and Kubernetes, the environment build); default: the "
+        "scoring server's log",
     )
     flags.local(p, "show the logs")
     flags.finish(p)

@@ -46,7 +46,7 @@ from ... import __version__
 from .. import vmsizes
 from ..api.domain import ClusterSpec, DeploymentSpec, LogLine, MetricSample
 from ..api.errors import BackendError, InvalidInput, NotFound
-from ..local.dataplane.logstore import LogStore
+from ..local.dataplane.logstore import ENVIRONMENT, Keep, LogStore
 from ..local.dataplane.supervisor import (
     LOCAL_PROBE,
     Replica,
@@ -256,8 +256,7 @@ class PoolDriver(ClusterDriver, KeepsLogs):
         since: float | None = None,
         container: str | None = None,
     ) -> list[LogLine]:
-        _no_containers(container)
-        return self.logstore.read(endpoint, name, lines, since)
+        return self.logstore.read(endpoint, name, lines, since, _container(container))
 
     def follow_logs(
         self,
@@ -268,8 +267,7 @@ class PoolDriver(ClusterDriver, KeepsLogs):
         since: float | None = None,
         container: str | None = None,
     ) -> AsyncIterator[LogLine]:
-        _no_containers(container)
-        return self.logstore.follow(endpoint, name, lines, since)
+        return self.logstore.follow(endpoint, name, lines, since, _container(container))
 
     async def metrics(self, endpoint: str | None = None) -> list[MetricSample]:
         now = time.time()
@@ -618,19 +616,16 @@ class PoolDriver(ClusterDriver, KeepsLogs):
         return lines + memory + desired
 
 
-def _no_containers(container: str | None) -> None:
-    """A pool's replicas are processes of this host: one log per deployment (the scoring
-    hosts' lines and the environment build's), no storage initializer (the model is read
-    where it lies). A container asked for is refused, not ignored."""
-    if container is not None:
-        raise InvalidInput(
-            "container",
-            container,
-            "is not kept apart on a local pool: its replicas are processes on this host "
-            "with one log per deployment, and no storage initializer (the model is read "
-            "from this host's disk)",
-            "leave out the container to see the deployment's whole log",
-        )
+def _container(container: str | None) -> Keep:
+    """az ml's ``--container`` on a pool, as the Kubernetes driver reads it: its replicas
+    are processes of this host with one log per deployment; ``inference-server`` is the
+    scoring hosts' lines (az ml's default container), ``storage-initializer`` what runs
+    before them, the environment build's (the model is read where it lies, not
+    downloaded); no container, the whole log."""
+    if container is None:
+        return None
+    before = container == "storage-initializer"
+    return lambda line: (line.replica == ENVIRONMENT) == before
 
 
 def default_data_dir() -> Path:

@@ -22,6 +22,7 @@ from ...api import validation
 from ...api.domain import DeploymentSpec, DriverKind, Environment
 from ...api.errors import Conflict, InvalidInput, NotFound
 from ...drivers.base import KeepsLogs, Progress
+from ..dataplane.logstore import ENVIRONMENT
 from .operations import message_of
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ class EnvironmentStore:
 
         def emit(line: str) -> None:
             if writer is not None:
-                writer.write("environment", "log", line)
+                writer.write(ENVIRONMENT, "log", line)
             progress(0.05, f"environment {short}: {line[:200]}")
 
         try:
@@ -199,12 +200,12 @@ class EnvironmentStore:
         except BaseException as exc:
             self.release(key)
             if writer is not None:
-                writer.write("environment", "system", f"environment {key}: {message_of(exc)}")
+                writer.write(ENVIRONMENT, "system", f"environment {key}: {message_of(exc)}")
             raise
         what = "reused" if built.reused else "built"
         if writer is not None and built.reused:  # a build says so itself
             writer.write(
-                "environment",
+                ENVIRONMENT,
                 "system",
                 f"environment {key}: already built ({built.size_bytes} bytes); reusing it",
             )

@@ -14,7 +14,7 @@ import contextlib
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +22,11 @@ from ...api.domain import LogLine
 
 MAX_LINE = 16 * 1024
 _FOLLOW_QUEUE = 2000
+#: the "replica" of the environment build's lines (what runs before the scoring hosts: az
+#: ml's storage-initializer, as the Kubernetes driver's init containers are)
+ENVIRONMENT = "environment"
+#: which lines a reader wants (az ml's --container), None for all of them
+Keep = Callable[[LogLine], bool] | None
 
 
 def _stamp(ts: float) -> str:
@@ -122,43 +127,49 @@ class DeploymentLog:
         out.append(self.path)
         return [p for p in out if p.exists()]
 
-    def read(self, lines: int, since: float | None = None) -> list[LogLine]:
+    def read(self, lines: int, since: float | None = None, keep: Keep = None) -> list[LogLine]:
         """The last ``lines`` lines across all replicas, oldest first; ``since`` (epoch
         seconds): only lines written at or after it (the file is in time order, so the
-        lines since a moment are a suffix of it: filtering the tail keeps the last ones)."""
+        lines since a moment are a suffix of it: filtering the tail keeps the last ones);
+        ``keep``: only the lines it keeps (then the whole bounded log is read)."""
         if lines <= 0:
             return []
         if self._file is not None:
             self._file.flush()
+        wanted = lines if keep is None else 2**62
         collected: list[str] = []
         for path in reversed(self.files()):
             try:
-                raw = _tail(path, lines - len(collected))
+                raw = _tail(path, wanted - len(collected))
             except OSError:
                 continue
             collected[:0] = raw
-            if len(collected) >= lines:
+            if len(collected) >= wanted:
                 break
         out = []
         for raw_line in collected:
             parsed = _parse(self.endpoint, self.deployment, raw_line)
-            if parsed is not None and (since is None or parsed.ts >= since):
+            if parsed is None or (since is not None and parsed.ts < since):
+                continue
+            if keep is None or keep(parsed):
                 out.append(parsed)
         return out[-lines:]
 
-    async def follow(self, lines: int = 0, since: float | None = None) -> AsyncIterator[LogLine]:
+    async def follow(
+        self, lines: int = 0, since: float | None = None, keep: Keep = None
+    ) -> AsyncIterator[LogLine]:
         """The last ``lines`` lines, then every new line as it is written (until cancelled);
-        ``since`` (epoch seconds): none written before it."""
+        ``since`` (epoch seconds): none written before it; ``keep`` as :meth:`read`'s."""
         q: asyncio.Queue[LogLine | None] = asyncio.Queue(_FOLLOW_QUEUE)
         self._followers.add(q)  # subscribe and read with no await between: nothing is lost
         try:
-            for line in self.read(lines, since):
+            for line in self.read(lines, since, keep):
                 yield line
             while True:
                 item = await q.get()
                 if item is None:
                     return
-                if since is None or item.ts >= since:
+                if (since is None or item.ts >= since) and (keep is None or keep(item)):
                     yield item
         finally:
             self._followers.discard(q)
@@ -196,14 +207,24 @@ class LogStore:
         return log
 
     def read(
-        self, endpoint: str, deployment: str, lines: int, since: float | None = None
+        self,
+        endpoint: str,
+        deployment: str,
+        lines: int,
+        since: float | None = None,
+        keep: Keep = None,
     ) -> list[LogLine]:
-        return self.log(endpoint, deployment).read(lines, since)
+        return self.log(endpoint, deployment).read(lines, since, keep)
 
     def follow(
-        self, endpoint: str, deployment: str, lines: int = 0, since: float | None = None
+        self,
+        endpoint: str,
+        deployment: str,
+        lines: int = 0,
+        since: float | None = None,
+        keep: Keep = None,
     ) -> AsyncIterator[LogLine]:
-        return self.log(endpoint, deployment).follow(lines, since)
+        return self.log(endpoint, deployment).follow(lines, since, keep)
 
     def remove(self, endpoint: str, deployment: str) -> None:
         """Forget a deleted deployment's log (files included)."""
