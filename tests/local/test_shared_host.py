@@ -10,6 +10,7 @@ and not a parent that happens to be private.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -99,6 +100,26 @@ print(json.dumps({
     "metrics": status(metrics),
     "token_file": token,
 }))
+"""
+
+
+#: as uid 65534, keyless requests each sent then closed at once: the client socket is
+#: orphaned while the gateway reads the request (the kernel then reports its uid as 0)
+SEND_AND_CLOSE_AS_NOBODY = r"""
+import os, socket, sys, time
+import encodings.idna  # the interpreter's files may be root's only: load before dropping
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+host, port, path, body = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].encode()
+request = (
+    b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+)
+for _ in range(20):
+    s = socket.create_connection((host, port))
+    s.sendall(request)
+    s.close()
+    time.sleep(0.02)
+print("[]")
 """
 
 
@@ -244,6 +265,20 @@ async def _attack_and_check(ws: LocalWorkspace, h: Any, home: Path) -> None:
         assert "127.0.0.1:" not in shown.replace(str(gateway), "")
 
 
+async def _served(status: dict[str, Any], endpoint: str) -> float:
+    """Requests the gateway forwarded to ``endpoint``'s deployments, from its /metrics."""
+    token = Path(str(status["metrics_token_file"])).read_text().strip()
+    async with httpx.AsyncClient(timeout=30) as client:
+        scrape = await client.get(
+            f"{status['gateway']}/metrics", headers={"Authorization": f"Bearer {token}"}
+        )
+    total = 0.0
+    for line in scrape.text.splitlines():
+        if line.startswith("modeldeck_requests_total{") and f'endpoint="{endpoint}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 async def test_a_local_endpoint_takes_its_owners_requests_without_a_key_and_nobody_elses(
     h: Any,
 ) -> None:
@@ -289,6 +324,19 @@ async def test_a_local_endpoint_takes_its_owners_requests_without_a_key_and_nobo
                 )
                 assert seen["with_key"] == 200
                 assert seen["without_key"] == 401
+                # nor a keyless request whose socket is closed while the gateway reads it
+                # (orphaned: its uid read as 0, which is this daemon's owner, root)
+                served = await _served(status, "sl-local")
+                url = httpx.URL(local_uri)
+                _as_nobody(
+                    SEND_AND_CLOSE_AS_NOBODY,
+                    str(url.host),
+                    str(url.port),
+                    url.raw_path.decode(),
+                    SAMPLE.decode(),
+                )
+                await asyncio.sleep(1.0)
+                assert await _served(status, "sl-local") == served
     finally:
         import shutil
 
