@@ -116,7 +116,8 @@ async def archive(args: argparse.Namespace, ws: Workspace) -> Any:
         if args.label != "latest":
             raise InvalidInput("--label", args.label, "must be latest", "write --label latest")
         version = (await ws.get_environment(args.name, None)).version
-    return shapes.environment(await ws.archive_environment(args.name, str(version)), ws.arm_scope())
+    await ws.archive_environment(args.name, str(version))
+    return None  # az ml prints nothing (azure-ai-ml's environments.archive returns None)
 
 
 async def prune(args: argparse.Namespace, ws: Workspace) -> Any:

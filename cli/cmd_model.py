@@ -40,7 +40,9 @@ async def list_(args: argparse.Namespace, ws: Workspace) -> Any:
 
 
 async def _archived(args: argparse.Namespace, ws: Workspace, archived: bool) -> Any:
-    """``model archive`` / ``restore``: one version, by -v or --label latest (az ml's)."""
+    """``model archive`` / ``restore``: one version, by -v or --label latest (az ml's).
+    Nothing is printed, as az ml prints nothing: its ml_model_archive returns azure-ai-ml's
+    ``models.archive``, which returns None."""
     if (args.version is None) == (args.label is None):
         raise InvalidInput(
             "--version", args.version, "give the version, or --label latest", "pass -v 1"
@@ -51,9 +53,8 @@ async def _archived(args: argparse.Namespace, ws: Workspace, archived: bool) -> 
         version = (await ws.get_model(args.name, None)).version
     else:
         version = validation.integer(args.version, "version", 1)
-    return shapes.model(
-        await ws.archive_model(args.name, version, archived=archived), ws.arm_scope()
-    )
+    await ws.archive_model(args.name, version, archived=archived)
+    return None
 
 
 async def archive(args: argparse.Namespace, ws: Workspace) -> Any:

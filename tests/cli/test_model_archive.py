@@ -34,6 +34,11 @@ def test_archive_and_restore(
         assert latest(capsys) == "2"
         assert main(["model", "archive", "-n", "demo-model", "--label", "latest", "-o", "none"]) == 0
         assert latest(capsys) == "1"
+        # az ml prints nothing for archive / restore (azure-ai-ml's models.archive returns None)
+        assert main(["model", "restore", "-n", "demo-model", "-v", "2"]) == 0
+        assert capsys.readouterr().out == ""
+        assert main(["model", "archive", "-n", "demo-model", "-v", "2"]) == 0
+        assert capsys.readouterr().out == ""
         assert versions(capsys, "model", "list", "-n", "demo-model") == ["1"]
         assert versions(capsys, "model", "list", "-n", "demo-model", "--include-archived") == ["1", "2"]
         assert versions(capsys, "model", "list", "-n", "demo-model", "--archived-only") == ["2"]
