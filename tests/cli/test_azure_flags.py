@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,45 @@ def test_the_local_workspace_named_by_its_own_name_is_no_warning(
     assert capsys.readouterr().err == ""
     common.resolve_profile(ns(workspace_name="local", resource_group="rg"))
     assert "ignored" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chowns to uid 65534")
+def test_files_another_user_could_have_written_are_not_read(
+    nothing_known: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a shared host a config.json another user left in a parent folder (``/tmp``), or
+    an Azure CLI config dir file someone else owns or anyone may write, does not pick the
+    subscription and workspace this user's commands go to: the flags stay local."""
+    shared = tmp_path / "shared"
+    (shared / "work").mkdir(parents=True)
+    planted = shared / "config.json"
+    planted.write_text(
+        json.dumps({"subscription_id": "theirs", "resource_group": "rg", "workspace_name": "w"})
+    )
+    os.chown(planted, 65534, 65534)
+    monkeypatch.chdir(shared / "work")
+    assert azdefaults.find_config_json() is None
+    profile, _ = common.resolve_profile(ns(resource_group="rg", workspace_name="ws"))
+    assert profile.provider == "local"
+    os.chown(planted, os.getuid(), os.getgid())  # the user's own: taken
+    assert azdefaults.find_config_json() == planted
+    planted.chmod(0o666)  # anyone may write it: not
+    assert azdefaults.find_config_json() is None
+
+    profile_json = nothing_known / "azureProfile.json"
+    profile_json.write_text(json.dumps({"subscriptions": [{"id": "theirs", "isDefault": True}]}))
+    config = nothing_known / "config"
+    config.write_text("[defaults]\ngroup = their-rg\nworkspace = their-ws\n")
+    for path in (profile_json, config):
+        os.chown(path, 65534, 65534)
+    assert azdefaults.default_subscription() is None
+    assert azdefaults.configured_defaults() == {}
+    for path in (profile_json, config):
+        os.chown(path, os.getuid(), os.getgid())
+    assert azdefaults.default_subscription() == "theirs"
+    assert azdefaults.configured_defaults() == {
+        "resource_group": "their-rg",
+        "workspace_name": "their-ws",
+    }
+    os.mkfifo(nothing_known / "fifo")  # a FIFO in its place is not waited on
+    assert azdefaults.read_own(nothing_known / "fifo") is None
