@@ -96,9 +96,12 @@ async def _route_to_sole(args: argparse.Namespace, ws: Workspace, endpoint: str,
 
     if not await _local_endpoint(args, ws, endpoint, name):
         return
-    if (await ws.get_endpoint(endpoint)).traffic.get(name) != 100:
+    ep = await ws.get_endpoint(endpoint)
+    if ep.traffic.get(name) != 100:  # sent with the revision read: a change since is kept
         await wait(
-            await ws.update_endpoint(endpoint, EndpointPatch(traffic={name: 100})),
+            await ws.update_endpoint(
+                endpoint, EndpointPatch(traffic={name: 100}), if_revision=ep.revision or None
+            ),
             f"Routing endpoint {endpoint} to {name}",
         )
 

@@ -153,3 +153,44 @@ async def test_who_is_checked_against_the_peer_uid(workspace, h, daemon_home) ->
     by = f"{getpass.getuser()}@{socket.gethostname()} (claimed mallory@elsewhere)"
     assert error["details"]["by"] == by
     assert (await ws.get_endpoint("rev-who")).description == "spoofed"
+
+
+async def test_local_update_routes_to_its_deployment_only_if_nothing_changed_since(  # type: ignore[no-untyped-def]
+    workspace, other, h
+) -> None:
+    """``online-deployment update --local`` gives the sole deployment the endpoint's traffic
+    with the revision it read: another operator who added green and routed to it meanwhile
+    keeps that traffic (it was set back to blue: 100 over their change), and is named."""
+    import argparse
+
+    from modeldeck.cli import cmd_deployment
+
+    ws = workspace
+    await h.make_endpoint(ws, "rev-sole")
+    await h.wait(await ws.create_deployment(h.deployment("blue", "rev-sole")))
+    assert (await ws.get_endpoint("rev-sole")).traffic.get("blue") != 100
+
+    class Racing:
+        """The workspace as the command sees it; the other operator acts right after its
+        last read of the endpoint."""
+
+        reads = 0
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(ws, name)
+
+        async def get_endpoint(self, name: str):  # type: ignore[no-untyped-def]
+            ep = await ws.get_endpoint(name)
+            self.reads += 1
+            if self.reads == 2:
+                await h.wait(
+                    await other.create_deployment(
+                        h.deployment("green", "rev-sole"), all_traffic=True
+                    )
+                )
+            return ep
+
+    with pytest.raises(Conflict) as err:
+        await cmd_deployment._route_to_sole(argparse.Namespace(), Racing(), "rev-sole", "blue")
+    assert "traffic" in err.value.message
+    assert (await ws.get_endpoint("rev-sole")).traffic == {"blue": 0, "green": 100}
