@@ -194,7 +194,8 @@ async def _attack_and_check(ws: LocalWorkspace, h: Any, home: Path) -> None:
     procs = _replica_processes(daemon_pid)
     assert len(procs) == 2  # one replica per endpoint
     sockets_dir = home / "data" / "sock"
-    targets = _targets(procs, sockets_dir)
+    # and the control socket (every /v1 route: /v1/watch, /v1/history, keys): the owner's only
+    targets = [*_targets(procs, sockets_dir), ("unix", str(home / "state" / daemon.SOCKET_NAME))]
     unix = [t for t in targets if t[0] == "unix"]
     assert len(unix) >= 2, targets  # each replica's socket was found (the test can fail)
     for _, path in unix:

@@ -16,6 +16,7 @@ from modeldeck.services.api.domain import (
     KeyType,
     OperationStatus,
     ProvisioningState,
+    to_dict,
 )
 from modeldeck.services.api.errors import NotFound
 
@@ -154,6 +155,15 @@ async def test_secrets_stay_private(workspace, h, daemon_home) -> None:  # type:
     assert stat.S_IMODE((daemon_home.state / "modeldeck.sock").stat().st_mode) == 0o600
     assert stat.S_IMODE(daemon_home.data.stat().st_mode) == 0o700
     assert stat.S_IMODE((daemon_home.data / "workspace.db").stat().st_mode) == 0o600
+    # the metrics history and both databases' WAL and shared memory files too
+    for name in ("metrics.db", "metrics.db-wal", "metrics.db-shm", "workspace.db-wal"):
+        assert stat.S_IMODE((daemon_home.data / name).stat().st_mode) == 0o600, name
+    # the audit history shows a key change as a change, never a key (nor in the files)
+    history = json.dumps(to_dict(await ws.get_history("secret-ep")))
+    assert "regenerate-keys" in history
+    assert not [
+        k for k in (keys.primaryKey, keys.secondaryKey, rotated.secondaryKey) if k in history
+    ]
     # keys are never in any log: the daemon's, nor the deployment's
     secrets = [keys.primaryKey, keys.secondaryKey, rotated.secondaryKey]
     logs = list(daemon_home.state.glob("daemon.log*")) + list(daemon_home.data.rglob("*.log*"))
