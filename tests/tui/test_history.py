@@ -198,3 +198,34 @@ async def test_u_asks_before_a_revert_gives_traffic_back_to_a_crash_looping_depl
     assert last["who"] == f"{getpass.getuser()}@{socket.gethostname()}" and last["time"]
     changed = {c["field"]: (c["before"], c["after"]) for c in last["changes"]}
     assert changed == {"traffic.blue": (100, 90), "traffic.red": (0, 10)}, changed
+
+
+async def test_values_and_names_are_shown_as_recorded_not_as_markup(  # type: ignore[no-untyped-def]
+    workspace, h
+) -> None:
+    """A description or tag is the user's text: ``[/]`` or ``[on black]`` in it is shown as
+    written (a record read as markup stopped the view, or drew part of what changed
+    invisibly)."""
+    await h.ensure_cluster(workspace)
+    await asyncio.wait_for(
+        (await workspace.create_endpoint(EndpointSpec(name="ep-markup", compute="pool-a"))).wait(),
+        60,
+    )
+    text = "[/] [black on black]hidden[/]"
+    await asyncio.wait_for(
+        (await workspace.update_endpoint("ep-markup", EndpointPatch(description=text))).wait(), 60
+    )
+    app = ModeldeckApp(workspace, poll_scale=0.25)
+    async with app.run_test(size=SIZE) as pilot:
+        app.run_command(":history ep-markup")
+        await h.eventually(lambda: isinstance(app.screen, HistoryScreen), pilot)
+        screen = app.screen
+        await h.eventually(lambda: len(screen.changes) >= 2, pilot)
+        table = await h.select_row(app, pilot, "000000")
+        row = table.cells("000000")
+        assert row is not None
+        from rich.text import Text
+
+        shown = row[-1] if isinstance(row[-1], Text) else Text.from_markup(str(row[-1]))
+        assert text in shown.plain, shown
+        await h.eventually(lambda: text in _status(app), pilot)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from rich.markup import escape
 from textual import work
 from textual.binding import Binding
 
@@ -67,7 +68,14 @@ class HistoryScreen(ResourceListScreen):
         rows = {key: audit.row(c) for key, c in self.changes.items()}
         self.sync_rows(
             {
-                key: (_when(c.at), c.actor, rows[key]["target"], c.action, rows[key]["what"])
+                # names and values are recorded text, never markup
+                key: (
+                    _when(c.at),
+                    escape(c.actor),
+                    escape(rows[key]["target"]),
+                    escape(c.action),
+                    escape(rows[key]["what"]),
+                )
                 for key, c in self.changes.items()
             }
         )
@@ -78,7 +86,7 @@ class HistoryScreen(ResourceListScreen):
             return f"[dim]{self.missing}[/]" if self.missing else None
         hint = "  [dim]u: revert[/]" if audit.is_traffic_change(change) else ""
         rev = f"revision {change.revision}: " if change.revision else ""
-        return f"{rev}{audit.what(change, limit=12)}{hint}"
+        return f"{rev}{escape(audit.what(change, limit=12))}{hint}"
 
     def action_revert(self) -> None:
         key = self.need_selection()
