@@ -673,7 +673,9 @@ class Engine:
             return [s for s in samples if s.endpoint in names]
 
         results = await asyncio.gather(*(one(c, n) for c, n in by_cluster.items()))
-        known = {(d.endpoint, d.name) for ep in eps for d in self.store.deployments(ep.name)}
+        # one read of the deployments (all of them, or the one endpoint's), not one per endpoint:
+        # the sampler asks every 10 s
+        known = {(d.endpoint, d.name) for d in self.store.deployments(endpoint)}
         out = [s for group in results for s in group if (s.endpoint, s.deployment) in known]
         return MetricsReport(
             sorted(out, key=lambda s: (s.endpoint, s.deployment)), dict(sorted(notes.items()))
