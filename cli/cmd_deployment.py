@@ -90,11 +90,12 @@ async def _local_endpoint(
     return all(d.name == name for d in await ws.list_deployments(endpoint))
 
 
-async def _route_to_sole(args: argparse.Namespace, ws: Workspace, endpoint: str, name: str) -> None:
-    """After ``update --local``: the endpoint's only deployment takes all its traffic."""
+async def _route_to_sole(ws: Workspace, endpoint: str, name: str) -> None:
+    """After ``update --local``: the endpoint's only deployment takes all its traffic (as
+    :func:`_local_endpoint` decides it; the endpoint exists, its deployment was just updated)."""
     from ..services.api.domain import EndpointPatch
 
-    if not await _local_endpoint(args, ws, endpoint, name):
+    if any(d.name != name for d in await ws.list_deployments(endpoint)):
         return
     ep = await ws.get_endpoint(endpoint)
     if ep.traffic.get(name) != 100:  # sent with the revision read: a change since is kept
@@ -180,7 +181,7 @@ async def update(args: argparse.Namespace, ws: Workspace) -> Any:
     label = f"Updating deployment {args.endpoint_name}/{args.name}"
     if getattr(args, "local", False):  # never with --no-wait (common.local_profile)
         endpoint, _, name = (await wait(handle, label)).target.partition("/")
-        await _route_to_sole(args, ws, endpoint, name)
+        await _route_to_sole(ws, endpoint, name)
         return await _show(ws, endpoint, name)()
     return await wait_then_show(
         handle,
