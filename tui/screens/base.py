@@ -24,10 +24,12 @@ from ..format import describe_error
 from ..widgets.command_line import CommandLine
 from ..widgets.footer import FittingFooter
 from ..widgets.operations import OperationBar
+from .dialogs import risky_traffic_dialog
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
+    from ...services.api.health import DeploymentHealth
     from ...services.api.workspace import OperationHandle, Workspace
     from ..app import ModeldeckApp
 
@@ -86,6 +88,24 @@ class ModeldeckScreen(Screen[None]):
     ) -> None:
         """Ask with ``dialog`` (a ConfirmScreen); on yes, start the long operation ``title``."""
         self.on_answer(dialog, lambda _: self.mdapp.run_operation(title, start))
+
+    def unless_risky(
+        self, risks: Sequence[DeploymentHealth], go: Callable[[], object], declined: str
+    ) -> None:
+        """``go()`` now when a traffic change has no ``risks`` (``health.traffic_risks_now``),
+        else once ``risky_traffic_dialog(risks)`` is answered yes; any other answer changes
+        nothing and says ``declined``."""
+        if not risks:
+            go()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                go()
+            else:
+                self.notify(declined, title="not applied")
+
+        self.app.push_screen(risky_traffic_dialog(risks), answered)
 
     def form_operation(
         self,

@@ -22,7 +22,6 @@ from ...services.api import health
 from ...services.api.domain import ChangeHistory, ChangeRecord, EndpointPatch
 from ...services.api.errors import Conflict, ModeldeckError
 from ...services.api.workspace import OperationHandle
-from .dialogs import risky_traffic_dialog
 from .resource_list import ResourceListScreen
 
 
@@ -140,17 +139,8 @@ class HistoryScreen(ResourceListScreen):
                     **exc.details,
                 ) from None
 
-        def run() -> None:
-            self.mdapp.run_operation(f"revert traffic {name} (revision {rev})", start)
-
-        if not risks:
-            run()
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                run()
-            else:
-                self.notify("not reverted: nothing was changed", title="not applied")
-
-        self.app.push_screen(risky_traffic_dialog(risks), answered)
+        self.unless_risky(
+            risks,
+            lambda: self.mdapp.run_operation(f"revert traffic {name} (revision {rev})", start),
+            "not reverted: nothing was changed",
+        )

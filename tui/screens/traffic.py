@@ -40,7 +40,6 @@ from ..format import degraded_text, describe_error, health_figures
 from ..widgets.bars import TrafficBar
 from ..widgets.traffic_slider import TrafficSlider
 from .base import ModeldeckScreen
-from .dialogs import risky_traffic_dialog
 
 
 @dataclass(frozen=True)
@@ -433,17 +432,9 @@ class TrafficScreen(ModeldeckScreen):
         except ModeldeckError as exc:
             self.mdapp.show_error(exc)
             return
-        if not risks:
-            self._start_apply(patch)
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._start_apply(patch)
-            else:
-                self.notify("traffic not applied: nothing was changed", title="not applied")
-
-        self.app.push_screen(risky_traffic_dialog(risks), answered)
+        self.unless_risky(
+            risks, lambda: self._start_apply(patch), "traffic not applied: nothing was changed"
+        )
 
     def _start_apply(self, patch: EndpointPatch) -> None:
         name = self.endpoint_name
