@@ -107,6 +107,34 @@ def test_store_calls_inside_one_transaction_commit_together(tmp_path) -> None:  
     store.close()
 
 
+def test_record_listeners_hear_a_change_once_it_is_committed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A listener (the watch route's long polls, the audit publisher) reads the change from
+    elsewhere when it is told: it is committed by then; a change rolled back is not told."""
+    store = Store(tmp_path / "workspace.db")
+    store.insert_cluster(ClusterSpec(name="myaks"), ProvisioningState.SUCCEEDED)
+    store.insert_endpoint(_endpoint("ep"))
+    other = sqlite3.connect(str(tmp_path / "workspace.db"))
+    heard: list[int] = []
+
+    def listener() -> None:
+        (value,) = other.execute("SELECT value FROM settings WHERE key='revision'").fetchone()
+        heard.append(int(value))
+
+    store.record_listeners = (listener,)
+    with store.tx():
+        rev = store.update_endpoint("ep", traffic={"blue": 100})
+        store.update_endpoint("ep", control="blue")
+        assert heard == []  # not while the transaction is open
+    assert heard == [store.revision()] and store.revision() > (rev or 0)
+    with pytest.raises(RuntimeError), store.tx():
+        assert store.update_endpoint("ep", description="rolled back") is not None
+        raise RuntimeError("rolled back")
+    store.update_endpoint("ep", description="now")  # its own transaction
+    assert heard == [rev + 1, store.revision()]  # type: ignore[operator]
+    other.close()
+    store.close()
+
+
 def _deployment_row(endpoint: str, name: str) -> DeploymentRow:
     spec = DeploymentSpec(
         name=name,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ...api.domain import ChangeHistory, ChangeRecord
@@ -51,6 +52,7 @@ class Audit:
         self.engine = engine
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._listener: Callable[[], None] | None = None  # on the store while started
         self._last = 0
 
     def history(self, endpoint: str | None = None) -> ChangeHistory:
@@ -67,11 +69,14 @@ class Audit:
         self._last = latest[-1].revision if latest else 0
         loop = asyncio.get_running_loop()
         # thread-safe: a store write from a worker thread wakes the task on the loop
-        self.engine.store.on_record = lambda: loop.call_soon_threadsafe(self._wake.set)
+        self._listener = lambda: loop.call_soon_threadsafe(self._wake.set)
+        store = self.engine.store
+        store.record_listeners = (*store.record_listeners, self._listener)
         self._task = loop.create_task(self._run())
 
     async def close(self) -> None:
-        self.engine.store.on_record = None
+        store = self.engine.store
+        store.record_listeners = tuple(f for f in store.record_listeners if f != self._listener)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -14,9 +14,6 @@ import contextlib
 from typing import Any
 
 MAX_WAIT_S = 30.0
-#: the store calls its listeners inside the change's transaction: the new revision is
-#: readable a moment later, once it commits
-COMMIT_WAIT_S = 1.0
 
 
 class Changes:
@@ -52,10 +49,6 @@ class Changes:
             left = deadline - loop.time()
             if revision > after or left <= 0:
                 return revision
-            event = self._event
+            # the store tells its listeners once a change is committed: then read again
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), left)
-            if event.is_set():  # a change: wait for its commit (briefly), then read again
-                commit_by = loop.time() + COMMIT_WAIT_S
-                while self.store.revision() <= after and loop.time() < commit_by:
-                    await asyncio.sleep(0.005)
+                await asyncio.wait_for(self._event.wait(), left)

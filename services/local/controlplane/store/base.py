@@ -34,11 +34,16 @@ class StoreBase:
             yield self._db
         except BaseException:
             self._db.execute("ROLLBACK")
+            self._tx_ended(committed=False)
             raise
         else:
             self._db.execute("COMMIT")
+            self._tx_ended(committed=True)
         finally:
             self._depth = 0
+
+    def _tx_ended(self, committed: bool) -> None:
+        """Called as each outermost transaction ends (``HistoryRecords`` tells its listeners)."""
 
     def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
         return self._db.execute(sql, args).fetchone()

@@ -65,11 +65,11 @@ class ChangeRow:
 class HistoryRecords(StoreBase):
     """The revision counter and the ``changes`` table."""
 
-    #: called after each change is recorded (inside its transaction: a listener reads the
-    #: table later, from the event loop, so it sees only what was committed)
-    on_record: Callable[[], None] | None = None
-    #: more of the same (the watch route's long polls, ``controlplane/watch.py``)
+    #: called once the transaction that recorded a change has committed, so what a listener
+    #: reads then (the watch route's long polls, ``controlplane/watch.py``; the audit's
+    #: publisher, ``controlplane/audit.py``) has it
     record_listeners: tuple[Callable[[], None], ...] = ()
+    _recorded_uncommitted = False
 
     @staticmethod
     def _next_revision(db: sqlite3.Connection) -> int:
@@ -138,11 +138,16 @@ class HistoryRecords(StoreBase):
             (kind, target, kind, target, CHANGES_KEPT),
         )
         db.execute("DELETE FROM changes WHERE revision<=?", (rev - CHANGES_KEPT_ALL,))
-        if self.on_record is not None:
-            self.on_record()
-        for listener in self.record_listeners:
-            listener()
+        self._recorded_uncommitted = True
+        if not self._depth:  # not inside tx(): nothing to wait for
+            self._tx_ended(committed=True)
         return rev
+
+    def _tx_ended(self, committed: bool) -> None:
+        recorded, self._recorded_uncommitted = self._recorded_uncommitted, False
+        if recorded and committed:
+            for listener in self.record_listeners:
+                listener()
 
     def revision(self) -> int:
         """The workspace-wide revision: the number of the last change recorded (0: none)."""
