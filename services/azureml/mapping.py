@@ -55,10 +55,6 @@ CLUSTER_COMPUTE_TYPES = ("AKS", "Kubernetes")
 # --------------------------------------------------------------------------- ids and paths
 
 
-#: the workspace's ARM id (services/armids.py: the one home of ARM ids and times)
-workspace_path = armids.workspace_id
-
-
 def last_segment(arm_id: str | None) -> str:
     return (arm_id or "").rstrip("/").rsplit("/", 1)[-1]
 
@@ -174,12 +170,9 @@ def provisioning_state(value: Any) -> ProvisioningState:
     return _STATES.get(str(value or "").lower(), ProvisioningState.UPDATING)
 
 
-timestamp = armids.parse_time
-
-
 def _created(res: dict[str, Any]) -> float | None:
     sd = res.get("systemData") or {}
-    return timestamp(sd.get("createdAt")) or timestamp(
+    return armids.parse_time(sd.get("createdAt")) or armids.parse_time(
         (res.get("properties") or {}).get("createdOn")
     )
 
@@ -746,7 +739,7 @@ def deployment_to_domain(
         mirror_traffic=int((mirror_traffic or {}).get(name, 0)),
         error=error,
         created_at=_created(res),
-        updated_at=timestamp((res.get("systemData") or {}).get("lastModifiedAt")),
+        updated_at=armids.parse_time((res.get("systemData") or {}).get("lastModifiedAt")),
         revision=revision(res),
         properties=_str_map(props.get("properties")),
     )
@@ -786,7 +779,7 @@ def log_lines(
         ts = now
         m = _LOG_TS.match(raw)
         if m:
-            ts = timestamp(m.group(1).replace(" ", "T").replace(",", ".")) or now
+            ts = armids.parse_time(m.group(1).replace(" ", "T").replace(",", ".")) or now
         out.append(
             LogLine(
                 ts=ts,

@@ -39,9 +39,8 @@ from ..api.errors import (
     InvalidInput,
 )
 from ..api.workspace import OperationHandle, Workspace
-from ..armids import Scope
+from ..armids import Scope, workspace_id
 from ..retry import RetryPolicy
-from . import mapping
 from .arm import ArmClient, Lro
 from .assets import AssetRoom
 from .auth import PUBLIC_ARM, TokenProvider, ml_scope_for, scope_for
@@ -126,7 +125,7 @@ class AzureMLWorkspace(ClusterRoom, AssetRoom, EndpointRoom, DeploymentRoom, Wor
         self._location = location
         self._log_poll = log_poll_interval
         self._default_env = default_environment
-        self._ws = mapping.workspace_path(subscription_id, resource_group, workspace_name)
+        self._ws = workspace_id(subscription_id, resource_group, workspace_name)
         self._ops: dict[str, Lro] = {}
         self._last_errors: dict[tuple[str, str], str] = {}
         #: (endpoint, deployment) -> GiB per instance (limit, else request), for metrics
