@@ -147,21 +147,22 @@ class MetricsScreen(ModeldeckScreen):
         treatments = [k for k in keys if k not in self.controls]
         label = (lambda k: k.split("/", 1)[1]) if self.endpoint_name else (lambda k: k)
         keys_help = "[dim]m: next metric  w: window (5m 1h 24h 7d)[/]"
-        title = self.query_one("#metric-title", Static)
-        title.update(f"[b]{metric.title}[/] ({metric.unit}) over the last {window}   {keys_help}")
+        heading = f"[b]{metric.title}[/] ({metric.unit}) over the last {window}   "
         missing = {e: why for e, why in self.missing.items() if self.endpoint_name in (None, e)}
-        if missing:  # say why CPU/memory (or more) are blank, rather than show nothing
-            warn = glyphs.current().warn
-            title.update(
-                f"[b]{metric.title}[/] ({metric.unit}) over the last {window}   [yellow]{warn} "
-                + escape("; ".join(f"{e}: {why}" for e, why in sorted(missing.items())))
-                + "[/]"
-            )
         if not keys:
-            title.update(
+            heading = (
                 f"[b]{metric.title}[/]: no metrics yet (no deployments, or no samples yet)   "
                 + keys_help
             )
+        elif missing:  # say why CPU/memory (or more) are blank, rather than show nothing
+            heading += (
+                f"[yellow]{glyphs.current().warn} "
+                + escape("; ".join(f"{e}: {why}" for e, why in sorted(missing.items())))
+                + "[/]"
+            )
+        else:
+            heading += keys_help
+        self.query_one("#metric-title", Static).update(heading)
 
         def lines(group: list[str]) -> list[tuple[str, list[float], list[float]]]:
             return [(label(k), *self.history.series(k, metric, window, now)) for k in group]
