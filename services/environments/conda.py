@@ -140,6 +140,14 @@ NUMPY2_SINCE: dict[str, tuple[int, ...]] = {
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
 _OPS = ("==", ">=", "<=", "!=", "~=", ">", "<")
+#: a pip requirement line: its name, its extras, the rest (the constraint, a marker)
+REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?(.*)$", re.S)
+
+
+def canonical_name(name: str) -> str:
+    """A distribution's name as pip compares them (PEP 503: runs of ``-_.`` are one ``-``,
+    lower case)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @dataclass
@@ -341,11 +349,9 @@ def _keep_numpy_abi(out: CondaResult) -> None:
     numpy itself is left free (see :data:`NUMPY2_SINCE`)."""
     pinned: dict[str, str] = {}
     for req in out.requirements:
-        name = _NAME.match(req)
-        if name is None:
-            continue
-        key = name.group(0).lower().replace("_", "-")
-        pinned[key] = req[name.end() :].strip()
+        match = REQUIREMENT.match(req)
+        if match is not None:
+            pinned[canonical_name(match.group(1))] = match.group(3).strip()
     if pinned.get("numpy"):  # the user asked for a numpy version: theirs to keep
         return
     for package, since in NUMPY2_SINCE.items():

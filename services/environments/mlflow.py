@@ -26,21 +26,17 @@ from typing import Any
 
 from ..api.errors import InvalidInput
 from ..specs import yamlload
+from .conda import REQUIREMENT, canonical_name
 from .spec import read_conda_file
 
 #: what the no-code scoring script imports, added when the model does not list it
 ADDED = ("mlflow-skinny", "inference-schema", "pandas")
 
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?(.*)$", re.S)
 _FIX_NO_MLMODEL = (
     "give the folder mlflow.save_model or mlflow.<flavor>.log_model wrote (it holds MLmodel), "
     "or declare the model type: custom_model and give code_configuration (code and "
     "scoring_script)"
 )
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def read_mlmodel(model_dir: Path | str, *, field: str = "model.path") -> dict[str, Any]:
@@ -114,8 +110,8 @@ def _skinny(lines: list[str]) -> tuple[list[str], list[str]]:
     notes: list[str] = []
     names: set[str] = set()
     for line in lines:
-        match = _NAME.match(line) if not line.startswith("-") else None
-        if match and _canonical(match.group(1)) == "mlflow":
+        match = REQUIREMENT.match(line) if not line.startswith("-") else None
+        if match and canonical_name(match.group(1)) == "mlflow":
             rest = match.group(3).strip()
             out.append(f"mlflow-skinny{rest}")
             notes.append(
@@ -126,7 +122,7 @@ def _skinny(lines: list[str]) -> tuple[list[str], list[str]]:
             names.add("mlflow-skinny")
             continue
         if match:
-            names.add(_canonical(match.group(1)))
+            names.add(canonical_name(match.group(1)))
         out.append(line)
     added = [name for name in ADDED if name not in names]
     if added:
