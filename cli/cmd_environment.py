@@ -11,7 +11,7 @@ from ..services.api.domain import Environment
 from ..services.api.errors import InvalidInput
 from ..services.api.workspace import Workspace
 from . import shapes
-from .common import check_show_label, confirm, warner
+from .common import check_one_version, check_show_label, confirm, warner
 
 
 def _overridden(data: dict[str, Any], overrides: Any, source: str, base: Path | None) -> Any:
@@ -107,14 +107,9 @@ async def show(args: argparse.Namespace, ws: Workspace) -> Any:
 
 
 async def archive(args: argparse.Namespace, ws: Workspace) -> Any:
+    check_one_version(args, "give the version to archive, or --label latest")
     version = args.version
-    if (version is None) == (args.label is None):
-        raise InvalidInput(
-            "--version", version, "give the version to archive, or --label latest", "pass -v 1"
-        )
     if args.label is not None:  # az ml: --label latest, the newest version not archived
-        if args.label != "latest":
-            raise InvalidInput("--label", args.label, "must be latest", "write --label latest")
         version = (await ws.get_environment(args.name, None)).version
     await ws.archive_environment(args.name, str(version))
     return None  # az ml prints nothing (azure-ai-ml's environments.archive returns None)

@@ -6,10 +6,9 @@ import argparse
 from typing import Any
 
 from ..services.api import validation
-from ..services.api.errors import InvalidInput
 from ..services.api.workspace import Workspace
 from . import shapes
-from .common import check_show_label, confirm
+from .common import check_one_version, check_show_label, confirm
 
 
 async def create(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -43,13 +42,8 @@ async def _archived(args: argparse.Namespace, ws: Workspace, archived: bool) -> 
     """``model archive`` / ``restore``: one version, by -v or --label latest (az ml's).
     Nothing is printed, as az ml prints nothing: its ml_model_archive returns azure-ai-ml's
     ``models.archive``, which returns None."""
-    if (args.version is None) == (args.label is None):
-        raise InvalidInput(
-            "--version", args.version, "give the version, or --label latest", "pass -v 1"
-        )
+    check_one_version(args, "give the version, or --label latest")
     if args.label is not None:
-        if args.label != "latest":
-            raise InvalidInput("--label", args.label, "must be latest", "write --label latest")
         version = (await ws.get_model(args.name, None)).version
     else:
         version = validation.integer(args.version, "version", 1)

@@ -154,6 +154,18 @@ def check_show_label(args: argparse.Namespace) -> None:
         raise InvalidInput(
             "--label", args.label, "cannot be given with --version", "give one of them"
         )
+    _latest_only(args)
+
+
+def check_one_version(args: argparse.Namespace, rule: str) -> None:
+    """az ml's archive/restore of a model or an environment version: ``-v VERSION`` or
+    ``--label latest``, exactly one of them (``rule`` says so when not)."""
+    if (args.version is None) == (args.label is None):
+        raise InvalidInput("--version", args.version, rule, "pass -v 1")
+    _latest_only(args)
+
+
+def _latest_only(args: argparse.Namespace) -> None:
     if args.label is not None and args.label != "latest":
         raise InvalidInput("--label", args.label, "must be latest", "write --label latest")
 
