@@ -137,6 +137,15 @@ def _support(command: str, long: str, action: argparse.Action | None) -> str:
     return f"differs: {_cell(note)}" if note else "supported"
 
 
+def _row(command: str, entry: str, have: dict[str, argparse.Action]) -> str:
+    """One az ml flag (``"--long -s"``) and what the parser's command does with it."""
+    from . import azml
+
+    long, short = azml.split(entry)
+    spelled = f"`{long}`" + (f", `{short}`" if short else "")
+    return f"| {spelled} | {_support(command, long, have.get(long))} |"
+
+
 def render_azml() -> str:
     """docs/azml-compat.md: every az ml command and flag of cli/azml.py and what modeldeck
     does with it, read from the parser."""
@@ -165,10 +174,7 @@ def render_azml() -> str:
         "|---|---|",
     ]
     have = leaf._option_string_actions
-    for entry in azml.GLOBAL:
-        long, short = azml.split(entry)
-        spelled = f"`{long}`" + (f", `{short}`" if short else "")
-        out.append(f"| {spelled} | {_support('*', long, have.get(long))} |")
+    out += [_row("*", entry, have) for entry in azml.GLOBAL]
     out.append("")
     group = ""
     for command, flags in azml.COMMANDS.items():
@@ -185,10 +191,7 @@ def render_azml() -> str:
             continue
         have = p._option_string_actions
         out += ["| az ml flag | modeldeck |", "|---|---|"]
-        for entry in flags:
-            long, short = azml.split(entry)
-            spelled = f"`{long}`" + (f", `{short}`" if short else "")
-            out.append(f"| {spelled} | {_support(command, long, have.get(long))} |")
+        out += [_row(command, entry, have) for entry in flags]
         az = {o for e in (*flags, *azml.GLOBAL) for o in e.split()}
         own = sorted(
             {
