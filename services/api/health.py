@@ -239,11 +239,7 @@ def traffic_risks(
     if not more:
         return []
     healths = endpoint_health(
-        endpoint,
-        deployments,
-        samples,
-        traffic=endpoint.traffic if traffic is None else traffic,
-        mirror_traffic=endpoint.mirror_traffic if mirror_traffic is None else mirror_traffic,
+        endpoint, deployments, samples, traffic=traffic, mirror_traffic=mirror_traffic
     )
     return [h for h in healths if h.sick and h.name in more]
 
