@@ -35,12 +35,14 @@ LOCAL_TENANT = "00000000-0000-0000-0000-000000000000"
 _NAMESPACE = uuid.UUID("6f0c6a1e-5d8e-5b8e-9a57-6d6f64656c64")
 
 
+def resource_group_id(subscription: str, resource_group: str) -> str:
+    """The ARM id of a resource group."""
+    return f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
+
+
 def workspace_id(subscription: str, resource_group: str, workspace: str) -> str:
     """The ARM id of an Azure ML workspace."""
-    return (
-        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
-        f"/providers/{PROVIDER}/workspaces/{workspace}"
-    )
+    return f"{resource_group_id(subscription, resource_group)}/providers/{PROVIDER}/workspaces/{workspace}"
 
 
 @dataclass(frozen=True)

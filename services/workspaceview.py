@@ -29,6 +29,7 @@ from .armids import (
     LOCAL_SUBSCRIPTION,
     LOCAL_TENANT,
     placeholder_uuid,
+    resource_group_id,
     workspace_id,
 )
 
@@ -46,7 +47,7 @@ _LOCAL_RESOURCES = {
 
 def local_workspace(name: str, description: str = "") -> dict[str, Any]:
     """The local workspace (a profile ``name``) in az's shape, with the placeholders above."""
-    group = f"/subscriptions/{LOCAL_SUBSCRIPTION}/resourceGroups/{LOCAL_RESOURCE_GROUP}"
+    group = resource_group_id(LOCAL_SUBSCRIPTION, LOCAL_RESOURCE_GROUP)
     resources = {
         key: f"{group}/providers/{kind}/{LOCAL_RESOURCE_NAME}"
         for key, kind in _LOCAL_RESOURCES.items()

@@ -79,9 +79,11 @@ class Session:
         (ARM's Workspaces_ListByResourceGroup)."""
         from .mapping import workspace_to_dict
 
-        group = self._ws.split("/providers/", 1)[0]
-        path = f"{group}/providers/Microsoft.MachineLearningServices/workspaces"
-        return [workspace_to_dict(r) for r in await self.arm.list_all(path, kind="workspace")]
+        group_workspaces = self._ws.rsplit("/", 1)[0]  # .../providers/PROVIDER/workspaces
+        return [
+            workspace_to_dict(r)
+            for r in await self.arm.list_all(group_workspaces, kind="workspace")
+        ]
 
     async def _begin(self, method: str, path: str, op: str, target: str, **request: Any) -> Lro:
         """Start the long operation ``op`` (``cluster.create``, ``endpoint.update``...) on
