@@ -59,8 +59,13 @@ async def test_after_a_daemon_restart_the_screen_shows_the_previous_10_minutes_a
         await pilot.press("w")
         await h.eventually(lambda: screen.history.past_window == "24h", pilot)
         assert "over the last 24h" in str(screen.query_one("#metric-title", Static).render())
-        xs, _ = screen.history.series("ep-hist/blue", METRICS[0], "24h", time.time())
-        assert xs and min(xs) <= -0.1 and max(xs) <= 0  # hours: 10 minutes at 5 minute steps
+        # hours, at 5 minute steps; a point stands at the end of its step, so the oldest is
+        # the end of the step that holds the oldest row (between 10 and 5 minutes ago)
+        at = time.time()
+        xs, _ = screen.history.series("ep-hist/blue", METRICS[0], "24h", at)
+        first_end = -(-(now - 600) // 300) * 300
+        assert xs and min(xs) == round((first_end - at) / 3600, 3) and max(xs) <= 0, xs
+        assert len(xs) >= 2  # the 10 minutes span at least two steps
         await pilot.press("W", "W")
         await h.eventually(lambda: screen.history.past_window == "5m", pilot)
 
