@@ -42,6 +42,7 @@ from .domain import (
     OperationStatus,
 )
 from .errors import ModeldeckError, error_from_dict
+from .rollouts import Rollout, RolloutSpec
 
 
 class OperationHandle:
@@ -423,6 +424,37 @@ class Workspace(abc.ABC):
     async def get_history(self, endpoint: str | None = None) -> ChangeHistory:
         """The audit history of an endpoint and its deployments (deleted ones included),
         or of the whole workspace; oldest first, bounded by the back end."""
+
+    # -- rollouts (issue 14; services/api/rollouts.py) ---------------------------------
+    async def start_rollout(self, spec: RolloutSpec) -> Rollout:
+        """Start a progressive rollout of ``spec.to`` on ``spec.endpoint``; the control plane
+        drives it from then on. Raises InvalidInput / NotFound for bad input (nothing
+        changes) and Conflict when the endpoint has a rollout in progress."""
+        raise self._no_rollouts()
+
+    async def get_rollout(self, endpoint: str) -> Rollout | None:
+        """The endpoint's rollout in progress, else its last one; None: it never had one."""
+        raise self._no_rollouts()
+
+    async def list_rollouts(self) -> list[Rollout]:
+        """Every endpoint's current or last rollout."""
+        raise self._no_rollouts()
+
+    async def control_rollout(
+        self, endpoint: str, action: str, *, if_revision: str | None = None
+    ) -> Rollout:
+        """``action`` (``rollouts.ACTIONS``): pause, resume, promote (the treatment gets 100%
+        now) or abort (traffic back on the control). ``if_revision``: the rollout's revision
+        the caller read (Conflict when it moved)."""
+        raise self._no_rollouts()
+
+    def _no_rollouts(self) -> ModeldeckError:
+        from .errors import BackendError
+
+        return BackendError(
+            f"rollouts are not supported by this back end ({self.kind})",
+            fix="move traffic by hand: modeldeck online-endpoint update --traffic ...",
+        )
 
     # -- the workspace itself ------------------------------------------------------------
     async def show_workspace(self) -> dict[str, Any]:
