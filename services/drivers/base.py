@@ -280,3 +280,19 @@ class RecordsChanges(Protocol):
     async def record_change(
         self, endpoint: str, deployment: str | None, change: ChangeRecord
     ) -> None: ...
+
+
+@runtime_checkable
+class RecordsRollouts(Protocol):
+    """Keeps a progressive rollout's state on the cluster, where every operator's control
+    plane attached to it reads it (Kubernetes: the annotation ``modeldeck.io/rollout`` on the
+    endpoint's HTTPRoute): the control plane that drives a rollout publishes it at each
+    step and heartbeat; another one sees it there and starts no second rollout."""
+
+    async def publish_rollout(self, endpoint: str, data: dict | None) -> None:
+        """Write the rollout's state (``data``: JSON-able; None removes it)."""
+        ...
+
+    async def read_rollout(self, endpoint: str) -> dict | None:
+        """The state last published for the endpoint (None: none, or no route)."""
+        ...
