@@ -182,6 +182,18 @@ def duration(value: Any, field_name: str) -> float:
     return seconds
 
 
+def duration_text(seconds: float) -> str:
+    """The other way: ``2m``, ``1m30s``, ``1h``, ``5s``, ``0.5s`` (as ``--interval`` takes it)."""
+    if seconds < 60:
+        return f"{seconds:g}s"
+    out, left = "", round(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if left >= size:
+            out += f"{left // size}{unit}"
+            left %= size
+    return out
+
+
 def steps(value: Any, field_name: str = "steps") -> tuple[int, ...]:
     """``5,10,25,50,100`` (text or a list): whole percents, strictly increasing, ending at 100."""
     fix = "write increasing percents ending at 100, e.g. 5,10,25,50,100"
