@@ -655,7 +655,8 @@ def _convert(tp: Any, value: Any) -> Any:
         return {str(k): _convert(vt, v) for k, v in value.items()}
     if origin in (list, tuple):
         (it, *_) = typing.get_args(tp)
-        return [_convert(it, v) for v in value]
+        items = [_convert(it, v) for v in value]
+        return tuple(items) if origin is tuple else items  # a rollout's steps stay a tuple
     if tp is Any:
         return value
     if isinstance(tp, type):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import stat
 import time
+from dataclasses import replace
 
 import pytest
 from modeldeck.services.api.domain import (
@@ -345,7 +346,7 @@ def test_a_schema_7_database_keeps_its_models_active(tmp_path) -> None:  # type:
     db.close()
 
     store = Store(path)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert [m.archived for m in store.models("m")] == [False, False]
     store.archive_model("m", 2)
     assert store.model("m").version == 1  # type: ignore[union-attr]  # the latest not archived
@@ -353,3 +354,49 @@ def test_a_schema_7_database_keeps_its_models_active(tmp_path) -> None:  # type:
     store.archive_model("m", 2, archived=False)
     assert store.model("m").version == 2  # type: ignore[union-attr]
     store.close()
+
+
+def test_a_schema_8_database_gains_the_rollouts_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14: a store from before rollouts opens with its records as they were, and keeps
+    rollouts from then on (compare-and-set on the revision read; the endpoint's current one;
+    its events in the endpoint's history)."""
+    from modeldeck.services.api.rollouts import Rollout, RolloutSpec, RolloutState
+
+    path = tmp_path / "workspace.db"
+    store = Store(path)
+    store.insert_cluster(ClusterSpec(name="myaks"), ProvisioningState.SUCCEEDED)
+    store.insert_endpoint(_endpoint("a"))
+    before, revision = store.endpoint("a"), store.revision()
+    store.close()
+    db = sqlite3.connect(path)  # back to what modeldeck wrote before rollouts
+    db.executescript("DROP TABLE rollouts; PRAGMA user_version=8;")
+    db.close()
+
+    store = Store(path)
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+    assert store.endpoint("a") == before and store.revision() == revision
+    assert store.rollout("a") is None and store.rollouts() == []
+    spec = RolloutSpec(endpoint="a", to="green", from_="blue", steps=(10, 100))
+    first = store.save_rollout(
+        Rollout(
+            id="r1",
+            spec=spec,
+            state=RolloutState.RUNNING,
+            step=0,
+            weight=0,
+            started_at=1.0,
+            step_started_at=1.0,
+            updated_at=1.0,
+        )
+    )
+    assert first.revision == str(revision + 1) and store.revision() == revision + 1
+    paused = store.save_rollout(replace(first, state=RolloutState.PAUSED))
+    with pytest.raises(StaleRevision):  # a save from the record as first read
+        store.save_rollout(replace(first, step=1))
+    assert store.rollout("a") == paused and paused.spec.steps == (10, 100)
+    store.record_rollout_event("a", None, {"event": "paused", "state": "Paused"})
+    assert [(c.kind, c.action) for c in store.history("a")][-1] == ("rollout", "rollout")
+    store.close()
+    again = Store(path)  # and a reopen reads it back
+    assert again.rollouts() == [paused]
+    again.close()

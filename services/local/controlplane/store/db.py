@@ -7,7 +7,7 @@ traffic update or a key rotation is all-or-nothing.
 :class:`Store` is the one object the control plane holds; its rooms are the modules
 beside this one: :mod:`.schema` (tables, migrations), :mod:`.history` (revisions and
 changes), :mod:`.catalog` (settings, clusters, models, environments), :mod:`.endpoints`,
-:mod:`.deployments` and :mod:`.operations`.
+:mod:`.deployments`, :mod:`.operations` and :mod:`.rollouts`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from pathlib import Path
 from .catalog import CatalogRecords
 from .deployments import DeploymentRecords
 from .operations import OperationRecords
+from .rollouts import RolloutRecords
 from .schema import SCHEMA, SCHEMA_VERSION, TO_2, TO_4, TO_5, TO_7, TO_8
 
 
-class Store(DeploymentRecords, CatalogRecords, OperationRecords):
+class Store(DeploymentRecords, CatalogRecords, OperationRecords, RolloutRecords):
     """Synchronous access to ``workspace.db``; the daemon is its only user."""
 
     def __init__(self, path: Path) -> None:

@@ -34,8 +34,16 @@ CHANGES_KEPT = 100
 #: How many changes are kept in all, deleted objects' included (the oldest go first).
 CHANGES_KEPT_ALL = 20_000
 #: What a change did: create | update | revert (an update undoing the previous one) | delete |
-#: regenerate-keys (only keys changed) | attach | detach (a Kubernetes cluster)
-ACTIONS = ("create", "update", "revert", "delete", "regenerate-keys", "attach", "detach")
+#: regenerate-keys (only keys changed) | attach | detach (a Kubernetes cluster) | rollout (a
+#: progressive rollout's step of an endpoint's traffic, or its event: kind ``rollout``)
+ACTIONS = (
+    "create", "update", "revert", "delete", "regenerate-keys", "attach", "detach", "rollout"
+)  # fmt: skip
+#: The action an update made now is recorded as, when not the one its fields say (a rollout's
+#: step: ``rollout``); set around the call like :data:`ACTOR`.
+ACTION: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "modeldeck_action", default=None
+)
 #: fields whose values are secrets: recorded as "set <fingerprint>", never the value
 KEY_FIELDS = frozenset({"primary_key", "secondary_key"})
 
@@ -108,6 +116,8 @@ class HistoryRecords(StoreBase):
             changed = {p: v for p, v in changed.items() if any(x not in (None, "") for x in v)}
         if not changed or all(p.split(".")[0] in revisions.STATUS_FIELDS for p in changed):
             return None
+        if action is None and before is not None and after is not None:
+            action = ACTION.get()
         if action is None:
             user = {p for p in changed if p.split(".")[0] not in revisions.STATUS_FIELDS}
             action = (
@@ -192,9 +202,9 @@ class HistoryRecords(StoreBase):
     def history(
         self, endpoint: str | None = None, limit: int = CHANGES_KEPT, after: int = 0
     ) -> list[ChangeRow]:
-        """The last ``limit`` changes (with a revision above ``after``) of an endpoint and
-        its deployments (deleted ones included), or of the whole workspace (clusters too)
-        when ``endpoint`` is None; oldest first."""
+        """The last ``limit`` changes (with a revision above ``after``) of an endpoint, its
+        deployments (deleted ones included) and its rollouts' events, or of the whole
+        workspace (clusters too) when ``endpoint`` is None; oldest first."""
         if endpoint is None:
             rows = self._all(
                 "SELECT * FROM changes WHERE revision>? ORDER BY revision DESC LIMIT ?",
@@ -203,7 +213,8 @@ class HistoryRecords(StoreBase):
             )
         else:
             rows = self._all(
-                "SELECT * FROM changes WHERE revision>? AND ((kind='endpoint' AND target=?) OR "
+                "SELECT * FROM changes WHERE revision>? AND "
+                "((kind IN ('endpoint', 'rollout') AND target=?) OR "
                 "(kind='deployment' AND substr(target, 1, ?)=?)) "
                 "ORDER BY revision DESC LIMIT ?",
                 after,

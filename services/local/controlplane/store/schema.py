@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clusters (
@@ -102,7 +102,19 @@ CREATE TABLE IF NOT EXISTS deployment_envs (
     python TEXT NOT NULL,
     PRIMARY KEY (endpoint, name)
 );
+CREATE TABLE IF NOT EXISTS rollouts (
+    id TEXT PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    record TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rollouts_by_endpoint ON rollouts(endpoint, started_at);
 """
+#: schema 8 -> 9: progressive rollouts (issue 14; ``rollouts`` is in SCHEMA, created by the
+#: migration as it is on a new store)
 #: schema 6 -> 7: endpoints made with az ml's --local (their owner's requests need no key)
 TO_7 = ("ALTER TABLE endpoints ADD COLUMN local INTEGER NOT NULL DEFAULT 0",)
 #: schema 7 -> 8: archived model versions (az ml's model archive / restore)

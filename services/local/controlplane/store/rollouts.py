@@ -1,0 +1,99 @@
+"""Rollout records (issue 14): each progressive rollout's state (``api.rollouts.Rollout`` as
+JSON), its revision from the workspace-wide counter, and the events it notified as changes
+of kind ``rollout`` in the audit history.
+
+A save is a compare-and-set on the revision the saver read (the runner's step against an
+operator's pause from the API): :class:`~.history.StaleRevision` when the record moved on.
+An endpoint keeps its last :data:`ROLLOUTS_KEPT` rollouts (an active one always).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import replace
+from typing import Any
+
+from ....api.domain import from_dict, to_dict
+from ....api.rollouts import Rollout, RolloutState
+from .history import HistoryRecords, StaleRevision
+
+#: How many rollouts an endpoint keeps (the oldest finished ones go first).
+ROLLOUTS_KEPT = 20
+_ACTIVE = (RolloutState.RUNNING.value, RolloutState.PAUSED.value)
+
+
+class RolloutRecords(HistoryRecords):
+    """The ``rollouts`` table."""
+
+    @staticmethod
+    def _rollout(row: sqlite3.Row) -> Rollout:
+        return replace(from_dict(Rollout, json.loads(row["record"])), revision=str(row["revision"]))
+
+    def save_rollout(self, rollout: Rollout) -> Rollout:
+        """Insert or update ``rollout``, on the condition that its record is still at
+        ``rollout.revision`` (empty: a new rollout, no record yet); the record as saved.
+        Dashboards watching the workspace's revision are woken (a step, a check)."""
+        with self.tx() as db:
+            row = db.execute("SELECT revision FROM rollouts WHERE id=?", (rollout.id,)).fetchone()
+            now = 0 if row is None else int(row["revision"])
+            sent = int(rollout.revision) if rollout.revision else 0
+            if sent != now:
+                raise StaleRevision("rollout", rollout.spec.endpoint, sent, now)
+            saved = replace(rollout, revision=str(self._next_revision(db)), updated_at=time.time())
+            record = json.dumps(to_dict(replace(saved, revision="")))
+            db.execute(
+                "INSERT INTO rollouts(id, endpoint, state, record, revision, started_at, "
+                "updated_at) VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "state=excluded.state, record=excluded.record, revision=excluded.revision, "
+                "updated_at=excluded.updated_at",
+                (
+                    saved.id,
+                    saved.spec.endpoint,
+                    saved.state.value,
+                    record,
+                    int(saved.revision),
+                    saved.started_at,
+                    saved.updated_at,
+                ),
+            )
+            db.execute(
+                "DELETE FROM rollouts WHERE endpoint=? AND state NOT IN (?, ?) AND id NOT IN "
+                "(SELECT id FROM rollouts WHERE endpoint=? ORDER BY started_at DESC LIMIT ?)",
+                (saved.spec.endpoint, *_ACTIVE, saved.spec.endpoint, ROLLOUTS_KEPT),
+            )
+            self._recorded_uncommitted = True  # the watchers hear of it once committed
+        return saved
+
+    def rollout(self, endpoint: str) -> Rollout | None:
+        """The endpoint's rollout in progress, else its last one."""
+        row = self._one(
+            "SELECT * FROM rollouts WHERE endpoint=? "
+            "ORDER BY state IN (?, ?) DESC, started_at DESC LIMIT 1",
+            endpoint,
+            *_ACTIVE,
+        )
+        return None if row is None else self._rollout(row)
+
+    def rollouts(self, active: bool = False) -> list[Rollout]:
+        """Each endpoint's current or last rollout (only those in progress with ``active``),
+        by endpoint."""
+        rows = self._all("SELECT DISTINCT endpoint FROM rollouts ORDER BY endpoint")
+        found = [self.rollout(r["endpoint"]) for r in rows]
+        return [r for r in found if r is not None and (r.state.active or not active)]
+
+    def rollout_history(self, endpoint: str) -> list[Rollout]:
+        """The rollouts an endpoint keeps, newest first."""
+        rows = self._all(
+            "SELECT * FROM rollouts WHERE endpoint=? ORDER BY started_at DESC", endpoint
+        )
+        return [self._rollout(r) for r in rows]
+
+    def record_rollout_event(
+        self, endpoint: str, before: dict[str, Any] | None, after: dict[str, Any]
+    ) -> int | None:
+        """A rollout's event (started, a step, the verdict) in the endpoint's audit history:
+        a change of kind ``rollout``, action ``rollout``, from the view last notified."""
+        with self.tx() as db:
+            return self._record(db, "rollout", endpoint, before, after, action="rollout")
