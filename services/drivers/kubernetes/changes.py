@@ -27,11 +27,11 @@ from typing import Any
 
 from ...api import revisions
 from ...api.domain import ChangeRecord
-from ...api.errors import Conflict, NotFound
+from ...api.errors import NotFound
 from . import manifests as mf
 from .client import JSON, MERGE
 from .errors import GATEWAY_API_GROUP
-from .resources import Resources, conflict_attempts
+from .resources import Resources
 
 LAST_CHANGE_ANNOTATION = "modeldeck.io/last-change"
 #: the field manager of the annotation (not ``modeldeck``'s: its applies keep it)
@@ -124,26 +124,10 @@ class ChangeEvents(Resources):
             except NotFound:
                 return None
             return ((obj or {}).get("metadata") or {}).get("uid")
-        async for last in conflict_attempts():
-            current = await self._get_or_none(kind, name)
-            if current is None:
-                return None
-            meta = current.setdefault("metadata", {})
-            meta["annotations"] = {**(meta.get("annotations") or {}), LAST_CHANGE_ANNOTATION: value}
-            try:
-                await self.api.request(
-                    "PUT",
-                    self._path(kind, name),
-                    self._call("update", kind, name),
-                    query=[("fieldManager", AUDIT_MANAGER)],
-                    body=current,
-                    content_type=JSON,
-                )
-                return meta.get("uid")
-            except Conflict:  # written meanwhile: again on the fresh route
-                if last:
-                    raise
-        return None
+        obj = await self._replace_annotations(
+            kind, name, {LAST_CHANGE_ANNOTATION: value}, AUDIT_MANAGER
+        )
+        return ((obj or {}).get("metadata") or {}).get("uid")
 
     async def _post_event(
         self,

@@ -22,7 +22,8 @@ Secret and HTTPRoute), :mod:`.diagnosis` (status, why pods are not ready, events
 :mod:`.rollout` (a deployment's objects, the rollout wait, roll back), :mod:`.state`
 (what the cluster holds, read back for adoption, and its watches) and
 :mod:`.telemetry` (logs and metrics), :mod:`.changes` (the audit history as an annotation
-and Events). This module holds the settings and the state
+and Events), :mod:`.progressive` (a progressive rollout's state as an annotation on the
+route, for the other operators). This module holds the settings and the state
 they share.
 
 Beyond the ABC, the engine/CLI can use: :attr:`identity`, :meth:`attach_check`,
@@ -45,6 +46,7 @@ from ..base import (
     Namespaced,
     NotesMetrics,
     RecordsChanges,
+    RecordsRollouts,
     RendersManifests,
     SharedCluster,
 )
@@ -53,6 +55,7 @@ from . import metrics as metrics_mod
 from .changes import ChangeEvents
 from .client import KubeApi
 from .kubeconfig import load_context
+from .progressive import RolloutRecords
 from .rollout import Rollouts
 from .state import ClusterState
 from .telemetry import PodTelemetry
@@ -63,6 +66,7 @@ class KubernetesDriver(
     ClusterState,
     PodTelemetry,
     ChangeEvents,
+    RolloutRecords,
     ClusterDriver,
     Namespaced,
     Identified,
@@ -71,6 +75,7 @@ class KubernetesDriver(
     NotesMetrics,
     SharedCluster,
     RecordsChanges,
+    RecordsRollouts,
 ):
     """One cluster's settings and the state the rooms share. The rooms come in through
     three bases: :class:`~.rollout.Rollouts` builds on :class:`~.endpoints.EndpointObjects`

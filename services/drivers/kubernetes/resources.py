@@ -25,7 +25,7 @@ from ...api.domain import ClusterSpec
 from ...api.errors import Conflict, NotFound
 from . import concurrency as cc
 from . import manifests as mf
-from .client import APPLY, KubeApi
+from .client import APPLY, JSON, KubeApi
 from .errors import GATEWAY_API_GROUP, Call
 
 
@@ -233,6 +233,38 @@ class Resources:
             except ValueError:
                 continue
             yield event
+
+    async def _replace_annotations(
+        self, kind: str, name: str, changes: dict[str, str | None], manager: str
+    ) -> dict | None:
+        """Set (a value) or remove (None) annotations of an object that is written by
+        replacing it (HTTPRoute: RBAC grants ``update``, no ``patch``): read, change the
+        metadata only, replace under the resourceVersion read; a 409 (written meanwhile)
+        is retried on the fresh object. The object as written (None: it is not there)."""
+        async for last in conflict_attempts():
+            current = await self._get_or_none(kind, name)
+            if current is None:
+                return None
+            meta = current.setdefault("metadata", {})
+            held = dict(meta.get("annotations") or {})
+            wanted = {k: v for k, v in {**held, **changes}.items() if v is not None}
+            if wanted == held:
+                return current
+            meta["annotations"] = wanted
+            try:
+                out = await self.api.request(
+                    "PUT",
+                    self._path(kind, name),
+                    self._call("update", kind, name),
+                    query=[("fieldManager", manager)],
+                    body=current,
+                    content_type=JSON,
+                )
+                return out if isinstance(out, dict) else current
+            except Conflict:  # written meanwhile: again on the fresh object
+                if last:
+                    raise
+        return None  # pragma: no cover
 
     async def _delete(self, kind: str, name: str) -> bool:
         try:

@@ -14,6 +14,7 @@ from ...api.errors import BackendError, NotFound
 from . import concurrency as cc
 from . import manifests as mf
 from .attach import AttachChecks
+from .progressive import rollout_of
 from .resources import OWNED_KINDS
 
 #: How often reading the cluster's state (every show and list) reads the Gateway's address.
@@ -68,7 +69,7 @@ class ClusterState(AttachChecks):
     async def list_state(self, *, secrets: bool = False) -> dict[str, Any]:
         """Endpoints (traffic from the routes) and deployments as the cluster has them.
 
-        ``{"endpoints": {name: {"traffic", "mirror_traffic"[, "auth_mode", "primary_key",
+        ``{"endpoints": {name: {"traffic", "mirror_traffic", "rollout"[, "auth_mode", "primary_key",
         "secondary_key", "token_secret"]}}, "deployments": [{"endpoint", "name", "model",
         "spec", "image", "ready_replicas", "desired_replicas"}], "resource_versions":
         {kind: rv}}``. With ``secrets`` the endpoints' keys Secrets are read too (an
@@ -110,6 +111,8 @@ class ClusterState(AttachChecks):
                 "traffic": traffic,
                 "mirror_traffic": mirror,
                 "route_changed_by": _changed_by(r),
+                # a progressive rollout another control plane drives (its annotation)
+                "rollout": rollout_of(r),
             }
         for sec in secrets_raw.get("items") or []:
             lab = sec["metadata"].get("labels") or {}
