@@ -1,0 +1,63 @@
+"""The rollout scenario of issue 14's acceptance, shared by tests/local/test_rollout_acceptance.py
+and bench/rollout_analysis.py: an endpoint whose control (``blue``) always answers and whose
+treatment (``green``) fails 3 requests in 10 once a flag file exists (tests/support/flaky), on
+a real daemon's pool; and a bounded wait on the rollout's record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from modeldeck.services.api.domain import Endpoint, EndpointKeys
+from modeldeck.services.api.rollouts import Rollout
+from modeldeck.services.api.workspace import Workspace
+from modeldeck.services.local.client import LocalWorkspace
+
+from tests.local.conftest import deployment, make_endpoint, wait
+
+FLAKY = Path(__file__).resolve().parent / "flaky"
+#: the deployment variable naming the flag file (tests/support/flaky/score.py)
+FLAG_VAR = "MODELDECK_TEST_FAIL_FLAG"
+CONTROL, TREATMENT = "blue", "green"
+
+
+async def flaky_pair(
+    ws: LocalWorkspace, endpoint: str, flag: Path
+) -> tuple[Endpoint, EndpointKeys]:
+    """``endpoint`` (on the cluster myaks, made if missing): blue with all the traffic, green
+    with none and the flag file ``flag``; one replica each, at most 4 requests in flight on
+    it (the load sends at most 3: never a 429)."""
+    await make_endpoint(ws, endpoint)
+    code = str(FLAKY)
+    blue = deployment(CONTROL, endpoint, code=code)
+    green = deployment(TREATMENT, endpoint, code=code, environment_variables={FLAG_VAR: str(flag)})
+    await wait(await ws.create_deployment(blue, all_traffic=True))
+    await wait(await ws.create_deployment(green))
+    return await ws.get_endpoint(endpoint), await ws.get_keys(endpoint)
+
+
+async def rollout_until(
+    ws: Workspace,
+    endpoint: str,
+    predicate: Callable[[Rollout], bool],
+    timeout: float = 90.0,
+    what: str = "",
+) -> Rollout:
+    """The endpoint's rollout once ``predicate`` holds (polled every 20 ms; the bound only
+    guards against a hang)."""
+    deadline = time.monotonic() + timeout
+    rollout = None
+    while True:
+        rollout = await ws.get_rollout(endpoint)
+        if rollout is not None and predicate(rollout):
+            return rollout
+        if time.monotonic() > deadline:
+            raise AssertionError(f"rollout not {what or predicate} within {timeout:g} s: {rollout}")
+        await asyncio.sleep(0.02)
+
+
+def finished(rollout: Rollout) -> bool:
+    return not rollout.state.active
