@@ -73,6 +73,7 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("services/local/controlplane/", "controlplane"),
     ("services/local/", "client"),
     ("services/azureml/", "azureml"),
+    ("services/rollout/", "rollout"),
     ("services/backends.py", "backends"),
     ("services/apply.py", "usecases"),
     ("services/usecases/", "usecases"),
@@ -92,9 +93,13 @@ ALLOWED: dict[str, set[str]] = {
     "environments": _BASE | {"specs"},
     "drivers": _BASE | {"specs", "environments", "scoring", "dataplane", "root"},
     "dataplane": _BASE | {"scoring", "drivers", "root"},
-    "controlplane": _BASE | {"specs", "environments", "scoring", "drivers", "dataplane", "root"},
+    # the rollout state machine and its analysis, driven by a host (the daemon)
+    "rollout": _BASE,
+    "controlplane": _BASE
+    | {"specs", "environments", "scoring", "drivers", "dataplane", "rollout", "root"},
     "client": _BASE | {"controlplane"},  # it starts the control plane's process
-    "azureml": _BASE | {"specs", "environments", "scoring", "root"},
+    # rollout: the azureml-hosting code drives Azure ML rollouts with its runner and target
+    "azureml": _BASE | {"specs", "environments", "scoring", "rollout", "root"},
     "backends": _BASE | {"client", "azureml"},
     "usecases": _BASE | {"specs"},
     "cli": _BASE | {"specs", "usecases", "backends", "tui", "environments", "root"},
