@@ -43,7 +43,7 @@ VIEWS: dict[str, tuple[str, str]] = {
     "metrics": ("metrics", "MetricsScreen"),
 }
 #: the other ``:`` commands (``run_command``), for prefixes: ``:tr`` is ``:traffic``
-VERBS = ("logs", "traffic", "keys", "help", "theme", "quit", "workspace")
+VERBS = ("logs", "traffic", "keys", "rollout", "help", "theme", "quit", "workspace")
 ALIASES = {
     "ep": "endpoints",
     "endpoint": "endpoints",
@@ -277,6 +277,11 @@ class ModeldeckApp(App[None]):
 
         self.push_screen(LogsScreen(endpoint, deployment))
 
+    def open_rollout(self, endpoint: str) -> None:
+        from .screens.rollout import RolloutScreen
+
+        self.push_screen(RolloutScreen(endpoint))
+
     def open_history(self, endpoint: str | None = None) -> None:
         from .screens.history import HistoryScreen
 
@@ -321,22 +326,34 @@ class ModeldeckApp(App[None]):
             self.open_history(args[0] if args else None)
         elif verb in ("workspace", "ws") and args:
             self.switch_workspace(args[0])
-        elif verb in ("logs", "log", "traffic", "keys", "ep") and args:
+        elif verb in ("logs", "log", "traffic", "keys", "rollout", "ep") and args:
             self._resolve_and_open(verb, args[0])
+        elif verb == "rollout":
+            if here := self._endpoint_here():
+                self.open_rollout(here)
+            else:
+                self.notify("which endpoint?\nfix: :rollout ENDPOINT", severity="warning")
         else:
             self.notify(
                 f"unknown command ':{text}'\nfix: try :endpoints :deployments :clusters :models "
-                r":metrics :history \[EP] :logs NAME",  # \[: not markup
+                r":metrics :history \[EP] :rollout EP :logs NAME",  # \[: not markup
                 severity="warning",
             )
+
+    def _endpoint_here(self) -> str | None:
+        """The endpoint the screen on top is about (its highlighted row's, on a list)."""
+        view = self.top_view()
+        target = getattr(view, "target_endpoint", None)
+        return getattr(view, "endpoint_name", None) or (target() if target else None)
 
     @work(group="resolve", exclusive=True, exit_on_error=False)
     async def _resolve_and_open(self, verb: str, name: str) -> None:
         """``NAME`` may be ``endpoint/deployment``, a deployment name or an endpoint name."""
         try:
-            if verb in ("traffic", "keys"):
+            if verb in ("traffic", "keys", "rollout"):
                 endpoint = (await self.workspace.get_endpoint(name.split("/")[0])).name
-                (self.open_traffic if verb == "traffic" else self.open_keys)(endpoint)
+                opens = {"traffic": self.open_traffic, "rollout": self.open_rollout}
+                opens.get(verb, self.open_keys)(endpoint)
                 return
             if "/" in name:
                 ep, dep = name.split("/", 1)
@@ -443,6 +460,38 @@ class ModeldeckApp(App[None]):
             if after is not None and revision != after:
                 self._repoll()
             seen = (generation, revision)
+            self._read_rollouts()  # toasts of what changed (the first read: none)
+
+    # -- rollouts' toasts (issue 14; tui/rollout_news.py) --------------------------------
+    _rollout_news: Any = None  # (workspace generation, RolloutNews); None: not read yet
+
+    def rollout_seen(self, *rollouts: Any, complete: bool = False) -> None:
+        """Toast what changed in these rollouts since they were last seen (the Rollout view
+        gives the one it reads; the watch, every endpoint's)."""
+        from .rollout_news import RolloutNews
+
+        if self._rollout_news is None or self._rollout_news[0] != self.workspace_generation:
+            self._rollout_news = (self.workspace_generation, RolloutNews())
+        for news in self._rollout_news[1].update(rollouts, complete=complete):
+            self.notify(
+                news.message,
+                title=news.title,
+                severity=news.severity,  # type: ignore[arg-type]
+                timeout=20 if news.severity == "error" else 8,
+                markup=False,
+            )
+
+    @work(group="rollouts", exclusive=True, exit_on_error=False)
+    async def _read_rollouts(self) -> None:
+        generation = self.workspace_generation
+        try:
+            rollouts = await self.workspace.list_rollouts()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a back end without rollouts, a control plane gone: no toast
+            return
+        if generation == self.workspace_generation:
+            self.rollout_seen(*rollouts, complete=True)
 
     def control_plane_stopped(self, exc: BaseException | None) -> bool:
         from ..services.api.errors import Unreachable

@@ -49,6 +49,7 @@ class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
         Binding("y", "copy_uri", "Copy URI"),
         Binding("m", "metrics", "Metrics"),
         Binding("h", "history", "History", show=False),  # ? and ctrl+p list it
+        Binding("R", "rollout", "Rollout", show=False, key_display="R"),  # ? and ctrl+p list it
         *DEPLOYMENT_BINDINGS,
     ]
 
@@ -131,6 +132,9 @@ class EndpointDetailScreen(DeploymentActions, ResourceListScreen):
 
     def action_history(self) -> None:
         self.mdapp.open_history(self.endpoint_name)
+
+    def action_rollout(self) -> None:
+        self.mdapp.open_rollout(self.endpoint_name)
 
     def action_copy_uri(self) -> None:
         if self.endpoint is not None:

@@ -67,6 +67,7 @@ class EndpointsScreen(ResourceListScreen):
         Binding("k", "keys", "Keys"),
         Binding("m", "metrics", "Metrics"),
         Binding("h", "history", "History", show=False),  # ? and ctrl+p list it
+        Binding("R", "rollout", "Rollout", show=False, key_display="R"),  # ? and ctrl+p list it
         Binding("ctrl+d", "delete", "Delete", show=False),
     ]
 
@@ -155,6 +156,14 @@ class EndpointsScreen(ResourceListScreen):
 
     def action_history(self) -> None:
         self.mdapp.open_history(self.selected())
+
+    def target_endpoint(self) -> str | None:
+        return self.selected()
+
+    def action_rollout(self) -> None:
+        name = self.need_selection()
+        if name:
+            self.mdapp.open_rollout(name)
 
     def action_create(self) -> None:
         if not self.mdapp.allow_mutation("create endpoint"):

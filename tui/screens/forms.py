@@ -25,8 +25,10 @@ from ...services.api.domain import (
     ClusterPurpose,
     ClusterSpec,
     CodeConfiguration,
+    Deployment,
     DeploymentSpec,
     DriverKind,
+    Endpoint,
     EndpointSpec,
     ModelSpec,
     Resources,
@@ -361,4 +363,67 @@ def yaml_form(endpoint: str | None) -> FormScreen:
             )
         ],
         build,
+    )
+
+
+def _decimal(value: str, field: str) -> float:
+    """A number typed in a form (``1``, ``1.3``); the rule's own checks follow."""
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidInput(field, value, "must be a number", "write a number, e.g. 1.3") from None
+
+
+AUTO_CONTROL = "(auto)"
+
+
+def rollout_form(endpoint: Endpoint, deployments: list[Deployment]) -> FormScreen:
+    """Start a progressive rollout on ``endpoint`` (issue 14): the fields of ``online-endpoint
+    rollout``, checked with ``services.api.rollouts``' rules (``check_start``: the spec's own,
+    then against the endpoint and deployments as read) before anything is sent."""
+    from ...services.api import rollouts
+
+    names = sorted(d.name for d in deployments)
+    live = {k: v for k, v in endpoint.traffic.items() if v}
+    idle = [n for n in names if not live.get(n)]  # the likely treatment: no live traffic yet
+
+    def build(v: dict[str, str]) -> rollouts.RolloutSpec:
+        if not v["to"]:
+            raise InvalidInput("to", "", "is required", "create the new deployment first")
+        spec = rollouts.RolloutSpec(
+            endpoint=endpoint.name,
+            to=v["to"],
+            from_=None if v["from"] in ("", AUTO_CONTROL) else v["from"],
+            steps=rollouts.steps(v["steps"]),
+            interval_s=rollouts.duration(v["interval"], "interval"),
+            max_error_rate=_decimal(v["max_error_rate"], "max_error_rate"),
+            max_p95_ratio=_decimal(v["max_p95_ratio"], "max_p95_ratio"),
+            min_requests=_int(v["min_requests"], "min_requests"),
+            mirror_first_s=rollouts.duration(v["mirror_first"] or "0", "mirror_first"),
+            webhook=v["webhook"] or None,
+        )
+        spec = rollouts.validate_spec(spec)
+        rollouts.check_start(spec, endpoint, deployments)  # as the control plane will
+        return spec
+
+    def choice(name: str, label: str, options: list[str], default: str) -> Field:
+        if options:
+            return Field(name, label, default, choices=tuple(options))
+        return Field(name, label, placeholder="no deployment on this endpoint")
+
+    return FormScreen(
+        f"Roll out on {endpoint.name}",
+        [
+            choice("to", "To (treatment)", names, (idle or names or [""])[0]),
+            choice("from", "From (control)", [AUTO_CONTROL, *names], AUTO_CONTROL),
+            Field("steps", "Steps (%)", ",".join(map(str, rollouts.DEFAULT_STEPS))),
+            Field("interval", "Interval", rollouts.duration_text(rollouts.DEFAULT_INTERVAL_S)),
+            Field("max_error_rate", "Max error rate", f"{rollouts.DEFAULT_MAX_ERROR_RATE:g}"),
+            Field("max_p95_ratio", "Max p95 ratio", f"{rollouts.DEFAULT_MAX_P95_RATIO:g}"),
+            Field("min_requests", "Min requests", str(rollouts.DEFAULT_MIN_REQUESTS)),
+            Field("mirror_first", "Mirror first", "0", placeholder="e.g. 10m; 0: none"),
+            Field("webhook", "Webhook", placeholder="https://... (optional)"),
+        ],
+        build,
+        submit="Start",
     )

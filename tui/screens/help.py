@@ -13,7 +13,8 @@ from ..css import css_path
 GLOBAL_KEYS = [
     (":", "jump: :endpoints :deployments :clusters :models"),
     ("", r":metrics \[EP]  :logs NAME  :traffic EP  :keys EP"),  # \[: not markup
-    ("", r":history \[EP]  :workspace NAME  :theme light|dark  :quit"),
+    ("", r":history \[EP]  :rollout \[EP]  :workspace NAME"),
+    ("", ":theme light|dark  :quit"),
     ("/", "filter: case-insensitive regex, !regex inverts; Esc clears"),
     ("?", "this help"),
     ("ctrl+p", "command palette: every action"),

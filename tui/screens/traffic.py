@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,15 +32,16 @@ from ...services.api.domain import (
     Deployment,
     Endpoint,
     EndpointPatch,
-    MetricSample,
 )
 from ...services.api.errors import Conflict, InvalidInput, ModeldeckError
+from ...services.api.rollouts import Rollout
 from .. import glyphs
 from ..css import css_path
 from ..format import degraded_text, describe_error, health_figures
 from ..widgets.bars import TrafficBar
 from ..widgets.traffic_slider import TrafficSlider
 from .base import ModeldeckScreen
+from .rollout import pausing_dialog, rollout_now, running_notice
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class TrafficScreen(ModeldeckScreen):
         Binding("d", "set_default", "Set default"),
         Binding("c", "set_control", "Control"),
         Binding("o", "mirror_target", "Mirror to"),
+        Binding("R", "rollout", "Rollout", show=False, key_display="R"),  # ? and ctrl+p list it
         Binding("up", "app.focus_previous", "Prev", show=False),
         Binding("down", "app.focus_next", "Next", show=False),
     ]
@@ -79,6 +82,7 @@ class TrafficScreen(ModeldeckScreen):
         self.deployments: list[Deployment] = []
         #: deployment -> its health (``services.api.health``), as last read
         self.healths: dict[str, health.DeploymentHealth] = {}
+        self.rollout: Rollout | None = None  # running on this endpoint (applying pauses it)
         self.deployment_names: list[str] = []
         self.live: dict[str, int] = {}
         self.staged: dict[str, int] = {}
@@ -105,6 +109,7 @@ class TrafficScreen(ModeldeckScreen):
         yield Static("", id="traffic-live")
         yield TrafficBar(id="traffic-live-bar")
         yield Static("", id="traffic-health")
+        yield Static("", id="traffic-rollout")  # a rollout runs: applying pauses it
         yield Vertical(id="sliders")
         yield Static("", id="traffic-conflict")
         yield Static("", id="traffic-summary")
@@ -121,8 +126,12 @@ class TrafficScreen(ModeldeckScreen):
         )
 
     # -- data ------------------------------------------------------------------------------
-    async def fetch(self) -> tuple[Endpoint, list[Deployment], list[MetricSample] | None]:
-        return await health.read_endpoint(self.workspace, self.endpoint_name)
+    async def fetch(self) -> tuple[Any, ...]:
+        read, rollout = await asyncio.gather(
+            health.read_endpoint(self.workspace, self.endpoint_name),
+            rollout_now(self.workspace, self.endpoint_name),
+        )
+        return (*read, rollout)
 
     @property
     def dirty(self) -> bool:
@@ -133,7 +142,8 @@ class TrafficScreen(ModeldeckScreen):
         )
 
     def show(self, data: tuple[Any, ...]) -> None:
-        """``(endpoint, deployments, metric samples or None)``; the samples may be left out."""
+        """``(endpoint, deployments, metric samples or None, running rollout or None)``; the
+        samples and the rollout may be left out."""
         endpoint, deployments, *rest = data
         was_dirty = self.loaded and self.dirty
         self.endpoint = endpoint
@@ -157,6 +167,10 @@ class TrafficScreen(ModeldeckScreen):
         if rebuild:
             self._build_sliders()
         self._show_health(health.endpoint_health(endpoint, deployments, rest[0] if rest else None))
+        self.rollout = rest[1] if len(rest) > 1 else None
+        notice = self.query_one("#traffic-rollout", Static)
+        notice.update(text := running_notice(self.rollout))
+        notice.display = bool(text.plain)
         self._sync_sliders()
         self._show_conflict()
 
@@ -433,8 +447,16 @@ class TrafficScreen(ModeldeckScreen):
             self.mdapp.show_error(exc)
             return
         self.unless_risky(
-            risks, lambda: self._start_apply(patch), "traffic not applied: nothing was changed"
+            risks, lambda: self._apply_now(patch), "traffic not applied: nothing was changed"
         )
+
+    def _apply_now(self, patch: EndpointPatch) -> None:
+        """Apply; while a rollout runs, once the operator read that applying pauses it."""
+        if self.rollout is None:
+            self._start_apply(patch)
+            return
+        dialog = pausing_dialog(self.rollout, self.endpoint_name)
+        self.on_answer(dialog, lambda _: self._start_apply(patch))
 
     def _start_apply(self, patch: EndpointPatch) -> None:
         name = self.endpoint_name
@@ -573,6 +595,9 @@ class TrafficScreen(ModeldeckScreen):
         return (
             f"Traffic of '{self.endpoint_name}': a staged change is not applied (Enter applies it)."
         )
+
+    def action_rollout(self) -> None:
+        self.mdapp.open_rollout(self.endpoint_name)
 
     def action_discard(self) -> None:
         if self.dirty:

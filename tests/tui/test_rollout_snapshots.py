@@ -1,0 +1,62 @@
+"""Snapshots at 80x24 of the Rollout view (issue 14), as test_snapshots_narrow.py: the app
+runs with ``autoload=False`` and the view is given a fixed rollout, endpoint and deployments
+through ``show_data`` (what a successful fetch draws): no clock or daemon reaches the picture.
+Update with ``pytest tests/tui/test_rollout_snapshots.py --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modeldeck.services.api.domain import AuthMode, Endpoint, ProvisioningState
+from modeldeck.services.api.rollouts import Rollout, RolloutCheck, RolloutSpec, RolloutState
+
+from tests.tui.test_snapshots import URI, _dep, app_for, feeding
+
+SMALL = (80, 24)
+T0 = 1_796_000_000.0  # fixed times: the view shows them as UTC clock times, never "ago"
+SPEC = RolloutSpec(
+    "my-endpoint", "green", "blue", (5, 10, 25, 50, 100), 120.0, 1.0, 1.3, 200, 600.0,
+    "https://hooks.example.com/services/T000/B000/secret",
+)  # fmt: skip
+FAILED_CHECK = RolloutCheck(
+    T0 + 700, 120.0, 300, 93, 912, 0, 61.0, 38.0, "fail",
+    "green 31.0% errors (93 of 300) against blue 0.0% (0 of 912) over 2m: more than 1 point above",
+)  # fmt: skip
+PASSED_CHECK = RolloutCheck(T0 + 580, 120.0, 240, 0, 2210, 1, 41.0, 38.0, "pass", "")
+
+
+def _rollout(state: RolloutState, weight: int, check: RolloutCheck, message: str = "") -> Rollout:
+    return Rollout(
+        "ro-1", SPEC, state, 2, weight, T0, T0 + 600, T0 + 700,
+        T0 + 700 if not state.active else None, "alice@build-7",
+        "alice@build-7:/home/alice/.modeldeck", message, check,
+        {"blue": 100 - weight, "green": weight},
+    )  # fmt: skip
+
+
+def _data(rollout: Rollout) -> tuple[Any, ...]:
+    traffic = dict(rollout.traffic)
+    endpoint = Endpoint(
+        "my-endpoint", "myaks", AuthMode.KEY, URI, traffic, {}, ProvisioningState.SUCCEEDED
+    )
+    return rollout, endpoint, [_dep(n, endpoint.name, v) for n, v in traffic.items()]
+
+
+def _push() -> Any:
+    from modeldeck.tui.screens.rollout import RolloutScreen
+
+    return RolloutScreen("my-endpoint")
+
+
+def test_rollout_running_at_step_3_of_5(snap_compare: Any) -> None:
+    """State, phase, the ladder with step 3 marked, traffic, the last check with both sides'
+    numbers, the thresholds (the webhook redacted), who; the keys of a running rollout."""
+    data = _data(_rollout(RolloutState.RUNNING, 25, PASSED_CHECK))
+    assert snap_compare(app_for(), terminal_size=SMALL, run_before=feeding(data, push=_push))
+
+
+def test_rollout_failed_says_why_with_the_numbers(snap_compare: Any) -> None:
+    why = "green 31.0% errors (93 of 300) against blue 0.0% (0 of 912): traffic back on blue"
+    data = _data(_rollout(RolloutState.FAILED, 0, FAILED_CHECK, why))
+    assert snap_compare(app_for(), terminal_size=SMALL, run_before=feeding(data, push=_push))
