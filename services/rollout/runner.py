@@ -35,6 +35,7 @@ Cancelling :meth:`run` leaves the record as it is, so a restarted daemon resumes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -77,6 +78,15 @@ class ManualChange(Exception):
         super().__init__(self.text)
 
 
+class RecordMoved(Conflict):
+    """The rollout's record changed under the runner (another process saved it): the runner
+    takes the record as it is now; an operator's action is refused with this Conflict."""
+
+
+#: the shortest time between two saves of a step's progress (the check's figures so far)
+PROGRESS_SAVE_S = 1.0
+
+
 class RolloutRunner:
     def __init__(
         self,
@@ -93,6 +103,8 @@ class RolloutRunner:
         self._base: MetricsReport | None = None  # the window's first snapshot
         self._window_start = 0.0
         self._waiting_told = False  # "waiting" notified once per window
+        self._started = False  # the current phase's maps are on the endpoint (or adopted)
+        self._progress_at = 0.0  # when a step's progress was last saved
 
     @property
     def endpoint(self) -> str:
@@ -121,10 +133,17 @@ class RolloutRunner:
             await step
         except ManualChange as change:
             await self._pause_for(change.text)
+        except RecordMoved as exc:
+            log.info("rollout %s: %s", self.rollout.id, exc.message)
         except Conflict as exc:
-            await self._pause_for(
-                f"the endpoint changed while the rollout wrote it ({exc.message})"
-            )
+            text = f"the endpoint changed while the rollout wrote it ({exc.message})"
+            with contextlib.suppress(ModeldeckError, OSError):
+                ep = await self.target.endpoint(self.endpoint)
+                if self._maps_of(ep) != self._live_maps(
+                    (self.rollout.traffic, self.rollout.mirror_traffic)
+                ):
+                    text = ManualChange(ep).text
+            await self._pause_for(text)
         except NotFound as exc:
             await self._finish(RolloutState.ABORTED, f"stopped: {exc.message}", "aborted")
         except ModeldeckError as exc:
@@ -141,14 +160,16 @@ class RolloutRunner:
         elif r.step + 1 < len(r.spec.steps) and now == self._live_maps(
             self._phase_maps(r.step + 1)
         ):
-            await self._record(r.step + 1, ep, event=None)
+            await self._record(r.step + 1, ep, event=None)  # died between write and record
         elif not (r.traffic or r.mirror_traffic) or now == self._live_maps(
             (r.traffic, r.mirror_traffic)
         ):
             await self._apply_phase(r.step, ep)
         else:
             raise ManualChange(ep)
-        await self._restart_window()
+        if self.rollout.state is RolloutState.RUNNING:
+            self._started = True
+            await self._restart_window()
 
     async def _tick(self) -> None:
         previous = self.rollout
@@ -158,6 +179,9 @@ class RolloutRunner:
             return  # the record is gone or replaced: nothing of ours to drive
         self.rollout = current
         if current.state is not RolloutState.RUNNING:
+            return
+        if not self._started:  # the start failed (a back end's error), or resumed elsewhere
+            await self._start()
             return
         ep = await self.target.endpoint(self.endpoint)
         if self._maps_of(ep) != self._live_maps((current.traffic, current.mirror_traffic)):
@@ -185,7 +209,10 @@ class RolloutRunner:
         elif check.verdict == "pass":
             await self._advance(check, ep)
         else:
-            if current.message != check.reason or current.last_check is None:
+            if current.message != check.reason and (
+                current.last_check is None or at - self._progress_at >= PROGRESS_SAVE_S
+            ):
+                self._progress_at = at
                 await self._save(message=check.reason, last_check=check)
             starved = w.treatment_requests < current.spec.min_requests
             if starved and at - self._window_start >= interval and not self._waiting_told:
@@ -213,10 +240,11 @@ class RolloutRunner:
             await self._save(
                 state=RolloutState.RUNNING,
                 message=f"resumed at {r.phase}",
-                traffic=traffic,
-                mirror_traffic=mirror,
+                traffic=_live(ep.traffic),
+                mirror_traffic=_live(ep.mirror_traffic),
                 step_started_at=self.clock(),
             )
+            self._started = True
             await self._restart_window()
             await self._notify("resumed", None)
             return self.rollout
@@ -280,7 +308,8 @@ class RolloutRunner:
             # the operator's map wins; the verdict stands
             ep = await self.target.endpoint(self.endpoint)
             traffic, mirror = self._maps_of(ep)
-            message += f" (traffic not rolled back: {exc})"
+            why = exc.text if isinstance(exc, ManualChange) else exc.message
+            message += f" (traffic not rolled back: {why})"
         await self._finish(
             RolloutState.FAILED,
             message,
@@ -311,6 +340,18 @@ class RolloutRunner:
         await self._restart_window()
 
     async def _apply_phase(self, step: int, ep: Endpoint) -> None:
+        spec = self.rollout.spec
+        if step >= 0 and spec.steps[step] >= 100:  # steps (100,): nothing to hold
+            traffic = step_traffic(spec, 100)
+            await self._set(ep, traffic, {}, f"promoted, {spec.to} 100%")
+            await self._finish(
+                RolloutState.SUCCEEDED,
+                f"promoted: {spec.to} has 100%",
+                "promoted",
+                traffic=traffic,
+                weight=100,
+            )
+            return
         traffic, mirror = self._phase_maps(step)
         ep = await self._set(ep, traffic, mirror, self._phase_words(step))
         await self._record(step, ep, event="mirror" if step < 0 else "step")
@@ -410,8 +451,26 @@ class RolloutRunner:
         self._waiting_told = False
 
     async def _save(self, **changes: object) -> None:
+        """Save the record with ``changes``. The book refuses a save on a stale revision
+        (Conflict): when the record moved on in the same state (another process saved it)
+        the changes are saved on it; in another state the runner takes it as it is
+        (:class:`RecordMoved`)."""
         changes.setdefault("updated_at", self.clock())
-        self.rollout = self.book.save(dataclasses.replace(self.rollout, **changes))  # type: ignore[arg-type]
+        try:
+            self.rollout = self.book.save(dataclasses.replace(self.rollout, **changes))  # type: ignore[arg-type]
+            return
+        except Conflict:
+            current = self.book.load(self.endpoint)
+        if current is None or current.id != self.rollout.id:
+            raise RecordMoved(f"the rollout {self.rollout.id} of '{self.endpoint}' is gone")
+        if current.state is not self.rollout.state:
+            self.rollout = current
+            raise RecordMoved(
+                f"the rollout of {current.spec.to} on '{self.endpoint}' became "
+                f"{current.state.value} meanwhile ({current.message})",
+                fix=f"read it again: modeldeck online-endpoint rollout -n {self.endpoint} --show",
+            )
+        self.rollout = self.book.save(dataclasses.replace(current, **changes))  # type: ignore[arg-type]
 
     async def _notify(self, event: str, check: RolloutCheck | None) -> None:
         try:
