@@ -258,6 +258,10 @@ def validate_spec(spec: RolloutSpec) -> RolloutSpec:
     validation.name(spec.to, "to")
     if spec.from_ is not None:
         validation.name(spec.from_, "from")
+        if spec.from_ == spec.to:
+            raise InvalidInput(
+                "from", spec.from_, "must differ from to", "name the deployment that serves now"
+            )
     interval = duration(spec.interval_s, "interval")
     if not MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S:
         raise InvalidInput(
