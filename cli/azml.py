@@ -392,6 +392,22 @@ MISSING: dict[str, str] = {
     "workspace provision-network": "managed networks are an Azure ML workspace setting",
 }
 
+#: modeldeck's own commands, which az ml does not have, and what az ml users do instead
+#: (docs/azml-compat.md lists them; a command of the parser is in COMMANDS or here)
+OWN: dict[str, str] = {
+    "compute scale": "az ml scales AmlCompute only (compute update --max-instances)",
+    "model delete": "az ml archives a version (model archive), which modeldeck also does",
+    "environment prune": "Azure ML builds and keeps images itself",
+    "online-endpoint rollout": (
+        "a progressive rollout with analysis and rollback; with az ml, traffic is moved by hand "
+        "(online-endpoint update --traffic) and watched"
+    ),
+    "online-endpoint history": "Azure's activity log (az monitor activity-log list)",
+    "online-deployment metrics": "Azure Monitor (az monitor metrics list)",
+    "daemon status": "the local control plane's own",
+    "daemon stop": "the local control plane's own",
+}
+
 #: (command, flag) -> how modeldeck's flag differs from az ml's (docs/azml-compat.md)
 DIFFERS: dict[tuple[str, str], str] = {
     ("*", "--workspace-name"): (

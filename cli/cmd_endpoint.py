@@ -35,14 +35,19 @@ def _show(ws: Workspace, name: str) -> Any:
 
 async def show(args: argparse.Namespace, ws: Workspace) -> Any:
     """The endpoint as az ml shows it, and ``health``: each deployment's READY x/y, error
-    rate and p95 now, and whether the endpoint is Degraded (``services.api.health``); not
-    read when a --query does not ask for it."""
+    rate and p95 now, and whether the endpoint is Degraded (``services.api.health``); and
+    ``modeldeck.rollout``: its current or last rollout (``cmd_rollout.rollout_dict``). Each
+    not read when a --query does not ask for it."""
     endpoint = await ws.get_endpoint(args.name)
     out = shapes.endpoint(endpoint, ws.arm_scope())
     if not args.query or "health" in args.query:
         from ..services.api.health import endpoint_health_now, health_dict
 
         out["health"] = health_dict(await endpoint_health_now(ws, endpoint))
+    if not args.query or "modeldeck" in args.query:  # modeldeck's own, beside az's keys
+        from .cmd_rollout import show_key
+
+        out["modeldeck"] = await show_key(ws, args.name)
     return out
 
 
@@ -60,7 +65,7 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
         from .cmd_deployment import dry_run_output
 
         return dry_run_output(args, await ws.render_manifests(loaded.spec))
-    return await wait_then_show(
+    out = await wait_then_show(
         await ws.create_endpoint(loaded.spec),
         f"Creating endpoint {name}",
         args.no_wait,
@@ -68,6 +73,26 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
         status=f"modeldeck online-endpoint show -n {name}",
         warn=warner(args),
     )
+    await _declared_rollout(args, ws, loaded.rollout)
+    return out
+
+
+async def _declared_rollout(args: argparse.Namespace, ws: Workspace, spec: Any) -> None:
+    """The file's ``modeldeck.rollout`` block, once the endpoint is applied: started unless
+    there is nothing to start (``usecases.rollouts.start_declared`` says why on stderr)."""
+    if spec is None:
+        return
+    if args.no_wait:
+        warn(
+            args,
+            "the modeldeck.rollout block is not started with --no-wait: start it once the "
+            f"endpoint is applied: modeldeck online-endpoint rollout -n {spec.endpoint} "
+            f"-f {args.file}",
+        )
+        return
+    from ..services.usecases.rollouts import start_declared
+
+    await start_declared(ws, spec, args.file, warner(args))
 
 
 async def update(args: argparse.Namespace, ws: Workspace) -> Any:
@@ -78,27 +103,43 @@ async def update(args: argparse.Namespace, ws: Workspace) -> Any:
     args.name = update_names(args.file, "endpoint", args.set, {"name": ("-n/--name", args.name)})[
         "name"
     ]
-    handle = await apply.update_endpoint_from(
-        ws,
-        args.name,
-        path=args.file,
-        overrides=args.set,
-        traffic=args.traffic,
-        rest=args.rest,
-        mirror_traffic=args.mirror_traffic,
-        warn=warner(args),
-        if_revision=args.if_revision or None,
-        retry_stale=False,
-        force=args.force,
+    declared = None
+    if args.file is not None:  # checked before anything is sent, as the rest of the file
+        from ..services.specs.rollout import read_rollout
+
+        declared = read_rollout(args.file, args.set, name=args.name)
+    try:
+        handle = await apply.update_endpoint_from(
+            ws,
+            args.name,
+            path=args.file,
+            overrides=args.set,
+            traffic=args.traffic,
+            rest=args.rest,
+            mirror_traffic=args.mirror_traffic,
+            warn=warner(args),
+            if_revision=args.if_revision or None,
+            retry_stale=False,
+            force=args.force,
+        )
+    except InvalidInput as exc:
+        if declared is None or exc.field != "update":
+            raise
+        handle = None  # the file changes nothing of the endpoint but declares a rollout
+    out = (
+        await wait_then_show(
+            handle,
+            f"Updating endpoint {args.name}",
+            args.no_wait,
+            _show(ws, args.name),
+            status=f"modeldeck online-endpoint show -n {args.name}",
+            warn=warner(args),
+        )
+        if handle is not None
+        else await _show(ws, args.name)()
     )
-    return await wait_then_show(
-        handle,
-        f"Updating endpoint {args.name}",
-        args.no_wait,
-        _show(ws, args.name),
-        status=f"modeldeck online-endpoint show -n {args.name}",
-        warn=warner(args),
-    )
+    await _declared_rollout(args, ws, declared)
+    return out
 
 
 async def delete(args: argparse.Namespace, ws: Workspace) -> Any:

@@ -206,6 +206,15 @@ def render_azml() -> str:
         out.append("")
         if own:
             out += ["modeldeck's own: " + ", ".join(f"`{o}`" for o in own) + ".", ""]
+    out += [
+        "## modeldeck's own commands",
+        "",
+        "Not in az ml; their flags are in [cli.md](cli.md).",
+        "",
+        "| command | with az ml instead |",
+        "|---|---|",
+        *(f"| `modeldeck {c}` | {_cell(why)} |" for c, why in azml.OWN.items()),
+    ]
     return "\n".join(out).rstrip("\n") + "\n"
 
 

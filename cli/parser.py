@@ -51,6 +51,9 @@ class _Sink:
     def add_argument_group(self, *args: Any, **kwargs: Any) -> _Sink:
         return self
 
+    def add_mutually_exclusive_group(self, *args: Any, **kwargs: Any) -> _Sink:
+        return self
+
     def set_defaults(self, **kwargs: Any) -> None:
         return None
 

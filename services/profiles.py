@@ -11,9 +11,12 @@ provider = "azureml"
 subscription_id = "..."
 resource_group = "..."
 workspace_name = "..."
+rollout_webhook = "https://hooks.example.com/..."   # optional, any profile
 ```
 
-With no config at all, the local workspace is the default.
+With no config at all, the local workspace is the default. ``rollout_webhook``: where a
+progressive rollout started on this workspace posts its steps and verdict when none is
+given (``--webhook``, the YAML's ``webhook:``); see :func:`rollout_webhook`.
 """
 
 from __future__ import annotations
@@ -104,3 +107,24 @@ def adhoc_profile(provider: str) -> Profile:
     if provider not in PROVIDERS:
         raise InvalidInput("provider", provider, "must be local or azureml")
     return Profile(provider, provider)
+
+
+def rollout_webhook(name: str) -> str | None:
+    """The ``rollout_webhook`` of the profile ``name`` (checked as a webhook URL; an error
+    names the setting, its URL redacted), or None: not set, or a workspace named by flags
+    alone (no profile)."""
+    from .api.rollouts import webhook
+
+    try:
+        profile = get_profile(name)
+    except NotFound:
+        return None
+    value = profile.settings.get("rollout_webhook")
+    if value in (None, ""):
+        return None
+    try:
+        return webhook(value, f"workspaces.{name}.rollout_webhook")
+    except InvalidInput as exc:
+        raise InvalidInput(
+            exc.field, exc.value, exc.rule, f"edit {config_file()}: {exc.fix}"
+        ) from None

@@ -183,6 +183,8 @@ def build(leaf: Leaf) -> None:
     p.add_argument("--key-type", default="primary", help="primary (default) or secondary")
     flags.finish(p, no_wait=True)
 
+    rollout(leaf)
+
     p = leaf(
         "history",
         "cmd_endpoint:history",
@@ -205,3 +207,113 @@ def build(leaf: Leaf) -> None:
     )
     flags.name(p, "endpoint")
     flags.finish(p)
+
+
+def rollout(leaf: Leaf) -> None:
+    """``online-endpoint rollout``: modeldeck's own (az ml has none; docs/rollouts.md)."""
+    p = leaf(
+        "rollout",
+        "cmd_rollout:rollout",
+        "Progressive rollout: start one, show it, pause, resume, promote or abort it",
+        [
+            f"{PROG} online-endpoint rollout -n my-endpoint --to green --from blue --steps 5,10,25,50,100 --interval 2m",
+            f"{PROG} online-endpoint rollout -n my-endpoint --to green --mirror-first 10m --watch -o table",
+            f"{PROG} online-endpoint rollout -n my-endpoint -f rollout.yml",
+            f"{PROG} online-endpoint rollout -n my-endpoint",
+            f"{PROG} online-endpoint rollout -n my-endpoint --query last_check",
+            f"{PROG} online-endpoint rollout -n my-endpoint --pause",
+            f"{PROG} online-endpoint rollout -n my-endpoint --abort --yes",
+        ],
+        description=(
+            "Move an endpoint's traffic from the control to the treatment in steps, holding\n"
+            "each step for --interval while the control plane compares the treatment with the\n"
+            "control over the same window (error rate, p95 latency; no verdict before\n"
+            "--min-requests). A failed check puts all traffic back on the control at once and\n"
+            "marks the rollout Failed; passing every step promotes the treatment to 100%.\n"
+            "The rollout runs in the control plane: it survives this command, the SSH session\n"
+            "and a daemon restart. A manual traffic change pauses it.\n"
+            "With --to (or -f): start one. With none of the action flags: show the current or\n"
+            "last one. --pause, --resume, --promote, --abort act on the one in progress\n"
+            "(--promote and --abort ask first on a terminal; --yes does not ask).\n"
+            "--watch prints each change until it ends; exit 1 when it Failed or was Aborted.\n"
+            "Not an az ml command: az has none (docs/rollouts.md)."
+        ),
+        columns=["endpoint", "treatment", "control", "state", "phase", "traffic", "message"],
+    )
+    p.add_argument("-n", "--name", help="name of the endpoint (with -f: else the file's name)")
+    p.add_argument(
+        "--to", metavar="DEPLOYMENT", help="start a rollout of this deployment (the treatment)"
+    )
+    p.add_argument(
+        "--from",
+        dest="from_",
+        metavar="DEPLOYMENT",
+        help="the control (default: the endpoint's control, else the deployment with the most traffic)",
+    )
+    p.add_argument(
+        "--steps",
+        metavar="PCT,...",
+        help="the treatment's share at each step: whole percents, increasing, ending at 100 "
+        "(default 5,10,25,50,100)",
+    )
+    p.add_argument(
+        "--interval",
+        metavar="DURATION",
+        help="how long each step is held and analysed: 30s, 2m, 1h (default 2m; 1s to 24h)",
+    )
+    p.add_argument(
+        "--max-error-rate",
+        metavar="POINTS",
+        help="fail when the treatment's error rate is more than this many percentage points "
+        "above the control's (default 1)",
+    )
+    p.add_argument(
+        "--max-p95-ratio",
+        metavar="RATIO",
+        help="fail when the treatment's p95 latency is more than this times the control's "
+        "(default 1.3)",
+    )
+    p.add_argument(
+        "--min-requests",
+        metavar="N",
+        help="requests the treatment must serve in a step before any verdict (default 200)",
+    )
+    p.add_argument(
+        "--mirror-first",
+        metavar="DURATION",
+        help="first copy traffic to the treatment for this long (no user sees its answers) "
+        "and analyse it, before any live step (default: no mirror phase)",
+    )
+    p.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="post each step and the verdict there as JSON (default: the profile's "
+        "rollout_webhook); shown redacted",
+    )
+    p.add_argument(
+        "-f",
+        "--file",
+        help="a YAML file with a modeldeck.rollout block (the endpoint's YAML, or a file of its "
+        "own); the flags given win over it",
+    )
+    actions = p.add_mutually_exclusive_group()
+    for action, what in (
+        ("pause", "hold the traffic where it is"),
+        ("resume", "go on from the step it was paused at"),
+        ("promote", "give the treatment all the traffic now, skipping the remaining steps"),
+        ("abort", "put all traffic back on the control now"),
+    ):
+        actions.add_argument(
+            f"--{action}",
+            dest="action",
+            action="store_const",
+            const=action,
+            help=f"{what} (the rollout in progress)",
+        )
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="print each change (phase, traffic, the last check's numbers, verdict) until the "
+        "rollout ends; -o json prints one object a line",
+    )
+    flags.finish(p, yes=True)

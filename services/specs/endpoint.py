@@ -10,7 +10,9 @@ from typing import Any
 from ..api import validation
 from ..api.domain import AuthMode, EndpointSpec
 from ..api.errors import InvalidInput
+from ..api.rollouts import RolloutSpec
 from .document import Doc, at, doc_from_data, from_flag, read_yaml
+from .rollout import rollout_from_doc
 from .schema import (
     BackendWarnings,
     Key,
@@ -51,6 +53,8 @@ ENDPOINT = Shape(
         Key("properties", ignored=""),
         # what `show -o yaml` printed: read by `update -f` (document.file_revision)
         Key("revision", ignored=""),
+        # modeldeck's own extension block (a progressive rollout): read by specs/rollout.py
+        Key("modeldeck"),
     ),
     EndpointSpec,
 )
@@ -66,6 +70,8 @@ class LoadedEndpoint:
     given: frozenset[str] = frozenset()
     #: warnings of the back ends that do not send a key given (``Shape.backend_warnings``)
     backend_warnings: BackendWarnings = ()
+    #: the ``modeldeck.rollout`` block: started once the endpoint is applied
+    rollout: RolloutSpec | None = None
 
 
 def load_endpoint(
@@ -125,4 +131,10 @@ def endpoint_from_doc(doc: Doc) -> LoadedEndpoint:
         validation.endpoint_spec(spec)
     except InvalidInput as exc:
         raise at(doc, field_path(exc.field), exc) from None
-    return LoadedEndpoint(spec, warnings, frozenset(data), ENDPOINT.backend_warnings(doc, data))
+    return LoadedEndpoint(
+        spec,
+        warnings,
+        frozenset(data),
+        ENDPOINT.backend_warnings(doc, data),
+        rollout_from_doc(doc, ep_name),
+    )
