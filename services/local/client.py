@@ -53,6 +53,7 @@ from ..api.errors import (
     Unreachable,
     error_from_dict,
 )
+from ..api.rollouts import Rollout, RolloutSpec, validate_spec
 from ..api.workspace import OperationHandle, Workspace
 
 T = TypeVar("T")
@@ -704,6 +705,30 @@ class LocalWorkspace(Workspace):
                 "model": None if model is None else to_dict(model),
             }
         return list(await self._call("POST", "/v1/render", json=body))
+
+    # ------------------------------------------------------------------ rollouts
+    async def start_rollout(self, spec: RolloutSpec) -> Rollout:
+        body = to_dict(validate_spec(spec))  # the input rules here; the endpoint's, there
+        del body["endpoint"]
+        data = await self._call("POST", f"/v1/endpoints/{_q(spec.endpoint)}/rollout", json=body)
+        return from_dict(Rollout, data)
+
+    async def get_rollout(self, endpoint: str) -> Rollout | None:
+        data = await self._call("GET", f"/v1/endpoints/{_q(endpoint)}/rollout")
+        return None if data is None else from_dict(Rollout, data)
+
+    async def list_rollouts(self) -> list[Rollout]:
+        return [from_dict(Rollout, r) for r in await self._call("GET", "/v1/rollouts")]
+
+    async def control_rollout(
+        self, endpoint: str, action: str, *, if_revision: str | None = None
+    ) -> Rollout:
+        data = await self._call(
+            "POST",
+            f"/v1/endpoints/{_q(endpoint)}/rollout/{_q(action)}",
+            headers=_if_match(if_revision),
+        )
+        return from_dict(Rollout, data)
 
     # ------------------------------------------------------------------ operations
     async def get_history(self, endpoint: str | None = None) -> ChangeHistory:

@@ -38,6 +38,7 @@ from ...api.domain import (
 )
 from ...api.errors import BackendError, InvalidInput, ModeldeckError, Unreachable
 from ...api.revisions import ACTOR_HEADER
+from ...api.rollouts import RolloutSpec
 from .engine import Engine
 from .store.history import ACTOR
 from .watch import Changes
@@ -586,6 +587,31 @@ def build_app(
             with contextlib.suppress(Exception):
                 await stream.aclose()  # type: ignore[attr-defined]
         return resp
+
+    # -- rollouts (issue 14: controlplane/rollouts.py) -----------------------------------
+    @route("POST", "/v1/endpoints/{name}/rollout")
+    async def start_rollout(request: web.Request) -> web.StreamResponse:
+        data = {**await _body(request), "endpoint": request.match_info["name"]}
+        return _json(await engine.rollouts.start(_parse(RolloutSpec, data, "rollout")), 201)
+
+    @route("GET", "/v1/endpoints/{name}/rollout")
+    async def get_rollout(request: web.Request) -> web.StreamResponse:
+        """The endpoint's rollout in progress, else its last; ``null``: it never had one."""
+        return _json(await engine.rollouts.get(request.match_info["name"]))
+
+    @route("POST", "/v1/endpoints/{name}/rollout/{action}")
+    async def control_rollout(request: web.Request) -> web.StreamResponse:
+        """pause | resume | promote | abort; ``If-Match``: the rollout's revision read."""
+        info = request.match_info
+        return _json(
+            await engine.rollouts.control(
+                info["name"], info["action"], if_revision=_if_match(request)
+            )
+        )
+
+    @route("GET", "/v1/rollouts")
+    async def list_rollouts(request: web.Request) -> web.StreamResponse:
+        return _json(await engine.rollouts.list())
 
     # -- history ------------------------------------------------------------------------
     @route("GET", "/v1/history")

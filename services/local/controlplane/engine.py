@@ -11,9 +11,9 @@ endpoint's route). The endpoints' CRUD lives here; the other jobs are rooms, eac
 one module: :mod:`.operations` (the operation tracker), :mod:`.admission` (the lock
 and every check of a change), :mod:`.clusters`, :mod:`.models`, :mod:`.codestore`,
 :mod:`.envstore` (environments), :mod:`.deployments`, :mod:`.access` (keys, tokens,
-invoke), :mod:`.dryrun`, :mod:`.restore` (daemon start) and :mod:`.adopt`
-(Kubernetes adoption and following). Rooms reach each other through the engine's
-public attributes, never its privates.
+invoke), :mod:`.dryrun`, :mod:`.restore` (daemon start), :mod:`.rollouts` (progressive
+rollouts, issue 14) and :mod:`.adopt` (Kubernetes adoption and following). Rooms reach each
+other through the engine's public attributes, never its privates.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ from .envstore import EnvironmentStore
 from .models import Models
 from .operations import Operations, Work, message_of
 from .restore import restore_all
+from .rollouts import Rollouts
 from .sampler import Sampler
 from .store.db import Store
 from .store.endpoints import EndpointRow
@@ -126,6 +127,7 @@ class Engine:
         self.access = Access(self)
         self.audit = Audit(self)
         self.sampler = Sampler(self)
+        self.rollouts = Rollouts(self)
 
     # ================================================================== lifecycle
     async def restore(self) -> None:
@@ -141,6 +143,7 @@ class Engine:
 
     async def close(self) -> None:
         self.cancel_copies()
+        await self.rollouts.close()  # their records stay: the next start resumes them
         await self.audit.close()
         await self.sampler.close()
         await self.operations.close()

@@ -124,6 +124,7 @@ async def run() -> int:
     )
     try:
         await engine.restore()
+        engine.rollouts.resume()  # every Running or Paused rollout, where it was
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()  # stale: we hold the lock, so nobody else serves it
         old_umask = os.umask(0o177)
@@ -148,6 +149,7 @@ async def run() -> int:
         log.info("stopping")
     finally:
         engine.cancel_copies()  # a model copy in progress must not hold the stop up
+        await engine.rollouts.close()  # stopped, not ended: the next start resumes them
         await control.close()
         await runner.cleanup()
         with contextlib.suppress(FileNotFoundError):

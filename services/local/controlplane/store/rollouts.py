@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -41,7 +40,7 @@ class RolloutRecords(HistoryRecords):
             sent = int(rollout.revision) if rollout.revision else 0
             if sent != now:
                 raise StaleRevision("rollout", rollout.spec.endpoint, sent, now)
-            saved = replace(rollout, revision=str(self._next_revision(db)), updated_at=time.time())
+            saved = replace(rollout, revision=str(self._next_revision(db)))
             record = json.dumps(to_dict(replace(saved, revision="")))
             db.execute(
                 "INSERT INTO rollouts(id, endpoint, state, record, revision, started_at, "

@@ -1,0 +1,407 @@
+"""Progressive rollouts in the local control plane (issue 14): where each one lives and runs.
+
+:class:`Rollouts` is the engine's room the API calls (start, get, list, control) and the
+daemon resumes (:meth:`Rollouts.resume` after restore: every Running or Paused rollout gets
+its runner again, a Running one at the same step with its window started again;
+:meth:`Rollouts.close` cancels them and leaves their state). One
+:class:`~...rollout.runner.RolloutRunner` task drives each active rollout; an operator's
+action goes through it (its lock orders the action with its ticks).
+
+:class:`EngineTarget` is the runner's back end: the engine's endpoint, deployments and
+figures, and each traffic step written as ``engine.update_endpoint`` on the revision the
+runner read, so it takes the same path as an operator's change (the driver first, then the
+record) and is an audited change: action ``rollout``, by ``rollout ID of EP (started by
+WHO)``. :class:`StoreBook` keeps the record in the store and tells of each event: a change
+of kind ``rollout`` in the endpoint's history (which wakes the dashboards' watch), the
+webhook (posted in the background, never holding the runner), and, on a cluster that
+:class:`~...drivers.base.RecordsRollouts`, the state on the cluster, where another
+workspace's control plane sees it and starts no second rollout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import getpass
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Coroutine
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ... import paths
+from ...api.domain import Deployment, Endpoint, EndpointPatch, MetricsReport, from_dict, to_dict
+from ...api.errors import Conflict, InvalidInput, NotFound
+from ...api.rollouts import (
+    ACTIONS,
+    Rollout,
+    RolloutCheck,
+    RolloutSpec,
+    RolloutState,
+    already_running,
+    check_start,
+    redact_url,
+    validate_spec,
+)
+from ...drivers.base import RecordsRollouts
+from .store.history import ACTION, ACTOR, StaleRevision
+
+if TYPE_CHECKING:
+    from ...rollout.runner import RolloutRunner
+    from .engine import Engine
+
+log = logging.getLogger("modeldeck.daemon")
+
+#: How often a runner reads the endpoint and its figures (the gateway's counters: cheap).
+POLL_S = 0.5
+#: How long a cluster may take to take a rollout's state.
+PUBLISH_TIMEOUT_S = 10.0
+#: Who acted on a rollout (an operator's pause, promote, abort): added to the audit's actor.
+_OPERATOR: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "modeldeck_rollout_operator", default=None
+)
+
+
+def rollout_actor(rollout: Rollout) -> str:
+    """Who a rollout's changes are by, as the audit history says."""
+    by = f" (started by {rollout.started_by})" if rollout.started_by else ""
+    return f"rollout {rollout.id} of {rollout.spec.endpoint}{by}"
+
+
+def driven_by() -> str:
+    """``user@host:STATE_DIR``: this control plane, as a rollout it drives names it."""
+    return f"{getpass.getuser()}@{socket.gethostname()}:{paths.state_dir()}"
+
+
+class EngineTarget:
+    """The runner's :class:`~...rollout.target.RolloutTarget` over the engine."""
+
+    poll_s = POLL_S
+
+    def __init__(self, engine: Engine, rollout: Rollout) -> None:
+        self.engine = engine
+        self.actor = rollout_actor(rollout)
+
+    async def endpoint(self, name: str) -> Endpoint:
+        return await self.engine.get_endpoint(name)
+
+    async def deployments(self, endpoint: str) -> list[Deployment]:
+        return await self.engine.list_deployments(endpoint)
+
+    async def figures(self, endpoint: str) -> MetricsReport:
+        return await self.engine.get_metrics(endpoint)
+
+    async def set_traffic(
+        self,
+        endpoint: str,
+        traffic: dict[str, int],
+        mirror_traffic: dict[str, int],
+        *,
+        if_revision: str,
+        why: str,
+    ) -> Endpoint:
+        operator = _OPERATOR.get()
+        actor = ACTOR.set(self.actor + (f", {operator}" if operator else ""))
+        action = ACTION.set("rollout")
+        try:
+            log.info("%s: %s", self.actor, why)
+            await self.engine.update_endpoint(
+                endpoint,
+                EndpointPatch(traffic=traffic, mirror_traffic=mirror_traffic),
+                if_revision=if_revision,
+            )
+        finally:
+            ACTION.reset(action)
+            ACTOR.reset(actor)
+        return await self.engine.get_endpoint(endpoint)
+
+
+class StoreBook:
+    """The runner's :class:`~...rollout.target.RolloutBook` over the store (module doc)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        #: each rollout's view as last notified: the next event is recorded against it
+        self._told: dict[str, dict[str, Any]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def save(self, rollout: Rollout) -> Rollout:
+        try:
+            return self.engine.store.save_rollout(rollout)
+        except StaleRevision as exc:
+            raise Conflict(
+                f"the rollout of {rollout.spec.to} on '{rollout.spec.endpoint}' changed "
+                f"meanwhile (revision {exc.sent} -> {exc.now})",
+                fix=f"read it again: modeldeck online-endpoint rollout -n {rollout.spec.endpoint}"
+                " --show",
+            ) from None
+
+    def load(self, endpoint: str) -> Rollout | None:
+        return self.engine.store.rollout(endpoint)
+
+    async def notify(self, rollout: Rollout, event: str, check: RolloutCheck | None) -> None:
+        view = {
+            "event": event,
+            "state": rollout.state.value,
+            "phase": rollout.phase,
+            "weight": rollout.weight,
+            "message": rollout.message,
+            "check": check.reason if check is not None else "",
+        }
+        token = ACTOR.set(rollout_actor(rollout))
+        try:
+            self.engine.store.record_rollout_event(
+                rollout.spec.endpoint, self._told.get(rollout.id), view
+            )
+        finally:
+            ACTOR.reset(token)
+        if rollout.state.active:
+            self._told[rollout.id] = view
+        else:
+            self._told.pop(rollout.id, None)
+        if rollout.spec.webhook:
+            self._spawn(self._post(rollout, event, check))
+        self._spawn(self.publish(rollout))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _post(self, rollout: Rollout, event: str, check: RolloutCheck | None) -> None:
+        from ...rollout import webhook
+
+        url = rollout.spec.webhook or ""
+        try:
+            error = await webhook.post(url, webhook.payload(rollout, event, check))
+        except Exception as exc:  # a notification never stops a rollout
+            error = f"{type(exc).__name__}: {exc}"
+        if error:
+            log.warning("rollout %s: webhook %s (%s): %s", rollout.id, redact_url(url), event,
+                        error)  # fmt: skip
+
+    async def publish(self, rollout: Rollout | None, endpoint: str | None = None) -> None:
+        """The rollout's state on its endpoint's cluster, when its driver keeps it."""
+        name = endpoint or (rollout.spec.endpoint if rollout is not None else "")
+        driver = self.engine.drivers.get(getattr(self.engine.store.endpoint(name), "cluster", ""))
+        if not isinstance(driver, RecordsRollouts):
+            return
+        data = None if rollout is None else to_dict(rollout)
+        try:
+            await asyncio.wait_for(driver.publish_rollout(name, data), PUBLISH_TIMEOUT_S)
+        except Exception as exc:  # the record stands; the cluster misses one state
+            log.warning("rollout of %s: not shown on its cluster: %s", name, exc)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+
+class Rollouts:
+    """The engine's rollouts room (module doc)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.book = StoreBook(engine)
+        self.driven_by = driven_by()
+        self._runners: dict[str, RolloutRunner] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._starting = asyncio.Lock()
+
+    # ------------------------------------------------------------------ operations
+    async def start(self, spec: RolloutSpec) -> Rollout:
+        """Check, record and start driving a rollout; bad input or another rollout in
+        progress changes nothing."""
+        spec = validate_spec(spec)
+        async with self._starting:
+            ep = await self.engine.get_endpoint(spec.endpoint)
+            current = self.engine.store.rollout(spec.endpoint)
+            if current is not None and current.state.active:
+                raise already_running(current)
+            other = await self._on_cluster(spec.endpoint)
+            if other is not None and other.state.active:
+                raise already_running(other)
+            spec = check_start(spec, ep, await self.engine.list_deployments(spec.endpoint))
+            now = time.time()
+            rollout = self.book.save(
+                Rollout(
+                    id=uuid.uuid4().hex[:12],
+                    spec=spec,
+                    state=RolloutState.RUNNING,
+                    step=-1 if spec.mirror_first_s > 0 else 0,
+                    weight=ep.traffic.get(spec.to, 0),
+                    started_at=now,
+                    step_started_at=now,
+                    updated_at=now,
+                    started_by=ACTOR.get(),
+                    driven_by=self.driven_by,
+                    message="starting",
+                )
+            )
+        await self.book.notify(rollout, "started", None)
+        self._spawn(rollout)
+        return rollout
+
+    async def get(self, endpoint: str) -> Rollout | None:
+        """The endpoint's rollout in progress, else its last one (this workspace's, or on a
+        shared cluster another's, whichever started last); None: never had one."""
+        mine = self.engine.store.rollout(endpoint)
+        if mine is None and self.engine.store.endpoint(endpoint) is None:
+            raise NotFound("endpoint", endpoint)
+        if mine is not None and mine.state.active:
+            return mine
+        other = await self._on_cluster(endpoint)
+        if other is not None and (mine is None or other.started_at > mine.started_at):
+            return other
+        return mine
+
+    async def list(self) -> list[Rollout]:
+        """Every endpoint's current or last rollout."""
+        names = sorted(
+            {r.spec.endpoint for r in self.engine.store.rollouts()}
+            | {e.name for e in self.engine.store.endpoints() if self._on_shared_cluster(e.name)}
+        )
+        found = [await self.get(name) for name in names]
+        return [r for r in found if r is not None]
+
+    async def control(
+        self, endpoint: str, action: str, *, if_revision: str | None = None
+    ) -> Rollout:
+        """Pause, resume, promote or abort the endpoint's rollout in progress."""
+        if action not in ACTIONS:
+            raise InvalidInput(
+                "action", action, "is not a rollout action", "one of: " + ", ".join(ACTIONS)
+            )
+        current = await self.get(endpoint)
+        if current is None:
+            raise NotFound(
+                "rollout",
+                endpoint,
+                message=f"endpoint '{endpoint}' has no rollout",
+                fix=f"start one: modeldeck online-endpoint rollout -n {endpoint} --to NAME",
+            )
+        if current.driven_by != self.driven_by and current.state.active:
+            raise Conflict(
+                f"the rollout of {current.spec.to} on '{endpoint}' is driven by "
+                f"{current.driven_by}",
+                fix="pause, resume, promote or abort it from that workspace",
+            )
+        if if_revision not in (None, "", current.revision):
+            raise Conflict(
+                f"the rollout of {current.spec.to} on '{endpoint}' changed since you read it "
+                f"(revision {if_revision} -> {current.revision}: {current.state.value}, "
+                f"{current.phase})",
+                fix=f"read it again: modeldeck online-endpoint rollout -n {endpoint} --show",
+            )
+        if not current.state.active:
+            raise Conflict(
+                f"the rollout of {current.spec.to} on '{endpoint}' is "
+                f"{current.state.value}: nothing to {action}",
+                fix=f"start a new one: modeldeck online-endpoint rollout -n {endpoint} --to NAME",
+            )
+        runner = self._runners.get(endpoint)
+        if runner is None or runner.rollout.id != current.id:
+            runner = self._spawn(current)  # its task died: drive it again
+        operator = ACTOR.get()
+        token = _OPERATOR.set(f"{action} by {operator}")
+        try:
+            if action == "pause":
+                return await runner.pause(f"paused by {operator}")
+            return await getattr(runner, action)()  # type: ignore[no-any-return]
+        finally:
+            _OPERATOR.reset(token)
+
+    # ------------------------------------------------------------------ lifecycle
+    def resume(self) -> None:
+        """Drive every rollout in progress again (daemon start)."""
+        for rollout in self.engine.store.rollouts(active=True):
+            self._spawn(rollout)
+
+    async def close(self) -> None:
+        """Stop driving (daemon stop): each record stays as it is, resumed at the next start."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._runners.clear()
+        await self.book.close()
+
+    def _spawn(self, rollout: Rollout) -> RolloutRunner:
+        from ...rollout.runner import RolloutRunner
+
+        endpoint = rollout.spec.endpoint
+        old = self._tasks.pop(endpoint, None)
+        if old is not None:
+            old.cancel()
+        runner = RolloutRunner(rollout, EngineTarget(self.engine, rollout), self.book)
+        self._runners[endpoint] = runner
+        # its own context: the store writes the runner makes itself are by the rollout
+        context = contextvars.copy_context()
+        context.run(ACTOR.set, rollout_actor(rollout))
+        context.run(_OPERATOR.set, None)
+        task = asyncio.get_running_loop().create_task(self._drive(runner), context=context)
+        self._tasks[endpoint] = task
+        return runner
+
+    async def _drive(self, runner: RolloutRunner) -> None:
+        endpoint = runner.endpoint
+        try:
+            ended = await runner.run()
+            log.info("%s: %s (%s)", rollout_actor(ended), ended.state.value, ended.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("rollout %s of %s stopped", runner.rollout.id, endpoint)
+            await self._end_if_gone(runner.rollout)
+        finally:
+            if self._runners.get(endpoint) is runner:
+                self._runners.pop(endpoint, None)
+                self._tasks.pop(endpoint, None)
+
+    async def _end_if_gone(self, rollout: Rollout) -> None:
+        """A rollout whose endpoint was deleted ends Aborted, with the reason (its runner
+        stopped on an error the endpoint's delete caused)."""
+        endpoint = rollout.spec.endpoint
+        current = self.engine.store.rollout(endpoint)
+        if self.engine.store.endpoint(endpoint) is not None or current is None:
+            return
+        if current.id != rollout.id or not current.state.active:
+            return
+        now = time.time()
+        ended = self.book.save(
+            replace(
+                current,
+                state=RolloutState.ABORTED,
+                message=f"stopped: endpoint '{endpoint}' was deleted",
+                finished_at=now,
+                updated_at=now,
+            )
+        )
+        await self.book.notify(ended, "aborted", None)
+
+    # ------------------------------------------------------------------ shared clusters
+    def _on_shared_cluster(self, endpoint: str) -> bool:
+        row = self.engine.store.endpoint(endpoint)
+        return row is not None and isinstance(self.engine.drivers.get(row.cluster), RecordsRollouts)
+
+    async def _on_cluster(self, endpoint: str) -> Rollout | None:
+        """Another workspace's rollout of ``endpoint``, as published on its cluster."""
+        row = self.engine.store.endpoint(endpoint)
+        driver = self.engine.drivers.get(row.cluster) if row is not None else None
+        if not isinstance(driver, RecordsRollouts):
+            return None
+        try:
+            data = await asyncio.wait_for(driver.read_rollout(endpoint), PUBLISH_TIMEOUT_S)
+            theirs = None if data is None else from_dict(Rollout, data)
+        except Exception as exc:  # unreadable: this workspace's own record still rules
+            log.warning("rollout of %s: the cluster's state is unreadable: %s", endpoint, exc)
+            return None
+        if theirs is None or theirs.driven_by == self.driven_by:
+            return None
+        return replace(theirs, revision="")
