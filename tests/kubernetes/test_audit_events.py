@@ -245,3 +245,20 @@ async def test_changes_made_through_the_daemon_reach_the_cluster(  # type: ignor
                 assert all(e["message"].startswith(me) for e in _events(fake))
         finally:
             daemon.stop_daemon(timeout=20.0)
+
+
+def test_a_rollout_s_steps_and_events_have_reasons_of_their_own() -> None:
+    """Issue 14: `kubectl get events` tells a rollout's traffic step and its events apart
+    from an operator's change (RolloutStep, RolloutStarted, RolloutFailed, ...)."""
+    from modeldeck.services.drivers.kubernetes.changes import reason_of
+
+    def change(kind: str, changed: dict[str, Any]) -> ChangeRecord:
+        return ChangeRecord(
+            at=1.0, actor="rollout r1 of ep", kind=kind, target="ep", action="rollout",
+            changed=changed,
+        )  # fmt: skip
+
+    step = change("endpoint", {"traffic.blue": [100, 90], "traffic.green": [0, 10]})
+    assert reason_of(step) == ("RolloutStep", "Rollout")
+    for event, reason in (("started", "RolloutStarted"), ("failed", "RolloutFailed")):
+        assert reason_of(change("rollout", {"event": [None, event]})) == (reason, "Rollout")

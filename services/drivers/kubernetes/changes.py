@@ -77,7 +77,14 @@ def last_change(change: ChangeRecord) -> str:
 
 
 def reason_of(change: ChangeRecord) -> tuple[str, str]:
-    """(reason, action) of the Event: a traffic-only update is ``TrafficChanged``."""
+    """(reason, action) of the Event: a traffic-only update is ``TrafficChanged``; a
+    progressive rollout's step is ``RolloutStep`` and its events ``RolloutStarted``,
+    ``RolloutPaused``, ``RolloutFailed``... (Argo Rollouts' reasons are named so:
+    RolloutPaused, RolloutAborted, RolloutCompleted)."""
+    if change.action == "rollout":
+        event = change.changed.get("event")
+        name = str(event[1]) if event and event[1] else "step"
+        return "Rollout" + name.capitalize(), "Rollout"
     reason, action = _REASONS.get(change.action, ("Changed", "Change"))
     paths = [p.split(".")[0] for p in change.changed]
     if change.action == "update" and paths and set(paths) <= {"traffic", "mirror_traffic"}:
