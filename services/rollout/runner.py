@@ -105,6 +105,7 @@ class RolloutRunner:
         self._waiting_told = False  # "waiting" notified once per window
         self._started = False  # the current phase's maps are on the endpoint (or adopted)
         self._progress_at = 0.0  # when a step's progress was last saved
+        self._gone = False  # the record was deleted or replaced by another rollout
 
     @property
     def endpoint(self) -> str:
@@ -112,15 +113,15 @@ class RolloutRunner:
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> Rollout:
-        """Drive the rollout until it is Succeeded, Failed or Aborted (the record as it ends);
-        cancelled, it leaves the record as it is."""
+        """Drive the rollout until it is Succeeded, Failed or Aborted, or its record is gone
+        (the record as it ends); cancelled, it leaves the record as it is."""
         async with self._lock:
             current = self.book.load(self.endpoint)
             if current is not None and current.id == self.rollout.id:
                 self.rollout = current
             if self.rollout.state is RolloutState.RUNNING:
                 await self._guard(self._start())
-        while self.rollout.state.active:
+        while self.rollout.state.active and not self._gone:
             await asyncio.sleep(self.target.poll_s)
             async with self._lock:
                 await self._guard(self._tick())
@@ -128,13 +129,24 @@ class RolloutRunner:
 
     async def _guard(self, step: Awaitable[None]) -> None:
         """Run one start or tick: an operator's change pauses, a vanished endpoint or
-        deployment aborts, a back end's error is logged and the next tick tries again."""
+        deployment aborts, a back end's error is logged and the next tick tries again (so is
+        one met while pausing or aborting)."""
+        try:
+            await self._react(step)
+        except RecordMoved as exc:
+            log.info("rollout %s: %s", self.rollout.id, exc.message)
+        except ModeldeckError as exc:
+            log.warning("rollout %s of %s: %s", self.rollout.id, self.endpoint, exc.message)
+        except OSError as exc:
+            log.warning("rollout %s of %s: %s", self.rollout.id, self.endpoint, exc)
+
+    async def _react(self, step: Awaitable[None]) -> None:
         try:
             await step
         except ManualChange as change:
             await self._pause_for(change.text)
-        except RecordMoved as exc:
-            log.info("rollout %s: %s", self.rollout.id, exc.message)
+        except RecordMoved:
+            raise
         except Conflict as exc:
             text = f"the endpoint changed while the rollout wrote it ({exc.message})"
             with contextlib.suppress(ModeldeckError, OSError):
@@ -146,10 +158,6 @@ class RolloutRunner:
             await self._pause_for(text)
         except NotFound as exc:
             await self._finish(RolloutState.ABORTED, f"stopped: {exc.message}", "aborted")
-        except ModeldeckError as exc:
-            log.warning("rollout %s of %s: %s", self.rollout.id, self.endpoint, exc.message)
-        except OSError as exc:
-            log.warning("rollout %s of %s: %s", self.rollout.id, self.endpoint, exc)
 
     async def _start(self) -> None:
         ep = await self.target.endpoint(self.endpoint)
@@ -175,8 +183,8 @@ class RolloutRunner:
         previous = self.rollout
         current = self.book.load(self.endpoint)
         if current is None or current.id != previous.id:
-            self.rollout = dataclasses.replace(previous, state=RolloutState.ABORTED)
-            return  # the record is gone or replaced: nothing of ours to drive
+            self._gone = True  # nothing of ours to drive
+            return
         self.rollout = current
         if current.state is not RolloutState.RUNNING:
             return
@@ -253,34 +261,14 @@ class RolloutRunner:
         """The treatment gets 100% now: Succeeded."""
         async with self._lock:
             self._active_or_refuse("promote")
-            ep = await self.target.endpoint(self.endpoint)
-            spec = self.rollout.spec
-            traffic = step_traffic(spec, 100)
-            await self._set(ep, traffic, {}, f"promoted by hand, {spec.to} 100%")
-            await self._finish(
-                RolloutState.SUCCEEDED,
-                f"promoted by hand: {spec.to} has 100%",
-                "promoted",
-                traffic=traffic,
-                weight=100,
-            )
+            await self._end_at(100, f"promoted by hand: {self.rollout.spec.to} has 100%")
             return self.rollout
 
     async def abort(self) -> Rollout:
         """All traffic back on the control: Aborted."""
         async with self._lock:
             self._active_or_refuse("abort")
-            ep = await self.target.endpoint(self.endpoint)
-            spec = self.rollout.spec
-            traffic = step_traffic(spec, 0)
-            await self._set(ep, traffic, {}, f"aborted, all traffic back on {spec.from_}")
-            await self._finish(
-                RolloutState.ABORTED,
-                f"aborted: all traffic back on {spec.from_}",
-                "aborted",
-                traffic=traffic,
-                weight=0,
-            )
+            await self._end_at(0, f"aborted: all traffic back on {self.rollout.spec.from_}")
             return self.rollout
 
     # ------------------------------------------------------------------ transitions
@@ -324,16 +312,8 @@ class RolloutRunner:
         r = self.rollout
         nxt = r.step + 1
         if r.spec.steps[nxt] >= 100:
-            traffic = step_traffic(r.spec, 100)
-            await self._set(ep, traffic, {}, f"promoted, {r.spec.to} 100%", check=True)
-            await self._finish(
-                RolloutState.SUCCEEDED,
-                f"promoted: {r.spec.to} has 100% ({check.reason})",
-                "promoted",
-                check=check,
-                traffic=traffic,
-                weight=100,
-            )
+            message = f"promoted: {r.spec.to} has 100% ({check.reason})"
+            await self._end_at(100, message, ep=ep, check=check, guarded=True)
             return
         self.rollout = dataclasses.replace(r, last_check=check)
         await self._apply_phase(nxt, ep)
@@ -342,15 +322,7 @@ class RolloutRunner:
     async def _apply_phase(self, step: int, ep: Endpoint) -> None:
         spec = self.rollout.spec
         if step >= 0 and spec.steps[step] >= 100:  # steps (100,): nothing to hold
-            traffic = step_traffic(spec, 100)
-            await self._set(ep, traffic, {}, f"promoted, {spec.to} 100%")
-            await self._finish(
-                RolloutState.SUCCEEDED,
-                f"promoted: {spec.to} has 100%",
-                "promoted",
-                traffic=traffic,
-                weight=100,
-            )
+            await self._end_at(100, f"promoted: {spec.to} has 100%", ep=ep)
             return
         traffic, mirror = self._phase_maps(step)
         ep = await self._set(ep, traffic, mirror, self._phase_words(step))
@@ -371,6 +343,28 @@ class RolloutRunner:
         )
         if event is not None:
             await self._notify(event, self.rollout.last_check)
+
+    async def _end_at(
+        self,
+        weight: int,
+        message: str,
+        *,
+        ep: Endpoint | None = None,
+        check: RolloutCheck | None = None,
+        guarded: bool = False,
+    ) -> None:
+        """Give the treatment ``weight`` (100: promoted, Succeeded; 0: Aborted), the control
+        the rest, no mirror, on the revision of ``ep`` (read now when None); ``guarded``:
+        only over the maps the rollout wrote (``_set``'s check)."""
+        spec = self.rollout.spec
+        ep = ep or await self.target.endpoint(self.endpoint)
+        traffic = step_traffic(spec, weight)
+        promoted = weight >= 100
+        words = f"{spec.to} 100%" if promoted else f"all traffic back on {spec.from_}"
+        event = "promoted" if promoted else "aborted"
+        await self._set(ep, traffic, {}, f"{event}, {words}", check=guarded)
+        state = RolloutState.SUCCEEDED if promoted else RolloutState.ABORTED
+        await self._finish(state, message, event, check=check, traffic=traffic, weight=weight)
 
     async def _pause_for(self, why: str) -> None:
         if self.rollout.state is not RolloutState.RUNNING:
