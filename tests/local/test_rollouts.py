@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from modeldeck.services.api.domain import EndpointPatch, ProvisioningState
 from modeldeck.services.api.errors import Conflict, InvalidInput, NotFound
 from modeldeck.services.api.rollouts import Rollout, RolloutSpec, RolloutState
@@ -222,3 +223,40 @@ async def test_a_deleted_endpoint_s_rollout_stops(workspace, h) -> None:  # type
         assert loop.time() < deadline, ended
         await asyncio.sleep(0.05)
     assert "not found" in ended[0].message
+
+
+async def test_each_event_is_posted_to_the_webhook_in_order(workspace, h) -> None:  # type: ignore[no-untyped-def]
+    """The daemon posts each event of a rollout as JSON to its webhook (a real HTTP server on
+    loopback), in the order they happened, without holding the rollout up."""
+    ws = workspace
+    await _pair(ws, h, "ro-hook")
+    posts: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        posts.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hooks/secret-token", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        url = f"http://127.0.0.1:{port}/hooks/secret-token"
+        started = await ws.start_rollout(_spec("ro-hook", webhook=url))
+        await _until(ws, "ro-hook", _holding_first_step, "green 10%")
+        await ws.control_rollout("ro-hook", "pause")
+        await ws.control_rollout("ro-hook", "abort")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_S
+        while not any(p["event"] == "aborted" for p in posts) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
+    events = [p["event"] for p in posts if p["event"] != "waiting"]
+    assert events == ["started", "step", "paused", "aborted"], events
+    assert {p["rollout"]["id"] for p in posts} == {started.id}
+    assert posts[-1]["rollout"]["state"] == "Aborted" and posts[-1]["endpoint"] == "ro-hook"
+    assert all("secret-token" not in str(p) for p in posts)  # the URL's secret is not echoed

@@ -127,6 +127,7 @@ class StoreBook:
         #: each rollout's view as last notified: the next event is recorded against it
         self._told: dict[str, dict[str, Any]] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self._posts: dict[str, asyncio.Task[None]] = {}  # each rollout's last webhook post
 
     def save(self, rollout: Rollout) -> Rollout:
         try:
@@ -162,18 +163,30 @@ class StoreBook:
             self._told[rollout.id] = view
         else:
             self._told.pop(rollout.id, None)
-        if rollout.spec.webhook:
-            self._spawn(self._post(rollout, event, check))
+        if rollout.spec.webhook:  # in the background, one rollout's posts in order
+            before = self._posts.get(rollout.id)
+            self._posts[rollout.id] = self._spawn(self._post(rollout, event, check, before))
+            if not rollout.state.active:
+                self._posts.pop(rollout.id, None)
         self._spawn(self.publish(rollout))
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
-    async def _post(self, rollout: Rollout, event: str, check: RolloutCheck | None) -> None:
+    async def _post(
+        self,
+        rollout: Rollout,
+        event: str,
+        check: RolloutCheck | None,
+        after: asyncio.Task[None] | None,
+    ) -> None:
         from ...rollout import webhook
 
+        if after is not None:
+            await asyncio.wait({after})
         url = rollout.spec.webhook or ""
         try:
             error = await webhook.post(url, webhook.payload(rollout, event, check))
@@ -189,7 +202,11 @@ class StoreBook:
         driver = self.engine.drivers.get(getattr(self.engine.store.endpoint(name), "cluster", ""))
         if not isinstance(driver, RecordsRollouts):
             return
-        data = None if rollout is None else to_dict(rollout)
+        # the webhook's path and query are often its secret: never on the cluster
+        data = None
+        if rollout is not None:
+            data = to_dict(rollout)
+            data["spec"]["webhook"] = redact_url(rollout.spec.webhook or "") or None
         try:
             await asyncio.wait_for(driver.publish_rollout(name, data), PUBLISH_TIMEOUT_S)
         except Exception as exc:  # the record stands; the cluster misses one state
