@@ -185,7 +185,7 @@ def duration(value: Any, field_name: str) -> float:
 def duration_text(seconds: float) -> str:
     """The other way: ``2m``, ``1m30s``, ``1h``, ``5s``, ``0.5s`` (as ``--interval`` takes it)."""
     if seconds < 60:
-        return f"{seconds:g}s"
+        return f"{round(seconds, 1):g}s"  # a measured window: 1.00684 s reads 1s
     out, left = "", round(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if left >= size:

@@ -15,3 +15,7 @@ from modeldeck.services.api.rollouts import duration, duration_text
 def test_a_duration_shown_reads_back_as_the_same_seconds(seconds: float, shown: str) -> None:
     assert duration_text(seconds) == shown
     assert duration(shown, "interval") == seconds
+
+
+def test_a_measured_window_is_shown_to_a_tenth_of_a_second() -> None:
+    assert duration_text(1.00684) == "1s" and duration_text(2.46) == "2.5s"
