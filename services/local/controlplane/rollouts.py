@@ -59,6 +59,9 @@ log = logging.getLogger("modeldeck.daemon")
 POLL_S = 0.5
 #: How long a cluster may take to take a rollout's state.
 PUBLISH_TIMEOUT_S = 10.0
+#: A rollout in progress is published on its cluster at least this often (its
+#: ``heartbeat_at``: another workspace sees that its driver is alive), besides each event.
+HEARTBEAT_S = 30.0
 #: Who acted on a rollout (an operator's pause, promote, abort): added to the audit's actor.
 _OPERATOR: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "modeldeck_rollout_operator", default=None
@@ -127,11 +130,12 @@ class StoreBook:
         #: each rollout's view as last notified: the next event is recorded against it
         self._told: dict[str, dict[str, Any]] = {}
         self._background: set[asyncio.Task[Any]] = set()
-        self._posts: dict[str, asyncio.Task[None]] = {}  # each rollout's last webhook post
+        self._last: dict[str, asyncio.Task[None]] = {}  # see _in_order
+        self._heard: dict[str, float] = {}  # each rollout's last publication (monotonic)
 
     def save(self, rollout: Rollout) -> Rollout:
         try:
-            return self.engine.store.save_rollout(rollout)
+            saved = self.engine.store.save_rollout(rollout)
         except StaleRevision as exc:
             raise Conflict(
                 f"the rollout of {rollout.spec.to} on '{rollout.spec.endpoint}' changed "
@@ -139,6 +143,9 @@ class StoreBook:
                 fix=f"read it again: modeldeck online-endpoint rollout -n {rollout.spec.endpoint}"
                 " --show",
             ) from None
+        if saved.state.active and time.monotonic() - self._heard.get(saved.id, 0.0) > HEARTBEAT_S:
+            self._in_order(f"publish {saved.spec.endpoint}", self.publish(saved))  # heartbeat
+        return saved
 
     def load(self, endpoint: str) -> Rollout | None:
         return self.engine.store.rollout(endpoint)
@@ -163,30 +170,38 @@ class StoreBook:
             self._told[rollout.id] = view
         else:
             self._told.pop(rollout.id, None)
-        if rollout.spec.webhook:  # in the background, one rollout's posts in order
-            before = self._posts.get(rollout.id)
-            self._posts[rollout.id] = self._spawn(self._post(rollout, event, check, before))
-            if not rollout.state.active:
-                self._posts.pop(rollout.id, None)
-        self._spawn(self.publish(rollout))
+        if rollout.spec.webhook:
+            self._in_order(f"post {rollout.id}", self._post(rollout, event, check))
+        self._in_order(f"publish {rollout.spec.endpoint}", self.publish(rollout))
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(work)
+    def _in_order(self, key: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, after the work last given the same ``key`` (one
+        rollout's webhook posts, one endpoint's states on its cluster: in the order made)."""
+        before = self._last.get(key)
+
+        async def after_the_one_before() -> None:
+            try:
+                if before is not None:
+                    await asyncio.wait({before})
+            except BaseException:
+                work.close()
+                raise
+            await work
+
+        task = asyncio.get_running_loop().create_task(after_the_one_before())
+        self._last[key] = task
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
 
-    async def _post(
-        self,
-        rollout: Rollout,
-        event: str,
-        check: RolloutCheck | None,
-        after: asyncio.Task[None] | None,
-    ) -> None:
+        def done(t: asyncio.Task[None]) -> None:
+            self._background.discard(t)
+            if self._last.get(key) is t:
+                del self._last[key]
+
+        task.add_done_callback(done)
+
+    async def _post(self, rollout: Rollout, event: str, check: RolloutCheck | None) -> None:
         from ...rollout import webhook
 
-        if after is not None:
-            await asyncio.wait({after})
         url = rollout.spec.webhook or ""
         try:
             error = await webhook.post(url, webhook.payload(rollout, event, check))
@@ -199,6 +214,10 @@ class StoreBook:
     async def publish(self, rollout: Rollout | None, endpoint: str | None = None) -> None:
         """The rollout's state on its endpoint's cluster, when its driver keeps it."""
         name = endpoint or (rollout.spec.endpoint if rollout is not None else "")
+        if rollout is not None:
+            self._heard[rollout.id] = time.monotonic()
+            if not rollout.state.active:
+                self._heard.pop(rollout.id, None)
         driver = self.engine.drivers.get(getattr(self.engine.store.endpoint(name), "cluster", ""))
         if not isinstance(driver, RecordsRollouts):
             return
