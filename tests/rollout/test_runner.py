@@ -303,3 +303,52 @@ async def test_the_mirror_phase_judges_the_mirrored_copies_before_any_user_sees_
     # while mirroring, every user's answer came from blue
     first_step = next(r for e, r, _ in book.events if e == "step").step_started_at
     assert {a.deployment for a in load.records if a.done_at < first_step} == {CONTROL}
+
+
+async def test_a_restarted_runner_adopts_the_step_it_wrote_and_pauses_on_another_map(
+    workspace: LocalWorkspace, tmp_path: Path
+) -> None:
+    """The daemon died after writing step 2's traffic but before recording it: the new
+    runner takes step 2 (no second write, no pause); a map it never wrote pauses it."""
+    ws = workspace
+    await flaky_pair(ws, "roll-back", tmp_path / "never")
+    book = Book()
+    _, task = await start(ws, book, "roll-back", steps=(20, 50, 100), interval_s=30.0)
+    await until(lambda: "step" in book.names(), "at its first step")
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    at_step_1 = book.load("roll-back")
+    assert at_step_1 is not None and at_step_1.traffic == {CONTROL: 80, TREATMENT: 20}
+
+    async def set_by_hand(blue: int, green: int) -> None:
+        ep = await ws.get_endpoint("roll-back")
+        await wait(
+            await ws.update_endpoint(
+                "roll-back",
+                EndpointPatch(traffic={CONTROL: blue, TREATMENT: green}),
+                if_revision=ep.revision,
+            )
+        )
+
+    await set_by_hand(50, 50)  # step 2's map, as the dead daemon wrote it
+    runner = RolloutRunner(at_step_1, WorkspaceTarget(ws, poll_s=0.1), book)
+    task = asyncio.create_task(runner.run())
+    await until(lambda: runner.rollout.step == 1, "at step 2")
+    assert runner.rollout.state is RolloutState.RUNNING
+    assert runner.rollout.traffic == {CONTROL: 50, TREATMENT: 50}
+    assert "paused" not in book.names()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+    await set_by_hand(65, 35)  # a map no step has: an operator's
+    runner = RolloutRunner(runner.rollout, WorkspaceTarget(ws, poll_s=0.1), book)
+    task = asyncio.create_task(runner.run())
+    await until(lambda: runner.rollout.state is RolloutState.PAUSED, "paused")
+    assert runner.rollout.message == (
+        "traffic changed by hand to blue=65 green=35; paused: resume, promote or abort"
+    )
+    assert await traffic(ws, "roll-back") == {CONTROL: 65, TREATMENT: 35}
+    await runner.abort()
+    assert (await asyncio.wait_for(task, BOUND_S)).state is RolloutState.ABORTED
