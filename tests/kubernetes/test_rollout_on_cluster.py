@@ -5,14 +5,26 @@ shows it too)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from typing import Any
 
+import pytest
+from modeldeck.services.api.domain import EndpointSpec, ModelSpec
+from modeldeck.services.api.errors import Conflict
+from modeldeck.services.api.rollouts import RolloutSpec, RolloutState
 from modeldeck.services.drivers.base import RecordsRollouts
 from modeldeck.services.drivers.kubernetes.progressive import ROLLOUT_ANNOTATION
+from modeldeck.services.local.controlplane.rollouts import driven_by
+
+from tests.support.daemon import home_env
+from tests.support.fake_apiserver import write_kubeconfig
+from tests.support.rollouts import rollout_until
 
 from .conftest import NS
+from .test_adopt import EXAMPLES, attach, deployment, opened, start_operator, stop_operator, wait
 
 
 def _on_route(fake: Any, name: str = "ep") -> dict | None:
@@ -95,3 +107,100 @@ async def test_without_the_gateway_api_there_is_no_rollout_to_read(
     path = k.write_kubeconfig(tmp_path / "kc", {"fake": (fake.url, "")}, current="fake")
     monkeypatch.setenv("KUBECONFIG", str(path))
     assert await make_driver().read_rollout("ep") is None
+
+
+# ----------------------------------------------------------------------- two operators
+
+
+def _route_weights(fake: Any, endpoint: str) -> dict[str, int]:
+    """The HTTPRoute's backendRefs weights as the fake API server holds them (the route's
+    last rule: the weighted split; those before it pin a deployment by header)."""
+    route = fake.store.get(("httproutes", NS, endpoint))
+    if route is None:
+        return {}
+    refs = (route["spec"].get("rules") or [{}])[-1].get("backendRefs") or []
+    return {r["name"].removeprefix(f"{endpoint}-"): int(r.get("weight", 1)) for r in refs}
+
+
+@pytest.mark.e2e
+async def test_the_weights_follow_the_steps_and_another_operator_sees_the_rollout(
+    fake: Any, tmp_path: Any, tmp_path_factory: Any
+) -> None:
+    """Issue 14's acceptance on the fake API server: workspace A starts a rollout; the
+    HTTPRoute's weights follow its steps; workspace B (its own home and daemon, attached to
+    the same cluster) sees it, driven by A, and cannot start another.
+
+    The requests the analysis needs go through the data plane the fake has: B's ``invoke
+    --via api`` draws a deployment by the endpoint's weights, as the Gateway splits, and the
+    API server's service proxy takes it to that deployment's pod, whose ``/metrics`` (read
+    by A through the pods' proxy) counts it. (The fake has no Gateway that splits by the
+    route itself.)"""
+    config = write_kubeconfig(tmp_path / "kubeconfig", {"fake": (fake.url, "")}, current="fake")
+    home_a, home_b = tmp_path_factory.mktemp("roa"), tmp_path_factory.mktemp("rob")
+    seen: list[dict[str, int]] = []  # each distinct weight map the route had, in order
+    stop = asyncio.Event()
+    try:
+        a = start_operator(home_a, config)
+        await wait(await a.attach_cluster(attach("aks")))
+        await a.create_model(ModelSpec(name="demo", path=str(EXAMPLES / "model")))
+        await wait(await a.create_endpoint(EndpointSpec(name="shared", compute="aks")))
+        await wait(await a.create_deployment(deployment("blue", "shared"), all_traffic=True))
+        await wait(await a.create_deployment(deployment("green", "shared", code="green")))
+        b = start_operator(home_b, config)
+        await wait(await b.attach_cluster(attach("prod")))
+        assert (await b.get_endpoint("shared")).traffic.get("blue") == 100
+
+        async def watch_route() -> None:
+            while not stop.is_set():
+                now = _route_weights(fake, "shared")
+                if now and (not seen or seen[-1] != now):
+                    seen.append(now)
+                await asyncio.sleep(0.01)
+
+        async def load() -> None:  # the users: through B's data plane path, by the weights
+            while not stop.is_set():
+                await asyncio.gather(*(b.invoke("shared", b"[1]", via="api") for _ in range(4)))
+
+        tasks = [asyncio.create_task(watch_route()), asyncio.create_task(load())]
+        started = await a.start_rollout(
+            RolloutSpec(endpoint="shared", to="green", steps=(20, 50, 100), interval_s=1.0,
+                        min_requests=5)
+        )  # fmt: skip
+        with home_env(home_a):
+            a_is = driven_by()
+        assert started.driven_by == a_is
+
+        # B sees A's rollout (from the route's annotation), and cannot start another
+        theirs = await rollout_until(b, "shared", lambda r: r.state.active, 30, "seen by B")
+        assert (theirs.id, theirs.driven_by, theirs.spec.to) == (started.id, a_is, "green")
+        with pytest.raises(Conflict) as refused:
+            await b.start_rollout(RolloutSpec(endpoint="shared", to="green", steps=(50, 100)))
+        assert "already has a rollout of green" in refused.value.message
+        assert a_is in refused.value.message
+
+        done = await rollout_until(a, "shared", lambda r: not r.state.active, 90, "finished")
+        assert done.state is RolloutState.SUCCEEDED, done.message
+        # judged on the pods' own counts (their /metrics through the API server's pod proxy)
+        check = done.last_check
+        assert check is not None and check.verdict == "pass", check
+        assert check.treatment_requests >= 5 and check.control_requests > 0, check
+        stop.set()
+        await asyncio.gather(*tasks)
+        # the route's weights went through every step, in order, and nothing else
+        greens = [w.get("green", 0) for w in seen]
+        assert greens == [0, 20, 50, 100], seen
+        assert all(w.get("blue", 0) + w.get("green", 0) == 100 for w in seen), seen
+        # B sees how it ended, still A's
+        ended = await rollout_until(b, "shared", lambda r: not r.state.active, 30, "ended for B")
+        assert (ended.id, ended.state, ended.driven_by) == (
+            started.id,
+            RolloutState.SUCCEEDED,
+            a_is,
+        )
+    finally:
+        stop.set()
+        for ws in opened:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        stop_operator(home_a, config)
+        stop_operator(home_b, config)
