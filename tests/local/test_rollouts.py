@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from modeldeck.services.api.domain import EndpointPatch, ProvisioningState
 from modeldeck.services.api.errors import Conflict, InvalidInput, NotFound
 from modeldeck.services.api.rollouts import Rollout, RolloutSpec, RolloutState
 from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.services.local.controlplane import daemon
+
+from tests.support.rollouts import rollout_until, webhook_receiver
 
 WAIT_S = 30.0  # only to avoid hangs
 
@@ -42,19 +43,6 @@ def _spec(endpoint: str, **kw: Any) -> RolloutSpec:
         "min_requests": 5,
     }
     return RolloutSpec(**{**values, **kw})
-
-
-async def _until(ws: LocalWorkspace, endpoint: str, ok: Any, what: str) -> Rollout:
-    """The endpoint's rollout once ``ok(rollout)`` holds (a bounded wait)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_S
-    while True:
-        rollout = await ws.get_rollout(endpoint)
-        if rollout is not None and ok(rollout):
-            return rollout
-        if loop.time() > deadline:
-            raise AssertionError(f"{endpoint}: {what} not reached; the rollout is {rollout}")
-        await asyncio.sleep(0.05)
 
 
 def _holding_first_step(r: Rollout) -> bool:
@@ -124,7 +112,7 @@ async def test_operators_pause_resume_and_promote_and_each_step_is_in_the_histor
         await ws.start_rollout(_spec("ro-ops"))
     assert "already has a rollout of green" in str(err.value)
 
-    held = await _until(ws, "ro-ops", _holding_first_step, "green 10%")
+    held = await rollout_until(ws, "ro-ops", _holding_first_step, WAIT_S, "green 10%")
     assert (await ws.get_endpoint("ro-ops")).traffic == {"blue": 90, "green": 10}
     assert [r.id for r in await ws.list_rollouts() if r.spec.endpoint == "ro-ops"] == [started.id]
 
@@ -168,12 +156,12 @@ async def test_a_manual_traffic_change_pauses_the_rollout_and_abort_puts_the_con
     ws = workspace
     await _pair(ws, h, "ro-man")
     started = await ws.start_rollout(_spec("ro-man"))
-    await _until(ws, "ro-man", _holding_first_step, "green 10%")
+    await rollout_until(ws, "ro-man", _holding_first_step, WAIT_S, "green 10%")
     await h.wait(
         await ws.update_endpoint("ro-man", EndpointPatch(traffic={"blue": 80, "green": 20}))
     )
-    paused = await _until(
-        ws, "ro-man", lambda r: r.state is RolloutState.PAUSED, "paused by the manual change"
+    paused = await rollout_until(
+        ws, "ro-man", lambda r: r.state is RolloutState.PAUSED, WAIT_S, "paused by the change"
     )
     assert "traffic changed by hand to blue=80 green=20" in paused.message
     await asyncio.sleep(1.5)  # the operator's map stands: the rollout never writes over it
@@ -192,7 +180,7 @@ async def test_a_rollout_survives_a_graceful_restart_of_the_daemon(workspace, h)
     ws = workspace
     await _pair(ws, h, "ro-rst")
     started = await ws.start_rollout(_spec("ro-rst"))
-    held = await _until(ws, "ro-rst", _holding_first_step, "green 10%")
+    held = await rollout_until(ws, "ro-rst", _holding_first_step, WAIT_S, "green 10%")
     assert daemon.stop_daemon(timeout=20.0) is True
     daemon.ensure_daemon()
 
@@ -211,7 +199,7 @@ async def test_a_deleted_endpoint_s_rollout_stops(workspace, h) -> None:  # type
     ws = workspace
     await _pair(ws, h, "ro-del")
     started = await ws.start_rollout(_spec("ro-del"))
-    await _until(ws, "ro-del", _holding_first_step, "green 10%")
+    await rollout_until(ws, "ro-del", _holding_first_step, WAIT_S, "green 10%")
     await h.wait(await ws.delete_endpoint("ro-del"))
     # the record stays (the workspace's list says how it ended)
     loop = asyncio.get_running_loop()
@@ -230,31 +218,15 @@ async def test_each_event_is_posted_to_the_webhook_in_order(workspace, h) -> Non
     loopback), in the order they happened, without holding the rollout up."""
     ws = workspace
     await _pair(ws, h, "ro-hook")
-    posts: list[dict[str, Any]] = []
-
-    async def hook(request: web.Request) -> web.Response:
-        posts.append(await request.json())
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/hooks/secret-token", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        url = f"http://127.0.0.1:{port}/hooks/secret-token"
+    async with webhook_receiver() as (url, posts):
         started = await ws.start_rollout(_spec("ro-hook", webhook=url))
-        await _until(ws, "ro-hook", _holding_first_step, "green 10%")
+        await rollout_until(ws, "ro-hook", _holding_first_step, WAIT_S, "green 10%")
         await ws.control_rollout("ro-hook", "pause")
         await ws.control_rollout("ro-hook", "abort")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WAIT_S
         while not any(p["event"] == "aborted" for p in posts) and loop.time() < deadline:
             await asyncio.sleep(0.05)
-    finally:
-        await runner.cleanup()
     events = [p["event"] for p in posts if p["event"] != "waiting"]
     assert events == ["started", "step", "paused", "aborted"], events
     assert {p["rollout"]["id"] for p in posts} == {started.id}

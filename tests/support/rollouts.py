@@ -1,14 +1,15 @@
 """The rollout scenario of issue 14's acceptance, shared by tests/local/test_rollout_acceptance.py
 and bench/rollout_analysis.py: an endpoint whose control (``blue``) always answers and whose
 treatment (``green``) fails 3 requests in 10 once a flag file exists (tests/support/flaky), on
-a real daemon's pool; and a bounded wait on the rollout's record.
+a real daemon's pool; a bounded wait on the rollout's record; a webhook receiver.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from modeldeck.services.api.domain import Endpoint, EndpointKeys
@@ -61,3 +62,28 @@ async def rollout_until(
 
 def finished(rollout: Rollout) -> bool:
     return not rollout.state.active
+
+
+@contextlib.asynccontextmanager
+async def webhook_receiver(path: str = "hooks/secret-token") -> AsyncIterator[tuple[str, list]]:
+    """A webhook receiver on loopback (a real HTTP server) whose path holds a secret, as
+    Slack's do: its URL and the JSON bodies posted to it, in the order received."""
+    from aiohttp import web
+
+    posts: list[dict] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        posts.append(await request.json())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post(f"/{path}", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/{path}", posts
+    finally:
+        await runner.cleanup()

@@ -33,7 +33,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ... import paths
-from ...api.domain import Deployment, Endpoint, EndpointPatch, MetricsReport, from_dict, to_dict
+from ...api.domain import Endpoint, EndpointPatch, from_dict, to_dict
 from ...api.errors import Conflict, InvalidInput, NotFound
 from ...api.rollouts import (
     ACTIONS,
@@ -47,6 +47,7 @@ from ...api.rollouts import (
     validate_spec,
 )
 from ...drivers.base import RecordsRollouts
+from ...rollout.workspace_target import WorkspaceTarget
 from .store.history import ACTION, ACTOR, StaleRevision
 
 if TYPE_CHECKING:
@@ -79,23 +80,14 @@ def driven_by() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}:{paths.state_dir()}"
 
 
-class EngineTarget:
-    """The runner's :class:`~...rollout.target.RolloutTarget` over the engine."""
-
-    poll_s = POLL_S
+class EngineTarget(WorkspaceTarget):
+    """The runner's :class:`~...rollout.target.RolloutTarget` over the engine: reads as any
+    Workspace's (the engine answers the same calls), a traffic step as below."""
 
     def __init__(self, engine: Engine, rollout: Rollout) -> None:
+        super().__init__(engine, poll_s=POLL_S)  # type: ignore[arg-type]
         self.engine = engine
         self.actor = rollout_actor(rollout)
-
-    async def endpoint(self, name: str) -> Endpoint:
-        return await self.engine.get_endpoint(name)
-
-    async def deployments(self, endpoint: str) -> list[Deployment]:
-        return await self.engine.list_deployments(endpoint)
-
-    async def figures(self, endpoint: str) -> MetricsReport:
-        return await self.engine.get_metrics(endpoint)
 
     async def set_traffic(
         self,
