@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from typing import Any
 
-from ..services.api import rollouts
 from ..services.api.errors import InvalidInput, ModeldeckError, NotFound
 from ..services.api.rollouts import Rollout, RolloutCheck, RolloutSpec, RolloutState
 from ..services.api.workspace import Workspace
-from ..services.armids import iso_time
 from .common import confirm
 
 #: the start flags, by the key the YAML block and ``specs.rollout.spec_of`` name them
@@ -39,70 +38,14 @@ _ARGS = {k: k.replace("from", "from_") for k in START_FLAGS}  # argparse's dest 
 # --------------------------------------------------------------------------- what is printed
 
 
-def _side(requests: int, errors: int, rate: float | None, p95: float | None) -> dict[str, Any]:
-    return {
-        "requests": requests,
-        "errors": errors,
-        "error_rate": None if rate is None else round(rate, 2),  # percent
-        "p95_ms": None if p95 is None else round(p95, 1),
-    }
-
-
-def check_dict(check: RolloutCheck | None) -> dict[str, Any] | None:
-    if check is None:
-        return None
-    return {
-        "time": iso_time(check.at),
-        "window_s": round(check.window_s, 3),
-        "verdict": check.verdict,
-        "reason": check.reason,
-        "treatment": _side(
-            check.treatment_requests,
-            check.treatment_errors,
-            check.treatment_error_rate,
-            check.treatment_p95_ms,
-        ),
-        "control": _side(
-            check.control_requests,
-            check.control_errors,
-            check.control_error_rate,
-            check.control_p95_ms,
-        ),
-    }
-
-
 def rollout_dict(r: Rollout) -> dict[str, Any]:
-    """A rollout as the commands print it; the webhook redacted (``rollouts.redact_url``):
-    its path often carries a secret."""
-    s = r.spec
-    return {
-        "endpoint": s.endpoint,
-        "treatment": s.to,
-        "control": s.from_,
-        "state": r.state.value,
-        "phase": r.phase,
-        "step": r.step + 1,  # 1..len(steps); 0: the mirror phase
-        "steps": list(s.steps),
-        "weight": r.weight,
-        "traffic": dict(r.traffic),
-        "mirror_traffic": dict(r.mirror_traffic),
-        "last_check": check_dict(r.last_check),
-        "message": r.message,
-        "interval": rollouts.duration_text(s.interval_s),
-        "max_error_rate": s.max_error_rate,
-        "max_p95_ratio": s.max_p95_ratio,
-        "min_requests": s.min_requests,
-        "mirror_first": rollouts.duration_text(s.mirror_first_s) if s.mirror_first_s else None,
-        "webhook": rollouts.redact_url(s.webhook) if s.webhook else None,
-        "started_by": r.started_by,
-        "driven_by": r.driven_by,
-        "started_at": iso_time(r.started_at),
-        "step_started_at": iso_time(r.step_started_at),
-        "updated_at": iso_time(r.updated_at),
-        "finished_at": iso_time(r.finished_at),
-        "id": r.id,
-        "revision": r.revision,
-    }
+    """A rollout as the commands print it: the endpoint, then the keys its webhook posts
+    (``services/rollout/webhook.py``: one JSON view of a rollout), its last check under
+    ``last_check``; the webhook's URL redacted (``rollouts.redact_url``)."""
+    from ..services.rollout.webhook import payload
+
+    body = payload(r, "show", r.last_check)
+    return {"endpoint": r.spec.endpoint, **body["rollout"], "last_check": body["check"]}
 
 
 async def show_key(ws: Workspace, endpoint: str) -> dict[str, Any]:
@@ -145,6 +88,7 @@ def spec_from_flags(args: argparse.Namespace, name: str, base: RolloutSpec | Non
     """The spec the flags (over ``-f``'s block, ``base``) ask for, checked: an error names
     the flag, the value, the rule and the fix; nothing has been sent."""
     from ..services.specs.rollout import spec_of
+    from ..services.specs.schema import renamed
 
     values: dict[str, Any] = {}
     if base is not None:  # the file's block: the flags given win
@@ -170,13 +114,7 @@ def spec_from_flags(args: argparse.Namespace, name: str, base: RolloutSpec | Non
         flag = {**START_FLAGS, "endpoint": "--name"}.get(exc.field)
         if flag is None:
             raise
-        raise InvalidInput(
-            flag,
-            exc.value,
-            exc.rule,
-            exc.fix,
-            message=exc.message.replace(f"invalid {exc.field}", f"invalid {flag}", 1),
-        ) from None
+        raise renamed(exc, flag) from None
 
 
 def _mode(args: argparse.Namespace) -> str:
@@ -273,8 +211,9 @@ def _question(r: Rollout, action: str) -> str:
 
 # --------------------------------------------------------------------------- --watch
 
-#: the watch's lines with -o table: these, one row a change
-WATCH_COLUMNS = ("time", "state", "phase", "traffic", "verdict", "numbers")
+#: the watch's columns with -o table (one row a change) and their widths; the last, the
+#: check's figures and the message, takes what it needs
+WATCH_COLUMNS = (("time", 20), ("state", 9), ("phase", 16), ("traffic", 20), ("verdict", 7))
 
 
 def _key(r: Rollout) -> tuple[Any, ...]:
@@ -290,36 +229,35 @@ def _key(r: Rollout) -> tuple[Any, ...]:
     )
 
 
-def _numbers(c: RolloutCheck | None, r: Rollout) -> str:
-    if c is None:
-        return r.message
+def _figures(r: Rollout, c: RolloutCheck) -> str:
+    """``green 0.0% (0/212) p95 12ms vs blue 0.1% (1/1903) p95 11ms``."""
     out = []
     for who, reqs, errs, rate, p95 in (
-        (
-            r.treatment,
-            c.treatment_requests,
-            c.treatment_errors,
-            c.treatment_error_rate,
-            c.treatment_p95_ms,
-        ),
-        (r.control, c.control_requests, c.control_errors, c.control_error_rate, c.control_p95_ms),
-    ):
+        (r.treatment, c.treatment_requests, c.treatment_errors, c.treatment_error_rate,
+         c.treatment_p95_ms),
+        (r.control, c.control_requests, c.control_errors, c.control_error_rate,
+         c.control_p95_ms),
+    ):  # fmt: skip
         pct = "-" if rate is None else f"{rate:.1f}%"
         lat = "" if p95 is None else f" p95 {p95:.0f}ms"
         out.append(f"{who} {pct} ({errs}/{reqs}){lat}")
-    text = " vs ".join(out)
-    return f"{text}: {r.message}" if r.message else text
+    return " vs ".join(out)
 
 
-def watch_row(r: Rollout) -> dict[str, Any]:
+def watch_row(r: Rollout) -> dict[str, str]:
+    """One change, in words: the check's figures, then the message unless it only repeats
+    the check's reason."""
     c = r.last_check
+    detail = [_figures(r, c)] if c is not None else []
+    if r.message and (c is None or r.message != c.reason):
+        detail.append(r.message)
     return {
-        "time": iso_time(r.updated_at),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.updated_at)),
         "state": r.state.value,
         "phase": r.phase,
         "traffic": " ".join(f"{k}={v}" for k, v in r.traffic.items()),
         "verdict": c.verdict if c is not None else "",
-        "numbers": _numbers(c, r),
+        "detail": ": ".join(detail),
     }
 
 
@@ -330,13 +268,11 @@ def _line(args: argparse.Namespace, r: Rollout, first: bool) -> str:
 
     if args.output == "table" and not args.query:
         row = watch_row(r)
-        widths = (25, 9, 17, 22, 7)
-        cells = [str(row[k]).ljust(w) for k, w in zip(WATCH_COLUMNS, widths, strict=False)]
-        text = "  ".join([*cells, row["numbers"]]).rstrip()
+        text = "  ".join([*(row[k].ljust(w) for k, w in WATCH_COLUMNS), row["detail"]])
         if first:
-            head = [k.capitalize().ljust(w) for k, w in zip(WATCH_COLUMNS, widths, strict=False)]
-            text = "  ".join([*head, "Numbers"]).rstrip() + "\n" + text
-        return text
+            head = "  ".join([*(k.capitalize().ljust(w) for k, w in WATCH_COLUMNS), "Check"])
+            text = head.rstrip() + "\n" + text
+        return text.rstrip()
     if args.output in ("json", "jsonc"):
         import json
 

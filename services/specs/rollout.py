@@ -24,7 +24,7 @@ from ..api import rollouts
 from ..api.errors import InvalidInput
 from ..api.rollouts import RolloutSpec
 from .document import Doc, at, from_flag, invalid_at, read_yaml
-from .schema import Key, Shape, read_mapping
+from .schema import Key, Shape, read_mapping, renamed
 from .setargs import Override, apply_overrides
 
 #: the keys of ``modeldeck:`` (room for more of modeldeck's own, later)
@@ -94,15 +94,7 @@ def rollout_from_doc(doc: Doc, endpoint: str) -> RolloutSpec | None:
 def _raise_at(doc: Doc, path: tuple[str, ...], key: str | None, exc: InvalidInput) -> Any:
     if key is None:  # "to is required", or a rule of no one key: the block's line
         raise invalid_at(doc, path, exc.value, f"{exc.field} {exc.rule}", exc.fix or "") from None
-    err = InvalidInput(
-        ".".join((*path, key)),
-        exc.value,
-        exc.rule,
-        exc.fix,
-        message=exc.message.replace(
-            f"invalid {exc.field} ", f"invalid {'.'.join((*path, key))} ", 1
-        ),
-    )
+    err = renamed(exc, ".".join((*path, key)))
     raise at(doc, (*path, key), err) from None
 
 

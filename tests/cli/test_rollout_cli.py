@@ -7,10 +7,21 @@ its webhook never printed in full."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from modeldeck.cli.main import main
+
+from tests.cli.conftest import Cli
+from tests.support import azml_schema as az
+from tests.support.cli import Result
+from tests.support.load import Load
+from tests.support.webhooks import Receiver, receiver
 
 SECRET = "T000/B000/s3cr3t-path"
 
@@ -152,3 +163,154 @@ def test_a_rollout_file_of_its_own_and_the_flags_over_it(
     assert main(["online-endpoint", "rollout", "-f", str(path)]) == 2
     assert "no modeldeck.rollout block to start" in capsys.readouterr().err
     _nothing_sent(md_home)
+
+
+# --------------------------------------------------------------------------- on a real daemon
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[Receiver]:
+    """A webhook receiver on loopback whose path holds a secret, as Slack's do."""
+    async with receiver(f"/{SECRET}") as got:
+        yield got
+
+
+def _blue_and_green(cli: Cli, endpoint_file: str = "endpoint.yml") -> Result:
+    """The walkthrough's endpoint with blue taking all the traffic and green none; the
+    result of the endpoint's create."""
+    cli("cluster create --name myaks -o none")
+    cli("model create --name sklearn-demo --path ./model -o none")
+    created = cli(f"online-endpoint create -f {endpoint_file} -o none")
+    cli("online-deployment create -f blue.yml --all-traffic -o none")
+    cli("online-deployment create -f green.yml -o none")
+    return created
+
+
+async def _until(predicate: Any, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout  # only against a hang
+    while not predicate():
+        assert time.monotonic() < deadline, f"not {what} within {timeout:g} s"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.e2e
+async def test_a_healthy_rollout_watched_to_succeeded_under_real_traffic(
+    cli: Cli, hook: Receiver
+) -> None:
+    url, posts = hook.url, hook.posts
+    redacted = url.split(SECRET)[0] + "…"  # scheme://host:port/…
+    await asyncio.to_thread(_blue_and_green, cli)
+    ep = cli("online-endpoint show -n my-endpoint").json()
+    assert ep["modeldeck"] == {"rollout": None}  # never had one
+    key = cli("online-endpoint get-credentials -n my-endpoint --query primaryKey -o tsv").out
+    async with Load(ep["scoring_uri"], key.strip(), rate=40) as load:
+        await load.wait_for(20)
+        watched = await asyncio.to_thread(
+            cli,
+            "online-endpoint rollout -n my-endpoint --to green --steps 50,100 --interval 1s "
+            f"--min-requests 5 --max-p95-ratio 50 --webhook {url} --watch",
+        )
+    assert [a for a in load.records if a.failed] == []
+    changes = [json.loads(line) for line in watched.out.splitlines()]  # one object a line
+    assert [c["state"] for c in changes][-1] == "Succeeded"
+    assert {c["state"] for c in changes[:-1]} == {"Running"}
+    assert changes[0]["control"] == "blue"  # the deployment with the traffic, not named
+    assert changes[-1]["traffic"] == {"blue": 0, "green": 100}
+    assert any((c["last_check"] or {}).get("verdict") == "pass" for c in changes)
+    assert {c["spec"]["webhook"] for c in changes} == {redacted}
+    assert SECRET not in watched.out + watched.err
+
+    # show: az's keys as they were, the rollout under modeldeck's own key
+    shown = cli("online-endpoint show -n my-endpoint")
+    assert SECRET not in shown.out
+    ep = shown.json()
+    assert az.endpoint_problems(ep) == [], ep
+    assert ep["traffic"] == {"blue": 0, "green": 100}
+    rollout = ep["modeldeck"]["rollout"]
+    assert (rollout["state"], rollout["treatment"], rollout["weight"]) == (
+        "Succeeded",
+        "green",
+        100,
+    )
+    assert rollout["last_check"]["verdict"] == "pass"
+    q = "online-endpoint show -n my-endpoint --query modeldeck.rollout.state -o tsv"
+    assert cli(q).out.strip() == "Succeeded"
+    table = cli("online-endpoint rollout -n my-endpoint -o table").out
+    assert "Succeeded" in table and "blue=0 green=100" in table and SECRET not in table
+    # the notifications went to the real URL (redacted only where it is shown)
+    await _until(lambda: any(p["event"] == "promoted" for p in posts), "promoted posted")
+    assert posts[0]["event"] == "started" and posts[-1]["rollout"]["state"] == "Succeeded"
+    assert {path for path, _ in hook.requests} == {f"/{SECRET}"}
+
+
+ROLLOUT_BLOCK = """\
+modeldeck:
+  rollout:
+    to: green
+    steps: [5, 10, 25, 50, 100]
+    interval: 30s
+    min_requests: 5
+"""
+
+
+@pytest.mark.e2e
+def test_declared_in_the_yaml_then_paused_resumed_and_aborted(cli: Cli, work: Path) -> None:
+    """The block of endpoint.yml starts once green exists (create says why not before),
+    once; the profile's rollout_webhook is its default; --pause, --resume; --abort asks
+    first; a --watch in another terminal ends with exit 1 when it is aborted; the file
+    does not start it again after."""
+    default = "https://hooks.example.com/" + SECRET
+    config = cli.home / "config"
+    config.mkdir(mode=0o700)
+    (config / "config.toml").write_text(
+        f'[workspaces.local]\nprovider = "local"\nrollout_webhook = "{default}"\n'
+    )
+    (config / "config.toml").chmod(0o600)
+    path = work / "endpoint.yml"
+    path.write_text(path.read_text() + ROLLOUT_BLOCK)
+
+    created = _blue_and_green(cli)
+    assert "has no deployment 'green' yet" in created.err, created
+    assert "update -f endpoint.yml" in created.err
+    assert cli("online-endpoint rollout -n my-endpoint", ok=False).code == 3
+
+    started = cli("online-endpoint update -f endpoint.yml -o none")
+    assert "rollout of green on my-endpoint started (step 1/5 (5%))" in started.err, started
+    shown = cli("online-endpoint rollout -n my-endpoint").json()
+    assert (shown["state"], shown["weight"], shown["control"]) == ("Running", 5, "blue")
+    assert shown["spec"]["webhook"] == "https://hooks.example.com/…"  # the profile's, redacted
+    assert shown["spec"]["interval_s"] == 30 and shown["spec"]["min_requests"] == 5
+    again = cli("online-endpoint update -f endpoint.yml -o none")
+    assert "is running already (step 1/5 (5%)): not started again" in again.err, again
+    second = cli("online-endpoint rollout -n my-endpoint --to green", ok=False)
+    assert second.code == 4 and "already has a rollout of green" in second.err, second
+
+    paused = cli("online-endpoint rollout -n my-endpoint --pause").json()
+    assert paused["state"] == "Paused" and paused["traffic"] == {"blue": 95, "green": 5}
+    assert cli("online-endpoint rollout -n my-endpoint --resume").json()["state"] == "Running"
+
+    watch = cli.popen("online-endpoint rollout -n my-endpoint --watch -o json")
+    try:
+        refused = cli("online-endpoint rollout -n my-endpoint --abort", ok=False)
+        assert refused.code == 2 and "pass --yes" in refused.err, refused
+        assert "all traffic goes back to blue" in refused.err
+        assert cli("online-endpoint rollout -n my-endpoint --query state -o tsv").out == "Running\n"
+        aborted = cli("online-endpoint rollout -n my-endpoint --abort --yes").json()
+        assert aborted["state"] == "Aborted"
+        out, err = watch.communicate(timeout=60)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.communicate()
+    assert watch.returncode == 1, (out, err)
+    assert json.loads(out.splitlines()[-1])["state"] == "Aborted"
+    assert "ERROR: the rollout of green on 'my-endpoint' Aborted" in err, err
+    assert SECRET not in out + err
+    ep = cli("online-endpoint show -n my-endpoint").json()
+    assert ep["traffic"] == {"blue": 100, "green": 0}
+    assert ep["modeldeck"]["rollout"]["state"] == "Aborted"
+
+    after = cli("online-endpoint update -f endpoint.yml -o none")
+    assert "the last rollout of green on my-endpoint aborted" in after.err, after
+    assert "does not start it again" in after.err
+    assert cli("online-endpoint rollout -n my-endpoint --query state -o tsv").out == "Aborted\n"

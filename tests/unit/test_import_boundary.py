@@ -117,6 +117,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("cli", "modeldeck.services.drivers.kubernetes.manifests"): "--dry-run -o yaml",
     # cluster attach --print-role prints the Role of the driver's RBAC table
     ("cli", "modeldeck.services.drivers.kubernetes.rbac"): "cluster attach --print-role",
+    # online-endpoint rollout/show print a rollout in the keys its webhook posts (one view)
+    ("cli", "modeldeck.services.rollout.webhook"): "a rollout printed as its webhook posts it",
 }
 
 
