@@ -45,6 +45,9 @@ STATE = {
     "state": "Running",
     "step": 1,
     "weight": 50,
+    "started_at": 1_800_000_000.0,
+    "step_started_at": 1_800_000_060.0,
+    "updated_at": 1_800_000_061.0,
     "driven_by": "alice@jump1:/home/alice/.modeldeck",
     "traffic": {"blue": 50, "green": 50},
 }
@@ -90,6 +93,19 @@ async def test_the_rollout_is_kept_on_the_route_where_another_operator_reads_it(
     await driver.publish_rollout("ep", {**STATE, "step": 2, "weight": 100})
     assert fault.hits == 1
     assert _on_route(fake)["weight"] == 100  # type: ignore[index]
+
+    # another control plane never writes over a rollout in progress it does not drive (two
+    # starting at once: the second's write gets 409, reads the first's and is refused)
+    bob = {**STATE, "id": "r2", "driven_by": "bob@jump2:/home/bob/.modeldeck"}
+    with pytest.raises(Conflict) as refused:
+        await other.publish_rollout("ep", bob)
+    assert "already has a rollout of green" in refused.value.message
+    assert "driven by alice@jump1:/home/alice/.modeldeck" in refused.value.message
+    assert _on_route(fake)["id"] == "r1"  # type: ignore[index]
+    # once it has ended, the next rollout (anyone's) takes its place
+    await driver.publish_rollout("ep", {**STATE, "state": "Succeeded"})
+    await other.publish_rollout("ep", bob)
+    assert _on_route(fake)["driven_by"] == "bob@jump2:/home/bob/.modeldeck"  # type: ignore[index]
 
     # None removes it; a route that is not there has none
     await driver.publish_rollout("ep", None)
@@ -204,3 +220,16 @@ async def test_the_weights_follow_the_steps_and_another_operator_sees_the_rollou
                 await ws.close()
         stop_operator(home_a, config)
         stop_operator(home_b, config)
+
+
+def test_a_record_of_another_version_in_progress_is_not_written_over_either() -> None:
+    from modeldeck.services.drivers.kubernetes.progressive import refuse_another
+
+    held = {"state": "Paused", "driven_by": "carol@ci:/srv/md", "future_field": {"x": 1}}
+    with pytest.raises(Conflict) as refused:
+        refuse_another(held, {"driven_by": "me@here:/h", "spec": {"endpoint": "ep"}})
+    assert refused.value.message == (
+        "endpoint 'ep' already has a rollout paused, driven by carol@ci:/srv/md"
+    )
+    refuse_another({**held, "state": "Failed"}, {"driven_by": "me@here:/h"})  # ended: no error
+    refuse_another(held, {"driven_by": "carol@ci:/srv/md"})  # its own driver: no error

@@ -235,16 +235,24 @@ class Resources:
             yield event
 
     async def _replace_annotations(
-        self, kind: str, name: str, changes: dict[str, str | None], manager: str
+        self,
+        kind: str,
+        name: str,
+        changes: dict[str, str | None],
+        manager: str,
+        check: Callable[[dict], None] | None = None,
     ) -> dict | None:
         """Set (a value) or remove (None) annotations of an object that is written by
         replacing it (HTTPRoute: RBAC grants ``update``, no ``patch``): read, change the
         metadata only, replace under the resourceVersion read; a 409 (written meanwhile)
-        is retried on the fresh object. The object as written (None: it is not there)."""
+        is retried on the fresh object. ``check`` sees each object read before the change
+        and may refuse it (raise). The object as written (None: it is not there)."""
         async for last in conflict_attempts():
             current = await self._get_or_none(kind, name)
             if current is None:
                 return None
+            if check is not None:
+                check(current)
             meta = current.setdefault("metadata", {})
             held = dict(meta.get("annotations") or {})
             wanted = {k: v for k, v in {**held, **changes}.items() if v is not None}
