@@ -305,7 +305,7 @@ class RolloutRunner:
             check=check,
             traffic=traffic,
             mirror_traffic=mirror,
-            weight=0,
+            weight=traffic.get(spec.to, 0),
         )
 
     async def _advance(self, check: RolloutCheck, ep: Endpoint) -> None:
