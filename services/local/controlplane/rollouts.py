@@ -103,10 +103,13 @@ class EngineTarget(WorkspaceTarget):
         action = ACTION.set("rollout")
         try:
             log.info("%s: %s", self.actor, why)
-            await self.engine.update_endpoint(
-                endpoint,
-                EndpointPatch(traffic=traffic, mirror_traffic=mirror_traffic),
-                if_revision=if_revision,
+            # shielded: a daemon stop lets the write it began finish (driver and record)
+            await asyncio.shield(
+                self.engine.update_endpoint(
+                    endpoint,
+                    EndpointPatch(traffic=traffic, mirror_traffic=mirror_traffic),
+                    if_revision=if_revision,
+                )
             )
         finally:
             ACTION.reset(action)
@@ -269,6 +272,10 @@ class Rollouts:
                     started_by=ACTOR.get(),
                     driven_by=self.driven_by,
                     message="starting",
+                    # the maps it was checked on: the runner's first write pauses instead
+                    # when an operator changed them since
+                    traffic=dict(ep.traffic),
+                    mirror_traffic=dict(ep.mirror_traffic),
                 )
             )
         await self.book.notify(rollout, "started", None)
