@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from ..services.api.errors import InvalidInput, ModeldeckError, NotFound
+from ..services.api.errors import Conflict, InvalidInput, ModeldeckError, NotFound
 from ..services.api.rollouts import Rollout, RolloutCheck, RolloutSpec, RolloutState
 from ..services.api.workspace import Workspace
 from .common import confirm
@@ -186,13 +186,19 @@ async def rollout(args: argparse.Namespace, ws: Workspace) -> Any:
     return await watch(args, ws, found)
 
 
-def _not_active(name: str, last: Rollout | None, action: str) -> InvalidInput:
-    state = f"its last one {last.state.value}" if last is not None else "it has had none"
-    return InvalidInput(
-        f"--{action}",
-        None,
-        f"endpoint '{name}' has no rollout in progress ({state})",
-        f"see it: modeldeck online-endpoint rollout -n {name}",
+def _not_active(name: str, last: Rollout | None, action: str) -> ModeldeckError:
+    """Nothing to abort or promote (checked before asking): what the control plane answers
+    a pause or resume of an ended rollout, a Conflict."""
+    if last is None:
+        return NotFound(
+            "rollout",
+            name,
+            message=f"endpoint '{name}' has had no rollout: nothing to {action}",
+            fix=f"see it: modeldeck online-endpoint show -n {name}",
+        )
+    return Conflict(
+        f"the rollout of {last.treatment} on '{name}' is {last.state.value}: nothing to {action}",
+        fix=f"see it: modeldeck online-endpoint rollout -n {name}",
     )
 
 
