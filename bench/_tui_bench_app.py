@@ -52,9 +52,11 @@ def _dashboard() -> object:
     from modeldeck.services.local.client import LocalWorkspace
     from modeldeck.tui.app import ModeldeckApp
 
-    return ModeldeckApp(
+    app = ModeldeckApp(
         LocalWorkspace("local", autostart=False), autoload=False, initial_view="deployments"
     )
+    app.tune_gc = True  # as run_app (the program a user runs) sets it: tests do not
+    return app
 
 
 def _line(i: int) -> object:

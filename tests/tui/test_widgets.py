@@ -12,6 +12,7 @@ from modeldeck.tui.widgets.log_view import LogView
 from modeldeck.tui.widgets.resource_table import ResourceTable
 from modeldeck.tui.widgets.secret import MASK, SecretField
 from modeldeck.tui.widgets.traffic_slider import TrafficSlider
+from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets import Input
@@ -101,6 +102,65 @@ async def test_log_view_keeps_a_bounded_number_of_lines() -> None:
         assert view.lines()[0].text == "line 9000"
         assert view.lines()[-1].text == "line 9999"
         assert view.scroll_offset.y == view.max_scroll_y  # following: at the end
+
+
+async def test_log_rows_show_the_replica_and_the_text_as_written() -> None:
+    """Rows are drawn from segments made directly (not a Text per row): the replica in its
+    colour, stderr in red, control codes removed, a wrapped line's next rows blank under
+    the replica; a theme change draws the rows kept again in the new colours."""
+    view = LogView()
+    async with Host(view).run_test(size=(40, 10)) as pilot:
+        view.append_lines(
+            [line("ok\r\x07 plain"), line("boom", stream="stderr"), line("y" * 70, "g-1")]
+        )
+        view.set_option("wrap", True)
+        await pilot.pause()
+        rows = [view.render_line(y) for y in range(4)]
+        texts = [strip.text.rstrip() for strip in rows]
+        assert texts[0] == "blue-0 ok plain"
+        assert texts[1] == "blue-0 boom"
+        assert texts[2].startswith("g-1 yyy") and texts[3].startswith("    yyy")
+        prefix = next(seg for seg in rows[0] if seg.text == "blue-0 ")
+        assert prefix.style is not None and prefix.style.color is not None
+        assert prefix.style == view.rich_style + Style.parse(colour_for("blue-0"))
+        boom = next(seg for seg in rows[1] if seg.text == "boom")
+        assert boom.style is not None and boom.style.color is not None
+        assert boom.style.color.name == "red"
+        before = next(iter(rows[0])).style.bgcolor  # type: ignore[union-attr]
+        view.app.theme = "textual-light"
+        await pilot.pause()
+        first = next(iter(view.render_lines(view.size.region)[0]))
+        after = first.style.bgcolor  # type: ignore[union-attr]
+        assert after != before
+
+
+async def test_logs_screen_draws_every_line_of_a_burst_in_order() -> None:
+    """Lines queued one at a time are drawn in batches: all of them, in order, following
+    (the last line on the screen), the status counting them."""
+    from modeldeck.services.local.client import LocalWorkspace
+    from modeldeck.tui.app import ModeldeckApp
+    from modeldeck.tui.screens.logs import LogsScreen
+
+    app = ModeldeckApp(LocalWorkspace("local", autostart=False), autoload=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = LogsScreen("ep", "blue")
+        await app.push_screen(screen)
+        for i in range(4000):
+            screen.feed(line(f"one {i}"))
+        screen.feed_many([line(f"many {i}") for i in range(1000)])
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if screen.view.line_count == 5000 and not screen._pending:
+                break
+        expected = [f"one {i}" for i in range(4000)] + [f"many {i}" for i in range(1000)]
+        assert [ln.text for ln in screen.view.lines()] == expected
+        await pilot.pause(0.3)
+        view = screen.view
+        assert view.scroll_offset.y == view.max_scroll_y
+        shown = [strip.text for strip in view.render_lines(view.size.region)]
+        assert "many 999" in shown[-1] and "many 998" in shown[-2]
+        status = str(screen.query_one("#status-line").render())
+        assert "following" in status and "5000 lines" in status
 
 
 async def test_log_filter_is_a_case_insensitive_regex_and_bang_inverts() -> None:

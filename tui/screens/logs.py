@@ -53,6 +53,7 @@ class LogsScreen(ModeldeckScreen):
         self._flush_timer: Timer | None = None
         self.stream_state = "connecting"
         self._status_at = 0.0
+        self._status_timer: Timer | None = None
 
     def title_text(self) -> str:
         return f"Logs {self.endpoint_name}/{self.deployment_name}"
@@ -129,10 +130,21 @@ class LogsScreen(ModeldeckScreen):
         self.view.append_lines(batch)
         if pending:  # a burst: the rest in the next frames, so no frame waits long
             self._flush_timer = self.set_timer(FLUSH_BURST_SECONDS, self._flush)
-        now = time.monotonic()
-        if now - self._status_at >= STATUS_SECONDS:  # the line count: a few times a second
-            self._status_at = now
-            self.update_status()
+        self._status_soon()
+
+    def _status_soon(self) -> None:
+        """The line count, a few times a second: now, or once at the end of the quarter
+        second (a burst's last batch is counted too, not left at an earlier one's)."""
+        wait = STATUS_SECONDS - (time.monotonic() - self._status_at)
+        if wait <= 0:
+            self._status_due()
+        elif self._status_timer is None:
+            self._status_timer = self.set_timer(wait, self._status_due)
+
+    def _status_due(self) -> None:
+        self._status_timer = None
+        self._status_at = time.monotonic()
+        self.update_status()
 
     def update_status(self) -> None:
         found = self.query("#status-line")

@@ -14,19 +14,30 @@ import time
 from collections import deque
 from collections.abc import Iterable
 
+from rich.control import strip_control_codes
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 from ...services.api.domain import LogLine
 from ..format import RowFilter, colour_for
 
 MAX_ROWS_PER_LINE = 60
+#: rendered rows kept (a few screens: scrolling back and forth, a redraw while paused). A
+#: Strip is some ten objects; thousands of them kept made the garbage collector's full
+#: passes, while lines stream, stall the app for 60+ ms (bench/tui_keypress.py)
+STRIPS_KEPT = 400
 TRACEBACK = "Traceback (most recent call last)"
 _INIT_FRAME = re.compile(r"\bin init\b")
+
+
+def _style(name: str | Style) -> Style:
+    return name if isinstance(name, Style) else Style.parse(name)
 
 
 class _Entry:
@@ -68,6 +79,8 @@ class LogView(ScrollView, can_focus=True):
         self.filter = RowFilter("")
         self.marked_seq: int | None = None
         self._strips: dict[tuple[int, int, int, int], Strip] = {}  # rendered rows, by entry
+        self._strips_style: Style | None = None  # the widget's style they were drawn with
+        self._drawing: tuple[Style, int, int, int] | None = None  # see render_lines
 
     # -- data ----------------------------------------------------------------------------
     @property
@@ -109,8 +122,8 @@ class LogView(ScrollView, can_focus=True):
         while rows and rows[0][0].seq < oldest:
             rows.popleft()
         self._update_size()
-        if self.follow:
-            self.scroll_end(animate=False, immediate=False, x_axis=False)
+        if self.follow:  # in this frame: not one frame with the rows, a second scrolled
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
 
     def clear(self) -> None:
@@ -194,9 +207,23 @@ class LogView(ScrollView, can_focus=True):
         return None
 
     def _update_size(self) -> None:
+        """The scrollable size, for the rows held. A new size alone is no new layout of the
+        screen (Textual's ``virtual_size`` asks one, which the whole screen is drawn again
+        for: at each batch while lines stream, measured in bench/tui_keypress.py): only a
+        scrollbar that comes or goes changes this widget's gutter, hence the layout."""
         extra = 30 if self.timestamps else 16
         width = 0 if self.wrap else self._max_width + extra
-        self.virtual_size = Size(width, len(self._rows))
+        size = Size(width, len(self._rows))
+        if size == self.virtual_size:
+            return
+        if not self.is_mounted or not self.container_size:
+            self.virtual_size = size
+            return
+        shown = (self.show_horizontal_scrollbar, self.show_vertical_scrollbar)
+        self.set_reactive(Widget.virtual_size, size)
+        self._scroll_update(size)  # what Textual's ScrollView does on a resize
+        if (self.show_horizontal_scrollbar, self.show_vertical_scrollbar) != shown:
+            self.refresh(layout=True)
 
     def on_resize(self) -> None:
         if self.wrap:
@@ -251,11 +278,26 @@ class LogView(ScrollView, can_focus=True):
         return found
 
     # -- rendering -----------------------------------------------------------------------
-    def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
-        width = self.scrollable_content_region.width
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """What every row of one drawing shares is read once (``rich_style`` walks the DOM:
+        it was most of a row's cost); rows kept from another style (a theme) are dropped."""
         base = self.rich_style
+        if base != self._strips_style:
+            self._strips.clear()
+            self._strips_style = base
+        self._drawing = (base, self.scrollable_content_region.width, *self.scroll_offset)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._drawing = None
+
+    def render_line(self, y: int) -> Strip:
+        base, width, scroll_x, scroll_y = self._drawing or (
+            self.rich_style,
+            self.scrollable_content_region.width,
+            *self.scroll_offset,
+        )
+        index = scroll_y + y
         if index >= len(self._rows):
             return Strip.blank(width, base)
         entry, k = self._rows[index]
@@ -265,13 +307,46 @@ class LogView(ScrollView, can_focus=True):
             return cached
         pieces = self._pieces(entry)
         piece = pieces[k] if k < len(pieces) else ""
+        stream = entry.line.stream
+        style = "red" if stream == "stderr" else ("cyan" if stream == "system" else "")
+        regex = self.filter.regex
+        if (regex is None or self.filter.invert) and entry.seq != self.marked_seq:
+            segments = self._plain_segments(entry.line, k, piece, style, base)
+        else:
+            segments = self._marked_segments(entry, k, piece, style, base)
+        strip = Strip(segments).crop_extend(scroll_x, scroll_x + width, base)
+        if len(self._strips) > STRIPS_KEPT:
+            self._strips.clear()
+        self._strips[key] = strip
+        return strip
+
+    def _plain_segments(
+        self, line: LogLine, k: int, piece: str, style: str, base: Style
+    ) -> list[Segment]:
+        """A row with nothing marked in it: its segments made directly, as ``Text.render``
+        makes them (one per styled run, control codes removed), without a
+        Text per row: the rows of each batch are drawn while lines stream."""
+        head = self._head(line)
+        plain = head.plain
+        if k:  # a wrapped line's next rows: blank under the head
+            runs = [(" " * len(plain), "")]
+        else:
+            runs = [(plain[span.start : span.end], span.style) for span in head.spans]
+        runs.append((strip_control_codes(piece), style))
+        if not any(run_style for _, run_style in runs):  # no styled run: one segment
+            return [Segment("".join(text for text, _ in runs), base)]
+        return [
+            Segment(text, base + _style(run_style) if run_style else base)
+            for text, run_style in runs
+            if text
+        ]
+
+    def _marked_segments(
+        self, entry: _Entry, k: int, piece: str, style: str, base: Style
+    ) -> list[Segment]:
+        """A row with filter matches highlighted, or the marked traceback underlined."""
         head = self._head(entry.line)
         text = Text(" " * len(head.plain)) if k else head
-        style = (
-            "red"
-            if entry.line.stream == "stderr"
-            else ("cyan" if entry.line.stream == "system" else "")
-        )
         body = Text(piece, style=style)
         regex = self.filter.regex
         if regex is not None and not self.filter.invert:
@@ -281,12 +356,7 @@ class LogView(ScrollView, can_focus=True):
         if entry.seq == self.marked_seq:
             body.stylize("bold underline")
         text.append_text(body)
-        segments = [
+        return [
             Segment(s.text, base + s.style if s.style else base)
             for s in text.render(self.app.console)
         ]
-        strip = Strip(segments).crop_extend(scroll_x, scroll_x + width, base)
-        if len(self._strips) > 4000:
-            self._strips.clear()
-        self._strips[key] = strip
-        return strip
