@@ -18,10 +18,28 @@ TRAFFIC_FIELDS = ("traffic", "mirror_traffic")
 
 
 def what(change: ChangeRecord, limit: int = 6) -> str:
-    """``traffic.blue 90 -> 80, traffic.green 10 -> 20``; a create or delete says so."""
+    """``traffic.blue 90 -> 80, traffic.green 10 -> 20``; a create or delete says so; a
+    rollout's event in words (:func:`rollout_event`)."""
     if not change.changed:
         return change.action
+    if change.kind == "rollout":
+        return rollout_event(change)
     return revisions.describe(change.changed, limit)
+
+
+def rollout_event(change: ChangeRecord) -> str:
+    """A rollout's event (a change of kind ``rollout``: the fields of the view its control
+    plane notified that changed) in words: ``started at step 1/5 (5%): starting``,
+    ``step: holding step 2/5 (10%)``, ``failed: green 31.0% errors (93 of 300) ...``."""
+    now = {path: after for path, (_before, after) in change.changed.items()}
+    event = str(now.get("event") or "step")  # the same event again: another step
+    message, check = str(now.get("message") or ""), str(now.get("check") or "")
+    if message.startswith(event):  # "promoted: green has 100% (...)"
+        text = message
+    else:
+        text = event + (f" at {now['phase']}" if now.get("phase") else "")
+        text += f": {message}" if message else ""
+    return text + (f" ({check})" if check and check not in message else "")
 
 
 def row(change: ChangeRecord) -> dict[str, Any]:
@@ -46,11 +64,13 @@ def rows(history: ChangeHistory) -> list[dict[str, Any]]:
 
 
 def is_traffic_change(change: ChangeRecord) -> bool:
-    """A change of an endpoint's traffic or mirror traffic (and nothing else a user set)."""
+    """A change of an endpoint's traffic or mirror traffic (and nothing else a user set): by
+    hand, a revert, or a rollout's step (its revert is a manual change: it pauses a rollout
+    that runs)."""
     paths = [p for p in change.changed if p.split(".")[0] not in revisions.STATUS_FIELDS]
     return (
         change.kind == "endpoint"
-        and change.action in ("update", "revert")
+        and change.action in ("update", "revert", "rollout")
         and bool(paths)
         and all(p.split(".")[0] in TRAFFIC_FIELDS for p in paths)
     )

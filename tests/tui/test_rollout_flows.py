@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from modeldeck.services import audit
 from modeldeck.services.api.rollouts import RolloutSpec, RolloutState
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.screens.dialogs import ConfirmScreen
 from modeldeck.tui.screens.forms import FormScreen
+from modeldeck.tui.screens.history import HistoryScreen
 from modeldeck.tui.screens.rollout import RolloutScreen
 from modeldeck.tui.screens.traffic import TrafficScreen
 from textual.widgets import Button, Input, Static
@@ -107,13 +109,46 @@ async def test_a_rollout_started_from_the_form_is_promoted_and_toasted(  # type:
         assert f"traffic now {TREATMENT} 100%" in text, text
         assert "last check" in text and f"{TREATMENT} (treatment)" in text, text
         await _wait_for(h, pilot, toasts, lambda: toasts.titled("rollout promoted"), timeout=10)
+
+        # History: each step an audited change by the rollout, its events in words; u on
+        # the promoting step reverts it like any traffic change
+        app.run_command(f":history {name}")
+        await h.eventually(lambda: isinstance(app.screen, HistoryScreen), pilot)
+        history = app.screen
+        await h.eventually(lambda: history.changes.get("000000", None) is not None, pilot)
+        await h.eventually(lambda: history.changes["000000"].kind == "rollout", pilot)
+        newest = {k: c for k, c in history.changes.items() if c.actor.startswith("rollout ")}
+        by = f"rollout {app.screen.changes['000000'].actor.split()[1]} of {name} (started by "
+        assert all(c.actor.startswith(by) for c in newest.values()), newest
+        words = [audit.what(c) for c in newest.values()]
+        assert words[0].startswith(f"promoted: {TREATMENT} has 100%"), words
+        assert words[-1].startswith("started at step 1/2 (50%)"), words
+        shown = (await h.select_row(app, pilot, "000000")).cells("000000")  # the verdict's row
+        assert f"promoted: {TREATMENT} has 100%" in str(shown[-1]), shown
+        promote = next(k for k, c in newest.items() if c.kind == "endpoint")  # the newest step
+        assert history.changes[promote].changed == {
+            f"traffic.{CONTROL}": [50, 0],
+            f"traffic.{TREATMENT}": [50, 100],
+        }
+        row = (await h.select_row(app, pilot, promote)).cells(promote)
+        assert "rollout" in str(row[3]) and f"traffic.{TREATMENT} 50 -> 100" in str(row[-1])
+        await pilot.press("u")
+        await h.eventually(  # the revert, by the operator, is the newest change
+            lambda: not history.changes["000000"].actor.startswith("rollout "), pilot, timeout=15
+        )
+        reverted = history.changes["000000"]
+        assert reverted.action == "revert", reverted
+        assert reverted.changed == {
+            f"traffic.{CONTROL}": [0, 50],
+            f"traffic.{TREATMENT}": [100, 50],
+        }
+    assert (await ws.get_endpoint(name)).traffic == {CONTROL: 50, TREATMENT: 50}
     started = toasts.titled("rollout started") + toasts.titled(
         f"rollout of {TREATMENT} on {name}: succeeded"
     )
     assert started, toasts.read()
     (promoted,) = toasts.titled("rollout promoted")
     assert promoted[1] == f"{name}: {TREATMENT} has 100% of the traffic ({CONTROL}: 0%)"
-    assert (await ws.get_endpoint(name)).traffic == {CONTROL: 0, TREATMENT: 100}
 
 
 async def test_bad_input_in_the_form_names_the_field_and_sends_nothing(  # type: ignore[no-untyped-def]

@@ -174,7 +174,7 @@ class HistoryRecords(StoreBase):
             "ORDER BY revision DESC LIMIT 1",
             (kind, target),
         ).fetchone()
-        if row is None or row["action"] not in ("update", "revert"):
+        if row is None or row["action"] not in ("update", "revert", "rollout"):  # a step too
             return False
 
         def user(change: dict[str, list[Any]]) -> dict[str, list[Any]]:
