@@ -154,11 +154,13 @@ class StoreBook:
             "message": rollout.message,
             "check": check.reason if check is not None else "",
         }
+        told = self._told.get(rollout.id)
+        # what changed since the last event, and always which event it is (the same twice:
+        # two steps); the rest of the view as it was is not repeated
+        before = None if told is None else {**told, "event": None}
         token = ACTOR.set(rollout_actor(rollout))
         try:
-            self.engine.store.record_rollout_event(
-                rollout.spec.endpoint, self._told.get(rollout.id), view
-            )
+            self.engine.store.record_rollout_event(rollout.spec.endpoint, before, view)
         finally:
             ACTOR.reset(token)
         if rollout.state.active:
