@@ -6,11 +6,15 @@ Update with ``pytest tests/tui/test_rollout_snapshots.py --snapshot-update``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from modeldeck.services.api.domain import AuthMode, Endpoint, ProvisioningState
 from modeldeck.services.api.rollouts import Rollout, RolloutCheck, RolloutSpec, RolloutState
+from modeldeck.tui import glyphs
 
+from tests.tui.narrow import screen_text
 from tests.tui.test_snapshots import URI, _dep, app_for, feeding
 
 SMALL = (80, 24)
@@ -60,3 +64,55 @@ def test_rollout_failed_says_why_with_the_numbers(snap_compare: Any) -> None:
     why = "green 31.0% errors (93 of 300) against blue 0.0% (0 of 912): traffic back on blue"
     data = _data(_rollout(RolloutState.FAILED, 0, FAILED_CHECK, why))
     assert snap_compare(app_for(), terminal_size=SMALL, run_before=feeding(data, push=_push))
+
+
+# -- the same view in a C locale and read-only (Pilot, the same fixed data) ----------------
+@pytest.fixture
+def _glyphs_back() -> Iterator[None]:
+    """The app sets the glyphs for the process: later tests draw anew."""
+    yield
+    glyphs.configure(glyphs.choose())
+
+
+async def _open(app: Any, rollout: Rollout) -> Any:
+    await app.push_screen(_push())
+    app.screen.show_data(_data(rollout))
+    return app.screen
+
+
+@pytest.mark.usefixtures("_glyphs_back")
+async def test_rollout_in_a_c_locale_is_all_ascii(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("LC_ALL", "LC_CTYPE", "MODELDECK_ASCII"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C")
+    why = "green 31.0% errors (93 of 300) against blue 0.0% (0 of 912): traffic back on blue"
+    for rollout in (
+        _rollout(RolloutState.RUNNING, 25, PASSED_CHECK),
+        _rollout(RolloutState.FAILED, 0, FAILED_CHECK, why),
+    ):
+        app = app_for()
+        async with app.run_test(size=SMALL) as pilot:
+            await _open(app, rollout)
+            await pilot.pause()
+            text = screen_text(app)
+            assert [ln for ln in text.splitlines() if not ln.isascii()] == [], text
+            if rollout.state is RolloutState.RUNNING:
+                assert "mirror ok -> 5% ok -> 10% ok -> >25% -> 50% -> 100%" in text, text
+                assert "https://hooks.example.com/~" in text, text  # redacted
+            else:
+                assert "state ! Failed" in text and "25% x -> 50%" in text, text
+
+
+async def test_read_only_shows_the_rollout_and_offers_no_action() -> None:
+    app = app_for(readonly=True)
+    async with app.run_test(size=SMALL) as pilot:
+        screen = await _open(app, _rollout(RolloutState.RUNNING, 25, PASSED_CHECK))
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        assert "Back" in footer, footer
+        for word in ("Start", "Pause", "Resume", "Promote", "Abort"):
+            assert word not in footer, footer
+        await pilot.press("p", "P", "a", "n")
+        await pilot.pause()
+        assert app.screen is screen  # no dialog, no form
+        assert screen.rollout.state is RolloutState.RUNNING
