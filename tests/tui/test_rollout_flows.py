@@ -159,7 +159,7 @@ async def test_bad_input_in_the_form_names_the_field_and_sends_nothing(  # type:
     before = await ws.get_endpoint(name)
     app = ModeldeckApp(ws, poll_scale=0.25)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("colon", *f"rollout {name}", "enter")
+        await pilot.press("colon", "r", "o", "tab", *name, "enter")  # Tab completes :rollout
         await h.eventually(
             lambda: isinstance(app.screen, RolloutScreen) and app.screen.loaded, pilot
         )

@@ -21,6 +21,7 @@ COMMANDS = [
     "endpoint ",
     "traffic ",
     "keys ",
+    "rollout ",
     "help",
     "theme dark",
     "theme light",
