@@ -21,7 +21,7 @@ from tests.cli.conftest import Cli
 from tests.support import azml_schema as az
 from tests.support.cli import Result
 from tests.support.load import Load
-from tests.support.rollouts import webhook_receiver
+from tests.support.rollouts import FLAG_VAR, FLAKY, webhook_receiver
 
 SECRET = "T000/B000/s3cr3t-path"
 
@@ -316,3 +316,45 @@ def test_declared_in_the_yaml_then_paused_resumed_and_aborted(cli: Cli, work: Pa
     assert cli("online-endpoint rollout -n my-endpoint --query state -o tsv").out == "Aborted\n"
     ended = cli("online-endpoint rollout -n my-endpoint --promote --yes", ok=False)
     assert ended.code == 4 and "is Aborted: nothing to promote" in ended.err, ended
+
+
+@pytest.mark.e2e
+async def test_a_failing_treatment_watched_to_failed_exits_1_with_its_numbers(
+    cli: Cli, work: Path
+) -> None:
+    """green fails 3 requests in 10 (tests/support/flaky): the first check past the minimum
+    fails, all traffic is back on blue, and --watch ends with exit 1 and the numbers."""
+    flag = work / "fail-now"
+    flag.write_text("")
+    green = work / "green.yml"
+    green.write_text(
+        green.read_text().replace("code: ./green", f"code: {FLAKY}")
+        + f"environment_variables:\n  {FLAG_VAR}: {flag}\n"
+    )
+    await asyncio.to_thread(_blue_and_green, cli)
+    ep = cli("online-endpoint show -n my-endpoint").json()
+    key = cli("online-endpoint get-credentials -n my-endpoint --query primaryKey -o tsv").out
+    async with Load(ep["scoring_uri"], key.strip(), rate=40) as load:
+        await load.wait_for(20)
+        watched = await asyncio.to_thread(
+            cli,
+            "online-endpoint rollout -n my-endpoint --to green --steps 50,100 --interval 5s "
+            "--min-requests 20 --max-p95-ratio 50 --watch -o table",
+            False,
+        )
+        after = time.time()
+        await load.wait_for(len(load.records) + 40)
+    assert watched.code == 1, watched
+    assert "ERROR: the rollout of green on 'my-endpoint' Failed: green " in watched.err
+    assert "errors" in watched.err and "more than 1 point above" in watched.err, watched.err
+    rows = watched.out.splitlines()
+    assert rows[0].split()[:6] == ["Time", "State", "Phase", "Traffic", "Verdict", "Check"]
+    assert "Failed" in rows[-1] and "blue=100 green=0" in rows[-1] and " fail " in rows[-1]
+    # the rollback is in place: every request sent once the watch ended went to blue and
+    # succeeded
+    late = load.since(after)
+    assert late and {a.deployment for a in late} == {"blue"}
+    assert [a for a in late if a.failed] == []
+    shown = cli("online-endpoint rollout -n my-endpoint").json()
+    assert shown["state"] == "Failed" and shown["last_check"]["verdict"] == "fail"
+    assert shown["last_check"]["treatment"]["errors"] > 0
