@@ -296,9 +296,12 @@ class RolloutScreen(ModeldeckScreen):
         from .forms import rollout_form
 
         def start(spec: rollouts.RolloutSpec) -> None:
+            # the profile's rollout_webhook when the form names none, as the CLI does
+            from ...services.usecases.rollouts import start as start_rollout
+
             self.mdapp.run_call(
                 f"rollout of {spec.to} on {spec.endpoint}",
-                lambda: self.workspace.start_rollout(spec),
+                lambda: start_rollout(self.workspace, spec),
                 self._took,
             )
 
