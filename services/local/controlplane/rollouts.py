@@ -33,8 +33,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ... import paths
-from ...api.domain import Endpoint, EndpointPatch, from_dict, to_dict
+from ...api.domain import Endpoint, EndpointPatch, ProvisioningState, from_dict, to_dict
 from ...api.errors import Conflict, InvalidInput, NotFound
+from ...api.health import deployment_health
 from ...api.rollouts import (
     ACTIONS,
     Rollout,
@@ -58,6 +59,9 @@ log = logging.getLogger("modeldeck.daemon")
 
 #: How often a runner reads the endpoint and its figures (the gateway's counters: cheap).
 POLL_S = 0.5
+#: How long a restarted daemon waits for a rollout's deployments to be Ready again before it
+#: drives the rollout anyway.
+RESTORE_WAIT_S = 600.0
 #: How long a cluster may take to take a rollout's state.
 PUBLISH_TIMEOUT_S = 10.0
 #: A rollout in progress is published on its cluster at least this often (its
@@ -355,9 +359,40 @@ class Rollouts:
 
     # ------------------------------------------------------------------ lifecycle
     def resume(self) -> None:
-        """Drive every rollout in progress again (daemon start)."""
+        """Drive every rollout in progress again (daemon start), each once its control and
+        treatment are restored: the 503s of replicas still starting are not the treatment's
+        to be judged on (an operator's action drives it at once)."""
         for rollout in self.engine.store.rollouts(active=True):
-            self._spawn(rollout)
+            endpoint = rollout.spec.endpoint
+
+            async def when_restored(rollout: Rollout = rollout, endpoint: str = endpoint) -> None:
+                await self._restored(rollout)
+                self._tasks.pop(endpoint, None)  # this task: _spawn must not cancel it
+                self._spawn(rollout)
+
+            self._tasks[endpoint] = asyncio.get_running_loop().create_task(when_restored())
+
+    async def _restored(self, rollout: Rollout) -> None:
+        """Once both deployments of ``rollout`` are Ready again (or one failed, or is gone:
+        the runner judges that), within :data:`RESTORE_WAIT_S`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RESTORE_WAIT_S
+        names = {rollout.spec.to, rollout.control}
+        while loop.time() < deadline:
+            try:
+                deps = {
+                    d.name: d for d in await self.engine.list_deployments(rollout.spec.endpoint)
+                }
+            except NotFound:
+                return
+            if not names <= set(deps):
+                return
+            healths = [deployment_health(deps[n]) for n in names]
+            if all(not d.sick or d.provisioning_state is ProvisioningState.FAILED for d in healths):
+                return
+            await asyncio.sleep(POLL_S)
+        log.warning("%s: its deployments are not Ready after %g s; driven anyway",
+                    rollout_actor(rollout), RESTORE_WAIT_S)  # fmt: skip
 
     async def close(self) -> None:
         """Stop driving (daemon stop): each record stays as it is, resumed at the next start."""
