@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from modeldeck.services.api.domain import Endpoint, EndpointKeys
-from modeldeck.services.api.rollouts import Rollout
+from modeldeck.services.api.rollouts import Rollout, RolloutSpec
 from modeldeck.services.api.workspace import Workspace
 from modeldeck.services.local.client import LocalWorkspace
 
@@ -23,6 +23,23 @@ FLAKY = Path(__file__).resolve().parent / "flaky"
 #: the deployment variable naming the flag file (tests/support/flaky/score.py)
 FLAG_VAR = "MODELDECK_TEST_FAIL_FLAG"
 CONTROL, TREATMENT = "blue", "green"
+STEPS = (10, 25, 50, 100)
+MIN_REQUESTS = 10  # the load (40-50 requests a second) brings that many at 10% in 2-3 s
+
+
+def acceptance_spec(endpoint: str, interval_s: float) -> RolloutSpec:
+    """green over blue in :data:`STEPS`. The p95 check is loosened (5 x): two replicas of one
+    script on a shared 2-core host differ in p95 by chance, and the acceptance is about the
+    error rate and the state machine."""
+    return RolloutSpec(
+        endpoint=endpoint,
+        to=TREATMENT,
+        from_=CONTROL,
+        steps=STEPS,
+        interval_s=interval_s,
+        min_requests=MIN_REQUESTS,
+        max_p95_ratio=5.0,
+    )
 
 
 async def flaky_pair(
