@@ -187,6 +187,25 @@ def _blue_and_green(cli: Cli, endpoint_file: str = "endpoint.yml") -> Result:
     return created
 
 
+async def _watched_under_load(
+    cli: Cli, flags: str, *, ok: bool = True, more: int = 0
+) -> tuple[Result, Load, float]:
+    """blue and green deployed, traffic through the gateway at 40 requests a second, then
+    ``rollout --to green FLAGS --watch`` until it ends; the load goes on for ``more``
+    answers after. The watch's result, the load, and when the watch ended."""
+    await asyncio.to_thread(_blue_and_green, cli)
+    ep = cli("online-endpoint show -n my-endpoint").json()
+    key = cli("online-endpoint get-credentials -n my-endpoint --query primaryKey -o tsv").out
+    async with Load(ep["scoring_uri"], key.strip(), rate=40) as load:
+        await load.wait_for(20)
+        watched = await asyncio.to_thread(
+            cli, f"online-endpoint rollout -n my-endpoint --to green {flags} --watch", ok
+        )
+        ended = time.time()
+        await load.wait_for(len(load.records) + more)
+    return watched, load, ended
+
+
 async def _until(predicate: Any, what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout  # only against a hang
     while not predicate():
@@ -200,17 +219,9 @@ async def test_a_healthy_rollout_watched_to_succeeded_under_real_traffic(
 ) -> None:
     url, posts = hook
     redacted = url.split(SECRET)[0] + "…"  # scheme://host:port/…
-    await asyncio.to_thread(_blue_and_green, cli)
-    ep = cli("online-endpoint show -n my-endpoint").json()
-    assert ep["modeldeck"] == {"rollout": None}  # never had one
-    key = cli("online-endpoint get-credentials -n my-endpoint --query primaryKey -o tsv").out
-    async with Load(ep["scoring_uri"], key.strip(), rate=40) as load:
-        await load.wait_for(20)
-        watched = await asyncio.to_thread(
-            cli,
-            "online-endpoint rollout -n my-endpoint --to green --steps 50,100 --interval 1s "
-            f"--min-requests 5 --max-p95-ratio 50 --webhook {url} --watch",
-        )
+    watched, load, _ = await _watched_under_load(
+        cli, f"--steps 50,100 --interval 1s --min-requests 5 --max-p95-ratio 50 --webhook {url}"
+    )
     assert [a for a in load.records if a.failed] == []
     changes = [json.loads(line) for line in watched.out.splitlines()]  # one object a line
     assert [c["state"] for c in changes][-1] == "Succeeded"
@@ -271,6 +282,8 @@ def test_declared_in_the_yaml_then_paused_resumed_and_aborted(cli: Cli, work: Pa
 
     created = _blue_and_green(cli)
     assert "has no deployment 'green' yet" in created.err, created
+    ep = cli("online-endpoint show -n my-endpoint").json()
+    assert ep["modeldeck"] == {"rollout": None}  # never had one
     assert "update -f endpoint.yml" in created.err
     assert cli("online-endpoint rollout -n my-endpoint", ok=False).code == 3
 
@@ -331,19 +344,12 @@ async def test_a_failing_treatment_watched_to_failed_exits_1_with_its_numbers(
         green.read_text().replace("code: ./green", f"code: {FLAKY}")
         + f"environment_variables:\n  {FLAG_VAR}: {flag}\n"
     )
-    await asyncio.to_thread(_blue_and_green, cli)
-    ep = cli("online-endpoint show -n my-endpoint").json()
-    key = cli("online-endpoint get-credentials -n my-endpoint --query primaryKey -o tsv").out
-    async with Load(ep["scoring_uri"], key.strip(), rate=40) as load:
-        await load.wait_for(20)
-        watched = await asyncio.to_thread(
-            cli,
-            "online-endpoint rollout -n my-endpoint --to green --steps 50,100 --interval 5s "
-            "--min-requests 20 --max-p95-ratio 50 --watch -o table",
-            False,
-        )
-        after = time.time()
-        await load.wait_for(len(load.records) + 40)
+    watched, load, after = await _watched_under_load(
+        cli,
+        "--steps 50,100 --interval 5s --min-requests 20 --max-p95-ratio 50 -o table",
+        ok=False,
+        more=40,
+    )
     assert watched.code == 1, watched
     assert "ERROR: the rollout of green on 'my-endpoint' Failed: green " in watched.err
     assert "errors" in watched.err and "more than 1 point above" in watched.err, watched.err
