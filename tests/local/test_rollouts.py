@@ -121,7 +121,11 @@ async def test_operators_pause_resume_and_promote_and_each_step_is_in_the_histor
         await ws.control_rollout("ro-ops", "pause", if_revision=started.revision)
     held = await ws.get_rollout("ro-ops")
     assert held is not None
+    # another operator's dashboard, waiting on the workspace's revision, is woken by it
+    revision = await ws.watch()
+    woken = asyncio.ensure_future(ws.watch(revision, timeout=20.0))
     paused = await ws.control_rollout("ro-ops", "pause", if_revision=held.revision)
+    assert int(await asyncio.wait_for(woken, WAIT_S) or 0) > int(revision or 0)
     assert paused.state is RolloutState.PAUSED and "paused by" in paused.message
     await asyncio.sleep(1.5)  # more than one interval: a paused rollout moves nothing
     assert (await ws.get_endpoint("ro-ops")).traffic == {"blue": 90, "green": 10}
