@@ -213,6 +213,41 @@ async def test_the_weights_follow_the_steps_and_another_operator_sees_the_rollou
             RolloutState.SUCCEEDED,
             a_is,
         )
+
+        # both operators start a rollout back to blue at the same moment (their reads of the
+        # route held until both have asked: each sees none in progress): one of them does,
+        # the other is refused, and both see the same one
+        back = RolloutSpec(endpoint="shared", to="blue", steps=(50, 100), interval_s=60.0)
+        route_path = f"/namespaces/{NS}/httproutes/shared"
+
+        def route_reads() -> int:
+            return sum(
+                1 for m, p, _ in list(fake.requests) if m == "GET" and p.endswith(route_path)
+            )
+
+        before = route_reads()
+        release = fake.hold(route_path + "$")
+        starts = asyncio.gather(
+            a.start_rollout(back), b.start_rollout(back), return_exceptions=True
+        )
+        for _ in range(1000):  # bounded: only against a hang
+            if route_reads() >= before + 2:
+                break
+            await asyncio.sleep(0.01)
+        release()
+        results = await starts
+        won = [r for r in results if not isinstance(r, BaseException)]
+        lost = [r for r in results if isinstance(r, BaseException)]
+        assert len(won) == 1 and len(lost) == 1, results
+        assert isinstance(lost[0], Conflict), lost
+        assert "already has a rollout of blue" in lost[0].message
+        winner = won[0]
+        for ws in (a, b):
+            seen_by = await rollout_until(ws, "shared", lambda r: r.state.active, 30, "the winner")
+            assert (seen_by.id, seen_by.driven_by) == (winner.id, winner.driven_by)
+        driver_ws = a if winner.driven_by == a_is else b
+        aborted = await driver_ws.control_rollout("shared", "abort")
+        assert aborted.state is RolloutState.ABORTED
     finally:
         stop.set()
         for ws in opened:

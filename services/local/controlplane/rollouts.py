@@ -305,7 +305,7 @@ class Rollouts:
             )
             # on a shared cluster the rollout is claimed there first: of two operators
             # starting one at the same time, the second is refused (Conflict)
-            pass  # TEMPCLAIM await self.book.claim(rollout)
+            await self.book.claim(rollout)
             rollout = self.book.save(rollout)
         await self.book.notify(rollout, "started", None)
         self._spawn(rollout)
