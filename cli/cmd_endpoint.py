@@ -103,11 +103,10 @@ async def update(args: argparse.Namespace, ws: Workspace) -> Any:
     args.name = update_names(args.file, "endpoint", args.set, {"name": ("-n/--name", args.name)})[
         "name"
     ]
-    declared = None
-    if args.file is not None:  # checked before anything is sent, as the rest of the file
-        from ..services.specs.rollout import read_rollout
+    from ..services.specs.rollout import read_rollout
 
-        declared = read_rollout(args.file, args.set, name=args.name)
+    # the file's (or --set's) modeldeck.rollout: checked before anything is sent
+    declared = read_rollout(args.file, args.set, name=args.name)
     try:
         handle = await apply.update_endpoint_from(
             ws,

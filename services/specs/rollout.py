@@ -23,7 +23,7 @@ from typing import Any
 from ..api import rollouts
 from ..api.errors import InvalidInput
 from ..api.rollouts import RolloutSpec
-from .document import Doc, at, from_flag, invalid_at, read_yaml
+from .document import Doc, at, doc_from_data, from_flag, invalid_at, read_yaml
 from .schema import Key, Shape, read_mapping, renamed
 from .setargs import Override, apply_overrides
 
@@ -99,14 +99,15 @@ def _raise_at(doc: Doc, path: tuple[str, ...], key: str | None, exc: InvalidInpu
 
 
 def read_rollout(
-    path: str | Path, overrides: Iterable[Override] = (), *, name: str | None = None
+    path: str | Path | None, overrides: Iterable[Override] = (), *, name: str | None = None
 ) -> RolloutSpec | None:
     """The ``modeldeck.rollout`` block of the YAML file ``path`` (the endpoint's own, or a file
-    that holds only the block and, optionally, ``name:``), None without one; ``--set`` items
-    applied and ``name`` (``--name``) winning, as the endpoint's loader does."""
+    that holds only the block and, optionally, ``name:``; None: ``--set`` alone), None
+    without one; ``--set`` items applied and ``name`` (``--name``) winning, as the
+    endpoint's loader does."""
     from .endpoint import ENDPOINT
 
-    doc = read_yaml(path, "endpoint")
+    doc = read_yaml(path, "endpoint") if path is not None else doc_from_data({}, "--set")
     apply_overrides(doc, overrides)
     if name:
         from_flag(doc, "name", "--name", name)

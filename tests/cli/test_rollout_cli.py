@@ -147,6 +147,23 @@ def test_a_bad_rollout_block_names_the_file_and_line_and_creates_nothing(
     _nothing_sent(md_home)
 
 
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        ("modeldeck.rollout.intervl=2m", "unknown key 'intervl' in modeldeck.rollout"),
+        ("modeldeck.rollout.steps=[5,50]", "invalid modeldeck.rollout.steps [5, 50]"),
+    ],
+)
+def test_a_bad_block_given_by_set_names_the_set(
+    md_home: Path, capsys: pytest.CaptureFixture[str], edit: str, words: str
+) -> None:
+    argv = ["online-endpoint", "update", "-n", "my-endpoint", "--set", "modeldeck.rollout.to=green"]
+    assert main([*argv, edit]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ERROR: --set {edit}: {words}"), err
+    _nothing_sent(md_home)
+
+
 def test_a_rollout_file_of_its_own_and_the_flags_over_it(
     md_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
