@@ -180,17 +180,23 @@ async def test_a_manual_traffic_change_pauses_the_rollout_and_abort_puts_the_con
     await ws.control_rollout("ro-man", "abort")
 
 
-async def test_a_rollout_survives_a_graceful_restart_of_the_daemon(workspace, h) -> None:  # type: ignore[no-untyped-def]
+async def test_a_rollout_survives_a_graceful_restart_of_the_daemon(
+    workspace, h, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     ws = workspace
     await _pair(ws, h, "ro-rst")
     started = await ws.start_rollout(_spec("ro-rst"))
     held = await rollout_until(ws, "ro-rst", _holding_first_step, WAIT_S, "green 10%")
     assert daemon.stop_daemon(timeout=20.0) is True
+    # the control plane comes back under another name (getpass reads LOGNAME first; a host
+    # renamed alike): the state dir's rollout is still its own to drive
+    monkeypatch.setenv("LOGNAME", "renamed")
     daemon.ensure_daemon()
 
     after = await ws.get_rollout("ro-rst")
     assert after is not None and after.id == started.id
     assert (after.state, after.step, after.traffic) == (held.state, held.step, held.traffic)
+    assert after.driven_by.startswith("renamed@") and started.driven_by != after.driven_by
     assert (await ws.get_endpoint("ro-rst")).traffic == {"blue": 90, "green": 10}
     # it is driven again: an operator's action reaches its runner
     paused = await ws.control_rollout("ro-rst", "pause")

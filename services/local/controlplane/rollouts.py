@@ -349,7 +349,8 @@ class Rollouts:
                 message=f"endpoint '{endpoint}' has no rollout",
                 fix=f"start one: modeldeck online-endpoint rollout -n {endpoint} --to NAME",
             )
-        if current.driven_by != self.driven_by and current.state.active:
+        ours = self.engine.store.rollout(endpoint)
+        if (ours is None or ours.id != current.id) and current.state.active:
             raise Conflict(
                 f"the rollout of {current.spec.to} on '{endpoint}' is driven by "
                 f"{current.driven_by}",
@@ -387,6 +388,8 @@ class Rollouts:
         to be judged on (an operator's action drives it at once)."""
         for rollout in self.engine.store.rollouts(active=True):
             endpoint = rollout.spec.endpoint
+            if rollout.driven_by != self.driven_by:  # this state dir's, on a renamed host
+                rollout = self.book.save(replace(rollout, driven_by=self.driven_by))
 
             async def when_restored(rollout: Rollout = rollout, endpoint: str = endpoint) -> None:
                 await self._restored(rollout)
