@@ -33,7 +33,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
+
+from _common import KEY, serve_script
 
 NOOP = """
 def init():
@@ -53,8 +54,6 @@ def run(raw_data):
         x += 1
     return '{"ok": true}'
 """
-
-KEY = "bench-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 # --------------------------------------------------------------------------- load generator
@@ -136,25 +135,13 @@ def run_load(
 # --------------------------------------------------------------------------- the bench
 
 
-async def start_ready(replica: Any) -> None:
-    """Start a supervised replica and wait until it is ready (its address set)."""
-    replica.start()
-    while not replica.ready:
-        if replica.failures:
-            raise SystemExit(f"replica failed: {replica.error}")
-        await replica.wait_change(1.0)
-    assert replica.address is not None
-
-
 async def _bench(requests: int, concurrency: int, rounds: int) -> int:
     from modeldeck.services.api.domain import RequestSettings
-    from modeldeck.services.drivers.base import EndpointAuth, EndpointRoute
     from modeldeck.services.local.dataplane.gateway import Gateway
     from modeldeck.services.local.dataplane.logstore import LogStore
-    from modeldeck.services.local.dataplane.supervisor import ReplicaConfig, Supervisor
+    from modeldeck.services.local.dataplane.supervisor import Supervisor
 
     root = Path(tempfile.mkdtemp(prefix="md-bench-gw-"))
-    (root / "model").mkdir()
     sup = Supervisor(LogStore(root / "logs"), socket_dir=root / "sock")
     gw = Gateway("127.0.0.1", 0)
     await gw.start()
@@ -171,25 +158,7 @@ async def _bench(requests: int, concurrency: int, rounds: int) -> int:
     print(f"{'script':<8} {'path':<8} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8}")
     try:
         for label, source in (("noop", NOOP), ("cpu2ms", CPU_2MS)):
-            code = root / label
-            code.mkdir()
-            (code / "score.py").write_text(textwrap.dedent(source))
-            replica = sup.create(
-                ReplicaConfig(
-                    endpoint=label,
-                    deployment="d",
-                    name="d-0",
-                    code_dir=str(code),
-                    scoring_script="score.py",
-                    model_dir=str(root / "model"),
-                    max_concurrency=concurrency,
-                )
-            )
-            await start_ready(replica)
-            gw.set_backends(label, "d", [replica.address], settings)
-            gw.set_endpoint(
-                EndpointRoute(label, EndpointAuth("key", KEY, KEY + "2", "s"), {"d": 100})
-            )
+            replica = await serve_script(sup, gw, root, label, source, concurrency, settings)
             direct_url = replica.address  # unix:PATH: the load generator posts to /score
             gw_url = gw.scoring_uri(label)
             auth = {"Authorization": f"Bearer {KEY}"}

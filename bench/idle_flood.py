@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import resource
@@ -29,18 +28,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from _common import KEY, serve_script, sibling
+
 NOOP = """
 def init():
     pass
 def run(raw_data):
     return '{"ok": true}'
 """
-KEY = "bench-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def _raise_nofile() -> None:
@@ -110,27 +108,14 @@ async def _flood(port: int, connections: int, sources: list[str], max_seconds: f
 # --------------------------------------------------------------------------- the bench
 
 
-def _load_module(name: str):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 async def _bench(args: argparse.Namespace) -> int:
     from modeldeck.services.api.domain import RequestSettings
-    from modeldeck.services.drivers.base import EndpointAuth, EndpointRoute
     from modeldeck.services.local.dataplane.gateway import Gateway
     from modeldeck.services.local.dataplane.logstore import LogStore
-    from modeldeck.services.local.dataplane.supervisor import ReplicaConfig, Supervisor
+    from modeldeck.services.local.dataplane.supervisor import Supervisor
 
-    gwbench = _load_module("gateway")  # its load generator
+    gwbench = sibling("gateway")  # its load generator
     root = Path(tempfile.mkdtemp(prefix="md-bench-flood-"))
-    (root / "model").mkdir()
-    code = root / "noop"
-    code.mkdir()
-    (code / "score.py").write_text(textwrap.dedent(NOOP))
     sup = Supervisor(LogStore(root / "logs"), socket_dir=root / "sock")
     gw = Gateway("127.0.0.1", 0)
     await gw.start()
@@ -140,25 +125,12 @@ async def _bench(args: argparse.Namespace) -> int:
     )
     flooder: subprocess.Popen[str] | None = None
     try:
-        replica = sup.create(
-            ReplicaConfig(
-                endpoint="ep",
-                deployment="d",
-                name="d-0",
-                code_dir=str(code),
-                scoring_script="score.py",
-                model_dir=str(root / "model"),
-                max_concurrency=args.concurrency,
-            )
-        )
-        await gwbench.start_ready(replica)
         settings = RequestSettings(
             request_timeout_ms=30000,
             max_concurrent_requests_per_instance=args.concurrency,
             max_queue_wait_ms=30000,
         )
-        gw.set_backends("ep", "d", [replica.address], settings)
-        gw.set_endpoint(EndpointRoute("ep", EndpointAuth("key", KEY, KEY + "2", "s"), {"d": 100}))
+        await serve_script(sup, gw, root, "ep", NOOP, args.concurrency, settings)
         url, auth = gw.scoring_uri("ep"), {"Authorization": f"Bearer {KEY}"}
 
         def load(requests: int = args.requests) -> dict[str, float]:

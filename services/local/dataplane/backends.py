@@ -1,6 +1,7 @@
 """Replicas as the gateway sees them: a deployment's ready replicas, the requests in
-flight on each (at most ``max_concurrent_requests_per_instance``), round robin among them
-and the FIFO queue of requests waiting for a free one (``max_queue_wait_ms``)."""
+flight on each (at most ``max_concurrent_requests_per_instance``), round robin among them,
+the FIFO queue of requests waiting for a free one (``max_queue_wait_ms``) and the test
+that sheds a request on its headers when that queue could not serve it in time."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import aiohttp
 
 from ...api.domain import RequestSettings
 from .stats import DeploymentStats
+from .upstream import UnixPool
 
 
 class QueueTimeout(Exception):
@@ -30,30 +32,27 @@ def client_session(connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
 
 
 class Instance:
-    """One replica: its address and, for ``unix:PATH``, a session (connection pool) of its own."""
+    """One replica: its address and, for ``unix:PATH``, its own kept-alive connections."""
 
-    __slots__ = ("address", "base_url", "inflight", "limit", "score_url", "session")
+    __slots__ = ("address", "base_url", "inflight", "limit", "pool")
 
     def __init__(self, address: str, limit: int) -> None:
         self.address = address
         self.limit = limit
         self.inflight = 0
-        self.session: aiohttp.ClientSession | None = None  # None: the gateway's shared one
+        self.pool: UnixPool | None = None  # None: the gateway's shared aiohttp session
         if address.startswith("unix:"):
             # a replica's Unix socket (0700 directory): the connections are kept per replica
-            connector = aiohttp.UnixConnector(
-                path=address[len("unix:") :], limit=0, keepalive_timeout=30.0
-            )
-            self.session = client_session(connector)
+            self.pool = UnixPool(address[len("unix:") :])
             self.base_url = "http://replica"
         else:  # http://host:port, e.g. a scoring server run by hand
             self.base_url = address.rstrip("/")
-        self.score_url = self.base_url + "/score"
 
     def close(self) -> Any:
         """Close its own connections (the coroutine to await, or None)."""
-        session, self.session = self.session, None
-        return session.close() if session is not None and not session.closed else None
+        if self.pool is not None:
+            self.pool.close()
+        return None
 
 
 class Backend:
@@ -65,11 +64,13 @@ class Backend:
         self.instances: list[Instance] = []
         self.rr = 0
         self.settings = RequestSettings()
-        self.timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout_ms / 1000)
+        self.timeout_s = self.settings.request_timeout_ms / 1000
         self.waiters: deque[asyncio.Future[Instance]] = deque()
         self.max_waiters = 1000
         self.stats = DeploymentStats()
         self.stale: list[Instance] = []  # removed but with requests still in flight
+        #: how long a replica takes to answer, seconds (moving average; 0: not known yet)
+        self.service_s = 0.0
 
     def configure(self, addresses: Sequence[str], settings: RequestSettings) -> list[Instance]:
         """Swap in the ready replicas; returns the instances dropped with nothing in flight
@@ -85,7 +86,7 @@ class Backend:
         self.stale = [i for i in gone if i.inflight > 0]
         if settings != self.settings:
             self.settings = settings
-            self.timeout = aiohttp.ClientTimeout(total=settings.request_timeout_ms / 1000)
+            self.timeout_s = settings.request_timeout_ms / 1000
         self.max_waiters = max(100, 10 * limit * max(1, len(fresh)))
         self.instances = fresh  # one assignment: requests see the old set or the new one
         self._dispatch()
@@ -97,6 +98,29 @@ class Backend:
     @property
     def inflight(self) -> int:
         return sum(i.inflight for i in self.instances) + sum(i.inflight for i in self.stale)
+
+    def observe(self, seconds: float) -> None:
+        """A replica answered in ``seconds`` (for :meth:`overloaded`'s estimate)."""
+        self.service_s += (seconds - self.service_s) * 0.2 if self.service_s else seconds
+
+    def overloaded(self) -> bool:
+        """No replica is free and a request queued now would wait past
+        ``max_queue_wait_ms`` (the queue is full, or the requests ahead of it need longer
+        at the replicas' recent pace): it is answered 429 at once, on its headers, instead
+        of holding its connection and body until the wait runs out. False when there is
+        no replica (the 503 is :func:`forward`'s)."""
+        capacity = 0
+        for inst in self.instances:
+            if inst.inflight < inst.limit:
+                return False
+            capacity += inst.limit
+        if not capacity:
+            return False
+        queued = len(self.waiters)
+        if queued >= self.max_waiters:
+            return True
+        wait_s = self.settings.max_queue_wait_ms / 1000
+        return wait_s <= 0 or queued * self.service_s > wait_s * capacity
 
     def try_acquire(self) -> Instance | None:
         instances = self.instances

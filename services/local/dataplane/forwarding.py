@@ -5,6 +5,7 @@ dropped, a deployment's ``/swagger.json``; and the JSON error answer every route
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from .backends import Backend, Instance, QueueTimeout
+from .upstream import Answer, BadAnswer, Unreachable
 
 #: the client's request ids that go on to the replica (azmlinfsrv echoes them)
 CLIENT_IDS = ("x-ms-client-request-id", "x-ms-request-id")
@@ -36,6 +38,29 @@ def error_response(
     return web.json_response({"error": error}, status=status, headers=headers)
 
 
+def busy(backend: Backend, rid: str, waited_s: float = 0.0) -> web.Response:
+    """429: no replica of ``backend`` freed within ``max_queue_wait_ms`` (``waited_s``:
+    how long this request waited; 0 when it was shed on its headers, the queue being
+    full or too slow: :meth:`Backend.overloaded`), counted in its stats; ``Retry-After``
+    says when the queue may have room (whole seconds, at least 1)."""
+    settings = backend.settings
+    backend.stats.record(429, waited_s, time.monotonic())
+    answer = error_response(
+        429,
+        "TooManyRequests",
+        (
+            f"deployment '{backend.name}' is busy: {len(backend.instances)} replica(s) x "
+            f"max_concurrent_requests_per_instance={settings.max_concurrent_requests_per_instance} "
+            f"in flight, and none freed within max_queue_wait_ms={settings.max_queue_wait_ms}"
+        ),
+        rid,
+        backend.name,
+        fix="retry later, add replicas (instance_count / autoscale) or raise max_queue_wait_ms",
+    )
+    answer.headers["Retry-After"] = str(max(1, math.ceil(settings.max_queue_wait_ms / 1000)))
+    return answer
+
+
 async def forward(
     shared: aiohttp.ClientSession,
     backend: Backend,
@@ -58,20 +83,10 @@ async def forward(
     if inst is None:
         if not backend.instances:
             return answer(503, "NoReadyReplica", f"deployment '{name}' has no ready replica")
-        settings = backend.settings
         try:
-            inst = await backend.acquire(settings.max_queue_wait_ms / 1000)
+            inst = await backend.acquire(backend.settings.max_queue_wait_ms / 1000)
         except QueueTimeout:
-            return answer(
-                429,
-                "TooManyRequests",
-                (
-                    f"deployment '{name}' is busy: {len(backend.instances)} replica(s) x "
-                    f"max_concurrent_requests_per_instance={settings.max_concurrent_requests_per_instance} "
-                    f"in flight, and none freed within max_queue_wait_ms={settings.max_queue_wait_ms}"
-                ),
-                fix="retry later, add replicas (instance_count / autoscale) or raise max_queue_wait_ms",
-            )
+            return busy(backend, rid, loop.time() - t0)
     fwd_headers = {"x-request-id": rid}
     if ids:
         fwd_headers.update(ids)
@@ -81,15 +96,10 @@ async def forward(
     while True:
         retry = False
         failure: Exception | None = None
-        session = inst.session or shared
+        sent = loop.time()
         try:
-            async with session.post(
-                inst.score_url, data=body, headers=fwd_headers, timeout=backend.timeout
-            ) as resp:
-                payload = await resp.read()
-                status = resp.status
-                rtype = resp.headers.get("Content-Type")
-                ms_headers = [(k, v) for k, v in resp.headers.items() if k[:5].lower() == "x-ms-"]
+            reply = await exchange(shared, backend, inst, "POST", "/score", fwd_headers, body)
+            backend.observe(loop.time() - sent)
         except TimeoutError:
             ms = backend.settings.request_timeout_ms
             return answer(
@@ -98,11 +108,11 @@ async def forward(
                 f"deployment '{name}' did not answer within request_timeout_ms={ms}",
                 fix="make run() faster or raise request_settings.request_timeout_ms",
             )
-        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+        except Unreachable as exc:
             tries -= 1
             retry = tries > 0
             failure = exc
-        except aiohttp.ClientError as exc:
+        except BadAnswer as exc:
             failure = exc
         finally:
             backend.release(inst)
@@ -116,14 +126,48 @@ async def forward(
         return answer(
             502,
             "BadGateway",
-            f"deployment '{name}' replica failed to answer: {type(failure).__name__}",
+            f"deployment '{name}' replica failed to answer: {failure}",
         )
-    stats.record(status, loop.time() - t0, time.monotonic())
-    out_headers = {"x-request-id": rid, "azureml-model-deployment": name}
-    out_headers.update(ms_headers)
-    if rtype:
-        out_headers["Content-Type"] = rtype
-    return web.Response(body=payload, status=status, headers=out_headers)
+    stats.record(reply.status, loop.time() - t0, time.monotonic())
+    return web.Response(
+        body=reply.body, status=reply.status, headers=_answer_headers(reply, rid, name)
+    )
+
+
+def _answer_headers(reply: Answer, rid: str, deployment: str) -> dict[str, str]:
+    """What goes back to the client of a replica's answer: its ``x-ms-*`` headers and
+    ``Content-Type``, with the request id and the deployment that answered."""
+    out = {"x-request-id": rid, "azureml-model-deployment": deployment}
+    out.update(reply.passed_on())
+    return out
+
+
+async def exchange(
+    shared: aiohttp.ClientSession,
+    backend: Backend,
+    inst: Instance,
+    method: str,
+    target: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+) -> Answer:
+    """One request to ``inst`` within the deployment's ``request_timeout_ms`` (else
+    TimeoutError): over its own kept-alive Unix socket connections, or, for an
+    ``http://`` replica, the gateway's shared aiohttp session. Raises :class:`Unreachable`
+    (not connected, or dropped before a whole answer) or :class:`BadAnswer`."""
+    if inst.pool is not None:
+        return await inst.pool.request(method, target, headers.items(), body, backend.timeout_s)
+    async with asyncio.timeout(backend.timeout_s):
+        try:
+            async with shared.request(
+                method, inst.base_url + target, data=body or None, headers=headers
+            ) as resp:
+                payload = await resp.read()
+                return Answer(resp.status, list(resp.raw_headers), payload)
+        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+            raise Unreachable(type(exc).__name__) from exc
+        except aiohttp.ClientError as exc:
+            raise BadAnswer(type(exc).__name__) from exc
 
 
 async def mirror_send(
@@ -140,23 +184,20 @@ async def mirror_send(
     if ctype:
         headers["Content-Type"] = ctype
     status = 502
-    session = inst.session or shared
     try:
         for attempt in (1, 2):
             try:
-                async with session.post(
-                    inst.score_url, data=body, headers=headers, timeout=backend.timeout
-                ) as resp:
-                    await resp.read()
-                    status = resp.status
+                status = (
+                    await exchange(shared, backend, inst, "POST", "/score", headers, body)
+                ).status
                 break
-            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError):
+            except Unreachable:
                 status = 502  # nothing was answered: once more, on a stale connection
                 if attempt == 2:
                     break
     except TimeoutError:
         status = 504
-    except aiohttp.ClientError:
+    except BadAnswer:
         status = 502
     finally:
         backend.release(inst)
@@ -172,24 +213,20 @@ async def fetch_swagger(
     ids: dict[str, str],
 ) -> web.Response:
     """A replica's ``/swagger.json`` (with the query, e.g. ``?version=3``); releases ``inst``."""
-    session = inst.session or shared
-    url = inst.base_url + "/swagger.json" + (f"?{query}" if query else "")
+    target = "/swagger.json" + (f"?{query}" if query else "")
     fwd = {"x-request-id": rid, **ids}
     try:
-        async with session.get(url, headers=fwd, timeout=backend.timeout) as resp:
-            payload = await resp.read()
-            out = {"x-request-id": rid, "azureml-model-deployment": backend.name}
-            out.update({k: v for k, v in resp.headers.items() if k.lower().startswith("x-ms-")})
-            if "Content-Type" in resp.headers:
-                out["Content-Type"] = resp.headers["Content-Type"]
-            return web.Response(body=payload, status=resp.status, headers=out)
-    except (aiohttp.ClientError, TimeoutError) as exc:
+        reply = await exchange(shared, backend, inst, "GET", target, fwd)
+    except (Unreachable, BadAnswer, TimeoutError) as exc:
         return error_response(
             502,
             "BadGateway",
-            f"deployment '{backend.name}' replica failed to answer: {type(exc).__name__}",
+            f"deployment '{backend.name}' replica failed to answer: {exc or type(exc).__name__}",
             rid,
             backend.name,
         )
     finally:
         backend.release(inst)
+    return web.Response(
+        body=reply.body, status=reply.status, headers=_answer_headers(reply, rid, backend.name)
+    )

@@ -22,13 +22,15 @@ control socket.
 
 Replicas are reached by their address as the pool driver gives it: ``unix:PATH`` (a
 replica's Unix socket, in a 0700 directory: the only way in, so keys cannot be
-bypassed), each replica with its own connection pool; ``http://HOST:PORT`` is taken too
-(one shared pool), for a scoring server run by hand.
+bypassed), each replica with its own kept-alive connections (:mod:`.upstream`, our own
+HTTP/1.1 client: aiohttp's cost the gateway a third of its CPU); ``http://HOST:PORT`` is
+taken too (aiohttp, one shared pool), for a scoring server run by hand.
 
 Its rooms (this module is the facade: listener, configuration, the request handlers):
 ``endpoints.py`` (auth and the traffic split of an endpoint), ``backends.py`` (a
 deployment's replicas, their in-flight limits and the queue), ``forwarding.py`` (sending
-to a replica, mirroring, the JSON error answer), ``stats.py`` (a deployment's counters),
+to a replica, mirroring, the JSON error answer), ``upstream.py`` (HTTP/1.1 to a
+replica's socket), ``stats.py`` (a deployment's counters),
 ``metrics.py`` (those counters as Prometheus text).
 
 The control plane tells it what exists: :meth:`Gateway.set_endpoint` (auth and traffic
@@ -55,7 +57,11 @@ Behaviour, per request:
   copies are in flight (more are dropped, counted);
 * replicas: round robin among the deployment's ready replicas, at most
   ``max_concurrent_requests_per_instance`` requests in flight on each; beyond that a
-  request waits up to ``max_queue_wait_ms`` in a FIFO queue, then 429;
+  request waits up to ``max_queue_wait_ms`` in a FIFO queue, then 429. A request the
+  queue could not serve in time (it is full, or the requests ahead of it need longer at
+  the replicas' recent pace) is answered 429 at once, on its headers, before its body is
+  read: a flooded deployment costs the gateway little and its neighbours keep their
+  latency (``bench/endpoint_flood.py``). Every 429 says ``Retry-After``;
 * ``request_timeout_ms`` -> 504 naming it; body over ``max_body_bytes`` -> 413;
   a replica that refuses or drops the connection before answering -> the request is
   tried once more on another replica, then 502;
@@ -103,7 +109,7 @@ from ...prometheus import CONTENT_TYPE
 from ..connguard import ConnectionGuard, ConnectionLimits
 from .backends import Backend, Instance, QueueTimeout, client_session, expire
 from .endpoints import RoutedEndpoint
-from .forwarding import CLIENT_IDS, error_response, fetch_swagger, forward, mirror_send
+from .forwarding import CLIENT_IDS, busy, error_response, fetch_swagger, forward, mirror_send
 from .metrics import exposition
 from .peeruid import peer_uid
 from .stats import DeploymentStats
@@ -395,12 +401,9 @@ class Gateway:
         length = request.content_length
         if length is not None and length > self.max_body_bytes:
             return self._too_large(name, rid)
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return self._too_large(name, rid)
         deps = self._backends.get(name)
         pinned = headers.get("azureml-model-deployment")
+        mirror = None
         if pinned:
             backend = deps.get(pinned) if deps else None
             if backend is None:
@@ -439,10 +442,18 @@ class Gateway:
                         chosen,
                     ),
                 )
-            if ep.mirror_name is not None and deps is not None:
-                target = ep.mirror_tick()
-                if target is not None:
-                    self._mirror(deps.get(target), body, headers.get("Content-Type"), rid)
+        if backend.overloaded():
+            # shed on the headers: a flood of one deployment costs no body reads nor
+            # queued connections, and leaves the gateway to its other endpoints
+            return busy(backend, rid)
+        if not pinned and ep.mirror_name is not None and deps is not None:
+            mirror = ep.mirror_tick()  # (of the requests let through)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._too_large(name, rid)
+        if mirror is not None and deps is not None:
+            self._mirror(deps.get(mirror), body, headers.get("Content-Type"), rid)
         ids = {h: headers[h] for h in CLIENT_IDS if h in headers}
         assert self._session is not None
         return await forward(self._session, backend, body, headers.get("Content-Type"), rid, ids)

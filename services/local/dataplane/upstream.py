@@ -1,0 +1,311 @@
+"""HTTP/1.1 to a replica's Unix socket: kept-alive connections, one request at a time on each.
+
+The gateway's hot path, written for what it sends and what a replica answers instead of
+through aiohttp's client (its request and response objects, URL and cookie handling and
+tracing cost about as much CPU per request as the gateway's whole server side; the
+profile of ``bench/gateway.py`` showed ``ClientSession._request`` at about a third of the
+gateway's CPU). A request is its head and body written in one call; the answer is read by
+``Content-Length``, ``Transfer-Encoding: chunked`` (``--runtime azmlinfsrv`` may stream)
+or, without either, until the replica closes. A connection goes back to its pool only
+after a whole answer that did not ask to close it; one cancelled or timed out mid-answer
+is closed (its late answer must not reach the next request).
+
+Errors: :class:`Unreachable` (cannot connect, or the connection ended before a whole
+answer: the caller may try another replica) and :class:`BadAnswer` (not HTTP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+#: an answer's head bigger than this is refused (the scoring host's own limit)
+MAX_HEAD = 64 * 1024
+_NO_BODY = frozenset((204, 304))
+_FRAMING = frozenset(b"ctCT")  # first letters of Content-Length, Transfer-Encoding, Connection
+
+Headers = list[tuple[str, str]]
+
+
+class Unreachable(Exception):
+    """No connection, or it ended before a whole answer."""
+
+
+class BadAnswer(Exception):
+    """The replica answered something that is not HTTP/1.x."""
+
+
+class Answer:
+    """A replica's answer: its status, headers (as sent, bytes) and body."""
+
+    __slots__ = ("body", "raw_headers", "status")
+
+    def __init__(self, status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status = status
+        self.raw_headers = raw_headers
+        self.body = body
+
+    def passed_on(self) -> Headers:
+        """The headers the gateway passes back to its client: ``x-ms-*`` (the scoring
+        host's request ids and run() figures) and the first ``Content-Type``, decoded as
+        aiohttp decodes them (bytes that are not UTF-8 survive a round trip)."""
+        out: Headers = []
+        typed = False
+        for k, v in self.raw_headers:
+            low = k[:12].lower()
+            if low[:5] == b"x-ms-" or (low == b"content-type" and len(k) == 12 and not typed):
+                typed = typed or low == b"content-type"
+                out.append(
+                    (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+                )
+        return out
+
+
+class _Connection(asyncio.Protocol):
+    """One connection to a replica; :meth:`exchange` sends a request and awaits its answer."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.waiter: asyncio.Future[Answer] | None = None
+        self.closed = False
+        self.keep = True
+        # the answer being read
+        self._status = 0
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_end = -1
+        self._length = -1  # -1: until close; -2: chunked
+        self._chunks = bytearray()
+        self._pos = 0
+
+    # ----------------------------------------------------------------- protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None:  # nothing asked: not HTTP as we know it
+            self.close()
+            return
+        self.buf += data
+        self._parse()
+
+    def eof_received(self) -> bool:
+        return False  # close our side too: connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        if self._head_end >= 0 and self._length == -1:  # an answer delimited by the close
+            self._finish(bytes(self.buf[self._head_end :]))
+            return
+        waiter.set_exception(Unreachable("the replica closed the connection before answering"))
+
+    # ----------------------------------------------------------------- exchange
+    def exchange(self, data: Iterable[bytes]) -> asyncio.Future[Answer]:
+        assert self.transport is not None and self.waiter is None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self._head_end = -1
+        self._pos = 0
+        self.transport.writelines(data)
+        return self.waiter
+
+    def close(self) -> None:
+        self.closed = True
+        self.keep = False
+        if self.transport is not None:
+            self.transport.close()
+
+    # ----------------------------------------------------------------- parsing
+    def _parse(self) -> None:
+        try:
+            if self._head_end < 0 and not self._head():
+                return
+            self._body()
+        except BadAnswer as exc:
+            self.keep = False
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_exception(exc)
+
+    def _head(self) -> bool:
+        buf = self.buf
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEAD:
+                    raise BadAnswer("answer head too large")
+                return False
+            lines = bytes(buf[:end]).split(b"\r\n")
+            parts = lines[0].split(b" ", 2)
+            if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+                raise BadAnswer(f"not an HTTP answer: {lines[0][:60]!r}")
+            status = int(parts[1])
+            if 100 <= status < 200:  # 100 Continue and the like: the answer follows
+                del buf[: end + 4]
+                continue
+            break
+        headers: list[tuple[bytes, bytes]] = []
+        length = -1
+        close = parts[0] == b"HTTP/1.0"
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep:
+                raise BadAnswer("malformed answer header")
+            value = value.strip()
+            if name[0] in _FRAMING:  # (c, t, C, T: only those need a look now)
+                lname = name.lower()
+                if lname == b"content-length":
+                    if not value.isdigit():
+                        raise BadAnswer("bad Content-Length")
+                    length = int(value)
+                elif lname == b"transfer-encoding":
+                    if value.lower() == b"chunked":
+                        length = -2
+                elif lname == b"connection":
+                    low = value.lower()
+                    close = low == b"close" or (close and low != b"keep-alive")
+            headers.append((name, value))
+        if status in _NO_BODY:
+            length = 0
+        self._status = status
+        self._headers = headers
+        self._head_end = end + 4
+        self._length = length
+        self._pos = end + 4
+        self._chunks = bytearray()
+        self.keep = not close and length != -1
+        return True
+
+    def _body(self) -> None:
+        buf, start, length = self.buf, self._head_end, self._length
+        if length >= 0:
+            if len(buf) < start + length:
+                return
+            body = bytes(buf[start : start + length])
+            del buf[: start + length]
+            self._finish(body)
+        elif length == -2:
+            self._chunked()
+        # length == -1: until the replica closes (connection_lost finishes it)
+
+    def _chunked(self) -> None:
+        buf, pos = self.buf, self._pos
+        while True:
+            end = buf.find(b"\r\n", pos)
+            if end < 0:
+                return
+            try:
+                size = int(bytes(buf[pos:end]).split(b";")[0].strip(), 16)
+            except ValueError:
+                raise BadAnswer("bad chunk size") from None
+            if size == 0:
+                trailer = end + 2
+                nxt = buf.find(b"\r\n", trailer)
+                while nxt > trailer:  # trailers: skipped
+                    trailer = nxt + 2
+                    nxt = buf.find(b"\r\n", trailer)
+                if nxt < 0:
+                    self._pos = pos
+                    return
+                del buf[: nxt + 2]
+                self._finish(bytes(self._chunks))
+                return
+            if len(buf) < end + 2 + size + 2:
+                self._pos = pos
+                return
+            self._chunks += buf[end + 2 : end + 2 + size]
+            pos = end + 2 + size + 2
+            self._pos = pos
+
+    def _finish(self, body: bytes) -> None:
+        waiter, self.waiter = self.waiter, None
+        self._head_end = -1
+        if waiter is not None and not waiter.done():
+            waiter.set_result(Answer(self._status, self._headers, body))
+
+
+class UnixPool:
+    """Kept-alive connections to one replica's Unix socket."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.idle: list[_Connection] = []
+        self.closed = False
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        timeout_s: float,
+    ) -> Answer:
+        """Send one request and return its answer; TimeoutError past ``timeout_s`` (from
+        before connecting). A timeout or a cancellation closes the connection."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = loop.call_later(timeout_s, expire)
+        try:
+            return await self._request(method, target, headers, body)
+        except asyncio.CancelledError:
+            if expired and task.uncancel() == 0:
+                raise TimeoutError from None
+            raise
+        finally:
+            timer.cancel()
+
+    async def _request(
+        self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> Answer:
+        head = [f"{method} {target} HTTP/1.1\r\nHost: replica\r\nContent-Length: {len(body)}\r\n"]
+        for name, value in headers:
+            if "\r" not in value and "\n" not in value:
+                head.append(f"{name}: {value}\r\n")
+        head.append("\r\n")
+        data = ("".join(head).encode("utf-8", "surrogateescape"), body)
+        conn = self._idle()
+        if conn is None:
+            conn = await self._connect()
+        try:
+            answer = await conn.exchange(data)
+        except BaseException:
+            conn.close()  # its answer, if one still comes, must not reach another request
+            raise
+        if conn.keep and not conn.closed and not self.closed:
+            self.idle.append(conn)
+        else:
+            conn.close()
+        return answer
+
+    def _idle(self) -> _Connection | None:
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        return None
+
+    async def _connect(self) -> _Connection:
+        if self.closed:
+            raise Unreachable("the replica was removed")
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await loop.create_unix_connection(_Connection, self.path)
+        except OSError as exc:
+            raise Unreachable(f"cannot connect to the replica: {exc.strerror or exc}") from exc
+        return conn
+
+    def close(self) -> None:
+        self.closed = True
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            conn.close()
