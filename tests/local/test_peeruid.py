@@ -9,9 +9,21 @@ import socket
 import statistics
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import aiohttp
 import pytest
+from modeldeck.services.api.domain import RequestSettings
+from modeldeck.services.drivers.base import EndpointAuth, EndpointRoute
+from modeldeck.services.local.dataplane.gateway import Gateway
 from modeldeck.services.local.dataplane.peeruid import peer_uid
+from modeldeck.services.local.dataplane.supervisor import Supervisor
+
+from tests.support import dataplane as dp
+
+supervisor = dp.supervisor
+gateway = dp.gateway
+http = dp.http
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/proc/net/tcp") or os.geteuid() != 0,
@@ -150,3 +162,30 @@ def test_the_cost_does_not_grow_with_the_hosts_sockets(listener4: socket.socket)
         client.close()
         server.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_keyless_requests_on_one_kept_alive_connection_follow_the_endpoints_owner(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
+) -> None:
+    """The uid behind a connection is asked once and kept with it; each request is still
+    judged against the endpoint's owner as it is then: the owner's keyless requests pass
+    on one kept-alive connection, and once the endpoint is another user's they do not."""
+    replica = await dp.start_replica(supervisor, tmp_path, dp.versioned(tmp_path, "blue"))
+    gateway.set_backends("ep", "blue", [replica.address], RequestSettings())
+
+    def owned_by(uid: int) -> EndpointRoute:
+        auth = EndpointAuth("key", dp.PRIMARY, dp.SECONDARY, dp.SECRET, owner_uid=uid)
+        return EndpointRoute("ep", auth, {"blue": 100})
+
+    async def keyless() -> int:
+        async with http.post(gateway.scoring_uri("ep"), data=b"{}") as resp:
+            await resp.read()
+            return resp.status
+
+    gateway.set_endpoint(owned_by(os.getuid()))
+    assert [await keyless() for _ in range(3)] == [200, 200, 200]
+    gateway.set_endpoint(owned_by(65534))
+    assert [await keyless() for _ in range(2)] == [401, 401]
+    gateway.set_endpoint(owned_by(os.getuid()))
+    assert await keyless() == 200
+    assert gateway.connections.open_connections == 1  # all on one kept-alive connection

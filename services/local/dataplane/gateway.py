@@ -95,6 +95,7 @@ import logging
 import socket
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -154,6 +155,8 @@ class Gateway:
         self._closing: set[asyncio.Future[Any]] = set()
         self._rejected: dict[tuple[str, int], int] = {}
         self._metric_providers: list[Callable[[], Iterable[str]]] = []
+        #: the uid behind each open connection that asked for keyless access (_owners_own)
+        self._peer_uids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         #: GET /metrics needs ``Bearer <this>``; None: the route answers 404 (off)
         self.metrics_token = metrics_token
         #: header/idle/body timeouts and connection bounds of the listener (connguard.py)
@@ -378,16 +381,22 @@ class Gateway:
         label = name if ep is not None else UNKNOWN_ENDPOINT
         return name, rid, self._refused(label, answer, count=count)
 
-    @staticmethod
-    def _owners_own(request: web.Request, ep: RoutedEndpoint) -> bool:
+    def _owners_own(self, request: web.Request, ep: RoutedEndpoint) -> bool:
         """A request with no ``Authorization`` header to an az ml ``--local`` endpoint, on a
-        connection from a socket of the endpoint owner's uid (:mod:`.peeruid`)."""
+        connection from a socket of the endpoint owner's uid (:mod:`.peeruid`). The uid is
+        asked of the kernel once per connection (a socket's owner does not change); a
+        failed lookup is not remembered."""
         if ep.owner_uid is None or "Authorization" in request.headers:
             return False
         transport = request.transport
         if transport is None:
             return False
-        uid = peer_uid(transport.get_extra_info("peername"), transport.get_extra_info("sockname"))
+        uid = self._peer_uids.get(transport)
+        if uid is None:
+            peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+            uid = peer_uid(peer, local)
+            if uid is not None:
+                self._peer_uids[transport] = uid
         return uid is not None and uid == ep.owner_uid
 
     async def _health(self, _request: web.Request) -> web.Response:
