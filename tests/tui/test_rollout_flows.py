@@ -254,6 +254,9 @@ async def test_pause_resume_and_abort_from_keys_and_a_manual_apply_on_traffic_pa
             ws, name, lambda r: r.state is RolloutState.PAUSED, what="paused by the manual change"
         )
         await _wait_for(h, pilot, toasts, lambda: toasts.titled("rollout paused"), 10)
+        await h.eventually(
+            lambda: "paused, step 1/3 (10%): it holds" in str(notice.render()), pilot
+        )
     assert (await ws.get_endpoint(name)).traffic == {CONTROL: 80, TREATMENT: 20}
     assert paused.message, paused
 
@@ -285,3 +288,39 @@ async def test_a_failed_rollout_is_an_error_toast_with_its_numbers_on_any_screen
     assert (
         f"({done.last_check.treatment_errors} of {done.last_check.treatment_requests})" in message
     )
+
+
+async def test_promote_from_keys_while_its_figures_come_in(  # type: ignore[no-untyped-def]
+    workspace, h, tmp_path
+) -> None:
+    """Under load a running rollout's record takes a new revision as its figures come in:
+    the promotion, confirmed seconds after the view was drawn, is still sent (it was refused
+    as 'changed since you read it' when sent with the drawn revision)."""
+    ws, name = workspace, "ro-promote"
+    endpoint, keys = await flaky_pair(ws, name, tmp_path / "never-made")
+    spec = RolloutSpec(name, TREATMENT, steps=(10, 50, 100), interval_s=3600.0, min_requests=5)
+    app = ModeldeckApp(ws, poll_scale=0.25)
+    async with (
+        Load(endpoint.scoring_uri, keys.primaryKey, rate=RATE) as load,
+        app.run_test(size=SIZE) as pilot,
+    ):
+        await load.wait_for(10)
+        await ws.start_rollout(spec)
+        await pilot.press("colon", *f"rollout {name}", "enter")
+        await h.eventually(
+            lambda: isinstance(app.screen, RolloutScreen) and app.screen.loaded, pilot
+        )
+        screen = app.screen
+        await h.eventually(lambda: screen.rollout.last_check is not None, pilot)
+        drawn = screen.rollout
+        await pilot.press("P")
+        await h.eventually(lambda: isinstance(app.screen, ConfirmScreen), pilot)
+        await rollout_until(  # the operator reads the dialog; the figures come in
+            ws, name, lambda r: r.revision != drawn.revision, what="a new revision"
+        )
+        await pilot.press("y")
+        await h.eventually(
+            lambda: screen.rollout.state is RolloutState.SUCCEEDED, pilot, timeout=15
+        )
+        assert "state Succeeded   promoted (100%)" in screen_text(app)
+    assert (await ws.get_endpoint(name)).traffic == {CONTROL: 0, TREATMENT: 100}

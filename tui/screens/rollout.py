@@ -26,6 +26,7 @@ from textual.widgets import Static
 
 from ...services.api import rollouts
 from ...services.api.domain import Deployment, Endpoint
+from ...services.api.errors import Conflict
 from ...services.api.rollouts import Rollout, RolloutCheck, RolloutState
 from .. import glyphs
 from ..css import css_path
@@ -318,10 +319,9 @@ class RolloutScreen(ModeldeckScreen):
         rollout = self.rollout
         if rollout is None or not self.mdapp.allow_mutation(f"{action} the rollout"):
             return
-        name, revision = self.endpoint_name, rollout.revision or None
         self.mdapp.run_call(
-            f"{action} rollout of {rollout.treatment} on {name}",
-            lambda: self.workspace.control_rollout(name, action, if_revision=revision),
+            f"{action} rollout of {rollout.treatment} on {self.endpoint_name}",
+            lambda: control_as_seen(self.workspace, rollout, action),
             self._took,
         )
 
@@ -360,31 +360,63 @@ class RolloutScreen(ModeldeckScreen):
         )
 
 
+async def control_as_seen(workspace: Any, seen: Rollout, action: str) -> Rollout:
+    """``action`` on the rollout the operator saw, as long as it is still at the state and
+    step they saw: read again and sent with that revision. A running rollout's record takes
+    a new revision as its check's figures come in (about once a second), so the revision of
+    the last draw, or of before a confirmation, would be refused though nothing that matters
+    changed; a change of rollout, state or step is refused here, saying what it is now."""
+    endpoint, attempts = seen.spec.endpoint, 3
+    while True:
+        now = await workspace.get_rollout(endpoint)
+        if now is None or (now.id, now.state, now.step) != (seen.id, seen.state, seen.step):
+            where = "gone" if now is None else f"{now.state.value}, {now.phase}"
+            raise Conflict(
+                f"the rollout of {seen.treatment} on {endpoint} changed since it was shown "
+                f"({seen.state.value}, {seen.phase}; now {where}): nothing was sent",
+                fix=f"look at it again, then {action} it if you still want to",
+            )
+        try:
+            return await workspace.control_rollout(endpoint, action, if_revision=now.revision)
+        except Conflict:  # its figures were saved in between: read again
+            attempts -= 1
+            if not attempts:
+                raise
+
+
 # -- the Traffic screen's part: a manual change pauses a running rollout --------------------
 async def rollout_now(workspace: Any, endpoint: str) -> Rollout | None:
-    """The endpoint's rollout while it runs, else None (none, ended, or a back end without
-    rollouts: the Traffic screen reads it beside the endpoint and must not fail for it)."""
+    """The endpoint's rollout while in progress (Running or Paused), else None (none, ended,
+    or a back end without rollouts: the Traffic screen reads it beside the endpoint and must
+    not fail for it)."""
     try:
         rollout = await workspace.get_rollout(endpoint)
     except asyncio.CancelledError:
         raise
     except Exception:
         return None
-    return rollout if rollout is not None and rollout.state is RolloutState.RUNNING else None
+    return rollout if rollout is not None and rollout.state.active else None
 
 
 def running_notice(rollout: Rollout | None) -> Text:
-    """Above the sliders: ``rollout of green running, step 2/5 (10%): applying pauses it``."""
+    """Above the sliders: ``rollout of green running, step 2/5 (10%): applying pauses it``;
+    a paused one says it holds (the operator's change may be what paused it)."""
     if rollout is None:
         return Text()
-    text = Text(f"rollout of {rollout.treatment} running, {rollout.phase}", style="bold yellow")
-    text.append(": applying pauses it (R: the rollout)", style="yellow")
+    state = rollout.state.value.lower()
+    text = Text(f"rollout of {rollout.treatment} {state}, {rollout.phase}", style="bold yellow")
+    if rollout.state is RolloutState.RUNNING:
+        text.append(": applying pauses it (R: the rollout)", style="yellow")
+    else:
+        text.append(": it holds until resumed or aborted (R: the rollout)", style="yellow")
     return text
 
 
-def pausing_dialog(rollout: Rollout, endpoint: str) -> ConfirmScreen:
-    """Asked before a manual traffic change while a rollout runs: the operator wins, and the
-    rollout pauses where it is (the control plane sees the change)."""
+def pausing_dialog(rollout: Rollout | None, endpoint: str) -> ConfirmScreen | None:
+    """Asked before a manual traffic change while a rollout runs (None: none runs): the
+    operator wins, and the rollout pauses where it is (the control plane sees the change)."""
+    if rollout is None or rollout.state is not RolloutState.RUNNING:
+        return None
     return ConfirmScreen(
         "Apply, and pause the rollout?",
         f"A rollout of {rollout.treatment} is running on {endpoint} ({rollout.phase}). "

@@ -82,7 +82,7 @@ class TrafficScreen(ModeldeckScreen):
         self.deployments: list[Deployment] = []
         #: deployment -> its health (``services.api.health``), as last read
         self.healths: dict[str, health.DeploymentHealth] = {}
-        self.rollout: Rollout | None = None  # running on this endpoint (applying pauses it)
+        self.rollout: Rollout | None = None  # in progress here (applying pauses a running one)
         self.deployment_names: list[str] = []
         self.live: dict[str, int] = {}
         self.staged: dict[str, int] = {}
@@ -452,11 +452,11 @@ class TrafficScreen(ModeldeckScreen):
 
     def _apply_now(self, patch: EndpointPatch) -> None:
         """Apply; while a rollout runs, once the operator read that applying pauses it."""
-        if self.rollout is None:
-            self._start_apply(patch)
-            return
         dialog = pausing_dialog(self.rollout, self.endpoint_name)
-        self.on_answer(dialog, lambda _: self._start_apply(patch))
+        if dialog is None:
+            self._start_apply(patch)
+        else:
+            self.on_answer(dialog, lambda _: self._start_apply(patch))
 
     def _start_apply(self, patch: EndpointPatch) -> None:
         name = self.endpoint_name
