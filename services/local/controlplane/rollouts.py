@@ -109,7 +109,7 @@ class EngineTarget(WorkspaceTarget):
         actor = ACTOR.set(self.actor + (f", {operator}" if operator else ""))
         action = ACTION.set("rollout")
         try:
-            log.info("%s: %s", self.actor, why)
+            log.info("%s on %s", why, endpoint)  # why: "rollout ID: step 2/5, green 10%"
             # shielded: a daemon stop lets the write it began finish (driver and record)
             await asyncio.shield(
                 self.engine.update_endpoint(
