@@ -52,6 +52,10 @@ async def test_endpoint_and_deployment_as_az_prints_them(cli: AzCli, seeded: Any
         assert code == 0 and out.strip(), (query, err)
     listed = await _json(cli, "online-endpoint", "list")
     assert [e["id"] for e in listed] == [res["id"]]
+    # modeldeck's own key beside az's (issue 14): the rollout, or why the back end cannot
+    # tell; the show never fails for it
+    assert ep["modeldeck"].get("rollout") is None or ep["modeldeck"]["rollout"]["endpoint"]
+    assert set(ep["modeldeck"]) <= {"rollout", "rollout_error"}
 
     dep = await _json(cli, "online-deployment", "show", "-e", "my-endpoint", "-n", "blue")
     assert az.deployment_problems(dep) == [], dep
