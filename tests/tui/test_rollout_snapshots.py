@@ -116,3 +116,35 @@ async def test_read_only_shows_the_rollout_and_offers_no_action() -> None:
         await pilot.pause()
         assert app.screen is screen  # no dialog, no form
         assert screen.rollout.state is RolloutState.RUNNING
+
+
+async def test_r_opens_it_from_detail_and_traffic_and_help_and_palette_list_it() -> None:
+    from modeldeck.tui.commands import ModeldeckCommands
+    from modeldeck.tui.screens.endpoint_detail import EndpointDetailScreen
+    from modeldeck.tui.screens.rollout import RolloutScreen
+    from modeldeck.tui.screens.traffic import TrafficScreen
+
+    rollout, endpoint, _ = _data(_rollout(RolloutState.RUNNING, 25, PASSED_CHECK))
+    app = app_for()
+    async with app.run_test(size=SMALL) as pilot:
+        for screen in (EndpointDetailScreen(endpoint.name), TrafficScreen(endpoint.name)):
+            await app.push_screen(screen)
+            await pilot.press("R")
+            await pilot.pause()
+            assert isinstance(app.screen, RolloutScreen), screen
+            assert app.screen.endpoint_name == endpoint.name
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is screen
+            await pilot.press("escape")
+            await pilot.pause()
+        await _open(app, rollout)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        shown = screen_text(app)
+        for line in ("P            Promote", "a            Abort", ":rollout [EP]"):
+            assert line in shown, shown
+        await pilot.press("escape")
+        titles = [t for t, *_ in ModeldeckCommands(app.screen)._commands()]
+        for title in ("Rollout: Start", "Rollout: Pause", "Endpoints: Rollout"):
+            assert title in titles, titles
