@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import pytest
-from modeldeck.services.api.domain import EndpointSpec, ModelSpec
+from modeldeck.services.api.domain import EndpointPatch, EndpointSpec, ModelSpec
 from modeldeck.services.api.errors import Conflict
 from modeldeck.services.api.rollouts import RolloutSpec, RolloutState
 from modeldeck.services.drivers.base import RecordsRollouts
@@ -24,7 +24,16 @@ from tests.support.fake_apiserver import write_kubeconfig
 from tests.support.rollouts import rollout_until
 
 from .conftest import NS
-from .test_adopt import EXAMPLES, attach, deployment, opened, start_operator, stop_operator, wait
+from .test_adopt import (
+    EXAMPLES,
+    attach,
+    deployment,
+    eventually,
+    opened,
+    start_operator,
+    stop_operator,
+    wait,
+)
 
 
 def _on_route(fake: Any, name: str = "ep") -> dict | None:
@@ -245,7 +254,29 @@ async def test_the_weights_follow_the_steps_and_another_operator_sees_the_rollou
         for ws in (a, b):
             seen_by = await rollout_until(ws, "shared", lambda r: r.state.active, 30, "the winner")
             assert (seen_by.id, seen_by.driven_by) == (winner.id, winner.driven_by)
-        driver_ws = a if winner.driven_by == a_is else b
+        driver_ws, other_ws = (a, b) if winner.driven_by == a_is else (b, a)
+
+        # the other operator moves the traffic by hand (once its records have the step): the
+        # driving control plane pauses the rollout, never writes over it, and both see that
+        async def has_step() -> bool:
+            return (await other_ws.get_endpoint("shared")).traffic.get("blue") == 50
+
+        assert await eventually(has_step), (await other_ws.get_endpoint("shared")).traffic
+        await wait(
+            await other_ws.update_endpoint(
+                "shared", EndpointPatch(traffic={"blue": 30, "green": 70})
+            )
+        )
+        for ws in (driver_ws, other_ws):
+            paused = await rollout_until(
+                ws, "shared", lambda r: r.state is RolloutState.PAUSED, 30, "paused"
+            )
+            assert "changed by hand" in paused.message, paused.message
+            assert "blue=30 green=70" in paused.message, paused.message
+        assert _route_weights(fake, "shared") == {"blue": 30, "green": 70}
+        # only its driver acts on it
+        with pytest.raises(Conflict):
+            await other_ws.control_rollout("shared", "abort")
         aborted = await driver_ws.control_rollout("shared", "abort")
         assert aborted.state is RolloutState.ABORTED
     finally:
