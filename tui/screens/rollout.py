@@ -237,7 +237,7 @@ class RolloutScreen(ModeldeckScreen):
         rollout, endpoint = self.rollout, self.endpoint
         g = glyphs.current()
         traffic = endpoint.traffic if endpoint is not None else {}
-        label = Text("traffic now ", style="bold")
+        label = Text.assemble(("traffic now ", "bold"))
         live = "  ".join(f"{k} {v}%" for k, v in sorted(traffic.items()) if v) or g.dash
         label.append(live)
         mirror = endpoint.mirror_traffic if endpoint is not None else {}
@@ -261,10 +261,10 @@ class RolloutScreen(ModeldeckScreen):
             )
         else:
             parts["#rollout-summary"] = summary_text(rollout)
-            parts["#rollout-ladder"] = Text("steps ", style="bold") + ladder(rollout)
+            parts["#rollout-ladder"] = Text.assemble(("steps ", "bold"), ladder(rollout))
             if rollout.message:
                 failed = rollout.state is RolloutState.FAILED
-                why = Text("why ", style="bold")
+                why = Text.assemble(("why ", "bold"))
                 why.append(rollout.message, style=alarm() if failed else "yellow")
                 parts["#rollout-message"] = why
             parts["#rollout-check"] = check_text(rollout)
@@ -404,7 +404,9 @@ def running_notice(rollout: Rollout | None) -> Text:
     if rollout is None:
         return Text()
     state = rollout.state.value.lower()
-    text = Text(f"rollout of {rollout.treatment} {state}, {rollout.phase}", style="bold yellow")
+    text = Text.assemble(
+        (f"rollout of {rollout.treatment} {state}, {rollout.phase}", "bold yellow")
+    )
     if rollout.state is RolloutState.RUNNING:
         text.append(": applying pauses it (R: the rollout)", style="yellow")
     else:
