@@ -103,10 +103,10 @@ async def update(args: argparse.Namespace, ws: Workspace) -> Any:
     args.name = update_names(args.file, "endpoint", args.set, {"name": ("-n/--name", args.name)})[
         "name"
     ]
-    from ..services.specs.rollout import read_rollout
+    from ..services.specs.rollout import declared_rollout
 
     # the file's (or --set's) modeldeck.rollout: checked before anything is sent
-    declared = read_rollout(args.file, args.set, name=args.name)
+    declared = declared_rollout(args.file, args.set, name=args.name)
     try:
         handle = await apply.update_endpoint_from(
             ws,

@@ -25,7 +25,7 @@ from ..api.errors import InvalidInput
 from ..api.rollouts import RolloutSpec
 from .document import Doc, at, doc_from_data, from_flag, invalid_at, read_yaml
 from .schema import Key, Shape, read_mapping, renamed
-from .setargs import Override, apply_overrides
+from .setargs import Override, apply_overrides, set_paths
 
 #: the keys of ``modeldeck:`` (room for more of modeldeck's own, later)
 MODELDECK = Shape("modeldeck", (Key("rollout"),))
@@ -122,6 +122,19 @@ def read_rollout(
             message=f"{doc.source}: the rollout needs its endpoint's name",
         )
     return rollout_from_doc(doc, str(endpoint))
+
+
+def declared_rollout(
+    path: str | Path | None, overrides: Iterable[Override], *, name: str
+) -> RolloutSpec | None:
+    """What ``online-endpoint update`` declares: the file's block with the ``--set`` items
+    applied; without a file, only the items under ``modeldeck.`` (the others edit the
+    endpoint as it is, which this does not read)."""
+    if path is None:
+        overrides = [o for o in overrides if set_paths([o])[0].split(".")[0] == "modeldeck"]
+        if not overrides:
+            return None
+    return read_rollout(path, overrides, name=name)
 
 
 def load_rollout(

@@ -315,6 +315,10 @@ def test_declared_in_the_yaml_then_paused_resumed_and_aborted(cli: Cli, work: Pa
     second = cli("online-endpoint rollout -n my-endpoint --to green", ok=False)
     assert second.code == 4 and "already has a rollout of green" in second.err, second
 
+    # an update's other edits are not read as a rollout (no file: only modeldeck.* are)
+    untagged = cli("online-endpoint update -n my-endpoint --remove tags.team").json()
+    assert "team" not in untagged["tags"]
+
     paused = cli("online-endpoint rollout -n my-endpoint --pause").json()
     assert paused["state"] == "Paused" and paused["traffic"] == {"blue": 95, "green": 5}
     assert cli("online-endpoint rollout -n my-endpoint --resume").json()["state"] == "Running"
