@@ -163,6 +163,9 @@ class TrafficCell:
         return traffic_bar(dict(self.traffic), self.bar).plain
 
 
+_REGEX_SYNTAX = set(".^$*+?{}[]\\|()")
+
+
 class RowFilter:
     """k9s ``/`` filter: a case-insensitive regex; a leading ``!`` inverts it.
 
@@ -179,6 +182,9 @@ class RowFilter:
         except re.error:
             self.valid = False
             self.regex = re.compile(re.escape(body), re.IGNORECASE)
+        #: the pattern as plain lower-case text when it is one (ASCII, no regex syntax): a
+        #: substring test finds what the regex finds, some times faster (10,000 rows a key)
+        self.needle = body.lower() if body.isascii() and not _REGEX_SYNTAX & set(body) else None
 
     def __bool__(self) -> bool:
         return self.regex is not None
@@ -187,6 +193,15 @@ class RowFilter:
         if self.regex is None:
             return True
         found = self.regex.search(text) is not None
+        return found != self.invert
+
+    def matches_lower(self, lowered: str) -> bool:
+        """``matches`` of a text already lower-cased (a table lowers its rows' once): the
+        regex ignores case, so it finds the same in either."""
+        if self.regex is None:
+            return True
+        needle = self.needle
+        found = needle in lowered if needle is not None else self.regex.search(lowered) is not None
         return found != self.invert
 
 

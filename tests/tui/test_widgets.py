@@ -323,6 +323,70 @@ async def test_table_of_thousands_filters_scrolls_and_selects() -> None:
         assert any(line.startswith(" green-999 ") for line in _table_lines(table))
 
 
+async def test_deployments_filter_over_ten_thousand_rows_finds_the_right_rows() -> None:
+    """``/`` typed key by key over 10,000 deployments: after each key, the rows shown are
+    those whose cells the case-insensitive regex finds (plain text, a regex, ``!``), and
+    the status line counts them; the table is drawn with the rows found."""
+    import re
+
+    from modeldeck.services.api.domain import (
+        CodeConfiguration,
+        Deployment,
+        DeploymentSpec,
+        ProvisioningState,
+    )
+    from modeldeck.services.local.client import LocalWorkspace
+    from modeldeck.tui.app import ModeldeckApp
+    from modeldeck.tui.screens.deployments import DeploymentsScreen, deployment_cells
+
+    deployments = [
+        Deployment(
+            DeploymentSpec(
+                f"{c}-{i}", f"ep-{i // 6}", "azureml:m:1", CodeConfiguration("/c", "score.py")
+            ),
+            ProvisioningState.SUCCEEDED,
+            1,
+            1,
+            100 if c == "Blue" else 0,
+        )
+        for i in range(5000)
+        for c in ("Blue", "green")
+    ]
+    app = ModeldeckApp(
+        LocalWorkspace("local", autostart=False), autoload=False, initial_view="deployments"
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DeploymentsScreen)
+        screen.show_data(deployments)
+        await pilot.pause()
+        texts = {
+            f"{d.endpoint_name}/{d.name}": " ".join(
+                c.plain if hasattr(c, "plain") else str(c) for c in deployment_cells(d)
+            )
+            for d in deployments
+        }
+
+        def expected(pattern: str) -> set[str]:
+            invert, body = pattern.startswith("!"), pattern.lstrip("!")
+            regex = re.compile(body, re.IGNORECASE)
+            return {k for k, t in texts.items() if (regex.search(t) is not None) != invert}
+
+        for pattern in ("blue-1", "EP-99 b", r"green-4[0-9]99\b", "!blue"):
+            await pilot.press("slash", *pattern)
+            await pilot.pause()
+            table = screen.table
+            assert set(table.shown_keys) == expected(pattern), pattern
+            status = str(screen.query_one("#status-line").render())
+            assert f"/{pattern}: {len(expected(pattern))} of 10000" in status
+            drawn = [table.render_line(y).text.split() for y in range(1, table.size.height)]
+            names = {k.split("/")[1] for k in expected(pattern)}
+            assert all(row[1] in names for row in drawn if row), (pattern, drawn)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert screen.table.row_count == 10000
+
+
 async def test_table_click_moves_the_cursor_and_a_second_click_opens_the_row() -> None:
     table = ResourceTable([("name", "NAME"), ("state", "STATE")])
     selected: list[str | None] = []
@@ -364,6 +428,12 @@ def test_bars_and_filters() -> None:
     assert colour_for("blue") == colour_for("blue")
     assert RowFilter("!x").matches("abc") and not RowFilter("!a").matches("ABC")
     assert isinstance(bar, Text)
+    # a table's rows, lower-cased once, are found as the regex finds them in the cells
+    texts = ["ep-1 Blue-10 Ready", "ep-2 green-1 Failed", "a.b (x) 1+1", "Ünï ÇODE"]
+    for pattern in ("Blue-1", "!blue", "READY", "a.b", "(x)", "1+1", "e-1\\b", "ünï", "!"):
+        f = RowFilter(pattern)
+        assert [f.matches_lower(t.lower()) for t in texts] == [f.matches(t) for t in texts]
+    assert RowFilter("Blue-1").needle == "blue-1" and RowFilter("a.b").needle is None
 
 
 async def test_logs_screen_filters_and_saves_what_it_shows(tmp_path: Path) -> None:

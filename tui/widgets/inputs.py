@@ -5,12 +5,19 @@ Textual 8.2.8 (the newest release) runs an ``Input`` binding (``left``, ``home``
 is inserted by the input itself as it arrives: two keys read in one burst (``Left`` then
 ``8`` over SSH, on "5") come out as "58", not "85". Here the input runs the action bound
 to a key as that key arrives, as a terminal's line editor does.
+
+Nor does a key typed lay the whole screen out again: Input's scrollable width is its
+text's, and Textual lays the screen out when it changes, at every key (the ``/`` filter
+over 10,000 deployments, bench/tui_table.py); the width is set without (scrolling.py).
 """
 
 from __future__ import annotations
 
 from textual import events
+from textual.geometry import Size
 from textual.widgets import Input
+
+from .scrolling import set_virtual_size
 
 
 class OrderedInput(Input):
@@ -22,3 +29,7 @@ class OrderedInput(Input):
             await self.run_action(bound[0].action)
             return
         await super()._on_key(event)
+
+    def _watch_value(self, value: str) -> None:
+        set_virtual_size(self, Size(self.content_width, 1))  # then Input's is no change
+        super()._watch_value(value)

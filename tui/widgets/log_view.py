@@ -22,10 +22,10 @@ from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widget import Widget
 
 from ...services.api.domain import LogLine
 from ..format import RowFilter, colour_for
+from .scrolling import set_virtual_size
 
 MAX_ROWS_PER_LINE = 60
 #: rendered rows kept (a few screens: scrolling back and forth, a redraw while paused). A
@@ -207,23 +207,9 @@ class LogView(ScrollView, can_focus=True):
         return None
 
     def _update_size(self) -> None:
-        """The scrollable size, for the rows held. A new size alone is no new layout of the
-        screen (Textual's ``virtual_size`` asks one, which the whole screen is drawn again
-        for: at each batch while lines stream, measured in bench/tui_keypress.py): only a
-        scrollbar that comes or goes changes this widget's gutter, hence the layout."""
         extra = 30 if self.timestamps else 16
         width = 0 if self.wrap else self._max_width + extra
-        size = Size(width, len(self._rows))
-        if size == self.virtual_size:
-            return
-        if not self.is_mounted or not self.container_size:
-            self.virtual_size = size
-            return
-        shown = (self.show_horizontal_scrollbar, self.show_vertical_scrollbar)
-        self.set_reactive(Widget.virtual_size, size)
-        self._scroll_update(size)  # what Textual's ScrollView does on a resize
-        if (self.show_horizontal_scrollbar, self.show_vertical_scrollbar) != shown:
-            self.refresh(layout=True)
+        set_virtual_size(self, Size(width, len(self._rows)))  # no layout of the screen
 
     def on_resize(self) -> None:
         if self.wrap:

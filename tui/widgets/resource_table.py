@@ -27,6 +27,7 @@ from textual.strip import Strip
 
 from .. import glyphs
 from ..format import RowFilter
+from .scrolling import set_virtual_size
 
 Cells = tuple[Any, ...]
 PAD = 1  # blank cells either side of a column, as DataTable draws them
@@ -164,7 +165,7 @@ class ResourceTable(ScrollView, can_focus=True):
         changed_set = rows.keys() != self._all.keys()
         self._all = rows
         plains = {k: [_plain(c) for c in v] for k, v in rows.items()}
-        self._search = {k: " ".join(v) for k, v in plains.items()}
+        self._search = {k: " ".join(v).lower() for k, v in plains.items()}  # matches_lower
         self._widths = [
             max([len(label), *(len(p[i]) for p in plains.values() if i < len(p))])
             for i, (_, label) in enumerate(self._column_spec)
@@ -190,7 +191,7 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def _apply(self) -> None:
         keep = self._highlighted
-        matches, search = self.filter.matches, self._search
+        matches, search = self.filter.matches_lower, self._search
         if self.filter:
             self._shown = [k for k in self._order if matches(search[k])]
         else:
@@ -236,7 +237,7 @@ class ResourceTable(ScrollView, can_focus=True):
         if widths != self._fitted:
             self._fitted = widths
             self._strips.clear()
-        self.virtual_size = Size(total, len(self._shown) + 1)
+        set_virtual_size(self, Size(total, len(self._shown) + 1))  # no layout of the screen
 
     # -- the cursor ----------------------------------------------------------------------
     def move_cursor(self, *, row: int | None = None, animate: bool = False, **_: Any) -> None:
