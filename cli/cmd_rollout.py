@@ -210,7 +210,7 @@ def _question(r: Rollout, action: str) -> str:
             f"be aborted: all traffic goes back to {r.control} at once."
         )
     return (
-        f"{r.treatment} will get 100% of '{r.spec.endpoint}''s traffic now (rollout at "
+        f"{r.treatment} will get all the traffic of '{r.spec.endpoint}' now (the rollout is at "
         f"{r.phase}, now {now}), without the analysis of the remaining steps."
     )
 

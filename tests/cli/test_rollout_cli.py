@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -322,6 +323,20 @@ def test_declared_in_the_yaml_then_paused_resumed_and_aborted(cli: Cli, work: Pa
     paused = cli("online-endpoint rollout -n my-endpoint --pause").json()
     assert paused["state"] == "Paused" and paused["traffic"] == {"blue": 95, "green": 5}
     assert cli("online-endpoint rollout -n my-endpoint --resume").json()["state"] == "Running"
+
+    # --promote on a terminal asks, saying where the traffic goes; anything but y cancels
+    primary, replica = os.openpty()
+    try:
+        asked = cli.popen("online-endpoint rollout -n my-endpoint --promote", stdin=replica)
+        os.write(primary, b"n\n")
+        _, err = asked.communicate(timeout=60)
+    finally:
+        os.close(primary)
+        os.close(replica)
+    assert asked.returncode == 2, err
+    assert "green will get all the traffic of 'my-endpoint' now" in err, err
+    assert "Are you sure" in err and "nothing was changed" in err
+    assert cli("online-endpoint rollout -n my-endpoint --query weight -o tsv").out == "5\n"
 
     watch = cli.popen("online-endpoint rollout -n my-endpoint --watch -o json")
     try:
