@@ -109,6 +109,12 @@ ALL_SCHEMA_VERSIONS = ["2.0", "3.0", "3.1"]  # inference_schema's, for undecorat
 _log = logging.getLogger("azmlinfsrv")
 _random = Random()  # request ids need to be unique, not secret: no syscall per request
 
+
+def new_request_id() -> str:
+    """A request id as azmlinfsrv makes one (a uuid4; the gateway makes its own so too)."""
+    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
+
+
 Headers = List[Tuple[str, str]]
 
 
@@ -1466,7 +1472,7 @@ class App:
         """azmlinfsrv's request-id headers, or a 431 when one is too long."""
         request_id = _header(req.headers, "x-request-id")
         if request_id is None:
-            request_id = str(uuid.UUID(int=_random.getrandbits(128), version=4))
+            request_id = new_request_id()
         if len(request_id) > HEADER_LIMIT:
             return error_reply(431, f"x-request-id must not exceed {HEADER_LIMIT} characters"), []
         legacy = _header(req.headers, "x-ms-request-id") or ""

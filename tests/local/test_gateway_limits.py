@@ -483,3 +483,41 @@ async def test_a_new_connection_over_a_bound_is_served_when_a_busy_one_ends(
         writer.close()
         for w in busy:
             w.close()
+
+
+async def test_expect_100_continue_is_answered_only_when_the_body_is_wanted(
+    tmp_path: Path, supervisor: Supervisor
+) -> None:
+    """curl sends ``Expect: 100-continue`` with a big body and waits for the go-ahead: a
+    request refused on its headers (no key) gets its 401 without one, so its body is never
+    sent; one let in gets ``100 Continue``, then its answer. Routes and methods the gateway
+    does not serve are 404 and 405."""
+    async with _gateway(header_timeout=30, body_timeout=30) as gw:
+        await _serve_blue(gw, tmp_path, supervisor)
+        body = json.dumps({"pad": "x" * 4000}).encode()
+        for key, answers in (
+            (False, [b"HTTP/1.1 401"]),
+            (True, [b"HTTP/1.1 100", b"HTTP/1.1 200"]),
+        ):
+            reader, writer = await _open(gw)
+            head = _request(body, key=key).replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n")
+            writer.write(head[: -len(body)])  # the headers alone: the body waits for 100
+            await writer.drain()
+            first = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+            assert first.startswith(answers[0])
+            if key:
+                writer.write(body)
+                await writer.drain()
+                second = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+                assert second.startswith(answers[1])
+            writer.close()
+        async with aiohttp.ClientSession() as http:
+            for method, path, status in (
+                ("GET", "/api/v1/endpoint/ep/score", 405),
+                ("POST", "/metrics", 405),
+                ("GET", "/api/v1/endpoint/ep/nothing", 404),
+                ("GET", "/nothing", 404),
+                ("HEAD", "/", 200),
+            ):
+                async with http.request(method, gw.base_url + path) as resp:
+                    assert resp.status == status, (method, path)

@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from .backends import Backend, Instance, QueueTimeout
-from .upstream import Answer, BadAnswer, Unreachable
+from .upstream import Answer, BadAnswer, Unreachable, head_of
 
 #: the client's request ids that go on to the replica (azmlinfsrv echoes them)
 CLIENT_IDS = ("x-ms-client-request-id", "x-ms-request-id")
@@ -163,7 +163,7 @@ async def exchange(
                 method, inst.base_url + target, data=body or None, headers=headers
             ) as resp:
                 payload = await resp.read()
-                return Answer(resp.status, list(resp.raw_headers), payload)
+                return Answer(resp.status, head_of(list(resp.raw_headers)), payload)
         except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
             raise Unreachable(type(exc).__name__) from exc
         except aiohttp.ClientError as exc:

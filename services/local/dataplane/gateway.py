@@ -90,11 +90,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hmac
 import logging
 import socket
 import time
-import uuid
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -107,11 +105,12 @@ from ...api.domain import RequestSettings
 from ...api.errors import BackendError, Conflict
 from ...drivers.base import EndpointRoute
 from ...prometheus import CONTENT_TYPE
+from ...scoring.host import new_request_id
 from ..connguard import ConnectionGuard, ConnectionLimits
 from .backends import Backend, Instance, QueueTimeout, client_session, expire
 from .endpoints import RoutedEndpoint
 from .forwarding import CLIENT_IDS, busy, error_response, fetch_swagger, forward, mirror_send
-from .metrics import exposition
+from .metrics import exposition, scrape_refusal
 from .peeruid import peer_uid
 from .stats import DeploymentStats
 
@@ -150,7 +149,7 @@ class Gateway:
         self._endpoints: dict[str, RoutedEndpoint] = {}
         self._backends: dict[str, dict[str, Backend]] = {}
         self._session: aiohttp.ClientSession | None = None
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         self._mirror_tasks: set[asyncio.Task[None]] = set()
         self._closing: set[asyncio.Future[Any]] = set()
         self._rejected: dict[tuple[str, int], int] = {}
@@ -209,14 +208,19 @@ class Gateway:
     async def start(self) -> None:
         sock = self._bind()
         self.port = int(sock.getsockname()[1])
-        app = web.Application(client_max_size=self.max_body_bytes)
-        app.router.add_post("/api/v1/endpoint/{name}/score", self._score)
-        app.router.add_get("/api/v1/endpoint/{name}/swagger.json", self._swagger)
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/", self._health)
+        loop = asyncio.get_running_loop()
+        limit = self.max_body_bytes
+
+        def make_request(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> Any:
+            return web.BaseRequest(
+                message, payload, protocol, writer, task, loop, client_max_size=limit
+            )
+
+        # aiohttp's low-level server: four routes need no router, app nor middlewares
+        server = web.Server(self._dispatch, request_factory=make_request)
         self._session = client_session(aiohttp.TCPConnector(limit=0, keepalive_timeout=30.0))
-        self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=5.0
+        self._runner = web.ServerRunner(
+            server, access_log=None, handle_signals=False, shutdown_timeout=5.0
         )
         await self._runner.setup()
         await self.connections.serve_sock(self._runner, sock, backlog=1024)
@@ -347,16 +351,47 @@ class Gateway:
             self._rejected[key] = self._rejected.get(key, 0) + 1
         return answer
 
+    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        """The routes (module docstring); HEAD as GET; 404, or 405 naming the method allowed."""
+        path, method = request.path, request.method
+        allow = "GET, HEAD"
+        if path.startswith("/api/v1/endpoint/"):
+            name, _, rest = path[17:].partition("/")
+            if name and rest == "score":
+                if method == "POST":
+                    return await self._score(request, name)
+                allow = "POST"
+            elif name and rest == "swagger.json" and method in ("GET", "HEAD"):
+                return await self._swagger(request, name)
+            elif not (name and rest == "swagger.json"):
+                raise web.HTTPNotFound()
+        elif path == "/metrics" and method in ("GET", "HEAD"):
+            return await self._metrics(request)
+        elif path == "/" and method in ("GET", "HEAD"):
+            return await self._health(request)
+        elif path not in ("/", "/metrics"):
+            raise web.HTTPNotFound()
+        raise web.HTTPMethodNotAllowed(method, allow.split(", "))
+
+    @staticmethod
+    async def _continue(request: web.BaseRequest) -> None:
+        """``Expect: 100-continue``: the client may send its body (it waits for this)."""
+        expect = request.headers.get("Expect")
+        if expect is not None and request.version == aiohttp.HttpVersion11:
+            if expect.lower() != "100-continue":
+                raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0
+
     def _admit(
-        self, request: web.Request, *, count: bool
+        self, request: web.BaseRequest, name: str, *, count: bool
     ) -> tuple[str, str, RoutedEndpoint | web.Response]:
         """The endpoint's name, the request id (the client's ``x-request-id``, else a new
         one) and the endpoint the request may use, or its 404 (no such endpoint) or 401 (its
         auth refused), on the headers alone (the body is not read before this check); a
         request let through marks its connection as a key holder's. ``count``: a refusal
         goes into the metrics."""
-        name = request.match_info["name"]
-        rid = request.headers.get("x-request-id") or str(uuid.uuid4())
+        rid = request.headers.get("x-request-id") or new_request_id()
         ep = self._endpoints.get(name)
         if ep is None:
             answer = error_response(
@@ -381,7 +416,7 @@ class Gateway:
         label = name if ep is not None else UNKNOWN_ENDPOINT
         return name, rid, self._refused(label, answer, count=count)
 
-    def _owners_own(self, request: web.Request, ep: RoutedEndpoint) -> bool:
+    def _owners_own(self, request: web.BaseRequest, ep: RoutedEndpoint) -> bool:
         """A request with no ``Authorization`` header to an az ml ``--local`` endpoint, on a
         connection from a socket of the endpoint owner's uid (:mod:`.peeruid`). The uid is
         asked of the kernel once per connection (a socket's owner does not change); a
@@ -399,11 +434,11 @@ class Gateway:
                 self._peer_uids[transport] = uid
         return uid is not None and uid == ep.owner_uid
 
-    async def _health(self, _request: web.Request) -> web.Response:
+    async def _health(self, _request: web.BaseRequest) -> web.Response:
         return web.Response(text="Healthy")
 
-    async def _score(self, request: web.Request) -> web.Response:
-        name, rid, ep = self._admit(request, count=True)
+    async def _score(self, request: web.BaseRequest, name: str) -> web.Response:
+        name, rid, ep = self._admit(request, name, count=True)
         if isinstance(ep, web.Response):
             return ep
         headers = request.headers
@@ -458,6 +493,7 @@ class Gateway:
         if not pinned and ep.mirror_name is not None and deps is not None:
             mirror = ep.mirror_tick()  # (of the requests let through)
         try:
+            await self._continue(request)
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._too_large(name, rid)
@@ -467,9 +503,9 @@ class Gateway:
         assert self._session is not None
         return await forward(self._session, backend, body, headers.get("Content-Type"), rid, ids)
 
-    async def _swagger(self, request: web.Request) -> web.Response:
+    async def _swagger(self, request: web.BaseRequest, name: str) -> web.Response:
         """The endpoint's OpenAPI spec: a deployment's ``/swagger.json``, behind the same auth."""
-        name, rid, ep = self._admit(request, count=False)
+        name, rid, ep = self._admit(request, name, count=False)
         if isinstance(ep, web.Response):
             return ep
         headers = request.headers
@@ -534,33 +570,11 @@ class Gateway:
         task.add_done_callback(self._mirror_tasks.discard)
 
     # ----------------------------------------------------------------- metrics
-    async def _metrics(self, request: web.Request) -> web.Response:
-        rid = request.headers.get("x-request-id") or str(uuid.uuid4())
-        token = self.metrics_token
-        if not token:
-            return error_response(
-                404,
-                "MetricsOff",
-                "GET /metrics is off on this gateway",
-                rid,
-                fix="the local daemon serves it with a token: see metrics_token_file in "
-                "modeldeck daemon status",
-            )
-        scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
-        given = given.strip()
-        if (
-            scheme.lower() != "bearer"
-            or not given.isascii()  # bad bytes arrive escaped: they cannot be encoded
-            or not hmac.compare_digest(given.encode(), token.encode())
-        ):
-            return error_response(
-                401,
-                "Unauthorized",
-                "GET /metrics needs 'Authorization: Bearer <metrics token>'",
-                rid,
-                fix="the token is in the file named by metrics_token_file in "
-                "modeldeck daemon status",
-            )
+    async def _metrics(self, request: web.BaseRequest) -> web.Response:
+        rid = request.headers.get("x-request-id") or new_request_id()
+        refusal = scrape_refusal(request.headers.get("Authorization"), self.metrics_token, rid)
+        if refusal is not None:
+            return refusal
         ConnectionGuard.trust(request)
         return web.Response(body=self.prometheus().encode(), headers={"Content-Type": CONTENT_TYPE})
 

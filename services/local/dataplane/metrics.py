@@ -1,15 +1,20 @@
 """The gateway's metrics as Prometheus text: per deployment the requests by status
 code, errors, the latency histogram and recent percentiles, requests in flight, ready
 replicas and dropped mirror copies; per endpoint the requests refused before a
-deployment; then what the providers add (the pool driver, the connection guard)."""
+deployment; then what the providers add (the pool driver, the connection guard). And who
+may scrape them (``GET /metrics``: the metrics token)."""
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Iterable
 
+from aiohttp import web
+
 from ...prometheus import family, labels, merge_families
 from .backends import Backend
+from .forwarding import error_response
 from .stats import BUCKETS
 
 
@@ -86,3 +91,32 @@ def exposition(
         out.append(f'modeldeck_rejected_total{{{labels(endpoint=ep)},code="{code}"}} {count}')
     out.extend(merge_families(provided))
     return "\n".join(out) + "\n"
+
+
+def scrape_refusal(authorization: str | None, token: str | None, rid: str) -> web.Response | None:
+    """None when ``Authorization: Bearer <token>`` is given (constant-time compare); else
+    the 404 (no token: the route is off) or the 401."""
+    if not token:
+        return error_response(
+            404,
+            "MetricsOff",
+            "GET /metrics is off on this gateway",
+            rid,
+            fix="the local daemon serves it with a token: see metrics_token_file in "
+            "modeldeck daemon status",
+        )
+    scheme, _, given = (authorization or "").partition(" ")
+    given = given.strip()
+    if (
+        scheme.lower() != "bearer"
+        or not given.isascii()  # bad bytes arrive escaped: they cannot be encoded
+        or not hmac.compare_digest(given.encode(), token.encode())
+    ):
+        return error_response(
+            401,
+            "Unauthorized",
+            "GET /metrics needs 'Authorization: Bearer <metrics token>'",
+            rid,
+            fix="the token is in the file named by metrics_token_file in modeldeck daemon status",
+        )
+    return None

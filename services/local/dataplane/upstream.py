@@ -17,12 +17,20 @@ answer: the caller may try another replica) and :class:`BadAnswer` (not HTTP).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable
 
 #: an answer's head bigger than this is refused (the scoring host's own limit)
 MAX_HEAD = 64 * 1024
 _NO_BODY = frozenset((204, 304))
-_FRAMING = frozenset(b"ctCT")  # first letters of Content-Length, Transfer-Encoding, Connection
+#: the headers that frame an answer, and those passed back to the gateway's client
+_FRAMING = re.compile(
+    rb"\r\n(content-length|transfer-encoding|connection)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*(?=\r\n)",
+    re.IGNORECASE,
+)
+_PASSED = re.compile(
+    r"\r\n(x-ms-[^:\s]*|content-type)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*(?=\r\n)", re.IGNORECASE
+)
 
 Headers = list[tuple[str, str]]
 
@@ -38,11 +46,11 @@ class BadAnswer(Exception):
 class Answer:
     """A replica's answer: its status, headers (as sent, bytes) and body."""
 
-    __slots__ = ("body", "raw_headers", "status")
+    __slots__ = ("body", "head", "status")
 
-    def __init__(self, status: int, raw_headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    def __init__(self, status: int, head: bytes, body: bytes) -> None:
         self.status = status
-        self.raw_headers = raw_headers
+        self.head = head  # the header lines, each starting with CRLF, and a CRLF after
         self.body = body
 
     def passed_on(self) -> Headers:
@@ -51,14 +59,18 @@ class Answer:
         aiohttp decodes them (bytes that are not UTF-8 survive a round trip)."""
         out: Headers = []
         typed = False
-        for k, v in self.raw_headers:
-            low = k[:12].lower()
-            if low[:5] == b"x-ms-" or (low == b"content-type" and len(k) == 12 and not typed):
-                typed = typed or low == b"content-type"
-                out.append(
-                    (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-                )
+        for name, value in _PASSED.findall(self.head.decode("utf-8", "surrogateescape")):
+            if name[:5].lower() != "x-ms-":
+                if typed:
+                    continue
+                typed = True
+            out.append((name, value))
         return out
+
+
+def head_of(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The header lines of an answer read by aiohttp, as :class:`Answer` keeps them."""
+    return b"".join(b"\r\n" + k + b": " + v for k, v in headers) + b"\r\n"
 
 
 class _Connection(asyncio.Protocol):
@@ -72,7 +84,7 @@ class _Connection(asyncio.Protocol):
         self.keep = True
         # the answer being read
         self._status = 0
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers = b""
         self._head_end = -1
         self._length = -1  # -1: until close; -2: chunked
         self._chunks = bytearray()
@@ -136,40 +148,34 @@ class _Connection(asyncio.Protocol):
                 if len(buf) > MAX_HEAD:
                     raise BadAnswer("answer head too large")
                 return False
-            lines = bytes(buf[:end]).split(b"\r\n")
-            parts = lines[0].split(b" ", 2)
+            first = bytes(buf[: buf.find(b"\r\n")])
+            parts = first.split(b" ", 2)
             if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-                raise BadAnswer(f"not an HTTP answer: {lines[0][:60]!r}")
+                raise BadAnswer(f"not an HTTP answer: {first[:60]!r}")
             status = int(parts[1])
             if 100 <= status < 200:  # 100 Continue and the like: the answer follows
                 del buf[: end + 4]
                 continue
             break
-        headers: list[tuple[bytes, bytes]] = []
+        head = bytes(buf[len(first) : end + 2])  # CRLF name: value ... CRLF
         length = -1
         close = parts[0] == b"HTTP/1.0"
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep:
-                raise BadAnswer("malformed answer header")
-            value = value.strip()
-            if name[0] in _FRAMING:  # (c, t, C, T: only those need a look now)
-                lname = name.lower()
-                if lname == b"content-length":
-                    if not value.isdigit():
-                        raise BadAnswer("bad Content-Length")
-                    length = int(value)
-                elif lname == b"transfer-encoding":
-                    if value.lower() == b"chunked":
-                        length = -2
-                elif lname == b"connection":
-                    low = value.lower()
-                    close = low == b"close" or (close and low != b"keep-alive")
-            headers.append((name, value))
+        for name, value in _FRAMING.findall(head):
+            lname = name.lower()
+            if lname == b"content-length":
+                if not value.isdigit():
+                    raise BadAnswer("bad Content-Length")
+                length = int(value)
+            elif lname == b"transfer-encoding":
+                if value.lower() == b"chunked":
+                    length = -2
+            else:
+                low = value.lower()
+                close = low == b"close" or (close and low != b"keep-alive")
         if status in _NO_BODY:
             length = 0
         self._status = status
-        self._headers = headers
+        self._headers = head
         self._head_end = end + 4
         self._length = length
         self._pos = end + 4
