@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from modeldeck.services.api.domain import LogLine
+from modeldeck.services.drivers.kubernetes import metrics as metrics_mod
 from modeldeck.services.drivers.kubernetes.driver import KubernetesDriver
 
 NS = "ml"
@@ -154,6 +155,37 @@ async def test_metrics_from_the_pods_and_the_metrics_server(
     assert second.requests_per_second > 0
     assert second.latency_p50_ms is not None and 10 <= second.latency_p50_ms <= 25
     assert second.latency_p99_ms is not None and second.latency_p99_ms > 250
+
+
+async def test_the_figures_are_over_the_last_minute_however_often_they_are_read(
+    driver: KubernetesDriver, fake: Any, k: Any
+) -> None:
+    """A rollout reads the figures every half second, the metrics history every 10 s, the
+    dashboards every few: each read's p95 and rate are over about the last minute's requests,
+    not over the few since someone else's read (issue 14: a treatment must not fail its
+    rollout on the p95 of the one slow request that came after the sampler's read)."""
+    await deployed(driver, k)
+    (pod,) = (p["metadata"]["name"] for p in fake.pods_of(NS, "ep-blue"))
+    await driver.metrics("ep")
+    fake.record_requests(NS, pod, 200, 99, 0.02)
+    await driver.metrics("ep")  # another reader
+    fake.record_requests(NS, pod, 200, 1, 0.9)
+    (sample,) = await driver.metrics("ep")
+    assert sample.latency_p95_ms is not None and sample.latency_p95_ms <= 25, sample
+    assert sample.latency_p99_ms is not None and sample.latency_p99_ms <= 25, sample
+    assert sample.requests_total == 100
+
+
+def test_the_window_slides_over_the_scrapes_of_the_last_minute() -> None:
+    def scrape(requests: int) -> metrics_mod.Scrape:
+        return metrics_mod.Scrape(codes={"200": requests}, count=float(requests))
+
+    recent = metrics_mod.Recent(window_s=60.0)
+    assert recent.add(0.0, scrape(5)) == (scrape(5), 0.0)  # since the pod started
+    assert recent.add(30.0, scrape(10)) == (scrape(5), 30.0)
+    assert recent.add(70.0, scrape(20)) == (scrape(15), 70.0)  # from 0: the newest >= 60 s old
+    window, elapsed = recent.add(95.0, scrape(40))  # from 30 s: 0 s is no longer needed
+    assert (window.requests, elapsed) == (30, 65.0)
 
 
 async def test_metrics_without_metrics_server_say_so(

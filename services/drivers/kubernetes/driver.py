@@ -117,7 +117,7 @@ class KubernetesDriver(
         self._gateway_url: str | None = None
         self._gateway_url_source = "none"
         self._gateway_checked = 0.0  # time.monotonic() of the last look at the Gateway
-        self._scrapes: dict[tuple[str, str], tuple[float, metrics_mod.Scrape]] = {}
+        self._scrapes: dict[tuple[str, str], metrics_mod.Recent] = {}
         #: Set when the metrics server is missing: CPU/memory are unavailable, and why.
         self.metrics_note: str | None = None
         #: (kind, name) -> the fields of the object as this control plane knows them (its

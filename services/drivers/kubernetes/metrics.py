@@ -4,17 +4,23 @@
 * the pod server's Prometheus text (``modeldeck_requests_total{code=...}``,
   ``modeldeck_request_errors_total``, the ``modeldeck_request_duration_seconds``
   histogram), read through the API server's ``pods/proxy`` subresource;
-* rates and latency quantiles between two scrapes (as ``histogram_quantile``).
+* rates and latency quantiles over a window of scrapes (as ``histogram_quantile``):
+  :class:`Recent` keeps a deployment's scrapes of the last :data:`WINDOW_S` seconds, so the
+  figures are over about the last minute however often they are read (a rollout's analysis
+  every half second, the metrics history every 10 s, dashboards), as the local gateway's.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import deque
 from dataclasses import dataclass, field
 
 from ...prometheus import parse_samples
 
+#: The figures' window: rates and quantiles are over the requests of about the last minute.
+WINDOW_S = 60.0
 _CPU = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0}
 _MEM = {
     "": 1,
@@ -126,3 +132,25 @@ def delta(now: Scrape, before: Scrape | None) -> Scrape:
         total_seconds=max(0.0, now.total_seconds - before.total_seconds),
     )
     return out
+
+
+class Recent:
+    """One deployment's scrapes of the last :data:`WINDOW_S` seconds (and the newest one
+    older, the window's start): :meth:`add` a scrape, get the counters since that start."""
+
+    def __init__(self, window_s: float = WINDOW_S) -> None:
+        self.window_s = window_s
+        self._scrapes: deque[tuple[float, Scrape]] = deque(maxlen=1024)
+
+    def add(self, now: float, scrape: Scrape) -> tuple[Scrape, float]:
+        """The counters between the window's start and ``scrape`` (taken at ``now``), and the
+        seconds between them (0: the first scrape, whose counters are all since the pod
+        started)."""
+        held = self._scrapes
+        while len(held) > 1 and now - held[1][0] >= self.window_s:
+            held.popleft()
+        start = held[0] if held else None
+        held.append((now, scrape))
+        if start is None:
+            return delta(scrape, None), 0.0
+        return delta(scrape, start[1]), now - start[0]

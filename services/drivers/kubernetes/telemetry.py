@@ -23,9 +23,9 @@ class PodTelemetry(Resources):
     poll_interval: float
     #: Set when the metrics server is missing: CPU/memory are unavailable, and why.
     metrics_note: str | None
-    #: (endpoint, deployment) -> (when, the pods' counters then): rates are over the
-    #: window since the previous read.
-    _scrapes: dict[tuple[str, str], tuple[float, metrics_mod.Scrape]]
+    #: (endpoint, deployment) -> its pods' counters as read in about the last minute: rates
+    #: and quantiles are over that window, whoever reads them how often
+    _scrapes: dict[tuple[str, str], metrics_mod.Recent]
 
     async def pods(self, endpoint: str | None = None, deployment: str | None = None) -> list[dict]:
         """modeldeck's pods in the namespace (one list call, parsed once), as the API returns them."""
@@ -181,10 +181,8 @@ class PodTelemetry(Resources):
                 if usage and pname in usage:
                     cpu += usage[pname][0]
                     mem += usage[pname][1]
-            prev = self._scrapes.get(key)
-            self._scrapes[key] = (now, total)
-            window = metrics_mod.delta(total, prev[1] if prev else None)
-            elapsed = now - prev[0] if prev else 0.0
+            recent = self._scrapes.setdefault(key, metrics_mod.Recent())
+            window, elapsed = recent.add(now, total)
             requests = window.requests
             errors = sum(n for c, n in window.codes.items() if c.startswith("5"))
             out.append(
