@@ -16,9 +16,8 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..armids import Scope, local_scope
 from .domain import (
     ChangeHistory,
     Cluster,
@@ -42,7 +41,10 @@ from .domain import (
     OperationStatus,
 )
 from .errors import ModeldeckError, error_from_dict
-from .rollouts import Rollout, RolloutSpec
+
+if TYPE_CHECKING:  # types only: a command that lists endpoints imports neither (cold start)
+    from ..armids import Scope
+    from .rollouts import Rollout, RolloutSpec
 
 
 class OperationHandle:
@@ -123,6 +125,8 @@ class Workspace(abc.ABC):
     def arm_scope(self) -> Scope:
         """Where this workspace's resources are in ARM terms, for the ids az ml prints; the
         local workspace's are placeholders (``services/armids.py`` says which)."""
+        from ..armids import local_scope
+
         return local_scope(self.name)
 
     def capabilities(self) -> frozenset[str]:

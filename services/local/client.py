@@ -14,7 +14,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -53,8 +53,10 @@ from ..api.errors import (
     Unreachable,
     error_from_dict,
 )
-from ..api.rollouts import Rollout, RolloutSpec, validate_spec
 from ..api.workspace import OperationHandle, Workspace
+
+if TYPE_CHECKING:  # imported by the rollout calls: not on every command's way (cold start)
+    from ..api.rollouts import Rollout, RolloutSpec
 
 T = TypeVar("T")
 _BASE = "http://modeldeck"
@@ -708,21 +710,29 @@ class LocalWorkspace(Workspace):
 
     # ------------------------------------------------------------------ rollouts
     async def start_rollout(self, spec: RolloutSpec) -> Rollout:
+        from ..api.rollouts import Rollout, validate_spec
+
         body = to_dict(validate_spec(spec))  # the input rules here; the endpoint's, there
         del body["endpoint"]
         data = await self._call("POST", f"/v1/endpoints/{_q(spec.endpoint)}/rollout", json=body)
         return from_dict(Rollout, data)
 
     async def get_rollout(self, endpoint: str) -> Rollout | None:
+        from ..api.rollouts import Rollout
+
         data = await self._call("GET", f"/v1/endpoints/{_q(endpoint)}/rollout")
         return None if data is None else from_dict(Rollout, data)
 
     async def list_rollouts(self) -> list[Rollout]:
+        from ..api.rollouts import Rollout
+
         return [from_dict(Rollout, r) for r in await self._call("GET", "/v1/rollouts")]
 
     async def control_rollout(
         self, endpoint: str, action: str, *, if_revision: str | None = None
     ) -> Rollout:
+        from ..api.rollouts import Rollout
+
         data = await self._call(
             "POST",
             f"/v1/endpoints/{_q(endpoint)}/rollout/{_q(action)}",
