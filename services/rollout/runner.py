@@ -78,6 +78,16 @@ class ManualChange(Exception):
         super().__init__(self.text)
 
 
+def _cancelled_meanwhile() -> None:
+    """Raise CancelledError when this task was cancelled but the cancellation was lost: in
+    Python 3.11 ``asyncio.wait_for`` swallows it when its inner await completes in the same
+    loop iteration (fixed in 3.12; the local client's reads use it), and the runner would go
+    on ticking after its host stopped it. The task's ``cancelling()`` count still says so."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class RecordMoved(Conflict):
     """The rollout's record changed under the runner (another process saved it): the runner
     takes the record as it is now; an operator's action is refused with this Conflict."""
@@ -122,6 +132,7 @@ class RolloutRunner:
             if self.rollout.state is RolloutState.RUNNING:
                 await self._guard(self._start())
         while self.rollout.state.active and not self._gone:
+            _cancelled_meanwhile()
             await asyncio.sleep(self.target.poll_s)
             async with self._lock:
                 await self._guard(self._tick())

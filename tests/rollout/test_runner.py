@@ -118,6 +118,13 @@ async def until(predicate: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.02)
 
 
+async def by_hand(ws: LocalWorkspace, endpoint: str, blue: int, green: int) -> None:
+    """An operator's traffic change, on the revision read."""
+    ep = await ws.get_endpoint(endpoint)
+    patch = EndpointPatch(traffic={CONTROL: blue, TREATMENT: green})
+    await wait(await ws.update_endpoint(endpoint, patch, if_revision=ep.revision))
+
+
 async def traffic(ws: LocalWorkspace, endpoint: str) -> dict[str, int]:
     return {k: v for k, v in (await ws.get_endpoint(endpoint)).traffic.items() if v}
 
@@ -208,14 +215,7 @@ async def test_a_manual_traffic_change_pauses_it_and_the_operator_actions_win(
     # no load: the step never has its requests, so only the operator moves it
     runner, task = await start(ws, book, "roll-hand", steps=(20, 50, 100), interval_s=1.0)
     await until(lambda: "step" in book.names(), "at its first step")
-    ep = await ws.get_endpoint("roll-hand")
-    await wait(
-        await ws.update_endpoint(
-            "roll-hand",
-            EndpointPatch(traffic={CONTROL: 60, TREATMENT: 40}),
-            if_revision=ep.revision,
-        )
-    )
+    await by_hand(ws, "roll-hand", 60, 40)
     await until(lambda: "paused" in book.names(), "paused")
     paused = book.load("roll-hand")
     assert paused is not None and paused.state is RolloutState.PAUSED
@@ -240,14 +240,7 @@ async def test_a_manual_traffic_change_pauses_it_and_the_operator_actions_win(
     assert current is not None
     book.save(dataclasses.replace(current, state=RolloutState.PAUSED, message="elsewhere"))
     await until(lambda: runner.rollout.state is RolloutState.PAUSED, "paused elsewhere")
-    ep = await ws.get_endpoint("roll-hand")
-    await wait(
-        await ws.update_endpoint(
-            "roll-hand",
-            EndpointPatch(traffic={CONTROL: 70, TREATMENT: 30}),
-            if_revision=ep.revision,
-        )
-    )
+    await by_hand(ws, "roll-hand", 70, 30)
     await asyncio.sleep(0.5)
     assert book.load("roll-hand").message == "elsewhere"  # type: ignore[union-attr]
     assert await traffic(ws, "roll-hand") == {CONTROL: 70, TREATMENT: 30}
@@ -321,17 +314,7 @@ async def test_a_restarted_runner_adopts_the_step_it_wrote_and_pauses_on_another
     at_step_1 = book.load("roll-back")
     assert at_step_1 is not None and at_step_1.traffic == {CONTROL: 80, TREATMENT: 20}
 
-    async def set_by_hand(blue: int, green: int) -> None:
-        ep = await ws.get_endpoint("roll-back")
-        await wait(
-            await ws.update_endpoint(
-                "roll-back",
-                EndpointPatch(traffic={CONTROL: blue, TREATMENT: green}),
-                if_revision=ep.revision,
-            )
-        )
-
-    await set_by_hand(50, 50)  # step 2's map, as the dead daemon wrote it
+    await by_hand(ws, "roll-back", 50, 50)  # step 2's map, as the dead daemon wrote it
     runner = RolloutRunner(at_step_1, WorkspaceTarget(ws, poll_s=0.1), book)
     task = asyncio.create_task(runner.run())
     await until(lambda: runner.rollout.step == 1, "at step 2")
@@ -342,7 +325,7 @@ async def test_a_restarted_runner_adopts_the_step_it_wrote_and_pauses_on_another
     with contextlib.suppress(asyncio.CancelledError):
         await task
 
-    await set_by_hand(65, 35)  # a map no step has: an operator's
+    await by_hand(ws, "roll-back", 65, 35)  # a map no step has: an operator's
     runner = RolloutRunner(runner.rollout, WorkspaceTarget(ws, poll_s=0.1), book)
     task = asyncio.create_task(runner.run())
     await until(lambda: runner.rollout.state is RolloutState.PAUSED, "paused")
@@ -352,3 +335,34 @@ async def test_a_restarted_runner_adopts_the_step_it_wrote_and_pauses_on_another
     assert await traffic(ws, "roll-back") == {CONTROL: 65, TREATMENT: 35}
     await runner.abort()
     assert (await asyncio.wait_for(task, BOUND_S)).state is RolloutState.ABORTED
+
+
+class LosesTheCancel(Book):
+    """A book whose notify meets Python 3.11's lost cancellation: the runner's task is
+    cancelled while ``asyncio.wait_for`` awaits something that completes in the same loop
+    iteration, and wait_for returns its result instead of raising (the local client's reads
+    use wait_for; fixed in 3.12)."""
+
+    async def notify(self, rollout: Rollout, event: str, check: RolloutCheck | None) -> None:
+        await super().notify(rollout, event, check)
+        if event == "step":
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            await asyncio.wait_for(done, 1.0)  # returns on 3.11: the CancelledError is lost
+
+
+async def test_a_cancelled_runner_stops_even_when_wait_for_lost_the_cancellation(
+    workspace: LocalWorkspace, tmp_path: Path
+) -> None:
+    ws = workspace
+    await flaky_pair(ws, "roll-stop", tmp_path / "never")
+    book = LosesTheCancel()
+    _, task = await start(ws, book, "roll-stop", steps=(20, 50, 100), interval_s=30.0)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(task), BOUND_S)
+    assert task.cancelled()
+    kept = book.load("roll-stop")  # the record as it was: a restarted daemon resumes it
+    assert kept is not None and (kept.state, kept.step) == (RolloutState.RUNNING, 0)
