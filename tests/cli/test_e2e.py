@@ -225,16 +225,9 @@ def test_bad_inputs_change_nothing(cli: Cli, work: Path) -> None:
     assert r.code == 2 and "--set instance_count=many" in r.err and "whole number" in r.err
 
     # delete without --yes on a terminal asks; anything but y cancels
-    primary, replica = os.openpty()
-    try:
-        proc = cli.popen("online-endpoint delete -n my-endpoint", stdin=replica)
-        os.write(primary, b"n\n")
-        _, err = proc.communicate(timeout=60)
-    finally:
-        os.close(primary)
-        os.close(replica)
-    assert proc.returncode == 2, err
-    assert "Are you sure" in err and "cancelled" in err
+    r = cli.answered("online-endpoint delete -n my-endpoint", "n")
+    assert r.code == 2, str(r)
+    assert "Are you sure" in r.err and "cancelled" in r.err
 
     # delete without --yes on a non-terminal: refused, says how (even if the input says y)
     r = cli("online-endpoint delete -n my-endpoint", ok=False, stdin="y\n")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -325,17 +324,10 @@ def test_declared_in_the_yaml_then_paused_resumed_and_aborted(cli: Cli, work: Pa
     assert cli("online-endpoint rollout -n my-endpoint --resume").json()["state"] == "Running"
 
     # --promote on a terminal asks, saying where the traffic goes; anything but y cancels
-    primary, replica = os.openpty()
-    try:
-        asked = cli.popen("online-endpoint rollout -n my-endpoint --promote", stdin=replica)
-        os.write(primary, b"n\n")
-        _, err = asked.communicate(timeout=60)
-    finally:
-        os.close(primary)
-        os.close(replica)
-    assert asked.returncode == 2, err
-    assert "green will get all the traffic of 'my-endpoint' now" in err, err
-    assert "Are you sure" in err and "nothing was changed" in err
+    asked = cli.answered("online-endpoint rollout -n my-endpoint --promote", "n")
+    assert asked.code == 2, str(asked)
+    assert "green will get all the traffic of 'my-endpoint' now" in asked.err, str(asked)
+    assert "Are you sure" in asked.err and "nothing was changed" in asked.err
     assert cli("online-endpoint rollout -n my-endpoint --query weight -o tsv").out == "5\n"
 
     watch = cli.popen("online-endpoint rollout -n my-endpoint --watch -o json")

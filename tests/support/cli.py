@@ -75,6 +75,21 @@ class ConsoleScript:
         assert "Traceback" not in proc.stderr, str(result)
         return result
 
+    def answered(self, command: str, answer: str) -> Result:
+        """Run ``modeldeck COMMAND`` with a terminal (a pty) as its input and type ``answer``
+        and Enter there, as an operator answers a confirmation."""
+        primary, replica = os.openpty()
+        try:
+            proc = self.popen(command, stdin=replica)
+            os.write(primary, answer.encode() + b"\n")
+            out, err = proc.communicate(timeout=TIMEOUT_S)
+        finally:
+            os.close(primary)
+            os.close(replica)
+        result = Result(shlex.split(command), proc.returncode, out, err)
+        assert "Traceback" not in err, str(result)
+        return result
+
     def popen(self, command: str, stdin: Any = subprocess.DEVNULL) -> subprocess.Popen[str]:
         """A command left running (``--follow``), or one that talks to a terminal."""
         return subprocess.Popen(
