@@ -287,7 +287,7 @@ def test_declared_in_the_yaml_then_paused_resumed_and_aborted(cli: Cli, work: Pa
     once; the profile's rollout_webhook is its default; --pause, --resume; --abort asks
     first; a --watch in another terminal ends with exit 1 when it is aborted; the file
     does not start it again after."""
-    default = "https://hooks.example.com/" + SECRET
+    default = "http://127.0.0.1:9/" + SECRET  # the discard port: refused, nothing leaves
     config = cli.home / "config"
     config.mkdir(mode=0o700)
     (config / "config.toml").write_text(
@@ -308,7 +308,7 @@ def test_declared_in_the_yaml_then_paused_resumed_and_aborted(cli: Cli, work: Pa
     assert "rollout of green on my-endpoint started (step 1/5 (5%))" in started.err, started
     shown = cli("online-endpoint rollout -n my-endpoint").json()
     assert (shown["state"], shown["weight"], shown["control"]) == ("Running", 5, "blue")
-    assert shown["spec"]["webhook"] == "https://hooks.example.com/…"  # the profile's, redacted
+    assert shown["spec"]["webhook"] == "http://127.0.0.1:9/…"  # the profile's, redacted
     assert shown["spec"]["interval_s"] == 30 and shown["spec"]["min_requests"] == 5
     again = cli("online-endpoint update -f endpoint.yml -o none")
     assert "is running already (step 1/5 (5%)): not started again" in again.err, again

@@ -17,7 +17,7 @@ from tests.support.daemon import Home
 from tests.support.rollouts import TREATMENT, flaky_pair, rollout_until
 
 pytestmark = pytest.mark.e2e
-DEFAULT = "https://hooks.example.com/T000/B000/profile-secret"
+DEFAULT = "http://127.0.0.1:9/T000/B000/profile-secret"  # the discard port: nothing leaves
 
 
 async def test_the_form_uses_the_profiles_default_webhook(  # type: ignore[no-untyped-def]
