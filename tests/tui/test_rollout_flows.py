@@ -29,6 +29,9 @@ from tests.tui.narrow import screen_text
 pytestmark = pytest.mark.e2e
 SIZE = (80, 24)
 RATE = 40.0  # requests a second through the gateway
+#: two replicas of one script on a shared 2-core host differ in p95 by chance: these tests
+#: are about the view, the keys and the error rate, not a p95 verdict
+P95 = 5.0
 
 
 class Toasts:
@@ -89,7 +92,7 @@ async def test_a_rollout_started_from_the_form_is_promoted_and_toasted(  # type:
             ("steps", "50,100"),
             ("interval", "1s"),
             ("min_requests", "5"),
-            ("max_p95_ratio", "5"),  # two replicas on a shared host differ in p95 by chance
+            ("max_p95_ratio", str(P95)),
         ):
             form.query_one(f"#f-{field}", Input).value = value
         await pilot.pause()
@@ -275,7 +278,9 @@ async def test_a_failed_rollout_is_an_error_toast_with_its_numbers_on_any_screen
         await h.select_row(app, pilot, name)  # the Endpoints list: no Rollout view open
         await load.wait_for(10)
         flag.touch()  # green fails 3 in 10 from now on
-        spec = RolloutSpec(name, TREATMENT, steps=(25, 100), interval_s=2.0, min_requests=10)
+        spec = RolloutSpec(
+            name, TREATMENT, steps=(25, 100), interval_s=2.0, min_requests=10, max_p95_ratio=P95
+        )
         await ws.start_rollout(spec)
         await _wait_for(h, pilot, toasts, lambda: toasts.titled("rollout failed"), 60)
     ((_, message, severity),) = toasts.titled("rollout failed")
@@ -298,7 +303,9 @@ async def test_promote_from_keys_while_its_figures_come_in(  # type: ignore[no-u
     as 'changed since you read it' when sent with the drawn revision)."""
     ws, name = workspace, "ro-promote"
     endpoint, keys = await flaky_pair(ws, name, tmp_path / "never-made")
-    spec = RolloutSpec(name, TREATMENT, steps=(10, 50, 100), interval_s=3600.0, min_requests=5)
+    spec = RolloutSpec(
+        name, TREATMENT, steps=(10, 100), interval_s=3600.0, min_requests=5, max_p95_ratio=P95
+    )
     app = ModeldeckApp(ws, poll_scale=0.25)
     async with (
         Load(endpoint.scoring_uri, keys.primaryKey, rate=RATE) as load,
@@ -313,6 +320,7 @@ async def test_promote_from_keys_while_its_figures_come_in(  # type: ignore[no-u
         screen = app.screen
         await h.eventually(lambda: screen.rollout.last_check is not None, pilot)
         drawn = screen.rollout
+        assert drawn.state is RolloutState.RUNNING, drawn
         await pilot.press("P")
         await h.eventually(lambda: isinstance(app.screen, ConfirmScreen), pilot)
         await rollout_until(  # the operator reads the dialog; the figures come in
