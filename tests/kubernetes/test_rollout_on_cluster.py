@@ -288,6 +288,68 @@ async def test_the_weights_follow_the_steps_and_another_operator_sees_the_rollou
         stop_operator(home_b, config)
 
 
+@pytest.mark.e2e
+async def test_a_treatment_failing_on_the_cluster_is_rolled_back_on_the_route(
+    fake: Any, tmp_path: Any, tmp_path_factory: Any
+) -> None:
+    """The treatment's pods start answering 500 at the first step: the next check fails it
+    (its error rate from the pods' own /metrics) and the HTTPRoute's weights go back to the
+    control at once, long before the step's interval ends."""
+    config = write_kubeconfig(tmp_path / "kubeconfig", {"fake": (fake.url, "")}, current="fake")
+    home = tmp_path_factory.mktemp("rof")
+    seen: list[dict[str, int]] = []
+    stop = asyncio.Event()
+    try:
+        a = start_operator(home, config)
+        await wait(await a.attach_cluster(attach("aks")))
+        await a.create_model(ModelSpec(name="demo", path=str(EXAMPLES / "model")))
+        await wait(await a.create_endpoint(EndpointSpec(name="canary", compute="aks")))
+        await wait(await a.create_deployment(deployment("blue", "canary"), all_traffic=True))
+        await wait(await a.create_deployment(deployment("green", "canary", code="green")))
+        (green_pod,) = (p["metadata"]["name"] for p in fake.pods_of(NS, "canary-green"))
+
+        async def watch_route() -> None:
+            while not stop.is_set():
+                now = _route_weights(fake, "canary")
+                if now and (not seen or seen[-1] != now):
+                    seen.append(now)
+                await asyncio.sleep(0.01)
+
+        async def load() -> None:
+            while not stop.is_set():
+                await asyncio.gather(*(a.invoke("canary", b"[1]", via="api") for _ in range(4)))
+
+        tasks = [asyncio.create_task(watch_route()), asyncio.create_task(load())]
+        await a.start_rollout(
+            RolloutSpec(
+                endpoint="canary", to="green", steps=(50, 100), interval_s=300.0, min_requests=5
+            )
+        )
+        await rollout_until(a, "canary", lambda r: r.weight == 50, 30, "at 50%")
+
+        async def green_fails() -> None:  # from now on, as fast as its good answers (1 ms)
+            while not stop.is_set():
+                fake.record_requests(NS, green_pod, 500, 2, 0.001)
+                await asyncio.sleep(0.05)
+
+        tasks.append(asyncio.create_task(green_fails()))
+        failed = await rollout_until(a, "canary", lambda r: not r.state.active, 60, "ended")
+        stop.set()
+        await asyncio.gather(*tasks)
+        assert failed.state is RolloutState.FAILED, failed.message
+        check = failed.last_check
+        assert check is not None and check.verdict == "fail" and check.treatment_errors > 0
+        assert "green" in failed.message and "%" in failed.message, failed.message
+        assert [w.get("green", 0) for w in seen] == [0, 50, 0], seen
+        assert _route_weights(fake, "canary") == {"blue": 100, "green": 0}
+    finally:
+        stop.set()
+        for ws in opened:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        stop_operator(home, config)
+
+
 def test_a_record_of_another_version_in_progress_is_not_written_over_either() -> None:
     from modeldeck.services.drivers.kubernetes.progressive import refuse_another
 
