@@ -24,7 +24,6 @@ from ..format import describe_error
 from ..widgets.command_line import CommandLine
 from ..widgets.footer import FittingFooter
 from ..widgets.operations import OperationBar
-from .dialogs import risky_traffic_dialog
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -104,6 +103,8 @@ class ModeldeckScreen(Screen[None]):
                 go()
             else:
                 self.notify(declined, title="not applied")
+
+        from .dialogs import risky_traffic_dialog  # dialogs: not before the first frame
 
         self.app.push_screen(risky_traffic_dialog(risks), answered)
 

@@ -19,7 +19,6 @@ from ..format import (
     failed_state,
     health_figures,
 )
-from .dialogs import ConfirmScreen, TypedConfirmScreen
 from .resource_list import ResourceListScreen
 
 if TYPE_CHECKING:  # the first screen: domain types load with the workspace, after the first frame
@@ -211,6 +210,8 @@ class EndpointsScreen(ResourceListScreen):
             shares = " ".join(f"{k}={v}" for k, v in sorted(split.items())) or "none"
             rate = "unknown" if rps is None else f"{rps:.1f} req/s"
             msg += f"\n\n[{alarm()}]It is serving: {rate} now, traffic {shares}.[/]"
+        from .dialogs import ConfirmScreen, TypedConfirmScreen  # not before the first frame
+
         dialog = (
             TypedConfirmScreen(f"Delete {name}?", msg, name)
             if serving
