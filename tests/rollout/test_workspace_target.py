@@ -32,12 +32,13 @@ def counts(report: Any) -> dict[str, tuple[int, int]]:
 async def test_azure_counts_add_up_from_the_first_read_and_never_go_down(
     ws: Any, seeded: Any
 ) -> None:
+    # the reads must fall in one minute, past its first seconds (a metrics call's timespan
+    # ends at a whole second: before it, this minute's grain is not in it)
     now = time.time()
-    this_minute = math.floor(now / 60) * 60
-    if now - this_minute > 58:  # the first read must fall in this minute, not the next
-        time.sleep(60.5 - (now - this_minute))
+    if not 2 <= now % 60 <= 55:
+        time.sleep((62 - now % 60) % 60)
         now = time.time()
-        this_minute = math.floor(now / 60) * 60
+    this_minute = math.floor(now / 60) * 60
     # ten minutes before the target's first read: not part of any window of it
     seeded.metric_minutes["my-endpoint"] = [
         row for k in range(1, 11) for row in minute(this_minute - 60 * k, "blue", 60, 1)
