@@ -223,6 +223,14 @@ async def test_the_weights_follow_the_steps_and_another_operator_sees_the_rollou
             a_is,
         )
 
+        # B's history has A's rollout, by it and driven by A, up to its verdict
+        theirs_rows = [
+            c for c in (await b.get_history("shared")).changes
+            if c.kind == "rollout" and started.id in c.actor
+        ]  # fmt: skip
+        assert theirs_rows and all(f"driven by {a_is}" in c.actor for c in theirs_rows)
+        assert theirs_rows[-1].changed["state"][1] == "Succeeded", theirs_rows[-1]
+
         # both operators start a rollout back to blue at the same moment (their reads of the
         # route held until both have asked: each sees none in progress): one of them does,
         # the other is refused, and both see the same one
@@ -262,6 +270,28 @@ async def test_the_weights_follow_the_steps_and_another_operator_sees_the_rollou
             return (await other_ws.get_endpoint("shared")).traffic.get("blue") == 50
 
         assert await eventually(has_step), (await other_ws.get_endpoint("shared")).traffic
+        # a pause changes no traffic: the other workspace's dashboards are woken all the same
+        # (its follower records the rollout's new state in its history) and see it paused
+        await rollout_until(other_ws, "shared", lambda r: r.weight == 50, 30, "at 50% for both")
+        rev = await other_ws.watch(None)
+        await driver_ws.control_rollout("shared", "pause")
+
+        async def pause_recorded() -> bool:
+            rows = [
+                c for c in (await other_ws.get_history("shared")).changes if c.kind == "rollout"
+            ]
+            return bool(rows) and rows[-1].changed.get("state") == ["Running", "Paused"]
+
+        for _ in range(5):  # each turn waits for the next change (bounded: against a hang)
+            woke = await asyncio.wait_for(other_ws.watch(rev, timeout=20.0), 30)
+            assert woke is not None and int(woke) > int(rev or 0), "no change recorded"
+            rev = woke
+            if await pause_recorded():
+                break
+        assert await pause_recorded()
+        assert (await other_ws.get_rollout("shared")).state is RolloutState.PAUSED  # type: ignore[union-attr]
+        await driver_ws.control_rollout("shared", "resume")
+        await rollout_until(other_ws, "shared", lambda r: r.state is RolloutState.RUNNING, 30)
         await wait(
             await other_ws.update_endpoint(
                 "shared", EndpointPatch(traffic={"blue": 30, "green": 70})

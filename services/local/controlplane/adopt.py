@@ -184,6 +184,8 @@ async def sync(
             notes = _reconcile(engine, cluster, state, before_eps, before_deps, restoring)
         finally:
             ACTOR.reset(token)
+        # another workspace's rollouts there (the routes' modeldeck.io/rollout annotation)
+        engine.rollouts.seen_on_cluster(state["endpoints"])
     engine.following.versions[cluster] = state.get("resource_versions") or {}
     return notes
 

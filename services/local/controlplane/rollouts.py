@@ -82,6 +82,17 @@ def rollout_actor(rollout: Rollout) -> str:
     return f"rollout {rollout.id} of {rollout.spec.endpoint}{by}"
 
 
+def _remote_view(rollout: Rollout) -> dict[str, Any]:
+    """Another workspace's rollout as this workspace's history records it: where it is
+    (its message only once it is not Running: a running one's changes with each request)."""
+    return {
+        "state": rollout.state.value,
+        "phase": rollout.phase,
+        "weight": rollout.weight,
+        "message": "" if rollout.state is RolloutState.RUNNING else rollout.message,
+    }
+
+
 def driven_by() -> str:
     """``user@host:STATE_DIR``: this control plane, as a rollout it drives names it."""
     return f"{getpass.getuser()}@{socket.gethostname()}:{paths.state_dir()}"
@@ -484,6 +495,34 @@ class Rollouts:
         await self.book.notify(ended, "aborted", None)
 
     # ------------------------------------------------------------------ shared clusters
+    def seen_on_cluster(self, endpoints: dict[str, dict[str, Any]]) -> None:
+        """The rollouts a followed cluster holds (``list_state``'s endpoints, each with its
+        ``rollout``, read by :func:`.adopt.sync` at each change of the cluster): another
+        workspace's is fresh for get and list, and each of its changes of state or step is a
+        row of kind rollout in this workspace's history (by that rollout, driven by the
+        other workspace), which wakes the dashboards here as the driver's own events do."""
+        for name, info in endpoints.items():
+            try:
+                data = info.get("rollout")
+                theirs = None if data is None else from_dict(Rollout, data)
+            except (TypeError, ValueError, KeyError, AttributeError):
+                continue  # another version's record: get reads it again
+            before = self._read.get(name, (0.0, None))[1]
+            self._read[name] = (time.monotonic(), theirs)
+            if theirs is None or theirs.driven_by == self.driven_by:
+                continue
+            if self.engine.store.endpoint(name) is None:
+                continue
+            was = _remote_view(before) if before is not None and before.id == theirs.id else None
+            now = _remote_view(theirs)
+            if now == was or (was is None and not theirs.state.active):
+                continue  # nothing new, or a rollout that ended before this workspace saw it
+            token = ACTOR.set(f"{rollout_actor(theirs)}, driven by {theirs.driven_by}")
+            try:
+                self.engine.store.record_rollout_event(name, was, now)
+            finally:
+                ACTOR.reset(token)
+
     def _on_shared_cluster(self, endpoint: str) -> bool:
         row = self.engine.store.endpoint(endpoint)
         return row is not None and isinstance(self.engine.drivers.get(row.cluster), RecordsRollouts)
