@@ -228,7 +228,9 @@ async def test_the_weights_follow_the_steps_and_another_operator_sees_the_rollou
             c for c in (await b.get_history("shared")).changes
             if c.kind == "rollout" and started.id in c.actor
         ]  # fmt: skip
-        assert theirs_rows and all(f"driven by {a_is}" in c.actor for c in theirs_rows)
+        assert theirs_rows and all(
+            c.actor.endswith(f"driven by {a_is} on cluster 'prod'") for c in theirs_rows
+        ), theirs_rows
         assert theirs_rows[-1].changed["state"][1] == "Succeeded", theirs_rows[-1]
 
         # both operators start a rollout back to blue at the same moment (their reads of the
@@ -309,6 +311,13 @@ async def test_the_weights_follow_the_steps_and_another_operator_sees_the_rollou
             await other_ws.control_rollout("shared", "abort")
         aborted = await driver_ws.control_rollout("shared", "abort")
         assert aborted.state is RolloutState.ABORTED
+        # the cluster's Events have each pause once (the explicit one, the one for the change
+        # by hand): the other workspace's rows came from there and are not written back
+        paused_events = [
+            e for (plural, _, _), e in list(fake.store.items())
+            if plural == "events" and e.get("reason") == "RolloutPaused"
+        ]  # fmt: skip
+        assert len(paused_events) == 2, [e["message"] for e in paused_events]
     finally:
         stop.set()
         for ws in opened:

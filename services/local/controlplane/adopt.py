@@ -185,7 +185,7 @@ async def sync(
         finally:
             ACTOR.reset(token)
         # another workspace's rollouts there (the routes' modeldeck.io/rollout annotation)
-        engine.rollouts.seen_on_cluster(state["endpoints"])
+        engine.rollouts.seen_on_cluster(cluster, state["endpoints"])
     engine.following.versions[cluster] = state.get("resource_versions") or {}
     return notes
 

@@ -495,12 +495,13 @@ class Rollouts:
         await self.book.notify(ended, "aborted", None)
 
     # ------------------------------------------------------------------ shared clusters
-    def seen_on_cluster(self, endpoints: dict[str, dict[str, Any]]) -> None:
+    def seen_on_cluster(self, cluster: str, endpoints: dict[str, dict[str, Any]]) -> None:
         """The rollouts a followed cluster holds (``list_state``'s endpoints, each with its
         ``rollout``, read by :func:`.adopt.sync` at each change of the cluster): another
         workspace's is fresh for get and list, and each of its changes of state or step is a
         row of kind rollout in this workspace's history (by that rollout, driven by the
-        other workspace), which wakes the dashboards here as the driver's own events do."""
+        other workspace, taken in from ``cluster``: not written back there), which wakes the
+        dashboards here as the driver's own events do."""
         for name, info in endpoints.items():
             try:
                 data = info.get("rollout")
@@ -517,7 +518,9 @@ class Rollouts:
             now = _remote_view(theirs)
             if now == was or (was is None and not theirs.state.active):
                 continue  # nothing new, or a rollout that ended before this workspace saw it
-            token = ACTOR.set(f"{rollout_actor(theirs)}, driven by {theirs.driven_by}")
+            # "... on cluster 'C'": the audit publisher knows it came from there
+            by = f"{rollout_actor(theirs)}, driven by {theirs.driven_by} on cluster '{cluster}'"
+            token = ACTOR.set(by)
             try:
                 self.engine.store.record_rollout_event(name, was, now)
             finally:
