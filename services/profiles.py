@@ -22,7 +22,6 @@ given (``--webhook``, the YAML's ``webhook:``); see :func:`rollout_webhook`.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +57,8 @@ def load_config() -> dict[str, Any]:
     check_config()
     if not path.exists():
         return {}
+    import tomllib  # only with a file to read: a command without one starts faster
+
     try:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:

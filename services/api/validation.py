@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import inputs, vmsizes
 from .domain import (
     METRICS_WINDOWS,
     ClusterPurpose,
@@ -25,6 +24,9 @@ from .domain import (
     ModelSpec,
 )
 from .errors import InvalidInput
+
+if TYPE_CHECKING:
+    from .. import vmsizes
 
 NAME_RE = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 NAME_RULE = (
@@ -259,6 +261,8 @@ def memory_quantity(value: Any, field: str) -> float:
 
 def vm_size(value: str, field: str = "vm_size") -> vmsizes.VmSize:
     """A known Azure VM size (case-insensitive, as Azure takes them)."""
+    from .. import vmsizes  # its table: for the commands that name a size (cold start)
+
     size = vmsizes.lookup(value)
     if size is None:
         raise InvalidInput(
@@ -357,6 +361,8 @@ def model_spec(spec: ModelSpec) -> ModelSpec:
             "give the path of a model file or folder that exists",
         )
     else:
+        from .. import inputs  # the file rules: for the commands that read files (cold start)
+
         inputs.check_top(spec.path, "path", "model")  # a regular file or folder, not /dev
     if spec.type not in MODEL_TYPES:
         raise InvalidInput(
@@ -646,6 +652,8 @@ def deployment_spec(spec: DeploymentSpec) -> DeploymentSpec:
             "is required",
             "name the scoring script inside code_configuration.code",
         )
+    from .. import inputs
+
     inputs.scoring_script_rule(spec.code_configuration.scoring_script)
     spec_integer(spec.instance_count, "instance_count", 0, 100)
     r = spec.resources
