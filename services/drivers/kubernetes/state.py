@@ -69,13 +69,14 @@ class ClusterState(AttachChecks):
     async def list_state(self, *, secrets: bool = False) -> dict[str, Any]:
         """Endpoints (traffic from the routes) and deployments as the cluster has them.
 
-        ``{"endpoints": {name: {"traffic", "mirror_traffic", "rollout"[, "auth_mode", "primary_key",
-        "secondary_key", "token_secret"]}}, "deployments": [{"endpoint", "name", "model",
+        ``{"endpoints": {name: {"traffic", "mirror_traffic"[, "rollout"][, "auth_mode",
+        "primary_key", "secondary_key", "token_secret"]}}, "deployments": [{"endpoint", "name", "model",
         "spec", "image", "ready_replicas", "desired_replicas"}], "resource_versions":
         {kind: rv}}``. With ``secrets`` the endpoints' keys Secrets are read too (an
         endpoint whose route is missing is listed from its Secret): what adoption needs.
         ``spec`` is the DeploymentSpec as applied (a dict, az ml field names), or None
-        when the Deployment carries no ``modeldeck.io/spec`` annotation.
+        when the Deployment carries no ``modeldeck.io/spec`` annotation. ``rollout``: the
+        route's progressive rollout (:mod:`.progressive`), when it has one.
         """
         gateway = await self.gateway_api_installed()
         deps_raw, routes_raw, secrets_raw, _ = await asyncio.gather(
@@ -111,9 +112,10 @@ class ClusterState(AttachChecks):
                 "traffic": traffic,
                 "mirror_traffic": mirror,
                 "route_changed_by": _changed_by(r),
-                # a progressive rollout another control plane drives (its annotation)
-                "rollout": rollout_of(r),
             }
+            rollout = rollout_of(r)  # the endpoint's progressive rollout (its annotation)
+            if rollout is not None:
+                endpoints[ep]["rollout"] = rollout
         for sec in secrets_raw.get("items") or []:
             lab = sec["metadata"].get("labels") or {}
             ep = lab.get(mf.ENDPOINT_LABEL, "")
