@@ -49,13 +49,15 @@ SLOW_RPS = 20  # one request at a time, 50 ms each
 # --------------------------------------------------------------------------- the flooder
 
 
-async def _flood(url: str, rate: float, connections: int, max_seconds: float) -> None:
+async def _flood(url: str, rate: float, connections: int, max_seconds: float, body_kb: int) -> None:
     """Send ``rate`` requests/s (open loop: a request is sent when it is due, whether or
     not the earlier ones were answered), at most ``connections`` in flight (one connection
     each; a request due beyond that is counted as skipped), until told to stop."""
     import aiohttp
 
-    body = b'{"data": [[1, 2, 3, 4]]}'
+    body = (
+        b'{"data": [[1, 2, 3, 4]]}' if not body_kb else b'{"pad": "%s"}' % (b"x" * (body_kb * 1024))
+    )
     headers = {"Authorization": f"Bearer {KEY}"}
     statuses: dict[int, int] = {}
     failed = skipped = 0
@@ -159,6 +161,8 @@ async def _bench(args: argparse.Namespace) -> int:
                     str(args.flood_connections),
                     "--max-seconds",
                     str(args.max_seconds),
+                    "--flood-body-kb",
+                    str(args.flood_body_kb),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -217,12 +221,23 @@ def main() -> None:
     parser.add_argument("--times", type=int, default=100, help="the flood, x capacity")
     parser.add_argument("--flood-connections", type=int, default=256)
     parser.add_argument("--max-seconds", type=float, default=120.0)
+    parser.add_argument(
+        "--flood-body-kb", type=int, default=0, help="each flood request's body (0: 24 bytes)"
+    )
     parser.add_argument("--quick", action="store_true", help="500 requests")
     parser.add_argument("--flood-url", help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.flood_url:
-        asyncio.run(_flood(args.flood_url, args.rate, args.flood_connections, args.max_seconds))
+        asyncio.run(
+            _flood(
+                args.flood_url,
+                args.rate,
+                args.flood_connections,
+                args.max_seconds,
+                args.flood_body_kb,
+            )
+        )
         return
     if args.quick:
         args.requests = 500

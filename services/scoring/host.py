@@ -78,7 +78,6 @@ import threading
 import time
 import traceback
 import types
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from random import Random
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -111,8 +110,15 @@ _random = Random()  # request ids need to be unique, not secret: no syscall per 
 
 
 def new_request_id() -> str:
-    """A request id as azmlinfsrv makes one (a uuid4; the gateway makes its own so too)."""
-    return str(uuid.UUID(int=_random.getrandbits(128), version=4))
+    """A request id as azmlinfsrv makes one (a uuid4; the gateway makes its own so too),
+    spelled without building a ``uuid.UUID`` (a third of the time): version 4, RFC 4122
+    variant."""
+    h = "%032x" % (_random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_UUID4_CLEAR = 0xFFFFFFFFFFFF0FFF3FFFFFFFFFFFFFFF  # the version nibble, the variant's 2 bits
+_UUID4_SET = 0x00000000000040008000000000000000  # version 4, variant 10
 
 
 Headers = List[Tuple[str, str]]

@@ -71,6 +71,8 @@ class Backend:
         self.stale: list[Instance] = []  # removed but with requests still in flight
         #: how long a replica takes to answer, seconds (moving average; 0: not known yet)
         self.service_s = 0.0
+        #: the 429 answer's body and Retry-After, with the (replicas, settings) they say
+        self.busy_answer: tuple[tuple[int, RequestSettings], bytes, str] | None = None
 
     def configure(self, addresses: Sequence[str], settings: RequestSettings) -> list[Instance]:
         """Swap in the ready replicas; returns the instances dropped with nothing in flight

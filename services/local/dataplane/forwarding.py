@@ -5,6 +5,7 @@ dropped, a deployment's ``/swagger.json``; and the JSON error answer every route
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from typing import Any
@@ -42,23 +43,31 @@ def busy(backend: Backend, rid: str, waited_s: float = 0.0) -> web.Response:
     """429: no replica of ``backend`` freed within ``max_queue_wait_ms`` (``waited_s``:
     how long this request waited; 0 when it was shed on its headers, the queue being
     full or too slow: :meth:`Backend.overloaded`), counted in its stats; ``Retry-After``
-    says when the queue may have room (whole seconds, at least 1)."""
+    says when the queue may have room (whole seconds, at least 1). Under a flood this is
+    most answers: the body is made once per replica count and settings."""
     settings = backend.settings
     backend.stats.record(429, waited_s, time.monotonic())
-    answer = error_response(
-        429,
-        "TooManyRequests",
-        (
-            f"deployment '{backend.name}' is busy: {len(backend.instances)} replica(s) x "
-            f"max_concurrent_requests_per_instance={settings.max_concurrent_requests_per_instance} "
-            f"in flight, and none freed within max_queue_wait_ms={settings.max_queue_wait_ms}"
-        ),
-        rid,
-        backend.name,
-        fix="retry later, add replicas (instance_count / autoscale) or raise max_queue_wait_ms",
-    )
-    answer.headers["Retry-After"] = str(max(1, math.ceil(settings.max_queue_wait_ms / 1000)))
-    return answer
+    key = (len(backend.instances), settings)
+    cached = backend.busy_answer
+    if cached is None or cached[0] != key:
+        error = {
+            "code": "TooManyRequests",
+            "message": (
+                f"deployment '{backend.name}' is busy: {key[0]} replica(s) x "
+                f"max_concurrent_requests_per_instance={settings.max_concurrent_requests_per_instance} "
+                f"in flight, and none freed within max_queue_wait_ms={settings.max_queue_wait_ms}"
+            ),
+            "fix": "retry later, add replicas (instance_count / autoscale) or raise max_queue_wait_ms",
+        }
+        retry = str(max(1, math.ceil(settings.max_queue_wait_ms / 1000)))
+        cached = backend.busy_answer = (key, json.dumps({"error": error}).encode(), retry)
+    headers = {
+        "x-request-id": rid,
+        "azureml-model-deployment": backend.name,
+        "Content-Type": "application/json; charset=utf-8",
+        "Retry-After": cached[2],
+    }
+    return web.Response(body=cached[1], status=429, headers=headers)
 
 
 async def forward(
