@@ -18,6 +18,7 @@ import asyncio
 import os
 import sys
 import time
+from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Label
@@ -155,27 +156,11 @@ def run_logs_load() -> None:
 
 
 def run_table(n: int) -> None:
-    from modeldeck.services.api.domain import (
-        CodeConfiguration,
-        Deployment,
-        DeploymentSpec,
-        ProvisioningState,
-    )
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/support
+    from tests.support.rows import many_deployments
 
     app = _dashboard()
-    deployments = [
-        Deployment(
-            DeploymentSpec(
-                f"{c}-{i}", f"ep-{i // 6}", "azureml:m:1", CodeConfiguration("/c", "score.py")
-            ),
-            ProvisioningState.SUCCEEDED,
-            1,
-            1,
-            100 if c == "blue" else 0,
-        )
-        for i in range(n // 2)
-        for c in ("blue", "green")
-    ]
+    deployments = many_deployments(n)
 
     def load() -> None:
         app.screen.show_data(deployments)  # type: ignore[attr-defined]

@@ -329,29 +329,13 @@ async def test_deployments_filter_over_ten_thousand_rows_finds_the_right_rows() 
     the status line counts them; the table is drawn with the rows found."""
     import re
 
-    from modeldeck.services.api.domain import (
-        CodeConfiguration,
-        Deployment,
-        DeploymentSpec,
-        ProvisioningState,
-    )
     from modeldeck.services.local.client import LocalWorkspace
     from modeldeck.tui.app import ModeldeckApp
     from modeldeck.tui.screens.deployments import DeploymentsScreen, deployment_cells
 
-    deployments = [
-        Deployment(
-            DeploymentSpec(
-                f"{c}-{i}", f"ep-{i // 6}", "azureml:m:1", CodeConfiguration("/c", "score.py")
-            ),
-            ProvisioningState.SUCCEEDED,
-            1,
-            1,
-            100 if c == "Blue" else 0,
-        )
-        for i in range(5000)
-        for c in ("Blue", "green")
-    ]
+    from tests.support.rows import many_deployments
+
+    deployments = many_deployments(10_000, ("Blue", "green"))
     app = ModeldeckApp(
         LocalWorkspace("local", autostart=False), autoload=False, initial_view="deployments"
     )
@@ -385,6 +369,44 @@ async def test_deployments_filter_over_ten_thousand_rows_finds_the_right_rows() 
             await pilot.press("escape")
             await pilot.pause()
             assert screen.table.row_count == 10000
+
+
+async def test_footer_hides_the_prompt_keys_while_it_is_open_as_composing_would() -> None:
+    """``/`` opens the prompt: the footer no longer lists ``:`` and ``/`` (hidden in place,
+    its other keys kept), and reads as a footer composed anew would; Esc brings them back."""
+    from modeldeck.services.local.client import LocalWorkspace
+    from modeldeck.tui.app import ModeldeckApp
+    from modeldeck.tui.widgets.footer import FittingFooter
+    from textual.widgets._footer import FooterKey
+
+    app = ModeldeckApp(
+        LocalWorkspace("local", autostart=False), autoload=False, initial_view="deployments"
+    )
+    async with app.run_test(size=(160, 30)) as pilot:
+        app.screen.show_data([])  # type: ignore[attr-defined]
+        await pilot.pause(0.3)
+        footer = app.screen.query_one(FittingFooter)
+
+        def line() -> str:
+            y = footer.region.y
+            return "".join(seg.text for seg in app.screen._compositor.render_strips()[y])
+
+        def shown() -> set[str]:
+            return {k.key for k in app.screen.query(FooterKey) if k.display}
+
+        before, keys_before = line(), list(app.screen.query(FooterKey))
+        assert {"colon", "slash"} <= shown()
+        await pilot.press("slash")
+        await pilot.pause(0.3)
+        assert not {"colon", "slash"} & shown()
+        assert list(app.screen.query(FooterKey)) == keys_before  # the same widgets
+        in_place = line()
+        await footer.recompose()
+        await pilot.pause(0.3)
+        assert line() == in_place  # as a footer composed with the prompt open reads
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        assert {"colon", "slash"} <= shown() and line() == before
 
 
 async def test_table_click_moves_the_cursor_and_a_second_click_opens_the_row() -> None:
