@@ -42,6 +42,13 @@ def daemon_home(prefix: str) -> Iterator[Path]:
 
 #: the key the data-plane benches' endpoints take (``Authorization: Bearer KEY``)
 KEY = "bench-key-0123456789abcdefghijklmnopqrstuvwxyz"
+#: a scoring script that does nothing: what is measured is the way to it
+NOOP = """
+def init():
+    pass
+def run(raw_data):
+    return '{"ok": true}'
+"""
 
 
 def sibling(name: str) -> ModuleType:

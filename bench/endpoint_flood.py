@@ -27,14 +27,8 @@ import subprocess
 import sys
 import time
 
-from _common import KEY, data_plane, serve_script, sibling
+from _common import KEY, NOOP, data_plane, serve_script, sibling
 
-NOOP = """
-def init():
-    pass
-def run(raw_data):
-    return '{"ok": true}'
-"""
 SLOW = """
 import time
 def init():

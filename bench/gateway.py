@@ -34,14 +34,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from _common import KEY, serve_script
-
-NOOP = """
-def init():
-    pass
-def run(raw_data):
-    return '{"ok": true}'
-"""
+from _common import KEY, NOOP, serve_script
 
 CPU_2MS = """
 import time

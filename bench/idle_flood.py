@@ -31,14 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import KEY, serve_script, sibling
-
-NOOP = """
-def init():
-    pass
-def run(raw_data):
-    return '{"ok": true}'
-"""
+from _common import KEY, NOOP, serve_script, sibling
 
 
 def _raise_nofile() -> None:
