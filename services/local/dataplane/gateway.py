@@ -492,11 +492,17 @@ class Gateway:
             return busy(backend, rid)
         if not pinned and ep.mirror_name is not None and deps is not None:
             mirror = ep.mirror_tick()  # (of the requests let through)
-        try:
-            await self._continue(request)
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return self._too_large(name, rid)
+        content = request.content
+        if content.is_eof():  # all of it came with the headers (a small body): no read loop
+            body = content.read_nowait()
+            if len(body) > self.max_body_bytes:
+                return self._too_large(name, rid)
+        else:
+            try:
+                await self._continue(request)
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return self._too_large(name, rid)
         if mirror is not None and deps is not None:
             self._mirror(deps.get(mirror), body, headers.get("Content-Type"), rid)
         ids = {h: headers[h] for h in CLIENT_IDS if h in headers}
