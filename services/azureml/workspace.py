@@ -12,6 +12,9 @@ Profile settings (``[workspaces.NAME]`` with ``provider = "azureml"``, or CLI fl
   used when ARM gives no Retry-After), ``max_retries`` (default 4),
   ``log_poll_interval`` (s, default 2), ``metrics_ttl`` (s, default 30),
   ``default_environment``;
+* progressive rollouts (driven by the local daemon: ``rollouts.py``): ``rollout_poll`` (s,
+  default 30: how often the daemon reads the endpoint and Azure Monitor),
+  ``rollout_min_interval`` (s, default 300: the shortest ``--interval`` taken);
 * ``credential``: an azure-identity credential object (tests pass a static one).
 
 See docs/azureml.md for the REST mapping.
@@ -48,6 +51,7 @@ from .clusters import ClusterRoom
 from .deployments import DeploymentRoom
 from .endpoints import EndpointRoom
 from .monitor import BATCH_API_VERSION, Metrics, monitor_scope
+from .rollouts import RolloutRoom
 from .settings import resolve_settings
 
 DEFAULT_ENVIRONMENT = (
@@ -55,7 +59,9 @@ DEFAULT_ENVIRONMENT = (
 )
 
 
-class AzureMLWorkspace(ClusterRoom, AssetRoom, EndpointRoom, DeploymentRoom, Workspace):
+class AzureMLWorkspace(
+    RolloutRoom, ClusterRoom, AssetRoom, EndpointRoom, DeploymentRoom, Workspace
+):
     """The ``Workspace`` API on one Azure ML workspace, through ARM.
 
     Written in rooms, one module each (see ``session.py``): :class:`ClusterRoom`,
@@ -100,8 +106,35 @@ class AzureMLWorkspace(ClusterRoom, AssetRoom, EndpointRoom, DeploymentRoom, Wor
         metrics_endpoint: str | None = None,
         arm_audience: str | None = None,
         ml_audience: str | None = None,
+        rollout_poll: float = 30.0,
+        rollout_min_interval: float = 300.0,
     ) -> None:
         super().__init__(name)
+        #: what the daemon needs to open this workspace and drive its rollouts (no credential)
+        self.coordinates: dict[str, Any] = {
+            k: v
+            for k, v in {
+                "subscription_id": subscription_id,
+                "resource_group": resource_group,
+                "workspace_name": workspace_name,
+                "arm_endpoint": arm_endpoint,
+                "metrics_endpoint": metrics_endpoint,
+                "authority": authority,
+                "arm_audience": arm_audience,
+                "ml_audience": ml_audience,
+                "location": location,
+                "timeout": timeout,
+                "poll_interval": poll_interval,
+                "max_retries": max_retries,
+                "metrics_ttl": metrics_ttl,
+                "rollout_poll": rollout_poll,
+                "rollout_min_interval": rollout_min_interval,
+            }.items()
+            if v is not None
+        }
+        self.rollout_poll = rollout_poll
+        self.rollout_min_interval = rollout_min_interval
+        self._rollouts_client: Any = None
         self.subscription_id = subscription_id
         self.resource_group = resource_group
         self.workspace_name = workspace_name
@@ -164,6 +197,8 @@ class AzureMLWorkspace(ClusterRoom, AssetRoom, EndpointRoom, DeploymentRoom, Wor
             ("metrics_endpoint", str),
             ("arm_audience", str),
             ("ml_audience", str),
+            ("rollout_poll", float),
+            ("rollout_min_interval", float),
         ):
             if s.get(key) is not None:
                 try:
@@ -188,6 +223,8 @@ class AzureMLWorkspace(ClusterRoom, AssetRoom, EndpointRoom, DeploymentRoom, Wor
         return f"AzureMLWorkspace({self.name!r}, workspace={self.workspace_name!r})"
 
     async def close(self) -> None:
+        if self._rollouts_client is not None:
+            await self._rollouts_client.close()
         await self.arm.close()
         if self._monitor is not None:
             await self._monitor.close()

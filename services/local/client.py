@@ -740,6 +740,40 @@ class LocalWorkspace(Workspace):
         )
         return from_dict(Rollout, data)
 
+    # -- the rollouts this daemon drives on an Azure ML workspace (``where``: its settings,
+    # no credential; controlplane/cloudrollouts.py). POST: each carries the coordinates.
+    async def start_cloud_rollout(self, where: dict[str, Any], spec: RolloutSpec) -> Rollout:
+        from ..api.rollouts import Rollout, validate_spec
+
+        body = {"workspace": where, "rollout": to_dict(validate_spec(spec))}
+        return from_dict(Rollout, await self._call("POST", "/v1/azureml/rollouts/start", json=body))
+
+    async def get_cloud_rollout(self, where: dict[str, Any], endpoint: str) -> Rollout | None:
+        from ..api.rollouts import Rollout
+
+        body = {"workspace": where, "endpoint": endpoint}
+        data = await self._call("POST", "/v1/azureml/rollouts/get", json=body)
+        return None if data is None else from_dict(Rollout, data)
+
+    async def list_cloud_rollouts(self, where: dict[str, Any]) -> list[Rollout]:
+        from ..api.rollouts import Rollout
+
+        data = await self._call("POST", "/v1/azureml/rollouts/list", json={"workspace": where})
+        return [from_dict(Rollout, r) for r in data]
+
+    async def control_cloud_rollout(
+        self, where: dict[str, Any], endpoint: str, action: str, *, if_revision: str | None = None
+    ) -> Rollout:
+        from ..api.rollouts import Rollout
+
+        data = await self._call(
+            "POST",
+            f"/v1/azureml/rollouts/{_q(action)}",
+            json={"workspace": where, "endpoint": endpoint},
+            headers=_if_match(if_revision),
+        )
+        return from_dict(Rollout, data)
+
     # ------------------------------------------------------------------ operations
     async def get_history(self, endpoint: str | None = None) -> ChangeHistory:
         params = {"endpoint": endpoint} if endpoint else None

@@ -119,6 +119,10 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("cli", "modeldeck.services.drivers.kubernetes.rbac"): "cluster attach --print-role",
     # online-endpoint rollout/show print a rollout in the keys its webhook posts (one view)
     ("cli", "modeldeck.services.rollout.webhook"): "a rollout printed as its webhook posts it",
+    # the daemon drives Azure ML rollouts (a process that outlives the command): the
+    # workspace's rollout calls ask the daemon of its home, which opens the workspace itself
+    ("azureml", "modeldeck.services.local.client"): "its rollouts are driven by the daemon",
+    ("controlplane", "modeldeck.services.azureml.workspace"): "the daemon drives Azure ML rollouts",
 }
 
 

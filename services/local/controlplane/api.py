@@ -616,6 +616,36 @@ def build_app(
     async def list_rollouts(request: web.Request) -> web.StreamResponse:
         return _json(await engine.rollouts.list())
 
+    # -- rollouts on Azure ML workspaces, driven here (controlplane/cloudrollouts.py): each
+    # request carries the workspace's settings ("workspace"), so the reads are POSTs too
+    @route("POST", "/v1/azureml/rollouts/start")
+    async def start_cloud_rollout(request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        spec = _parse(RolloutSpec, data.get("rollout"), "rollout")
+        return _json(await engine.rollouts.azureml.start(data.get("workspace"), spec), 201)
+
+    @route("POST", "/v1/azureml/rollouts/get")
+    async def get_cloud_rollout(request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        return _json(engine.rollouts.azureml.get(data.get("workspace"), str(data.get("endpoint"))))
+
+    @route("POST", "/v1/azureml/rollouts/list")
+    async def list_cloud_rollouts(request: web.Request) -> web.StreamResponse:
+        return _json(engine.rollouts.azureml.list((await _body(request)).get("workspace")))
+
+    @route("POST", "/v1/azureml/rollouts/{action}")
+    async def control_cloud_rollout(request: web.Request) -> web.StreamResponse:
+        """``If-Match``: the rollout's revision read."""
+        data = await _body(request)
+        return _json(
+            await engine.rollouts.azureml.control(
+                data.get("workspace"),
+                str(data.get("endpoint")),
+                request.match_info["action"],
+                if_revision=_if_match(request),
+            )
+        )
+
     # -- history ------------------------------------------------------------------------
     @route("GET", "/v1/history")
     async def history(request: web.Request) -> web.StreamResponse:

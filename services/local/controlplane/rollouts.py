@@ -98,6 +98,85 @@ def driven_by() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}:{paths.state_dir()}"
 
 
+def new_rollout(spec: RolloutSpec, ep: Endpoint, by: str) -> Rollout:
+    """A rollout of ``spec`` (checked) starting now on ``ep`` as read, driven by ``by``,
+    started by the request's actor."""
+    now = time.time()
+    return Rollout(
+        id=uuid.uuid4().hex[:12],
+        spec=spec,
+        state=RolloutState.RUNNING,
+        step=-1 if spec.mirror_first_s > 0 else 0,
+        weight=ep.traffic.get(spec.to, 0),
+        started_at=now,
+        step_started_at=now,
+        updated_at=now,
+        started_by=ACTOR.get(),
+        driven_by=by,
+        message="starting",
+        # the maps it was checked on: the runner's first write pauses instead when an
+        # operator changed them since
+        traffic=dict(ep.traffic),
+        mirror_traffic=dict(ep.mirror_traffic),
+    )
+
+
+def check_action(action: str) -> None:
+    if action not in ACTIONS:
+        raise InvalidInput(
+            "action", action, "is not a rollout action", "one of: " + ", ".join(ACTIONS)
+        )
+
+
+def no_rollout(endpoint: str) -> NotFound:
+    return NotFound(
+        "rollout",
+        endpoint,
+        message=f"endpoint '{endpoint}' has no rollout",
+        fix=f"start one: modeldeck online-endpoint rollout -n {endpoint} --to NAME",
+    )
+
+
+def check_control(current: Rollout, action: str, if_revision: str | None) -> None:
+    """Refuse ``action`` on ``current`` when it moved since the operator read it
+    (``if_revision``) or has ended."""
+    endpoint = current.spec.endpoint
+    if if_revision not in (None, "", current.revision):
+        raise Conflict(
+            f"the rollout of {current.spec.to} on '{endpoint}' changed since you read it "
+            f"(revision {if_revision} -> {current.revision}: {current.state.value}, "
+            f"{current.phase})",
+            fix=f"read it again: modeldeck online-endpoint rollout -n {endpoint} --show",
+        )
+    if not current.state.active:
+        raise Conflict(
+            f"the rollout of {current.spec.to} on '{endpoint}' is "
+            f"{current.state.value}: nothing to {action}",
+            fix=f"start a new one: modeldeck online-endpoint rollout -n {endpoint} --to NAME",
+        )
+
+
+async def act(runner: RolloutRunner, action: str) -> Rollout:
+    """An operator's ``action`` through the rollout's runner, by the request's actor."""
+    operator = ACTOR.get()
+    token = _OPERATOR.set(f"{action} by {operator}")
+    try:
+        if action == "pause":
+            return await runner.pause(f"paused by {operator}")
+        return await getattr(runner, action)()  # type: ignore[no-any-return]
+    finally:
+        _OPERATOR.reset(token)
+
+
+async def stop_runners(tasks: dict[str, asyncio.Task[None]], runners: dict[str, Any]) -> None:
+    """Cancel the runners' tasks and forget them (their records stay as they are)."""
+    for task in tasks.values():
+        task.cancel()
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    tasks.clear()
+    runners.clear()
+
+
 class EngineTarget(WorkspaceTarget):
     """The runner's :class:`~...rollout.target.RolloutTarget` over the engine: reads as any
     Workspace's (the engine answers the same calls), a traffic step as below."""
@@ -146,9 +225,13 @@ class StoreBook:
         self._last: dict[str, asyncio.Task[None]] = {}  # see _in_order
         self._heard: dict[str, float] = {}  # each rollout's last publication (monotonic)
 
+    def key(self, endpoint: str) -> str:
+        """Where the store keeps the endpoint's rollouts (a local endpoint: its name)."""
+        return endpoint
+
     def save(self, rollout: Rollout) -> Rollout:
         try:
-            saved = self.engine.store.save_rollout(rollout)
+            saved = self.engine.store.save_rollout(rollout, self.key(rollout.spec.endpoint))
         except StaleRevision as exc:
             raise Conflict(
                 f"the rollout of {rollout.spec.to} on '{rollout.spec.endpoint}' changed "
@@ -161,7 +244,7 @@ class StoreBook:
         return saved
 
     def load(self, endpoint: str) -> Rollout | None:
-        return self.engine.store.rollout(endpoint)
+        return self.engine.store.rollout(self.key(endpoint))
 
     async def notify(self, rollout: Rollout, event: str, check: RolloutCheck | None) -> None:
         view = {
@@ -176,11 +259,7 @@ class StoreBook:
         # what changed since the last event, and always which event it is (the same twice:
         # two steps); the rest of the view as it was is not repeated
         before = None if told is None else {**told, "event": None}
-        token = ACTOR.set(rollout_actor(rollout))
-        try:
-            self.engine.store.record_rollout_event(rollout.spec.endpoint, before, view)
-        finally:
-            ACTOR.reset(token)
+        self.record_event(rollout, before, view)
         if rollout.state.active:
             self._told[rollout.id] = view
         else:
@@ -188,6 +267,16 @@ class StoreBook:
         if rollout.spec.webhook:
             self._in_order(f"post {rollout.id}", self._post(rollout, event, check))
         self._in_order(f"publish {rollout.spec.endpoint}", self.publish(rollout))
+
+    def record_event(
+        self, rollout: Rollout, before: dict[str, Any] | None, view: dict[str, Any]
+    ) -> None:
+        """The event as a change of kind rollout in the endpoint's history."""
+        token = ACTOR.set(rollout_actor(rollout))
+        try:
+            self.engine.store.record_rollout_event(rollout.spec.endpoint, before, view)
+        finally:
+            ACTOR.reset(token)
 
     def _in_order(self, key: str, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the background, after the work last given the same ``key`` (one
@@ -281,6 +370,10 @@ class Rollouts:
         self._starting = asyncio.Lock()
         #: the last read of each endpoint's rollout on its cluster (monotonic time, rollout)
         self._read: dict[str, tuple[float, Rollout | None]] = {}
+        from .cloudrollouts import CloudRollouts
+
+        #: the rollouts this daemon drives on Azure ML workspaces
+        self.azureml = CloudRollouts(engine, self.driven_by)
 
     # ------------------------------------------------------------------ operations
     async def start(self, spec: RolloutSpec) -> Rollout:
@@ -296,24 +389,7 @@ class Rollouts:
             if other is not None and other.state.active:
                 raise already_running(other)
             spec = check_start(spec, ep, await self.engine.list_deployments(spec.endpoint))
-            now = time.time()
-            rollout = Rollout(
-                id=uuid.uuid4().hex[:12],
-                spec=spec,
-                state=RolloutState.RUNNING,
-                step=-1 if spec.mirror_first_s > 0 else 0,
-                weight=ep.traffic.get(spec.to, 0),
-                started_at=now,
-                step_started_at=now,
-                updated_at=now,
-                started_by=ACTOR.get(),
-                driven_by=self.driven_by,
-                message="starting",
-                # the maps it was checked on: the runner's first write pauses instead
-                # when an operator changed them since
-                traffic=dict(ep.traffic),
-                mirror_traffic=dict(ep.mirror_traffic),
-            )
+            rollout = new_rollout(spec, ep, self.driven_by)
             # on a shared cluster the rollout is claimed there first: of two operators
             # starting one at the same time, the second is refused (Conflict)
             await self.book.claim(rollout)
@@ -348,18 +424,10 @@ class Rollouts:
         self, endpoint: str, action: str, *, if_revision: str | None = None
     ) -> Rollout:
         """Pause, resume, promote or abort the endpoint's rollout in progress."""
-        if action not in ACTIONS:
-            raise InvalidInput(
-                "action", action, "is not a rollout action", "one of: " + ", ".join(ACTIONS)
-            )
+        check_action(action)
         current = await self.get(endpoint)
         if current is None:
-            raise NotFound(
-                "rollout",
-                endpoint,
-                message=f"endpoint '{endpoint}' has no rollout",
-                fix=f"start one: modeldeck online-endpoint rollout -n {endpoint} --to NAME",
-            )
+            raise no_rollout(endpoint)
         ours = self.engine.store.rollout(endpoint)
         if (ours is None or ours.id != current.id) and current.state.active:
             raise Conflict(
@@ -367,30 +435,11 @@ class Rollouts:
                 f"{current.driven_by}",
                 fix="pause, resume, promote or abort it from that workspace",
             )
-        if if_revision not in (None, "", current.revision):
-            raise Conflict(
-                f"the rollout of {current.spec.to} on '{endpoint}' changed since you read it "
-                f"(revision {if_revision} -> {current.revision}: {current.state.value}, "
-                f"{current.phase})",
-                fix=f"read it again: modeldeck online-endpoint rollout -n {endpoint} --show",
-            )
-        if not current.state.active:
-            raise Conflict(
-                f"the rollout of {current.spec.to} on '{endpoint}' is "
-                f"{current.state.value}: nothing to {action}",
-                fix=f"start a new one: modeldeck online-endpoint rollout -n {endpoint} --to NAME",
-            )
+        check_control(current, action, if_revision)
         runner = self._runners.get(endpoint)
         if runner is None or runner.rollout.id != current.id:
             runner = self._spawn(current)  # its task died: drive it again
-        operator = ACTOR.get()
-        token = _OPERATOR.set(f"{action} by {operator}")
-        try:
-            if action == "pause":
-                return await runner.pause(f"paused by {operator}")
-            return await getattr(runner, action)()  # type: ignore[no-any-return]
-        finally:
-            _OPERATOR.reset(token)
+        return await act(runner, action)
 
     # ------------------------------------------------------------------ lifecycle
     def resume(self) -> None:
@@ -408,6 +457,7 @@ class Rollouts:
                 self._spawn(rollout)
 
             self._tasks[endpoint] = asyncio.get_running_loop().create_task(when_restored())
+        self.azureml.resume()
 
     async def _restored(self, rollout: Rollout) -> None:
         """Once both deployments of ``rollout`` are Ready again (or one failed, or is gone:
@@ -433,13 +483,9 @@ class Rollouts:
 
     async def close(self) -> None:
         """Stop driving (daemon stop): each record stays as it is, resumed at the next start."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
-        self._runners.clear()
+        await stop_runners(self._tasks, self._runners)
         await self.book.close()
+        await self.azureml.close()
 
     def _spawn(self, rollout: Rollout) -> RolloutRunner:
         from ...rollout.runner import RolloutRunner

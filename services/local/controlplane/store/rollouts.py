@@ -5,6 +5,12 @@ of kind ``rollout`` in the audit history.
 A save is a compare-and-set on the revision the saver read (the runner's step against an
 operator's pause from the API): :class:`~.history.StaleRevision` when the record moved on.
 An endpoint keeps its last :data:`ROLLOUTS_KEPT` rollouts (an active one always).
+
+A record's ``endpoint`` column is its **key**: a local endpoint's name, or, for a rollout
+the daemon drives on an Azure ML workspace (``controlplane/cloudrollouts.py``), the
+endpoint's ARM id after :data:`CLOUD_PREFIX` (a local name has no ``:`` nor ``/``), so the
+two never meet: :meth:`RolloutRecords.rollouts` lists the local ones unless asked for a
+prefix.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from .history import HistoryRecords, StaleRevision
 #: How many rollouts an endpoint keeps (the oldest finished ones go first).
 ROLLOUTS_KEPT = 20
 _ACTIVE = (RolloutState.RUNNING.value, RolloutState.PAUSED.value)
+#: the keys of the rollouts driven on Azure ML workspaces start with it
+CLOUD_PREFIX = "azureml:"
 
 
 class RolloutRecords(HistoryRecords):
@@ -30,10 +38,12 @@ class RolloutRecords(HistoryRecords):
     def _rollout(row: sqlite3.Row) -> Rollout:
         return replace(from_dict(Rollout, json.loads(row["record"])), revision=str(row["revision"]))
 
-    def save_rollout(self, rollout: Rollout) -> Rollout:
-        """Insert or update ``rollout``, on the condition that its record is still at
-        ``rollout.revision`` (empty: a new rollout, no record yet); the record as saved.
-        Dashboards watching the workspace's revision are woken (a step, a check)."""
+    def save_rollout(self, rollout: Rollout, key: str | None = None) -> Rollout:
+        """Insert or update ``rollout`` under ``key`` (default: its endpoint's name), on the
+        condition that its record is still at ``rollout.revision`` (empty: a new rollout, no
+        record yet); the record as saved. Dashboards watching the workspace's revision are
+        woken (a step, a check)."""
+        key = key or rollout.spec.endpoint
         with self.tx() as db:
             row = db.execute("SELECT revision FROM rollouts WHERE id=?", (rollout.id,)).fetchone()
             now = 0 if row is None else int(row["revision"])
@@ -49,7 +59,7 @@ class RolloutRecords(HistoryRecords):
                 "updated_at=excluded.updated_at",
                 (
                     saved.id,
-                    saved.spec.endpoint,
+                    key,
                     saved.state.value,
                     record,
                     int(saved.revision),
@@ -60,13 +70,13 @@ class RolloutRecords(HistoryRecords):
             db.execute(
                 "DELETE FROM rollouts WHERE endpoint=? AND state NOT IN (?, ?) AND id NOT IN "
                 "(SELECT id FROM rollouts WHERE endpoint=? ORDER BY started_at DESC LIMIT ?)",
-                (saved.spec.endpoint, *_ACTIVE, saved.spec.endpoint, ROLLOUTS_KEPT),
+                (key, *_ACTIVE, key, ROLLOUTS_KEPT),
             )
             self._recorded_uncommitted = True  # the watchers hear of it once committed
         return saved
 
     def rollout(self, endpoint: str) -> Rollout | None:
-        """The endpoint's rollout in progress, else its last one."""
+        """The endpoint's (the key's) rollout in progress, else its last one."""
         row = self._one(
             "SELECT * FROM rollouts WHERE endpoint=? "
             "ORDER BY state IN (?, ?) DESC, started_at DESC LIMIT 1",
@@ -75,10 +85,18 @@ class RolloutRecords(HistoryRecords):
         )
         return None if row is None else self._rollout(row)
 
-    def rollouts(self, active: bool = False) -> list[Rollout]:
-        """Each endpoint's current or last rollout (only those in progress with ``active``),
-        by endpoint."""
-        rows = self._all("SELECT DISTINCT endpoint FROM rollouts ORDER BY endpoint")
+    def rollouts(self, active: bool = False, under: str = "") -> list[Rollout]:
+        """Each local endpoint's current or last rollout (only those in progress with
+        ``active``), by endpoint; with ``under``, each key's that starts with it instead
+        (:data:`CLOUD_PREFIX`: every Azure ML one)."""
+        prefix = under or CLOUD_PREFIX
+        rows = self._all(
+            "SELECT DISTINCT endpoint FROM rollouts WHERE (substr(endpoint, 1, ?) = ?) = ? "
+            "ORDER BY endpoint",
+            len(prefix),
+            prefix,
+            bool(under),
+        )
         found = [self.rollout(r["endpoint"]) for r in rows]
         return [r for r in found if r is not None and (r.state.active or not active)]
 
