@@ -279,6 +279,18 @@ async def test_table_updates_rows_by_key_and_keeps_the_cursor() -> None:
         assert table.shown_keys == ["a", "c", "d"]
 
 
+async def test_table_rows_are_drawn_again_in_a_new_theme() -> None:
+    table = ResourceTable([("name", "NAME"), ("state", "STATE")])
+    async with Host(table).run_test(size=(60, 10)) as pilot:
+        table.sync({"a": ("a", "Ready"), "b": ("b", "Failed")})
+        await pilot.pause()
+        before = next(iter(table.render_lines(table.size.region)[2])).style
+        table.app.theme = "textual-light"
+        await pilot.pause()
+        after = next(iter(table.render_lines(table.size.region)[2])).style
+        assert before is not None and after is not None and after.bgcolor != before.bgcolor
+
+
 async def test_table_of_thousands_filters_scrolls_and_selects() -> None:
     table = ResourceTable([("name", "NAME"), ("endpoint", "ENDPOINT")])
     selected: list[str | None] = []
@@ -379,12 +391,13 @@ async def test_footer_hides_the_prompt_keys_while_it_is_open_as_composing_would(
     from modeldeck.tui.widgets.footer import FittingFooter
     from textual.widgets._footer import FooterKey
 
+    from tests.support.polling import eventually
+
     app = ModeldeckApp(
         LocalWorkspace("local", autostart=False), autoload=False, initial_view="deployments"
     )
     async with app.run_test(size=(160, 30)) as pilot:
         app.screen.show_data([])  # type: ignore[attr-defined]
-        await pilot.pause(0.3)
         footer = app.screen.query_one(FittingFooter)
 
         def line() -> str:
@@ -394,19 +407,22 @@ async def test_footer_hides_the_prompt_keys_while_it_is_open_as_composing_would(
         def shown() -> set[str]:
             return {k.key for k in app.screen.query(FooterKey) if k.display}
 
+        await eventually(lambda: {"colon", "slash", "question_mark"} <= shown(), pilot)
+        await pilot.pause(0.2)
         before, keys_before = line(), list(app.screen.query(FooterKey))
-        assert {"colon", "slash"} <= shown()
         await pilot.press("slash")
-        await pilot.pause(0.3)
-        assert not {"colon", "slash"} & shown()
+        await eventually(lambda: not {"colon", "slash"} & shown(), pilot)
+        await pilot.pause(0.2)
         assert list(app.screen.query(FooterKey)) == keys_before  # the same widgets
         in_place = line()
+        assert ": Cmd" not in in_place and "/ Filter" not in in_place
         await footer.recompose()
-        await pilot.pause(0.3)
+        await pilot.pause(0.2)
         assert line() == in_place  # as a footer composed with the prompt open reads
         await pilot.press("escape")
-        await pilot.pause(0.3)
-        assert {"colon", "slash"} <= shown() and line() == before
+        await eventually(lambda: {"colon", "slash"} <= shown(), pilot)
+        await pilot.pause(0.2)
+        assert line() == before
 
 
 async def test_table_click_moves_the_cursor_and_a_second_click_opens_the_row() -> None:

@@ -20,7 +20,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -120,6 +120,8 @@ class ResourceTable(ScrollView, can_focus=True):
         self._widths: list[int] = [len(label) for _, label in self._column_spec]
         self._fitted: list[int] = list(self._widths)  # the widths drawn (fit to the screen)
         self._strips: dict[tuple[Any, ...], Strip] = {}
+        self._strips_style: Style | None = None  # the widget's style they were drawn with
+        self._drawing: tuple[Style, int, int, int] | None = None  # see render_lines
         self._cursor = 0
         self._highlighted: str | None = None
         self.filter = RowFilter("")
@@ -350,10 +352,27 @@ class ResourceTable(ScrollView, can_focus=True):
             segments.append(Segment(s.text, seg_style + over if over else seg_style))
         return Strip(segments).crop_extend(scroll_x, scroll_x + width, style)
 
-    def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = (int(v) for v in self.scroll_offset)
-        width = self.scrollable_content_region.width
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """What every row of one drawing shares is read once (``rich_style`` walks the DOM:
+        a third of a row's cost); rows kept from another style (a theme) are dropped."""
         base = self.rich_style
+        if base != self._strips_style:
+            self._strips.clear()
+            self._strips_style = base
+        scroll_x, scroll_y = (int(v) for v in self.scroll_offset)
+        self._drawing = (base, self.scrollable_content_region.width, scroll_x, scroll_y)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._drawing = None
+
+    def render_line(self, y: int) -> Strip:
+        if self._drawing is not None:
+            base, width, scroll_x, scroll_y = self._drawing
+        else:
+            scroll_x, scroll_y = (int(v) for v in self.scroll_offset)
+            width = self.scrollable_content_region.width
+            base = self.rich_style
         if y == 0:
             key: tuple[Any, ...] = ("header", scroll_x, width, self.has_focus)
             cached = self._strips.get(key)
