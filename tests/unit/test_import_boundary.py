@@ -98,8 +98,8 @@ ALLOWED: dict[str, set[str]] = {
     "controlplane": _BASE
     | {"specs", "environments", "scoring", "drivers", "dataplane", "rollout", "root"},
     "client": _BASE | {"controlplane"},  # it starts the control plane's process
-    # rollout: the azureml-hosting code drives Azure ML rollouts with its runner and target
-    "azureml": _BASE | {"specs", "environments", "scoring", "rollout", "root"},
+    # its rollouts are driven by the daemon (controlplane/cloudrollouts.py): see EXCEPTIONS
+    "azureml": _BASE | {"specs", "environments", "scoring", "root"},
     "backends": _BASE | {"client", "azureml"},
     "usecases": _BASE | {"specs"},
     "cli": _BASE | {"specs", "usecases", "backends", "tui", "environments", "root"},
