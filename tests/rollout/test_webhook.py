@@ -8,36 +8,20 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 from modeldeck.services.api.rollouts import Rollout, RolloutCheck, RolloutSpec, RolloutState
 from modeldeck.services.rollout import webhook
+
+from tests.support.rollouts import webhook_receiver
 
 SECRET = "/services/T000/B000/s3cr3tt0k3n"
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[tuple[str, list[dict], dict]]:
-    """http://127.0.0.1:PORT, the bodies received, and the answer's settings."""
-    bodies: list[dict] = []
-    settings = {"status": 200, "delay": 0.0}
-
-    async def hook(request: web.Request) -> web.Response:
-        assert request.headers["Content-Type"] == "application/json"
-        bodies.append(json.loads(await request.read()))
-        await asyncio.sleep(settings["delay"])
-        return web.Response(status=int(settings["status"]), text="ok")
-
-    app = web.Application()
-    app.router.add_post(SECRET, hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}", bodies, settings
-    finally:
-        await runner.cleanup()
+    """http://127.0.0.1:PORT, the bodies received, and the answer's settings (status, delay)."""
+    settings: dict = {"status": 200, "delay": 0.0}
+    async with webhook_receiver(SECRET.lstrip("/"), settings) as (url, bodies):
+        yield url.removesuffix(SECRET), bodies, settings
 
 
 def rollout(url: str) -> Rollout:
@@ -109,7 +93,7 @@ async def test_a_failed_post_is_returned_as_text_and_never_shows_the_secret(
     caplog.set_level(logging.WARNING)
     settings["status"] = 500
     assert await webhook.post(url, body) == f"the webhook {base}/… answered HTTP 500"
-    settings["status"], settings["delay"] = 200, 5.0
+    settings["status"], settings["delay"] = 200, 1.5
     error = await asyncio.wait_for(webhook.post(url, body, timeout=0.3), 3.0)
     assert error == f"the webhook {base}/… did not answer within 0.3 s"
     closed = "http://127.0.0.1:9" + SECRET  # discard: nothing listens

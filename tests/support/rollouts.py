@@ -82,16 +82,24 @@ def finished(rollout: Rollout) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def webhook_receiver(path: str = "hooks/secret-token") -> AsyncIterator[tuple[str, list]]:
+async def webhook_receiver(
+    path: str = "hooks/secret-token", answer: dict | None = None
+) -> AsyncIterator[tuple[str, list]]:
     """A webhook receiver on loopback (a real HTTP server) whose path holds a secret, as
-    Slack's do: its URL and the JSON bodies posted to it, in the order received."""
+    Slack's do: its URL and the JSON bodies posted to it, in the order received. ``answer``
+    (read at each post, so a test may change it) sets the reply: ``status`` (204) and
+    ``delay`` in seconds (0). A body that is not ``application/json`` is refused (415)."""
     from aiohttp import web
 
     posts: list[dict] = []
+    answer = answer if answer is not None else {}
 
     async def receive(request: web.Request) -> web.Response:
+        if request.content_type != "application/json":
+            return web.Response(status=415, text=f"not JSON: {request.content_type}")
         posts.append(await request.json())
-        return web.Response(status=204)
+        await asyncio.sleep(float(answer.get("delay", 0.0)))
+        return web.Response(status=int(answer.get("status", 204)))
 
     app = web.Application()
     app.router.add_post(f"/{path}", receive)
