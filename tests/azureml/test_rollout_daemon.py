@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from modeldeck.services.api.domain import EndpointPatch
-from modeldeck.services.api.errors import InvalidInput, ModeldeckError
+from modeldeck.services.api.errors import InvalidInput, ModeldeckError, NotFound
 from modeldeck.services.api.rollouts import Rollout, RolloutSpec, RolloutState
 from modeldeck.services.local.client import LocalWorkspace
 
@@ -135,6 +135,19 @@ async def test_the_daemon_steps_arm_traffic_and_promotes(
     finally:
         await local.close()
     assert seeded.schema_errors == []
+
+
+async def test_reading_in_a_home_that_never_had_a_daemon_starts_none(
+    cloud: Any, seeded: FakeArm, home: Path
+) -> None:
+    """``online-endpoint show`` and the dashboard read rollouts: in a home without a store
+    there is none, and no daemon is started to say so."""
+    assert await cloud.get_rollout("my-endpoint") is None
+    assert await cloud.list_rollouts() == []
+    with pytest.raises(NotFound):
+        await cloud.get_rollout("nope")
+    assert not (home / "state" / "modeldeck.sock").exists()
+    assert not (home / "data" / "workspace.db").exists()
 
 
 async def test_pause_resume_a_manual_change_and_abort(cloud: Any, seeded: FakeArm) -> None:
