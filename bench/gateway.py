@@ -11,7 +11,8 @@ through the gateway (TCP on loopback), alternately, twice each; the
 better run of each is kept. It prints throughput and p50/p99 latency, the ratios, and
 the p50 added by the gateway at one connection.
 
-Targets (2 ms CPU script): throughput >= 0.8 of direct, p50 overhead <= 1 ms.
+Targets (issue 17): the no-op script's throughput >= 0.6 of direct, the 2 ms CPU script's
+>= 0.97; p50 added at one connection <= 0.3 ms for both.
 Then the no-op script straight to a replica, the old aiohttp replica (``--old-replica
 REV``, read with ``git show``) against the scoring host, alternately: the host's
 throughput must be >= 0.9 of the old one's.
@@ -36,6 +37,8 @@ from pathlib import Path
 
 from _common import KEY, NOOP, serve_script
 
+#: the least throughput through the gateway, as a share of direct, per script (issue 17)
+TARGETS = {"noop": 0.6, "cpu2ms": 0.97}
 CPU_2MS = """
 import time
 def init():
@@ -193,12 +196,13 @@ async def _bench(requests: int, concurrency: int, rounds: int) -> int:
                 f"p50 x{g['p50_ms'] / d['p50_ms']:.2f}, p99 x{g['p99_ms'] / d['p99_ms']:.2f} "
                 f"at {concurrency} connections; p50 added at 1 connection = {added:.2f} ms; errors = {errors}"
             )
-            if label == "cpu2ms":
-                met = ratio >= 0.8 and added <= 1.0
-                ok = ok and met
-                print(
-                    f"target (cpu2ms): throughput >= 0.8 and added p50 <= 1 ms: {'met' if met else 'NOT met'}"
-                )
+            least = TARGETS[label]
+            met = ratio >= least and added <= 0.3
+            ok = ok and met
+            print(
+                f"target ({label}): throughput >= {least} and added p50 <= 0.3 ms: "
+                f"{'met' if met else 'NOT met'}"
+            )
             await sup.stop(replica, grace=2.0)
     finally:
         await gw.close()
