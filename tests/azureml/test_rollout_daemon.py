@@ -137,6 +137,22 @@ async def test_the_daemon_steps_arm_traffic_and_promotes(
     assert seeded.schema_errors == []
 
 
+async def test_a_treatment_failing_in_azure_monitor_is_rolled_back_at_once(
+    cloud: Any, seeded: FakeArm
+) -> None:
+    spec = RolloutSpec(
+        endpoint="my-endpoint", to="green", steps=(25, 100), interval_s=300.0, min_requests=10
+    )
+    # green answers 5xx to 2 requests in 5 (Azure Monitor's StatusCodeClass 5xx)
+    async with traffic(seeded, errors=lambda d: 2 if d == "green" else 0):
+        await cloud.start_rollout(spec)
+        done = await until(cloud, lambda r: not r.state.active, "failed")
+    assert done.state is RolloutState.FAILED, done.message
+    assert "green 40.0% errors" in done.message and "against blue 0.0%" in done.message
+    # long before the step's 5 minutes: the step, then all traffic back on the control
+    assert traffic_puts(seeded) == [{"blue": 75, "green": 25}, {"blue": 100, "green": 0}]
+
+
 async def test_reading_in_a_home_that_never_had_a_daemon_starts_none(
     cloud: Any, seeded: FakeArm, home: Path
 ) -> None:
