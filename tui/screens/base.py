@@ -296,7 +296,7 @@ class ModeldeckScreen(Screen[None]):
     async def command_line(self) -> CommandLine:
         line = getattr(self, "_prompt", None)
         if line is None:
-            line = self._prompt = CommandLine()
+            line = self._prompt = CommandLine(on_filter=self.apply_filter)
             await self.query_one("#bottom", Vertical).mount(line)
         return line
 
@@ -311,9 +311,6 @@ class ModeldeckScreen(Screen[None]):
 
     def apply_filter(self, pattern: str) -> None:
         """Filter the main view (case-insensitive regex, ``!`` inverts)."""
-
-    def on_command_line_filter_changed(self, message: CommandLine.FilterChanged) -> None:
-        self.apply_filter(message.text)
 
     def on_command_line_command(self, message: CommandLine.Command) -> None:
         if message.mode == "/":
