@@ -20,12 +20,13 @@ import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from modeldeck.services.api.domain import EndpointPatch
-from modeldeck.services.api.errors import InvalidInput, ModeldeckError, NotFound
+from modeldeck.services.api.errors import Conflict, InvalidInput, ModeldeckError, NotFound
 from modeldeck.services.api.rollouts import Rollout, RolloutSpec, RolloutState
 from modeldeck.services.local.client import LocalWorkspace
 
@@ -172,6 +173,10 @@ async def test_pause_resume_a_manual_change_and_abort(cloud: Any, seeded: FakeAr
     )
     started = await cloud.start_rollout(spec)
     await until(cloud, lambda r: r.weight == 20, "at its first step")
+    # a second one while it runs: refused, nothing written
+    with pytest.raises(Conflict):
+        await cloud.start_rollout(replace(spec, to="blue"))
+    assert traffic_puts(seeded) == [{"blue": 80, "green": 20}]
     paused = await cloud.control_rollout("my-endpoint", "pause")
     assert paused.state is RolloutState.PAUSED
     assert (await cloud.get_rollout("my-endpoint")).state is RolloutState.PAUSED
