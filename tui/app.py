@@ -29,6 +29,7 @@ from .widgets.operations import OperationBar, OperationState
 
 if TYPE_CHECKING:
     from ..services.api.workspace import OperationHandle, Workspace
+    from .rollout_news import RolloutToasts
     from .screens.base import ModeldeckScreen
 
 
@@ -41,23 +42,6 @@ VIEWS: dict[str, tuple[str, str]] = {
     "clusters": ("clusters", "ClustersScreen"),
     "models": ("models", "ModelsScreen"),
     "metrics": ("metrics", "MetricsScreen"),
-}
-#: the other ``:`` commands (``run_command``), for prefixes: ``:tr`` is ``:traffic``
-VERBS = ("logs", "traffic", "keys", "rollout", "help", "theme", "quit", "workspace")
-ALIASES = {
-    "ep": "endpoints",
-    "endpoint": "endpoints",
-    "online-endpoint": "endpoints",
-    "dp": "deployments",
-    "deploy": "deployments",
-    "deployment": "deployments",
-    "online-deployment": "deployments",
-    "cl": "clusters",
-    "cluster": "clusters",
-    "compute": "clusters",
-    "mo": "models",
-    "model": "models",
-    "mx": "metrics",
 }
 
 
@@ -296,86 +280,11 @@ class ModeldeckApp(App[None]):
         self.push_screen(MetricsScreen(endpoint))
 
     def run_command(self, text: str) -> None:
-        """``:`` commands, k9s style: ``:endpoints``, ``:logs NAME``, ``:metrics [ENDPOINT]``."""
-        words = text.split()
-        if not words:
-            return
-        verb, args = words[0].lower().lstrip(":"), words[1:]
-        verb = ALIASES.get(verb, verb)
-        if verb not in VIEWS and verb not in VERBS:  # k9s: a prefix names the one it starts
-            starting = sorted({v for v in (*VIEWS, *VERBS) if v.startswith(verb)})
-            if len(starting) == 1:
-                verb = starting[0]
-            elif starting:
-                self.notify(f"':{verb}' could be :{' :'.join(starting)}", severity="warning")
-                return
-        if verb in VIEWS and not (verb == "metrics" and args):
-            if verb == "endpoints" and args:
-                self.open_endpoint(args[0])
-            else:
-                self.action_view(verb)
-        elif verb in ("q", "quit", "exit"):
-            self.call_later(self.action_quit)
-        elif verb in ("help", "?"):
-            self.screen.run_action("help")
-        elif verb == "theme":
-            self.theme = "textual-light" if args[:1] == ["light"] else "textual-dark"
-        elif verb == "metrics":
-            self.open_metrics(args[0])
-        elif verb == "history":
-            self.open_history(args[0] if args else None)
-        elif verb in ("workspace", "ws") and args:
-            self.switch_workspace(args[0])
-        elif verb in ("logs", "log", "traffic", "keys", "rollout", "ep") and args:
-            self._resolve_and_open(verb, args[0])
-        elif verb == "rollout":
-            if here := self._endpoint_here():
-                self.open_rollout(here)
-            else:
-                self.notify("which endpoint?\nfix: :rollout ENDPOINT", severity="warning")
-        else:
-            self.notify(
-                f"unknown command ':{text}'\nfix: try :endpoints :deployments :clusters :models "
-                r":metrics :history \[EP] :rollout EP :logs NAME",  # \[: not markup
-                severity="warning",
-            )
+        """``:`` commands, k9s style: ``:endpoints``, ``:logs NAME``, ``:metrics [ENDPOINT]``
+        (tui/prompt_commands.py)."""
+        from .prompt_commands import run_command
 
-    def _endpoint_here(self) -> str | None:
-        """The endpoint the screen on top is about (its highlighted row's, on a list)."""
-        view = self.top_view()
-        target = getattr(view, "target_endpoint", None)
-        return getattr(view, "endpoint_name", None) or (target() if target else None)
-
-    @work(group="resolve", exclusive=True, exit_on_error=False)
-    async def _resolve_and_open(self, verb: str, name: str) -> None:
-        """``NAME`` may be ``endpoint/deployment``, a deployment name or an endpoint name."""
-        try:
-            if verb in ("traffic", "keys", "rollout"):
-                endpoint = (await self.workspace.get_endpoint(name.split("/")[0])).name
-                opens = {"traffic": self.open_traffic, "rollout": self.open_rollout}
-                opens.get(verb, self.open_keys)(endpoint)
-                return
-            if "/" in name:
-                ep, dep = name.split("/", 1)
-                await self.workspace.get_deployment(ep, dep)
-                self.open_logs(ep, dep)
-                return
-            matches = [d for d in await self.workspace.list_deployments() if d.name == name]
-            if len(matches) == 1:
-                self.open_logs(matches[0].endpoint_name, name)
-            elif not matches:
-                self.notify(
-                    f"no deployment named '{name}'\nfix: see :deployments, or write ENDPOINT/DEPLOYMENT",
-                    severity="error",
-                )
-            else:
-                eps = ", ".join(sorted(d.endpoint_name for d in matches))
-                self.notify(
-                    f"'{name}' exists on several endpoints ({eps})\nfix: write ENDPOINT/{name}",
-                    severity="warning",
-                )
-        except Exception as exc:
-            self.show_error(exc)
+        run_command(self, text)
 
     # -- workspaces --------------------------------------------------------------------------
     #: bumped on every switch; screens drop what they show from the previous workspace
@@ -460,38 +369,20 @@ class ModeldeckApp(App[None]):
             if after is not None and revision != after:
                 self._repoll()
             seen = (generation, revision)
-            self._read_rollouts()  # toasts of what changed (the first read: none)
+            self.rollout_toasts.read_all()  # toasts of what changed (the first read: none)
 
-    # -- rollouts' toasts (issue 14; tui/rollout_news.py) --------------------------------
-    _rollout_news: Any = None  # (workspace generation, RolloutNews); None: not read yet
+    # -- rollouts' toasts (issue 14) ---------------------------------------------------------
+    _rollout_toasts: RolloutToasts | None = None
 
-    def rollout_seen(self, *rollouts: Any, complete: bool = False) -> None:
-        """Toast what changed in these rollouts since they were last seen (the Rollout view
-        gives the one it reads; the watch, every endpoint's)."""
-        from .rollout_news import RolloutNews
+    @property
+    def rollout_toasts(self) -> RolloutToasts:
+        """What the dashboard has seen of the rollouts, toasting their changes
+        (tui/rollout_news.py; imported on first use)."""
+        if self._rollout_toasts is None:
+            from .rollout_news import RolloutToasts
 
-        if self._rollout_news is None or self._rollout_news[0] != self.workspace_generation:
-            self._rollout_news = (self.workspace_generation, RolloutNews())
-        for news in self._rollout_news[1].update(rollouts, complete=complete):
-            self.notify(
-                news.message,
-                title=news.title,
-                severity=news.severity,  # type: ignore[arg-type]
-                timeout=20 if news.severity == "error" else 8,
-                markup=False,
-            )
-
-    @work(group="rollouts", exclusive=True, exit_on_error=False)
-    async def _read_rollouts(self) -> None:
-        generation = self.workspace_generation
-        try:
-            rollouts = await self.workspace.list_rollouts()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a back end without rollouts, a control plane gone: no toast
-            return
-        if generation == self.workspace_generation:
-            self.rollout_seen(*rollouts, complete=True)
+            self._rollout_toasts = RolloutToasts(self)
+        return self._rollout_toasts
 
     def control_plane_stopped(self, exc: BaseException | None) -> bool:
         from ..services.api.errors import Unreachable

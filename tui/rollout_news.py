@@ -1,7 +1,7 @@
 """Toasts of rollouts (issue 14): what changed in any endpoint's rollout since the last read.
 
 The app reads ``list_rollouts`` after each wake of the workspace's watch (and the Rollout
-view gives what it reads); :class:`RolloutNews` compares each endpoint's rollout with the one
+view gives what it reads) through :class:`RolloutToasts`; :class:`RolloutNews` compares each endpoint's rollout with the one
 seen before and says what happened: started, a step, paused, resumed, promoted, failed (with
 its numbers) or aborted. The first read only sets what was seen: opening the dashboard while
 rollouts run, or have ended, says nothing (no storm of toasts).
@@ -9,10 +9,15 @@ rollouts run, or have ended, says nothing (no storm of toasts).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..services.api.rollouts import Rollout, RolloutState
+
+if TYPE_CHECKING:
+    from .app import ModeldeckApp
 
 
 @dataclass(frozen=True)
@@ -96,3 +101,45 @@ class RolloutNews:
         else:
             self.seen.update(now)
         return out
+
+
+class RolloutToasts:
+    """The app's toasts of rollouts: what :class:`RolloutNews` says, as notifications; what
+    was seen is forgotten when the app switches workspace."""
+
+    def __init__(self, app: ModeldeckApp) -> None:
+        self.app = app
+        self.generation = app.workspace_generation
+        self.news = RolloutNews()
+
+    def seen(self, *rollouts: Rollout, complete: bool = False) -> None:
+        """Toast what changed in these rollouts since they were last seen (the Rollout view
+        gives the one it reads; :meth:`read_all`, every endpoint's)."""
+        app = self.app
+        if self.generation != app.workspace_generation:
+            self.generation, self.news = app.workspace_generation, RolloutNews()
+        for news in self.news.update(rollouts, complete=complete):
+            app.notify(
+                news.message,
+                title=news.title,
+                severity=news.severity,  # type: ignore[arg-type]
+                timeout=20 if news.severity == "error" else 8,
+                markup=False,
+            )
+
+    def read_all(self) -> None:
+        """Read every endpoint's rollout in a worker (one at a time) and toast the changes;
+        the first read only records what runs."""
+        self.app.run_worker(self._read_all(), group="rollouts", exclusive=True, exit_on_error=False)
+
+    async def _read_all(self) -> None:
+        app = self.app
+        generation = app.workspace_generation
+        try:
+            rollouts = await app.workspace.list_rollouts()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a back end without rollouts, a control plane gone: no toast
+            return
+        if generation == app.workspace_generation:
+            self.seen(*rollouts, complete=True)

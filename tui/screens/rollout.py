@@ -229,7 +229,7 @@ class RolloutScreen(ModeldeckScreen):
         rollout, endpoint, deployments = data
         self.rollout, self.endpoint, self.deployments = rollout, endpoint, list(deployments)
         if rollout is not None:
-            self.mdapp.rollout_seen(rollout)
+            self.mdapp.rollout_toasts.seen(rollout)
         self._draw()
         self.refresh_bindings()
 
@@ -311,7 +311,7 @@ class RolloutScreen(ModeldeckScreen):
     def _took(self, rollout: Any) -> None:
         if isinstance(rollout, Rollout) and self.is_attached:
             self.rollout = rollout
-            self.mdapp.rollout_seen(rollout)
+            self.mdapp.rollout_toasts.seen(rollout)
             self._draw()
             self.refresh_bindings()
 
