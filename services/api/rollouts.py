@@ -382,3 +382,18 @@ def already_running(rollout: Rollout) -> Conflict:
             f"{rollout.spec.endpoint} --abort"
         ),
     )
+
+
+def changed_since(current: Rollout, if_revision: str | None) -> Conflict | None:
+    """The refusal of an operator's action sent with ``if_revision`` (the revision read)
+    when ``current`` took another since: its state, step or traffic moved (its progress
+    takes no revision); None when none was sent or it still is the same."""
+    if if_revision in (None, "", current.revision):
+        return None
+    endpoint = current.spec.endpoint
+    return Conflict(
+        f"the rollout of {current.spec.to} on '{endpoint}' changed since you read it "
+        f"(revision {if_revision} -> {current.revision}: {current.state.value}, "
+        f"{current.phase})",
+        fix=f"read it again: modeldeck online-endpoint rollout -n {endpoint}",
+    )

@@ -48,6 +48,7 @@ from ..api.rollouts import (
     Rollout,
     RolloutCheck,
     RolloutState,
+    changed_since,
     step_traffic,
 )
 from . import analysis
@@ -239,19 +240,20 @@ class RolloutRunner:
                 await self._notify("waiting", check)
 
     # ------------------------------------------------------------------ operator actions
-    async def pause(self, why: str) -> Rollout:
-        """Hold the traffic as it is; ``why`` becomes the message."""
+    async def pause(self, why: str, *, if_revision: str | None = None) -> Rollout:
+        """Hold the traffic as it is; ``why`` becomes the message. With ``if_revision`` (each
+        action's): refused (Conflict) when the record took another revision since."""
         async with self._lock:
-            self._active_or_refuse("pause")
+            self._active_or_refuse("pause", if_revision)
             if self.rollout.state is RolloutState.RUNNING:
                 await self._pause_for(why)
             return self.rollout
 
-    async def resume(self) -> Rollout:
+    async def resume(self, *, if_revision: str | None = None) -> Rollout:
         """Write the current step's maps again (on the endpoint revision read now) and start
         the step's window again."""
         async with self._lock:
-            self._active_or_refuse("resume")
+            self._active_or_refuse("resume", if_revision)
             ep = await self.target.endpoint(self.endpoint)
             r = self.rollout
             traffic, mirror = self._phase_maps(r.step)
@@ -268,30 +270,34 @@ class RolloutRunner:
             await self._notify("resumed", None)
             return self.rollout
 
-    async def promote(self) -> Rollout:
+    async def promote(self, *, if_revision: str | None = None) -> Rollout:
         """The treatment gets 100% now: Succeeded."""
         async with self._lock:
-            self._active_or_refuse("promote")
+            self._active_or_refuse("promote", if_revision)
             await self._end_at(100, f"promoted by hand: {self.rollout.spec.to} has 100%")
             return self.rollout
 
-    async def abort(self) -> Rollout:
+    async def abort(self, *, if_revision: str | None = None) -> Rollout:
         """All traffic back on the control: Aborted."""
         async with self._lock:
-            self._active_or_refuse("abort")
+            self._active_or_refuse("abort", if_revision)
             await self._end_at(0, f"aborted: all traffic back on {self.rollout.spec.from_}")
             return self.rollout
 
     # ------------------------------------------------------------------ transitions
-    def _active_or_refuse(self, action: str) -> None:
+    def _active_or_refuse(self, action: str, if_revision: str | None) -> None:
         current = self.book.load(self.endpoint)
         if current is not None and current.id == self.rollout.id:
             self.rollout = current
+        stale = changed_since(self.rollout, if_revision)
+        if stale is not None:
+            raise stale
         if not self.rollout.state.active:
             raise Conflict(
                 f"the rollout of {self.rollout.spec.to} on '{self.endpoint}' is "
                 f"{self.rollout.state.value}: nothing to {action}",
-                fix=f"start a new one: modeldeck online-endpoint rollout -n {self.endpoint}",
+                fix=f"start a new one: modeldeck online-endpoint rollout -n {self.endpoint} "
+                "--to NAME",
             )
 
     async def _fail(self, check: RolloutCheck, ep: Endpoint) -> None:
@@ -473,7 +479,7 @@ class RolloutRunner:
             raise RecordMoved(
                 f"the rollout of {current.spec.to} on '{self.endpoint}' became "
                 f"{current.state.value} meanwhile ({current.message})",
-                fix=f"read it again: modeldeck online-endpoint rollout -n {self.endpoint} --show",
+                fix=f"read it again: modeldeck online-endpoint rollout -n {self.endpoint}",
             )
         self.rollout = self.book.save(dataclasses.replace(current, **changes))  # type: ignore[arg-type]
 

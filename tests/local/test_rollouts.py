@@ -12,6 +12,7 @@ bench are tests/local/test_rollout_acceptance.py's.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from modeldeck.services.api.rollouts import Rollout, RolloutSpec, RolloutState
 from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.services.local.controlplane import daemon
 
+from tests.support.load import Load
 from tests.support.rollouts import rollout_until, webhook_receiver
 
 WAIT_S = 30.0  # only to avoid hangs
@@ -178,6 +180,37 @@ async def test_a_manual_traffic_change_pauses_the_rollout_and_abort_puts_the_con
     again = await ws.start_rollout(_spec("ro-man"))
     assert again.id != started.id
     await ws.control_rollout("ro-man", "abort")
+
+
+async def test_an_operator_s_revision_holds_while_checks_are_saved_not_across_a_step(
+    workspace, h
+) -> None:  # type: ignore[no-untyped-def]
+    """A running rollout under load saves its check's figures about once a second; a pause
+    sent with the revision read before several of them is taken (only the figures moved),
+    one with the revision of before the step was taken is refused."""
+    ws = workspace
+    await _pair(ws, h, "ro-rev")
+    ep, keys = await ws.get_endpoint("ro-rev"), await ws.get_keys("ro-rev")
+    # one step held for an hour, past min_requests at once: each check's figures differ
+    spec = _spec("ro-rev", steps=(50, 100), interval_s=3600.0, min_requests=1)
+    started = await ws.start_rollout(replace(spec, max_p95_ratio=50.0, max_error_rate=100.0))
+    async with Load(ep.scoring_uri, keys.primaryKey, rate=20.0, max_seconds=WAIT_S):
+        held = await rollout_until(
+            ws, "ro-rev", lambda r: r.traffic == {"blue": 50, "green": 50}, WAIT_S, "50%"
+        )
+        checks = {held.last_check}
+        while len(checks) < 4:  # three checks saved since the revision was read
+            now = await rollout_until(
+                ws, "ro-rev", lambda r: r.last_check not in checks, WAIT_S, "a new check"
+            )
+            assert now.state is RolloutState.RUNNING, now.message
+            assert now.revision == held.revision
+            checks.add(now.last_check)
+        with pytest.raises(Conflict, match="changed since you read it"):  # before the step
+            await ws.control_rollout("ro-rev", "pause", if_revision=started.revision)
+        paused = await ws.control_rollout("ro-rev", "pause", if_revision=held.revision)
+    assert paused.state is RolloutState.PAUSED and paused.revision != held.revision
+    await ws.control_rollout("ro-rev", "abort")
 
 
 async def test_a_rollout_survives_a_graceful_restart_of_the_daemon(

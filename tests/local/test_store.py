@@ -400,3 +400,49 @@ def test_a_schema_8_database_gains_the_rollouts_table(tmp_path) -> None:  # type
     again = Store(path)  # and a reopen reads it back
     assert again.rollouts() == [paused]
     again.close()
+
+
+def test_a_rollout_s_progress_takes_no_revision_of_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A running rollout saves its check's figures about once a second: its revision (what an
+    operator's action carries) stays, as an endpoint's status takes none, while a change of
+    state, step or traffic moves it; each save still wakes the workspace's watchers."""
+    from modeldeck.services.api.rollouts import Rollout, RolloutCheck, RolloutSpec, RolloutState
+
+    store = Store(tmp_path / "workspace.db")
+    spec = RolloutSpec(endpoint="a", to="green", from_="blue", steps=(10, 100))
+    held = store.save_rollout(
+        Rollout(
+            id="r1",
+            spec=spec,
+            state=RolloutState.RUNNING,
+            step=0,
+            weight=10,
+            started_at=1.0,
+            step_started_at=1.0,
+            updated_at=1.0,
+            traffic={"blue": 90, "green": 10},
+        )
+    )
+    read = held.revision  # what an operator read
+    for n in range(1, 4):  # three checks saved, as the runner saves them
+        check = RolloutCheck(1.0 + n, n, n, 0, 0, 0, reason=f"{n} so far")
+        before = store.revision()
+        held = store.save_rollout(
+            replace(held, message=check.reason, last_check=check, updated_at=1.0 + n)
+        )
+        assert held.revision == read and store.revision() == before + 1
+    assert store.rollout("a") == held and held.last_check.reason == "3 so far"  # type: ignore[union-attr]
+    # the operator's pause on the revision read before the checks: taken
+    paused = store.save_rollout(replace(held, revision=read, state=RolloutState.PAUSED))
+    assert paused.revision != read
+    # the runner's next check, on the record it held before the pause: refused, not saved
+    with pytest.raises(StaleRevision):
+        store.save_rollout(replace(held, message="4 so far"))
+    assert store.rollout("a") == paused
+    # a step (or a resume) moves it: a pause on the revision of before is refused
+    resumed = store.save_rollout(replace(paused, state=RolloutState.RUNNING))
+    stepped = store.save_rollout(replace(resumed, step=1, weight=100))
+    assert len({read, paused.revision, resumed.revision, stepped.revision}) == 4
+    with pytest.raises(StaleRevision):
+        store.save_rollout(replace(resumed, state=RolloutState.PAUSED))
+    store.close()

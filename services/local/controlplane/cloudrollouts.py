@@ -206,7 +206,7 @@ class CloudRollouts:
         runner = self._runners.get(key)
         if runner is None or runner.rollout.id != current.id:
             runner = self._spawn(current, *self._workspace(where))  # its task died
-        return await act(runner, action)
+        return await act(runner, action, if_revision)
 
     # ------------------------------------------------------------------ lifecycle
     def resume(self) -> None:

@@ -43,6 +43,7 @@ from ...api.rollouts import (
     RolloutSpec,
     RolloutState,
     already_running,
+    changed_since,
     check_start,
     redact_url,
     validate_spec,
@@ -141,13 +142,9 @@ def check_control(current: Rollout, action: str, if_revision: str | None) -> Non
     """Refuse ``action`` on ``current`` when it moved since the operator read it
     (``if_revision``) or has ended."""
     endpoint = current.spec.endpoint
-    if if_revision not in (None, "", current.revision):
-        raise Conflict(
-            f"the rollout of {current.spec.to} on '{endpoint}' changed since you read it "
-            f"(revision {if_revision} -> {current.revision}: {current.state.value}, "
-            f"{current.phase})",
-            fix=f"read it again: modeldeck online-endpoint rollout -n {endpoint} --show",
-        )
+    stale = changed_since(current, if_revision)
+    if stale is not None:
+        raise stale
     if not current.state.active:
         raise Conflict(
             f"the rollout of {current.spec.to} on '{endpoint}' is "
@@ -156,14 +153,16 @@ def check_control(current: Rollout, action: str, if_revision: str | None) -> Non
         )
 
 
-async def act(runner: RolloutRunner, action: str) -> Rollout:
-    """An operator's ``action`` through the rollout's runner, by the request's actor."""
+async def act(runner: RolloutRunner, action: str, if_revision: str | None = None) -> Rollout:
+    """An operator's ``action`` through the rollout's runner, by the request's actor; with
+    ``if_revision``, only while the rollout is still at that revision (checked again in the
+    runner's lock: a step taken since the operator's check refuses it)."""
     operator = ACTOR.get()
     token = _OPERATOR.set(f"{action} by {operator}")
     try:
         if action == "pause":
-            return await runner.pause(f"paused by {operator}")
-        return await getattr(runner, action)()  # type: ignore[no-any-return]
+            return await runner.pause(f"paused by {operator}", if_revision=if_revision)
+        return await getattr(runner, action)(if_revision=if_revision)  # type: ignore[no-any-return]
     finally:
         _OPERATOR.reset(token)
 
@@ -236,8 +235,7 @@ class StoreBook:
             raise Conflict(
                 f"the rollout of {rollout.spec.to} on '{rollout.spec.endpoint}' changed "
                 f"meanwhile (revision {exc.sent} -> {exc.now})",
-                fix=f"read it again: modeldeck online-endpoint rollout -n {rollout.spec.endpoint}"
-                " --show",
+                fix=f"read it again: modeldeck online-endpoint rollout -n {rollout.spec.endpoint}",
             ) from None
         if saved.state.active and time.monotonic() - self._heard.get(saved.id, 0.0) > HEARTBEAT_S:
             self._in_order(f"publish {saved.spec.endpoint}", self.publish(saved))  # heartbeat
@@ -439,7 +437,7 @@ class Rollouts:
         runner = self._runners.get(endpoint)
         if runner is None or runner.rollout.id != current.id:
             runner = self._spawn(current)  # its task died: drive it again
-        return await act(runner, action)
+        return await act(runner, action, if_revision)
 
     # ------------------------------------------------------------------ lifecycle
     def resume(self) -> None:

@@ -4,6 +4,15 @@ of kind ``rollout`` in the audit history.
 
 A save is a compare-and-set on the revision the saver read (the runner's step against an
 operator's pause from the API): :class:`~.history.StaleRevision` when the record moved on.
+A rollout's revision moves only when what an operator decides on moves (its state, step,
+weight, traffic maps, spec, driver), never on a save of its progress alone
+(:data:`PROGRESS_FIELDS`: the check's figures so far, about once a second), as an endpoint's
+status takes no revision (``history._record``): an operator's pause carrying the revision
+read a while ago is taken while only the figures moved, and refused once the step did. The
+compare-and-set stays sound: a progress save never changes what a decision changed, and a
+decision's save still needs the revision it was made on (a progress save on a record an
+operator paused is refused). Each save still takes the workspace counter's next number, so
+the dashboards watching it see the figures come in.
 An endpoint keeps its last :data:`ROLLOUTS_KEPT` rollouts (an active one always).
 
 A record's ``endpoint`` column is its **key**: a local endpoint's name, or, for a rollout
@@ -27,8 +36,16 @@ from .history import HistoryRecords, StaleRevision
 #: How many rollouts an endpoint keeps (the oldest finished ones go first).
 ROLLOUTS_KEPT = 20
 _ACTIVE = (RolloutState.RUNNING.value, RolloutState.PAUSED.value)
+#: a rollout's fields that a save of its progress changes: saved without a new revision of
+#: the rollout (module doc)
+PROGRESS_FIELDS = frozenset({"message", "last_check", "updated_at", "step_started_at"})
 #: the keys of the rollouts driven on Azure ML workspaces start with it
 CLOUD_PREFIX = "azureml:"
+
+
+def _decisions(record: dict[str, Any]) -> dict[str, Any]:
+    """What an operator decides on in a rollout's record: all but :data:`PROGRESS_FIELDS`."""
+    return {k: v for k, v in record.items() if k not in PROGRESS_FIELDS}
 
 
 class RolloutRecords(HistoryRecords):
@@ -45,13 +62,18 @@ class RolloutRecords(HistoryRecords):
         woken (a step, a check)."""
         key = key or rollout.spec.endpoint
         with self.tx() as db:
-            row = db.execute("SELECT revision FROM rollouts WHERE id=?", (rollout.id,)).fetchone()
+            row = db.execute(
+                "SELECT revision, record FROM rollouts WHERE id=?", (rollout.id,)
+            ).fetchone()
             now = 0 if row is None else int(row["revision"])
             sent = int(rollout.revision) if rollout.revision else 0
             if sent != now:
                 raise StaleRevision("rollout", rollout.spec.endpoint, sent, now)
-            saved = replace(rollout, revision=str(self._next_revision(db)))
-            record = json.dumps(to_dict(replace(saved, revision="")))
+            fields = to_dict(replace(rollout, revision=""))
+            counter = self._next_revision(db)  # wakes the watchers, progress or not
+            decided = row is None or _decisions(json.loads(row["record"])) != _decisions(fields)
+            saved = replace(rollout, revision=str(counter if decided else now))
+            record = json.dumps(fields)
             db.execute(
                 "INSERT INTO rollouts(id, endpoint, state, record, revision, started_at, "
                 "updated_at) VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
