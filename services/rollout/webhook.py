@@ -14,7 +14,7 @@ One POST per event (``started``, ``step``, ``mirror``, ``paused``, ``resumed``, 
                   "traffic": {"blue": 100, "green": 0}, "mirror_traffic": {},
                   "started_at": ISO, "step_started_at": ISO, "updated_at": ISO,
                   "finished_at": ISO | null, "started_by": ..., "driven_by": ...,
-                  "spec": {"endpoint", "to", "from_", "steps", "interval_s",
+                  "spec": {"endpoint", "to", "from", "steps", "interval_s",
                            "max_error_rate", "max_p95_ratio", "min_requests",
                            "mirror_first_s", "webhook": "https://hooks.example.com/…"}},
       "check": null | {"verdict": "fail", "reason": ..., "window_s": 4.0, "at": ISO,
@@ -78,7 +78,8 @@ def payload(
     rollout: Rollout, event: str, check: RolloutCheck | None, *, at: float | None = None
 ) -> dict[str, Any]:
     """The JSON body of one notification (the module's docstring shows it)."""
-    spec = to_dict(rollout.spec)
+    # the keys as the YAML block and the flags name them: ``from``, not the field's ``from_``
+    spec = {("from" if k == "from_" else k): v for k, v in to_dict(rollout.spec).items()}
     spec["webhook"] = redact_url(rollout.spec.webhook) if rollout.spec.webhook else None
     body = {
         "id": rollout.id,

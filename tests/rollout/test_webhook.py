@@ -69,6 +69,8 @@ async def test_the_payload_is_posted_as_json_with_the_numbers_and_the_webhook_re
     assert body["rollout"]["phase"] == "step 2/3 (50%)"
     assert (body["rollout"]["treatment"], body["rollout"]["control"]) == ("green", "blue")
     assert body["rollout"]["spec"]["steps"] == [10, 50, 100]
+    assert body["rollout"]["spec"]["from"] == "blue"  # as --from and the YAML's from: name it
+    assert "from_" not in body["rollout"]["spec"]
     assert body["rollout"]["spec"]["webhook"] == base + "/…"
     assert body["check"]["treatment"] == {
         "requests": 300,
