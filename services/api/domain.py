@@ -466,6 +466,10 @@ class MetricSample:
     memory_mb: float | None = None
     replicas_ready: int = 0
     replicas_desired: int = 0
+    #: where the real p95 lies when ``latency_p95_ms`` is interpolated in a histogram (the
+    #: Kubernetes pods' buckets): the bounds of its bucket, the last one's upper bound None
+    #: (unbounded); None when the p95 is measured (the local gateway, Azure Monitor)
+    latency_p95_bounds_ms: tuple[float, float | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,17 @@ The rules, in the order they are applied:
    (the local gateway: a 5xx or a 429). A control without requests in the window counts as
    0% errors.
 4. **Latency: fail fast.** "fail" when both p95s are known, the control's is above 0, and the
-   treatment's is above ``spec.max_p95_ratio`` times the control's. The p95s are the back
-   end's current figures for both deployments read at the same moment (the second snapshot),
-   not differences: the local gateway's p95 is over each deployment's last 60 s of requests
-   (at most 2,048 of them), Azure Monitor's over its last minute.
+   treatment's is surely above ``spec.max_p95_ratio`` times the control's. The p95s are the
+   back end's current figures for both deployments read at the same moment (the second
+   snapshot), not differences: the local gateway's p95 is over each deployment's last 60 s of
+   requests (at most 2,048 of them), Azure Monitor's over its last minute; both measured, so
+   they are compared as they are. Kubernetes' is interpolated in the pods' histogram buckets
+   (5, 10, 25, 50 ms, ...) and says so (``MetricSample.latency_p95_bounds_ms``: the bucket
+   the real p95 lies in): there the check compares what the buckets prove, the lower bound of
+   the treatment's bucket against the ratio times the upper bound of the control's. 4.9 ms
+   against 5.1 ms real reads 4.75 against 9.75 ms (2.05 x) but lies in the next bucket, not
+   beyond the ratio: no fail; a p95 two buckets up (4 ms to 12 ms: 10 ms > 1.3 x 5 ms) fails.
+   A slowdown within one bucket's width is not seen there: the histogram cannot tell it.
 5. **Pass.** "pass" only when the step's interval has elapsed since the window started and
    no rule above failed; before that the verdict is "wait" and the reason gives the figures
    so far.
@@ -50,6 +57,9 @@ class Window:
     control_errors: int = 0
     treatment_p95_ms: float | None = None
     control_p95_ms: float | None = None
+    #: the buckets the p95s lie in, when the back end interpolated them (rule 4)
+    treatment_p95_bounds_ms: tuple[float, float | None] | None = None
+    control_p95_bounds_ms: tuple[float, float | None] | None = None
     #: a counter went down between the snapshots: the counts mean nothing, start again
     reset: bool = False
 
@@ -84,12 +94,30 @@ def window(spec: RolloutSpec, start: MetricsReport, now: MetricsReport) -> Windo
         control_errors=c_err,
         treatment_p95_ms=t_now.latency_p95_ms if t_now else None,
         control_p95_ms=c_now.latency_p95_ms if c_now else None,
+        treatment_p95_bounds_ms=t_now.latency_p95_bounds_ms if t_now else None,
+        control_p95_bounds_ms=c_now.latency_p95_bounds_ms if c_now else None,
         reset=t_reset or c_reset,
     )
 
 
 def _pct(errors: int, requests: int) -> float:
     return 100.0 * errors / requests if requests else 0.0
+
+
+def _slower(w: Window, ratio: float) -> str | None:
+    """Whether the treatment's p95 is surely above ``ratio`` times the control's (rule 4):
+    None when it is not (or is not known); else what the buckets proved, in words ("" when
+    both p95s are measured)."""
+    t, c = w.treatment_p95_ms, w.control_p95_ms
+    if t is None or c is None or c <= 0:
+        return None
+    if w.treatment_p95_bounds_ms is None and w.control_p95_bounds_ms is None:
+        return "" if t > ratio * c else None
+    t_low = w.treatment_p95_bounds_ms[0] if w.treatment_p95_bounds_ms else t
+    c_high = w.control_p95_bounds_ms[1] if w.control_p95_bounds_ms else c
+    if c_high is None or t_low <= ratio * c_high:
+        return None
+    return f", its histogram bucket above {t_low:g} ms against at most {c_high:g} ms"
 
 
 def _points(value: float) -> str:
@@ -135,17 +163,13 @@ def judge(
         )
     if t_rate - c_rate > spec.max_error_rate:
         return check("fail", f"{errors}: more than {_points(spec.max_error_rate)} above")
-    if (
-        w.treatment_p95_ms is not None
-        and w.control_p95_ms is not None
-        and w.control_p95_ms > 0
-        and w.treatment_p95_ms > spec.max_p95_ratio * w.control_p95_ms
-    ):
+    slower = _slower(w, spec.max_p95_ratio)
+    if slower is not None and w.treatment_p95_ms is not None and w.control_p95_ms:
         return check(
             "fail",
             f"{treatment} p95 {w.treatment_p95_ms:.0f} ms against {control} "
-            f"{w.control_p95_ms:.0f} ms ({w.treatment_p95_ms / w.control_p95_ms:.2f} x): "
-            f"more than {spec.max_p95_ratio:g} x; {errors}",
+            f"{w.control_p95_ms:.0f} ms ({w.treatment_p95_ms / w.control_p95_ms:.2f} x"
+            f"{slower}): more than {spec.max_p95_ratio:g} x; {errors}",
         )
     figures = errors + (f", {latency}" if latency else "")
     if window_s < interval_s:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 from modeldeck.services.api.domain import MetricSample, MetricsReport
-from modeldeck.services.api.rollouts import RolloutSpec
+from modeldeck.services.api.rollouts import RolloutCheck, RolloutSpec
+from modeldeck.services.drivers.kubernetes import metrics as kmetrics
 from modeldeck.services.rollout import analysis
+from modeldeck.services.scoring.host import BUCKETS
 
 SPEC = RolloutSpec(
     endpoint="ep",
@@ -83,6 +88,50 @@ def test_p95_above_the_ratio_of_the_control_fails_and_within_it_passes() -> None
     ok = check(report(blue=(1200, 5, 40.0), green=(200, 0, 50.0)), window_s=10)
     assert ok.verdict == "pass", ok.reason
     assert "p95 50 ms against 40 ms" in ok.reason
+
+
+def histogram_p95(latencies_ms: list[float]) -> MetricSample:
+    """A sample whose p95 is as the Kubernetes driver reads it: the pods' histogram (the
+    scoring host's own buckets, cumulative, with +Inf) interpolated, with its bucket's bounds."""
+    bounds = [*BUCKETS, math.inf]
+    buckets = {le: float(sum(1 for x in latencies_ms if x / 1000.0 <= le)) for le in bounds}
+    return MetricSample(
+        ts=0.0,
+        endpoint="ep",
+        deployment="",
+        latency_p95_ms=kmetrics.quantile(buckets, 0.95),
+        latency_p95_bounds_ms=kmetrics.quantile_bucket(buckets, 0.95),
+    )
+
+
+def on_histograms(blue_ms: float, green_ms: float) -> RolloutCheck:
+    blue, green = histogram_p95([blue_ms] * 200), histogram_p95([green_ms] * 200)
+    now = report(blue=(1200, 5), green=(250, 0))
+    samples = {s.deployment: s for s in now.samples if s.endpoint == "ep"}
+    for name, p95 in (("blue", blue), ("green", green)):
+        samples[name] = replace(
+            samples[name],
+            latency_p95_ms=p95.latency_p95_ms,
+            latency_p95_bounds_ms=p95.latency_p95_bounds_ms,
+        )
+    return check(MetricsReport(samples=list(samples.values())), window_s=10)
+
+
+def test_p95_interpolated_in_histogram_buckets_fails_only_beyond_their_resolution() -> None:
+    # 4.9 ms against 5.1 ms real: one bucket apart, read 4.75 against 9.75 ms (2.05 x)
+    near = on_histograms(4.9, 5.1)
+    assert (near.control_p95_ms, near.treatment_p95_ms) == (4.75, 9.75)
+    assert near.verdict == "pass", near.reason
+    assert "p95 10 ms against 5 ms" in near.reason
+    # a real 3x slowdown, 4 ms to 12 ms: its bucket starts above 1.3 x the control's end
+    slow = on_histograms(4.0, 12.0)
+    assert slow.verdict == "fail"
+    assert slow.reason.startswith(
+        "green p95 24 ms against blue 5 ms (5.11 x, its histogram bucket above 10 ms against "
+        "at most 5 ms): more than 1.3 x"
+    ), slow.reason
+    # measured p95s (no bounds) are compared as they are, as before
+    assert check(report(blue=(1200, 5, 4.75), green=(250, 0, 9.75))).verdict == "fail"
 
 
 def test_p95_is_not_judged_unless_both_are_known_and_the_control_above_zero() -> None:

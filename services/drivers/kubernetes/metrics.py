@@ -120,6 +120,20 @@ def quantile(buckets: dict[float, float], q: float) -> float | None:
     return prev_le * 1000.0
 
 
+def quantile_bucket(buckets: dict[float, float], q: float) -> tuple[float, float | None] | None:
+    """The bounds, in milliseconds, of the bucket :func:`quantile` interpolates ``q`` in:
+    where the real quantile lies (the +Inf bucket's upper bound: None). None when empty."""
+    items = sorted(buckets.items())
+    if not items or items[-1][1] <= 0:
+        return None
+    rank, prev_le = q * items[-1][1], 0.0
+    for le, count in items:
+        if count >= rank:
+            return prev_le * 1000.0, None if math.isinf(le) else le * 1000.0
+        prev_le = le
+    return prev_le * 1000.0, None
+
+
 def delta(now: Scrape, before: Scrape | None) -> Scrape:
     """Counters between two scrapes (counter resets, e.g. a restarted pod, count from 0)."""
     if before is None or now.count < before.count:

@@ -197,6 +197,7 @@ class PodTelemetry(Resources):
                     latency_p50_ms=metrics_mod.quantile(window.buckets, 0.5),
                     latency_p95_ms=metrics_mod.quantile(window.buckets, 0.95),
                     latency_p99_ms=metrics_mod.quantile(window.buckets, 0.99),
+                    latency_p95_bounds_ms=metrics_mod.quantile_bucket(window.buckets, 0.95),
                     status_codes=dict(total.codes),
                     cpu_percent=cpu * 100.0 if usage is not None else None,
                     memory_mb=mem / 2**20 if usage is not None else None,
