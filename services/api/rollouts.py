@@ -149,7 +149,10 @@ class Rollout:
 
     @property
     def phase(self) -> str:
-        """``mirror`` or ``step 3/5 (25%)``: where it is, in words."""
+        """``mirror``, ``step 3/5 (25%)``, or ``promoted (100%)`` once it Succeeded (``step``
+        keeps the last step it held, which the treatment has left): where it is, in words."""
+        if self.state is RolloutState.SUCCEEDED:
+            return "promoted (100%)"
         if self.step < 0:
             return "mirror"
         return f"step {self.step + 1}/{len(self.spec.steps)} ({self.spec.steps[self.step]}%)"

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from modeldeck.services.api.rollouts import Rollout, RolloutCheck, RolloutSpec, RolloutState
@@ -84,6 +85,15 @@ async def test_the_payload_is_posted_as_json_with_the_numbers_and_the_webhook_re
     assert "s3cr3t" not in json.dumps(body)
     step = webhook.payload(r, "step", None)
     assert step["check"] is None and step["event"] == "step"
+
+
+def test_a_promoted_rollout_reads_promoted_not_the_step_it_left() -> None:
+    """The record keeps the last step it held (step 2/3, 50%): the JSON an operator reads
+    (webhook, rollout -o json, show) says where the traffic is."""
+    r = replace(rollout("https://hooks.example.com/x"), state=RolloutState.SUCCEEDED, weight=100)
+    body = webhook.payload(r, "promoted", CHECK)
+    assert body["rollout"]["phase"] == "promoted (100%)"
+    assert "(Succeeded, promoted (100%))" in body["text"]
 
 
 async def test_a_failed_post_is_returned_as_text_and_never_shows_the_secret(

@@ -160,8 +160,7 @@ def summary_text(rollout: Rollout) -> Text:
     text.append("state ", style="bold")
     text.append_text(state_text(rollout.state))
     text.append("   ")
-    done = rollout.state is RolloutState.SUCCEEDED  # the record keeps the last step it held
-    text.append("promoted (100%)" if done else rollout.phase, style="bold")
+    text.append(rollout.phase, style="bold")
     text.append(f"   started {clock(rollout.started_at)}")
     if rollout.finished_at is not None:
         text.append(f"   ended {clock(rollout.finished_at)}")
