@@ -298,9 +298,10 @@ async def test_a_failed_rollout_is_an_error_toast_with_its_numbers_on_any_screen
 async def test_promote_from_keys_while_its_figures_come_in(  # type: ignore[no-untyped-def]
     workspace, h, tmp_path
 ) -> None:
-    """Under load a running rollout's record takes a new revision as its figures come in:
-    the promotion, confirmed seconds after the view was drawn, is still sent (it was refused
-    as 'changed since you read it' when sent with the drawn revision)."""
+    """Under load a running rollout's figures come in about once a second: the promotion,
+    confirmed after new ones were saved, is still sent with the drawn revision (a save of
+    its figures takes no revision of the rollout: it was refused as 'changed since you
+    read it' when it did)."""
     ws, name = workspace, "ro-promote"
     endpoint, keys = await flaky_pair(ws, name, tmp_path / "never-made")
     spec = RolloutSpec(
@@ -323,9 +324,10 @@ async def test_promote_from_keys_while_its_figures_come_in(  # type: ignore[no-u
         assert drawn.state is RolloutState.RUNNING, drawn
         await pilot.press("P")
         await h.eventually(lambda: isinstance(app.screen, ConfirmScreen), pilot)
-        await rollout_until(  # the operator reads the dialog; the figures come in
-            ws, name, lambda r: r.revision != drawn.revision, what="a new revision"
+        now = await rollout_until(  # the operator reads the dialog; the figures come in
+            ws, name, lambda r: r.last_check != drawn.last_check, what="new figures"
         )
+        assert now.revision == drawn.revision and now.state is RolloutState.RUNNING
         await pilot.press("y")
         await h.eventually(
             lambda: screen.rollout.state is RolloutState.SUCCEEDED, pilot, timeout=15
