@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import pytest
+from modeldeck.services import audit
 from modeldeck.services.api.domain import EndpointPatch, EndpointSpec, ModelSpec
 from modeldeck.services.api.errors import Conflict
 from modeldeck.services.api.rollouts import RolloutSpec, RolloutState
@@ -232,6 +233,11 @@ async def test_the_weights_follow_the_steps_and_another_operator_sees_the_rollou
             c.actor.endswith(f"driven by {a_is} on cluster 'prod'") for c in theirs_rows
         ), theirs_rows
         assert theirs_rows[-1].changed["state"][1] == "Succeeded", theirs_rows[-1]
+        # each row names its event as A's own rows do (not a pause or the verdict as a step)
+        events = [c.changed["event"][1] for c in theirs_rows]
+        assert events[0] == "started" and events[-1] == "promoted", events
+        assert set(events) <= {"started", "step", "promoted"}, events
+        assert audit.what(theirs_rows[-1]).startswith("promoted: green has 100%"), theirs_rows
 
         # both operators start a rollout back to blue at the same moment (their reads of the
         # route held until both have asked: each sees none in progress): one of them does,

@@ -94,6 +94,26 @@ def _remote_view(rollout: Rollout) -> dict[str, Any]:
     }
 
 
+#: the event another workspace's rollout had when its state became this one
+_REMOTE_EVENTS = {
+    RolloutState.RUNNING.value: "resumed",
+    RolloutState.PAUSED.value: "paused",
+    RolloutState.SUCCEEDED.value: "promoted",
+    RolloutState.FAILED.value: "failed",
+    RolloutState.ABORTED.value: "aborted",
+}
+
+
+def _remote_event(was: dict[str, Any] | None, now: dict[str, Any]) -> str:
+    """Which event took another workspace's rollout from ``was`` to ``now`` (its views),
+    named as its driver's own rows name it."""
+    if was is None:
+        return "started"
+    if was["state"] != now["state"]:
+        return _REMOTE_EVENTS[now["state"]]
+    return "mirror" if now["phase"] == "mirror" else "step"
+
+
 def driven_by() -> str:
     """``user@host:STATE_DIR``: this control plane, as a rollout it drives names it."""
     return f"{getpass.getuser()}@{socket.gethostname()}:{paths.state_dir()}"
@@ -342,11 +362,8 @@ class StoreBook:
         driver = self.engine.drivers.get(getattr(self.engine.store.endpoint(name), "cluster", ""))
         if not isinstance(driver, RecordsRollouts):
             return
-        # the webhook's path and query are often its secret: never on the cluster
-        data = None
-        if rollout is not None:
-            data = to_dict(rollout)
-            data["spec"]["webhook"] = redact_url(rollout.spec.webhook or "") or None
+        # the driver redacts the webhook (its path and query are often its secret)
+        data = None if rollout is None else to_dict(rollout)
         await asyncio.wait_for(driver.publish_rollout(name, data), PUBLISH_TIMEOUT_S)
 
     async def close(self) -> None:
@@ -564,9 +581,12 @@ class Rollouts:
                 continue  # nothing new, or a rollout that ended before this workspace saw it
             # "... on cluster 'C'": the audit publisher knows it came from there
             by = f"{rollout_actor(theirs)}, driven by {theirs.driven_by} on cluster '{cluster}'"
+            event = _remote_event(was, now)  # as the driver's rows: the event always named
             token = ACTOR.set(by)
             try:
-                self.engine.store.record_rollout_event(name, was, now)
+                self.engine.store.record_rollout_event(
+                    name, None if was is None else {**was, "event": None}, {**now, "event": event}
+                )
             finally:
                 ACTOR.reset(token)
 
