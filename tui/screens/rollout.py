@@ -26,7 +26,6 @@ from textual.widgets import Static
 
 from ...services.api import rollouts
 from ...services.api.domain import Deployment, Endpoint
-from ...services.api.errors import Conflict
 from ...services.api.rollouts import Rollout, RolloutCheck, RolloutState
 from .. import glyphs
 from ..css import css_path
@@ -320,7 +319,11 @@ class RolloutScreen(ModeldeckScreen):
             return
         self.mdapp.run_call(
             f"{action} rollout of {rollout.treatment} on {self.endpoint_name}",
-            lambda: control_as_seen(self.workspace, rollout, action),
+            # with the revision drawn: refused (saying what it is now) once its state, step
+            # or traffic moved; its figures coming in do not move it
+            lambda: self.workspace.control_rollout(
+                rollout.spec.endpoint, action, if_revision=rollout.revision
+            ),
             self._took,
         )
 
@@ -357,30 +360,6 @@ class RolloutScreen(ModeldeckScreen):
             ),
             lambda _: self._control("abort"),
         )
-
-
-async def control_as_seen(workspace: Any, seen: Rollout, action: str) -> Rollout:
-    """``action`` on the rollout the operator saw, as long as it is still at the state and
-    step they saw: read again and sent with that revision. A running rollout's record takes
-    a new revision as its check's figures come in (about once a second), so the revision of
-    the last draw, or of before a confirmation, would be refused though nothing that matters
-    changed; a change of rollout, state or step is refused here, saying what it is now."""
-    endpoint, attempts = seen.spec.endpoint, 3
-    while True:
-        now = await workspace.get_rollout(endpoint)
-        if now is None or (now.id, now.state, now.step) != (seen.id, seen.state, seen.step):
-            where = "gone" if now is None else f"{now.state.value}, {now.phase}"
-            raise Conflict(
-                f"the rollout of {seen.treatment} on {endpoint} changed since it was shown "
-                f"({seen.state.value}, {seen.phase}; now {where}): nothing was sent",
-                fix=f"look at it again, then {action} it if you still want to",
-            )
-        try:
-            return await workspace.control_rollout(endpoint, action, if_revision=now.revision)
-        except Conflict:  # its figures were saved in between: read again
-            attempts -= 1
-            if not attempts:
-                raise
 
 
 # -- the Traffic screen's part: a manual change pauses a running rollout --------------------
