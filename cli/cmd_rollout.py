@@ -316,7 +316,8 @@ async def watch(args: argparse.Namespace, ws: Workspace, r: Rollout) -> int:
         r = await ws.get_rollout(args.name) or r
     if r.state is RolloutState.SUCCEEDED:
         return 0
-    reason = f": {r.message}" if r.message else ""
+    message = r.message.removeprefix(f"{r.state.value.lower()}: ")  # 'Aborted: aborted: ...'
+    reason = f": {message}" if message else ""
     sys.stderr.write(
         f"ERROR: the rollout of {r.treatment} on '{r.spec.endpoint}' {r.state.value}{reason}\n"
         f"  fix: see what changed: modeldeck online-endpoint history -n {r.spec.endpoint}\n"

@@ -284,8 +284,8 @@ def rollout(leaf: Leaf) -> None:
     p.add_argument(
         "--mirror-first",
         metavar="DURATION",
-        help="first copy traffic to the treatment for this long (no user sees its answers) "
-        "and analyse it, before any live step (default: no mirror phase)",
+        help="first copy half the live requests to the treatment for this long (no user "
+        "sees its answers) and analyse it, before any live step (default: no mirror phase)",
     )
     p.add_argument(
         "--webhook",

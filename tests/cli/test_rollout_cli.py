@@ -345,7 +345,8 @@ def test_declared_in_the_yaml_then_paused_resumed_and_aborted(cli: Cli, work: Pa
             watch.communicate()
     assert watch.returncode == 1, (out, err)
     assert json.loads(out.splitlines()[-1])["state"] == "Aborted"
-    assert "ERROR: the rollout of green on 'my-endpoint' Aborted" in err, err
+    assert "ERROR: the rollout of green on 'my-endpoint' Aborted: all traffic back on blue" in err
+    assert "Aborted: aborted" not in err, err  # the message's own 'aborted: ' is said once
     assert SECRET not in out + err
     ep = cli("online-endpoint show -n my-endpoint").json()
     assert ep["traffic"] == {"blue": 100, "green": 0}
