@@ -6,6 +6,7 @@ import sqlite3
 import stat
 import time
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from modeldeck.services.api.domain import (
@@ -356,11 +357,20 @@ def test_a_schema_7_database_keeps_its_models_active(tmp_path) -> None:  # type:
     store.close()
 
 
+def _running_rollout(**fields: Any) -> Any:
+    """Rollout r1 of green on endpoint a, Running at its first step (of 10, 100)."""
+    from modeldeck.services.api.rollouts import Rollout, RolloutSpec, RolloutState
+
+    spec = RolloutSpec(endpoint="a", to="green", from_="blue", steps=(10, 100))
+    values: dict[str, Any] = {"weight": 0, "started_at": 1.0, "step_started_at": 1.0}
+    return Rollout("r1", spec, RolloutState.RUNNING, 0, updated_at=1.0, **{**values, **fields})
+
+
 def test_a_schema_8_database_gains_the_rollouts_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Issue 14: a store from before rollouts opens with its records as they were, and keeps
     rollouts from then on (compare-and-set on the revision read; the endpoint's current one;
     its events in the endpoint's history)."""
-    from modeldeck.services.api.rollouts import Rollout, RolloutSpec, RolloutState
+    from modeldeck.services.api.rollouts import RolloutState
 
     path = tmp_path / "workspace.db"
     store = Store(path)
@@ -376,19 +386,7 @@ def test_a_schema_8_database_gains_the_rollouts_table(tmp_path) -> None:  # type
     assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
     assert store.endpoint("a") == before and store.revision() == revision
     assert store.rollout("a") is None and store.rollouts() == []
-    spec = RolloutSpec(endpoint="a", to="green", from_="blue", steps=(10, 100))
-    first = store.save_rollout(
-        Rollout(
-            id="r1",
-            spec=spec,
-            state=RolloutState.RUNNING,
-            step=0,
-            weight=0,
-            started_at=1.0,
-            step_started_at=1.0,
-            updated_at=1.0,
-        )
-    )
+    first = store.save_rollout(_running_rollout())
     assert first.revision == str(revision + 1) and store.revision() == revision + 1
     paused = store.save_rollout(replace(first, state=RolloutState.PAUSED))
     with pytest.raises(StaleRevision):  # a save from the record as first read
@@ -406,23 +404,10 @@ def test_a_rollout_s_progress_takes_no_revision_of_it(tmp_path) -> None:  # type
     """A running rollout saves its check's figures about once a second: its revision (what an
     operator's action carries) stays, as an endpoint's status takes none, while a change of
     state, step or traffic moves it; each save still wakes the workspace's watchers."""
-    from modeldeck.services.api.rollouts import Rollout, RolloutCheck, RolloutSpec, RolloutState
+    from modeldeck.services.api.rollouts import RolloutCheck, RolloutState
 
     store = Store(tmp_path / "workspace.db")
-    spec = RolloutSpec(endpoint="a", to="green", from_="blue", steps=(10, 100))
-    held = store.save_rollout(
-        Rollout(
-            id="r1",
-            spec=spec,
-            state=RolloutState.RUNNING,
-            step=0,
-            weight=10,
-            started_at=1.0,
-            step_started_at=1.0,
-            updated_at=1.0,
-            traffic={"blue": 90, "green": 10},
-        )
-    )
+    held = store.save_rollout(_running_rollout(weight=10, traffic={"blue": 90, "green": 10}))
     read = held.revision  # what an operator read
     for n in range(1, 4):  # three checks saved, as the runner saves them
         check = RolloutCheck(1.0 + n, n, n, 0, 0, 0, reason=f"{n} so far")
