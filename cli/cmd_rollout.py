@@ -87,22 +87,10 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 def spec_from_flags(args: argparse.Namespace, name: str, base: RolloutSpec | None) -> RolloutSpec:
     """The spec the flags (over ``-f``'s block, ``base``) ask for, checked: an error names
     the flag, the value, the rule and the fix; nothing has been sent."""
-    from ..services.specs.rollout import spec_of
+    from ..services.specs.rollout import block_of, spec_of
     from ..services.specs.schema import renamed
 
-    values: dict[str, Any] = {}
-    if base is not None:  # the file's block: the flags given win
-        values = {
-            "to": base.to,
-            "from": base.from_,
-            "steps": list(base.steps),
-            "interval": base.interval_s,
-            "max_error_rate": base.max_error_rate,
-            "max_p95_ratio": base.max_p95_ratio,
-            "min_requests": base.min_requests,
-            "mirror_first": base.mirror_first_s,
-            "webhook": base.webhook,
-        }
+    values = block_of(base) if base is not None else {}  # the file's block: the flags win
     given = _given(args)
     given["max_error_rate"] = _number(given["max_error_rate"], "--max-error-rate", "1")
     given["max_p95_ratio"] = _number(given["max_p95_ratio"], "--max-p95-ratio", "1.3")

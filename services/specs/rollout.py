@@ -30,26 +30,8 @@ from .setargs import Override, apply_overrides, set_paths
 #: the keys of ``modeldeck:`` (room for more of modeldeck's own, later)
 MODELDECK = Shape("modeldeck", (Key("rollout"),))
 
-#: the keys of ``modeldeck.rollout``, as RolloutSpec's fields and the command's flags name them
-ROLLOUT = Shape(
-    "modeldeck.rollout",
-    tuple(
-        Key(k)
-        for k in (
-            "to",
-            "from",
-            "steps",
-            "interval",
-            "max_error_rate",
-            "max_p95_ratio",
-            "min_requests",
-            "mirror_first",
-            "webhook",
-        )
-    ),
-)
-
-#: RolloutSpec's field for each key (and back: an error's field names the key)
+#: RolloutSpec's field for each key of ``modeldeck.rollout`` (the command's flags name them
+#: alike: ``--max-error-rate``); an error's field names the key
 _FIELDS = {
     "to": "to",
     "from": "from_",
@@ -61,6 +43,14 @@ _FIELDS = {
     "mirror_first": "mirror_first_s",
     "webhook": "webhook",
 }
+
+#: the keys of ``modeldeck.rollout``
+ROLLOUT = Shape("modeldeck.rollout", tuple(Key(k) for k in _FIELDS))
+
+
+def block_of(spec: RolloutSpec) -> dict[str, Any]:
+    """A spec's values under the block's keys (what :func:`spec_of` reads back)."""
+    return {key: getattr(spec, name) for key, name in _FIELDS.items()}
 
 
 def spec_of(endpoint: str, values: dict[str, Any]) -> RolloutSpec:
