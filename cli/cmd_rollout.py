@@ -71,14 +71,6 @@ def _number(raw: str | None, flag: str, example: str) -> float | None:
         raise InvalidInput(flag, raw, "must be a number", f"write e.g. {flag} {example}") from None
 
 
-def _integer(raw: str | None) -> int | str | None:
-    """A whole number as text -> int; anything else as given (the rule names it)."""
-    if raw is None:
-        return None
-    text = str(raw).strip()
-    return int(text) if text.lstrip("+-").isdigit() else text
-
-
 def _given(args: argparse.Namespace) -> dict[str, Any]:
     """The start flags given, as the block's keys (absent: None)."""
     return {key: getattr(args, _ARGS[key], None) for key in START_FLAGS}
@@ -94,7 +86,6 @@ def spec_from_flags(args: argparse.Namespace, name: str, base: RolloutSpec | Non
     given = _given(args)
     given["max_error_rate"] = _number(given["max_error_rate"], "--max-error-rate", "1")
     given["max_p95_ratio"] = _number(given["max_p95_ratio"], "--max-p95-ratio", "1.3")
-    given["min_requests"] = _integer(given["min_requests"])
     values.update({k: v for k, v in given.items() if v is not None})
     try:
         return spec_of(name, values)
