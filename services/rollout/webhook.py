@@ -48,7 +48,7 @@ def _side(requests: int, errors: int, rate: float | None, p95: float | None) -> 
         "requests": requests,
         "errors": errors,
         "error_rate_percent": None if rate is None else round(rate, 3),
-        "p95_ms": p95,
+        "p95_ms": None if p95 is None else round(p95, 3),  # 23.0, not 23.000000001047738
     }
 
 
@@ -57,7 +57,7 @@ def check_dict(check: RolloutCheck) -> dict[str, Any]:
     return {
         "verdict": check.verdict,
         "reason": check.reason,
-        "window_s": check.window_s,
+        "window_s": round(check.window_s, 3),
         "at": iso_time(check.at),
         "treatment": _side(
             check.treatment_requests,

@@ -96,6 +96,13 @@ def test_a_promoted_rollout_reads_promoted_not_the_step_it_left() -> None:
     assert "(Succeeded, promoted (100%))" in body["text"]
 
 
+def test_the_figures_read_as_measured_not_with_float_noise() -> None:
+    noisy = replace(CHECK, window_s=5.109350919723511, treatment_p95_ms=23.000000001047738)
+    check = webhook.payload(rollout("https://hooks.example.com/x"), "step", noisy)["check"]
+    assert (check["window_s"], check["treatment"]["p95_ms"]) == (5.109, 23.0)
+    assert check["control"]["p95_ms"] == 11.0
+
+
 async def test_a_failed_post_is_returned_as_text_and_never_shows_the_secret(
     receiver: tuple[str, list[dict], dict], caplog: pytest.LogCaptureFixture
 ) -> None:
