@@ -323,6 +323,14 @@ def check_start(
         control = endpoint.control if endpoint.control in live else None
         if control is None and live:
             control = max(sorted(live), key=lambda k: live[k])
+        if control is None and endpoint.traffic.get(spec.to, 0) >= 100:
+            raise InvalidInput(
+                "to",
+                spec.to,
+                "already takes all live traffic: there is nothing to roll out",
+                "roll out another deployment, or move traffic back first: modeldeck "
+                f"online-endpoint update -n {endpoint.name} --traffic ...",
+            )
         if control is None:
             raise InvalidInput(
                 "from",

@@ -72,6 +72,7 @@ async def test_bad_input_is_refused_and_changes_nothing(workspace, h, tmp_path) 
         (_spec("ro-bad", to="purple"), NotFound, "deployment 'purple' not found"),
         (_spec("ro-bad", from_="purple"), NotFound, "deployment 'purple' not found"),
         (_spec("ro-bad", from_="green"), InvalidInput, "must differ from"),
+        (_spec("ro-bad", to="blue"), InvalidInput, "already takes all live traffic"),
         (_spec("ro-bad", interval_s=0.1), InvalidInput, "interval"),
         (_spec("no-such-endpoint"), NotFound, "endpoint 'no-such-endpoint' not found"),
     ]
