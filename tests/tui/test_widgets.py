@@ -163,6 +163,27 @@ async def test_logs_screen_draws_every_line_of_a_burst_in_order() -> None:
         assert "following" in status and "5000 lines" in status
 
 
+async def test_logs_status_counts_each_batch_as_its_rows_are_drawn() -> None:
+    """The status's line count goes with the rows: two batches a tenth of a second apart,
+    each counted as it is drawn (not the first count left until a later quarter second)."""
+    from modeldeck.services.local.client import LocalWorkspace
+    from modeldeck.tui.app import ModeldeckApp
+    from modeldeck.tui.screens.logs import LogsScreen
+
+    app = ModeldeckApp(LocalWorkspace("local", autostart=False), autoload=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = LogsScreen("ep", "blue")
+        await app.push_screen(screen)
+        for total in (10, 20, 30):
+            screen.feed_many([line(f"line {i}") for i in range(total - 10, total)])
+            for _ in range(100):  # bounded: 5 s
+                await pilot.pause(0.05)
+                if screen.view.line_count == total:
+                    break
+            status = str(screen.query_one("#status-line").render())
+            assert f"{total} lines" in status, status
+
+
 async def test_log_filter_is_a_case_insensitive_regex_and_bang_inverts() -> None:
     view = LogView()
     async with Host(view).run_test(size=(80, 20)) as pilot:

@@ -1,14 +1,16 @@
 """Logs of one deployment: replicas multiplexed, follow/pause, filter, wrap, save.
 
 Lines arrive from ``Workspace.stream_logs`` in a worker and are drawn in batches
-(at most ~20 redraws a second however fast they come); the view keeps a bounded
-number of lines.
+(at most ~10 redraws a second however fast they come, a burst's rest at ~50); the view
+keeps a bounded number of lines. The status line's count is updated with each batch, in
+the batch's frame: on a timer of its own (a quarter second) it was a frame of its own,
+four more a second while lines stream, and a key pressed meanwhile waited for them
+(bench/tui_keypress.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 from textual import work
@@ -23,7 +25,6 @@ from .base import ModeldeckScreen
 from .dialogs import PromptScreen
 
 FLUSH_SECONDS = 0.1
-STATUS_SECONDS = 0.25
 FLUSH_MAX_LINES = 2_000  # lines drawn per flush; a larger burst is spread over frames
 FLUSH_BURST_SECONDS = 0.02
 
@@ -52,8 +53,7 @@ class LogsScreen(ModeldeckScreen):
         self._pending: list[LogLine] = []
         self._flush_timer: Timer | None = None
         self.stream_state = "connecting"
-        self._status_at = 0.0
-        self._status_timer: Timer | None = None
+        self._status_text = ""  # as last shown: an unchanged status is not drawn again
 
     def title_text(self) -> str:
         return f"Logs {self.endpoint_name}/{self.deployment_name}"
@@ -130,21 +130,7 @@ class LogsScreen(ModeldeckScreen):
         self.view.append_lines(batch)
         if pending:  # a burst: the rest in the next frames, so no frame waits long
             self._flush_timer = self.set_timer(FLUSH_BURST_SECONDS, self._flush)
-        self._status_soon()
-
-    def _status_soon(self) -> None:
-        """The line count, a few times a second: now, or once at the end of the quarter
-        second (a burst's last batch is counted too, not left at an earlier one's)."""
-        wait = STATUS_SECONDS - (time.monotonic() - self._status_at)
-        if wait <= 0:
-            self._status_due()
-        elif self._status_timer is None:
-            self._status_timer = self.set_timer(wait, self._status_due)
-
-    def _status_due(self) -> None:
-        self._status_timer = None
-        self._status_at = time.monotonic()
-        self.update_status()
+        self.update_status()  # the count in the rows' frame (see the module's docstring)
 
     def update_status(self) -> None:
         found = self.query("#status-line")
@@ -167,7 +153,9 @@ class LogsScreen(ModeldeckScreen):
             text += f"  filter [b]/{view.filter.pattern}[/]{bad}: {view.row_count} rows"
         if opts:
             text += "  " + " ".join(opts)
-        found.first(Static).update(text, layout=False)
+        if text != self._status_text:
+            self._status_text = text
+            found.first(Static).update(text, layout=False)
 
     # -- actions ---------------------------------------------------------------------------
     def current_filter(self) -> str:
