@@ -17,6 +17,7 @@ from modeldeck.tui.widgets.metric_plot import METRICS, MetricPlot
 from textual.widgets import Static
 
 from tests.support.daemon import fresh_home  # noqa: F401 - the fixture
+from tests.support.polling import eventually
 
 SIZE = (120, 40)
 
@@ -97,3 +98,31 @@ async def test_without_a_control_every_deployment_takes_the_width_and_errors_sto
         text = _plot_text(treatment)
         assert "100" in text and "115" not in text  # every request failed: the top is 100 %
         assert "no data yet" not in text
+
+
+async def test_metrics_under_the_logs_record_and_draw_what_came_meanwhile_on_return() -> None:
+    """Under an opaque view (the Logs) the Metrics only record (drawing there was painted
+    again through the logs: a full frame of them each tick); back on top, what came while
+    hidden is drawn."""
+    from modeldeck.tui.screens.logs import LogsScreen
+
+    app = ModeldeckApp(
+        LocalWorkspace("local", autostart=False), initial_view="metrics", autoload=False
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.clock = lambda: 7200.0
+        screen.show_data(([_sample("blue", 7190.0, 1.0)], None, None))
+        await pilot.pause()
+        treatment = screen.query_one("#plot-treatment", MetricPlot)
+        assert "blue" in _plot_text(treatment)
+        await app.push_screen(LogsScreen("my-endpoint", "blue"))
+        await pilot.pause()
+        assert not screen.is_shown
+        screen.show_data(([_sample("green", 7195.0, 2.0)], None, None))
+        await pilot.pause()
+        assert "green" not in _plot_text(treatment)  # recorded, not drawn under the logs
+        await pilot.press("escape")
+        await eventually(lambda: app.screen is screen, pilot)
+        await pilot.pause()
+        assert "green" in _plot_text(treatment) and "blue" in _plot_text(treatment)

@@ -69,6 +69,18 @@ class ModeldeckScreen(Screen[None]):
     def workspace(self) -> Workspace:
         return self.mdapp.workspace
 
+    @property
+    def is_shown(self) -> bool:
+        """On the terminal now: the top screen, or under screens that all let it show
+        through. Textual's ``is_current`` also counts the screen right under an opaque one,
+        whose redraw is then laid out and painted again through the top screen (the
+        Metrics under the Logs: a full frame of the logs each metrics tick)."""
+        stack = self.app.screen_stack
+        if self not in stack:
+            return False
+        above = stack[stack.index(self) + 1 :]
+        return all(screen.styles.background.a < 1 for screen in above)
+
     def on_answer(self, dialog: Screen[Any], act: Callable[[Any], object]) -> None:
         """Push ``dialog`` (a confirmation, a form); with its answer, ``act(answer)``, unless
         there is none (no, cancelled: False or None)."""

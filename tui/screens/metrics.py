@@ -127,7 +127,7 @@ class MetricsScreen(ModeldeckScreen):
         if history is not None and history.window == self.window:
             self.history.load(history)
         self.history.add(samples)
-        if self.is_current:  # a hidden view only records; it redraws when it comes back
+        if self.is_shown:  # a hidden view only records; it redraws when it comes back
             self.redraw(samples)
         else:
             self._stale = True
