@@ -32,20 +32,13 @@ domain types are not changed for this: the dashboard reads them, not this output
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..services.api.domain import (
-    Cluster,
-    Deployment,
-    DriverKind,
-    Endpoint,
-    EndpointToken,
-    Environment,
-    Identity,
-    Model,
-    to_dict,
-)
+from ..services.api.domain import DriverKind, Endpoint, EndpointToken, Identity, to_dict
 from ..services.armids import Scope, iso_time, placeholder_uuid
+
+if TYPE_CHECKING:  # types only: listing endpoints defines no other group (cold start)
+    from ..services.api.domain import Cluster, Deployment, Environment, Model
 
 
 def _service_time(epoch: float | None) -> str | None:

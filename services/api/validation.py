@@ -14,19 +14,14 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .domain import (
-    METRICS_WINDOWS,
-    ClusterPurpose,
-    ClusterSpec,
-    DeploymentSpec,
-    DriverKind,
-    EndpointSpec,
-    ModelSpec,
-)
+from .domain import ClusterPurpose, DriverKind, EndpointSpec
 from .errors import InvalidInput
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: the groups are imported by what uses them (domain.py)
     from .. import vmsizes
+    from .assets import ModelSpec
+    from .clusters import ClusterSpec
+    from .deployments import DeploymentSpec
 
 NAME_RE = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 NAME_RULE = (
@@ -188,6 +183,8 @@ def log_container(value: Any, field: str = "container") -> str | None:
 
 def metrics_window(value: Any, field: str = "window") -> tuple[str, int, int]:
     """(name, seconds, step seconds) of a metrics history window (:data:`METRICS_WINDOWS`)."""
+    from .streams import METRICS_WINDOWS
+
     key = str(value).strip().lower()
     if key not in METRICS_WINDOWS:
         raise InvalidInput(

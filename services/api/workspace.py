@@ -19,32 +19,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .domain import (
-    ChangeHistory,
-    Cluster,
-    ClusterSpec,
-    Deployment,
-    DeploymentSpec,
     Endpoint,
     EndpointKeys,
     EndpointPatch,
     EndpointSpec,
     EndpointToken,
-    Environment,
-    InvokeResult,
     KeyType,
-    LogLine,
-    MetricsHistory,
-    MetricsReport,
-    Model,
-    ModelSpec,
-    Operation,
     OperationStatus,
 )
 from .errors import ModeldeckError, error_from_dict
 
-if TYPE_CHECKING:  # types only: a command that lists endpoints imports neither (cold start)
+if TYPE_CHECKING:  # types only: a command that lists endpoints imports none (cold start)
     from ..armids import Scope
+    from .assets import Environment, Model, ModelSpec
+    from .clusters import Cluster, ClusterSpec
+    from .deployments import Deployment, DeploymentSpec
+    from .operations import ChangeHistory, Operation
     from .rollouts import Rollout, RolloutSpec
+    from .streams import InvokeResult, LogLine, MetricsHistory, MetricsReport
 
 
 class OperationHandle:

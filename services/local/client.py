@@ -20,29 +20,15 @@ from urllib.parse import quote
 import httpx
 
 from .. import paths, profiles
-from ..api import revisions, validation
+from ..api import domain, revisions, validation
 from ..api.domain import (
-    ChangeHistory,
-    Cluster,
-    ClusterSpec,
-    CodeConfiguration,
-    Deployment,
-    DeploymentSpec,
     DriverKind,
     Endpoint,
     EndpointKeys,
     EndpointPatch,
     EndpointSpec,
     EndpointToken,
-    Environment,
-    InvokeResult,
     KeyType,
-    LogLine,
-    MetricsHistory,
-    MetricsReport,
-    Model,
-    ModelSpec,
-    Operation,
     from_dict,
     to_dict,
 )
@@ -55,7 +41,23 @@ from ..api.errors import (
 )
 from ..api.workspace import OperationHandle, Workspace
 
-if TYPE_CHECKING:  # imported by the rollout calls: not on every command's way (cold start)
+if TYPE_CHECKING:  # imported by the calls that use them: not on every command's way (cold
+    # start; domain.X imports X's group on first use)
+    from ..api.domain import (
+        ChangeHistory,
+        Cluster,
+        ClusterSpec,
+        Deployment,
+        DeploymentSpec,
+        Environment,
+        InvokeResult,
+        LogLine,
+        MetricsHistory,
+        MetricsReport,
+        Model,
+        ModelSpec,
+        Operation,
+    )
     from ..api.rollouts import Rollout, RolloutSpec
 
 T = TypeVar("T")
@@ -307,7 +309,7 @@ class LocalWorkspace(Workspace):
         return resp.json()
 
     def _handle(self, data: Any) -> OperationHandle:
-        op = from_dict(Operation, data)
+        op = from_dict(domain.Operation, data)
         rev = 0
 
         async def poll(op_id: str) -> Operation:
@@ -319,7 +321,7 @@ class LocalWorkspace(Workspace):
                 params={"after": str(rev), "wait": str(self.long_poll_s)},
             )
             rev = int(answer.pop("rev", rev))
-            return from_dict(Operation, answer)
+            return from_dict(domain.Operation, answer)
 
         return OperationHandle(op, poll, interval=self.poll_interval)
 
@@ -338,10 +340,10 @@ class LocalWorkspace(Workspace):
 
     # ------------------------------------------------------------------ clusters
     async def list_clusters(self) -> list[Cluster]:
-        return [from_dict(Cluster, c) for c in await self._call("GET", "/v1/clusters")]
+        return [from_dict(domain.Cluster, c) for c in await self._call("GET", "/v1/clusters")]
 
     async def get_cluster(self, name: str) -> Cluster:
-        return from_dict(Cluster, await self._call("GET", f"/v1/clusters/{_q(name)}"))
+        return from_dict(domain.Cluster, await self._call("GET", f"/v1/clusters/{_q(name)}"))
 
     async def create_cluster(self, spec: ClusterSpec) -> OperationHandle:
         validation.cluster_spec(spec)
@@ -372,7 +374,7 @@ class LocalWorkspace(Workspace):
             f"/v1/clusters/{_q(name)}",
             json={"tags": dict(tags or {}), "remove_tags": list(remove_tags or [])},
         )
-        return from_dict(Cluster, data)
+        return from_dict(domain.Cluster, data)
 
     async def scale_cluster(self, name: str, agent_count: int) -> OperationHandle:
         validation.integer(agent_count, "agent_count", 1, 100)
@@ -387,22 +389,26 @@ class LocalWorkspace(Workspace):
     # ------------------------------------------------------------------ models
     async def list_models(self, name: str | None = None) -> list[Model]:
         params = {"name": name} if name else None
-        return [from_dict(Model, m) for m in await self._call("GET", "/v1/models", params=params)]
+        return [
+            from_dict(domain.Model, m) for m in await self._call("GET", "/v1/models", params=params)
+        ]
 
     async def get_model(self, name: str, version: int | None = None) -> Model:
         params = {"version": str(version)} if version is not None else None
-        return from_dict(Model, await self._call("GET", f"/v1/models/{_q(name)}", params=params))
+        return from_dict(
+            domain.Model, await self._call("GET", f"/v1/models/{_q(name)}", params=params)
+        )
 
     async def create_model(self, spec: ModelSpec) -> Model:
         if validation.is_remote_asset(spec.path):  # no "assets.remote": files of this machine
             raise validation.remote_refused("path", spec.path, self.kind)
         validation.model_spec(spec)
         spec = replace(spec, path=os.path.abspath(spec.path))
-        return from_dict(Model, await self._call("POST", "/v1/models", json=to_dict(spec)))
+        return from_dict(domain.Model, await self._call("POST", "/v1/models", json=to_dict(spec)))
 
     async def archive_model(self, name: str, version: int, *, archived: bool = True) -> Model:
         path = f"/v1/models/{_q(name)}/{int(version)}/archive"
-        return from_dict(Model, await self._call("POST", path, json={"archived": archived}))
+        return from_dict(domain.Model, await self._call("POST", path, json={"archived": archived}))
 
     async def delete_model(self, name: str, version: int) -> None:
         await self._call("DELETE", f"/v1/models/{_q(name)}/{int(version)}")
@@ -411,24 +417,24 @@ class LocalWorkspace(Workspace):
     async def list_environments(self, name: str | None = None) -> list[Environment]:
         params = {"name": name} if name else None
         data = await self._call("GET", "/v1/environments", params=params)
-        return [from_dict(Environment, e) for e in data]
+        return [from_dict(domain.Environment, e) for e in data]
 
     async def get_environment(self, name: str, version: str | None = None) -> Environment:
         params = {"version": str(version)} if version is not None else None
         data = await self._call("GET", f"/v1/environments/{_q(name)}", params=params)
-        return from_dict(Environment, data)
+        return from_dict(domain.Environment, data)
 
     async def create_environment(self, env: Environment) -> Environment:
         data = await self._call("POST", "/v1/environments", json=to_dict(env))
-        return from_dict(Environment, data)
+        return from_dict(domain.Environment, data)
 
     async def archive_environment(self, name: str, version: str) -> Environment:
         path = f"/v1/environments/{_q(name)}/{_q(str(version))}/archive"
-        return from_dict(Environment, await self._call("POST", path))
+        return from_dict(domain.Environment, await self._call("POST", path))
 
     async def prune_environments(self) -> list[Environment]:
         data = await self._call("POST", "/v1/environments/prune")
-        return [from_dict(Environment, e) for e in data]
+        return [from_dict(domain.Environment, e) for e in data]
 
     # ------------------------------------------------------------------ endpoints
     async def list_endpoints(self) -> list[Endpoint]:
@@ -540,7 +546,7 @@ class LocalWorkspace(Workspace):
                 **({"via": via} if via else {}),
             },
         )
-        return InvokeResult(
+        return domain.InvokeResult(
             status=int(data["status"]),
             body=base64.b64decode(data.get("body_b64") or ""),
             deployment=data.get("deployment"),
@@ -555,11 +561,11 @@ class LocalWorkspace(Workspace):
             data = await self._call("GET", f"/v1/endpoints/{_q(endpoint)}/deployments")
         else:
             data = await self._call("GET", "/v1/deployments")
-        return [from_dict(Deployment, d) for d in data]
+        return [from_dict(domain.Deployment, d) for d in data]
 
     async def get_deployment(self, endpoint: str, name: str) -> Deployment:
         data = await self._call("GET", f"/v1/endpoints/{_q(endpoint)}/deployments/{_q(name)}")
-        return from_dict(Deployment, data)
+        return from_dict(domain.Deployment, data)
 
     @staticmethod
     def _prepare(spec: DeploymentSpec) -> DeploymentSpec:
@@ -568,7 +574,7 @@ class LocalWorkspace(Workspace):
         if code:
             spec = replace(
                 spec,
-                code_configuration=CodeConfiguration(
+                code_configuration=domain.CodeConfiguration(
                     code=os.path.abspath(code),
                     scoring_script=spec.code_configuration.scoring_script,
                 ),
@@ -624,7 +630,7 @@ class LocalWorkspace(Workspace):
         data = await self._call(
             "GET", f"/v1/endpoints/{_q(endpoint)}/deployments/{_q(name)}/logs", params=params
         )
-        return [from_dict(LogLine, x) for x in data]
+        return [from_dict(domain.LogLine, x) for x in data]
 
     async def stream_logs(
         self,
@@ -654,7 +660,7 @@ class LocalWorkspace(Workspace):
                         self._raise_for(resp)
                     async for text in resp.aiter_lines():
                         if text.strip():
-                            yield from_dict(LogLine, json.loads(text))
+                            yield from_dict(domain.LogLine, json.loads(text))
                 return
             except httpx.ConnectError as exc:
                 if attempt:
@@ -676,7 +682,7 @@ class LocalWorkspace(Workspace):
         data = await self._call("GET", "/v1/metrics", params=params)
         if isinstance(data, list):  # a control plane from before ?notes=1
             data = {"samples": data}
-        return from_dict(MetricsReport, data)
+        return from_dict(domain.MetricsReport, data)
 
     async def get_metrics_history(
         self, endpoint: str | None = None, deployment: str | None = None, *, window: str = "1h"
@@ -684,7 +690,7 @@ class LocalWorkspace(Workspace):
         params = {"window": validation.metrics_window(window)[0]}
         params.update({k: v for k, v in (("endpoint", endpoint), ("deployment", deployment)) if v})
         data = await self._call("GET", "/v1/metrics/history", params=params)
-        return MetricsHistory.from_wire(data)
+        return domain.MetricsHistory.from_wire(data)
 
     # ------------------------------------------------------------------ dry run
     async def render_manifests(
@@ -777,13 +783,15 @@ class LocalWorkspace(Workspace):
     # ------------------------------------------------------------------ operations
     async def get_history(self, endpoint: str | None = None) -> ChangeHistory:
         params = {"endpoint": endpoint} if endpoint else None
-        return from_dict(ChangeHistory, await self._call("GET", "/v1/history", params=params))
+        return from_dict(
+            domain.ChangeHistory, await self._call("GET", "/v1/history", params=params)
+        )
 
     async def get_operation(self, op_id: str) -> Operation:
-        return from_dict(Operation, await self._call("GET", f"/v1/operations/{_q(op_id)}"))
+        return from_dict(domain.Operation, await self._call("GET", f"/v1/operations/{_q(op_id)}"))
 
     async def list_operations(self) -> list[Operation]:
-        return [from_dict(Operation, o) for o in await self._call("GET", "/v1/operations")]
+        return [from_dict(domain.Operation, o) for o in await self._call("GET", "/v1/operations")]
 
 
 __all__ = ["LocalWorkspace", "ModeldeckError"]

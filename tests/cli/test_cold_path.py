@@ -3,10 +3,13 @@ other commands need (bench/cli.py times it against ``python -c "import httpx"``)
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.support.daemon import running_home
 
 PROBE = """
 import sys
@@ -36,5 +39,42 @@ def test_listing_endpoints_imports_only_what_it_uses(tmp_path: Path) -> None:
         "modeldeck.services.vmsizes",
         "tomllib",
         "modeldeck.tui.app",
+        *DOMAIN_GROUPS,
     ):
         assert module not in loaded, module
+
+
+#: the domain types' groups other than the endpoints' (services/api/domain.py): each frozen
+#: dataclass defined costs its methods' compilation, about 1 ms, at every start
+DOMAIN_GROUPS = tuple(
+    f"modeldeck.services.api.{group}"
+    for group in ("assets", "clusters", "deployments", "operations", "streams")
+)
+
+LIST = """
+import sys
+from modeldeck.cli.main import main
+import dataclasses
+code = main(["endpoint", "list", "-o", "json"])
+print(" ".join(m for m in sys.modules if m.startswith("modeldeck")), file=sys.stderr)
+api = [m for name, m in sys.modules.items() if name.startswith("modeldeck.services.api.")]
+types = {v.__name__ for m in api for v in vars(m).values() if dataclasses.is_dataclass(v)}
+print(" ".join(types), file=sys.stderr)
+raise SystemExit(code)
+"""
+
+
+def test_endpoint_list_defines_only_the_endpoint_types(tmp_path: Path) -> None:
+    """The whole command against a real daemon: the request, the shapes, the JSON."""
+    with running_home(tmp_path / "home"):
+        md = [sys.executable, "-m", "modeldeck.cli.main"]
+        subprocess.run([*md, "endpoint", "create", "-n", "ep1", "-o", "none"], check=True)
+        run = subprocess.run(
+            [sys.executable, "-c", LIST], capture_output=True, text=True, check=True
+        )
+    assert [e["name"] for e in json.loads(run.stdout)] == ["ep1"]
+    loaded, defined = (set(line.split()) for line in run.stderr.split("\n")[-3:-1])
+    assert "modeldeck.services.local.client" in loaded
+    assert not loaded & set(DOMAIN_GROUPS), loaded & set(DOMAIN_GROUPS)
+    endpoints = {"Endpoint", "EndpointSpec", "EndpointPatch", "EndpointKeys", "EndpointToken"}
+    assert defined == {*endpoints, "Identity"}
