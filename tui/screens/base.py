@@ -15,12 +15,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
+from textual.screen import UPDATE_PERIOD, Screen
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from .. import glyphs
 from ..format import describe_error
+from ..frames import FrameTimer
 from ..widgets.command_line import CommandLine
 from ..widgets.footer import FittingFooter
 from ..widgets.operations import OperationBar
@@ -60,6 +61,7 @@ class ModeldeckScreen(Screen[None]):
         self.last_error: BaseException | None = None
         self.loaded = False
         self._generation = 0  # the app's workspace_generation this screen shows
+        self._frame_timer: FrameTimer | None = None
 
     @property
     def mdapp(self) -> ModeldeckApp:
@@ -68,6 +70,23 @@ class ModeldeckScreen(Screen[None]):
     @property
     def workspace(self) -> Workspace:
         return self.mdapp.workspace
+
+    @property
+    def _update_timer(self) -> Timer:
+        """The timer Textual's Screen draws its frames on (its own name, 8.2), made as its
+        ``set_interval`` makes it, but a FrameTimer: no dead tick after a frame (frames.py)."""
+        if self._frame_timer is None:
+            timer = FrameTimer(
+                self,
+                UPDATE_PERIOD,
+                name="screen_update",
+                callback=self._on_timer_update,
+                pause=True,
+            )
+            timer._start()
+            self._timers.add(timer)
+            self._frame_timer = timer
+        return self._frame_timer
 
     @property
     def is_shown(self) -> bool:
