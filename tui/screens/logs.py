@@ -54,13 +54,18 @@ class LogsScreen(ModeldeckScreen):
         self._flush_timer: Timer | None = None
         self.stream_state = "connecting"
         self._status_text = ""  # as last shown: an unchanged status is not drawn again
+        self._view: LogView | None = None
+        self._status_line: Static | None = None
 
     def title_text(self) -> str:
         return f"Logs {self.endpoint_name}/{self.deployment_name}"
 
     def compose_body(self) -> ComposeResult:
-        yield LogView(max_lines=self.max_lines, id="log-view")
-        yield Static("", id="status-line")
+        # kept: the status is updated with each batch, and a query walks the screen's DOM
+        self._view = LogView(max_lines=self.max_lines, id="log-view")
+        self._status_line = Static("", id="status-line")
+        yield self._view
+        yield self._status_line
 
     @property
     def view(self) -> LogView:
@@ -133,10 +138,9 @@ class LogsScreen(ModeldeckScreen):
         self.update_status()  # the count in the rows' frame (see the module's docstring)
 
     def update_status(self) -> None:
-        found = self.query("#status-line")
-        if not found or not self.query(LogView):
+        view, status = self._view, self._status_line
+        if view is None or status is None or not status.is_attached:
             return
-        view = self.view
         mode = "[green]following[/]" if view.follow else "[yellow]paused[/]"
         opts = [
             name
@@ -155,7 +159,7 @@ class LogsScreen(ModeldeckScreen):
             text += "  " + " ".join(opts)
         if text != self._status_text:
             self._status_text = text
-            found.first(Static).update(text, layout=False)
+            status.update(text, layout=False)
 
     # -- actions ---------------------------------------------------------------------------
     def current_filter(self) -> str:
