@@ -184,6 +184,39 @@ async def test_logs_status_counts_each_batch_as_its_rows_are_drawn() -> None:
             assert f"{total} lines" in status, status
 
 
+async def test_paused_log_view_draws_what_it_shows_as_lines_arrive() -> None:
+    """Paused, the rows on screen stay as lines arrive below them; lines arriving in the
+    empty part of the view are drawn; when the oldest are dropped the rows under the view
+    move up and are drawn so; following again shows the last line."""
+    view = LogView(max_lines=60)
+    async with Host(view).run_test(size=(80, 12)) as pilot:
+        height = view.size.height
+
+        def drawn() -> list[str]:
+            return [s.text.strip() for s in view.render_lines(view.size.region)]
+
+        def expected() -> list[str]:
+            y = int(view.scroll_offset.y)
+            texts = [f"blue-0 {ln.text}" for ln in view.lines()][y : y + height]
+            return texts + [""] * (height - len(texts))
+
+        view.append_lines([line(f"line {i}") for i in range(3)])
+        view.set_option("follow", False)
+        await pilot.pause()
+        view.append_lines([line(f"line {i}") for i in range(3, 5)])  # into the empty rows
+        await pilot.pause()
+        assert drawn() == expected() and "blue-0 line 4" in drawn()
+        view.append_lines([line(f"line {i}") for i in range(5, 50)])  # below the view
+        await pilot.pause()
+        assert drawn() == expected() and drawn()[0] == "blue-0 line 0"
+        view.append_lines([line(f"line {i}") for i in range(50, 70)])  # 10 dropped
+        await pilot.pause()
+        assert drawn() == expected() and drawn()[0] == "blue-0 line 10"
+        view.set_option("follow", True)
+        await pilot.pause()
+        assert drawn()[-1] == "blue-0 line 69"
+
+
 async def test_log_filter_is_a_case_insensitive_regex_and_bang_inverts() -> None:
     view = LogView()
     async with Host(view).run_test(size=(80, 20)) as pilot:

@@ -98,6 +98,7 @@ class LogView(ScrollView, can_focus=True):
         matches = self.filter.matches if self.filter else None
         entries, rows = self._entries, self._rows
         widest = self._max_width
+        shown = len(rows)
         for line in lines:
             self._seq += 1
             entry = _Entry(self._seq, line)
@@ -121,9 +122,12 @@ class LogView(ScrollView, can_focus=True):
         oldest = entries[0].seq
         while rows and rows[0][0].seq < oldest:
             rows.popleft()
+            shown = -1  # the rows under a paused view moved up
         self._update_size()
         if self.follow:  # in this frame: not one frame with the rows, a second scrolled
             self.scroll_end(animate=False, immediate=True, x_axis=False)
+        elif int(self.scroll_offset.y) + self.scrollable_content_region.height <= shown:
+            return  # paused over rows that stay: only the scrollbars change (they redraw)
         self.refresh()
 
     def clear(self) -> None:
