@@ -5,10 +5,11 @@ a tick that came late (every frame that follows a pause: a key, a batch of log l
 the metrics' tick), skips to the tick after the next one: for 17 to 33 ms after each
 frame nothing is drawn, whatever changed. With lines streaming the log view is drawn
 ten times a second, so a key pressed in a third of the time waited for that window
-before its frame (bench/tui_keypress.py, traced in the app: key to frame written, p50
-12 -> 6 ms, p95 76 -> 17 ms). This timer keeps the bound (a frame starts at least 1/60 s
-after the one before) and waits for nothing else: a change after a quiet moment is
-drawn at once, as in a bare Textual app whose screen rarely draws.
+before its frame (bench/tui_keypress.py's app traced, key to frame written, two runs
+each on a loaded machine: p50 12-17 -> 6-9 ms, p95 55-76 -> 17-43 ms). This timer keeps
+the bound (a frame starts at least 1/60 s after the one before) and waits for nothing
+else: a change after a quiet moment is drawn at once, as in a bare Textual app, whose
+screen rarely draws.
 
 ModeldeckScreen uses it for its frames (``_update_timer``, Textual 8.2's name for the
 screen's timer; pinned in pyproject).
