@@ -25,7 +25,14 @@ from modeldeck.services.azureml.session import _show_command
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 HOLE = "{}"  # what an f-string's {expression} reads as
 #: "modeldeck" as a word of a sentence, not a command
-PROSE = ("modeldeck creates",)
+PROSE = (
+    "modeldeck creates",
+    # reached since the Azure ML rollouts ask the local daemon (services/azureml/rollouts.py
+    # imports the local client, and through it the control plane's texts)
+    "modeldeck made",
+    "modeldeck choose",
+    "modeldeck dependency",
+)
 
 
 def _module_file(path: Path, node: ast.ImportFrom) -> list[Path]:
