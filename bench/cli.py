@@ -1,5 +1,5 @@
 """CLI cold start: ``modeldeck endpoint list -o json`` against a running daemon, as a ratio
-to ``python -c "import httpx"`` (target <= 2).
+to ``python -c "import httpx"`` (target <= 1.5, issue 17; it was 2).
 
 A daemon is started in a temporary MODELDECK_HOME with a pool and a few endpoints; then
 both commands run alternately N times (so both see the same machine load) and the medians
@@ -73,7 +73,7 @@ def main() -> int:
     print(f"runs: {opts.n} each, alternating; {opts.endpoints} endpoints listed")
     print(f"modeldeck endpoint list -o json : median {m_ours * 1000:7.1f} ms")
     print(f'python -c "import httpx"        : median {m_base * 1000:7.1f} ms')
-    print(f"ratio                           : {m_ours / m_base:.2f}  (target <= 2)")
+    print(f"ratio                           : {m_ours / m_base:.2f}  (target <= 1.5)")
     return 0
 
 
