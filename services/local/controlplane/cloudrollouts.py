@@ -31,7 +31,6 @@ one-minute grains added up; ``poll_s``: the profile's ``rollout_poll``, 30 s by 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -53,12 +52,12 @@ from .rollouts import (
     act,
     check_action,
     check_control,
+    drive,
     new_rollout,
     no_rollout,
     rollout_actor,
     stop_runners,
 )
-from .store.history import ACTOR
 from .store.rollouts import CLOUD_PREFIX
 
 if TYPE_CHECKING:
@@ -230,29 +229,6 @@ class CloudRollouts:
     def _spawn(self, rollout: Rollout, ws: AzureMLWorkspace, book: CloudBook) -> RolloutRunner:
         from ...rollout.runner import RolloutRunner
 
-        key = book.key(rollout.spec.endpoint)
-        old = self._tasks.pop(key, None)
-        if old is not None:
-            old.cancel()
         target = WorkspaceTarget(ws, poll_s=ws.rollout_poll, cumulative=False)
         runner = RolloutRunner(rollout, target, book)
-        self._runners[key] = runner
-        context = contextvars.copy_context()
-        context.run(ACTOR.set, rollout_actor(rollout))
-        self._tasks[key] = asyncio.get_running_loop().create_task(
-            self._drive(key, runner), context=context
-        )
-        return runner
-
-    async def _drive(self, key: str, runner: RolloutRunner) -> None:
-        try:
-            ended = await runner.run()
-            log.info("%s: %s (%s)", rollout_actor(ended), ended.state.value, ended.message)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s stopped", rollout_actor(runner.rollout))
-        finally:
-            if self._runners.get(key) is runner:
-                self._runners.pop(key, None)
-                self._tasks.pop(key, None)
+        return drive(self._tasks, self._runners, book.key(rollout.spec.endpoint), runner)

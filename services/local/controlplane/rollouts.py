@@ -28,7 +28,7 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -194,6 +194,52 @@ async def stop_runners(tasks: dict[str, asyncio.Task[None]], runners: dict[str, 
     await asyncio.gather(*tasks.values(), return_exceptions=True)
     tasks.clear()
     runners.clear()
+
+
+def drive(
+    tasks: dict[str, asyncio.Task[None]],
+    runners: dict[str, Any],
+    key: str,
+    runner: RolloutRunner,
+    on_error: Callable[[Rollout], Awaitable[None]] | None = None,
+) -> RolloutRunner:
+    """Run ``runner`` as the task of ``key`` (a task it replaces is cancelled), in a context of
+    its own: the store writes it makes are by the rollout, not by the request that started it.
+    ``on_error``: what to do with the rollout when its run raised (logged either way). The local
+    and the Azure ML hosts both drive their runners here."""
+    old = tasks.pop(key, None)
+    if old is not None:
+        old.cancel()
+    runners[key] = runner
+    context = contextvars.copy_context()
+    context.run(ACTOR.set, rollout_actor(runner.rollout))
+    context.run(_OPERATOR.set, None)
+    tasks[key] = asyncio.get_running_loop().create_task(
+        _run_to_end(tasks, runners, key, runner, on_error), context=context
+    )
+    return runner
+
+
+async def _run_to_end(
+    tasks: dict[str, asyncio.Task[None]],
+    runners: dict[str, Any],
+    key: str,
+    runner: RolloutRunner,
+    on_error: Callable[[Rollout], Awaitable[None]] | None,
+) -> None:
+    try:
+        ended = await runner.run()
+        log.info("%s: %s (%s)", rollout_actor(ended), ended.state.value, ended.message)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("%s stopped", rollout_actor(runner.rollout))
+        if on_error is not None:
+            await on_error(runner.rollout)
+    finally:
+        if runners.get(key) is runner:
+            runners.pop(key, None)
+            tasks.pop(key, None)
 
 
 class EngineTarget(WorkspaceTarget):
@@ -505,34 +551,8 @@ class Rollouts:
     def _spawn(self, rollout: Rollout) -> RolloutRunner:
         from ...rollout.runner import RolloutRunner
 
-        endpoint = rollout.spec.endpoint
-        old = self._tasks.pop(endpoint, None)
-        if old is not None:
-            old.cancel()
         runner = RolloutRunner(rollout, EngineTarget(self.engine, rollout), self.book)
-        self._runners[endpoint] = runner
-        # its own context: the store writes the runner makes itself are by the rollout
-        context = contextvars.copy_context()
-        context.run(ACTOR.set, rollout_actor(rollout))
-        context.run(_OPERATOR.set, None)
-        task = asyncio.get_running_loop().create_task(self._drive(runner), context=context)
-        self._tasks[endpoint] = task
-        return runner
-
-    async def _drive(self, runner: RolloutRunner) -> None:
-        endpoint = runner.endpoint
-        try:
-            ended = await runner.run()
-            log.info("%s: %s (%s)", rollout_actor(ended), ended.state.value, ended.message)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("rollout %s of %s stopped", runner.rollout.id, endpoint)
-            await self._end_if_gone(runner.rollout)
-        finally:
-            if self._runners.get(endpoint) is runner:
-                self._runners.pop(endpoint, None)
-                self._tasks.pop(endpoint, None)
+        return drive(self._tasks, self._runners, rollout.spec.endpoint, runner, self._end_if_gone)
 
     async def _end_if_gone(self, rollout: Rollout) -> None:
         """A rollout whose endpoint was deleted ends Aborted, with the reason (its runner
