@@ -172,17 +172,19 @@ class UnixTransport(httpx.AsyncBaseTransport):
         )
 
 
-def _dropped(method: str, path: str, *, following: bool = False) -> Unreachable:
-    """The control plane closed the connection in the middle of a command: it died (a crash,
-    kill -9, the OOM killer) or was stopped. Said once, with where to look; never the socket
-    library's words."""
+def _dropped(
+    method: str, path: str, *, following: bool = False, refused: bool = False
+) -> Unreachable:
+    """The control plane closed the connection in the middle of a command, or (``refused``)
+    no longer answers between two of its requests: it died (a crash, kill -9, the OOM killer)
+    or was stopped. Said once, with where to look; never the socket library's words."""
     from .controlplane.daemon import log_path
 
     log = log_path()
     what = "while following the logs" if following else f"mid-command ({method} {path})"
+    verb = "stopped answering" if refused else "closed the connection"
     return Unreachable(
-        f"the local control plane closed the connection {what}; it may have crashed: "
-        f"see its log, {log}",
+        f"the local control plane {verb} {what}; it may have crashed: see its log, {log}",
         fix="check it with: modeldeck daemon status (the next command starts it again); "
         + (
             "repeat the command"
@@ -266,11 +268,18 @@ class LocalWorkspace(Workspace):
         async with self._start_lock:  # concurrent first calls start one daemon, not several
             await asyncio.to_thread(ensure_daemon)
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _send(
+        self, method: str, path: str, *, start: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        """One request; a control plane that does not answer is started, unless ``start`` is
+        false (a command's next request to the control plane that answered its first one:
+        one started now would only say it lost the command's work)."""
         client = self._http()
         try:
             return await client.request(method, path, **kwargs)
         except httpx.ConnectError as exc:
+            if not start:
+                raise _dropped(method, path, refused=True) from None
             await self._start_daemon(exc)  # nothing was sent: safe to send again
         except httpx.TimeoutException:
             raise Unreachable(
@@ -303,8 +312,8 @@ class LocalWorkspace(Workspace):
             f"the control plane answered {resp.status_code}: {resp.text[:200]}",
         )
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        resp = await self._send(method, path, **kwargs)
+    async def _call(self, method: str, path: str, *, start: bool = True, **kwargs: Any) -> Any:
+        resp = await self._send(method, path, start=start, **kwargs)
         self._raise_for(resp)
         return resp.json()
 
@@ -313,11 +322,16 @@ class LocalWorkspace(Workspace):
         rev = 0
 
         async def poll(op_id: str) -> Operation:
-            # a long poll: the control plane answers as soon as the operation changes
+            # a long poll: the control plane answers as soon as the operation changes.
+            # One that stopped between two polls is not started again: a new one would only
+            # answer that it lost the operation (Failed: interrupted, exit 1), where the
+            # command says what happened, with its log (Unreachable, exit 6), as when it
+            # stops during a poll
             nonlocal rev
             answer = await self._call(
                 "GET",
                 f"/v1/operations/{_q(op_id)}",
+                start=False,
                 params={"after": str(rev), "wait": str(self.long_poll_s)},
             )
             rev = int(answer.pop("rev", rev))

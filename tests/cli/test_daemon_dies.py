@@ -41,10 +41,19 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
-def assert_said_once_and_clearly(code: int, err: str, cli: Cli, what: str) -> None:
+def assert_said_once_and_clearly(
+    code: int, err: str, cli: Cli, what: str, *, between_requests: bool = False
+) -> None:
+    """``between_requests``: the kill may also land between two of the command's requests
+    (its polls of an operation): the next one finds no control plane, and says so."""
     log = cli.home / "state" / "daemon.log"
     assert code == 6, err  # Unreachable
-    assert f"the local control plane closed the connection {what}" in err, err
+    verbs = (
+        ("closed the connection", "stopped answering")
+        if between_requests
+        else ("closed the connection",)
+    )
+    assert any(f"the local control plane {verb} {what}" in err for verb in verbs), err
     assert f"it may have crashed: see its log, {log}" in err, err
     assert "fix: check it with: modeldeck daemon status" in err, err
     for word in SOCKET_WORDS:
@@ -75,10 +84,16 @@ def test_killed_while_following_logs(cli: Cli) -> None:
     assert cli("online-deployment list -e my-endpoint --query '[].name'").json() == ["blue"]
 
 
-def test_killed_while_a_deployment_is_being_created(cli: Cli) -> None:
+def slow_deployment(cli: Cli) -> Path:
+    """slow.yml: blue whose init() never ends (it sleeps) once it has created the file returned:
+    while it exists the create command waits for the operation (its replica is not ready)."""
+    started = cli.cwd / "init-started"
     cli.cwd.joinpath("slow").mkdir()
     score = (cli.cwd / "blue" / "score.py").read_text()
-    slow_init = "def init() -> None:\n    import time\n\n    time.sleep(120)\n    _init()\n"
+    slow_init = (
+        "def init() -> None:\n    import pathlib, time\n\n"
+        f"    pathlib.Path({str(started)!r}).touch()\n    time.sleep(120)\n    _init()\n"
+    )
     (cli.cwd / "slow" / "score.py").write_text(
         score.replace("def init() -> None:", "def _init() -> None:") + "\n\n" + slow_init
     )
@@ -88,22 +103,49 @@ def test_killed_while_a_deployment_is_being_created(cli: Cli) -> None:
     cli("cluster create --name myaks -o none")
     cli("model create --name sklearn-demo --path ./model -o none")
     cli("online-endpoint create -f endpoint.yml -o none")
-    create = cli.popen("online-deployment create -n blue -e my-endpoint -f slow.yml")
+    return started
+
+
+def kill_while_creating(cli: Cli, started: Path, workspace: str = "") -> tuple[int, str]:
+    """Create the slow deployment, kill the control plane once its replica runs init()
+    (the command is then waiting for the operation: its POST was answered long before);
+    the command's exit code and stderr."""
+    create = cli.popen(f"online-deployment create -n blue -e my-endpoint -f slow.yml{workspace}")
     try:
-
-        def creating() -> bool:
-            r = cli("online-deployment list -e my-endpoint -o json", ok=False)
-            return r.code == 0 and any(d.get("provisioning_state") == "Creating" for d in r.json())
-
-        wait_for(creating, "the deployment to be Creating")
-        time.sleep(0.5)  # the create command is in its wait (a long poll) now
+        wait_for(started.exists, "the replica's init() to start")
         os.kill(daemon_pid(cli), signal.SIGKILL)
         code, _, err = finish(create)
     finally:
         if create.poll() is None:
             create.kill()
-    assert_said_once_and_clearly(code, err, cli, "mid-command (GET /v1/operations/")
+    return code, err
+
+
+def test_killed_while_a_deployment_is_being_created(cli: Cli) -> None:
+    code, err = kill_while_creating(cli, slow_deployment(cli))
+    what = "mid-command (GET /v1/operations/"
+    assert_said_once_and_clearly(code, err, cli, what, between_requests=True)
     assert "check whether the change was made" not in err  # a GET can simply be repeated
+
+
+def test_killed_between_two_polls_of_the_operation(cli: Cli) -> None:
+    """The command polls the operation every 2 s, each poll answered at once: the kill lands
+    between two polls. The next poll finds no control plane and says so (exit 6, its log);
+    it does not start a new one, which could only answer that the operation was lost
+    ('interrupted', exit 1: what it said before)."""
+    started = slow_deployment(cli)
+    config = cli.home / "config"
+    config.mkdir(mode=0o700, exist_ok=True)
+    (config / "config.toml").write_text(
+        '[workspaces.slowpoll]\nprovider = "local"\npoll_interval = 2.0\nlong_poll = 0.0\n'
+    )
+    os.chmod(config / "config.toml", 0o600)
+    code, err = kill_while_creating(cli, started, " -w slowpoll")
+    what = "mid-command (GET /v1/operations/"
+    assert_said_once_and_clearly(code, err, cli, what, between_requests=True)
+    assert "interrupted" not in err
+    # the next command starts a new control plane, which brings the deployment back
+    assert cli("online-deployment list -e my-endpoint --query '[].name'").json() == ["blue"]
 
 
 def _rst_server(path: Path, ready: threading.Event, done: threading.Event) -> None:
