@@ -4,7 +4,8 @@ aiohttp bounds what one request may be (request line, header sizes, header count
 how long a client may hold a connection nor how many it may hold: a client that connects
 and sends nothing, or one header byte now and then, kept a connection (and a descriptor)
 for an hour. :class:`ConnectionGuard` serves an aiohttp ``AppRunner`` through a request
-handler of its own and enforces, per listener (:class:`ConnectionLimits`, defaults in
+handler of its own (the control socket), or the gateway's own server
+(``dataplane/server.py``, each connection a :class:`Guarded`), and enforces, per listener (:class:`ConnectionLimits`, defaults in
 brackets):
 
 * ``header_timeout`` [10 s]: a new connection must deliver complete request headers
@@ -130,7 +131,104 @@ def raise_fd_limit() -> tuple[int, int, int]:
     return soft, target, hard
 
 
-class _Handler(RequestHandler):
+class Guarded:
+    """What the guard keeps on each connection of its listeners (the ``_g_*`` attributes),
+    and the steps every such connection takes: admission on connect, counting what it
+    reads, closing after an answer given before its body was read, leaving the bounds
+    when it ends. Two protocols use it: :class:`_Handler` (aiohttp's request handler, the
+    control socket) and the gateway's own server (``dataplane/server.py``). A subclass
+    says whether it waits for a request (:attr:`_g_idle`), whether a request body is
+    still arriving (:meth:`_g_reading`), and has ``force_close()`` (close it now)."""
+
+    __slots__ = ()
+    _g: ConnectionGuard
+    _g_key: str
+    _g_refused: bool
+    _g_waiting: bool
+    _g_unread: bool
+    _g_trusted: bool
+    _g_in: int
+    _g_anchor: float
+    _g_anchor_in: int
+    _g_fresh: bool
+    _g_first: float
+    _g_body_at: float
+    _g_body_in: int
+
+    def _g_init(self, guard: ConnectionGuard) -> None:
+        self._g = guard
+        self._g_key = ""
+        self._g_refused = False
+        self._g_waiting = False  # over a bound, reading paused, until a connection ends
+        self._g_unread = False  # answered before its body was read: closing
+        self._g_trusted = False  # passed the listener's key or token check (see trust())
+        self._g_in = 0  # bytes read on this connection
+        self._g_anchor = 0.0  # when it connected, or when the previous response ended
+        self._g_anchor_in = 0  # bytes read by then
+        self._g_fresh = True  # no response yet
+        self._g_first = 0.0  # when the sweep saw the next request's first byte
+        self._g_body_at = 0.0  # when the sweep saw a body still arriving
+        self._g_body_in = 0
+
+    def _g_open(self, transport: asyncio.BaseTransport) -> bool:
+        """On connect: True when it may serve now; False when it waits for a slot
+        (``_g_admitted`` follows) or was refused (the 503 is on its way)."""
+        refusal = self._g.admit(self, transport)
+        if self._g_waiting:
+            return False
+        if refusal is not None:
+            self._g_refused = True
+            self._g.refuse(transport, refusal)
+            return False
+        return True
+
+    def _g_admitted(self, transport: asyncio.BaseTransport) -> None:
+        """A slot freed for a connection that waited: serve it."""
+        raise NotImplementedError
+
+    def _g_lost(self) -> bool:
+        """On connection_lost: leave the guard's tables; True when it had been served."""
+        if self._g_waiting:
+            self._g._waiting.pop(self, None)
+            return False
+        if self._g_refused:
+            self._g.lingering -= 1
+            return False
+        if self._g_unread:
+            self._g.lingering -= 1
+            self._g._refused.discard(self._g_transport())
+        self._g.forget(self)
+        return True
+
+    def _g_transport(self) -> asyncio.BaseTransport | None:
+        return getattr(self, "transport", None)
+
+    def _g_closing_unread(self, transport: asyncio.BaseTransport) -> None:
+        """Answered while its body still arrives (``Connection: close`` sent): out of the
+        bounds at once, shut for writing, what still comes dropped for a while."""
+        self._g_unread = True
+        self._g.forget(self)  # no longer counts against the bounds
+        self._g.count("unread")
+        self._g.linger(transport)
+
+    def _g_answered(self) -> None:
+        """After every response: the keep-alive wait starts now."""
+        self._g_anchor = _now()
+        self._g_anchor_in = self._g_in
+        self._g_fresh = False
+        self._g_first = 0.0
+
+    @property
+    def _g_idle(self) -> bool:
+        """Waiting for a request (none in progress)."""
+        raise NotImplementedError
+
+    def _g_reading(self) -> bool:
+        """A request's body is still arriving."""
+        raise NotImplementedError
+
+
+class _Handler(Guarded, RequestHandler):  # type: ignore[misc]
     """aiohttp's request handler, with what the guard needs to know about its connection."""
 
     __slots__ = (
@@ -151,29 +249,11 @@ class _Handler(RequestHandler):
 
     def __init__(self, guard: ConnectionGuard, manager: web.Server, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
-        self._g = guard
-        self._g_key = ""
-        self._g_refused = False
-        self._g_waiting = False  # over a bound, reading paused, until a connection ends
-        self._g_unread = False  # answered before its body was read: closing
-        self._g_trusted = False  # passed the listener's key or token check (see trust())
-        self._g_in = 0  # bytes read on this connection
-        self._g_anchor = 0.0  # when it connected, or when the previous response ended
-        self._g_anchor_in = 0  # bytes read by then
-        self._g_fresh = True  # no response yet
-        self._g_first = 0.0  # when the sweep saw the next request's first byte
-        self._g_body_at = 0.0  # when the sweep saw a body still arriving
-        self._g_body_in = 0
+        self._g_init(guard)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        refusal = self._g.admit(self, transport)
-        if self._g_waiting:
-            return  # admitted by _g_admitted when a connection ends, else refused
-        if refusal is not None:
-            self._g_refused = True
-            self._g.refuse(transport, refusal)
-            return
-        super().connection_made(transport)
+        if self._g_open(transport):
+            super().connection_made(transport)
 
     def _g_admitted(self, transport: asyncio.BaseTransport) -> None:
         self._g_waiting = False
@@ -188,18 +268,8 @@ class _Handler(RequestHandler):
         super().data_received(data)
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        if self._g_waiting:
-            self._g._waiting.pop(self, None)
-            return
-        if self._g_refused:
-            self._g.lingering -= 1
-            return
-        if self._g_unread:
-            self._g.lingering -= 1
-            if self.transport is not None:
-                self._g._refused.discard(self.transport)
-        self._g.forget(self)
-        super().connection_lost(exc)
+        if self._g_lost():
+            super().connection_lost(exc)
 
     async def finish_response(
         self, request: Any, resp: Any, start_time: float | None
@@ -215,18 +285,12 @@ class _Handler(RequestHandler):
         transport = self.transport
         if unread and transport is not None and not self._force_close:
             self._force_close = True  # no lingering read, no next request
-            self._g_unread = True
-            self._g.forget(self)  # no longer counts against the bounds
-            self._g.count("unread")
-            self._g.linger(transport)
+            self._g_closing_unread(transport)
         return result
 
     def log_access(self, request: Any, response: Any, start: float | None) -> None:
         # called after every response: the keep-alive wait starts now
-        self._g_anchor = _now()
-        self._g_anchor_in = self._g_in
-        self._g_fresh = False
-        self._g_first = 0.0
+        self._g_answered()
         super().log_access(request, response, start)
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
@@ -245,6 +309,10 @@ class _Handler(RequestHandler):
         """Waiting for a request (none in progress): aiohttp's own keep-alive test."""
         waiter = getattr(self, "_waiter", None)
         return waiter is not None and not waiter.done()
+
+    def _g_reading(self) -> bool:
+        request = getattr(self, "_current_request", None)
+        return request is not None and not request.content.is_eof()
 
 
 _EVENTS = {
@@ -280,10 +348,10 @@ class ConnectionGuard:
         self.log = logger or logging.getLogger("modeldeck.daemon")
         self.max_total = max(1, limits.max_connections)
         self.max_client = max(1, min(limits.max_connections_per_client, self.max_total))
-        self._all: dict[_Handler, None] = {}  # insertion order: oldest first
-        self._clients: dict[str, dict[_Handler, None]] = {}
+        self._all: dict[Guarded, None] = {}  # insertion order: oldest first
+        self._clients: dict[str, dict[Guarded, None]] = {}
         self.lingering = 0
-        self._waiting: dict[_Handler, tuple[asyncio.Transport, str, float]] = {}
+        self._waiting: dict[Guarded, tuple[asyncio.Transport, str, float]] = {}
         self._waking = False
         self._refused: set[asyncio.BaseTransport] = set()
         self._servers: list[asyncio.AbstractServer] = []
@@ -330,6 +398,14 @@ class ConnectionGuard:
     async def serve_sock(self, runner: web.BaseRunner, sock: socket.socket, backlog: int) -> None:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(self._factory(runner), sock=sock, backlog=backlog)
+        self._started(loop, server)
+
+    async def serve_protocol(
+        self, factory: Callable[[], asyncio.Protocol], sock: socket.socket, backlog: int
+    ) -> None:
+        """Serve ``sock`` with connections of ``factory``, each a :class:`Guarded`."""
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(factory, sock=sock, backlog=backlog)
         self._started(loop, server)
 
     async def serve_unix(self, runner: web.BaseRunner, path: str, backlog: int = 128) -> None:
@@ -386,7 +462,7 @@ class ConnectionGuard:
         return out
 
     # ----------------------------------------------------------------- admission
-    def admit(self, handler: _Handler, transport: asyncio.BaseTransport) -> bytes | None:
+    def admit(self, handler: Guarded, transport: asyncio.BaseTransport) -> bytes | None:
         """None when ``handler`` may serve (or waits for a slot: ``handler._g_waiting``,
         its reading paused); else the 503 to answer."""
         handler._g_key = _client_key(transport)
@@ -402,7 +478,7 @@ class ConnectionGuard:
             return None
         return self._refuse_event(kind, handler._g_key)
 
-    def _room(self, handler: _Handler) -> str | None:
+    def _room(self, handler: Guarded) -> str | None:
         """Count ``handler`` in, evicting an idle connection when a bound is reached;
         else the bound that refuses it."""
         key = handler._g_key
@@ -461,11 +537,17 @@ class ConnectionGuard:
         """Mark ``request``'s connection as having passed a key or token check: when a
         bound is reached it is closed only after every idle connection that never did."""
         handler = request.protocol
-        if isinstance(handler, _Handler) and not handler._g_trusted:
+        if isinstance(handler, _Handler):
+            ConnectionGuard.trust_connection(handler)
+
+    @staticmethod
+    def trust_connection(handler: Guarded) -> None:
+        """:meth:`trust`, given the connection."""
+        if not handler._g_trusted:
             handler._g_trusted = True
             handler._g._promote(handler)
 
-    def _promote(self, handler: _Handler) -> None:
+    def _promote(self, handler: Guarded) -> None:
         # to the young end of the pools: the eviction scan (oldest first, at most _SCAN)
         # meets the untrusted ones first
         if self._all.pop(handler, False) is None:
@@ -474,14 +556,14 @@ class ConnectionGuard:
         if mine is not None and mine.pop(handler, False) is None:
             mine[handler] = None
 
-    def _evict(self, pool: dict[_Handler, None]) -> bool:
+    def _evict(self, pool: dict[Guarded, None]) -> bool:
         """Close the oldest connection of ``pool`` that has no request in progress,
         preferring one that has sent nothing at all, then one that never completed a
         request, then a kept-alive one between requests that never passed a key check;
         a trusted one (:meth:`trust`) only when no connection that never passed one is
         open (a client without the key can then only wait for its own to finish: 503).
         False when there is none."""
-        victim: _Handler | None = None
+        victim: Guarded | None = None
         best = 4
         untrusted = False
         for n, handler in enumerate(pool):
@@ -505,7 +587,7 @@ class ConnectionGuard:
         self.count("evicted")
         return True
 
-    def _drop(self, handler: _Handler) -> None:
+    def _drop(self, handler: Guarded) -> None:
         if self._waiting and not self._waking:
             self._waking = True  # a slot may be free: admit who waits, once per loop turn
             asyncio.get_running_loop().call_soon(self._admit_waiting)
@@ -516,7 +598,7 @@ class ConnectionGuard:
             if not mine:
                 del self._clients[handler._g_key]
 
-    def forget(self, handler: _Handler) -> None:
+    def forget(self, handler: Guarded) -> None:
         self._drop(handler)
 
     # ----------------------------------------------------------------- timeouts
@@ -537,7 +619,7 @@ class ConnectionGuard:
             limits.keepalive_timeout,
             limits.body_timeout,
         )
-        expired: list[tuple[_Handler, str]] = []
+        expired: list[tuple[Guarded, str]] = []
         for handler in self._all:
             if handler._g_idle:
                 handler._g_body_at = 0.0
@@ -552,8 +634,7 @@ class ConnectionGuard:
                 elif now >= handler._g_first + header:
                     expired.append((handler, "header"))
                 continue
-            request = getattr(handler, "_current_request", None)
-            if request is None or request.content.is_eof():
+            if not handler._g_reading():
                 handler._g_body_at = 0.0  # working on it, or answering: not ours to time
             elif not handler._g_body_at:
                 handler._g_body_at = now

@@ -8,13 +8,14 @@ import asyncio
 import json
 import math
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from .backends import Backend, Instance, QueueTimeout
-from .upstream import Answer, BadAnswer, Unreachable, head_of
+from .server import Reply, json_reply
+from .upstream import Answer, BadAnswer, Unreachable, _Connection, head_of, request_bytes
 
 #: the client's request ids that go on to the replica (azmlinfsrv echoes them)
 CLIENT_IDS = ("x-ms-client-request-id", "x-ms-request-id")
@@ -27,19 +28,19 @@ def error_response(
     rid: str,
     deployment: str | None = None,
     fix: str | None = None,
-) -> web.Response:
+) -> Reply:
     error: dict[str, Any] = {"code": code, "message": message}
     if fix:
         error["fix"] = fix
-    headers = {"x-request-id": rid}
+    headers = [("x-request-id", rid)]
     if deployment:
-        headers["azureml-model-deployment"] = deployment
+        headers.append(("azureml-model-deployment", deployment))
     if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="modeldeck"'
-    return web.json_response({"error": error}, status=status, headers=headers)
+        headers.append(("WWW-Authenticate", 'Bearer realm="modeldeck"'))
+    return json_reply(status, {"error": error}, headers)
 
 
-def busy(backend: Backend, rid: str, waited_s: float = 0.0) -> web.Response:
+def busy(backend: Backend, rid: str, waited_s: float = 0.0) -> Reply:
     """429: no replica of ``backend`` freed within ``max_queue_wait_ms`` (``waited_s``:
     how long this request waited; 0 when it was shed on its headers, the queue being
     full or too slow: :meth:`Backend.overloaded`), counted in its stats; ``Retry-After``
@@ -61,13 +62,154 @@ def busy(backend: Backend, rid: str, waited_s: float = 0.0) -> web.Response:
         }
         retry = str(max(1, math.ceil(settings.max_queue_wait_ms / 1000)))
         cached = backend.busy_answer = (key, json.dumps({"error": error}).encode(), retry)
-    headers = {
-        "x-request-id": rid,
-        "azureml-model-deployment": backend.name,
-        "Content-Type": "application/json; charset=utf-8",
-        "Retry-After": cached[2],
-    }
-    return web.Response(body=cached[1], status=429, headers=headers)
+    headers = [
+        ("x-request-id", rid),
+        ("azureml-model-deployment", backend.name),
+        ("Content-Type", "application/json; charset=utf-8"),
+        ("Retry-After", cached[2]),
+    ]
+    return Reply(429, cached[1], headers)
+
+
+def _headers_to_replica(rid: str, ctype: str | None, ids: dict[str, str] | None) -> dict[str, str]:
+    headers = {"x-request-id": rid}
+    if ids:
+        headers.update(ids)
+    if ctype:
+        headers["Content-Type"] = ctype
+    return headers
+
+
+def start_forward(
+    shared: aiohttp.ClientSession,
+    backend: Backend,
+    body: bytes,
+    ctype: str | None,
+    rid: str,
+    ids: dict[str, str],
+    reply_to: Callable[[Reply], None],
+) -> Coroutine[Any, Any, Reply] | None:
+    """Forward a scoring request: with a free replica that has an idle connection, sent
+    now and answered to ``reply_to`` from the replica's answer (:class:`Relay`: no task);
+    else the coroutine :func:`forward` that does it (queue, connect), to be run."""
+    inst = backend.try_acquire()
+    if inst is not None and inst.pool is not None:
+        conn = inst.pool.take()
+        if conn is not None:
+            headers = _headers_to_replica(rid, ctype, ids)
+            data = request_bytes("POST", "/score", headers.items(), body)
+            Relay(shared, backend, inst, conn, rid, reply_to, (body, ctype, ids)).send(data)
+            return None
+    return forward(shared, backend, body, ctype, rid, ids, inst=inst)
+
+
+class Relay:
+    """One request sent to an idle connection of a free replica: the connection's
+    answer comes here (it is the connection's waiter) and goes to the client with no
+    task in between. A replica that drops the connection before answering: the request
+    is tried once more (:func:`forward`, on another free replica); past
+    ``request_timeout_ms``: 504; not HTTP: 502. :func:`forward` is the same in a coroutine."""
+
+    __slots__ = (
+        "again",
+        "backend",
+        "conn",
+        "finished",
+        "inst",
+        "reply_to",
+        "rid",
+        "shared",
+        "t0",
+        "timer",
+    )
+
+    def __init__(
+        self,
+        shared: aiohttp.ClientSession,
+        backend: Backend,
+        inst: Instance,
+        conn: _Connection,
+        rid: str,
+        reply_to: Callable[[Reply], None],
+        again: tuple[bytes, str | None, dict[str, str]],
+    ) -> None:
+        self.backend, self.inst, self.conn = backend, inst, conn
+        self.rid, self.reply_to = rid, reply_to
+        self.shared, self.again = shared, again  # for the retry
+        self.finished = False
+
+    def send(self, data: tuple[bytes, bytes]) -> None:
+        loop = asyncio.get_running_loop()
+        self.t0 = loop.time()
+        self.timer = loop.call_later(self.backend.timeout_s, self._expire)
+        self.conn.send(data, self)
+
+    def done(self) -> bool:
+        return self.finished
+
+    def _end(self) -> float:
+        """Done: the replica's slot freed; the seconds since sent."""
+        self.finished = True
+        self.timer.cancel()
+        self.backend.release(self.inst)
+        return asyncio.get_running_loop().time() - self.t0
+
+    def set_result(self, answer: Answer) -> None:
+        if self.finished:
+            return
+        took = self._end()
+        backend = self.backend
+        assert self.inst.pool is not None
+        self.inst.pool.keep(self.conn)
+        backend.observe(took)
+        backend.stats.record(answer.status, took, time.monotonic())
+        headers = _answer_headers(answer, self.rid, backend.name)
+        self.reply_to(Reply(answer.status, answer.body, headers))
+
+    def set_exception(self, exc: BaseException) -> None:
+        if self.finished:
+            return
+        self.conn.close()  # its answer, if one still comes, must not reach another request
+        took = self._end()
+        backend = self.backend
+        if isinstance(exc, Unreachable):
+            nxt = backend.try_acquire()
+            if nxt is not None:
+                body, ctype, ids = self.again
+                retry = forward(
+                    self.shared, backend, body, ctype, self.rid, ids, inst=nxt, tries=1, t0=self.t0
+                )
+                task = asyncio.ensure_future(retry)
+                task.add_done_callback(self._retried)
+                return
+        backend.stats.record(502, took, time.monotonic())
+        message = f"deployment '{backend.name}' replica failed to answer: {exc}"
+        self.reply_to(error_response(502, "BadGateway", message, self.rid, backend.name))
+
+    def _retried(self, task: asyncio.Task[Reply]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self.reply_to(task.result())
+
+    def _expire(self) -> None:
+        if self.finished:
+            return
+        self.conn.close()  # a late answer must not reach the next request
+        took = self._end()
+        backend = self.backend
+        backend.stats.record(504, took, time.monotonic())
+        self.reply_to(_timeout(backend, self.rid))
+
+
+def _timeout(backend: Backend, rid: str) -> Reply:
+    ms = backend.settings.request_timeout_ms
+    return error_response(
+        504,
+        "RequestTimeout",
+        f"deployment '{backend.name}' did not answer within request_timeout_ms={ms}",
+        rid,
+        backend.name,
+        fix="make run() faster or raise request_settings.request_timeout_ms",
+    )
 
 
 async def forward(
@@ -77,18 +219,25 @@ async def forward(
     ctype: str | None,
     rid: str,
     ids: dict[str, str] | None = None,
-) -> web.Response:
+    *,
+    inst: Instance | None = None,
+    tries: int = 2,
+    t0: float | None = None,
+) -> Reply:
+    """Forward in a coroutine: wait in the queue for a replica (unless ``inst`` is one
+    already taken), send, one retry on another replica if it was unreachable."""
     loop = asyncio.get_running_loop()
-    t0 = loop.time()
+    t0 = loop.time() if t0 is None else t0
     stats = backend.stats
     name = backend.name
 
-    def answer(status: int, code: str, message: str, fix: str | None = None) -> web.Response:
+    def answer(status: int, code: str, message: str, fix: str | None = None) -> Reply:
         """The gateway's own answer, counted in the deployment's stats."""
         stats.record(status, loop.time() - t0, time.monotonic())
         return error_response(status, code, message, rid, name, fix=fix)
 
-    inst = backend.try_acquire()
+    if inst is None:
+        inst = backend.try_acquire()
     if inst is None:
         if not backend.instances:
             return answer(503, "NoReadyReplica", f"deployment '{name}' has no ready replica")
@@ -96,12 +245,7 @@ async def forward(
             inst = await backend.acquire(backend.settings.max_queue_wait_ms / 1000)
         except QueueTimeout:
             return busy(backend, rid, loop.time() - t0)
-    fwd_headers = {"x-request-id": rid}
-    if ids:
-        fwd_headers.update(ids)
-    if ctype:
-        fwd_headers["Content-Type"] = ctype
-    tries = 2
+    fwd_headers = _headers_to_replica(rid, ctype, ids)
     while True:
         retry = False
         failure: Exception | None = None
@@ -110,13 +254,8 @@ async def forward(
             reply = await exchange(shared, backend, inst, "POST", "/score", fwd_headers, body)
             backend.observe(loop.time() - sent)
         except TimeoutError:
-            ms = backend.settings.request_timeout_ms
-            return answer(
-                504,
-                "RequestTimeout",
-                f"deployment '{name}' did not answer within request_timeout_ms={ms}",
-                fix="make run() faster or raise request_settings.request_timeout_ms",
-            )
+            stats.record(504, loop.time() - t0, time.monotonic())
+            return _timeout(backend, rid)
         except Unreachable as exc:
             tries -= 1
             retry = tries > 0
@@ -138,17 +277,13 @@ async def forward(
             f"deployment '{name}' replica failed to answer: {failure}",
         )
     stats.record(reply.status, loop.time() - t0, time.monotonic())
-    return web.Response(
-        body=reply.body, status=reply.status, headers=_answer_headers(reply, rid, name)
-    )
+    return Reply(reply.status, reply.body, _answer_headers(reply, rid, name))
 
 
-def _answer_headers(reply: Answer, rid: str, deployment: str) -> dict[str, str]:
+def _answer_headers(reply: Answer, rid: str, deployment: str) -> list[tuple[str, str]]:
     """What goes back to the client of a replica's answer: its ``x-ms-*`` headers and
     ``Content-Type``, with the request id and the deployment that answered."""
-    out = {"x-request-id": rid, "azureml-model-deployment": deployment}
-    out.update(reply.passed_on())
-    return out
+    return [("x-request-id", rid), ("azureml-model-deployment", deployment), *reply.passed_on()]
 
 
 async def exchange(
@@ -220,7 +355,7 @@ async def fetch_swagger(
     query: str,
     rid: str,
     ids: dict[str, str],
-) -> web.Response:
+) -> Reply:
     """A replica's ``/swagger.json`` (with the query, e.g. ``?version=3``); releases ``inst``."""
     target = "/swagger.json" + (f"?{query}" if query else "")
     fwd = {"x-request-id": rid, **ids}
@@ -236,6 +371,4 @@ async def fetch_swagger(
         )
     finally:
         backend.release(inst)
-    return web.Response(
-        body=reply.body, status=reply.status, headers=_answer_headers(reply, rid, backend.name)
-    )
+    return Reply(reply.status, reply.body, _answer_headers(reply, rid, backend.name))

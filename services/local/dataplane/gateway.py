@@ -27,6 +27,7 @@ HTTP/1.1 client: aiohttp's cost the gateway a third of its CPU); ``http://HOST:P
 taken too (aiohttp, one shared pool), for a scoring server run by hand.
 
 Its rooms (this module is the facade: listener, configuration, the request handlers):
+``server.py`` (its HTTP/1.1 server: the request on its headers, then with its body),
 ``endpoints.py`` (auth and the traffic split of an endpoint), ``backends.py`` (a
 deployment's replicas, their in-flight limits and the queue), ``forwarding.py`` (sending
 to a replica, mirroring, the JSON error answer), ``upstream.py`` (HTTP/1.1 to a
@@ -93,13 +94,12 @@ import errno
 import logging
 import socket
 import time
-import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 import aiohttp
-from aiohttp import web
 
 from ...api.domain import RequestSettings
 from ...api.errors import BackendError, Conflict
@@ -109,9 +109,10 @@ from ...scoring.host import new_request_id
 from ..connguard import ConnectionGuard, ConnectionLimits
 from .backends import Backend, Instance, QueueTimeout, client_session, expire
 from .endpoints import RoutedEndpoint
-from .forwarding import CLIENT_IDS, busy, error_response, fetch_swagger, forward, mirror_send
+from .forwarding import CLIENT_IDS, busy, error_response, fetch_swagger, mirror_send, start_forward
 from .metrics import exposition, scrape_refusal
 from .peeruid import peer_uid
+from .server import Reply, Request, Server, text_reply
 from .stats import DeploymentStats
 
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
@@ -119,6 +120,14 @@ DEFAULT_MAX_BODY = 5 * 1024 * 1024
 
 #: the ``endpoint`` label of refusals for a name no endpoint has (not a valid endpoint name)
 UNKNOWN_ENDPOINT = "(unknown)"
+
+
+class _Scoring(NamedTuple):
+    """A scoring request let through on its headers: where it goes."""
+
+    backend: Backend
+    rid: str
+    mirror: Backend | None
 
 
 @dataclass(frozen=True)
@@ -149,13 +158,11 @@ class Gateway:
         self._endpoints: dict[str, RoutedEndpoint] = {}
         self._backends: dict[str, dict[str, Backend]] = {}
         self._session: aiohttp.ClientSession | None = None
-        self._runner: web.ServerRunner | None = None
+        self._server: Server | None = None
         self._mirror_tasks: set[asyncio.Task[None]] = set()
         self._closing: set[asyncio.Future[Any]] = set()
         self._rejected: dict[tuple[str, int], int] = {}
         self._metric_providers: list[Callable[[], Iterable[str]]] = []
-        #: the uid behind each open connection that asked for keyless access (_owners_own)
-        self._peer_uids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         #: GET /metrics needs ``Bearer <this>``; None: the route answers 404 (off)
         self.metrics_token = metrics_token
         #: header/idle/body timeouts and connection bounds of the listener (connguard.py)
@@ -208,28 +215,15 @@ class Gateway:
     async def start(self) -> None:
         sock = self._bind()
         self.port = int(sock.getsockname()[1])
-        loop = asyncio.get_running_loop()
-        limit = self.max_body_bytes
-
-        def make_request(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> Any:
-            return web.BaseRequest(
-                message, payload, protocol, writer, task, loop, client_max_size=limit
-            )
-
-        # aiohttp's low-level server: four routes need no router, app nor middlewares
-        server = web.Server(self._dispatch, request_factory=make_request)
         self._session = client_session(aiohttp.TCPConnector(limit=0, keepalive_timeout=30.0))
-        self._runner = web.ServerRunner(
-            server, access_log=None, handle_signals=False, shutdown_timeout=5.0
-        )
-        await self._runner.setup()
-        await self.connections.serve_sock(self._runner, sock, backlog=1024)
+        self._server = Server(self, self.connections, self.max_body_bytes)
+        await self.connections.serve_protocol(self._server.factory, sock, backlog=1024)
 
     async def close(self) -> None:
         await self.connections.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.close(grace=5.0)
+            self._server = None
         for task in list(self._mirror_tasks):
             task.cancel()
         for deps in self._backends.values():
@@ -343,7 +337,8 @@ class Gateway:
             self._metric_providers.remove(provider)
 
     # ----------------------------------------------------------------- request path
-    def _refused(self, name: str, answer: web.Response, *, count: bool = True) -> web.Response:
+    # (the application of .server: head() on the headers, handle() with the body)
+    def _refused(self, name: str, answer: Reply, *, count: bool = True) -> Reply:
         """``answer``, the gateway's own error answer to a request for endpoint ``name``,
         counted in the metrics by its status (``count``)."""
         if count:
@@ -351,47 +346,49 @@ class Gateway:
             self._rejected[key] = self._rejected.get(key, 0) + 1
         return answer
 
-    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
-        """The routes (module docstring); HEAD as GET; 404, or 405 naming the method allowed."""
-        path, method = request.path, request.method
+    def head(self, req: Request) -> Reply | None:
+        """The routes (module docstring) on the headers; HEAD as GET; 404, or 405 naming
+        the method allowed. None: the body is read, then :meth:`handle`."""
+        path, method = req.path, req.method
         allow = "GET, HEAD"
         if path.startswith("/api/v1/endpoint/"):
             name, _, rest = path[17:].partition("/")
             if name and rest == "score":
                 if method == "POST":
-                    return await self._score(request, name)
+                    return self._score(req, name)
                 allow = "POST"
             elif name and rest == "swagger.json" and method in ("GET", "HEAD"):
-                return await self._swagger(request, name)
+                return self._swagger(req, name)
             elif not (name and rest == "swagger.json"):
-                raise web.HTTPNotFound()
+                return text_reply(404, "404: Not Found")
         elif path == "/metrics" and method in ("GET", "HEAD"):
-            return await self._metrics(request)
+            return self._metrics(req)
         elif path == "/" and method in ("GET", "HEAD"):
-            return await self._health(request)
+            return text_reply(200, "Healthy")
         elif path not in ("/", "/metrics"):
-            raise web.HTTPNotFound()
-        raise web.HTTPMethodNotAllowed(method, allow.split(", "))
+            return text_reply(404, "404: Not Found")
+        return text_reply(405, "405: Method Not Allowed", [("Allow", allow)])
 
-    @staticmethod
-    async def _continue(request: web.BaseRequest) -> None:
-        """``Expect: 100-continue``: the client may send its body (it waits for this)."""
-        expect = request.headers.get("Expect")
-        if expect is not None and request.version == aiohttp.HttpVersion11:
-            if expect.lower() != "100-continue":
-                raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
-            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            request.writer.output_size = 0
+    def handle(self, req: Request) -> Reply | Coroutine[Any, Any, Reply] | None:
+        """A request :meth:`head` let through, with its body."""
+        state = req.state
+        if isinstance(state, _Scoring):
+            return self._forward(req, state)
+        return state()  # the swagger fetch
 
-    def _admit(
-        self, request: web.BaseRequest, name: str, *, count: bool
-    ) -> tuple[str, str, RoutedEndpoint | web.Response]:
-        """The endpoint's name, the request id (the client's ``x-request-id``, else a new
-        one) and the endpoint the request may use, or its 404 (no such endpoint) or 401 (its
-        auth refused), on the headers alone (the body is not read before this check); a
-        request let through marks its connection as a key holder's. ``count``: a refusal
-        goes into the metrics."""
-        rid = request.headers.get("x-request-id") or new_request_id()
+    def too_large(self, req: Request) -> Reply:
+        state = req.state
+        if isinstance(state, _Scoring):
+            return self._too_large(state.backend.endpoint, state.rid)
+        return self._too_large(UNKNOWN_ENDPOINT, req.headers.get("x-request-id") or "-")
+
+    def _admit(self, req: Request, name: str, *, count: bool) -> tuple[str, RoutedEndpoint | Reply]:
+        """The request id (the client's ``x-request-id``, else a new one) and the endpoint
+        the request may use, or its 404 (no such endpoint) or 401 (its auth refused), on
+        the headers alone (the body is not read before this check); a request let through
+        marks its connection as a key holder's. ``count``: a refusal goes into the metrics."""
+        headers = req.headers
+        rid = headers.get("x-request-id") or new_request_id()
         ep = self._endpoints.get(name)
         if ep is None:
             answer = error_response(
@@ -403,47 +400,44 @@ class Gateway:
             )
         elif (
             ep.mode != "none"
-            and (reason := ep.authenticate(request.headers.get("Authorization"))) is not None
-            and not self._owners_own(request, ep)
+            and (reason := ep.authenticate(headers.get("authorization"))) is not None
+            and not self._owners_own(req, ep)
         ):
             answer = error_response(401, "Unauthorized", reason, rid)
         else:
             if ep.mode != "none":
-                ConnectionGuard.trust(request)
-            return name, rid, ep
+                ConnectionGuard.trust_connection(req.conn)
+            return rid, ep
         # a name no endpoint has is counted under one label: counting each made-up name
         # would let any local user grow the table (and /metrics) without bound
         label = name if ep is not None else UNKNOWN_ENDPOINT
-        return name, rid, self._refused(label, answer, count=count)
+        return rid, self._refused(label, answer, count=count)
 
-    def _owners_own(self, request: web.BaseRequest, ep: RoutedEndpoint) -> bool:
+    def _owners_own(self, req: Request, ep: RoutedEndpoint) -> bool:
         """A request with no ``Authorization`` header to an az ml ``--local`` endpoint, on a
         connection from a socket of the endpoint owner's uid (:mod:`.peeruid`). The uid is
         asked of the kernel once per connection (a socket's owner does not change); a
         failed lookup is not remembered."""
-        if ep.owner_uid is None or "Authorization" in request.headers:
+        if ep.owner_uid is None or "authorization" in req.headers:
             return False
-        transport = request.transport
+        conn = req.conn
+        transport = conn.transport
         if transport is None:
             return False
-        uid = self._peer_uids.get(transport)
+        uid = conn.peer_uid
         if uid is None:
             peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
-            uid = peer_uid(peer, local)
-            if uid is not None:
-                self._peer_uids[transport] = uid
+            uid = conn.peer_uid = peer_uid(peer, local)
         return uid is not None and uid == ep.owner_uid
 
-    async def _health(self, _request: web.BaseRequest) -> web.Response:
-        return web.Response(text="Healthy")
-
-    async def _score(self, request: web.BaseRequest, name: str) -> web.Response:
-        name, rid, ep = self._admit(request, name, count=True)
-        if isinstance(ep, web.Response):
+    def _score(self, req: Request, name: str) -> Reply | None:
+        """Admission of a scoring request on its headers: auth, size, deployment, shed."""
+        rid, ep = self._admit(req, name, count=True)
+        if isinstance(ep, Reply):
             return ep
-        headers = request.headers
-        length = request.content_length
-        if length is not None and length > self.max_body_bytes:
+        headers = req.headers
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             return self._too_large(name, rid)
         deps = self._backends.get(name)
         pinned = headers.get("azureml-model-deployment")
@@ -492,29 +486,29 @@ class Gateway:
             return busy(backend, rid)
         if not pinned and ep.mirror_name is not None and deps is not None:
             mirror = ep.mirror_tick()  # (of the requests let through)
-        content = request.content
-        if content.is_eof():  # all of it came with the headers (a small body): no read loop
-            body = content.read_nowait()
-            if len(body) > self.max_body_bytes:
-                return self._too_large(name, rid)
-        else:
-            try:
-                await self._continue(request)
-                body = await request.read()
-            except web.HTTPRequestEntityTooLarge:
-                return self._too_large(name, rid)
-        if mirror is not None and deps is not None:
-            self._mirror(deps.get(mirror), body, headers.get("Content-Type"), rid)
+            if mirror is not None:
+                mirror = deps.get(mirror)
+        req.state = _Scoring(backend, rid, mirror)
+        return None
+
+    def _forward(self, req: Request, state: _Scoring) -> Coroutine[Any, Any, Reply] | None:
+        body = req.body  # (within max_body_bytes: the server's check)
+        headers = req.headers
+        ctype = headers.get("content-type")
+        if state.mirror is not None:
+            self._mirror(state.mirror, body, ctype, state.rid)
         ids = {h: headers[h] for h in CLIENT_IDS if h in headers}
         assert self._session is not None
-        return await forward(self._session, backend, body, headers.get("Content-Type"), rid, ids)
+        return start_forward(
+            self._session, state.backend, body, ctype, state.rid, ids, partial(req.conn.answer, req)
+        )
 
-    async def _swagger(self, request: web.BaseRequest, name: str) -> web.Response:
+    def _swagger(self, req: Request, name: str) -> Reply | None:
         """The endpoint's OpenAPI spec: a deployment's ``/swagger.json``, behind the same auth."""
-        name, rid, ep = self._admit(request, name, count=False)
-        if isinstance(ep, web.Response):
+        rid, ep = self._admit(req, name, count=False)
+        if isinstance(ep, Reply):
             return ep
-        headers = request.headers
+        headers = req.headers
         deps = self._backends.get(name) or {}
         pinned = headers.get("azureml-model-deployment")
         chosen = pinned or ep.busiest()
@@ -534,19 +528,29 @@ class Gateway:
             return error_response(
                 503, "NoReadyReplica", f"deployment '{chosen}' has no ready replica", rid, chosen
             )
+        ids = {h: headers[h] for h in CLIENT_IDS if h in headers}
+        req.state = partial(self._fetch_swagger, backend, req.query, rid, ids)
+        return None
+
+    async def _fetch_swagger(
+        self, backend: Backend, query: str, rid: str, ids: dict[str, str]
+    ) -> Reply:
         inst = backend.try_acquire()
         if inst is None:
             try:
                 inst = await backend.acquire(backend.settings.max_queue_wait_ms / 1000)
             except QueueTimeout:
                 return error_response(
-                    429, "TooManyRequests", f"deployment '{chosen}' is busy", rid, chosen
+                    429,
+                    "TooManyRequests",
+                    f"deployment '{backend.name}' is busy",
+                    rid,
+                    backend.name,
                 )
         assert self._session is not None
-        ids = {h: headers[h] for h in CLIENT_IDS if h in headers}
-        return await fetch_swagger(self._session, backend, inst, request.query_string, rid, ids)
+        return await fetch_swagger(self._session, backend, inst, query, rid, ids)
 
-    def _too_large(self, name: str, rid: str) -> web.Response:
+    def _too_large(self, name: str, rid: str) -> Reply:
         return self._refused(
             name,
             error_response(
@@ -560,9 +564,7 @@ class Gateway:
             ),
         )
 
-    def _mirror(self, backend: Backend | None, body: bytes, ctype: str | None, rid: str) -> None:
-        if backend is None:
-            return
+    def _mirror(self, backend: Backend, body: bytes, ctype: str | None, rid: str) -> None:
         assert self._session is not None
         if len(self._mirror_tasks) >= self.mirror_limit:
             backend.stats.mirror_dropped += 1
@@ -576,13 +578,14 @@ class Gateway:
         task.add_done_callback(self._mirror_tasks.discard)
 
     # ----------------------------------------------------------------- metrics
-    async def _metrics(self, request: web.BaseRequest) -> web.Response:
-        rid = request.headers.get("x-request-id") or new_request_id()
-        refusal = scrape_refusal(request.headers.get("Authorization"), self.metrics_token, rid)
+    def _metrics(self, req: Request) -> Reply:
+        headers = req.headers
+        rid = headers.get("x-request-id") or new_request_id()
+        refusal = scrape_refusal(headers.get("authorization"), self.metrics_token, rid)
         if refusal is not None:
             return refusal
-        ConnectionGuard.trust(request)
-        return web.Response(body=self.prometheus().encode(), headers={"Content-Type": CONTENT_TYPE})
+        ConnectionGuard.trust_connection(req.conn)
+        return Reply(200, self.prometheus().encode(), [("Content-Type", CONTENT_TYPE)])
 
     def prometheus(self) -> str:
         """Prometheus text exposition (version 0.0.4) of every deployment's counters."""

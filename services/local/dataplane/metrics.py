@@ -10,11 +10,10 @@ import hmac
 import time
 from collections.abc import Iterable
 
-from aiohttp import web
-
 from ...prometheus import family, labels, merge_families
 from .backends import Backend
 from .forwarding import error_response
+from .server import Reply
 from .stats import BUCKETS
 
 
@@ -93,7 +92,7 @@ def exposition(
     return "\n".join(out) + "\n"
 
 
-def scrape_refusal(authorization: str | None, token: str | None, rid: str) -> web.Response | None:
+def scrape_refusal(authorization: str | None, token: str | None, rid: str) -> Reply | None:
     """None when ``Authorization: Bearer <token>`` is given (constant-time compare); else
     the 404 (no token: the route is off) or the 401."""
     if not token:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterable
+from typing import Protocol
 
 #: an answer's head bigger than this is refused (the scoring host's own limit)
 MAX_HEAD = 64 * 1024
@@ -33,6 +34,14 @@ _PASSED = re.compile(
 )
 
 Headers = list[tuple[str, str]]
+
+
+class Waiter(Protocol):
+    """Where an answer goes: a future, or the gateway's callback (``forwarding.Relay``)."""
+
+    def done(self) -> bool: ...
+    def set_result(self, answer: Answer, /) -> None: ...
+    def set_exception(self, exc: BaseException, /) -> None: ...
 
 
 class Unreachable(Exception):
@@ -73,13 +82,39 @@ def head_of(headers: list[tuple[bytes, bytes]]) -> bytes:
     return b"".join(b"\r\n" + k + b": " + v for k, v in headers) + b"\r\n"
 
 
+def dechunk(buf: bytes | bytearray, pos: int, out: bytearray) -> tuple[int, bool]:
+    """Decode the whole chunks of a chunked body from ``buf[pos:]`` into ``out``: (where
+    decoding stopped, whether the body ended there, trailers included). ValueError on a
+    bad chunk size line. Called again with more data from the position it returned."""
+    while True:
+        end = buf.find(b"\r\n", pos)
+        if end < 0:
+            return pos, False
+        size = int(bytes(buf[pos:end]).split(b";")[0].strip(), 16)
+        if size < 0:
+            raise ValueError("negative chunk size")
+        if size == 0:
+            trailer = end + 2
+            nxt = buf.find(b"\r\n", trailer)
+            while nxt > trailer:  # trailers: skipped
+                trailer = nxt + 2
+                nxt = buf.find(b"\r\n", trailer)
+            if nxt < 0:
+                return pos, False
+            return nxt + 2, True
+        if len(buf) < end + 2 + size + 2:
+            return pos, False
+        out += buf[end + 2 : end + 2 + size]
+        pos = end + 2 + size + 2
+
+
 class _Connection(asyncio.Protocol):
     """One connection to a replica; :meth:`exchange` sends a request and awaits its answer."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
-        self.waiter: asyncio.Future[Answer] | None = None
+        self.waiter: Waiter | None = None
         self.closed = False
         self.keep = True
         # the answer being read
@@ -116,12 +151,18 @@ class _Connection(asyncio.Protocol):
 
     # ----------------------------------------------------------------- exchange
     def exchange(self, data: Iterable[bytes]) -> asyncio.Future[Answer]:
+        waiter: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self.send(data, waiter)
+        return waiter
+
+    def send(self, data: Iterable[bytes], waiter: Waiter) -> None:
+        """Write a request; its answer (or failure) goes to ``waiter``."""
         assert self.transport is not None and self.waiter is None
-        self.waiter = asyncio.get_running_loop().create_future()
+        self.waiter = waiter
         self._head_end = -1
         self._pos = 0
+        self._chunks = bytearray()
         self.transport.writelines(data)
-        return self.waiter
 
     def close(self) -> None:
         self.closed = True
@@ -196,39 +237,35 @@ class _Connection(asyncio.Protocol):
         # length == -1: until the replica closes (connection_lost finishes it)
 
     def _chunked(self) -> None:
-        buf, pos = self.buf, self._pos
-        while True:
-            end = buf.find(b"\r\n", pos)
-            if end < 0:
-                return
-            try:
-                size = int(bytes(buf[pos:end]).split(b";")[0].strip(), 16)
-            except ValueError:
-                raise BadAnswer("bad chunk size") from None
-            if size == 0:
-                trailer = end + 2
-                nxt = buf.find(b"\r\n", trailer)
-                while nxt > trailer:  # trailers: skipped
-                    trailer = nxt + 2
-                    nxt = buf.find(b"\r\n", trailer)
-                if nxt < 0:
-                    self._pos = pos
-                    return
-                del buf[: nxt + 2]
-                self._finish(bytes(self._chunks))
-                return
-            if len(buf) < end + 2 + size + 2:
-                self._pos = pos
-                return
-            self._chunks += buf[end + 2 : end + 2 + size]
-            pos = end + 2 + size + 2
+        buf = self.buf
+        try:
+            pos, done = dechunk(buf, self._pos, self._chunks)
+        except ValueError:
+            raise BadAnswer("bad chunk size") from None
+        if not done:
             self._pos = pos
+            return
+        del buf[:pos]
+        self._finish(bytes(self._chunks))
 
     def _finish(self, body: bytes) -> None:
         waiter, self.waiter = self.waiter, None
         self._head_end = -1
         if waiter is not None and not waiter.done():
             waiter.set_result(Answer(self._status, self._headers, body))
+
+
+def request_bytes(
+    method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes
+) -> tuple[bytes, bytes]:
+    """A request to a replica as written: its head (a header whose value has a line break
+    is left out) and body."""
+    head = [f"{method} {target} HTTP/1.1\r\nHost: replica\r\nContent-Length: {len(body)}\r\n"]
+    for name, value in headers:
+        if "\r" not in value and "\n" not in value:
+            head.append(f"{name}: {value}\r\n")
+    head.append("\r\n")
+    return "".join(head).encode("utf-8", "surrogateescape"), body
 
 
 class UnixPool:
@@ -272,13 +309,8 @@ class UnixPool:
     async def _request(
         self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes
     ) -> Answer:
-        head = [f"{method} {target} HTTP/1.1\r\nHost: replica\r\nContent-Length: {len(body)}\r\n"]
-        for name, value in headers:
-            if "\r" not in value and "\n" not in value:
-                head.append(f"{name}: {value}\r\n")
-        head.append("\r\n")
-        data = ("".join(head).encode("utf-8", "surrogateescape"), body)
-        conn = self._idle()
+        data = request_bytes(method, target, headers, body)
+        conn = self.take()
         if conn is None:
             conn = await self._connect()
         try:
@@ -286,13 +318,18 @@ class UnixPool:
         except BaseException:
             conn.close()  # its answer, if one still comes, must not reach another request
             raise
+        self.keep(conn)
+        return answer
+
+    def keep(self, conn: _Connection) -> None:
+        """``conn`` after a whole answer: back to the idle ones, or closed."""
         if conn.keep and not conn.closed and not self.closed:
             self.idle.append(conn)
         else:
             conn.close()
-        return answer
 
-    def _idle(self) -> _Connection | None:
+    def take(self) -> _Connection | None:
+        """An idle connection, or None."""
         idle = self.idle
         while idle:
             conn = idle.pop()
