@@ -291,11 +291,16 @@ async def test_dry_run_not_ready_metrics_note_and_detach(h, tmp_path_factory) ->
                 assert report.samples[0].cpu_percent is None
                 assert "metrics server is not installed" in report.missing["kube-ep"]
 
-                # a failed update is rolled back on the cluster; the previous version serves
+                # a failed update is rolled back on the cluster; the previous version serves.
+                # The cluster's controller takes a while to observe each change (as a real
+                # one may under load): the command ends once it has taken the rollback in,
+                # and show reads no failing ReplicaSet
                 before = fake.get("deployments", "ml", "kube-ep-blue")["spec"]["template"]
                 broken = h.deployment("blue", "kube-ep", environment="example.org/crash:2")
+                fake.ready_delay = 1.0
                 with pytest.raises(BackendError) as rolled:
                     await h.wait(await ws.update_deployment(broken))
+                fake.ready_delay = 0.05
                 assert "rolled back to the previous version" in rolled.value.message
                 assert "CrashLoopBackOff" in rolled.value.message
                 blue = await ws.get_deployment("kube-ep", "blue")

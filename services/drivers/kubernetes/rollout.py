@@ -24,6 +24,9 @@ from . import manifests as mf
 from .diagnosis import PodDiagnosis, rollout_waiting
 from .endpoints import EndpointObjects
 
+#: How long a failed update waits for the cluster to take its rollback in (s).
+ROLLBACK_WAIT_S = 60.0
+
 
 class RolloutFailed(BackendError):
     """A rollout that cannot become ready; the previous replicas keep serving."""
@@ -183,7 +186,7 @@ class Rollouts(EndpointObjects, PodDiagnosis):
         if previous_hpa is not None:
             body["spec"].pop("replicas", None)  # the HPA owns the replica count
         try:
-            await self._apply(body)
+            applied = await self._apply(body)
             if previous_hpa is not None:
                 await self._apply(_reapplicable(previous_hpa))
             else:
@@ -201,6 +204,9 @@ class Rollouts(EndpointObjects, PodDiagnosis):
                 f"{self.namespace} rollout undo deployment/{obj_name}; the previous replicas "
                 "keep serving until then",
             )
+        await self._wait_rolled_back(
+            endpoint, name, int(applied["metadata"].get("generation") or 0)
+        )
         ready = int((previous.get("status") or {}).get("readyReplicas") or 0)
         return RolloutFailed(
             f"update of deployment '{name}' of endpoint '{endpoint}' was rolled back to the "
@@ -208,6 +214,33 @@ class Rollouts(EndpointObjects, PodDiagnosis):
             fix="fix the cause and update the deployment again",
             rolled_back=True,
         )
+
+    async def _wait_rolled_back(self, endpoint: str, name: str, generation: int) -> None:
+        """Until the cluster has taken the rollback in (``kubectl rollout status`` after
+        ``rollout undo``: the spec observed, the failing ReplicaSet scaled down), as ``helm
+        upgrade --atomic`` waits for its rollback: the command that says "rolled back" ends
+        once it is, and a ``show`` after it reads the version that serves, not the failing
+        pods on their way out. At most :data:`ROLLBACK_WAIT_S`: the previous replicas never
+        stopped serving, and ``show`` names what the cluster has left to do."""
+        obj_name = mf.deployment_name(endpoint, name)
+        feed = _ChangeFeed(self, mf.selector(endpoint, name))
+        deadline = time.monotonic() + ROLLBACK_WAIT_S
+        try:
+            while time.monotonic() < deadline:
+                feed.clear()
+                raw = await self._list_raw("Deployment", feed.selector)
+                feed.start({"Deployment": (raw.get("metadata") or {}).get("resourceVersion")})
+                dep = next(
+                    (d for d in raw.get("items") or [] if d["metadata"]["name"] == obj_name),
+                    None,
+                )
+                if dep is None or rollout_waiting(dep, generation) is None:
+                    return
+                await feed.wait(min(5.0, max(0.0, deadline - time.monotonic())))
+        except ModeldeckError:
+            return  # the rollback was applied; show reads the cluster when it answers again
+        finally:
+            await feed.close()
 
     async def _wait_rollout(
         self, endpoint: str, name: str, generation: int, progress: Progress, *, at_least: int = 0
