@@ -343,6 +343,9 @@ class ModeldeckApp(App[None]):
 
     #: a long poll on the workspace's changes runs (``_watch_changes``)
     _watching = False
+    #: its last call was answered: every change recorded wakes the views (screens whose
+    #: figures are all records, ``WATCHED``, then keep no timer of their own)
+    watch_live = False
 
     @work(group="watch", exclusive=True, exit_on_error=False)
     async def _watch_changes(self) -> None:
@@ -361,11 +364,16 @@ class ModeldeckApp(App[None]):
             except asyncio.CancelledError:
                 raise
             except Exception:  # the control plane stopped, say: the views say so
+                if self.watch_live:
+                    self.watch_live = False
+                    self._repoll()  # the views' timers again, until it answers
                 await asyncio.sleep(2.0)
                 continue
             if revision is None:
-                self._watching = False
+                self._watching = self.watch_live = False
+                self._repoll()
                 return
+            self.watch_live = True
             if after is not None and revision != after:
                 self._repoll()
             seen = (generation, revision)
@@ -523,9 +531,13 @@ class ModeldeckApp(App[None]):
         return screen if isinstance(screen, ModeldeckScreen) else None
 
     def _repoll(self) -> None:
-        view = self.top_view()
-        if view is not None:
-            view.poll_now()
+        """Fetch the views shown again (the top one, those under a dialog), once however
+        many ask within a frame (``ModeldeckScreen.refresh_soon``)."""
+        from .screens.base import ModeldeckScreen  # loaded with the first view
+
+        for screen in self.screen_stack:
+            if isinstance(screen, ModeldeckScreen) and screen.is_shown:
+                screen.refresh_soon()
 
     # -- command palette -------------------------------------------------------------------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

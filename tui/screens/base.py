@@ -2,7 +2,13 @@
 
 Polling follows dolphie: fetch in a worker, draw, then schedule the next fetch
 with a one-shot timer, so two polls of one screen never overlap. A screen that
-is not on top does not poll; it fetches at once when it comes back.
+is not shown (under an opaque one, another view's) does not fetch and keeps no
+timer; it fetches at once when it comes back. A screen whose every figure is a
+record the workspace's watch reports (``WATCHED``) keeps no timer while the watch
+is live: the app wakes it when a change is recorded (``refresh_soon``). Wakes
+coalesce: several queued are one (``Stale.can_replace``, as toolong's messages),
+and one that comes while a fetch runs is one more fetch after it, never a fetch
+cancelled and started again.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import UPDATE_PERIOD, Screen
 from textual.timer import Timer
 from textual.widgets import Input, Static
@@ -44,6 +51,17 @@ class ModeldeckScreen(Screen[None]):
     #: actions that change something: hidden and refused in read-only mode
     MUTATING: ClassVar[frozenset[str]] = frozenset()
     POLL_INTERVAL: ClassVar[float] = 2.0
+    #: every figure shown is a record that takes a revision (the local workspace's
+    #: changes): while the app's watch is live, fetched on its wakes, not on a timer
+    WATCHED: ClassVar[bool] = False
+
+    class Stale(Message):
+        """The workspace changed: fetch again. Several queued are one."""
+
+        bubble = False
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, ModeldeckScreen.Stale)
 
     BINDINGS = [
         # priority: the prompt opens while the key is read, so what is typed right after
@@ -58,6 +76,8 @@ class ModeldeckScreen(Screen[None]):
         super().__init__()
         self._poll_timer: Timer | None = None
         self._poll_generation = 0
+        self._fetching = False  # a poll's fetch runs
+        self._again = False  # woken while it ran: fetch once more after it
         self.last_error: BaseException | None = None
         self.loaded = False
         self._generation = 0  # the app's workspace_generation this screen shows
@@ -265,11 +285,31 @@ class ModeldeckScreen(Screen[None]):
         self._poll_generation += 1
         self._poll(self._poll_generation)
 
+    def refresh_soon(self) -> None:
+        """Fetch again soon (the workspace changed): wakes queued meanwhile are one, and a
+        fetch running is not cancelled: one more follows it."""
+        self.post_message(self.Stale())
+
+    def on_modeldeck_screen_stale(self, _: Stale) -> None:
+        if self._fetching:
+            self._again = True
+        else:
+            self.poll_now()
+
+    def refresh_interval(self) -> float:
+        """Seconds to the next fetch (0: none): the screen's own cadence, none while the
+        watch reports every change of what it shows."""
+        if self.WATCHED and self.mdapp.watch_live:
+            return 0.0
+        return self.mdapp.poll_interval(self.POLL_INTERVAL)
+
     @work(exclusive=True, group="poll", exit_on_error=False)
     async def _poll(self, generation: int) -> None:
         cancelled = False
+        self._again = False
         try:
-            if self.is_current or not self.loaded:
+            if self.is_shown or not self.loaded:
+                self._fetching = True
                 try:
                     data = await self.fetch()
                 except asyncio.CancelledError:
@@ -283,10 +323,19 @@ class ModeldeckScreen(Screen[None]):
                     self.loaded = True
                     self.show(data)
         finally:
+            if generation == self._poll_generation:  # not a newer poll's flag
+                self._fetching = False
             if not cancelled and generation == self._poll_generation and self.is_attached:
-                interval = self.mdapp.poll_interval(self.POLL_INTERVAL)
-                if interval > 0:
-                    self._poll_timer = self.set_timer(interval, self._next_poll)
+                if self._again:  # woken while fetching: what was fetched may be stale
+                    self.call_later(self._poll_again, generation)
+                elif self.is_shown or not self.loaded:  # hidden: fetched on its return
+                    interval = self.refresh_interval()
+                    if interval > 0:
+                        self._poll_timer = self.set_timer(interval, self._next_poll)
+
+    def _poll_again(self, generation: int) -> None:
+        if generation == self._poll_generation:  # no other poll started since
+            self._next_poll()
 
     def _next_poll(self) -> None:
         self._poll_timer = None

@@ -33,7 +33,8 @@ class HistoryScreen(ResourceListScreen):
     VIEW_NAME = "History"
     NOUN = "changes"
     EMPTY_TEXT = "no changes recorded yet"
-    POLL_INTERVAL = 5.0
+    POLL_INTERVAL = 5.0  # a back end without a watch (Azure ML)
+    WATCHED = True  # every row is a recorded change: each wakes the watch
     COLUMNS = [
         ("time", "TIME (UTC)"),
         ("who", "WHO"),

@@ -1,0 +1,142 @@
+"""Issue 17: the dashboard fetches what is shown, when it may have changed. A view hidden
+under another fetches nothing; the History (every row a recorded change) is fetched on
+the workspace's watch, not on a timer, while the watch is live, and on its timer when
+there is none; wakes that come together are one fetch. Requests are counted as the
+client sends them on the control socket (httpx's request hook). Real daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import Any
+
+import pytest
+from modeldeck.services.api.domain import EndpointPatch
+from modeldeck.services.local.client import LocalWorkspace
+from modeldeck.tui.app import ModeldeckApp
+from modeldeck.tui.screens.history import HistoryScreen
+
+pytestmark = pytest.mark.e2e
+SIZE = (120, 40)
+EP = "ep-idle"
+QUIET_S = 1.5  # a window with nothing changing: 6+ timer polls of the views below
+
+
+def counted(ws: LocalWorkspace) -> collections.Counter[str]:
+    """Requests ``ws`` sends from now on, by path."""
+    seen: collections.Counter[str] = collections.Counter()
+
+    async def note(request: Any) -> None:
+        seen[request.url.path] += 1
+
+    ws._http().event_hooks = {"request": [note], "response": []}
+    return seen
+
+
+async def _endpoint(ws: Any, h: Any) -> None:
+    if EP not in {e.name for e in await ws.list_endpoints()}:
+        await h.make_endpoint(ws, EP, {"blue": 100})
+
+
+async def _describe(ws: Any, text: str) -> None:
+    await asyncio.wait_for(
+        (await ws.update_endpoint(EP, EndpointPatch(description=text))).wait(), 60
+    )
+
+
+async def _history(app: ModeldeckApp, pilot: Any, h: Any) -> HistoryScreen:
+    app.run_command(f":history {EP}")
+    await h.eventually(lambda: isinstance(app.screen, HistoryScreen), pilot)
+    screen = app.screen
+    assert isinstance(screen, HistoryScreen)
+    await h.eventually(lambda: screen.loaded and app.watch_live, pilot)
+    return screen
+
+
+def _described(screen: HistoryScreen, text: str) -> bool:
+    return any(
+        c.changed.get("description", [None, None])[1] == text for c in screen.changes.values()
+    )
+
+
+async def test_history_follows_the_watch_and_the_views_under_it_fetch_nothing(
+    workspace: Any, h: Any
+) -> None:
+    await _endpoint(workspace, h)
+    ws = LocalWorkspace(autostart=False)
+    app = ModeldeckApp(ws, poll_scale=0.05)  # timers: Endpoints 0.1 s, History 0.25 s
+    async with app.run_test(size=SIZE) as pilot:
+        await h.select_row(app, pilot, EP)
+        screen = await _history(app, pilot, h)
+        await pilot.pause(0.3)  # what the Endpoints and History had started, done
+        seen = counted(ws)
+        await pilot.pause(QUIET_S)
+        # nothing changed: no History fetch, and the Endpoints under it fetch nothing
+        assert not {"/v1/history", "/v1/endpoints", "/v1/metrics"} & set(seen), seen
+
+        await _describe(workspace, "changed by another client")  # recorded: the watch wakes
+        await h.eventually(lambda: _described(screen, "changed by another client"), pilot)
+        assert seen["/v1/history"] >= 1
+        assert "/v1/endpoints" not in seen  # still hidden
+
+        await pilot.press("escape")  # the Endpoints back on top: fetched again at once
+        await h.eventually(lambda: seen["/v1/endpoints"] >= 1, pilot)
+
+
+async def test_metrics_under_the_logs_fetch_nothing_and_again_on_return(
+    workspace: Any, h: Any
+) -> None:
+    await _endpoint(workspace, h)
+    ws = LocalWorkspace(autostart=False)
+    app = ModeldeckApp(ws, poll_scale=0.1, initial_view="metrics")  # a fetch each 0.1 s
+    async with app.run_test(size=SIZE) as pilot:
+        metrics = app.screen
+        await h.eventually(lambda: metrics.loaded, pilot)
+        app.open_logs(EP, "blue")
+        await h.eventually(lambda: app.screen is not metrics, pilot)
+        await pilot.pause(0.3)
+        seen = counted(ws)
+        await pilot.pause(QUIET_S)
+        assert "/v1/metrics" not in seen, seen
+        await pilot.press("escape")
+        await h.eventually(lambda: app.screen is metrics, pilot)
+        await h.eventually(lambda: seen["/v1/metrics"] >= 2, pilot)  # its cadence again
+
+
+async def test_wakes_that_come_together_are_one_fetch(workspace: Any, h: Any) -> None:
+    await _endpoint(workspace, h)
+    ws = LocalWorkspace(autostart=False)
+    app = ModeldeckApp(ws, poll_scale=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await h.select_row(app, pilot, EP)
+        screen = await _history(app, pilot, h)
+        await pilot.pause(0.3)
+        seen = counted(ws)
+        for _ in range(5):  # five changes told within one frame
+            screen.refresh_soon()
+        await h.eventually(lambda: seen["/v1/history"] >= 1, pilot)
+        await pilot.pause(0.5)
+        assert seen["/v1/history"] == 1, seen
+
+
+async def test_without_a_watch_the_history_is_polled(
+    workspace: Any, h: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A back end that cannot tell (Azure ML; here the watch turned off, as the
+    propagation benchmark's baseline does) is fetched on the History's timer."""
+    monkeypatch.setenv("MODELDECK_WATCH", "0")
+    await _endpoint(workspace, h)
+    ws = LocalWorkspace(autostart=False)
+    app = ModeldeckApp(ws, poll_scale=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await h.select_row(app, pilot, EP)
+        app.run_command(f":history {EP}")
+        await h.eventually(lambda: isinstance(app.screen, HistoryScreen), pilot)
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        await h.eventually(lambda: screen.loaded, pilot)
+        assert not app.watch_live
+        seen = counted(ws)
+        await h.eventually(lambda: seen["/v1/history"] >= 2, pilot)  # its timer
+        await _describe(workspace, "changed with no watch")
+        await h.eventually(lambda: _described(screen, "changed with no watch"), pilot)
