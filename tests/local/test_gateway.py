@@ -127,6 +127,10 @@ async def test_mirror_copies_its_share_and_drops_the_answers(
     tmp_path: Path, supervisor: Supervisor, gateway: Gateway, http: aiohttp.ClientSession
 ) -> None:
     await _backends(tmp_path, supervisor, gateway)
+    # a copy beyond the mirror's in-flight limit is dropped (by design); room for all ten
+    # copies at once, should green stall while blue answers the next 90 (a loaded machine)
+    roomy = RequestSettings(request_timeout_ms=10000, max_concurrent_requests_per_instance=16)
+    gateway.set_backends("ep", "green", gateway.backend_urls("ep", "green"), roomy)
     gateway.set_endpoint(dp.route(traffic={"blue": 100}, mirror={"green": 10}))
     for _ in range(100):
         status, body, headers = await _score(http, gateway)

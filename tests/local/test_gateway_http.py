@@ -157,3 +157,37 @@ async def test_http_1_0_closes_unless_kept_alive(
     writer.write(b"GET / HTTP/1.1\r\nHost: gw\r\n\r\n")
     assert (await _answer(reader))[2] == b"Healthy"  # (no body came after HEAD's head)
     writer.close()
+
+
+async def test_requests_on_kept_alive_replica_connections_time_out_and_late_answers_go_nowhere(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway
+) -> None:
+    """Requests sent on the replica's kept-alive connections (answered by callback, one
+    timer per deployment) each get their 504 at request_timeout_ms; the late answers do
+    not reach the requests sent after them."""
+    await _serve_echo(gateway, tmp_path, supervisor)
+    quick = RequestSettings(
+        request_timeout_ms=400, max_concurrent_requests_per_instance=8, max_queue_wait_ms=5000
+    )
+    gateway.set_backends("ep", "echo", gateway.backend_urls("ep", "echo"), quick)
+    clients = [await asyncio.open_connection(gateway.host, gateway.port) for _ in range(4)]
+
+    async def score(i: int, body: bytes) -> tuple[bytes, dict[str, str], bytes]:
+        reader, writer = clients[i]
+        writer.write(_post(body, f"x-request-id: r{i}\r\n"))
+        return await _answer(reader)
+
+    warm = await asyncio.gather(*(score(i, b"{}") for i in range(4)))  # 4 kept-alive upstream
+    assert [a[0] for a in warm] == [b"HTTP/1.1 200 OK"] * 4
+    slow = await asyncio.gather(*(score(i, b'{"sleep": 1.5, "pad": %d}' % i) for i in range(3)))
+    for status, headers, body in slow:
+        assert status == b"HTTP/1.1 504 Gateway Timeout"
+        assert "request_timeout_ms=400" in json.loads(body)["error"]["message"]
+        assert headers["azureml-model-deployment"] == "echo"
+    after = await asyncio.gather(*(score(i, b'{"i": %d}' % i) for i in range(4)))
+    for i, (status, headers, body) in enumerate(after):
+        assert status == b"HTTP/1.1 200 OK"
+        assert headers["x-request-id"] == f"r{i}"
+        assert json.loads(body)["head"] == f'{{"i": {i}}}'[:12]  # its own answer
+    for _, writer in clients:
+        writer.close()

@@ -73,6 +73,9 @@ class Backend:
         self.service_s = 0.0
         #: the 429 answer's body and Retry-After, with the (replicas, settings) they say
         self.busy_answer: tuple[tuple[int, RequestSettings], bytes, str] | None = None
+        #: requests sent by forwarding.Relay, oldest deadline first, and its one timer
+        self.relays: deque[Any] = deque()
+        self.relay_timer: asyncio.TimerHandle | None = None
 
     def configure(self, addresses: Sequence[str], settings: RequestSettings) -> list[Instance]:
         """Swap in the ready replicas; returns the instances dropped with nothing in flight

@@ -47,8 +47,17 @@ _MAX_HEAD = MAX_LINE_SIZE + MAX_HEADERS * (MAX_FIELD_SIZE + 2) + 4
 #: pipelined bytes kept while a request is in progress before reading pauses
 _MAX_AHEAD = 256 * 1024
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_HEADER = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n\x00]*?)[ \t]*")
+#: header names seen valid (as sent): most requests' names are checked by one lookup
+_NAMES: set[str] = set()
 _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
+
+
+def _valid_name(name: str) -> bool:
+    if _TOKEN.fullmatch(name) is None:
+        return False
+    if len(_NAMES) < 1024:
+        _NAMES.add(name)
+    return True
 
 
 class Reply:
@@ -292,20 +301,21 @@ class Connection(Guarded, asyncio.Protocol):
         req = Request(self, method, target, version)
         if len(lines) > MAX_HEADERS + 1:
             raise ValueError("too many headers")
+        if "\x00" in head or not head.count("\r") == head.count("\n") == len(lines) - 1:
+            raise ValueError("bad character in headers")  # a bare CR or LF, or NUL
         headers = req.headers
-        match = _HEADER.fullmatch
         lengths = set()
-        for line in lines[1:]:
+        for line in lines[1:]:  # no regex per line: a profile's 4 % of the gateway
             if len(line) > MAX_FIELD_SIZE:
                 raise ValueError("header line too long")
-            m = match(line)
-            if m is None:
+            name, sep, value = line.partition(":")
+            if not sep or (name not in _NAMES and not _valid_name(name)):
                 raise ValueError("bad header line")
-            name = m[1].lower()
+            name = name.lower()
             if name not in headers:
-                headers[name] = m[2]
+                headers[name] = value.strip(" \t")
             elif name == "content-length":
-                lengths.add(m[2])
+                lengths.add(value.strip(" \t"))
         if lengths and lengths != {headers["content-length"]}:
             raise ValueError("conflicting Content-Length")
         conn = headers.get("connection", "").lower()

@@ -24,11 +24,7 @@ from typing import Protocol
 #: an answer's head bigger than this is refused (the scoring host's own limit)
 MAX_HEAD = 64 * 1024
 _NO_BODY = frozenset((204, 304))
-#: the headers that frame an answer, and those passed back to the gateway's client
-_FRAMING = re.compile(
-    rb"\r\n(content-length|transfer-encoding|connection)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*(?=\r\n)",
-    re.IGNORECASE,
-)
+#: the headers passed back to the gateway's client (of an answer read by aiohttp)
 _PASSED = re.compile(
     r"\r\n(x-ms-[^:\s]*|content-type)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*(?=\r\n)", re.IGNORECASE
 )
@@ -55,17 +51,22 @@ class BadAnswer(Exception):
 class Answer:
     """A replica's answer: its status, headers (as sent, bytes) and body."""
 
-    __slots__ = ("body", "head", "status")
+    __slots__ = ("body", "head", "passed", "status")
 
-    def __init__(self, status: int, head: bytes, body: bytes) -> None:
+    def __init__(
+        self, status: int, head: bytes, body: bytes, passed: Headers | None = None
+    ) -> None:
         self.status = status
         self.head = head  # the header lines, each starting with CRLF, and a CRLF after
         self.body = body
+        self.passed = passed  # passed_on(), when the head's parser picked them already
 
     def passed_on(self) -> Headers:
         """The headers the gateway passes back to its client: ``x-ms-*`` (the scoring
         host's request ids and run() figures) and the first ``Content-Type``, decoded as
         aiohttp decodes them (bytes that are not UTF-8 survive a round trip)."""
+        if self.passed is not None:
+            return self.passed
         out: Headers = []
         typed = False
         for name, value in _PASSED.findall(self.head.decode("utf-8", "surrogateescape")):
@@ -75,6 +76,10 @@ class Answer:
                 typed = True
             out.append((name, value))
         return out
+
+
+def _decoded(name: bytes, value: bytes) -> tuple[str, str]:
+    return name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")
 
 
 def head_of(headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -120,6 +125,7 @@ class _Connection(asyncio.Protocol):
         # the answer being read
         self._status = 0
         self._headers = b""
+        self._passed: Headers = []
         self._head_end = -1
         self._length = -1  # -1: until close; -2: chunked
         self._chunks = bytearray()
@@ -201,8 +207,12 @@ class _Connection(asyncio.Protocol):
         head = bytes(buf[len(first) : end + 2])  # CRLF name: value ... CRLF
         length = -1
         close = parts[0] == b"HTTP/1.0"
-        for name, value in _FRAMING.findall(head):
-            lname = name.lower()
+        passed: Headers = []
+        typed = False
+        for line in head[2:-2].split(b"\r\n"):  # one pass, no regex (a profile's 4 %)
+            name, _, value = line.partition(b":")
+            lname = name.rstrip(b" \t").lower()
+            value = value.strip(b" \t")
             if lname == b"content-length":
                 if not value.isdigit():
                     raise BadAnswer("bad Content-Length")
@@ -210,13 +220,17 @@ class _Connection(asyncio.Protocol):
             elif lname == b"transfer-encoding":
                 if value.lower() == b"chunked":
                     length = -2
-            else:
+            elif lname == b"connection":
                 low = value.lower()
                 close = low == b"close" or (close and low != b"keep-alive")
+            elif lname.startswith(b"x-ms-") or (lname == b"content-type" and not typed):
+                typed = typed or lname == b"content-type"
+                passed.append(_decoded(name.rstrip(b" \t"), value))
         if status in _NO_BODY:
             length = 0
         self._status = status
         self._headers = head
+        self._passed = passed
         self._head_end = end + 4
         self._length = length
         self._pos = end + 4
@@ -252,7 +266,7 @@ class _Connection(asyncio.Protocol):
         waiter, self.waiter = self.waiter, None
         self._head_end = -1
         if waiter is not None and not waiter.done():
-            waiter.set_result(Answer(self._status, self._headers, body))
+            waiter.set_result(Answer(self._status, self._headers, body, self._passed))
 
 
 def request_bytes(
