@@ -140,3 +140,29 @@ async def test_without_a_watch_the_history_is_polled(
         await h.eventually(lambda: seen["/v1/history"] >= 2, pilot)  # its timer
         await _describe(workspace, "changed with no watch")
         await h.eventually(lambda: _described(screen, "changed with no watch"), pilot)
+
+
+async def test_metrics_read_the_control_marks_on_the_watch_not_each_second(
+    workspace: Any, h: Any
+) -> None:
+    """The live figures keep their cadence; which deployment is the control is a record,
+    read again when the watch tells of a change (another client marks it here)."""
+    await _endpoint(workspace, h)
+    ws = LocalWorkspace(autostart=False)
+    app = ModeldeckApp(ws, poll_scale=0.1, initial_view="metrics")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await h.eventually(lambda: screen.loaded and app.watch_live, pilot)
+        await pilot.pause(0.3)
+        seen = counted(ws)
+        await h.eventually(lambda: seen["/v1/metrics"] >= 5, pilot)
+        assert "/v1/endpoints" not in seen, seen
+        try:
+            await asyncio.wait_for(
+                (await workspace.update_endpoint(EP, EndpointPatch(control="blue"))).wait(), 60
+            )
+            await h.eventually(lambda: f"{EP}/blue" in screen.controls, pilot)  # type: ignore[attr-defined]
+        finally:
+            await asyncio.wait_for(
+                (await workspace.update_endpoint(EP, EndpointPatch(control=""))).wait(), 60
+            )

@@ -4,6 +4,8 @@ deployment across the width when no control is marked).
 The screen opens on the control plane's history (``get_metrics_history``) for its window
 (``w``: 5m, 1h, 24h, 7d), read with the first poll and again when the window changes;
 live samples come from ``get_metrics`` once a second (poll-then-schedule) and extend it.
+Which deployment is each endpoint's control is a record: read with the first poll, then
+on the workspace watch's wakes while it is live (each poll when there is none).
 A table gives the latest figures per deployment.
 """
 
@@ -54,6 +56,7 @@ class MetricsScreen(ModeldeckScreen):
         self.missing: dict[str, str] = {}
         self.clock = time.time  # the plots' "now" (tests may pin it)
         self._history_read_at = 0.0
+        self._controls_read = False  # read since the last change the watch told of
 
     def title_text(self) -> str:
         return f"Metrics {self.endpoint_name}" if self.endpoint_name else "Metrics"
@@ -96,6 +99,22 @@ class MetricsScreen(ModeldeckScreen):
         self._history_read_at = time.monotonic()
         return await self.workspace.get_metrics_history(self.endpoint_name, window=window)
 
+    async def _endpoints(self) -> Endpoint | list[Endpoint] | None:
+        """The endpoints shown (their control marks), unless read since the watch's last
+        wake (None: as held)."""
+        if self._controls_read and self.mdapp.watch_live:
+            return None
+        name = self.endpoint_name
+        ws = self.workspace
+        endpoints = await (ws.get_endpoint(name) if name else ws.list_endpoints())
+        self._controls_read = True
+        return endpoints
+
+    def on_modeldeck_screen_stale(self, _: ModeldeckScreen.Stale) -> None:
+        # before the base class's handler (Textual calls both, this one first): a change
+        # was recorded, the marks may have moved
+        self._controls_read = False
+
     async def fetch(
         self,
     ) -> tuple[list[MetricSample], list[Endpoint] | None, MetricsHistory | None]:
@@ -103,7 +122,7 @@ class MetricsScreen(ModeldeckScreen):
         name = self.endpoint_name
         report, eps_or_exc, history = await asyncio.gather(
             ws.get_metrics(name),
-            ws.get_endpoint(name) if name else ws.list_endpoints(),
+            self._endpoints(),
             self._history(self.window),
             return_exceptions=True,
         )
@@ -133,6 +152,7 @@ class MetricsScreen(ModeldeckScreen):
             self._stale = True
 
     def on_screen_resume(self) -> None:
+        self._controls_read = False  # hidden, it was not woken
         super().on_screen_resume()
         if getattr(self, "_stale", False):
             self._stale = False
@@ -208,6 +228,7 @@ class MetricsScreen(ModeldeckScreen):
 
     def clear_data(self) -> None:
         self.history = MetricHistory()
+        self._controls_read = False
         self.redraw()
 
     def action_next_metric(self) -> None:
