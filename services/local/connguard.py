@@ -40,7 +40,7 @@ without a key could hold every slot with big POSTs trickled slowly. Events are c
 refusal, eviction or stalled body of an interval is logged at once, and one summary line
 per ``log_interval`` [60 s] counts the rest (header timeouts included; keep-alive closes
 and clients that hung up, the normal course, alone make no line). Malformed requests
-(aiohttp answers 400) and clients that vanish mid-request are counted there instead of a
+(answered 400 by aiohttp, or by the gateway's server) and clients that vanish mid-request are counted there instead of a
 traceback each; ``EMFILE`` on accept likewise (:data:`ConnectionGuard.totals` has all).
 
 The checks run in a sweep every ``min(timeouts) / 4`` (at most every second) over the

@@ -380,7 +380,8 @@ class Gateway:
         state = req.state
         if isinstance(state, _Scoring):
             return self._too_large(state.backend.endpoint, state.rid)
-        return self._too_large(UNKNOWN_ENDPOINT, req.headers.get("x-request-id") or "-")
+        rid = req.headers.get("x-request-id") or new_request_id()
+        return self._too_large("", rid)  # (not a scoring request: not counted)
 
     def _admit(self, req: Request, name: str, *, count: bool) -> tuple[str, RoutedEndpoint | Reply]:
         """The request id (the client's ``x-request-id``, else a new one) and the endpoint
@@ -551,6 +552,7 @@ class Gateway:
         return await fetch_swagger(self._session, backend, inst, query, rid, ids)
 
     def _too_large(self, name: str, rid: str) -> Reply:
+        """413, counted under endpoint ``name`` (an empty name: not counted)."""
         return self._refused(
             name,
             error_response(
@@ -562,6 +564,7 @@ class Gateway:
                 "MODELDECK_GATEWAY_MAX_BODY_MB (or gateway_max_body_mb under [daemon] in config.toml)"
                 ", then modeldeck daemon stop",
             ),
+            count=bool(name),
         )
 
     def _mirror(self, backend: Backend, body: bytes, ctype: str | None, rid: str) -> None:

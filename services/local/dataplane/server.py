@@ -175,7 +175,8 @@ class Connection(Guarded, asyncio.Protocol):
     # ----------------------------------------------------------------- the guard's view
     @property
     def busy(self) -> bool:
-        return self.phase != _IDLE
+        """A request is being answered (its body is in): a close waits for it."""
+        return self.phase == _BUSY
 
     @property
     def _g_idle(self) -> bool:
