@@ -333,6 +333,16 @@ async def test_table_updates_rows_by_key_and_keeps_the_cursor() -> None:
         assert table.shown_keys == ["a", "c", "d"]
 
 
+async def test_table_cells_keep_colons_as_typed() -> None:
+    """A cell's markup is drawn; a ``:name:`` in it stays as typed, not an emoji (Rich's
+    markup turns ``:ok:`` into one unless told not to)."""
+    table = ResourceTable([("name", "NAME"), ("state", "STATE")])
+    async with Host(table).run_test(size=(60, 6)) as pilot:
+        table.sync({"a": ("a", "[b]Failed[/] :ok: :warning:")})
+        await pilot.pause()
+        assert _table_lines(table)[1] == " a     Failed :ok: :warning:"
+
+
 async def test_table_rows_are_drawn_again_in_a_new_theme() -> None:
     table = ResourceTable([("name", "NAME"), ("state", "STATE")])
     async with Host(table).run_test(size=(60, 10)) as pilot:

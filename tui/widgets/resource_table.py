@@ -43,7 +43,9 @@ def _text(cell: Any) -> Text:
     if isinstance(cell, Text):
         return cell
     if isinstance(cell, str):
-        return Text.from_markup(cell)
+        # markup, not emoji codes: a ":name:" in a cell stays as typed, and Rich's emoji
+        # table (rich._emoji_codes, ~4 ms to load) stays out of the first frame's header
+        return Text.from_markup(cell, emoji=False)
     return Text(str(cell))
 
 
