@@ -50,9 +50,24 @@ def _view_factory(module: str, cls: str) -> Callable[[], Screen[Any]]:
         import importlib
 
         mod = importlib.import_module(f"modeldeck.tui.screens.{module}")
-        return getattr(mod, cls)()
+        screen: Screen[Any] = getattr(mod, cls)()
+        _styles_current(screen)
+        return screen
 
     return make
+
+
+def _styles_current(screen: Screen[Any]) -> None:
+    """Textual (8.2, App._init_mode) refreshes the whole CSS for a mode's first screen, which
+    has seen no CSS update yet (``_css_update_count`` -1): every stylesheet parsed again
+    with a fresh cache, which the next widget's CSS then parses a third time. While the
+    app's CSS is as its stylesheet was built (no theme set since: count 0) that parse gives
+    the same rules, and the screen is styled as it is registered; so the screen is marked
+    up to date. Profile of the first frame (bench/tui_cold_start.py's app, traced):
+    app.tcss and Textual's App, Screen and Widget CSS parsed 3 times, 2 of them here."""
+    app = screen.app
+    if app._css_update_count == 0:
+        screen._css_update_count = 0
 
 
 def _commands_provider() -> type[Any]:
@@ -142,25 +157,43 @@ class ModeldeckApp(App[None]):
     _first_frame_drawn = False
 
     def after_first_frame(self, callback: Callable[[], Any]) -> None:
-        """Run ``callback`` once the first frame is on the terminal (Textual's Ready): the
-        first fetch opens the workspace (imports the HTTP client, connects), which must not
-        delay the first frame. ``call_after_refresh`` alone can run before it."""
+        """Run ``callback`` once the first frame is on the terminal: the first fetch opens
+        the workspace (imports the HTTP client, connects), which must not delay the first
+        frame. ``call_after_refresh`` alone can run before it."""
         if self._first_frame_drawn:
             self.call_after_refresh(callback)
         else:
             self._after_first_frame.append(callback)
 
-    def on_ready(self) -> None:
+    def _display(self, screen: Screen[Any], renderable: Any) -> None:
+        """Textual's (8.2) writing of a frame; the first one written runs what waits for it.
+        Textual's Ready comes before it: the first layout posts Ready while the start-up's
+        batch holds the frame back, so what ran on Ready (the prompt mounted, the first
+        fetch opening the workspace) ran before the first frame was written
+        (bench/tui_cold_start.py's app traced: Ready, then 12 ms to the frame)."""
+        super()._display(screen, renderable)
+        if not self._first_frame_drawn and renderable is not None and not self._batch_count:
+            self._first_frame_written()
+
+    def _first_frame_written(self) -> None:
+        if self._first_frame_drawn:
+            return
         self._first_frame_drawn = True
         pending, self._after_first_frame = self._after_first_frame, []
         for callback in pending:
             self.call_later(callback)
         # The objects made at start-up (Textual, the screens) live as long as the app: keep
         # them out of the garbage collector's full passes, which otherwise stall the event
-        # loop for 100+ ms while logs stream (measured in bench/tui_keypress.py).
+        # loop for 100+ ms while logs stream (measured in bench/tui_keypress.py). The program
+        # runs no collection before this frame (cli/main.py): enabled here, tuned.
         if self.tune_gc:
             gc.freeze()
             gc.set_threshold(GC_GEN0, 20, 100)
+            gc.enable()
+
+    def on_ready(self) -> None:
+        # a terminal that got no frame yet (none to draw): what waits runs anyway
+        self.set_timer(0.5, self._first_frame_written)
 
     def on_mount(self) -> None:
         self._signals: list[int] = []
