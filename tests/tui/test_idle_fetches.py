@@ -16,6 +16,9 @@ from modeldeck.services.local.client import LocalWorkspace
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.screens.history import HistoryScreen
 
+from tests.support.daemon import fresh_home
+
+__all__ = ["fresh_home"]  # a fixture: a home of its own (its daemon is stopped here)
 pytestmark = pytest.mark.e2e
 SIZE = (120, 40)
 EP = "ep-idle"
@@ -166,3 +169,33 @@ async def test_metrics_read_the_control_marks_on_the_watch_not_each_second(
             await asyncio.wait_for(
                 (await workspace.update_endpoint(EP, EndpointPatch(control=""))).wait(), 60
             )
+
+
+async def test_history_says_the_control_plane_stopped_and_follows_again_once_started(
+    fresh_home: Any, h: Any
+) -> None:
+    """With no timer of its own (the watch live), the History still says at once that the
+    control plane stopped (the watch fails: the views poll again), and once S starts it,
+    a change recorded by another client shows again."""
+    from modeldeck.services.local.controlplane import daemon
+
+    from tests.tui.narrow import screen_text
+
+    ws = LocalWorkspace()  # autostart, as ``modeldeck`` opens it
+    app = ModeldeckApp(ws, poll_scale=100)  # History's timer: 500 s
+    async with app.run_test(size=SIZE) as pilot:
+        await h.ensure_cluster(ws)
+        app.run_command(":history")
+        await h.eventually(lambda: isinstance(app.screen, HistoryScreen), pilot)
+        await h.eventually(lambda: app.watch_live and "pool-a" in screen_text(app), pilot)
+        await asyncio.to_thread(daemon.stop_daemon)  # modeldeck daemon stop, from a shell
+        await h.eventually(lambda: "control plane stopped" in screen_text(app), pilot)
+        await pilot.press("S")
+        await h.eventually(lambda: "control plane stopped" not in screen_text(app), pilot)
+        await h.eventually(lambda: app.watch_live, pilot)
+        other = LocalWorkspace(autostart=False)
+        try:
+            await h.ensure_cluster(other, "pool-b")
+        finally:
+            await other.close()
+        await h.eventually(lambda: "pool-b" in screen_text(app), pilot)
