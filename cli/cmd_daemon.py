@@ -6,11 +6,13 @@ These run without opening a workspace (``standalone``): the control plane's own 
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def _standalone(func: Any) -> Any:

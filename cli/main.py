@@ -27,6 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         import gc
 
         gc.disable()
+    if args_list == ["ui"]:
+        # no arguments: the dashboard with the ui command's defaults, no parser built
+        # (argparse and the grammar, ~4 ms of the dashboard's start: tui_cold_start.py)
+        from types import SimpleNamespace
+
+        from .cmd_daemon import ui
+
+        return ui(SimpleNamespace(workspace=None, readonly=False))
     from .parser import build_parser
 
     parser = build_parser(args_list, full=args_list[0] in ("-h", "--help"))

@@ -141,9 +141,11 @@ def test_first_frame_comes_before_the_workspace_and_the_data_after(tmp_path: Pat
     # the workspace is opened, and its HTTP client imported, after the first frame; what
     # the first view does not draw is not loaded (Rich's emoji table: the table's header)
     for module in (
+        "argparse",  # no arguments: no parser built
         "modeldeck.services.backends",
         "modeldeck.services.local.client",
         "modeldeck.tui.screens.dialogs",
+        "modeldeck.tui.widgets.command_line",
         "rich._emoji_codes",
     ):
         assert module not in loaded, module

@@ -29,7 +29,6 @@ from textual.widgets import Input, Static
 from .. import glyphs
 from ..format import describe_error
 from ..frames import FrameTimer
-from ..widgets.command_line import CommandLine
 from ..widgets.footer import FittingFooter
 from ..widgets.operations import OperationBar
 
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
     from ...services.api.health import DeploymentHealth
     from ...services.api.workspace import OperationHandle, Workspace
     from ..app import ModeldeckApp
+    from ..widgets.command_line import CommandLine
 
 
 SMALL_HEIGHT = 32  # rows: below this, notifications go above the footer, not over the table
@@ -376,6 +376,8 @@ class ModeldeckScreen(Screen[None]):
     async def command_line(self) -> CommandLine:
         line = getattr(self, "_prompt", None)
         if line is None:
+            from ..widgets.command_line import CommandLine  # after the first frame
+
             line = self._prompt = CommandLine(on_filter=self.apply_filter)
             await self.query_one("#bottom", Vertical).mount(line)
         return line
