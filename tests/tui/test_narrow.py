@@ -17,6 +17,7 @@ from modeldeck.tui import glyphs
 from modeldeck.tui.app import ModeldeckApp
 from modeldeck.tui.widgets.traffic_slider import TrafficSlider
 
+from tests.support.polling import eventually
 from tests.tui.narrow import LONG, contrast_of, long_endpoint, screen_text
 from tests.tui.test_snapshots import DEPLOYMENTS, ENDPOINTS, RPS, _samples
 
@@ -269,11 +270,19 @@ async def test_c_creates_on_the_deployments_screen_as_everywhere() -> None:
 async def test_footers_at_80_show_whole_keys_only() -> None:
     from textual.widgets._footer import FooterKey
 
+    def laid_out() -> bool:
+        """The footer composed and laid out. It is composed again, after a refresh, when the
+        keys or its size change (three times as a screen opens and shows its data): while it
+        is, it has no keys, then keys not yet placed (a fixed pause met that under load)."""
+        shown = [k for k in app.screen.query(FooterKey) if k.display]
+        palette = any(k.has_class("-command-palette") for k in shown)
+        return palette and all(k.region.width > 0 for k in shown)
+
     for view, data in (("deployments", DEPLOYMENTS), ("endpoints", (ENDPOINTS, RPS))):
         app = _app(view)
         async with app.run_test(size=SMALL) as pilot:
             app.screen.show_data(data)  # type: ignore[attr-defined]
-            await pilot.pause(0.3)
+            await eventually(laid_out, pilot, what=f"the footer of {view} laid out")
             keys = list(app.screen.query(FooterKey))
             palette = next(k for k in keys if k.has_class("-command-palette"))
             shown = [k for k in keys if k is not palette and k.display]
