@@ -103,6 +103,15 @@ async def test_pipelined_requests_are_answered_in_order(
     assert json.loads(answers[0][2])["head"] == first.decode()[:12]
     assert json.loads(answers[1][2])["n"] == len(second)
     assert answers[2][2] == b"Healthy"
+    # a client that sends thousands before reading any: answered in order once it reads
+    # (meanwhile the gateway stops reading it when its answers back up)
+    many = 3000
+    writer.write(b"".join(b"GET /?n=%d HTTP/1.1\r\nHost: gw\r\n\r\n" % i for i in range(many)))
+    await asyncio.sleep(0.5)
+    health = [await _answer(reader) for _ in range(many)]
+    assert {(status, body) for status, _, body in health} == {(b"HTTP/1.1 200 OK", b"Healthy")}
+    writer.write(_post(b'{"i": 3}'))
+    assert json.loads((await _answer(reader))[2])["n"] == len(b'{"i": 3}')
     writer.close()
 
 

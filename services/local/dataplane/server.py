@@ -167,7 +167,9 @@ class Connection(Guarded, asyncio.Protocol):
         self.parts: list[bytes] = []  # the body so far (Content-Length)
         self.have = 0
         self.chunks = bytearray()  # the body so far (chunked), decoded
-        self.paused = False
+        self.paused = False  # reading paused: pipelined requests ahead
+        self.blocked = False  # writing paused: the client is not reading its answers
+        self.parsing = False  # in _drain: answers given meanwhile leave the next to it
         #: the uid of the peer's socket, once asked (the gateway's keyless owner check)
         self.peer_uid: int | None = None
         self._g_init(server.guard)
@@ -218,6 +220,18 @@ class Connection(Guarded, asyncio.Protocol):
 
     _lingering: asyncio.BaseTransport | None = None
 
+    def pause_writing(self) -> None:
+        self.blocked = True
+
+    def resume_writing(self) -> None:
+        self.blocked = False
+        transport = self.transport
+        if transport is not None and self.phase == _IDLE:
+            if self.paused:
+                self.paused = False
+                transport.resume_reading()
+            self._drain()
+
     def data_received(self, data: bytes) -> None:
         if self._g_refused or self._g_unread or self.transport is None:
             return  # read and dropped until it closes
@@ -225,20 +239,31 @@ class Connection(Guarded, asyncio.Protocol):
         if self.phase == _BODY:
             self._more(data)
             return
-        if self.buf:
-            data = self.buf + data
-            self.buf = b""
+        data = self.buf + data if self.buf else data
+        self.buf = data
         if self.phase == _IDLE:
-            self._parse(data)
-        else:  # pipelined behind the request in progress: kept for later
-            self.buf = data
-            if len(data) > _MAX_AHEAD and not self.paused:
-                self.paused = True
-                self.transport.pause_reading()
+            self._drain()
+        elif len(data) > _MAX_AHEAD and not self.paused:  # pipelined behind the request
+            self.paused = True
+            self.transport.pause_reading()
 
     # ----------------------------------------------------------------- parsing
-    def _parse(self, data: bytes) -> None:
-        """Start the request at the front of ``data`` if its headers are all there."""
+    def _drain(self) -> None:
+        """Start the requests in the buffer while the connection is free for them (a loop,
+        not a recursion through answer(): a client may pipeline thousands)."""
+        if self.parsing:
+            return
+        self.parsing = True
+        try:
+            while self.buf and self.phase == _IDLE and not self.blocked and self.transport:
+                data, self.buf = self.buf, b""
+                if not self._parse(data):
+                    break
+        finally:
+            self.parsing = False
+
+    def _parse(self, data: bytes) -> bool:
+        """Start the request at the front of ``data``; False: its headers are not all here."""
         pos = 0
         while data.startswith(b"\r\n", pos):
             pos += 2  # stray CRLF between requests
@@ -249,13 +274,13 @@ class Connection(Guarded, asyncio.Protocol):
                 self._malformed("request line or headers too long")
             else:
                 self.buf = data[pos:] if pos else data
-            return
+            return False
         try:
             req = self._head(data[pos:end].decode("utf-8", "surrogateescape"))
             length = self._length(req)
         except ValueError as exc:
             self._malformed(str(exc))
-            return
+            return True
         self.req = req
         self.length = length
         start = end + 4
@@ -275,13 +300,14 @@ class Connection(Guarded, asyncio.Protocol):
                 self.chunks = bytearray()
                 if self._more(data[start:]):
                     self._continue(req)
-            return
+            return True
         if length >= 0 and len(data) - start >= length:  # answered; its body is all here
             self.phase = _BUSY
             self.buf = data[start + length :]
         else:
             self.phase = _BODY  # answered before its body: the connection closes
         self.answer(req, reply)
+        return True
 
     def _head(self, head: str) -> Request:
         lines = head.split("\r\n")
@@ -464,9 +490,12 @@ class Connection(Guarded, asyncio.Protocol):
             self.force_close()
             return
         self.phase = _IDLE
+        if self.blocked:  # the next request waits until the client reads (resume_writing)
+            if not self.paused:
+                self.paused = True
+                transport.pause_reading()
+            return
         if self.paused:
             self.paused = False
             transport.resume_reading()
-        if self.buf:
-            data, self.buf = self.buf, b""
-            self._parse(data)
+        self._drain()
