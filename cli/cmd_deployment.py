@@ -158,6 +158,13 @@ async def _dry_run_update(args: argparse.Namespace, ws: Workspace) -> Any:
 
 
 async def update(args: argparse.Namespace, ws: Workspace) -> Any:
+    from ..services.specs.document import one_read_per_file
+
+    with one_read_per_file():  # the names, revision and spec of one version of -f
+        return await _update(args, ws)
+
+
+async def _update(args: argparse.Namespace, ws: Workspace) -> Any:
     from ..services import apply
     from ..services.specs.deployment import deployment_names
 

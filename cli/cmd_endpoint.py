@@ -96,6 +96,13 @@ async def _declared_rollout(args: argparse.Namespace, ws: Workspace, spec: Any) 
 
 
 async def update(args: argparse.Namespace, ws: Workspace) -> Any:
+    from ..services.specs.document import one_read_per_file
+
+    with one_read_per_file():  # the names, revision, spec and rollout of one version of -f
+        return await _update(args, ws)
+
+
+async def _update(args: argparse.Namespace, ws: Workspace) -> Any:
     from ..services import apply
     from ..services.specs.setargs import update_names
 

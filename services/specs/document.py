@@ -8,7 +8,10 @@ a file is read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import copy
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,8 +51,29 @@ class Doc:
         return Path.cwd() if tuple(path) in self.from_set else None
 
 
+#: the files read in :func:`one_read_per_file`: (path as given, what) -> the first read
+_READ: ContextVar[dict[tuple[str, str], Doc] | None] = ContextVar("_READ", default=None)
+
+
+@contextlib.contextmanager
+def one_read_per_file() -> Iterator[None]:
+    """Within it, each YAML file is read once: the readers after the first get a copy of
+    what it read. A command that reads a file for several things (the names it acts on,
+    the ``revision:`` it pins, the spec, its ``modeldeck.rollout``, the spec again on a
+    retry) then never mixes two versions of a file saved in the meantime."""
+    token = _READ.set({})
+    try:
+        yield
+    finally:
+        _READ.reset(token)
+
+
 def read_yaml(path: str | Path, what: str) -> Doc:
     """Read one YAML mapping with the line of each key. Errors are InvalidInput."""
+    read = _READ.get()
+    key = (str(path), what)
+    if read is not None and key in read:
+        return copy.deepcopy(read[key])
     p = Path(path).expanduser()
     if not p.is_file():
         raise InvalidInput(
@@ -59,7 +83,10 @@ def read_yaml(path: str | Path, what: str) -> Doc:
             f"give the path of the {what} YAML file (-f FILE)",
         )
     text = yamlload.read_text(p, field="file")  # at most yamlload.MAX_BYTES are read
-    return parse_yaml(text, str(path), p.resolve().parent, what)
+    doc = parse_yaml(text, str(path), p.resolve().parent, what)
+    if read is not None:
+        read[key] = copy.deepcopy(doc)
+    return doc
 
 
 def parse_yaml(text: str, source: str, base_dir: Path | None, what: str) -> Doc:

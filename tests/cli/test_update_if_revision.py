@@ -111,3 +111,58 @@ def test_a_revision_that_is_not_one_is_refused_by_name(deck, capsys, tmp_path) -
     assert deck(f"{UPDATE_DEP} -f bad.yml") == 2
     err = capsys.readouterr().err
     assert "revision" in err and "is not a revision" in err, err
+
+
+def test_endpoint_update_reads_its_file_once(deck, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The file is saved again while the command runs (after it read the name, the rollout
+    block and the revision; before it computes the change): the update is the version it
+    first read, whole. It read the file for each of those and sent the new version's
+    description with the old version's revision (which pinned a state the new one did not)."""
+    from modeldeck.services.local.client import LocalWorkspace
+
+    read = _shown(capsys, "online-endpoint show -n my-endpoint")
+    first = yaml.safe_load(Path("endpoint.yml").read_text())
+    first.update(description="first", revision=read["revision"])
+    Path("ep.yml").write_text(yaml.safe_dump(first))
+    second = {**first, "description": "second", "revision": "1"}  # stale: refused if sent
+
+    real = LocalWorkspace.get_endpoint
+    saved: list[str] = []
+
+    async def get_endpoint(self: LocalWorkspace, name: str):  # type: ignore[no-untyped-def]
+        if not saved:  # the command's first read of the endpoint: the user saves the file
+            Path("ep.yml").write_text(yaml.safe_dump(second))
+            saved.append(name)
+        return await real(self, name)
+
+    monkeypatch.setattr(LocalWorkspace, "get_endpoint", get_endpoint)
+    assert deck("online-endpoint update -f ep.yml") == 0, capsys.readouterr().err
+    assert saved == ["my-endpoint"]
+    assert _shown(capsys, "online-endpoint show -n my-endpoint")["description"] == "first"
+
+
+def test_deployment_update_reads_its_file_once(deck, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """As for the endpoint: the file saved again after the command read its names and its
+    revision, before it read the spec: the update is the version it first read, whole."""
+    from modeldeck.services.local.client import LocalWorkspace
+
+    read = _shown(capsys, DEP)
+    first = yaml.safe_load(Path("blue.yml").read_text())
+    first["request_settings"]["request_timeout_ms"] = 4500
+    first["revision"] = read["revision"]
+    Path("mine.yml").write_text(yaml.safe_dump(first))
+    second = {**first, "request_settings": {"request_timeout_ms": 5000}, "revision": "1"}
+
+    real = LocalWorkspace.get_deployment
+    saved: list[str] = []
+
+    async def get_deployment(self: LocalWorkspace, endpoint: str, name: str):  # type: ignore[no-untyped-def]
+        if not saved:  # the command's first read of the deployment: the user saves the file
+            Path("mine.yml").write_text(yaml.safe_dump(second))
+            saved.append(name)
+        return await real(self, endpoint, name)
+
+    monkeypatch.setattr(LocalWorkspace, "get_deployment", get_deployment)
+    assert deck("online-deployment update -f mine.yml") == 0, capsys.readouterr().err
+    assert saved == ["blue"]
+    assert _shown(capsys, DEP)["request_settings"]["request_timeout_ms"] == 4500
