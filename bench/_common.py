@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import inspect
 import os
 import shutil
+import statistics
 import tempfile
 import textwrap
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -49,6 +52,19 @@ def init():
 def run(raw_data):
     return '{"ok": true}'
 """
+
+
+async def timed(fn: Any, rounds: int) -> tuple[float, Any]:
+    """The median time of ``rounds`` calls of ``fn`` (awaited when it returns an awaitable),
+    in seconds, and what the last call returned."""
+    times, last = [], None
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        last = fn()
+        if inspect.isawaitable(last):
+            last = await last
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), last
 
 
 def sibling(name: str) -> ModuleType:

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import timed
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,15 +40,6 @@ class StaticCredential:
         from azure.core.credentials import AccessToken
 
         return AccessToken("bench-token", int(time.time() + 3600))
-
-
-async def timed(fn: Any, rounds: int) -> list[float]:
-    out = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        await fn()
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 async def main(n_endpoints: int, n_deployments: int, rounds: int) -> None:
@@ -107,9 +100,9 @@ async def main(n_endpoints: int, n_deployments: int, rounds: int) -> None:
 
         base, ref, met = [], [], []
         for _ in range(rounds):  # alternate so load on the machine hits all alike
-            base += await timed(one_list, 1)
-            ref += await timed(refresh, 1)
-            met += await timed(metrics, 1)
+            base.append((await timed(one_list, 1))[0])
+            ref.append((await timed(refresh, 1))[0])
+            met.append((await timed(metrics, 1))[0])
         b, r, m = statistics.median(base), statistics.median(ref), statistics.median(met)
         print(
             f"workspace: {n_endpoints} endpoints x {n_deployments} deployments, 1 AKS compute (fake ARM on loopback)"

@@ -20,13 +20,13 @@ import asyncio
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from _common import timed
 
 ROOT = Path(__file__).resolve().parents[1]
 SELECTOR = "app.kubernetes.io/managed-by=modeldeck"
@@ -38,15 +38,6 @@ def _load_fake() -> Any:
     from tests.support import fake_apiserver
 
     return fake_apiserver
-
-
-async def timed(fn: Any, rounds: int) -> tuple[float, int]:
-    times, n = [], 0
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        n = await fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), n
 
 
 async def main(deployments: int, pods: int, rounds: int) -> None:

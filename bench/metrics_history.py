@@ -27,7 +27,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -59,30 +58,23 @@ def fill(path: Path, end: int) -> None:
     db.close()
 
 
-def timed(fn: Any, rounds: int) -> tuple[float, int]:
-    times, n = [], 0
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        n = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), n
-
-
-def store_reads(path: Path, end: int, rounds: int) -> tuple[float, float, int]:
+async def store_reads(path: Path, end: int, rounds: int) -> tuple[float, float, int]:
+    from _common import timed
     from modeldeck.services.local.controlplane.metricstore import MetricStore
 
     db = MetricStore(path)
-    one, n1 = timed(
+    one, n1 = await timed(
         lambda: len(db.read(end - 10, end, 10, endpoint="endpoint-07", deployment="deployment-1")),
         rounds,
     )
     assert n1 == 1, n1
-    day, n = timed(lambda: len(db.read(end - 86400, end, 300)), rounds)
+    day, n = await timed(lambda: len(db.read(end - 86400, end, 300)), rounds)
     db.close()
     return one, day, n
 
 
 async def api_reads(rounds: int) -> tuple[float, float, int]:
+    from _common import timed
     from modeldeck.services.api.domain import ClusterSpec, EndpointSpec
     from modeldeck.services.local.client import LocalWorkspace
 
@@ -91,18 +83,13 @@ async def api_reads(rounds: int) -> tuple[float, float, int]:
         for ep in sorted({e for e, _ in DEPLOYMENTS} | {"solo"}):
             await (await ws.create_endpoint(EndpointSpec(name=ep, compute="pool-a"))).wait()
 
-        async def atimed(call: Any) -> tuple[float, int]:
-            times, n = [], 0
-            for _ in range(rounds):
-                t0 = time.perf_counter()
-                n = len((await call()).points)
-                times.append(time.perf_counter() - t0)
-            return statistics.median(times), n
+        async def points(endpoint: str | None, window: str) -> int:
+            return len((await ws.get_metrics_history(endpoint, window=window)).points)
 
         # an endpoint whose one deployment has one sample (a 10 s step)
-        one, n1 = await atimed(lambda: ws.get_metrics_history("solo", window="5m"))
+        one, n1 = await timed(lambda: points("solo", "5m"), rounds)
         assert n1 == 1, n1
-        day, n = await atimed(lambda: ws.get_metrics_history(window="24h"))
+        day, n = await timed(lambda: points(None, "24h"), rounds)
     return one, day, n
 
 
@@ -207,7 +194,7 @@ def reads(rounds: int) -> None:
             f"metrics.db, 100 deployments x 24 h (864,000 rows of 10 s, 144,000 of 1 min): "
             f"{size / 1e6:.1f} MB (written in {time.perf_counter() - t0:.0f} s)"
         )
-        one, day, n = store_reads(path, end, rounds)
+        one, day, n = asyncio.run(store_reads(path, end, rounds))
         print(f"store, one sample:                          {one * 1000:8.2f} ms")
         print(f"store, 24 h of 100 deployments ({n} points): {day * 1000:8.2f} ms")
         print(f"ratio 24 h x 100 / one sample (store):      {day / one:8.0f}")
