@@ -22,17 +22,22 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
     from ..services.specs.deployment import load_deployment
 
     loaded = load_deployment(args.file, args.set, name=args.name, endpoint_name=args.endpoint_name)
-    for w in await apply.deployment_warnings(ws, loaded):
-        warner(args)(w)
     spec = loaded.spec
+    local = getattr(args, "local", False)
+    # --local: the endpoint read once, for the warnings and for creating it if missing
+    endpoint = await _endpoint_or_none(ws, spec.endpoint_name) if local else apply.UNREAD
+    for w in await apply.deployment_warnings(ws, loaded, endpoint=endpoint):
+        warner(args)(w)
     if getattr(args, "dry_run", False):
         objects = await ws.render_manifests(
             spec, all_traffic=args.all_traffic, model=loaded.model_to_register
         )
         return dry_run_output(args, objects)
     all_traffic = args.all_traffic
-    if getattr(args, "local", False):
-        all_traffic = await _local_endpoint(args, ws, spec.endpoint_name, spec.name) or all_traffic
+    existing = None  # the endpoint's deployments, when read here (the create checks them)
+    if local:
+        existing = await _local_endpoint(args, ws, spec.endpoint_name, endpoint is not None)
+        all_traffic = all(n == spec.name for n in existing) or all_traffic
     if args.no_wait and args.all_traffic and "operations.detached" not in ws.capabilities():
         warner(args)(
             "--all-traffic moves traffic once the deployment has succeeded, and --no-wait "
@@ -40,7 +45,11 @@ async def create(args: argparse.Namespace, ws: Workspace) -> Any:
             f'-n {spec.endpoint_name} --traffic "{spec.name}=100"` when it is ready'
         )
     handle = await apply.create_deployment(
-        ws, loaded, all_traffic=all_traffic, skip_script_validation=args.skip_script_validation
+        ws,
+        loaded,
+        all_traffic=all_traffic,
+        skip_script_validation=args.skip_script_validation,
+        existing=existing,
     )
     return await wait_then_show(
         handle,
@@ -66,18 +75,25 @@ def _show(ws: Workspace, endpoint: str, name: str) -> Any:
     return read
 
 
-async def _local_endpoint(
-    args: argparse.Namespace, ws: Workspace, endpoint: str, name: str
-) -> bool:
-    """``--local`` as az ml has it on ``online-deployment create/update``: the endpoint is
-    created first if it does not exist, and True when ``name`` is (or will be) its only
-    deployment, which then takes its traffic (az ml's local endpoint routes to its only
-    deployment: azext_mlv2 _online_deployment_params, "Only one deployment per endpoint")."""
+async def _endpoint_or_none(ws: Workspace, endpoint: str) -> Any:
+    """The endpoint, or None where it does not exist."""
     from ..services.api.errors import NotFound
 
     try:
-        await ws.get_endpoint(endpoint)
+        return await ws.get_endpoint(endpoint)
     except NotFound:
+        return None
+
+
+async def _local_endpoint(
+    args: argparse.Namespace, ws: Workspace, endpoint: str, exists: bool
+) -> list[str]:
+    """``--local`` as az ml has it on ``online-deployment create``: the endpoint is created
+    first if it does not exist; the names of its deployments, read once (the create checks
+    them too). A deployment that is (or will be) the only one takes its traffic (az ml's
+    local endpoint routes to its only deployment: azext_mlv2 _online_deployment_params,
+    "Only one deployment per endpoint")."""
+    if not exists:
         from ..services.apply import endpoint_warnings
         from ..services.specs.endpoint import load_endpoint
 
@@ -86,8 +102,8 @@ async def _local_endpoint(
             warner(args)(w)
         spec = replace(loaded.spec, local=True)  # its owner's requests need no key
         await wait(await ws.create_endpoint(spec), f"Creating endpoint {endpoint}")
-        return True
-    return all(d.name == name for d in await ws.list_deployments(endpoint))
+        return []
+    return [d.name for d in await ws.list_deployments(endpoint)]
 
 
 async def _route_to_sole(ws: Workspace, endpoint: str, name: str) -> None:

@@ -54,8 +54,16 @@ def endpoint_warnings(ws: Workspace, loaded: LoadedEndpoint) -> list[str]:
     return _held(ws.capabilities(), loaded)
 
 
-async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[str]:
-    """The load warnings that hold where the deployment goes: the keys this back end does
+#: ``deployment_warnings(endpoint=UNREAD)``: the endpoint is read there, if it is needed
+UNREAD: Any = object()
+
+
+async def deployment_warnings(
+    ws: Workspace, loaded: LoadedDeployment, *, endpoint: Any = UNREAD
+) -> list[str]:
+    """The load warnings that hold where the deployment goes (``endpoint``: the deployment's
+    endpoint as the caller read it, None where it does not exist; by default read here when
+    the warnings depend on it): the keys this back end does
     not send (:func:`unsent`) and ``pool_warnings`` only when
     the endpoint's cluster is known to be a local pool (a Kubernetes cluster or Azure ML
     uses the environment; an endpoint or cluster that cannot be looked up gets no guess).
@@ -77,8 +85,9 @@ async def deployment_warnings(ws: Workspace, loaded: LoadedDeployment) -> list[s
     ):
         return warnings
     try:
-        endpoint = await ws.get_endpoint(loaded.spec.endpoint_name)
-        if not endpoint.cluster:  # Azure ML's managed compute: it builds the environment
+        if endpoint is UNREAD:
+            endpoint = await ws.get_endpoint(loaded.spec.endpoint_name)
+        if endpoint is None or not endpoint.cluster:  # missing, or Azure ML's managed compute
             return warnings
         cluster = await ws.get_cluster(endpoint.cluster)
     except ModeldeckError:
@@ -197,15 +206,18 @@ async def create_deployment(
     *,
     all_traffic: bool = False,
     skip_script_validation: bool = False,
+    existing: list[str] | None = None,
 ) -> OperationHandle:
     """Create a loaded deployment: check what can be checked, register an inline model, create.
 
     Checks before anything is written: the endpoint exists, the deployment does not, and the
-    endpoint has room for it. If the create call itself is refused, an inline model registered
-    for it is removed again, so nothing changes.
+    endpoint has room for it (``existing``: its deployments' names, when the caller has just
+    read them from the endpoint it found). If the create call itself is refused, an inline
+    model registered for it is removed again, so nothing changes.
     """
     spec = loaded.spec
-    existing = await _existing_deployments(ws, spec.endpoint_name)
+    if existing is None:
+        existing = await _existing_deployments(ws, spec.endpoint_name)
     if spec.name in existing:
         raise Conflict.deployment_exists(
             spec.name,

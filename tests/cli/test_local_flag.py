@@ -98,3 +98,27 @@ def test_deployment_create_local_creates_the_endpoint(cli: Cli, work: Path) -> N
     assert shown["traffic"] == {"blue": 100}
     cli("online-endpoint invoke --local -n ep2 --request-file sample-request.json")
     cli("online-endpoint delete --local -n ep2 --yes")
+
+
+def test_deployment_create_local_reads_the_endpoint_once(  # type: ignore[no-untyped-def]
+    examples_cli, monkeypatch
+) -> None:
+    """``online-deployment create --local`` on an endpoint that exists reads it, and its
+    deployments, once before the create: the reads that decide the warnings and the sole
+    deployment's traffic are the ones the create's checks use. It read the endpoint three
+    times and its deployments twice (a change between them could decide one way and check
+    another)."""
+    from modeldeck.services.local.client import LocalWorkspace
+
+    real = LocalWorkspace._send
+    sent: list[str] = []
+
+    async def send(self, method: str, path: str, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(f"{method} {path}")
+        return await real(self, method, path, **kwargs)
+
+    monkeypatch.setattr(LocalWorkspace, "_send", send)
+    assert examples_cli("online-deployment create --local -n blue -e my-endpoint -f blue.yml") == 0
+    before = sent[: sent.index("POST /v1/endpoints/my-endpoint/deployments")]
+    assert before.count("GET /v1/endpoints/my-endpoint") == 1, before
+    assert before.count("GET /v1/endpoints/my-endpoint/deployments") == 1, before
