@@ -209,8 +209,10 @@ class Connection(Guarded, asyncio.Protocol):
         self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        served = self.transport is not None
         self.transport = None
-        self._g_lost()
+        if self._g_lost() and served and self.phase != _IDLE:
+            self._g.count("vanished")  # the client went away mid-request
         self.server.connections.discard(self)
         self.buf = b""
         self.parts = []
