@@ -382,10 +382,11 @@ class ModeldeckApp(App[None]):
 
     @work(group="watch", exclusive=True, exit_on_error=False)
     async def _watch_changes(self) -> None:
-        """Fetch the view on top again as soon as the workspace records a change (another
+        """Fetch the views shown again as soon as the workspace records a change (another
         operator's traffic apply, say): shown within one fetch, not at the next poll
         (bench/propagation.py). A back end that cannot tell (Azure ML) is polled only;
-        ``MODELDECK_WATCH=0`` turns it off (the benchmark's baseline)."""
+        ``MODELDECK_WATCH=0`` turns it off (the benchmark's baseline). While it answers
+        (``watch_live``), views of records only keep no timer (screens/base.py)."""
         if os.environ.get("MODELDECK_WATCH") == "0":
             return
         seen: tuple[int, str] | None = None  # (workspace generation, revision)
