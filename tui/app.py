@@ -13,6 +13,7 @@ import gc
 import os
 import signal
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -179,6 +180,7 @@ class ModeldeckApp(App[None]):
         if self._first_frame_drawn:
             return
         self._first_frame_drawn = True
+        self._let_frame_out()
         pending, self._after_first_frame = self._after_first_frame, []
         for callback in pending:
             self.call_later(callback)
@@ -190,6 +192,17 @@ class ModeldeckApp(App[None]):
             gc.freeze()
             gc.set_threshold(GC_GEN0, 20, 100)
             gc.enable()
+
+    def _let_frame_out(self) -> None:
+        """Wait, 50 ms at most, for Textual's writer thread to take the first frame: what
+        runs next (the workspace opened: its HTTP client imported, ~40 ms of Python that
+        holds the GIL) kept that thread from writing it for 1-16 ms (the top bar's write
+        to its arrival on bench/tui_cold_start.py's terminal, 10 runs: median 1.5, 8 and
+        16 among them). Textual 8.2's driver: a thread writing what its queue is given."""
+        queue = getattr(getattr(self._driver, "_writer_thread", None), "_queue", None)
+        deadline = time.monotonic() + 0.05
+        while queue is not None and queue.qsize() and time.monotonic() < deadline:
+            time.sleep(0.0002)
 
     def on_ready(self) -> None:
         # a terminal that got no frame yet (none to draw): what waits runs anyway
