@@ -39,7 +39,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote
 
 from ..connguard import MAX_FIELD_SIZE, MAX_HEADERS, MAX_LINE_SIZE, ConnectionGuard, Guarded
-from .upstream import dechunk
+from .upstream import MAX_HEAD, dechunk
 
 _log = logging.getLogger("modeldeck.gateway")
 #: a head (request line and headers) longer than this cannot be within the limits
@@ -162,7 +162,8 @@ class Connection(Guarded, asyncio.Protocol):
     def __init__(self, server: Server) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
-        self.buf = b""
+        self.buf: bytes | bytearray = b""
+        self.scanned = 0  # bytes of an incomplete head in buf searched for its end
         self.phase = _IDLE
         self.req: Request | None = None
         self.length = 0  # the body's Content-Length; -1: chunked
@@ -243,11 +244,16 @@ class Connection(Guarded, asyncio.Protocol):
         if self.phase == _BODY:
             self._more(data)
             return
-        data = self.buf + data if self.buf else data
-        self.buf = data
+        buf = self.buf
+        if not buf:
+            self.buf = data
+        elif type(buf) is bytearray:
+            buf += data  # in place: a head sent in small pieces is not copied per piece
+        else:
+            self.buf = buf + data
         if self.phase == _IDLE:
             self._drain()
-        elif len(data) > _MAX_AHEAD and not self.paused:  # pipelined behind the request
+        elif len(self.buf) > _MAX_AHEAD and not self.paused:  # pipelined behind the request
             self.paused = True
             self.transport.pause_reading()
 
@@ -266,19 +272,26 @@ class Connection(Guarded, asyncio.Protocol):
         finally:
             self.parsing = False
 
-    def _parse(self, data: bytes) -> bool:
-        """Start the request at the front of ``data``; False: its headers are not all here."""
+    def _parse(self, data: bytes | bytearray) -> bool:
+        """Start the request at the front of ``data``; False: its headers are not all here.
+        An incomplete head is kept in a bytearray that grows in place and is searched from
+        where the last search ended (``scanned``): a head trickled in small pieces costs
+        in proportion to its size, not its square."""
         pos = 0
         while data.startswith(b"\r\n", pos):
             pos += 2  # stray CRLF between requests
-        end = data.find(b"\r\n\r\n", pos)
+        end = data.find(b"\r\n\r\n", max(pos, self.scanned - 3))
         if end < 0:
             line = data.find(b"\r\n", pos)
             if (line < 0 and len(data) - pos > MAX_LINE_SIZE) or len(data) - pos > _MAX_HEAD:
                 self._malformed("request line or headers too long")
             else:
-                self.buf = data[pos:] if pos else data
+                self.buf = bytearray(data[pos:]) if pos or type(data) is bytes else data
+                self.scanned = len(self.buf)
             return False
+        self.scanned = 0
+        if type(data) is bytearray:
+            data = bytes(data)  # (once per request whose head came in pieces)
         try:
             req = self._head(data[pos:end].decode("utf-8", "surrogateescape"))
             length = self._length(req)
@@ -369,7 +382,7 @@ class Connection(Guarded, asyncio.Protocol):
         value = headers.get("content-length")
         if value is None:
             return 0
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):  # (str.isdigit() takes '٥' as 5)
             raise ValueError("bad Content-Length")
         return int(value)
 
@@ -388,21 +401,25 @@ class Connection(Guarded, asyncio.Protocol):
             self.parts = []
             req.body, rest = whole[:length], whole[length:]
         else:
-            if self.buf:
-                data = self.buf + data
+            buf = self.buf
+            if type(buf) is not bytearray:
+                buf = self.buf = bytearray(buf)
+            buf += data  # in place: a chunk arriving in pieces is not copied per piece
             try:
-                end, done = dechunk(data, 0, self.chunks)
-            except ValueError:
-                self._malformed("bad chunked body")
+                end, done = dechunk(buf, 0, self.chunks)
+            except ValueError as exc:
+                self._malformed(f"bad chunked body: {exc}")
                 return False
-            if len(self.chunks) > self.server.max_body:
+            decoded, limit = len(self.chunks), self.server.max_body
+            # the chunk still arriving counts too: one that says it is huge is not kept
+            if decoded > limit or decoded + len(buf) - end > limit + MAX_HEAD:
                 self.answer(req, self.server.app.too_large(req))
                 return False
             if not done:
-                self.buf = data[end:]
+                del buf[:end]
                 return True
             req.body = bytes(self.chunks)
-            rest = data[end:]
+            rest = bytes(buf[end:])
         self.chunks = bytearray()
         self.phase = _BUSY
         self.buf = rest
@@ -424,7 +441,8 @@ class Connection(Guarded, asyncio.Protocol):
         req = self.req = Request(self, "GET", "/", "HTTP/1.1")
         req.close = True
         error = {"code": "BadRequest", "message": f"malformed request: {why}"}
-        self.phase = _BUSY
+        if self.phase != _BODY:  # (a body still arriving: closed after a linger, answer())
+            self.phase = _BUSY
         self.buf = b""
         self.answer(req, json_reply(400, {"error": error}, []))
 

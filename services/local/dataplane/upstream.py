@@ -23,6 +23,9 @@ from typing import Protocol
 
 #: an answer's head bigger than this is refused (the scoring host's own limit)
 MAX_HEAD = 64 * 1024
+#: a chunk size line (with its extensions) longer than this is refused (aiohttp's limit)
+MAX_CHUNK_LINE = 8190
+_HEX = b"0123456789abcdefABCDEF"
 _NO_BODY = frozenset((204, 304))
 #: the headers passed back to the gateway's client (of an answer read by aiohttp)
 _PASSED = re.compile(
@@ -90,14 +93,20 @@ def head_of(headers: list[tuple[bytes, bytes]]) -> bytes:
 def dechunk(buf: bytes | bytearray, pos: int, out: bytearray) -> tuple[int, bool]:
     """Decode the whole chunks of a chunked body from ``buf[pos:]`` into ``out``: (where
     decoding stopped, whether the body ended there, trailers included). ValueError on a
-    bad chunk size line. Called again with more data from the position it returned."""
+    bad chunk size line. Called again with more data from the position it returned.
+    As RFC 9112 (and llhttp): a chunk size is hex digits only (int() would take '0x',
+    '+', '_' and spaces), a chunk ends with CRLF; its size line and the trailers are
+    bounded (``MAX_CHUNK_LINE``, ``MAX_HEAD``), as they are searched again on each call."""
     while True:
         end = buf.find(b"\r\n", pos)
         if end < 0:
+            if len(buf) - pos > MAX_CHUNK_LINE:
+                raise ValueError("chunk size line too long")
             return pos, False
-        size = int(bytes(buf[pos:end]).split(b";")[0].strip(), 16)
-        if size < 0:
-            raise ValueError("negative chunk size")
+        digits = bytes(buf[pos:end]).split(b";")[0].rstrip(b" \t")
+        if not digits or digits.strip(_HEX):
+            raise ValueError("bad chunk size")
+        size = int(digits, 16)
         if size == 0:
             trailer = end + 2
             nxt = buf.find(b"\r\n", trailer)
@@ -105,10 +114,14 @@ def dechunk(buf: bytes | bytearray, pos: int, out: bytearray) -> tuple[int, bool
                 trailer = nxt + 2
                 nxt = buf.find(b"\r\n", trailer)
             if nxt < 0:
+                if len(buf) - end > MAX_HEAD:
+                    raise ValueError("trailers too long")
                 return pos, False
             return nxt + 2, True
         if len(buf) < end + 2 + size + 2:
             return pos, False
+        if buf[end + 2 + size : end + 4 + size] != b"\r\n":
+            raise ValueError("chunk not ended by CRLF")
         out += buf[end + 2 : end + 2 + size]
         pos = end + 2 + size + 2
 
