@@ -153,6 +153,7 @@ class MetricsScreen(ModeldeckScreen):
 
     def on_screen_resume(self) -> None:
         self._controls_read = False  # hidden, it was not woken
+        self._history_read_at = 0.0  # nor polled: the history fills the gap in the plots
         super().on_screen_resume()
         if getattr(self, "_stale", False):
             self._stale = False
