@@ -167,3 +167,36 @@ async def test_numbers_that_are_not_ascii_digits_or_plain_hex_are_400(
         status, _, answer = await _answer(reader)
         assert status == b"HTTP/1.1 200 OK" and json.loads(answer)["n"] == len(body)
         writer.close()
+
+
+async def test_framing_aiohttp_refused_is_refused_at_once(
+    tmp_path: Path, supervisor: Supervisor
+) -> None:
+    """What llhttp (aiohttp's parser, the gateway's before its own) answered 400 and RFC
+    9112 requires refused: a second Transfer-Encoding line ('chunked' then 'gzip' is
+    'chunked, gzip': the body's end cannot be known), a second Host or none in HTTP/1.1
+    (section 3.2), and lines ended by a bare LF, which the gateway took for an unfinished
+    head: the client waited the header timeout for no answer. 400 and close, at once;
+    nothing reaches the replica."""
+    async with _gateway(tmp_path, supervisor) as gw:
+        chunked = b"2\r\n{}\r\n0\r\n\r\n"
+        bad = {
+            "two Transfer-Encoding lines": _chunked_head().replace(
+                b"\r\n\r\n", b"\r\nTransfer-Encoding: gzip\r\n\r\n"
+            )
+            + chunked,
+            "two Host lines": _chunked_head().replace(b"Host: gw", b"Host: gw\r\nHost: x")
+            + chunked,
+            "no Host": _chunked_head().replace(b"Host: gw\r\n", b"") + chunked,
+            "bare LF": b"GET / HTTP/1.1\nHost: gw\n\n",
+            "bare LF after the request line": b"GET / HTTP/1.1\r\nHost: gw\n\n",
+        }
+        for what, request in bad.items():
+            reader, writer = await asyncio.open_connection(gw.host, gw.port)
+            writer.write(request)
+            status, headers, _ = await _answer(reader)
+            assert status == b"HTTP/1.1 400 Bad Request", what
+            assert headers["connection"] == "close", what
+            assert await _closed(reader), what
+            writer.close()
+        assert _forwarded(gw) == 0

@@ -285,6 +285,10 @@ class Connection(Guarded, asyncio.Protocol):
             line = data.find(b"\r\n", pos)
             if (line < 0 and len(data) - pos > MAX_LINE_SIZE) or len(data) - pos > _MAX_HEAD:
                 self._malformed("request line or headers too long")
+            elif data.find(b"\n\n", max(pos, self.scanned - 1)) >= 0 or (
+                line < 0 and data.find(b"\n", max(pos, self.scanned)) >= 0
+            ):  # lines ended by a bare LF: a head that would never end
+                self._malformed("bare LF")
             else:
                 self.buf = bytearray(data[pos:]) if pos or type(data) is bytes else data
                 self.scanned = len(self.buf)
@@ -361,8 +365,12 @@ class Connection(Guarded, asyncio.Protocol):
                 headers[name] = value.strip(" \t")
             elif name == "content-length":
                 lengths.add(value.strip(" \t"))
+            elif name in ("host", "transfer-encoding"):  # (RFC 9112 3.2, 6.3; as llhttp)
+                raise ValueError(f"more than one {name}")
         if lengths and lengths != {headers["content-length"]}:
             raise ValueError("conflicting Content-Length")
+        if "host" not in headers and version == "HTTP/1.1":
+            raise ValueError("no Host")
         conn = headers.get("connection", "").lower()
         if version == "HTTP/1.0":
             req.close = "keep-alive" not in conn
