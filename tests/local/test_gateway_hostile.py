@@ -200,3 +200,23 @@ async def test_framing_aiohttp_refused_is_refused_at_once(
             assert await _closed(reader), what
             writer.close()
         assert _forwarded(gw) == 0
+
+
+async def test_a_chunked_http_1_0_request_is_answered_then_its_connection_closed(
+    tmp_path: Path, supervisor: Supervisor
+) -> None:
+    """RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing (1.0
+    has no chunked coding; what sits between the client and the gateway may read it
+    otherwise): the server answers it and closes the connection, even when the client
+    asked to keep it alive. What follows on that connection is not read."""
+    async with _gateway(tmp_path, supervisor) as gw:
+        head = _chunked_head().replace(b"HTTP/1.1", b"HTTP/1.0")
+        head = head.replace(b"\r\n\r\n", b"\r\nConnection: keep-alive\r\n\r\n")
+        reader, writer = await asyncio.open_connection(gw.host, gw.port)
+        writer.write(head + b"2\r\n{}\r\n0\r\n\r\n" + b"GET / HTTP/1.0\r\n\r\n")
+        status, headers, answer = await _answer(reader)
+        assert status == b"HTTP/1.0 200 OK" and json.loads(answer)["n"] == 2
+        assert headers["connection"] == "close"
+        assert await asyncio.wait_for(reader.read(), 30) == b""  # no answer to the GET
+        writer.close()
+        assert _forwarded(gw) == 1

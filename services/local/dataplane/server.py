@@ -386,6 +386,8 @@ class Connection(Guarded, asyncio.Protocol):
         if te is not None:
             if te.lower() != "chunked" or "content-length" in headers:
                 raise ValueError("unsupported Transfer-Encoding")
+            if req.version == "HTTP/1.0":
+                req.close = True  # its framing is faulty: close after it (RFC 9112 6.1)
             return -1
         value = headers.get("content-length")
         if value is None:
