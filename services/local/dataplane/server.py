@@ -280,7 +280,8 @@ class Connection(Guarded, asyncio.Protocol):
         pos = 0
         while data.startswith(b"\r\n", pos):
             pos += 2  # stray CRLF between requests
-        end = data.find(b"\r\n\r\n", max(pos, self.scanned - 3))
+        scanned = self.scanned
+        end = data.find(b"\r\n\r\n", scanned - 3 if scanned > pos + 3 else pos)
         if end < 0:
             line = data.find(b"\r\n", pos)
             if (line < 0 and len(data) - pos > MAX_LINE_SIZE) or len(data) - pos > _MAX_HEAD:
