@@ -202,3 +202,33 @@ async def test_history_says_the_control_plane_stopped_and_follows_again_once_sta
         finally:
             await other.close()
         await h.eventually(lambda: "pool-b" in screen_text(app), pilot)
+
+
+async def test_history_whose_fetch_failed_tries_again_on_its_timer(workspace: Any, h: Any) -> None:
+    """A History fetch that fails while the watch is live (here its answer is lost on the
+    way: the connection dropped) is tried again on the History's timer: the error banner
+    does not stay, and the change it missed shows, without waiting for another change."""
+    import httpx
+
+    await _endpoint(workspace, h)
+    ws = LocalWorkspace(autostart=False)
+    app = ModeldeckApp(ws, poll_scale=0.05)  # History's timer: 0.25 s
+    async with app.run_test(size=SIZE) as pilot:
+        await h.select_row(app, pilot, EP)
+        screen = await _history(app, pilot, h)
+        await pilot.pause(0.3)
+        lost: list[str] = []
+
+        async def lose_one(response: httpx.Response) -> None:
+            if response.url.path == "/v1/history" and not lost:
+                lost.append(response.url.path)
+                raise httpx.ReadError("connection dropped", request=response.request)
+
+        ws._http().event_hooks = {"request": [], "response": [lose_one]}
+        await _describe(workspace, "changed, its first read lost")  # the watch wakes it
+        await h.eventually(lambda: lost and screen.last_error is not None, pilot)
+        assert app.watch_live  # only that read failed
+        await h.eventually(
+            lambda: _described(screen, "changed, its first read lost"), pilot, timeout=15
+        )
+        assert not screen.query_one("#error-banner").has_class("-shown")  # said no more

@@ -298,8 +298,9 @@ class ModeldeckScreen(Screen[None]):
 
     def refresh_interval(self) -> float:
         """Seconds to the next fetch (0: none): the screen's own cadence, none while the
-        watch reports every change of what it shows."""
-        if self.WATCHED and self.mdapp.watch_live:
+        watch reports every change of what it shows, unless its last fetch failed (the watch
+        may have told the change it missed: tried again on its cadence)."""
+        if self.WATCHED and self.mdapp.watch_live and self.last_error is None:
             return 0.0
         return self.mdapp.poll_interval(self.POLL_INTERVAL)
 
