@@ -200,3 +200,29 @@ async def test_requests_on_kept_alive_replica_connections_time_out_and_late_answ
         assert json.loads(body)["head"] == f'{{"i": {i}}}'[:12]  # its own answer
     for _, writer in clients:
         writer.close()
+
+
+async def test_pipelined_requests_to_a_one_slot_replica_each_find_it_free(
+    tmp_path: Path, supervisor: Supervisor, gateway: Gateway
+) -> None:
+    """A replica that takes one request at a time, no queue: requests pipelined on one
+    connection are each started when the one before is answered, and find its slot and
+    connection free (the relay frees them before it writes the answer; its figures follow
+    the write): all 200, all counted in the deployment's stats."""
+    code = dp.write_code(tmp_path, "echo", ECHO)
+    replica = await dp.start_replica(supervisor, tmp_path, code, name="echo-0", deployment="echo")
+    one = RequestSettings(
+        request_timeout_ms=10000, max_concurrent_requests_per_instance=1, max_queue_wait_ms=0
+    )
+    gateway.set_backends("ep", "echo", [replica.address], one)
+    gateway.set_endpoint(dp.route(traffic={"echo": 100}))
+    reader, writer = await asyncio.open_connection(gateway.host, gateway.port)
+    n = 5
+    writer.write(b"".join(_post(b'{"i": %d}' % i, f"x-request-id: r{i}\r\n") for i in range(n)))
+    answers = [await _answer(reader) for _ in range(n)]
+    assert [(a[0], a[1]["x-request-id"]) for a in answers] == [
+        (b"HTTP/1.1 200 OK", f"r{i}") for i in range(n)
+    ]
+    stats = gateway.stats("ep", "echo")
+    assert stats is not None and stats.codes[200] == n and not stats.codes.get(429)
+    writer.close()

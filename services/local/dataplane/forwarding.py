@@ -140,9 +140,12 @@ class Relay:
         self.finished = False
 
     def send(self, data: tuple[bytes, bytes]) -> None:
+        """Write the request, then arm its deadline: the replica starts on it meanwhile
+        (nothing the replica does can reach this relay before the loop runs again)."""
         loop = asyncio.get_running_loop()
         backend = self.backend
         self.t0 = loop.time()
+        self.conn.send(data, self)
         self.deadline = self.t0 + backend.timeout_s
         # the deployment's requests in flight, in the order their time runs out, with
         # one timer for the first (a timer per request: 3 us of the ~28 us it costs)
@@ -154,7 +157,6 @@ class Relay:
             due.append(self)
             if backend.relay_timer is None:
                 backend.relay_timer = loop.call_at(self.deadline, _expire_due, backend)
-        self.conn.send(data, self)
 
     def done(self) -> bool:
         return self.finished
@@ -162,26 +164,39 @@ class Relay:
     def _end(self) -> float:
         """Done: the replica's slot freed; the seconds since sent."""
         self.finished = True
-        backend = self.backend
-        if self.timer is not None:
-            self.timer.cancel()
-        due = backend.relays
-        while due and due[0].finished:
-            due.popleft()
-        backend.release(self.inst)
+        self._drop_deadline()
+        self.backend.release(self.inst)
         return asyncio.get_running_loop().time() - self.t0
 
+    def _drop_deadline(self) -> None:
+        """(finished) its timer cancelled; the finished relays at the front of the
+        deployment's deadlines dropped."""
+        if self.timer is not None:
+            self.timer.cancel()
+        due = self.backend.relays
+        while due and due[0].finished:
+            due.popleft()
+
     def set_result(self, answer: Answer) -> None:
+        """The answer to the client first; what only the gateway reads (its deadline
+        dropped, the deployment's pace and stats) after it is written. The replica's
+        slot and connection are freed before: the client's next pipelined request,
+        started by the answer, may take them."""
         if self.finished:
             return
-        took = self._end()
-        backend = self.backend
-        assert self.inst.pool is not None
-        self.inst.pool.keep(self.conn)
-        backend.observe(took)
-        backend.stats.record(answer.status, took, time.monotonic())
-        headers = _answer_headers(answer, self.rid, backend.name)
-        self.reply_to(Reply(answer.status, answer.body, headers))
+        self.finished = True
+        backend, inst = self.backend, self.inst
+        took = asyncio.get_running_loop().time() - self.t0
+        assert inst.pool is not None
+        inst.pool.keep(self.conn)
+        backend.release(inst)
+        try:
+            headers = _answer_headers(answer, self.rid, backend.name)
+            self.reply_to(Reply(answer.status, answer.body, headers))
+        finally:
+            self._drop_deadline()
+            backend.observe(took)
+            backend.stats.record(answer.status, took, time.monotonic())
 
     def set_exception(self, exc: BaseException) -> None:
         if self.finished:
