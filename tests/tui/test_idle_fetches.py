@@ -232,3 +232,45 @@ async def test_history_whose_fetch_failed_tries_again_on_its_timer(workspace: An
             lambda: _described(screen, "changed, its first read lost"), pilot, timeout=15
         )
         assert not screen.query_one("#error-banner").has_class("-shown")  # said no more
+
+
+async def test_metrics_a_control_marked_while_the_marks_are_read_shows(
+    workspace: Any, h: Any
+) -> None:
+    """Another client marks the control while the Metrics view is reading the marks (its
+    answer already on the way, from before the mark): the watch's wake for that mark
+    reads them again, and the mark shows."""
+    import httpx
+
+    await _endpoint(workspace, h)
+    ws = LocalWorkspace(autostart=False)
+    app = ModeldeckApp(ws, poll_scale=0.1, initial_view="metrics")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await h.eventually(lambda: screen.loaded and app.watch_live, pilot)
+        await pilot.pause(0.3)
+        marked: list[str] = []
+
+        async def mark_meanwhile(response: httpx.Response) -> None:
+            if response.url.path != "/v1/endpoints" or marked:
+                return
+            marked.append("blue")
+            update = await workspace.update_endpoint(EP, EndpointPatch(control="blue"))
+            await asyncio.wait_for(update.wait(), 60)
+            # the dashboard's watch tells the screen of the mark while this read runs
+            await h.eventually(lambda: screen._again, timeout=10)
+
+        ws._http().event_hooks = {"request": [], "response": [mark_meanwhile]}
+        try:
+            await _describe(workspace, "a change: the marks read again")  # the watch wakes
+            await h.eventually(lambda: marked, pilot)
+            await h.eventually(
+                lambda: f"{EP}/blue" in screen.controls,  # type: ignore[attr-defined]
+                pilot,
+                timeout=10,
+            )
+        finally:
+            ws._http().event_hooks = {"request": [], "response": []}
+            await asyncio.wait_for(
+                (await workspace.update_endpoint(EP, EndpointPatch(control=""))).wait(), 60
+            )

@@ -106,9 +106,12 @@ class MetricsScreen(ModeldeckScreen):
             return None
         name = self.endpoint_name
         ws = self.workspace
-        endpoints = await (ws.get_endpoint(name) if name else ws.list_endpoints())
-        self._controls_read = True
-        return endpoints
+        self._controls_read = True  # before the read: a wake during it reads them again
+        try:
+            return await (ws.get_endpoint(name) if name else ws.list_endpoints())
+        except BaseException:
+            self._controls_read = False
+            raise
 
     def on_modeldeck_screen_stale(self, _: ModeldeckScreen.Stale) -> None:
         # before the base class's handler (Textual calls both, this one first): a change
