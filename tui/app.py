@@ -198,15 +198,23 @@ class ModeldeckApp(App[None]):
         runs next (the workspace opened: its HTTP client imported, ~40 ms of Python that
         holds the GIL) kept that thread from writing it for 1-16 ms (the top bar's write
         to its arrival on bench/tui_cold_start.py's terminal, 10 runs: median 1.5, 8 and
-        16 among them). Textual 8.2's driver: a thread writing what its queue is given."""
-        queue = getattr(getattr(self._driver, "_writer_thread", None), "_queue", None)
+        16 among them)."""
+        queue = self._writer_queue()
         deadline = time.monotonic() + 0.05
         while queue is not None and queue.qsize() and time.monotonic() < deadline:
             time.sleep(0.0002)
 
+    def _writer_queue(self) -> Any:
+        """What Textual 8.2's terminal driver gives its writer thread to write (None: no
+        such thread, headless; tests/tui/test_first_frame checks it in a terminal)."""
+        return getattr(getattr(self._driver, "_writer_thread", None), "_queue", None)
+
+    #: what waits for the first frame runs this long after Ready at the latest
+    FIRST_FRAME_LATEST_S = 0.5
+
     def on_ready(self) -> None:
         # a terminal that got no frame yet (none to draw): what waits runs anyway
-        self.set_timer(0.5, self._first_frame_written)
+        self.set_timer(self.FIRST_FRAME_LATEST_S, self._first_frame_written)
 
     def on_mount(self) -> None:
         self._signals: list[int] = []

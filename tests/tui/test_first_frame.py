@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,8 @@ def driver(module):
                 "collections": collections() - report["start"],
                 "modules": sorted(sys.modules),
                 "prompt": len(active_app.get().screen.query("CommandLine")),
+                # what the app waits on for the frame to be written (Textual's internals)
+                "writer_queue": type(active_app.get()._writer_queue()).__name__,
             }
             json.dump(report, open(report_path, "w"))
         elif "frame" in report and "after" not in report:
@@ -150,6 +153,9 @@ def test_first_frame_comes_before_the_workspace_and_the_data_after(tmp_path: Pat
     ):
         assert module not in loaded, module
     assert frame["prompt"] == 0  # mounted after the first frame, as the first fetch
+    # the frame is let out through Textual's writer thread's queue: gone (Textual changed),
+    # the wait would do nothing, silently
+    assert frame["writer_queue"] == "Queue", frame["writer_queue"]
     # no garbage collection from the command's start to the first frame; the collector
     # runs after it, tuned, start-up's objects frozen out of its passes
     assert frame["collections"] == 0
@@ -157,3 +163,37 @@ def test_first_frame_comes_before_the_workspace_and_the_data_after(tmp_path: Pat
     # each stylesheet parsed once (Textual refreshed the whole CSS for the first view)
     app_css = [p for p in seen["css"] if p.endswith("app.tcss")]
     assert len(app_css) == 1, seen["css"]
+
+
+async def test_a_frame_drawn_runs_what_waits_for_the_first_frame(workspace: Any, h: Any) -> None:
+    """What waits for the first frame (the prompt mounted, so that ``:`` then typing loses
+    no key; the first fetch) runs on the first frame drawn: ModeldeckApp._display, Textual's
+    (8.2) own method for a frame. With its fallback put out of reach, the prompt still comes
+    (if Textual renamed or stopped calling _display, only the fallback would run it)."""
+    from modeldeck.services.local.client import LocalWorkspace
+    from modeldeck.tui.app import ModeldeckApp
+
+    app = ModeldeckApp(LocalWorkspace(autostart=False))
+    app.FIRST_FRAME_LATEST_S = 3600.0
+    async with app.run_test(size=(120, 40)) as pilot:
+        await h.eventually(lambda: app.screen.query("CommandLine"), pilot, timeout=10)
+        await h.eventually(lambda: app.screen.loaded, pilot)  # type: ignore[attr-defined]
+
+
+async def test_a_theme_set_after_the_start_styles_every_view(workspace: Any, h: Any) -> None:
+    """The first views are styled as the stylesheet was built (no CSS refresh for them, as
+    Textual does for a mode's first screen); a theme set later restyles them all: the
+    view opened before it, the one shown, and one opened after it."""
+    from modeldeck.services.local.client import LocalWorkspace
+    from modeldeck.tui.app import ModeldeckApp
+
+    app = ModeldeckApp(LocalWorkspace(autostart=False), autoload=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")  # Deployments: opened while the CSS is as built
+        await pilot.press("1")
+        assert app.screen.styles.background.brightness < 0.5  # dark
+        await pilot.press("ctrl+t")  # light
+        for key in ("1", "2", "3"):  # shown, opened before, opened after
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen.styles.background.brightness > 0.5, (key, app.screen)
