@@ -424,9 +424,10 @@ class ModeldeckApp(App[None]):
                     self._repoll()  # the views' timers again, until it answers
                 await asyncio.sleep(2.0)
                 continue
-            if revision is None:
-                self._watching = self.watch_live = False
-                self._repoll()
+            if revision is None:  # cannot tell (Azure ML): tried again on each fetch answered
+                was_live, self._watching, self.watch_live = self.watch_live, False, False
+                if was_live:  # a switch from a workspace that told: the views' timers again
+                    self._repoll()  # (never else: each wake's fetch would start this again)
                 return
             self.watch_live = True
             if after is not None and revision != after:

@@ -274,3 +274,28 @@ async def test_metrics_a_control_marked_while_the_marks_are_read_shows(
             await asyncio.wait_for(
                 (await workspace.update_endpoint(EP, EndpointPatch(control=""))).wait(), 60
             )
+
+
+async def test_azure_ml_views_are_fetched_on_their_cadence(md_home: Any, h: Any) -> None:
+    """Azure ML cannot tell its changes (its watch answers None at once): the view shown is
+    fetched on its timer, and an answered fetch does not start the watch again to wake the
+    views at once (ARM read back to back, as fast as it answers: its read quota spent)."""
+    from tests.support.fake_arm import FakeArm, StaticTokenCredential, open_cloud_workspace
+
+    arm = await FakeArm(valid_tokens={"static-token-1"}).start()
+    try:
+        arm.add_compute("myaks")
+        arm.add_endpoint("my-endpoint", "myaks", traffic={})
+        ws = open_cloud_workspace(arm, StaticTokenCredential("static-token-1"), md_home)
+        app = ModeldeckApp(ws)  # the Endpoints: each 2 s
+        async with app.run_test(size=SIZE) as pilot:
+            await h.eventually(lambda: app.screen.loaded, pilot)  # type: ignore[attr-defined]
+            await pilot.pause(0.3)
+            listed = len(arm.calls("GET", suffix="/onlineEndpoints"))
+            await pilot.pause(1.2)  # within the Endpoints' 2 s: one fetch at most
+            assert len(arm.calls("GET", suffix="/onlineEndpoints")) - listed <= 1
+            assert not app.watch_live
+        await ws.close()
+        assert arm.schema_errors == []
+    finally:
+        await arm.stop()
