@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -54,6 +56,18 @@ async def _history(app: ModeldeckApp, pilot: Any, h: Any) -> HistoryScreen:
     assert isinstance(screen, HistoryScreen)
     await h.eventually(lambda: screen.loaded and app.watch_live, pilot)
     return screen
+
+
+@contextlib.asynccontextmanager
+async def _metrics_followed(h: Any) -> AsyncIterator[tuple[LocalWorkspace, Any, Any]]:
+    """The Metrics view, a fetch each 0.1 s, loaded and the watch live."""
+    ws = LocalWorkspace(autostart=False)
+    app = ModeldeckApp(ws, poll_scale=0.1, initial_view="metrics")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await h.eventually(lambda: screen.loaded and app.watch_live, pilot)
+        await pilot.pause(0.3)
+        yield ws, pilot, screen
 
 
 def _described(screen: HistoryScreen, text: str) -> bool:
@@ -154,12 +168,7 @@ async def test_metrics_read_the_control_marks_on_the_watch_not_each_second(
     """The live figures keep their cadence; which deployment is the control is a record,
     read again when the watch tells of a change (another client marks it here)."""
     await _endpoint(workspace, h)
-    ws = LocalWorkspace(autostart=False)
-    app = ModeldeckApp(ws, poll_scale=0.1, initial_view="metrics")
-    async with app.run_test(size=SIZE) as pilot:
-        screen = app.screen
-        await h.eventually(lambda: screen.loaded and app.watch_live, pilot)
-        await pilot.pause(0.3)
+    async with _metrics_followed(h) as (ws, pilot, screen):
         seen = counted(ws)
         await h.eventually(lambda: seen["/v1/metrics"] >= 5, pilot)
         assert "/v1/endpoints" not in seen, seen
@@ -243,12 +252,7 @@ async def test_metrics_a_control_marked_while_the_marks_are_read_shows(
     import httpx
 
     await _endpoint(workspace, h)
-    ws = LocalWorkspace(autostart=False)
-    app = ModeldeckApp(ws, poll_scale=0.1, initial_view="metrics")
-    async with app.run_test(size=SIZE) as pilot:
-        screen = app.screen
-        await h.eventually(lambda: screen.loaded and app.watch_live, pilot)
-        await pilot.pause(0.3)
+    async with _metrics_followed(h) as (ws, pilot, screen):
         marked: list[str] = []
 
         async def mark_meanwhile(response: httpx.Response) -> None:
