@@ -35,21 +35,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .cmd_daemon import ui
 
         return ui(SimpleNamespace(workspace=None, readonly=False))
-    from .parser import build_parser
+    import gc
 
-    parser = build_parser(args_list, full=args_list[0] in ("-h", "--help"))
+    # no garbage collection while a command starts: its imports (httpx, asyncio, the
+    # workspace client) make ~25,000 objects that live as long as the process, over which
+    # the collector's passes freed next to nothing and took ~7 ms of endpoint list's
+    # ~140 ms (bench/cli.py; gc.disable() in the same run). On again once the command's
+    # workspace is open (runner.py), before its work (a --watch or --follow runs for
+    # hours), with those objects frozen: else its first pass scans them all (2 passes,
+    # 9-13 ms, gc.callbacks)
+    paused = gc.isenabled() and args_list[0] != "ui"
+    if paused:
+        gc.disable()
     try:
-        args = parser.parse_args(args_list)
-    except SystemExit as exc:  # --help, --version, usage errors
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    if getattr(args, "_cmd", None) is None:
-        # a group without a command: its help
-        group_parser = getattr(args, "_group_parser", parser)
-        group_parser.print_help(sys.stderr)
-        return 2
-    from .runner import run
+        from .parser import build_parser
 
-    return run(args)
+        parser = build_parser(args_list, full=args_list[0] in ("-h", "--help"))
+        try:
+            args = parser.parse_args(args_list)
+        except SystemExit as exc:  # --help, --version, usage errors
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        if getattr(args, "_cmd", None) is None:
+            # a group without a command: its help
+            group_parser = getattr(args, "_group_parser", parser)
+            group_parser.print_help(sys.stderr)
+            return 2
+        from .runner import run
+
+        return run(args, resume_gc=_resume_gc if paused else None)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _resume_gc() -> None:
+    import gc
+
+    gc.freeze()
+    gc.enable()
 
 
 if __name__ == "__main__":

@@ -61,7 +61,10 @@ def debug_logging(level: int = 10) -> None:
         log.propagate = False
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, resume_gc: Callable[[], None] | None = None) -> int:
+    """``resume_gc``: turns the garbage collector on again (main() turns it off while a
+    command starts), called once the command's workspace is open, or before a command
+    that opens none runs."""
     module_name, _, func_name = args._cmd.partition(":")
     debug = bool(getattr(args, "debug", False))
     if debug:
@@ -72,9 +75,11 @@ def run(args: argparse.Namespace) -> int:
         module = importlib.import_module(f"modeldeck.cli.{module_name}")
         handler = getattr(module, func_name)
         if getattr(handler, "standalone", False):
+            if resume_gc is not None:
+                resume_gc()
             result = handler(args)
         else:
-            result = asyncio.run(_with_workspace(handler, args))
+            result = asyncio.run(_with_workspace(handler, args, resume_gc))
         if isinstance(result, int) and not isinstance(result, bool):
             return result
         if result is not None:
@@ -112,10 +117,16 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-async def _with_workspace(handler: Handler, args: argparse.Namespace) -> Any:
+async def _with_workspace(
+    handler: Handler, args: argparse.Namespace, resume_gc: Callable[[], None] | None = None
+) -> Any:
     from .common import open_ws
 
-    ws = open_ws(args)
+    try:
+        ws = open_ws(args)
+    finally:
+        if resume_gc is not None:
+            resume_gc()
     try:
         return await handler(args, ws)
     finally:
