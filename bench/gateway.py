@@ -9,7 +9,9 @@ generator in its own process (aiohttp, N connections, a fixed number of requests
 against the replica directly (its Unix socket, the way the gateway reaches it) and
 through the gateway (TCP on loopback), alternately, twice each; the
 better run of each is kept. It prints throughput and p50/p99 latency, the ratios, and
-the p50 added by the gateway at one connection.
+the p50 added by the gateway at one connection. Beside them, in the same alternation, the
+floor: the same load through a byte pipe (``pipe``: asyncio, TCP in, the replica's socket
+out, no HTTP, no key check, no routing), what any proxy in a Python process costs here.
 
 Targets (issue 17): the no-op script's throughput >= 0.6 of direct, the 2 ms CPU script's
 >= 0.97; p50 added at one connection <= 0.3 ms for both.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -128,6 +131,55 @@ def run_load(
     return json.loads(out.stdout)
 
 
+# --------------------------------------------------------------------------- the floor
+
+
+class _PipeOut(asyncio.Protocol):
+    """The replica's side of a byte pipe: what it answers goes to the client as it is."""
+
+    def __init__(self, client: asyncio.Transport) -> None:
+        self.client = client
+
+    def data_received(self, data: bytes) -> None:
+        self.client.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.close()
+
+
+class _PipeIn(asyncio.Protocol):
+    """The client's side of a byte pipe to a replica's Unix socket: no parsing at all."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.out: asyncio.BaseTransport | None = None
+        self.early: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.connecting = asyncio.ensure_future(self._connect())
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        out, _ = await loop.create_unix_connection(
+            lambda: _PipeOut(self.transport),  # type: ignore[arg-type]
+            self.path,
+        )
+        self.out = out
+        out.writelines(self.early)  # type: ignore[attr-defined]
+        self.early = []
+
+    def data_received(self, data: bytes) -> None:
+        if self.out is None:
+            self.early.append(data)
+        else:
+            self.out.write(data)  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.out is not None:
+            self.out.close()
+
+
 # --------------------------------------------------------------------------- the bench
 
 
@@ -157,12 +209,15 @@ async def _bench(requests: int, concurrency: int, rounds: int) -> int:
             replica = await serve_script(sup, gw, root, label, source, concurrency, settings)
             direct_url = replica.address  # unix:PATH: the load generator posts to /score
             gw_url = gw.scoring_uri(label)
+            sock_path = direct_url[len("unix:") :]
+            pipe = await loop.create_server(functools.partial(_PipeIn, sock_path), "127.0.0.1", 0)
+            pipe_url = f"http://127.0.0.1:{pipe.sockets[0].getsockname()[1]}/score"
             auth = {"Authorization": f"Bearer {KEY}"}
 
             def best(runs: list[dict[str, float]]) -> dict[str, float]:
                 return max(runs, key=lambda run: run["rps"])
 
-            direct_runs, gw_runs = [], []
+            direct_runs, gw_runs, pipe_runs = [], [], []
             for _ in range(rounds):
                 direct_runs.append(
                     await loop.run_in_executor(
@@ -172,29 +227,40 @@ async def _bench(requests: int, concurrency: int, rounds: int) -> int:
                 gw_runs.append(
                     await loop.run_in_executor(None, run_load, gw_url, concurrency, requests, auth)
                 )
-            d, g = best(direct_runs), best(gw_runs)
-            for path, r in (("direct", d), ("gateway", g)):
+                pipe_runs.append(
+                    await loop.run_in_executor(None, run_load, pipe_url, concurrency, requests, {})
+                )
+            d, g, fl = best(direct_runs), best(gw_runs), best(pipe_runs)
+            for path, r in (("direct", d), ("gateway", g), ("pipe", fl)):
                 print(
                     f"{label:<8} {path:<8} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
                 )
             errors = sum(r["errors"] for r in direct_runs + gw_runs)
             # added latency at one connection (no queueing): median of alternate runs
             one = max(300, requests // 3)
-            d1, g1 = [], []
+            d1, g1, p1 = [], [], []
             for _ in range(3):
                 d1.append(await loop.run_in_executor(None, run_load, direct_url, 1, one, {}))
                 g1.append(await loop.run_in_executor(None, run_load, gw_url, 1, one, auth))
+                p1.append(await loop.run_in_executor(None, run_load, pipe_url, 1, one, {}))
+            pipe.close()
             d1_p50 = statistics.median(r["p50_ms"] for r in d1)
             g1_p50 = statistics.median(r["p50_ms"] for r in g1)
+            p1_p50 = statistics.median(r["p50_ms"] for r in p1)
             added = g1_p50 - d1_p50
             print(
-                f"{label:<8} 1 conn   p50 direct {d1_p50:.2f} ms, gateway {g1_p50:.2f} ms (median of 3 runs each)"
+                f"{label:<8} 1 conn   p50 direct {d1_p50:.2f} ms, gateway {g1_p50:.2f} ms, "
+                f"pipe {p1_p50:.2f} ms (median of 3 runs each)"
             )
             ratio = g["rps"] / d["rps"]
             print(
                 f"{label:<8} ratio    throughput gateway/direct = {ratio:.2f}; "
                 f"p50 x{g['p50_ms'] / d['p50_ms']:.2f}, p99 x{g['p99_ms'] / d['p99_ms']:.2f} "
                 f"at {concurrency} connections; p50 added at 1 connection = {added:.2f} ms; errors = {errors}"
+            )
+            print(
+                f"{label:<8} floor    a byte pipe in its place: throughput pipe/direct = "
+                f"{fl['rps'] / d['rps']:.2f}; p50 added at 1 connection = {p1_p50 - d1_p50:.2f} ms"
             )
             least = TARGETS[label]
             met = ratio >= least and added <= 0.3
