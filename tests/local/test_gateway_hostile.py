@@ -218,3 +218,36 @@ async def test_a_chunked_http_1_0_request_is_answered_then_its_connection_closed
         assert await asyncio.wait_for(reader.read(), 30) == b""  # no answer to the GET
         writer.close()
         assert _forwarded(gw) == 1
+
+
+async def test_control_characters_in_header_values_are_400(
+    tmp_path: Path, supervisor: Supervisor
+) -> None:
+    """A header value may hold visible characters, spaces and tabs (RFC 9110 5.5); llhttp,
+    the gateway's parser under aiohttp, refused other control characters. Taken, an
+    ``x-request-id`` carrying ESC sequences went on to the replica (whose scoring script
+    may log it: a terminal that shows those logs obeys them) and back to the client.
+    400 and close; nothing reaches the replica."""
+    async with _gateway(tmp_path, supervisor) as gw:
+        body = b'{"a": 1}'
+
+        def scoring(extra: str) -> bytes:
+            head = f"POST {PATH} HTTP/1.1\r\nHost: gw\r\n{KEY}{extra}Content-Length: {len(body)}"
+            return (head + "\r\n\r\n").encode() + body
+
+        await _each_refused(
+            gw,
+            {
+                "ESC in x-request-id": scoring("x-request-id: a\x1b[2Jb\r\n"),
+                "BEL in Content-Type": scoring("Content-Type: application/json\x07\r\n"),
+                "DEL in a header": scoring("x-other: a\x7fb\r\n"),
+                "vertical tab": scoring("x-ms-client-request-id: a\x0bb\r\n"),
+            },
+        )
+        # a tab inside a value, and bytes beyond ASCII (obs-text), are values like any other
+        reader, writer = await asyncio.open_connection(gw.host, gw.port)
+        writer.write(scoring("x-request-id: a\tb\r\nx-note: caf\u00e9\r\n"))
+        status, headers, _ = await _answer(reader)
+        assert status == b"HTTP/1.1 200 OK"
+        assert headers["x-request-id"] == "a\tb"
+        writer.close()
