@@ -6,7 +6,6 @@ These run without opening a workspace (``standalone``): the control plane's own 
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -60,7 +59,6 @@ def ui(args: argparse.Namespace) -> int:
     try:
         from ..tui.app import run_app
     except ImportError as exc:
-        gc.enable()  # main() turned it off for the dashboard
         sys.stderr.write(
             f"ERROR: the dashboard is not available in this installation ({exc}).\n"
             "  fix: use the commands (modeldeck --help), or reinstall modeldeck with its "

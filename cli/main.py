@@ -19,35 +19,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list or args_list[0] in UI_FLAGS:
         args_list = ["ui", *args_list]  # no command: the dashboard
-    if args_list[0] == "ui" and sys.stdin.isatty() and sys.stdout.isatty():
-        # no garbage collection until the dashboard's first frame (its app turns the
-        # collector on again then, tuned: tui/app.py): its start-up makes ~70,000 objects
-        # that live as long as it, over which the collector's ~90 passes freed ~1,200 and
-        # took 16-20 ms of the ~200 ms to its first frame (gc.callbacks, tui_cold_start.py)
-        import gc
-
-        gc.disable()
-    if args_list == ["ui"]:
-        # no arguments: the dashboard with the ui command's defaults, no parser built
-        # (argparse and the grammar, ~4 ms of the dashboard's start: tui_cold_start.py)
-        from types import SimpleNamespace
-
-        from .cmd_daemon import ui
-
-        return ui(SimpleNamespace(workspace=None, readonly=False))
     import gc
 
-    # no garbage collection while a command starts: its imports (httpx, asyncio, the
-    # workspace client) make ~25,000 objects that live as long as the process, over which
-    # the collector's passes freed next to nothing and took ~7 ms of endpoint list's
-    # ~140 ms (bench/cli.py; gc.disable() in the same run). On again once the command's
-    # workspace is open (runner.py), before its work (a --watch or --follow runs for
-    # hours), with those objects frozen: else its first pass scans them all (2 passes,
-    # 9-13 ms, gc.callbacks)
-    paused = gc.isenabled() and args_list[0] != "ui"
+    # no garbage collection while the program starts: a command's imports (httpx, asyncio,
+    # the workspace client) make ~25,000 objects that live as long as the process, over
+    # which the collector's passes freed next to nothing and took ~7 ms of endpoint list's
+    # ~140 ms (bench/cli.py; gc.disable() in the same run); the dashboard's start-up makes
+    # ~70,000, its ~90 passes freed ~1,200 and took 16-20 ms of the ~200 ms to its first
+    # frame (gc.callbacks, tui_cold_start.py). On again, those objects frozen (else the
+    # first pass scans them all: 2 passes, 9-13 ms), once a command's workspace is open
+    # (runner.py), before its work (a --watch or --follow runs for hours); the dashboard's
+    # app at its first frame, tuned (tui/app.py); and on every way out of here.
+    paused = gc.isenabled()
     if paused:
         gc.disable()
     try:
+        if args_list == ["ui"]:
+            # no arguments: the dashboard with the ui command's defaults, no parser built
+            # (argparse and the grammar, ~4 ms of the dashboard's start: tui_cold_start.py)
+            from types import SimpleNamespace
+
+            from .cmd_daemon import ui
+
+            return ui(SimpleNamespace(workspace=None, readonly=False))
         from .parser import build_parser
 
         parser = build_parser(args_list, full=args_list[0] in ("-h", "--help"))
@@ -62,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         from .runner import run
 
-        return run(args, resume_gc=_resume_gc if paused else None)
+        dashboard = args_list[0] == "ui"  # its app turns the collector on
+        return run(args, resume_gc=_resume_gc if paused and not dashboard else None)
     finally:
         if paused:
             gc.enable()
