@@ -99,39 +99,45 @@ def parse_prometheus(text: str) -> Scrape:
     return out
 
 
-def quantile(buckets: dict[float, float], q: float) -> float | None:
-    """``histogram_quantile`` over cumulative buckets, in milliseconds (None when empty)."""
+def _rank_bucket(
+    buckets: dict[float, float], q: float
+) -> tuple[float, float, float, float, float] | None:
+    """Where ``q`` falls in cumulative buckets (upper bounds in seconds): its rank, then the
+    bucket that holds it: lower bound, count below it, upper bound, count up to it (+Inf
+    past the last). None when empty."""
     items = sorted(buckets.items())
-    if not items:
+    if not items or items[-1][1] <= 0:
         return None
-    total = items[-1][1]
-    if total <= 0:
-        return None
-    rank = q * total
+    rank = q * items[-1][1]
     prev_le, prev_count = 0.0, 0.0
     for le, count in items:
         if count >= rank:
-            if math.isinf(le):
-                return prev_le * 1000.0
-            span = count - prev_count
-            frac = (rank - prev_count) / span if span > 0 else 1.0
-            return (prev_le + (le - prev_le) * frac) * 1000.0
+            return rank, prev_le, prev_count, le, count
         prev_le, prev_count = le, count
-    return prev_le * 1000.0
+    return rank, prev_le, prev_count, math.inf, prev_count
+
+
+def quantile(buckets: dict[float, float], q: float) -> float | None:
+    """``histogram_quantile`` over cumulative buckets, in milliseconds (None when empty)."""
+    found = _rank_bucket(buckets, q)
+    if found is None:
+        return None
+    rank, lo, lo_count, hi, hi_count = found
+    if math.isinf(hi):
+        return lo * 1000.0
+    span = hi_count - lo_count
+    frac = (rank - lo_count) / span if span > 0 else 1.0
+    return (lo + (hi - lo) * frac) * 1000.0
 
 
 def quantile_bucket(buckets: dict[float, float], q: float) -> tuple[float, float | None] | None:
     """The bounds, in milliseconds, of the bucket :func:`quantile` interpolates ``q`` in:
     where the real quantile lies (the +Inf bucket's upper bound: None). None when empty."""
-    items = sorted(buckets.items())
-    if not items or items[-1][1] <= 0:
+    found = _rank_bucket(buckets, q)
+    if found is None:
         return None
-    rank, prev_le = q * items[-1][1], 0.0
-    for le, count in items:
-        if count >= rank:
-            return prev_le * 1000.0, None if math.isinf(le) else le * 1000.0
-        prev_le = le
-    return prev_le * 1000.0, None
+    _, lo, _, hi, _ = found
+    return lo * 1000.0, None if math.isinf(hi) else hi * 1000.0
 
 
 def delta(now: Scrape, before: Scrape | None) -> Scrape:
