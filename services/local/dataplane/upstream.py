@@ -180,7 +180,6 @@ class _Connection(asyncio.Protocol):
         self.waiter = waiter
         self._head_end = -1
         self._pos = 0
-        self._chunks = bytearray()
         self.transport.writelines(data)
 
     def close(self) -> None:
