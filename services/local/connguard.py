@@ -138,7 +138,8 @@ class Guarded:
     when it ends. Two protocols use it: :class:`_Handler` (aiohttp's request handler, the
     control socket) and the gateway's own server (``dataplane/server.py``). A subclass
     says whether it waits for a request (:attr:`_g_idle`), whether a request body is
-    still arriving (:meth:`_g_reading`), and has ``force_close()`` (close it now)."""
+    still arriving (:meth:`_g_reading`), how it starts serving (:meth:`_g_serve`), and
+    has ``force_close()`` (close it now)."""
 
     __slots__ = ()
     _g: ConnectionGuard
@@ -183,7 +184,14 @@ class Guarded:
         return True
 
     def _g_admitted(self, transport: asyncio.BaseTransport) -> None:
-        """A slot freed for a connection that waited: serve it."""
+        """A slot freed for a connection that waited: serve it, its reading resumed."""
+        self._g_waiting = False
+        self._g_serve(transport)
+        assert isinstance(transport, asyncio.Transport)
+        transport.resume_reading()
+
+    def _g_serve(self, transport: asyncio.BaseTransport) -> None:
+        """Serve the connection (admitted on connect, or after waiting for a slot)."""
         raise NotImplementedError
 
     def _g_lost(self) -> bool:
@@ -255,11 +263,8 @@ class _Handler(Guarded, RequestHandler):  # type: ignore[misc]
         if self._g_open(transport):
             super().connection_made(transport)
 
-    def _g_admitted(self, transport: asyncio.BaseTransport) -> None:
-        self._g_waiting = False
+    def _g_serve(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        assert isinstance(transport, asyncio.Transport)
-        transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         if self._g_refused or self._g_unread:

@@ -200,18 +200,12 @@ class Connection(Guarded, asyncio.Protocol):
             self.transport = None
             transport.close()
 
-    def _g_admitted(self, transport: asyncio.BaseTransport) -> None:
-        self._g_waiting = False
-        self._start(transport)
-        assert isinstance(transport, asyncio.Transport)
-        transport.resume_reading()
-
     # ----------------------------------------------------------------- protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._g_open(transport):
-            self._start(transport)
+            self._g_serve(transport)
 
-    def _start(self, transport: asyncio.BaseTransport) -> None:
+    def _g_serve(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.server.connections.add(self)
 
