@@ -16,6 +16,7 @@ from pathlib import Path
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import Static
 
@@ -69,7 +70,10 @@ class LogsScreen(ModeldeckScreen):
 
     @property
     def view(self) -> LogView:
-        return self.query_one(LogView)
+        """The log view composed (kept: a query walks the screen's DOM, once per batch)."""
+        if self._view is None:
+            raise NoMatches("the log view is not composed yet")
+        return self._view
 
     def default_focus(self) -> None:
         self.view.focus()
