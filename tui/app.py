@@ -419,21 +419,27 @@ class ModeldeckApp(App[None]):
             except asyncio.CancelledError:
                 raise
             except Exception:  # the control plane stopped, say: the views say so
-                if self.watch_live:
-                    self.watch_live = False
-                    self._repoll()  # the views' timers again, until it answers
+                self._watch_not_live()  # until it answers
                 await asyncio.sleep(2.0)
                 continue
             if revision is None:  # cannot tell (Azure ML): tried again on each fetch answered
-                was_live, self._watching, self.watch_live = self.watch_live, False, False
-                if was_live:  # a switch from a workspace that told: the views' timers again
-                    self._repoll()  # (never else: each wake's fetch would start this again)
+                self._watching = False
+                self._watch_not_live()  # a switch from a workspace that told
                 return
             self.watch_live = True
             if after is not None and revision != after:
                 self._repoll()
             seen = (generation, revision)
             self.rollout_toasts.read_all()  # toasts of what changed (the first read: none)
+
+    def _watch_not_live(self) -> None:
+        """The watch no longer answers: the views shown fetch now and keep their timers
+        again. Only when it had been live: a view's fetch answered starts the watch again
+        (``connected()``), and a wake each time it answers None (Azure ML) would fetch the
+        views back to back."""
+        if self.watch_live:
+            self.watch_live = False
+            self._repoll()
 
     # -- rollouts' toasts (issue 14) ---------------------------------------------------------
     _rollout_toasts: RolloutToasts | None = None
