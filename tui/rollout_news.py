@@ -1,9 +1,9 @@
 """Toasts of rollouts (issue 14): what changed in any endpoint's rollout since the last read.
 
 The app reads ``list_rollouts`` after each wake of the workspace's watch (and the Rollout
-view gives what it reads) through :class:`RolloutToasts`; :class:`RolloutNews` compares each endpoint's rollout with the one
-seen before and says what happened: started, a step, paused, resumed, promoted, failed (with
-its numbers) or aborted. The first read only sets what was seen: opening the dashboard while
+view gives what it reads) through :class:`RolloutToasts`; :class:`RolloutNews` compares
+each endpoint's rollout with the one seen before and says what happened: started, a step,
+paused, resumed, promoted, failed (with its numbers) or aborted. The first read only sets what was seen: opening the dashboard while
 rollouts run, or have ended, says nothing (no storm of toasts).
 """
 
